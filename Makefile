@@ -1,0 +1,45 @@
+# Unknot: `make run` serves the app, `make test` runs every test. Both set up what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-fast bench soak check fmt system-deps clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/unknot plans-check >/dev/null
+	$(BIN)/unknot init
+	$(BIN)/unknot demo
+	$(BIN)/unknot serve
+
+# Debian's Chromium (browser tests) and PostgreSQL (scale-out tests), installed when missing.
+system-deps:
+	bash .ci/system-deps
+
+test: $(STAMP) system-deps
+	$(BIN)/ruff check server tests
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not browser" -x
+
+bench: $(STAMP) system-deps
+	$(BIN)/python -m tests.bench
+
+check: $(STAMP)
+	$(BIN)/ruff check server tests
+	$(BIN)/ruff format --check server tests
+
+fmt: $(STAMP)
+	$(BIN)/ruff format server tests
+	$(BIN)/ruff check --fix server tests
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

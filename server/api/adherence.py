@@ -1,0 +1,133 @@
+"""Adherence and alerts for the therapist."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from typing import Annotated, Literal
+
+from litestar import Controller, Request, get
+from litestar.params import FromPath, QueryParameter
+from msgspec import Struct
+
+from server.api.deps import CatalogDep, ClockDep, DatabaseDep, SettingsDep
+from server.api.patients import owned_patient
+from server.auth.identity import TherapistUser, therapist_guard
+from server.clock import parse_iso
+from server.db import attention, logs, plans
+from server.programs.adherence import WeekAdherence, by_day, by_week, streak
+
+__all__ = ["AdherenceController", "AdherenceOut", "AttentionItem"]
+
+TherapistRequest = Request[TherapistUser, None, object]
+
+
+class DayOut(Struct, frozen=True):
+    """One day: items due, items done, and the share."""
+
+    on_date: dt.date
+    expected: int
+    done: int
+    rate: float
+
+
+class Point(Struct, frozen=True):
+    """A value on a date."""
+
+    on_date: dt.date
+    value: float
+
+
+class AdherenceOut(Struct, frozen=True, kw_only=True):
+    """A patient's adherence and trends."""
+
+    today: dt.date
+    days: list[DayOut]
+    weeks: list[WeekAdherence]
+    streak: int
+    soreness: list[Point]
+    pain: list[Point]
+    red_flag_days: list[dt.date]
+    last_activity: str | None
+
+
+class Reason(Struct, frozen=True):
+    """Why a patient needs attention."""
+
+    kind: Literal["pain", "red-flag", "inactive"]
+    detail: str
+
+
+class AttentionItem(Struct, frozen=True):
+    """A patient who needs attention, with every reason."""
+
+    patient_id: int
+    display_name: str
+    reasons: list[Reason]
+
+
+class AdherenceController(Controller):
+    """How patients are doing."""
+
+    tags = ["therapist: adherence"]
+    guards = [therapist_guard]
+
+    @get("/api/v1/patients/{patient_id:int}/adherence", summary="Adherence per day and week, streak, trends")
+    async def adherence(
+        self,
+        request: TherapistRequest,
+        db: DatabaseDep,
+        catalog: CatalogDep,
+        clock: ClockDep,
+        patient_id: FromPath[int],
+        days: Annotated[int, QueryParameter(ge=1, le=366)] = 28,
+    ) -> AdherenceOut:
+        patient = await owned_patient(db, request.user.therapist.id, patient_id)
+        today = clock.now().astimezone(zoneinfo.ZoneInfo(patient.timezone)).date()
+        first = today - dt.timedelta(days=days - 1)
+        record = await plans.active_plan(db, request.user.therapist.id, patient_id)
+        completions = await logs.completions_between(db, patient_id, first, today)
+        checkins = await logs.checkins_between(db, patient_id, first, today)
+        day_rows = []
+        if record is not None:
+            start = max(first, record.program.treated_on)
+            done = [(c.exercise_id, c.on_date, c.slot) for c in completions]
+            day_rows = by_day(record.program, done, start, today, catalog) if start <= today else []
+        pains: dict[dt.date, list[int]] = {}
+        for c in completions:
+            if c.pain is not None:
+                pains.setdefault(c.on_date, []).append(c.pain)
+        soreness: dict[dt.date, int] = {}
+        for c in checkins:
+            soreness[c.on_date] = c.soreness  # the latest check-in of a day stands
+        return AdherenceOut(
+            today=today,
+            days=[DayOut(d.on_date, d.expected, d.done, round(d.rate, 3)) for d in day_rows],
+            weeks=by_week(day_rows),
+            streak=streak(day_rows, today),
+            soreness=[Point(d, v) for d, v in sorted(soreness.items())],
+            pain=[Point(d, round(sum(v) / len(v), 1)) for d, v in sorted(pains.items())],
+            red_flag_days=sorted({c.on_date for c in checkins if c.red_flags}),
+            last_activity=await logs.last_activity(db, patient_id),
+        )
+
+    @get("/api/v1/attention", summary="Patients needing attention, each with the reasons")
+    async def attention(
+        self, request: TherapistRequest, db: DatabaseDep, clock: ClockDep, settings: SettingsDep
+    ) -> list[AttentionItem]:
+        now = clock.now()
+        since = (now - dt.timedelta(days=7)).date()
+        items = []
+        for s in await attention.signals(db, request.user.therapist.id, since):
+            reasons = []
+            worst = max(s.max_soreness or 0, s.max_pain or 0)
+            if worst >= settings.attention_pain:
+                reasons.append(Reason("pain", f"pain or soreness {worst}/10 in the last 7 days"))
+            if s.red_flags:
+                reasons.append(Reason("red-flag", "reported: " + ", ".join(sorted(set(s.red_flags.split())))))
+            quiet_since = parse_iso(s.last_activity or s.created_at)
+            if s.has_plan and now - quiet_since > dt.timedelta(days=settings.inactive_days):
+                reasons.append(Reason("inactive", f"no activity for {(now - quiet_since).days} days"))
+            if reasons:
+                items.append(AttentionItem(s.patient_id, s.display_name, reasons))
+        return items

@@ -1,0 +1,131 @@
+"""Public catalog routes: muscles, exercises and the content they carry."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from litestar import Controller, get
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, QueryParameter
+from msgspec import Struct
+
+from server.api.deps import CatalogDep
+from server.api.errors import InputError
+from server.catalog.model import Dosage, Exercise, Kind, Muscle, PhaseId, Region
+
+__all__ = ["CatalogController", "ExerciseOut", "Lang", "MuscleOut", "exercise_out", "muscle_out"]
+
+Lang = Literal["en", "es"]
+LangParam = Annotated[Lang, QueryParameter(description="Language of the texts")]
+
+
+class MuscleOut(Struct, frozen=True):
+    """A muscle in one language."""
+
+    id: str
+    name: str
+    region: Region
+    sided: bool
+    referral: str
+    conditions: list[str]
+    precautions: list[str]
+    precaution_note: str | None
+
+
+class RegionOut(Struct, frozen=True):
+    """One body region and its muscles."""
+
+    region: Region
+    muscles: list[MuscleOut]
+
+
+class ExerciseOut(Struct, frozen=True):
+    """An exercise in one language."""
+
+    id: str
+    kind: Kind
+    title: str
+    steps: list[str]
+    feel: str
+    stop: str
+    avoid: str | None
+    muscles: list[str]
+    phases: list[PhaseId]
+    dosage: Dosage
+    equipment: list[str]
+    ask_first: list[str]
+
+
+def muscle_out(m: Muscle, lang: str) -> MuscleOut:
+    """A muscle's texts in ``lang``."""
+    return MuscleOut(
+        id=m.id,
+        name=m.name.get(lang),
+        region=m.region,
+        sided=m.sided,
+        referral=m.referral.get(lang),
+        conditions=list(m.conditions),
+        precautions=list(m.precautions),
+        precaution_note=m.precaution_note.get(lang) if m.precaution_note else None,
+    )
+
+
+def exercise_out(e: Exercise, catalog: CatalogDep, lang: str) -> ExerciseOut:
+    """An exercise's texts in ``lang``, cautions spelled out."""
+    return ExerciseOut(
+        id=e.id,
+        kind=e.kind,
+        title=e.title.get(lang),
+        steps=list(e.steps.get(lang)),
+        feel=e.feel.get(lang),
+        stop=e.stop.get(lang),
+        avoid=e.avoid.get(lang) if e.avoid else None,
+        muscles=list(e.muscles),
+        phases=list(e.phases),
+        dosage=e.dosage,
+        equipment=list(e.equipment),
+        ask_first=[catalog.cautions[c].text.get(lang) for c in e.ask_first],
+    )
+
+
+class CatalogController(Controller):
+    """The content library, readable by anyone: it holds no patient data."""
+
+    path = "/api/v1/catalog"
+    tags = ["catalog"]
+
+    @get("/muscles", summary="Muscles grouped by body region")
+    async def muscles(
+        self,
+        catalog: CatalogDep,
+        region: Annotated[Region | None, QueryParameter(description="Only this region")] = None,
+        lang: LangParam = "en",
+    ) -> list[RegionOut]:
+        groups: dict[Region, list[MuscleOut]] = {}
+        for m in catalog.muscles.values():
+            if region is None or m.region == region:
+                groups.setdefault(m.region, []).append(muscle_out(m, lang))
+        return [RegionOut(r, ms) for r, ms in groups.items()]
+
+    @get("/exercises", summary="Exercises, filtered by muscle and kind")
+    async def exercises(
+        self,
+        catalog: CatalogDep,
+        muscle: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        kind: Annotated[Kind | None, QueryParameter()] = None,
+        lang: LangParam = "en",
+    ) -> list[ExerciseOut]:
+        if muscle is not None and muscle not in catalog.muscles:
+            raise InputError("muscle", f"unknown muscle {muscle!r}", status=400)
+        return [
+            exercise_out(e, catalog, lang)
+            for e in catalog.exercises.values()
+            if (muscle is None or muscle in e.muscles) and (kind is None or e.kind == kind)
+        ]
+
+    @get("/exercises/{exercise_id:str}", summary="One exercise")
+    async def exercise(self, catalog: CatalogDep, exercise_id: FromPath[str], lang: LangParam = "en") -> ExerciseOut:
+        found = catalog.exercises.get(exercise_id)
+        if found is None:
+            raise NotFoundException(f"no exercise {exercise_id!r}")
+        return exercise_out(found, catalog, lang)

@@ -1,0 +1,99 @@
+"""One error shape for every 4xx and 5xx: what was wrong, and which field."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_500_INTERNAL_SERVER_ERROR
+from msgspec import Struct
+
+from server.programs import ProgramError
+
+__all__ = ["ErrorBody", "FieldError", "InputError", "exception_handlers"]
+
+log = logging.getLogger("unknot")
+
+_AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]+)`")
+
+
+class FieldError(Struct, frozen=True):
+    """One invalid field: its path in the request and the reason."""
+
+    field: str
+    message: str
+
+
+class ErrorBody(Struct, frozen=True):
+    """The body of every error response."""
+
+    status: int
+    detail: str
+    errors: list[FieldError] = []
+
+
+class InputError(Exception):
+    """Input that passed parsing but is still wrong (unknown id, bad time zone, ...)."""
+
+    def __init__(self, field: str, message: str, status: int = HTTP_422_UNPROCESSABLE_ENTITY) -> None:
+        self.field = field
+        self.message = message
+        self.status = status
+        super().__init__(f"{field}: {message}")
+
+
+def _respond(status: int, detail: str, errors: list[FieldError] | None = None) -> Response[ErrorBody]:
+    return Response(ErrorBody(status, detail, errors or []), status_code=status, media_type=MediaType.JSON)
+
+
+def _validation(_: Request, exc: ValidationException) -> Response[ErrorBody]:
+    errors = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if not isinstance(item, dict):
+            continue
+        match = _AT.match(str(item.get("message", "")))
+        message = match.group("message") if match else str(item.get("message"))
+        key = str(item.get("key") or "")
+        path = ((match.group("path") if match else None) or ("" if key in ("", "data") else key)).lstrip(".")
+        unknown = _NAMED_FIELD.search(message)
+        if unknown:
+            # msgspec reports where the object is; the field to name is the key inside it.
+            path = f"{path}.{unknown.group('name')}" if path else unknown.group("name")
+        errors.append(FieldError(path or "body", message))
+    detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or "invalid request"
+    return _respond(exc.status_code, detail, errors)
+
+
+def _input(_: Request, exc: InputError) -> Response[ErrorBody]:
+    return _respond(exc.status, f"{exc.field}: {exc.message}", [FieldError(exc.field, exc.message)])
+
+
+def _program(_: Request, exc: ProgramError) -> Response[ErrorBody]:
+    return _respond(HTTP_422_UNPROCESSABLE_ENTITY, f"{exc.field}: {exc.reason}", [FieldError(exc.field, exc.reason)])
+
+
+def _http(_: Request, exc: HTTPException) -> Response[ErrorBody]:
+    # A plain 400 is the request body failing to parse (malformed JSON): name the body.
+    errors = [FieldError("body", exc.detail)] if exc.status_code == 400 else []
+    response = _respond(exc.status_code, exc.detail, errors)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+def _crash(request: Request, exc: Exception) -> Response[ErrorBody]:
+    # Log the type and route only: bodies and headers may carry health data and tokens.
+    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.scope["path"], exc_info=exc)
+    return _respond(HTTP_500_INTERNAL_SERVER_ERROR, "internal error; nothing was changed")
+
+
+exception_handlers = {
+    ValidationException: _validation,
+    InputError: _input,
+    ProgramError: _program,
+    HTTPException: _http,
+    Exception: _crash,
+}

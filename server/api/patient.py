@@ -1,0 +1,408 @@
+"""The patient's side, by device token: join, plan, today's routine, offline sync."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+import zoneinfo
+from typing import Annotated
+
+from litestar import Controller, Request, get, post
+from litestar.exceptions import NotFoundException, TooManyRequestsException
+from litestar.params import JSONBody, QueryParameter
+from litestar.status_codes import HTTP_404_NOT_FOUND, HTTP_410_GONE
+from msgspec import Meta, Struct
+
+from server.api.catalog import ExerciseOut, Lang, exercise_out
+from server.api.deps import CatalogDep, ClockDep, DatabaseDep, SettingsDep
+from server.api.errors import InputError
+from server.auth.identity import patient_guard
+from server.auth.secrets import hash_token, new_token, normalize_invite_code
+from server.catalog.model import Dosage, Kind, PhaseId, Side, Slot
+from server.clock import iso
+from server.db import logs, patients, plans, therapists
+from server.db.logs import CheckinRow, CompletionRow
+from server.db.patients import PatientIdentity
+from server.programs import Program, routine_for
+
+__all__ = ["JoinController", "PatientController", "SyncIn", "SyncOut"]
+
+PatientRequest = Request[PatientIdentity, None, object]
+LangQuery = Annotated[Lang | None, QueryParameter(description="Language; the patient's own by default")]
+JOIN_WINDOW = dt.timedelta(minutes=15)
+MAX_JOINS_PER_ADDRESS = 10
+MAX_JOINS_PER_PREFIX = 10
+
+
+class JoinIn(Struct, frozen=True, forbid_unknown_fields=True):
+    """An invite code, as typed or from the link, and a name for this device."""
+
+    code: Annotated[str, Meta(min_length=4, max_length=32)]
+    label: Annotated[str, Meta(max_length=80)] = "Phone"
+
+
+class Me(Struct, frozen=True):
+    """The patient, as their own device sees them."""
+
+    display_name: str
+    timezone: str
+    locale: str
+
+
+class JoinOut(Struct, frozen=True):
+    """The device token: keep it; send it as ``Authorization: Bearer <token>``."""
+
+    token: str
+    patient: Me
+
+
+class RedFlagOut(Struct, frozen=True):
+    """A warning sign and what to do."""
+
+    id: str
+    sign: str
+    action: str
+    urgency: str
+
+
+class AftercareOut(Struct, frozen=True):
+    """First-days guidance in the patient's language."""
+
+    hours: int
+    guidance: list[str]
+    temperature: str
+    soreness: str
+    disclaimer: str
+
+
+class PatientPlanOut(Struct, frozen=True, kw_only=True):
+    """Everything the app needs to show any day of the plan offline."""
+
+    plan_id: int
+    version: int
+    updated_at: str
+    today: dt.date
+    program: Program
+    phase_names: dict[str, str]
+    exercises: dict[str, ExerciseOut]
+    muscles: dict[str, str]
+    aftercare: AftercareOut
+    red_flags: list[RedFlagOut]
+
+
+class EntryOut(Struct, frozen=True, kw_only=True):
+    """One thing to do today."""
+
+    exercise_id: str
+    title: str
+    kind: Kind
+    slot: Slot
+    side: Side | None
+    dosage: Dosage
+    done: bool
+
+
+class TodayOut(Struct, frozen=True, kw_only=True):
+    """One day's routine."""
+
+    on_date: dt.date
+    day: int | None
+    phase: PhaseId | None
+    phase_name: str | None
+    aftercare: bool
+    plan_version: int | None
+    entries: list[EntryOut]
+    red_flags: list[RedFlagOut]
+
+
+Note = Annotated[str, Meta(max_length=500)]
+
+
+class CompletionIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One exercise done, as logged on the device."""
+
+    id: uuid.UUID
+    exercise_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    on_date: dt.date
+    slot: Slot
+    done_at: dt.datetime
+    sets_done: Annotated[int, Meta(ge=0, le=20)] | None = None
+    reps_done: Annotated[int, Meta(ge=0, le=200)] | None = None
+    hold_seconds_done: Annotated[int, Meta(ge=0, le=3600)] | None = None
+    pain: Annotated[int, Meta(ge=0, le=10)] | None = None
+    note: Note = ""
+
+
+class CheckinIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A daily check-in: soreness and any red flags."""
+
+    id: uuid.UUID
+    on_date: dt.date
+    soreness: Annotated[int, Meta(ge=0, le=10)]
+    red_flags: Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(max_length=20)] = []
+    done_at: dt.datetime
+    note: Note = ""
+
+
+class SyncIn(Struct, frozen=True, forbid_unknown_fields=True):
+    """A batch from the device's outbox."""
+
+    completions: Annotated[list[CompletionIn], Meta(max_length=500)] = []
+    checkins: Annotated[list[CheckinIn], Meta(max_length=100)] = []
+
+
+class SyncOut(Struct, frozen=True):
+    """The ids of the batch that the server now holds: the device may drop them from its outbox."""
+
+    completions: list[str]
+    checkins: list[str]
+
+
+class LogOut(Struct, frozen=True):
+    """What the patient logged in a date range."""
+
+    completions: list[CompletionRow]
+    checkins: list[CheckinRow]
+
+
+def local_today(identity: PatientIdentity, clock: ClockDep) -> dt.date:
+    """Today's date where the patient is."""
+    return clock.now().astimezone(zoneinfo.ZoneInfo(identity.timezone)).date()
+
+
+def _red_flags(catalog: CatalogDep, ids: tuple[str, ...] | None, lang: str) -> list[RedFlagOut]:
+    return [
+        RedFlagOut(f.id, f.sign.get(lang), f.action.get(lang), f.urgency)
+        for f in catalog.aftercare.red_flags
+        if ids is None or f.id in ids
+    ]
+
+
+def _aware(moment: dt.datetime, field: str) -> str:
+    if moment.tzinfo is None:
+        raise InputError(field, "must include a time zone offset (e.g. 2026-11-25T08:00:00Z)", status=400)
+    return iso(moment)
+
+
+def _check_batch(
+    data: JSONBody[SyncIn], catalog: CatalogDep, now: dt.datetime
+) -> tuple[list[CompletionRow], list[CheckinRow]]:
+    """Validate every record before anything is written; the first bad one names its index and field."""
+    latest = now + dt.timedelta(days=1)
+    earliest = (now - dt.timedelta(days=800)).date()
+
+    def check_date(on_date: dt.date, field: str) -> None:
+        if not earliest <= on_date <= latest.date():
+            raise InputError(field, "date is out of range")
+
+    completions = []
+    for i, c in enumerate(data.completions):
+        field = f"completions[{i}]"
+        if c.exercise_id not in catalog.exercises:
+            raise InputError(f"{field}.exercise_id", f"unknown exercise {c.exercise_id!r}")
+        check_date(c.on_date, f"{field}.on_date")
+        done_at = _aware(c.done_at, f"{field}.done_at")
+        if c.done_at > latest:
+            raise InputError(f"{field}.done_at", "is in the future")
+        completions.append(
+            CompletionRow(
+                id=str(c.id),
+                exercise_id=c.exercise_id,
+                on_date=c.on_date,
+                slot=c.slot,
+                done_at=done_at,
+                sets_done=c.sets_done,
+                reps_done=c.reps_done,
+                hold_seconds_done=c.hold_seconds_done,
+                pain=c.pain,
+                note=c.note,
+            )
+        )
+    known_flags = {f.id for f in catalog.aftercare.red_flags}
+    checkins = []
+    for i, c in enumerate(data.checkins):
+        field = f"checkins[{i}]"
+        for j, flag in enumerate(c.red_flags):
+            if flag not in known_flags:
+                raise InputError(f"{field}.red_flags[{j}]", f"unknown red flag {flag!r}")
+        check_date(c.on_date, f"{field}.on_date")
+        done_at = _aware(c.done_at, f"{field}.done_at")
+        if c.done_at > latest:
+            raise InputError(f"{field}.done_at", "is in the future")
+        checkins.append(
+            CheckinRow(
+                id=str(c.id),
+                on_date=c.on_date,
+                soreness=c.soreness,
+                red_flags=sorted(set(c.red_flags)),
+                note=c.note,
+                done_at=done_at,
+            )
+        )
+    for name, records in (("completions", completions), ("checkins", checkins)):
+        seen: set[str] = set()
+        for i, r in enumerate(records):
+            if r.id in seen:
+                raise InputError(f"{name}[{i}].id", "appears twice in this batch")
+            seen.add(r.id)
+    return completions, checkins
+
+
+class JoinController(Controller):
+    """Exchanging an invite for a device token: the one patient route without a token."""
+
+    path = "/api/v1/patient"
+    tags = ["patient"]
+
+    @post("/join", summary="Exchange an invite code for a device token", status_code=201, opt={"public": True})
+    async def join(self, request: Request, data: JSONBody[JoinIn], db: DatabaseDep, clock: ClockDep) -> JoinOut:
+        now = clock.now()
+        code = normalize_invite_code(data.code)
+        address = request.client.host if request.client else "unknown"
+        keys = [f"join-ip:{address}", f"join-prefix:{code[:4]}"]
+        counts = await therapists.count_attempt(db, keys, now, JOIN_WINDOW)
+        if counts[keys[0]] > MAX_JOINS_PER_ADDRESS or counts[keys[1]] > MAX_JOINS_PER_PREFIX:
+            raise TooManyRequestsException(
+                "too many tries; wait 15 minutes and try again", headers={"Retry-After": str(JOIN_WINDOW.seconds)}
+            )
+        token = new_token()
+        label = " ".join(data.label.split()) or "Phone"
+        result = await patients.exchange_invite(db, hash_token(code), hash_token(token), label, now)
+        if isinstance(result, str):
+            status = HTTP_404_NOT_FOUND if result == "unknown" else HTTP_410_GONE
+            reason = {
+                "unknown": "this code is not valid",
+                "used": "this code was already used",
+                "expired": "this code has expired",
+            }[result]
+            raise InputError("code", f"{reason}; ask your clinic for a new one", status=status)
+        identity = await patients.identity_for_token(db, hash_token(token))
+        assert identity is not None
+        return JoinOut(token, Me(identity.display_name, identity.timezone, identity.locale))
+
+
+class PatientController(Controller):
+    """Only the patient's own data, found through their device token."""
+
+    path = "/api/v1/patient"
+    tags = ["patient"]
+    guards = [patient_guard]
+
+    @get("/me", summary="The patient behind this device")
+    async def me(self, request: PatientRequest) -> Me:
+        user = request.user
+        return Me(user.display_name, user.timezone, user.locale)
+
+    @get("/plan", summary="The whole active plan with every text it needs, for offline use")
+    async def plan(
+        self,
+        request: PatientRequest,
+        db: DatabaseDep,
+        catalog: CatalogDep,
+        clock: ClockDep,
+        settings: SettingsDep,
+        lang: LangQuery = None,
+    ) -> PatientPlanOut:
+        user = request.user
+        lang = lang or user.locale
+        record = await plans.active_plan_of_patient(db, user.patient_id)
+        if record is None:
+            raise NotFoundException("no plan has been assigned yet")
+        program = record.program
+        used = {i.exercise_id for i in program.items}
+        after = catalog.aftercare
+        temperature = getattr(after, settings.aftercare_temperature)
+        return PatientPlanOut(
+            plan_id=record.id,
+            version=record.version,
+            updated_at=record.updated_at,
+            today=local_today(user, clock),
+            program=program,
+            phase_names={p.id: p.name.get(lang) for p in catalog.template.phases},
+            exercises={x: exercise_out(catalog.exercises[x], catalog, lang) for x in sorted(used)},
+            muscles={t.muscle: catalog.muscles[t.muscle].name.get(lang) for t in program.treated},
+            aftercare=AftercareOut(
+                after.hours,
+                [g.get(lang) for g in after.guidance],
+                temperature.get(lang),
+                after.soreness.get(lang),
+                after.disclaimer.get(lang),
+            ),
+            red_flags=_red_flags(catalog, None, lang),
+        )
+
+    @get("/today", summary="The routine for a day (today where the patient is, by default)")
+    async def today(
+        self,
+        request: PatientRequest,
+        db: DatabaseDep,
+        catalog: CatalogDep,
+        clock: ClockDep,
+        on_date: Annotated[dt.date | None, QueryParameter(name="date")] = None,
+        lang: LangQuery = None,
+    ) -> TodayOut:
+        user = request.user
+        lang = lang or user.locale
+        day = on_date or local_today(user, clock)
+        record = await plans.active_plan_of_patient(db, user.patient_id)
+        if record is None:
+            return TodayOut(
+                on_date=day,
+                day=None,
+                phase=None,
+                phase_name=None,
+                aftercare=False,
+                plan_version=None,
+                entries=[],
+                red_flags=_red_flags(catalog, (), lang),
+            )
+        routine = routine_for(record.program, day, catalog)
+        done = {(c.exercise_id, c.slot) for c in await logs.completions_between(db, user.patient_id, day, day)}
+        phase_names = {p.id: p.name for p in catalog.template.phases}
+        return TodayOut(
+            on_date=day,
+            day=routine.day,
+            phase=routine.phase,
+            phase_name=phase_names[routine.phase].get(lang) if routine.phase else None,
+            aftercare=routine.aftercare,
+            plan_version=record.version,
+            entries=[
+                EntryOut(
+                    exercise_id=e.exercise_id,
+                    title=catalog.exercises[e.exercise_id].title.get(lang),
+                    kind=catalog.exercises[e.exercise_id].kind,
+                    slot=e.slot,
+                    side=e.side,
+                    dosage=e.dosage,
+                    done=(e.exercise_id, e.slot) in done,
+                )
+                for e in routine.entries
+            ],
+            red_flags=_red_flags(catalog, routine.red_flags, lang),
+        )
+
+    @post("/sync", summary="Send logged completions and check-ins; repeats are ignored", status_code=200)
+    async def sync(
+        self, request: PatientRequest, data: JSONBody[SyncIn], db: DatabaseDep, catalog: CatalogDep, clock: ClockDep
+    ) -> SyncOut:
+        now = clock.now()
+        completions, checkins = _check_batch(data, catalog, now)
+        held = await logs.store_batch(db, request.user.patient_id, completions, checkins, now)
+        return SyncOut(*held)
+
+    @get("/log", summary="What this patient logged between two dates")
+    async def log(
+        self,
+        request: PatientRequest,
+        db: DatabaseDep,
+        first: Annotated[dt.date, QueryParameter(name="from")],
+        last: Annotated[dt.date, QueryParameter(name="to")],
+    ) -> LogOut:
+        if last < first:
+            raise InputError("to", "must not be before 'from'", status=400)
+        if (last - first).days > 366:
+            raise InputError("to", "at most 366 days at a time", status=400)
+        pid = request.user.patient_id
+        return LogOut(
+            await logs.completions_between(db, pid, first, last), await logs.checkins_between(db, pid, first, last)
+        )

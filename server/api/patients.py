@@ -1,0 +1,197 @@
+"""A therapist's patients: create, list, rename, archive, delete; invites, devices, audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import zoneinfo
+from typing import Annotated, Literal
+
+import segno
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, JSONBody, QueryParameter
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+from server.api.deps import ClockDep, DatabaseDep, SettingsDep
+from server.api.errors import InputError
+from server.auth.identity import TherapistUser, therapist_guard
+from server.auth.secrets import hash_token, new_invite_code, normalize_invite_code
+from server.clock import iso
+from server.db import audit, patients
+from server.db.audit import AuditEntry
+from server.db.patients import Device, Patient
+
+__all__ = ["PatientsController", "check_timezone", "owned_patient"]
+
+INVITE_DAYS = 7
+Name = Annotated[str, Meta(min_length=1, max_length=100)]
+TimeZone = Annotated[str, Meta(min_length=1, max_length=64, description="IANA time zone, e.g. Europe/Berlin")]
+Locale = Literal["en", "es"]
+TherapistRequest = Request[TherapistUser, None, object]
+
+
+class PatientIn(Struct, frozen=True, forbid_unknown_fields=True):
+    """A new patient."""
+
+    display_name: Name
+    timezone: TimeZone
+    locale: Locale = "en"
+
+
+class PatientPatch(Struct, frozen=True, forbid_unknown_fields=True):
+    """Changes to a patient; omitted fields stay as they are."""
+
+    display_name: Name | UnsetType = UNSET
+    timezone: TimeZone | UnsetType = UNSET
+    locale: Locale | UnsetType = UNSET
+    archived: bool | UnsetType = UNSET
+
+
+class InviteOut(Struct, frozen=True):
+    """A single-use invite: the code, the link, and the link as an SVG QR code."""
+
+    code: str
+    link: str
+    expires_at: str
+    qr_svg: str
+
+
+def check_timezone(name: str, field: str = "timezone") -> str:
+    """``name`` if it is a known IANA zone."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise InputError(field, f"unknown time zone {name!r} (use an IANA name such as Europe/Berlin)") from None
+    return name
+
+
+async def owned_patient(db: DatabaseDep, therapist_id: int, patient_id: FromPath[int]) -> Patient:
+    """The therapist's patient; 404 for another therapist's patient exactly as for a missing one."""
+    found = await patients.get_patient(db, therapist_id, patient_id)
+    if found is None:
+        raise NotFoundException(f"no patient {patient_id}")
+    return found
+
+
+def _name(value: str, field: str = "display_name") -> str:
+    cleaned = " ".join(value.split())
+    if not cleaned:
+        raise InputError(field, "must not be blank")
+    return cleaned
+
+
+class PatientsController(Controller):
+    """Patients of the signed-in therapist only."""
+
+    path = "/api/v1/patients"
+    tags = ["therapist: patients"]
+    guards = [therapist_guard]
+
+    @get("/", summary="List patients")
+    async def list_patients(
+        self, request: TherapistRequest, db: DatabaseDep, archived: Annotated[bool, QueryParameter()] = False
+    ) -> list[Patient]:
+        return await patients.list_patients(db, request.user.therapist.id, archived=archived)
+
+    @post("/", summary="Create a patient")
+    async def create(
+        self, request: TherapistRequest, data: JSONBody[PatientIn], db: DatabaseDep, clock: ClockDep
+    ) -> Patient:
+        name, tz = _name(data.display_name), check_timezone(data.timezone)
+        therapist_id, now = request.user.therapist.id, clock.now()
+        async with db.transaction() as tx:
+            created = await patients.create_patient(tx, therapist_id, name, tz, data.locale, now)
+            await audit.record(tx, therapist_id, created.id, "patient.create", now)
+        return created
+
+    @get("/{patient_id:int}", summary="One patient")
+    async def get_one(self, request: TherapistRequest, db: DatabaseDep, patient_id: FromPath[int]) -> Patient:
+        return await owned_patient(db, request.user.therapist.id, patient_id)
+
+    @patch("/{patient_id:int}", summary="Rename, change zone or language, archive or restore")
+    async def update(
+        self,
+        request: TherapistRequest,
+        data: JSONBody[PatientPatch],
+        db: DatabaseDep,
+        clock: ClockDep,
+        patient_id: FromPath[int],
+    ) -> Patient:
+        changes: dict[str, object] = {}
+        if data.display_name is not UNSET:
+            changes["display_name"] = _name(data.display_name)
+        if data.timezone is not UNSET:
+            changes["timezone"] = check_timezone(data.timezone)
+        if data.locale is not UNSET:
+            changes["locale"] = data.locale
+        therapist_id, now = request.user.therapist.id, clock.now()
+        if data.archived is not UNSET:
+            changes["archived_at"] = iso(now) if data.archived else None
+        async with db.transaction() as tx:
+            updated = await patients.update_patient(tx, therapist_id, patient_id, changes)
+            if updated is None:
+                raise NotFoundException(f"no patient {patient_id}")
+            await audit.record(tx, therapist_id, patient_id, "patient.update", now, ",".join(sorted(changes)))
+        return updated
+
+    @delete("/{patient_id:int}", summary="Delete a patient and everything about them")
+    async def delete_one(
+        self, request: TherapistRequest, db: DatabaseDep, clock: ClockDep, patient_id: FromPath[int]
+    ) -> None:
+        therapist_id = request.user.therapist.id
+        async with db.transaction() as tx:
+            if not await patients.delete_patient(tx, therapist_id, patient_id):
+                raise NotFoundException(f"no patient {patient_id}")
+            await audit.record(tx, therapist_id, patient_id, "patient.delete", clock.now())
+
+    @post("/{patient_id:int}/invites", summary="Create a single-use invite code, link and QR code")
+    async def invite(
+        self,
+        request: TherapistRequest,
+        db: DatabaseDep,
+        clock: ClockDep,
+        settings: SettingsDep,
+        patient_id: FromPath[int],
+    ) -> InviteOut:
+        therapist_id, now = request.user.therapist.id, clock.now()
+        patient = await owned_patient(db, therapist_id, patient_id)
+        if patient.archived_at is not None:
+            raise InputError("patient_id", "patient is archived; restore them first", status=409)
+        code = new_invite_code()
+        expires = now + dt.timedelta(days=INVITE_DAYS)
+        async with db.transaction() as tx:
+            await patients.create_invite(tx, patient_id, hash_token(normalize_invite_code(code)), now, expires)
+            await audit.record(tx, therapist_id, patient_id, "invite.create", now)
+        # The code travels in the fragment: it never reaches server logs or Referer headers.
+        link = f"{settings.public_url.rstrip('/')}/#join={code}"
+        svg = io.BytesIO()
+        segno.make(link, error="m").save(svg, kind="svg", scale=6, border=2, xmldecl=False, svgns=True, title="Invite")
+        return InviteOut(code, link, iso(expires), svg.getvalue().decode())
+
+    @get("/{patient_id:int}/devices", summary="The patient's joined devices")
+    async def devices(self, request: TherapistRequest, db: DatabaseDep, patient_id: FromPath[int]) -> list[Device]:
+        await owned_patient(db, request.user.therapist.id, patient_id)
+        return await patients.devices_of(db, request.user.therapist.id, patient_id)
+
+    @delete("/{patient_id:int}/devices/{device_id:int}", summary="Revoke a device")
+    async def revoke(
+        self,
+        request: TherapistRequest,
+        db: DatabaseDep,
+        clock: ClockDep,
+        patient_id: FromPath[int],
+        device_id: FromPath[int],
+    ) -> None:
+        therapist_id, now = request.user.therapist.id, clock.now()
+        async with db.transaction() as tx:
+            if not await patients.revoke_device(tx, therapist_id, patient_id, device_id, now):
+                raise NotFoundException(f"no device {device_id}")
+            await audit.record(tx, therapist_id, patient_id, "device.revoke", now, str(device_id))
+
+    @get("/{patient_id:int}/audit", summary="What was done to this patient's records, newest first")
+    async def audit_trail(
+        self, request: TherapistRequest, db: DatabaseDep, patient_id: FromPath[int]
+    ) -> list[AuditEntry]:
+        await owned_patient(db, request.user.therapist.id, patient_id)
+        return await audit.audit_of(db, request.user.therapist.id, patient_id)

@@ -1,0 +1,141 @@
+"""Treatments and plans, for the therapist: preview, assign, adjust, history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, Request, get, post, put
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, JSONBody
+from msgspec import Meta, Struct
+
+from server.api.deps import CatalogDep, ClockDep, DatabaseDep
+from server.api.errors import InputError
+from server.api.patients import owned_patient
+from server.auth.identity import TherapistUser, therapist_guard
+from server.db import audit, plans
+from server.db.plans import PlanRecord
+from server.programs import PlanItem, Program, TreatedMuscle, check_items, generate
+
+__all__ = ["PlanEdit", "PlanIn", "PlansController", "PreviewIn", "ProgramsController"]
+
+TherapistRequest = Request[TherapistUser, None, object]
+Items = Annotated[list[PlanItem], Meta(min_length=1, max_length=400)]
+
+
+class PreviewIn(Struct, frozen=True, forbid_unknown_fields=True):
+    """What was treated, and when."""
+
+    treated: Annotated[list[TreatedMuscle], Meta(min_length=1, max_length=40)]
+    treated_on: dt.date
+    conditions: Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(max_length=10)] = []
+
+
+class PlanIn(Struct, frozen=True, forbid_unknown_fields=True):
+    """A treatment and the plan to assign for it; without ``items`` the generated program is assigned."""
+
+    treated: Annotated[list[TreatedMuscle], Meta(min_length=1, max_length=40)]
+    treated_on: dt.date
+    conditions: Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(max_length=10)] = []
+    notes: Annotated[str, Meta(max_length=2000)] = ""
+    items: Items | None = None
+
+
+class PlanEdit(Struct, frozen=True, forbid_unknown_fields=True):
+    """New items for the active plan, against the version they were edited from."""
+
+    version: Annotated[int, Meta(ge=1)]
+    items: Items
+
+
+def _with_items(program: Program, items: list[PlanItem], catalog: CatalogDep) -> Program:
+    check_items(items, catalog)
+    last_day = program.days - 1
+    for i, item in enumerate(items):
+        if item.to_day > last_day:
+            raise InputError(f"items[{i}].to_day", f"must be at most {last_day}, the program's last day")
+    return msgspec.structs.replace(program, items=tuple(items))
+
+
+class ProgramsController(Controller):
+    """Program generation, for therapists."""
+
+    path = "/api/v1/programs"
+    tags = ["therapist: plans"]
+    guards = [therapist_guard]
+
+    @post("/preview", summary="Generate a program from treated muscles", status_code=200)
+    async def preview(self, data: JSONBody[PreviewIn], catalog: CatalogDep) -> Program:
+        return generate(data.treated, data.treated_on, catalog, data.conditions)
+
+
+class PlansController(Controller):
+    """A patient's plans. The patient's link keeps working across every change here."""
+
+    path = "/api/v1/patients/{patient_id:int}"
+    tags = ["therapist: plans"]
+    guards = [therapist_guard]
+
+    @post("/plans", summary="Record a treatment and assign its plan (supersedes the active one)", status_code=201)
+    async def assign(
+        self,
+        request: TherapistRequest,
+        data: JSONBody[PlanIn],
+        db: DatabaseDep,
+        catalog: CatalogDep,
+        clock: ClockDep,
+        patient_id: FromPath[int],
+    ) -> PlanRecord:
+        therapist_id, now = request.user.therapist.id, clock.now()
+        patient = await owned_patient(db, therapist_id, patient_id)
+        if patient.archived_at is not None:
+            raise InputError("patient_id", "patient is archived; restore them first", status=409)
+        program = generate(data.treated, data.treated_on, catalog, data.conditions)
+        if data.items is not None:
+            program = _with_items(program, data.items, catalog)
+        async with db.transaction() as tx:
+            record = await plans.create_plan(tx, therapist_id, patient_id, program.treated, program, data.notes, now)
+            muscles = ",".join(f"{t.muscle}:{t.side}" for t in program.treated)
+            await audit.record(tx, therapist_id, patient_id, "plan.assign", now, muscles)
+        return record
+
+    @get("/plan", summary="The active plan")
+    async def active(self, request: TherapistRequest, db: DatabaseDep, patient_id: FromPath[int]) -> PlanRecord:
+        await owned_patient(db, request.user.therapist.id, patient_id)
+        found = await plans.active_plan(db, request.user.therapist.id, patient_id)
+        if found is None:
+            raise NotFoundException("this patient has no active plan")
+        return found
+
+    @put("/plan", summary="Change the active plan's items (add, remove, reorder, dosage, days, slots)")
+    async def edit(
+        self,
+        request: TherapistRequest,
+        data: JSONBody[PlanEdit],
+        db: DatabaseDep,
+        catalog: CatalogDep,
+        clock: ClockDep,
+        patient_id: FromPath[int],
+    ) -> PlanRecord:
+        therapist_id, now = request.user.therapist.id, clock.now()
+        await owned_patient(db, therapist_id, patient_id)
+        async with db.transaction() as tx:
+            current = await plans.active_plan(tx, therapist_id, patient_id)
+            if current is None:
+                raise NotFoundException("this patient has no active plan")
+            if current.version != data.version:
+                raise InputError(
+                    "version", f"the plan changed meanwhile (now version {current.version}); reload it", status=409
+                )
+            program = _with_items(current.program, data.items, catalog)
+            updated = await plans.update_plan(tx, therapist_id, patient_id, data.version, program, now)
+            assert updated is not None
+            await audit.record(tx, therapist_id, patient_id, "plan.edit", now, f"version {updated.version}")
+        return updated
+
+    @get("/plans", summary="Every plan of the patient, newest first")
+    async def history(self, request: TherapistRequest, db: DatabaseDep, patient_id: FromPath[int]) -> list[PlanRecord]:
+        await owned_patient(db, request.user.therapist.id, patient_id)
+        return await plans.plan_history(db, request.user.therapist.id, patient_id)

@@ -1,0 +1,147 @@
+"""``create_app(settings)``: wiring only, nothing happens at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from litestar import Litestar, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
+from litestar.static_files import create_static_files_router
+from litestar.types import Message, Scope
+from msgspec import Struct
+
+from server.api.adherence import AdherenceController
+from server.api.auth import AuthController
+from server.api.catalog import CatalogController
+from server.api.deps import DatabaseDep, SettingsDep
+from server.api.errors import exception_handlers
+from server.api.patient import JoinController, PatientController
+from server.api.patients import PatientsController
+from server.api.plans import PlansController, ProgramsController
+from server.auth.identity import AuthMiddleware
+from server.catalog import Catalog, load_catalog
+from server.clock import Clock
+from server.db.connection import Database
+from server.db.migrate import migrate
+from server.settings import Settings
+
+__all__ = ["create_app"]
+
+VERSION = "0.1.0"
+
+
+class Health(Struct, frozen=True):
+    """Service health."""
+
+    status: str
+    version: str
+    schema_version: int
+
+
+@get("/api/v1/health", tags=["public"], summary="Health check", opt={"public": True})
+async def health(db: DatabaseDep) -> Health:
+    row = await db.fetch_one("SELECT max(version) AS v FROM schema_version")
+    return Health("ok", VERSION, row["v"] if row else 0)
+
+
+def _security_headers(settings: SettingsDep):
+    csp = (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; manifest-src 'self'; worker-src 'self'; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+    headers = [
+        (b"content-security-policy", csp.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
+        (b"cross-origin-opener-policy", b"same-origin"),
+        (b"x-frame-options", b"DENY"),
+    ]
+    if settings.env == "production":
+        headers.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
+
+    async def before_send(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
+            return
+        existing = {name.lower() for name, _ in message.get("headers", [])}
+        extra = [(n, v) for n, v in headers if n not in existing]
+        if scope["path"].startswith("/api/"):
+            # Personal data must not linger in shared caches or the browser's disk cache.
+            if b"cache-control" not in existing:
+                extra.append((b"cache-control", b"no-store"))
+        elif scope["path"] == "/sw.js":
+            extra.append((b"cache-control", b"no-cache"))
+        message["headers"] = [*message.get("headers", []), *extra]
+
+    return before_send
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Litestar:
+    """Build the Unknot app for ``settings`` (read from the environment when omitted)."""
+    settings = settings or Settings.from_env()
+    clock = clock or Clock()
+    catalog = load_catalog(Path(settings.plans_dir))
+    db = Database(settings.sqlite_path, readers=settings.read_connections)
+    logging.getLogger("unknot").setLevel(settings.log_level.upper())
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await db.connect()
+        try:
+            await migrate(db)
+            yield
+        finally:
+            await db.close()
+
+    def provide(value: object) -> Provide:
+        return Provide(lambda: value, sync_to_thread=False)
+
+    return Litestar(
+        route_handlers=[
+            health,
+            CatalogController,
+            AuthController,
+            PatientsController,
+            ProgramsController,
+            PlansController,
+            AdherenceController,
+            JoinController,
+            PatientController,
+            create_static_files_router(
+                path="/",
+                directories=[settings.pwa_dir],
+                html_mode=True,
+                name="pwa",
+                # Static files carry no identity: skip the lookup.
+                opt={"exclude_from_auth": True},
+            ),
+        ],
+        dependencies={
+            "catalog": provide(catalog),
+            "db": provide(db),
+            "settings": provide(settings),
+            "clock": provide(clock),
+        },
+        middleware=[DefineMiddleware(AuthMiddleware)],
+        lifespan=[lifespan],
+        exception_handlers=exception_handlers,
+        before_send=[_security_headers(settings)],
+        request_max_body_size=settings.max_body_bytes,
+        state=State({"settings": settings, "catalog": catalog, "db": db, "clock": clock}),
+        openapi_config=OpenAPIConfig(
+            title="Unknot",
+            version=VERSION,
+            description="Home programs for patients after dry needling.",
+            path="/schema",
+            render_plugins=[JsonRenderPlugin(), YamlRenderPlugin()],
+        ),
+        signature_types=[Catalog, Clock, Database, Settings],
+    )

@@ -1,0 +1,108 @@
+"""Who is asking: a therapist (session cookie) or a patient's device (bearer token).
+
+The middleware only identifies; the guards decide. Every route under /api/ states
+its audience with a guard, or says it is public.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from msgspec import Struct
+
+from server.auth.secrets import hash_token
+from server.clock import Clock, parse_iso
+from server.db import patients, therapists
+from server.db.connection import Database
+from server.db.patients import PatientIdentity
+from server.db.therapists import Therapist
+
+__all__ = [
+    "CSRF_HEADER",
+    "SESSION_COOKIE",
+    "AuthMiddleware",
+    "TherapistUser",
+    "csrf_for",
+    "patient_guard",
+    "therapist_guard",
+]
+
+SESSION_COOKIE = "unknot_session"
+CSRF_HEADER = "x-csrf-token"
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# Writing last_seen on every request would turn reads into writes; once in a while is enough.
+_TOUCH_EVERY = dt.timedelta(minutes=10)
+
+
+class TherapistUser(Struct, frozen=True):
+    """A signed-in therapist, with the session's CSRF token."""
+
+    therapist: Therapist
+    session_hash: str
+    csrf: str
+
+
+def csrf_for(session_token: str) -> str:
+    """The CSRF token of a session: derived from the cookie, so nothing extra is stored."""
+    return hashlib.sha256(b"unknot-csrf:" + session_token.encode()).hexdigest()[:32]
+
+
+class AuthMiddleware(AbstractAuthenticationMiddleware):
+    """Sets ``request.user`` to a :class:`TherapistUser`, a :class:`PatientIdentity` or ``None``."""
+
+    async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
+        state = connection.app.state
+        db: Database = state.db
+        clock: Clock = state.clock
+        authorization = connection.headers.get("authorization", "")
+        if authorization:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise NotAuthorizedException("Authorization must be 'Bearer <device token>'")
+            identity = await patients.identity_for_token(db, hash_token(token.strip()))
+            if identity is None:
+                raise NotAuthorizedException("this device is not joined or was removed; join again with a new code")
+            now = clock.now()
+            if now - parse_iso(identity.last_seen_at) > _TOUCH_EVERY:
+                await patients.touch_device(db, identity.device_id, now)
+            return AuthenticationResult(user=identity, auth=None)
+        session = connection.cookies.get(SESSION_COOKIE)
+        if session:
+            token_hash = hash_token(session)
+            therapist = await therapists.therapist_for_session(db, token_hash, clock.now())
+            if therapist is not None:
+                return AuthenticationResult(TherapistUser(therapist, token_hash, csrf_for(session)), auth=None)
+        return AuthenticationResult(user=None, auth=None)
+
+
+def _same_origin(connection: ASGIConnection) -> bool:
+    if connection.headers.get("sec-fetch-site", "same-origin") not in {"same-origin", "none"}:
+        return False
+    origin = connection.headers.get("origin")
+    if origin is None:
+        return True
+    host = connection.headers.get("host", "")
+    return origin.split("://", 1)[-1] == host
+
+
+def therapist_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """Only a signed-in therapist; state-changing requests must also pass the CSRF checks."""
+    user = connection.scope.get("user")
+    if not isinstance(user, TherapistUser):
+        raise NotAuthorizedException("sign in as a therapist")
+    if connection.scope.get("method", "GET") not in _SAFE_METHODS:
+        if not _same_origin(connection):
+            raise PermissionDeniedException("cross-site request refused")
+        if connection.headers.get(CSRF_HEADER) != user.csrf:
+            raise PermissionDeniedException(f"missing or wrong {CSRF_HEADER} header")
+
+
+def patient_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """Only a joined patient device."""
+    if not isinstance(connection.scope.get("user"), PatientIdentity):
+        raise NotAuthorizedException("this needs the device token from joining")

@@ -1,0 +1,77 @@
+"""Passwords, tokens and invite codes: made here, stored only as hashes."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+__all__ = [
+    "INVITE_ALPHABET",
+    "INVITE_LENGTH",
+    "hash_password",
+    "hash_token",
+    "new_invite_code",
+    "new_token",
+    "normalize_invite_code",
+    "verify_password",
+]
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+
+# Crockford's base32: no I, L, O or U, so a code read aloud or typed from paper is unambiguous.
+INVITE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+INVITE_LENGTH = 12  # 60 bits; see README "Security and reliability" for the guessing arithmetic
+
+
+async def hash_password(password: str) -> str:
+    """An argon2id hash of ``password`` (computed off the event loop)."""
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return _hasher.hash("unknot: no such account")
+
+
+async def verify_password(password_hash: str | None, password: str) -> bool:
+    """Whether ``password`` matches; never raises for a wrong password.
+
+    With no hash (unknown account) a dummy is checked, so the answer takes as long
+    and response times do not reveal which accounts exist.
+    """
+
+    def check() -> bool:
+        try:
+            return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
+        except (VerificationError, InvalidHashError):
+            return False
+
+    return await asyncio.to_thread(check)
+
+
+def new_token() -> str:
+    """A long random bearer token (256 bits)."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token or code. Plain SHA-256 suffices: the inputs are random, not chosen."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_invite_code() -> str:
+    """A short single-use invite code, grouped for reading: ``ABCD-EFGH-JKMN``."""
+    raw = "".join(secrets.choice(INVITE_ALPHABET) for _ in range(INVITE_LENGTH))
+    return "-".join(raw[i : i + 4] for i in range(0, INVITE_LENGTH, 4))
+
+
+def normalize_invite_code(code: str) -> str:
+    """The canonical form of a typed code: upper case, no separators, look-alikes mapped."""
+    cleaned = code.upper().replace("-", "").replace(" ", "")
+    cleaned = cleaned.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+    return "-".join(cleaned[i : i + 4] for i in range(0, len(cleaned), 4))

@@ -1,0 +1,158 @@
+"""The ``unknot`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from server.catalog import LANGUAGES, CatalogError, load_catalog
+from server.db.connection import Database
+from server.db.migrate import DatabaseTooNewError, migrate
+from server.settings import Settings, SettingsError
+
+__all__ = ["main"]
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise SystemExit(f"unknot: configuration error: {exc}") from None
+
+
+async def _init(settings: Settings) -> list[int]:
+    async with Database(settings.sqlite_path, readers=1) as db:
+        return await migrate(db)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Create the database or bring its schema up to date."""
+    settings = _settings()
+    try:
+        applied = asyncio.run(_init(settings))
+    except DatabaseTooNewError as exc:
+        print(f"unknot: {exc}", file=sys.stderr)
+        return 1
+    print(f"database {settings.sqlite_path}: " + (f"applied {applied}" if applied else "up to date"))
+    return 0
+
+
+async def _create_therapist(settings: Settings, email: str, name: str, password: str) -> int:
+    from server.auth.secrets import hash_password
+    from server.clock import Clock
+    from server.db import therapists
+
+    async with Database(settings.sqlite_path, readers=1) as db:
+        await migrate(db)
+        async with db.transaction() as tx:
+            return await therapists.create_therapist(tx, email, name, await hash_password(password), Clock().now())
+
+
+def cmd_create_therapist(args: argparse.Namespace) -> int:
+    """Create a therapist account; the password is read from standard input or asked for."""
+    import getpass
+    import sqlite3
+
+    settings = _settings()
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password (at least 10 characters): ")
+    if len(password) < 10:
+        print("unknot: the password needs at least 10 characters", file=sys.stderr)
+        return 2
+    try:
+        therapist_id = asyncio.run(_create_therapist(settings, args.email, args.name, password))
+    except sqlite3.IntegrityError:
+        print(f"unknot: a therapist with email {args.email} already exists", file=sys.stderr)
+        return 1
+    print(f"created therapist {therapist_id} <{args.email.lower()}>")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Load demo data (a therapist, patients, a plan, some logs) unless it is there already."""
+    from server.demo import load_demo
+
+    settings = _settings()
+    print(asyncio.run(load_demo(settings)))
+    return 0
+
+
+def cmd_plans_check(args: argparse.Namespace) -> int:
+    """Validate the content in plans/ and report its coverage."""
+    root = Path(args.plans or _settings().plans_dir)
+    try:
+        catalog = load_catalog(root)
+    except CatalogError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) in {root}", file=sys.stderr)
+        return 1
+    regions = Counter(m.region for m in catalog.muscles.values())
+    kinds = Counter(e.kind for e in catalog.exercises.values())
+    print(f"ok: {root}")
+    print(f"muscles: {len(catalog.muscles)} in {len(regions)} regions")
+    for region, count in sorted(regions.items()):
+        print(f"  {region}: {count}")
+    print(f"exercises: {len(catalog.exercises)}")
+    for kind, count in sorted(kinds.items()):
+        print(f"  {kind}: {count}")
+    per_muscle = {m: len(catalog.exercises_for(m)) for m in catalog.muscles}
+    print(f"exercises per muscle: min {min(per_muscle.values(), default=0)}, max {max(per_muscle.values(), default=0)}")
+    print(f"conditions: {len(catalog.conditions)}; languages: {', '.join(LANGUAGES)} (every text present in each)")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the app with Granian (settings from the environment)."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    settings = _settings()
+    # Fail here with one clear line rather than inside a worker process.
+    try:
+        load_catalog(Path(settings.plans_dir))
+    except CatalogError as exc:
+        print(f"unknot: invalid content in {settings.plans_dir}:\n{exc}", file=sys.stderr)
+        return 1
+    Granian(
+        "server.app:create_app",
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=args.workers,
+        log_level=settings.log_level,
+        log_access=False,
+    ).serve()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``unknot`` command."""
+    parser = argparse.ArgumentParser(prog="unknot", description="Home programs after dry needling.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the app (UNKNOT_HOST, UNKNOT_PORT)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.set_defaults(func=cmd_serve)
+    sub.add_parser("init", help="create or migrate the database").set_defaults(func=cmd_init)
+    create = sub.add_parser("create-therapist", help="create a therapist account")
+    create.add_argument("email")
+    create.add_argument("name")
+    create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    create.set_defaults(func=cmd_create_therapist)
+    sub.add_parser("demo", help="load demo data (idempotent)").set_defaults(func=cmd_demo)
+    check = sub.add_parser("plans-check", help="validate plans/ and report coverage")
+    check.add_argument("plans", nargs="?", help="content folder (default UNKNOT_PLANS_DIR)")
+    check.set_defaults(func=cmd_plans_check)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,28 @@
+"""Time in one place: UTC instants as ISO text, and a clock tests can move."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+__all__ = ["Clock", "iso", "parse_iso"]
+
+
+def iso(moment: dt.datetime) -> str:
+    """``moment`` as stored: UTC, second precision, ``Z`` suffix."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> dt.datetime:
+    """The inverse of :func:`iso`."""
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class Clock:
+    """The current time; a test sets ``fixed`` to control it."""
+
+    def __init__(self, fixed: dt.datetime | None = None) -> None:
+        self.fixed = fixed
+
+    def now(self) -> dt.datetime:
+        """Now, as an aware UTC datetime."""
+        return self.fixed if self.fixed is not None else dt.datetime.now(dt.UTC)

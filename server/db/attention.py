@@ -1,0 +1,48 @@
+"""Signals across a therapist's patients, in a few aggregate queries (not one per patient)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from msgspec import Struct
+
+from server.db.connection import Database
+
+__all__ = ["Signals", "signals"]
+
+
+class Signals(Struct, frozen=True):
+    """What one active patient reported recently."""
+
+    patient_id: int
+    display_name: str
+    timezone: str
+    has_plan: bool
+    max_soreness: int | None
+    max_pain: int | None
+    red_flags: str
+    last_activity: str | None
+    created_at: str
+
+
+async def signals(db: Database, therapist_id: int, since: dt.date) -> list[Signals]:
+    """For each of the therapist's active patients: highest soreness and pain and red flags since ``since``."""
+    rows = await db.fetch_all(
+        """
+        SELECT p.id, p.display_name, p.timezone,
+               EXISTS (SELECT 1 FROM plan WHERE patient_id = p.id AND status = 'active') AS has_plan,
+               (SELECT max(soreness) FROM checkin WHERE patient_id = p.id AND on_date >= :since) AS max_soreness,
+               (SELECT max(pain) FROM completion WHERE patient_id = p.id AND on_date >= :since) AS max_pain,
+               coalesce((SELECT group_concat(red_flags, ' ') FROM checkin
+                         WHERE patient_id = p.id AND on_date >= :since AND red_flags != ''), '') AS red_flags,
+               (SELECT max(at) FROM (SELECT max(done_at) AS at FROM completion WHERE patient_id = p.id
+                                     UNION ALL SELECT max(done_at) FROM checkin WHERE patient_id = p.id))
+                   AS last_activity,
+               p.created_at
+        FROM patient p
+        WHERE p.therapist_id = :tid AND p.archived_at IS NULL
+        ORDER BY p.display_name COLLATE NOCASE, p.id
+        """,
+        {"tid": therapist_id, "since": since.isoformat()},
+    )
+    return [Signals(*(r[i] for i in range(9))) for r in rows]

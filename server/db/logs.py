@@ -1,0 +1,140 @@
+"""What patients log: completions and check-ins, append-only and idempotent by client id."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from msgspec import Struct
+
+from server.clock import iso
+from server.db.connection import Database
+
+__all__ = ["CheckinRow", "CompletionRow", "checkins_between", "completions_between", "last_activity", "store_batch"]
+
+
+class CompletionRow(Struct, frozen=True, kw_only=True):
+    """One logged exercise."""
+
+    id: str
+    exercise_id: str
+    on_date: dt.date
+    slot: str
+    done_at: str
+    sets_done: int | None = None
+    reps_done: int | None = None
+    hold_seconds_done: int | None = None
+    pain: int | None = None
+    note: str = ""
+
+
+class CheckinRow(Struct, frozen=True, kw_only=True):
+    """One daily check-in."""
+
+    id: str
+    on_date: dt.date
+    soreness: int
+    red_flags: list[str]
+    note: str
+    done_at: str
+
+
+async def store_batch(
+    db: Database, patient_id: int, completions: list[CompletionRow], checkins: list[CheckinRow], now: dt.datetime
+) -> tuple[list[str], list[str]]:
+    """Insert the records not seen before; returns the ids of this batch the server now holds."""
+    received = iso(now)
+    async with db.transaction() as tx:
+        await tx.executemany(
+            "INSERT INTO completion (id, patient_id, exercise_id, on_date, slot, done_at, sets_done, reps_done, "
+            "hold_seconds_done, pain, note, received_at) VALUES (:id, :pid, :exercise_id, :on_date, :slot, :done_at, "
+            ":sets_done, :reps_done, :hold_seconds_done, :pain, :note, :received) ON CONFLICT (id) DO NOTHING",
+            [
+                {
+                    "id": c.id,
+                    "pid": patient_id,
+                    "exercise_id": c.exercise_id,
+                    "on_date": c.on_date.isoformat(),
+                    "slot": c.slot,
+                    "done_at": c.done_at,
+                    "sets_done": c.sets_done,
+                    "reps_done": c.reps_done,
+                    "hold_seconds_done": c.hold_seconds_done,
+                    "pain": c.pain,
+                    "note": c.note,
+                    "received": received,
+                }
+                for c in completions
+            ],
+        )
+        await tx.executemany(
+            "INSERT INTO checkin (id, patient_id, on_date, soreness, red_flags, note, done_at, received_at) "
+            "VALUES (:id, :pid, :on_date, :soreness, :red_flags, :note, :done_at, :received) "
+            "ON CONFLICT (id) DO NOTHING",
+            [
+                {
+                    "id": c.id,
+                    "pid": patient_id,
+                    "on_date": c.on_date.isoformat(),
+                    "soreness": c.soreness,
+                    "red_flags": " ".join(c.red_flags),
+                    "note": c.note,
+                    "done_at": c.done_at,
+                    "received": received,
+                }
+                for c in checkins
+            ],
+        )
+        held = []
+        for table, records in (("completion", completions), ("checkin", checkins)):
+            rows = await tx.fetch_all(
+                # table is one of two literals above, never input
+                f"SELECT id FROM {table} WHERE patient_id = :pid AND id IN (SELECT value FROM json_each(:ids))",  # noqa: S608
+                {"pid": patient_id, "ids": json.dumps([r.id for r in records])},
+            )
+            found = {r["id"] for r in rows}
+            held.append([r.id for r in records if r.id in found])
+    return held[0], held[1]
+
+
+async def completions_between(db: Database, patient_id: int, first: dt.date, last: dt.date) -> list[CompletionRow]:
+    """A patient's completions with ``first <= on_date <= last``, in order."""
+    rows = await db.fetch_all(
+        "SELECT id, exercise_id, on_date, slot, done_at, sets_done, reps_done, hold_seconds_done, pain, note "
+        "FROM completion WHERE patient_id = :pid AND on_date BETWEEN :a AND :b ORDER BY on_date, done_at",
+        {"pid": patient_id, "a": first.isoformat(), "b": last.isoformat()},
+    )
+    return [
+        CompletionRow(**{**dict(r), "on_date": dt.date.fromisoformat(r["on_date"])})  # type: ignore[arg-type]
+        for r in rows
+    ]
+
+
+async def checkins_between(db: Database, patient_id: int, first: dt.date, last: dt.date) -> list[CheckinRow]:
+    """A patient's check-ins with ``first <= on_date <= last``, in order."""
+    rows = await db.fetch_all(
+        "SELECT id, on_date, soreness, red_flags, note, done_at FROM checkin "
+        "WHERE patient_id = :pid AND on_date BETWEEN :a AND :b ORDER BY on_date, done_at",
+        {"pid": patient_id, "a": first.isoformat(), "b": last.isoformat()},
+    )
+    return [
+        CheckinRow(
+            id=r["id"],
+            on_date=dt.date.fromisoformat(r["on_date"]),
+            soreness=r["soreness"],
+            red_flags=r["red_flags"].split(),
+            note=r["note"],
+            done_at=r["done_at"],
+        )
+        for r in rows
+    ]
+
+
+async def last_activity(db: Database, patient_id: int) -> str | None:
+    """When the patient last logged anything (device time, UTC)."""
+    row = await db.fetch_one(
+        "SELECT max(at) AS at FROM (SELECT max(done_at) AS at FROM completion WHERE patient_id = :pid "
+        "UNION ALL SELECT max(done_at) FROM checkin WHERE patient_id = :pid)",
+        {"pid": patient_id},
+    )
+    return row["at"] if row else None

@@ -1,0 +1,208 @@
+"""Patients, their invites and devices. Every query is scoped to the owning therapist
+or to the patient's own device."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from msgspec import Struct
+
+from server.clock import iso
+from server.db.connection import Database, Row, Transaction
+
+__all__ = [
+    "Device",
+    "Patient",
+    "PatientIdentity",
+    "create_invite",
+    "create_patient",
+    "delete_patient",
+    "devices_of",
+    "exchange_invite",
+    "get_patient",
+    "identity_for_token",
+    "list_patients",
+    "revoke_device",
+    "touch_device",
+    "update_patient",
+]
+
+
+class Patient(Struct, frozen=True):
+    """A patient as their therapist sees them."""
+
+    id: int
+    display_name: str
+    timezone: str
+    locale: str
+    created_at: str
+    archived_at: str | None
+
+
+class Device(Struct, frozen=True):
+    """A phone or browser joined to a patient."""
+
+    id: int
+    label: str
+    created_at: str
+    last_seen_at: str
+    revoked_at: str | None
+
+
+class PatientIdentity(Struct, frozen=True):
+    """Who a device token belongs to."""
+
+    patient_id: int
+    device_id: int
+    therapist_id: int
+    display_name: str
+    timezone: str
+    locale: str
+    last_seen_at: str
+
+
+def _patient(row: Row) -> Patient:
+    return Patient(*(row[k] for k in ("id", "display_name", "timezone", "locale", "created_at", "archived_at")))
+
+
+async def create_patient(
+    tx: Transaction, therapist_id: int, display_name: str, timezone: str, locale: str, now: dt.datetime
+) -> Patient:
+    """Insert a patient for ``therapist_id``."""
+    row = await tx.fetch_one(
+        "INSERT INTO patient (therapist_id, display_name, timezone, locale, created_at) "
+        "VALUES (:tid, :name, :tz, :locale, :now) "
+        "RETURNING id, display_name, timezone, locale, created_at, archived_at",
+        {"tid": therapist_id, "name": display_name, "tz": timezone, "locale": locale, "now": iso(now)},
+    )
+    assert row is not None
+    return _patient(row)
+
+
+async def list_patients(db: Database, therapist_id: int, *, archived: bool = False) -> list[Patient]:
+    """The therapist's patients, by name."""
+    rows = await db.fetch_all(
+        "SELECT id, display_name, timezone, locale, created_at, archived_at FROM patient WHERE therapist_id = :tid "
+        "AND (archived_at IS NOT NULL) = :archived ORDER BY display_name COLLATE NOCASE, id",
+        {"tid": therapist_id, "archived": archived},
+    )
+    return [_patient(r) for r in rows]
+
+
+async def get_patient(db: Database | Transaction, therapist_id: int, patient_id: int) -> Patient | None:
+    """One of the therapist's patients, or ``None`` (also when it belongs to someone else)."""
+    row = await db.fetch_one(
+        "SELECT id, display_name, timezone, locale, created_at, archived_at FROM patient "
+        "WHERE id = :pid AND therapist_id = :tid",
+        {"pid": patient_id, "tid": therapist_id},
+    )
+    return _patient(row) if row else None
+
+
+async def update_patient(
+    tx: Transaction,
+    therapist_id: int,
+    patient_id: int,
+    changes: dict[str, object],
+) -> Patient | None:
+    """Apply ``changes`` (display_name, timezone, locale, archived_at) to an owned patient."""
+    fields = ("display_name", "timezone", "locale", "archived_at")
+    assert set(changes) <= set(fields)
+    params: dict[str, object] = {"pid": patient_id, "tid": therapist_id}
+    for name in fields:
+        params[name] = changes.get(name)
+        params[f"set_{name}"] = name in changes
+    await tx.execute(
+        "UPDATE patient SET "
+        "display_name = CASE WHEN :set_display_name THEN :display_name ELSE display_name END, "
+        "timezone = CASE WHEN :set_timezone THEN :timezone ELSE timezone END, "
+        "locale = CASE WHEN :set_locale THEN :locale ELSE locale END, "
+        "archived_at = CASE WHEN :set_archived_at THEN :archived_at ELSE archived_at END "
+        "WHERE id = :pid AND therapist_id = :tid",
+        params,
+    )
+    return await get_patient(tx, therapist_id, patient_id)
+
+
+async def delete_patient(tx: Transaction, therapist_id: int, patient_id: int) -> bool:
+    """Delete an owned patient and everything about them (cascades)."""
+    return (
+        await tx.execute(
+            "DELETE FROM patient WHERE id = :pid AND therapist_id = :tid", {"pid": patient_id, "tid": therapist_id}
+        )
+        == 1
+    )
+
+
+async def create_invite(
+    tx: Transaction, patient_id: int, code_hash: str, now: dt.datetime, expires: dt.datetime
+) -> None:
+    """Store a new invite code (hashed)."""
+    await tx.execute(
+        "INSERT INTO patient_invite (code_hash, patient_id, created_at, expires_at) VALUES (:h, :pid, :now, :exp)",
+        {"h": code_hash, "pid": patient_id, "now": iso(now), "exp": iso(expires)},
+    )
+
+
+async def exchange_invite(db: Database, code_hash: str, token_hash: str, label: str, now: dt.datetime) -> int | str:
+    """Use an invite once: returns the patient id, or why it failed ("unknown", "used", "expired")."""
+    async with db.transaction() as tx:
+        row = await tx.fetch_one(
+            "SELECT i.patient_id, i.used_at, i.expires_at, p.archived_at FROM patient_invite i "
+            "JOIN patient p ON p.id = i.patient_id WHERE i.code_hash = :h",
+            {"h": code_hash},
+        )
+        if row is None or row["archived_at"] is not None:
+            return "unknown"
+        if row["used_at"] is not None:
+            return "used"
+        if row["expires_at"] <= iso(now):
+            return "expired"
+        await tx.execute(
+            "UPDATE patient_invite SET used_at = :now WHERE code_hash = :h", {"now": iso(now), "h": code_hash}
+        )
+        await tx.execute(
+            "INSERT INTO patient_device (token_hash, patient_id, label, created_at, last_seen_at) "
+            "VALUES (:t, :pid, :label, :now, :now)",
+            {"t": token_hash, "pid": row["patient_id"], "label": label, "now": iso(now)},
+        )
+        return row["patient_id"]
+
+
+async def identity_for_token(db: Database, token_hash: str) -> PatientIdentity | None:
+    """The patient behind a live device token, or ``None``."""
+    row = await db.fetch_one(
+        "SELECT d.patient_id, d.id AS device_id, p.therapist_id, p.display_name, p.timezone, p.locale, "
+        "d.last_seen_at FROM patient_device d JOIN patient p ON p.id = d.patient_id "
+        "WHERE d.token_hash = :t AND d.revoked_at IS NULL AND p.archived_at IS NULL",
+        {"t": token_hash},
+    )
+    return PatientIdentity(*row) if row else None
+
+
+async def touch_device(db: Database, device_id: int, now: dt.datetime) -> None:
+    """Record that a device was seen."""
+    async with db.transaction() as tx:
+        await tx.execute(
+            "UPDATE patient_device SET last_seen_at = :now WHERE id = :id", {"now": iso(now), "id": device_id}
+        )
+
+
+async def devices_of(db: Database, therapist_id: int, patient_id: int) -> list[Device]:
+    """An owned patient's devices, newest first."""
+    rows = await db.fetch_all(
+        "SELECT d.id, d.label, d.created_at, d.last_seen_at, d.revoked_at FROM patient_device d "
+        "JOIN patient p ON p.id = d.patient_id WHERE p.id = :pid AND p.therapist_id = :tid ORDER BY d.id DESC",
+        {"pid": patient_id, "tid": therapist_id},
+    )
+    return [Device(*r) for r in rows]
+
+
+async def revoke_device(tx: Transaction, therapist_id: int, patient_id: int, device_id: int, now: dt.datetime) -> bool:
+    """Revoke an owned patient's device; false when there is no such device."""
+    changed = await tx.execute(
+        "UPDATE patient_device SET revoked_at = coalesce(revoked_at, :now) WHERE id = :did AND patient_id = "
+        "(SELECT id FROM patient WHERE id = :pid AND therapist_id = :tid)",
+        {"now": iso(now), "did": device_id, "pid": patient_id, "tid": therapist_id},
+    )
+    return changed == 1

@@ -1,0 +1,155 @@
+"""Treatments and plans: one active plan per patient, history kept, every edit versioned."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import OrderedDict
+
+import msgspec
+from msgspec import Struct
+
+from server.clock import iso
+from server.db.connection import Database, Row, Transaction
+from server.programs import Program, TreatedMuscle
+
+__all__ = [
+    "PlanRecord",
+    "active_plan",
+    "active_plan_of_patient",
+    "create_plan",
+    "plan_history",
+    "update_plan",
+]
+
+_encode = msgspec.json.Encoder().encode
+_decoder = msgspec.json.Decoder(Program)
+# Decoded programs by (plan id, version): a plan version never changes, so this can never be stale.
+_programs: OrderedDict[tuple[int, int], Program] = OrderedDict()
+_CACHE_SIZE = 1024
+
+
+class PlanRecord(Struct, frozen=True, kw_only=True):
+    """A stored plan."""
+
+    id: int
+    version: int
+    status: str
+    starts_on: dt.date
+    notes: str
+    updated_at: str
+    program: Program
+
+
+def _program(row: Row) -> Program:
+    key = (row["id"], row["version"])
+    found = _programs.get(key)
+    if found is None:
+        found = _programs[key] = _decoder.decode(row["program"])
+        if len(_programs) > _CACHE_SIZE:
+            _programs.popitem(last=False)
+    return found
+
+
+def _record(row: Row) -> PlanRecord:
+    return PlanRecord(
+        id=row["id"],
+        version=row["version"],
+        status=row["status"],
+        starts_on=dt.date.fromisoformat(row["starts_on"]),
+        notes=row["notes"],
+        updated_at=row["updated_at"],
+        program=_program(row),
+    )
+
+
+_SELECT = (
+    "SELECT pl.id, pl.version, pl.status, pl.starts_on, pl.updated_at, pl.program, t.notes "
+    "FROM plan pl JOIN treatment t ON t.id = pl.treatment_id "
+)
+
+
+async def create_plan(
+    tx: Transaction,
+    therapist_id: int,
+    patient_id: int,
+    treated: tuple[TreatedMuscle, ...],
+    program: Program,
+    notes: str,
+    now: dt.datetime,
+) -> PlanRecord:
+    """Record the treatment and make ``program`` the patient's active plan (the old one is kept as history)."""
+    row = await tx.fetch_one(
+        "INSERT INTO treatment (patient_id, therapist_id, treated_on, notes, created_at) "
+        "VALUES (:pid, :tid, :on, :notes, :now) RETURNING id",
+        {"pid": patient_id, "tid": therapist_id, "on": program.treated_on.isoformat(), "notes": notes, "now": iso(now)},
+    )
+    assert row is not None
+    treatment_id = row["id"]
+    await tx.executemany(
+        "INSERT OR IGNORE INTO treated_muscle (treatment_id, muscle_id, side) VALUES (:t, :m, :s)",
+        [{"t": treatment_id, "m": t.muscle, "s": t.side} for t in treated],
+    )
+    await tx.execute(
+        "UPDATE plan SET status = 'superseded', updated_at = :now WHERE patient_id = :pid AND status = 'active'",
+        {"pid": patient_id, "now": iso(now)},
+    )
+    row = await tx.fetch_one(
+        "INSERT INTO plan (patient_id, treatment_id, starts_on, status, version, program, created_at, updated_at) "
+        "VALUES (:pid, :t, :on, 'active', 1, :program, :now, :now) RETURNING id",
+        {
+            "pid": patient_id,
+            "t": treatment_id,
+            "on": program.treated_on.isoformat(),
+            "program": _encode(program),
+            "now": iso(now),
+        },
+    )
+    assert row is not None
+    return PlanRecord(
+        id=row["id"],
+        version=1,
+        status="active",
+        starts_on=program.treated_on,
+        notes=notes,
+        updated_at=iso(now),
+        program=program,
+    )
+
+
+async def active_plan(db: Database | Transaction, therapist_id: int, patient_id: int) -> PlanRecord | None:
+    """The active plan of one of the therapist's patients."""
+    row = await db.fetch_one(
+        _SELECT + "JOIN patient p ON p.id = pl.patient_id "
+        "WHERE pl.patient_id = :pid AND p.therapist_id = :tid AND pl.status = 'active'",
+        {"pid": patient_id, "tid": therapist_id},
+    )
+    return _record(row) if row else None
+
+
+async def active_plan_of_patient(db: Database, patient_id: int) -> PlanRecord | None:
+    """The active plan of the patient behind a device token."""
+    row = await db.fetch_one(_SELECT + "WHERE pl.patient_id = :pid AND pl.status = 'active'", {"pid": patient_id})
+    return _record(row) if row else None
+
+
+async def update_plan(
+    tx: Transaction, therapist_id: int, patient_id: int, version: int, program: Program, now: dt.datetime
+) -> PlanRecord | None:
+    """Replace the active plan's program if it is still at ``version``; ``None`` when it is not."""
+    changed = await tx.execute(
+        "UPDATE plan SET program = :program, version = version + 1, updated_at = :now "
+        "WHERE patient_id = (SELECT id FROM patient WHERE id = :pid AND therapist_id = :tid) "
+        "AND status = 'active' AND version = :version",
+        {"program": _encode(program), "now": iso(now), "pid": patient_id, "tid": therapist_id, "version": version},
+    )
+    return await active_plan(tx, therapist_id, patient_id) if changed else None
+
+
+async def plan_history(db: Database, therapist_id: int, patient_id: int) -> list[PlanRecord]:
+    """Every plan of an owned patient, newest first."""
+    rows = await db.fetch_all(
+        _SELECT + "JOIN patient p ON p.id = pl.patient_id "
+        "WHERE pl.patient_id = :pid AND p.therapist_id = :tid ORDER BY pl.id DESC",
+        {"pid": patient_id, "tid": therapist_id},
+    )
+    return [_record(r) for r in rows]

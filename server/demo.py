@@ -1,0 +1,84 @@
+"""Demo data for trying Unknot locally: a therapist, two patients, a plan, a few logs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+import zoneinfo
+from pathlib import Path
+
+from server.auth.secrets import hash_password, hash_token, new_invite_code, normalize_invite_code
+from server.catalog import load_catalog
+from server.clock import Clock, iso
+from server.db import audit, logs, patients, plans, therapists
+from server.db.connection import Database
+from server.db.logs import CheckinRow, CompletionRow
+from server.db.migrate import migrate
+from server.programs import TreatedMuscle, generate, routine_for
+from server.settings import Settings
+
+__all__ = ["DEMO_EMAIL", "DEMO_PASSWORD", "load_demo"]
+
+DEMO_EMAIL = "demo@unknot.example"
+DEMO_PASSWORD = "unknot-demo-2026"  # noqa: S105 - a published demo account, local use only
+
+
+async def load_demo(settings: Settings, clock: Clock | None = None) -> str:
+    """Create the demo data once; every call adds a fresh invite for the demo patient. Returns what to tell the user."""
+    clock = clock or Clock()
+    now = clock.now()
+    catalog = load_catalog(Path(settings.plans_dir))
+    async with Database(settings.sqlite_path, readers=1) as db:
+        await migrate(db)
+        found = await therapists.therapist_by_email(db, DEMO_EMAIL)
+        if found is None:
+            password_hash = await hash_password(DEMO_PASSWORD)
+            async with db.transaction() as tx:
+                therapist_id = await therapists.create_therapist(tx, DEMO_EMAIL, "Demo Therapist", password_hash, now)
+                alex = await patients.create_patient(tx, therapist_id, "Alex Demo", "Europe/Berlin", "en", now)
+                await patients.create_patient(tx, therapist_id, "Bea Ejemplo", "America/New_York", "es", now)
+                today = now.astimezone(zoneinfo.ZoneInfo(alex.timezone)).date()
+                treated = [TreatedMuscle("upper-trapezius", "left"), TreatedMuscle("levator-scapulae", "right")]
+                program = generate(treated, today - dt.timedelta(days=3), catalog)
+                await plans.create_plan(tx, therapist_id, alex.id, program.treated, program, "Demo treatment", now)
+                await audit.record(tx, therapist_id, alex.id, "plan.assign", now, "demo")
+            done = []
+            for back in (3, 2, 1):
+                day = today - dt.timedelta(days=back)
+                for entry in routine_for(program, day, catalog).entries[:4]:
+                    done.append(
+                        CompletionRow(
+                            id=str(uuid.uuid4()),
+                            exercise_id=entry.exercise_id,
+                            on_date=day,
+                            slot=entry.slot,
+                            done_at=iso(now - dt.timedelta(days=back)),
+                            pain=2,
+                        )
+                    )
+            checkins = [
+                CheckinRow(
+                    id=str(uuid.uuid4()),
+                    on_date=today - dt.timedelta(days=2),
+                    soreness=4,
+                    red_flags=[],
+                    note="",
+                    done_at=iso(now - dt.timedelta(days=2)),
+                )
+            ]
+            await logs.store_batch(db, alex.id, done, checkins, now)
+            therapist_id, patient_id, created = therapist_id, alex.id, True
+        else:
+            therapist_id, created = found[0].id, False
+            patient_id = (await patients.list_patients(db, therapist_id))[0].id
+        code = new_invite_code()
+        async with db.transaction() as tx:
+            await patients.create_invite(
+                tx, patient_id, hash_token(normalize_invite_code(code)), now, now + dt.timedelta(days=7)
+            )
+    link = f"{settings.public_url.rstrip('/')}/#join={code}"
+    head = "demo data loaded" if created else "demo data already present"
+    return (
+        f"{head}\n  therapist console: {settings.public_url.rstrip('/')}/console/ "
+        f"(sign in as {DEMO_EMAIL} / {DEMO_PASSWORD})\n  patient invite (Alex Demo): {link}  code {code}"
+    )

@@ -1,0 +1,21 @@
+"""Pure program logic: no web framework and no database here."""
+
+from __future__ import annotations
+
+from server.programs.engine import ProgramError, check_items, generate, routine_for, slots_for
+from server.programs.model import SLOTS, PhaseSpan, PlanItem, Program, Routine, RoutineEntry, TreatedMuscle
+
+__all__ = [
+    "SLOTS",
+    "PhaseSpan",
+    "PlanItem",
+    "Program",
+    "ProgramError",
+    "Routine",
+    "RoutineEntry",
+    "TreatedMuscle",
+    "check_items",
+    "generate",
+    "routine_for",
+    "slots_for",
+]

@@ -1,0 +1,186 @@
+"""Pure program logic: treated muscles to a program, a program to one day's routine."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+import msgspec
+
+from server.catalog.model import Catalog, Dosage, Exercise, Phase, Side, Slot, Template
+from server.programs.model import SLOTS, PhaseSpan, PlanItem, Program, Routine, RoutineEntry, TreatedMuscle
+
+__all__ = ["ProgramError", "check_items", "generate", "routine_for", "slots_for"]
+
+
+class ProgramError(ValueError):
+    """Input that cannot make a program; ``field`` names the offending input."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+def _check_treated(treated: Sequence[TreatedMuscle], catalog: Catalog) -> dict[str, set[Side]]:
+    if not treated:
+        raise ProgramError("treated", "at least one treated muscle is required")
+    sides: dict[str, set[Side]] = {}
+    for i, tm in enumerate(treated):
+        muscle = catalog.muscles.get(tm.muscle)
+        if muscle is None:
+            raise ProgramError(f"treated[{i}].muscle", f"unknown muscle {tm.muscle!r}")
+        if not muscle.sided and tm.side != "both":
+            raise ProgramError(f"treated[{i}].side", f"{tm.muscle!r} has no sides; use 'both'")
+        sides.setdefault(tm.muscle, set()).add(tm.side)
+    return sides
+
+
+def _merge_sides(sides: Iterable[Side]) -> Side:
+    found = set(sides)
+    return found.pop() if len(found) == 1 else "both"
+
+
+def slots_for(exercise: Exercise, times_per_day: int, template: Template) -> tuple[Slot, ...]:
+    """The slots an item done ``times_per_day`` times a day goes into, in day order."""
+    preferred = template.slots.get(exercise.kind, SLOTS)
+    chosen = set(preferred[: min(times_per_day, len(preferred))])
+    return tuple(s for s in SLOTS if s in chosen)
+
+
+def _dose(base: Dosage, phase: Phase, step: int, template: Template) -> Dosage:
+    reps = max(1, round(base.reps * phase.reps_percent / 100)) + step * phase.reps_per_step
+    hold = 0
+    if base.hold_seconds:
+        hold = round(base.hold_seconds * phase.hold_percent / 100) + step * phase.hold_per_step
+        # Never shorten a hold below what stretching needs (or below a short hold the content asks for).
+        hold = min(max(hold, min(base.hold_seconds, 10)), template.max_hold_seconds)
+    times = base.times_per_day
+    if phase.max_times_per_day is not None:
+        times = min(times, phase.max_times_per_day)
+    return msgspec.structs.replace(
+        base,
+        reps=min(reps, template.max_reps),
+        sets=base.sets + step * phase.sets_per_step,
+        hold_seconds=hold,
+        times_per_day=times,
+    )
+
+
+def generate(
+    treated: Sequence[TreatedMuscle],
+    treated_on: dt.date,
+    catalog: Catalog,
+    conditions: Sequence[str] = (),
+) -> Program:
+    """Build a dated program in phases from the treated muscles.
+
+    Raises:
+        ProgramError: an unknown muscle or condition, or a side the muscle does not have.
+    """
+    sides = _check_treated(treated, catalog)
+    extra: list[str] = []
+    for i, condition_id in enumerate(conditions):
+        condition = catalog.conditions.get(condition_id)
+        if condition is None:
+            raise ProgramError(f"conditions[{i}]", f"unknown condition {condition_id!r}")
+        extra.extend(condition.extra)
+    template = catalog.template
+    items: list[PlanItem] = []
+    for phase in template.phases:
+        # exercise id -> sides of the treated muscles it serves, in first-chosen order
+        chosen: dict[str, list[Side]] = {}
+        for muscle_id in sorted(sides):
+            candidates = [e for e in catalog.exercises_for(muscle_id) if phase.id in e.phases]
+            for kind, count in phase.per_muscle.items():
+                for exercise in [e for e in candidates if e.kind == kind][:count]:
+                    chosen.setdefault(exercise.id, []).extend(
+                        sides[muscle_id] if catalog.muscles[muscle_id].sided else ()
+                    )
+        for exercise_id in (*phase.general, *extra):
+            if phase.id in catalog.exercises[exercise_id].phases:
+                chosen.setdefault(exercise_id, [])
+        for exercise_id, item_sides in chosen.items():
+            items.extend(_blocks(catalog.exercises[exercise_id], phase, item_sides, template))
+    precautions = sorted({p for m in sides for p in catalog.muscles[m].precautions})
+    return Program(
+        treated_on=treated_on,
+        treated=tuple(TreatedMuscle(m, _merge_sides(s)) for m, s in sorted(sides.items())),
+        phases=tuple(PhaseSpan(p.id, p.from_day, p.to_day) for p in template.phases),
+        items=tuple(items),
+        precautions=tuple(precautions),
+    )
+
+
+def _blocks(exercise: Exercise, phase: Phase, sides: list[Side], template: Template) -> list[PlanItem]:
+    step_days = phase.step_days or (phase.to_day - phase.from_day + 1)
+    blocks = []
+    for step, start in enumerate(range(phase.from_day, phase.to_day + 1, step_days)):
+        dosage = _dose(exercise.dosage, phase, step, template)
+        blocks.append(
+            PlanItem(
+                exercise_id=exercise.id,
+                phase=phase.id,
+                from_day=start,
+                to_day=min(start + step_days - 1, phase.to_day),
+                slots=slots_for(exercise, dosage.times_per_day, template),
+                dosage=dosage,
+                side=_merge_sides(sides) if sides else None,
+            )
+        )
+    return blocks
+
+
+def check_items(items: Sequence[PlanItem], catalog: Catalog, field: str = "items") -> None:
+    """Check items a therapist edited against the catalog.
+
+    Raises:
+        ProgramError: naming the first bad item and field.
+    """
+    for i, item in enumerate(items):
+        if item.exercise_id not in catalog.exercises:
+            raise ProgramError(f"{field}[{i}].exercise_id", f"unknown exercise {item.exercise_id!r}")
+        if item.to_day < item.from_day:
+            raise ProgramError(f"{field}[{i}].to_day", "must not be before from_day")
+        if len(set(item.slots)) != len(item.slots):
+            raise ProgramError(f"{field}[{i}].slots", "a slot is listed twice")
+        if item.dosage.hold_seconds > catalog.template.max_hold_seconds:
+            raise ProgramError(
+                f"{field}[{i}].dosage.hold_seconds", f"must be at most {catalog.template.max_hold_seconds}"
+            )
+
+
+def _is_active(item: PlanItem, day: int) -> bool:
+    if not item.from_day <= day <= item.to_day:
+        return False
+    # Items done fewer than 7 days a week rest on the last days of each week of the item.
+    return (day - item.from_day) % 7 < item.dosage.days_per_week
+
+
+def routine_for(program: Program, on_date: dt.date, catalog: Catalog) -> Routine:
+    """Everything due on ``on_date``; a date outside the program gives an empty routine."""
+    day = (on_date - program.treated_on).days
+    phase = next((p.id for p in program.phases if p.from_day <= day <= p.to_day), None)
+    entries = []
+    if phase is not None:
+        for index, item in enumerate(program.items):
+            if _is_active(item, day):
+                entries.extend(
+                    RoutineEntry(index, item.exercise_id, slot, item.dosage, item.side) for slot in item.slots
+                )
+    entries.sort(key=lambda e: SLOTS.index(e.slot))
+    aftercare = catalog.aftercare
+    flags = tuple(
+        f.id
+        for f in aftercare.red_flags
+        if day >= 0
+        and (f.precaution is None or (f.precaution in program.precautions and day * 24 < (f.hours or aftercare.hours)))
+    )
+    return Routine(
+        on_date=on_date,
+        day=day if phase is not None else None,
+        phase=phase,
+        entries=tuple(entries),
+        aftercare=0 <= day * 24 < aftercare.hours,
+        red_flags=flags,
+    )

@@ -1,0 +1,76 @@
+"""Configuration from ``UNKNOT_*`` environment variables, in one typed Struct."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+__all__ = ["PROJECT_ROOT", "Settings", "SettingsError"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A configuration value is invalid; the message names the variable."""
+
+
+class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Every setting, with its default. Each field ``x`` is read from ``UNKNOT_X``."""
+
+    # SQLite file path (or sqlite:///path); postgresql://... selects PostgreSQL.
+    database_url: str = "var/unknot.db"
+    host: str = "127.0.0.1"
+    port: Annotated[int, Meta(ge=1, le=65535)] = 8000
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # "production" turns on Secure cookies and HSTS.
+    env: Literal["development", "production"] = "development"
+    plans_dir: str = str(PROJECT_ROOT / "plans")
+    pwa_dir: str = str(PROJECT_ROOT / "pwa")
+    # Folder for the VAPID key pair and other generated secrets.
+    data_dir: str = "var"
+    # The address patients' phones use to reach the app (invite links, QR codes).
+    public_url: str = "http://127.0.0.1:8000"
+    # Which cold or warm advice the aftercare card shows; sources disagree, so the clinic picks.
+    aftercare_temperature: Literal["heat", "ice", "neither"] = "neither"
+    max_body_bytes: Annotated[int, Meta(ge=1024, le=10_485_760)] = 262_144
+    read_connections: Annotated[int, Meta(ge=1, le=32)] = 2
+    # Contact the push services may use (Apple's rejects placeholders): mailto: or https:.
+    vapid_contact: Annotated[str, Meta(pattern=r"^(mailto:\S+@\S+|https://\S+)$")] = (
+        "mailto:admin@localhost.localdomain"
+    )
+    # A patient needs attention at this pain or soreness (0-10) or after this many days without activity.
+    attention_pain: Annotated[int, Meta(ge=1, le=10)] = 7
+    inactive_days: Annotated[int, Meta(ge=1, le=60)] = 3
+    # Run the reminder scheduler in this process.
+    scheduler: bool = True
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The SQLite file behind ``database_url``."""
+        return Path(self.database_url.removeprefix("sqlite:///"))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Read settings from ``UNKNOT_*`` variables; ``overrides`` win over the environment.
+
+        Raises:
+            SettingsError: one line naming the variable and what is wrong with it.
+        """
+        environ = os.environ if environ is None else environ
+        raw: dict[str, object] = {}
+        for field in msgspec.structs.fields(cls):
+            value = environ.get(f"UNKNOT_{field.name.upper()}")
+            if value is not None:
+                raw[field.name] = value
+        raw.update(overrides)
+        try:
+            return msgspec.convert(raw, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            reason, _, path = str(exc).rpartition(" - at ")
+            name = path.strip("`").removeprefix("$.").split("[")[0].split(".")[0]
+            raise SettingsError(f"UNKNOT_{name.upper()}: {reason or exc}") from None

@@ -1,0 +1,155 @@
+"""The public API through the real app: health, catalog, program preview, static files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+Client = AsyncTestClient[Litestar]
+
+NECK = {"upper-trapezius", "levator-scapulae", "suboccipitals", "sternocleidomastoid", "scalenes"}
+
+
+def _fields(body: dict[str, Any]) -> list[str]:
+    return [e["field"] for e in body["errors"]]
+
+
+async def test_health_reports_the_schema_version(client: Client) -> None:
+    r = await client.get("/api/v1/health")
+    assert r.status_code == 200
+    assert r.json()["status"] == "ok"
+    assert r.json()["schema_version"] >= 1
+    assert r.headers["cache-control"] == "no-store"
+
+
+async def test_muscles_are_listed_by_region_with_the_neck_muscles(client: Client) -> None:
+    r = await client.get("/api/v1/catalog/muscles")
+    assert r.status_code == 200
+    regions = {g["region"]: {m["id"] for m in g["muscles"]} for g in r.json()}
+    assert regions["neck"] >= NECK
+
+
+async def test_muscles_come_in_spanish_on_request(client: Client) -> None:
+    r = await client.get("/api/v1/catalog/muscles", params={"region": "neck", "lang": "es"})
+    names = {m["id"]: m["name"] for g in r.json() for m in g["muscles"]}
+    assert names["upper-trapezius"] == "Trapecio superior"
+    assert [g["region"] for g in r.json()] == ["neck"]
+
+
+async def test_exercises_filter_by_muscle_and_kind(client: Client) -> None:
+    r = await client.get("/api/v1/catalog/exercises", params={"muscle": "levator-scapulae", "kind": "stretch"})
+    assert r.status_code == 200
+    found = r.json()
+    assert found
+    assert all(e["kind"] == "stretch" and "levator-scapulae" in e["muscles"] for e in found)
+    one = await client.get(f"/api/v1/catalog/exercises/{found[0]['id']}")
+    assert one.status_code == 200
+    body = one.json()
+    assert body["steps"]
+    assert body["stop"]
+    assert body["feel"]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"muscle": "nope"}, "muscle"),
+        ({"kind": "jumping"}, "kind"),
+        ({"lang": "fr"}, "lang"),
+        ({"muscle": "x" * 65}, "muscle"),
+    ],
+)
+async def test_bad_catalog_filters_name_the_parameter(client: Client, params: dict[str, str], field: str) -> None:
+    r = await client.get("/api/v1/catalog/exercises", params=params)
+    assert r.status_code == 400
+    assert field in _fields(r.json())
+
+
+async def test_bad_region_names_the_parameter(client: Client) -> None:
+    r = await client.get("/api/v1/catalog/muscles", params={"region": "tail"})
+    assert r.status_code == 400
+    assert _fields(r.json()) == ["region"]
+
+
+async def test_an_unknown_exercise_is_404(client: Client) -> None:
+    r = await client.get("/api/v1/catalog/exercises/no-such-thing")
+    assert r.status_code == 404
+    assert "no-such-thing" in r.json()["detail"]
+
+
+async def test_preview_turns_treated_muscles_into_a_phased_program(therapist: Client) -> None:
+    r = await therapist.post(
+        "/api/v1/programs/preview",
+        json={"treated": [{"muscle": "upper-trapezius", "side": "left"}], "treated_on": "2026-11-20"},
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [p["id"] for p in body["phases"]] == ["aftercare", "mobility", "progression", "maintenance"]
+    assert body["treated_on"] == "2026-11-20"
+    assert any(i["side"] == "left" for i in body["items"])
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"treated": [{"muscle": "nope", "side": "left"}], "treated_on": "2026-11-20"}, 422, "treated[0].muscle"),
+        ({"treated": [{"muscle": "scalenes", "side": "up"}], "treated_on": "2026-11-20"}, 400, "treated[0].side"),
+        ({"treated": [{"muscle": "scalenes", "side": "left"}], "treated_on": "20/11/2026"}, 400, "treated_on"),
+        ({"treated": [{"muscle": "scalenes", "side": "left"}], "treated_on": "2026-02-30"}, 400, "treated_on"),
+        ({"treated": [], "treated_on": "2026-11-20"}, 400, "treated"),
+        ({"treated": [{"muscle": "scalenes"}], "treated_on": "2026-11-20", "extra": 1}, 400, "extra"),
+        (
+            {"treated": [{"muscle": "scalenes", "side": "left", "depth": 3}], "treated_on": "2026-11-20"},
+            400,
+            "treated[0].depth",
+        ),
+        ({"treated_on": "2026-11-20"}, 400, "treated"),
+        (
+            {"treated": [{"muscle": "scalenes"}], "treated_on": "2026-11-20", "conditions": ["nope"]},
+            422,
+            "conditions[0]",
+        ),
+    ],
+)
+async def test_bad_preview_input_names_the_field(
+    therapist: Client, body: dict[str, Any], status: int, field: str
+) -> None:
+    r = await therapist.post("/api/v1/programs/preview", json=body)
+    assert r.status_code == status, r.text
+    assert field in _fields(r.json()), r.json()
+
+
+async def test_a_body_that_is_not_json_is_a_400(therapist: Client) -> None:
+    r = await therapist.post(
+        "/api/v1/programs/preview", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 400
+    assert r.json()["errors"]
+
+
+async def test_an_oversized_body_is_refused_with_413(therapist: Client) -> None:
+    big = {"treated": [{"muscle": "scalenes", "side": "left"}], "treated_on": "2026-11-20", "pad": "x" * 300_000}
+    r = await therapist.post("/api/v1/programs/preview", json=big)
+    assert r.status_code == 413
+
+
+async def test_the_pwa_is_served_at_the_root_with_security_headers(client: Client) -> None:
+    r = await client.get("/")
+    assert r.status_code == 200
+    assert "text/html" in r.headers["content-type"]
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["referrer-policy"] == "no-referrer"
+
+
+async def test_the_openapi_schema_documents_the_api(client: Client) -> None:
+    r = await client.get("/schema/openapi.json")
+    assert r.status_code == 200
+    paths = r.json()["paths"]
+    assert {"/api/v1/health", "/api/v1/catalog/muscles", "/api/v1/programs/preview"} <= set(paths)

@@ -1,0 +1,95 @@
+"""Strict content validation: `unknot plans-check` names the file, the key and the reason."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from server.catalog import Catalog, CatalogError, load_catalog
+from server.cli import main
+from tests.conftest import PLANS
+
+
+@pytest.fixture
+def plans(tmp_path: Path) -> Path:
+    copy = tmp_path / "plans"
+    shutil.copytree(PLANS, copy, ignore=shutil.ignore_patterns(".*"))
+    return copy
+
+
+def _first_muscle_file(plans: Path) -> Path:
+    return sorted((plans / "muscles").glob("*.toml"))[0]
+
+
+def _neck_exercises(plans: Path) -> Path:
+    return plans / "exercises" / "neck.toml"
+
+
+def _check(plans: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(["plans-check", str(plans)]) == 1
+    return capsys.readouterr().err
+
+
+def test_the_shipped_content_passes_and_reports_coverage(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plans-check", str(PLANS)]) == 0
+    out = capsys.readouterr().out
+    assert "muscles:" in out
+    assert "exercises:" in out
+    assert "languages: en, es" in out
+
+
+def test_an_unknown_key_is_reported_with_file_and_key(plans: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _first_muscle_file(plans)
+    text = path.read_text()
+    path.write_text(text.replace("[[muscle]]\n", '[[muscle]]\ncolour = "red"\n', 1))
+    err = _check(plans, capsys)
+    assert f"plans/muscles/{path.name}: $.muscle[0]: Object contains unknown field `colour`" in err
+
+
+def test_a_dangling_muscle_reference_is_reported(plans: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _neck_exercises(plans)
+    text = path.read_text()
+    marker = "muscles = ["
+    assert marker in text
+    path.write_text(text.replace(marker, 'muscles = ["no-such-muscle", ', 1))
+    err = _check(plans, capsys)
+    assert f"plans/exercises/{path.name}: $.exercise[" in err
+    assert "].muscles: unknown muscle 'no-such-muscle'" in err
+
+
+def test_a_duplicate_id_is_reported_with_both_places(plans: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _first_muscle_file(plans)
+    text = path.read_text()
+    first = text[text.index("[[muscle]]") :].split("\n[[muscle]]")[0]
+    path.write_text(text + "\n" + first + "\n")
+    err = _check(plans, capsys)
+    assert f"plans/muscles/{path.name}: $.muscle[" in err
+    assert "duplicate id" in err
+    assert "first defined in" in err
+
+
+def test_a_missing_translation_is_an_error(plans: Path) -> None:
+    path = _first_muscle_file(plans)
+    lines = [line for line in path.read_text().splitlines() if not line.startswith("referral.es")]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(CatalogError) as info:
+        load_catalog(plans)
+    assert any(p.key.endswith(".referral") and "`es`" in p.reason for p in info.value.problems)
+
+
+def test_a_wrong_type_is_reported(plans: Path) -> None:
+    path = plans / "template.toml"
+    path.write_text(path.read_text().replace("max_hold_seconds = 60", 'max_hold_seconds = "sixty"'))
+    with pytest.raises(CatalogError) as info:
+        load_catalog(plans)
+    [problem] = info.value.problems
+    assert (problem.file, problem.key) == ("plans/template.toml", "$.max_hold_seconds")
+    assert "Expected `int`" in problem.reason
+
+
+def test_the_catalog_is_immutable(catalog: Catalog) -> None:
+    muscle = next(iter(catalog.muscles.values()))
+    with pytest.raises(AttributeError):
+        muscle.id = "changed"  # type: ignore[misc]

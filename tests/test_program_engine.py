@@ -1,0 +1,148 @@
+"""The program engine over random treated muscles and dates (pure, fast)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from server.catalog import Catalog, load_catalog
+from server.programs import ProgramError, TreatedMuscle, generate, routine_for
+from tests.conftest import PLANS
+
+CATALOG = load_catalog(PLANS)
+GENTLE_KINDS = {"aftercare", "mobility", "stress"}
+
+
+@st.composite
+def treated_sets(draw: st.DrawFn) -> list[TreatedMuscle]:
+    ids = draw(st.lists(st.sampled_from(sorted(CATALOG.muscles)), min_size=1, max_size=6, unique=True))
+    treated = []
+    for muscle_id in ids:
+        sides = ["left", "right", "both"] if CATALOG.muscles[muscle_id].sided else ["both"]
+        for side in draw(st.lists(st.sampled_from(sides), min_size=1, max_size=2, unique=True)):
+            treated.append(TreatedMuscle(muscle_id, side))
+    return draw(st.permutations(treated))
+
+
+dates = st.dates(min_value=dt.date(2020, 1, 1), max_value=dt.date(2035, 12, 31))
+
+
+@settings(max_examples=60, deadline=None)
+@given(treated=treated_sets(), treated_on=dates)
+def test_every_treated_muscle_is_stretched_or_moved_in_the_stretching_phase(
+    treated: list[TreatedMuscle], treated_on: dt.date
+) -> None:
+    program = generate(treated, treated_on, CATALOG)
+    targeted = {
+        m for item in program.items if item.phase == "mobility" for m in CATALOG.exercises[item.exercise_id].muscles
+    }
+    assert {t.muscle for t in treated} <= targeted
+
+
+@settings(max_examples=60, deadline=None)
+@given(treated=treated_sets(), treated_on=dates)
+def test_nothing_strenuous_is_due_in_the_first_48_hours(treated: list[TreatedMuscle], treated_on: dt.date) -> None:
+    program = generate(treated, treated_on, CATALOG)
+    for day in (0, 1):
+        routine = routine_for(program, treated_on + dt.timedelta(days=day), CATALOG)
+        kinds = {CATALOG.exercises[e.exercise_id].kind for e in routine.entries}
+        assert kinds <= GENTLE_KINDS, (day, kinds)
+        assert routine.aftercare
+
+
+@settings(max_examples=40, deadline=None)
+@given(treated=treated_sets(), treated_on=dates)
+def test_every_day_of_the_program_has_a_routine(treated: list[TreatedMuscle], treated_on: dt.date) -> None:
+    program = generate(treated, treated_on, CATALOG)
+    assert program.days >= 28
+    for day in range(program.days):
+        routine = routine_for(program, treated_on + dt.timedelta(days=day), CATALOG)
+        assert routine.day == day
+        assert routine.entries, f"day {day} is empty"
+
+
+@settings(max_examples=40, deadline=None)
+@given(treated=treated_sets(), treated_on=dates)
+def test_the_program_is_deterministic_and_ignores_input_order(
+    treated: list[TreatedMuscle], treated_on: dt.date
+) -> None:
+    assert generate(treated, treated_on, CATALOG) == generate(list(reversed(treated)), treated_on, CATALOG)
+
+
+@settings(max_examples=40, deadline=None)
+@given(treated=treated_sets(), treated_on=dates)
+def test_dosage_stays_within_the_template_limits(treated: list[TreatedMuscle], treated_on: dt.date) -> None:
+    program = generate(treated, treated_on, CATALOG)
+    for item in program.items:
+        assert item.dosage.hold_seconds <= CATALOG.template.max_hold_seconds
+        assert item.dosage.reps <= CATALOG.template.max_reps
+        assert 1 <= len(item.slots) <= 3
+
+
+def test_days_outside_the_program_give_an_empty_routine(catalog: Catalog) -> None:
+    treated_on = dt.date(2026, 3, 1)
+    program = generate([TreatedMuscle("upper-trapezius", "left")], treated_on, catalog)
+    before = routine_for(program, treated_on - dt.timedelta(days=1), catalog)
+    after = routine_for(program, treated_on + dt.timedelta(days=program.days), catalog)
+    for routine in (before, after):
+        assert routine.entries == ()
+        assert routine.day is None
+        assert routine.phase is None
+        assert not routine.aftercare
+    assert "breathing-chest-pain" not in after.red_flags
+
+
+def test_progression_raises_the_dosage_week_by_week(catalog: Catalog) -> None:
+    program = generate([TreatedMuscle("levator-scapulae", "right")], dt.date(2026, 1, 5), catalog)
+    blocks = [i for i in program.items if i.phase == "progression"]
+    by_exercise: dict[str, list[int]] = {}
+    for item in blocks:
+        by_exercise.setdefault(item.exercise_id, []).append(item.dosage.reps * 1000 + item.dosage.hold_seconds)
+    assert any(len(v) == 3 and v == sorted(v) and v[0] < v[-1] for v in by_exercise.values())
+
+
+def test_chest_wall_muscles_show_the_breathing_red_flag_for_48_hours(catalog: Catalog) -> None:
+    treated_on = dt.date(2026, 5, 10)
+    program = generate([TreatedMuscle("scalenes", "left")], treated_on, catalog)
+    assert "chest-wall" in program.precautions
+    shown = [
+        "breathing-chest-pain" in routine_for(program, treated_on + dt.timedelta(days=d), catalog).red_flags
+        for d in range(4)
+    ]
+    assert shown == [True, True, False, False]
+
+
+def test_a_left_and_a_right_side_share_one_item_for_both_sides(catalog: Catalog) -> None:
+    program = generate(
+        [TreatedMuscle("upper-trapezius", "left"), TreatedMuscle("upper-trapezius", "right")],
+        dt.date(2026, 1, 1),
+        catalog,
+    )
+    assert {i.side for i in program.items if i.phase == "mobility" and i.side is not None} == {"both"}
+
+
+@pytest.mark.parametrize(
+    ("treated", "field"),
+    [
+        ([], "treated"),
+        ([TreatedMuscle("not-a-muscle", "left")], "treated[0].muscle"),
+        ([TreatedMuscle("upper-trapezius", "left"), TreatedMuscle("midline", "left")], "treated[1].side"),
+    ],
+)
+def test_bad_treated_muscles_name_the_field(catalog: Catalog, treated: list[TreatedMuscle], field: str) -> None:
+    # A muscle without sides (none in the shipped content yet): a copy of one, marked unsided.
+    midline = msgspec.structs.replace(catalog.muscles["scalenes"], id="midline", sided=False)
+    catalog = msgspec.structs.replace(catalog, muscles={**catalog.muscles, "midline": midline})
+    with pytest.raises(ProgramError) as info:
+        generate(treated, dt.date(2026, 1, 1), catalog)
+    assert info.value.field == field
+
+
+def test_an_unknown_condition_names_its_index(catalog: Catalog) -> None:
+    with pytest.raises(ProgramError) as info:
+        generate([TreatedMuscle("scalenes", "both")], dt.date(2026, 1, 1), catalog, ["neck-pain", "nope"])
+    assert info.value.field == "conditions[1]"
