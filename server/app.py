@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import mimetypes
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -86,6 +87,10 @@ def _security_headers(settings: SettingsDep):
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Litestar:
     """Build the Unknot app for ``settings`` (read from the environment when omitted)."""
+    # Python 3.11 maps .js to application/javascript; the web platform's name is text/javascript.
+    mimetypes.add_type("text/javascript", ".js")
+    mimetypes.add_type("text/javascript", ".mjs")
+    mimetypes.add_type("application/manifest+json", ".webmanifest")
     settings = settings or Settings.from_env()
     clock = clock or Clock()
     catalog = load_catalog(Path(settings.plans_dir))
