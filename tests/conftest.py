@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ from server.app import create_app
 from server.catalog import Catalog, load_catalog
 from server.settings import PROJECT_ROOT, Settings
 
-PLANS = PROJECT_ROOT / "plans"
+# The content under test: the shipped plans/ unless UNKNOT_PLANS_DIR points elsewhere.
+PLANS = Path(os.environ.get("UNKNOT_PLANS_DIR", PROJECT_ROOT / "plans"))
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +27,11 @@ def catalog() -> Catalog:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings.from_env(
-        {}, database_url=str(tmp_path / "unknot.db"), data_dir=str(tmp_path / "data"), scheduler=False
+        {},
+        database_url=str(tmp_path / "unknot.db"),
+        data_dir=str(tmp_path / "data"),
+        plans_dir=str(PLANS),
+        scheduler=False,
     )
 
 

@@ -94,7 +94,7 @@ class CatalogController(Controller):
     path = "/api/v1/catalog"
     tags = ["catalog"]
 
-    @get("/muscles", summary="Muscles grouped by body region")
+    @get("/muscles", summary="Muscles grouped by body region", opt={"public": True})
     async def muscles(
         self,
         catalog: CatalogDep,
@@ -107,7 +107,7 @@ class CatalogController(Controller):
                 groups.setdefault(m.region, []).append(muscle_out(m, lang))
         return [RegionOut(r, ms) for r, ms in groups.items()]
 
-    @get("/exercises", summary="Exercises, filtered by muscle and kind")
+    @get("/exercises", summary="Exercises, filtered by muscle and kind", opt={"public": True})
     async def exercises(
         self,
         catalog: CatalogDep,
@@ -123,7 +123,7 @@ class CatalogController(Controller):
             if (muscle is None or muscle in e.muscles) and (kind is None or e.kind == kind)
         ]
 
-    @get("/exercises/{exercise_id:str}", summary="One exercise")
+    @get("/exercises/{exercise_id:str}", summary="One exercise", opt={"public": True})
     async def exercise(self, catalog: CatalogDep, exercise_id: FromPath[str], lang: LangParam = "en") -> ExerciseOut:
         found = catalog.exercises.get(exercise_id)
         if found is None:

@@ -17,6 +17,7 @@ __all__ = ["ErrorBody", "FieldError", "InputError", "exception_handlers"]
 log = logging.getLogger("unknot")
 
 _AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_MISSING = re.compile(r"Missing required \w+ parameter '(?P<name>[^']+)'")
 _NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]+)`")
 
 
@@ -49,7 +50,25 @@ def _respond(status: int, detail: str, errors: list[FieldError] | None = None) -
     return Response(ErrorBody(status, detail, errors or []), status_code=status, media_type=MediaType.JSON)
 
 
-def _validation(_: Request, exc: ValidationException) -> Response[ErrorBody]:
+def _aliases(request: Request) -> dict[str, str]:
+    """Python parameter names to the names the client sent (``first`` -> ``from``)."""
+    found = {}
+    try:
+        parameters = request.route_handler.parsed_fn_signature.parameters
+    except AttributeError:
+        return found
+    for name, definition in parameters.items():
+        alias = getattr(definition.kwarg_definition, "name", None)
+        if alias and alias != name:
+            found[name] = alias
+    return found
+
+
+def _validation(request: Request, exc: ValidationException) -> Response[ErrorBody]:
+    aliases = _aliases(request)
+    missing = _MISSING.search(str(exc.detail))
+    if missing and not exc.extra:
+        return _respond(exc.status_code, exc.detail, [FieldError(missing.group("name"), "is required")])
     errors = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if not isinstance(item, dict):
@@ -62,6 +81,8 @@ def _validation(_: Request, exc: ValidationException) -> Response[ErrorBody]:
         if unknown:
             # msgspec reports where the object is; the field to name is the key inside it.
             path = f"{path}.{unknown.group('name')}" if path else unknown.group("name")
+        head, dot, rest = path.partition(".")
+        path = aliases.get(head, head) + dot + rest
         errors.append(FieldError(path or "body", message))
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or "invalid request"
     return _respond(exc.status_code, detail, errors)

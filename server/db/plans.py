@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections import OrderedDict
 
 import msgspec
 from msgspec import Struct
@@ -23,9 +22,6 @@ __all__ = [
 
 _encode = msgspec.json.Encoder().encode
 _decoder = msgspec.json.Decoder(Program)
-# Decoded programs by (plan id, version): a plan version never changes, so this can never be stale.
-_programs: OrderedDict[tuple[int, int], Program] = OrderedDict()
-_CACHE_SIZE = 1024
 
 
 class PlanRecord(Struct, frozen=True, kw_only=True):
@@ -40,16 +36,6 @@ class PlanRecord(Struct, frozen=True, kw_only=True):
     program: Program
 
 
-def _program(row: Row) -> Program:
-    key = (row["id"], row["version"])
-    found = _programs.get(key)
-    if found is None:
-        found = _programs[key] = _decoder.decode(row["program"])
-        if len(_programs) > _CACHE_SIZE:
-            _programs.popitem(last=False)
-    return found
-
-
 def _record(row: Row) -> PlanRecord:
     return PlanRecord(
         id=row["id"],
@@ -58,7 +44,7 @@ def _record(row: Row) -> PlanRecord:
         starts_on=dt.date.fromisoformat(row["starts_on"]),
         notes=row["notes"],
         updated_at=row["updated_at"],
-        program=_program(row),
+        program=_decoder.decode(row["program"]),
     )
 
 

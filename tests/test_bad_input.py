@@ -1,0 +1,168 @@
+"""Bad input to every therapist and patient endpoint: a 4xx naming the field, and nothing written."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import uuid
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from server.settings import Settings
+from tests.test_flow_therapist_patient import assign, completion, create_patient, join
+
+Client = AsyncTestClient[Litestar]
+NOW = dt.datetime.now(dt.UTC)
+TODAY = NOW.date()
+
+
+def snapshot(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table except the attempt counter and sessions, which requests may touch."""
+    with sqlite3.connect(settings.sqlite_path) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {
+            t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
+            for t in tables
+            if t not in {"attempt", "therapist_session", "patient_device"}
+        }
+
+
+def good_completion(**changes: Any) -> dict[str, Any]:
+    return {**completion("neck-side-bend-stretch", TODAY, "evening"), **changes}
+
+
+def good_checkin(**changes: Any) -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()), "on_date": TODAY.isoformat(), "soreness": 3, "done_at": NOW.isoformat(), **changes}
+
+
+THERAPIST_CASES = [
+    ("POST", "/api/v1/auth/login", {"email": "not-an-email", "password": "x"}, 400, "email"),
+    ("POST", "/api/v1/auth/login", {"email": "a@b.c", "password": ""}, 400, "password"),
+    ("POST", "/api/v1/patients", {"display_name": "", "timezone": "UTC"}, 400, "display_name"),
+    ("POST", "/api/v1/patients", {"display_name": "   ", "timezone": "UTC"}, 422, "display_name"),
+    ("POST", "/api/v1/patients", {"display_name": "A", "timezone": "Mars/Olympus"}, 422, "timezone"),
+    ("POST", "/api/v1/patients", {"display_name": "A", "timezone": "UTC", "locale": "fr"}, 400, "locale"),
+    ("POST", "/api/v1/patients", {"display_name": "A" * 101, "timezone": "UTC"}, 400, "display_name"),
+    ("POST", "/api/v1/patients", {"display_name": "A", "timezone": "UTC", "ssn": "1"}, 400, "ssn"),
+    ("PATCH", "/api/v1/patients/{pid}", {"timezone": "Nowhere/Land"}, 422, "timezone"),
+    ("PATCH", "/api/v1/patients/{pid}", {"archived": "yes"}, 400, "archived"),
+    ("PATCH", "/api/v1/patients/{pid}", {"colour": "red"}, 400, "colour"),
+    ("POST", "/api/v1/patients/{pid}/plans", {"treated": [], "treated_on": "2026-11-20"}, 400, "treated"),
+    (
+        "POST",
+        "/api/v1/patients/{pid}/plans",
+        {"treated": [{"muscle": "nope", "side": "left"}], "treated_on": "2026-11-20"},
+        422,
+        "treated[0].muscle",
+    ),
+    (
+        "POST",
+        "/api/v1/patients/{pid}/plans",
+        {"treated": [{"muscle": "scalenes", "side": "left"}], "treated_on": "2026-11-20", "notes": "x" * 2001},
+        400,
+        "notes",
+    ),
+    ("PUT", "/api/v1/patients/{pid}/plan", {"version": 0, "items": "ITEMS"}, 400, "version"),
+    ("PUT", "/api/v1/patients/{pid}/plan", {"version": 1, "items": []}, 400, "items"),
+    ("PUT", "/api/v1/patients/{pid}/plan", {"version": 1, "items": "BAD_EXERCISE"}, 422, "items[0].exercise_id"),
+    ("PUT", "/api/v1/patients/{pid}/plan", {"version": 1, "items": "BAD_DAYS"}, 422, "items[0].to_day"),
+    ("PUT", "/api/v1/patients/{pid}/plan", {"version": 1, "items": "BAD_SLOT"}, 400, "items[0].slots[0]"),
+    ("PUT", "/api/v1/patients/{pid}/plan", {"version": 1, "items": "BAD_HOLD"}, 400, "items[0].dosage.hold_seconds"),
+    ("PUT", "/api/v1/patients/{pid}/plan", {"version": 1, "items": "LATE"}, 422, "items[0].to_day"),
+    ("GET", "/api/v1/patients/{pid}/adherence?days=0", None, 400, "days"),
+    ("GET", "/api/v1/patients?archived=maybe", None, 400, "archived"),
+]
+
+PATIENT_CASES = [
+    ("POST", "/api/v1/patient/join", {"code": "ab"}, 400, "code"),
+    ("POST", "/api/v1/patient/join", {"code": "ABCD-EFGH-JKMN", "label": "x" * 81}, 400, "label"),
+    ("POST", "/api/v1/patient/sync", {"completions": [{"id": "not-a-uuid"}]}, 400, "completions[0].id"),
+    ("POST", "/api/v1/patient/sync", {"completions": "C:exercise_id=nope"}, 422, "completions[1].exercise_id"),
+    ("POST", "/api/v1/patient/sync", {"completions": "C:slot=night"}, 400, "completions[1].slot"),
+    ("POST", "/api/v1/patient/sync", {"completions": "C:pain=11"}, 400, "completions[1].pain"),
+    ("POST", "/api/v1/patient/sync", {"completions": "C:on_date=2026-13-01"}, 400, "completions[1].on_date"),
+    ("POST", "/api/v1/patient/sync", {"completions": "C:on_date=1999-01-01"}, 422, "completions[1].on_date"),
+    ("POST", "/api/v1/patient/sync", {"completions": "C:done_at=2026-11-20T08:00:00"}, 400, "completions[1].done_at"),
+    ("POST", "/api/v1/patient/sync", {"completions": "C:done_at=2099-01-01T08:00:00Z"}, 422, "completions[1].done_at"),
+    ("POST", "/api/v1/patient/sync", {"completions": "C:note=" + "x" * 501}, 400, "completions[1].note"),
+    ("POST", "/api/v1/patient/sync", {"completions": "DUPLICATE"}, 422, "completions[1].id"),
+    ("POST", "/api/v1/patient/sync", {"checkins": "K:soreness=-1"}, 400, "checkins[1].soreness"),
+    ("POST", "/api/v1/patient/sync", {"checkins": "K:red_flags=nope"}, 422, "checkins[1].red_flags[0]"),
+    ("POST", "/api/v1/patient/sync", {"checkins": "K:mood=5"}, 400, "checkins[1].mood"),
+    ("POST", "/api/v1/patient/sync", {"extra": []}, 400, "extra"),
+    ("GET", "/api/v1/patient/today?date=tomorrow", None, 400, "date"),
+    ("GET", "/api/v1/patient/today?lang=de", None, 400, "lang"),
+    ("GET", "/api/v1/patient/log?from=2026-02-01&to=2026-01-01", None, 400, "to"),
+    ("GET", "/api/v1/patient/log?from=2026-02-01", None, 400, "to"),
+]
+
+
+def _expand(body: Any, plan: dict[str, Any]) -> Any:
+    """Turn the short markers above into full bodies built from a real plan."""
+    if not isinstance(body, dict):
+        return body
+    body = dict(body)
+    items = [dict(i, dosage=dict(i["dosage"])) for i in plan["program"]["items"]]
+    marker = body.get("items")
+    if isinstance(marker, str):
+        first = items[0]
+        if marker == "BAD_EXERCISE":
+            first["exercise_id"] = "no-such-exercise"
+        elif marker == "BAD_DAYS":
+            first["from_day"], first["to_day"] = 5, 3
+        elif marker == "BAD_SLOT":
+            first["slots"] = ["night"]
+        elif marker == "BAD_HOLD":
+            first["dosage"]["hold_seconds"] = 500
+        elif marker == "LATE":
+            first["to_day"] = 300
+        body["items"] = items
+    for key, good in (("completions", good_completion), ("checkins", good_checkin)):
+        marker = body.get(key)
+        if isinstance(marker, str):
+            if marker == "DUPLICATE":
+                record = good()
+                body[key] = [record, record]
+            else:
+                name, _, value = marker[2:].partition("=")
+                bad: Any = value
+                if value.lstrip("-").isdigit():
+                    bad = int(value)
+                elif name == "red_flags":
+                    bad = [value]
+                body[key] = [good(), good(**{name: bad})]
+    return body
+
+
+@pytest.fixture
+async def setup(therapist: Client, other_client: Client) -> dict[str, Any]:
+    patient = await create_patient(therapist)
+    plan = await assign(therapist, patient["id"], TODAY - dt.timedelta(days=3))
+    await join(therapist, other_client, patient["id"])
+    return {"pid": patient["id"], "plan": plan}
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status", "field"), THERAPIST_CASES + PATIENT_CASES)
+async def test_bad_input_names_the_field_and_changes_nothing(
+    therapist: Client,
+    other_client: Client,
+    settings: Settings,
+    setup: dict[str, Any],
+    method: str,
+    path: str,
+    body: Any,
+    status: int,
+    field: str,
+) -> None:
+    client = other_client if "/api/v1/patient/" in path else therapist
+    before = snapshot(settings)
+    kwargs = {} if body is None else {"json": _expand(body, setup["plan"])}
+    r = await client.request(method, path.replace("{pid}", str(setup["pid"])), **kwargs)
+    assert r.status_code == status, r.text
+    fields = [e["field"] for e in r.json()["errors"]]
+    assert fields == [field], r.json()
+    assert r.json()["errors"][0]["message"]
+    assert snapshot(settings) == before

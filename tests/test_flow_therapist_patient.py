@@ -1,0 +1,210 @@
+"""The whole flow through the real app: therapist to patient and back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import uuid
+from typing import Any
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from server.settings import Settings
+
+Client = AsyncTestClient[Litestar]
+
+
+def count(settings: Settings, table: str) -> int:
+    with sqlite3.connect(settings.sqlite_path) as conn:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+async def create_patient(therapist: Client, name: str = "Maria Lopez", tz: str = "Europe/Madrid") -> dict[str, Any]:
+    r = await therapist.post("/api/v1/patients", json={"display_name": name, "timezone": tz, "locale": "es"})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def assign(therapist: Client, patient_id: int, treated_on: dt.date, **extra: Any) -> dict[str, Any]:
+    body = {
+        "treated_on": treated_on.isoformat(),
+        "treated": [{"muscle": "upper-trapezius", "side": "left"}, {"muscle": "levator-scapulae", "side": "right"}],
+        "notes": "tender band, local twitch",
+        **extra,
+    }
+    r = await therapist.post(f"/api/v1/patients/{patient_id}/plans", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def join(therapist: Client, phone: Client, patient_id: int) -> str:
+    invite = (await therapist.post(f"/api/v1/patients/{patient_id}/invites")).json()
+    assert invite["link"].endswith(f"#join={invite['code']}")
+    assert invite["qr_svg"].startswith("<svg")
+    r = await phone.post("/api/v1/patient/join", json={"code": invite["code"].lower(), "label": "Maria's phone"})
+    assert r.status_code == 201, r.text
+    token = r.json()["token"]
+    phone.headers["authorization"] = f"Bearer {token}"
+    return token
+
+
+def completion(exercise_id: str, on_date: dt.date, slot: str, pain: int | None = None) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "exercise_id": exercise_id,
+        "on_date": on_date.isoformat(),
+        "slot": slot,
+        "done_at": dt.datetime.now(dt.UTC).isoformat(),
+        "pain": pain,
+    }
+
+
+async def test_therapist_assigns_patient_logs_therapist_sees_adherence_and_alert(
+    therapist: Client, other_client: Client, settings: Settings
+) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    patient = await create_patient(therapist)
+
+    preview = await therapist.post(
+        "/api/v1/programs/preview",
+        json={"treated_on": today.isoformat(), "treated": [{"muscle": "upper-trapezius", "side": "left"}]},
+    )
+    assert preview.status_code == 200
+    plan = await assign(therapist, patient["id"], today - dt.timedelta(days=2))
+    assert plan["version"] == 1
+
+    # Adjust: drop the last item, halve one dosage, then save against version 1.
+    items = plan["program"]["items"][:-1]
+    items[0]["dosage"]["reps"] = 1
+    r = await therapist.put(f"/api/v1/patients/{patient['id']}/plan", json={"version": 1, "items": items})
+    assert r.status_code == 200, r.text
+    assert r.json()["version"] == 2
+    assert len(r.json()["program"]["items"]) == len(items)
+    stale = await therapist.put(f"/api/v1/patients/{patient['id']}/plan", json={"version": 1, "items": items})
+    assert stale.status_code == 409
+    assert stale.json()["errors"][0]["field"] == "version"
+
+    phone = other_client
+    await join(therapist, phone, patient["id"])
+    me = await phone.get("/api/v1/patient/me")
+    assert me.json()["display_name"] == "Maria Lopez"
+
+    bundle = (await phone.get("/api/v1/patient/plan")).json()
+    assert bundle["version"] == 2
+    assert set(bundle["exercises"]) == {i["exercise_id"] for i in items}
+    assert bundle["red_flags"]
+    assert bundle["aftercare"]["guidance"]
+
+    day = today - dt.timedelta(days=1)
+    routine = (await phone.get("/api/v1/patient/today", params={"date": day.isoformat()})).json()
+    assert routine["day"] == 1
+    assert routine["aftercare"] is True
+    assert routine["entries"]
+    batch = {"completions": [completion(e["exercise_id"], day, e["slot"], pain=3) for e in routine["entries"]]}
+    first = await phone.post("/api/v1/patient/sync", json=batch)
+    assert first.status_code == 200, first.text
+    assert sorted(first.json()["completions"]) == sorted(c["id"] for c in batch["completions"])
+    rows = count(settings, "completion")
+    second = await phone.post("/api/v1/patient/sync", json=batch)
+    assert second.json() == first.json()
+    assert count(settings, "completion") == rows == len(batch["completions"])
+
+    again = (await phone.get("/api/v1/patient/today", params={"date": day.isoformat()})).json()
+    assert all(e["done"] for e in again["entries"])
+
+    checkin = {
+        "id": str(uuid.uuid4()),
+        "on_date": today.isoformat(),
+        "soreness": 8,
+        "red_flags": ["soreness-too-much"],
+        "done_at": dt.datetime.now(dt.UTC).isoformat(),
+    }
+    r = await phone.post("/api/v1/patient/sync", json={"checkins": [checkin]})
+    assert r.json()["checkins"] == [checkin["id"]]
+
+    adherence = (await therapist.get(f"/api/v1/patients/{patient['id']}/adherence", params={"days": 7})).json()
+    by_date = {d["on_date"]: d for d in adherence["days"]}
+    assert by_date[day.isoformat()]["rate"] == 1.0
+    assert adherence["soreness"][-1]["value"] == 8
+    assert adherence["pain"][0]["value"] == 3
+    assert adherence["red_flag_days"] == [today.isoformat()]
+    assert adherence["last_activity"] is not None
+
+    attention = (await therapist.get("/api/v1/attention")).json()
+    [item] = [a for a in attention if a["patient_id"] == patient["id"]]
+    assert {r["kind"] for r in item["reasons"]} == {"pain", "red-flag"}
+
+    audit = (await therapist.get(f"/api/v1/patients/{patient['id']}/audit")).json()
+    assert [a["action"] for a in reversed(audit)] == ["patient.create", "plan.assign", "plan.edit", "invite.create"]
+
+
+async def test_a_new_assignment_supersedes_the_old_plan_and_the_link_keeps_working(
+    therapist: Client, other_client: Client
+) -> None:
+    patient = await create_patient(therapist)
+    today = dt.datetime.now(dt.UTC).date()
+    await assign(therapist, patient["id"], today - dt.timedelta(days=10))
+    await join(therapist, other_client, patient["id"])
+    newer = await assign(therapist, patient["id"], today)
+    history = (await therapist.get(f"/api/v1/patients/{patient['id']}/plans")).json()
+    assert [p["status"] for p in history] == ["active", "superseded"]
+    bundle = await other_client.get("/api/v1/patient/plan")
+    assert bundle.status_code == 200
+    assert bundle.json()["plan_id"] == newer["id"]
+
+
+async def test_invites_are_single_use_and_revoked_devices_are_refused(
+    therapist: Client, other_client: Client, app: Litestar
+) -> None:
+    patient = await create_patient(therapist)
+    invite = (await therapist.post(f"/api/v1/patients/{patient['id']}/invites")).json()
+    first = await other_client.post("/api/v1/patient/join", json={"code": invite["code"]})
+    assert first.status_code == 201
+    used = await other_client.post("/api/v1/patient/join", json={"code": invite["code"]})
+    assert used.status_code == 410
+    assert "ask your clinic" in used.json()["detail"]
+    unknown = await other_client.post("/api/v1/patient/join", json={"code": "ZZZZ-ZZZZ-ZZZZ"})
+    assert unknown.status_code == 404
+
+    other_client.headers["authorization"] = f"Bearer {first.json()['token']}"
+    assert (await other_client.get("/api/v1/patient/me")).status_code == 200
+    devices = (await therapist.get(f"/api/v1/patients/{patient['id']}/devices")).json()
+    assert [d["label"] for d in devices] == ["Phone"]
+    r = await therapist.delete(f"/api/v1/patients/{patient['id']}/devices/{devices[0]['id']}")
+    assert r.status_code == 204
+    refused = await other_client.get("/api/v1/patient/me")
+    assert refused.status_code == 401
+    assert "join again" in refused.json()["detail"]
+
+
+async def test_an_expired_invite_asks_for_a_new_code(therapist: Client, other_client: Client, app: Litestar) -> None:
+    patient = await create_patient(therapist)
+    invite = (await therapist.post(f"/api/v1/patients/{patient['id']}/invites")).json()
+    app.state.clock.fixed = dt.datetime.now(dt.UTC) + dt.timedelta(days=8)
+    r = await other_client.post("/api/v1/patient/join", json={"code": invite["code"]})
+    assert r.status_code == 410
+    assert "expired" in r.json()["detail"]
+
+
+async def test_patients_can_be_renamed_archived_restored_and_deleted(therapist: Client, settings: Settings) -> None:
+    patient = await create_patient(therapist)
+    pid = patient["id"]
+    r = await therapist.patch(f"/api/v1/patients/{pid}", json={"display_name": "  Maria   L. ", "archived": True})
+    assert r.json()["display_name"] == "Maria L."
+    assert r.json()["archived_at"] is not None
+    assert (await therapist.get("/api/v1/patients")).json() == []
+    assert [p["id"] for p in (await therapist.get("/api/v1/patients", params={"archived": True})).json()] == [pid]
+    r = await therapist.patch(f"/api/v1/patients/{pid}", json={"archived": False})
+    assert r.json()["archived_at"] is None
+    await assign(therapist, pid, dt.date(2026, 1, 5))
+    assert (await therapist.delete(f"/api/v1/patients/{pid}")).status_code == 204
+    assert (await therapist.get(f"/api/v1/patients/{pid}")).status_code == 404
+    for table in ("patient", "plan", "treatment"):
+        assert count(settings, table) == 0
+
+
+async def test_sign_out_ends_the_session(therapist: Client) -> None:
+    assert (await therapist.get("/api/v1/auth/me")).status_code == 200
+    assert (await therapist.post("/api/v1/auth/logout")).status_code == 204
+    assert (await therapist.get("/api/v1/auth/me")).status_code == 401
