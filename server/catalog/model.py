@@ -181,6 +181,10 @@ class Template(Struct, frozen=True, forbid_unknown_fields=True):
     slots: dict[Kind, tuple[Slot, ...]]
     max_hold_seconds: Annotated[int, Meta(ge=10, le=120)] = 60
     max_reps: Annotated[int, Meta(ge=1, le=50)] = 30
+    # Kinds whose dosage grows step by step; habits, breathing and timed items stay as written.
+    progress_kinds: tuple[Kind, ...] = ("mobility", "stretch", "strength")
+    # Kinds done on one side of the body (a posture habit or a breathing exercise has no side).
+    sided_kinds: tuple[Kind, ...] = ("mobility", "stretch", "strength", "self-massage")
 
 
 class Catalog(Struct, frozen=True):

@@ -48,11 +48,17 @@ def slots_for(exercise: Exercise, times_per_day: int, template: Template) -> tup
     return tuple(s for s in SLOTS if s in chosen)
 
 
-def _dose(base: Dosage, phase: Phase, step: int, template: Template) -> Dosage:
-    reps = max(1, round(base.reps * phase.reps_percent / 100)) + step * phase.reps_per_step
+def _dose(base: Dosage, kind: str, phase: Phase, step: int, template: Template) -> Dosage:
+    if kind not in template.progress_kinds or base.minutes:
+        step = 0
+    # A stretch grows by holding longer (repetitions times hold stay near what stretching needs);
+    # everything else grows by repetitions.
+    grow_hold = kind == "stretch" and base.hold_seconds > 0
+    reps = max(1, round(base.reps * phase.reps_percent / 100)) + (0 if grow_hold else step * phase.reps_per_step)
     hold = 0
     if base.hold_seconds:
-        hold = round(base.hold_seconds * phase.hold_percent / 100) + step * phase.hold_per_step
+        # Rounded to 5 s: "hold 20 s" is easier to follow than "hold 22 s".
+        hold = 5 * round(base.hold_seconds * phase.hold_percent / 500) + (step * phase.hold_per_step if grow_hold else 0)
         # Never shorten a hold below what stretching needs (or below a short hold the content asks for).
         hold = min(max(hold, min(base.hold_seconds, 10)), template.max_hold_seconds)
     times = base.times_per_day
@@ -116,7 +122,7 @@ def _blocks(exercise: Exercise, phase: Phase, sides: list[Side], template: Templ
     step_days = phase.step_days or (phase.to_day - phase.from_day + 1)
     blocks = []
     for step, start in enumerate(range(phase.from_day, phase.to_day + 1, step_days)):
-        dosage = _dose(exercise.dosage, phase, step, template)
+        dosage = _dose(exercise.dosage, exercise.kind, phase, step, template)
         blocks.append(
             PlanItem(
                 exercise_id=exercise.id,
@@ -125,7 +131,7 @@ def _blocks(exercise: Exercise, phase: Phase, sides: list[Side], template: Templ
                 to_day=min(start + step_days - 1, phase.to_day),
                 slots=slots_for(exercise, dosage.times_per_day, template),
                 dosage=dosage,
-                side=_merge_sides(sides) if sides else None,
+                side=_merge_sides(sides) if sides and exercise.kind in template.sided_kinds else None,
             )
         )
     return blocks

@@ -1,0 +1,95 @@
+"""A program as plain text: for clinicians to review, for print, for snapshots in tests."""
+
+from __future__ import annotations
+
+from server.catalog.model import Catalog, Dosage
+from server.programs.model import SLOTS, Program
+
+__all__ = ["dosage_text", "program_text"]
+
+_WORDS = {
+    "en": {
+        "hold": "hold {n} s",
+        "reps": "{n} times",
+        "sets": "{n} sets",
+        "minutes": "{n} min",
+        "per_day": "{n} times a day",
+        "once_a_day": "once a day",
+        "days_week": "{n} days a week",
+        "days": "Days {a}-{b}",
+        "treated": "Treated on {date}",
+        "watch": "First {hours} h, watch for",
+        "morning": "morning",
+        "midday": "midday",
+        "evening": "evening",
+        "left": "left",
+        "right": "right",
+        "both": "both sides",
+    },
+    "es": {
+        "hold": "mantener {n} s",
+        "reps": "{n} veces",
+        "sets": "{n} series",
+        "minutes": "{n} min",
+        "per_day": "{n} veces al día",
+        "once_a_day": "una vez al día",
+        "days_week": "{n} días a la semana",
+        "days": "Días {a}-{b}",
+        "treated": "Tratamiento el {date}",
+        "watch": "Primeras {hours} h, vigile",
+        "morning": "mañana",
+        "midday": "mediodía",
+        "evening": "tarde",
+        "left": "izquierda",
+        "right": "derecha",
+        "both": "ambos lados",
+    },
+}
+
+
+def dosage_text(d: Dosage, lang: str = "en") -> str:
+    """A dosage in words: "hold 30 s, 3 times, 3 times a day"."""
+    w = _WORDS.get(lang, _WORDS["en"])
+    parts = []
+    if d.minutes:
+        parts.append(w["minutes"].format(n=d.minutes))
+    if d.hold_seconds:
+        parts.append(w["hold"].format(n=d.hold_seconds))
+    if d.reps > 1:
+        parts.append(w["reps"].format(n=d.reps))
+    if d.sets > 1:
+        parts.append(w["sets"].format(n=d.sets))
+    parts.append(w["per_day"].format(n=d.times_per_day) if d.times_per_day > 1 else w["once_a_day"])
+    if d.days_per_week < 7:
+        parts.append(w["days_week"].format(n=d.days_per_week))
+    return ", ".join(parts)
+
+
+def program_text(program: Program, catalog: Catalog, lang: str = "en") -> str:
+    """The whole program, phase by phase, in ``lang``."""
+    w = _WORDS.get(lang, _WORDS["en"])
+    treated = ", ".join(f"{catalog.muscles[t.muscle].name.get(lang)} ({w[t.side]})" for t in program.treated)
+    lines = [f"{w['treated'].format(date=program.treated_on.isoformat())}: {treated}"]
+    flags = [
+        f.sign.get(lang)
+        for f in catalog.aftercare.red_flags
+        if f.precaution is not None and f.precaution in program.precautions
+    ]
+    if flags:
+        lines.append(f"{w['watch'].format(hours=catalog.aftercare.hours)}: " + " / ".join(flags))
+    names = {p.id: p.name.get(lang) for p in catalog.template.phases}
+    for span in program.phases:
+        lines.append("")
+        lines.append(f"{w['days'].format(a=span.from_day, b=span.to_day)} · {names[span.id]}")
+        items = [i for i in program.items if i.phase == span.id]
+        for item in sorted(items, key=lambda i: (i.from_day, SLOTS.index(i.slots[0]))):
+            exercise = catalog.exercises[item.exercise_id]
+            side = f" ({w[item.side]})" if item.side else ""
+            slots = ", ".join(w[s] for s in item.slots)
+            days = (
+                f"[{item.from_day}-{item.to_day}] "
+                if (item.from_day, item.to_day) != (span.from_day, span.to_day)
+                else ""
+            )
+            lines.append(f"  {days}{exercise.title.get(lang)}{side}: {dosage_text(item.dosage, lang)} ({slots})")
+    return "\n".join(lines) + "\n"
