@@ -58,7 +58,9 @@ def _dose(base: Dosage, kind: str, phase: Phase, step: int, template: Template) 
     hold = 0
     if base.hold_seconds:
         # Rounded to 5 s: "hold 20 s" is easier to follow than "hold 22 s".
-        hold = 5 * round(base.hold_seconds * phase.hold_percent / 500) + (step * phase.hold_per_step if grow_hold else 0)
+        hold = 5 * round(base.hold_seconds * phase.hold_percent / 500) + (
+            step * phase.hold_per_step if grow_hold else 0
+        )
         # Never shorten a hold below what stretching needs (or below a short hold the content asks for).
         hold = min(max(hold, min(base.hold_seconds, 10)), template.max_hold_seconds)
     times = base.times_per_day
