@@ -28,7 +28,7 @@ async def load_demo(settings: Settings, clock: Clock | None = None) -> str:
     clock = clock or Clock()
     now = clock.now()
     catalog = load_catalog(Path(settings.plans_dir))
-    async with Database(settings.sqlite_path, readers=1) as db:
+    async with Database(settings.sqlite_path) as db:
         await migrate(db)
         found = await therapists.therapist_by_email(db, DEMO_EMAIL)
         if found is None:

@@ -153,3 +153,20 @@ async def test_the_openapi_schema_documents_the_api(client: Client) -> None:
     assert r.status_code == 200
     paths = r.json()["paths"]
     assert {"/api/v1/health", "/api/v1/catalog/muscles", "/api/v1/programs/preview"} <= set(paths)
+
+
+async def test_every_operation_documents_its_audience_and_errors(client: Client) -> None:
+    schema = (await client.get("/schema/openapi.json")).json()
+    assert set(schema["components"]["securitySchemes"]) == {"therapistSession", "csrfToken", "deviceToken"}
+    for path, operations in schema["paths"].items():
+        if not path.startswith("/api/"):
+            continue
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            errors = [code for code in responses if code.startswith("4")]
+            assert "400" in errors, (method, path)
+            for code in errors:
+                ref = responses[code]["content"]["application/json"]["schema"]["$ref"]
+                assert ref == "#/components/schemas/ErrorBody", (method, path, code)
+            if "401" in errors:
+                assert operation.get("security"), f"{method} {path} does not say who may call it"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar.di import Dependency
+from litestar.params import SkipValidation
 
 from server.catalog.model import Catalog
 from server.clock import Clock
@@ -13,7 +14,9 @@ from server.settings import Settings
 
 __all__ = ["CatalogDep", "ClockDep", "DatabaseDep", "SettingsDep"]
 
-CatalogDep = Annotated[Catalog, Dependency(kind="named")]
-ClockDep = Annotated[Clock, Dependency(kind="named")]
-DatabaseDep = Annotated[Database, Dependency(kind="named")]
-SettingsDep = Annotated[Settings, Dependency(kind="named")]
+# SkipValidation: these are our own objects, made once at start-up; validating the whole
+# catalog on every request would cost more than the request itself.
+CatalogDep = Annotated[SkipValidation[Catalog], Dependency(kind="named")]
+ClockDep = Annotated[SkipValidation[Clock], Dependency(kind="named")]
+DatabaseDep = Annotated[SkipValidation[Database], Dependency(kind="named")]
+SettingsDep = Annotated[SkipValidation[Settings], Dependency(kind="named")]

@@ -7,6 +7,7 @@ import uuid
 import zoneinfo
 from typing import Annotated
 
+import msgspec
 from litestar import Controller, Request, get, post
 from litestar.exceptions import NotFoundException, TooManyRequestsException
 from litestar.params import JSONBody, QueryParameter
@@ -18,7 +19,7 @@ from server.api.deps import CatalogDep, ClockDep, DatabaseDep, SettingsDep
 from server.api.errors import InputError
 from server.auth.identity import patient_guard
 from server.auth.secrets import hash_token, new_token, normalize_invite_code
-from server.catalog.model import Dosage, Kind, PhaseId, Side, Slot
+from server.catalog.model import Catalog, Dosage, Kind, PhaseId, Side, Slot
 from server.clock import iso
 from server.db import logs, patients, plans, therapists
 from server.db.logs import CheckinRow, CompletionRow
@@ -63,6 +64,10 @@ class RedFlagOut(Struct, frozen=True):
     sign: str
     action: str
     urgency: str
+    # Shown only while day * 24 < hours (aftercare hours when None) after needling a muscle with
+    # this precaution; the PWA needs both to compute any day's routine offline.
+    precaution: str | None = None
+    hours: int | None = None
 
 
 class AftercareOut(Struct, frozen=True):
@@ -172,7 +177,7 @@ def local_today(identity: PatientIdentity, clock: ClockDep) -> dt.date:
 
 def _red_flags(catalog: CatalogDep, ids: tuple[str, ...] | None, lang: str) -> list[RedFlagOut]:
     return [
-        RedFlagOut(f.id, f.sign.get(lang), f.action.get(lang), f.urgency)
+        RedFlagOut(f.id, f.sign.get(lang), f.action.get(lang), f.urgency, f.precaution, f.hours)
         for f in catalog.aftercare.red_flags
         if ids is None or f.id in ids
     ]
@@ -246,6 +251,44 @@ def _check_batch(
                 raise InputError(f"{name}[{i}].id", "appears twice in this batch")
             seen.add(r.id)
     return completions, checkins
+
+
+def _day_view(program: Program | None, version: int, day: dt.date, catalog: Catalog, lang: str) -> TodayOut:
+    """One day of a plan in ``lang``, nothing marked done."""
+    if program is None:
+        return TodayOut(
+            on_date=day,
+            day=None,
+            phase=None,
+            phase_name=None,
+            aftercare=False,
+            plan_version=None,
+            entries=[],
+            red_flags=_red_flags(catalog, (), lang),
+        )
+    routine = routine_for(program, day, catalog)
+    phase_names = {p.id: p.name for p in catalog.template.phases}
+    return TodayOut(
+        on_date=day,
+        day=routine.day,
+        phase=routine.phase,
+        phase_name=phase_names[routine.phase].get(lang) if routine.phase else None,
+        aftercare=routine.aftercare,
+        plan_version=version,
+        entries=[
+            EntryOut(
+                exercise_id=e.exercise_id,
+                title=catalog.exercises[e.exercise_id].title.get(lang),
+                kind=catalog.exercises[e.exercise_id].kind,
+                slot=e.slot,
+                side=e.side,
+                dosage=e.dosage,
+                done=False,
+            )
+            for e in routine.entries
+        ],
+        red_flags=_red_flags(catalog, routine.red_flags, lang),
+    )
 
 
 class JoinController(Controller):
@@ -346,40 +389,19 @@ class PatientController(Controller):
         day = on_date or local_today(user, clock)
         record = await plans.active_plan_of_patient(db, user.patient_id)
         if record is None:
-            return TodayOut(
-                on_date=day,
-                day=None,
-                phase=None,
-                phase_name=None,
-                aftercare=False,
-                plan_version=None,
-                entries=[],
-                red_flags=_red_flags(catalog, (), lang),
-            )
-        routine = routine_for(record.program, day, catalog)
-        done = {(c.exercise_id, c.slot) for c in await logs.completions_between(db, user.patient_id, day, day)}
-        phase_names = {p.id: p.name for p in catalog.template.phases}
-        return TodayOut(
-            on_date=day,
-            day=routine.day,
-            phase=routine.phase,
-            phase_name=phase_names[routine.phase].get(lang) if routine.phase else None,
-            aftercare=routine.aftercare,
-            plan_version=record.version,
-            entries=[
-                EntryOut(
-                    exercise_id=e.exercise_id,
-                    title=catalog.exercises[e.exercise_id].title.get(lang),
-                    kind=catalog.exercises[e.exercise_id].kind,
-                    slot=e.slot,
-                    side=e.side,
-                    dosage=e.dosage,
-                    done=(e.exercise_id, e.slot) in done,
-                )
-                for e in routine.entries
-            ],
-            red_flags=_red_flags(catalog, routine.red_flags, lang),
+            return _day_view(None, 0, day, catalog, lang)
+        # The view of one plan version on one date never changes: build it once, then mark what is done.
+        view = db.memo.get(
+            ("today", record.id, record.version, day, lang),
+            lambda: _day_view(record.program, record.version, day, catalog, lang),
         )
+        done = {(c.exercise_id, c.slot) for c in await logs.completions_between(db, user.patient_id, day, day)}
+        if not done:
+            return view
+        entries = [
+            msgspec.structs.replace(e, done=True) if (e.exercise_id, e.slot) in done else e for e in view.entries
+        ]
+        return msgspec.structs.replace(view, entries=entries)
 
     @post("/sync", summary="Send logged completions and check-ins; repeats are ignored", status_code=200)
     async def sync(

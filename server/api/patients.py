@@ -135,7 +135,7 @@ class PatientsController(Controller):
             await audit.record(tx, therapist_id, patient_id, "patient.update", now, ",".join(sorted(changes)))
         return updated
 
-    @delete("/{patient_id:int}", summary="Delete a patient and everything about them")
+    @delete("/{patient_id:int}", summary="Erase a patient and everything about them (the audit keeps only the erasure)")
     async def delete_one(
         self, request: TherapistRequest, db: DatabaseDep, clock: ClockDep, patient_id: FromPath[int]
     ) -> None:
@@ -143,7 +143,8 @@ class PatientsController(Controller):
         async with db.transaction() as tx:
             if not await patients.delete_patient(tx, therapist_id, patient_id):
                 raise NotFoundException(f"no patient {patient_id}")
-            await audit.record(tx, therapist_id, patient_id, "patient.delete", clock.now())
+            await audit.forget_patient(tx, patient_id)
+            await audit.record(tx, therapist_id, patient_id, "patient.erase", clock.now())
 
     @post("/{patient_id:int}/invites", summary="Create a single-use invite code, link and QR code")
     async def invite(

@@ -90,7 +90,7 @@ def _same_origin(connection: ASGIConnection) -> bool:
     return origin.split("://", 1)[-1] == host
 
 
-def therapist_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+async def therapist_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     """Only a signed-in therapist; state-changing requests must also pass the CSRF checks."""
     user = connection.scope.get("user")
     if not isinstance(user, TherapistUser):
@@ -102,7 +102,7 @@ def therapist_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
             raise PermissionDeniedException(f"missing or wrong {CSRF_HEADER} header")
 
 
-def patient_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+async def patient_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     """Only a joined patient device."""
     if not isinstance(connection.scope.get("user"), PatientIdentity):
         raise NotAuthorizedException("this needs the device token from joining")

@@ -8,7 +8,7 @@ import msgspec
 from msgspec import Struct
 
 from server.clock import iso
-from server.db.connection import Database, Row, Transaction
+from server.db.connection import Database, Memo, Row, Transaction
 from server.programs import Program, TreatedMuscle
 
 __all__ = [
@@ -36,7 +36,7 @@ class PlanRecord(Struct, frozen=True, kw_only=True):
     program: Program
 
 
-def _record(row: Row) -> PlanRecord:
+def _record(row: Row, memo: Memo) -> PlanRecord:
     return PlanRecord(
         id=row["id"],
         version=row["version"],
@@ -44,7 +44,8 @@ def _record(row: Row) -> PlanRecord:
         starts_on=dt.date.fromisoformat(row["starts_on"]),
         notes=row["notes"],
         updated_at=row["updated_at"],
-        program=_decoder.decode(row["program"]),
+        # A plan version never changes: decode it once per process.
+        program=memo.get(("program", row["id"], row["version"]), lambda: _decoder.decode(row["program"])),
     )
 
 
@@ -109,13 +110,13 @@ async def active_plan(db: Database | Transaction, therapist_id: int, patient_id:
         "WHERE pl.patient_id = :pid AND p.therapist_id = :tid AND pl.status = 'active'",
         {"pid": patient_id, "tid": therapist_id},
     )
-    return _record(row) if row else None
+    return _record(row, db.memo) if row else None
 
 
 async def active_plan_of_patient(db: Database, patient_id: int) -> PlanRecord | None:
     """The active plan of the patient behind a device token."""
     row = await db.fetch_one(_SELECT + "WHERE pl.patient_id = :pid AND pl.status = 'active'", {"pid": patient_id})
-    return _record(row) if row else None
+    return _record(row, db.memo) if row else None
 
 
 async def update_plan(
@@ -138,4 +139,4 @@ async def plan_history(db: Database, therapist_id: int, patient_id: int) -> list
         "WHERE pl.patient_id = :pid AND p.therapist_id = :tid ORDER BY pl.id DESC",
         {"pid": patient_id, "tid": therapist_id},
     )
-    return [_record(r) for r in rows]
+    return [_record(r, db.memo) for r in rows]

@@ -1,0 +1,85 @@
+"""OpenAPI details every route shares, derived from its guards: who may call it, and its errors."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Components, SecurityRequirement, SecurityScheme
+
+from server.api.errors import ErrorBody
+from server.auth.identity import CSRF_HEADER, SESSION_COOKIE, patient_guard, therapist_guard
+
+__all__ = ["COMPONENTS", "document_routes"]
+
+THERAPIST_SECURITY: list[SecurityRequirement] = [{"therapistSession": [], "csrfToken": []}]
+PATIENT_SECURITY: list[SecurityRequirement] = [{"deviceToken": []}]
+COMPONENTS = Components(
+    security_schemes={
+        "therapistSession": SecurityScheme(
+            type="apiKey",
+            name=SESSION_COOKIE,
+            security_scheme_in="cookie",
+            description="Set by POST /api/v1/auth/login (HttpOnly, SameSite=Strict).",
+        ),
+        "csrfToken": SecurityScheme(
+            type="apiKey",
+            name=CSRF_HEADER,
+            security_scheme_in="header",
+            description="The csrf_token from sign-in; required on every POST, PUT, PATCH and DELETE.",
+        ),
+        "deviceToken": SecurityScheme(
+            type="http", scheme="bearer", description="The device token from POST /api/v1/patient/join."
+        ),
+    }
+)
+
+_DESCRIPTIONS = {
+    400: "The request is malformed or a field is invalid; `errors` names each field",
+    401: "No valid identity: sign in, or join again with a new code",
+    403: "Refused: missing CSRF token or a cross-site request",
+    404: "Not found (also for another therapist's patient)",
+    409: "Conflict with the current state (for example a stale plan version)",
+    410: "The invite code was used or has expired",
+    413: "The request body is too large",
+    422: "Well-formed but not acceptable (unknown muscle, bad time zone, ...); `errors` names the field",
+    429: "Too many attempts; see Retry-After",
+}
+
+
+def _codes(method: str, path: str, guards: set[object], has_body: bool) -> set[int]:
+    codes = {400, 422}
+    if guards & {therapist_guard, patient_guard}:
+        codes.add(401)
+    if therapist_guard in guards and method not in {"GET", "HEAD"}:
+        codes.add(403)
+    if "{" in path:
+        codes.add(404)
+    if has_body:
+        codes.add(413)
+    if method == "PUT" and path.endswith("/plan"):
+        codes.add(409)
+    if path.endswith(("/auth/login", "/patient/join")):
+        codes.add(429)
+    if path.endswith("/patient/join"):
+        codes |= {404, 410}
+    return codes
+
+
+def document_routes(app: Litestar) -> None:
+    """Give every API route its audience (from its guard) and its error responses, in the one shape errors share."""
+    for route in app.routes:
+        if not route.path.startswith("/api/"):
+            continue
+        for handler in getattr(route, "route_handlers", []):
+            guards = {g for layer in handler.ownership_layers for g in (layer.guards or [])}
+            has_body = "data" in handler.parsed_fn_signature.parameters
+            method = sorted(handler.http_methods)[0]
+            specs = {
+                code: ResponseSpec(ErrorBody, description=_DESCRIPTIONS[code], generate_examples=False)
+                for code in sorted(_codes(method, route.path, guards, has_body))
+            }
+            handler.responses = {**specs, **(handler.responses or {})}
+            if therapist_guard in guards:
+                handler.security = THERAPIST_SECURITY
+            elif patient_guard in guards:
+                handler.security = PATIENT_SECURITY

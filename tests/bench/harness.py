@@ -1,0 +1,186 @@
+"""Shared pieces of the benchmarks: a real server in a child process, wrk, and seeding through the API."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+PASSWORD = "bench password 2026"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A running app process."""
+
+    url: str
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+
+    def rss_kib(self) -> int:
+        """Resident memory of the server and its children."""
+        total = 0
+        pids = [self.process.pid]
+        with contextlib.suppress(FileNotFoundError):
+            children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+            pids += [int(c) for c in children]
+        for pid in pids:
+            with contextlib.suppress(FileNotFoundError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        return total
+
+
+def server_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
+    """Environment for an app process on ``port`` with its data in ``data_dir``."""
+    return {
+        **os.environ,
+        "UNKNOT_DATABASE_URL": str(data_dir / "unknot.db"),
+        "UNKNOT_DATA_DIR": str(data_dir),
+        "UNKNOT_PORT": str(port),
+        "UNKNOT_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "UNKNOT_LOG_LEVEL": "warning",
+        "UNKNOT_SCHEDULER": "0",
+        **extra,
+    }
+
+
+@contextlib.contextmanager
+def serve(env: dict[str, str], server: str = "granian", workers: int = 1) -> Iterator[Server]:
+    """Start the app (``unknot serve``, or uvicorn for comparison) and wait until it answers."""
+    port = env["UNKNOT_PORT"]
+    if server == "granian":
+        cmd = [str(BIN / "unknot"), "serve", "--workers", str(workers)]
+    else:
+        cmd = [
+            str(BIN / "uvicorn"),
+            "--factory",
+            "server.app:create_app",
+            "--port",
+            port,
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--workers",
+            str(workers),
+        ]
+    subprocess.run([str(BIN / "unknot"), "init"], env=env, check=True, capture_output=True)
+    process = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/api/v1/ping", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start: {process.stderr.read().decode() if process.stderr else ''}")
+            time.sleep(0.1)
+        yield Server(url, env, process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@dataclass
+class Load:
+    """What wrk measured."""
+
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(
+    url: str,
+    *,
+    connections: int = 64,
+    seconds: int = 10,
+    script: Path | None = None,
+    headers: dict[str, str] | None = None,
+) -> Load:
+    """Run wrk against ``url`` and parse its summary."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: run `make system-deps`")
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
+    for name, value in (headers or {}).items():
+        cmd += ["-H", f"{name}: {value}"]
+    if script:
+        cmd += ["-s", str(script)]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    errors = 0
+    if m := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        errors += int(m.group(1))
+    if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
+        errors += sum(int(x) for x in m.groups())
+    return Load(rps, p50, p99, errors)
+
+
+def seed_patient(server: Server, email: str = "bench@clinic.example") -> tuple[httpx.Client, str]:
+    """A therapist, a patient with an assigned plan, and a joined device; returns (therapist client, token)."""
+    subprocess.run(
+        [str(BIN / "unknot"), "create-therapist", email, "Bench", "--password-stdin"],
+        input=PASSWORD.encode(),
+        env=server.env,
+        check=True,
+        capture_output=True,
+    )
+    therapist = httpx.Client(base_url=server.url, timeout=30)
+    r = therapist.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    r.raise_for_status()
+    therapist.headers["x-csrf-token"] = r.json()["csrf_token"]
+    patient = therapist.post("/api/v1/patients", json={"display_name": "Bench Patient", "timezone": "Europe/Berlin"})
+    pid = patient.json()["id"]
+    treated = [
+        {"muscle": "upper-trapezius", "side": "left"},
+        {"muscle": "levator-scapulae", "side": "right"},
+        {"muscle": "suboccipitals", "side": "both"},
+    ]
+    import datetime as dt
+
+    today = dt.date.today()
+    therapist.post(
+        f"/api/v1/patients/{pid}/plans",
+        json={"treated": treated, "treated_on": (today - dt.timedelta(days=9)).isoformat()},
+    ).raise_for_status()
+    code = therapist.post(f"/api/v1/patients/{pid}/invites").json()["code"]
+    token = httpx.post(f"{server.url}/api/v1/patient/join", json={"code": code}).json()["token"]
+    return therapist, token
+
+
+def temp_dir() -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix="unknot-bench-")
