@@ -187,7 +187,9 @@ async def test_an_expired_invite_asks_for_a_new_code(therapist: Client, other_cl
     assert "expired" in r.json()["detail"]
 
 
-async def test_patients_can_be_renamed_archived_restored_and_deleted(therapist: Client, settings: Settings) -> None:
+async def test_patients_can_be_renamed_archived_restored_and_erased_completely(
+    therapist: Client, other_client: Client, settings: Settings
+) -> None:
     patient = await create_patient(therapist)
     pid = patient["id"]
     r = await therapist.patch(f"/api/v1/patients/{pid}", json={"display_name": "  Maria   L. ", "archived": True})
@@ -197,11 +199,30 @@ async def test_patients_can_be_renamed_archived_restored_and_deleted(therapist: 
     assert [p["id"] for p in (await therapist.get("/api/v1/patients", params={"archived": True})).json()] == [pid]
     r = await therapist.patch(f"/api/v1/patients/{pid}", json={"archived": False})
     assert r.json()["archived_at"] is None
-    await assign(therapist, pid, dt.date(2026, 1, 5))
+    plan = await assign(therapist, pid, dt.date(2026, 1, 5))
+    await join(therapist, other_client, pid)
+    item = plan["program"]["items"][0]
+    checkin = {"id": str(uuid.uuid4()), "on_date": "2026-01-06", "soreness": 2, "done_at": "2026-01-06T09:00:00Z"}
+    synced = await other_client.post(
+        "/api/v1/patient/sync",
+        json={
+            "completions": [completion(item["exercise_id"], dt.date(2026, 1, 6), item["slots"][0])],
+            "checkins": [checkin],
+        },
+    )
+    assert synced.status_code == 200
+    assert count(settings, "completion") == count(settings, "checkin") == 1
     assert (await therapist.delete(f"/api/v1/patients/{pid}")).status_code == 204
     assert (await therapist.get(f"/api/v1/patients/{pid}")).status_code == 404
-    for table in ("patient", "plan", "treatment"):
-        assert count(settings, table) == 0
+    with sqlite3.connect(settings.sqlite_path) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+            if "patient_id" in columns and table != "audit":
+                assert conn.execute(f"SELECT count(*) FROM {table} WHERE patient_id = ?", (pid,)).fetchone()[0] == 0
+        audit = conn.execute("SELECT action FROM audit WHERE patient_id = ?", (pid,)).fetchall()
+    assert audit == [("patient.erase",)]
+    assert count(settings, "patient") == 0
 
 
 async def test_sign_out_ends_the_session(therapist: Client) -> None:

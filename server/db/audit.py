@@ -9,7 +9,7 @@ from msgspec import Struct
 from server.clock import iso
 from server.db.connection import Database, Transaction
 
-__all__ = ["AuditEntry", "audit_of", "record"]
+__all__ = ["AuditEntry", "audit_of", "forget_patient", "record"]
 
 
 class AuditEntry(Struct, frozen=True):
@@ -39,3 +39,8 @@ async def audit_of(db: Database, therapist_id: int, patient_id: int) -> list[Aud
         {"pid": patient_id, "tid": therapist_id},
     )
     return [AuditEntry(*r) for r in rows]
+
+
+async def forget_patient(tx: Transaction, patient_id: int) -> None:
+    """Drop a patient's audit entries: after an erasure only the fact of the erasure stays."""
+    await tx.execute("DELETE FROM audit WHERE patient_id = :pid", {"pid": patient_id})

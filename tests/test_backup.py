@@ -1,0 +1,95 @@
+"""`unknot backup` under write load, and `unknot restore`."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sqlite3
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from server.cli import main
+from server.db.backup import BackupError, backup, check, restore
+from server.settings import Settings
+from tests.test_flow_therapist_patient import assign, completion, create_patient, join
+
+Client = AsyncTestClient[Litestar]
+
+
+def ids(path: Path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        return {r[0] for r in conn.execute("SELECT id FROM completion")}
+
+
+async def test_a_backup_taken_under_write_load_holds_everything_acknowledged_before_it(
+    therapist: Client, other_client: Client, settings: Settings, tmp_path: Path
+) -> None:
+    patient = await create_patient(therapist)
+    plan = await assign(therapist, patient["id"], dt.date(2026, 11, 1))
+    await join(therapist, other_client, patient["id"])
+    item = plan["program"]["items"][0]
+
+    async def write(n: int) -> list[str]:
+        acknowledged = []
+        for _ in range(n):
+            batch = [completion(item["exercise_id"], dt.date(2026, 11, 2), item["slots"][0]) for _ in range(20)]
+            r = await other_client.post("/api/v1/patient/sync", json={"completions": batch})
+            assert r.status_code == 200
+            acknowledged += r.json()["completions"]
+        return acknowledged
+
+    before = await write(10)
+    writer = asyncio.create_task(write(30))
+    await asyncio.sleep(0)
+    target = tmp_path / "backups" / "unknot-backup.db"
+    version = await asyncio.to_thread(backup, settings.sqlite_path, target)
+    during = await writer
+    assert version >= 1
+    copied = ids(target)
+    assert set(before) <= copied
+    assert copied <= set(before) | set(during)
+    assert check(target) == version
+
+    restored = tmp_path / "restored.db"
+    restore(target, restored)
+    assert ids(restored) == copied
+    with sqlite3.connect(restored) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_backup_refuses_to_overwrite_and_restore_refuses_a_damaged_file(settings: Settings, tmp_path: Path) -> None:
+    with sqlite3.connect(settings.sqlite_path) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER, applied_at TEXT)")
+        conn.execute("INSERT INTO schema_version VALUES (1, 'x')")
+    existing = tmp_path / "exists.db"
+    existing.write_text("")
+    with pytest.raises(BackupError, match="exists"):
+        backup(settings.sqlite_path, existing)
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4096)
+    with pytest.raises(BackupError, match=r"not an Unknot database|integrity"):
+        restore(damaged, tmp_path / "target.db")
+    assert not (tmp_path / "target.db").exists()
+    future = tmp_path / "future.db"
+    with sqlite3.connect(future) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER, applied_at TEXT)")
+        conn.execute("INSERT INTO schema_version VALUES (999, 'x')")
+    with pytest.raises(BackupError, match="newer"):
+        restore(future, tmp_path / "target.db")
+
+
+def test_the_cli_backs_up_and_restores(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("UNKNOT_DATABASE_URL", str(settings.sqlite_path))
+    assert main(["init"]) == 0
+    target = tmp_path / "b.db"
+    assert main(["backup", str(target)]) == 0
+    assert "integrity ok" in capsys.readouterr().out
+    assert main(["restore", str(target)]) == 2
+    assert "--yes" in capsys.readouterr().err
+    assert main(["restore", str(target), "--yes"]) == 0
+    assert main(["backup", str(target)]) == 1
