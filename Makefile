@@ -17,6 +17,7 @@ run: $(STAMP)
 	$(BIN)/unknot plans-check >/dev/null
 	$(BIN)/unknot init
 	$(BIN)/unknot demo
+	$(BIN)/unknot vapid-keys
 	$(BIN)/unknot serve
 
 # Debian's Chromium (browser tests) and PostgreSQL (scale-out tests), installed when missing.

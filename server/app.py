@@ -18,14 +18,18 @@ from litestar.static_files import create_static_files_router
 from litestar.types import Message, Scope
 from msgspec import Struct
 
+from server import push
 from server.api.adherence import AdherenceController
 from server.api.auth import AuthController
 from server.api.catalog import CatalogController
 from server.api.deps import DatabaseDep, SettingsDep
 from server.api.errors import exception_handlers
+from server.api.openapi import COMPONENTS, document_routes
 from server.api.patient import JoinController, PatientController
 from server.api.patients import PatientsController
 from server.api.plans import PlansController, ProgramsController
+from server.api.records import RecordsController
+from server.api.reminders import PatientRemindersController, PushKeyController, TherapistRemindersController
 from server.auth.identity import AuthMiddleware
 from server.catalog import Catalog, load_catalog
 from server.clock import Clock
@@ -50,6 +54,17 @@ class Health(Struct, frozen=True):
 async def health(db: DatabaseDep) -> Health:
     row = await db.fetch_one("SELECT max(version) AS v FROM schema_version")
     return Health("ok", VERSION, row["v"] if row else 0)
+
+
+class Ping(Struct, frozen=True):
+    """Liveness without touching the database."""
+
+    ok: bool
+
+
+@get("/api/v1/ping", tags=["public"], summary="Liveness (no database)", opt={"public": True})
+async def ping() -> Ping:
+    return Ping(True)
 
 
 def _security_headers(settings: SettingsDep):
@@ -94,7 +109,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     settings = settings or Settings.from_env()
     clock = clock or Clock()
     catalog = load_catalog(Path(settings.plans_dir))
-    db = Database(settings.sqlite_path, readers=settings.read_connections)
+    db = Database(settings.sqlite_path)
     logging.getLogger("unknot").setLevel(settings.log_level.upper())
 
     @asynccontextmanager
@@ -102,16 +117,19 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         await db.connect()
         try:
             await migrate(db)
-            yield
+            async with push.running(settings, db, catalog, clock) as scheduler:
+                app.state.push = scheduler
+                yield
         finally:
             await db.close()
 
     def provide(value: object) -> Provide:
-        return Provide(lambda: value, sync_to_thread=False)
+        return Provide(lambda: value, sync_to_thread=False, use_cache=True)
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             health,
+            ping,
             CatalogController,
             AuthController,
             PatientsController,
@@ -120,6 +138,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             AdherenceController,
             JoinController,
             PatientController,
+            PushKeyController,
+            PatientRemindersController,
+            TherapistRemindersController,
+            RecordsController,
             create_static_files_router(
                 path="/",
                 directories=[settings.pwa_dir],
@@ -147,6 +169,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             description="Home programs for patients after dry needling.",
             path="/schema",
             render_plugins=[JsonRenderPlugin(), YamlRenderPlugin()],
+            components=COMPONENTS,
         ),
         signature_types=[Catalog, Clock, Database, Settings],
     )
+    document_routes(app)
+    return app

@@ -25,7 +25,7 @@ def _settings() -> Settings:
 
 
 async def _init(settings: Settings) -> list[int]:
-    async with Database(settings.sqlite_path, readers=1) as db:
+    async with Database(settings.sqlite_path) as db:
         return await migrate(db)
 
 
@@ -46,7 +46,7 @@ async def _create_therapist(settings: Settings, email: str, name: str, password:
     from server.clock import Clock
     from server.db import therapists
 
-    async with Database(settings.sqlite_path, readers=1) as db:
+    async with Database(settings.sqlite_path) as db:
         await migrate(db)
         async with db.transaction() as tx:
             return await therapists.create_therapist(tx, email, name, await hash_password(password), Clock().now())
@@ -83,6 +83,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """Copy the database consistently, even while the server writes."""
+    from server.db.backup import BackupError, backup
+
+    settings = _settings()
+    try:
+        version = backup(settings.sqlite_path, Path(args.path))
+    except BackupError as exc:
+        print(f"unknot: {exc}", file=sys.stderr)
+        return 1
+    print(f"backed up {settings.sqlite_path} to {args.path} (schema version {version}, integrity ok)")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Put a checked backup in place of the database (stop the server first)."""
+    from server.db.backup import BackupError, restore
+
+    settings = _settings()
+    if not args.yes:
+        print(f"unknot: this replaces {settings.sqlite_path}; stop the server, then add --yes", file=sys.stderr)
+        return 2
+    try:
+        version = restore(Path(args.path), settings.sqlite_path)
+    except BackupError as exc:
+        print(f"unknot: {exc}", file=sys.stderr)
+        return 1
+    print(f"restored {args.path} to {settings.sqlite_path} (schema version {version})")
+    return 0
+
+
 def cmd_plans_check(args: argparse.Namespace) -> int:
     """Validate the content in plans/ and report its coverage."""
     root = Path(args.plans or _settings().plans_dir)
@@ -104,7 +135,29 @@ def cmd_plans_check(args: argparse.Namespace) -> int:
         print(f"  {kind}: {count}")
     per_muscle = {m: len(catalog.exercises_for(m)) for m in catalog.muscles}
     print(f"exercises per muscle: min {min(per_muscle.values(), default=0)}, max {max(per_muscle.values(), default=0)}")
+    kinds = {m: {e.kind for e in catalog.exercises_for(m)} for m in catalog.muscles}
+    gaps = [
+        m
+        for m, k in kinds.items()
+        if not ("posture" in k and k & {"stretch", "self-massage"} and k & {"mobility", "strength"})
+    ]
+    print(f"muscles missing a release, a mobility or strength item, or a posture tip: {', '.join(gaps) or 'none'}")
     print(f"conditions: {len(catalog.conditions)}; languages: {', '.join(LANGUAGES)} (every text present in each)")
+    return 0
+
+
+def cmd_vapid_keys(args: argparse.Namespace) -> int:
+    """Make the VAPID key pair for Web Push unless it exists; print the public key."""
+    from server.push.keys import load_or_create
+
+    settings = _settings()
+    try:
+        keys = load_or_create(settings.data_dir)
+    except (PermissionError, ValueError) as exc:
+        print(f"unknot: {exc}", file=sys.stderr)
+        return 1
+    state = "created" if keys.created else "exists"
+    print(f"VAPID key pair {state}: {keys.path} (mode 600)\npublic key (applicationServerKey): {keys.public_key}")
     return 0
 
 
@@ -147,9 +200,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     create.set_defaults(func=cmd_create_therapist)
     sub.add_parser("demo", help="load demo data (idempotent)").set_defaults(func=cmd_demo)
+    backup = sub.add_parser("backup", help="copy the SQLite database consistently while it runs")
+    backup.add_argument("path", help="new file to write")
+    backup.set_defaults(func=cmd_backup)
+    restore = sub.add_parser("restore", help="replace the database with a checked backup (server stopped)")
+    restore.add_argument("path", help="backup file")
+    restore.add_argument("--yes", action="store_true", help="confirm replacing the database")
+    restore.set_defaults(func=cmd_restore)
     check = sub.add_parser("plans-check", help="validate plans/ and report coverage")
     check.add_argument("plans", nargs="?", help="content folder (default UNKNOT_PLANS_DIR)")
     check.set_defaults(func=cmd_plans_check)
+    vapid = sub.add_parser("vapid-keys", help="make the Web Push (VAPID) key pair if missing, print the public key")
+    vapid.set_defaults(func=cmd_vapid_keys)
     args = parser.parse_args(argv)
     return args.func(args)
 

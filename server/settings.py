@@ -38,7 +38,6 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # Which cold or warm advice the aftercare card shows; sources disagree, so the clinic picks.
     aftercare_temperature: Literal["heat", "ice", "neither"] = "neither"
     max_body_bytes: Annotated[int, Meta(ge=1024, le=10_485_760)] = 262_144
-    read_connections: Annotated[int, Meta(ge=1, le=32)] = 2
     # Contact the push services may use (Apple's rejects placeholders): mailto: or https:.
     vapid_contact: Annotated[str, Meta(pattern=r"^(mailto:\S+@\S+|https://\S+)$")] = (
         "mailto:admin@localhost.localdomain"
@@ -48,6 +47,20 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     inactive_days: Annotated[int, Meta(ge=1, le=60)] = 3
     # Run the reminder scheduler in this process.
     scheduler: bool = True
+    # Seconds between scheduler ticks (a reminder goes out at most this late).
+    scheduler_interval_seconds: Annotated[float, Meta(gt=0, le=300)] = 5.0
+    # A reminder missed (server down) is still sent this many minutes late, never later.
+    push_grace_minutes: Annotated[int, Meta(ge=1, le=240)] = 30
+    # How long the push service keeps a message for a device that is offline.
+    push_ttl_seconds: Annotated[int, Meta(ge=60, le=86_400)] = 1800
+    push_timeout_seconds: Annotated[float, Meta(gt=0, le=120)] = 10.0
+    # Attempts per message (429, 5xx and network errors are retried with backoff).
+    push_max_attempts: Annotated[int, Meta(ge=1, le=20)] = 5
+    # Messages in flight at once per process.
+    push_concurrency: Annotated[int, Meta(ge=1, le=2000)] = 128
+    # Push services patients' browsers may register (host suffixes, comma-separated; "*" allows any).
+    # In development, http://127.0.0.1 and http://localhost are allowed too.
+    push_hosts: str = "fcm.googleapis.com,push.services.mozilla.com,notify.windows.com,push.apple.com"
 
     @property
     def sqlite_path(self) -> Path:

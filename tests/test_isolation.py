@@ -24,15 +24,25 @@ Client = AsyncTestClient[Litestar]
 
 PUBLIC = {
     ("GET", "/api/v1/health"),
+    ("GET", "/api/v1/ping"),
     ("GET", "/api/v1/catalog/muscles"),
     ("GET", "/api/v1/catalog/exercises"),
     ("GET", "/api/v1/catalog/exercises/{exercise_id:str}"),
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/patient/join"),
+    ("GET", "/api/v1/push/public-key"),
 }
 
 TODAY = dt.date(2026, 11, 20)
 TREATED = [{"muscle": "scalenes", "side": "left"}]
+
+PUSH_SUBSCRIPTION = {
+    "endpoint": "http://127.0.0.1:9/push/isolation",
+    "keys": {
+        "p256dh": "BMUQ7gkSTNiOzjgK9ypA6A-vTXbqOCor-hk7re9D46xbqQJ_5Jzlk_CIA-tp0Bbq8RrdFl0JJDsWiuw1-CLpiJM",
+        "auth": "0kBnYKownSsAyn_7zPE0-w",
+    },
+}
 
 # A valid request for every guarded route; {pid} is the victim's patient id.
 SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
@@ -59,6 +69,18 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/api/v1/patient/today"): {},
     ("POST", "/api/v1/patient/sync"): {"json": "SYNC"},
     ("GET", "/api/v1/patient/log"): {"params": {"from": "2026-01-01", "to": "2026-12-31"}},
+    # Push reminders (issue 7); the endpoint is a closed loopback port, so a test send fails fast.
+    ("PUT", "/api/v1/patient/push/subscriptions"): {"json": PUSH_SUBSCRIPTION},
+    ("DELETE", "/api/v1/patient/push/subscriptions"): {"params": {"endpoint": PUSH_SUBSCRIPTION["endpoint"]}},
+    ("POST", "/api/v1/patient/push/test"): {},
+    ("GET", "/api/v1/patient/reminders"): {},
+    ("PUT", "/api/v1/patient/reminders"): {"json": {"rules": [{"slot": "evening", "local_time": "19:30"}]}},
+    ("GET", "/api/v1/patient/reminders.ics"): {},
+    ("GET", "/api/v1/patients/{patient_id:int}/reminders"): {},
+    # The therapist console (issue 8): records as JSON and CSV, the printable handout.
+    ("GET", "/api/v1/patients/{patient_id:int}/records"): {},
+    ("GET", "/api/v1/patients/{patient_id:int}/records.csv"): {},
+    ("GET", "/api/v1/patients/{patient_id:int}/handout"): {},
 }
 
 

@@ -1,0 +1,282 @@
+"""A patient's records for their therapist: what was logged (JSON and CSV) and the printable handout."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import zoneinfo
+from typing import Annotated, Literal
+
+from litestar import Controller, Request, Response, get
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, QueryParameter
+from msgspec import Struct
+
+from server.api.deps import CatalogDep, ClockDep, DatabaseDep, SettingsDep
+from server.api.patients import owned_patient
+from server.auth.identity import TherapistUser, therapist_guard
+from server.catalog.model import Dosage, Kind, PhaseId, Side, Slot
+from server.db import audit, plans, records
+from server.db.logs import CheckinRow, CompletionRow
+from server.programs.text import dosage_text
+
+__all__ = ["HandoutOut", "RecordsController", "RecordsOut", "records_csv"]
+
+TherapistRequest = Request[TherapistUser, None, object]
+Lang = Literal["en", "es"]
+
+CSV_COLUMNS = (
+    "record",
+    "id",
+    "on_date",
+    "slot",
+    "exercise_id",
+    "exercise",
+    "done_at",
+    "sets_done",
+    "reps_done",
+    "hold_seconds_done",
+    "pain",
+    "soreness",
+    "red_flags",
+    "note",
+)
+# A cell starting with one of these is a formula to a spreadsheet: patient notes must stay text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class RecordsOut(Struct, frozen=True, kw_only=True):
+    """What the patient logged between two dates, and the words for the red flags they reported."""
+
+    first: dt.date
+    last: dt.date
+    completions: list[CompletionRow]
+    checkins: list[CheckinRow]
+    red_flag_signs: dict[str, str]
+
+
+class TreatedOut(Struct, frozen=True):
+    """A treated muscle with its name."""
+
+    muscle: str
+    name: str
+    side: Side
+
+
+class PhaseOut(Struct, frozen=True):
+    """A phase of the plan, named."""
+
+    id: PhaseId
+    name: str
+    from_day: int
+    to_day: int
+
+
+class HandoutItem(Struct, frozen=True, kw_only=True):
+    """One plan item as the patient reads it on paper."""
+
+    exercise_id: str
+    title: str
+    kind: Kind
+    phase: PhaseId
+    from_day: int
+    to_day: int
+    slots: list[Slot]
+    side: Side | None
+    dosage: Dosage
+    dosage_text: str
+
+
+class HandoutAftercare(Struct, frozen=True):
+    """The first hours' guidance."""
+
+    hours: int
+    guidance: list[str]
+    temperature: str
+    soreness: str
+    disclaimer: str
+
+
+class HandoutFlag(Struct, frozen=True):
+    """A warning sign that applies to this plan, and what to do."""
+
+    id: str
+    sign: str
+    action: str
+    urgency: str
+
+
+class HandoutOut(Struct, frozen=True, kw_only=True):
+    """The active plan in the patient's language: everything the printed handout shows."""
+
+    display_name: str
+    lang: Lang
+    plan_id: int
+    version: int
+    treated_on: dt.date
+    treated: list[TreatedOut]
+    phases: list[PhaseOut]
+    items: list[HandoutItem]
+    precautions: list[str]
+    aftercare: HandoutAftercare
+    red_flags: list[HandoutFlag]
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    text = value.isoformat() if isinstance(value, dt.date) else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def records_csv(completions: list[CompletionRow], checkins: list[CheckinRow], titles: dict[str, str]) -> str:
+    """Completions and check-ins as one CSV table, by date; free text cannot become a spreadsheet formula."""
+    rows: list[tuple[object, ...]] = []
+    for c in completions:
+        rows.append(
+            (
+                "completion",
+                c.id,
+                c.on_date,
+                c.slot,
+                c.exercise_id,
+                titles.get(c.exercise_id, ""),
+                c.done_at,
+                c.sets_done,
+                c.reps_done,
+                c.hold_seconds_done,
+                c.pain,
+                None,
+                None,
+                c.note,
+            )
+        )
+    for k in checkins:
+        flags = " ".join(k.red_flags)
+        rows.append(
+            ("checkin", k.id, k.on_date, None, None, None, k.done_at, None, None, None, None, k.soreness, flags, k.note)
+        )
+    rows.sort(key=lambda r: (str(r[2]), str(r[6]), str(r[0])))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows([_cell(v) for v in row] for row in rows)
+    return out.getvalue()
+
+
+class RecordsController(Controller):
+    """An owned patient's records; another therapist's patient is a 404 like a missing one."""
+
+    path = "/api/v1/patients/{patient_id:int}"
+    tags = ["therapist: records"]
+    guards = [therapist_guard]
+
+    @get("/records", summary="Completions and check-ins of the last days (default 90)")
+    async def records_json(
+        self,
+        request: TherapistRequest,
+        db: DatabaseDep,
+        catalog: CatalogDep,
+        clock: ClockDep,
+        patient_id: FromPath[int],
+        days: Annotated[int, QueryParameter(ge=1, le=800)] = 90,
+    ) -> RecordsOut:
+        therapist_id = request.user.therapist.id
+        patient = await owned_patient(db, therapist_id, patient_id)
+        last = clock.now().astimezone(zoneinfo.ZoneInfo(patient.timezone)).date()
+        first = last - dt.timedelta(days=days - 1)
+        checkins = await records.checkins_of(db, therapist_id, patient_id, first, last)
+        reported = {f for c in checkins for f in c.red_flags}
+        return RecordsOut(
+            first=first,
+            last=last,
+            completions=await records.completions_of(db, therapist_id, patient_id, first, last),
+            checkins=checkins,
+            red_flag_signs={f.id: f.sign.get("en") for f in catalog.aftercare.red_flags if f.id in reported},
+        )
+
+    @get("/records.csv", summary="Every completion and check-in as CSV (a download)")
+    async def records_download(
+        self,
+        request: TherapistRequest,
+        db: DatabaseDep,
+        catalog: CatalogDep,
+        clock: ClockDep,
+        patient_id: FromPath[int],
+    ) -> Response[str]:
+        therapist_id, now = request.user.therapist.id, clock.now()
+        await owned_patient(db, therapist_id, patient_id)
+        completions = await records.completions_of(db, therapist_id, patient_id)
+        checkins = await records.checkins_of(db, therapist_id, patient_id)
+        titles = {c.exercise_id: catalog.exercises[c.exercise_id].title.get("en") for c in completions}
+        body = records_csv(completions, checkins, titles)
+        # Health data leaving the system is worth a line in the audit trail.
+        async with db.transaction() as tx:
+            detail = f"{len(completions)} completions, {len(checkins)} check-ins"
+            await audit.record(tx, therapist_id, patient_id, "records.export", now, detail)
+        filename = f"unknot-patient-{patient_id}-{now.date().isoformat()}.csv"
+        return Response(
+            body,
+            media_type="text/csv; charset=utf-8",
+            headers={"content-disposition": f'attachment; filename="{filename}"'},
+        )
+
+    @get("/handout", summary="The active plan in the patient's language, for the printed handout")
+    async def handout(
+        self,
+        request: TherapistRequest,
+        db: DatabaseDep,
+        catalog: CatalogDep,
+        settings: SettingsDep,
+        patient_id: FromPath[int],
+        lang: Annotated[Lang | None, QueryParameter(description="Language; the patient's own by default")] = None,
+    ) -> HandoutOut:
+        therapist_id = request.user.therapist.id
+        patient = await owned_patient(db, therapist_id, patient_id)
+        record = await plans.active_plan(db, therapist_id, patient_id)
+        if record is None:
+            raise NotFoundException("this patient has no active plan")
+        language: Lang = lang or ("es" if patient.locale == "es" else "en")
+        program = record.program
+        names = {p.id: p.name.get(language) for p in catalog.template.phases}
+        after = catalog.aftercare
+        return HandoutOut(
+            display_name=patient.display_name,
+            lang=language,
+            plan_id=record.id,
+            version=record.version,
+            treated_on=program.treated_on,
+            treated=[
+                TreatedOut(t.muscle, catalog.muscles[t.muscle].name.get(language), t.side) for t in program.treated
+            ],
+            phases=[PhaseOut(p.id, names[p.id], p.from_day, p.to_day) for p in program.phases],
+            items=[
+                HandoutItem(
+                    exercise_id=i.exercise_id,
+                    title=catalog.exercises[i.exercise_id].title.get(language),
+                    kind=catalog.exercises[i.exercise_id].kind,
+                    phase=i.phase,
+                    from_day=i.from_day,
+                    to_day=i.to_day,
+                    slots=list(i.slots),
+                    side=i.side,
+                    dosage=i.dosage,
+                    dosage_text=dosage_text(i.dosage, language),
+                )
+                for i in program.items
+            ],
+            precautions=list(program.precautions),
+            aftercare=HandoutAftercare(
+                after.hours,
+                [g.get(language) for g in after.guidance],
+                getattr(after, settings.aftercare_temperature).get(language),
+                after.soreness.get(language),
+                after.disclaimer.get(language),
+            ),
+            red_flags=[
+                HandoutFlag(f.id, f.sign.get(language), f.action.get(language), f.urgency)
+                for f in after.red_flags
+                if f.precaution is None or f.precaution in program.precautions
+            ],
+        )

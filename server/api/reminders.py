@@ -1,0 +1,504 @@
+"""Push reminders over the API: the VAPID public key, the patient's subscriptions and
+reminder times, a test reminder, the calendar fallback, and the therapist's view.
+
+For the PWA (patient routes take ``Authorization: Bearer <device token>``):
+
+- ``GET /api/v1/push/public-key`` (no auth): ``{"public_key"}``, the ``applicationServerKey``.
+- ``PUT /api/v1/patient/push/subscriptions`` with ``subscription.toJSON()``; send it on every
+  app start and from ``pushsubscriptionchange``. Answers ``{"endpoint", "created", "subscriptions"}``.
+- ``DELETE /api/v1/patient/push/subscriptions?endpoint=<url>`` after ``unsubscribe()``: 204 (404 if unknown).
+- ``GET|PUT /api/v1/patient/reminders``: times per slot, weekdays, on/off, quiet hours.
+- ``POST /api/v1/patient/push/test``: a test reminder to every subscribed device now.
+- ``GET /api/v1/patient/reminders.ics``: the same times as a calendar file.
+
+The notification payload is described in :mod:`server.push.message`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import zoneinfo
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import msgspec
+from cryptography.hazmat.primitives.asymmetric import ec
+from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.datastructures import State
+from litestar.di import Dependency, Provide
+from litestar.exceptions import TooManyRequestsException
+from litestar.params import FromPath, JSONBody, QueryParameter, SkipValidation
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+from server.api.deps import ClockDep, DatabaseDep, SettingsDep
+from server.api.errors import InputError
+from server.api.patients import owned_patient
+from server.auth.identity import TherapistUser, patient_guard, therapist_guard
+from server.catalog.model import Slot
+from server.clock import iso
+from server.db import reminders, therapists
+from server.db.patients import PatientIdentity
+from server.db.reminders import DeliveryRow, Prefs, RuleRow
+from server.programs import SLOTS, Program
+from server.push.ics import CalendarRule, calendar
+from server.push.message import Payload
+from server.push.schedule import (
+    ALL_DAYS,
+    DEFAULT_TIMES,
+    WEEKDAYS,
+    Weekday,
+    Window,
+    days_from_mask,
+    mask_of,
+    next_after,
+    parse_hhmm,
+    time_in_window,
+    zone,
+)
+from server.push.scheduler import Scheduler, TestResult
+from server.settings import Settings
+
+__all__ = [
+    "PatientRemindersController",
+    "PushKeyController",
+    "RemindersIn",
+    "RemindersOut",
+    "SubscriptionIn",
+    "TherapistRemindersController",
+]
+
+PatientRequest = Request[PatientIdentity, None, object]
+TherapistRequest = Request[TherapistUser, None, object]
+SchedulerDep = Annotated[SkipValidation[Scheduler], Dependency(kind="named")]
+
+HHMM = Annotated[str, Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Local time, 24-hour HH:MM")]
+DEFAULT_QUIET = ("22:00", "07:00")
+MAX_SUBSCRIPTIONS = 10
+TEST_WINDOW = dt.timedelta(minutes=10)
+MAX_TESTS = 5
+CALENDAR_PATH = "/api/v1/patient/reminders.ics"
+
+
+def _scheduler(state: State) -> Scheduler:
+    return state.push
+
+
+_DEPENDENCIES = {"push": Provide(_scheduler, sync_to_thread=False)}
+
+
+# --- shapes ---------------------------------------------------------------------------------
+
+
+class PublicKeyOut(Struct, frozen=True):
+    """The VAPID public key: pass it to ``pushManager.subscribe({applicationServerKey})``."""
+
+    public_key: str
+
+
+class KeysIn(Struct, frozen=True, forbid_unknown_fields=True):
+    """The subscription's keys, base64url as ``PushSubscription.toJSON()`` gives them."""
+
+    p256dh: Annotated[str, Meta(min_length=1, max_length=200)]
+    auth: Annotated[str, Meta(min_length=1, max_length=100)]
+
+
+class SubscriptionIn(Struct, frozen=True, forbid_unknown_fields=True, rename={"expiration_time": "expirationTime"}):
+    """A browser push subscription: send ``subscription.toJSON()`` as it is."""
+
+    endpoint: Annotated[str, Meta(min_length=8, max_length=2048)]
+    keys: KeysIn
+    expiration_time: float | None = None
+
+
+class SubscriptionOut(Struct, frozen=True):
+    """The stored subscription and how many the patient now has."""
+
+    endpoint: str
+    created: bool
+    subscriptions: int
+
+
+class QuietHours(Struct, frozen=True, forbid_unknown_fields=True):
+    """No reminder is sent between ``start`` and ``end`` (local; may wrap past midnight)."""
+
+    start: HHMM
+    end: HHMM
+
+
+class RuleIn(Struct, frozen=True, forbid_unknown_fields=True):
+    """When to remind for one slot."""
+
+    slot: Slot
+    local_time: HHMM
+    weekdays: Annotated[list[Weekday], Meta(max_length=7)] = msgspec.field(default_factory=lambda: list(WEEKDAYS))
+    enabled: bool = True
+
+
+class RemindersIn(Struct, frozen=True, forbid_unknown_fields=True):
+    """Changes to the reminders: slots not listed keep their rule; omit quiet_hours to keep them, null clears."""
+
+    rules: Annotated[list[RuleIn], Meta(max_length=3)] = []
+    quiet_hours: QuietHours | UnsetType | None = UNSET
+
+
+class RuleOut(Struct, frozen=True, kw_only=True):
+    """One slot's reminder, and when it next goes off (UTC; null when off)."""
+
+    slot: Slot
+    local_time: str
+    weekdays: list[Weekday]
+    enabled: bool
+    next_at: str | None
+
+
+class RemindersOut(Struct, frozen=True, kw_only=True):
+    """The patient's reminders."""
+
+    timezone: str
+    customized: bool
+    quiet_hours: QuietHours | None
+    rules: list[RuleOut]
+    subscriptions: int
+    calendar_url: str
+
+
+class TestOut(Struct, frozen=True, kw_only=True):
+    """What the test reminder said and how each device's push service answered."""
+
+    sent: int
+    payload: Payload
+    results: list[TestResult]
+
+
+class PatientRemindersOut(Struct, frozen=True, kw_only=True):
+    """A patient's reminders as their therapist sees them."""
+
+    on: bool
+    subscriptions: int
+    last_ok_at: str | None
+    timezone: str
+    customized: bool
+    quiet_hours: QuietHours | None
+    rules: list[RuleOut]
+    deliveries: list[DeliveryRow]
+
+
+# --- checks -----------------------------------------------------------------------------------
+
+
+def _b64url(value: str, field: str, length: int, what: str) -> bytes:
+    text = value.strip().rstrip("=")
+    try:
+        raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != length:
+        raise InputError(field, f"must be {what} ({length} bytes, base64url)")
+    return raw
+
+
+def check_subscription(data: SubscriptionIn, settings: Settings) -> tuple[str, str, str]:
+    """The endpoint and keys in canonical form (keys base64url without padding).
+
+    Raises:
+        InputError: naming the field that is wrong.
+    """
+    url = urlsplit(data.endpoint.strip())
+    host = (url.hostname or "").lower()
+    local = settings.env == "development" and host in {"127.0.0.1", "::1", "localhost"}
+    if url.scheme not in {"https", "http"} or not host or url.username or url.password:
+        raise InputError("endpoint", "must be the https:// URL of the browser's push subscription")
+    if url.scheme == "http" and not local:
+        raise InputError("endpoint", "must use https")
+    allowed = [h.strip().lower().lstrip(".") for h in settings.push_hosts.split(",") if h.strip()]
+    if not local and "*" not in allowed and not any(host == a or host.endswith(f".{a}") for a in allowed):
+        raise InputError("endpoint", f"{host} is not a known push service")
+    point = _b64url(data.keys.p256dh, "keys.p256dh", 65, "the subscription's P-256 public key")
+    try:
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
+    except ValueError:
+        raise InputError("keys.p256dh", "is not a point on the P-256 curve") from None
+    secret = _b64url(data.keys.auth, "keys.auth", 16, "the subscription's auth secret")
+    encode = base64.urlsafe_b64encode
+    return data.endpoint.strip(), encode(point).rstrip(b"=").decode(), encode(secret).rstrip(b"=").decode()
+
+
+# --- effective rules --------------------------------------------------------------------------
+
+
+def _plan_slots(program: Program | None) -> set[str]:
+    used = {s for item in (program.items if program else ()) for s in item.slots}
+    return used or set(SLOTS)
+
+
+def default_rules() -> list[RuleRow]:
+    """The rules before the patient chooses: every slot at its usual time, every day.
+
+    All three are stored enabled: a slot with nothing to do that day is never reminded,
+    so the plan decides which actually go off.
+    """
+    return [RuleRow(slot=s, local_time=DEFAULT_TIMES[s], weekdays=ALL_DAYS, enabled=True) for s in SLOTS]
+
+
+def effective_rules(stored: list[RuleRow], prefs: Prefs | None, program: Program | None) -> list[RuleRow]:
+    """The three rules as shown: stored or default; until the patient chooses, a slot the plan
+    does not use shows as off."""
+    by_slot = {r.slot: r for r in stored}
+    customized = prefs is not None and prefs.customized
+    used = _plan_slots(program)
+    shown = []
+    for rule in default_rules():
+        rule = by_slot.get(rule.slot, rule)
+        if not customized:
+            rule = msgspec.structs.replace(rule, enabled=rule.enabled and rule.slot in used)
+        shown.append(rule)
+    return shown
+
+
+def _quiet(prefs: Prefs | None) -> tuple[str, str] | None:
+    if prefs is None:
+        return DEFAULT_QUIET
+    return (prefs.quiet_start, prefs.quiet_end) if prefs.quiet_start and prefs.quiet_end else None
+
+
+def _next(rule: RuleRow, tz: zoneinfo.ZoneInfo, now: dt.datetime) -> dt.datetime | None:
+    if not rule.enabled:
+        return None
+    found = next_after(parse_hhmm(rule.local_time), rule.weekdays, tz, now)
+    return found[1] if found else None
+
+
+def _rules_out(rules: list[RuleRow], tz: zoneinfo.ZoneInfo, now: dt.datetime) -> list[RuleOut]:
+    out = []
+    for r in rules:
+        following = _next(r, tz, now)
+        out.append(
+            RuleOut(
+                slot=r.slot,  # type: ignore[arg-type]
+                local_time=r.local_time,
+                weekdays=days_from_mask(r.weekdays),
+                enabled=r.enabled,
+                next_at=iso(following) if following else None,
+            )
+        )
+    return out
+
+
+def _with_next(rules: list[RuleRow], tz: zoneinfo.ZoneInfo, now: dt.datetime) -> list[RuleRow]:
+    out = []
+    for r in rules:
+        following = _next(r, tz, now)
+        out.append(msgspec.structs.replace(r, next_due_at=iso(following) if following else None))
+    return out
+
+
+async def _program_of(db: DatabaseDep, patient_id: int) -> Program | None:
+    return (await reminders.programs_of(db, [patient_id])).get(patient_id)
+
+
+async def _reminders_out(db: DatabaseDep, user: PatientIdentity, now: dt.datetime) -> RemindersOut:
+    prefs = await reminders.prefs_of(db, user.patient_id)
+    rules = effective_rules(
+        await reminders.rules_of(db, user.patient_id), prefs, await _program_of(db, user.patient_id)
+    )
+    quiet = _quiet(prefs)
+    return RemindersOut(
+        timezone=user.timezone,
+        customized=prefs is not None and prefs.customized,
+        quiet_hours=QuietHours(*quiet) if quiet else None,
+        rules=_rules_out(rules, zone(user.timezone), now),
+        subscriptions=(await reminders.subscription_info(db, user.patient_id)).count,
+        calendar_url=CALENDAR_PATH,
+    )
+
+
+# --- controllers --------------------------------------------------------------------------------
+
+
+class PushKeyController(Controller):
+    """What the PWA needs before it can subscribe."""
+
+    path = "/api/v1/push"
+    tags = ["public"]
+    dependencies = _DEPENDENCIES
+
+    @get("/public-key", summary="The VAPID public key (applicationServerKey)", opt={"public": True})
+    async def public_key(self, push: SchedulerDep) -> PublicKeyOut:
+        return PublicKeyOut(push.sender.keys.public_key)
+
+
+class PatientRemindersController(Controller):
+    """The patient's push subscriptions and reminder times, by device token."""
+
+    path = "/api/v1/patient"
+    tags = ["patient: reminders"]
+    guards = [patient_guard]
+    dependencies = _DEPENDENCIES
+
+    @put("/push/subscriptions", summary="Register or refresh this browser's push subscription")
+    async def subscribe(
+        self,
+        request: PatientRequest,
+        data: JSONBody[SubscriptionIn],
+        db: DatabaseDep,
+        clock: ClockDep,
+        settings: SettingsDep,
+    ) -> SubscriptionOut:
+        user, now = request.user, clock.now()
+        endpoint, p256dh, auth = check_subscription(data, settings)
+        tz = zone(user.timezone)
+        async with db.transaction() as tx:
+            created = await reminders.upsert_subscription(
+                tx, user.patient_id, user.device_id, endpoint, p256dh, auth, now, MAX_SUBSCRIPTIONS
+            )
+            if created is None:
+                raise InputError("endpoint", "this subscription belongs to another patient", status=409)
+            # The first subscription turns reminders on with the defaults (kept if already chosen).
+            await reminders.insert_rules_if_missing(
+                tx, user.patient_id, _with_next(default_rules(), tz, now), user.timezone, now
+            )
+            await reminders.save_prefs(tx, user.patient_id, now, customized=False, quiet=DEFAULT_QUIET, keep_quiet=True)
+            count = (await reminders.subscription_info(tx, user.patient_id)).count
+        return SubscriptionOut(endpoint, created, count)
+
+    @delete("/push/subscriptions", summary="Remove a push subscription (this browser unsubscribed)")
+    async def unsubscribe(
+        self,
+        request: PatientRequest,
+        db: DatabaseDep,
+        endpoint: Annotated[str, QueryParameter(min_length=1, max_length=2048)],
+    ) -> None:
+        async with db.transaction() as tx:
+            if not await reminders.delete_subscription(tx, request.user.patient_id, endpoint.strip()):
+                raise InputError("endpoint", "no such subscription for this patient", status=404)
+
+    @post("/push/test", summary="Send a test reminder to every subscribed device now", status_code=200)
+    async def test(self, request: PatientRequest, db: DatabaseDep, clock: ClockDep, push: SchedulerDep) -> TestOut:
+        user, now = request.user, clock.now()
+        if not (await reminders.subscription_info(db, user.patient_id)).count:
+            raise InputError("subscriptions", "no device is subscribed to reminders yet; subscribe first", status=409)
+        key = f"push-test:{user.patient_id}"
+        if (await therapists.count_attempt(db, [key], now, TEST_WINDOW))[key] > MAX_TESTS:
+            raise TooManyRequestsException(
+                f"at most {MAX_TESTS} test reminders in {TEST_WINDOW.seconds // 60} minutes",
+                headers={"Retry-After": str(TEST_WINDOW.seconds)},
+            )
+        payload, results = await push.send_test(user.patient_id, user.timezone, user.locale, now)
+        return TestOut(sent=sum(r.status == "sent" for r in results), payload=payload, results=results)
+
+    @get("/reminders", summary="Reminder times per slot, quiet hours, subscribed devices")
+    async def get_reminders(self, request: PatientRequest, db: DatabaseDep, clock: ClockDep) -> RemindersOut:
+        return await _reminders_out(db, request.user, clock.now())
+
+    @put("/reminders", summary="Change reminder times, weekdays, on/off per slot, quiet hours")
+    async def put_reminders(
+        self, request: PatientRequest, data: JSONBody[RemindersIn], db: DatabaseDep, clock: ClockDep
+    ) -> RemindersOut:
+        user, now = request.user, clock.now()
+        tz = zone(user.timezone)
+        seen: dict[str, int] = {}
+        for i, rule in enumerate(data.rules):
+            if rule.slot in seen:
+                raise InputError(f"rules[{i}].slot", f"{rule.slot} is listed twice (also at rules[{seen[rule.slot]}])")
+            seen[rule.slot] = i
+            if rule.enabled and not rule.weekdays:
+                raise InputError(f"rules[{i}].weekdays", "pick at least one day, or set enabled to false")
+        if isinstance(data.quiet_hours, QuietHours) and data.quiet_hours.start == data.quiet_hours.end:
+            raise InputError("quiet_hours.end", "must differ from start")
+        prefs = await reminders.prefs_of(db, user.patient_id)
+        current = effective_rules(
+            await reminders.rules_of(db, user.patient_id), prefs, await _program_of(db, user.patient_id)
+        )
+        chosen = {r.slot: r for r in data.rules}
+        rules = [
+            RuleRow(
+                slot=r.slot,
+                local_time=chosen[r.slot].local_time,
+                weekdays=mask_of(chosen[r.slot].weekdays),
+                enabled=chosen[r.slot].enabled,
+            )
+            if r.slot in chosen
+            else r
+            for r in current
+        ]
+        if data.quiet_hours is UNSET:
+            quiet = _quiet(prefs)
+        else:
+            quiet = (data.quiet_hours.start, data.quiet_hours.end) if data.quiet_hours else None
+        window = Window(parse_hhmm(quiet[0]), parse_hhmm(quiet[1])) if quiet else None
+        for rule in rules:
+            if rule.enabled and time_in_window(parse_hhmm(rule.local_time), window):
+                field = f"rules[{seen[rule.slot]}].local_time" if rule.slot in seen else "quiet_hours"
+                assert quiet is not None
+                raise InputError(
+                    field, f"{rule.slot} at {rule.local_time} falls inside the quiet hours ({quiet[0]}-{quiet[1]})"
+                )
+        async with db.transaction() as tx:
+            await reminders.save_rules(tx, user.patient_id, _with_next(rules, tz, now), user.timezone, now)
+            await reminders.save_prefs(tx, user.patient_id, now, customized=True, quiet=quiet)
+        return await _reminders_out(db, user, now)
+
+    @get(CALENDAR_PATH.removeprefix("/api/v1/patient"), summary="The reminder times as a calendar file (.ics)")
+    async def calendar_file(
+        self, request: PatientRequest, db: DatabaseDep, clock: ClockDep, settings: SettingsDep
+    ) -> Response[str]:
+        user, now = request.user, clock.now()
+        today = now.astimezone(zone(user.timezone)).date()
+        prefs = await reminders.prefs_of(db, user.patient_id)
+        program = await _program_of(db, user.patient_id)
+        rules = effective_rules(await reminders.rules_of(db, user.patient_id), prefs, program)
+        # The events end with the plan (there is nothing to remind of afterwards).
+        until = program.treated_on + dt.timedelta(days=program.days - 1) if program is not None else None
+        if until is not None and until < today:
+            rules = []
+        body = calendar(
+            patient_key=f"{user.therapist_id}:{user.patient_id}",
+            timezone=user.timezone,
+            lang=user.locale,
+            rules=[CalendarRule(r.slot, r.local_time, days_from_mask(r.weekdays)) for r in rules if r.enabled],
+            starts_on=today,
+            until=until,
+            now=now,
+            app_url=settings.public_url,
+        )
+        return Response(
+            body,
+            media_type="text/calendar",
+            headers={"content-disposition": 'attachment; filename="unknot-reminders.ics"'},
+        )
+
+
+class TherapistRemindersController(Controller):
+    """A patient's reminders for their therapist."""
+
+    path = "/api/v1/patients/{patient_id:int}"
+    tags = ["therapist: patients"]
+    guards = [therapist_guard]
+
+    @get("/reminders", summary="Whether reminders are on, devices, and the last deliveries with their outcome")
+    async def patient_reminders(
+        self,
+        request: TherapistRequest,
+        db: DatabaseDep,
+        clock: ClockDep,
+        patient_id: FromPath[int],
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 30,
+    ) -> PatientRemindersOut:
+        therapist_id = request.user.therapist.id
+        patient = await owned_patient(db, therapist_id, patient_id)
+        prefs = await reminders.prefs_of(db, patient_id)
+        rules = effective_rules(await reminders.rules_of(db, patient_id), prefs, await _program_of(db, patient_id))
+        info = await reminders.subscription_info(db, patient_id)
+        quiet = _quiet(prefs)
+        return PatientRemindersOut(
+            on=info.count > 0 and any(r.enabled for r in rules) and patient.archived_at is None,
+            subscriptions=info.count,
+            last_ok_at=info.last_ok_at,
+            timezone=patient.timezone,
+            customized=prefs is not None and prefs.customized,
+            quiet_hours=QuietHours(*quiet) if quiet else None,
+            rules=_rules_out(rules, zone(patient.timezone), clock.now()),
+            deliveries=await reminders.deliveries_of(db, therapist_id, patient_id, limit),
+        )

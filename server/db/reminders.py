@@ -1,0 +1,576 @@
+"""Push subscriptions, reminder rules and the delivery log.
+
+Patient-facing reads are scoped by the patient id from the device token, therapist
+reads join the owning therapist. The scheduler's statements work across patients:
+they are the only queries here without such a filter, and they never reach the API.
+
+Two statements are written to stay correct with several schedulers on one database:
+``due_rules`` (SQLite serialises it in a write transaction; PostgreSQL needs
+``FOR UPDATE OF r SKIP LOCKED`` there) and ``claim``, one ``UPDATE ... WHERE id IN
+(SELECT ... LIMIT n) RETURNING`` (PostgreSQL: ``FOR UPDATE SKIP LOCKED`` in the
+sub-select). A delivery is also unique per device, slot and local day, so even a
+doubled plan step cannot send twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+
+import msgspec
+from msgspec import Struct
+
+from server.clock import iso
+from server.db.connection import Database, Row, Transaction
+from server.programs import Program
+
+__all__ = [
+    "Claimed",
+    "DeliveryRow",
+    "DueRule",
+    "Prefs",
+    "RuleRow",
+    "SubscriptionInfo",
+    "TargetRow",
+    "add_deliveries",
+    "add_delivery",
+    "claim",
+    "delete_subscription",
+    "deliveries_of",
+    "done_on",
+    "due_rules",
+    "finish_stale",
+    "insert_rules_if_missing",
+    "live_subscriptions",
+    "prefs_of",
+    "programs_of",
+    "prune",
+    "record",
+    "rezone_candidates",
+    "rules_of",
+    "save_prefs",
+    "save_rules",
+    "set_next_due",
+    "subscription_info",
+    "targets_of",
+    "upsert_subscription",
+]
+
+_decoder = msgspec.json.Decoder(Program)
+_programs: OrderedDict[tuple[int, int, int], Program] = OrderedDict()
+_CACHE_SIZE = 4096
+
+
+def _ids(values: Iterable[object]) -> str:
+    return json.dumps(sorted(set(values), key=str))
+
+
+class RuleRow(Struct, frozen=True, kw_only=True):
+    """One slot's reminder rule as stored."""
+
+    slot: str
+    local_time: str
+    weekdays: int
+    enabled: bool
+    next_due_at: str | None = None
+
+
+class Prefs(Struct, frozen=True, kw_only=True):
+    """A patient's reminder preferences."""
+
+    customized: bool
+    quiet_start: str | None
+    quiet_end: str | None
+
+
+class SubscriptionInfo(Struct, frozen=True):
+    """How many live subscriptions a patient has, and the last time one received a message."""
+
+    count: int
+    last_ok_at: str | None
+
+
+class TargetRow(Struct, frozen=True):
+    """A live subscription and its keys."""
+
+    id: int
+    endpoint: str
+    p256dh: str
+    auth: str
+
+
+class DueRule(Struct, frozen=True, kw_only=True):
+    """A rule whose next occurrence has come, with what the scheduler needs about its patient."""
+
+    patient_id: int
+    slot: str
+    local_time: str
+    weekdays: int
+    enabled: bool
+    next_due_at: str | None
+    zone: str
+    timezone: str
+    locale: str
+    archived: bool
+    quiet_start: str | None
+    quiet_end: str | None
+
+
+class Claimed(Struct, frozen=True, kw_only=True):
+    """A delivery this scheduler now holds until its lease ends."""
+
+    id: int
+    patient_id: int
+    subscription_id: int | None
+    kind: str
+    slot: str
+    due_at: str
+    attempts: int
+    payload: str
+    target: TargetRow | None
+
+
+class DeliveryRow(Struct, frozen=True, kw_only=True):
+    """One entry of the delivery log, as the therapist sees it."""
+
+    id: int
+    kind: str
+    slot: str
+    on_date: dt.date
+    due_at: str
+    status: str
+    attempts: int
+    sent_at: str | None
+    http_status: int | None
+    last_error: str
+
+
+# --- subscriptions -------------------------------------------------------------------------
+
+
+async def upsert_subscription(
+    tx: Transaction,
+    patient_id: int,
+    device_id: int,
+    endpoint: str,
+    p256dh: str,
+    auth: str,
+    now: dt.datetime,
+    keep: int,
+) -> bool | None:
+    """Store a subscription or refresh the one with this endpoint; true when new, ``None`` when refused.
+
+    An endpoint registered to another patient moves over only with the same keys (one
+    browser profile handed from one patient to the next); otherwise it is refused, so
+    nobody can take over a subscription by sending its endpoint with keys of their own.
+    Keeps the patient's ``keep`` most recently working subscriptions and drops older ones.
+    """
+    existing = await tx.fetch_one(
+        "SELECT patient_id, p256dh FROM push_subscription WHERE endpoint = :e", {"e": endpoint}
+    )
+    if existing is not None and existing["patient_id"] != patient_id and existing["p256dh"] != p256dh:
+        return None
+    await tx.execute(
+        "INSERT INTO push_subscription (patient_id, device_id, endpoint, p256dh, auth, created_at, updated_at) "
+        "VALUES (:pid, :did, :e, :p, :a, :now, :now) "
+        "ON CONFLICT (endpoint) DO UPDATE SET patient_id = excluded.patient_id, device_id = excluded.device_id, "
+        "p256dh = excluded.p256dh, auth = excluded.auth, updated_at = excluded.updated_at, failures = 0",
+        {"pid": patient_id, "did": device_id, "e": endpoint, "p": p256dh, "a": auth, "now": iso(now)},
+    )
+    await tx.execute(
+        "DELETE FROM push_subscription WHERE patient_id = :pid AND id NOT IN (SELECT id FROM push_subscription "
+        "WHERE patient_id = :pid ORDER BY coalesce(last_ok_at, updated_at) DESC, id DESC LIMIT :keep)",
+        {"pid": patient_id, "keep": keep},
+    )
+    return existing is None
+
+
+async def delete_subscription(tx: Transaction, patient_id: int, endpoint: str) -> bool:
+    """Remove one of the patient's subscriptions; false when the patient has none with this endpoint."""
+    changed = await tx.execute(
+        "DELETE FROM push_subscription WHERE patient_id = :pid AND endpoint = :e", {"pid": patient_id, "e": endpoint}
+    )
+    return changed == 1
+
+
+async def subscription_info(db: Database | Transaction, patient_id: int) -> SubscriptionInfo:
+    """The patient's live subscriptions (their device not revoked)."""
+    row = await db.fetch_one(
+        "SELECT count(*) AS n, max(s.last_ok_at) AS ok FROM push_subscription s "
+        "JOIN patient_device d ON d.id = s.device_id AND d.revoked_at IS NULL WHERE s.patient_id = :pid",
+        {"pid": patient_id},
+    )
+    return SubscriptionInfo(row["n"], row["ok"]) if row else SubscriptionInfo(0, None)
+
+
+async def targets_of(db: Database | Transaction, patient_id: int) -> list[TargetRow]:
+    """The patient's live subscriptions with their keys."""
+    rows = await db.fetch_all(
+        "SELECT s.id, s.endpoint, s.p256dh, s.auth FROM push_subscription s "
+        "JOIN patient_device d ON d.id = s.device_id AND d.revoked_at IS NULL WHERE s.patient_id = :pid ORDER BY s.id",
+        {"pid": patient_id},
+    )
+    return [TargetRow(*r) for r in rows]
+
+
+async def live_subscriptions(tx: Transaction, patient_ids: Iterable[int]) -> dict[int, list[int]]:
+    """Live subscription ids per patient."""
+    rows = await tx.fetch_all(
+        "SELECT s.patient_id, s.id FROM push_subscription s "
+        "JOIN patient_device d ON d.id = s.device_id AND d.revoked_at IS NULL "
+        "WHERE s.patient_id IN (SELECT value FROM json_each(:ids)) ORDER BY s.id",
+        {"ids": _ids(patient_ids)},
+    )
+    found: dict[int, list[int]] = {}
+    for r in rows:
+        found.setdefault(r["patient_id"], []).append(r["id"])
+    return found
+
+
+# --- rules and preferences -----------------------------------------------------------------
+
+
+async def rules_of(db: Database | Transaction, patient_id: int) -> list[RuleRow]:
+    """The patient's stored rules (none until they subscribe or choose)."""
+    rows = await db.fetch_all(
+        "SELECT slot, local_time, weekdays, enabled, next_due_at FROM reminder_rule WHERE patient_id = :pid",
+        {"pid": patient_id},
+    )
+    return [
+        RuleRow(
+            slot=r["slot"],
+            local_time=r["local_time"],
+            weekdays=r["weekdays"],
+            enabled=bool(r["enabled"]),
+            next_due_at=r["next_due_at"],
+        )
+        for r in rows
+    ]
+
+
+async def prefs_of(db: Database | Transaction, patient_id: int) -> Prefs | None:
+    """The patient's preferences, or ``None`` when never stored."""
+    row = await db.fetch_one(
+        "SELECT customized, quiet_start, quiet_end FROM reminder_prefs WHERE patient_id = :pid", {"pid": patient_id}
+    )
+    return Prefs(customized=bool(row[0]), quiet_start=row[1], quiet_end=row[2]) if row else None
+
+
+def _rule_params(patient_id: int, rules: Sequence[RuleRow], zone: str, now: dt.datetime) -> list[dict[str, object]]:
+    return [
+        {
+            "pid": patient_id,
+            "slot": r.slot,
+            "t": r.local_time,
+            "w": r.weekdays,
+            "on": int(r.enabled),
+            "zone": zone,
+            "next": r.next_due_at,
+            "now": iso(now),
+        }
+        for r in rules
+    ]
+
+
+_INSERT_RULE = (
+    "INSERT INTO reminder_rule (patient_id, slot, local_time, weekdays, enabled, zone, next_due_at, updated_at) "
+    "VALUES (:pid, :slot, :t, :w, :on, :zone, :next, :now) "
+)
+
+
+async def save_rules(tx: Transaction, patient_id: int, rules: Sequence[RuleRow], zone: str, now: dt.datetime) -> None:
+    """Store rules (with their next occurrence computed in ``zone``), replacing those of the same slots."""
+    await tx.executemany(
+        _INSERT_RULE + "ON CONFLICT (patient_id, slot) DO UPDATE SET local_time = excluded.local_time, "
+        "weekdays = excluded.weekdays, enabled = excluded.enabled, zone = excluded.zone, "
+        "next_due_at = excluded.next_due_at, updated_at = excluded.updated_at",
+        _rule_params(patient_id, rules, zone, now),
+    )
+
+
+async def insert_rules_if_missing(
+    tx: Transaction, patient_id: int, rules: Sequence[RuleRow], zone: str, now: dt.datetime
+) -> None:
+    """Store rules for slots that have none yet."""
+    await tx.executemany(
+        _INSERT_RULE + "ON CONFLICT (patient_id, slot) DO NOTHING", _rule_params(patient_id, rules, zone, now)
+    )
+
+
+async def save_prefs(
+    tx: Transaction,
+    patient_id: int,
+    now: dt.datetime,
+    *,
+    customized: bool,
+    quiet: tuple[str, str] | None,
+    keep_quiet: bool = False,
+) -> None:
+    """Store preferences; with ``keep_quiet`` the stored quiet hours stay as they are."""
+    start, end = quiet if quiet else (None, None)
+    await tx.execute(
+        "INSERT INTO reminder_prefs (patient_id, customized, quiet_start, quiet_end, updated_at) "
+        "VALUES (:pid, :c, :s, :e, :now) ON CONFLICT (patient_id) DO UPDATE SET "
+        "customized = max(customized, excluded.customized), "
+        "quiet_start = CASE WHEN :keep THEN quiet_start ELSE excluded.quiet_start END, "
+        "quiet_end = CASE WHEN :keep THEN quiet_end ELSE excluded.quiet_end END, "
+        "updated_at = excluded.updated_at",
+        {"pid": patient_id, "c": int(customized), "s": start, "e": end, "now": iso(now), "keep": keep_quiet},
+    )
+
+
+# --- the scheduler's plan step ---------------------------------------------------------------
+
+_RULE_COLUMNS = (
+    "SELECT r.patient_id, r.slot, r.local_time, r.weekdays, r.enabled, r.next_due_at, r.zone, p.timezone, "
+    "p.locale, p.archived_at IS NOT NULL AS archived, q.quiet_start, q.quiet_end "
+    "FROM reminder_rule r JOIN patient p ON p.id = r.patient_id "
+    "LEFT JOIN reminder_prefs q ON q.patient_id = r.patient_id "
+)
+
+
+def _due(row: Row) -> DueRule:
+    return DueRule(
+        patient_id=row["patient_id"],
+        slot=row["slot"],
+        local_time=row["local_time"],
+        weekdays=row["weekdays"],
+        enabled=bool(row["enabled"]),
+        next_due_at=row["next_due_at"],
+        zone=row["zone"],
+        timezone=row["timezone"],
+        locale=row["locale"],
+        archived=bool(row["archived"]),
+        quiet_start=row["quiet_start"],
+        quiet_end=row["quiet_end"],
+    )
+
+
+async def due_rules(tx: Transaction, now: dt.datetime, limit: int) -> list[DueRule]:
+    """Rules whose next occurrence is at or before ``now``, oldest first (PostgreSQL: lock with SKIP LOCKED)."""
+    rows = await tx.fetch_all(
+        _RULE_COLUMNS + "WHERE r.next_due_at <= :now ORDER BY r.next_due_at LIMIT :limit",
+        {"now": iso(now), "limit": limit},
+    )
+    return [_due(r) for r in rows]
+
+
+async def rezone_candidates(tx: Transaction, limit: int) -> list[DueRule]:
+    """Rules computed in a zone the patient no longer has."""
+    rows = await tx.fetch_all(_RULE_COLUMNS + "WHERE r.zone <> p.timezone LIMIT :limit", {"limit": limit})
+    return [_due(r) for r in rows]
+
+
+async def set_next_due(tx: Transaction, updates: Sequence[tuple[int, str, str | None, str]]) -> None:
+    """Move rules on: ``(patient_id, slot, next_due_at, zone)`` each."""
+    await tx.executemany(
+        "UPDATE reminder_rule SET next_due_at = :next, zone = :zone WHERE patient_id = :pid AND slot = :slot",
+        [{"pid": p, "slot": s, "next": n, "zone": z} for p, s, n, z in updates],
+    )
+
+
+async def programs_of(db: Database | Transaction, patient_ids: Iterable[int]) -> dict[int, Program]:
+    """The active program of each patient that has one."""
+    rows = await db.fetch_all(
+        "SELECT patient_id, id, version, program FROM plan WHERE status = 'active' "
+        "AND patient_id IN (SELECT value FROM json_each(:ids))",
+        {"ids": _ids(patient_ids)},
+    )
+    found = {}
+    for r in rows:
+        # The text's hash too: a plan id can come back after a delete (SQLite reuses the highest
+        # rowid), and one process may open several databases (tests).
+        key = (r["id"], r["version"], hash(r["program"]))
+        program = _programs.get(key)
+        if program is None:
+            program = _programs[key] = _decoder.decode(r["program"])
+            if len(_programs) > _CACHE_SIZE:
+                _programs.popitem(last=False)
+        found[r["patient_id"]] = program
+    return found
+
+
+async def done_on(
+    db: Database | Transaction, days: Iterable[tuple[int, dt.date]]
+) -> set[tuple[int, dt.date, str, str]]:
+    """``(patient_id, on_date, exercise_id, slot)`` of every completion on the given patient days."""
+    days = set(days)
+    if not days:
+        return set()
+    rows = await db.fetch_all(
+        "SELECT patient_id, on_date, exercise_id, slot FROM completion "
+        "WHERE patient_id IN (SELECT value FROM json_each(:ids)) AND on_date IN (SELECT value FROM json_each(:dates))",
+        {"ids": _ids(p for p, _ in days), "dates": _ids(d.isoformat() for _, d in days)},
+    )
+    found = set()
+    for r in rows:
+        key = (r["patient_id"], dt.date.fromisoformat(r["on_date"]))
+        if key in days:
+            found.add((*key, r["exercise_id"], r["slot"]))
+    return found
+
+
+_INSERT_DELIVERY = (
+    "INSERT INTO reminder_delivery (patient_id, subscription_id, kind, slot, on_date, due_at, status, attempts, "
+    "next_attempt_at, claim, payload, last_error, created_at) VALUES (:pid, :sid, :kind, :slot, :on_date, :due_at, "
+    ":status, :attempts, :next, :claim, :payload, :error, :now) "
+)
+
+
+def _delivery_params(d: dict[str, object]) -> dict[str, object]:
+    return {"sid": None, "attempts": 0, "next": None, "claim": None, "payload": "", "error": "", **d}
+
+
+async def add_deliveries(tx: Transaction, rows: Sequence[dict[str, object]]) -> None:
+    """Insert deliveries; one a device already has for that slot and day is left alone.
+
+    Keys: pid, kind, slot, on_date, due_at, status, now; optional sid, attempts, next, claim, payload, error.
+    """
+    await tx.executemany(_INSERT_DELIVERY + "ON CONFLICT DO NOTHING", [_delivery_params(r) for r in rows])
+
+
+async def add_delivery(tx: Transaction, row: dict[str, object]) -> int:
+    """Insert one delivery and return its id (keys as in :func:`add_deliveries`)."""
+    found = await tx.fetch_one(_INSERT_DELIVERY + "RETURNING id", _delivery_params(row))
+    assert found is not None
+    return found["id"]
+
+
+# --- the scheduler's send step ---------------------------------------------------------------
+
+
+async def finish_stale(tx: Transaction, now: dt.datetime, not_before: dt.datetime, max_attempts: int) -> int:
+    """Close work that must not be sent any more: due before ``not_before``, or out of attempts."""
+    return await tx.execute(
+        "UPDATE reminder_delivery SET "
+        "status = CASE WHEN attempts >= :max THEN 'failed' ELSE 'expired' END, "
+        "last_error = CASE WHEN attempts >= :max THEN 'gave up after ' || attempts || ' attempts' "
+        "ELSE 'too late to send' END || CASE WHEN last_error = '' THEN '' ELSE '; last: ' || last_error END, "
+        "next_attempt_at = NULL, claim = NULL "
+        "WHERE status IN ('pending', 'sending') AND next_attempt_at <= :now "
+        "AND (attempts >= :max OR due_at < :not_before)",
+        {"now": iso(now), "not_before": iso(not_before), "max": max_attempts},
+    )
+
+
+async def claim(
+    db: Database,
+    now: dt.datetime,
+    *,
+    lease_until: dt.datetime,
+    token: str,
+    limit: int,
+    max_attempts: int,
+    not_before: dt.datetime,
+) -> list[Claimed]:
+    """Take up to ``limit`` deliveries that are due (or whose previous claim's lease ran out), in one statement."""
+    async with db.transaction() as tx:
+        rows = await tx.fetch_all(
+            "UPDATE reminder_delivery SET status = 'sending', attempts = attempts + 1, "
+            "next_attempt_at = :lease_until, claim = :token "
+            "WHERE id IN (SELECT id FROM reminder_delivery "
+            "WHERE status IN ('pending', 'sending') AND next_attempt_at <= :now "
+            "AND attempts < :max AND due_at >= :not_before "
+            # PostgreSQL: add FOR UPDATE SKIP LOCKED here.
+            "ORDER BY next_attempt_at LIMIT :limit) "
+            "RETURNING id, patient_id, subscription_id, kind, slot, due_at, attempts, payload",
+            {
+                "lease_until": iso(lease_until),
+                "token": token,
+                "now": iso(now),
+                "max": max_attempts,
+                "not_before": iso(not_before),
+                "limit": limit,
+            },
+        )
+        if not rows:
+            return []
+        targets = await tx.fetch_all(
+            "SELECT s.id, s.endpoint, s.p256dh, s.auth FROM push_subscription s "
+            "JOIN patient_device d ON d.id = s.device_id AND d.revoked_at IS NULL "
+            "WHERE s.id IN (SELECT value FROM json_each(:ids))",
+            {"ids": _ids(r["subscription_id"] for r in rows if r["subscription_id"] is not None)},
+        )
+    by_id = {t["id"]: TargetRow(*t) for t in targets}
+    return [
+        Claimed(
+            id=r["id"],
+            patient_id=r["patient_id"],
+            subscription_id=r["subscription_id"],
+            kind=r["kind"],
+            slot=r["slot"],
+            due_at=r["due_at"],
+            attempts=r["attempts"],
+            payload=r["payload"],
+            target=by_id.get(r["subscription_id"]),
+        )
+        for r in rows
+    ]
+
+
+async def record(
+    db: Database,
+    results: Sequence[dict[str, object]],
+    now: dt.datetime,
+    *,
+    ok: Iterable[int] = (),
+    failing: Iterable[int] = (),
+    gone: Iterable[int] = (),
+) -> None:
+    """Store outcomes of claimed deliveries and what they say about the subscriptions.
+
+    ``results``: id, claim, status, sent_at, next, code, error. An outcome is stored only while
+    its claim is current: a sender whose lease ran out cannot overwrite a newer attempt.
+    """
+    async with db.transaction() as tx:
+        await tx.executemany(
+            "UPDATE reminder_delivery SET status = :status, sent_at = :sent_at, next_attempt_at = :next, "
+            "http_status = :code, last_error = :error, claim = NULL WHERE id = :id AND claim = :claim",
+            results,
+        )
+        await tx.executemany(
+            "UPDATE push_subscription SET last_ok_at = :now, failures = 0 WHERE id = :id",
+            [{"id": i, "now": iso(now)} for i in set(ok)],
+        )
+        await tx.executemany(
+            "UPDATE push_subscription SET failures = failures + 1 WHERE id = :id", [{"id": i} for i in set(failing)]
+        )
+        await tx.executemany("DELETE FROM push_subscription WHERE id = :id", [{"id": i} for i in set(gone)])
+
+
+async def prune(tx: Transaction, before: dt.datetime) -> int:
+    """Forget finished deliveries created before ``before``."""
+    return await tx.execute(
+        "DELETE FROM reminder_delivery WHERE created_at < :before AND status NOT IN ('pending', 'sending')",
+        {"before": iso(before)},
+    )
+
+
+# --- the therapist's view ----------------------------------------------------------------------
+
+
+async def deliveries_of(db: Database, therapist_id: int, patient_id: int, limit: int) -> list[DeliveryRow]:
+    """An owned patient's latest deliveries, newest first."""
+    rows = await db.fetch_all(
+        "SELECT d.id, d.kind, d.slot, d.on_date, d.due_at, d.status, d.attempts, d.sent_at, d.http_status, "
+        "d.last_error FROM reminder_delivery d JOIN patient p ON p.id = d.patient_id "
+        "WHERE d.patient_id = :pid AND p.therapist_id = :tid ORDER BY d.id DESC LIMIT :limit",
+        {"pid": patient_id, "tid": therapist_id, "limit": limit},
+    )
+    return [
+        DeliveryRow(
+            id=r["id"],
+            kind=r["kind"],
+            slot=r["slot"],
+            on_date=dt.date.fromisoformat(r["on_date"]),
+            due_at=r["due_at"],
+            status=r["status"],
+            attempts=r["attempts"],
+            sent_at=r["sent_at"],
+            http_status=r["http_status"],
+            last_error=r["last_error"],
+        )
+        for r in rows
+    ]

@@ -1,0 +1,409 @@
+"""The reminder scheduler: one task per app process, safe with several processes on one database.
+
+Every ``tick(now)``:
+
+1. closes deliveries that may no longer be sent (too late, or out of attempts);
+2. *plans*: each rule whose next occurrence has come gets one delivery row per live
+   subscription of its patient (or one ``skipped``/``missed`` row saying why not), and
+   moves on to its following occurrence. A reminder is sent only within the grace
+   window after its time, outside quiet hours, and only when its slot still has
+   something left to do that local day;
+3. *sends*: claims due rows in one statement with a lease, sends them concurrently
+   (bounded), and records each outcome. 404/410 delete the subscription; 429/5xx and
+   network errors retry with exponential backoff up to a bound.
+
+The loop only calls ``tick(clock.now())`` every few seconds; tests call ``tick`` directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import math
+import uuid
+import zoneinfo
+from collections.abc import Sequence
+
+import msgspec
+from msgspec import Struct
+
+from server.catalog.model import Catalog
+from server.clock import Clock, iso, parse_iso
+from server.db import reminders
+from server.db.connection import Database
+from server.db.reminders import Claimed, DueRule, TargetRow
+from server.programs import Program, RoutineEntry, routine_for
+from server.push.keys import VapidKeys
+from server.push.message import Payload, payload_for
+from server.push.schedule import DEFAULT_TIMES, Window, in_window, next_after, parse_hhmm, previous_at_or_before, zone
+from server.push.sender import Outcome, Sender, Target
+from server.settings import Settings
+
+__all__ = ["Report", "Scheduler", "TestResult", "left_in_slot"]
+
+log = logging.getLogger("unknot.push")
+
+_BACKOFF_BASE = 30
+_BACKOFF_MAX = 600
+_PRUNE_EVERY = dt.timedelta(hours=1)
+_KEEP_DELIVERIES = dt.timedelta(days=90)
+
+
+class Report(Struct, kw_only=True):
+    """What one tick did."""
+
+    planned: int = 0
+    skipped: int = 0
+    missed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    gone: int = 0
+    expired: int = 0
+
+    def any(self) -> bool:
+        """Whether anything happened."""
+        return any(msgspec.structs.astuple(self))
+
+
+class TestResult(Struct, frozen=True):
+    """The outcome of a test reminder on one device."""
+
+    subscription_id: int
+    status: str
+    http_status: int | None
+    error: str
+
+
+def left_in_slot(
+    program: Program | None, on_date: dt.date, slot: str, done: set[tuple[str, str]], catalog: Catalog
+) -> list[RoutineEntry]:
+    """The entries of ``slot`` on ``on_date`` not yet done (``done`` holds (exercise_id, slot))."""
+    if program is None:
+        return []
+    return [e for e in routine_for(program, on_date, catalog).slot(slot) if (e.exercise_id, e.slot) not in done]
+
+
+def _window(start: str | None, end: str | None) -> Window | None:
+    if not start or not end:
+        return None
+    return Window(parse_hhmm(start), parse_hhmm(end))
+
+
+def _tz(rule: DueRule) -> zoneinfo.ZoneInfo | None:
+    try:
+        return zone(rule.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        log.warning("patient %s has an unknown time zone; reminders paused", rule.patient_id)
+        return None
+
+
+class Scheduler:
+    """Plans, claims and sends reminders for one app process."""
+
+    def __init__(
+        self,
+        db: Database,
+        catalog: Catalog,
+        settings: Settings,
+        keys: VapidKeys,
+        *,
+        batch: int = 500,
+    ) -> None:
+        self.db = db
+        self.catalog = catalog
+        self.settings = settings
+        self.sender = Sender(
+            keys,
+            settings.vapid_contact,
+            ttl=settings.push_ttl_seconds,
+            timeout=settings.push_timeout_seconds,
+            concurrency=settings.push_concurrency,
+        )
+        self.batch = batch
+        self.grace = dt.timedelta(minutes=settings.push_grace_minutes)
+        self.max_attempts = settings.push_max_attempts
+        # A claim outlives the slowest batch: every round of sends may take the whole timeout.
+        rounds = math.ceil(batch / settings.push_concurrency) + 1
+        self.lease = dt.timedelta(seconds=settings.push_timeout_seconds * rounds + 30)
+        self._task: asyncio.Task[None] | None = None
+        self._stop: asyncio.Event | None = None
+        self._last_prune: dt.datetime | None = None
+
+    # --- the loop --------------------------------------------------------------------------
+
+    def start(self, clock: Clock, interval: float) -> None:
+        """Run ``tick`` every ``interval`` seconds in a background task on the current loop."""
+        if self._task is not None:
+            return
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(self._run(clock, interval, self._stop), name="unknot-push-scheduler")
+
+    async def _run(self, clock: Clock, interval: float, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                report = await self.tick(clock.now())
+                if report.any():
+                    log.info("push: %s", msgspec.json.encode(report).decode())
+            except Exception:
+                log.exception("push scheduler tick failed; trying again next tick")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    async def stop(self, wait: float = 15.0) -> None:
+        """Stop the loop: let a running tick finish (up to ``wait`` seconds), then close connections.
+
+        Deliveries claimed by an interrupted tick are sent by the next scheduler once their lease ends.
+        """
+        task, self._task = self._task, None
+        if task is not None and self._stop is not None:
+            self._stop.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout=wait)
+            except TimeoutError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self.sender.close()
+
+    # --- one tick ----------------------------------------------------------------------------
+
+    async def tick(self, now: dt.datetime) -> Report:
+        """Plan what has come due at ``now`` and send everything that is due."""
+        report = Report()
+        async with self.db.transaction() as tx:
+            report.expired += await reminders.finish_stale(tx, now, now - self.grace, self.max_attempts)
+        await self._rezone(now)
+        # One batch planned, then everything due sent, then the next batch: the first messages
+        # leave while later ones are still being planned, and memory stays bounded by the batch.
+        while True:
+            planned = await self._plan(now, report)
+            await self.deliver(now, report)
+            if planned < self.batch:
+                break
+        if self._last_prune is None or now - self._last_prune > _PRUNE_EVERY:
+            self._last_prune = now
+            async with self.db.transaction() as tx:
+                await reminders.prune(tx, now - _KEEP_DELIVERIES)
+        return report
+
+    async def plan(self, now: dt.datetime, report: Report | None = None) -> Report:
+        """Step 2 of a tick: turn every rule that has come due into deliveries."""
+        report = report or Report()
+        while await self._plan(now, report) == self.batch:
+            pass
+        return report
+
+    async def deliver(self, now: dt.datetime, report: Report | None = None) -> Report:
+        """Step 3 of a tick: claim, send and record every delivery that is due."""
+        report = report or Report()
+        while await self._deliver(now, report) == self.batch:
+            pass
+        return report
+
+    async def _rezone(self, now: dt.datetime) -> None:
+        """Recompute next occurrences of rules whose patient moved to another zone."""
+        async with self.db.transaction() as tx:
+            rules = await reminders.rezone_candidates(tx, 1000)
+            updates = []
+            for rule in rules:
+                tz = _tz(rule)
+                found = next_after(parse_hhmm(rule.local_time), rule.weekdays, tz, now) if tz and rule.enabled else None
+                updates.append((rule.patient_id, rule.slot, iso(found[1]) if found else None, rule.timezone))
+            await reminders.set_next_due(tx, updates)
+
+    async def _plan(self, now: dt.datetime, report: Report) -> int:
+        """Turn one batch of due rules into deliveries; returns how many rules it took."""
+        async with self.db.transaction() as tx:
+            rules = await reminders.due_rules(tx, now, self.batch)
+            if not rules:
+                return 0
+            subscriptions = await reminders.live_subscriptions(tx, {r.patient_id for r in rules})
+            updates: list[tuple[int, str, str | None, str]] = []
+            due_now: list[tuple[DueRule, dt.date, dt.datetime, zoneinfo.ZoneInfo]] = []
+            for rule in rules:
+                tz = _tz(rule)
+                at = parse_hhmm(rule.local_time)
+                following = next_after(at, rule.weekdays, tz, now) if tz and rule.enabled else None
+                updates.append((rule.patient_id, rule.slot, iso(following[1]) if following else None, rule.timezone))
+                if tz is None or not rule.enabled or rule.archived or not subscriptions.get(rule.patient_id):
+                    continue
+                # The occurrence that has come (the latest, if the server was down for several).
+                last = previous_at_or_before(at, rule.weekdays, tz, now)
+                if last is not None:
+                    due_now.append((rule, *last, tz))
+            programs = await reminders.programs_of(tx, {r.patient_id for r, *_ in due_now})
+            done: dict[tuple[int, dt.date], set[tuple[str, str]]] = {}
+            for p, d, e, s in await reminders.done_on(tx, {(r.patient_id, d) for r, d, *_ in due_now}):
+                done.setdefault((p, d), set()).add((e, s))
+            rows: list[dict[str, object]] = []
+            for rule, on_date, due, tz in due_now:
+                finished = done.get((rule.patient_id, on_date), set())
+                left = left_in_slot(programs.get(rule.patient_id), on_date, rule.slot, finished, self.catalog)
+                row = {"pid": rule.patient_id, "kind": "reminder", "slot": rule.slot, "on_date": on_date.isoformat()}
+                row |= {"due_at": iso(due), "now": iso(now), "status": "skipped"}
+                if not left:
+                    rows.append({**row, "error": "nothing left to do in this slot"})
+                    report.skipped += 1
+                elif now - due > self.grace:
+                    rows.append({**row, "status": "missed", "error": "not sent in time (was the server down?)"})
+                    report.missed += 1
+                elif in_window(now, _window(rule.quiet_start, rule.quiet_end), tz):
+                    rows.append({**row, "error": "quiet hours"})
+                    report.skipped += 1
+                else:
+                    payload = payload_for("reminder", rule.slot, on_date, left, self.catalog, rule.locale)
+                    text = payload.encode().decode()
+                    for subscription_id in subscriptions[rule.patient_id]:
+                        rows.append(
+                            {**row, "sid": subscription_id, "status": "pending", "next": iso(now), "payload": text}
+                        )
+                        report.planned += 1
+            await reminders.add_deliveries(tx, rows)
+            await reminders.set_next_due(tx, updates)
+        return len(rules)
+
+    def _backoff(self, attempts: int, retry_after: int | None) -> dt.timedelta:
+        seconds = min(_BACKOFF_BASE * 2 ** max(attempts - 1, 0), _BACKOFF_MAX)
+        return dt.timedelta(seconds=max(seconds, retry_after or 0))
+
+    async def _send(self, item: Claimed) -> Outcome:
+        if item.target is None:
+            return Outcome("gone", None, "the subscription was removed")
+        target = Target(item.target.endpoint, item.target.p256dh, item.target.auth)
+        return await self.sender.send(target, item.payload.encode(), topic=item.slot)
+
+    async def _deliver(self, now: dt.datetime, report: Report) -> int:
+        """Claim one batch, send it, record the outcomes; returns how many were claimed."""
+        token = uuid.uuid4().hex
+        claimed = await reminders.claim(
+            self.db,
+            now,
+            lease_until=now + self.lease,
+            token=token,
+            limit=self.batch,
+            max_attempts=self.max_attempts,
+            not_before=now - self.grace,
+        )
+        if not claimed:
+            return 0
+        outcomes = await asyncio.gather(*(self._send(item) for item in claimed))
+        await self._record(claimed, outcomes, token, now, report, retry=True)
+        return len(claimed)
+
+    async def _record(
+        self,
+        claimed: Sequence[Claimed],
+        outcomes: Sequence[Outcome],
+        token: str,
+        now: dt.datetime,
+        report: Report,
+        *,
+        retry: bool,
+    ) -> None:
+        results: list[dict[str, object]] = []
+        ok, failing, gone = [], [], []
+        for item, outcome in zip(claimed, outcomes, strict=True):
+            result = {"id": item.id, "claim": token, "sent_at": None, "next": None}
+            result |= {"code": outcome.status, "error": outcome.error}
+            sid = item.subscription_id
+            if outcome.kind == "sent":
+                result |= {"status": "sent", "sent_at": iso(now)}
+                ok.append(sid)
+                report.sent += 1
+            elif outcome.kind == "gone":
+                result["status"] = "gone"
+                gone.append(sid)
+                report.gone += 1
+            elif outcome.kind == "retry" and retry and item.attempts < self.max_attempts:
+                following = now + self._backoff(item.attempts, outcome.retry_after)
+                if following - parse_iso(item.due_at) > self.grace:
+                    result |= {"status": "expired", "error": f"too late to retry; last: {outcome.error}"}
+                    report.expired += 1
+                else:
+                    result |= {"status": "pending", "next": iso(following)}
+                    report.retried += 1
+                failing.append(sid)
+            else:
+                result["status"] = "failed"
+                if outcome.kind == "retry":
+                    result["error"] = f"gave up after {item.attempts} attempts; last: {outcome.error}"
+                failing.append(sid)
+                report.failed += 1
+            results.append(result)
+        await reminders.record(
+            self.db,
+            results,
+            now,
+            ok=[s for s in ok if s is not None],
+            failing=[s for s in failing if s is not None],
+            gone=[s for s in gone if s is not None],
+        )
+
+    # --- a test reminder, now ----------------------------------------------------------------
+
+    async def send_test(
+        self, patient_id: int, timezone: str, locale: str, now: dt.datetime
+    ) -> tuple[Payload, list[TestResult]]:
+        """Send what the current slot's reminder would say to every live device of the patient, now."""
+        targets: list[TargetRow] = await reminders.targets_of(self.db, patient_id)
+        tz = zone(timezone)
+        today = now.astimezone(tz).date()
+        local = now.astimezone(tz).time()
+        rules = {r.slot: r.local_time for r in await reminders.rules_of(self.db, patient_id)}
+        times = {slot: parse_hhmm(rules.get(slot, default)) for slot, default in DEFAULT_TIMES.items()}
+        passed = [slot for slot, at in times.items() if at <= local]
+        slot = passed[-1] if passed else "morning"
+        programs = await reminders.programs_of(self.db, [patient_id])
+        done = await reminders.done_on(self.db, [(patient_id, today)])
+        left = left_in_slot(programs.get(patient_id), today, slot, {(e, s) for _, _, e, s in done}, self.catalog)
+        payload = payload_for("test", slot, today, left, self.catalog, locale)
+        if not targets:
+            return payload, []
+        token = uuid.uuid4().hex
+        data = payload.encode()
+        claimed = []
+        async with self.db.transaction() as tx:
+            for target in targets:
+                delivery_id = await reminders.add_delivery(
+                    tx,
+                    {
+                        "pid": patient_id,
+                        "sid": target.id,
+                        "kind": "test",
+                        "slot": slot,
+                        "on_date": today.isoformat(),
+                        "due_at": iso(now),
+                        "status": "sending",
+                        "attempts": 1,
+                        "next": iso(now + self.lease),
+                        "claim": token,
+                        "payload": data.decode(),
+                        "now": iso(now),
+                    },
+                )
+                claimed.append(
+                    Claimed(
+                        id=delivery_id,
+                        patient_id=patient_id,
+                        subscription_id=target.id,
+                        kind="test",
+                        slot=slot,
+                        due_at=iso(now),
+                        attempts=1,
+                        payload=data.decode(),
+                        target=target,
+                    )
+                )
+        async with self.sender.one_off() as sender:
+            outcomes = await asyncio.gather(
+                *(sender.send(Target(t.endpoint, t.p256dh, t.auth), data, topic="test", ttl=300) for t in targets)
+            )
+        await self._record(claimed, outcomes, token, now, Report(), retry=False)
+        results = [
+            TestResult(t.id, {"sent": "sent", "gone": "gone"}.get(o.kind, "failed"), o.status, o.error)
+            for t, o in zip(targets, outcomes, strict=True)
+        ]
+        return payload, results

@@ -1,0 +1,532 @@
+"""The reminder scheduler against a real push service on loopback, driven by a clock the tests control.
+
+Every message goes through pywebpush to ``tests.pushservice``, which verifies the VAPID
+token and decrypts the body with the subscription's private key, as a browser's push
+service and the browser would. Patients, plans, devices and subscriptions are made
+through the API; the scheduler under test runs on the test's loop with its own
+database connection, like a second app process would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from server.app import create_app
+from server.catalog import Catalog
+from server.clock import Clock
+from server.db import reminders
+from server.db.connection import Database
+from server.push import Scheduler, load_or_create
+from server.push.scheduler import Report
+from server.settings import Settings
+from tests.conftest import make_therapist, sign_in
+from tests.pushservice import PushService, Subscription
+
+Client = AsyncTestClient[Litestar]
+UTC = dt.UTC
+START = dt.datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # a Friday
+TREATED_ON = dt.date(2026, 11, 18)
+EVENING_TEXT = "Evening: 3 stretches, about 6 minutes"
+
+
+def utc(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+@dataclass
+class Patient:
+    """A patient made through the API, with joined phones and their push subscriptions."""
+
+    id: int
+    phones: list[Client] = field(default_factory=list)
+    subs: list[Subscription] = field(default_factory=list)
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+
+def plan_items(catalog: Catalog, last_day: int) -> list[dict[str, Any]]:
+    """Three stretches in the evening and one posture habit in the morning, every day; nothing at midday."""
+    stretches = [e.id for e in catalog.exercises.values() if e.kind == "stretch"][:3]
+    posture = next(e.id for e in catalog.exercises.values() if e.kind == "posture")
+    base = {"phase": "mobility", "from_day": 0, "to_day": last_day}
+    items = [
+        {**base, "exercise_id": x, "slots": ["evening"], "dosage": {"sets": 1, "reps": 3, "hold_seconds": 30}}
+        for x in stretches
+    ]
+    items.append({**base, "exercise_id": posture, "slots": ["morning"], "dosage": {"minutes": 2}})
+    return items
+
+
+async def make_patient(
+    therapist: Client,
+    app: Litestar,
+    service: PushService,
+    catalog: Catalog,
+    *,
+    name: str = "Ana",
+    tz: str = "Europe/Berlin",
+    locale: str = "en",
+    devices: int = 1,
+    treated_on: dt.date = TREATED_ON,
+) -> Patient:
+    r = await therapist.post("/api/v1/patients", json={"display_name": name, "timezone": tz, "locale": locale})
+    assert r.status_code == 201, r.text
+    patient = Patient(r.json()["id"])
+    treated = [{"muscle": "upper-trapezius", "side": "left"}]
+    preview = await therapist.post(
+        "/api/v1/programs/preview", json={"treated": treated, "treated_on": treated_on.isoformat()}
+    )
+    last_day = max(p["to_day"] for p in preview.json()["phases"])
+    patient.items = plan_items(catalog, last_day)
+    r = await therapist.post(
+        f"/api/v1/patients/{patient.id}/plans",
+        json={"treated": treated, "treated_on": treated_on.isoformat(), "items": patient.items},
+    )
+    assert r.status_code == 201, r.text
+    for n in range(devices):
+        phone = await join_phone(therapist, app, patient.id)
+        key = (await phone.get("/api/v1/push/public-key")).json()["public_key"]
+        sub = service.subscribe(f"{name}-{n + 1}", application_server_key=key)
+        r = await phone.put("/api/v1/patient/push/subscriptions", json=sub.as_json())
+        assert r.status_code == 200, r.text
+        patient.phones.append(phone)
+        patient.subs.append(sub)
+    return patient
+
+
+async def join_phone(therapist: Client, app: Litestar, patient_id: int) -> Client:
+    code = (await therapist.post(f"/api/v1/patients/{patient_id}/invites")).json()["code"]
+    phone = AsyncTestClient(app=app)
+    # Run the phone's requests on the app's own loop (the one its lifespan and scheduler use),
+    # as a real server would, rather than on a fresh loop per request.
+    phone.blocking_portal = therapist.blocking_portal
+    r = await phone.post("/api/v1/patient/join", json={"code": code, "label": "Phone"})
+    assert r.status_code == 201, r.text
+    phone.headers["authorization"] = f"Bearer {r.json()['token']}"
+    return phone
+
+
+async def complete(
+    phone: Client, patient: Patient, on_date: dt.date, slot: str, how_many: int, now: dt.datetime
+) -> None:
+    ids = [i["exercise_id"] for i in patient.items if slot in i["slots"]][:how_many]
+    done = [
+        {
+            "id": str(uuid.uuid4()),
+            "exercise_id": x,
+            "on_date": on_date.isoformat(),
+            "slot": slot,
+            "done_at": now.isoformat(),
+        }
+        for x in ids
+    ]
+    r = await phone.post("/api/v1/patient/sync", json={"completions": done})
+    assert r.status_code == 200, r.text
+
+
+async def deliveries(therapist: Client, patient: Patient) -> list[dict[str, Any]]:
+    r = await therapist.get(f"/api/v1/patients/{patient.id}/reminders", params={"limit": 200})
+    assert r.status_code == 200, r.text
+    return r.json()["deliveries"]
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(fixed=START)
+
+
+@pytest.fixture
+def app(settings: Settings, clock: Clock) -> Litestar:
+    return create_app(settings, clock)
+
+
+@pytest.fixture
+def service() -> Iterator[PushService]:
+    with PushService() as running:
+        yield running
+
+
+@pytest.fixture
+async def scheduler(client: Client, settings: Settings, catalog: Catalog) -> AsyncIterator[Scheduler]:
+    """A scheduler on the test's loop with its own connection; `client` has already migrated and made the keys."""
+    async with Database(settings.sqlite_path) as db:
+        running = Scheduler(db, catalog, settings, load_or_create(settings.data_dir))
+        yield running
+        await running.stop()
+
+
+# --- what is sent, and to whom -------------------------------------------------------------------
+
+
+async def test_exactly_the_due_reminders_go_to_every_device_with_the_right_text(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler, settings: Settings
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog, name="Ana", devices=2)
+    bruno = await make_patient(therapist, app, service, catalog, name="Bruno", tz="America/New_York", locale="es")
+
+    assert (await scheduler.tick(utc("2026-11-20T17:59:59"))).planned == 0  # 18:59:59 in Berlin
+    report = await scheduler.tick(utc("2026-11-20T18:00:00"))  # 19:00 in Berlin, 13:00 in New York
+    assert (report.planned, report.sent) == (2, 2)
+    received = await service.wait_for(2)
+    assert sorted(r.name for r in received) == ["Ana-1", "Ana-2"]
+    for message in received:
+        assert message.payload == {
+            "v": 1,
+            "kind": "reminder",
+            "slot": "evening",
+            "on_date": "2026-11-20",
+            "title": EVENING_TEXT,
+            "body": "Tap to open today's routine.",
+            "url": "/#today?slot=evening",
+            "tag": "unknot-evening-2026-11-20",
+            "lang": "en",
+            "count": 3,
+            "minutes": 6,
+        }
+        assert message.ttl == settings.push_ttl_seconds
+        assert message.topic == "evening"
+        assert message.claims["sub"] == settings.vapid_contact
+        assert message.claims["aud"] == service.origin
+    # Bruno's midday has nothing in it: no message, and the log says why. (His 08:00 passed while
+    # nothing ticked: far too late to send now.)
+    log = sorted((d["slot"], d["status"]) for d in await deliveries(therapist, bruno))
+    assert log == [("midday", "skipped"), ("morning", "missed")]
+
+    # Ticking again sends nothing twice; Bruno's evening comes at 19:00 New York time, in Spanish.
+    assert (await scheduler.tick(utc("2026-11-20T18:00:30"))).sent == 0
+    await scheduler.tick(utc("2026-11-21T00:00:00"))
+    received = await service.wait_for(3)
+    assert [r.payload["title"] for r in received if r.name == "Bruno-1"] == ["Noche: 3 estiramientos, unos 6 minutos"]
+    # And Ana's morning the next day names her one posture habit.
+    await scheduler.tick(utc("2026-11-21T07:00:00"))
+    received = await service.wait_for(5)
+    mornings = [r.payload["title"] for r in received if r.payload["slot"] == "morning"]
+    assert mornings == ["Morning: 1 posture habit, about 3 minutes"] * 2
+    assert len(received) == 5
+    assert service.rejected == []
+    sent = [d for d in await deliveries(therapist, ana) if d["status"] == "sent"]
+    assert len(sent) == 4
+    assert all(d["attempts"] == 1 and d["http_status"] == 201 for d in sent)
+
+
+async def test_a_finished_slot_is_not_reminded_and_a_partly_done_one_says_what_is_left(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog, name="Ana")
+    bea = await make_patient(therapist, app, service, catalog, name="Bea")
+    await complete(ana.phones[0], ana, dt.date(2026, 11, 20), "evening", 3, START)
+    await complete(bea.phones[0], bea, dt.date(2026, 11, 20), "evening", 1, START)
+    # Yesterday's completions do not count for today.
+    await complete(ana.phones[0], ana, dt.date(2026, 11, 19), "evening", 3, START)
+
+    report = await scheduler.tick(utc("2026-11-20T18:00:00"))
+    assert (report.sent, report.skipped) == (1, 1)
+    received = await service.wait_for(1)
+    assert [(r.name, r.payload["title"]) for r in received] == [("Bea-1", "Evening: 2 stretches, about 4 minutes")]
+    log = await deliveries(therapist, ana)
+    assert [(d["status"], d["last_error"]) for d in log] == [("skipped", "nothing left to do in this slot")]
+
+
+async def test_a_410_removes_the_subscription_and_the_other_device_still_gets_it(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog, devices=2)
+    service.gone(ana.subs[0])
+    report = await scheduler.tick(utc("2026-11-20T18:00:00"))
+    assert (report.sent, report.gone) == (1, 1)
+    assert [r.name for r in await service.wait_for(1)] == ["Ana-2"]
+    me = (await ana.phones[1].get("/api/v1/patient/reminders")).json()
+    assert me["subscriptions"] == 1
+    log = await deliveries(therapist, ana)
+    assert sorted((d["status"], d["http_status"]) for d in log) == [("gone", 410), ("sent", 201)]
+    # The next day nobody knocks on the dead endpoint again.
+    await scheduler.tick(utc("2026-11-21T18:00:00"))
+    assert service.attempts(ana.subs[0]) == 1
+    assert service.attempts(ana.subs[1]) == 2
+
+
+async def test_a_503_is_retried_with_backoff_and_then_succeeds(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog)
+    service.answer(ana.subs[0], 503)
+    due = utc("2026-11-20T18:00:00")
+    report = await scheduler.tick(due)
+    assert (report.sent, report.retried) == (0, 1)
+    [pending] = await deliveries(therapist, ana)
+    assert (pending["status"], pending["attempts"], pending["http_status"]) == ("pending", 1, 503)
+    assert (await scheduler.tick(due + dt.timedelta(seconds=10))).sent == 0  # still backing off
+    assert (await scheduler.tick(due + dt.timedelta(seconds=31))).sent == 1
+    assert [r.payload["title"] for r in await service.wait_for(1)] == [EVENING_TEXT]
+    assert service.attempts(ana.subs[0]) == 2
+    [sent] = await deliveries(therapist, ana)
+    assert (sent["status"], sent["attempts"], sent["http_status"], sent["last_error"]) == ("sent", 2, 201, "")
+
+
+async def test_a_push_service_that_keeps_failing_is_given_up_after_the_bound(
+    therapist: Client,
+    app: Litestar,
+    service: PushService,
+    catalog: Catalog,
+    scheduler: Scheduler,
+    settings: Settings,
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog)
+    service.answer(ana.subs[0], *[503] * 20)
+    due = utc("2026-11-20T18:00:00")
+    for minute in range(0, 30, 2):
+        await scheduler.tick(due + dt.timedelta(minutes=minute))
+    assert service.attempts(ana.subs[0]) == settings.push_max_attempts
+    [failed] = await deliveries(therapist, ana)
+    assert failed["status"] == "failed"
+    assert failed["attempts"] == settings.push_max_attempts
+    assert failed["last_error"].startswith(f"gave up after {settings.push_max_attempts} attempts")
+    assert service.received == []
+
+
+async def test_a_missed_reminder_is_sent_late_within_the_grace_window_and_never_after(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler, settings: Settings
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog, name="Ana")
+    bruno = await make_patient(therapist, app, service, catalog, name="Bruno")
+    r = await bruno.phones[0].put(
+        "/api/v1/patient/reminders", json={"rules": [{"slot": "evening", "local_time": "18:00"}]}
+    )
+    assert r.status_code == 200, r.text
+    # The server was down from 17:55 to 19:10 (Berlin): Ana's 19:00 reminder goes out 10 minutes late,
+    # Bruno's 18:00 one would be 70 minutes late, past the grace window: it is not sent at all.
+    assert settings.push_grace_minutes < 70
+    report = await scheduler.tick(utc("2026-11-20T18:10:00"))
+    assert (report.sent, report.missed) == (1, 1)
+    assert [r.name for r in await service.wait_for(1)] == ["Ana-1"]
+    assert [d["status"] for d in await deliveries(therapist, ana)] == ["sent"]
+    [missed] = await deliveries(therapist, bruno)
+    assert (missed["status"], missed["due_at"]) == ("missed", "2026-11-20T17:00:00Z")
+    await asyncio.sleep(0.05)
+    assert len(service.received) == 1
+
+
+async def test_quiet_hours_hold_back_a_late_reminder(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog)
+    r = await ana.phones[0].put("/api/v1/patient/reminders", json={"quiet_hours": {"start": "19:15", "end": "07:00"}})
+    assert r.status_code == 200, r.text
+    report = await scheduler.tick(utc("2026-11-20T18:20:00"))  # 19:20 in Berlin, 20 minutes late
+    assert report.skipped == 1
+    assert service.received == []
+    assert [(d["status"], d["last_error"]) for d in await deliveries(therapist, ana)] == [("skipped", "quiet hours")]
+
+
+async def test_a_revoked_device_and_an_archived_patient_get_no_reminders(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog, name="Ana", devices=2)
+    cleo = await make_patient(therapist, app, service, catalog, name="Cleo")
+    devices = (await therapist.get(f"/api/v1/patients/{ana.id}/devices")).json()
+    first = min(d["id"] for d in devices)
+    assert (await therapist.delete(f"/api/v1/patients/{ana.id}/devices/{first}")).status_code == 204
+    assert (await therapist.patch(f"/api/v1/patients/{cleo.id}", json={"archived": True})).status_code == 200
+    await scheduler.tick(utc("2026-11-20T18:00:00"))
+    assert [r.name for r in await service.wait_for(1)] == ["Ana-2"]
+    await asyncio.sleep(0.05)
+    assert len(service.received) == 1
+
+
+async def test_a_new_time_zone_moves_the_reminder_to_local_time_there(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog)
+    r = await therapist.patch(f"/api/v1/patients/{ana.id}", json={"timezone": "America/New_York"})
+    assert r.status_code == 200
+    await scheduler.tick(utc("2026-11-20T18:00:00"))  # 19:00 in Berlin, 13:00 in New York
+    assert service.received == []
+    await scheduler.tick(utc("2026-11-21T00:00:00"))  # 19:00 in New York
+    received = await service.wait_for(1)
+    assert [(r.payload["slot"], r.payload["on_date"]) for r in received] == [("evening", "2026-11-20")]
+
+
+async def test_moving_a_reminder_later_the_same_day_does_not_send_it_twice(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog)
+    await scheduler.tick(utc("2026-11-20T18:00:00"))
+    r = await ana.phones[0].put(
+        "/api/v1/patient/reminders", json={"rules": [{"slot": "evening", "local_time": "21:00"}]}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["rules"][2]["next_at"] == "2026-11-20T20:00:00Z"
+    await scheduler.tick(utc("2026-11-20T20:00:00"))
+    await scheduler.tick(utc("2026-11-21T20:00:00"))  # and the next day at the new time
+    received = await service.wait_for(2)
+    assert [r.payload["on_date"] for r in received] == ["2026-11-20", "2026-11-21"]
+    assert service.attempts(ana.subs[0]) == 2
+
+
+# --- daylight saving ------------------------------------------------------------------------------
+
+DST_CHANGES = [
+    ("Europe/Berlin", "2026-03-28", "2026-03-28T18:00", "2026-03-29", "2026-03-29T17:00"),
+    ("Europe/Berlin", "2026-10-24", "2026-10-24T17:00", "2026-10-25", "2026-10-25T18:00"),
+    ("America/New_York", "2026-03-07", "2026-03-08T00:00", "2026-03-08", "2026-03-08T23:00"),
+    ("America/New_York", "2026-10-31", "2026-10-31T23:00", "2026-11-01", "2026-11-02T00:00"),
+]
+
+
+@pytest.mark.parametrize(("tz", "before", "before_utc", "after", "after_utc"), DST_CHANGES)
+async def test_a_daylight_saving_change_keeps_the_evening_reminder_at_19_local(
+    therapist: Client,
+    app: Litestar,
+    service: PushService,
+    catalog: Catalog,
+    scheduler: Scheduler,
+    clock: Clock,
+    tz: str,
+    before: str,
+    before_utc: str,
+    after: str,
+    after_utc: str,
+) -> None:
+    clock.fixed = utc(f"{before}T12:00")
+    await make_patient(
+        therapist, app, service, catalog, tz=tz, treated_on=dt.date.fromisoformat(before) - dt.timedelta(days=2)
+    )
+
+    def evenings() -> list[str]:
+        return [r.payload["on_date"] for r in service.received if r.payload["slot"] == "evening"]
+
+    await scheduler.tick(utc(before_utc) - dt.timedelta(seconds=1))
+    await scheduler.tick(utc(before_utc))
+    await service.wait_for(1)
+    assert evenings() == [before]
+    hour = dt.timedelta(hours=1)
+    # On the day of the change 19:00 local is an hour earlier or later in UTC than the day before.
+    for moment in sorted([utc(after_utc) - dt.timedelta(seconds=1), utc(before_utc) + dt.timedelta(days=1)]):
+        if moment < utc(after_utc):
+            await scheduler.tick(moment)
+    assert evenings() == [before]
+    await scheduler.tick(utc(after_utc))
+    await scheduler.tick(utc(after_utc) + hour)
+    await service.wait_for(2)
+    assert evenings() == [before, after]
+    assert service.rejected == []
+
+
+# --- several schedulers ----------------------------------------------------------------------------
+
+
+async def test_two_schedulers_on_one_database_send_each_reminder_exactly_once(
+    therapist: Client,
+    app: Litestar,
+    service: PushService,
+    catalog: Catalog,
+    scheduler: Scheduler,
+    settings: Settings,
+) -> None:
+    patients = [await make_patient(therapist, app, service, catalog, name=f"P{i}", devices=2) for i in range(4)]
+    async with Database(settings.sqlite_path) as db:
+        other = Scheduler(db, catalog, settings, load_or_create(settings.data_dir), batch=1)
+        scheduler.batch = 3
+        try:
+            due = utc("2026-11-20T18:00:00")
+            for seconds in (0, 0, 5, 40):
+                moment = due + dt.timedelta(seconds=seconds)
+                reports = await asyncio.gather(scheduler.tick(moment), other.tick(moment))
+                assert all(isinstance(r, Report) for r in reports)
+        finally:
+            await other.stop()
+    subs = [s for p in patients for s in p.subs]
+    received = await service.wait_for(len(subs))
+    await asyncio.sleep(0.05)
+    assert sorted(r.name for r in service.received) == sorted(s.name for s in subs)
+    assert all(service.attempts(s) == 1 for s in subs)
+    assert len(received) == 8
+
+
+async def test_a_crashed_senders_claim_is_taken_over_after_its_lease(
+    therapist: Client,
+    app: Litestar,
+    service: PushService,
+    catalog: Catalog,
+    scheduler: Scheduler,
+    settings: Settings,
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog)
+    due = utc("2026-11-20T18:00:00")
+    await scheduler.plan(due)
+    # This sender claims the delivery, then dies before sending.
+    lost = await reminders.claim(
+        scheduler.db,
+        due,
+        lease_until=due + scheduler.lease,
+        token="crashed",
+        limit=10,
+        max_attempts=settings.push_max_attempts,
+        not_before=due - scheduler.grace,
+    )
+    assert len(lost) == 1
+    async with Database(settings.sqlite_path) as db:
+        other = Scheduler(db, catalog, settings, load_or_create(settings.data_dir))
+        try:
+            assert (await other.tick(due + dt.timedelta(seconds=5))).sent == 0  # the claim still holds
+            assert (await other.tick(due + scheduler.lease + dt.timedelta(seconds=1))).sent == 1
+        finally:
+            await other.stop()
+    assert [r.name for r in await service.wait_for(1)] == ["Ana-1"]
+    # The crashed sender coming back cannot overwrite the outcome with its stale claim.
+    await reminders.record(
+        scheduler.db,
+        [
+            {
+                "id": lost[0].id,
+                "claim": "crashed",
+                "status": "failed",
+                "sent_at": None,
+                "next": None,
+                "code": 500,
+                "error": "x",
+            }
+        ],
+        due,
+    )
+    [delivery] = await deliveries(therapist, ana)
+    assert (delivery["status"], delivery["attempts"]) == ("sent", 2)
+
+
+# --- the loop in the app's lifespan ---------------------------------------------------------------
+
+
+async def test_the_app_runs_the_scheduler_in_its_lifespan_and_stops_it_cleanly(
+    tmp_path: Any, service: PushService, catalog: Catalog
+) -> None:
+    settings = Settings.from_env(
+        {},
+        database_url=str(tmp_path / "loop.db"),
+        data_dir=str(tmp_path / "data"),
+        scheduler=True,
+        scheduler_interval_seconds=0.05,
+    )
+    clock = Clock(fixed=START)
+    app = create_app(settings, clock)
+    async with AsyncTestClient(app=app) as therapist:
+        await make_therapist(settings, "loop@clinic.example")
+        await sign_in(therapist, "loop@clinic.example")
+        await make_patient(therapist, app, service, catalog)
+        await asyncio.sleep(0.2)
+        assert service.received == []
+        clock.fixed = utc("2026-11-20T18:00:02")
+        received = await service.wait_for(1, within=10)
+        assert [r.payload["title"] for r in received] == [EVENING_TEXT]
+        task = app.state.push._task
+        assert task is not None
+        assert not task.done()
+    assert task.done()
+    assert not task.cancelled()  # it finished its tick and left, rather than being killed
