@@ -1,0 +1,487 @@
+// The patient app: state, routing and the frame around every screen.
+
+import "./core.js";
+import { ApiError, call, deviceLabel, uuid } from "./api.js";
+import { addDays, todayIn } from "./dates.js";
+import { fill, h } from "./dom.js";
+import { lang, loadLang, pickLang, t } from "./i18n.js";
+import { routineFor } from "./routine.js";
+import { createSync } from "./sync.js";
+import { renderCheckin } from "./screens/checkin.js";
+import { renderExercise } from "./screens/exercise.js";
+import { renderHelp } from "./screens/help.js";
+import { joinError, renderJoin } from "./screens/join.js";
+import { renderMore } from "./screens/more.js";
+import { renderProgress } from "./screens/progress.js";
+import { renderDay } from "./screens/today.js";
+import { renderReminders, startReminders } from "./reminders.js";
+
+const core = globalThis.unknotCore;
+const API_CACHE = "unknot-api-v1";
+// While the pain question after an exercise is open, its record waits this long before it is sent.
+const PAIN_GRACE_MS = 2 * 60 * 1000;
+
+const $ = (id) => document.getElementById(id);
+
+export const app = {
+  token: null,
+  patient: null,
+  bundle: null,
+  records: [],
+  revoked: false,
+  planMissing: false,
+  online: navigator.onLine,
+  installPrompt: null,
+  sound: true,
+  route: null,
+  lastRefresh: 0,
+  // Set by a screen that holds something (a running timer) to be let go when it is left.
+  cleanup: null,
+
+  today() {
+    return todayIn(this.patient && this.patient.timezone);
+  },
+
+  routine(date) {
+    return routineFor(this.bundle, date);
+  },
+
+  completions(date) {
+    return this.records.filter((r) => r.type === "completion" && r.state !== "rejected" && r.body.on_date === date);
+  },
+
+  checkins(date) {
+    return this.records.filter((r) => r.type === "checkin" && r.state !== "rejected" && r.body.on_date === date);
+  },
+
+  /** The completion logged for one entry of one day, if any (the newest). */
+  completionFor(date, exerciseId, slot) {
+    const found = this.completions(date).filter((r) => r.body.exercise_id === exerciseId && r.body.slot === slot);
+    return found.length ? found[found.length - 1] : null;
+  },
+
+  pendingCount() {
+    return core.pending(this.records).length;
+  },
+
+  async addRecord(type, body, readyAt = 0) {
+    const record = { id: body.id, type, state: "pending", ready_at: readyAt, body };
+    await core.putRecord(record);
+    await this.reloadRecords();
+    refreshPassive();
+    core.announce({ type: "records" });
+    // A record held back (readyAt) is not sent yet; the run schedules it for later.
+    sync.flush();
+    return record;
+  },
+
+  /** Log an exercise as done. With holdBack, it waits for the pain answer (or PAIN_GRACE_MS). */
+  logCompletion(fields, { holdBack = false } = {}) {
+    const body = {
+      id: uuid(),
+      exercise_id: fields.exercise_id,
+      on_date: fields.on_date,
+      slot: fields.slot,
+      done_at: new Date().toISOString(),
+    };
+    for (const key of ["sets_done", "reps_done", "hold_seconds_done", "pain"]) {
+      if (fields[key] !== undefined && fields[key] !== null) body[key] = fields[key];
+    }
+    return this.addRecord("completion", body, holdBack ? Date.now() + PAIN_GRACE_MS : 0);
+  },
+
+  /** Change a record still waiting in the outbox (false when it was already sent). */
+  async amendPending(id, change) {
+    const record = await core.getRecord(id);
+    if (!record || record.state !== "pending") return false;
+    Object.assign(record.body, change.body || {});
+    if ("ready_at" in change) record.ready_at = change.ready_at;
+    await core.putRecord(record);
+    await this.reloadRecords();
+    if (!record.ready_at) sync.flush();
+    return true;
+  },
+
+  /** Take back a record that has not been sent yet. */
+  async undo(id) {
+    const record = await core.getRecord(id);
+    if (!record || record.state !== "pending") return false;
+    await core.deleteRecord(id);
+    await this.reloadRecords();
+    refreshPassive();
+    core.announce({ type: "records" });
+    return true;
+  },
+
+  logCheckin({ on_date, soreness, red_flags, note }) {
+    const body = { id: uuid(), on_date, soreness, red_flags, done_at: new Date().toISOString() };
+    if (note) body.note = note;
+    return this.addRecord("checkin", body);
+  },
+
+  async reloadRecords() {
+    this.records = await core.allRecords();
+    updateChrome();
+  },
+
+  flush() {
+    return sync.flush();
+  },
+
+  go(hash) {
+    if (location.hash === hash) route();
+    else location.hash = hash;
+  },
+
+  toast(text) {
+    const box = $("toast");
+    fill(box, h("p", { text }));
+    box.hidden = false;
+    clearTimeout(this.toastTimer);
+    this.toastTimer = setTimeout(() => { box.hidden = true; }, 4000);
+  },
+
+  async setLang(next) {
+    await core.set("lang", next);
+    await loadLang(next);
+    translateChrome();
+    const stored = await core.get(`plan:${next}`);
+    if (stored) this.bundle = stored;
+    render();
+    if (this.token) refreshPlan();
+  },
+
+  async setSound(on) {
+    this.sound = on;
+    await core.set("sound", on);
+  },
+
+  async join(code) {
+    const previous = this.patient;
+    const result = await call("/api/v1/patient/join", { method: "POST", body: { code, label: deviceLabel() } });
+    if (previous && previous.display_name !== result.patient.display_name) {
+      // Someone else on this phone: nothing of the last person's may go out under the new name.
+      await core.clearAll();
+      await clearApiCache();
+      this.records = [];
+    }
+    await core.set("token", result.token);
+    await core.set("patient", result.patient);
+    await core.del("revoked");
+    if (!(await core.get("lang"))) {
+      await loadLang(pickLang(null, navigator.languages, result.patient.locale));
+      translateChrome();
+    }
+    this.token = result.token;
+    this.patient = result.patient;
+    this.revoked = false;
+    await refreshPlan();
+    await refreshLog();
+    sync.flush();
+    return result;
+  },
+
+  /** Forget this device's link to the clinic and everything stored for it. */
+  async disconnect() {
+    await core.clearAll();
+    await clearApiCache();
+    Object.assign(this, { token: null, patient: null, bundle: null, records: [], revoked: false });
+    this.go("#/today");
+  },
+
+  onRevoked() {
+    if (this.revoked) return;
+    this.revoked = true;
+    this.token = null;
+    core.del("token");
+    core.set("revoked", true);
+    render();
+  },
+};
+
+const sync = createSync({
+  onDone: (result, records) => {
+    app.records = records;
+    if (result.status === "revoked") app.onRevoked();
+    updateChrome();
+    refreshPassive();
+  },
+  onRevoked: () => app.onRevoked(),
+});
+
+async function clearApiCache() {
+  if ("caches" in window) await caches.delete(API_CACHE);
+}
+
+/** Fetch the plan bundle in the current language and keep it for offline use. */
+async function refreshPlan() {
+  if (!app.token) return;
+  try {
+    const bundle = await call(`/api/v1/patient/plan?lang=${lang()}`, { token: app.token });
+    await core.set(`plan:${lang()}`, bundle);
+    await core.set("plan", bundle);
+    const changed = !app.bundle || app.bundle.version !== bundle.version || app.bundle.plan_id !== bundle.plan_id
+      || app.bundle.updated_at !== bundle.updated_at || app.planMissing;
+    app.bundle = bundle;
+    app.planMissing = false;
+    app.lastRefresh = Date.now();
+    if (changed) render();
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) app.onRevoked();
+    else if (err instanceof ApiError && err.status === 404) {
+      app.planMissing = true;
+      app.bundle = null;
+      render();
+    }
+    // Offline or a server error: keep showing the stored plan.
+  }
+}
+
+/** Pull what was logged (on this phone or another) so done marks, week and streak are right. */
+async function refreshLog() {
+  if (!app.token || !app.bundle) return;
+  const to = app.today();
+  // The server gives at most 366 days at a time; the program is much shorter.
+  const earliest = addDays(to, -365);
+  const treated = app.bundle.program.treated_on;
+  const from = treated > to ? to : treated < earliest ? earliest : treated;
+  try {
+    const log = await call(`/api/v1/patient/log?from=${from}&to=${to}`, { token: app.token });
+    await core.mergeSent("completion", log.completions);
+    await core.mergeSent("checkin", log.checkins);
+    await app.reloadRecords();
+    refreshPassive();
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) app.onRevoked();
+  }
+}
+
+// ---- routing -----------------------------------------------------------------------------
+
+const PASSIVE = new Set(["today", "day", "progress", "help", "more"]);
+
+function parse(hash) {
+  const parts = hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  const [name, ...rest] = parts;
+  return { name: name || "today", args: rest };
+}
+
+function screenFor(r) {
+  const needsPlan = !["help", "more", "reminders", "join"].includes(r.name);
+  if (!app.token || app.revoked) {
+    if (["help", "more"].includes(r.name)) return r.name === "help" ? renderHelp(app) : renderMore(app);
+    return renderJoin(app, { revoked: app.revoked });
+  }
+  if (needsPlan && !app.bundle) return waitingForPlan();
+  switch (r.name) {
+    case "day": return renderDay(app, r.args[0] || app.today());
+    case "ex": return renderExercise(app, { date: r.args[0], slot: r.args[1], exerciseId: r.args[2] });
+    case "checkin": return renderCheckin(app, r.args[0] || app.today());
+    case "progress": return renderProgress(app);
+    case "help": return renderHelp(app);
+    case "more": return renderMore(app);
+    case "reminders": return renderReminders(app);
+    case "join": return renderJoin(app, {});
+    default: return renderDay(app, app.today());
+  }
+}
+
+function waitingForPlan() {
+  return h("section", { class: "screen" },
+    h("h1", { tabindex: "-1", text: app.planMissing ? t("no_plan_title") : t("loading") }),
+    app.planMissing ? h("p", { text: t("no_plan_text") }) : null,
+    h("button", { class: "btn", type: "button", text: t("try_again"), on: { click: () => refreshPlan() } }));
+}
+
+function render({ focus = false } = {}) {
+  const main = $("main");
+  const scroll = window.scrollY;
+  // Re-drawing the same screen keeps keyboard focus on the same control (by its data-focus key).
+  const focusKey = !focus && main.contains(document.activeElement)
+    ? document.activeElement.closest("[data-focus]")?.dataset.focus : null;
+  if (app.cleanup) {
+    app.cleanup();
+    app.cleanup = null;
+  }
+  const r = app.route || parse(location.hash);
+  const node = screenFor(r);
+  fill(main, node);
+  const heading = main.querySelector("h1");
+  if (heading && !heading.hasAttribute("tabindex")) heading.setAttribute("tabindex", "-1");
+  document.title = heading ? `${heading.textContent} · Unknot` : "Unknot";
+  for (const link of document.querySelectorAll("#nav a")) {
+    const target = link.getAttribute("href").slice(2);
+    const current = target === r.name || (target === "today" && r.name === "day" && !r.args[0]);
+    if (current) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  if (focus) {
+    window.scrollTo(0, 0);
+    if (heading) heading.focus({ preventScroll: true });
+  } else {
+    window.scrollTo(0, scroll);
+    const again = focusKey && main.querySelector(`[data-focus="${CSS.escape(focusKey)}"]`);
+    if (again) again.focus({ preventScroll: true });
+  }
+  updateChrome();
+  // What is on screen, for tests and the benchmark (the join screen whatever the route said).
+  const shown = !app.token || app.revoked ? (["help", "more"].includes(r.name) ? r.name : "join")
+    : !app.bundle && !["help", "more", "reminders", "join"].includes(r.name) ? "waiting" : r.name;
+  document.body.dataset.screen = shown;
+  performance.mark(`rendered:${shown}`);
+}
+
+/** Re-draw screens that only show data (never one with a running timer or a form being filled). */
+function refreshPassive() {
+  const r = app.route || parse(location.hash);
+  if (PASSIVE.has(r.name) && !(app.revoked || !app.token)) render();
+}
+
+async function route() {
+  const hash = location.hash;
+  const join = /^#join=([A-Za-z0-9-]{4,32})$/.exec(hash);
+  if (join) {
+    // The code must not stay in the address bar or the history.
+    history.replaceState(null, "", `${location.pathname}#/today`);
+    app.route = parse("#/today");
+    await joinFromLink(join[1]);
+    return;
+  }
+  app.route = parse(hash);
+  render({ focus: true });
+}
+
+async function joinFromLink(code) {
+  fill($("main"), h("section", { class: "screen" }, h("h1", { tabindex: "-1", text: t("joining") })));
+  try {
+    await app.join(code);
+    render({ focus: true });
+  } catch (err) {
+    if (app.token && !app.revoked) {
+      // Already joined on this phone: keep going and just say why the link did not work.
+      app.toast(joinError(err));
+      render({ focus: true });
+      return;
+    }
+    fill($("main"), renderJoin(app, { code, error: err, revoked: false }));
+    document.body.dataset.screen = "join";
+    updateChrome();
+    $("main").querySelector("h1").focus();
+  }
+}
+
+// ---- the frame: header, sync status, banners, navigation ------------------------------
+
+function translateChrome() {
+  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of document.querySelectorAll("[data-i18n-label]")) el.setAttribute("aria-label", t(el.dataset.i18nLabel));
+}
+
+function updateChrome() {
+  const count = app.pendingCount();
+  const status = $("sync");
+  status.dataset.count = String(count);
+  status.hidden = !app.token && count === 0;
+  status.classList.toggle("waiting", count > 0);
+  fill($("sync-text"), count > 0 ? t("outbox_waiting", { n: count }) : t("outbox_empty"));
+  $("offline").hidden = app.online;
+  $("nav").hidden = !app.token || app.revoked;
+}
+
+function showUpdate(worker) {
+  const banner = $("update");
+  fill(banner,
+    h("p", { text: t("update_ready") }),
+    h("button", {
+      class: "btn small", type: "button", text: t("update_reload"),
+      on: { click: () => { updateWanted = true; worker.postMessage({ type: "SKIP_WAITING" }); } },
+    }));
+  banner.hidden = false;
+}
+
+let updateWanted = false;
+
+function registerWorker() {
+  if (!("serviceWorker" in navigator)) return;
+  navigator.serviceWorker.addEventListener("controllerchange", () => {
+    // Only when the patient asked: a first install also changes the controller.
+    if (updateWanted) {
+      updateWanted = false;
+      location.reload();
+    }
+  });
+  navigator.serviceWorker.addEventListener("message", (event) => {
+    if (event.data && event.data.type === "records") app.reloadRecords().then(refreshPassive);
+  });
+  navigator.serviceWorker.register("/sw.js", { scope: "/" }).then((reg) => {
+    if (reg.waiting && navigator.serviceWorker.controller) showUpdate(reg.waiting);
+    reg.addEventListener("updatefound", () => {
+      const worker = reg.installing;
+      if (!worker) return;
+      worker.addEventListener("statechange", () => {
+        if (worker.state === "installed" && navigator.serviceWorker.controller) showUpdate(worker);
+      });
+    });
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") reg.update().catch(() => {});
+    });
+  }).catch(() => { /* no worker (private mode, old browser): the app still runs online */ });
+}
+
+// ---- start -------------------------------------------------------------------------------
+
+async function start() {
+  registerWorker();
+  let saved = {};
+  try {
+    const [token, patient, savedLang, revoked, sound] = await Promise.all(
+      ["token", "patient", "lang", "revoked", "sound"].map((k) => core.get(k)));
+    saved = { token, patient, savedLang, revoked, sound };
+    app.records = await core.allRecords();
+  } catch {
+    // No IndexedDB (some private modes): the app works for this visit only.
+  }
+  app.token = saved.token || null;
+  app.patient = saved.patient || null;
+  app.revoked = Boolean(saved.revoked) && !app.token;
+  app.sound = saved.sound !== false;
+  await loadLang(pickLang(saved.savedLang, navigator.languages, app.patient && app.patient.locale));
+  translateChrome();
+  try {
+    app.bundle = (await core.get(`plan:${lang()}`)) || (await core.get("plan")) || null;
+  } catch {
+    app.bundle = null;
+  }
+
+  $("sync").addEventListener("click", () => {
+    if (app.pendingCount()) app.toast(t(app.online ? "outbox_sending" : "outbox_offline"));
+    sync.flush();
+  });
+  window.addEventListener("hashchange", route);
+  window.addEventListener("online", () => { app.online = true; updateChrome(); refreshPlan(); });
+  window.addEventListener("offline", () => { app.online = false; updateChrome(); });
+  window.addEventListener("beforeinstallprompt", (event) => {
+    event.preventDefault();
+    app.installPrompt = event;
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState !== "visible") return;
+    if (Date.now() - app.lastRefresh > 5 * 60 * 1000) refreshPlan().then(refreshLog);
+    refreshPassive();
+  });
+  try {
+    const channel = new BroadcastChannel("unknot");
+    channel.onmessage = (event) => {
+      if (event.data && event.data.type === "records") app.reloadRecords().then(refreshPassive);
+    };
+  } catch { /* other tabs catch up when focused */ }
+
+  await route();
+  if (app.token) {
+    sync.flush();
+    refreshPlan().then(refreshLog);
+    startReminders(app);
+  }
+}
+
+start();

@@ -1,0 +1,38 @@
+// All interface text lives in /i18n/<lang>.js, one object per language with the same keys.
+
+export const LANGS = ["en", "es"];
+let dict = {};
+let current = "en";
+
+/** Load a language's texts (English when it is not one we have). */
+export async function loadLang(lang) {
+  const chosen = LANGS.includes(lang) ? lang : "en";
+  dict = (await import(`../i18n/${chosen}.js`)).default;
+  current = chosen;
+  document.documentElement.lang = chosen;
+  return chosen;
+}
+
+export function lang() {
+  return current;
+}
+
+/** The language to use: the patient's choice, else the browser's, else the clinic's, else English. */
+export function pickLang(saved, browser, clinic) {
+  if (LANGS.includes(saved)) return saved;
+  for (const tag of browser || []) {
+    const base = String(tag).toLowerCase().split("-")[0];
+    if (LANGS.includes(base)) return base;
+  }
+  return LANGS.includes(clinic) ? clinic : "en";
+}
+
+/** A text by key with {name} placeholders filled; plural texts pick their form from vars.n. */
+export function t(key, vars = {}) {
+  let text = dict[key];
+  if (text === undefined) return key;
+  if (typeof text === "object") {
+    text = text[new Intl.PluralRules(current).select(vars.n ?? 0)] ?? text.other;
+  }
+  return text.replace(/\{(\w+)\}/g, (_, name) => (vars[name] ?? "").toString());
+}

@@ -1,0 +1,57 @@
+// One day's routine from the stored plan: the same rules as server/programs/engine.py
+// routine_for, so the phone shows any day with no network. A browser test compares the two
+// for every day of a plan; change both together.
+
+import { dayNumber } from "./dates.js";
+
+export const SLOTS = ["morning", "midday", "evening"];
+
+function isActive(item, day) {
+  if (!(item.from_day <= day && day <= item.to_day)) return false;
+  // Items done fewer than 7 days a week rest on the last days of each week of the item.
+  return (day - item.from_day) % 7 < item.dosage.days_per_week;
+}
+
+/**
+ * Everything due on onDate ("YYYY-MM-DD") for a plan bundle (GET /api/v1/patient/plan).
+ * A date outside the program gives no entries; day is null there, as on the server.
+ */
+export function routineFor(bundle, onDate) {
+  const program = bundle.program;
+  const day = dayNumber(onDate) - dayNumber(program.treated_on);
+  const span = program.phases.find((p) => p.from_day <= day && day <= p.to_day);
+  const phase = span ? span.id : null;
+  const entries = [];
+  if (phase !== null) {
+    program.items.forEach((item, index) => {
+      if (!isActive(item, day)) return;
+      for (const slot of item.slots) {
+        entries.push({ item: index, exercise_id: item.exercise_id, slot, dosage: item.dosage, side: item.side ?? null });
+      }
+    });
+  }
+  // Array sort is stable: items keep their plan order within a slot.
+  entries.sort((a, b) => SLOTS.indexOf(a.slot) - SLOTS.indexOf(b.slot));
+  const hours = bundle.aftercare.hours;
+  const precautions = program.precautions || [];
+  const redFlags = bundle.red_flags
+    .filter((f) => day >= 0 && (f.precaution == null
+      || (precautions.includes(f.precaution) && day * 24 < (f.hours || hours))))
+    .map((f) => f.id);
+  return {
+    on_date: onDate,
+    day: phase !== null ? day : null,
+    // Days since needling, even outside the program (negative before it).
+    offset: day,
+    phase,
+    phase_name: phase !== null ? bundle.phase_names[phase] ?? null : null,
+    aftercare: 0 <= day * 24 && day * 24 < hours,
+    entries,
+    red_flags: redFlags,
+  };
+}
+
+/** Number of days the program runs, day 0 included. */
+export function programDays(program) {
+  return Math.max(-1, ...program.phases.map((p) => p.to_day)) + 1;
+}

@@ -1,0 +1,99 @@
+// The daily check-in: soreness 0-10 and the red-flag questions, with advice at once.
+
+import { longDate } from "../dates.js";
+import { fill, h, newId } from "../dom.js";
+import { lang, t } from "../i18n.js";
+import { scale } from "../widgets.js";
+
+const URGENCY_ORDER = ["emergency", "same-day", "contact-clinic"];
+
+export function adviceCard(flag, { live = false } = {}) {
+  return h("div", { class: `card flag urgency-${flag.urgency}`, role: live ? "alert" : null, "data-flag": flag.id },
+    h("p", { class: "flag-urgency", text: t(`urgency_${flag.urgency}`) }),
+    h("p", { class: "flag-action", text: flag.action }));
+}
+
+export function renderCheckin(app, date) {
+  const today = app.today();
+  if (date > today) date = today;
+  const routine = app.routine(date);
+  const flags = app.bundle.red_flags.filter((f) => routine.red_flags.includes(f.id));
+  flags.sort((a, b) => URGENCY_ORDER.indexOf(a.urgency) - URGENCY_ORDER.indexOf(b.urgency));
+  const earlier = app.checkins(date);
+  let soreness = null;
+  const checked = new Set();
+
+  const sorenessAdvice = h("p", { class: "advice", role: "status" });
+  const flagAdvice = h("div", { class: "flag-advice" });
+  const error = h("p", { class: "error", role: "alert" });
+  const noteId = newId("note");
+  const note = h("textarea", { id: noteId, rows: "3", maxlength: "500", autocomplete: "off" });
+
+  function drawFlagAdvice() {
+    fill(flagAdvice, flags.filter((f) => checked.has(f.id)).map((f) => adviceCard(f, { live: true })));
+  }
+
+  const form = h("form", {
+    class: "checkin-form",
+    novalidate: true,
+    on: {
+      submit: async (event) => {
+        event.preventDefault();
+        if (soreness === null) {
+          error.textContent = t("checkin_need_soreness");
+          form.querySelector("input[name=soreness]").focus();
+          return;
+        }
+        error.textContent = "";
+        await app.logCheckin({
+          on_date: date,
+          soreness,
+          red_flags: [...checked],
+          note: note.value.trim().slice(0, 500),
+        });
+        app.toast(t("checkin_saved"));
+        app.go("#/today");
+      },
+    },
+  },
+  scale({
+    name: "soreness",
+    legend: t("soreness_question"),
+    hint: t("soreness_hint"),
+    onChange: (value) => {
+      soreness = value;
+      error.textContent = "";
+      sorenessAdvice.textContent = value >= 7 ? t("soreness_high") : value >= 4 ? t("soreness_mid") : t("soreness_low");
+    },
+  }),
+  sorenessAdvice,
+  flags.length
+    ? h("fieldset", { class: "flags" },
+      h("legend", { text: t("flags_question") }),
+      h("p", { class: "muted", text: t("flags_hint") }),
+      // The whole row is the label: a tap anywhere on it ticks the box.
+      flags.map((flag) => h("label", { class: "flag-option" },
+        h("input", {
+          type: "checkbox", name: "red_flags", value: flag.id,
+          on: {
+            change: (event) => {
+              if (event.target.checked) checked.add(flag.id);
+              else checked.delete(flag.id);
+              drawFlagAdvice();
+            },
+          },
+        }),
+        h("span", { text: flag.sign }))))
+    : null,
+  flagAdvice,
+  h("label", { htmlFor: noteId, class: "field-label", text: t("note_label") }),
+  note,
+  error,
+  h("button", { class: "btn big", type: "submit", text: t("checkin_save") }));
+
+  return h("section", { class: "screen checkin" },
+    h("p", { class: "eyebrow", text: longDate(date, lang()) }),
+    h("h1", { text: t("checkin_title") }),
+    earlier.length ? h("p", { class: "badge done-badge", text: t("checkin_already", { n: earlier.length }) }) : null,
+    form);
+}

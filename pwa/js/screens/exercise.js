@@ -1,0 +1,238 @@
+// One exercise: how to do it, what to feel, when to stop, and the guided timer.
+
+import { longDate } from "../dates.js";
+import { fill, h } from "../dom.js";
+import { lang, t } from "../i18n.js";
+import { createTimer, timerMode } from "../timer.js";
+import { painAdvice, scale } from "../widgets.js";
+import { dosageText, sideText, slotName } from "../words.js";
+
+let audio = null;
+
+function cueSound(app, kind) {
+  if (!app.sound) return;
+  try {
+    audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+    if (audio.state === "suspended") audio.resume();
+    const tones = kind === "done" ? [660, 880, 1175] : kind === "go" ? [523] : [880, 880];
+    tones.forEach((freq, i) => {
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      osc.frequency.value = freq;
+      gain.gain.value = 0.2;
+      osc.connect(gain).connect(audio.destination);
+      const at = audio.currentTime + i * 0.2;
+      osc.start(at);
+      osc.stop(at + 0.15);
+    });
+  } catch { /* no audio: the screen and vibration still show it */ }
+}
+
+function vibrate(kind) {
+  if (navigator.vibrate) navigator.vibrate(kind === "done" ? [200, 100, 200, 100, 400] : kind === "go" ? 100 : 300);
+}
+
+function section(title, ...children) {
+  return h("section", { class: "block" }, h("h2", { text: title }), ...children);
+}
+
+export function renderExercise(app, { date, slot, exerciseId }) {
+  const exercise = app.bundle.exercises[exerciseId];
+  const today = app.today();
+  if (!exercise || !date || !slot) {
+    return h("section", { class: "screen" },
+      h("h1", { text: t("not_found") }),
+      h("a", { class: "btn", href: "#/today", text: t("back_to_today") }));
+  }
+  const entry = app.routine(date).entries.find((e) => e.exercise_id === exerciseId && e.slot === slot)
+    || { exercise_id: exerciseId, slot, dosage: exercise.dosage, side: null };
+  const dosage = entry.dosage;
+  const mode = timerMode(dosage);
+  const canLog = date <= today;
+  let record = app.completionFor(date, exerciseId, slot);
+  let heldBack = null; // id of the record waiting for the pain answer
+  let wakeLock = null;
+
+  const live = h("p", { class: "sr-only", "aria-live": "assertive" });
+  const donePanel = h("section", { class: "card done-panel", tabindex: "-1", hidden: true, "aria-labelledby": "done-title" });
+
+  async function releaseWakeLock() {
+    if (wakeLock) { try { await wakeLock.release(); } catch { /* already released */ } wakeLock = null; }
+  }
+
+  async function holdWakeLock() {
+    try { if (navigator.wakeLock && !wakeLock) wakeLock = await navigator.wakeLock.request("screen"); } catch { /* not allowed */ }
+  }
+
+  function showDone(fresh) {
+    const advice = h("p", { class: "pain-advice", role: "status" });
+    fill(donePanel,
+      h("h2", { id: "done-title", text: fresh ? t("well_done") : t("done_already") }),
+      h("p", { text: fresh ? t("saved_on_phone") : t("done_already_text") }),
+      fresh ? scale({
+        name: "pain",
+        legend: t("pain_question"),
+        hint: t("pain_hint"),
+        onChange: async (value) => {
+          advice.textContent = painAdvice(value);
+          const ok = heldBack && await app.amendPending(heldBack, { body: { pain: value }, ready_at: 0 });
+          if (ok) heldBack = null;
+          else app.toast(t("already_saved"));
+        },
+      }) : null,
+      advice,
+      h("a", { class: "btn", href: "#/today", text: t("back_to_today") }));
+    donePanel.hidden = false;
+    markButton.hidden = true;
+    donePanel.focus();
+  }
+
+  async function logDone(fields) {
+    if (!canLog) {
+      app.toast(t("future_not_logged"));
+      return;
+    }
+    if (record) { showDone(false); return; }
+    record = await app.logCompletion({ exercise_id: exerciseId, on_date: date, slot, ...fields }, { holdBack: true });
+    heldBack = record.id;
+    showDone(true);
+  }
+
+  // ---- the timer ----
+  const phaseText = h("p", { class: "timer-phase" });
+  const count = h("p", { class: "timer-count", "aria-hidden": "true" });
+  const bar = h("progress", { class: "timer-bar", max: 1000, value: "0", "aria-label": t("timer_progress") });
+  const reps = h("p", { class: "timer-reps" });
+  const buttons = h("div", { class: "timer-buttons" });
+  const panel = h("section", { class: "card timer", "data-phase": "ready", "aria-labelledby": "timer-title" });
+  let lastPhase = "ready";
+  let controlsKey = "";
+
+  const timer = mode === "none" ? null : createTimer(dosage, {
+    onChange: draw,
+    onCue: (kind) => {
+      cueSound(app, kind);
+      vibrate(kind);
+      panel.classList.remove("cue");
+      void panel.offsetWidth; // restart the flash
+      panel.classList.add("cue");
+      if (kind === "done") {
+        releaseWakeLock();
+        const s = timer.state();
+        logDone({
+          sets_done: s.sets,
+          reps_done: s.reps,
+          hold_seconds_done: mode === "count" ? undefined : s.hold,
+        });
+      }
+    },
+  });
+
+  function button(text, onClick, cls = "btn") {
+    return h("button", { class: cls, type: "button", text, on: { click: onClick } });
+  }
+
+  function draw(s) {
+    panel.dataset.phase = s.phase;
+    const secs = s.secondsLeft;
+    const names = {
+      ready: t("timer_ready"),
+      hold: mode === "minutes" ? t("timer_going") : mode === "count" ? t("timer_count_go") : t("timer_hold"),
+      rest: t("timer_rest"),
+      setrest: t("timer_setrest", { n: s.set + 1 }),
+      done: t("timer_done"),
+    };
+    phaseText.textContent = names[s.phase] + (s.running || s.phase === "ready" || s.phase === "done" || mode === "count" ? "" : ` · ${t("timer_paused")}`);
+    if (mode === "count" && s.phase === "hold") count.textContent = String(s.rep - 1);
+    else if (s.phase === "ready") count.textContent = mode === "count" ? "0" : formatSeconds(s.hold);
+    else if (s.phase === "done") count.textContent = "✓";
+    else count.textContent = formatSeconds(secs);
+    bar.value = String(Math.round((mode === "count" && s.phase === "hold" ? (s.rep - 1) / s.reps : s.fraction) * 1000));
+    reps.textContent = mode === "minutes" ? "" : [
+      t("rep_of", { n: s.rep, total: s.reps }),
+      s.sets > 1 ? t("set_of", { n: s.set, total: s.sets }) : null,
+    ].filter(Boolean).join(" · ");
+    if (s.phase !== lastPhase) {
+      live.textContent = s.phase === "rest" ? t("cue_rest", { n: s.rep, total: s.reps })
+        : s.phase === "hold" && mode !== "count" ? t("cue_hold", { s: s.hold })
+        : s.phase === "done" ? t("timer_done") : names[s.phase];
+      lastPhase = s.phase;
+    }
+    // Rebuild the buttons only when they change: a button replaced under a finger loses the tap.
+    const key = `${s.phase}|${s.running}`;
+    if (key === controlsKey) return;
+    controlsKey = key;
+    const controls = [];
+    if (s.phase === "ready") controls.push(button(t("timer_start"), () => { holdWakeLock(); timer.start(); }, "btn big"));
+    else if (s.phase === "done") controls.push(button(t("timer_again"), () => timer.reset(), "btn quiet"));
+    else if (mode === "count" && s.phase === "hold") controls.push(button(t("count_rep"), () => timer.countRep(), "btn big"));
+    else if (s.running) controls.push(button(t("timer_pause"), () => { timer.pause(); releaseWakeLock(); }, "btn big"));
+    else controls.push(button(t("timer_resume"), () => { holdWakeLock(); timer.resume(); }, "btn big"));
+    if (s.phase === "rest" || s.phase === "setrest") controls.push(button(t("timer_skip_rest"), () => timer.skipRest(), "btn quiet"));
+    if (s.phase !== "ready" && s.phase !== "done") controls.push(button(t("timer_stop"), () => { timer.reset(); releaseWakeLock(); }, "btn quiet"));
+    const hadFocus = buttons.contains(document.activeElement);
+    fill(buttons, controls);
+    // Keep keyboard focus in the timer's controls.
+    if (hadFocus && buttons.firstChild) buttons.firstChild.focus();
+  }
+
+  if (timer) {
+    const soundButton = h("button", {
+      class: "btn quiet small", type: "button", "aria-pressed": app.sound ? "true" : "false", text: t("sound"),
+      on: {
+        click: async () => {
+          await app.setSound(!app.sound);
+          soundButton.setAttribute("aria-pressed", app.sound ? "true" : "false");
+        },
+      },
+    });
+    fill(panel,
+      h("h2", { id: "timer-title", text: mode === "count" ? t("counter_title") : t("timer_title") }),
+      phaseText, count, bar, reps, buttons, soundButton, live);
+    draw(timer.state());
+  }
+
+  const markButton = h("button", {
+    class: mode === "none" ? "btn big" : "btn quiet",
+    type: "button",
+    text: mode === "none" ? t("mark_done") : t("mark_done_no_timer"),
+    hidden: Boolean(record) || !canLog,
+    on: { click: () => logDone({}) },
+  });
+
+  app.cleanup = () => {
+    if (timer) timer.destroy();
+    releaseWakeLock();
+    // Leaving the screen answers the pain question with "no answer": send the record now.
+    if (heldBack) app.amendPending(heldBack, { ready_at: 0 });
+  };
+
+  const treated = exercise.muscles.filter((m) => app.bundle.muscles[m]).map((m) => app.bundle.muscles[m]);
+  const side = sideText(entry.side);
+
+  return h("section", { class: "screen exercise" },
+    h("p", { class: "eyebrow", text: `${slotName(slot)} · ${date === today ? t("today") : longDate(date, lang())}` }),
+    h("h1", { text: exercise.title }),
+    h("p", { class: "dose", text: [dosageText(dosage), side].filter(Boolean).join(" · ") || t(`kind_${exercise.kind}`) }),
+    record ? h("p", { class: "badge done-badge", text: t("done_already") }) : null,
+    !canLog ? h("p", { class: "muted", text: t("future_not_logged") }) : null,
+    section(t("how_to"), h("ol", { class: "steps" }, exercise.steps.map((s) => h("li", { text: s })))),
+    timer ? panel : null,
+    markButton,
+    donePanel,
+    section(t("feel"), h("p", { text: exercise.feel })),
+    h("section", { class: "block stop" }, h("h2", { text: t("stop") }), h("p", { text: exercise.stop })),
+    exercise.avoid ? section(t("avoid"), h("p", { text: exercise.avoid })) : null,
+    exercise.ask_first.length
+      ? section(t("ask_first"), h("ul", { class: "plain-list" }, exercise.ask_first.map((a) => h("li", { text: a }))))
+      : null,
+    treated.length ? section(t("works_on"), h("p", { text: treated.join(", ") })) : null,
+    h("a", { class: "btn quiet", href: date === today ? "#/today" : `#/day/${date}`, text: t("back") }));
+}
+
+function formatSeconds(total) {
+  if (total < 60) return String(total);
+  const m = Math.floor(total / 60);
+  const s = String(total % 60).padStart(2, "0");
+  return `${m}:${s}`;
+}

@@ -1,0 +1,69 @@
+// More: language, reminders, installing, what waits to be sent, disclaimer, leaving.
+
+import { h } from "../dom.js";
+import { LANGS, lang, t } from "../i18n.js";
+
+const LANG_NAMES = { en: "English", es: "Español" };
+
+function installSection(app) {
+  const standalone = window.matchMedia("(display-mode: standalone)").matches || navigator.standalone === true;
+  const ios = /iPhone|iPad|iPod/.test(navigator.userAgent);
+  let body;
+  if (standalone) body = h("p", { text: t("install_done") });
+  else if (app.installPrompt) {
+    body = h("button", {
+      class: "btn", type: "button", text: t("install_button"),
+      on: {
+        click: async () => {
+          const prompt = app.installPrompt;
+          app.installPrompt = null;
+          prompt.prompt();
+          await prompt.userChoice.catch(() => null);
+        },
+      },
+    });
+  } else body = h("p", { text: ios ? t("ios_hint_text") : t("install_menu") });
+  return h("section", { class: "block" }, h("h2", { text: t("install_title") }), body);
+}
+
+export function renderMore(app) {
+  const waiting = app.pendingCount();
+  const rejected = app.records.filter((r) => r.state === "rejected").length;
+  const joined = Boolean(app.token);
+  return h("section", { class: "screen more" },
+    h("h1", { text: t("more_title") }),
+    app.patient && joined ? h("p", { class: "lead", text: t("joined_as", { name: app.patient.display_name }) }) : null,
+    h("section", { class: "block", "aria-labelledby": "lang-title" },
+      h("h2", { id: "lang-title", text: t("language") }),
+      h("div", { class: "choices" }, LANGS.map((code) => h("button", {
+        class: "btn quiet", type: "button", lang: code, "aria-pressed": code === lang() ? "true" : "false",
+        text: LANG_NAMES[code],
+        on: { click: () => app.setLang(code) },
+      })))),
+    joined ? h("section", { class: "block" },
+      h("h2", { text: t("reminders_title") }),
+      h("p", { text: t("reminders_text") }),
+      h("a", { class: "btn", href: "#/reminders", text: t("reminders_open") })) : null,
+    installSection(app),
+    joined ? h("section", { class: "block", "aria-labelledby": "outbox-title" },
+      h("h2", { id: "outbox-title", text: t("outbox_title") }),
+      h("p", { class: "outbox-detail", text: waiting ? t("outbox_waiting_long", { n: waiting }) : t("outbox_empty_long") }),
+      rejected ? h("p", { class: "error", text: t("outbox_rejected", { n: rejected }) }) : null,
+      waiting ? h("button", { class: "btn", type: "button", text: t("send_now"), on: { click: () => app.flush() } }) : null)
+      : null,
+    h("section", { class: "block disclaimer" },
+      h("h2", { text: t("disclaimer_title") }),
+      h("p", { text: app.bundle ? app.bundle.aftercare.disclaimer : t("disclaimer_generic") })),
+    joined ? h("section", { class: "block" },
+      h("h2", { text: t("leave_title") }),
+      h("p", { text: t("leave_text") }),
+      h("button", {
+        class: "btn danger", type: "button", text: t("leave_button"),
+        on: {
+          click: () => {
+            const extra = waiting ? `\n\n${t("leave_waiting", { n: waiting })}` : "";
+            if (window.confirm(t("leave_confirm") + extra)) app.disconnect();
+          },
+        },
+      })) : null);
+}

@@ -1,0 +1,113 @@
+// Plan and progress: the streak, the last seven days, and the whole program by phase and day.
+
+import { addDays, dayNumber, fromDayNumber, shortDate, weekday } from "../dates.js";
+import { h } from "../dom.js";
+import { lang, t } from "../i18n.js";
+import { dosageText, slotName } from "../words.js";
+
+/** Days in a row with at least one exercise done, up to today (or yesterday, while today is open). */
+export function streak(app, today) {
+  const days = new Set(app.records
+    .filter((r) => r.type === "completion" && r.state !== "rejected")
+    .map((r) => r.body.on_date));
+  let day = days.has(today) ? today : addDays(today, -1);
+  let n = 0;
+  while (days.has(day)) {
+    n += 1;
+    day = addDays(day, -1);
+  }
+  return n;
+}
+
+function dayDone(app, date) {
+  const entries = app.routine(date).entries;
+  const done = entries.filter((e) => app.completionFor(date, e.exercise_id, e.slot)).length;
+  return { done, total: entries.length };
+}
+
+function weekView(app, today) {
+  // The last seven days, or fewer when the program started less than a week ago.
+  const start = app.bundle.program.treated_on;
+  const first = start > addDays(today, -6) && start <= today ? start : addDays(today, -6);
+  const count = dayNumber(today) - dayNumber(first) + 1;
+  return h("ol", { class: "week" }, Array.from({ length: count }, (_, i) => {
+    const date = addDays(first, i);
+    const { done, total } = dayDone(app, date);
+    const checked = app.checkins(date).length > 0;
+    const full = total > 0 && done >= total;
+    return h("li", { class: ["week-day", full && "full", date === today && "is-today"] },
+      h("a", { href: `#/day/${date}`, "aria-current": date === today ? "date" : null },
+        h("span", { class: "week-name", text: `${weekday(date, lang())} ${shortDate(date, lang())}` }),
+        h("span", { class: "week-count", text: total ? t("done_of", { done, n: total }) : t("nothing_planned") }),
+        h("progress", { max: total || 1, value: String(done), "aria-hidden": "true" }),
+        checked ? h("span", { class: "week-check", text: t("checked_in") }) : null));
+  }));
+}
+
+function phaseBlock(app, phase, today) {
+  const bundle = app.bundle;
+  const program = bundle.program;
+  const start = dayNumber(program.treated_on);
+  const from = fromDayNumber(start + phase.from_day);
+  const to = fromDayNumber(start + phase.to_day);
+  const current = from <= today && today <= to;
+  const items = program.items.filter((i) => i.phase === phase.id);
+  const byExercise = new Map();
+  for (const item of items) {
+    if (!byExercise.has(item.exercise_id)) byExercise.set(item.exercise_id, []);
+    byExercise.get(item.exercise_id).push(item);
+  }
+  const doneDays = new Set(app.records.filter((r) => r.type === "completion" && r.state !== "rejected").map((r) => r.body.on_date));
+  const days = [];
+  for (let d = phase.from_day; d <= phase.to_day; d += 1) days.push(d);
+  return h("details", { class: ["phase-block", current && "current"], open: current },
+    h("summary", {},
+      h("span", { class: "phase-name", text: bundle.phase_names[phase.id] || phase.id }),
+      h("span", { class: "phase-dates", text: t("phase_days", {
+        a: phase.from_day + 1, b: phase.to_day + 1, from: shortDate(from, lang()), to: shortDate(to, lang()),
+      }) }),
+      current ? h("span", { class: "badge", text: t("you_are_here") }) : null),
+    h("ul", { class: "phase-items" }, [...byExercise.entries()].map(([id, blocks]) => {
+      const exercise = bundle.exercises[id];
+      return h("li", {},
+        h("span", { class: "entry-title", text: exercise ? exercise.title : id }),
+        blocks.map((b) => h("span", { class: "entry-line", text: [
+          blocks.length > 1 ? t("phase_days_short", { a: b.from_day + 1, b: b.to_day + 1 }) : null,
+          dosageText(b.dosage),
+          b.slots.map(slotName).join(", "),
+          b.dosage.days_per_week < 7 ? t("days_per_week", { n: b.dosage.days_per_week }) : null,
+        ].filter(Boolean).join(" · ") })));
+    })),
+    h("ol", { class: "day-chips", "aria-label": t("phase_days_label") }, days.map((d) => {
+      const date = fromDayNumber(start + d);
+      return h("li", {}, h("a", {
+        href: `#/day/${date}`,
+        class: ["chip", doneDays.has(date) && "done", date === today && "is-today"],
+        "aria-current": date === today ? "date" : null,
+        "aria-label": t("day_chip_label", { n: d + 1, date: shortDate(date, lang()) }),
+        text: String(d + 1),
+      }));
+    })));
+}
+
+export function renderProgress(app) {
+  const today = app.today();
+  const n = streak(app, today);
+  return h("section", { class: "screen progress" },
+    h("h1", { text: t("progress_title") }),
+    h("p", { class: "streak" },
+      h("span", { class: "streak-number", text: String(n) }),
+      h("span", { class: "streak-text", text: t("streak_days", { n }) })),
+    h("section", { class: "block", "aria-labelledby": "week-title" },
+      h("h2", { id: "week-title", text: t("week_title") }),
+      weekView(app, today)),
+    h("section", { class: "block", "aria-labelledby": "program-title" },
+      h("h2", { id: "program-title", text: t("program_title") }),
+      h("p", { class: "muted", text: t("program_treated", {
+        muscles: app.bundle.program.treated.map((m) => {
+          const name = app.bundle.muscles[m.muscle] || m.muscle;
+          return m.side === "both" ? name : `${name} (${t(`side_short_${m.side}`)})`;
+        }).join(", "),
+      }) }),
+      app.bundle.program.phases.map((p) => phaseBlock(app, p, today))));
+}

@@ -1,0 +1,129 @@
+// Today (or any day): the routine by time of day, each item with its dosage and done mark.
+
+import { addDays, longDate } from "../dates.js";
+import { h } from "../dom.js";
+import { lang, t } from "../i18n.js";
+import { SLOTS } from "../routine.js";
+import { entryLine, slotName } from "../words.js";
+
+function isIos() {
+  const ua = navigator.userAgent;
+  return /iPhone|iPad|iPod/.test(ua) || (/Macintosh/.test(ua) && navigator.maxTouchPoints > 1);
+}
+
+function standalone() {
+  return window.matchMedia("(display-mode: standalone)").matches || navigator.standalone === true;
+}
+
+function installHint(app) {
+  if (!isIos() || standalone() || app.iosHintClosed) return null;
+  const card = h("aside", { class: "card hint", "aria-labelledby": "ios-hint-title" },
+    h("h2", { id: "ios-hint-title", text: t("ios_hint_title") }),
+    h("p", { text: t("ios_hint_text") }),
+    h("button", {
+      class: "btn quiet small", type: "button", text: t("close"),
+      on: { click: () => { app.iosHintClosed = true; card.remove(); } },
+    }));
+  return card;
+}
+
+function aftercareCard(app) {
+  const care = app.bundle.aftercare;
+  // Closed by default so the routine stays in view; the summary says what it is about.
+  return h("details", { class: "card aftercare" },
+    h("summary", { text: t("aftercare_title", { hours: care.hours }) }),
+    h("ul", { class: "plain-list" }, care.guidance.map((g) => h("li", { text: g }))),
+    h("p", { text: care.soreness }),
+    h("p", { text: care.temperature }));
+}
+
+function dayNav(app, date, today) {
+  const prev = addDays(date, -1);
+  const next = addDays(date, 1);
+  return h("nav", { class: "daynav", "aria-label": t("daynav_label") },
+    h("a", { class: "btn quiet", href: `#/day/${prev}`, text: `‹ ${prev === today ? t("today") : t("previous_day")}` }),
+    date !== today ? h("a", { class: "btn quiet", href: "#/today", text: t("back_to_today") }) : null,
+    h("a", { class: "btn quiet", href: `#/day/${next}`, text: `${next === today ? t("today") : t("next_day")} ›` }));
+}
+
+function entryItem(app, date, entry, today) {
+  const exercise = app.bundle.exercises[entry.exercise_id];
+  const title = exercise ? exercise.title : entry.exercise_id;
+  const record = app.completionFor(date, entry.exercise_id, entry.slot);
+  const done = Boolean(record);
+  const future = date > today;
+  const check = h("button", {
+    class: ["check", done && "on"],
+    type: "button",
+    "aria-pressed": done ? "true" : "false",
+    "aria-label": t(!done ? "mark_done_label" : record.state === "pending" ? "mark_undone_label" : "done_label", { title }),
+    "data-focus": `check:${entry.slot}:${entry.exercise_id}`,
+    disabled: future,
+    on: {
+      click: async () => {
+        if (!done) {
+          await app.logCompletion({ exercise_id: entry.exercise_id, on_date: date, slot: entry.slot });
+          app.toast(t("logged", { title }));
+        } else if (await app.undo(record.id)) {
+          app.toast(t("undone", { title }));
+        } else {
+          app.toast(t("already_saved"));
+        }
+      },
+    },
+  }, h("span", { class: "check-mark", "aria-hidden": "true" }));
+  return h("li", { class: ["entry", done && "done"], "data-exercise": entry.exercise_id, "data-slot": entry.slot },
+    h("a", {
+      class: "entry-main",
+      href: `#/ex/${date}/${entry.slot}/${encodeURIComponent(entry.exercise_id)}`,
+      "data-focus": `open:${entry.slot}:${entry.exercise_id}`,
+    },
+      h("span", { class: "entry-title", text: title }),
+      h("span", { class: "entry-line", text: entryLine(entry) || t(`kind_${exercise ? exercise.kind : "aftercare"}`) }),
+      done ? h("span", { class: "entry-done", text: t("done") }) : null),
+    check);
+}
+
+export function renderDay(app, date) {
+  const today = app.today();
+  const routine = app.routine(date);
+  const isToday = date === today;
+  const entries = routine.entries;
+  const doneCount = entries.filter((e) => app.completionFor(date, e.exercise_id, e.slot)).length;
+
+  let phaseLine;
+  if (routine.day !== null) phaseLine = t("day_phase", { n: routine.day + 1, phase: routine.phase_name });
+  else if (routine.offset < 0) phaseLine = t("not_started", { date: longDate(app.bundle.program.treated_on, lang()) });
+  else phaseLine = t("program_over");
+
+  const hasCheckin = app.checkins(date).length > 0;
+  const flags = routine.red_flags.length;
+
+  return h("section", { class: "screen today" },
+    h("p", { class: "eyebrow", text: isToday ? longDate(date, lang()) : t("planned_for") }),
+    h("h1", { text: isToday ? t("today_title", { name: app.patient ? app.patient.display_name : "" }) : longDate(date, lang()) }),
+    h("p", { class: "phase", text: phaseLine }),
+    dayNav(app, date, today),
+    isToday ? installHint(app) : null,
+    routine.aftercare ? aftercareCard(app) : null,
+    isToday && entries.length ? h("p", { class: "summary", text: t("done_of", { done: doneCount, n: entries.length }) }) : null,
+    isToday && !hasCheckin && routine.offset >= 0
+      ? h("a", { class: "card link-card checkin-prompt", href: "#/checkin" },
+        h("span", { class: "link-title", text: t("checkin_prompt_title") }),
+        h("span", { text: t("checkin_prompt_text") }))
+      : null,
+    entries.length === 0 && routine.day !== null ? h("p", { class: "card", text: t("rest_day") }) : null,
+    SLOTS.map((slot) => {
+      const items = entries.filter((e) => e.slot === slot);
+      if (!items.length) return null;
+      const id = `slot-${slot}`;
+      return h("section", { class: "slot", "aria-labelledby": id },
+        h("h2", { id, text: slotName(slot) }),
+        h("ul", { class: "entries" }, items.map((e) => entryItem(app, date, e, today))));
+    }),
+    flags && routine.offset >= 0
+      ? h("a", { class: "card link-card warn-card", href: "#/help" },
+        h("span", { class: "link-title", text: t("warning_card_title") }),
+        h("span", { text: t("warning_card_text", { n: flags }) }))
+      : null);
+}

@@ -1,0 +1,104 @@
+"""The patient app's weight and speed (issue 6).
+
+Prints the app shell's bytes (every file the service worker precaches: HTML, CSS, JS,
+manifest, the SVG icon; raw and gzip, each file compressed on its own as a server would),
+and, in headless Chromium against the real server, the median first contentful paint of
+Today with the network off (served by the service worker, the plan from IndexedDB), beside
+the median time until the routine itself is drawn. Goals: under 60 KB gzip, under 300 ms.
+"""
+
+from __future__ import annotations
+
+import gzip
+import statistics
+from pathlib import Path
+
+from tests.bench.harness import free_port, seed_patient, serve, server_env, temp_dir
+from tests.browser.shell import shell_files
+
+RUNS = 9
+GZIP_GOAL = 60 * 1024
+FCP_GOAL_MS = 300.0
+
+KINDS = {".html": "HTML", ".css": "CSS", ".js": "JS", ".webmanifest": "manifest", ".svg": "SVG icon"}
+
+
+def shell_bytes() -> dict[str, tuple[int, int]]:
+    """Raw and gzip bytes of the app shell by kind of file, with a "total"."""
+    sizes: dict[str, tuple[int, int]] = {}
+    for path in shell_files().values():
+        data = path.read_bytes()
+        kind = KINDS.get(path.suffix, path.suffix)
+        raw, packed = sizes.get(kind, (0, 0))
+        sizes[kind] = (raw + len(data), packed + len(gzip.compress(data, compresslevel=6, mtime=0)))
+    sizes["total"] = (sum(r for r, _ in sizes.values()), sum(g for _, g in sizes.values()))
+    return sizes
+
+
+def offline_paint(url: str, link: str, runs: int = RUNS) -> tuple[list[float], list[float]]:
+    """First contentful paint and "routine drawn" times (ms) of Today, offline, one new tab per run."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE
+
+    if not CHROMIUM.exists():
+        raise SystemExit(f"Chromium is missing at {CHROMIUM}: run `make system-deps`")
+    fcp: list[float] = []
+    drawn: list[float] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport=PHONE, timezone_id="Europe/Berlin", service_workers="allow")
+        page = context.new_page()
+        page.goto(link)
+        page.wait_for_selector("body[data-screen='today']", timeout=15_000)
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=15_000)
+        page.close()
+        context.set_offline(True)
+        for _ in range(runs + 1):  # the first run warms Chromium up and is not counted
+            page = context.new_page()
+            page.goto(f"{url}/#/today")
+            page.wait_for_selector("body[data-screen='today'] li.entry", timeout=15_000)
+            timings = page.evaluate(
+                """() => new Promise((resolve) => {
+                  const done = () => {
+                    const paint = performance.getEntriesByName("first-contentful-paint")[0];
+                    const mark = performance.getEntriesByName("rendered:today")[0];
+                    if (!paint) return setTimeout(done, 20);
+                    resolve({ fcp: paint.startTime, drawn: mark ? mark.startTime : null });
+                  };
+                  done();
+                })"""
+            )
+            fcp.append(timings["fcp"])
+            drawn.append(timings["drawn"])
+            page.close()
+        context.close()
+        browser.close()
+    return fcp[1:], drawn[1:]
+
+
+def main() -> None:
+    print("== patient app (issue 6): app shell size and offline paint of Today")
+    sizes = shell_bytes()
+    for kind, (raw, packed) in sizes.items():
+        print(f"  {kind:<12} {raw / 1024:8.1f} KB raw {packed / 1024:8.1f} KB gzip")
+    total_gzip = sizes["total"][1]
+    verdict = "ok" if total_gzip < GZIP_GOAL else "OVER"
+    print(f"  shell gzip goal < {GZIP_GOAL // 1024} KB: {verdict}")
+    with temp_dir() as tmp:
+        data = Path(tmp)
+        env = server_env(data, free_port())
+        with serve(env) as running:
+            therapist, _ = seed_patient(running)
+            invite = therapist.post(f"{running.url}/api/v1/patients/1/invites").json()
+            fcp, drawn = offline_paint(running.url, invite["link"])
+    fcp_median = statistics.median(fcp)
+    print(
+        f"  offline Today, {len(fcp)} runs: first contentful paint median {fcp_median:.0f} ms "
+        f"(min {min(fcp):.0f}, max {max(fcp):.0f}); routine drawn median {statistics.median(drawn):.0f} ms"
+    )
+    print(f"  paint goal < {FCP_GOAL_MS:.0f} ms: {'ok' if fcp_median < FCP_GOAL_MS else 'OVER'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""What goes wrong, said plainly: used invites, a removed device, a failing server while syncing."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from playwright.sync_api import BrowserContext, Page, Route, expect
+
+from tests.browser.conftest import (
+    Clinic,
+    LiveServer,
+    join_in_browser,
+    stored_records,
+    wait_for_screen,
+    wait_outbox,
+)
+
+pytestmark = pytest.mark.browser
+
+
+def completions_of(server: LiveServer, patient_id: int) -> list[str]:
+    return [r["id"] for r in server.rows("SELECT id FROM completion WHERE patient_id = ?", (patient_id,))]
+
+
+def test_used_or_unknown_code_says_to_ask_the_clinic(page: Page, clinic: Clinic) -> None:
+    patient = clinic.patient(name="Luis")
+    used = clinic.invite(patient)
+    assert httpx.post(f"{clinic.server.url}/api/v1/patient/join", json={"code": used["code"]}).status_code == 201
+
+    page.goto(used["link"])
+    wait_for_screen(page, "join")
+    expect(page.get_by_role("alert")).to_have_text(
+        "This code was already used or has expired. Ask your clinic for a new one."
+    )
+    code = page.get_by_label("Your code")
+    code.fill("ZZZZ-ZZZZ-ZZZZ")
+    page.get_by_role("button", name="Start").click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "We could not find this code. Check it, or ask your clinic for a new one."
+    )
+
+    # Typing a good code (small letters, no dashes) works.
+    fresh = clinic.invite(patient)["code"]
+    code.fill(fresh.replace("-", "").lower())
+    page.get_by_role("button", name="Start").click()
+    wait_for_screen(page, "today")
+    expect(page.locator("h1")).to_have_text("Hello Luis")
+
+
+def test_a_patient_without_a_plan_is_told_it_is_not_ready(page: Page, clinic: Clinic) -> None:
+    patient = clinic.patient(name="Nora", plan=False)
+    page.goto(clinic.invite(patient)["link"])
+    wait_for_screen(page, "waiting")
+    expect(page.locator("h1")).to_have_text("Your program is not ready yet")
+
+
+def test_removed_device_asks_to_join_again_and_keeps_what_was_logged(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    patient = clinic.patient(name="Ana")
+    join_in_browser(page, clinic.invite(patient))
+    context.set_offline(True)
+    page.locator("li.entry button.check").first.click()
+    wait_outbox(page, 1)
+
+    clinic.revoke_all_devices(patient)
+    context.set_offline(False)
+    wait_for_screen(page, "join")
+    expect(page.locator("h1")).to_have_text("Please join again")
+    expect(page.locator(".lead")).to_contain_text("Ask your clinic for a new code")
+    wait_outbox(page, 1)  # kept, not lost
+    assert completions_of(live_server, patient.id) == []
+
+    page.get_by_label("Your code").fill(clinic.invite(patient)["code"])
+    page.get_by_role("button", name="Start").click()
+    wait_for_screen(page, "today")
+    wait_outbox(page, 0)
+    assert completions_of(live_server, patient.id) == [r["id"] for r in stored_records(page)]
+
+
+def test_sync_failures_keep_the_outbox_retry_later_and_never_duplicate(
+    page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    patient = clinic.patient(name="Pablo")
+    join_in_browser(page, clinic.invite(patient))
+    calls: list[str] = []
+    mode = ["fail"]
+
+    def sync_route(route: Route) -> None:
+        calls.append(mode[0])
+        if mode[0] == "fail":
+            route.fulfill(status=503, json={"status": 503, "detail": "service unavailable", "errors": []})
+        elif mode[0] == "lose":
+            # The server stores the batch but the answer never reaches the phone.
+            route.fetch()
+            mode[0] = "pass"
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/patient/sync", sync_route)
+    page.locator("li.entry button.check").first.click()
+    wait_outbox(page, 1)
+    # Retried by itself after a short wait, and kept while the server fails.
+    for _ in range(50):
+        if calls.count("fail") >= 2:
+            break
+        page.wait_for_timeout(100)
+    assert calls.count("fail") >= 2, calls
+    wait_outbox(page, 1)
+    assert completions_of(live_server, patient.id) == []
+
+    mode[0] = "lose"
+    page.locator("#sync").click()
+    for _ in range(50):
+        if "lose" in calls:
+            break
+        page.wait_for_timeout(100)
+    record_id = stored_records(page)[0]["id"]
+    assert completions_of(live_server, patient.id) == [record_id]  # arrived, but the phone does not know
+    wait_outbox(page, 1)
+
+    page.locator("#sync").click()
+    wait_outbox(page, 0)
+    assert calls[-1] == "pass"
+    assert completions_of(live_server, patient.id) == [record_id]
+
+
+def test_background_sync_sends_the_outbox_after_the_app_is_closed(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    patient = clinic.patient(name="Olga")
+    join_in_browser(page, clinic.invite(patient))
+    cdp = context.new_cdp_session(page)
+    registrations: list[str] = []
+    cdp.on(
+        "ServiceWorker.workerRegistrationUpdated",
+        lambda event: registrations.extend(
+            r["registrationId"] for r in event["registrations"] if r["scopeURL"] == f"{live_server.url}/"
+        ),
+    )
+    cdp.send("ServiceWorker.enable")
+    context.set_offline(True)
+    page.locator("li.entry button.check").first.click()
+    wait_outbox(page, 1)
+    record_id = stored_records(page)[0]["id"]
+    assert registrations
+
+    # The app is closed (no window of its origin left); the network comes back; the browser
+    # fires the sync the app registered, and the service worker sends the outbox itself.
+    page.goto("about:blank")
+    context.set_offline(False)
+    cdp.send(
+        "ServiceWorker.dispatchSyncEvent",
+        {"origin": live_server.url, "registrationId": registrations[-1], "tag": "unknot-outbox", "lastChance": False},
+    )
+    for _ in range(100):
+        if completions_of(live_server, patient.id):
+            break
+        page.wait_for_timeout(100)
+    assert completions_of(live_server, patient.id) == [record_id]

@@ -1,0 +1,85 @@
+"""The patient app's files, checked without a browser: shell list and version, CSP-safe markup,
+no third-party requests, every interface text present."""
+
+from __future__ import annotations
+
+import re
+import typing
+
+from server.catalog.model import Kind, RedFlag, Side, Slot
+from tests.browser.shell import PWA, shell_files, shell_version, written_version
+
+# Served from pwa/ but deliberately not precached: install-time icons, notes, the console's own files.
+NOT_IN_SHELL = {"sw.js", "README.md", "icons/icon-maskable.svg"}
+
+
+def app_files() -> list[str]:
+    """Every file of the patient app under pwa/ (the therapist console excluded)."""
+    return sorted(
+        str(p.relative_to(PWA)) for p in PWA.rglob("*") if p.is_file() and p.relative_to(PWA).parts[0] != "console"
+    )
+
+
+def test_service_worker_version_matches_the_shell() -> None:
+    assert written_version() == shell_version(), (
+        "sw.js VERSION is stale: run `.venv/bin/python -m tests.browser.shell --write` after changing a shell file"
+    )
+
+
+def test_every_app_file_is_precached_and_every_precached_file_exists() -> None:
+    shell = shell_files()
+    missing = [url for url, path in shell.items() if not path.is_file()]
+    assert not missing, f"in SHELL but not in pwa/: {missing}"
+    listed = {str(path.relative_to(PWA)) for path in shell.values()}
+    extra = [f for f in app_files() if f not in listed and f not in NOT_IN_SHELL and not f.endswith(".png")]
+    assert not extra, f"add these to SHELL in sw.js (or to NOT_IN_SHELL here): {extra}"
+
+
+def test_index_preloads_every_module() -> None:
+    html = (PWA / "index.html").read_text()
+    preloaded = set(re.findall(r'<link rel="modulepreload" href="/([^"]+)">', html))
+    modules = {f for f in app_files() if f.startswith("js/") and f != "js/app.js"}
+    assert preloaded == modules, f"missing {modules - preloaded}, stale {preloaded - modules}"
+
+
+def test_no_inline_script_or_style_and_no_html_injection() -> None:
+    html = (PWA / "index.html").read_text()
+    assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html) == []
+    assert "<style" not in html
+    assert not re.search(r"\sstyle=", html)
+    assert not re.search(r"\son[a-z]+=", html), "inline event handlers break the CSP"
+    forbidden = re.compile(
+        r"\.style\.|setAttribute\(\s*[\"']style|innerHTML|outerHTML|insertAdjacentHTML"
+        r"|document\.write|\beval\(|new Function"
+    )
+    for name in app_files():
+        if name.endswith(".js"):
+            found = forbidden.findall((PWA / name).read_text())
+            assert not found, f"{name}: {found}"
+
+
+def test_no_third_party_addresses() -> None:
+    allowed = {"http://www.w3.org/2000/svg"}
+    for name in app_files():
+        if name.endswith((".js", ".html", ".css", ".webmanifest", ".svg")):
+            urls = set(re.findall(r"https?://[^\s\"')]+", (PWA / name).read_text())) - allowed
+            assert not urls, f"{name} refers to {urls}"
+
+
+def test_every_text_the_code_asks_for_exists_in_english() -> None:
+    en = (PWA / "i18n" / "en.js").read_text()
+    keys = set(re.findall(r'^\s+"?([a-z_-]+)"?:', en, re.M))
+    code = "\n".join((PWA / f).read_text() for f in app_files() if f.startswith("js/"))
+    used: set[str] = set()
+    # Every key in t()'s first argument, ternaries included: t(done ? "a_key" : "b_key", ...).
+    for first_argument in re.findall(r"\bt\(\s*([^,)`]*)", code):
+        used |= set(re.findall(r'(?:^|[?:])\s*"([a-z_-]+)"', first_argument))
+    used |= set(re.findall(r'data-i18n(?:-label)?="([a-z_]+)"', (PWA / "index.html").read_text()))
+    # Keys built from data: every kind, side, slot and urgency the server can send.
+    used |= {f"kind_{k}" for k in typing.get_args(Kind)}
+    used |= {f"side_{s}" for s in typing.get_args(Side)} | {f"side_short_{s}" for s in typing.get_args(Side)}
+    used |= {f"slot_{s}" for s in typing.get_args(Slot)}
+    urgency = typing.get_type_hints(RedFlag)["urgency"]
+    used |= {f"urgency_{u}" for u in typing.get_args(urgency)}
+    missing = sorted(used - keys)
+    assert not missing, f"missing in i18n/en.js: {missing}"
