@@ -22,7 +22,7 @@ from server import push
 from server.api.adherence import AdherenceController
 from server.api.auth import AuthController
 from server.api.catalog import CatalogController
-from server.api.deps import DatabaseDep, SettingsDep
+from server.api.deps import DatabaseDep, Services, SettingsDep
 from server.api.errors import exception_handlers
 from server.api.openapi import COMPONENTS, document_routes
 from server.api.patient import JoinController, PatientController
@@ -156,6 +156,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             "db": provide(db),
             "settings": provide(settings),
             "clock": provide(clock),
+            "services": provide(Services(db, catalog, clock, settings)),
         },
         middleware=[DefineMiddleware(AuthMiddleware)],
         lifespan=[lifespan],
@@ -171,7 +172,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             render_plugins=[JsonRenderPlugin(), YamlRenderPlugin()],
             components=COMPONENTS,
         ),
-        signature_types=[Catalog, Clock, Database, Settings],
+        signature_types=[Catalog, Clock, Database, Services, Settings],
     )
     document_routes(app)
     return app

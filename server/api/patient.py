@@ -15,7 +15,7 @@ from litestar.status_codes import HTTP_404_NOT_FOUND, HTTP_410_GONE
 from msgspec import Meta, Struct
 
 from server.api.catalog import ExerciseOut, Lang, exercise_out
-from server.api.deps import CatalogDep, ClockDep, DatabaseDep, SettingsDep
+from server.api.deps import CatalogDep, ClockDep, DatabaseDep, ServicesDep
 from server.api.errors import InputError
 from server.auth.identity import patient_guard
 from server.auth.secrets import hash_token, new_token, normalize_invite_code
@@ -340,12 +340,10 @@ class PatientController(Controller):
     async def plan(
         self,
         request: PatientRequest,
-        db: DatabaseDep,
-        catalog: CatalogDep,
-        clock: ClockDep,
-        settings: SettingsDep,
+        services: ServicesDep,
         lang: LangQuery = None,
     ) -> PatientPlanOut:
+        db, catalog, clock, settings = services.db, services.catalog, services.clock, services.settings
         user = request.user
         lang = lang or user.locale
         record = await plans.active_plan_of_patient(db, user.patient_id)
@@ -378,12 +376,11 @@ class PatientController(Controller):
     async def today(
         self,
         request: PatientRequest,
-        db: DatabaseDep,
-        catalog: CatalogDep,
-        clock: ClockDep,
+        services: ServicesDep,
         on_date: Annotated[dt.date | None, QueryParameter(name="date")] = None,
         lang: LangQuery = None,
     ) -> TodayOut:
+        db, catalog, clock = services.db, services.catalog, services.clock
         user = request.user
         lang = lang or user.locale
         day = on_date or local_today(user, clock)
@@ -404,11 +401,9 @@ class PatientController(Controller):
         return msgspec.structs.replace(view, entries=entries)
 
     @post("/sync", summary="Send logged completions and check-ins; repeats are ignored", status_code=200)
-    async def sync(
-        self, request: PatientRequest, data: JSONBody[SyncIn], db: DatabaseDep, catalog: CatalogDep, clock: ClockDep
-    ) -> SyncOut:
-        now = clock.now()
-        completions, checkins = _check_batch(data, catalog, now)
+    async def sync(self, request: PatientRequest, data: JSONBody[SyncIn], services: ServicesDep) -> SyncOut:
+        db, now = services.db, services.clock.now()
+        completions, checkins = _check_batch(data, services.catalog, now)
         held = await logs.store_batch(db, request.user.patient_id, completions, checkins, now)
         return SyncOut(*held)
 
