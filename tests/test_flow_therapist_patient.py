@@ -229,3 +229,23 @@ async def test_sign_out_ends_the_session(therapist: Client) -> None:
     assert (await therapist.get("/api/v1/auth/me")).status_code == 200
     assert (await therapist.post("/api/v1/auth/logout")).status_code == 204
     assert (await therapist.get("/api/v1/auth/me")).status_code == 401
+
+
+async def test_a_deleted_patients_plan_is_never_served_to_the_next_patient(
+    therapist: Client, other_client: Client
+) -> None:
+    """Plan ids are never reused, so a cached plan version can never belong to someone else."""
+    first = await create_patient(therapist, name="First")
+    old = await assign(therapist, first["id"], dt.date(2026, 1, 5))
+    phone = AsyncTestClient(app=other_client.app)
+    await join(therapist, phone, first["id"])
+    assert (await phone.get("/api/v1/patient/plan")).status_code == 200  # cached now
+    assert (await therapist.delete(f"/api/v1/patients/{first['id']}")).status_code == 204
+
+    second = await create_patient(therapist, name="Second")
+    body = {"treated_on": "2026-02-01", "treated": [{"muscle": "gastrocnemius", "side": "left"}]}
+    new = (await therapist.post(f"/api/v1/patients/{second['id']}/plans", json=body)).json()
+    assert new["id"] != old["id"]
+    await join(therapist, other_client, second["id"])
+    served = (await other_client.get("/api/v1/patient/plan")).json()
+    assert served["program"]["treated"] == [{"muscle": "gastrocnemius", "side": "left"}]
