@@ -41,8 +41,12 @@ class Outcome:
 def _start(env: dict[str, str]) -> subprocess.Popen[bytes]:
     # A session of its own, so SIGKILL takes the server and its worker at once, as a crash would.
     process = subprocess.Popen(
-        [str(BIN / "unknot"), "serve"], env=env, cwd=ROOT, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [str(BIN / "unknot"), "serve"],
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{env['UNKNOT_PORT']}"
     deadline = time.monotonic() + 30
@@ -64,15 +68,20 @@ def run_trial(data_dir: Path, seed: int, writers: int = 4) -> Outcome:
     subprocess.run([str(BIN / "unknot"), "init"], env=env, check=True, capture_output=True)
     subprocess.run(
         [str(BIN / "unknot"), "create-therapist", "crash@clinic.example", "Crash", "--password-stdin"],
-        input=PASSWORD.encode(), env=env, check=True, capture_output=True,
+        input=PASSWORD.encode(),
+        env=env,
+        check=True,
+        capture_output=True,
     )
     url = f"http://127.0.0.1:{port}"
     process = _start(env)
     outcome = Outcome()
+    clients: list[httpx.Client] = []
     lock = threading.Lock()
     stop = threading.Event()
     try:
         therapist = httpx.Client(base_url=url, timeout=10)
+        clients.append(therapist)
         csrf = therapist.post("/api/v1/auth/login", json={"email": "crash@clinic.example", "password": PASSWORD})
         therapist.headers["x-csrf-token"] = csrf.json()["csrf_token"]
         pid = therapist.post("/api/v1/patients", json={"display_name": "P0", "timezone": "UTC"}).json()["id"]
@@ -83,11 +92,20 @@ def run_trial(data_dir: Path, seed: int, writers: int = 4) -> Outcome:
         token = httpx.post(f"{url}/api/v1/patient/join", json={"code": code}).json()["token"]
 
         def patient_writer(n: int) -> None:
-            phone = httpx.Client(base_url=url, timeout=10, headers={"authorization": f"Bearer {token}"})
+            with httpx.Client(base_url=url, timeout=10, headers={"authorization": f"Bearer {token}"}) as phone:
+                send_batches(phone)
+
+        def send_batches(phone: httpx.Client) -> None:
             while not stop.is_set():
                 batch = [
-                    {"id": str(uuid.uuid4()), "exercise_id": exercise, "on_date": "2026-11-02", "slot": "evening",
-                     "done_at": dt.datetime.now(dt.UTC).isoformat(), "pain": rng.randint(0, 10)}
+                    {
+                        "id": str(uuid.uuid4()),
+                        "exercise_id": exercise,
+                        "on_date": "2026-11-02",
+                        "slot": "evening",
+                        "done_at": dt.datetime.now(dt.UTC).isoformat(),
+                        "pain": rng.randint(0, 10),
+                    }
                     for _ in range(rng.randint(1, 20))
                 ]
                 try:
@@ -124,6 +142,8 @@ def run_trial(data_dir: Path, seed: int, writers: int = 4) -> Outcome:
         for t in threads:
             t.join(15)
     finally:
+        for client in clients:
+            client.close()
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()

@@ -31,7 +31,8 @@ __all__ = ["JoinController", "PatientController", "SyncIn", "SyncOut"]
 PatientRequest = Request[PatientIdentity, None, object]
 LangQuery = Annotated[Lang | None, QueryParameter(description="Language; the patient's own by default")]
 JOIN_WINDOW = dt.timedelta(minutes=15)
-MAX_JOINS_PER_ADDRESS = 10
+# A clinic's patients may share one address (guest Wi-Fi); one code prefix is one guesser.
+MAX_JOINS_PER_ADDRESS = 30
 MAX_JOINS_PER_PREFIX = 10
 
 

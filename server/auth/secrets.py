@@ -25,7 +25,7 @@ _hasher = PasswordHasher()  # argon2id with the library's current recommended pa
 
 # Crockford's base32: no I, L, O or U, so a code read aloud or typed from paper is unambiguous.
 INVITE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-INVITE_LENGTH = 12  # 60 bits; see README "Security and reliability" for the guessing arithmetic
+INVITE_LENGTH = 16  # 80 bits; see README "Security and reliability" for the guessing arithmetic
 
 
 async def hash_password(password: str) -> str:
@@ -65,7 +65,7 @@ def hash_token(token: str) -> str:
 
 
 def new_invite_code() -> str:
-    """A short single-use invite code, grouped for reading: ``ABCD-EFGH-JKMN``."""
+    """A single-use invite code, grouped for reading: ``ABCD-EFGH-JKMN-PQRS``."""
     raw = "".join(secrets.choice(INVITE_ALPHABET) for _ in range(INVITE_LENGTH))
     return "-".join(raw[i : i + 4] for i in range(0, INVITE_LENGTH, 4))
 

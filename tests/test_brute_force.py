@@ -1,0 +1,85 @@
+"""Guessing limits on the two secrets people type: passwords and invite codes (issue 10)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from server.api.auth import MAX_FAILURES_PER_ACCOUNT
+from server.api.patient import JOIN_WINDOW, MAX_JOINS_PER_ADDRESS, MAX_JOINS_PER_PREFIX
+from server.auth.secrets import INVITE_ALPHABET, INVITE_LENGTH, new_invite_code, normalize_invite_code
+from server.settings import Settings
+from tests.conftest import PASSWORD, make_therapist
+from tests.test_flow_therapist_patient import create_patient
+
+Client = AsyncTestClient[Litestar]
+
+
+async def test_parallel_wrong_passwords_are_cut_off_at_the_limit_even_for_the_right_one(
+    client: Client, settings: Settings
+) -> None:
+    await make_therapist(settings, "target@clinic.example")
+    attempts = [
+        client.post("/api/v1/auth/login", json={"email": "target@clinic.example", "password": f"guess {i}"})
+        for i in range(20)
+    ]
+    statuses = [r.status_code for r in await asyncio.gather(*attempts)]
+    assert statuses.count(401) == MAX_FAILURES_PER_ACCOUNT
+    assert statuses.count(429) == 20 - MAX_FAILURES_PER_ACCOUNT
+    blocked = await client.post("/api/v1/auth/login", json={"email": "target@clinic.example", "password": PASSWORD})
+    assert blocked.status_code == 429
+    assert blocked.headers["retry-after"] == "900"
+
+
+async def test_a_correct_sign_in_resets_the_account_counter(client: Client, settings: Settings) -> None:
+    await make_therapist(settings, "forgetful@clinic.example")
+    for _ in range(MAX_FAILURES_PER_ACCOUNT - 1):
+        r = await client.post("/api/v1/auth/login", json={"email": "forgetful@clinic.example", "password": "nope"})
+        assert r.status_code == 401
+    ok = await client.post("/api/v1/auth/login", json={"email": "forgetful@clinic.example", "password": PASSWORD})
+    assert ok.status_code == 200
+    for _ in range(MAX_FAILURES_PER_ACCOUNT):
+        r = await client.post("/api/v1/auth/login", json={"email": "forgetful@clinic.example", "password": "nope"})
+        assert r.status_code == 401
+
+
+async def test_invite_guessing_is_limited_per_address_and_a_valid_code_is_refused_too(
+    therapist: Client, other_client: Client
+) -> None:
+    patient = await create_patient(therapist)
+    real = (await therapist.post(f"/api/v1/patients/{patient['id']}/invites")).json()["code"]
+    guesses = [new_invite_code() for _ in range(MAX_JOINS_PER_ADDRESS)]
+    results = await asyncio.gather(*[other_client.post("/api/v1/patient/join", json={"code": g}) for g in guesses])
+    assert {r.status_code for r in results} == {404}
+    refused = await other_client.post("/api/v1/patient/join", json={"code": real})
+    assert refused.status_code == 429
+    assert refused.json()["detail"].startswith("too many tries")
+
+
+async def test_invite_guessing_is_limited_per_code_prefix(other_client: Client) -> None:
+    assert MAX_JOINS_PER_PREFIX < MAX_JOINS_PER_ADDRESS
+    for i in range(MAX_JOINS_PER_PREFIX):
+        r = await other_client.post("/api/v1/patient/join", json={"code": f"ABCD-0000-0000-{i:04d}"})
+        assert r.status_code == 404
+    same_prefix = await other_client.post("/api/v1/patient/join", json={"code": "abcd-9999-9999-9999"})
+    assert same_prefix.status_code == 429
+    other_prefix = await other_client.post("/api/v1/patient/join", json={"code": "WXYZ-9999-9999-9999"})
+    assert other_prefix.status_code == 404
+
+
+def test_the_guessing_arithmetic_in_the_readme_holds() -> None:
+    """At the allowed rate, over an invite's lifetime, a hit is astronomically unlikely."""
+    space = len(INVITE_ALPHABET) ** INVITE_LENGTH
+    assert space == 2**80
+    windows_per_week = 7 * 24 * 3600 / JOIN_WINDOW.total_seconds()
+    # Every code prefix admits MAX_JOINS_PER_PREFIX tries a window, whatever the addresses.
+    prefixes = len(INVITE_ALPHABET) ** 4
+    guesses_per_week = prefixes * MAX_JOINS_PER_PREFIX * windows_per_week
+    live_codes = 10_000  # a generous number of open invites at once
+    p_hit = guesses_per_week * live_codes / space
+    assert p_hit < 1e-10
+    assert math.isclose(guesses_per_week, 7_046_430_720, rel_tol=1e-9)
+    assert normalize_invite_code("abcd efgh jkmn pqrs") == "ABCD-EFGH-JKMN-PQRS"
