@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import mimetypes
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +10,9 @@ from pathlib import Path
 from litestar import Litestar, get
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.logging import LoggingConfig
 from litestar.middleware import DefineMiddleware
+from litestar.middleware.logging import LoggingMiddlewareConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.static_files import create_static_files_router
@@ -110,7 +111,17 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     clock = clock or Clock()
     catalog = load_catalog(Path(settings.plans_dir))
     db = Database(settings.sqlite_path)
-    logging.getLogger("unknot").setLevel(settings.log_level.upper())
+    level = settings.log_level.upper()
+    middleware = [DefineMiddleware(AuthMiddleware)]
+    if settings.access_log:
+        # Method, path and status only: bodies, query strings, headers and cookies may hold health
+        # data or secrets (tests/test_secrets_in_logs.py searches the log for them).
+        middleware.insert(
+            0,
+            LoggingMiddlewareConfig(
+                logger_name="unknot.access", request_log_fields=("method", "path"), response_log_fields=("status_code",)
+            ).middleware,
+        )
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -158,7 +169,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             "clock": provide(clock),
             "services": provide(Services(db, catalog, clock, settings)),
         },
-        middleware=[DefineMiddleware(AuthMiddleware)],
+        middleware=middleware,
+        logging_config=LoggingConfig(
+            loggers={"unknot": {"level": level, "handlers": ["queue_listener"], "propagate": False}},
+            # Unhandled errors are logged once, without request data, by the 500 handler.
+            log_exceptions="never",
+        ),
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
         before_send=[_security_headers(settings)],

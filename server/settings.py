@@ -27,6 +27,8 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: Annotated[int, Meta(ge=1, le=65535)] = 8000
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # One line per request (method, path, status): handy for operators, costs throughput.
+    access_log: bool = False
     # "production" turns on Secure cookies and HSTS.
     env: Literal["development", "production"] = "development"
     plans_dir: str = str(PROJECT_ROOT / "plans")
