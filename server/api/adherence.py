@@ -7,10 +7,11 @@ import zoneinfo
 from typing import Annotated, Literal
 
 from litestar import Controller, Request, get
-from litestar.params import FromPath, QueryParameter
+from litestar.params import QueryParameter
 from msgspec import Struct
 
 from server.api.deps import CatalogDep, ClockDep, DatabaseDep, SettingsDep
+from server.api.params import RowId
 from server.api.patients import owned_patient
 from server.auth.identity import TherapistUser, therapist_guard
 from server.clock import parse_iso
@@ -79,7 +80,7 @@ class AdherenceController(Controller):
         db: DatabaseDep,
         catalog: CatalogDep,
         clock: ClockDep,
-        patient_id: FromPath[int],
+        patient_id: RowId,
         days: Annotated[int, QueryParameter(ge=1, le=366)] = 28,
     ) -> AdherenceOut:
         patient = await owned_patient(db, request.user.therapist.id, patient_id)

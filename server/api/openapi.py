@@ -11,7 +11,8 @@ from server.auth.identity import CSRF_HEADER, SESSION_COOKIE, patient_guard, the
 
 __all__ = ["COMPONENTS", "document_routes"]
 
-THERAPIST_SECURITY: list[SecurityRequirement] = [{"therapistSession": [], "csrfToken": []}]
+THERAPIST_READ: list[SecurityRequirement] = [{"therapistSession": []}]
+THERAPIST_WRITE: list[SecurityRequirement] = [{"therapistSession": [], "csrfToken": []}]
 PATIENT_SECURITY: list[SecurityRequirement] = [{"deviceToken": []}]
 COMPONENTS = Components(
     security_schemes={
@@ -47,9 +48,8 @@ _DESCRIPTIONS = {
 
 
 def _codes(method: str, path: str, guards: set[object], has_body: bool) -> set[int]:
-    codes = {400, 422}
-    if guards & {therapist_guard, patient_guard}:
-        codes.add(401)
+    # 401 everywhere: a wrong device token is refused even on a public route.
+    codes = {400, 401, 422}
     if therapist_guard in guards and method not in {"GET", "HEAD"}:
         codes.add(403)
     if "{" in path:
@@ -80,6 +80,6 @@ def document_routes(app: Litestar) -> None:
             }
             handler.responses = {**specs, **(handler.responses or {})}
             if therapist_guard in guards:
-                handler.security = THERAPIST_SECURITY
+                handler.security = THERAPIST_READ if method in {"GET", "HEAD"} else THERAPIST_WRITE
             elif patient_guard in guards:
                 handler.security = PATIENT_SECURITY

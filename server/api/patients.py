@@ -10,11 +10,12 @@ from typing import Annotated, Literal
 import segno
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from server.api.deps import ClockDep, DatabaseDep, SettingsDep
 from server.api.errors import InputError
+from server.api.params import RowId
 from server.auth.identity import TherapistUser, therapist_guard
 from server.auth.secrets import hash_token, new_invite_code, normalize_invite_code
 from server.clock import iso
@@ -66,7 +67,7 @@ def check_timezone(name: str, field: str = "timezone") -> str:
     return name
 
 
-async def owned_patient(db: DatabaseDep, therapist_id: int, patient_id: FromPath[int]) -> Patient:
+async def owned_patient(db: DatabaseDep, therapist_id: int, patient_id: RowId) -> Patient:
     """The therapist's patient; 404 for another therapist's patient exactly as for a missing one."""
     found = await patients.get_patient(db, therapist_id, patient_id)
     if found is None:
@@ -106,7 +107,7 @@ class PatientsController(Controller):
         return created
 
     @get("/{patient_id:int}", summary="One patient")
-    async def get_one(self, request: TherapistRequest, db: DatabaseDep, patient_id: FromPath[int]) -> Patient:
+    async def get_one(self, request: TherapistRequest, db: DatabaseDep, patient_id: RowId) -> Patient:
         return await owned_patient(db, request.user.therapist.id, patient_id)
 
     @patch("/{patient_id:int}", summary="Rename, change zone or language, archive or restore")
@@ -116,7 +117,7 @@ class PatientsController(Controller):
         data: JSONBody[PatientPatch],
         db: DatabaseDep,
         clock: ClockDep,
-        patient_id: FromPath[int],
+        patient_id: RowId,
     ) -> Patient:
         changes: dict[str, object] = {}
         if data.display_name is not UNSET:
@@ -136,9 +137,7 @@ class PatientsController(Controller):
         return updated
 
     @delete("/{patient_id:int}", summary="Erase a patient and everything about them (the audit keeps only the erasure)")
-    async def delete_one(
-        self, request: TherapistRequest, db: DatabaseDep, clock: ClockDep, patient_id: FromPath[int]
-    ) -> None:
+    async def delete_one(self, request: TherapistRequest, db: DatabaseDep, clock: ClockDep, patient_id: RowId) -> None:
         therapist_id = request.user.therapist.id
         async with db.transaction() as tx:
             if not await patients.delete_patient(tx, therapist_id, patient_id):
@@ -153,7 +152,7 @@ class PatientsController(Controller):
         db: DatabaseDep,
         clock: ClockDep,
         settings: SettingsDep,
-        patient_id: FromPath[int],
+        patient_id: RowId,
     ) -> InviteOut:
         therapist_id, now = request.user.therapist.id, clock.now()
         patient = await owned_patient(db, therapist_id, patient_id)
@@ -171,7 +170,7 @@ class PatientsController(Controller):
         return InviteOut(code, link, iso(expires), svg.getvalue().decode())
 
     @get("/{patient_id:int}/devices", summary="The patient's joined devices")
-    async def devices(self, request: TherapistRequest, db: DatabaseDep, patient_id: FromPath[int]) -> list[Device]:
+    async def devices(self, request: TherapistRequest, db: DatabaseDep, patient_id: RowId) -> list[Device]:
         await owned_patient(db, request.user.therapist.id, patient_id)
         return await patients.devices_of(db, request.user.therapist.id, patient_id)
 
@@ -181,8 +180,8 @@ class PatientsController(Controller):
         request: TherapistRequest,
         db: DatabaseDep,
         clock: ClockDep,
-        patient_id: FromPath[int],
-        device_id: FromPath[int],
+        patient_id: RowId,
+        device_id: RowId,
     ) -> None:
         therapist_id, now = request.user.therapist.id, clock.now()
         async with db.transaction() as tx:
@@ -191,8 +190,6 @@ class PatientsController(Controller):
             await audit.record(tx, therapist_id, patient_id, "device.revoke", now, str(device_id))
 
     @get("/{patient_id:int}/audit", summary="What was done to this patient's records, newest first")
-    async def audit_trail(
-        self, request: TherapistRequest, db: DatabaseDep, patient_id: FromPath[int]
-    ) -> list[AuditEntry]:
+    async def audit_trail(self, request: TherapistRequest, db: DatabaseDep, patient_id: RowId) -> list[AuditEntry]:
         await owned_patient(db, request.user.therapist.id, patient_id)
         return await audit.audit_of(db, request.user.therapist.id, patient_id)

@@ -8,11 +8,12 @@ from typing import Annotated
 import msgspec
 from litestar import Controller, Request, get, post, put
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 from msgspec import Meta, Struct
 
 from server.api.deps import CatalogDep, ClockDep, DatabaseDep
 from server.api.errors import InputError
+from server.api.params import RowId
 from server.api.patients import owned_patient
 from server.auth.identity import TherapistUser, therapist_guard
 from server.db import audit, plans
@@ -86,7 +87,7 @@ class PlansController(Controller):
         db: DatabaseDep,
         catalog: CatalogDep,
         clock: ClockDep,
-        patient_id: FromPath[int],
+        patient_id: RowId,
     ) -> PlanRecord:
         therapist_id, now = request.user.therapist.id, clock.now()
         patient = await owned_patient(db, therapist_id, patient_id)
@@ -102,7 +103,7 @@ class PlansController(Controller):
         return record
 
     @get("/plan", summary="The active plan")
-    async def active(self, request: TherapistRequest, db: DatabaseDep, patient_id: FromPath[int]) -> PlanRecord:
+    async def active(self, request: TherapistRequest, db: DatabaseDep, patient_id: RowId) -> PlanRecord:
         await owned_patient(db, request.user.therapist.id, patient_id)
         found = await plans.active_plan(db, request.user.therapist.id, patient_id)
         if found is None:
@@ -117,7 +118,7 @@ class PlansController(Controller):
         db: DatabaseDep,
         catalog: CatalogDep,
         clock: ClockDep,
-        patient_id: FromPath[int],
+        patient_id: RowId,
     ) -> PlanRecord:
         therapist_id, now = request.user.therapist.id, clock.now()
         await owned_patient(db, therapist_id, patient_id)
@@ -136,6 +137,6 @@ class PlansController(Controller):
         return updated
 
     @get("/plans", summary="Every plan of the patient, newest first")
-    async def history(self, request: TherapistRequest, db: DatabaseDep, patient_id: FromPath[int]) -> list[PlanRecord]:
+    async def history(self, request: TherapistRequest, db: DatabaseDep, patient_id: RowId) -> list[PlanRecord]:
         await owned_patient(db, request.user.therapist.id, patient_id)
         return await plans.plan_history(db, request.user.therapist.id, patient_id)

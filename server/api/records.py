@@ -10,10 +10,11 @@ from typing import Annotated, Literal
 
 from litestar import Controller, Request, Response, get
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, QueryParameter
+from litestar.params import QueryParameter
 from msgspec import Struct
 
 from server.api.deps import CatalogDep, ClockDep, DatabaseDep, SettingsDep
+from server.api.params import RowId
 from server.api.patients import owned_patient
 from server.auth.identity import TherapistUser, therapist_guard
 from server.catalog.model import Dosage, Kind, PhaseId, Side, Slot
@@ -179,7 +180,7 @@ class RecordsController(Controller):
         db: DatabaseDep,
         catalog: CatalogDep,
         clock: ClockDep,
-        patient_id: FromPath[int],
+        patient_id: RowId,
         days: Annotated[int, QueryParameter(ge=1, le=800)] = 90,
     ) -> RecordsOut:
         therapist_id = request.user.therapist.id
@@ -203,7 +204,7 @@ class RecordsController(Controller):
         db: DatabaseDep,
         catalog: CatalogDep,
         clock: ClockDep,
-        patient_id: FromPath[int],
+        patient_id: RowId,
     ) -> Response[str]:
         therapist_id, now = request.user.therapist.id, clock.now()
         await owned_patient(db, therapist_id, patient_id)
@@ -229,7 +230,7 @@ class RecordsController(Controller):
         db: DatabaseDep,
         catalog: CatalogDep,
         settings: SettingsDep,
-        patient_id: FromPath[int],
+        patient_id: RowId,
         lang: Annotated[Lang | None, QueryParameter(description="Language; the patient's own by default")] = None,
     ) -> HandoutOut:
         therapist_id = request.user.therapist.id

@@ -29,11 +29,12 @@ from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import State
 from litestar.di import Dependency, Provide
 from litestar.exceptions import TooManyRequestsException
-from litestar.params import FromPath, JSONBody, QueryParameter, SkipValidation
+from litestar.params import JSONBody, QueryParameter, SkipValidation
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from server.api.deps import ClockDep, DatabaseDep, SettingsDep
 from server.api.errors import InputError
+from server.api.params import RowId
 from server.api.patients import owned_patient
 from server.auth.identity import TherapistUser, patient_guard, therapist_guard
 from server.catalog.model import Slot
@@ -483,7 +484,7 @@ class TherapistRemindersController(Controller):
         request: TherapistRequest,
         db: DatabaseDep,
         clock: ClockDep,
-        patient_id: FromPath[int],
+        patient_id: RowId,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 30,
     ) -> PatientRemindersOut:
         therapist_id = request.user.therapist.id

@@ -105,6 +105,9 @@ def serve(env: dict[str, str], server: str = "granian", workers: int = 1) -> Ite
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
+        if process.stderr:
+            process.stderr.close()
 
 
 @dataclass
