@@ -34,6 +34,10 @@ test-fast: $(STAMP)
 bench: $(STAMP) system-deps
 	$(BIN)/python -m tests.bench
 
+# Minutes at a steady rate: UNKNOT_SOAK_MINUTES (5), UNKNOT_SOAK_RATE (100 req/s).
+soak: $(STAMP) system-deps
+	$(BIN)/python -m tests.bench.soak
+
 check: $(STAMP)
 	$(BIN)/ruff check server tests
 	$(BIN)/ruff format --check server tests

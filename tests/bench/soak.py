@@ -1,0 +1,82 @@
+"""`make soak`: the patient's hot paths at a steady, moderate rate for several minutes.
+
+Reports errors, p99 per minute and the server's memory at start and end; memory should be
+flat and errors zero. UNKNOT_SOAK_MINUTES (default 5) and UNKNOT_SOAK_RATE (requests/s, default 100).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import statistics
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from tests.bench.harness import free_port, seed_patient, serve, server_env, temp_dir
+
+MINUTES = float(os.environ.get("UNKNOT_SOAK_MINUTES", "5"))
+RATE = int(os.environ.get("UNKNOT_SOAK_RATE", "100"))
+
+
+async def _load(url: str, token: str, exercise: str, seconds: float) -> tuple[list[tuple[float, float]], int]:
+    """Send requests at RATE per second (one sync batch for every nine routine reads)."""
+    latencies: list[tuple[float, float]] = []
+    errors = 0
+    headers = {"authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as client:
+
+        async def one(n: int) -> None:
+            nonlocal errors
+            started = time.perf_counter()
+            try:
+                if n % 10 == 0:
+                    body = {"completions": [{
+                        "id": str(uuid.uuid4()), "exercise_id": exercise, "on_date": dt.date.today().isoformat(),
+                        "slot": "evening", "done_at": dt.datetime.now(dt.UTC).isoformat()} for _ in range(10)]}
+                    r = await client.post("/api/v1/patient/sync", json=body)
+                else:
+                    r = await client.get("/api/v1/patient/today")
+                if r.status_code != 200:
+                    errors += 1
+            except httpx.HTTPError:
+                errors += 1
+            latencies.append((started, (time.perf_counter() - started) * 1000))
+
+        begin = time.perf_counter()
+        tasks = []
+        n = 0
+        while time.perf_counter() - begin < seconds:
+            tasks.append(asyncio.create_task(one(n)))
+            n += 1
+            await asyncio.sleep(max(0.0, begin + n / RATE - time.perf_counter()))
+        await asyncio.gather(*tasks)
+    return latencies, errors
+
+
+def main() -> None:
+    print(f"== soak: {MINUTES:g} min at {RATE} req/s (today's routine, and a 10-completion sync every 10th)")
+    with temp_dir() as tmp:
+        env = server_env(Path(tmp), free_port())
+        with serve(env) as server:
+            therapist, token = seed_patient(server)
+            exercise = therapist.get("/api/v1/patients/1/plan").json()["program"]["items"][0]["exercise_id"]
+            therapist.close()
+            rss_start = server.rss_kib()
+            latencies, errors = asyncio.run(_load(server.url, token, exercise, MINUTES * 60))
+            rss_end = server.rss_kib()
+    start = latencies[0][0]
+    print(f"  requests {len(latencies)}, errors {errors}")
+    for minute in range(int(MINUTES + 0.999)):
+        window = [ms for at, ms in latencies if minute * 60 <= at - start < (minute + 1) * 60]
+        if len(window) > 1:
+            cuts = statistics.quantiles(window, n=100)
+            print(f"  minute {minute + 1}: {len(window)} requests, p50 {cuts[49]:.1f} ms, p99 {cuts[98]:.1f} ms")
+    print(f"  server memory: {rss_start / 1024:.1f} MiB at start, {rss_end / 1024:.1f} MiB at end")
+
+
+if __name__ == "__main__":
+    main()
