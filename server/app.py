@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from litestar import Litestar, get
+from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.logging import LoggingConfig
@@ -179,6 +180,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         exception_handlers=exception_handlers,
         before_send=[_security_headers(settings)],
         request_max_body_size=settings.max_body_bytes,
+        # The patient's phone may be on a weak signal: the app shell and JSON compress 3-5x.
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         state=State({"settings": settings, "catalog": catalog, "db": db, "clock": clock}),
         openapi_config=OpenAPIConfig(
             title="Unknot",

@@ -171,3 +171,11 @@ async def test_every_operation_documents_its_audience_and_errors(client: Client)
             public = path.startswith(("/api/v1/catalog", "/api/v1/health", "/api/v1/ping", "/api/v1/push/public-key"))
             if not public and not path.endswith(("/auth/login", "/patient/join")):
                 assert operation.get("security"), f"{method} {path} does not say who may call it"
+
+
+async def test_large_responses_are_gzipped_for_clients_that_accept_it(client: Client) -> None:
+    r = await client.get("/api/v1/catalog/exercises", headers={"accept-encoding": "gzip"})
+    assert r.headers["content-encoding"] == "gzip"
+    assert r.json()
+    plain = await client.get("/api/v1/catalog/exercises", headers={"accept-encoding": "identity"})
+    assert "content-encoding" not in plain.headers
