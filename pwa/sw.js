@@ -6,13 +6,16 @@
  * - Patient API reads are network-first with the last good answer as the offline fallback.
  * - The outbox is sent by the page; Background Sync sends it from here when no page is open
  *   (the browser fires it once the network is back, even after the app was closed).
+ * - Web Push: every push shows a notification; tapping it brings the app to the front on the
+ *   reminder's slot ("/#today?slot=evening"); pushsubscriptionchange subscribes again with the
+ *   same key and sends the new subscription with the token kept in IndexedDB.
  * - The therapist console (/console/) and other API routes are left alone.
  */
 "use strict";
 
 // VERSION is a hash of the SHELL files: tests/browser/shell.py checks it and can rewrite it
 // (`.venv/bin/python -m tests.browser.shell --write`) whenever a shell file changes.
-const VERSION = "c77a1fd49c56";
+const VERSION = "53e604dca5ba";
 const SHELL_CACHE = "unknot-shell-" + VERSION;
 const API_CACHE = "unknot-api-v1";
 const API_CACHE_MAX = 60;
@@ -129,8 +132,109 @@ self.addEventListener("sync", (event) => {
   })());
 });
 
-// =============================================================================================
-// WEB PUSH GOES HERE: "push" (every push must show a notification), "notificationclick"
-// (focus or open "/#/today", or the due slot) and "pushsubscriptionchange" (send the new
-// subscription to the server). The page side starts in /js/reminders.js.
-// =============================================================================================
+// ---- Web Push ---------------------------------------------------------------------------------
+// The server sends JSON (server/push/message.py): {v, kind, slot, on_date, title, body, url, tag,
+// lang, count, minutes}. Every push shows a notification (subscriptions are userVisibleOnly).
+
+const PUSH_ICON = "/icons/icon-192.png";
+const PUSH_KEY_URL = "/api/v1/push/public-key";
+const PUSH_SUBSCRIPTIONS_URL = "/api/v1/patient/push/subscriptions";
+
+/** A same-origin app address from a payload's url, else Today (never another site or the console). */
+function appUrl(value) {
+  try {
+    const url = new URL(value || "/#/today", self.location.origin);
+    if (url.origin === self.location.origin && !url.pathname.startsWith("/console")) return url.href;
+  } catch (err) { /* not a URL */ }
+  return new URL("/#/today", self.location.origin).href;
+}
+
+async function showPush(data) {
+  let message = null;
+  try {
+    message = data ? data.json() : null;
+  } catch (err) { /* not JSON: still show something */ }
+  if (!message || typeof message.title !== "string" || !message.title) {
+    // Never expected from our server; the page keeps a translated fallback text in IndexedDB.
+    const text = await self.unknotCore.get("push_fallback").catch(() => null);
+    message = { title: (text && text.title) || "Unknot", body: (text && text.body) || "", url: "/#/today" };
+  }
+  const options = {
+    body: typeof message.body === "string" ? message.body : "",
+    icon: PUSH_ICON,
+    data: { url: appUrl(message.url), slot: message.slot || null, on_date: message.on_date || null,
+      kind: message.kind || null },
+  };
+  // The same tag replaces an earlier notification for that slot and day instead of stacking.
+  if (typeof message.tag === "string" && message.tag) options.tag = message.tag;
+  if (typeof message.lang === "string" && message.lang) options.lang = message.lang;
+  return self.registration.showNotification(message.title, options);
+}
+
+self.addEventListener("push", (event) => {
+  event.waitUntil(showPush(event.data));
+});
+
+/** Bring the app to the front on the notification's screen, or open it there. */
+async function openFromNotification(notification) {
+  const url = appUrl(notification.data && notification.data.url);
+  const windows = (await self.clients.matchAll({ type: "window", includeUncontrolled: true }))
+    .filter((client) => {
+      const where = new URL(client.url);
+      return where.origin === self.location.origin && !where.pathname.startsWith("/console");
+    });
+  const client = windows.find((c) => c.focused) || windows.find((c) => c.visibilityState === "visible") || windows[0];
+  if (!client) return self.clients.openWindow(url);
+  try {
+    await client.focus();
+  } catch (err) { /* the browser decides; the page still moves to the slot */ }
+  // The page routes by itself (see "open" in /js/app.js): no reload, nothing half-typed is lost.
+  client.postMessage({ type: "open", url });
+  return client;
+}
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  event.waitUntil(openFromNotification(event.notification));
+});
+
+function keyBytes(base64url) {
+  const text = base64url.replace(/-/g, "+").replace(/_/g, "/");
+  const raw = atob(text + "=".repeat((4 - (text.length % 4)) % 4));
+  return Uint8Array.from(raw, (c) => c.charCodeAt(0));
+}
+
+/** The browser replaced or dropped the subscription: subscribe again with the same key and tell the server. */
+async function resubscribe(event) {
+  const token = await self.unknotCore.get("token");
+  if (!token) return;
+  let subscription = event.newSubscription || null;
+  if (!subscription) {
+    const old = event.oldSubscription;
+    let key = old && old.options && old.options.applicationServerKey;
+    if (!key) {
+      const stored = await self.unknotCore.get("push_key");
+      if (stored) key = keyBytes(stored);
+    }
+    if (!key) {
+      const res = await fetch(PUSH_KEY_URL, { credentials: "omit", cache: "no-store" });
+      key = keyBytes((await res.json()).public_key);
+    }
+    subscription = await self.registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
+  }
+  const headers = { "Content-Type": "application/json", Authorization: "Bearer " + token };
+  await fetch(PUSH_SUBSCRIPTIONS_URL, {
+    method: "PUT", headers, body: JSON.stringify(subscription.toJSON()), credentials: "omit", cache: "no-store",
+  });
+  const old = event.oldSubscription;
+  if (old && old.endpoint && old.endpoint !== subscription.endpoint) {
+    // The server also drops it once the push service answers 404/410; this is just sooner.
+    await fetch(PUSH_SUBSCRIPTIONS_URL + "?endpoint=" + encodeURIComponent(old.endpoint), {
+      method: "DELETE", headers, credentials: "omit", cache: "no-store",
+    }).catch(() => null);
+  }
+}
+
+self.addEventListener("pushsubscriptionchange", (event) => {
+  event.waitUntil(resubscribe(event));
+});

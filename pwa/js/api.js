@@ -38,6 +38,16 @@ export function deviceLabel(ua = navigator.userAgent) {
   return "Phone";
 }
 
+/** iPhone or iPad (iPadOS reports itself as a Mac with touch). */
+export function isIos(ua = navigator.userAgent) {
+  return /iPhone|iPad|iPod/.test(ua) || (/Macintosh/.test(ua) && navigator.maxTouchPoints > 1);
+}
+
+/** Opened from the home screen as an installed app. */
+export function isStandalone() {
+  return window.matchMedia("(display-mode: standalone)").matches || navigator.standalone === true;
+}
+
 /** A client UUID for a record (crypto.randomUUID needs a secure context; fall back to random bytes). */
 export function uuid() {
   if (crypto.randomUUID) return crypto.randomUUID();

@@ -14,7 +14,7 @@ import { joinError, renderJoin } from "./screens/join.js";
 import { renderMore } from "./screens/more.js";
 import { renderProgress } from "./screens/progress.js";
 import { renderDay } from "./screens/today.js";
-import { renderReminders, startReminders } from "./reminders.js";
+import { forgetPush, keepFallbackText, renderReminders, startReminders } from "./reminders.js";
 
 const core = globalThis.unknotCore;
 const API_CACHE = "unknot-api-v1";
@@ -145,6 +145,7 @@ export const app = {
     await core.set("lang", next);
     await loadLang(next);
     translateChrome();
+    if (this.token) keepFallbackText();
     const stored = await core.get(`plan:${next}`);
     if (stored) this.bundle = stored;
     render();
@@ -178,11 +179,15 @@ export const app = {
     await refreshPlan();
     await refreshLog();
     sync.flush();
+    // A new device token: the server must learn this browser's subscription again.
+    startReminders(this);
     return result;
   },
 
   /** Forget this device's link to the clinic and everything stored for it. */
   async disconnect() {
+    // No more reminders on this phone for someone who left it.
+    await forgetPush(this);
     await core.clearAll();
     await clearApiCache();
     Object.assign(this, { token: null, patient: null, bundle: null, records: [], revoked: false });
@@ -260,10 +265,12 @@ async function refreshLog() {
 
 const PASSIVE = new Set(["today", "day", "progress", "help", "more"]);
 
+/** "#/day/2026-11-20" -> {name: "day", args: [...]}; "#today?slot=evening" (a reminder) adds params. */
 function parse(hash) {
-  const parts = hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  const [path, query = ""] = hash.replace(/^#\/?/, "").split("?");
+  const parts = path.split("/").map(decodeURIComponent);
   const [name, ...rest] = parts;
-  return { name: name || "today", args: rest };
+  return { name: name || "today", args: rest, params: new URLSearchParams(query) };
 }
 
 function screenFor(r) {
@@ -282,6 +289,7 @@ function screenFor(r) {
     case "more": return renderMore(app);
     case "reminders": return renderReminders(app);
     case "join": return renderJoin(app, {});
+    case "today": return renderDay(app, app.today(), { due: r.params.get("slot") });
     default: return renderDay(app, app.today());
   }
 }
@@ -315,7 +323,14 @@ function render({ focus = false } = {}) {
     if (current) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  if (focus) {
+  // A reminder opens Today at its slot ("#today?slot=evening"): that slot's heading gets focus.
+  const slot = r.name === "today" && r.params.get("slot");
+  const slotHeading = focus && slot && /^(morning|midday|evening)$/.test(slot) && main.querySelector(`#slot-${slot}`);
+  if (slotHeading) {
+    slotHeading.setAttribute("tabindex", "-1");
+    slotHeading.focus({ preventScroll: true });
+    slotHeading.scrollIntoView({ block: "start" });
+  } else if (focus) {
     window.scrollTo(0, 0);
     if (heading) heading.focus({ preventScroll: true });
   } else {
@@ -401,6 +416,18 @@ function showUpdate(worker) {
 
 let updateWanted = false;
 
+function openUrl(value) {
+  let url;
+  try {
+    url = new URL(value, location.href);
+  } catch {
+    return;
+  }
+  if (url.origin !== location.origin) return;
+  if (url.pathname === location.pathname) app.go(url.hash || "#/today");
+  else location.assign(url.href);
+}
+
 function registerWorker() {
   if (!("serviceWorker" in navigator)) return;
   navigator.serviceWorker.addEventListener("controllerchange", () => {
@@ -412,6 +439,8 @@ function registerWorker() {
   });
   navigator.serviceWorker.addEventListener("message", (event) => {
     if (event.data && event.data.type === "records") app.reloadRecords().then(refreshPassive);
+    // A tapped reminder (sw.js notificationclick): go to its screen in this window.
+    if (event.data && event.data.type === "open") openUrl(event.data.url);
   });
   navigator.serviceWorker.register("/sw.js", { scope: "/" }).then((reg) => {
     if (reg.waiting && navigator.serviceWorker.controller) showUpdate(reg.waiting);

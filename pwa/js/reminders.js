@@ -1,25 +1,582 @@
-// Reminders: the entry point for Web Push.
+// Reminders (More > Reminders, #/reminders) and Web Push on this phone.
 //
-// ============================================================================================
-// WEB PUSH GOES HERE. This screen is reached from More > Reminders (#/reminders). The push
-// work replaces the body of renderReminders: ask for notification permission, subscribe with
-// the server's VAPID key, send the subscription and the chosen times per slot to the server,
-// and send the current subscription again on every app start. The service worker's push,
-// notificationclick and pushsubscriptionchange handlers go in the marked place in /sw.js;
-// notificationclick should open "/#/today" (or the due slot's screen).
-// ============================================================================================
+// - The patient picks a time, weekdays and on/off for morning, midday and evening, and quiet
+//   hours; the server keeps them (PUT /api/v1/patient/reminders) and names a wrong field.
+// - Notification permission is asked only when the patient taps "Remind me at these times".
+//   The browser then subscribes with the server's VAPID key and the subscription goes to the
+//   server. "Send me a test reminder" and "Turn off reminders on this phone" follow.
+// - Where push cannot work (no Push API, notifications blocked, iPhone or iPad before "Add to
+//   Home Screen") the screen says so and offers the same times as a calendar file (.ics).
+// - startReminders() sends the current subscription on every start (browsers can change it
+//   silently) and subscribes again when it vanished; /sw.js handles pushsubscriptionchange.
 
-import { h } from "./dom.js";
+import "./core.js";
+import { ApiError, call, isIos, isOffline, isStandalone } from "./api.js";
+import { fill, h, newId } from "./dom.js";
 import { t } from "./i18n.js";
+import { SLOTS } from "./routine.js";
+import { slotName } from "./words.js";
 
-export function renderReminders(app) {
-  return h("section", { class: "screen reminders" },
-    h("h1", { text: t("reminders_title") }),
-    h("p", { class: "lead", text: t("reminders_later") }),
-    h("a", { class: "btn", href: "#/today", text: t("back_to_today") }));
+const core = globalThis.unknotCore;
+const KEY_URL = "/api/v1/push/public-key";
+const SUBSCRIPTIONS_URL = "/api/v1/patient/push/subscriptions";
+const REMINDERS_URL = "/api/v1/patient/reminders";
+const TEST_URL = "/api/v1/patient/push/test";
+const CALENDAR_URL = "/api/v1/patient/reminders.ics";
+const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+// Literal keys so the i18n check sees them: full names are the accessible names, short ones are shown.
+const DAY_NAMES = {
+  mon: ["day_mon", "day_short_mon"],
+  tue: ["day_tue", "day_short_tue"],
+  wed: ["day_wed", "day_short_wed"],
+  thu: ["day_thu", "day_short_thu"],
+  fri: ["day_fri", "day_short_fri"],
+  sat: ["day_sat", "day_short_sat"],
+  sun: ["day_sun", "day_short_sun"],
+};
+// A browser without a reachable push service can leave subscribe() pending for ever.
+const SUBSCRIBE_TIMEOUT_MS = 20000;
+const WORKER_TIMEOUT_MS = 10000;
+
+// ---- push plumbing -----------------------------------------------------------------------------
+
+/**
+ * What this browser can do about push:
+ *   "ios-install"  iPhone/iPad in the browser: push needs the app on the Home Screen first
+ *   "unsupported"  no Push API (or no service worker, or no notifications)
+ *   "blocked"      the patient (or the browser) denied notifications for this site
+ *   "ready"        push can be used (permission may still have to be asked)
+ */
+export function pushSupport() {
+  if (isIos() && !isStandalone()) return "ios-install";
+  if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) {
+    return "unsupported";
+  }
+  if (Notification.permission === "denied") return "blocked";
+  return "ready";
 }
 
-/** Called once at start when the patient is joined (a place for re-sending a push subscription). */
-export function startReminders(app) {
-  return app;
+function withTimeout(promise, ms) {
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error("timeout")), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+function registration() {
+  return withTimeout(navigator.serviceWorker.ready, WORKER_TIMEOUT_MS);
+}
+
+function keyBytes(base64url) {
+  const text = base64url.replace(/-/g, "+").replace(/_/g, "/");
+  const raw = atob(text + "=".repeat((4 - (text.length % 4)) % 4));
+  return Uint8Array.from(raw, (c) => c.charCodeAt(0));
+}
+
+/** False only when the subscription is known to use another key than the server's. */
+function sameKey(subscription, key) {
+  const used = subscription.options && subscription.options.applicationServerKey;
+  if (!used || !key) return true;
+  const a = new Uint8Array(used);
+  const b = keyBytes(key);
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+async function publicKey() {
+  const { public_key: key } = await call(KEY_URL);
+  await core.set("push_key", key).catch(() => {});
+  return key;
+}
+
+async function subscribe(reg, key) {
+  return withTimeout(reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(key) }),
+    SUBSCRIBE_TIMEOUT_MS);
+}
+
+function sendSubscription(app, subscription) {
+  return call(SUBSCRIPTIONS_URL, { method: "PUT", token: app.token, body: subscription.toJSON() });
+}
+
+async function deleteSubscription(app, endpoint) {
+  try {
+    await call(`${SUBSCRIPTIONS_URL}?endpoint=${encodeURIComponent(endpoint)}`, { method: "DELETE", token: app.token });
+  } catch (err) {
+    // 404: the server had already dropped it. Offline: the push service answers 410 later.
+    if (err instanceof ApiError && err.status === 401) throw err;
+  }
+}
+
+/** For the worker, should a push ever come without a text of its own (in the app's language). */
+export function keepFallbackText() {
+  core.set("push_fallback", { title: t("push_fallback_title"), body: t("push_fallback_body") }).catch(() => {});
+}
+
+/**
+ * At every start of a joined app: send this browser's subscription to the server again (it may
+ * have changed), or subscribe again when the patient turned reminders on and it vanished.
+ * Never asks for permission and never throws.
+ */
+export async function startReminders(app) {
+  if (!app.token) return;
+  keepFallbackText();
+  if (pushSupport() !== "ready" || Notification.permission !== "granted") return;
+  try {
+    const reg = await registration();
+    let subscription = await reg.pushManager.getSubscription();
+    const wanted = await core.get("push_wanted");
+    if (!subscription && !wanted) return;
+    let key = null;
+    try {
+      key = await publicKey();
+    } catch {
+      // Offline: the PUT below fails too, and the next start tries again.
+    }
+    if (subscription && key && !sameKey(subscription, key)) {
+      // The server has new keys: the old subscription can no longer be used.
+      await deleteSubscription(app, subscription.endpoint);
+      await subscription.unsubscribe().catch(() => false);
+      subscription = null;
+    }
+    if (!subscription) {
+      if (!wanted || !key) return;
+      subscription = await subscribe(reg, key);
+    }
+    await sendSubscription(app, subscription);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) app.onRevoked();
+  }
+}
+
+/** Stop push on this phone (disconnecting): unsubscribe and tell the server. Never throws. */
+export async function forgetPush(app) {
+  try {
+    await core.set("push_wanted", false);
+    if (pushSupport() !== "ready") return;
+    const reg = await withTimeout(navigator.serviceWorker.getRegistration("/"), 3000);
+    const subscription = reg && (await reg.pushManager.getSubscription());
+    if (!subscription) return;
+    if (app.token) await withTimeout(deleteSubscription(app, subscription.endpoint), 5000).catch(() => null);
+    await subscription.unsubscribe();
+  } catch {
+    // Nothing more to do: the server drops a subscription the push service no longer knows.
+  }
+}
+
+// ---- the screen --------------------------------------------------------------------------------
+
+function checkOption({ label, checked }) {
+  const id = newId("opt");
+  return h("div", { class: "check-option" },
+    h("input", { type: "checkbox", id, checked }),
+    h("label", { htmlFor: id, text: label }));
+}
+
+function timeField({ label, value, errorId }) {
+  const id = newId("time");
+  const input = h("input", {
+    type: "time", id, value, required: true, step: "60", class: "time-input", "data-error": errorId,
+  });
+  const field = h("div", { class: "time-field" },
+    h("label", { htmlFor: id, class: "field-label", text: label }),
+    input,
+    h("p", { class: "error field-error", id: errorId }));
+  return { field, input };
+}
+
+/** One slot's rule as form controls. */
+function slotRule(rule) {
+  const errorId = newId("err");
+  const daysErrorId = newId("err");
+  const enabled = checkOption({ label: t("remind_slot"), checked: rule.enabled });
+  const time = timeField({ label: t("time_label"), value: rule.local_time, errorId });
+  const days = WEEKDAYS.map((day) => {
+    const id = newId("day");
+    const input = h("input", { type: "checkbox", id, value: day, checked: rule.weekdays.includes(day) });
+    return {
+      day,
+      input,
+      node: h("span", { class: "weekday-option" },
+        input,
+        h("label", { htmlFor: id },
+          h("span", { "aria-hidden": "true", text: t(DAY_NAMES[day][1]) }),
+          h("span", { class: "sr-only", text: t(DAY_NAMES[day][0]) }))),
+    };
+  });
+  const daysBox = h("fieldset", { class: "weekdays", "aria-describedby": daysErrorId },
+    h("legend", { class: "field-label", text: t("days_label") }),
+    h("div", { class: "weekday-options" }, days.map((d) => d.node)),
+    h("p", { class: "error field-error", id: daysErrorId }));
+  const node = h("fieldset", { class: "card reminder-slot", "data-slot": rule.slot },
+    h("legend", { class: "slot-legend", text: slotName(rule.slot) }),
+    enabled,
+    time.field,
+    daysBox);
+  return {
+    slot: rule.slot,
+    node,
+    timeInput: time.input,
+    daysBox,
+    read: () => ({
+      slot: rule.slot,
+      local_time: time.input.value,
+      weekdays: days.filter((d) => d.input.checked).map((d) => d.day),
+      enabled: enabled.querySelector("input").checked,
+    }),
+  };
+}
+
+function quietRule(quiet) {
+  const errorId = newId("err");
+  const on = checkOption({ label: t("quiet_on"), checked: Boolean(quiet) });
+  const start = timeField({ label: t("quiet_from"), value: quiet ? quiet.start : "22:00", errorId: newId("err") });
+  const end = timeField({ label: t("quiet_to"), value: quiet ? quiet.end : "07:00", errorId });
+  const node = h("fieldset", { class: "card reminder-quiet" },
+    h("legend", { class: "slot-legend", text: t("quiet_title") }),
+    h("p", { class: "muted", text: t("quiet_text") }),
+    on,
+    h("div", { class: "time-row" }, start.field, end.field));
+  return {
+    node,
+    start: start.input,
+    end: end.input,
+    read: () => (on.querySelector("input").checked ? { start: start.input.value, end: end.input.value } : null),
+  };
+}
+
+/** Show an error next to an input (or a group of them, already described by it) and mark it invalid. */
+function markInvalid(control, text) {
+  const errorId = control.dataset.error || control.getAttribute("aria-describedby");
+  const box = errorId && document.getElementById(errorId);
+  if (box) box.textContent = text;
+  if (control.matches("fieldset")) return;
+  control.setAttribute("aria-invalid", "true");
+  control.setAttribute("aria-describedby", errorId);
+}
+
+function clearInvalid(root) {
+  for (const el of root.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  for (const el of root.querySelectorAll(".field-error")) el.textContent = "";
+}
+
+export function renderReminders(app) {
+  const support = pushSupport();
+  const view = { state: support === "ready" ? "checking" : support, busy: false, data: null, saved: "", rules: [] };
+
+  // Built once and shown or hidden, so a button keeps keyboard focus while its work runs.
+  const stateText = h("p", { class: "push-state", tabindex: "-1", text: t("loading") });
+  const iosText = h("p", { hidden: true, text: t("ios_hint_text") });
+  const insteadText = h("p", { class: "calendar-instead", hidden: true, text: t("calendar_instead") });
+  const onButtons = h("div", { class: "actions", hidden: true },
+    h("button", { class: "btn", type: "button", text: t("push_test_button"), on: { click: () => sendTest() } }),
+    h("button", { class: "btn quiet", type: "button", text: t("push_off_button"), on: { click: () => turnOff() } }));
+  const pushMessage = h("p", { class: "notice", role: "status" });
+  const statusBox = h("section", { class: "block push-status", "aria-labelledby": "push-title", "data-push-state": view.state },
+    h("h2", { id: "push-title", text: t("push_title") }),
+    stateText,
+    iosText,
+    insteadText,
+    onButtons,
+    pushMessage);
+
+  const formMessage = h("p", { class: "notice", role: "status" });
+  const formBody = h("div", { class: "reminder-form" }, h("p", { text: t("loading") }));
+  const remindButton = h("button", {
+    class: "btn big", type: "button", hidden: true, text: t("remind_button"), on: { click: () => turnOn() },
+  });
+  const saveButton = h("button", {
+    class: "btn quiet", type: "submit", hidden: true, text: t("save_times"),
+  });
+  const remindHint = h("p", { class: "muted", hidden: true, text: t("remind_hint") });
+  const form = h("form", {
+    class: "times-form", novalidate: true,
+    on: { submit: (event) => { event.preventDefault(); if (!view.busy) save(); } },
+  }, formBody, remindHint, h("div", { class: "actions" }, remindButton, saveButton), formMessage);
+  const timesBox = h("section", { class: "block", "aria-labelledby": "times-title" },
+    h("h2", { id: "times-title", text: t("times_title") }),
+    form);
+
+  const calendarMessage = h("p", { class: "notice", role: "status" });
+  const calendarBox = h("section", { class: "block calendar", "aria-labelledby": "calendar-title" },
+    h("h2", { id: "calendar-title", text: t("calendar_title") }),
+    h("p", { text: t("calendar_text") }),
+    h("button", { class: "btn quiet", type: "button", text: t("calendar_button"), on: { click: () => downloadCalendar() } }),
+    calendarMessage);
+
+  const screen = h("section", { class: "screen reminders" },
+    h("h1", { text: t("reminders_title") }),
+    h("p", { class: "lead", text: t("reminders_text") }),
+    statusBox,
+    timesBox,
+    calendarBox);
+
+  function read() {
+    return { rules: view.rules.map((r) => r.read()), quiet_hours: view.quiet.read() };
+  }
+
+  function changed() {
+    return Boolean(view.data) && JSON.stringify(read()) !== view.saved;
+  }
+
+  function failed(err, where, offlineKey) {
+    if (err instanceof ApiError && err.status === 401) {
+      app.onRevoked();
+      return;
+    }
+    where.textContent = isOffline(err) ? t(offlineKey) : t("something_failed");
+  }
+
+  // -- the push state and its buttons --
+
+  function draw() {
+    const state = view.state;
+    statusBox.dataset.pushState = state;
+    const texts = {
+      checking: "loading",
+      on: "push_state_on",
+      off: "push_state_off",
+      blocked: "push_state_blocked",
+      unsupported: "push_state_unsupported",
+      "ios-install": "push_state_ios",
+    };
+    stateText.textContent = t(texts[state]);
+    const fallback = ["blocked", "unsupported", "ios-install"].includes(state);
+    iosText.hidden = state !== "ios-install";
+    insteadText.hidden = !fallback;
+    onButtons.hidden = state !== "on";
+    // Where push cannot work the calendar comes right after the explanation.
+    const before = fallback ? statusBox : timesBox;
+    if (before.nextElementSibling !== calendarBox) before.after(calendarBox);
+    const loaded = Boolean(view.data);
+    remindButton.hidden = !loaded || state !== "off";
+    remindHint.hidden = remindButton.hidden || Notification.permission === "granted";
+    saveButton.hidden = !loaded;
+    // aria-disabled rather than disabled: a disabled button would drop keyboard focus.
+    for (const button of [...onButtons.querySelectorAll("button"), remindButton, saveButton]) {
+      if (view.busy) button.setAttribute("aria-disabled", "true");
+      else button.removeAttribute("aria-disabled");
+    }
+  }
+
+  async function checkState() {
+    if (support !== "ready") return;
+    try {
+      const reg = await registration();
+      const subscription = await reg.pushManager.getSubscription();
+      view.state = subscription && Notification.permission === "granted" ? "on" : "off";
+    } catch {
+      view.state = "unsupported";
+    }
+    draw();
+  }
+
+  async function busyWith(work) {
+    if (view.busy) return;
+    view.busy = true;
+    draw();
+    try {
+      await work();
+    } finally {
+      view.busy = false;
+      draw();
+    }
+  }
+
+  function announceState(text) {
+    pushMessage.textContent = text;
+    stateText.focus();
+  }
+
+  function turnOn() {
+    return busyWith(async () => {
+      pushMessage.textContent = "";
+      // Asked here, right after the tap, and nowhere else.
+      let permission = Notification.permission;
+      try {
+        if (permission !== "granted") permission = await Notification.requestPermission();
+      } catch {
+        permission = Notification.permission;
+      }
+      if (permission === "denied") {
+        view.state = "blocked";
+        announceState(t("push_denied"));
+        return;
+      }
+      if (permission !== "granted") {
+        pushMessage.textContent = t("push_dismissed");
+        return;
+      }
+      if (changed() && !(await save())) return;
+      try {
+        const key = await publicKey();
+        const reg = await registration();
+        let subscription = await reg.pushManager.getSubscription();
+        if (subscription && !sameKey(subscription, key)) {
+          await subscription.unsubscribe().catch(() => false);
+          subscription = null;
+        }
+        if (!subscription) subscription = await subscribe(reg, key);
+        await core.set("push_wanted", true);
+        await sendSubscription(app, subscription);
+        view.state = "on";
+        announceState(t("push_on_done"));
+      } catch (err) {
+        if (err instanceof ApiError) failed(err, pushMessage, "push_offline");
+        else pushMessage.textContent = t("push_failed");
+      }
+    });
+  }
+
+  function turnOff() {
+    return busyWith(async () => {
+      pushMessage.textContent = "";
+      try {
+        await core.set("push_wanted", false);
+        const reg = await registration();
+        const subscription = await reg.pushManager.getSubscription();
+        if (subscription) {
+          await deleteSubscription(app, subscription.endpoint);
+          await subscription.unsubscribe();
+        }
+        view.state = "off";
+        announceState(t("push_off_done"));
+      } catch (err) {
+        failed(err, pushMessage, "push_offline");
+      }
+    });
+  }
+
+  function sendTest() {
+    return busyWith(async () => {
+      pushMessage.textContent = "";
+      const test = () => call(TEST_URL, { method: "POST", token: app.token });
+      try {
+        let result;
+        try {
+          result = await test();
+        } catch (err) {
+          // The server does not know this phone's subscription (yet): send it and try once more.
+          if (!(err instanceof ApiError && err.status === 409)) throw err;
+          const subscription = await (await registration()).pushManager.getSubscription();
+          if (!subscription) throw err;
+          await sendSubscription(app, subscription);
+          result = await test();
+        }
+        pushMessage.textContent = t(result.sent > 0 ? "push_test_sent" : "push_test_failed");
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 429) pushMessage.textContent = t("push_test_wait");
+        else if (err instanceof ApiError && err.status === 409) pushMessage.textContent = t("push_test_none");
+        else failed(err, pushMessage, "push_offline");
+      }
+    });
+  }
+
+  // -- the times --
+
+  function drawForm() {
+    const data = view.data;
+    view.rules = SLOTS.map((slot) => data.rules.find((r) => r.slot === slot)
+      || { slot, local_time: "", weekdays: [...WEEKDAYS], enabled: false }).map(slotRule);
+    view.quiet = quietRule(data.quiet_hours);
+    fill(formBody,
+      h("p", { class: "muted", text: t("times_zone", { zone: data.timezone }) }),
+      view.rules.map((r) => r.node),
+      view.quiet.node);
+    view.saved = JSON.stringify(read());
+    draw();
+  }
+
+  async function load() {
+    try {
+      view.data = await call(REMINDERS_URL, { token: app.token });
+      drawForm();
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) {
+        app.onRevoked();
+        return;
+      }
+      fill(formBody,
+        h("p", { class: "error", role: "alert", text: t("times_load_failed") }),
+        h("button", { class: "btn", type: "button", text: t("try_again"), on: { click: () => load() } }));
+    }
+  }
+
+  /** Show the server's 422 next to the fields it names; the first one gets focus. */
+  function showErrors(errors, sent) {
+    let first = null;
+    for (const error of errors) {
+      const field = error.field || "";
+      const rule = /^rules\[(\d+)\]\.(\w+)/.exec(field);
+      let control = null;
+      let text;
+      if (rule) {
+        const slot = sent.rules[Number(rule[1])] && sent.rules[Number(rule[1])].slot;
+        const shown = view.rules.find((r) => r.slot === slot);
+        if (!shown) continue;
+        if (rule[2] === "weekdays") {
+          control = shown.daysBox;
+          text = t("error_days");
+        } else {
+          control = shown.timeInput;
+          text = sent.quiet_hours && /quiet/.test(error.message || "")
+            ? t("error_time_quiet", { start: sent.quiet_hours.start, end: sent.quiet_hours.end })
+            : t("error_time");
+        }
+      } else if (field.startsWith("quiet_hours")) {
+        control = field.endsWith("start") ? view.quiet.start : view.quiet.end;
+        text = /differ/.test(error.message || "") ? t("error_quiet_same") : t("error_time");
+      }
+      if (!control) continue;
+      markInvalid(control, text);
+      first = first || control;
+    }
+    if (first) {
+      formMessage.textContent = t("times_check");
+      (first.matches("fieldset") ? first.querySelector("input") : first).focus();
+    } else {
+      formMessage.textContent = t("something_failed");
+    }
+  }
+
+  /** Save the times; true when the server took them. */
+  async function save() {
+    clearInvalid(form);
+    formMessage.textContent = "";
+    const body = read();
+    try {
+      view.data = await call(REMINDERS_URL, { method: "PUT", token: app.token, body });
+      view.saved = JSON.stringify(body);
+      formMessage.textContent = t("times_saved");
+      return true;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 422) showErrors((err.body && err.body.errors) || [], body);
+      else failed(err, formMessage, "times_offline");
+      return false;
+    }
+  }
+
+  async function downloadCalendar() {
+    calendarMessage.textContent = "";
+    if (changed() && !(await save())) return;
+    try {
+      const res = await fetch(CALENDAR_URL, {
+        headers: { Authorization: `Bearer ${app.token}`, Accept: "text/calendar" }, credentials: "omit",
+      });
+      if (!res.ok) throw new ApiError(res.status, null);
+      const url = URL.createObjectURL(await res.blob());
+      const link = h("a", { href: url, download: "unknot-reminders.ics", hidden: true });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+      calendarMessage.textContent = t("calendar_done");
+    } catch (err) {
+      failed(err, calendarMessage, "calendar_offline");
+    }
+  }
+
+  draw();
+  load();
+  checkState();
+  return screen;
 }

@@ -29,7 +29,7 @@ _SUMMARY = {
 }
 _DESCRIPTION = {
     "en": "Your home program in Unknot: open the app to see what is due.",
-    "es": "Tu programa en casa en Unknot: abre la app para ver lo que toca.",
+    "es": "Su programa en casa en Unknot: abra la app para ver lo que le toca.",
 }
 _BYDAY = {"mon": "MO", "tue": "TU", "wed": "WE", "thu": "TH", "fri": "FR", "sat": "SA", "sun": "SU"}
 # How far the VTIMEZONE's transitions reach, in years from the first event.

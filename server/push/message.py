@@ -71,9 +71,9 @@ _TEXT = {
     "es": {
         "and": "y",
         "minutes": ("1 minuto aproximadamente", "unos {n} minutos"),
-        "tap": "Toca para abrir la rutina de hoy.",
+        "tap": "Toque para abrir la rutina de hoy.",
         "done": "{slot}: todo hecho por hoy",
-        "test": "Recordatorio de prueba. Así se verán tus recordatorios.",
+        "test": "Recordatorio de prueba. Así se verán sus recordatorios.",
     },
 }
 # Getting into position between exercises, and rest between sets.

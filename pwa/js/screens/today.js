@@ -1,22 +1,15 @@
 // Today (or any day): the routine by time of day, each item with its dosage and done mark.
 
+import { isIos, isStandalone } from "../api.js";
 import { addDays, longDate } from "../dates.js";
 import { h } from "../dom.js";
 import { lang, t } from "../i18n.js";
 import { SLOTS } from "../routine.js";
 import { entryLine, slotName } from "../words.js";
 
-function isIos() {
-  const ua = navigator.userAgent;
-  return /iPhone|iPad|iPod/.test(ua) || (/Macintosh/.test(ua) && navigator.maxTouchPoints > 1);
-}
-
-function standalone() {
-  return window.matchMedia("(display-mode: standalone)").matches || navigator.standalone === true;
-}
 
 function installHint(app) {
-  if (!isIos() || standalone() || app.iosHintClosed) return null;
+  if (!isIos() || isStandalone() || app.iosHintClosed) return null;
   const card = h("aside", { class: "card hint", "aria-labelledby": "ios-hint-title" },
     h("h2", { id: "ios-hint-title", text: t("ios_hint_title") }),
     h("p", { text: t("ios_hint_text") }),
@@ -84,7 +77,8 @@ function entryItem(app, date, entry, today) {
     check);
 }
 
-export function renderDay(app, date) {
+/** One day's routine; `due` (a slot, from a tapped reminder) marks that slot. */
+export function renderDay(app, date, { due = null } = {}) {
   const today = app.today();
   const routine = app.routine(date);
   const isToday = date === today;
@@ -117,7 +111,7 @@ export function renderDay(app, date) {
       const items = entries.filter((e) => e.slot === slot);
       if (!items.length) return null;
       const id = `slot-${slot}`;
-      return h("section", { class: "slot", "aria-labelledby": id },
+      return h("section", { class: ["slot", slot === due && "due"], "aria-labelledby": id },
         h("h2", { id, text: slotName(slot) }),
         h("ul", { class: "entries" }, items.map((e) => entryItem(app, date, e, today))));
     }),
