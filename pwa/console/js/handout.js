@@ -1,0 +1,205 @@
+// The printed plan, in the patient's language: the QR code and short code, the first days'
+// routine by time of day, the aftercare and the warning signs. The print stylesheet prints this
+// and nothing else, on one or two A4 or Letter pages.
+
+import { h } from "./dom.js";
+
+const FIRST_DAYS = 7; // day 0 (the day of needling) to day 6
+const SLOTS = ["morning", "midday", "evening"];
+
+const WORDS = {
+  en: {
+    title: "Your home program",
+    treated: (date) => `Treated on ${date}`,
+    muscles: "Treated muscles",
+    joinTitle: "Open your program on your phone",
+    joinText: (link, code, until) => [
+      "Scan the square code with your phone's camera. Or open ",
+      h("span", { class: "link" }, link),
+      " and type the code ",
+      h("strong", { class: "code-inline" }, code),
+      `. The code works once, until ${until}.`,
+    ],
+    noCode: "Ask the clinic for the code to open your program on your phone.",
+    firstDays: "Your first week",
+    days: (a, b) => (a === b ? `Day ${a}` : `Days ${a}–${b}`),
+    onlyDays: (a, b) => (a === b ? ` (day ${a} only)` : ` (days ${a}–${b})`),
+    dayZero: "Day 0 is the day of your treatment.",
+    slots: { morning: "Morning", midday: "Midday", evening: "Evening" },
+    sides: { left: "left", right: "right", both: "both sides" },
+    aftercare: (hours) => `Aftercare: the first ${hours} hours`,
+    flags: "Warning signs",
+    urgency: { emergency: "Emergency", "same-day": "Today", "contact-clinic": "Contact the clinic" },
+    later: (day) => `From day ${day}, your app shows what to do each day as the program builds up.`,
+    version: (v) => `Plan version ${v}`,
+    nothing: "Nothing planned.",
+    codeLabel: "Code",
+  },
+  es: {
+    title: "Su programa en casa",
+    treated: (date) => `Tratamiento el ${date}`,
+    muscles: "Músculos tratados",
+    joinTitle: "Abra su programa en el móvil",
+    joinText: (link, code, until) => [
+      "Escanee el código cuadrado con la cámara del móvil. O abra ",
+      h("span", { class: "link" }, link),
+      " y escriba el código ",
+      h("strong", { class: "code-inline" }, code),
+      `. El código sirve una sola vez, hasta el ${until}.`,
+    ],
+    noCode: "Pida a la clínica el código para abrir su programa en el móvil.",
+    firstDays: "Su primera semana",
+    days: (a, b) => (a === b ? `Día ${a}` : `Días ${a}–${b}`),
+    onlyDays: (a, b) => (a === b ? ` (solo el día ${a})` : ` (días ${a}–${b})`),
+    dayZero: "El día 0 es el día del tratamiento.",
+    slots: { morning: "Mañana", midday: "Mediodía", evening: "Tarde" },
+    sides: { left: "izquierda", right: "derecha", both: "ambos lados" },
+    aftercare: (hours) => `Cuidados: las primeras ${hours} horas`,
+    flags: "Señales de alarma",
+    urgency: { emergency: "Urgencia", "same-day": "Hoy mismo", "contact-clinic": "Contacte con la clínica" },
+    later: (day) => `A partir del día ${day}, la aplicación le indica qué hacer cada día a medida que avanza el programa.`,
+    version: (v) => `Versión del plan ${v}`,
+    nothing: "Nada previsto.",
+    codeLabel: "Código",
+  },
+};
+
+function date(iso, lang, opts) {
+  const [y, m, d] = iso.slice(0, 10).split("-").map(Number);
+  return new Intl.DateTimeFormat(lang, opts).format(new Date(y, m - 1, d));
+}
+
+function plusDays(iso, n) {
+  const [y, m, d] = iso.split("-").map(Number);
+  const t = new Date(y, m - 1, d + n);
+  return `${t.getFullYear()}-${String(t.getMonth() + 1).padStart(2, "0")}-${String(t.getDate()).padStart(2, "0")}`;
+}
+
+/** An <img> of the invite's QR code (the server's SVG as a data: URL, so no markup is parsed). */
+export function qrImage(invite, className = "qr") {
+  const bytes = new TextEncoder().encode(invite.qr_svg);
+  let binary = "";
+  for (const b of bytes) binary += String.fromCharCode(b);
+  const src = `data:image/svg+xml;base64,${btoa(binary)}`;
+  return h("img", { src, class: className, alt: `QR code of the invite link ${invite.link}` });
+}
+
+/**
+ * @param {object} plan the /handout answer
+ * @param {object|null} invite {code, link, expires_at, qr_svg}
+ */
+export function handout(plan, invite) {
+  const lang = plan.lang in WORDS ? plan.lang : "en";
+  const w = WORDS[lang];
+  const long = { day: "numeric", month: "long", year: "numeric" };
+  const short = { day: "numeric", month: "short" };
+  const treated = plan.treated.map((t) => `${t.name} (${w.sides[t.side]})`).join(", ");
+
+  const spans = plan.phases.filter((p) => p.from_day < FIRST_DAYS);
+  const days = spans.map((phase) => {
+    const last = Math.min(phase.to_day, FIRST_DAYS - 1);
+    const items = plan.items.filter((i) => i.phase === phase.id && i.from_day <= last && i.to_day >= phase.from_day);
+    const rows = SLOTS.map((slot) => {
+      const here = items.filter((i) => i.slots.includes(slot));
+      return h(
+        "tr",
+        {},
+        h("th", { scope: "row" }, w.slots[slot]),
+        h(
+          "td",
+          {},
+          here.length
+            ? h(
+                "ul",
+                {},
+                here.map((i) =>
+                  h(
+                    "li",
+                    {},
+                    h("strong", {}, i.title),
+                    i.side ? ` (${w.sides[i.side]})` : "",
+                    `: ${i.dosage_text}`,
+                    i.from_day > phase.from_day || i.to_day < last ? w.onlyDays(i.from_day, i.to_day) : "",
+                  ),
+                ),
+              )
+            : h("span", { class: "muted" }, w.nothing),
+        ),
+      );
+    });
+    return h(
+      "section",
+      { class: "handout-phase" },
+      h(
+        "h4",
+        {},
+        `${w.days(phase.from_day, last)} · ${phase.name} `,
+        h("span", { class: "dates" }, `(${date(plusDays(plan.treated_on, phase.from_day), lang, short)}–${date(plusDays(plan.treated_on, last), lang, short)})`),
+      ),
+      h("table", { class: "routine" }, h("tbody", {}, rows)),
+    );
+  });
+
+  const join = invite
+    ? h(
+        "div",
+        { class: "handout-join" },
+        qrImage(invite, "qr qr-print"),
+        h(
+          "div",
+          {},
+          h("h3", {}, w.joinTitle),
+          h("p", {}, w.joinText(invite.link, invite.code, date(invite.expires_at, lang, long))),
+          h("p", { class: "code big-code", "aria-label": `${w.codeLabel} ${invite.code}` }, invite.code),
+        ),
+      )
+    : h("div", { class: "handout-join" }, h("p", {}, w.noCode));
+
+  return h(
+    "article",
+    { class: "handout", lang, id: "handout", "aria-labelledby": "handout-title" },
+    h(
+      "header",
+      { class: "handout-head" },
+      h("h2", { id: "handout-title" }, w.title),
+      h("p", {}, h("strong", {}, plan.display_name), ` · ${w.treated(date(plan.treated_on, lang, long))}`),
+      h("p", {}, `${w.muscles}: ${treated}`),
+    ),
+    join,
+    h(
+      "section",
+      { class: "handout-days" },
+      h("h3", {}, w.firstDays),
+      h("p", { class: "small" }, w.dayZero),
+      days,
+      h("p", { class: "small" }, w.later(FIRST_DAYS)),
+    ),
+    h(
+      "section",
+      { class: "handout-aftercare" },
+      h("h3", {}, w.aftercare(plan.aftercare.hours)),
+      h("ul", {}, plan.aftercare.guidance.map((g) => h("li", {}, g))),
+      h("p", {}, plan.aftercare.temperature),
+      h("p", {}, plan.aftercare.soreness),
+    ),
+    h(
+      "section",
+      { class: "handout-flags" },
+      h("h3", {}, w.flags),
+      h(
+        "ul",
+        {},
+        plan.red_flags.map((f) =>
+          h(
+            "li",
+            { class: `urgency-${f.urgency}` },
+            h("strong", {}, `${w.urgency[f.urgency] || f.urgency}: `),
+            `${f.sign} `,
+            h("em", {}, f.action),
+          ),
+        ),
+      ),
+    ),
+    h("footer", { class: "handout-foot" }, h("p", { class: "small" }, plan.aftercare.disclaimer), h("p", { class: "small muted" }, w.version(plan.version))),
+  );
+}

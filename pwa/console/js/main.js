@@ -1,0 +1,189 @@
+// The therapist console: session, hash router, header and keyboard shortcuts.
+//
+// Routes: #/ patients · #/patients/ID detail · #/patients/ID/treat record a treatment ·
+// #/patients/ID/plan adjust the active plan · #/patients/ID/handover QR code and printed plan · #/help
+//
+// Every view module exports render(params, ctx) -> {node, title, focus?, keys?, cleanup?}. The
+// router shows the node, sets body[data-view] (tests wait on it), moves focus and wires the
+// view's single-key shortcuts.
+
+import { api, ApiError, onSignedOut, setCsrf } from "./api.js";
+import { fill, h } from "./dom.js";
+import { errorBox, toast } from "./ui.js";
+import * as handover from "./views/handover.js";
+import * as help from "./views/help.js";
+import * as patient from "./views/patient.js";
+import * as patients from "./views/patients.js";
+import * as signin from "./views/signin.js";
+import * as treat from "./views/treat.js";
+
+const ROUTES = [
+  [/^#?\/?(\?archived)?$/, "patients", patients],
+  [/^#\/patients\/(\d+)$/, "patient", patient],
+  [/^#\/patients\/(\d+)\/treat$/, "treat", treat],
+  [/^#\/patients\/(\d+)\/plan$/, "plan", treat],
+  [/^#\/patients\/(\d+)\/handover$/, "handover", handover],
+  [/^#\/help$/, "help", help],
+];
+
+const main = document.getElementById("main");
+const ctx = {
+  therapist: null,
+  // Things one view leaves for the next (the fresh invite for the hand-over screen, a message).
+  handoff: new Map(),
+  navigate(hash) {
+    if (location.hash === hash) route();
+    else location.hash = hash;
+  },
+  toast,
+};
+
+let current = null;
+let cleanup = null;
+let keys = {};
+
+function setHeader() {
+  const signedIn = Boolean(ctx.therapist);
+  document.getElementById("nav").hidden = !signedIn;
+  document.getElementById("signout").hidden = !signedIn;
+  fill(document.getElementById("who"), signedIn ? ctx.therapist.name : "");
+  for (const a of document.querySelectorAll("#nav a")) {
+    const here = a.getAttribute("href") === (location.hash || "#/") ||
+      (a.getAttribute("href") === "#/" && /^#\/patients/.test(location.hash));
+    if (here) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+}
+
+async function show(name, module, params) {
+  const token = Symbol(name);
+  current = token;
+  if (cleanup) cleanup();
+  cleanup = null;
+  keys = {};
+  main.setAttribute("aria-busy", "true");
+  let view;
+  try {
+    view = await module.render(params, ctx);
+  } catch (err) {
+    if (current !== token) return;
+    if (err instanceof ApiError && err.status === 401) return; // the sign-in screen is on its way
+    view = {
+      node: h("section", { class: "view" }, h("h1", { tabindex: "-1" }, "This page could not be shown"), errorBox(err),
+        h("p", {}, h("a", { href: "#/" }, "Back to the patients"))),
+      title: "Error",
+    };
+  }
+  if (current !== token) {
+    if (view && view.cleanup) view.cleanup();
+    return;
+  }
+  main.removeAttribute("aria-busy");
+  fill(main, view.node);
+  document.title = `${view.title} · Unknot console`;
+  document.body.dataset.view = name;
+  cleanup = view.cleanup || null;
+  keys = view.keys || {};
+  setHeader();
+  const focus = view.focus || main.querySelector("h1");
+  if (focus) {
+    if (!focus.hasAttribute("tabindex") && focus.tagName === "H1") focus.setAttribute("tabindex", "-1");
+    focus.focus({ preventScroll: false });
+  }
+  window.scrollTo(0, 0);
+  const message = ctx.handoff.get("toast");
+  if (message) {
+    ctx.handoff.delete("toast");
+    toast(message);
+  }
+}
+
+function route() {
+  if (!ctx.therapist) {
+    show("signin", signin, []);
+    return;
+  }
+  const hash = location.hash || "#/";
+  for (const [pattern, name, module] of ROUTES) {
+    const match = hash.match(pattern);
+    if (match) {
+      show(name, module, [...match.slice(1), name]);
+      return;
+    }
+  }
+  ctx.navigate("#/");
+}
+
+ctx.signedIn = (session) => {
+  ctx.therapist = session.therapist;
+  setCsrf(session.csrf_token);
+  fill(document.getElementById("toast"));
+  route();
+};
+
+function signedOut(message) {
+  ctx.therapist = null;
+  setCsrf(null);
+  setHeader();
+  route();
+  if (message) toast(message);
+}
+
+onSignedOut(() => {
+  if (ctx.therapist) signedOut("Your session ended. Please sign in again.");
+});
+
+document.getElementById("signout").addEventListener("click", async () => {
+  try {
+    await api("/auth/logout", { method: "POST" });
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 401) {
+      toast("Signing out failed; try again.");
+      return;
+    }
+  }
+  location.hash = "#/";
+  signedOut("You are signed out.");
+});
+
+document.getElementById("skip").addEventListener("click", (event) => {
+  event.preventDefault();
+  main.focus();
+});
+
+function typing(target) {
+  return target.closest("input, textarea, select, [contenteditable], dialog");
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.defaultPrevented || event.altKey || event.metaKey || event.ctrlKey) {
+    // Ctrl+Enter (Cmd+Enter) is the one shortcut that works inside fields: the view's main action.
+    if ((event.ctrlKey || event.metaKey) && event.key === "Enter" && keys["mod+Enter"]) {
+      event.preventDefault();
+      keys["mod+Enter"]();
+    }
+    return;
+  }
+  if (typing(event.target) || !ctx.therapist) return;
+  const fn = keys[event.key] || (event.key === "?" ? () => ctx.navigate("#/help") : null);
+  if (fn) {
+    event.preventDefault();
+    fn();
+  }
+});
+
+window.addEventListener("hashchange", route);
+
+async function boot() {
+  try {
+    const session = await api("/auth/me", { quiet401: true });
+    ctx.therapist = session.therapist;
+    setCsrf(session.csrf_token);
+  } catch (err) {
+    if (!(err instanceof ApiError) || (err.status !== 401 && err.status !== 0)) throw err;
+    if (err.status === 0) toast("The server cannot be reached.");
+  }
+  route();
+}
+
+boot();

@@ -1,0 +1,66 @@
+// Help: the keyboard shortcuts and the documented length of the common path.
+// The browser test tests/browser/test_console_flow.py reads the numbers from #path-budget
+// and fails when the common path needs more.
+
+import { h } from "../dom.js";
+
+export const BUDGET = { clicks: 5, keys: 1 };
+
+export async function render() {
+  const row = (keys, what) => h("tr", {}, h("th", { scope: "row" }, ...keys.map((k) => h("kbd", {}, k))), h("td", {}, what));
+  const node = h(
+    "section",
+    { class: "view view-help" },
+    h("h1", {}, "Help"),
+    h(
+      "section",
+      { class: "card", "aria-labelledby": "path-h" },
+      h("h2", { id: "path-h" }, "The common path"),
+      h(
+        "p",
+        { id: "path-budget", "data-clicks": String(BUDGET.clicks), "data-keys": String(BUDGET.keys) },
+        "A new patient, from the patient list to a printed plan, takes ",
+        h("strong", {}, `${BUDGET.clicks} clicks and ${BUDGET.keys} key press`),
+        " besides typing the patient's name:",
+      ),
+      h(
+        "ol",
+        {},
+        h("li", {}, "Click ", h("em", {}, "New patient"), ", type the name, press ", h("kbd", {}, "Enter"),
+          ". The treatment screen opens with today's date."),
+        h("li", {}, "Click the treated muscles on the body map (one click per muscle and side)."),
+        h("li", {}, "Click ", h("em", {}, "Assign and hand over"), ". The program shown is what gets assigned."),
+        h("li", {}, "Click ", h("em", {}, "Print plan"), ", or let the patient scan the QR code."),
+      ),
+      h("p", {}, "Everything works from the keyboard as well; adjusting the program is optional."),
+    ),
+    h(
+      "section",
+      { class: "card", "aria-labelledby": "keys-h" },
+      h("h2", { id: "keys-h" }, "Keyboard"),
+      h(
+        "table",
+        { class: "keys" },
+        h("caption", { class: "sr-only" }, "Keyboard shortcuts"),
+        h("tbody", {},
+          row(["/"], "Search: patients on the list, muscles on the treatment screen"),
+          row(["n"], "New patient (on the patient list)"),
+          row(["t"], "Record a treatment (on a patient's page)"),
+          row(["Ctrl", "Enter"], "Assign the program, or save the adjusted plan"),
+          row(["p"], "Print the plan (on the hand-over screen)"),
+          row(["?"], "This help"),
+          row(["Tab"], "Body map: each figure is one stop"),
+          row(["↑", "↓"], "Body map: the muscle above or below"),
+          row(["←", "→"], "Body map: the same muscle on the other side"),
+          row(["Space"], "Body map: select or clear the muscle and side")),
+      ),
+    ),
+    h(
+      "section",
+      { class: "card", "aria-labelledby": "map-h" },
+      h("h2", { id: "map-h" }, "Left and right"),
+      h("p", {}, "Sides are always the patient's own. On the front figure the patient faces you, so their right side is on your left; on the back figure their left side is on your left. The letters R and L at the top of each figure show which is which."),
+    ),
+  );
+  return { node, title: "Help" };
+}

@@ -1,0 +1,377 @@
+// A patient's page: adherence calendar, soreness and pain, what they logged, their plan,
+// devices, reminders and the audit trail; rename, archive, export.
+
+import { api, maybe } from "../api.js";
+import { loadExercises, loadMuscles } from "../catalog.js";
+import { calendar, trendChart } from "../charts.js";
+import { field, fill, h } from "../dom.js";
+import { ago, dateTime, longDate, percent, plural, shortDate, SIDE_NAMES, SLOT_NAMES } from "../format.js";
+import { busy, card, confirmDialog, explain } from "../ui.js";
+import { attentionBadges, thisWeek } from "./patients.js";
+
+const CALENDAR_WEEKS = 5;
+const LANGS = { en: "English", es: "Español" };
+
+async function optional(path) {
+  // Optional panels (the reminders module may not be installed): a 404 or an error hides nothing else.
+  try {
+    return { value: await maybe(path) };
+  } catch (err) {
+    return { error: err };
+  }
+}
+
+function table(caption, head, rows, empty) {
+  if (!rows.length) return h("p", { class: "muted" }, empty);
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      { class: "data" },
+      h("caption", { class: "sr-only" }, caption),
+      h("thead", {}, h("tr", {}, head.map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, rows),
+    ),
+  );
+}
+
+function doneText(c) {
+  const parts = [];
+  if (c.sets_done) parts.push(plural(c.sets_done, "set", "sets"));
+  if (c.reps_done) parts.push(`${c.reps_done} reps`);
+  if (c.hold_seconds_done) parts.push(`${c.hold_seconds_done} s hold`);
+  return parts.join(", ") || "done";
+}
+
+function activityCard(records, exercises) {
+  const recent = [...records.completions].reverse();
+  const rows = recent.slice(0, 30).map((c) =>
+    h(
+      "tr",
+      { "data-completion": c.id },
+      h("td", {}, h("time", { datetime: c.done_at, title: dateTime(c.done_at) }, shortDate(c.on_date))),
+      h("td", {}, SLOT_NAMES[c.slot] || c.slot),
+      h("th", { scope: "row" }, (exercises.get(c.exercise_id) || { title: c.exercise_id }).title),
+      h("td", {}, doneText(c)),
+      h("td", { class: "num" }, c.pain === null || c.pain === undefined ? "—" : `${c.pain}/10`),
+      h("td", {}, c.note || ""),
+    ),
+  );
+  return card(
+    "Recent activity",
+    h("p", { class: "muted small" }, `${plural(records.completions.length, "exercise", "exercises")} logged since ${shortDate(records.first)}${recent.length > 30 ? "; the latest 30 are shown, the CSV export has all" : ""}.`),
+    table("Exercises the patient logged, newest first", ["Date", "Time of day", "Exercise", "Done", "Pain", "Note"], rows, "Nothing logged yet."),
+  );
+}
+
+function checkinCard(records) {
+  const rows = [...records.checkins].reverse().slice(0, 30).map((c) =>
+    h(
+      "tr",
+      { class: c.red_flags.length ? "flagged" : "" },
+      h("th", { scope: "row" }, h("time", { datetime: c.done_at, title: dateTime(c.done_at) }, shortDate(c.on_date))),
+      h("td", { class: "num" }, h("span", { class: ["score", c.soreness >= 7 ? "high" : ""] }, `${c.soreness}/10`)),
+      h("td", {}, c.red_flags.length ? h("ul", { class: "flags" }, c.red_flags.map((f) => h("li", {}, records.red_flag_signs[f] || f))) : "none"),
+      h("td", {}, c.note || ""),
+    ),
+  );
+  return card("Check-ins", table("Daily check-ins, newest first", ["Date", "Soreness", "Red flags", "Note"], rows, "No check-ins yet."));
+}
+
+function planCard(id, plan, history, muscles) {
+  if (!plan) {
+    return card(
+      "Plan",
+      h("p", {}, "No plan assigned yet."),
+      h("p", {}, h("a", { href: `#/patients/${id}/treat`, class: "button primary" }, "Record a treatment")),
+    );
+  }
+  const treated = plan.program.treated.map((t) => `${(muscles.byId.get(t.muscle) || { name: t.muscle }).name} (${SIDE_NAMES[t.side]})`);
+  return card(
+    "Plan",
+    h(
+      "dl",
+      { class: "facts" },
+      h("dt", {}, "Treated on"),
+      h("dd", {}, longDate(plan.program.treated_on)),
+      h("dt", {}, "Muscles"),
+      h("dd", {}, treated.join(", ")),
+      h("dt", {}, "Items"),
+      h("dd", {}, String(plan.program.items.length)),
+      h("dt", {}, "Version"),
+      h("dd", {}, `${plan.version}, changed ${ago(plan.updated_at)}`),
+      plan.notes ? [h("dt", {}, "Notes"), h("dd", {}, plan.notes)] : null,
+    ),
+    h(
+      "div",
+      { class: "buttons" },
+      h("a", { href: `#/patients/${id}/plan`, class: "button secondary" }, "Adjust plan"),
+      h("a", { href: `#/patients/${id}/handover`, class: "button secondary" }, "Print or hand over"),
+    ),
+    history.length > 1
+      ? h(
+          "details",
+          {},
+          h("summary", {}, `Earlier plans (${history.length - 1})`),
+          h(
+            "ul",
+            {},
+            history.slice(1).map((p) => h("li", {}, `Treated ${longDate(p.program.treated_on)}: ${p.program.treated.map((t) => `${(muscles.byId.get(t.muscle) || { name: t.muscle }).name} (${SIDE_NAMES[t.side]})`).join(", ")} · version ${p.version}`)),
+          ),
+        )
+      : null,
+  );
+}
+
+function devicesBody(id, devices, refresh) {
+  const rows = devices.map((d) =>
+    h(
+      "tr",
+      {},
+      h("th", { scope: "row" }, d.label),
+      h("td", {}, shortDate(d.created_at.slice(0, 10))),
+      h("td", {}, h("time", { datetime: d.last_seen_at, title: dateTime(d.last_seen_at) }, ago(d.last_seen_at))),
+      h("td", {}, d.revoked_at ? `removed ${shortDate(d.revoked_at.slice(0, 10))}` : "active"),
+      h(
+        "td",
+        {},
+        d.revoked_at
+          ? null
+          : h(
+              "button",
+              {
+                type: "button",
+                class: "small danger-text",
+                "aria-label": `Remove ${d.label}`,
+                on: {
+                  click: async (event) => {
+                    const ok = await confirmDialog({
+                      title: `Remove ${d.label}?`,
+                      body: "The app on that device stops working for this patient. They can join again with a new code.",
+                      confirm: "Remove device",
+                      danger: true,
+                    });
+                    if (!ok) return;
+                    await busy(event.target, async () => {
+                      try {
+                        await api(`/patients/${id}/devices/${d.id}`, { method: "DELETE" });
+                        await refresh(`${d.label} removed.`);
+                      } catch (err) {
+                        await refresh(explain(err));
+                      }
+                    });
+                  },
+                },
+              },
+              "Remove",
+            ),
+      ),
+    ),
+  );
+  return table("Devices joined to this patient", ["Device", "Joined", "Last seen", "Status", h("span", { class: "sr-only" }, "Actions")], rows, "No device has joined yet. Hand over a code to connect the patient's phone.");
+}
+
+function remindersCard(result) {
+  if (result.error) return card("Reminders", h("p", { class: "muted" }, `Reminder status is unavailable: ${explain(result.error)}`));
+  const r = result.value;
+  if (!r) return card("Reminders", h("p", { class: "muted" }, "Reminder status is not available on this server."));
+  const rules = r.rules.map((rule) =>
+    h(
+      "tr",
+      {},
+      h("th", { scope: "row" }, SLOT_NAMES[rule.slot] || rule.slot),
+      h("td", {}, rule.enabled ? rule.local_time : "off"),
+      h("td", {}, rule.enabled && rule.next_at ? dateTime(rule.next_at) : "—"),
+    ),
+  );
+  const last = (r.deliveries || []).slice(0, 5).map((d) =>
+    h("li", {}, `${SLOT_NAMES[d.slot] || d.slot} ${shortDate(d.on_date)}: ${d.status}${d.last_error ? ` (${d.last_error})` : ""}`),
+  );
+  return card(
+    "Reminders",
+    h(
+      "p",
+      {},
+      h("strong", { class: r.on ? "ok" : "muted" }, r.on ? "On" : "Off"),
+      ` · ${plural(r.subscriptions, "device subscribed", "devices subscribed")}`,
+      r.last_ok_at ? ` · last delivered ${ago(r.last_ok_at)}` : "",
+      ` · times in ${r.timezone}`,
+      r.quiet_hours ? ` · quiet ${r.quiet_hours.start}–${r.quiet_hours.end}` : "",
+    ),
+    table("Reminder times", ["Time of day", "Reminder", "Next"], rules, "No reminder times."),
+    last.length ? h("details", {}, h("summary", {}, "Last deliveries"), h("ul", {}, last)) : null,
+  );
+}
+
+function auditCard(entries) {
+  const rows = entries.slice(0, 50).map((a) =>
+    h("tr", {}, h("td", {}, h("time", { datetime: a.at }, dateTime(a.at))), h("th", { scope: "row" }, a.action), h("td", {}, a.detail)),
+  );
+  return card(
+    "History",
+    h(
+      "details",
+      {},
+      h("summary", {}, `What was done to this patient's records (${entries.length})`),
+      table("Audit trail, newest first", ["When", "Action", "Detail"], rows, "Nothing recorded."),
+    ),
+  );
+}
+
+export async function render([id], ctx) {
+  const [patient, adherence, records, plan, history, devices, reminders, audit, attention, exercises, muscles] = await Promise.all([
+    api(`/patients/${id}`),
+    api(`/patients/${id}/adherence?days=${CALENDAR_WEEKS * 7}`),
+    api(`/patients/${id}/records?days=90`),
+    maybe(`/patients/${id}/plan`),
+    api(`/patients/${id}/plans`),
+    api(`/patients/${id}/devices`),
+    optional(`/patients/${id}/reminders`),
+    api(`/patients/${id}/audit`),
+    api("/attention"),
+    loadExercises(),
+    loadMuscles(),
+  ]);
+  const reasons = (attention.find((a) => a.patient_id === patient.id) || { reasons: [] }).reasons;
+  const archived = Boolean(patient.archived_at);
+  const heading = h("h1", {}, patient.display_name, archived ? h("span", { class: "tag" }, "archived") : null);
+  const problem = h("div", { class: "alert", role: "alert", hidden: true });
+
+  // ---- rename -------------------------------------------------------------------------------
+  const nameInput = h("input", { value: patient.display_name, maxlength: "100", required: true, autocomplete: "off" });
+  const renameForm = h(
+    "form",
+    { class: "inline-form", hidden: true, "aria-label": "Rename" },
+    field("New name", nameInput),
+    h("button", { type: "submit", class: "primary small" }, "Save name"),
+    h("button", { type: "button", class: "secondary small", on: { click: () => closeRename() } }, "Cancel"),
+  );
+  const renameButton = h("button", { type: "button", class: "secondary", "aria-expanded": "false" }, "Rename");
+  function closeRename() {
+    renameForm.hidden = true;
+    renameButton.setAttribute("aria-expanded", "false");
+    renameButton.focus();
+  }
+  renameButton.addEventListener("click", () => {
+    renameForm.hidden = false;
+    renameButton.setAttribute("aria-expanded", "true");
+    nameInput.select();
+    nameInput.focus();
+  });
+  renameForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy(renameForm.querySelector("button[type=submit]"), async () => {
+      try {
+        const updated = await api(`/patients/${id}`, { method: "PATCH", body: { display_name: nameInput.value } });
+        ctx.handoff.set("toast", `Renamed to ${updated.display_name}.`);
+        ctx.navigate(`#/patients/${id}`);
+      } catch (err) {
+        fill(problem, explain(err));
+        problem.hidden = false;
+      }
+    });
+  });
+
+  // ---- archive and restore -----------------------------------------------------------------
+  const archiveButton = h("button", { type: "button", class: archived ? "secondary" : "danger-text" }, archived ? "Restore" : "Archive");
+  archiveButton.addEventListener("click", async () => {
+    if (!archived) {
+      const ok = await confirmDialog({
+        title: `Archive ${patient.display_name}?`,
+        body: "They leave your patient list and their reminders stop. Their records are kept, and you can restore them from the archived list.",
+        confirm: "Archive",
+        danger: true,
+      });
+      if (!ok) return;
+    }
+    await busy(archiveButton, async () => {
+      try {
+        await api(`/patients/${id}`, { method: "PATCH", body: { archived: !archived } });
+        ctx.handoff.set("toast", archived ? `${patient.display_name} is restored.` : `${patient.display_name} is archived.`);
+        ctx.navigate(archived ? `#/patients/${id}` : "#/");
+      } catch (err) {
+        fill(problem, explain(err));
+        problem.hidden = false;
+      }
+    });
+  });
+
+  // ---- devices ------------------------------------------------------------------------------
+  const devicesBox = h("div");
+  const devicesSection = card("Devices", devicesBox);
+  async function refreshDevices(message) {
+    try {
+      fill(devicesBox, devicesBody(id, await api(`/patients/${id}/devices`), refreshDevices));
+    } catch (err) {
+      fill(devicesBox, h("p", { class: "alert", role: "alert" }, explain(err)));
+    }
+    if (message) ctx.toast(message);
+    devicesSection.querySelector("h2").setAttribute("tabindex", "-1");
+    devicesSection.querySelector("h2").focus();
+  }
+  fill(devicesBox, devicesBody(id, devices, refreshDevices));
+
+  // ---- adherence summary --------------------------------------------------------------------
+  const week = thisWeek(adherence);
+  const todayRow = adherence.days.find((d) => d.on_date === adherence.today);
+  const summary = adherence.days.length
+    ? h(
+        "p",
+        { class: "stats" },
+        h("span", {}, h("strong", {}, week && week.expected ? percent(week.rate) : "—"), " this week"),
+        h("span", {}, h("strong", {}, String(adherence.streak)), ` day${adherence.streak === 1 ? "" : "s"} in a row`),
+        todayRow ? h("span", {}, h("strong", {}, `${todayRow.done}/${todayRow.expected}`), " today") : null,
+        h("span", {}, "last activity ", h("strong", {}, ago(adherence.last_activity))),
+      )
+    : h("p", { class: "muted" }, "No active plan in these weeks.");
+
+  const csv = h(
+    "a",
+    { href: `/api/v1/patients/${id}/records.csv`, download: `unknot-patient-${id}.csv`, class: "button secondary", id: "export-csv" },
+    "Export CSV",
+  );
+  const treat = h("a", { href: `#/patients/${id}/treat`, class: "button primary", id: "record-treatment" }, "Record treatment");
+
+  const node = h(
+    "section",
+    { class: "view view-patient" },
+    h("a", { href: "#/", class: "back" }, "← Patients"),
+    h(
+      "div",
+      { class: "view-head" },
+      heading,
+      h("p", { class: "meta" }, `${patient.timezone} · ${LANGS[patient.locale] || patient.locale} · added ${longDate(patient.created_at.slice(0, 10))}`),
+    ),
+    attentionBadges(reasons),
+    h(
+      "div",
+      { class: "toolbar", role: "group", "aria-label": "Patient actions" },
+      archived ? null : treat,
+      archived || !plan ? null : h("a", { href: `#/patients/${id}/handover`, class: "button secondary" }, "Hand over"),
+      csv,
+      renameButton,
+      archiveButton,
+    ),
+    renameForm,
+    problem,
+    h(
+      "div",
+      { class: "detail-grid" },
+      card("Adherence", summary, calendar(adherence, CALENDAR_WEEKS)),
+      card("Soreness and pain", trendChart(adherence, 28)),
+      activityCard(records, exercises),
+      checkinCard(records),
+      planCard(id, plan, history, muscles),
+      devicesSection,
+      remindersCard(reminders),
+      auditCard(audit),
+    ),
+  );
+  return {
+    node,
+    title: patient.display_name,
+    keys: archived ? {} : { t: () => ctx.navigate(`#/patients/${id}/treat`) },
+  };
+}
+

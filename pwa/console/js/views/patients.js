@@ -1,0 +1,294 @@
+// The patient list: search, adherence this week, latest soreness, last activity, attention;
+// and the new-patient form that leads straight to recording the treatment.
+
+import { api, pool } from "../api.js";
+import { field, fill, fold, h } from "../dom.js";
+import { addDays, ago, ATTENTION, dateTime, parseDate, percent, shortDate } from "../format.js";
+import { busy, explain } from "../ui.js";
+
+const TZ_KEY = "unknot.console.timezone";
+
+function zones() {
+  const here = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  let all = [];
+  try {
+    all = Intl.supportedValuesOf("timeZone");
+  } catch {
+    all = [here, "UTC"];
+  }
+  if (!all.includes(here)) all = [here, ...all];
+  let chosen = here;
+  try {
+    chosen = localStorage.getItem(TZ_KEY) || here;
+  } catch {
+    // storage blocked: the browser's zone it is
+  }
+  return { all, chosen: all.includes(chosen) ? chosen : here };
+}
+
+/** A patient's attention badges, each with its reason written out. */
+export function attentionBadges(reasons) {
+  if (!reasons || !reasons.length) return null;
+  return h(
+    "ul",
+    { class: "badges" },
+    reasons.map((r) =>
+      h(
+        "li",
+        { class: ["badge", `badge-${r.kind}`] },
+        h("span", { class: "badge-kind" }, ATTENTION[r.kind] || r.kind),
+        h("span", { class: "badge-detail" }, r.detail),
+      ),
+    ),
+  );
+}
+
+/** This calendar week's adherence (Monday first), or null with no plan. */
+export function thisWeek(adherence) {
+  if (!adherence || !adherence.days.length) return null;
+  const weekday = (parseDate(adherence.today).getDay() + 6) % 7;
+  const start = addDays(adherence.today, -weekday);
+  return adherence.weeks.find((w) => w.week_start === start) || null;
+}
+
+function newPatientForm(ctx) {
+  const { all, chosen } = zones();
+  const name = h("input", { name: "display_name", id: "new-name", required: true, maxlength: "100", autocomplete: "off" });
+  const tz = h("select", { name: "timezone", id: "new-tz" }, all.map((z) => h("option", { value: z, selected: z === chosen }, z)));
+  const locale = h(
+    "select",
+    { name: "locale", id: "new-locale" },
+    h("option", { value: "en" }, "English"),
+    h("option", { value: "es" }, "Español"),
+  );
+  const problem = h("div", { class: "alert", role: "alert", hidden: true });
+  const submit = h("button", { type: "submit", class: "primary" }, "Add and record treatment");
+  const form = h(
+    "form",
+    { class: "card new-patient", "aria-labelledby": "new-h", novalidate: true },
+    h("h2", { id: "new-h" }, "New patient"),
+    h(
+      "div",
+      { class: "row" },
+      field("Name", name),
+      field("Time zone", tz),
+      field("Language", locale),
+      h("div", { class: "field field-submit" }, submit),
+    ),
+    problem,
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    problem.hidden = true;
+    if (!name.value.trim()) {
+      fill(problem, "Type the patient's name first.");
+      problem.hidden = false;
+      name.focus();
+      return;
+    }
+    busy(submit, async () => {
+      try {
+        const created = await api("/patients", {
+          method: "POST",
+          body: { display_name: name.value.trim(), timezone: tz.value, locale: locale.value },
+        });
+        try {
+          localStorage.setItem(TZ_KEY, tz.value);
+        } catch {
+          // not remembered; no harm
+        }
+        ctx.handoff.set("toast", `${created.display_name} added.`);
+        ctx.navigate(`#/patients/${created.id}/treat`);
+      } catch (err) {
+        fill(problem, explain(err));
+        problem.hidden = false;
+      }
+    });
+  });
+  return { form, name };
+}
+
+function row(p, reasons) {
+  const cells = {
+    week: h("td", { "data-label": "This week", class: "num" }, h("span", { class: "muted" }, "…")),
+    soreness: h("td", { "data-label": "Latest soreness", class: "num" }, h("span", { class: "muted" }, "…")),
+    activity: h("td", { "data-label": "Last activity" }, h("span", { class: "muted" }, "…")),
+  };
+  const tr = h(
+    "tr",
+    { "data-patient": String(p.id), "data-name": fold(p.display_name) },
+    h(
+      "th",
+      { scope: "row" },
+      h("a", { href: `#/patients/${p.id}`, class: "patient-link" }, p.display_name),
+      p.archived_at ? h("span", { class: "tag" }, "archived") : null,
+    ),
+    cells.week,
+    cells.soreness,
+    cells.activity,
+    h("td", { "data-label": "Attention" }, attentionBadges(reasons) || h("span", { class: "muted" }, "—")),
+    h(
+      "td",
+      { class: "actions" },
+      p.archived_at
+        ? null
+        : h("a", { href: `#/patients/${p.id}/treat`, class: "button small", "aria-label": `Record treatment for ${p.display_name}` }, "Treatment"),
+    ),
+  );
+  return { tr, cells };
+}
+
+function fillAdherence(cells, adherence) {
+  const week = thisWeek(adherence);
+  if (!adherence.days.length) fill(cells.week, h("span", { class: "muted" }, "no plan"));
+  else if (!week || !week.expected) fill(cells.week, h("span", { class: "muted" }, "nothing due"));
+  else {
+    fill(
+      cells.week,
+      h("span", { class: "rate" }, percent(week.rate)),
+      h("meter", { min: "0", max: "1", low: "0.5", high: "0.8", optimum: "1", value: String(week.rate), "aria-hidden": "true" }),
+      h("span", { class: "sr-only" }, ` (${week.done} of ${week.expected} done)`),
+    );
+  }
+  const last = adherence.soreness[adherence.soreness.length - 1];
+  fill(
+    cells.soreness,
+    last
+      ? [h("span", { class: ["score", last.value >= 7 ? "high" : ""] }, `${last.value}/10`), " ", h("span", { class: "muted small" }, shortDate(last.on_date))]
+      : h("span", { class: "muted" }, "—"),
+  );
+  fill(
+    cells.activity,
+    adherence.last_activity
+      ? h("time", { datetime: adherence.last_activity, title: dateTime(adherence.last_activity) }, ago(adherence.last_activity))
+      : h("span", { class: "muted" }, "never"),
+  );
+}
+
+export async function render(_params, ctx) {
+  const archived = location.hash.includes("archived");
+  const [list, attention] = await Promise.all([
+    api(`/patients${archived ? "?archived=true" : ""}`),
+    api("/attention"),
+  ]);
+  const reasonsOf = new Map(attention.map((a) => [a.patient_id, a.reasons]));
+  const { form, name } = newPatientForm(ctx);
+
+  const search = h("input", { type: "search", id: "patient-search", autocomplete: "off", "aria-controls": "patient-table" });
+  const status = h("p", { class: "muted", id: "patient-count", role: "status" });
+  const tbody = h("tbody");
+  const rows = list.map((p) => row(p, reasonsOf.get(p.id)));
+  for (const r of rows) tbody.append(r.tr);
+
+  function filter() {
+    const q = fold(search.value.trim());
+    let shown = 0;
+    for (const { tr } of rows) {
+      tr.hidden = Boolean(q) && !tr.dataset.name.includes(q);
+      if (!tr.hidden) shown += 1;
+    }
+    const what = archived ? "archived patients" : "patients";
+    fill(status, q ? `${shown} of ${rows.length} ${what} match “${search.value.trim()}”.` : `${rows.length} ${what}.`);
+    return shown;
+  }
+  search.addEventListener("input", filter);
+  search.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter") return;
+    const visible = rows.filter((r) => !r.tr.hidden);
+    if (visible.length === 1) {
+      event.preventDefault();
+      ctx.navigate(`#/patients/${visible[0].tr.dataset.patient}`);
+    }
+  });
+  filter();
+
+  const table = h(
+    "table",
+    { class: "patients", id: "patient-table" },
+    h("caption", { class: "sr-only" }, archived ? "Archived patients" : "Your patients"),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        h("th", { scope: "col" }, "Patient"),
+        h("th", { scope: "col" }, "This week"),
+        h("th", { scope: "col" }, "Latest soreness"),
+        h("th", { scope: "col" }, "Last activity"),
+        h("th", { scope: "col" }, "Attention"),
+        h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")),
+      ),
+    ),
+    tbody,
+  );
+
+  const needing = attention.filter((a) => rows.some((r) => r.tr.dataset.patient === String(a.patient_id)));
+  const alerts = needing.length
+    ? h(
+        "section",
+        { class: "card attention", "aria-labelledby": "att-h" },
+        h("h2", { id: "att-h" }, `Needs attention (${needing.length})`),
+        h(
+          "ul",
+          { class: "attention-list" },
+          needing.map((a) =>
+            h("li", {}, h("a", { href: `#/patients/${a.patient_id}` }, a.display_name), attentionBadges(a.reasons)),
+          ),
+        ),
+      )
+    : null;
+
+  const node = h(
+    "section",
+    { class: "view view-patients" },
+    h("div", { class: "view-head" }, h("h1", {}, archived ? "Archived patients" : "Patients")),
+    archived ? null : form,
+    alerts,
+    h(
+      "section",
+      { class: "card", "aria-labelledby": "list-h" },
+      h("h2", { id: "list-h", class: "sr-only" }, "Patient list"),
+      h(
+        "div",
+        { class: "list-tools" },
+        field("Search patients", search),
+        h(
+          "a",
+          { href: archived ? "#/" : "#/?archived", class: "button secondary small" },
+          archived ? "Back to current patients" : "Archived patients",
+        ),
+      ),
+      status,
+      rows.length
+        ? h("div", { class: "table-wrap" }, table)
+        : h("p", { class: "empty" }, archived ? "No archived patients." : "No patients yet. Add the first one above."),
+    ),
+  );
+
+  // Adherence per row, a few at a time, so a long list stays responsive.
+  let stopped = false;
+  pool(rows, 4, async ({ tr, cells }) => {
+    if (stopped) return;
+    try {
+      fillAdherence(cells, await api(`/patients/${tr.dataset.patient}/adherence?days=7`));
+    } catch (err) {
+      if (!stopped) fill(cells.week, h("span", { class: "muted", title: explain(err) }, "unavailable"));
+    }
+  }).then(() => {
+    if (!stopped) node.dataset.loaded = "true";
+  });
+
+  if (!rows.length) node.dataset.loaded = "true";
+  return {
+    node,
+    title: archived ? "Archived patients" : "Patients",
+    // With patients listed, focus stays off the fields so "/" and "n" work at once.
+    focus: rows.length || archived ? null : name,
+    keys: { "/": () => search.focus(), n: () => name && name.focus() },
+    cleanup: () => {
+      stopped = true;
+    },
+  };
+}
+

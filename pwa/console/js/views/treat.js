@@ -1,0 +1,451 @@
+// Record a treatment (#/patients/ID/treat): treated muscles from the body map or the list, the
+// date, the generated program to adjust, then assign and go to the hand-over.
+// The same screen adjusts the active plan (#/patients/ID/plan) without the muscle picker.
+
+import { api, ApiError, maybe } from "../api.js";
+import { bodyMap, VIEW_OF } from "../bodymap.js";
+import { loadExercises, loadMuscles } from "../catalog.js";
+import { createEditor } from "../editor.js";
+import { field, fill, fold, h } from "../dom.js";
+import { longDate, plural, PRECAUTIONS, REGION_NAMES, SIDE_NAMES, todayIso } from "../format.js";
+import { busy, explain } from "../ui.js";
+
+const SIDES = ["left", "right"];
+
+function actionBar(summary, button) {
+  return h("div", { class: "actionbar" }, h("p", { class: "actionbar-summary", role: "status" }, summary), button);
+}
+
+export async function render([id, mode], ctx) {
+  const [patient, muscles, exercises, current] = await Promise.all([
+    api(`/patients/${id}`),
+    loadMuscles(),
+    loadExercises(),
+    mode === "plan" ? null : maybe(`/patients/${id}/plan`),
+  ]);
+  const back = h("a", { href: `#/patients/${id}`, class: "back" }, `← ${patient.display_name}`);
+
+  if (patient.archived_at) {
+    const node = h(
+      "section",
+      { class: "view" },
+      back,
+      h("h1", {}, "This patient is archived"),
+      h("p", {}, "Restore them on their page before recording a treatment or changing the plan."),
+    );
+    return { node, title: "Archived patient" };
+  }
+  if (mode === "plan") return adjust(id, patient, muscles, exercises, back, ctx);
+  return record(id, patient, muscles, exercises, back, ctx, current);
+}
+
+async function adjust(id, patient, muscles, exercises, back, ctx) {
+  let record;
+  try {
+    record = await api(`/patients/${id}/plan`);
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 404) throw err;
+    const node = h(
+      "section",
+      { class: "view" },
+      back,
+      h("h1", {}, "No plan yet"),
+      h("p", {}, h("a", { href: `#/patients/${id}/treat`, class: "button primary" }, "Record a treatment"), " to make one."),
+    );
+    return { node, title: "No plan" };
+  }
+  const summary = h("span");
+  const problem = h("div", { class: "alert", role: "alert", hidden: true });
+  const save = h("button", { type: "button", class: "primary", id: "save-plan" }, "Save changes");
+  const editor = createEditor({ exercises, treated: () => record.program.treated, onChange: () => describe() });
+  function describe() {
+    fill(summary, `${plural(editor.items().length, "item", "items")} · ${plural(editor.edits, "change", "changes")} not saved yet`);
+  }
+  editor.load(record.program);
+  describe();
+
+  async function doSave() {
+    problem.hidden = true;
+    await busy(save, async () => {
+      try {
+        await api(`/patients/${id}/plan`, { method: "PUT", body: { version: record.version, items: editor.items() } });
+        ctx.handoff.set("toast", "The plan is saved. The patient's app shows it the next time it connects.");
+        ctx.navigate(`#/patients/${id}`);
+      } catch (err) {
+        fill(
+          problem,
+          err instanceof ApiError && err.status === 409 ? "Someone changed this plan meanwhile. Reload the page to see the new version, then make your changes again." : explain(err),
+        );
+        problem.hidden = false;
+        problem.scrollIntoView({ block: "center" });
+      }
+    });
+  }
+  save.addEventListener("click", doSave);
+  const names = record.program.treated
+    .map((t) => `${(muscles.byId.get(t.muscle) || { name: t.muscle }).name} (${SIDE_NAMES[t.side]})`)
+    .join(", ");
+  const node = h(
+    "section",
+    { class: "view view-plan" },
+    back,
+    h("h1", {}, `Adjust the plan · ${patient.display_name}`),
+    h("p", { class: "lead" }, `Version ${record.version}, treated on ${longDate(record.program.treated_on)}: ${names}.`),
+    problem,
+    h("section", { class: "card", "aria-labelledby": "prog-h" }, h("h2", { id: "prog-h" }, "Program"), editor.element),
+    actionBar(summary, save),
+  );
+  return { node, title: `Adjust plan · ${patient.display_name}`, keys: { "mod+Enter": () => save.click() } };
+}
+
+async function record(id, patient, muscles, exercises, back, ctx, current) {
+  const selected = new Map(); // "muscle|side" -> {muscle, side}, in the order picked
+  const isSelected = (m, side) => selected.has(`${m}|${side}`);
+  const treated = () => [...selected.values()];
+
+  const summary = h("span");
+  const chips = h("ul", { class: "chips", "aria-label": "Selected muscles" });
+  const cautions = h("div", { class: "caution-box", hidden: true });
+  const previewState = h("p", { class: "muted", id: "preview-state", role: "status" }, "Pick the treated muscles to see the program.");
+  const problem = h("div", { class: "alert", role: "alert", hidden: true });
+  const date = h("input", { type: "date", id: "treated-on", value: todayIso(), required: true });
+  const notes = h("textarea", { id: "notes", rows: "2", maxlength: "2000" });
+  const assign = h("button", { type: "button", class: "primary", id: "assign" }, "Assign and hand over");
+
+  let pending = null; // the preview request in flight
+  let seq = 0; // which selection the program on screen is for
+  let timer = null;
+  const editor = createEditor({ exercises, treated, onChange: () => describe() });
+
+  function describe() {
+    const n = selected.size;
+    const parts = [n ? plural(n, "muscle", "muscles") : "No muscle yet"];
+    if (editor.program && n) parts.push(plural(editor.items().length, "item", "items"));
+    if (editor.edits) parts.push(plural(editor.edits, "change", "changes"));
+    fill(summary, parts.join(" · "));
+  }
+
+  const map = bodyMap({
+    muscles: muscles.byId,
+    isSelected,
+    onToggle: (m, side) => toggle(m, side),
+  });
+
+  // ---- the searchable list ------------------------------------------------------------------
+  const search = h("input", { type: "search", id: "muscle-search", autocomplete: "off", "aria-controls": "muscle-list" });
+  const listStatus = h("p", { class: "muted small", role: "status" });
+  const groups = muscles.regions.map((region) =>
+    h(
+      "section",
+      { class: "region-group", "data-region": region.region },
+      h("h3", {}, REGION_NAMES[region.region] || region.region),
+      h(
+        "ul",
+        {},
+        region.muscles.map((m) =>
+          h(
+            "li",
+            { "data-muscle": m.id, "data-search": fold(`${m.name} ${m.id} ${REGION_NAMES[m.region] || ""}`) },
+            h("span", { class: "mname" }, m.name, h("span", { class: "muted small" }, ` ${VIEW_OF[m.id] || ""}`)),
+            h(
+              "span",
+              { class: "sides" },
+              (m.sided ? SIDES : ["both"]).map((side) =>
+                h(
+                  "button",
+                  { type: "button", class: "side", "data-muscle": m.id, "data-side": side, "aria-pressed": "false", "aria-label": `${m.name}, ${side}` },
+                  side === "left" ? "Left" : side === "right" ? "Right" : "Both",
+                ),
+              ),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+  const list = h("div", { class: "muscle-list", id: "muscle-list", hidden: true }, groups);
+  const browse = h(
+    "button",
+    { type: "button", class: "secondary small", "aria-expanded": "false", "aria-controls": "muscle-list", id: "browse-muscles" },
+    `All muscles (${muscles.byId.size})`,
+  );
+  let browsing = false;
+  browse.addEventListener("click", () => {
+    browsing = !browsing;
+    browse.setAttribute("aria-expanded", String(browsing));
+    filter();
+  });
+
+  function filter() {
+    const q = fold(search.value.trim());
+    list.hidden = !q && !browsing;
+    let shown = 0;
+    for (const group of groups) {
+      let any = false;
+      for (const li of group.querySelectorAll("li")) {
+        li.hidden = Boolean(q) && !li.dataset.search.includes(q);
+        if (!li.hidden) {
+          any = true;
+          shown += 1;
+        }
+      }
+      group.hidden = !any;
+    }
+    fill(listStatus, q ? (shown ? `${plural(shown, "muscle matches", "muscles match")}.` : "No muscle matches.") : "");
+  }
+  search.addEventListener("input", filter);
+  search.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === "ArrowDown") {
+      const first = list.querySelector("li:not([hidden]) button.side");
+      if (first) {
+        event.preventDefault();
+        first.focus();
+      }
+    } else if (event.key === "Escape" && search.value) {
+      event.preventDefault();
+      search.value = "";
+      filter();
+    }
+  });
+  list.addEventListener("click", (event) => {
+    const b = event.target.closest("button.side");
+    if (b) toggle(b.dataset.muscle, b.dataset.side);
+  });
+  list.addEventListener("keydown", (event) => {
+    // Up and Down walk the visible buttons of the same side; Escape goes back to the search.
+    const b = event.target.closest("button.side");
+    if (!b) return;
+    if (event.key === "Escape") {
+      event.preventDefault();
+      search.focus();
+      return;
+    }
+    if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
+    const all = [...list.querySelectorAll(`li:not([hidden]) button.side[data-side="${b.dataset.side}"]`)];
+    const next = all[all.indexOf(b) + (event.key === "ArrowDown" ? 1 : -1)];
+    event.preventDefault();
+    if (next) next.focus();
+    else if (event.key === "ArrowUp") search.focus();
+  });
+  list.addEventListener("pointerover", (event) => {
+    const li = event.target.closest("li[data-muscle]");
+    map.highlight(li ? li.dataset.muscle : null);
+  });
+  list.addEventListener("pointerleave", () => map.highlight(null));
+  list.addEventListener("focusin", (event) => {
+    const li = event.target.closest("li[data-muscle]");
+    map.highlight(li ? li.dataset.muscle : null);
+  });
+
+  // ---- selection ----------------------------------------------------------------------------
+  function toggle(m, side) {
+    const key = `${m}|${side}`;
+    if (selected.has(key)) selected.delete(key);
+    else selected.set(key, { muscle: m, side });
+    showSelection();
+    schedulePreview();
+  }
+
+  function showSelection() {
+    map.update();
+    for (const b of list.querySelectorAll("button.side")) {
+      b.setAttribute("aria-pressed", String(isSelected(b.dataset.muscle, b.dataset.side)));
+    }
+    fill(
+      chips,
+      [...selected.values()].map((t) => {
+        const m = muscles.byId.get(t.muscle);
+        return h(
+          "li",
+          { class: "chip" },
+          `${m.name} · ${SIDE_NAMES[t.side]}`,
+          h("button", { type: "button", class: "chip-remove", "aria-label": `Remove ${m.name}, ${t.side}`, "data-key": `${t.muscle}|${t.side}` }, "✕"),
+        );
+      }),
+    );
+    if (!selected.size) chips.append(h("li", { class: "muted" }, "None yet: click the body map or use the list."));
+    const chosen = [...new Set(treated().map((t) => t.muscle))].map((mid) => muscles.byId.get(mid));
+    const kinds = [...new Set(chosen.flatMap((m) => m.precautions))];
+    cautions.hidden = !kinds.length;
+    fill(
+      cautions,
+      kinds.map((k) =>
+        h(
+          "p",
+          {},
+          h("strong", {}, PRECAUTIONS[k] || k),
+          ` (${chosen.filter((m) => m.precautions.includes(k)).map((m) => m.name).join(", ")}).`,
+        ),
+      ),
+      h(
+        "details",
+        {},
+        h("summary", {}, "What the patient is told"),
+        chosen.filter((m) => m.precaution_note).map((m) => h("p", {}, h("strong", {}, `${m.name}: `), m.precaution_note)),
+      ),
+    );
+    describe();
+  }
+  chips.addEventListener("click", (event) => {
+    const b = event.target.closest("button.chip-remove");
+    if (!b) return;
+    const [m, side] = b.dataset.key.split("|");
+    const items = [...chips.querySelectorAll("button.chip-remove")];
+    const next = items[items.indexOf(b) + 1] || items[items.indexOf(b) - 1];
+    toggle(m, side);
+    const again = next && chips.querySelector(`button[data-key="${CSS.escape(next.dataset.key)}"]`);
+    (again || search).focus();
+  });
+
+  // ---- preview ------------------------------------------------------------------------------
+  function schedulePreview() {
+    clearTimeout(timer);
+    timer = null;
+    seq += 1; // an answer still on its way is for an older selection: it will be dropped
+    if (!selected.size) {
+      pending = null;
+      editor.clear();
+      editor.element.dataset.state = "empty";
+      fill(previewState, "Pick the treated muscles to see the program.");
+      describe();
+      return;
+    }
+    editor.element.dataset.state = "updating";
+    fill(previewState, "Updating the program…");
+    const mine = seq;
+    timer = setTimeout(() => {
+      timer = null;
+      pending = preview(mine);
+    }, 150);
+  }
+
+  /** Generate the program for the current selection; false when the server refused. */
+  async function preview(mine) {
+    try {
+      const program = await api("/programs/preview", {
+        method: "POST",
+        body: { treated: treated(), treated_on: date.value || todayIso() },
+      });
+      if (mine !== seq) return true;
+      editor.load(program, { merge: true });
+      editor.element.dataset.state = "ready";
+      fill(previewState, editor.edits ? "Program updated; your changes are kept." : "");
+      describe();
+      return true;
+    } catch (err) {
+      if (mine === seq) {
+        editor.element.dataset.state = "error";
+        fill(previewState, explain(err));
+      }
+      return false;
+    }
+  }
+  date.addEventListener("change", () => {
+    if (selected.size) schedulePreview();
+  });
+
+  // ---- assign -------------------------------------------------------------------------------
+  async function doAssign() {
+    problem.hidden = true;
+    if (!selected.size) {
+      fill(problem, "Pick at least one treated muscle first.");
+      problem.hidden = false;
+      search.focus();
+      return;
+    }
+    if (!date.value) {
+      fill(problem, "Enter the date of the treatment.");
+      problem.hidden = false;
+      date.focus();
+      return;
+    }
+    await busy(assign, async () => {
+      try {
+        if (timer) {
+          clearTimeout(timer);
+          timer = null;
+          pending = preview(seq);
+        }
+        if (pending && !(await pending)) {
+          fill(problem, "The program could not be made; see the message above the program, then try again.");
+          problem.hidden = false;
+          return;
+        }
+        const body = { treated: treated(), treated_on: date.value, items: editor.items() };
+        if (notes.value.trim()) body.notes = notes.value.trim();
+        await api(`/patients/${id}/plans`, { method: "POST", body });
+        const invite = await api(`/patients/${id}/invites`, { method: "POST" });
+        ctx.handoff.set(`invite:${id}`, invite);
+        ctx.handoff.set("toast", "The plan is assigned.");
+        ctx.navigate(`#/patients/${id}/handover`);
+      } catch (err) {
+        fill(problem, explain(err));
+        problem.hidden = false;
+      }
+    });
+  }
+  assign.addEventListener("click", doAssign);
+
+  showSelection();
+  const node = h(
+    "section",
+    { class: "view view-treat" },
+    h("div", { class: "title-row" }, back, h("h1", {}, `Record a treatment · ${patient.display_name}`)),
+    h(
+      "div",
+      { class: "treat-grid" },
+      h(
+        "section",
+        { class: "card pick", "aria-labelledby": "map-h" },
+        h("h2", { id: "map-h", class: "sr-only" }, "Body map"),
+        map.element,
+      ),
+      h(
+        "div",
+        { class: "treat-side" },
+        h(
+          "section",
+          { class: "card", "aria-labelledby": "sel-h" },
+          h("h2", { id: "sel-h" }, "Treated muscles"),
+          current
+            ? h(
+                "p",
+                { class: "note" },
+                `Assigning replaces the current plan (treated on ${longDate(current.program.treated_on)}, version ${current.version}). `,
+                "The patient's link keeps working. To change that plan instead, ",
+                h("a", { href: `#/patients/${id}/plan` }, "adjust it"),
+                ".",
+              )
+            : null,
+          h(
+            "div",
+            { class: "list-tools" },
+            field("Find a muscle", search, "Type part of a name; Enter or ↓ reaches the matches."),
+            browse,
+          ),
+          listStatus,
+          list,
+          chips,
+          cautions,
+          h("div", { class: "row" }, field("Treated on", date), field("Notes", notes, "For you; the patient does not see them.")),
+        ),
+        h(
+          "section",
+          { class: "card", "aria-labelledby": "prog-h" },
+          h("h2", { id: "prog-h" }, "Program"),
+          previewState,
+          editor.element,
+        ),
+      ),
+    ),
+    problem,
+    actionBar(summary, assign),
+  );
+  return {
+    node,
+    title: `Record treatment · ${patient.display_name}`,
+    focus: search,
+    keys: { "/": () => search.focus(), "mod+Enter": () => assign.click() },
+    cleanup: () => clearTimeout(timer),
+  };
+}

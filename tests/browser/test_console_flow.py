@@ -1,0 +1,210 @@
+"""The therapist console in real Chromium against the real server: the common path within its
+documented number of clicks and key presses, the QR code read back, the printed plan, an
+adjusted dosage assigned, and the patient's own logging shown back to the therapist."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.browser.conftest import LiveServer, PageProblems, local_today, screenshot
+from tests.browser.console_helpers import (
+    ConsoleAccount,
+    budget,
+    count_inputs,
+    counted,
+    decode_qr,
+    goto_view,
+    open_console,
+    pdf_pages,
+    program_ready,
+    region,
+    wait_view,
+)
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def account(live_server: LiveServer) -> Iterator[ConsoleAccount]:
+    created = ConsoleAccount.create(live_server, "Flow Therapist")
+    yield created
+    created.close()
+
+
+def test_common_path_from_new_patient_to_printed_plan_stays_within_its_documented_length(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    context, page = open_console(browser, live_server, account, page_problems)
+    try:
+        limit = budget(page)
+        goto_view(page, "#/", "patients")
+        # Printing opens the browser's dialog; record that it was asked for instead.
+        page.evaluate("() => { window.__printed = 0; window.print = () => { window.__printed += 1; }; }")
+        count_inputs(page)
+
+        page.get_by_label("Name", exact=True).click()
+        page.keyboard.type("Walk-in Wanda")
+        page.keyboard.press("Enter")
+        wait_view(page, "treat")
+        expect(page.locator("#treated-on")).to_have_value(local_today().isoformat())
+        region(page, "upper-trapezius", "left").click()
+        region(page, "levator-scapulae", "right").click()
+        expect(program_ready(page).locator(".item").first).to_be_visible()
+        page.locator("#assign").click()
+        wait_view(page, "handover")
+        expect(page.locator("#print")).to_be_focused()
+        page.locator("#print").click()
+
+        used = counted(page)
+        assert page.evaluate("() => window.__printed") == 1
+        assert used["typed"] == len("Walk-in Wanda"), used["log"]
+        assert used["clicks"] <= limit["clicks"], f"{used['clicks']} clicks > {limit['clicks']}: {used['log']}"
+        assert used["keys"] <= limit["keys"], f"{used['keys']} key presses > {limit['keys']}: {used['log']}"
+
+        # What was assigned is what was picked.
+        patient_id = int(page.url.split("/patients/")[1].split("/")[0])
+        plan = account.active_plan(patient_id)
+        assert {(t["muscle"], t["side"]) for t in plan["program"]["treated"]} == {
+            ("upper-trapezius", "left"),
+            ("levator-scapulae", "right"),
+        }
+
+        # The large QR code reads back as the invite link shown next to it.
+        link = page.locator("#invite-link").get_attribute("href")
+        assert link is not None
+        assert link.startswith(f"{live_server.url}/#join=")
+        assert decode_qr(page.locator(".qr-card img.qr").screenshot()) == link
+        code = page.locator("#invite-code").inner_text().replace("Invite code", "").strip()
+        assert link.endswith(code)
+
+        # The print view: the plan and nothing of the console around it, on one or two pages.
+        page.emulate_media(media="print")
+        expect(page.locator(".bar")).to_be_hidden()
+        expect(page.locator(".qr-card")).to_be_hidden()
+        sheet = page.locator("#handout")
+        expect(sheet).to_be_visible()
+        expect(sheet).to_contain_text("Walk-in Wanda")
+        expect(sheet).to_contain_text("Your first week")
+        expect(sheet).to_contain_text(code)
+        titles = page.evaluate(
+            "() => [...document.querySelectorAll('#handout .routine li strong')].map(e => e.textContent)"
+        )
+        first_days = [i for i in plan["program"]["items"] if i["from_day"] <= 6]
+        assert titles, "the first days' routine is printed"
+        assert len(set(titles)) == len({i["exercise_id"] for i in first_days})
+        expect(sheet).to_contain_text("Aftercare: the first 48 hours")
+        expect(sheet).to_contain_text("Warning signs")
+        expect(sheet).to_contain_text("collapsed lung")  # the chest-wall red flag of the trapezius
+        assert decode_qr(page.locator("#handout img.qr").screenshot()) == link
+        screenshot(page, "console-print-view", full_page=True)
+        assert 1 <= pdf_pages(page.pdf(format="A4")) <= 2
+    finally:
+        context.close()
+    assert not page_problems.errors, "\n".join(page_problems.errors)
+
+
+def test_adjusted_dosage_is_assigned_and_what_the_patient_logs_shows_on_their_page(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Dosage Dora")
+    context, page = open_console(browser, live_server, account, page_problems)
+    try:
+        goto_view(page, f"#/patients/{patient['id']}/treat", "treat")
+        region(page, "infraspinatus", "right").click()
+        region(page, "gluteus-medius", "left").click()
+        expect(page.locator(".chip")).to_have_count(2)
+        first = program_ready(page).locator(".item").first
+        expect(first).to_be_visible()
+        exercise_id = first.get_attribute("data-exercise")
+        first.get_by_role("button", name="Dosage of").click()
+        expect(first.get_by_label("Sets")).to_be_focused()
+        first.get_by_label("Reps").fill("12")
+        expect(first.locator(".item-dose")).to_contain_text("12 times")
+        first.get_by_role("button", name="Midday").click()
+        page.locator("#assign").click()
+        wait_view(page, "handover")
+
+        plan = account.active_plan(patient["id"])
+        assigned = plan["program"]["items"][0]
+        assert assigned["exercise_id"] == exercise_id
+        assert assigned["dosage"]["reps"] == 12
+        assert "midday" in assigned["slots"]
+        assert {(t["muscle"], t["side"]) for t in plan["program"]["treated"]} == {
+            ("infraspinatus", "right"),
+            ("gluteus-medius", "left"),
+        }
+
+        # The patient scans the code (read back from the screen) and logs the adjusted exercise.
+        link = decode_qr(page.locator(".qr-card img.qr").screenshot())
+        assert "#join=" in link
+        phone = account.join(link.split("#join=")[1])
+        today = local_today()
+        done = {
+            "id": str(uuid.uuid4()),
+            "exercise_id": exercise_id,
+            "on_date": today.isoformat(),
+            "slot": assigned["slots"][0],
+            "done_at": dt.datetime.now(dt.UTC).isoformat(),
+            "reps_done": 12,
+            "pain": 2,
+        }
+        checkin = {
+            "id": str(uuid.uuid4()),
+            "on_date": today.isoformat(),
+            "soreness": 8,
+            "red_flags": ["fainting"],
+            "note": "felt faint once",
+            "done_at": dt.datetime.now(dt.UTC).isoformat(),
+        }
+        r = phone.post("/api/v1/patient/sync", json={"completions": [done], "checkins": [checkin]})
+        assert r.status_code == 200, r.text
+        phone.close()
+
+        goto_view(page, f"#/patients/{patient['id']}", "patient")
+        row = page.locator(f"tr[data-completion='{done['id']}']")
+        expect(row).to_be_visible()
+        title = page.evaluate("id => document.querySelector(`tr[data-completion='${id}'] th`).textContent", done["id"])
+        catalog = live_server_exercise(live_server, exercise_id)
+        assert title == catalog["title"]
+        expect(row).to_contain_text("12 reps")
+        expect(row).to_contain_text("2/10")
+        expect(page.locator(".calendar td.today")).to_have_class("day s-partial today")
+        expect(page.get_by_role("heading", name="Check-ins")).to_be_visible()
+        expect(page.locator("tr.flagged")).to_contain_text("Fainting")
+        expect(page.locator(".view-patient > .badges")).to_contain_text("Red flag")
+        expect(page.locator(".trend desc")).to_contain_text("latest 8")
+        expect(page.locator("#card-devices")).to_be_visible()
+        expect(page.get_by_role("button", name="Remove Test phone")).to_be_visible()
+
+        # The CSV export behind the button carries the same records.
+        href = page.locator("#export-csv").get_attribute("href")
+        assert href is not None
+        response = page.request.get(href)
+        assert response.ok
+        assert response.headers["content-type"].startswith("text/csv")
+        rows = list(csv.DictReader(io.StringIO(response.text())))
+        assert {r["id"] for r in rows} == {done["id"], checkin["id"]}
+
+        # And the patient list shows the week's adherence, the soreness and the attention badge.
+        goto_view(page, "#/", "patients")
+        line = page.locator(f"tr[data-patient='{patient['id']}']")
+        expect(line).to_contain_text("8/10")
+        expect(line).to_contain_text("Red flag")
+        expect(line).to_contain_text("just now")
+        expect(line.locator("meter")).to_have_count(1)
+    finally:
+        context.close()
+    assert not page_problems.errors, "\n".join(page_problems.errors)
+
+
+def live_server_exercise(server: LiveServer, exercise_id: str) -> dict[str, str]:
+    import httpx
+
+    return httpx.get(f"{server.url}/api/v1/catalog/exercises/{exercise_id}", timeout=10).json()

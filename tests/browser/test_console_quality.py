@@ -1,0 +1,263 @@
+"""Quality of the therapist console in Chromium: accessibility of every screen, a tablet held
+either way, the body map from the keyboard and by pointer, the searchable muscle list, and the
+patient's page actions (rename, archive, revoke a device); screenshots for the README."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.conftest import LiveServer, PageProblems, check_a11y, local_today, screenshot
+from tests.browser.console_helpers import (
+    PASSWORD,
+    TABLET,
+    ConsoleAccount,
+    goto_view,
+    open_console,
+    program_ready,
+    region,
+    wait_view,
+)
+
+pytestmark = pytest.mark.browser
+
+PORTRAIT = {"width": 820, "height": 1180}
+TREATED = [{"muscle": "upper-trapezius", "side": "left"}, {"muscle": "levator-scapulae", "side": "right"}]
+
+
+@pytest.fixture(scope="module")
+def account(live_server: LiveServer) -> Iterator[ConsoleAccount]:
+    created = ConsoleAccount.create(live_server, "Quality Therapist")
+    yield created
+    created.close()
+
+
+def no_sideways_scroll(page: Page, where: str) -> None:
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{where}: the page is {overflow}px wider than the screen"
+
+
+def test_every_console_screen_is_accessible_on_a_tablet_held_either_way(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Ana Accesible", treated=TREATED)
+    phone = account.join(account.ok(account.api.post(f"/api/v1/patients/{patient['id']}/invites"))["code"])
+    today = local_today().isoformat()
+    now = dt.datetime.now(dt.UTC).isoformat()
+    item = patient["plan"]["program"]["items"][0]
+    logged = {
+        "completions": [
+            {
+                "id": str(uuid.uuid4()),
+                "exercise_id": item["exercise_id"],
+                "on_date": today,
+                "slot": item["slots"][0],
+                "done_at": now,
+                "pain": 3,
+            }
+        ],
+        "checkins": [
+            {
+                "id": str(uuid.uuid4()),
+                "on_date": today,
+                "soreness": 7,
+                "red_flags": ["soreness-too-much"],
+                "note": "sore",
+                "done_at": now,
+            }
+        ],
+    }
+    assert phone.post("/api/v1/patient/sync", json=logged).status_code == 200
+    phone.close()
+    account.patient("Bruno Sin Plan")
+    context, page = open_console(browser, live_server, account, page_problems)
+    try:
+        # Sign-in screen: signed out in a second page of the same browser profile.
+        page.locator("#signout").click()
+        wait_view(page, "signin")
+        check_a11y(page, "sign-in")
+        page.get_by_label("Email").fill(account.email)
+        page.get_by_label("Password").fill("not the password")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("alert")).to_contain_text("Wrong email or password")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_label("Password").press("Enter")
+        wait_view(page, "patients")
+
+        page.wait_for_selector(".view-patients[data-loaded]")
+        expect(page.locator(f"tr[data-patient='{patient['id']}'] .badge")).to_have_count(2)
+        check_a11y(page, "patient list")
+        screenshot(page, "console-patient-list")
+
+        screens = [
+            (f"#/patients/{patient['id']}", "patient"),
+            (f"#/patients/{patient['id']}/plan", "plan"),
+            (f"#/patients/{patient['id']}/handover", "handover"),
+            ("#/help", "help"),
+            (f"#/patients/{patient['id']}/treat", "treat"),
+        ]
+        for hash_, name in screens:
+            goto_view(page, hash_, name)
+            check_a11y(page, name)
+            no_sideways_scroll(page, name)
+
+        # The treatment screen with a selection and an open exercise: the body map screenshot.
+        region(page, "upper-trapezius", "left").click()
+        page.get_by_label("Find a muscle").fill("levator")
+        page.get_by_role("button", name="Levator scapulae, right").last.click()
+        expect(program_ready(page).locator(".item").first).to_be_visible()
+        page.locator("#program-editor .item-title").first.click()
+        region(page, "deltoid", "left").hover()
+        check_a11y(page, "treatment with a selection")
+        page.evaluate("window.scrollTo(0, 0)")
+        screenshot(page, "console-body-map")
+
+        page.set_viewport_size(PORTRAIT)
+        for hash_, name in [("#/", "patients"), *screens]:
+            goto_view(page, hash_, name)
+            no_sideways_scroll(page, f"{name} (portrait)")
+        page.set_viewport_size(TABLET)
+    finally:
+        context.close()
+    assert not page_problems.errors, "\n".join(page_problems.errors)
+
+
+def test_body_map_works_from_the_keyboard_and_every_region_is_clickable(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Keyboard Kai")
+    context, page = open_console(browser, live_server, account, page_problems)
+    try:
+        goto_view(page, f"#/patients/{patient['id']}/treat", "treat")
+        expect(page.get_by_label("Find a muscle")).to_be_focused()
+
+        # Every region can be hit at its centre (no other region covers it), and has a name.
+        covered = page.evaluate(
+            """() => [...document.querySelectorAll('.figure .region')].filter((el) => {
+                 el.scrollIntoView({block: 'center'});
+                 const r = el.getBoundingClientRect();
+                 return document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2) !== el;
+               }).map((el) => el.getAttribute('aria-label'))"""
+        )
+        assert not covered, f"regions covered at their centre: {covered}"
+        muscles = {m["id"] for r in account.api.get("/api/v1/catalog/muscles").json() for m in r["muscles"]}
+        drawn = page.evaluate(
+            "() => [...document.querySelectorAll('.figure .region')].map(e => e.dataset.muscle + ':' + e.dataset.side)"
+        )
+        assert sorted(drawn) == sorted(f"{m}:{s}" for m in muscles for s in ("left", "right"))
+
+        # The back figure is one tab stop: arrows walk it, Space toggles, Left/Right change side.
+        back = page.locator(".figure[data-view='back'] .region[tabindex='0']")
+        back.focus()
+        first = page.evaluate("() => document.activeElement.getAttribute('aria-label')")
+        page.keyboard.press("ArrowDown")
+        second = page.evaluate("() => document.activeElement.getAttribute('aria-label')")
+        assert second != first
+        page.keyboard.press("Space")
+        focused = page.locator(":focus")
+        expect(focused).to_have_attribute("aria-checked", "true")
+        muscle, side = focused.get_attribute("data-muscle"), focused.get_attribute("data-side")
+        page.keyboard.press("ArrowRight" if side == "left" else "ArrowLeft")
+        other = page.locator(":focus")
+        expect(other).to_have_attribute("data-muscle", muscle or "")
+        assert other.get_attribute("data-side") != side
+        page.keyboard.press("Enter")
+        expect(page.locator(".chip")).to_have_count(2)
+        expect(page.locator("#map-caption")).to_contain_text("selected")
+        # Tab leaves the figure in one press.
+        page.keyboard.press("Tab")
+        assert page.evaluate("() => !document.activeElement.closest('.figure[data-view=back]')")
+
+        # The searchable list: type, Enter to the first match, Space; the map shows the same choice.
+        search = page.get_by_label("Find a muscle")
+        search.fill("glute med")
+        expect(page.locator("#muscle-list li:not([hidden])")).to_have_count(0)
+        search.fill("medius")
+        search.press("Enter")
+        expect(page.locator(":focus")).to_have_attribute("aria-label", "Gluteus medius, left")
+        page.keyboard.press("Space")
+        expect(region(page, "gluteus-medius", "left")).to_have_attribute("aria-checked", "true")
+        expect(page.locator(".chip")).to_have_count(3)
+        # Clicking the map toggles the list's button too, and a chip's ✕ removes the choice.
+        region(page, "gluteus-medius", "left").click()
+        expect(page.get_by_role("button", name="Gluteus medius, left")).to_have_attribute("aria-pressed", "false")
+        page.locator(".chip-remove").first.click()
+        expect(page.locator(".chip")).to_have_count(1)
+        # The program: move the first item down, remove the next one, add one; all by keyboard.
+        recovery = program_ready(page).locator("details[data-phase='aftercare'] .item")
+        expect(recovery.first).to_be_visible()
+        before = recovery.evaluate_all("els => els.map(e => e.dataset.exercise)")
+        recovery.first.get_by_role("button", name="down").focus()
+        page.keyboard.press("Enter")
+        expect(page.locator(":focus")).to_have_attribute("aria-label", re.compile(r"^Move .* down$"))
+        after = recovery.evaluate_all("els => els.map(e => e.dataset.exercise)")
+        assert after == [before[1], before[0], *before[2:]]
+        recovery.nth(2).get_by_role("button", name="Remove").focus()
+        page.keyboard.press("Enter")
+        expect(recovery).to_have_count(len(before) - 1)
+        adding = page.get_by_label("Add to Recovery")
+        choice = adding.evaluate("s => [...s.options].find(o => o.value && !o.disabled).value")
+        adding.select_option(choice)
+        page.locator("#program-editor details[data-phase='aftercare']").get_by_role("button", name="Add").click()
+        expect(page.locator(":focus")).to_have_class(re.compile("item-title"))
+        expected = [before[1], before[0], *before[3:], choice]
+        assert recovery.evaluate_all("els => els.map(e => e.dataset.exercise)") == expected
+        # Ctrl+Enter assigns from anywhere on the screen; the plan is the edited one.
+        search.press("Control+Enter")
+        wait_view(page, "handover")
+        expect(page.locator("#invite-code")).to_be_visible()
+        items = account.active_plan(patient["id"])["program"]["items"]
+        assert [i["exercise_id"] for i in items if i["phase"] == "aftercare"] == expected
+    finally:
+        context.close()
+    assert not page_problems.errors, "\n".join(page_problems.errors)
+
+
+def test_rename_archive_restore_and_revoke_a_device_from_the_patients_page(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Renata Renombre", treated=TREATED)
+    invite = account.ok(account.api.post(f"/api/v1/patients/{patient['id']}/invites"))
+    account.join(invite["code"], label="Renata's phone").close()
+    context, page = open_console(browser, live_server, account, page_problems)
+    try:
+        search = page.get_by_label("Search patients")
+        search.fill("renata")
+        search.press("Enter")
+        wait_view(page, "patient")
+
+        page.get_by_role("button", name="Rename").click()
+        name = page.get_by_label("New name")
+        expect(name).to_be_focused()
+        name.fill("Renata Nueva")
+        name.press("Enter")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Renata Nueva")
+
+        page.get_by_role("button", name="Remove Renata's phone").click()
+        page.get_by_role("dialog").get_by_role("button", name="Remove device").click()
+        expect(page.locator("#toast")).to_contain_text("removed")
+        assert account.ok(account.api.get(f"/api/v1/patients/{patient['id']}/devices"))[0]["revoked_at"]
+
+        page.get_by_role("button", name="Archive").click()
+        page.get_by_role("dialog").get_by_role("button", name="Archive").click()
+        wait_view(page, "patients")
+        expect(page.locator(f"tr[data-patient='{patient['id']}']")).to_have_count(0)
+        page.get_by_role("link", name="Archived patients").click()
+        expect(page.locator(f"tr[data-patient='{patient['id']}']")).to_contain_text("archived")
+        page.get_by_role("link", name="Renata Nueva").click()
+        wait_view(page, "patient")
+        expect(page.locator("#record-treatment")).to_have_count(0)
+        page.get_by_role("button", name="Restore").click()
+        expect(page.locator("#record-treatment")).to_be_visible()
+        # Signing out ends the session: the API refuses the old cookie, the page asks to sign in.
+        page.locator("#signout").click()
+        wait_view(page, "signin")
+        assert page.request.get("/api/v1/auth/me").status == 401
+    finally:
+        context.close()
+    assert not page_problems.errors, "\n".join(page_problems.errors)
