@@ -134,6 +134,9 @@ async def test_therapist_assigns_patient_logs_therapist_sees_adherence_and_alert
     attention = (await therapist.get("/api/v1/attention")).json()
     [item] = [a for a in attention if a["patient_id"] == patient["id"]]
     assert {r["kind"] for r in item["reasons"]} == {"pain", "red-flag"}
+    [flag] = [r["detail"] for r in item["reasons"] if r["kind"] == "red-flag"]
+    assert "soreness-too-much" not in flag  # the therapist reads the sign, not an id
+    assert flag.startswith("reported: ")
 
     audit = (await therapist.get(f"/api/v1/patients/{patient['id']}/audit")).json()
     assert [a["action"] for a in reversed(audit)] == ["patient.create", "plan.assign", "plan.edit", "invite.create"]

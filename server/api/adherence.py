@@ -114,7 +114,7 @@ class AdherenceController(Controller):
 
     @get("/api/v1/attention", summary="Patients needing attention, each with the reasons")
     async def attention(
-        self, request: TherapistRequest, db: DatabaseDep, clock: ClockDep, settings: SettingsDep
+        self, request: TherapistRequest, db: DatabaseDep, catalog: CatalogDep, clock: ClockDep, settings: SettingsDep
     ) -> list[AttentionItem]:
         now = clock.now()
         since = (now - dt.timedelta(days=7)).date()
@@ -125,7 +125,9 @@ class AdherenceController(Controller):
             if worst >= settings.attention_pain:
                 reasons.append(Reason("pain", f"pain or soreness {worst}/10 in the last 7 days"))
             if s.red_flags:
-                reasons.append(Reason("red-flag", "reported: " + ", ".join(sorted(set(s.red_flags.split())))))
+                signs = {f.id: f.sign.en for f in catalog.aftercare.red_flags}
+                reported = sorted(set(s.red_flags.split()))
+                reasons.append(Reason("red-flag", "reported: " + "; ".join(signs.get(r, r) for r in reported)))
             quiet_since = parse_iso(s.last_activity or s.created_at)
             if s.has_plan and now - quiet_since > dt.timedelta(days=settings.inactive_days):
                 reasons.append(Reason("inactive", f"no activity for {(now - quiet_since).days} days"))
