@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from server import push
 from server.api.adherence import AdherenceController
 from server.api.auth import AuthController
 from server.api.catalog import CatalogController
-from server.api.deps import DatabaseDep, Services, SettingsDep
+from server.api.deps import DatabaseDep, Services
 from server.api.errors import exception_handlers
 from server.api.openapi import COMPONENTS, document_routes
 from server.api.patient import JoinController, PatientController
@@ -69,7 +69,7 @@ async def ping() -> Ping:
     return Ping(True)
 
 
-def _security_headers(settings: SettingsDep):
+def _security_headers(settings: Settings) -> Callable[[Message, Scope], Awaitable[None]]:
     csp = (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         "connect-src 'self'; manifest-src 'self'; worker-src 'self'; object-src 'none'; "
