@@ -35,6 +35,7 @@ from server.api.reminders import PatientRemindersController, PushKeyController, 
 from server.auth.identity import AuthMiddleware
 from server.catalog import Catalog, load_catalog
 from server.clock import Clock
+from server.db import open_database
 from server.db.connection import Database
 from server.db.migrate import migrate
 from server.settings import Settings
@@ -111,7 +112,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     settings = settings or Settings.from_env()
     clock = clock or Clock()
     catalog = load_catalog(Path(settings.plans_dir))
-    db = Database(settings.sqlite_path)
+    db = open_database(settings)
     level = settings.log_level.upper()
     middleware = [DefineMiddleware(AuthMiddleware)]
     if settings.access_log:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from server.catalog import LANGUAGES, CatalogError, load_catalog
-from server.db.connection import Database
+from server.db import IntegrityError, open_database
 from server.db.migrate import DatabaseTooNewError, migrate
 from server.settings import Settings, SettingsError
 
@@ -24,8 +24,19 @@ def _settings() -> Settings:
         raise SystemExit(f"unknot: configuration error: {exc}") from None
 
 
+def _where(settings: Settings) -> str:
+    """The database for messages, without a password."""
+    if settings.database_backend == "sqlite":
+        return str(settings.sqlite_path)
+    from urllib.parse import urlsplit
+
+    url = urlsplit(settings.database_url)
+    user, at, host = url.netloc.rpartition("@")
+    return url._replace(netloc=user.partition(":")[0] + at + host).geturl()
+
+
 async def _init(settings: Settings) -> list[int]:
-    async with Database(settings.sqlite_path) as db:
+    async with open_database(settings) as db:
         return await migrate(db)
 
 
@@ -37,7 +48,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     except DatabaseTooNewError as exc:
         print(f"unknot: {exc}", file=sys.stderr)
         return 1
-    print(f"database {settings.sqlite_path}: " + (f"applied {applied}" if applied else "up to date"))
+    print(f"database {_where(settings)}: " + (f"applied {applied}" if applied else "up to date"))
     return 0
 
 
@@ -46,7 +57,7 @@ async def _create_therapist(settings: Settings, email: str, name: str, password:
     from server.clock import Clock
     from server.db import therapists
 
-    async with Database(settings.sqlite_path) as db:
+    async with open_database(settings) as db:
         await migrate(db)
         async with db.transaction() as tx:
             return await therapists.create_therapist(tx, email, name, await hash_password(password), Clock().now())
@@ -55,7 +66,6 @@ async def _create_therapist(settings: Settings, email: str, name: str, password:
 def cmd_create_therapist(args: argparse.Namespace) -> int:
     """Create a therapist account; the password is read from standard input or asked for."""
     import getpass
-    import sqlite3
 
     settings = _settings()
     if args.password_stdin:
@@ -67,7 +77,7 @@ def cmd_create_therapist(args: argparse.Namespace) -> int:
         return 2
     try:
         therapist_id = asyncio.run(_create_therapist(settings, args.email, args.name, password))
-    except sqlite3.IntegrityError:
+    except IntegrityError:
         print(f"unknot: a therapist with email {args.email} already exists", file=sys.stderr)
         return 1
     print(f"created therapist {therapist_id} <{args.email.lower()}>")
@@ -88,6 +98,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from server.db.backup import BackupError, backup
 
     settings = _settings()
+    if settings.database_backend == "postgresql":
+        print("unknot: backup copies a SQLite database; on PostgreSQL use pg_dump (see the README)", file=sys.stderr)
+        return 2
     try:
         version = backup(settings.sqlite_path, Path(args.path))
     except BackupError as exc:
@@ -102,6 +115,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from server.db.backup import BackupError, restore
 
     settings = _settings()
+    if settings.database_backend == "postgresql":
+        print("unknot: restore replaces a SQLite database; on PostgreSQL use pg_restore", file=sys.stderr)
+        return 2
     if not args.yes:
         print(f"unknot: this replaces {settings.sqlite_path}; stop the server, then add --yes", file=sys.stderr)
         return 2
@@ -111,6 +127,39 @@ def cmd_restore(args: argparse.Namespace) -> int:
         print(f"unknot: {exc}", file=sys.stderr)
         return 1
     print(f"restored {args.path} to {settings.sqlite_path} (schema version {version})")
+    return 0
+
+
+def cmd_migrate_db(args: argparse.Namespace) -> int:
+    """Copy a SQLite database into an empty PostgreSQL database, checked table by table."""
+    from server.db.backup import BackupError
+    from server.db.move import MoveError, TargetNotEmptyError, copy_to_postgres
+    from server.db.postgres import is_postgres_url
+
+    if not is_postgres_url(args.target):
+        print("unknot: --to takes a postgresql://user@host:port/database URL", file=sys.stderr)
+        return 2
+    target = _where(Settings.from_env({}, database_url=args.target))
+    print(f"copying {args.source} to {target} in one transaction")
+    try:
+        reports = asyncio.run(copy_to_postgres(Path(args.source), args.target))
+    except TargetNotEmptyError as exc:
+        print(f"unknot: refused: {exc}; nothing was copied", file=sys.stderr)
+        return 2
+    except (BackupError, MoveError) as exc:
+        print(f"unknot: {exc}", file=sys.stderr)
+        return 1
+    width = max(len(r.table) for r in reports)
+    print(f"{'table':<{width}}  {'sqlite rows':>11}  {'postgresql rows':>15}  checksum (sqlite / postgresql)")
+    for r in reports:
+        print(
+            f"{r.table:<{width}}  {r.source_rows:>11}  {r.target_rows:>15}  "
+            f"{r.source_checksum} / {r.target_checksum}  {'ok' if r.ok else 'DIFFERENT'}"
+        )
+    total = sum(r.source_rows for r in reports)
+    print(
+        f"copied {total} rows in {len(reports)} tables; every table matches. Now set UNKNOT_DATABASE_URL to the target."
+    )
     return 0
 
 
@@ -207,6 +256,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     restore.add_argument("path", help="backup file")
     restore.add_argument("--yes", action="store_true", help="confirm replacing the database")
     restore.set_defaults(func=cmd_restore)
+    move = sub.add_parser(
+        "migrate-db", help="copy a SQLite database into an empty PostgreSQL database (one transaction, checked)"
+    )
+    move.add_argument("--from", dest="source", required=True, help="the SQLite file (stop the server first)")
+    move.add_argument("--to", dest="target", required=True, help="postgresql://user@host:port/database, empty")
+    move.set_defaults(func=cmd_migrate_db)
     check = sub.add_parser("plans-check", help="validate plans/ and report coverage")
     check.add_argument("plans", nargs="?", help="content folder (default UNKNOT_PLANS_DIR)")
     check.set_defaults(func=cmd_plans_check)

@@ -10,8 +10,7 @@ from pathlib import Path
 from server.auth.secrets import hash_password, hash_token, new_invite_code, normalize_invite_code
 from server.catalog import load_catalog
 from server.clock import Clock, iso
-from server.db import audit, logs, patients, plans, therapists
-from server.db.connection import Database
+from server.db import audit, logs, open_database, patients, plans, therapists
 from server.db.logs import CheckinRow, CompletionRow
 from server.db.migrate import migrate
 from server.programs import TreatedMuscle, generate, routine_for
@@ -28,7 +27,7 @@ async def load_demo(settings: Settings, clock: Clock | None = None) -> str:
     clock = clock or Clock()
     now = clock.now()
     catalog = load_catalog(Path(settings.plans_dir))
-    async with Database(settings.sqlite_path) as db:
+    async with open_database(settings) as db:
         await migrate(db)
         found = await therapists.therapist_by_email(db, DEMO_EMAIL)
         if found is None:

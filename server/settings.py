@@ -65,6 +65,11 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     push_hosts: str = "fcm.googleapis.com,push.services.mozilla.com,notify.windows.com,push.apple.com"
 
     @property
+    def database_backend(self) -> Literal["sqlite", "postgresql"]:
+        """Which backend ``database_url`` selects."""
+        return "postgresql" if self.database_url.startswith(("postgresql://", "postgres://")) else "sqlite"
+
+    @property
     def sqlite_path(self) -> Path:
         """The SQLite file behind ``database_url``."""
         return Path(self.database_url.removeprefix("sqlite:///"))

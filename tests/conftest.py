@@ -1,9 +1,18 @@
-"""Shared fixtures: the real app on a real SQLite file in a temporary folder."""
+"""Shared fixtures: the real app on a real database, on both backends.
+
+``settings`` is parametrised over ``sqlite`` (a file in a temporary folder) and
+``postgresql`` (a fresh database, copied from a migrated template, in one throwaway
+cluster per test session; see tests/postgres.py), so every test that touches the
+database runs on both. A test about one backend only says so with
+``@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)``.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +23,7 @@ from litestar.testing import AsyncTestClient
 from server.app import create_app
 from server.catalog import Catalog, load_catalog
 from server.settings import PROJECT_ROOT, Settings
+from tests.postgres import Cluster
 
 # The content under test: the shipped plans/ unless UNKNOT_PLANS_DIR points elsewhere.
 PLANS = Path(os.environ.get("UNKNOT_PLANS_DIR", PROJECT_ROOT / "plans"))
@@ -24,15 +34,134 @@ def catalog() -> Catalog:
     return load_catalog(PLANS)
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings.from_env(
+BACKENDS = ["sqlite", "postgresql"]
+_cluster: Cluster | None = None
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """The session's PostgreSQL server, started on first use. It must start: no skip."""
+    global _cluster
+    cluster = Cluster()
+    try:
+        _cluster = cluster.start()
+        yield cluster
+    finally:
+        _cluster = None
+        cluster.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new database with no tables at all (not migrated), on each backend."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "empty.db")
+        return
+    cluster: Cluster = request.getfixturevalue("pg_cluster")
+    url = cluster.create_database(migrated=False)
+    yield url
+    cluster.drop_database(url)
+
+
+@pytest.fixture(params=BACKENDS)
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    cluster: Cluster | None = None
+    if request.param == "sqlite":
+        url = str(tmp_path / "unknot.db")
+    else:
+        cluster = request.getfixturevalue("pg_cluster")
+        url = cluster.create_database()
+    yield Settings.from_env(
         {},
-        database_url=str(tmp_path / "unknot.db"),
+        database_url=url,
         data_dir=str(tmp_path / "data"),
         plans_dir=str(PLANS),
         scheduler=False,
     )
+    if cluster is not None:
+        cluster.drop_database(url)
+
+
+def rows(settings: Settings, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    """Run one statement with ``:name`` parameters directly on the test's database, either backend."""
+    if settings.database_backend == "sqlite":
+        with sqlite3.connect(settings.sqlite_path) as conn:
+            return [tuple(r) for r in conn.execute(sql, params or {}).fetchall()]
+    assert _cluster is not None
+
+    async def fetch() -> list[tuple[Any, ...]]:
+        import asyncpg
+
+        from server.db.postgres import translate
+
+        text, names = translate(sql)
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            return [tuple(r) for r in await conn.fetch(text, *((params or {})[n] for n in names))]
+        finally:
+            await conn.close()
+
+    return _cluster.call(fetch())
+
+
+def tables(settings: Settings) -> list[str]:
+    """The database's tables (either backend)."""
+    if settings.database_backend == "sqlite":
+        return [r[0] for r in rows(settings, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+    return [
+        r[0]
+        for r in rows(
+            settings, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1"
+        )
+    ]
+
+
+def columns(settings: Settings, table: str) -> list[str]:
+    """The column names of ``table`` (either backend)."""
+    if settings.database_backend == "sqlite":
+        return [r[1] for r in rows(settings, f"PRAGMA table_info({table})")]
+    return [
+        r[0]
+        for r in rows(
+            settings,
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' "
+            "AND table_name = :t ORDER BY ordinal_position",
+            {"t": table},
+        )
+    ]
+
+
+_portals: dict[int, Any] = {}
+_enter, _portal = AsyncTestClient.__aenter__, AsyncTestClient.portal
+
+
+async def _enter_and_share(self: AsyncTestClient[Litestar]) -> AsyncTestClient[Litestar]:
+    await _enter(self)
+    _portals[id(self.app)] = self.blocking_portal
+    self.exit_stack.callback(_portals.pop, id(self.app), None)
+    return self
+
+
+@contextmanager
+def _shared_portal(self: AsyncTestClient[Litestar]) -> Iterator[Any]:
+    shared = _portals.get(id(self.app))
+    if shared is not None and not hasattr(self, "blocking_portal"):
+        yield shared
+    else:
+        with _portal(self) as portal:
+            yield portal
+
+
+@pytest.fixture(autouse=True)
+def one_loop_per_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test client of a running app sends its requests on the loop of the app's lifespan.
+
+    A client that was not entered (a second phone, a stranger) would otherwise run each
+    request on a fresh event loop of its own. The SQLite backend does not mind; an asyncpg
+    pool belongs to the loop that opened it, as in a real server, where one loop serves all.
+    """
+    monkeypatch.setattr(AsyncTestClient, "__aenter__", _enter_and_share)
+    monkeypatch.setattr(AsyncTestClient, "portal", _shared_portal)
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ from server.settings import Settings
 from tests.test_flow_therapist_patient import assign, completion, create_patient, join
 
 Client = AsyncTestClient[Litestar]
+# unknot backup and restore copy SQLite files; PostgreSQL is backed up with pg_dump.
+pytestmark = pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
 
 
 def ids(path: Path) -> set[str]:

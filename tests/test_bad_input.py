@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import uuid
 from typing import Any
 
@@ -12,6 +11,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from server.settings import Settings
+from tests.conftest import rows, tables
 from tests.test_flow_therapist_patient import assign, completion, create_patient, join
 
 Client = AsyncTestClient[Litestar]
@@ -21,13 +21,11 @@ TODAY = NOW.date()
 
 def snapshot(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table except the attempt counter and sessions, which requests may touch."""
-    with sqlite3.connect(settings.sqlite_path) as conn:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return {
-            t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
-            for t in tables
-            if t not in {"attempt", "therapist_session", "patient_device"}
-        }
+    return {
+        t: sorted(rows(settings, f"SELECT * FROM {t}"), key=repr)
+        for t in tables(settings)
+        if t not in {"attempt", "therapist_session", "patient_device"}
+    }
 
 
 def good_completion(**changes: Any) -> dict[str, Any]:

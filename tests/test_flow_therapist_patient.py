@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import uuid
 from typing import Any
 
@@ -11,13 +10,13 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from server.settings import Settings
+from tests.conftest import columns, rows, tables
 
 Client = AsyncTestClient[Litestar]
 
 
 def count(settings: Settings, table: str) -> int:
-    with sqlite3.connect(settings.sqlite_path) as conn:
-        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    return rows(settings, f"SELECT count(*) FROM {table}")[0][0]
 
 
 async def create_patient(therapist: Client, name: str = "Maria Lopez", tz: str = "Europe/Madrid") -> dict[str, Any]:
@@ -217,13 +216,10 @@ async def test_patients_can_be_renamed_archived_restored_and_erased_completely(
     assert count(settings, "completion") == count(settings, "checkin") == 1
     assert (await therapist.delete(f"/api/v1/patients/{pid}")).status_code == 204
     assert (await therapist.get(f"/api/v1/patients/{pid}")).status_code == 404
-    with sqlite3.connect(settings.sqlite_path) as conn:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        for table in tables:
-            columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
-            if "patient_id" in columns and table != "audit":
-                assert conn.execute(f"SELECT count(*) FROM {table} WHERE patient_id = ?", (pid,)).fetchone()[0] == 0
-        audit = conn.execute("SELECT action FROM audit WHERE patient_id = ?", (pid,)).fetchall()
+    for table in tables(settings):
+        if "patient_id" in columns(settings, table) and table != "audit":
+            assert rows(settings, f"SELECT count(*) FROM {table} WHERE patient_id = :pid", {"pid": pid})[0][0] == 0
+    audit = rows(settings, "SELECT action FROM audit WHERE patient_id = :pid", {"pid": pid})
     assert audit == [("patient.erase",)]
     assert count(settings, "patient") == 0
 

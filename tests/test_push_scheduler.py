@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -23,8 +24,7 @@ from litestar.testing import AsyncTestClient
 from server.app import create_app
 from server.catalog import Catalog
 from server.clock import Clock
-from server.db import reminders
-from server.db.connection import Database
+from server.db import open_database, reminders
 from server.push import Scheduler, load_or_create
 from server.push.scheduler import Report
 from server.settings import Settings
@@ -157,7 +157,7 @@ def service() -> Iterator[PushService]:
 @pytest.fixture
 async def scheduler(client: Client, settings: Settings, catalog: Catalog) -> AsyncIterator[Scheduler]:
     """A scheduler on the test's loop with its own connection; `client` has already migrated and made the keys."""
-    async with Database(settings.sqlite_path) as db:
+    async with open_database(settings) as db:
         running = Scheduler(db, catalog, settings, load_or_create(settings.data_dir))
         yield running
         await running.stop()
@@ -432,7 +432,7 @@ async def test_two_schedulers_on_one_database_send_each_reminder_exactly_once(
     settings: Settings,
 ) -> None:
     patients = [await make_patient(therapist, app, service, catalog, name=f"P{i}", devices=2) for i in range(4)]
-    async with Database(settings.sqlite_path) as db:
+    async with open_database(settings) as db:
         other = Scheduler(db, catalog, settings, load_or_create(settings.data_dir), batch=1)
         scheduler.batch = 3
         try:
@@ -473,7 +473,7 @@ async def test_a_crashed_senders_claim_is_taken_over_after_its_lease(
         not_before=due - scheduler.grace,
     )
     assert len(lost) == 1
-    async with Database(settings.sqlite_path) as db:
+    async with open_database(settings) as db:
         other = Scheduler(db, catalog, settings, load_or_create(settings.data_dir))
         try:
             assert (await other.tick(due + dt.timedelta(seconds=5))).sent == 0  # the claim still holds
@@ -505,15 +505,9 @@ async def test_a_crashed_senders_claim_is_taken_over_after_its_lease(
 
 
 async def test_the_app_runs_the_scheduler_in_its_lifespan_and_stops_it_cleanly(
-    tmp_path: Any, service: PushService, catalog: Catalog
+    settings: Settings, service: PushService, catalog: Catalog
 ) -> None:
-    settings = Settings.from_env(
-        {},
-        database_url=str(tmp_path / "loop.db"),
-        data_dir=str(tmp_path / "data"),
-        scheduler=True,
-        scheduler_interval_seconds=0.05,
-    )
+    settings = msgspec.structs.replace(settings, scheduler=True, scheduler_interval_seconds=0.05)
     clock = Clock(fixed=START)
     app = create_app(settings, clock)
     async with AsyncTestClient(app=app) as therapist:

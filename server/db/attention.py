@@ -6,7 +6,7 @@ import datetime as dt
 
 from msgspec import Struct
 
-from server.db.connection import Database
+from server.db.connection import Database, dialects
 
 __all__ = ["Signals", "signals"]
 
@@ -25,24 +25,28 @@ class Signals(Struct, frozen=True):
     created_at: str
 
 
+_SIGNALS = """
+    SELECT p.id, p.display_name, p.timezone,
+           EXISTS (SELECT 1 FROM plan WHERE patient_id = p.id AND status = 'active') AS has_plan,
+           (SELECT max(soreness) FROM checkin WHERE patient_id = p.id AND on_date >= :since) AS max_soreness,
+           (SELECT max(pain) FROM completion WHERE patient_id = p.id AND on_date >= :since) AS max_pain,
+           coalesce((SELECT {concat} FROM checkin
+                     WHERE patient_id = p.id AND on_date >= :since AND red_flags != ''), '') AS red_flags,
+           (SELECT max(at) FROM (SELECT max(done_at) AS at FROM completion WHERE patient_id = p.id
+                                 UNION ALL SELECT max(done_at) FROM checkin WHERE patient_id = p.id) AS latest)
+               AS last_activity,
+           p.created_at
+    FROM patient p
+    WHERE p.therapist_id = :tid AND p.archived_at IS NULL
+    ORDER BY {by_name}, p.id
+"""
+SIGNALS = dialects(
+    sqlite=_SIGNALS.format(concat="group_concat(red_flags, ' ')", by_name="p.display_name COLLATE NOCASE"),
+    postgresql=_SIGNALS.format(concat="string_agg(red_flags, ' ')", by_name="lower(p.display_name)"),
+)
+
+
 async def signals(db: Database, therapist_id: int, since: dt.date) -> list[Signals]:
     """For each of the therapist's active patients: highest soreness and pain and red flags since ``since``."""
-    rows = await db.fetch_all(
-        """
-        SELECT p.id, p.display_name, p.timezone,
-               EXISTS (SELECT 1 FROM plan WHERE patient_id = p.id AND status = 'active') AS has_plan,
-               (SELECT max(soreness) FROM checkin WHERE patient_id = p.id AND on_date >= :since) AS max_soreness,
-               (SELECT max(pain) FROM completion WHERE patient_id = p.id AND on_date >= :since) AS max_pain,
-               coalesce((SELECT group_concat(red_flags, ' ') FROM checkin
-                         WHERE patient_id = p.id AND on_date >= :since AND red_flags != ''), '') AS red_flags,
-               (SELECT max(at) FROM (SELECT max(done_at) AS at FROM completion WHERE patient_id = p.id
-                                     UNION ALL SELECT max(done_at) FROM checkin WHERE patient_id = p.id))
-                   AS last_activity,
-               p.created_at
-        FROM patient p
-        WHERE p.therapist_id = :tid AND p.archived_at IS NULL
-        ORDER BY p.display_name COLLATE NOCASE, p.id
-        """,
-        {"tid": therapist_id, "since": since.isoformat()},
-    )
-    return [Signals(*(r[i] for i in range(9))) for r in rows]
+    rows = await db.fetch_all(SIGNALS[db.dialect], {"tid": therapist_id, "since": since.isoformat()})
+    return [Signals(r[0], r[1], r[2], bool(r[3]), *(r[i] for i in range(4, 9))) for r in rows]

@@ -1,7 +1,9 @@
-"""SQLite through aiosqlite: one writer, a few readers, WAL.
+"""The database interface every query module uses, and its SQLite implementation.
 
-All writes go through one connection under a lock, so SQLite never sees two
-writers fight; readers use their own connections, which WAL lets run beside it.
+Two backends implement :class:`Database`: SQLite (this module, the embedded default) and
+PostgreSQL (:mod:`server.db.postgres`). Queries are written once with ``:name``
+parameters; where the two dialects must differ, a module keeps both texts side by side
+in a :func:`dialects` pair and picks one with ``SQL[db.dialect]``.
 """
 
 from __future__ import annotations
@@ -10,17 +12,36 @@ import asyncio
 import sqlite3
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import aiosqlite
 
-__all__ = ["Database", "Memo", "Params", "Row", "Transaction"]
+__all__ = [
+    "Database",
+    "Dialect",
+    "Memo",
+    "Params",
+    "Row",
+    "SQLiteDatabase",
+    "SQLiteTransaction",
+    "Transaction",
+    "dialects",
+]
 
 T = TypeVar("T")
-Row = sqlite3.Row
+# sqlite3.Row or asyncpg.Record: both index by position and by column name, iterate over
+# values and turn into a dict with dict(row).
+Row = Any
 Params = Mapping[str, Any] | Sequence[Any]
+Dialect = Literal["sqlite", "postgresql"]
+
+
+def dialects(*, sqlite: str, postgresql: str) -> dict[str, str]:
+    """One statement in both dialects, kept side by side where it is used."""
+    return {"sqlite": sqlite, "postgresql": postgresql}
+
 
 # synchronous=FULL: a commit the API has answered for is on disk, surviving a crash
 # of the process and of the machine; measured cost is small in WAL mode (notes/toolchain.md).
@@ -55,32 +76,93 @@ class Memo:
 
 
 class Transaction:
-    """Statements inside one write transaction."""
+    """Statements inside one write transaction (the interface both backends implement)."""
+
+    dialect: Dialect
+    memo: Memo
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; returns the number of rows changed."""
+        raise NotImplementedError
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        """Run one statement for every row in one round trip."""
+        raise NotImplementedError
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
+        """One row or ``None``."""
+        raise NotImplementedError
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        """Every row."""
+        raise NotImplementedError
+
+    async def serialize(self, key: str) -> None:
+        """Hold a lock named ``key`` until this transaction ends, across every app process.
+
+        SQLite's write transactions are serialised already; PostgreSQL takes an advisory lock.
+        """
+
+
+class Database:
+    """A connected database of one app process (the interface both backends implement)."""
+
+    dialect: Dialect
+    memo: Memo
+
+    async def connect(self) -> None:
+        """Open the connections."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Close the connections."""
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Database:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """A write transaction: committed on success, rolled back on any error."""
+        raise NotImplementedError
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
+        """One row or ``None`` (outside a transaction)."""
+        raise NotImplementedError
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        """Every row (outside a transaction)."""
+        raise NotImplementedError
+
+
+class SQLiteTransaction(Transaction):
+    """Statements inside one SQLite write transaction."""
+
+    dialect: Dialect = "sqlite"
 
     def __init__(self, conn: aiosqlite.Connection, memo: Memo) -> None:
         self._conn = conn
         self.memo = memo
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        """Run one statement; returns the number of rows changed."""
         cursor = await self._conn.execute(sql, params)
         return cursor.rowcount
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        """Run one statement for every row in one round trip."""
         await self._conn.executemany(sql, rows)
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
-        """One row or ``None``."""
         rows = await self._conn.execute_fetchall(sql, params)
         return next(iter(rows), None)
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
-        """Every row."""
         return list(await self._conn.execute_fetchall(sql, params))
 
 
-class Database:
+class SQLiteDatabase(Database):
     """The SQLite database of one app process.
 
     Writes go to one aiosqlite connection (its own thread, so a commit's fsync never
@@ -88,6 +170,8 @@ class Database:
     an indexed lookup takes microseconds, less than the hop to a thread would, and in
     WAL mode a reader never waits for the writer.
     """
+
+    dialect: Dialect = "sqlite"
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -118,13 +202,6 @@ class Database:
             self._reader.close()
             self._reader = None
 
-    async def __aenter__(self) -> Database:
-        await self.connect()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         """A write transaction: committed on success, rolled back on any error."""
@@ -134,18 +211,16 @@ class Database:
             # when another process (a CLI command) writes too.
             await self._writer.execute("BEGIN IMMEDIATE")
             try:
-                yield Transaction(self._writer, self.memo)
+                yield SQLiteTransaction(self._writer, self.memo)
             except BaseException:
                 await self._writer.execute("ROLLBACK")
                 raise
             await self._writer.execute("COMMIT")
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
-        """One row or ``None``."""
         assert self._reader is not None, "database is not connected"
         return self._reader.execute(sql, params).fetchone()
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
-        """Every row."""
         assert self._reader is not None, "database is not connected"
         return self._reader.execute(sql, params).fetchall()

@@ -8,7 +8,7 @@ import json
 from msgspec import Struct
 
 from server.clock import iso
-from server.db.connection import Database
+from server.db.connection import Database, dialects
 
 __all__ = ["CheckinRow", "CompletionRow", "checkins_between", "completions_between", "last_activity", "store_batch"]
 
@@ -37,6 +37,14 @@ class CheckinRow(Struct, frozen=True, kw_only=True):
     red_flags: list[str]
     note: str
     done_at: str
+
+
+# Which of a batch's ids are stored: the ids travel as one JSON array parameter.
+HELD = dialects(
+    sqlite="SELECT id FROM {table} WHERE patient_id = :pid AND id IN (SELECT value FROM json_each(:ids))",
+    postgresql="SELECT id FROM {table} WHERE patient_id = :pid "
+    "AND id IN (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))",
+)
 
 
 async def store_batch(
@@ -88,8 +96,7 @@ async def store_batch(
         held = []
         for table, records in (("completion", completions), ("checkin", checkins)):
             rows = await tx.fetch_all(
-                # table is one of two literals above, never input
-                f"SELECT id FROM {table} WHERE patient_id = :pid AND id IN (SELECT value FROM json_each(:ids))",  # noqa: S608
+                HELD[tx.dialect].format(table=table),  # table is one of two literals above, never input
                 {"pid": patient_id, "ids": json.dumps([r.id for r in records])},
             )
             found = {r["id"] for r in rows}
@@ -134,7 +141,7 @@ async def last_activity(db: Database, patient_id: int) -> str | None:
     """When the patient last logged anything (device time, UTC)."""
     row = await db.fetch_one(
         "SELECT max(at) AS at FROM (SELECT max(done_at) AS at FROM completion WHERE patient_id = :pid "
-        "UNION ALL SELECT max(done_at) FROM checkin WHERE patient_id = :pid)",
+        "UNION ALL SELECT max(done_at) FROM checkin WHERE patient_id = :pid) AS latest",
         {"pid": patient_id},
     )
     return row["at"] if row else None

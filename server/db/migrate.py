@@ -1,16 +1,32 @@
-"""Numbered SQL migrations, applied in order, each in its own transaction."""
+"""Numbered SQL migrations, applied in order, each in its own transaction.
+
+Each backend has its own files with the same numbers: ``migrations/NNNN_*.sql`` for SQLite
+and ``migrations/postgresql/NNNN_*.sql`` for PostgreSQL. ``tests/test_postgres_schema.py``
+checks that both produce the same tables, columns and constraints.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import sqlite3
 from pathlib import Path
 
+from server.clock import iso
 from server.db.connection import Database
 
-__all__ = ["MIGRATIONS_DIR", "DatabaseTooNewError", "Migration", "latest_version", "load_migrations", "migrate"]
+__all__ = [
+    "MIGRATIONS_DIR",
+    "DatabaseTooNewError",
+    "Migration",
+    "latest_version",
+    "load_migrations",
+    "migrate",
+    "migrations_dir",
+]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_DIRS = {"sqlite": MIGRATIONS_DIR, "postgresql": MIGRATIONS_DIR / "postgresql"}
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
@@ -33,7 +49,7 @@ class Migration:
             if sqlite3.complete_statement(current):
                 statements.append(current.strip())
                 current = ""
-        if current.strip():
+        if any(line.strip() and not line.strip().startswith("--") for line in current.splitlines()):
             raise ValueError(f"{self.path.name}: incomplete statement at the end")
         return statements
 
@@ -57,15 +73,23 @@ def latest_version(directory: Path = MIGRATIONS_DIR) -> int:
     return len(load_migrations(directory))
 
 
-async def migrate(db: Database, directory: Path = MIGRATIONS_DIR) -> list[int]:
+def migrations_dir(dialect: str) -> Path:
+    """The folder of one backend's migrations."""
+    return _DIRS[dialect]
+
+
+async def migrate(db: Database, directory: Path | None = None) -> list[int]:
     """Bring the schema up to date; returns the versions applied (none when current).
 
     Raises:
         DatabaseTooNewError: the database has a version this code does not know.
     """
-    migrations = load_migrations(directory)
+    migrations = load_migrations(directory or migrations_dir(db.dialect))
     applied = []
     async with db.transaction() as tx:
+        # Several app processes may start at once: on PostgreSQL, concurrent CREATE TABLE IF
+        # NOT EXISTS can still collide, so every migration step holds one lock.
+        await tx.serialize("unknot.migrate")
         await tx.execute(
             "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
         )
@@ -73,6 +97,7 @@ async def migrate(db: Database, directory: Path = MIGRATIONS_DIR) -> list[int]:
         # One migration per transaction, re-reading the version inside it so that two
         # processes starting together never apply the same file twice.
         async with db.transaction() as tx:
+            await tx.serialize("unknot.migrate")
             row = await tx.fetch_one("SELECT coalesce(max(version), 0) AS v FROM schema_version")
             current = row["v"] if row else 0
             if current > len(migrations):
@@ -86,7 +111,7 @@ async def migrate(db: Database, directory: Path = MIGRATIONS_DIR) -> list[int]:
             for statement in migration.statements():
                 await tx.execute(statement)
             await tx.execute(
-                "INSERT INTO schema_version (version, applied_at) VALUES (?, strftime('%Y-%m-%dT%H:%M:%SZ','now'))",
-                (migration.version,),
+                "INSERT INTO schema_version (version, applied_at) VALUES (:version, :now)",
+                {"version": migration.version, "now": iso(dt.datetime.now(dt.UTC))},
             )
             applied.append(migration.version)

@@ -8,7 +8,7 @@ import datetime as dt
 from msgspec import Struct
 
 from server.clock import iso
-from server.db.connection import Database, Row, Transaction
+from server.db.connection import Database, Row, Transaction, dialects
 
 __all__ = [
     "Device",
@@ -79,13 +79,19 @@ async def create_patient(
     return _patient(row)
 
 
+_LIST = (
+    "SELECT id, display_name, timezone, locale, created_at, archived_at FROM patient WHERE therapist_id = :tid "
+    "AND (archived_at IS NOT NULL) = :archived ORDER BY {by_name}, id"
+)
+LIST = dialects(
+    sqlite=_LIST.format(by_name="display_name COLLATE NOCASE"),
+    postgresql=_LIST.format(by_name="lower(display_name)"),
+)
+
+
 async def list_patients(db: Database, therapist_id: int, *, archived: bool = False) -> list[Patient]:
     """The therapist's patients, by name."""
-    rows = await db.fetch_all(
-        "SELECT id, display_name, timezone, locale, created_at, archived_at FROM patient WHERE therapist_id = :tid "
-        "AND (archived_at IS NOT NULL) = :archived ORDER BY display_name COLLATE NOCASE, id",
-        {"tid": therapist_id, "archived": archived},
-    )
+    rows = await db.fetch_all(LIST[db.dialect], {"tid": therapist_id, "archived": archived})
     return [_patient(r) for r in rows]
 
 
@@ -158,9 +164,13 @@ async def exchange_invite(db: Database, code_hash: str, token_hash: str, label: 
             return "used"
         if row["expires_at"] <= iso(now):
             return "expired"
-        await tx.execute(
-            "UPDATE patient_invite SET used_at = :now WHERE code_hash = :h", {"now": iso(now), "h": code_hash}
+        # Conditional, so that of two processes exchanging one code at once only one wins.
+        used = await tx.execute(
+            "UPDATE patient_invite SET used_at = :now WHERE code_hash = :h AND used_at IS NULL",
+            {"now": iso(now), "h": code_hash},
         )
+        if used != 1:
+            return "used"
         await tx.execute(
             "INSERT INTO patient_device (token_hash, patient_id, label, created_at, last_seen_at) "
             "VALUES (:t, :pid, :label, :now, :now)",

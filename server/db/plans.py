@@ -20,6 +20,7 @@ __all__ = [
     "update_plan",
 ]
 
+# Stored as text (not bytes: SQLite would keep a BLOB, PostgreSQL refuses bytes for text)
 _encode = msgspec.json.Encoder().encode
 _decoder = msgspec.json.Decoder(Program)
 
@@ -65,6 +66,9 @@ async def create_plan(
     now: dt.datetime,
 ) -> PlanRecord:
     """Record the treatment and make ``program`` the patient's active plan (the old one is kept as history)."""
+    # Two assignments for one patient at once (two processes on PostgreSQL) take turns, so the
+    # second supersedes the first instead of colliding with it on the one-active-plan index.
+    await tx.serialize(f"unknot.plan:{patient_id}")
     row = await tx.fetch_one(
         "INSERT INTO treatment (patient_id, therapist_id, treated_on, notes, created_at) "
         "VALUES (:pid, :tid, :on, :notes, :now) RETURNING id",
@@ -73,7 +77,7 @@ async def create_plan(
     assert row is not None
     treatment_id = row["id"]
     await tx.executemany(
-        "INSERT OR IGNORE INTO treated_muscle (treatment_id, muscle_id, side) VALUES (:t, :m, :s)",
+        "INSERT INTO treated_muscle (treatment_id, muscle_id, side) VALUES (:t, :m, :s) ON CONFLICT DO NOTHING",
         [{"t": treatment_id, "m": t.muscle, "s": t.side} for t in treated],
     )
     await tx.execute(
@@ -87,7 +91,7 @@ async def create_plan(
             "pid": patient_id,
             "t": treatment_id,
             "on": program.treated_on.isoformat(),
-            "program": _encode(program),
+            "program": _encode(program).decode(),
             "now": iso(now),
         },
     )
@@ -127,7 +131,13 @@ async def update_plan(
         "UPDATE plan SET program = :program, version = version + 1, updated_at = :now "
         "WHERE patient_id = (SELECT id FROM patient WHERE id = :pid AND therapist_id = :tid) "
         "AND status = 'active' AND version = :version",
-        {"program": _encode(program), "now": iso(now), "pid": patient_id, "tid": therapist_id, "version": version},
+        {
+            "program": _encode(program).decode(),
+            "now": iso(now),
+            "pid": patient_id,
+            "tid": therapist_id,
+            "version": version,
+        },
     )
     return await active_plan(tx, therapist_id, patient_id) if changed else None
 

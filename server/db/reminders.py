@@ -5,11 +5,14 @@ reads join the owning therapist. The scheduler's statements work across patients
 they are the only queries here without such a filter, and they never reach the API.
 
 Two statements are written to stay correct with several schedulers on one database:
-``due_rules`` (SQLite serialises it in a write transaction; PostgreSQL needs
-``FOR UPDATE OF r SKIP LOCKED`` there) and ``claim``, one ``UPDATE ... WHERE id IN
-(SELECT ... LIMIT n) RETURNING`` (PostgreSQL: ``FOR UPDATE SKIP LOCKED`` in the
-sub-select). A delivery is also unique per device, slot and local day, so even a
-doubled plan step cannot send twice.
+``due_rules`` (SQLite serialises it in a write transaction; PostgreSQL locks the rules it
+takes with ``FOR UPDATE OF r SKIP LOCKED``, so two schedulers plan disjoint sets) and
+``claim``, one ``UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING`` (PostgreSQL:
+``FOR UPDATE SKIP LOCKED`` in the sub-select, so concurrent claimers never wait for or
+take each other's rows). A delivery is also unique per device, slot and local day, so
+even a doubled plan step cannot send twice.
+
+Where the dialects differ, both texts sit side by side in a :func:`dialects` pair.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import msgspec
 from msgspec import Struct
 
 from server.clock import iso
-from server.db.connection import Database, Row, Transaction
+from server.db.connection import Database, Row, Transaction, dialects
 from server.programs import Program
 
 __all__ = [
@@ -65,6 +68,35 @@ _CACHE_SIZE = 4096
 
 def _ids(values: Iterable[object]) -> str:
     return json.dumps(sorted(set(values), key=str))
+
+
+def _in_sets(sql: str) -> dict[str, str]:
+    """Both dialects of a statement whose ``{ids}`` (integers) and ``{dates}`` (text) are sets
+    given as one JSON array parameter each (``:ids``, ``:dates``)."""
+    return dialects(
+        sqlite=sql.format(ids="SELECT value FROM json_each(:ids)", dates="SELECT value FROM json_each(:dates)"),
+        postgresql=sql.format(
+            ids="SELECT CAST(jsonb_array_elements_text(CAST(:ids AS jsonb)) AS bigint)",
+            dates="SELECT jsonb_array_elements_text(CAST(:dates AS jsonb))",
+        ),
+    )
+
+
+LIVE_SUBSCRIPTIONS = _in_sets(
+    "SELECT s.patient_id, s.id FROM push_subscription s "
+    "JOIN patient_device d ON d.id = s.device_id AND d.revoked_at IS NULL "
+    "WHERE s.patient_id IN ({ids}) ORDER BY s.id"
+)
+ACTIVE_PROGRAMS = _in_sets(
+    "SELECT patient_id, id, version, program FROM plan WHERE status = 'active' AND patient_id IN ({ids})"
+)
+DONE_ON = _in_sets(
+    "SELECT patient_id, on_date, exercise_id, slot FROM completion WHERE patient_id IN ({ids}) AND on_date IN ({dates})"
+)
+CLAIMED_TARGETS = _in_sets(
+    "SELECT s.id, s.endpoint, s.p256dh, s.auth FROM push_subscription s "
+    "JOIN patient_device d ON d.id = s.device_id AND d.revoked_at IS NULL WHERE s.id IN ({ids})"
+)
 
 
 class RuleRow(Struct, frozen=True, kw_only=True):
@@ -217,12 +249,7 @@ async def targets_of(db: Database | Transaction, patient_id: int) -> list[Target
 
 async def live_subscriptions(tx: Transaction, patient_ids: Iterable[int]) -> dict[int, list[int]]:
     """Live subscription ids per patient."""
-    rows = await tx.fetch_all(
-        "SELECT s.patient_id, s.id FROM push_subscription s "
-        "JOIN patient_device d ON d.id = s.device_id AND d.revoked_at IS NULL "
-        "WHERE s.patient_id IN (SELECT value FROM json_each(:ids)) ORDER BY s.id",
-        {"ids": _ids(patient_ids)},
-    )
+    rows = await tx.fetch_all(LIVE_SUBSCRIPTIONS[tx.dialect], {"ids": _ids(patient_ids)})
     found: dict[int, list[int]] = {}
     for r in rows:
         found.setdefault(r["patient_id"], []).append(r["id"])
@@ -299,6 +326,18 @@ async def insert_rules_if_missing(
     )
 
 
+_SAVE_PREFS = (
+    "INSERT INTO reminder_prefs (patient_id, customized, quiet_start, quiet_end, updated_at) "
+    "VALUES (:pid, :c, :s, :e, :now) ON CONFLICT (patient_id) DO UPDATE SET "
+    "customized = {larger}(reminder_prefs.customized, excluded.customized), "
+    "quiet_start = CASE WHEN :keep THEN reminder_prefs.quiet_start ELSE excluded.quiet_start END, "
+    "quiet_end = CASE WHEN :keep THEN reminder_prefs.quiet_end ELSE excluded.quiet_end END, "
+    "updated_at = excluded.updated_at"
+)
+# Two-argument max() is SQLite's spelling of greatest().
+SAVE_PREFS = dialects(sqlite=_SAVE_PREFS.format(larger="max"), postgresql=_SAVE_PREFS.format(larger="greatest"))
+
+
 async def save_prefs(
     tx: Transaction,
     patient_id: int,
@@ -311,12 +350,7 @@ async def save_prefs(
     """Store preferences; with ``keep_quiet`` the stored quiet hours stay as they are."""
     start, end = quiet if quiet else (None, None)
     await tx.execute(
-        "INSERT INTO reminder_prefs (patient_id, customized, quiet_start, quiet_end, updated_at) "
-        "VALUES (:pid, :c, :s, :e, :now) ON CONFLICT (patient_id) DO UPDATE SET "
-        "customized = max(customized, excluded.customized), "
-        "quiet_start = CASE WHEN :keep THEN quiet_start ELSE excluded.quiet_start END, "
-        "quiet_end = CASE WHEN :keep THEN quiet_end ELSE excluded.quiet_end END, "
-        "updated_at = excluded.updated_at",
+        SAVE_PREFS[tx.dialect],
         {"pid": patient_id, "c": int(customized), "s": start, "e": end, "now": iso(now), "keep": keep_quiet},
     )
 
@@ -348,12 +382,14 @@ def _due(row: Row) -> DueRule:
     )
 
 
+_DUE = _RULE_COLUMNS + "WHERE r.next_due_at <= :now ORDER BY r.next_due_at LIMIT :limit"
+# PostgreSQL: the rules taken stay locked until the plan step commits; another scheduler skips them.
+DUE_RULES = dialects(sqlite=_DUE, postgresql=_DUE + " FOR UPDATE OF r SKIP LOCKED")
+
+
 async def due_rules(tx: Transaction, now: dt.datetime, limit: int) -> list[DueRule]:
-    """Rules whose next occurrence is at or before ``now``, oldest first (PostgreSQL: lock with SKIP LOCKED)."""
-    rows = await tx.fetch_all(
-        _RULE_COLUMNS + "WHERE r.next_due_at <= :now ORDER BY r.next_due_at LIMIT :limit",
-        {"now": iso(now), "limit": limit},
-    )
+    """Rules whose next occurrence is at or before ``now``, oldest first (PostgreSQL: locked, SKIP LOCKED)."""
+    rows = await tx.fetch_all(DUE_RULES[tx.dialect], {"now": iso(now), "limit": limit})
     return [_due(r) for r in rows]
 
 
@@ -373,11 +409,7 @@ async def set_next_due(tx: Transaction, updates: Sequence[tuple[int, str, str | 
 
 async def programs_of(db: Database | Transaction, patient_ids: Iterable[int]) -> dict[int, Program]:
     """The active program of each patient that has one."""
-    rows = await db.fetch_all(
-        "SELECT patient_id, id, version, program FROM plan WHERE status = 'active' "
-        "AND patient_id IN (SELECT value FROM json_each(:ids))",
-        {"ids": _ids(patient_ids)},
-    )
+    rows = await db.fetch_all(ACTIVE_PROGRAMS[db.dialect], {"ids": _ids(patient_ids)})
     found = {}
     for r in rows:
         # The text's hash too: a plan id can come back after a delete (SQLite reuses the highest
@@ -400,8 +432,7 @@ async def done_on(
     if not days:
         return set()
     rows = await db.fetch_all(
-        "SELECT patient_id, on_date, exercise_id, slot FROM completion "
-        "WHERE patient_id IN (SELECT value FROM json_each(:ids)) AND on_date IN (SELECT value FROM json_each(:dates))",
+        DONE_ON[db.dialect],
         {"ids": _ids(p for p, _ in days), "dates": _ids(d.isoformat() for _, d in days)},
     )
     found = set()
@@ -455,6 +486,20 @@ async def finish_stale(tx: Transaction, now: dt.datetime, not_before: dt.datetim
     )
 
 
+_CLAIM = (
+    "UPDATE reminder_delivery SET status = 'sending', attempts = attempts + 1, "
+    "next_attempt_at = :lease_until, claim = :token "
+    "WHERE id IN (SELECT id FROM reminder_delivery "
+    "WHERE status IN ('pending', 'sending') AND next_attempt_at <= :now "
+    "AND attempts < :max AND due_at >= :not_before "
+    "ORDER BY next_attempt_at LIMIT :limit{lock}) "
+    "RETURNING id, patient_id, subscription_id, kind, slot, due_at, attempts, payload"
+)
+# SQLite runs one writer at a time. PostgreSQL: rows another claimer holds are skipped, not
+# waited for; after that claimer commits, the statement's own WHERE no longer matches them.
+CLAIM = dialects(sqlite=_CLAIM.format(lock=""), postgresql=_CLAIM.format(lock=" FOR UPDATE SKIP LOCKED"))
+
+
 async def claim(
     db: Database,
     now: dt.datetime,
@@ -468,14 +513,7 @@ async def claim(
     """Take up to ``limit`` deliveries that are due (or whose previous claim's lease ran out), in one statement."""
     async with db.transaction() as tx:
         rows = await tx.fetch_all(
-            "UPDATE reminder_delivery SET status = 'sending', attempts = attempts + 1, "
-            "next_attempt_at = :lease_until, claim = :token "
-            "WHERE id IN (SELECT id FROM reminder_delivery "
-            "WHERE status IN ('pending', 'sending') AND next_attempt_at <= :now "
-            "AND attempts < :max AND due_at >= :not_before "
-            # PostgreSQL: add FOR UPDATE SKIP LOCKED here.
-            "ORDER BY next_attempt_at LIMIT :limit) "
-            "RETURNING id, patient_id, subscription_id, kind, slot, due_at, attempts, payload",
+            CLAIM[tx.dialect],
             {
                 "lease_until": iso(lease_until),
                 "token": token,
@@ -488,9 +526,7 @@ async def claim(
         if not rows:
             return []
         targets = await tx.fetch_all(
-            "SELECT s.id, s.endpoint, s.p256dh, s.auth FROM push_subscription s "
-            "JOIN patient_device d ON d.id = s.device_id AND d.revoked_at IS NULL "
-            "WHERE s.id IN (SELECT value FROM json_each(:ids))",
+            CLAIMED_TARGETS[tx.dialect],
             {"ids": _ids(r["subscription_id"] for r in rows if r["subscription_id"] is not None)},
         )
     by_id = {t["id"]: TargetRow(*t) for t in targets}

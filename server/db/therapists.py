@@ -87,6 +87,9 @@ async def count_attempt(db: Database, keys: list[str], now: dt.datetime, window:
     since = iso(now - window)
     counts = {}
     async with db.transaction() as tx:
+        # Across processes on PostgreSQL: one counter at a time per key, so each sees the others.
+        for key in sorted(keys):
+            await tx.serialize(f"unknot.attempt:{key}")
         await tx.execute("DELETE FROM attempt WHERE at < :since", {"since": since})
         await tx.executemany(
             "INSERT INTO attempt (key, at) VALUES (:key, :at)", [{"key": k, "at": iso(now)} for k in keys]

@@ -22,10 +22,14 @@ def main() -> None:
         checked += len(outcome.acknowledged)
         if outcome.missing or outcome.damaged or outcome.integrity != "ok":
             failures += 1
-            print(f"  trial {seed}: missing {len(outcome.missing)}, damaged {len(outcome.damaged)}, "
-                  f"integrity {outcome.integrity}")
-    print(f"  trials {TRIALS}, acknowledged writes checked {checked}, failed trials {failures}, "
-          f"{time.monotonic() - started:.0f} s")
+            print(
+                f"  trial {seed}: missing {len(outcome.missing)}, damaged {len(outcome.damaged)}, "
+                f"integrity {outcome.integrity}"
+            )
+    print(
+        f"  trials {TRIALS}, acknowledged writes checked {checked}, failed trials {failures}, "
+        f"{time.monotonic() - started:.0f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,248 @@
+"""PostgreSQL through an asyncpg pool: the same interface as the SQLite backend.
+
+Queries keep their ``:name`` parameters; :func:`translate` turns them into PostgreSQL's
+``$1, $2 ...`` once per statement text (cached), and the parameters of each call are
+put in that order. Rows are ``asyncpg.Record``: by position or by column name, like
+``sqlite3.Row``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from functools import lru_cache
+from typing import Any
+
+import asyncpg
+
+from server.db.connection import Database, Dialect, Memo, Params, Row, Transaction
+
+__all__ = ["PostgresDatabase", "PostgresTransaction", "is_postgres_url", "translate"]
+
+# A string literal, a quoted identifier, a comment, a ``::type`` cast, or a :name parameter.
+_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|::|:([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def is_postgres_url(url: str) -> bool:
+    """Whether a database URL names PostgreSQL."""
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+@lru_cache(maxsize=2048)
+def translate(sql: str) -> tuple[str, tuple[str, ...]]:
+    """``:name`` placeholders to ``$n``; returns the new text and the names in ``$n`` order."""
+    names: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return match.group(0)
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return _TOKENS.sub(replace, sql), tuple(names)
+
+
+def _args(names: tuple[str, ...], params: Params) -> tuple[Any, ...]:
+    if isinstance(params, Mapping):
+        return tuple(params[n] for n in names)
+    if names:
+        raise TypeError("a statement with :name parameters needs a mapping of values")
+    return tuple(params)
+
+
+def _count(status: str) -> int:
+    # "UPDATE 3", "DELETE 0", "INSERT 0 1": the last number is the rows changed.
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+class PostgresTransaction(Transaction):
+    """Statements inside one PostgreSQL transaction on one pooled connection."""
+
+    dialect: Dialect = "postgresql"
+
+    def __init__(self, conn: asyncpg.Connection, memo: Memo) -> None:
+        self._conn = conn
+        self.memo = memo
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        text, names = translate(sql)
+        return _count(await self._conn.execute(text, *_args(names, params)))
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        text, names = translate(sql)
+        args = [_args(names, r) for r in rows]
+        if args:
+            await self._conn.executemany(text, args)
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
+        text, names = translate(sql)
+        return await self._conn.fetchrow(text, *_args(names, params))
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        text, names = translate(sql)
+        return await self._conn.fetch(text, *_args(names, params))
+
+    async def serialize(self, key: str) -> None:
+        # Released at commit or rollback; hashtext gives every key its own lock.
+        await self._conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", key)
+
+
+class _Pool:
+    """A small pool of asyncpg connections, for one event loop.
+
+    asyncpg's own pool does more on every acquire and release (a shielded task, timers, a
+    reset round trip by default) than a one-row read costs, which more than doubled the
+    cost of the patient's hot path. Unknot needs less: connections never change session
+    state, listen, or hold session-level locks (advisory locks are transaction-scoped).
+    A connection that saw anything but a clean finish or a PostgreSQL error (cancellation,
+    a broken socket) is closed and replaced, never handed out again.
+    """
+
+    def __init__(self, url: str, size: int, server_settings: dict[str, str]) -> None:
+        self._url = url
+        self._size = size
+        self._settings = server_settings
+        self._idle: deque[asyncpg.Connection] = deque()
+        # Waiters in arrival order; each is handed a connection, or None for "a slot is free".
+        self._waiters: deque[asyncio.Future[asyncpg.Connection | None]] = deque()
+        self._open = 0
+        self._closed = False
+
+    async def start(self) -> None:
+        self._idle.append(await self._connect())
+
+    async def _connect(self) -> asyncpg.Connection:
+        self._open += 1
+        try:
+            return await asyncpg.connect(self._url, server_settings=self._settings)
+        except BaseException:
+            self._open -= 1
+            self._hand_over(None)
+            raise
+
+    def _hand_over(self, conn: asyncpg.Connection | None) -> None:
+        """Give a free connection (or a free slot) to the longest waiter; keep the connection otherwise."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return
+        if conn is not None:
+            self._idle.append(conn)
+
+    async def _acquire(self) -> asyncpg.Connection:
+        first = False
+        while True:
+            if self._closed:
+                raise asyncpg.InterfaceError("the database was closed")
+            # Nobody takes an idle connection ahead of those already waiting (that would starve them).
+            if not self._waiters or first:
+                while self._idle:
+                    conn = self._idle.pop()
+                    if not conn.is_closed():
+                        return conn
+                    self._open -= 1
+                if self._open < self._size:
+                    return await self._connect()
+            waiter: asyncio.Future[asyncpg.Connection | None] = asyncio.get_running_loop().create_future()
+            if first:
+                self._waiters.appendleft(waiter)
+            else:
+                self._waiters.append(waiter)
+            try:
+                conn = await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._hand_over(waiter.result())  # handed something, but leaving: pass it on
+                raise
+            if conn is not None:
+                return conn
+            first = True  # a slot came free for this waiter: its turn
+
+    def _release(self, conn: asyncpg.Connection, *, clean: bool) -> None:
+        if clean and not self._closed and not conn.is_closed() and not conn.is_in_transaction():
+            self._hand_over(conn)
+        else:
+            self._open -= 1
+            conn.terminate()
+            self._hand_over(None)
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection for the duration of the block."""
+        conn = await self._acquire()
+        clean = False
+        try:
+            yield conn
+            clean = True
+        except asyncpg.PostgresError:
+            clean = True  # the server said no; the connection is fine
+            raise
+        finally:
+            self._release(conn, clean=clean)
+
+    async def close(self) -> None:
+        self._closed = True
+        while self._idle:
+            conn = self._idle.pop()
+            self._open -= 1
+            await conn.close()
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+class PostgresDatabase(Database):
+    """A PostgreSQL database reached through one small pool of asyncpg connections per app process.
+
+    Transactions run at READ COMMITTED (PostgreSQL's default); statements that must be
+    exact under concurrency say how (conditional updates, ``SKIP LOCKED`` claims,
+    advisory locks through :meth:`Transaction.serialize`).
+    """
+
+    dialect: Dialect = "postgresql"
+
+    def __init__(self, url: str, *, max_size: int = 10) -> None:
+        self.url = url
+        self._max_size = max_size
+        self._pool: _Pool | None = None
+        self.memo = Memo()
+
+    async def connect(self) -> None:
+        """Open the pool (one connection now, more as requests need them, up to ``max_size``)."""
+        # Every session in UTC: the app stores ISO 8601 text, but now() and casts agree.
+        pool = _Pool(self.url, self._max_size, {"timezone": "UTC", "application_name": "unknot"})
+        await pool.start()
+        self._pool = pool
+
+    async def close(self) -> None:
+        """Close the idle connections; those in use are closed when they come back."""
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """A transaction on one pooled connection: committed on success, rolled back on any error."""
+        assert self._pool is not None, "database is not connected"
+        async with self._pool.connection() as conn, conn.transaction():
+            yield PostgresTransaction(conn, self.memo)
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
+        assert self._pool is not None, "database is not connected"
+        text, names = translate(sql)
+        async with self._pool.connection() as conn:
+            return await conn.fetchrow(text, *_args(names, params))
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        assert self._pool is not None, "database is not connected"
+        text, names = translate(sql)
+        async with self._pool.connection() as conn:
+            return await conn.fetch(text, *_args(names, params))

@@ -1,0 +1,93 @@
+"""The patient's hot path on PostgreSQL with one and with two app processes, beside SQLite (issue 9).
+
+Same load as bench_api (wrk, 64 connections, the real server on loopback): today's routine
+and a 50-completion sync batch, and the bare JSON endpoint as the ceiling of what a second
+process can add on this machine. PostgreSQL is a throwaway cluster (tests/postgres.py) with
+its default durability (fsync on; only the test suite turns it off). "Two processes" is
+``unknot serve --workers 2``: two app processes on one port, each with its own pool,
+as two processes behind a load balancer would be. Everything shares this machine's cores
+with wrk and PostgreSQL, so compare the ratios, not the absolute figures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from tests.bench.bench_api import SYNC_SCRIPT
+from tests.bench.harness import Load, free_port, seed_patient, serve, server_env, temp_dir, wrk
+from tests.postgres import Cluster
+
+SECONDS = 8
+CONNECTIONS = 64
+
+
+def _line(name: str, load: Load) -> str:
+    return (
+        f"  {name:<34} {load.rps:>9.0f} req/s   p50 {load.p50_ms:6.2f} ms   "
+        f"p99 {load.p99_ms:6.2f} ms   errors {load.errors}"
+    )
+
+
+def _measure(env: dict[str, str], folder: Path, workers: int) -> dict[str, Load]:
+    with serve(env, workers=workers) as running:
+        therapist, token = seed_patient(running)
+        auth = {"Authorization": f"Bearer {token}"}
+        plan = therapist.get(f"{running.url}/api/v1/patients/1/plan").json()
+        exercise = plan["program"]["items"][0]["exercise_id"]
+        today = dt.date.today().isoformat()
+        script = folder / "sync.lua"
+        script.write_text(
+            SYNC_SCRIPT.replace("EXERCISE", exercise).replace("DATE_T", today + "T").replace("DATE", today)
+        )
+        # A short warm-up: pools filled, statements prepared, plan decoded in every process.
+        wrk(f"{running.url}/api/v1/patient/today", seconds=2, headers=auth)
+        return {
+            "ping": wrk(f"{running.url}/api/v1/ping", seconds=SECONDS),
+            "today": wrk(f"{running.url}/api/v1/patient/today", seconds=SECONDS, headers=auth),
+            "sync": wrk(f"{running.url}/api/v1/patient/sync", seconds=SECONDS, headers=auth, script=script),
+        }
+
+
+def main() -> None:
+    print("== scale-out (issue 9): wrk, 64 connections; SQLite vs PostgreSQL, one and two app processes")
+    cluster = Cluster(fsync=True).start()
+    try:
+        with temp_dir() as tmp:
+            data = Path(tmp)
+            runs = {
+                "SQLite, 1 process": (None, 1),
+                "SQLite, 2 processes": (None, 2),
+                "PostgreSQL, 1 process": (cluster.create_database(migrated=False), 1),
+                "PostgreSQL, 2 processes": (cluster.create_database(migrated=False), 2),
+            }
+            results: dict[str, dict[str, Load]] = {}
+            for name, (url, workers) in runs.items():
+                folder = data / str(len(results))
+                folder.mkdir()
+                extra = {"UNKNOT_DATABASE_URL": url} if url else {}
+                results[name] = _measure(server_env(folder, free_port(), **extra), folder, workers)
+    finally:
+        cluster.stop()
+    for name, loads in results.items():
+        print(f" {name}:")
+        print(_line("bare JSON (/api/v1/ping)", loads["ping"]))
+        print(_line("today's routine", loads["today"]))
+        print(_line("sync, 50 completions", loads["sync"]))
+    one, two = results["PostgreSQL, 1 process"], results["PostgreSQL, 2 processes"]
+    lite, lite_two = results["SQLite, 1 process"], results["SQLite, 2 processes"]
+    # What a second process can add on this machine at all: the same ratio for a handler that does nothing.
+    print(
+        f"  ceiling: bare JSON two/one processes {two['ping'].rps / one['ping'].rps:.2f}x (PostgreSQL run), "
+        f"{lite_two['ping'].rps / lite['ping'].rps:.2f}x (SQLite run); "
+        f"SQLite today two/one {lite_two['today'].rps / lite['today'].rps:.2f}x"
+    )
+    for route in ("today", "sync"):
+        print(
+            f"  {route}: PostgreSQL two/one processes {two[route].rps / one[route].rps:.2f}x"
+            f" (goal >= 1.5 on today);  PostgreSQL/SQLite, one process {one[route].rps / lite[route].rps:.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()

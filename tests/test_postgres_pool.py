@@ -1,0 +1,65 @@
+"""The PostgreSQL backend's small connection pool: bounded, first come first served, and
+never handing out a connection that was cancelled mid-query or left in a transaction."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import asyncpg
+import pytest
+
+from server.db.postgres import PostgresDatabase
+from tests.postgres import Cluster
+
+
+@pytest.fixture
+def url(pg_cluster: Cluster) -> Iterator[str]:
+    url = pg_cluster.create_database()
+    yield url
+    pg_cluster.drop_database(url)
+
+
+async def test_many_requests_share_a_few_connections_in_arrival_order(url: str) -> None:
+    async with PostgresDatabase(url, max_size=3) as db:
+        order: list[int] = []
+
+        async def one(n: int) -> None:
+            async with db.transaction() as tx:
+                await tx.fetch_one("SELECT pg_sleep(0.01)")
+                order.append(n)
+
+        await asyncio.gather(*(one(n) for n in range(30)))
+        pool = db._pool
+        assert pool is not None
+        assert pool._open <= 3
+        assert sorted(order) == list(range(30))
+        # Nobody overtakes a waiter by much: first come, first served.
+        assert all(abs(position - n) <= 3 for position, n in enumerate(order))
+        backends = await db.fetch_one("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'unknot'")
+        assert backends["n"] <= 3
+
+
+async def test_a_cancelled_query_or_a_failed_statement_leaves_the_pool_healthy(url: str) -> None:
+    async with PostgresDatabase(url, max_size=2) as db:
+        slow = [asyncio.create_task(db.fetch_one("SELECT pg_sleep(5)")) for _ in range(2)]
+        waiting = asyncio.create_task(db.fetch_one("SELECT 1 AS one"))
+        await asyncio.sleep(0.2)
+        for task in slow:
+            task.cancel()
+        assert (await asyncio.wait_for(waiting, 3))["one"] == 1
+        with pytest.raises(asyncpg.UndefinedTableError, match="nowhere"):
+            await db.fetch_one("SELECT * FROM nowhere")
+
+        async def fails_half_way() -> None:
+            async with db.transaction() as tx:
+                await tx.execute("INSERT INTO attempt (key, at) VALUES ('k', 't')")
+                raise RuntimeError
+
+        with pytest.raises(RuntimeError):
+            await fails_half_way()
+        assert (await db.fetch_one("SELECT count(*) AS n FROM attempt"))["n"] == 0
+        results = await asyncio.gather(*(db.fetch_one("SELECT 2 AS two") for _ in range(10)))
+        assert {r["two"] for r in results} == {2}
+        assert db._pool is not None
+        assert db._pool._open <= 2

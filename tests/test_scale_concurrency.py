@@ -1,0 +1,145 @@
+"""What must hold when several app processes share one database, checked with two connections
+(two pools on PostgreSQL, two writers on one SQLite file) racing each other, on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+
+import pytest
+
+from server.catalog import Catalog
+from server.clock import iso
+from server.db import open_database, patients, plans, reminders, therapists
+from server.db.connection import Database
+from server.db.migrate import migrate
+from server.programs import TreatedMuscle, generate
+from server.settings import Settings
+
+NOW = dt.datetime(2026, 11, 20, 18, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+async def two(settings: Settings) -> AsyncIterator[tuple[Database, Database]]:
+    """Two connections to one database, as two app processes would hold."""
+    async with open_database(settings) as one, open_database(settings) as other:
+        await migrate(one)
+        yield one, other
+
+
+async def a_patient(db: Database) -> int:
+    async with db.transaction() as tx:
+        tid = await therapists.create_therapist(tx, "t@clinic.example", "T", "hash", NOW)
+        return (await patients.create_patient(tx, tid, "P", "UTC", "en", NOW)).id
+
+
+async def test_one_invite_exchanged_by_two_processes_at_once_joins_one_device(two: tuple[Database, Database]) -> None:
+    one, other = two
+    pid = await a_patient(one)
+    async with one.transaction() as tx:
+        await patients.create_invite(tx, pid, "code", NOW, NOW + dt.timedelta(days=1))
+    results = await asyncio.gather(
+        *(patients.exchange_invite(db, "code", f"token{i}", "phone", NOW) for i, db in enumerate([one, other] * 4))
+    )
+    assert sorted(map(str, results)) == sorted([str(pid)] + ["used"] * 7)
+    assert len(await one.fetch_all("SELECT id FROM patient_device")) == 1
+
+
+async def test_failed_attempts_counted_by_two_processes_at_once_are_counted_exactly(
+    two: tuple[Database, Database],
+) -> None:
+    counts = await asyncio.gather(
+        *(therapists.count_attempt(db, ["account:a", "address:b"], NOW, dt.timedelta(minutes=15)) for db in [*two] * 20)
+    )
+    # Each attempt sees itself and every attempt before it: 1, 2, ... 40, never a number twice.
+    assert sorted(c["account:a"] for c in counts) == list(range(1, 41))
+    assert sorted(c["address:b"] for c in counts) == list(range(1, 41))
+
+
+async def test_two_claimers_at_once_take_disjoint_deliveries_and_together_all(two: tuple[Database, Database]) -> None:
+    one, other = two
+    pid = await a_patient(one)
+    async with one.transaction() as tx:
+        await reminders.add_deliveries(
+            tx,
+            [
+                {"pid": pid, "kind": "test", "slot": "evening", "on_date": f"2026-11-{d:02}", "due_at": iso(NOW)}
+                | {"status": "pending", "next": iso(NOW), "now": iso(NOW)}
+                for d in range(1, 31)
+            ]
+            * 10,
+        )
+
+    async def claim_all(db: Database, token: str) -> list[int]:
+        taken: list[int] = []
+        while True:
+            batch = await reminders.claim(
+                db,
+                NOW,
+                lease_until=NOW + dt.timedelta(minutes=5),
+                token=token,
+                limit=7,
+                max_attempts=5,
+                not_before=NOW - dt.timedelta(minutes=30),
+            )
+            if not batch:
+                return taken
+            taken += [c.id for c in batch]
+
+    mine, theirs = await asyncio.gather(claim_all(one, "one"), claim_all(other, "other"))
+    assert not set(mine) & set(theirs)
+    assert sorted(mine + theirs) == [
+        r["id"] for r in await one.fetch_all("SELECT id FROM reminder_delivery ORDER BY id")
+    ]
+    assert len(mine + theirs) == 300
+
+
+async def test_two_planners_at_once_take_each_due_rule_once(two: tuple[Database, Database]) -> None:
+    one, other = two
+    async with one.transaction() as tx:
+        tid = await therapists.create_therapist(tx, "t@clinic.example", "T", "hash", NOW)
+        for n in range(40):
+            pid = (await patients.create_patient(tx, tid, f"P{n}", "UTC", "en", NOW)).id
+            rule = reminders.RuleRow(
+                slot="evening", local_time="18:00", weekdays=127, enabled=True, next_due_at=iso(NOW)
+            )
+            await reminders.save_rules(tx, pid, [rule], "UTC", NOW)
+    taken: dict[str, list[int]] = {"one": [], "other": []}
+    started = asyncio.Event()
+
+    async def plan(db: Database, name: str) -> None:
+        while True:
+            async with db.transaction() as tx:
+                rules = await reminders.due_rules(tx, NOW, 5)
+                if not rules:
+                    return
+                taken[name] += [r.patient_id for r in rules]
+                started.set()
+                await asyncio.sleep(0.01)  # hold the rows while the other planner looks
+                await reminders.set_next_due(tx, [(r.patient_id, r.slot, None, r.zone) for r in rules])
+
+    await asyncio.gather(plan(one, "one"), plan(other, "other"))
+    assert not set(taken["one"]) & set(taken["other"])
+    assert len(taken["one"]) + len(taken["other"]) == 40
+
+
+async def test_two_assignments_for_one_patient_at_once_leave_one_active_plan(
+    two: tuple[Database, Database], catalog: Catalog
+) -> None:
+    one, other = two
+    pid = await a_patient(one)
+    treated = (TreatedMuscle("upper-trapezius", "left"),)
+    program = generate(list(treated), NOW.date(), catalog)
+
+    async def assign(db: Database) -> int:
+        async with db.transaction() as tx:
+            record = await plans.create_plan(tx, 1, pid, treated, program, "", NOW)
+            await asyncio.sleep(0.02)  # both are in flight together
+            return record.id
+
+    ids = await asyncio.gather(*(assign(db) for db in [one, other] * 3))
+    active = await one.fetch_all("SELECT id FROM plan WHERE patient_id = :pid AND status = 'active'", {"pid": pid})
+    assert len(active) == 1
+    assert active[0]["id"] in ids
+    assert len(set(ids)) == 6
