@@ -393,7 +393,7 @@ class PatientController(Controller):
             ("today", record.id, record.version, day, lang),
             lambda: _day_view(record.program, record.version, day, catalog, lang),
         )
-        done = {(c.exercise_id, c.slot) for c in await logs.completions_between(db, user.patient_id, day, day)}
+        done = await logs.done_on(db, user.patient_id, day)
         if not done:
             return view
         entries = [

@@ -34,9 +34,18 @@ async def _load(url: str, token: str, exercise: str, seconds: float) -> tuple[li
             started = time.perf_counter()
             try:
                 if n % 10 == 0:
-                    body = {"completions": [{
-                        "id": str(uuid.uuid4()), "exercise_id": exercise, "on_date": dt.date.today().isoformat(),
-                        "slot": "evening", "done_at": dt.datetime.now(dt.UTC).isoformat()} for _ in range(10)]}
+                    body = {
+                        "completions": [
+                            {
+                                "id": str(uuid.uuid4()),
+                                "exercise_id": exercise,
+                                "on_date": dt.date.today().isoformat(),
+                                "slot": "evening",
+                                "done_at": dt.datetime.now(dt.UTC).isoformat(),
+                            }
+                            for _ in range(10)
+                        ]
+                    }
                     r = await client.post("/api/v1/patient/sync", json=body)
                 else:
                     r = await client.get("/api/v1/patient/today")
