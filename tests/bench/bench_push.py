@@ -21,7 +21,7 @@ import msgspec
 
 from server.catalog import load_catalog
 from server.clock import iso
-from server.db import therapists
+from server.db import open_database, therapists
 from server.db.connection import Database
 from server.db.migrate import migrate
 from server.programs import TreatedMuscle, generate
@@ -133,7 +133,7 @@ async def run(tmp: Path, origin: str) -> dict[str, float]:
             "/_control/subscriptions", params={"n": PATIENTS, "application_server_key": keys.public_key}
         )
         subscriptions = r.json()
-        async with Database(settings.sqlite_path) as db:
+        async with open_database(settings) as db:
             await migrate(db)
             await seed(db, settings, subscriptions)
             scheduler = Scheduler(db, load_catalog(Path(settings.plans_dir)), settings, keys)

@@ -22,33 +22,37 @@ MINUTES = float(os.environ.get("UNKNOT_SOAK_MINUTES", "5"))
 RATE = int(os.environ.get("UNKNOT_SOAK_RATE", "100"))
 
 
-async def _load(url: str, token: str, exercise: str, seconds: float) -> tuple[list[tuple[float, float]], int]:
-    """Send requests at RATE per second (one sync batch for every nine routine reads)."""
+PATIENTS = 20
+
+
+async def _load(url: str, tokens: list[str], exercise: str, seconds: float) -> tuple[list[tuple[float, float]], int]:
+    """Send requests at RATE per second across the patients (one sync for every nine routine reads)."""
     latencies: list[tuple[float, float]] = []
     errors = 0
-    headers = {"authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
 
         async def one(n: int) -> None:
             nonlocal errors
+            headers = {"authorization": f"Bearer {tokens[n % len(tokens)]}"}
+            # A realistic log: a handful of exercises a day, spread over the plan's days.
+            on_date = (dt.date.today() - dt.timedelta(days=n % 40)).isoformat()
             started = time.perf_counter()
             try:
                 if n % 10 == 0:
-                    body = {
-                        "completions": [
-                            {
-                                "id": str(uuid.uuid4()),
-                                "exercise_id": exercise,
-                                "on_date": dt.date.today().isoformat(),
-                                "slot": "evening",
-                                "done_at": dt.datetime.now(dt.UTC).isoformat(),
-                            }
-                            for _ in range(10)
-                        ]
-                    }
-                    r = await client.post("/api/v1/patient/sync", json=body)
+                    done_at = dt.datetime.now(dt.UTC).isoformat()
+                    batch = [
+                        {
+                            "id": str(uuid.uuid4()),
+                            "exercise_id": exercise,
+                            "on_date": on_date,
+                            "slot": "evening",
+                            "done_at": done_at,
+                        }
+                        for _ in range(10)
+                    ]
+                    r = await client.post("/api/v1/patient/sync", json={"completions": batch}, headers=headers)
                 else:
-                    r = await client.get("/api/v1/patient/today")
+                    r = await client.get("/api/v1/patient/today", headers=headers)
                 if r.status_code != 200:
                     errors += 1
             except httpx.HTTPError:
@@ -66,16 +70,27 @@ async def _load(url: str, token: str, exercise: str, seconds: float) -> tuple[li
     return latencies, errors
 
 
+def _join(url: str, therapist: httpx.Client, name: str) -> str:
+    """Another patient with a plan and a joined device; returns the device token."""
+    pid = therapist.post("/api/v1/patients", json={"display_name": name, "timezone": "Europe/Berlin"}).json()["id"]
+    treated = [{"muscle": "upper-trapezius", "side": "left"}]
+    start = (dt.date.today() - dt.timedelta(days=10)).isoformat()
+    therapist.post(f"/api/v1/patients/{pid}/plans", json={"treated": treated, "treated_on": start}).raise_for_status()
+    code = therapist.post(f"/api/v1/patients/{pid}/invites").json()["code"]
+    return httpx.post(f"{url}/api/v1/patient/join", json={"code": code}).json()["token"]
+
+
 def main() -> None:
-    print(f"== soak: {MINUTES:g} min at {RATE} req/s (today's routine, and a 10-completion sync every 10th)")
+    print(f"== soak: {MINUTES:g} min at {RATE} req/s over {PATIENTS} patients (a sync batch every 10th request)")
     with temp_dir() as tmp:
         env = server_env(Path(tmp), free_port())
         with serve(env) as server:
             therapist, token = seed_patient(server)
             exercise = therapist.get("/api/v1/patients/1/plan").json()["program"]["items"][0]["exercise_id"]
+            tokens = [token] + [_join(server.url, therapist, f"Soak {i}") for i in range(PATIENTS - 1)]
             therapist.close()
             rss_start = server.rss_kib()
-            latencies, errors = asyncio.run(_load(server.url, token, exercise, MINUTES * 60))
+            latencies, errors = asyncio.run(_load(server.url, tokens, exercise, MINUTES * 60))
             rss_end = server.rss_kib()
     start = latencies[0][0]
     print(f"  requests {len(latencies)}, errors {errors}")
