@@ -18,7 +18,7 @@ from server.api.params import RowId
 from server.api.patients import owned_patient
 from server.auth.identity import TherapistUser, therapist_guard
 from server.catalog.model import Dosage, Kind, PhaseId, Side, Slot
-from server.db import audit, plans, records
+from server.db import audit, logs, plans
 from server.db.logs import CheckinRow, CompletionRow
 from server.programs.text import dosage_text
 
@@ -187,12 +187,12 @@ class RecordsController(Controller):
         patient = await owned_patient(db, therapist_id, patient_id)
         last = clock.now().astimezone(zoneinfo.ZoneInfo(patient.timezone)).date()
         first = last - dt.timedelta(days=days - 1)
-        checkins = await records.checkins_of(db, therapist_id, patient_id, first, last)
+        checkins = await logs.checkins_between(db, patient_id, first, last)
         reported = {f for c in checkins for f in c.red_flags}
         return RecordsOut(
             first=first,
             last=last,
-            completions=await records.completions_of(db, therapist_id, patient_id, first, last),
+            completions=await logs.completions_between(db, patient_id, first, last),
             checkins=checkins,
             red_flag_signs={f.id: f.sign.get("en") for f in catalog.aftercare.red_flags if f.id in reported},
         )
@@ -208,8 +208,9 @@ class RecordsController(Controller):
     ) -> Response[str]:
         therapist_id, now = request.user.therapist.id, clock.now()
         await owned_patient(db, therapist_id, patient_id)
-        completions = await records.completions_of(db, therapist_id, patient_id)
-        checkins = await records.checkins_of(db, therapist_id, patient_id)
+        # Ownership was checked just above; the whole history, first day to last.
+        completions = await logs.completions_between(db, patient_id, dt.date.min, dt.date.max)
+        checkins = await logs.checkins_between(db, patient_id, dt.date.min, dt.date.max)
         titles = {c.exercise_id: catalog.exercises[c.exercise_id].title.get("en") for c in completions}
         body = records_csv(completions, checkins, titles)
         # Health data leaving the system is worth a line in the audit trail.

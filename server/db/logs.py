@@ -116,7 +116,7 @@ async def completions_between(db: Database, patient_id: int, first: dt.date, las
     """A patient's completions with ``first <= on_date <= last``, in order."""
     rows = await db.fetch_all(
         "SELECT id, exercise_id, on_date, slot, done_at, sets_done, reps_done, hold_seconds_done, pain, note "
-        "FROM completion WHERE patient_id = :pid AND on_date BETWEEN :a AND :b ORDER BY on_date, done_at",
+        "FROM completion WHERE patient_id = :pid AND on_date BETWEEN :a AND :b ORDER BY on_date, done_at, id",
         {"pid": patient_id, "a": first.isoformat(), "b": last.isoformat()},
     )
     return [
@@ -138,7 +138,7 @@ async def checkins_between(db: Database, patient_id: int, first: dt.date, last: 
     """A patient's check-ins with ``first <= on_date <= last``, in order."""
     rows = await db.fetch_all(
         "SELECT id, on_date, soreness, red_flags, note, done_at FROM checkin "
-        "WHERE patient_id = :pid AND on_date BETWEEN :a AND :b ORDER BY on_date, done_at",
+        "WHERE patient_id = :pid AND on_date BETWEEN :a AND :b ORDER BY on_date, done_at, id",
         {"pid": patient_id, "a": first.isoformat(), "b": last.isoformat()},
     )
     return [
