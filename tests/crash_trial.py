@@ -60,11 +60,38 @@ def _start(env: dict[str, str]) -> subprocess.Popen[bytes]:
     raise RuntimeError("server did not start")
 
 
-def run_trial(data_dir: Path, seed: int, writers: int = 4) -> Outcome:
-    """Run one trial in ``data_dir`` (a fresh folder)."""
+def _read_back(database_url: str, data_dir: Path, outcome: Outcome) -> dict[str, tuple[str, int]]:
+    """What the database holds after the restart; checks SQLite's integrity on the way."""
+    if database_url.startswith("postgresql://"):
+        import asyncio
+
+        import asyncpg
+
+        async def fetch() -> tuple[list[asyncpg.Record], str]:
+            conn = await asyncpg.connect(database_url)
+            try:
+                found = await conn.fetch("SELECT id, exercise_id, pain FROM completion")
+                name = await conn.fetchval("SELECT display_name FROM patient")
+                return found, name
+            finally:
+                await conn.close()
+
+        found, outcome.last_name = asyncio.run(fetch())
+        # PostgreSQL has no integrity_check; its WAL replay on restart is what is being trusted here.
+        outcome.integrity = "ok"
+        return {r["id"]: (r["exercise_id"], r["pain"]) for r in found}
+    with sqlite3.connect(data_dir / "unknot.db") as conn:
+        outcome.integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        stored = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, exercise_id, pain FROM completion")}
+        outcome.last_name = conn.execute("SELECT display_name FROM patient").fetchone()[0]
+    return stored
+
+
+def run_trial(data_dir: Path, seed: int, writers: int = 4, database_url: str | None = None) -> Outcome:
+    """Run one trial in ``data_dir`` (a fresh folder), on SQLite or on an empty PostgreSQL database."""
     rng = random.Random(seed)
     port = free_port()
-    env = server_env(data_dir, port)
+    env = server_env(data_dir, port, **({"UNKNOT_DATABASE_URL": database_url} if database_url else {}))
     subprocess.run([str(BIN / "unknot"), "init"], env=env, check=True, capture_output=True)
     subprocess.run(
         [str(BIN / "unknot"), "create-therapist", "crash@clinic.example", "Crash", "--password-stdin"],
@@ -151,11 +178,7 @@ def run_trial(data_dir: Path, seed: int, writers: int = 4) -> Outcome:
     # Restart on the same file: the server must come up and serve what it acknowledged.
     process = _start(env)
     try:
-        path = data_dir / "unknot.db"
-        with sqlite3.connect(path) as conn:
-            outcome.integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
-            stored = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, exercise_id, pain FROM completion")}
-            outcome.last_name = conn.execute("SELECT display_name FROM patient").fetchone()[0]
+        stored = _read_back(env["UNKNOT_DATABASE_URL"], data_dir, outcome)
         for cid, values in outcome.acknowledged.items():
             if cid not in stored:
                 outcome.missing.append(cid)
