@@ -1,15 +1,17 @@
-"""Guessing limits on the two secrets people type: passwords and invite codes (issue 10)."""
+"""Guessing limits on the two secrets people type, and the session cookie's protection (issue 10)."""
 
 from __future__ import annotations
 
 import asyncio
 import math
 
+import msgspec
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from server.api.auth import MAX_FAILURES_PER_ACCOUNT
 from server.api.patient import JOIN_WINDOW, MAX_JOINS_PER_ADDRESS, MAX_JOINS_PER_PREFIX
+from server.app import create_app
 from server.auth.secrets import INVITE_ALPHABET, INVITE_LENGTH, new_invite_code, normalize_invite_code
 from server.settings import Settings
 from tests.conftest import PASSWORD, make_therapist
@@ -83,3 +85,28 @@ def test_the_guessing_arithmetic_in_the_readme_holds() -> None:
     assert p_hit < 1e-10
     assert math.isclose(guesses_per_week, 7_046_430_720, rel_tol=1e-9)
     assert normalize_invite_code("abcd efgh jkmn pqrs") == "ABCD-EFGH-JKMN-PQRS"
+
+
+async def test_in_production_the_session_cookie_is_secure_and_hsts_is_sent(settings: Settings) -> None:
+    production = msgspec.structs.replace(settings, env="production")
+    await make_therapist(production, "prod@clinic.example")
+    async with AsyncTestClient(app=create_app(production), base_url="https://testserver.local") as client:
+        r = await client.post("/api/v1/auth/login", json={"email": "prod@clinic.example", "password": PASSWORD})
+        assert r.status_code == 200
+        cookie = r.headers["set-cookie"].lower()
+        assert "secure" in cookie
+        assert "httponly" in cookie
+        assert "samesite=strict" in cookie
+        assert r.headers["strict-transport-security"].startswith("max-age=")
+
+
+async def test_in_development_the_cookie_works_over_plain_http_and_no_hsts_is_sent(
+    client: Client, settings: Settings
+) -> None:
+    await make_therapist(settings, "dev@clinic.example")
+    r = await client.post("/api/v1/auth/login", json={"email": "dev@clinic.example", "password": PASSWORD})
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie
+    assert "samesite=strict" in cookie
+    assert "secure" not in cookie
+    assert "strict-transport-security" not in r.headers
