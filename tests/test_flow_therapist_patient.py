@@ -248,3 +248,28 @@ async def test_a_deleted_patients_plan_is_never_served_to_the_next_patient(
     await join(therapist, other_client, second["id"])
     served = (await other_client.get("/api/v1/patient/plan")).json()
     assert served["program"]["treated"] == [{"muscle": "gastrocnemius", "side": "left"}]
+
+
+async def test_a_therapist_can_export_everything_stored_about_a_patient(
+    therapist: Client, other_client: Client
+) -> None:
+    patient = await create_patient(therapist, name="Exported Eva")
+    plan = await assign(therapist, patient["id"], dt.date(2026, 1, 5))
+    await join(therapist, other_client, patient["id"])
+    item = plan["program"]["items"][0]
+    done = completion(item["exercise_id"], dt.date(2026, 1, 6), item["slots"][0], pain=4)
+    checkin = {"id": str(uuid.uuid4()), "on_date": "2026-01-06", "soreness": 5, "done_at": "2026-01-06T09:00:00Z"}
+    await other_client.post("/api/v1/patient/sync", json={"completions": [done], "checkins": [checkin]})
+
+    r = await therapist.get(f"/api/v1/patients/{patient['id']}/export.json")
+    assert r.status_code == 200, r.text
+    export = r.json()
+    assert export["patient"]["display_name"] == "Exported Eva"
+    assert [p["id"] for p in export["plans"]] == [plan["id"]]
+    assert [c["id"] for c in export["completions"]] == [done["id"]]
+    assert [c["id"] for c in export["checkins"]] == [checkin["id"]]
+    assert len(export["devices"]) == 1
+    assert "token" not in r.text.lower().replace("token_hash", "")  # no secret, not even hashed
+    assert "records.export" in {
+        a["action"] for a in (await therapist.get(f"/api/v1/patients/{patient['id']}/audit")).json()
+    }

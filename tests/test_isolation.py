@@ -80,6 +80,7 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     # The therapist console (issue 8): records as JSON and CSV, the printable handout.
     ("GET", "/api/v1/patients/{patient_id:int}/records"): {},
     ("GET", "/api/v1/patients/{patient_id:int}/records.csv"): {},
+    ("GET", "/api/v1/patients/{patient_id:int}/export.json"): {},
     ("GET", "/api/v1/patients/{patient_id:int}/handout"): {},
 }
 

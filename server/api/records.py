@@ -18,8 +18,13 @@ from server.api.params import RowId
 from server.api.patients import owned_patient
 from server.auth.identity import TherapistUser, therapist_guard
 from server.catalog.model import Dosage, Kind, PhaseId, Side, Slot
-from server.db import audit, logs, plans
+from server.clock import iso
+from server.db import audit, logs, patients, plans, reminders
+from server.db.audit import AuditEntry
 from server.db.logs import CheckinRow, CompletionRow
+from server.db.patients import Device, Patient
+from server.db.plans import PlanRecord
+from server.db.reminders import DeliveryRow, Prefs, RuleRow
 from server.programs.text import dosage_text
 
 __all__ = ["HandoutOut", "RecordsController", "RecordsOut", "records_csv"]
@@ -166,6 +171,23 @@ def records_csv(completions: list[CompletionRow], checkins: list[CheckinRow], ti
     return out.getvalue()
 
 
+class PatientExport(Struct, frozen=True, kw_only=True):
+    """Everything stored about one patient (right of access). Secrets are stored only as hashes
+    and are not part of it; push subscriptions are counted, their keys left out."""
+
+    exported_at: str
+    patient: Patient
+    plans: list[PlanRecord]
+    completions: list[CompletionRow]
+    checkins: list[CheckinRow]
+    devices: list[Device]
+    reminder_rules: list[RuleRow]
+    reminder_prefs: Prefs | None
+    push_subscriptions: int
+    deliveries: list[DeliveryRow]
+    audit: list[AuditEntry]
+
+
 class RecordsController(Controller):
     """An owned patient's records; another therapist's patient is a 404 like a missing one."""
 
@@ -196,6 +218,30 @@ class RecordsController(Controller):
             checkins=checkins,
             red_flag_signs={f.id: f.sign.get("en") for f in catalog.aftercare.red_flags if f.id in reported},
         )
+
+    @get("/export.json", summary="Everything stored about the patient, as JSON (right of access)")
+    async def export(
+        self, request: TherapistRequest, db: DatabaseDep, clock: ClockDep, patient_id: RowId
+    ) -> PatientExport:
+        therapist_id, now = request.user.therapist.id, clock.now()
+        patient = await owned_patient(db, therapist_id, patient_id)
+        whole = (dt.date.min, dt.date.max)
+        export = PatientExport(
+            exported_at=iso(now),
+            patient=patient,
+            plans=await plans.plan_history(db, therapist_id, patient_id),
+            completions=await logs.completions_between(db, patient_id, *whole),
+            checkins=await logs.checkins_between(db, patient_id, *whole),
+            devices=await patients.devices_of(db, therapist_id, patient_id),
+            reminder_rules=await reminders.rules_of(db, patient_id),
+            reminder_prefs=await reminders.prefs_of(db, patient_id),
+            push_subscriptions=(await reminders.subscription_info(db, patient_id)).count,
+            deliveries=await reminders.deliveries_of(db, therapist_id, patient_id, 10_000),
+            audit=await audit.audit_of(db, therapist_id, patient_id),
+        )
+        async with db.transaction() as tx:
+            await audit.record(tx, therapist_id, patient_id, "records.export", now, "everything, JSON")
+        return export
 
     @get("/records.csv", summary="Every completion and check-in as CSV (a download)")
     async def records_download(
