@@ -16,6 +16,7 @@ __all__ = [
     "active_plan",
     "active_plan_of_patient",
     "create_plan",
+    "decoded_program",
     "plan_history",
     "update_plan",
 ]
@@ -37,6 +38,12 @@ class PlanRecord(Struct, frozen=True, kw_only=True):
     program: Program
 
 
+def decoded_program(row: Row, memo: Memo) -> Program:
+    """The program of a plan row (id, version, program); a plan version never changes, so it is
+    decoded once per process (plan ids are never reused, see migration 0003)."""
+    return memo.get(("program", row["id"], row["version"]), lambda: _decoder.decode(row["program"]))
+
+
 def _record(row: Row, memo: Memo) -> PlanRecord:
     return PlanRecord(
         id=row["id"],
@@ -45,8 +52,7 @@ def _record(row: Row, memo: Memo) -> PlanRecord:
         starts_on=dt.date.fromisoformat(row["starts_on"]),
         notes=row["notes"],
         updated_at=row["updated_at"],
-        # A plan version never changes: decode it once per process.
-        program=memo.get(("program", row["id"], row["version"]), lambda: _decoder.decode(row["program"])),
+        program=decoded_program(row, memo),
     )
 
 

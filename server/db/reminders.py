@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
-import msgspec
 from msgspec import Struct
 
 from server.clock import iso
 from server.db.connection import Database, Row, Transaction, dialects
+from server.db.plans import decoded_program
 from server.programs import Program
 
 __all__ = [
@@ -60,10 +59,6 @@ __all__ = [
     "targets_of",
     "upsert_subscription",
 ]
-
-_decoder = msgspec.json.Decoder(Program)
-_programs: OrderedDict[tuple[int, int, int], Program] = OrderedDict()
-_CACHE_SIZE = 4096
 
 
 def _ids(values: Iterable[object]) -> str:
@@ -412,15 +407,7 @@ async def programs_of(db: Database | Transaction, patient_ids: Iterable[int]) ->
     rows = await db.fetch_all(ACTIVE_PROGRAMS[db.dialect], {"ids": _ids(patient_ids)})
     found = {}
     for r in rows:
-        # The text's hash too: a plan id can come back after a delete (SQLite reuses the highest
-        # rowid), and one process may open several databases (tests).
-        key = (r["id"], r["version"], hash(r["program"]))
-        program = _programs.get(key)
-        if program is None:
-            program = _programs[key] = _decoder.decode(r["program"])
-            if len(_programs) > _CACHE_SIZE:
-                _programs.popitem(last=False)
-        found[r["patient_id"]] = program
+        found[r["patient_id"]] = decoded_program(r, db.memo)
     return found
 
 
