@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 
-__all__ = ["Clock", "iso", "parse_iso"]
+__all__ = ["Clock", "iso", "local_date", "parse_iso"]
 
 
 def iso(moment: dt.datetime) -> str:
     """``moment`` as stored: UTC, second precision, ``Z`` suffix."""
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def local_date(moment: dt.datetime, timezone: str) -> dt.date:
+    """The date at ``moment`` where a patient lives (an IANA zone)."""
+    return moment.astimezone(zoneinfo.ZoneInfo(timezone)).date()
 
 
 def parse_iso(text: str) -> dt.datetime:

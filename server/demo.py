@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-import zoneinfo
 from pathlib import Path
 
 from server.auth.secrets import hash_password, hash_token, new_invite_code, normalize_invite_code
 from server.catalog import load_catalog
-from server.clock import Clock, iso
+from server.clock import Clock, iso, local_date
 from server.db import audit, logs, open_database, patients, plans, therapists
 from server.db.logs import CheckinRow, CompletionRow
 from server.db.migrate import migrate
@@ -36,7 +35,7 @@ async def load_demo(settings: Settings, clock: Clock | None = None) -> str:
                 therapist_id = await therapists.create_therapist(tx, DEMO_EMAIL, "Demo Therapist", password_hash, now)
                 alex = await patients.create_patient(tx, therapist_id, "Alex Demo", "Europe/Berlin", "en", now)
                 await patients.create_patient(tx, therapist_id, "Bea Ejemplo", "America/New_York", "es", now)
-                today = now.astimezone(zoneinfo.ZoneInfo(alex.timezone)).date()
+                today = local_date(now, alex.timezone)
                 treated = [TreatedMuscle("upper-trapezius", "left"), TreatedMuscle("levator-scapulae", "right")]
                 program = generate(treated, today - dt.timedelta(days=3), catalog)
                 await plans.create_plan(tx, therapist_id, alex.id, program.treated, program, "Demo treatment", now)

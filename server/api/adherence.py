@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 from typing import Annotated, Literal
 
 from litestar import Controller, Request, get
@@ -14,7 +13,7 @@ from server.api.deps import CatalogDep, ClockDep, DatabaseDep, SettingsDep
 from server.api.params import RowId
 from server.api.patients import owned_patient
 from server.auth.identity import TherapistUser, therapist_guard
-from server.clock import parse_iso
+from server.clock import local_date, parse_iso
 from server.db import attention, logs, plans
 from server.programs.adherence import WeekAdherence, by_day, by_week, streak
 
@@ -84,7 +83,7 @@ class AdherenceController(Controller):
         days: Annotated[int, QueryParameter(ge=1, le=366)] = 28,
     ) -> AdherenceOut:
         patient = await owned_patient(db, request.user.therapist.id, patient_id)
-        today = clock.now().astimezone(zoneinfo.ZoneInfo(patient.timezone)).date()
+        today = local_date(clock.now(), patient.timezone)
         first = today - dt.timedelta(days=days - 1)
         record = await plans.active_plan(db, request.user.therapist.id, patient_id)
         completions = await logs.completions_between(db, patient_id, first, today)

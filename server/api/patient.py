@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-import zoneinfo
 from typing import Annotated
 
 import msgspec
@@ -20,7 +19,7 @@ from server.api.errors import InputError
 from server.auth.identity import patient_guard
 from server.auth.secrets import hash_token, new_token, normalize_invite_code
 from server.catalog.model import Catalog, Dosage, Kind, PhaseId, Side, Slot
-from server.clock import iso
+from server.clock import iso, local_date
 from server.db import logs, patients, plans, therapists
 from server.db.logs import CheckinRow, CompletionRow
 from server.db.patients import PatientIdentity
@@ -169,11 +168,6 @@ class LogOut(Struct, frozen=True):
 
     completions: list[CompletionRow]
     checkins: list[CheckinRow]
-
-
-def local_today(identity: PatientIdentity, clock: ClockDep) -> dt.date:
-    """Today's date where the patient is."""
-    return clock.now().astimezone(zoneinfo.ZoneInfo(identity.timezone)).date()
 
 
 def _red_flags(catalog: CatalogDep, ids: tuple[str, ...] | None, lang: str) -> list[RedFlagOut]:
@@ -358,7 +352,7 @@ class PatientController(Controller):
             plan_id=record.id,
             version=record.version,
             updated_at=record.updated_at,
-            today=local_today(user, clock),
+            today=local_date(clock.now(), user.timezone),
             program=program,
             phase_names={p.id: p.name.get(lang) for p in catalog.template.phases},
             exercises={x: exercise_out(catalog.exercises[x], catalog, lang) for x in sorted(used)},
@@ -384,7 +378,7 @@ class PatientController(Controller):
         db, catalog, clock = services.db, services.catalog, services.clock
         user = request.user
         lang = lang or user.locale
-        day = on_date or local_today(user, clock)
+        day = on_date or local_date(clock.now(), user.timezone)
         record = await plans.active_plan_of_patient(db, user.patient_id)
         if record is None:
             return _day_view(None, 0, day, catalog, lang)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import zoneinfo
 from typing import Annotated, Literal
 
 from litestar import Controller, Request, Response, get
@@ -18,7 +17,7 @@ from server.api.params import RowId
 from server.api.patients import owned_patient
 from server.auth.identity import TherapistUser, therapist_guard
 from server.catalog.model import Dosage, Kind, PhaseId, Side, Slot
-from server.clock import iso
+from server.clock import iso, local_date
 from server.db import audit, logs, patients, plans, reminders
 from server.db.audit import AuditEntry
 from server.db.logs import CheckinRow, CompletionRow
@@ -207,7 +206,7 @@ class RecordsController(Controller):
     ) -> RecordsOut:
         therapist_id = request.user.therapist.id
         patient = await owned_patient(db, therapist_id, patient_id)
-        last = clock.now().astimezone(zoneinfo.ZoneInfo(patient.timezone)).date()
+        last = local_date(clock.now(), patient.timezone)
         first = last - dt.timedelta(days=days - 1)
         checkins = await logs.checkins_between(db, patient_id, first, last)
         reported = {f for c in checkins for f in c.red_flags}
