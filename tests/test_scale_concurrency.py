@@ -7,11 +7,12 @@ import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 
+import msgspec
 import pytest
 
 from server.catalog import Catalog
 from server.clock import iso
-from server.db import open_database, patients, plans, reminders, therapists
+from server.db import logs, open_database, patients, plans, reminders, therapists
 from server.db.connection import Database
 from server.db.migrate import migrate
 from server.programs import TreatedMuscle, generate
@@ -143,3 +144,39 @@ async def test_two_assignments_for_one_patient_at_once_leave_one_active_plan(
     assert len(active) == 1
     assert active[0]["id"] in ids
     assert len(set(ids)) == 6
+
+
+async def test_todays_plan_follows_changes_made_by_another_process(
+    two: tuple[Database, Database], catalog: Catalog
+) -> None:
+    """The patient's day skips the program text when it is the version last served: never a stale one."""
+    one, other = two
+    pid = await a_patient(one)
+    treated = (TreatedMuscle("upper-trapezius", "left"),)
+    program = generate(list(treated), NOW.date(), catalog)
+    async with one.transaction() as tx:
+        first = await plans.create_plan(tx, 1, pid, treated, program, "", NOW)
+    day = NOW.date()
+    seen = await plans.active_plan_day(other, pid, day)
+    assert seen is not None
+    assert (seen.id, seen.version, seen.program, seen.done) == (first.id, 1, program, frozenset())
+
+    shorter = msgspec.structs.replace(program, items=program.items[:1])
+    async with one.transaction() as tx:
+        assert await plans.update_plan(tx, 1, pid, 1, shorter, NOW) is not None
+    item = shorter.items[0]
+    slot = item.slots[0]
+    done = logs.CompletionRow(id="c1", exercise_id=item.exercise_id, on_date=day, slot=slot, done_at=iso(NOW))
+    await logs.store_batch(one, pid, [done, msgspec.structs.replace(done, id="c2")], [], NOW)
+    seen = await plans.active_plan_day(other, pid, day)
+    assert seen is not None
+    assert (seen.version, seen.program, seen.done) == (2, shorter, {(item.exercise_id, slot)})
+    assert (await plans.active_plan_day(other, pid, day)) == seen  # served from the hint this time
+
+    other_muscle = (TreatedMuscle("gastrocnemius", "right"),)
+    calf = generate(list(other_muscle), NOW.date(), catalog)
+    async with one.transaction() as tx:
+        second = await plans.create_plan(tx, 1, pid, other_muscle, calf, "", NOW)
+    seen = await plans.active_plan_day(other, pid, day + dt.timedelta(days=1))
+    assert seen is not None
+    assert (seen.id, seen.version, seen.program, seen.done) == (second.id, 1, calf, frozenset())

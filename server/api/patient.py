@@ -379,19 +379,18 @@ class PatientController(Controller):
         user = request.user
         lang = lang or user.locale
         day = on_date or local_date(clock.now(), user.timezone)
-        record = await plans.active_plan_of_patient(db, user.patient_id)
-        if record is None:
+        plan = await plans.active_plan_day(db, user.patient_id, day)
+        if plan is None:
             return _day_view(None, 0, day, catalog, lang)
         # The view of one plan version on one date never changes: build it once, then mark what is done.
         view = db.memo.get(
-            ("today", record.id, record.version, day, lang),
-            lambda: _day_view(record.program, record.version, day, catalog, lang),
+            ("today", plan.id, plan.version, day, lang),
+            lambda: _day_view(plan.program, plan.version, day, catalog, lang),
         )
-        done = await logs.done_on(db, user.patient_id, day)
-        if not done:
+        if not plan.done:
             return view
         entries = [
-            msgspec.structs.replace(e, done=True) if (e.exercise_id, e.slot) in done else e for e in view.entries
+            msgspec.structs.replace(e, done=True) if (e.exercise_id, e.slot) in plan.done else e for e in view.entries
         ]
         return msgspec.structs.replace(view, entries=entries)
 

@@ -54,7 +54,8 @@ _PRAGMAS = (
 
 
 class Memo:
-    """A small LRU for values derived from rows that never change (a plan at one version).
+    """A small LRU for values derived from rows that never change (a plan at one version),
+    and for hints that a query checks against the database (the plan version last seen).
 
     It lives with its Database, so two databases in one process never share entries.
     """
@@ -63,15 +64,28 @@ class Memo:
         self._size = size
         self._values: OrderedDict[Hashable, Any] = OrderedDict()
 
+    def peek(self, key: Hashable) -> Any:
+        """The value for ``key``, or ``None``."""
+        value = self._values.get(key)
+        if value is not None:
+            self._values.move_to_end(key)
+        return value
+
+    def put(self, key: Hashable, value: object) -> None:
+        """Set (or replace) the value for ``key``."""
+        self._values[key] = value
+        self._values.move_to_end(key)
+        if len(self._values) > self._size:
+            self._values.popitem(last=False)
+
     def get(self, key: Hashable, make: Callable[[], T]) -> T:
         """The value for ``key``, made by ``make()`` the first time."""
         try:
             self._values.move_to_end(key)
             return self._values[key]
         except KeyError:
-            value = self._values[key] = make()
-            if len(self._values) > self._size:
-                self._values.popitem(last=False)
+            value = make()
+            self.put(key, value)
             return value
 
 

@@ -12,8 +12,10 @@ from server.db.connection import Database, Memo, Row, Transaction
 from server.programs import Program, TreatedMuscle
 
 __all__ = [
+    "PlanDay",
     "PlanRecord",
     "active_plan",
+    "active_plan_day",
     "active_plan_of_patient",
     "create_plan",
     "decoded_program",
@@ -38,10 +40,23 @@ class PlanRecord(Struct, frozen=True, kw_only=True):
     program: Program
 
 
+class PlanDay(Struct, frozen=True):
+    """The active plan's program and the (exercise, slot) pairs logged on one date."""
+
+    id: int
+    version: int
+    program: Program
+    done: frozenset[tuple[str, str]]
+
+
+def _program_key(plan_id: int, version: int) -> tuple[str, int, int]:
+    return ("program", plan_id, version)
+
+
 def decoded_program(row: Row, memo: Memo) -> Program:
     """The program of a plan row (id, version, program); a plan version never changes, so it is
     decoded once per process (plan ids are never reused, see migration 0003)."""
-    return memo.get(("program", row["id"], row["version"]), lambda: _decoder.decode(row["program"]))
+    return memo.get(_program_key(row["id"], row["version"]), lambda: _decoder.decode(row["program"]))
 
 
 def _record(row: Row, memo: Memo) -> PlanRecord:
@@ -127,6 +142,40 @@ async def active_plan_of_patient(db: Database, patient_id: int) -> PlanRecord | 
     """The active plan of the patient behind a device token."""
     row = await db.fetch_one(_SELECT + "WHERE pl.patient_id = :pid AND pl.status = 'active'", {"pid": patient_id})
     return _record(row, db.memo) if row else None
+
+
+async def active_plan_day(db: Database, patient_id: int, on_date: dt.date) -> PlanDay | None:
+    """The patient's active plan and what they logged on ``on_date``, in one round trip.
+
+    The program text (kilobytes) comes back only when it is not the version this process last
+    served to this patient; the database decides, so a hint that is out of date costs nothing.
+    """
+    hint = ("active", patient_id)
+    seen: tuple[int, int, Program] | None = db.memo.peek(hint)
+    rows = await db.fetch_all(
+        "SELECT pl.id, pl.version, "
+        "CASE WHEN pl.id = :seen_id AND pl.version = :seen_version THEN NULL ELSE pl.program END AS program, "
+        "c.exercise_id, c.slot FROM plan pl "
+        "LEFT JOIN completion c ON c.patient_id = pl.patient_id AND c.on_date = :d "
+        "WHERE pl.patient_id = :pid AND pl.status = 'active'",
+        {
+            "pid": patient_id,
+            "d": on_date.isoformat(),
+            "seen_id": seen[0] if seen else 0,
+            "seen_version": seen[1] if seen else 0,
+        },
+    )
+    if not rows:
+        return None
+    first = rows[0]
+    if first["program"] is None:  # NULL only when it matched the hint (plan ids start at 1)
+        assert seen is not None
+        program = seen[2]
+    else:
+        program = decoded_program(first, db.memo)
+        db.memo.put(hint, (first["id"], first["version"], program))
+    done = frozenset((r["exercise_id"], r["slot"]) for r in rows if r["exercise_id"] is not None)
+    return PlanDay(first["id"], first["version"], program, done)
 
 
 async def update_plan(
