@@ -46,8 +46,6 @@ __all__ = ["Report", "Scheduler", "TestResult", "left_in_slot"]
 log = logging.getLogger("unknot.push")
 
 _BACKOFF_BASE = 30
-# Outcomes recorded per write while a claimed batch is being sent.
-_RECORD_EVERY = 64
 _BACKOFF_MAX = 600
 _PRUNE_EVERY = dt.timedelta(hours=1)
 _KEEP_DELIVERIES = dt.timedelta(days=90)
@@ -292,19 +290,21 @@ class Scheduler:
         if not claimed:
             return 0
 
-        # Outcomes are recorded as they arrive, a few at a time: a process killed mid-send leaves
-        # only the messages in flight to be sent again by whoever takes its claims over.
+        # Outcomes are recorded as they arrive: each write takes everything that arrived during the
+        # previous one (a group commit), so a process killed mid-send leaves only the messages still
+        # in flight, not a backlog of answered ones, to be sent again by whoever takes its claims over.
         async def send(item: Claimed) -> tuple[Claimed, Outcome]:
             return item, await self._send(item)
 
-        arrived: list[tuple[Claimed, Outcome]] = []
-        for next_outcome in asyncio.as_completed([send(item) for item in claimed]):
-            arrived.append(await next_outcome)
-            if len(arrived) >= _RECORD_EVERY:
+        waiting = {asyncio.ensure_future(send(item)) for item in claimed}
+        try:
+            while waiting:
+                finished, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                arrived = [task.result() for task in finished]
                 await self._record([i for i, _ in arrived], [o for _, o in arrived], token, now, report, retry=True)
-                arrived.clear()
-        if arrived:
-            await self._record([i for i, _ in arrived], [o for _, o in arrived], token, now, report, retry=True)
+        finally:  # stopping (or a failed write) leaves the rest to the lease, not to orphaned tasks
+            for task in waiting:
+                task.cancel()
         return len(claimed)
 
     async def _record(
