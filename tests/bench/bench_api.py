@@ -67,6 +67,9 @@ def main() -> None:
                 )
                 results[server] = {
                     "bare JSON (/api/v1/ping)": wrk(f"{running.url}/api/v1/ping", seconds=SECONDS),
+                    # The cheapest authenticated request (the device-token lookup and a tiny body):
+                    # how much of the gap to the bare endpoint is identifying the patient at all.
+                    "patient's name (/me)": wrk(f"{running.url}/api/v1/patient/me", seconds=SECONDS, headers=auth),
                     "today's routine": wrk(f"{running.url}/api/v1/patient/today", seconds=SECONDS, headers=auth),
                 }
                 if server == "granian":
@@ -80,6 +83,8 @@ def main() -> None:
         g = results["granian"]
         ratio = g["today's routine"].rps / g["bare JSON (/api/v1/ping)"].rps
         print(f"  ratio today/bare (granian): {ratio:.2f}  (goal >= 0.5, p99 < 20 ms)")
+        floor = g["patient's name (/me)"].rps / g["bare JSON (/api/v1/ping)"].rps
+        print(f"  ratio /me/bare (granian): {floor:.2f}  (the ceiling for any route that looks up its caller)")
         speedup = g["today's routine"].rps / results["uvicorn"]["today's routine"].rps
         print(f"  granian/uvicorn on today's routine: {speedup:.2f}x")
 

@@ -12,10 +12,11 @@ with wrk and PostgreSQL, so compare the ratios, not the absolute figures.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 from tests.bench.bench_api import SYNC_SCRIPT
-from tests.bench.harness import Load, free_port, seed_patient, serve, server_env, temp_dir, wrk
+from tests.bench.harness import Load, cpu_use, free_port, seed_patient, serve, server_env, temp_dir, wrk
 from tests.postgres import Cluster
 
 SECONDS = 8
@@ -29,7 +30,7 @@ def _line(name: str, load: Load) -> str:
     )
 
 
-def _measure(env: dict[str, str], folder: Path, workers: int) -> dict[str, Load]:
+def _measure(env: dict[str, str], folder: Path, workers: int) -> tuple[dict[str, Load], dict[str, float]]:
     with serve(env, workers=workers) as running:
         therapist, token = seed_patient(running)
         auth = {"Authorization": f"Bearer {token}"}
@@ -42,11 +43,11 @@ def _measure(env: dict[str, str], folder: Path, workers: int) -> dict[str, Load]
         )
         # A short warm-up: pools filled, statements prepared, plan decoded in every process.
         wrk(f"{running.url}/api/v1/patient/today", seconds=2, headers=auth)
-        return {
-            "ping": wrk(f"{running.url}/api/v1/ping", seconds=SECONDS),
-            "today": wrk(f"{running.url}/api/v1/patient/today", seconds=SECONDS, headers=auth),
-            "sync": wrk(f"{running.url}/api/v1/patient/sync", seconds=SECONDS, headers=auth, script=script),
-        }
+        ping = wrk(f"{running.url}/api/v1/ping", seconds=SECONDS)
+        with cpu_use("unknot", "postgres") as cores:
+            today = wrk(f"{running.url}/api/v1/patient/today", seconds=SECONDS, headers=auth)
+        sync = wrk(f"{running.url}/api/v1/patient/sync", seconds=SECONDS, headers=auth, script=script)
+        return {"ping": ping, "today": today, "sync": sync}, cores
 
 
 def main() -> None:
@@ -62,11 +63,12 @@ def main() -> None:
                 "PostgreSQL, 2 processes": (cluster.create_database(migrated=False), 2),
             }
             results: dict[str, dict[str, Load]] = {}
+            cores: dict[str, dict[str, float]] = {}
             for name, (url, workers) in runs.items():
                 folder = data / str(len(results))
                 folder.mkdir()
                 extra = {"UNKNOT_DATABASE_URL": url} if url else {}
-                results[name] = _measure(server_env(folder, free_port(), **extra), folder, workers)
+                results[name], cores[name] = _measure(server_env(folder, free_port(), **extra), folder, workers)
     finally:
         cluster.stop()
     for name, loads in results.items():
@@ -82,6 +84,13 @@ def main() -> None:
         f"{lite_two['ping'].rps / lite['ping'].rps:.2f}x (SQLite run); "
         f"SQLite today two/one {lite_two['today'].rps / lite['today'].rps:.2f}x"
     )
+    # What the machine had left while one process served today's routine is all a second one can use.
+    for name in ("PostgreSQL, 1 process", "PostgreSQL, 2 processes"):
+        use = cores[name]
+        print(
+            f"  cores busy on today's routine, {name}: app {use['unknot']:.2f}, PostgreSQL {use['postgres']:.2f}, "
+            f"wrk {use['wrk']:.2f}, idle {use['idle']:.2f} of {os.cpu_count()}"
+        )
     for route in ("today", "sync"):
         print(
             f"  {route}: PostgreSQL two/one processes {two[route].rps / one[route].rps:.2f}x"

@@ -153,6 +153,39 @@ def wrk(
     return Load(rps, p50, p99, errors)
 
 
+def _cpu_seconds_by_program() -> dict[str, float]:
+    tick = os.sysconf("SC_CLK_TCK")
+    seconds: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")].split()[0]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        seconds[name] = seconds.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return seconds
+
+
+@contextlib.contextmanager
+def cpu_use(*programs: str) -> Iterator[dict[str, float]]:
+    """Cores each named program (by process name) kept busy meanwhile; ``wrk`` counts this process's
+    finished children, ``idle`` is what the machine had left."""
+    before, children, wall = _cpu_seconds_by_program(), os.times(), time.monotonic()
+    idle_before = float(Path("/proc/stat").read_text().split()[4])
+    result: dict[str, float] = {}
+    yield result
+    after, children_after, elapsed = _cpu_seconds_by_program(), os.times(), time.monotonic() - wall
+    idle = (float(Path("/proc/stat").read_text().split()[4]) - idle_before) / os.sysconf("SC_CLK_TCK")
+    for program in programs:
+        result[program] = sum(v - before.get(k, 0.0) for k, v in after.items() if k.startswith(program)) / elapsed
+    waited = children_after.children_user + children_after.children_system
+    result["wrk"] = (waited - children.children_user - children.children_system) / elapsed
+    result["idle"] = idle / elapsed
+
+
 def seed_patient(server: Server, email: str = "bench@clinic.example") -> tuple[httpx.Client, str]:
     """A therapist, a patient with an assigned plan, and a joined device; returns (therapist client, token)."""
     subprocess.run(
