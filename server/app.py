@@ -5,8 +5,10 @@ from __future__ import annotations
 import mimetypes
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
+from granian.utils.proxies import wrap_asgi_with_proxy_headers
 from litestar import Litestar, get
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
@@ -17,7 +19,7 @@ from litestar.middleware.logging import LoggingMiddlewareConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.static_files import create_static_files_router
-from litestar.types import Message, Scope
+from litestar.types import Message, Middleware, Scope
 from msgspec import Struct
 
 from server import push
@@ -114,7 +116,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     catalog = load_catalog(Path(settings.plans_dir))
     db = open_database(settings)
     level = settings.log_level.upper()
-    middleware = [DefineMiddleware(AuthMiddleware)]
+    middleware: list[Middleware] = [DefineMiddleware(AuthMiddleware)]
+    if settings.trusted_proxies:
+        # Behind a proxy every request comes from the proxy. The header is believed only from a
+        # trusted one (anyone can send it), and the client is the last address no trusted proxy added.
+        middleware.insert(0, partial(wrap_asgi_with_proxy_headers, trusted_hosts=settings.trusted_proxies))
     if settings.access_log:
         # Method, path and status only: bodies, query strings, headers and cookies may hold health
         # data or secrets (tests/test_secrets_in_logs.py searches the log for them).

@@ -60,6 +60,9 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     push_max_attempts: Annotated[int, Meta(ge=1, le=20)] = 5
     # Messages in flight at once per process.
     push_concurrency: Annotated[int, Meta(ge=1, le=2000)] = 128
+    # Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For names the client;
+    # empty: the connecting address is the client. Per-address limits need this behind a proxy.
+    trusted_proxies: Annotated[str, Meta(pattern=r"^[0-9A-Fa-f.:/, ]*$")] = ""
     # Push services patients' browsers may register (host suffixes, comma-separated; "*" allows any).
     # In development, http://127.0.0.1 and http://localhost are allowed too.
     push_hosts: str = "fcm.googleapis.com,push.services.mozilla.com,notify.windows.com,push.apple.com"

@@ -28,6 +28,8 @@ import httpx
 import pytest
 from aiohttp import web
 
+from server.api.patient import MAX_JOINS_PER_ADDRESS
+from server.auth.secrets import new_invite_code
 from server.catalog import Catalog
 from server.push.keys import load_or_create
 from server.settings import Settings
@@ -375,3 +377,26 @@ def test_two_schedulers_deliver_1000_due_reminders_once_and_survive_a_kill(
     # sender's concurrency) can have reached the push service without their outcome being recorded.
     assert twice <= Settings.from_env({}).push_concurrency
     print(f"\n1000 reminders: {len(once)} sent once, {len(taken_over)} taken over after the kill ({twice} sent twice)")
+
+
+def test_behind_a_trusted_proxy_the_per_address_limit_counts_each_client(database: tuple[str, Path]) -> None:
+    """With UNKNOT_TRUSTED_PROXIES one guesser behind the proxy does not lock everyone else out,
+    and nobody else can choose their address by sending X-Forwarded-For."""
+    url, data = database
+    proxy, stranger = phone("127.0.0.2"), phone("127.0.0.3")
+
+    with cluster_of(1, url, data, UNKNOT_TRUSTED_PROXIES="127.0.0.2") as [app]:
+
+        def join(client: httpx.Client, forwarded_for: str) -> int:
+            headers = {"x-forwarded-for": forwarded_for}
+            body = {"code": new_invite_code()}  # random, so only the per-address limit can answer 429
+            return client.post(f"{app.url}/api/v1/patient/join", json=body, headers=headers).status_code
+
+        assert {join(proxy, "198.51.100.7") for _ in range(MAX_JOINS_PER_ADDRESS)} == {404}
+        assert join(proxy, "198.51.100.7") == 429
+        assert join(proxy, "203.0.113.5") == 404  # another patient behind the same proxy
+        # What a client writes in front of the proxy's own entry does not change who it is.
+        assert join(proxy, "203.0.113.99, 198.51.100.7") == 429
+        # From an address that is not a trusted proxy the header is ignored.
+        assert {join(stranger, f"192.0.2.{i}") for i in range(MAX_JOINS_PER_ADDRESS)} == {404}
+        assert join(stranger, "192.0.2.200") == 429

@@ -26,6 +26,7 @@ def test_environment_variables_are_read_and_converted() -> None:
         ("UNKNOT_LOG_LEVEL", "loud"),
         ("UNKNOT_ENV", "staging"),
         ("UNKNOT_VAPID_CONTACT", "nobody"),
+        ("UNKNOT_TRUSTED_PROXIES", "proxy.example.org"),  # addresses only: names are spoofable
     ],
 )
 def test_a_bad_value_names_the_variable(name: str, value: str) -> None:
