@@ -273,3 +273,11 @@ async def test_a_therapist_can_export_everything_stored_about_a_patient(
     assert "records.export" in {
         a["action"] for a in (await therapist.get(f"/api/v1/patients/{patient['id']}/audit")).json()
     }
+
+
+async def test_patients_are_listed_by_name_ignoring_case_and_accents_on_both_backends(therapist: Client) -> None:
+    for name in ["zoe Ruiz", "Ávila Núñez", "Beatriz Sol", "álvaro Díaz", "Andrés Gil", "Øystein Berg"]:
+        await create_patient(therapist, name=name)
+    listed = [p["display_name"] for p in (await therapist.get("/api/v1/patients")).json()]
+    # Ø is a letter of its own, after Z (as in Danish and Norwegian), not an O with a mark.
+    assert listed == ["álvaro Díaz", "Andrés Gil", "Ávila Núñez", "Beatriz Sol", "zoe Ruiz", "Øystein Berg"]

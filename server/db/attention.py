@@ -7,6 +7,7 @@ import datetime as dt
 from msgspec import Struct
 
 from server.db.connection import Database, dialects
+from server.db.patients import by_name
 
 __all__ = ["Signals", "signals"]
 
@@ -38,15 +39,15 @@ _SIGNALS = """
            p.created_at
     FROM patient p
     WHERE p.therapist_id = :tid AND p.archived_at IS NULL
-    ORDER BY {by_name}, p.id
 """
 SIGNALS = dialects(
-    sqlite=_SIGNALS.format(concat="group_concat(red_flags, ' ')", by_name="p.display_name COLLATE NOCASE"),
-    postgresql=_SIGNALS.format(concat="string_agg(red_flags, ' ')", by_name="lower(p.display_name)"),
+    sqlite=_SIGNALS.format(concat="group_concat(red_flags, ' ')"),
+    postgresql=_SIGNALS.format(concat="string_agg(red_flags, ' ')"),
 )
 
 
 async def signals(db: Database, therapist_id: int, since: dt.date) -> list[Signals]:
-    """For each of the therapist's active patients: highest soreness and pain and red flags since ``since``."""
+    """For each of the therapist's active patients, by name: highest soreness and pain and red flags since ``since``."""
     rows = await db.fetch_all(SIGNALS[db.dialect], {"tid": therapist_id, "since": since.isoformat()})
-    return [Signals(r[0], r[1], r[2], bool(r[3]), *(r[i] for i in range(4, 9))) for r in rows]
+    found = [Signals(r[0], r[1], r[2], bool(r[3]), *(r[i] for i in range(4, 9))) for r in rows]
+    return sorted(found, key=lambda s: (by_name(s.display_name), s.patient_id))

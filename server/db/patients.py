@@ -4,16 +4,18 @@ or to the patient's own device."""
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 
 from msgspec import Struct
 
 from server.clock import iso
-from server.db.connection import Database, Row, Transaction, dialects
+from server.db.connection import Database, Row, Transaction
 
 __all__ = [
     "Device",
     "Patient",
     "PatientIdentity",
+    "by_name",
     "create_invite",
     "create_patient",
     "delete_patient",
@@ -81,18 +83,20 @@ async def create_patient(
 
 _LIST = (
     "SELECT id, display_name, timezone, locale, created_at, archived_at FROM patient WHERE therapist_id = :tid "
-    "AND (archived_at IS NOT NULL) = :archived ORDER BY {by_name}, id"
+    "AND (archived_at IS NOT NULL) = :archived"
 )
-LIST = dialects(
-    sqlite=_LIST.format(by_name="display_name COLLATE NOCASE"),
-    postgresql=_LIST.format(by_name="lower(display_name)"),
-)
+
+
+def by_name(name: str) -> str:
+    """Sort key for people's names: case and accents ignored, so "Ávila" comes between "Andrés" and
+    "Beatriz" on both backends (SQLite's NOCASE folds ASCII only; PostgreSQL follows its locale)."""
+    return "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c)).casefold()
 
 
 async def list_patients(db: Database, therapist_id: int, *, archived: bool = False) -> list[Patient]:
     """The therapist's patients, by name."""
-    rows = await db.fetch_all(LIST[db.dialect], {"tid": therapist_id, "archived": archived})
-    return [_patient(r) for r in rows]
+    rows = await db.fetch_all(_LIST, {"tid": therapist_id, "archived": archived})
+    return sorted((_patient(r) for r in rows), key=lambda p: (by_name(p.display_name), p.id))
 
 
 async def get_patient(db: Database | Transaction, therapist_id: int, patient_id: int) -> Patient | None:
