@@ -168,7 +168,24 @@ async function showPush(data) {
   // The same tag replaces an earlier notification for that slot and day instead of stacking.
   if (typeof message.tag === "string" && message.tag) options.tag = message.tag;
   if (typeof message.lang === "string" && message.lang) options.lang = message.lang;
+  if (message.kind === "reminder" && options.tag && await seenBefore(options.tag)) options.silent = true;
   return self.registration.showNotification(message.title, options);
+}
+
+const SEEN_KEY = "push_seen";
+const SEEN_FOR_MS = 3 * 24 * 3600 * 1000;
+
+/** Whether this reminder (by tag: slot and day) arrived before, and remember that it has now.
+ *  A server that dies mid-send can send one twice (README "Scaling out"); every push must show a
+ *  notification, so the repeat still shows, in place of the first, but without sound or vibration. */
+async function seenBefore(tag) {
+  const now = Date.now();
+  const seen = (await self.unknotCore.get(SEEN_KEY).catch(() => null)) || {};
+  const before = typeof seen[tag] === "number" && now - seen[tag] < SEEN_FOR_MS;
+  const kept = { [tag]: now };
+  for (const [key, at] of Object.entries(seen)) if (now - at < SEEN_FOR_MS && key !== tag) kept[key] = at;
+  await self.unknotCore.set(SEEN_KEY, kept).catch(() => {});
+  return before;
 }
 
 self.addEventListener("push", (event) => {

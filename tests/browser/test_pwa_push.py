@@ -57,9 +57,15 @@ IPHONE = (
     "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
 )
 
+CLOSE_ALL = """async () => {
+  const reg = await navigator.serviceWorker.getRegistration("/");
+  for (const n of await reg.getNotifications()) n.close();
+}"""
+
 GET_NOTIFICATIONS = """async () => {
   const reg = await navigator.serviceWorker.getRegistration("/");
-  return (await reg.getNotifications()).map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data }));
+  return (await reg.getNotifications()).map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data,
+    silent: n.silent }));
 }"""
 
 
@@ -123,6 +129,7 @@ def test_a_pushed_reminder_shows_its_text_and_tapping_it_opens_that_slot(
     assert shown["body"] == payload["body"]
     assert shown["tag"] == payload["tag"]
     assert shown["data"]["url"] == f"{live_server.url}/#today?slot={slot}"
+    assert shown["silent"] is False
 
     # The same reminder again (a retry) replaces it instead of stacking a second one.
     cdp.send(
@@ -151,6 +158,28 @@ def test_a_pushed_reminder_shows_its_text_and_tapping_it_opens_that_slot(
     expect(page.locator("section.slot.due h2")).to_have_id(f"slot-{slot}")
     assert heading.evaluate("el => { const r = el.getBoundingClientRect(); return r.top >= 0 && r.top < innerHeight; }")
     notifications(page, 0)  # the tapped notification is closed
+
+    # The same reminder once more (a server died before recording that it had sent it): every push must
+    # show something, so it shows again, but silently: the phone does not ring twice for one reminder.
+    cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {"origin": live_server.url, "registrationId": registrations[-1], "data": json.dumps(payload)},
+    )
+    [repeat] = notifications(page, 1)
+    assert (repeat["tag"], repeat["silent"]) == (payload["tag"], True)
+    # A test reminder for that slot is the patient's own request: it always makes its sound.
+    trial = payload | {"kind": "test", "body": "Test reminder. This is how your reminders will look."}
+    cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {"origin": live_server.url, "registrationId": registrations[-1], "data": json.dumps(trial)},
+    )
+    for _ in range(100):
+        [test] = notifications(page, 1)
+        if test["body"] == trial["body"]:
+            break
+        page.wait_for_timeout(50)
+    assert (test["body"], test["silent"]) == (trial["body"], False)
+    page.evaluate(CLOSE_ALL)
 
     # A push the worker cannot read still shows a notification (every push must), in the app's language.
     cdp.send(
