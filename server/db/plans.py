@@ -49,14 +49,10 @@ class PlanDay(Struct, frozen=True):
     done: frozenset[tuple[str, str]]
 
 
-def _program_key(plan_id: int, version: int) -> tuple[str, int, int]:
-    return ("program", plan_id, version)
-
-
 def decoded_program(row: Row, memo: Memo) -> Program:
     """The program of a plan row (id, version, program); a plan version never changes, so it is
     decoded once per process (plan ids are never reused, see migration 0003)."""
-    return memo.get(_program_key(row["id"], row["version"]), lambda: _decoder.decode(row["program"]))
+    return memo.get(("program", row["id"], row["version"]), lambda: _decoder.decode(row["program"]))
 
 
 def _record(row: Row, memo: Memo) -> PlanRecord:
