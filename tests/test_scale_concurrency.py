@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import sqlite3
 from collections.abc import AsyncIterator
 
 import msgspec
 import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
 
 from server.catalog import Catalog
 from server.clock import iso
@@ -17,6 +20,8 @@ from server.db.connection import Database
 from server.db.migrate import migrate
 from server.programs import TreatedMuscle, generate
 from server.settings import Settings
+from tests.conftest import rows
+from tests.test_flow_therapist_patient import assign, completion, create_patient, join
 
 NOW = dt.datetime(2026, 11, 20, 18, 0, tzinfo=dt.UTC)
 
@@ -180,3 +185,27 @@ async def test_todays_plan_follows_changes_made_by_another_process(
     seen = await plans.active_plan_day(other, pid, day + dt.timedelta(days=1))
     assert seen is not None
     assert (seen.id, seen.version, seen.program, seen.done) == (second.id, 1, calf, frozenset())
+
+
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)  # PostgreSQL has no file-wide write lock
+async def test_a_sync_that_waits_too_long_for_another_writer_gets_503_and_changes_nothing(
+    therapist: AsyncTestClient[Litestar], other_client: AsyncTestClient[Litestar], settings: Settings
+) -> None:
+    patient = await create_patient(therapist)
+    item = (await assign(therapist, patient["id"], NOW.date()))["program"]["items"][0]
+    await join(therapist, other_client, patient["id"])
+    batch = {"completions": [completion(item["exercise_id"], NOW.date(), item["slots"][0])]}
+    # Another process (a second `unknot serve --workers 2` worker, a CLI command) holds the write lock.
+    other = sqlite3.connect(settings.sqlite_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        r = await other_client.post("/api/v1/patient/sync", json=batch)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert r.status_code == 503, r.text
+    assert r.headers["retry-after"] == "2"
+    assert rows(settings, "SELECT count(*) FROM completion") == [(0,)]
+    again = await other_client.post("/api/v1/patient/sync", json=batch)
+    assert again.status_code == 200
+    assert again.json()["completions"] == [batch["completions"][0]["id"]]

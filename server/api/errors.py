@@ -7,9 +7,14 @@ import re
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import (
+    HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
 from msgspec import Struct
 
+from server.db.connection import DatabaseBusy
 from server.programs import ProgramError
 
 __all__ = ["ErrorBody", "FieldError", "InputError", "exception_handlers"]
@@ -105,6 +110,13 @@ def _http(_: Request, exc: HTTPException) -> Response[ErrorBody]:
     return response
 
 
+def _busy(_: Request, exc: DatabaseBusy) -> Response[ErrorBody]:
+    # Overload, not a fault: the PWA's outbox and the console retry after Retry-After.
+    response = _respond(HTTP_503_SERVICE_UNAVAILABLE, "the database is busy; nothing was changed, try again shortly")
+    response.headers["Retry-After"] = "2"
+    return response
+
+
 def _crash(request: Request, exc: Exception) -> Response[ErrorBody]:
     # Log the type and route only: bodies and headers may carry health data and tokens.
     log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.scope["path"], exc_info=exc)
@@ -116,5 +128,6 @@ exception_handlers = {
     InputError: _input,
     ProgramError: _program,
     HTTPException: _http,
+    DatabaseBusy: _busy,
     Exception: _crash,
 }

@@ -44,12 +44,14 @@ _DESCRIPTIONS = {
     413: "The request body is too large",
     422: "Well-formed but not acceptable (unknown muscle, bad time zone, ...); `errors` names the field",
     429: "Too many attempts; see Retry-After",
+    503: "The database is busy (another process holds the write lock); nothing was changed, retry after Retry-After",
 }
 
 
 def _codes(method: str, path: str, guards: set[object], has_body: bool) -> set[int]:
-    # 401 everywhere: a wrong device token is refused even on a public route.
-    codes = {400, 401, 422}
+    # 401 everywhere: a wrong device token is refused even on a public route. 503 everywhere: reads
+    # may write too (an audit entry, a device's last-seen time).
+    codes = {400, 401, 422, 503}
     if therapist_guard in guards and method not in {"GET", "HEAD"}:
         codes.add(403)
     if "{" in path:

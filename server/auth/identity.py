@@ -6,6 +6,7 @@ its audience with a guard, or says it is public.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 
@@ -18,7 +19,7 @@ from msgspec import Struct
 from server.auth.secrets import hash_token
 from server.clock import Clock, parse_iso
 from server.db import patients, therapists
-from server.db.connection import Database
+from server.db.connection import Database, DatabaseBusy
 from server.db.patients import PatientIdentity
 from server.db.therapists import Therapist
 
@@ -69,7 +70,8 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
                 raise NotAuthorizedException("this device is not joined or was removed; join again with a new code")
             now = clock.now()
             if now - parse_iso(identity.last_seen_at) > _TOUCH_EVERY:
-                await patients.touch_device(db, identity.device_id, now)
+                with contextlib.suppress(DatabaseBusy):  # best effort: the next request tries again
+                    await patients.touch_device(db, identity.device_id, now)
             return AuthenticationResult(user=identity, auth=None)
         session = connection.cookies.get(SESSION_COOKIE)
         if session:

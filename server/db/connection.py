@@ -20,6 +20,7 @@ import aiosqlite
 
 __all__ = [
     "Database",
+    "DatabaseBusy",
     "Dialect",
     "Memo",
     "Params",
@@ -36,6 +37,10 @@ T = TypeVar("T")
 Row = Any
 Params = Mapping[str, Any] | Sequence[Any]
 Dialect = Literal["sqlite", "postgresql"]
+
+
+class DatabaseBusy(Exception):
+    """Another process held the write lock past the busy timeout; nothing was written."""
 
 
 def dialects(*, sqlite: str, postgresql: str) -> dict[str, str]:
@@ -223,7 +228,12 @@ class SQLiteDatabase(Database):
         async with self._write_lock:
             # IMMEDIATE takes the write lock now, so no later statement fails with SQLITE_BUSY
             # when another process (a CLI command) writes too.
-            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                await self._writer.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                    raise DatabaseBusy("another process is writing") from exc
+                raise
             try:
                 yield SQLiteTransaction(self._writer, self.memo)
             except BaseException:
