@@ -18,10 +18,10 @@ from server.clock import iso
 from server.db import logs, open_database, patients, plans, reminders, therapists
 from server.db.connection import Database
 from server.db.migrate import migrate
-from server.programs import TreatedMuscle, generate
+from server.programs import Program, TreatedMuscle, generate
 from server.settings import Settings
+from tests import test_flow_therapist_patient as flow
 from tests.conftest import rows
-from tests.test_flow_therapist_patient import assign, completion, create_patient, join
 
 NOW = dt.datetime(2026, 11, 20, 18, 0, tzinfo=dt.UTC)
 
@@ -38,6 +38,12 @@ async def a_patient(db: Database) -> int:
     async with db.transaction() as tx:
         tid = await therapists.create_therapist(tx, "t@clinic.example", "T", "hash", NOW)
         return (await patients.create_patient(tx, tid, "P", "UTC", "en", NOW)).id
+
+
+def trapezius(catalog: Catalog) -> tuple[tuple[TreatedMuscle, ...], Program]:
+    """One treated muscle and its generated program."""
+    treated = (TreatedMuscle("upper-trapezius", "left"),)
+    return treated, generate(list(treated), NOW.date(), catalog)
 
 
 async def test_one_invite_exchanged_by_two_processes_at_once_joins_one_device(two: tuple[Database, Database]) -> None:
@@ -135,8 +141,7 @@ async def test_two_assignments_for_one_patient_at_once_leave_one_active_plan(
 ) -> None:
     one, other = two
     pid = await a_patient(one)
-    treated = (TreatedMuscle("upper-trapezius", "left"),)
-    program = generate(list(treated), NOW.date(), catalog)
+    treated, program = trapezius(catalog)
 
     async def assign(db: Database) -> int:
         async with db.transaction() as tx:
@@ -157,8 +162,7 @@ async def test_todays_plan_follows_changes_made_by_another_process(
     """The patient's day skips the program text when it is the version last served: never a stale one."""
     one, other = two
     pid = await a_patient(one)
-    treated = (TreatedMuscle("upper-trapezius", "left"),)
-    program = generate(list(treated), NOW.date(), catalog)
+    treated, program = trapezius(catalog)
     async with one.transaction() as tx:
         first = await plans.create_plan(tx, 1, pid, treated, program, "", NOW)
     day = NOW.date()
@@ -191,10 +195,10 @@ async def test_todays_plan_follows_changes_made_by_another_process(
 async def test_a_sync_that_waits_too_long_for_another_writer_gets_503_and_changes_nothing(
     therapist: AsyncTestClient[Litestar], other_client: AsyncTestClient[Litestar], settings: Settings
 ) -> None:
-    patient = await create_patient(therapist)
-    item = (await assign(therapist, patient["id"], NOW.date()))["program"]["items"][0]
-    await join(therapist, other_client, patient["id"])
-    batch = {"completions": [completion(item["exercise_id"], NOW.date(), item["slots"][0])]}
+    patient = await flow.create_patient(therapist)
+    item = (await flow.assign(therapist, patient["id"], NOW.date()))["program"]["items"][0]
+    await flow.join(therapist, other_client, patient["id"])
+    batch = {"completions": [flow.completion(item["exercise_id"], NOW.date(), item["slots"][0])]}
     # Another process (a second `unknot serve --workers 2` worker, a CLI command) holds the write lock.
     other = sqlite3.connect(settings.sqlite_path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
