@@ -524,3 +524,21 @@ async def test_the_app_runs_the_scheduler_in_its_lifespan_and_stops_it_cleanly(
         assert not task.done()
     assert task.done()
     assert not task.cancelled()  # it finished its tick and left, rather than being killed
+
+
+async def test_a_reminder_waiting_for_a_retry_is_not_sent_once_the_patient_is_archived(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog)
+    service.answer(ana.subs[0], 503)
+    due = utc("2026-11-20T18:00:00")
+    assert (await scheduler.tick(due)).retried == 1
+    assert (await therapist.patch(f"/api/v1/patients/{ana.id}", json={"archived": True})).status_code == 200
+    report = await scheduler.tick(due + dt.timedelta(seconds=31))
+    assert (report.sent, report.skipped) == (0, 1)
+    assert service.attempts(ana.subs[0]) == 1
+    [skipped] = await deliveries(therapist, ana)
+    assert (skipped["status"], skipped["last_error"]) == ("skipped", "the patient was archived")
+    # Restored later: the subscription is still there, so the next day's reminder arrives.
+    assert (await therapist.patch(f"/api/v1/patients/{ana.id}", json={"archived": False})).status_code == 200
+    assert (await scheduler.tick(utc("2026-11-21T18:00:00"))).sent == 1

@@ -89,8 +89,9 @@ DONE_ON = _in_sets(
     "SELECT patient_id, on_date, exercise_id, slot FROM completion WHERE patient_id IN ({ids}) AND on_date IN ({dates})"
 )
 CLAIMED_TARGETS = _in_sets(
-    "SELECT s.id, s.endpoint, s.p256dh, s.auth FROM push_subscription s "
-    "JOIN patient_device d ON d.id = s.device_id AND d.revoked_at IS NULL WHERE s.id IN ({ids})"
+    "SELECT s.id, s.endpoint, s.p256dh, s.auth, p.archived_at IS NOT NULL AS archived FROM push_subscription s "
+    "JOIN patient_device d ON d.id = s.device_id AND d.revoked_at IS NULL "
+    "JOIN patient p ON p.id = d.patient_id WHERE s.id IN ({ids})"
 )
 
 
@@ -120,12 +121,13 @@ class SubscriptionInfo(Struct, frozen=True):
 
 
 class TargetRow(Struct, frozen=True):
-    """A live subscription and its keys."""
+    """A live subscription and its keys, and whether its patient was archived since the reminder was planned."""
 
     id: int
     endpoint: str
     p256dh: str
     auth: str
+    archived: bool = False
 
 
 class DueRule(Struct, frozen=True, kw_only=True):
@@ -516,7 +518,7 @@ async def claim(
             CLAIMED_TARGETS[tx.dialect],
             {"ids": _ids(r["subscription_id"] for r in rows if r["subscription_id"] is not None)},
         )
-    by_id = {t["id"]: TargetRow(*t) for t in targets}
+    by_id = {t["id"]: TargetRow(*t[:4], archived=bool(t[4])) for t in targets}
     return [
         Claimed(
             id=r["id"],

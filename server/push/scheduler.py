@@ -272,6 +272,8 @@ class Scheduler:
     async def _send(self, item: Claimed) -> Outcome:
         if item.target is None:
             return Outcome("gone", None, "the subscription was removed")
+        if item.target.archived:  # planned before the therapist archived the patient
+            return Outcome("skipped", None, "the patient was archived")
         target = Target(item.target.endpoint, item.target.p256dh, item.target.auth)
         return await self.sender.send(target, item.payload.encode(), topic=item.slot)
 
@@ -327,6 +329,9 @@ class Scheduler:
                 result |= {"status": "sent", "sent_at": iso(now)}
                 ok.append(sid)
                 report.sent += 1
+            elif outcome.kind == "skipped":
+                result["status"] = "skipped"
+                report.skipped += 1
             elif outcome.kind == "gone":
                 result["status"] = "gone"
                 gone.append(sid)

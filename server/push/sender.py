@@ -41,10 +41,10 @@ class Outcome(Struct, frozen=True):
 
     ``kind``: ``sent``; ``gone`` (404/410: the subscription no longer exists, delete it);
     ``retry`` (429, 5xx, timeout or network error: try again later); ``failed`` (any other
-    answer: retrying will not help).
+    answer: retrying will not help); ``skipped`` (not sent: the patient was archived meanwhile).
     """
 
-    kind: Literal["sent", "gone", "retry", "failed"]
+    kind: Literal["sent", "gone", "retry", "failed", "skipped"]
     status: int | None = None
     error: str = ""
     retry_after: int | None = None
