@@ -159,8 +159,11 @@ export const app = {
 
   async join(code) {
     const previous = this.patient;
+    // What this phone holds for the current patient goes out under their own token first: if
+    // someone else is joining, it could not be sent afterwards.
+    if (this.token && !this.revoked && this.pendingCount()) await sync.flush();
     const result = await call("/api/v1/patient/join", { method: "POST", body: { code, label: deviceLabel() } });
-    if (previous && previous.display_name !== result.patient.display_name) {
+    if (previous && !samePatient(previous, result.patient)) {
       // Someone else on this phone: nothing of the last person's may go out under the new name.
       await core.clearAll();
       await clearApiCache();
@@ -364,6 +367,12 @@ async function route() {
   }
   app.route = parse(hash);
   render({ focus: true });
+}
+
+/** Whether a join is the same patient again (a new code after a removed device, a renamed patient). */
+function samePatient(before, after) {
+  // Stored by an older version of the app without the id: the name is all there is.
+  return before.id === undefined ? before.display_name === after.display_name : before.id === after.id;
 }
 
 async function joinFromLink(code) {

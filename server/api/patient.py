@@ -43,11 +43,16 @@ class JoinIn(Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Me(Struct, frozen=True):
-    """The patient, as their own device sees them."""
+    """The patient, as their own device sees them (the id tells a re-join from someone else joining)."""
 
+    id: int
     display_name: str
     timezone: str
     locale: str
+
+
+def _me(identity: PatientIdentity) -> Me:
+    return Me(identity.patient_id, identity.display_name, identity.timezone, identity.locale)
 
 
 class JoinOut(Struct, frozen=True):
@@ -316,7 +321,7 @@ class JoinController(Controller):
             raise InputError("code", f"{reason}; ask your clinic for a new one", status=status)
         identity = await patients.identity_for_token(db, hash_token(token))
         assert identity is not None
-        return JoinOut(token, Me(identity.display_name, identity.timezone, identity.locale))
+        return JoinOut(token, _me(identity))
 
 
 class PatientController(Controller):
@@ -328,8 +333,7 @@ class PatientController(Controller):
 
     @get("/me", summary="The patient behind this device")
     async def me(self, request: PatientRequest) -> Me:
-        user = request.user
-        return Me(user.display_name, user.timezone, user.locale)
+        return _me(request.user)
 
     @get("/plan", summary="The whole active plan with every text it needs, for offline use")
     async def plan(

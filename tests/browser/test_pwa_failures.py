@@ -78,6 +78,50 @@ def test_removed_device_asks_to_join_again_and_keeps_what_was_logged(
     assert completions_of(live_server, patient.id) == [r["id"] for r in stored_records(page)]
 
 
+def test_a_renamed_patient_joining_again_keeps_what_was_logged_and_someone_else_gets_a_clean_phone(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    ana = clinic.patient(name="Ana")
+    join_in_browser(page, clinic.invite(ana))
+    context.set_offline(True)
+    page.locator("li.entry button.check").first.click()
+    wait_outbox(page, 1)
+    # The clinic corrects her name and removes the device; she joins again with a new code.
+    assert clinic.http.patch(f"/api/v1/patients/{ana.id}", json={"display_name": "Ana María"}).is_success
+    clinic.revoke_all_devices(ana)
+    context.set_offline(False)
+    wait_for_screen(page, "join")
+    page.get_by_label("Your code").fill(clinic.invite(ana)["code"])
+    page.get_by_role("button", name="Start").click()
+    wait_for_screen(page, "today")
+    wait_outbox(page, 0)
+    first = [r["id"] for r in stored_records(page)]
+    assert len(first) == 1
+    assert completions_of(live_server, ana.id) == first
+
+    # Ana logs one more while the server is failing, then someone else's link is opened on this phone.
+    failing = [True]
+
+    def sync_route(route: Route) -> None:
+        if failing[0]:
+            route.fulfill(status=503, json={"status": 503, "detail": "service unavailable", "errors": []})
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/patient/sync", sync_route)
+    page.locator("li.entry button.check:not([aria-pressed='true'])").first.click()
+    wait_outbox(page, 1)
+    bea = clinic.patient(name="Bea")
+    failing[0] = False
+    page.evaluate("(code) => { location.hash = `#join=${code}`; }", clinic.invite(bea)["code"])
+    expect(page.locator("h1")).to_have_text("Hello Bea")
+    # Ana's record went out under Ana before the phone became Bea's; nothing of Ana's stays on it.
+    assert len(completions_of(live_server, ana.id)) == 2
+    assert completions_of(live_server, bea.id) == []
+    wait_outbox(page, 0)
+    assert stored_records(page) == []
+
+
 def test_sync_failures_keep_the_outbox_retry_later_and_never_duplicate(
     page: Page, clinic: Clinic, live_server: LiveServer
 ) -> None:
