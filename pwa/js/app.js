@@ -224,6 +224,7 @@ async function clearApiCache() {
 /** Fetch the plan bundle in the current language and keep it for offline use. */
 async function refreshPlan() {
   if (!app.token) return;
+  refreshMe();
   try {
     const bundle = await call(`/api/v1/patient/plan?lang=${lang()}`, { token: app.token });
     await core.set(`plan:${lang()}`, bundle);
@@ -243,6 +244,16 @@ async function refreshPlan() {
     }
     // Offline or a server error: keep showing the stored plan.
   }
+}
+
+/** The patient as the clinic has them now: a rename shows from the next screen on, without joining again. */
+async function refreshMe() {
+  try {
+    const me = await call("/api/v1/patient/me", { token: app.token });
+    if (JSON.stringify(me) === JSON.stringify(app.patient)) return;
+    app.patient = me;
+    await core.set("patient", me);
+  } catch { /* offline, or a removed device: refreshPlan says so */ }
 }
 
 /** Pull what was logged (on this phone or another) so done marks, week and streak are right. */

@@ -121,6 +121,13 @@ def test_a_renamed_patient_joining_again_keeps_what_was_logged_and_someone_else_
     wait_outbox(page, 0)
     assert stored_records(page) == []
 
+    # The clinic renames Bea: the phone shows it from the next start on, without a new code.
+    assert clinic.http.patch(f"/api/v1/patients/{bea.id}", json={"display_name": "Beatriz"}).is_success
+    page.reload()
+    wait_for_screen(page, "today")
+    page.locator("#nav").get_by_role("link", name="More").click()
+    expect(page.locator(".lead").first).to_contain_text("Beatriz")
+
 
 def test_sync_failures_keep_the_outbox_retry_later_and_never_duplicate(
     page: Page, clinic: Clinic, live_server: LiveServer
