@@ -13,10 +13,22 @@ from server.api.deps import CatalogDep
 from server.api.errors import InputError
 from server.catalog.model import Dosage, Exercise, Kind, Muscle, PhaseId, Region
 
-__all__ = ["CatalogController", "ExerciseOut", "Lang", "MuscleOut", "exercise_out", "muscle_out"]
+__all__ = [
+    "AftercareOut",
+    "CatalogController",
+    "ExerciseOut",
+    "Lang",
+    "MuscleOut",
+    "PatientLangQuery",
+    "aftercare_out",
+    "exercise_out",
+    "muscle_out",
+]
 
 Lang = Literal["en", "es"]
 LangParam = Annotated[Lang, QueryParameter(description="Language of the texts")]
+# For texts about one patient: their own language unless asked otherwise.
+PatientLangQuery = Annotated[Lang | None, QueryParameter(description="Language; the patient's own by default")]
 
 
 class MuscleOut(Struct, frozen=True):
@@ -54,6 +66,28 @@ class ExerciseOut(Struct, frozen=True):
     dosage: Dosage
     equipment: list[str]
     ask_first: list[str]
+
+
+class AftercareOut(Struct, frozen=True):
+    """First-days guidance in the patient's language."""
+
+    hours: int
+    guidance: list[str]
+    temperature: str
+    soreness: str
+    disclaimer: str
+
+
+def aftercare_out(catalog: CatalogDep, temperature: str, lang: str) -> AftercareOut:
+    """The aftercare texts in ``lang``, with the clinic's choice of cold or warm advice (a settings value)."""
+    after = catalog.aftercare
+    return AftercareOut(
+        after.hours,
+        [g.get(lang) for g in after.guidance],
+        getattr(after, temperature).get(lang),
+        after.soreness.get(lang),
+        after.disclaimer.get(lang),
+    )
 
 
 def muscle_out(m: Muscle, lang: str) -> MuscleOut:

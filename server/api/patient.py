@@ -13,7 +13,7 @@ from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_404_NOT_FOUND, HTTP_410_GONE
 from msgspec import Meta, Struct
 
-from server.api.catalog import ExerciseOut, Lang, exercise_out
+from server.api.catalog import AftercareOut, ExerciseOut, PatientLangQuery, aftercare_out, exercise_out
 from server.api.deps import CatalogDep, ClockDep, DatabaseDep, ServicesDep
 from server.api.errors import InputError
 from server.auth.identity import patient_guard
@@ -28,7 +28,6 @@ from server.programs import Program, routine_for
 __all__ = ["JoinController", "PatientController", "SyncIn", "SyncOut"]
 
 PatientRequest = Request[PatientIdentity, None, object]
-LangQuery = Annotated[Lang | None, QueryParameter(description="Language; the patient's own by default")]
 JOIN_WINDOW = dt.timedelta(minutes=15)
 # A clinic's patients may share one address (guest Wi-Fi); one code prefix is one guesser.
 MAX_JOINS_PER_ADDRESS = 30
@@ -73,16 +72,6 @@ class RedFlagOut(Struct, frozen=True):
     # this precaution; the PWA needs both to compute any day's routine offline.
     precaution: str | None = None
     hours: int | None = None
-
-
-class AftercareOut(Struct, frozen=True):
-    """First-days guidance in the patient's language."""
-
-    hours: int
-    guidance: list[str]
-    temperature: str
-    soreness: str
-    disclaimer: str
 
 
 class PatientPlanOut(Struct, frozen=True, kw_only=True):
@@ -340,7 +329,7 @@ class PatientController(Controller):
         self,
         request: PatientRequest,
         services: ServicesDep,
-        lang: LangQuery = None,
+        lang: PatientLangQuery = None,
     ) -> PatientPlanOut:
         db, catalog, clock, settings = services.db, services.catalog, services.clock, services.settings
         user = request.user
@@ -350,8 +339,6 @@ class PatientController(Controller):
             raise NotFoundException("no plan has been assigned yet")
         program = record.program
         used = {i.exercise_id for i in program.items}
-        after = catalog.aftercare
-        temperature = getattr(after, settings.aftercare_temperature)
         return PatientPlanOut(
             plan_id=record.id,
             version=record.version,
@@ -361,13 +348,7 @@ class PatientController(Controller):
             phase_names={p.id: p.name.get(lang) for p in catalog.template.phases},
             exercises={x: exercise_out(catalog.exercises[x], catalog, lang) for x in sorted(used)},
             muscles={t.muscle: catalog.muscles[t.muscle].name.get(lang) for t in program.treated},
-            aftercare=AftercareOut(
-                after.hours,
-                [g.get(lang) for g in after.guidance],
-                temperature.get(lang),
-                after.soreness.get(lang),
-                after.disclaimer.get(lang),
-            ),
+            aftercare=aftercare_out(catalog, settings.aftercare_temperature, lang),
             red_flags=_red_flags(catalog, None, lang),
         )
 
@@ -377,7 +358,7 @@ class PatientController(Controller):
         request: PatientRequest,
         services: ServicesDep,
         on_date: Annotated[dt.date | None, QueryParameter(name="date")] = None,
-        lang: LangQuery = None,
+        lang: PatientLangQuery = None,
     ) -> TodayOut:
         db, catalog, clock = services.db, services.catalog, services.clock
         user = request.user

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import zoneinfo
-from typing import Annotated, Literal
+from typing import Annotated
 
 import segno
 from litestar import Controller, Request, delete, get, patch, post
@@ -13,6 +13,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import JSONBody, QueryParameter
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from server.api.catalog import Lang
 from server.api.deps import ClockDep, DatabaseDep, SettingsDep
 from server.api.errors import InputError
 from server.api.params import RowId
@@ -28,7 +29,7 @@ __all__ = ["PatientsController", "check_timezone", "owned_patient"]
 INVITE_DAYS = 7
 Name = Annotated[str, Meta(min_length=1, max_length=100)]
 TimeZone = Annotated[str, Meta(min_length=1, max_length=64, description="IANA time zone, e.g. Europe/Berlin")]
-Locale = Literal["en", "es"]
+Locale = Lang  # the languages the content is written in
 TherapistRequest = Request[TherapistUser, None, object]
 
 

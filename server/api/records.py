@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from typing import Annotated, Literal
+from typing import Annotated
 
 from litestar import Controller, Request, Response, get
 from litestar.exceptions import NotFoundException
 from litestar.params import QueryParameter
 from msgspec import Struct
 
+from server.api.catalog import AftercareOut, Lang, PatientLangQuery, aftercare_out
 from server.api.deps import CatalogDep, ClockDep, DatabaseDep, SettingsDep
 from server.api.params import RowId
 from server.api.patients import owned_patient
@@ -29,7 +30,6 @@ from server.programs.text import dosage_text
 __all__ = ["HandoutOut", "RecordsController", "RecordsOut", "records_csv"]
 
 TherapistRequest = Request[TherapistUser, None, object]
-Lang = Literal["en", "es"]
 
 CSV_COLUMNS = (
     "record",
@@ -93,16 +93,6 @@ class HandoutItem(Struct, frozen=True, kw_only=True):
     dosage_text: str
 
 
-class HandoutAftercare(Struct, frozen=True):
-    """The first hours' guidance."""
-
-    hours: int
-    guidance: list[str]
-    temperature: str
-    soreness: str
-    disclaimer: str
-
-
 class HandoutFlag(Struct, frozen=True):
     """A warning sign that applies to this plan, and what to do."""
 
@@ -124,7 +114,7 @@ class HandoutOut(Struct, frozen=True, kw_only=True):
     phases: list[PhaseOut]
     items: list[HandoutItem]
     precautions: list[str]
-    aftercare: HandoutAftercare
+    aftercare: AftercareOut
     red_flags: list[HandoutFlag]
 
 
@@ -277,7 +267,7 @@ class RecordsController(Controller):
         catalog: CatalogDep,
         settings: SettingsDep,
         patient_id: RowId,
-        lang: Annotated[Lang | None, QueryParameter(description="Language; the patient's own by default")] = None,
+        lang: PatientLangQuery = None,
     ) -> HandoutOut:
         therapist_id = request.user.therapist.id
         patient = await owned_patient(db, therapist_id, patient_id)
@@ -287,7 +277,6 @@ class RecordsController(Controller):
         language: Lang = lang or ("es" if patient.locale == "es" else "en")
         program = record.program
         names = {p.id: p.name.get(language) for p in catalog.template.phases}
-        after = catalog.aftercare
         return HandoutOut(
             display_name=patient.display_name,
             lang=language,
@@ -314,16 +303,10 @@ class RecordsController(Controller):
                 for i in program.items
             ],
             precautions=list(program.precautions),
-            aftercare=HandoutAftercare(
-                after.hours,
-                [g.get(language) for g in after.guidance],
-                getattr(after, settings.aftercare_temperature).get(language),
-                after.soreness.get(language),
-                after.disclaimer.get(language),
-            ),
+            aftercare=aftercare_out(catalog, settings.aftercare_temperature, language),
             red_flags=[
                 HandoutFlag(f.id, f.sign.get(language), f.action.get(language), f.urgency)
-                for f in after.red_flags
+                for f in catalog.aftercare.red_flags
                 if f.precaution is None or f.precaution in program.precautions
             ],
         )
