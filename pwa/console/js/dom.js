@@ -1,5 +1,8 @@
 // A tiny element builder for the console. Text always goes in as text (never HTML), so
 // content from the server cannot inject markup; no inline styles, so the strict CSP holds.
+// Its own copy of the patient app's /js/dom.js, with SVG and form helpers, on purpose: the
+// patient app's service worker serves /js/ from its versioned cache, which right after a
+// deploy can be older than the console importing from it.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const PROPS = ["value", "checked", "disabled", "hidden", "open", "htmlFor", "id", "max", "min", "selected"];
