@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.bench.harness import BIN, ROOT, free_port, server_env
+from tests.bench.harness import BIN, ROOT, answers, free_port, server_env
 
 PASSWORD = "crash trial password"
 
@@ -48,14 +48,8 @@ def _start(env: dict[str, str]) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"http://127.0.0.1:{env['UNKNOT_PORT']}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/api/v1/ping", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.05)
+    if answers(f"http://127.0.0.1:{env['UNKNOT_PORT']}", process):
+        return process
     process.kill()
     raise RuntimeError("server did not start")
 

@@ -33,7 +33,7 @@ from server.auth.secrets import new_invite_code
 from server.catalog import Catalog
 from server.push.keys import load_or_create
 from server.settings import Settings
-from tests.bench.harness import BIN, ROOT, free_port, server_env
+from tests.bench.harness import BIN, ROOT, answers, free_port, server_env
 from tests.conftest import rows
 from tests.postgres import Cluster
 from tests.pushservice import PushService
@@ -101,13 +101,8 @@ def start(database_url: str, data_dir: Path, **extra: str) -> Process:
         stderr=subprocess.DEVNULL,
     )
     process = Process(f"http://127.0.0.1:{port}", env, popen)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{process.url}/api/v1/health", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.05)
+    if answers(process.url, popen, "/api/v1/health"):
+        return process
     process.kill()
     raise RuntimeError("unknot serve did not start")
 

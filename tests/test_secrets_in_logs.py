@@ -8,7 +8,6 @@ import datetime as dt
 import os
 import re
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.bench.harness import BIN, ROOT, free_port, server_env
+from tests.bench.harness import BIN, ROOT, answers, free_port, server_env
 
 PASSWORD = "a very secret passphrase 42"
 
@@ -42,12 +41,7 @@ def test_no_secret_of_a_full_flow_reaches_the_logs_or_error_bodies(tmp_path: Pat
         secrets: dict[str, str] = {"password": PASSWORD}
         bodies: list[str] = []
         try:
-            for _ in range(100):
-                try:
-                    httpx.get(f"{url}/api/v1/ping", timeout=1)
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.1)
+            assert answers(url, process), log.read_text()
             therapist = stack.enter_context(httpx.Client(base_url=url, timeout=10))
             r = therapist.post("/api/v1/auth/login", json={"email": "logs@clinic.example", "password": PASSWORD})
             secrets["session"] = therapist.cookies["unknot_session"]

@@ -65,6 +65,20 @@ def server_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
     }
 
 
+def answers(url: str, process: subprocess.Popen[bytes], path: str = "/api/v1/ping", seconds: float = 30) -> bool:
+    """Whether the server started as ``process`` answers ``path`` with 200 within ``seconds``
+    (false as soon as the process has exited)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{url}{path}", timeout=1).status_code == 200:
+                return True
+        if process.poll() is not None:
+            return False
+        time.sleep(0.05)
+    return False
+
+
 @contextlib.contextmanager
 def serve(env: dict[str, str], server: str = "granian", workers: int = 1) -> Iterator[Server]:
     """Start the app (``unknot serve``, or uvicorn for comparison) and wait until it answers."""
@@ -88,16 +102,8 @@ def serve(env: dict[str, str], server: str = "granian", workers: int = 1) -> Ite
     process = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v1/ping", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {process.stderr.read().decode() if process.stderr else ''}")
-            time.sleep(0.1)
+        if not answers(url, process):
+            raise RuntimeError(f"server did not start: {process.stderr.read().decode() if process.stderr else ''}")
         yield Server(url, env, process)
     finally:
         process.terminate()

@@ -19,11 +19,8 @@ import contextlib
 import datetime as dt
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
-import sys
-import time
 import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,8 +31,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+from tests.bench.harness import BIN, ROOT, answers, free_port
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -52,12 +49,6 @@ TIMEZONE = "Europe/Madrid"
 SCREENSHOTS = ROOT / "tests" / "artifacts" / "screenshots"
 THERAPIST_EMAIL = "browser-tests@clinic.example"
 THERAPIST_PASSWORD = "browser tests password"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def local_today(timezone: str = TIMEZONE) -> dt.date:
@@ -121,14 +112,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     with log_path.open("wb") as log:
         process = subprocess.Popen([str(BIN / "unknot"), "serve"], env=env, cwd=ROOT, stdout=log, stderr=log)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the server did not start:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.1)
+        if not answers(url, process, "/api/v1/health"):
+            pytest.fail(f"the server did not start:\n{log_path.read_text()[-3000:]}")
         yield LiveServer(url, tmp / "unknot.db", pwa_dir, env, process, log_path)
     finally:
         process.terminate()
