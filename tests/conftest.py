@@ -22,8 +22,10 @@ from litestar.testing import AsyncTestClient
 
 from server.app import create_app
 from server.catalog import Catalog, load_catalog
+from server.clock import Clock
 from server.settings import PROJECT_ROOT, Settings
 from tests.postgres import Cluster
+from tests.pushservice import PushService
 
 # The content under test: the shipped plans/ unless UNKNOT_PLANS_DIR points elsewhere.
 PLANS = Path(os.environ.get("UNKNOT_PLANS_DIR", PROJECT_ROOT / "plans"))
@@ -165,8 +167,21 @@ def one_loop_per_app(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def app(settings: Settings) -> Litestar:
-    return create_app(settings)
+def clock() -> Clock:
+    """The app's clock: real time, unless a module fixes it."""
+    return Clock()
+
+
+@pytest.fixture
+def app(settings: Settings, clock: Clock) -> Litestar:
+    return create_app(settings, clock)
+
+
+@pytest.fixture
+def service() -> Iterator[PushService]:
+    """A local push service that decrypts and verifies what it receives."""
+    with PushService() as running:
+        yield running
 
 
 @pytest.fixture

@@ -34,14 +34,8 @@ pytestmark = pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
-def app(settings: Settings) -> Litestar:
-    return create_app(settings, Clock(fixed=START))
-
-
-@pytest.fixture
-def service() -> Iterator[PushService]:
-    with PushService() as running:
-        yield running
+def clock() -> Clock:
+    return Clock(fixed=START)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import asyncio
 import base64
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ from litestar.testing import AsyncTestClient
 
 from server.api.errors import InputError
 from server.api.reminders import SubscriptionIn, check_subscription
-from server.app import create_app
 from server.catalog import Catalog
 from server.cli import main as cli
 from server.clock import Clock
@@ -35,17 +33,6 @@ Client = AsyncTestClient[Litestar]
 @pytest.fixture
 def clock() -> Clock:
     return Clock(fixed=START)  # Friday 2026-11-20 12:00 UTC, 13:00 in Berlin
-
-
-@pytest.fixture
-def app(settings: Settings, clock: Clock) -> Litestar:
-    return create_app(settings, clock)
-
-
-@pytest.fixture
-def service() -> Iterator[PushService]:
-    with PushService() as running:
-        yield running
 
 
 # --- keys ---------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,17 +141,6 @@ async def deliveries(therapist: Client, patient: Patient) -> list[dict[str, Any]
 @pytest.fixture
 def clock() -> Clock:
     return Clock(fixed=START)
-
-
-@pytest.fixture
-def app(settings: Settings, clock: Clock) -> Litestar:
-    return create_app(settings, clock)
-
-
-@pytest.fixture
-def service() -> Iterator[PushService]:
-    with PushService() as running:
-        yield running
 
 
 @pytest.fixture
