@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.bench.harness import BIN, ROOT, answers, free_port, server_env
+from tests.bench.harness import BIN, ROOT, answers, create_therapist, free_port, server_env, signed_in
 
 PASSWORD = "crash trial password"
 
@@ -87,13 +87,7 @@ def run_trial(data_dir: Path, seed: int, writers: int = 4, database_url: str | N
     port = free_port()
     env = server_env(data_dir, port, **({"UNKNOT_DATABASE_URL": database_url} if database_url else {}))
     subprocess.run([str(BIN / "unknot"), "init"], env=env, check=True, capture_output=True)
-    subprocess.run(
-        [str(BIN / "unknot"), "create-therapist", "crash@clinic.example", "Crash", "--password-stdin"],
-        input=PASSWORD.encode(),
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    create_therapist(env, "crash@clinic.example", "Crash", PASSWORD)
     url = f"http://127.0.0.1:{port}"
     process = _start(env)
     outcome = Outcome()
@@ -101,10 +95,8 @@ def run_trial(data_dir: Path, seed: int, writers: int = 4, database_url: str | N
     lock = threading.Lock()
     stop = threading.Event()
     try:
-        therapist = httpx.Client(base_url=url, timeout=10)
+        therapist = signed_in(url, "crash@clinic.example", PASSWORD, timeout=10)
         clients.append(therapist)
-        csrf = therapist.post("/api/v1/auth/login", json={"email": "crash@clinic.example", "password": PASSWORD})
-        therapist.headers["x-csrf-token"] = csrf.json()["csrf_token"]
         pid = therapist.post("/api/v1/patients", json={"display_name": "P0", "timezone": "UTC"}).json()["id"]
         treated = [{"muscle": "upper-trapezius", "side": "left"}]
         plan = therapist.post(f"/api/v1/patients/{pid}/plans", json={"treated": treated, "treated_on": "2026-11-01"})

@@ -33,7 +33,7 @@ from server.auth.secrets import new_invite_code
 from server.catalog import Catalog
 from server.push.keys import load_or_create
 from server.settings import Settings
-from tests.bench.harness import BIN, ROOT, answers, free_port, server_env
+from tests.bench.harness import BIN, ROOT, answers, create_therapist, free_port, server_env
 from tests.conftest import rows
 from tests.postgres import Cluster
 from tests.pushservice import PushService
@@ -123,13 +123,7 @@ def database(pg_cluster: Cluster, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     url = pg_cluster.create_database(migrated=False)
     data = tmp_path / "shared"
     load_or_create(data)  # `unknot vapid-keys` once; every process reads the same key pair
-    subprocess.run(
-        [str(BIN / "unknot"), "create-therapist", EMAIL, "Scale", "--password-stdin"],
-        input=PASSWORD.encode(),
-        env=server_env(data, free_port(), UNKNOT_DATABASE_URL=url),
-        check=True,
-        capture_output=True,
-    )
+    create_therapist(server_env(data, free_port(), UNKNOT_DATABASE_URL=url), EMAIL, "Scale", PASSWORD)
     yield url, data
     pg_cluster.drop_database(url)
 

@@ -15,7 +15,7 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.bench.harness import BIN, ROOT, answers, free_port, server_env
+from tests.bench.harness import BIN, ROOT, answers, create_therapist, free_port, server_env
 
 PASSWORD = "a very secret passphrase 42"
 
@@ -27,13 +27,7 @@ def _b64(data: bytes) -> str:
 def test_no_secret_of_a_full_flow_reaches_the_logs_or_error_bodies(tmp_path: Path) -> None:
     env = server_env(tmp_path, free_port(), UNKNOT_LOG_LEVEL="debug", UNKNOT_ACCESS_LOG="1")
     subprocess.run([str(BIN / "unknot"), "init"], env=env, check=True, capture_output=True)
-    subprocess.run(
-        [str(BIN / "unknot"), "create-therapist", "logs@clinic.example", "Logs", "--password-stdin"],
-        input=PASSWORD.encode(),
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    create_therapist(env, "logs@clinic.example", "Logs", PASSWORD)
     log = tmp_path / "server.log"
     url = f"http://127.0.0.1:{env['UNKNOT_PORT']}"
     with log.open("wb") as sink, contextlib.ExitStack() as stack:

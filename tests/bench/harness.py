@@ -192,19 +192,30 @@ def cpu_use(*programs: str) -> Iterator[dict[str, float]]:
     result["idle"] = idle / elapsed
 
 
-def seed_patient(server: Server, email: str = "bench@clinic.example") -> tuple[httpx.Client, str]:
-    """A therapist, a patient with an assigned plan, and a joined device; returns (therapist client, token)."""
+def create_therapist(env: dict[str, str], email: str, name: str, password: str = PASSWORD) -> None:
+    """``unknot create-therapist`` against the database ``env`` names."""
     subprocess.run(
-        [str(BIN / "unknot"), "create-therapist", email, "Bench", "--password-stdin"],
-        input=PASSWORD.encode(),
-        env=server.env,
+        [str(BIN / "unknot"), "create-therapist", email, name, "--password-stdin"],
+        input=password.encode(),
+        env=env,
         check=True,
         capture_output=True,
     )
-    therapist = httpx.Client(base_url=server.url, timeout=30)
-    r = therapist.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+
+
+def signed_in(url: str, email: str, password: str = PASSWORD, timeout: float = 30) -> httpx.Client:
+    """A client signed in as the therapist, sending the CSRF header on every request."""
+    client = httpx.Client(base_url=url, timeout=timeout)
+    r = client.post("/api/v1/auth/login", json={"email": email, "password": password})
     r.raise_for_status()
-    therapist.headers["x-csrf-token"] = r.json()["csrf_token"]
+    client.headers["x-csrf-token"] = r.json()["csrf_token"]
+    return client
+
+
+def seed_patient(server: Server, email: str = "bench@clinic.example") -> tuple[httpx.Client, str]:
+    """A therapist, a patient with an assigned plan, and a joined device; returns (therapist client, token)."""
+    create_therapist(server.env, email, "Bench")
+    therapist = signed_in(server.url, email)
     patient = therapist.post("/api/v1/patients", json={"display_name": "Bench Patient", "timezone": "Europe/Berlin"})
     pid = patient.json()["id"]
     treated = [

@@ -31,7 +31,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from tests.bench.harness import BIN, ROOT, answers, free_port
+from tests.bench.harness import BIN, ROOT, answers, create_therapist, free_port, signed_in
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -101,13 +101,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         "UNKNOT_PWA_DIR": str(pwa_dir),
         "UNKNOT_LOG_LEVEL": "warning",
     }
-    subprocess.run(
-        [str(BIN / "unknot"), "create-therapist", THERAPIST_EMAIL, "Browser Tests", "--password-stdin"],
-        input=THERAPIST_PASSWORD.encode(),
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    create_therapist(env, THERAPIST_EMAIL, "Browser Tests", THERAPIST_PASSWORD)
     log_path = tmp / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen([str(BIN / "unknot"), "serve"], env=env, cwd=ROOT, stdout=log, stderr=log)
@@ -140,10 +134,7 @@ class Clinic:
 
     def __init__(self, server: LiveServer) -> None:
         self.server = server
-        self.http = httpx.Client(base_url=server.url, timeout=30)
-        r = self.http.post("/api/v1/auth/login", json={"email": THERAPIST_EMAIL, "password": THERAPIST_PASSWORD})
-        r.raise_for_status()
-        self.http.headers["x-csrf-token"] = r.json()["csrf_token"]
+        self.http = signed_in(server.url, THERAPIST_EMAIL, THERAPIST_PASSWORD)
 
     def close(self) -> None:
         self.http.close()

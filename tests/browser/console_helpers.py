@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import subprocess
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +19,8 @@ import httpx
 import numpy as np
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
-from tests.browser.conftest import BIN, LiveServer, PageProblems, new_context
+from tests.bench.harness import create_therapist, signed_in
+from tests.browser.conftest import LiveServer, PageProblems, new_context
 
 TABLET = {"width": 1180, "height": 820}
 PASSWORD = "console tests password"
@@ -38,18 +38,8 @@ class ConsoleAccount:
     @classmethod
     def create(cls, server: LiveServer, name: str = "Console Tests") -> ConsoleAccount:
         email = f"console-{secrets.token_hex(4)}@clinic.example"
-        subprocess.run(
-            [str(BIN / "unknot"), "create-therapist", email, name, "--password-stdin"],
-            input=PASSWORD.encode(),
-            env=server.env,
-            check=True,
-            capture_output=True,
-        )
-        client = httpx.Client(base_url=server.url, timeout=30)
-        r = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
-        r.raise_for_status()
-        client.headers["x-csrf-token"] = r.json()["csrf_token"]
-        return cls(server, email, name, client)
+        create_therapist(server.env, email, name, PASSWORD)
+        return cls(server, email, name, signed_in(server.url, email, PASSWORD))
 
     def ok(self, response: httpx.Response) -> Any:
         assert response.is_success, f"{response.request.method} {response.request.url}: {response.text}"
