@@ -19,11 +19,11 @@ from tests.browser.console_helpers import (
     budget,
     count_inputs,
     counted,
-    decode_qr,
     goto_view,
     open_console,
     pdf_pages,
     program_ready,
+    read_qr,
     region,
     wait_view,
 )
@@ -80,7 +80,7 @@ def test_common_path_from_new_patient_to_printed_plan_stays_within_its_documente
         link = page.locator("#invite-link").get_attribute("href")
         assert link is not None
         assert link.startswith(f"{live_server.url}/#join=")
-        assert decode_qr(page.locator(".qr-card img.qr").screenshot()) == link
+        assert read_qr(page.locator(".qr-card img.qr")) == link
         code = page.locator("#invite-code").inner_text().replace("Invite code", "").strip()
         assert link.endswith(code)
 
@@ -102,7 +102,7 @@ def test_common_path_from_new_patient_to_printed_plan_stays_within_its_documente
         expect(sheet).to_contain_text("Aftercare: the first 48 hours")
         expect(sheet).to_contain_text("Warning signs")
         expect(sheet).to_contain_text("collapsed lung")  # the chest-wall red flag of the trapezius
-        assert decode_qr(page.locator("#handout img.qr").screenshot()) == link
+        assert read_qr(page.locator("#handout img.qr")) == link
         screenshot(page, "console-print-view", full_page=True)
         assert 1 <= pdf_pages(page.pdf(format="A4")) <= 2
     finally:
@@ -142,7 +142,7 @@ def test_adjusted_dosage_is_assigned_and_what_the_patient_logs_shows_on_their_pa
         }
 
         # The patient scans the code (read back from the screen) and logs the adjusted exercise.
-        link = decode_qr(page.locator(".qr-card img.qr").screenshot())
+        link = read_qr(page.locator(".qr-card img.qr"))
         assert "#join=" in link
         phone = account.join(link.split("#join=")[1])
         today = local_today()
