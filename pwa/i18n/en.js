@@ -45,6 +45,11 @@ export default {
   join_check_code: "Please check the code and try again.",
   join_offline: "We could not reach your clinic. Check your internet connection and try again.",
   join_failed: "Something went wrong. Please try again in a moment.",
+  join_unsent: {
+    one: "This phone still holds 1 record of {name} that has not reached the clinic. If the code is for {name}, it will be sent. If it is for someone else, it will be deleted. Join with this code?",
+    other: "This phone still holds {n} records of {name} that have not reached the clinic. If the code is for {name}, they will be sent. If it is for someone else, they will be deleted. Join with this code?",
+  },
+  join_cancelled: "Not joined. The code was not used and still works.",
   join_privacy: "No account or password is needed. Your clinic sees what you log here.",
   revoked_title: "Please join again",
   revoked_text: "This phone is no longer connected to your clinic. Ask your clinic for a new code and type it here. Nothing you logged is lost.",

@@ -45,6 +45,11 @@ export default {
   join_check_code: "Revise el código y vuelva a intentarlo.",
   join_offline: "No hemos podido conectar con su clínica. Compruebe su conexión a internet y vuelva a intentarlo.",
   join_failed: "Algo ha fallado. Vuelva a intentarlo dentro de un momento.",
+  join_unsent: {
+    one: "Este teléfono aún guarda 1 registro de {name} que no ha llegado a la clínica. Si el código es de {name}, se enviará. Si es de otra persona, se borrará. ¿Unirse con este código?",
+    other: "Este teléfono aún guarda {n} registros de {name} que no han llegado a la clínica. Si el código es de {name}, se enviarán. Si es de otra persona, se borrarán. ¿Unirse con este código?",
+  },
+  join_cancelled: "No se ha unido. El código no se ha usado y sigue sirviendo.",
   join_privacy: "No necesita cuenta ni contraseña. Su clínica ve lo que anote aquí.",
   revoked_title: "Vuelva a conectarse",
   revoked_text: "Este teléfono ya no está conectado con su clínica. Pida un código nuevo a su clínica y escríbalo aquí. No se pierde nada de lo que anotó.",

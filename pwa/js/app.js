@@ -157,11 +157,16 @@ export const app = {
     await core.set("sound", on);
   },
 
+  /** Exchange an invite code for this phone's token; null when the person chose not to. */
   async join(code) {
     const previous = this.patient;
     // What this phone holds for the current patient goes out under their own token first: if
     // someone else is joining, it could not be sent afterwards.
     if (this.token && !this.revoked && this.pendingCount()) await sync.flush();
+    // Still unsent (a removed device, a failing server): whose code this is shows only once it is
+    // used up, so ask now, while saying no still leaves everything as it was.
+    const unsent = previous ? this.pendingCount() : 0;
+    if (unsent && !window.confirm(t("join_unsent", { n: unsent, name: previous.display_name }))) return null;
     const result = await call("/api/v1/patient/join", { method: "POST", body: { code, label: deviceLabel() } });
     if (previous && !samePatient(previous, result.patient)) {
       // Someone else on this phone: nothing of the last person's may go out under the new name.
@@ -366,6 +371,7 @@ function refreshPassive() {
   if (PASSIVE.has(r.name) && !(app.revoked || !app.token)) render();
 }
 
+/** Show the screen the address names; true when it was an invite link that joined this phone. */
 async function route() {
   const hash = location.hash;
   const join = /^#join=([A-Za-z0-9-]{4,32})$/.exec(hash);
@@ -373,11 +379,11 @@ async function route() {
     // The code must not stay in the address bar or the history.
     history.replaceState(null, "", `${location.pathname}#/today`);
     app.route = parse("#/today");
-    await joinFromLink(join[1]);
-    return;
+    return joinFromLink(join[1]);
   }
   app.route = parse(hash);
   render({ focus: true });
+  return false;
 }
 
 /** Whether a join is the same patient again (a new code after a removed device, a renamed patient). */
@@ -386,22 +392,26 @@ function samePatient(before, after) {
   return before.id === undefined ? before.display_name === after.display_name : before.id === after.id;
 }
 
+/** Join with an invite link's code; true when this phone joined. */
 async function joinFromLink(code) {
   fill($("main"), h("section", { class: "screen" }, h("h1", { tabindex: "-1", text: t("joining") })));
   try {
-    await app.join(code);
+    const joined = Boolean(await app.join(code));
+    if (!joined) app.toast(t("join_cancelled"));
     render({ focus: true });
+    return joined;
   } catch (err) {
     if (app.token && !app.revoked) {
       // Already joined on this phone: keep going and just say why the link did not work.
       app.toast(joinError(err));
       render({ focus: true });
-      return;
+      return false;
     }
     fill($("main"), renderJoin(app, { code, error: err, revoked: false }));
     document.body.dataset.screen = "join";
     updateChrome();
     $("main").querySelector("h1").focus();
+    return false;
   }
 }
 
@@ -525,8 +535,9 @@ async function start() {
     };
   } catch { /* other tabs catch up when focused */ }
 
-  await route();
-  if (app.token) {
+  // A join from a link has already started everything below for the new token.
+  const joined = await route();
+  if (app.token && !joined) {
     sync.flush();
     refreshPlan().then(refreshLog);
     startReminders(app);

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from playwright.sync_api import BrowserContext, Page, Route, expect
+from playwright.sync_api import BrowserContext, Dialog, Page, Route, expect
 
 from tests.browser.conftest import (
     Clinic,
@@ -71,11 +71,72 @@ def test_removed_device_asks_to_join_again_and_keeps_what_was_logged(
     wait_outbox(page, 1)  # kept, not lost
     assert completions_of(live_server, patient.id) == []
 
+    # The phone cannot know whose code this is before using it, so it asks first.
+    asked = answer_dialogs(page, True)
     page.get_by_label("Your code").fill(clinic.invite(patient)["code"])
     page.get_by_role("button", name="Start").click()
     wait_for_screen(page, "today")
+    assert asked == [
+        "This phone still holds 1 record of Ana that has not reached the clinic. If the code is for Ana, "
+        "it will be sent. If it is for someone else, it will be deleted. Join with this code?"
+    ]
     wait_outbox(page, 0)
     assert completions_of(live_server, patient.id) == [r["id"] for r in stored_records(page)]
+
+
+def answer_dialogs(page: Page, *answers: bool) -> list[str]:
+    """Answer the page's next confirm() dialogs in order (any beyond ``answers`` is declined);
+    returns the list their texts are collected in."""
+    asked: list[str] = []
+
+    def answer(dialog: Dialog) -> None:
+        accept = answers[len(asked)] if len(asked) < len(answers) else False
+        asked.append(dialog.message)
+        if accept:
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+    page.on("dialog", answer)
+    return asked
+
+
+def test_someone_else_joining_is_asked_before_unsent_records_are_deleted(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    ana = clinic.patient(name="Ana")
+    join_in_browser(page, clinic.invite(ana))
+    context.set_offline(True)
+    page.locator("li.entry button.check").first.click()
+    page.locator("li.entry button.check:not([aria-pressed='true'])").first.click()
+    wait_outbox(page, 2)
+    clinic.revoke_all_devices(ana)
+    context.set_offline(False)
+    wait_for_screen(page, "join")
+
+    # Saying no changes nothing: Ana's records stay on the phone and Bea's code is not used up.
+    bea = clinic.patient(name="Bea")
+    asked = answer_dialogs(page, False, True)
+    page.get_by_label("Your code").fill(clinic.invite(bea)["code"])
+    page.get_by_role("button", name="Start").click()
+    expect(page.get_by_role("alert")).to_have_text("Not joined. The code was not used and still works.")
+    assert asked == [
+        "This phone still holds 2 records of Ana that have not reached the clinic. If the code is for Ana, "
+        "they will be sent. If it is for someone else, they will be deleted. Join with this code?"
+    ]
+    wait_for_screen(page, "join")
+    wait_outbox(page, 2)
+
+    # Saying yes with the same code: the phone becomes Bea's, and nothing of Ana's stays on it
+    # or reaches the clinic under Bea's name.
+    page.get_by_role("button", name="Start").click()
+    wait_for_screen(page, "today")
+    expect(page.locator("h1")).to_have_text("Hello Bea")
+    assert len(asked) == 2
+    wait_outbox(page, 0)
+    assert stored_records(page) == []
+    assert completions_of(live_server, ana.id) == []
+    assert completions_of(live_server, bea.id) == []
 
 
 def test_a_renamed_patient_joining_again_keeps_what_was_logged_and_someone_else_gets_a_clean_phone(
@@ -91,6 +152,7 @@ def test_a_renamed_patient_joining_again_keeps_what_was_logged_and_someone_else_
     clinic.revoke_all_devices(ana)
     context.set_offline(False)
     wait_for_screen(page, "join")
+    answer_dialogs(page, True)
     page.get_by_label("Your code").fill(clinic.invite(ana)["code"])
     page.get_by_role("button", name="Start").click()
     wait_for_screen(page, "today")

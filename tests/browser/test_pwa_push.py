@@ -374,6 +374,8 @@ def blocked_unsupported_and_ios(context: BrowserContext, page: Page, clinic: Cli
 
 # Stands in for the browser's push service (which headless Chromium cannot reach): getSubscription()
 # answers with a subscription the test made, whose endpoint is the test's local push service.
+SUBSCRIPTIONS = "/api/v1/patient/push/subscriptions"
+
 EXISTING_SUBSCRIPTION = """(({ endpoint, p256dh, auth, key }) => {
   const text = key.replace(/-/g, "+").replace(/_/g, "/");
   const raw = Uint8Array.from(atob(text + "=".repeat((4 - (text.length % 4)) % 4)), (c) => c.charCodeAt(0));
@@ -480,10 +482,15 @@ def test_the_subscription_is_sent_on_start_renewed_by_the_worker_tested_and_remo
     context.add_init_script(EXISTING_SUBSCRIPTION.replace("ARGS", json.dumps(existing)))
     try:
         page = context.new_page()
+        sent: list[str] = []
+        page.on("request", lambda r: sent.append(r.method) if r.url.endswith(SUBSCRIPTIONS) else None)
         patient = clinic.patient(name="Sara")
-        # Joining starts the app with a token: the subscription the browser has goes to the server.
+        # Joining starts the app with a token: the subscription the browser has goes to the server,
+        # once (a second PUT still on its way could land after the test below removed the row).
         join_in_browser(page, clinic.invite(patient))
         wait_until(lambda: subscriber.endpoint in subscriptions_in_db(live_server, patient.id), "not stored", page)
+        page.wait_for_timeout(500)  # a second PUT would start right after the first
+        assert sent == ["PUT"]
         assert subscriptions_in_db(live_server, patient.id) == {
             subscriber.endpoint: (subscriber.keys["p256dh"], subscriber.keys["auth"])
         }
@@ -492,7 +499,7 @@ def test_the_subscription_is_sent_on_start_renewed_by_the_worker_tested_and_remo
 
         # And again on every later start (the browser may have changed it silently).
         live_server.execute("DELETE FROM push_subscription WHERE patient_id = ?", (patient.id,))
-        with page.expect_response(lambda r: r.url.endswith("/api/v1/patient/push/subscriptions")) as put:
+        with page.expect_response(lambda r: r.url.endswith(SUBSCRIPTIONS)) as put:
             page.reload()
         assert put.value.request.method == "PUT"
         assert put.value.status == 200

@@ -38,8 +38,8 @@ export function renderJoin(app, { code = "", error = null, revoked = false }) {
         submit.disabled = true;
         message.textContent = "";
         try {
-          await app.join(value);
-          app.go("#/today");
+          if (await app.join(value)) app.go("#/today");
+          else message.textContent = t("join_cancelled");
         } catch (err) {
           message.textContent = joinError(err);
           input.focus();
