@@ -9,6 +9,7 @@ from playwright.sync_api import BrowserContext, Dialog, Page, Route, expect
 from tests.browser.conftest import (
     Clinic,
     LiveServer,
+    Patient,
     join_in_browser,
     stored_records,
     wait_for_screen,
@@ -20,6 +21,21 @@ pytestmark = pytest.mark.browser
 
 def completions_of(server: LiveServer, patient_id: int) -> list[str]:
     return [r["id"] for r in server.rows("SELECT id FROM completion WHERE patient_id = ?", (patient_id,))]
+
+
+def removed_with_unsent(context: BrowserContext, page: Page, clinic: Clinic, name: str, records: int) -> Patient:
+    """A patient joined on ``page`` who logs ``records`` entries offline, then loses the device
+    (the clinic removed it); returns with the join screen shown."""
+    patient = clinic.patient(name=name)
+    join_in_browser(page, clinic.invite(patient))
+    context.set_offline(True)
+    for _ in range(records):
+        page.locator("li.entry button.check:not([aria-pressed='true'])").first.click()
+    wait_outbox(page, records)
+    clinic.revoke_all_devices(patient)
+    context.set_offline(False)
+    wait_for_screen(page, "join")
+    return patient
 
 
 def test_used_or_unknown_code_says_to_ask_the_clinic(page: Page, clinic: Clinic) -> None:
@@ -57,15 +73,7 @@ def test_a_patient_without_a_plan_is_told_it_is_not_ready(page: Page, clinic: Cl
 def test_removed_device_asks_to_join_again_and_keeps_what_was_logged(
     context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
 ) -> None:
-    patient = clinic.patient(name="Ana")
-    join_in_browser(page, clinic.invite(patient))
-    context.set_offline(True)
-    page.locator("li.entry button.check").first.click()
-    wait_outbox(page, 1)
-
-    clinic.revoke_all_devices(patient)
-    context.set_offline(False)
-    wait_for_screen(page, "join")
+    patient = removed_with_unsent(context, page, clinic, "Ana", 1)
     expect(page.locator("h1")).to_have_text("Please join again")
     expect(page.locator(".lead")).to_contain_text("Ask your clinic for a new code")
     wait_outbox(page, 1)  # kept, not lost
@@ -104,15 +112,7 @@ def answer_dialogs(page: Page, *answers: bool) -> list[str]:
 def test_someone_else_joining_is_asked_before_unsent_records_are_deleted(
     context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
 ) -> None:
-    ana = clinic.patient(name="Ana")
-    join_in_browser(page, clinic.invite(ana))
-    context.set_offline(True)
-    page.locator("li.entry button.check").first.click()
-    page.locator("li.entry button.check:not([aria-pressed='true'])").first.click()
-    wait_outbox(page, 2)
-    clinic.revoke_all_devices(ana)
-    context.set_offline(False)
-    wait_for_screen(page, "join")
+    ana = removed_with_unsent(context, page, clinic, "Ana", 2)
 
     # Saying no changes nothing: Ana's records stay on the phone and Bea's code is not used up.
     bea = clinic.patient(name="Bea")
@@ -142,16 +142,9 @@ def test_someone_else_joining_is_asked_before_unsent_records_are_deleted(
 def test_a_renamed_patient_joining_again_keeps_what_was_logged_and_someone_else_gets_a_clean_phone(
     context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
 ) -> None:
-    ana = clinic.patient(name="Ana")
-    join_in_browser(page, clinic.invite(ana))
-    context.set_offline(True)
-    page.locator("li.entry button.check").first.click()
-    wait_outbox(page, 1)
-    # The clinic corrects her name and removes the device; she joins again with a new code.
+    # The clinic removes the device and corrects her name; she joins again with a new code.
+    ana = removed_with_unsent(context, page, clinic, "Ana", 1)
     assert clinic.http.patch(f"/api/v1/patients/{ana.id}", json={"display_name": "Ana María"}).is_success
-    clinic.revoke_all_devices(ana)
-    context.set_offline(False)
-    wait_for_screen(page, "join")
     answer_dialogs(page, True)
     page.get_by_label("Your code").fill(clinic.invite(ana)["code"])
     page.get_by_role("button", name="Start").click()
