@@ -72,6 +72,7 @@ THERAPIST_CASES = [
     ("PUT", "/api/v1/patients/{pid}/plan", {"version": 1, "items": "LATE"}, 422, "items[0].to_day"),
     ("GET", "/api/v1/patients/{pid}/adherence?days=0", None, 400, "days"),
     ("GET", "/api/v1/patients?archived=maybe", None, 400, "archived"),
+    ("GET", "/api/v1/adherence?archived=maybe", None, 400, "archived"),
 ]
 
 PATIENT_CASES = [

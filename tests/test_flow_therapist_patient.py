@@ -9,8 +9,9 @@ from typing import Any
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from server.clock import local_date
 from server.settings import Settings
-from tests.conftest import columns, rows, tables
+from tests.conftest import columns, make_therapist, rows, sign_in, tables
 
 Client = AsyncTestClient[Litestar]
 
@@ -281,3 +282,68 @@ async def test_patients_are_listed_by_name_ignoring_case_and_accents_on_both_bac
     listed = [p["display_name"] for p in (await therapist.get("/api/v1/patients")).json()]
     # Ø is a letter of its own, after Z (as in Danish and Norwegian), not an O with a mark.
     assert listed == ["álvaro Díaz", "Andrés Gil", "Ávila Núñez", "Beatriz Sol", "zoe Ruiz", "Øystein Berg"]
+
+
+async def test_the_patient_list_overview_agrees_with_each_patients_adherence(
+    therapist: Client, other_client: Client, app: Litestar, settings: Settings
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    phone = other_client
+    # Madrid and Kiritimati (UTC+14): "today" and "this week" differ between them.
+    madrid = await create_patient(therapist, name="Marta", tz="Europe/Madrid")
+    kiri = await create_patient(therapist, name="Kai", tz="Pacific/Kiritimati")
+    no_plan = await create_patient(therapist, name="Nadia")
+    gone = await create_patient(therapist, name="Gus")
+    for patient, checkins in ((madrid, [(0, 4), (0, 7), (9, 2)]), (kiri, [(1, 5)]), (gone, [])):
+        today = local_date(now, patient["timezone"])
+        plan = await assign(therapist, patient["id"], today - dt.timedelta(days=10))
+        await join(therapist, phone, patient["id"])
+        routine = (await phone.get("/api/v1/patient/today")).json()
+        assert routine["entries"]
+        done = [completion(e["exercise_id"], today, e["slot"]) for e in routine["entries"][:2]]
+        # (days back, soreness): the later of two check-ins of one day stands; 9 days back is too old.
+        batch = [
+            {
+                "id": str(uuid.uuid4()),
+                "on_date": (today - dt.timedelta(days=back)).isoformat(),
+                "soreness": value,
+                "red_flags": [],
+                "done_at": (now - dt.timedelta(minutes=60 - i)).isoformat(),
+            }
+            for i, (back, value) in enumerate(checkins)
+        ]
+        r = await phone.post("/api/v1/patient/sync", json={"completions": done, "checkins": batch})
+        assert r.status_code == 200, r.text
+        assert plan["version"] == 1
+    assert (await therapist.patch(f"/api/v1/patients/{gone['id']}", json={"archived": True})).is_success
+
+    overview = (await therapist.get("/api/v1/adherence")).json()
+    assert [o["patient_id"] for o in overview] == [kiri["id"], madrid["id"], no_plan["id"]]  # by name
+    for row in overview:
+        each = (await therapist.get(f"/api/v1/patients/{row['patient_id']}/adherence", params={"days": 7})).json()
+        today = dt.date.fromisoformat(each["today"])
+        monday = (today - dt.timedelta(days=today.weekday())).isoformat()
+        assert row["has_plan"] is bool(each["days"])
+        assert row["week"] == next((w for w in each["weeks"] if w["week_start"] == monday), None)
+        assert row["soreness"] == (each["soreness"][-1] if each["soreness"] else None)
+        assert row["last_activity"] == each["last_activity"]
+    rows = {o["patient_id"]: o for o in overview}
+    assert rows[madrid["id"]]["week"]["done"] == 2
+    assert rows[madrid["id"]]["soreness"]["value"] == 7
+    assert rows[kiri["id"]]["soreness"]["value"] == 5
+    assert rows[no_plan["id"]] == {
+        "patient_id": no_plan["id"],
+        "has_plan": False,
+        "week": None,
+        "soreness": None,
+        "last_activity": None,
+    }
+    archived = (await therapist.get("/api/v1/adherence", params={"archived": "true"})).json()
+    assert [o["patient_id"] for o in archived] == [gone["id"]]
+    assert archived[0]["week"]["done"] == 2
+
+    # Another therapist's overview holds only their own patients.
+    await make_therapist(settings, "bob@elsewhere.example", "Bob")
+    bob = AsyncTestClient(app=app)
+    await sign_in(bob, "bob@elsewhere.example")
+    assert (await bob.get("/api/v1/adherence")).json() == []

@@ -64,6 +64,7 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/api/v1/patients/{patient_id:int}/plans"): {},
     ("GET", "/api/v1/patients/{patient_id:int}/adherence"): {},
     ("GET", "/api/v1/attention"): {},
+    ("GET", "/api/v1/adherence"): {},
     ("GET", "/api/v1/patient/me"): {},
     ("GET", "/api/v1/patient/plan"): {},
     ("GET", "/api/v1/patient/today"): {},

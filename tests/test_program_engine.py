@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from server.catalog import Catalog, load_catalog
 from server.programs import ProgramError, TreatedMuscle, generate, routine_for
+from server.programs.adherence import by_day, by_week, this_week
 from tests.conftest import PLANS
 
 CATALOG = load_catalog(PLANS)
@@ -146,3 +147,26 @@ def test_an_unknown_condition_names_its_index(catalog: Catalog) -> None:
     with pytest.raises(ProgramError) as info:
         generate([TreatedMuscle("scalenes", "both")], dt.date(2026, 1, 1), catalog, ["neck-pain", "nope"])
     assert info.value.field == "conditions[1]"
+
+
+@settings(max_examples=60, deadline=None)
+@given(treated=treated_sets(), treated_on=dates, days_later=st.integers(-3, 40), share=st.floats(0, 1))
+def test_this_week_is_the_current_week_of_the_longer_adherence_view(
+    treated: list[TreatedMuscle], treated_on: dt.date, days_later: int, share: float
+) -> None:
+    program = generate(treated, treated_on, CATALOG)
+    today = treated_on + dt.timedelta(days=days_later)
+    due = [
+        (e.exercise_id, day, e.slot)
+        for n in range(45)
+        for day in [treated_on + dt.timedelta(days=n)]
+        for e in routine_for(program, day, CATALOG).entries
+    ]
+    done = due[: int(len(due) * share)]
+    week = this_week(program, done, today, CATALOG)
+    if today < treated_on:
+        assert week is None
+        return
+    monday = today - dt.timedelta(days=today.weekday())
+    days = by_day(program, done, max(treated_on, today - dt.timedelta(days=27)), today, CATALOG)
+    assert week == next(w for w in by_week(days) if w.week_start == monday)

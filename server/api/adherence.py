@@ -15,9 +15,9 @@ from server.api.patients import owned_patient
 from server.auth.identity import TherapistUser, therapist_guard
 from server.clock import local_date, parse_iso
 from server.db import attention, logs, plans
-from server.programs.adherence import WeekAdherence, by_day, by_week, streak
+from server.programs.adherence import WeekAdherence, by_day, by_week, streak, this_week
 
-__all__ = ["AdherenceController", "AdherenceOut", "AttentionItem"]
+__all__ = ["AdherenceController", "AdherenceOut", "AttentionItem", "PatientWeek"]
 
 TherapistRequest = Request[TherapistUser, None, object]
 
@@ -48,6 +48,16 @@ class AdherenceOut(Struct, frozen=True, kw_only=True):
     soreness: list[Point]
     pain: list[Point]
     red_flag_days: list[dt.date]
+    last_activity: str | None
+
+
+class PatientWeek(Struct, frozen=True, kw_only=True):
+    """A row of the patient list: this week so far, the latest soreness of the last 7 days, the last activity."""
+
+    patient_id: int
+    has_plan: bool
+    week: WeekAdherence | None
+    soreness: Point | None
     last_activity: str | None
 
 
@@ -110,6 +120,34 @@ class AdherenceController(Controller):
             red_flag_days=sorted({c.on_date for c in checkins if c.red_flags}),
             last_activity=await logs.last_activity(db, patient_id),
         )
+
+    @get("/api/v1/adherence", summary="Every patient's week so far, latest soreness and last activity, by name")
+    async def overview(
+        self,
+        request: TherapistRequest,
+        db: DatabaseDep,
+        catalog: CatalogDep,
+        clock: ClockDep,
+        archived: Annotated[bool, QueryParameter()] = False,
+    ) -> list[PatientWeek]:
+        now = clock.now()
+        # A patient's date is at most a day behind UTC's, so their Monday is at most 7 days back.
+        since = now.astimezone(dt.UTC).date() - dt.timedelta(days=7)
+        rows = []
+        for o in await attention.overview(db, request.user.therapist.id, since, archived=archived):
+            today = local_date(now, o.timezone)
+            recent = [s for s in o.soreness if today - dt.timedelta(days=6) <= s[0] <= today]
+            latest = max(recent, default=None)  # the last check-in of the latest day stands
+            rows.append(
+                PatientWeek(
+                    patient_id=o.patient_id,
+                    has_plan=o.program is not None,
+                    week=this_week(o.program, o.done, today, catalog) if o.program else None,
+                    soreness=Point(latest[0], latest[2]) if latest else None,
+                    last_activity=o.last_activity,
+                )
+            )
+        return rows
 
     @get("/api/v1/attention", summary="Patients needing attention, each with the reasons")
     async def attention(

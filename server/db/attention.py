@@ -8,8 +8,10 @@ from msgspec import Struct
 
 from server.db.connection import Database, dialects
 from server.db.patients import by_name
+from server.db.plans import decoded_program
+from server.programs import Program
 
-__all__ = ["Signals", "signals"]
+__all__ = ["Overview", "Signals", "overview", "signals"]
 
 
 class Signals(Struct, frozen=True):
@@ -51,3 +53,56 @@ async def signals(db: Database, therapist_id: int, since: dt.date) -> list[Signa
     rows = await db.fetch_all(SIGNALS[db.dialect], {"tid": therapist_id, "since": since.isoformat()})
     found = [Signals(r[0], r[1], r[2], bool(r[3]), *(r[i] for i in range(4, 9))) for r in rows]
     return sorted(found, key=lambda s: (by_name(s.display_name), s.patient_id))
+
+
+class Overview(Struct, frozen=True, kw_only=True):
+    """One patient of the list: their active program, what they logged lately, their last activity."""
+
+    patient_id: int
+    timezone: str
+    program: Program | None
+    done: set[tuple[str, dt.date, str]]  # completions: (exercise, date, slot)
+    soreness: list[tuple[dt.date, str, int]]  # check-ins: (date, done at, soreness)
+    last_activity: str | None
+
+
+_PATIENTS_AND_PLANS = """
+    SELECT p.id, p.timezone, p.display_name, pl.id AS plan_id, pl.version, pl.program,
+           (SELECT max(at) FROM (SELECT max(done_at) AS at FROM completion WHERE patient_id = p.id
+                                 UNION ALL SELECT max(done_at) FROM checkin WHERE patient_id = p.id) AS latest)
+               AS last_activity
+    FROM patient p LEFT JOIN plan pl ON pl.patient_id = p.id AND pl.status = 'active'
+    WHERE p.therapist_id = :tid AND (p.archived_at IS NOT NULL) = :archived
+"""
+_LOGGED_SINCE = """
+    SELECT x.patient_id, {columns} FROM {table} x JOIN patient p ON p.id = x.patient_id
+    WHERE p.therapist_id = :tid AND (p.archived_at IS NOT NULL) = :archived AND x.on_date >= :since
+"""
+_COMPLETIONS_SINCE = _LOGGED_SINCE.format(columns="x.exercise_id, x.on_date, x.slot", table="completion")
+_CHECKINS_SINCE = _LOGGED_SINCE.format(columns="x.on_date, x.done_at, x.soreness", table="checkin")
+
+
+async def overview(db: Database, therapist_id: int, since: dt.date, *, archived: bool = False) -> list[Overview]:
+    """The therapist's patients by name, each with what they logged since ``since``, in three queries."""
+    params = {"tid": therapist_id, "archived": archived, "since": since.isoformat()}
+    patients = await db.fetch_all(_PATIENTS_AND_PLANS, params)
+    done: dict[int, set[tuple[str, dt.date, str]]] = {}
+    for r in await db.fetch_all(_COMPLETIONS_SINCE, params):
+        done.setdefault(r[0], set()).add((r[1], dt.date.fromisoformat(r[2]), r[3]))
+    soreness: dict[int, list[tuple[dt.date, str, int]]] = {}
+    for r in await db.fetch_all(_CHECKINS_SINCE, params):
+        soreness.setdefault(r[0], []).append((dt.date.fromisoformat(r[1]), r[2], r[3]))
+    ordered = sorted(patients, key=lambda r: (by_name(r["display_name"]), r["id"]))
+    return [
+        Overview(
+            patient_id=r["id"],
+            timezone=r["timezone"],
+            program=None
+            if r["plan_id"] is None
+            else decoded_program({"id": r["plan_id"], "version": r["version"], "program": r["program"]}, db.memo),
+            done=done.get(r["id"], set()),
+            soreness=soreness.get(r["id"], []),
+            last_activity=r["last_activity"],
+        )
+        for r in ordered
+    ]

@@ -11,7 +11,7 @@ from server.catalog.model import Catalog
 from server.programs.engine import routine_for
 from server.programs.model import Program
 
-__all__ = ["DayAdherence", "WeekAdherence", "by_day", "by_week", "streak"]
+__all__ = ["DayAdherence", "WeekAdherence", "by_day", "by_week", "streak", "this_week"]
 
 
 class DayAdherence(Struct, frozen=True):
@@ -70,6 +70,17 @@ def by_week(days: list[DayAdherence]) -> list[WeekAdherence]:
         WeekAdherence(start, expected, done, round(min(1.0, done / expected), 3) if expected else 1.0)
         for start, (expected, done) in sorted(weeks.items())
     ]
+
+
+def this_week(
+    program: Program, done: Iterable[tuple[str, dt.date, str]], today: dt.date, catalog: Catalog
+) -> WeekAdherence | None:
+    """Monday (or the program's first day, if later) to ``today``; None before the program starts."""
+    start = max(today - dt.timedelta(days=today.weekday()), program.treated_on)
+    if start > today:
+        return None
+    [week] = by_week(by_day(program, done, start, today, catalog))
+    return week
 
 
 def streak(days: list[DayAdherence], today: dt.date) -> int:

@@ -192,13 +192,18 @@ def test_adjusted_dosage_is_assigned_and_what_the_patient_logs_shows_on_their_pa
         rows = list(csv.DictReader(io.StringIO(response.text())))
         assert {r["id"] for r in rows} == {done["id"], checkin["id"]}
 
-        # And the patient list shows the week's adherence, the soreness and the attention badge.
+        # And the patient list shows the week's adherence, the soreness and the attention badge,
+        # from one request for all patients (not one per patient).
+        asked: list[str] = []
+        page.on("request", lambda r: asked.append(r.url.split("/api/v1")[1]) if "adherence" in r.url else None)
         goto_view(page, "#/", "patients")
         line = page.locator(f"tr[data-patient='{patient['id']}']")
         expect(line).to_contain_text("8/10")
         expect(line).to_contain_text("Red flag")
         expect(line).to_contain_text("just now")
         expect(line.locator("meter")).to_have_count(1)
+        page.wait_for_selector(".view-patients[data-loaded]")
+        assert asked == ["/adherence"]
     finally:
         context.close()
     assert not page_problems.errors, "\n".join(page_problems.errors)

@@ -54,15 +54,3 @@ export async function maybe(path) {
     throw err;
   }
 }
-
-/** Run fn over items with at most `limit` calls in flight. */
-export async function pool(items, limit, fn) {
-  const queue = [...items];
-  const workers = Array.from({ length: Math.min(limit, queue.length) }, async () => {
-    while (queue.length) {
-      const item = queue.shift();
-      await fn(item);
-    }
-  });
-  await Promise.all(workers);
-}

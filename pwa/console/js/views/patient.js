@@ -5,9 +5,9 @@ import { api, maybe } from "../api.js";
 import { loadExercises, loadMuscles } from "../catalog.js";
 import { calendar, trendChart } from "../charts.js";
 import { field, fill, h } from "../dom.js";
-import { ago, dateTime, longDate, percent, plural, shortDate, SIDE_NAMES, SLOT_NAMES } from "../format.js";
+import { addDays, ago, dateTime, longDate, parseDate, percent, plural, shortDate, SIDE_NAMES, SLOT_NAMES } from "../format.js";
 import { busy, card, confirmDialog, explain } from "../ui.js";
-import { attentionBadges, thisWeek } from "./patients.js";
+import { attentionBadges } from "./patients.js";
 
 const CALENDAR_WEEKS = 5;
 const LANGS = { en: "English", es: "Español" };
@@ -19,6 +19,14 @@ async function optional(path) {
   } catch (err) {
     return { error: err };
   }
+}
+
+/** This calendar week's adherence (Monday first), or null with no plan. */
+function thisWeek(adherence) {
+  if (!adherence.days.length) return null;
+  const weekday = (parseDate(adherence.today).getDay() + 6) % 7;
+  const start = addDays(adherence.today, -weekday);
+  return adherence.weeks.find((w) => w.week_start === start) || null;
 }
 
 function table(caption, head, rows, empty) {

@@ -1,9 +1,9 @@
 // The patient list: search, adherence this week, latest soreness, last activity, attention;
 // and the new-patient form that leads straight to recording the treatment.
 
-import { api, pool } from "../api.js";
+import { api } from "../api.js";
 import { field, fill, fold, h } from "../dom.js";
-import { addDays, ago, ATTENTION, dateTime, parseDate, percent, shortDate } from "../format.js";
+import { ago, ATTENTION, dateTime, percent, shortDate } from "../format.js";
 import { busy, explain } from "../ui.js";
 
 const TZ_KEY = "unknot.console.timezone";
@@ -43,13 +43,6 @@ export function attentionBadges(reasons) {
   );
 }
 
-/** This calendar week's adherence (Monday first), or null with no plan. */
-export function thisWeek(adherence) {
-  if (!adherence || !adherence.days.length) return null;
-  const weekday = (parseDate(adherence.today).getDay() + 6) % 7;
-  const start = addDays(adherence.today, -weekday);
-  return adherence.weeks.find((w) => w.week_start === start) || null;
-}
 
 function newPatientForm(ctx) {
   const { all, chosen } = zones();
@@ -138,9 +131,10 @@ function row(p, reasons) {
   return { tr, cells };
 }
 
-function fillAdherence(cells, adherence) {
-  const week = thisWeek(adherence);
-  if (!adherence.days.length) fill(cells.week, h("span", { class: "muted" }, "no plan"));
+/** One row's figures from the /adherence overview: this week so far, latest soreness, last activity. */
+function fillAdherence(cells, overview) {
+  const week = overview.week;
+  if (!overview.has_plan) fill(cells.week, h("span", { class: "muted" }, "no plan"));
   else if (!week || !week.expected) fill(cells.week, h("span", { class: "muted" }, "nothing due"));
   else {
     fill(
@@ -150,7 +144,7 @@ function fillAdherence(cells, adherence) {
       h("span", { class: "sr-only" }, ` (${week.done} of ${week.expected} done)`),
     );
   }
-  const last = adherence.soreness[adherence.soreness.length - 1];
+  const last = overview.soreness;
   fill(
     cells.soreness,
     last
@@ -159,8 +153,8 @@ function fillAdherence(cells, adherence) {
   );
   fill(
     cells.activity,
-    adherence.last_activity
-      ? h("time", { datetime: adherence.last_activity, title: dateTime(adherence.last_activity) }, ago(adherence.last_activity))
+    overview.last_activity
+      ? h("time", { datetime: overview.last_activity, title: dateTime(overview.last_activity) }, ago(overview.last_activity))
       : h("span", { class: "muted" }, "never"),
   );
 }
@@ -266,20 +260,25 @@ export async function render(_params, ctx) {
     ),
   );
 
-  // Adherence per row, a few at a time, so a long list stays responsive.
+  // The figures of every row come in one request after the names, so the list shows at once.
   let stopped = false;
-  pool(rows, 4, async ({ tr, cells }) => {
-    if (stopped) return;
-    try {
-      fillAdherence(cells, await api(`/patients/${tr.dataset.patient}/adherence?days=7`));
-    } catch (err) {
-      if (!stopped) fill(cells.week, h("span", { class: "muted", title: explain(err) }, "unavailable"));
-    }
-  }).then(() => {
-    if (!stopped) node.dataset.loaded = "true";
-  });
-
-  if (!rows.length) node.dataset.loaded = "true";
+  if (rows.length) {
+    api(`/adherence${archived ? "?archived=true" : ""}`)
+      .then((overview) => {
+        const cellsOf = new Map(rows.map((r) => [r.tr.dataset.patient, r.cells]));
+        for (const o of overview) {
+          const cells = cellsOf.get(String(o.patient_id));
+          if (cells && !stopped) fillAdherence(cells, o);
+        }
+      })
+      .catch((err) => {
+        if (stopped) return;
+        for (const { cells } of rows) fill(cells.week, h("span", { class: "muted", title: explain(err) }, "unavailable"));
+      })
+      .finally(() => {
+        if (!stopped) node.dataset.loaded = "true";
+      });
+  } else node.dataset.loaded = "true";
   return {
     node,
     title: archived ? "Archived patients" : "Patients",
