@@ -43,7 +43,6 @@ export function attentionBadges(reasons) {
   );
 }
 
-
 function newPatientForm(ctx) {
   const { all, chosen } = zones();
   const name = h("input", { name: "display_name", id: "new-name", required: true, maxlength: "100", autocomplete: "off" });
