@@ -139,6 +139,38 @@ def test_someone_else_joining_is_asked_before_unsent_records_are_deleted(
     assert completions_of(live_server, bea.id) == []
 
 
+def test_disconnecting_names_what_is_unsent_and_then_forgets_the_patient(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    ana = clinic.patient(name="Ana")
+    join_in_browser(page, clinic.invite(ana))
+    context.set_offline(True)
+    page.locator("li.entry button.check").first.click()
+    wait_outbox(page, 1)
+    asked = answer_dialogs(page, False, True)
+    page.locator("#nav").get_by_role("link", name="More").click()
+    wait_for_screen(page, "more")
+    disconnect = page.get_by_role("button", name="Disconnect")
+
+    # Saying no keeps everything, the unsent record too.
+    disconnect.click()
+    assert asked == ["Disconnect this phone from your clinic?\n\n1 record has not been sent yet and will be lost."]
+    wait_for_screen(page, "more")
+    wait_outbox(page, 1)
+
+    # Once it is sent, the question has nothing to warn about; yes forgets the patient on this phone.
+    context.set_offline(False)
+    wait_outbox(page, 0)
+    disconnect.click()
+    assert asked[1] == "Disconnect this phone from your clinic?"
+    wait_for_screen(page, "join")
+    assert stored_records(page) == []
+    page.reload()
+    wait_for_screen(page, "join")
+    expect(page.locator("h1")).to_have_text("Welcome")
+    assert len(completions_of(live_server, ana.id)) == 1  # what reached the clinic stays there
+
+
 def test_a_renamed_patient_joining_again_keeps_what_was_logged_and_someone_else_gets_a_clean_phone(
     context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
 ) -> None:
