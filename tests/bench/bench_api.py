@@ -10,7 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from tests.bench.harness import Load, free_port, seed_patient, serve, server_env, temp_dir, wrk
+import httpx
+
+from tests.bench.harness import Load, Server, free_port, seed_patient, serve, server_env, temp_dir, wrk
 
 SECONDS = 8
 CONNECTIONS = 64
@@ -40,6 +42,16 @@ end
 """
 
 
+def sync_script(folder: Path, server: Server, therapist: httpx.Client) -> Path:
+    """A wrk script in ``folder`` that posts batches of 50 new completions of the seeded patient's plan."""
+    plan = therapist.get(f"{server.url}/api/v1/patients/1/plan").json()
+    exercise = plan["program"]["items"][0]["exercise_id"]
+    today = dt.date.today().isoformat()
+    script = folder / "sync.lua"
+    script.write_text(SYNC_SCRIPT.replace("EXERCISE", exercise).replace("DATE_T", today + "T").replace("DATE", today))
+    return script
+
+
 def _line(name: str, load: Load) -> str:
     return (
         f"  {name:<28} {load.rps:>9.0f} req/s   p50 {load.p50_ms:6.2f} ms   "
@@ -58,13 +70,7 @@ def main() -> None:
             with serve(env, server=server) as running:
                 therapist, token = seed_patient(running)
                 auth = {"Authorization": f"Bearer {token}"}
-                plan = therapist.get(f"{running.url}/api/v1/patients/1/plan").json()
-                exercise = plan["program"]["items"][0]["exercise_id"]
-                today = dt.date.today().isoformat()
-                script = data / server / "sync.lua"
-                script.write_text(
-                    SYNC_SCRIPT.replace("EXERCISE", exercise).replace("DATE_T", today + "T").replace("DATE", today)
-                )
+                script = sync_script(data / server, running, therapist)
                 results[server] = {
                     "bare JSON (/api/v1/ping)": wrk(f"{running.url}/api/v1/ping", seconds=SECONDS),
                     # The cheapest authenticated request (the device-token lookup and a tiny body):

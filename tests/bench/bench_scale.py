@@ -11,11 +11,10 @@ with wrk and PostgreSQL, so compare the ratios, not the absolute figures.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from pathlib import Path
 
-from tests.bench.bench_api import SYNC_SCRIPT
+from tests.bench.bench_api import sync_script
 from tests.bench.harness import Load, cpu_use, free_port, seed_patient, serve, server_env, temp_dir, wrk
 from tests.postgres import Cluster
 
@@ -34,13 +33,7 @@ def _measure(env: dict[str, str], folder: Path, workers: int) -> tuple[dict[str,
     with serve(env, workers=workers) as running:
         therapist, token = seed_patient(running)
         auth = {"Authorization": f"Bearer {token}"}
-        plan = therapist.get(f"{running.url}/api/v1/patients/1/plan").json()
-        exercise = plan["program"]["items"][0]["exercise_id"]
-        today = dt.date.today().isoformat()
-        script = folder / "sync.lua"
-        script.write_text(
-            SYNC_SCRIPT.replace("EXERCISE", exercise).replace("DATE_T", today + "T").replace("DATE", today)
-        )
+        script = sync_script(folder, running, therapist)
         # A short warm-up: pools filled, statements prepared, plan decoded in every process.
         wrk(f"{running.url}/api/v1/patient/today", seconds=2, headers=auth)
         ping = wrk(f"{running.url}/api/v1/ping", seconds=SECONDS)
