@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.bench.harness import BIN, ROOT, answers, create_therapist, free_port, server_env, signed_in
+from tests.bench.harness import BIN, create_therapist, free_port, server_env, signed_in, start_killable
 
 PASSWORD = "crash trial password"
 
@@ -36,22 +36,6 @@ class Outcome:
     damaged: list[str] = field(default_factory=list)
     integrity: str = ""
     last_name: str | None = None
-
-
-def _start(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    # A session of its own, so SIGKILL takes the server and its worker at once, as a crash would.
-    process = subprocess.Popen(
-        [str(BIN / "unknot"), "serve"],
-        env=env,
-        cwd=ROOT,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    if answers(f"http://127.0.0.1:{env['UNKNOT_PORT']}", process):
-        return process
-    process.kill()
-    raise RuntimeError("server did not start")
 
 
 def _read_back(database_url: str, data_dir: Path, outcome: Outcome) -> dict[str, tuple[str, int]]:
@@ -89,7 +73,7 @@ def run_trial(data_dir: Path, seed: int, writers: int = 4, database_url: str | N
     subprocess.run([str(BIN / "unknot"), "init"], env=env, check=True, capture_output=True)
     create_therapist(env, "crash@clinic.example", "Crash", PASSWORD)
     url = f"http://127.0.0.1:{port}"
-    process = _start(env)
+    process = start_killable(env)
     outcome = Outcome()
     clients: list[httpx.Client] = []
     lock = threading.Lock()
@@ -162,7 +146,7 @@ def run_trial(data_dir: Path, seed: int, writers: int = 4, database_url: str | N
             process.wait()
 
     # Restart on the same file: the server must come up and serve what it acknowledged.
-    process = _start(env)
+    process = start_killable(env)
     try:
         stored = _read_back(env["UNKNOT_DATABASE_URL"], data_dir, outcome)
         for cid, values in outcome.acknowledged.items():

@@ -33,7 +33,7 @@ from server.auth.secrets import new_invite_code
 from server.catalog import Catalog
 from server.push.keys import load_or_create
 from server.settings import Settings
-from tests.bench.harness import BIN, ROOT, answers, create_therapist, free_port, server_env
+from tests.bench.harness import create_therapist, free_port, server_env, start_killable
 from tests.conftest import rows
 from tests.postgres import Cluster
 from tests.pushservice import PushService
@@ -92,19 +92,7 @@ def _group(pgid: int) -> list[int]:
 def start(database_url: str, data_dir: Path, **extra: str) -> Process:
     port = free_port()
     env = server_env(data_dir, port, UNKNOT_DATABASE_URL=database_url, **extra)
-    popen = subprocess.Popen(
-        [str(BIN / "unknot"), "serve"],
-        env=env,
-        cwd=ROOT,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    process = Process(f"http://127.0.0.1:{port}", env, popen)
-    if answers(process.url, popen, "/api/v1/health"):
-        return process
-    process.kill()
-    raise RuntimeError("unknot serve did not start")
+    return Process(f"http://127.0.0.1:{port}", env, start_killable(env, "/api/v1/health"))
 
 
 @contextmanager

@@ -79,6 +79,23 @@ def answers(url: str, process: subprocess.Popen[bytes], path: str = "/api/v1/pin
     return False
 
 
+def start_killable(env: dict[str, str], path: str = "/api/v1/ping") -> subprocess.Popen[bytes]:
+    """``unknot serve`` in a session of its own (so SIGKILL to the group takes the server and its
+    worker at once, as a crash would), once it answers ``path``; raises when it does not start."""
+    process = subprocess.Popen(
+        [str(BIN / "unknot"), "serve"],
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    if answers(f"http://127.0.0.1:{env['UNKNOT_PORT']}", process, path):
+        return process
+    process.kill()
+    raise RuntimeError("unknot serve did not start")
+
+
 @contextlib.contextmanager
 def serve(env: dict[str, str], server: str = "granian", workers: int = 1) -> Iterator[Server]:
     """Start the app (``unknot serve``, or uvicorn for comparison) and wait until it answers."""
