@@ -15,7 +15,6 @@ __all__ = [
     "CompletionRow",
     "checkins_between",
     "completions_between",
-    "done_on",
     "last_activity",
     "store_batch",
 ]
@@ -123,15 +122,6 @@ async def completions_between(db: Database, patient_id: int, first: dt.date, las
         CompletionRow(**{**dict(r), "on_date": dt.date.fromisoformat(r["on_date"])})  # type: ignore[arg-type]
         for r in rows
     ]
-
-
-async def done_on(db: Database, patient_id: int, on_date: dt.date) -> set[tuple[str, str]]:
-    """The (exercise, slot) pairs a patient logged on one date; repeats count once."""
-    rows = await db.fetch_all(
-        "SELECT DISTINCT exercise_id, slot FROM completion WHERE patient_id = :pid AND on_date = :d",
-        {"pid": patient_id, "d": on_date.isoformat()},
-    )
-    return {(r["exercise_id"], r["slot"]) for r in rows}
 
 
 async def checkins_between(db: Database, patient_id: int, first: dt.date, last: dt.date) -> list[CheckinRow]:

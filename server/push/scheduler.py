@@ -31,7 +31,7 @@ from msgspec import Struct
 
 from server.catalog.model import Catalog
 from server.clock import Clock, iso, parse_iso
-from server.db import logs, reminders
+from server.db import reminders
 from server.db.connection import Database
 from server.db.reminders import Claimed, DueRule, TargetRow
 from server.programs import Program, RoutineEntry, routine_for
@@ -376,7 +376,7 @@ class Scheduler:
         passed = [slot for slot, at in times.items() if at <= local]
         slot = passed[-1] if passed else "morning"
         programs = await reminders.programs_of(self.db, [patient_id])
-        done = await logs.done_on(self.db, patient_id, today)
+        done = {(e, s) for _, _, e, s in await reminders.done_on(self.db, [(patient_id, today)])}
         left = left_in_slot(programs.get(patient_id), today, slot, done, self.catalog)
         payload = payload_for("test", slot, today, left, self.catalog, locale)
         if not targets:
