@@ -28,6 +28,9 @@ class Signals(Struct, frozen=True):
     created_at: str
 
 
+# When patient p last logged anything (device time, UTC).
+_LAST_ACTIVITY = """(SELECT max(at) FROM (SELECT max(done_at) AS at FROM completion WHERE patient_id = p.id
+                                 UNION ALL SELECT max(done_at) FROM checkin WHERE patient_id = p.id) AS latest)"""
 _SIGNALS = """
     SELECT p.id, p.display_name, p.timezone,
            EXISTS (SELECT 1 FROM plan WHERE patient_id = p.id AND status = 'active') AS has_plan,
@@ -35,16 +38,14 @@ _SIGNALS = """
            (SELECT max(pain) FROM completion WHERE patient_id = p.id AND on_date >= :since) AS max_pain,
            coalesce((SELECT {concat} FROM checkin
                      WHERE patient_id = p.id AND on_date >= :since AND red_flags != ''), '') AS red_flags,
-           (SELECT max(at) FROM (SELECT max(done_at) AS at FROM completion WHERE patient_id = p.id
-                                 UNION ALL SELECT max(done_at) FROM checkin WHERE patient_id = p.id) AS latest)
-               AS last_activity,
+           {last_activity} AS last_activity,
            p.created_at
     FROM patient p
     WHERE p.therapist_id = :tid AND p.archived_at IS NULL
 """
 SIGNALS = dialects(
-    sqlite=_SIGNALS.format(concat="group_concat(red_flags, ' ')"),
-    postgresql=_SIGNALS.format(concat="string_agg(red_flags, ' ')"),
+    sqlite=_SIGNALS.format(concat="group_concat(red_flags, ' ')", last_activity=_LAST_ACTIVITY),
+    postgresql=_SIGNALS.format(concat="string_agg(red_flags, ' ')", last_activity=_LAST_ACTIVITY),
 )
 
 
@@ -66,14 +67,14 @@ class Overview(Struct, frozen=True, kw_only=True):
     last_activity: str | None
 
 
-_PATIENTS_AND_PLANS = """
-    SELECT p.id, p.timezone, p.display_name, pl.id AS plan_id, pl.version, pl.program,
-           (SELECT max(at) FROM (SELECT max(done_at) AS at FROM completion WHERE patient_id = p.id
-                                 UNION ALL SELECT max(done_at) FROM checkin WHERE patient_id = p.id) AS latest)
-               AS last_activity
+# The plan's columns keep their own names (id, version, program), as decoded_program reads them.
+_OVERVIEW = """
+    SELECT p.id AS patient_id, p.timezone, p.display_name, pl.id, pl.version, pl.program,
+           {last_activity} AS last_activity
     FROM patient p LEFT JOIN plan pl ON pl.patient_id = p.id AND pl.status = 'active'
     WHERE p.therapist_id = :tid AND (p.archived_at IS NOT NULL) = :archived
 """
+_PATIENTS_AND_PLANS = _OVERVIEW.format(last_activity=_LAST_ACTIVITY)
 _LOGGED_SINCE = """
     SELECT x.patient_id, {columns} FROM {table} x JOIN patient p ON p.id = x.patient_id
     WHERE p.therapist_id = :tid AND (p.archived_at IS NOT NULL) = :archived AND x.on_date >= :since
@@ -92,16 +93,14 @@ async def overview(db: Database, therapist_id: int, since: dt.date, *, archived:
     soreness: dict[int, list[tuple[dt.date, str, int]]] = {}
     for r in await db.fetch_all(_CHECKINS_SINCE, params):
         soreness.setdefault(r[0], []).append((dt.date.fromisoformat(r[1]), r[2], r[3]))
-    ordered = sorted(patients, key=lambda r: (by_name(r["display_name"]), r["id"]))
+    ordered = sorted(patients, key=lambda r: (by_name(r["display_name"]), r["patient_id"]))
     return [
         Overview(
-            patient_id=r["id"],
+            patient_id=r["patient_id"],
             timezone=r["timezone"],
-            program=None
-            if r["plan_id"] is None
-            else decoded_program({"id": r["plan_id"], "version": r["version"], "program": r["program"]}, db.memo),
-            done=done.get(r["id"], set()),
-            soreness=soreness.get(r["id"], []),
+            program=None if r["id"] is None else decoded_program(r, db.memo),
+            done=done.get(r["patient_id"], set()),
+            soreness=soreness.get(r["patient_id"], []),
             last_activity=r["last_activity"],
         )
         for r in ordered
