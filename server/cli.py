@@ -63,17 +63,27 @@ async def _create_therapist(settings: Settings, email: str, name: str, password:
             return await therapists.create_therapist(tx, email, name, await hash_password(password), Clock().now())
 
 
-def cmd_create_therapist(args: argparse.Namespace) -> int:
-    """Create a therapist account; the password is read from standard input or asked for."""
+def _read_password(args: argparse.Namespace) -> str | None:
+    """The new password from standard input or a prompt; ``None`` (said why) when it is too short."""
     import getpass
 
-    settings = _settings()
+    from server.auth.secrets import MIN_PASSWORD_LENGTH
+
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
-        password = getpass.getpass("Password (at least 10 characters): ")
-    if len(password) < 10:
-        print("unknot: the password needs at least 10 characters", file=sys.stderr)
+        password = getpass.getpass(f"Password (at least {MIN_PASSWORD_LENGTH} characters): ")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        print(f"unknot: the password needs at least {MIN_PASSWORD_LENGTH} characters", file=sys.stderr)
+        return None
+    return password
+
+
+def cmd_create_therapist(args: argparse.Namespace) -> int:
+    """Create a therapist account; the password is read from standard input or asked for."""
+    settings = _settings()
+    password = _read_password(args)
+    if password is None:
         return 2
     try:
         therapist_id = asyncio.run(_create_therapist(settings, args.email, args.name, password))
@@ -81,6 +91,33 @@ def cmd_create_therapist(args: argparse.Namespace) -> int:
         print(f"unknot: a therapist with email {args.email} already exists", file=sys.stderr)
         return 1
     print(f"created therapist {therapist_id} <{args.email.lower()}>")
+    return 0
+
+
+async def _set_password(settings: Settings, email: str, password: str) -> int | None:
+    from server.auth.secrets import hash_password
+    from server.db import therapists
+
+    async with open_database(settings) as db:
+        await migrate(db)
+        found = await therapists.therapist_by_email(db, email)
+        if found is None:
+            return None
+        return await therapists.replace_password(db, found[0].id, await hash_password(password), None)
+
+
+def cmd_set_password(args: argparse.Namespace) -> int:
+    """Give a therapist account a new password (one forgotten, or one someone else knows) and sign
+    out all its sessions."""
+    settings = _settings()
+    password = _read_password(args)
+    if password is None:
+        return 2
+    ended = asyncio.run(_set_password(settings, args.email, password))
+    if ended is None:
+        print(f"unknot: no therapist with email {args.email}", file=sys.stderr)
+        return 1
+    print(f"new password set for <{args.email.lower()}>; {ended} session(s) signed out")
     return 0
 
 
@@ -248,6 +285,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     create.add_argument("name")
     create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     create.set_defaults(func=cmd_create_therapist)
+    reset = sub.add_parser("set-password", help="give a therapist a new password and sign out their sessions")
+    reset.add_argument("email")
+    reset.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    reset.set_defaults(func=cmd_set_password)
     sub.add_parser("demo", help="load demo data (idempotent)").set_defaults(func=cmd_demo)
     backup = sub.add_parser("backup", help="copy the SQLite database consistently while it runs")
     backup.add_argument("path", help="new file to write")

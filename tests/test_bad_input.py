@@ -39,6 +39,15 @@ def good_checkin(**changes: Any) -> dict[str, Any]:
 THERAPIST_CASES = [
     ("POST", "/api/v1/auth/login", {"email": "not-an-email", "password": "x"}, 400, "email"),
     ("POST", "/api/v1/auth/login", {"email": "a@b.c", "password": ""}, 400, "password"),
+    ("POST", "/api/v1/auth/password", {"current_password": "x", "new_password": "short"}, 400, "new_password"),
+    ("POST", "/api/v1/auth/password", {"new_password": "long enough 2026"}, 400, "current_password"),
+    (
+        "POST",
+        "/api/v1/auth/password",
+        {"current_password": "wrong", "new_password": "long enough 2026"},
+        422,
+        "current_password",
+    ),
     ("POST", "/api/v1/patients", {"display_name": "", "timezone": "UTC"}, 400, "display_name"),
     ("POST", "/api/v1/patients", {"display_name": "   ", "timezone": "UTC"}, 422, "display_name"),
     ("POST", "/api/v1/patients", {"display_name": "A", "timezone": "Mars/Olympus"}, 422, "timezone"),

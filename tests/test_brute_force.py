@@ -9,7 +9,7 @@ import msgspec
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from server.api.auth import MAX_FAILURES_PER_ACCOUNT
+from server.api.auth import MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_ADDRESS
 from server.api.patient import JOIN_WINDOW, MAX_JOINS_PER_ADDRESS, MAX_JOINS_PER_PREFIX
 from server.app import create_app
 from server.auth.secrets import INVITE_ALPHABET, INVITE_LENGTH, new_invite_code, normalize_invite_code
@@ -46,6 +46,44 @@ async def test_a_correct_sign_in_resets_the_account_counter(client: Client, sett
     for _ in range(MAX_FAILURES_PER_ACCOUNT):
         r = await client.post("/api/v1/auth/login", json={"email": "forgetful@clinic.example", "password": "nope"})
         assert r.status_code == 401
+
+
+async def test_a_clinic_signing_in_from_one_address_is_not_limited_but_its_failures_are(
+    client: Client, settings: Settings
+) -> None:
+    """Behind one address (a clinic's connection), sign-ins that succeed do not count toward the
+    address's limit; wrong passwords still do."""
+    # Enough accounts that the address limit, not the account limit, is what stops the guesses.
+    accounts = MAX_FAILURES_PER_ADDRESS // (MAX_FAILURES_PER_ACCOUNT - 1)
+    emails = [f"therapist{i}@clinic.example" for i in range(accounts)]
+    for email in emails:
+        await make_therapist(settings, email)
+    for i in range(MAX_FAILURES_PER_ADDRESS + 5):
+        r = await client.post("/api/v1/auth/login", json={"email": emails[i % accounts], "password": PASSWORD})
+        assert r.status_code == 200, (i, r.text)
+    for i in range(MAX_FAILURES_PER_ADDRESS):
+        r = await client.post("/api/v1/auth/login", json={"email": emails[i % accounts], "password": f"guess {i}"})
+        assert r.status_code == 401, (i, r.text)
+    r = await client.post("/api/v1/auth/login", json={"email": "nobody@clinic.example", "password": "x"})
+    assert r.status_code == 429
+
+
+async def test_patients_joining_from_one_address_are_not_limited(therapist: Client, other_client: Client) -> None:
+    """A clinic's patients join on its Wi-Fi: only failed codes count toward the address's limit."""
+    for i in range(MAX_JOINS_PER_ADDRESS + 3):
+        patient = await create_patient(therapist, name=f"Patient {i}")
+        code = (await therapist.post(f"/api/v1/patients/{patient['id']}/invites")).json()["code"]
+        r = await other_client.post("/api/v1/patient/join", json={"code": code})
+        assert r.status_code == 201, (i, r.text)
+    results = await asyncio.gather(
+        *[
+            other_client.post("/api/v1/patient/join", json={"code": new_invite_code()})
+            for _ in range(MAX_JOINS_PER_ADDRESS)
+        ]
+    )
+    assert {r.status_code for r in results} == {404}
+    r = await other_client.post("/api/v1/patient/join", json={"code": new_invite_code()})
+    assert r.status_code == 429
 
 
 async def test_invite_guessing_is_limited_per_address_and_a_valid_code_is_refused_too(

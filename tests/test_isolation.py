@@ -48,6 +48,8 @@ PUSH_SUBSCRIPTION = {
 SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/auth/logout"): {},
     ("GET", "/api/v1/auth/me"): {},
+    # Only ever the caller's own account; Bob's try with a wrong password changes nothing.
+    ("POST", "/api/v1/auth/password"): {"json": {"current_password": "not it", "new_password": "a new password 2026"}},
     ("GET", "/api/v1/patients"): {},
     ("POST", "/api/v1/patients"): {"json": {"display_name": "X", "timezone": "UTC"}},
     ("GET", "/api/v1/patients/{patient_id:int}"): {},

@@ -1,4 +1,4 @@
-"""Therapist sign-in and sign-out."""
+"""Therapist sign-in, sign-out and password change."""
 
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ from litestar.params import JSONBody
 from msgspec import Meta, Struct
 
 from server.api.deps import ClockDep, DatabaseDep, SettingsDep
+from server.api.errors import InputError
 from server.auth.identity import SESSION_COOKIE, TherapistUser, csrf_for, therapist_guard
-from server.auth.secrets import hash_token, new_token, verify_password
+from server.auth.secrets import MIN_PASSWORD_LENGTH, hash_password, hash_token, new_token, verify_password
 from server.db import therapists
+from server.db.connection import Database
 from server.db.therapists import Therapist
 
-__all__ = ["AuthController", "LoginIn", "SessionOut"]
+__all__ = ["AuthController", "LoginIn", "PasswordChangedOut", "PasswordIn", "SessionOut"]
 
 SESSION_HOURS = 12
 ATTEMPT_WINDOW = dt.timedelta(minutes=15)
@@ -30,6 +32,22 @@ class LoginIn(Struct, frozen=True, forbid_unknown_fields=True):
 
     email: Annotated[str, Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
     password: Annotated[str, Meta(min_length=1, max_length=1024)]
+
+
+class PasswordIn(Struct, frozen=True, forbid_unknown_fields=True):
+    """The current password, and the new one."""
+
+    current_password: Annotated[str, Meta(min_length=1, max_length=1024)]
+    new_password: Annotated[
+        str,
+        Meta(min_length=MIN_PASSWORD_LENGTH, max_length=1024, description=f"at least {MIN_PASSWORD_LENGTH} characters"),
+    ]
+
+
+class PasswordChangedOut(Struct, frozen=True):
+    """How many other sessions of the account were signed out; this one stays signed in."""
+
+    other_sessions_ended: int
 
 
 class SessionOut(Struct, frozen=True):
@@ -51,6 +69,33 @@ def _cookie(settings: SettingsDep, value: str, max_age: int) -> Cookie:
     )
 
 
+class _Attempt(Struct, frozen=True):
+    """One try at an account's password, counted under the account and the client's address."""
+
+    account_key: str
+    address_key: str
+    at: dt.datetime
+
+
+async def _count_attempt(db: Database, request: Request, email: str, now: dt.datetime) -> _Attempt:
+    """Count one try at the account's password; refuses past the limits."""
+    address = request.client.host if request.client else "unknown"
+    attempt = _Attempt(f"login:{email.lower()}", f"login-ip:{address}", now)
+    counts = await therapists.count_attempt(db, [attempt.account_key, attempt.address_key], now, ATTEMPT_WINDOW)
+    if counts[attempt.account_key] > MAX_FAILURES_PER_ACCOUNT or counts[attempt.address_key] > MAX_FAILURES_PER_ADDRESS:
+        raise TooManyRequestsException(
+            "too many sign-in attempts; wait 15 minutes", headers={"Retry-After": str(ATTEMPT_WINDOW.seconds)}
+        )
+    return attempt
+
+
+async def _succeeded(db: Database, attempt: _Attempt) -> None:
+    """The right password: the account's failures are forgiven, and this try does not count
+    against the address (a clinic's therapists may all sign in from one)."""
+    await therapists.clear_attempts(db, attempt.account_key)
+    await therapists.forget_attempt(db, [attempt.address_key], attempt.at)
+
+
 class AuthController(Controller):
     """Therapist sessions."""
 
@@ -62,18 +107,12 @@ class AuthController(Controller):
         self, request: Request, data: JSONBody[LoginIn], db: DatabaseDep, clock: ClockDep, settings: SettingsDep
     ) -> Response[SessionOut]:
         now = clock.now()
-        address = request.client.host if request.client else "unknown"
-        account_key, address_key = f"login:{data.email.lower()}", f"login-ip:{address}"
-        counts = await therapists.count_attempt(db, [account_key, address_key], now, ATTEMPT_WINDOW)
-        if counts[account_key] > MAX_FAILURES_PER_ACCOUNT or counts[address_key] > MAX_FAILURES_PER_ADDRESS:
-            raise TooManyRequestsException(
-                "too many sign-in attempts; wait 15 minutes", headers={"Retry-After": str(ATTEMPT_WINDOW.seconds)}
-            )
+        attempt = await _count_attempt(db, request, data.email, now)
         found = await therapists.therapist_by_email(db, data.email)
         ok = await verify_password(found[1] if found else None, data.password)
         if not found or not ok:
             raise NotAuthorizedException("wrong email or password")
-        await therapists.clear_attempts(db, account_key)
+        await _succeeded(db, attempt)
         token = new_token()
         await therapists.create_session(db, hash_token(token), found[0].id, now, SESSION_HOURS)
         return Response(SessionOut(found[0], csrf_for(token)), cookies=[_cookie(settings, token, SESSION_HOURS * 3600)])
@@ -88,3 +127,31 @@ class AuthController(Controller):
     @get("/me", summary="The signed-in therapist", guards=[therapist_guard])
     async def me(self, request: Request[TherapistUser, None, object]) -> SessionOut:
         return SessionOut(request.user.therapist, request.user.csrf)
+
+    @post(
+        "/password",
+        summary="Change the password; the account's other sessions are signed out",
+        status_code=200,
+        guards=[therapist_guard],
+    )
+    async def change_password(
+        self,
+        request: Request[TherapistUser, None, object],
+        data: JSONBody[PasswordIn],
+        db: DatabaseDep,
+        clock: ClockDep,
+    ) -> PasswordChangedOut:
+        user = request.user
+        # A wrong current password counts as a failed sign-in: a borrowed session must not be a way
+        # to guess the password without the sign-in limit.
+        attempt = await _count_attempt(db, request, user.therapist.email, clock.now())
+        found = await therapists.therapist_by_email(db, user.therapist.email)
+        if found is None or not await verify_password(found[1], data.current_password):
+            raise InputError("current_password", "is not the account's current password")
+        await _succeeded(db, attempt)
+        if data.new_password == data.current_password:
+            raise InputError("new_password", "is the same as the current password")
+        ended = await therapists.replace_password(
+            db, user.therapist.id, await hash_password(data.new_password), user.session_hash
+        )
+        return PasswordChangedOut(ended)

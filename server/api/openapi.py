@@ -60,7 +60,7 @@ def _codes(method: str, path: str, guards: set[object], has_body: bool) -> set[i
         codes.add(413)
     if method == "PUT" and path.endswith("/plan"):
         codes.add(409)
-    if path.endswith(("/auth/login", "/patient/join")):
+    if path.endswith(("/auth/login", "/auth/password", "/patient/join")):
         codes.add(429)
     if path.endswith("/patient/join"):
         codes |= {404, 410}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
 from typing import Annotated
@@ -21,6 +22,7 @@ from server.auth.secrets import hash_token, new_token, normalize_invite_code
 from server.catalog.model import Catalog, Dosage, Kind, PhaseId, Side, Slot
 from server.clock import iso, local_date
 from server.db import logs, patients, plans, therapists
+from server.db.connection import DatabaseBusy
 from server.db.logs import CheckinRow, CompletionRow
 from server.db.patients import PatientIdentity
 from server.programs import Program, routine_for
@@ -308,6 +310,10 @@ class JoinController(Controller):
                 "expired": "this code has expired",
             }[result]
             raise InputError("code", f"{reason}; ask your clinic for a new one", status=status)
+        # The limits are for guessing: a patient who joined does not count against the clinic's Wi-Fi.
+        # Best effort: the code is used up now, so a busy database must not cost the phone its token.
+        with contextlib.suppress(DatabaseBusy):
+            await therapists.forget_attempt(db, keys, now)
         identity = await patients.identity_for_token(db, hash_token(token))
         assert identity is not None
         return JoinOut(token, _me(identity))

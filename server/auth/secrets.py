@@ -13,6 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 __all__ = [
     "INVITE_ALPHABET",
     "INVITE_LENGTH",
+    "MIN_PASSWORD_LENGTH",
     "hash_password",
     "hash_token",
     "new_invite_code",
@@ -26,6 +27,7 @@ _hasher = PasswordHasher()  # argon2id with the library's current recommended pa
 # Crockford's base32: no I, L, O or U, so a code read aloud or typed from paper is unambiguous.
 INVITE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 INVITE_LENGTH = 16  # 80 bits; see README "Security and reliability" for the guessing arithmetic
+MIN_PASSWORD_LENGTH = 10
 
 
 async def hash_password(password: str) -> str:

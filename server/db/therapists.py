@@ -7,7 +7,7 @@ import datetime as dt
 from msgspec import Struct
 
 from server.clock import iso
-from server.db.connection import Database, Transaction
+from server.db.connection import Database, Transaction, dialects
 
 __all__ = [
     "Therapist",
@@ -16,6 +16,8 @@ __all__ = [
     "create_session",
     "create_therapist",
     "delete_session",
+    "forget_attempt",
+    "replace_password",
     "therapist_by_email",
     "therapist_for_session",
 ]
@@ -78,6 +80,19 @@ async def delete_session(db: Database, token_hash: str) -> None:
         await tx.execute("DELETE FROM therapist_session WHERE token_hash = :hash", {"hash": token_hash})
 
 
+async def replace_password(db: Database, therapist_id: int, password_hash: str, keep_session: str | None) -> int:
+    """Set a new password hash and end every session of the account but ``keep_session`` (a token
+    hash); returns how many sessions ended."""
+    async with db.transaction() as tx:
+        await tx.execute(
+            "UPDATE therapist SET password_hash = :hash WHERE id = :tid", {"hash": password_hash, "tid": therapist_id}
+        )
+        return await tx.execute(
+            "DELETE FROM therapist_session WHERE therapist_id = :tid AND token_hash <> :keep",
+            {"tid": therapist_id, "keep": keep_session or ""},
+        )
+
+
 async def count_attempt(db: Database, keys: list[str], now: dt.datetime, window: dt.timedelta) -> dict[str, int]:
     """Record one attempt under each key; returns how many each key has had in ``window``.
 
@@ -100,6 +115,22 @@ async def count_attempt(db: Database, keys: list[str], now: dt.datetime, window:
             )
             counts[key] = row["n"] if row else 0
     return counts
+
+
+# One row of several alike (attempts in the same microsecond): SQLite's rowid, PostgreSQL's ctid.
+_FORGET_ONE = dialects(
+    sqlite="DELETE FROM attempt WHERE rowid = (SELECT rowid FROM attempt WHERE key = :key AND at = :at LIMIT 1)",
+    postgresql="DELETE FROM attempt WHERE ctid = (SELECT ctid FROM attempt WHERE key = :key AND at = :at LIMIT 1)",
+)
+
+
+async def forget_attempt(db: Database, keys: list[str], now: dt.datetime) -> None:
+    """Take back the attempt :func:`count_attempt` recorded at ``now`` under each key: it succeeded,
+    and the limits are for failures (a clinic's sign-ins and joins share one address)."""
+    async with db.transaction() as tx:
+        for key in sorted(keys):
+            await tx.serialize(f"unknot.attempt:{key}")
+            await tx.execute(_FORGET_ONE[tx.dialect], {"key": key, "at": iso(now)})
 
 
 async def clear_attempts(db: Database, key: str) -> None:

@@ -99,6 +99,7 @@ def test_every_console_screen_is_accessible_on_a_tablet_held_either_way(
             (f"#/patients/{patient['id']}/plan", "plan"),
             (f"#/patients/{patient['id']}/handover", "handover"),
             ("#/help", "help"),
+            ("#/account", "account"),
             (f"#/patients/{patient['id']}/treat", "treat"),
         ]
         for hash_, name in screens:
@@ -260,4 +261,69 @@ def test_rename_archive_restore_and_revoke_a_device_from_the_patients_page(
         assert page.request.get("/api/v1/auth/me").status == 401
     finally:
         context.close()
+    assert not page_problems.errors, "\n".join(page_problems.errors)
+
+
+def test_a_therapist_changes_the_password_and_the_other_browser_must_sign_in_again(
+    browser: Browser, live_server: LiveServer, page_problems: PageProblems
+) -> None:
+    mine = ConsoleAccount.create(live_server, "Changing Password")  # of its own: its password changes
+    new_password = "correct horse battery staple 2026"
+    context, page = open_console(browser, live_server, mine, page_problems)
+    other_context, other = open_console(browser, live_server, mine, page_problems)
+    try:
+        page.get_by_role("link", name="Changing Password").click()
+        wait_view(page, "account")
+        expect(page.locator("#who")).to_have_attribute("aria-current", "page")
+        current = page.get_by_label("Current password")
+        new, again = page.get_by_label("New password", exact=True), page.get_by_label("New password again")
+        expect(current).to_be_focused()
+        change = page.get_by_role("button", name="Change password")
+        alert = page.get_by_role("alert")
+
+        # Checked on the page before anything is sent.
+        current.fill(PASSWORD)
+        new.fill("too short")
+        change.click()
+        expect(alert).to_have_text("The new password needs at least 10 characters.")
+        expect(new).to_be_focused()
+        new.fill(new_password)
+        again.fill(new_password + "!")
+        again.press("Enter")
+        expect(alert).to_have_text("The two new passwords are not the same.")
+        expect(again).to_be_focused()
+
+        # Refused by the server: nothing changes.
+        current.fill("not my password")
+        again.fill(new_password)
+        change.click()
+        expect(alert).to_have_text("The current password is not right.")
+        expect(current).to_be_focused()
+
+        current.fill(PASSWORD)
+        change.click()
+        # The other browser and the test's API client were signed in too.
+        expect(page.get_by_role("status").filter(has_text="Password changed")).to_have_text(
+            "Password changed. 2 other sessions were signed out."
+        )
+        expect(alert).to_be_hidden()
+        for field in (current, new, again):
+            expect(field).to_have_value("")
+        check_a11y(page, "account after a change")
+
+        # This browser goes on; the other one is asked to sign in, and the new password works there.
+        goto_view(page, "#/", "patients")
+        other.reload()
+        wait_view(other, "signin")
+        other.get_by_label("Email").fill(mine.email)
+        other.get_by_label("Password").fill(PASSWORD)
+        other.get_by_label("Password").press("Enter")
+        expect(other.get_by_role("alert")).to_contain_text("Wrong email or password")
+        other.get_by_label("Password").fill(new_password)
+        other.get_by_label("Password").press("Enter")
+        wait_view(other, "patients")
+    finally:
+        other_context.close()
+        context.close()
+        mine.close()
     assert not page_problems.errors, "\n".join(page_problems.errors)

@@ -1,7 +1,8 @@
 // The therapist console: session, hash router, header and keyboard shortcuts.
 //
 // Routes: #/ patients · #/patients/ID detail · #/patients/ID/treat record a treatment ·
-// #/patients/ID/plan adjust the active plan · #/patients/ID/handover QR code and printed plan · #/help
+// #/patients/ID/plan adjust the active plan · #/patients/ID/handover QR code and printed plan · #/help ·
+// #/account change the password
 //
 // Every view module exports render(params, ctx) -> {node, title, focus?, keys?, cleanup?}. The
 // router shows the node, sets body[data-view] (tests wait on it), moves focus and wires the
@@ -10,6 +11,7 @@
 import { api, ApiError, onSignedOut, setCsrf } from "./api.js";
 import { fill, h } from "./dom.js";
 import { errorBox, toast } from "./ui.js";
+import * as account from "./views/account.js";
 import * as handover from "./views/handover.js";
 import * as help from "./views/help.js";
 import * as patient from "./views/patient.js";
@@ -24,6 +26,7 @@ const ROUTES = [
   [/^#\/patients\/(\d+)\/plan$/, "plan", treat],
   [/^#\/patients\/(\d+)\/handover$/, "handover", handover],
   [/^#\/help$/, "help", help],
+  [/^#\/account$/, "account", account],
 ];
 
 const main = document.getElementById("main");
@@ -46,8 +49,10 @@ function setHeader() {
   const signedIn = Boolean(ctx.therapist);
   document.getElementById("nav").hidden = !signedIn;
   document.getElementById("signout").hidden = !signedIn;
-  fill(document.getElementById("who"), signedIn ? ctx.therapist.name : "");
-  for (const a of document.querySelectorAll("#nav a")) {
+  const who = document.getElementById("who");
+  who.hidden = !signedIn;
+  fill(who, signedIn ? ctx.therapist.name : "");
+  for (const a of [...document.querySelectorAll("#nav a"), who]) {
     const here = a.getAttribute("href") === (location.hash || "#/") ||
       (a.getAttribute("href") === "#/" && /^#\/patients/.test(location.hash));
     if (here) a.setAttribute("aria-current", "page");

@@ -48,6 +48,8 @@ export async function render(_params, ctx) {
     h("h1", {}, "Unknot console"),
     h("p", { class: "lead" }, "Sign in to see your patients and assign home programs."),
     form,
+    h("p", { class: "muted" }, "Forgot your password? Whoever runs Unknot at your clinic can set a new one ",
+      "(", h("code", {}, "unknot set-password"), ")."),
   );
   return { node, title: "Sign in", focus: email };
 }
