@@ -142,6 +142,8 @@ class AuthController(Controller):
         clock: ClockDep,
     ) -> PasswordChangedOut:
         user = request.user
+        if data.new_password == data.current_password:
+            raise InputError("new_password", "is the same as the current password")
         # A wrong current password counts as a failed sign-in: a borrowed session must not be a way
         # to guess the password without the sign-in limit.
         attempt = await _count_attempt(db, request, user.therapist.email, clock.now())
@@ -149,8 +151,6 @@ class AuthController(Controller):
         if found is None or not await verify_password(found[1], data.current_password):
             raise InputError("current_password", "is not the account's current password")
         await _succeeded(db, attempt)
-        if data.new_password == data.current_password:
-            raise InputError("new_password", "is the same as the current password")
         ended = await therapists.replace_password(
             db, user.therapist.id, await hash_password(data.new_password), user.session_hash
         )

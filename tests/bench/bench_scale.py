@@ -6,12 +6,15 @@ process can add on this machine. PostgreSQL is a throwaway cluster (tests/postgr
 its default durability (fsync on; only the test suite turns it off). "Two processes" is
 ``unknot serve --workers 2``: two app processes on one port, each with its own pool,
 as two processes behind a load balancer would be. Everything shares this machine's cores
-with wrk and PostgreSQL, so compare the ratios, not the absolute figures.
+with wrk and PostgreSQL, so compare the ratios, not the absolute figures. The goal's ratio
+(today's routine, two processes to one, PostgreSQL) is measured in ROUNDS interleaved pairs and
+reported with its median.
 """
 
 from __future__ import annotations
 
 import os
+import statistics
 from pathlib import Path
 
 from tests.bench.bench_api import sync_script
@@ -20,6 +23,7 @@ from tests.postgres import Cluster
 
 SECONDS = 8
 CONNECTIONS = 64
+ROUNDS = 3
 
 
 def _line(name: str, load: Load) -> str:
@@ -29,18 +33,21 @@ def _line(name: str, load: Load) -> str:
     )
 
 
-def _measure(env: dict[str, str], folder: Path, workers: int) -> tuple[dict[str, Load], dict[str, float]]:
+def _measure(
+    env: dict[str, str], folder: Path, workers: int, *, today_only: bool = False
+) -> tuple[dict[str, Load], dict[str, float]]:
     with serve(env, workers=workers) as running:
         therapist, token = seed_patient(running)
         auth = {"Authorization": f"Bearer {token}"}
-        script = sync_script(folder, running, therapist)
         # A short warm-up: pools filled, statements prepared, plan decoded in every process.
         wrk(f"{running.url}/api/v1/patient/today", seconds=2, headers=auth)
-        ping = wrk(f"{running.url}/api/v1/ping", seconds=SECONDS)
+        loads = {} if today_only else {"ping": wrk(f"{running.url}/api/v1/ping", seconds=SECONDS)}
         with cpu_use("unknot", "postgres") as cores:
-            today = wrk(f"{running.url}/api/v1/patient/today", seconds=SECONDS, headers=auth)
-        sync = wrk(f"{running.url}/api/v1/patient/sync", seconds=SECONDS, headers=auth, script=script)
-        return {"ping": ping, "today": today, "sync": sync}, cores
+            loads["today"] = wrk(f"{running.url}/api/v1/patient/today", seconds=SECONDS, headers=auth)
+        if not today_only:
+            script = sync_script(folder, running, therapist)
+            loads["sync"] = wrk(f"{running.url}/api/v1/patient/sync", seconds=SECONDS, headers=auth, script=script)
+        return loads, cores
 
 
 def main() -> None:
@@ -62,6 +69,17 @@ def main() -> None:
                 folder.mkdir()
                 extra = {"UNKNOT_DATABASE_URL": url} if url else {}
                 results[name], cores[name] = _measure(server_env(folder, free_port(), **extra), folder, workers)
+            # More rounds of the goal's ratio alone, one and two processes in turn: one pair of runs
+            # on this shared machine can land anywhere from 1.2x to 1.9x.
+            ratios = [results["PostgreSQL, 2 processes"]["today"].rps / results["PostgreSQL, 1 process"]["today"].rps]
+            for n in range(1, ROUNDS):
+                rps = []
+                for workers in (1, 2):
+                    folder = data / f"round{n}-{workers}"
+                    folder.mkdir()
+                    env = server_env(folder, free_port(), UNKNOT_DATABASE_URL=cluster.create_database(migrated=False))
+                    rps.append(_measure(env, folder, workers, today_only=True)[0]["today"].rps)
+                ratios.append(rps[1] / rps[0])
     finally:
         cluster.stop()
     for name, loads in results.items():
@@ -86,9 +104,14 @@ def main() -> None:
         )
     for route in ("today", "sync"):
         print(
-            f"  {route}: PostgreSQL two/one processes {two[route].rps / one[route].rps:.2f}x"
-            f" (goal >= 1.5 on today);  PostgreSQL/SQLite, one process {one[route].rps / lite[route].rps:.2f}x"
+            f"  {route}: PostgreSQL two/one processes {two[route].rps / one[route].rps:.2f}x;"
+            f"  PostgreSQL/SQLite, one process {one[route].rps / lite[route].rps:.2f}x"
         )
+    print(
+        f"  today, PostgreSQL two/one processes in {ROUNDS} rounds: "
+        + ", ".join(f"{r:.2f}x" for r in ratios)
+        + f"; median {statistics.median(ratios):.2f}x (goal >= 1.5)"
+    )
 
 
 if __name__ == "__main__":
