@@ -191,6 +191,28 @@ async def test_todays_plan_follows_changes_made_by_another_process(
     assert (seen.id, seen.version, seen.program, seen.done) == (second.id, 1, calf, frozenset())
 
 
+async def test_a_snapshot_sees_one_moment_while_another_process_commits(two: tuple[Database, Database]) -> None:
+    """What the patient list's three queries read through: a sync landing between them shows in all or none."""
+    one, other = two
+    pid = await a_patient(one)
+    count = "SELECT count(*) AS n FROM completion WHERE patient_id = :pid"
+
+    async def sync(n: int) -> None:
+        done = logs.CompletionRow(
+            id=f"s{n}", exercise_id="neck-side-bend-stretch", on_date=NOW.date(), slot="evening", done_at=iso(NOW)
+        )
+        await logs.store_batch(one, pid, [done], [], NOW)
+
+    await sync(1)
+    async with other.snapshot() as snapshot:
+        assert (await snapshot.fetch_one(count, {"pid": pid}))["n"] == 1
+        await sync(2)
+        assert (await other.fetch_one(count, {"pid": pid}))["n"] == 2  # outside the snapshot: at once
+        assert (await snapshot.fetch_one(count, {"pid": pid}))["n"] == 1  # inside: still the same moment
+    async with other.snapshot() as snapshot:
+        assert (await snapshot.fetch_one(count, {"pid": pid}))["n"] == 2
+
+
 @pytest.mark.parametrize("settings", ["sqlite"], indirect=True)  # PostgreSQL has no file-wide write lock
 async def test_a_sync_that_waits_too_long_for_another_writer_gets_503_and_changes_nothing(
     therapist: AsyncTestClient[Litestar], other_client: AsyncTestClient[Litestar], settings: Settings

@@ -84,14 +84,18 @@ _CHECKINS_SINCE = _LOGGED_SINCE.format(columns="x.on_date, x.done_at, x.soreness
 
 
 async def overview(db: Database, therapist_id: int, since: dt.date, *, archived: bool = False) -> list[Overview]:
-    """The therapist's patients by name, each with what they logged since ``since``, in three queries."""
+    """The therapist's patients by name, each with what they logged since ``since``, in three queries
+    that see one moment (a record synced meanwhile shows in every column or in none)."""
     params = {"tid": therapist_id, "archived": archived, "since": since.isoformat()}
-    patients = await db.fetch_all(_PATIENTS_AND_PLANS, params)
+    async with db.snapshot() as snapshot:
+        patients = await snapshot.fetch_all(_PATIENTS_AND_PLANS, params)
+        completions = await snapshot.fetch_all(_COMPLETIONS_SINCE, params)
+        checkins = await snapshot.fetch_all(_CHECKINS_SINCE, params)
     done: dict[int, set[tuple[str, dt.date, str]]] = {}
-    for r in await db.fetch_all(_COMPLETIONS_SINCE, params):
+    for r in completions:
         done.setdefault(r[0], set()).add((r[1], dt.date.fromisoformat(r[2]), r[3]))
     soreness: dict[int, list[tuple[dt.date, str, int]]] = {}
-    for r in await db.fetch_all(_CHECKINS_SINCE, params):
+    for r in checkins:
         soreness.setdefault(r[0], []).append((dt.date.fromisoformat(r[1]), r[2], r[3]))
     ordered = sorted(patients, key=lambda r: (by_name(r["display_name"]), r["patient_id"]))
     return [

@@ -24,8 +24,10 @@ __all__ = [
     "Dialect",
     "Memo",
     "Params",
+    "Reader",
     "Row",
     "SQLiteDatabase",
+    "SQLiteSnapshot",
     "SQLiteTransaction",
     "Transaction",
     "dialects",
@@ -94,19 +96,11 @@ class Memo:
             return value
 
 
-class Transaction:
-    """Statements inside one write transaction (the interface both backends implement)."""
+class Reader:
+    """Reads inside a transaction or a snapshot (the interface both backends implement)."""
 
     dialect: Dialect
     memo: Memo
-
-    async def execute(self, sql: str, params: Params = ()) -> int:
-        """Run one statement; returns the number of rows changed."""
-        raise NotImplementedError
-
-    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        """Run one statement for every row in one round trip."""
-        raise NotImplementedError
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
         """One row or ``None``."""
@@ -114,6 +108,18 @@ class Transaction:
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
         """Every row."""
+        raise NotImplementedError
+
+
+class Transaction(Reader):
+    """Statements inside one write transaction (the interface both backends implement)."""
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; returns the number of rows changed."""
+        raise NotImplementedError
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        """Run one statement for every row in one round trip."""
         raise NotImplementedError
 
     async def serialize(self, key: str) -> None:
@@ -146,6 +152,10 @@ class Database:
 
     def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         """A write transaction: committed on success, rolled back on any error."""
+        raise NotImplementedError
+
+    def snapshot(self) -> AbstractAsyncContextManager[Reader]:
+        """Reads that all see the database as it was at one moment, whatever commits meanwhile."""
         raise NotImplementedError
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
@@ -181,6 +191,31 @@ class SQLiteTransaction(Transaction):
         return list(await self._conn.execute_fetchall(sql, params))
 
 
+class SQLiteSnapshot(Reader):
+    """Reads inside one SQLite read transaction, on a connection of its own."""
+
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection, memo: Memo) -> None:
+        self._conn = conn
+        self.memo = memo
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
+        return self._conn.execute(sql, params).fetchone()
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        return self._conn.execute(sql, params).fetchall()
+
+
+def _reader(path: Path) -> sqlite3.Connection:
+    """A read-only connection for use on the event loop (open it after the file is in WAL mode)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    for pragma in (*_PRAGMAS[2:], "PRAGMA query_only=ON"):
+        conn.execute(pragma)
+    return conn
+
+
 class SQLiteDatabase(Database):
     """The SQLite database of one app process.
 
@@ -207,10 +242,7 @@ class SQLiteDatabase(Database):
         for pragma in _PRAGMAS:
             await self._writer.execute(pragma)
         # The reader is opened after the writer has switched the file to WAL.
-        self._reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._reader.row_factory = sqlite3.Row
-        for pragma in (*_PRAGMAS[2:], "PRAGMA query_only=ON"):
-            self._reader.execute(pragma)
+        self._reader = _reader(self.path)
 
     async def close(self) -> None:
         """Close both connections."""
@@ -240,6 +272,19 @@ class SQLiteDatabase(Database):
                 await self._writer.execute("ROLLBACK")
                 raise
             await self._writer.execute("COMMIT")
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[Reader]:
+        """Reads in one read transaction (WAL: it sees the commits before its first read, none after)."""
+        assert self._reader is not None, "database is not connected"
+        # A connection of its own: the shared reader must see every commit at once (a patient reads
+        # right after syncing), which it would not inside a long-lived read transaction.
+        conn = _reader(self.path)
+        try:
+            conn.execute("BEGIN")
+            yield SQLiteSnapshot(conn, self.memo)
+        finally:
+            conn.close()
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
         assert self._reader is not None, "database is not connected"

@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from server.db.connection import Database, Dialect, Memo, Params, Row, Transaction
+from server.db.connection import Database, Dialect, Memo, Params, Reader, Row, Transaction
 
 __all__ = ["PostgresDatabase", "PostgresTransaction", "is_postgres_url", "translate"]
 
@@ -233,6 +233,13 @@ class PostgresDatabase(Database):
         """A transaction on one pooled connection: committed on success, rolled back on any error."""
         assert self._pool is not None, "database is not connected"
         async with self._pool.connection() as conn, conn.transaction():
+            yield PostgresTransaction(conn, self.memo)
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[Reader]:
+        """Reads in one read-only REPEATABLE READ transaction: one snapshot for all of them."""
+        assert self._pool is not None, "database is not connected"
+        async with self._pool.connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             yield PostgresTransaction(conn, self.memo)
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
