@@ -100,6 +100,7 @@ def test_every_console_view_is_clean(browser: Browser, live_server: LiveServer) 
             (f"#/patients/{pid}/treat", "treat"),
             (f"#/patients/{pid}/handover", "handover"),
             ("#/help", "help"),
+            ("#/account", "account"),
         ):
             goto_view(page, hash_, view)
             page.wait_for_load_state("networkidle")

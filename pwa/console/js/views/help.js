@@ -61,6 +61,13 @@ export async function render() {
       h("h2", { id: "map-h" }, "Left and right"),
       h("p", {}, "Sides are always the patient's own. On the front figure the patient faces you, so their right side is on your left; on the back figure their left side is on your left. The letters R and L at the top of each figure show which is which."),
     ),
+    h(
+      "section",
+      { class: "card", "aria-labelledby": "account-h" },
+      h("h2", { id: "account-h" }, "Your password"),
+      h("p", {}, "To change it, click your name at the top (", h("a", { href: "#/account" }, "Your account"),
+        "). Your other computers are signed out. A forgotten password is set anew by whoever runs Unknot at your clinic."),
+    ),
   );
   return { node, title: "Help" };
 }
