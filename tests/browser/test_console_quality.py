@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.bench.harness import signed_in
 from tests.browser.conftest import LiveServer, PageProblems, check_a11y, local_today, screenshot
 from tests.browser.console_helpers import (
     PASSWORD,
@@ -324,6 +325,75 @@ def test_a_therapist_changes_the_password_and_the_other_browser_must_sign_in_aga
         wait_view(other, "patients")
     finally:
         other_context.close()
+        context.close()
+        mine.close()
+    assert not page_problems.errors, "\n".join(page_problems.errors)
+
+
+def end_sessions(server: LiveServer, email: str) -> None:
+    """Let every session of the account run out, as twelve hours would."""
+    server.execute(
+        "UPDATE therapist_session SET expires_at = '2000-01-01T00:00:00+00:00' "
+        "WHERE therapist_id = (SELECT id FROM therapist WHERE email = ?)",
+        (email,),
+    )
+
+
+def test_a_session_that_ends_mid_treatment_asks_for_the_password_over_the_page_and_loses_nothing(
+    browser: Browser, live_server: LiveServer, page_problems: PageProblems
+) -> None:
+    mine = ConsoleAccount.create(live_server, "Long Day")  # of its own: its sessions are ended
+    patient = mine.patient("Paula Pausa")
+    context, page = open_console(browser, live_server, mine, page_problems)
+    try:
+        goto_view(page, f"#/patients/{patient['id']}/treat", "treat")
+        region(page, "upper-trapezius", "left").click()
+        region(page, "levator-scapulae", "right").click()
+        expect(program_ready(page).locator(".item").first).to_be_visible()
+
+        end_sessions(live_server, mine.email)
+        page.get_by_role("button", name="Assign and hand over").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_contain_text("Your session has ended")
+        expect(page.locator(".view-treat [role=alert]")).to_contain_text("Sign in again, then repeat it")
+        expect(dialog.get_by_label("Email")).to_have_value(mine.email)
+        password = dialog.get_by_label("Password")
+        expect(password).to_be_focused()
+        check_a11y(page, "sign in again")
+        password.fill("not my password")
+        password.press("Enter")
+        expect(dialog.get_by_role("alert")).to_have_text("Wrong email or password.")
+        password.fill(PASSWORD)
+        password.press("Enter")
+        expect(page.locator("dialog")).to_have_count(0)
+        # The page is as it was: the same muscles, the same program; the step is repeated and works.
+        for muscle, side in (("upper-trapezius", "left"), ("levator-scapulae", "right")):
+            expect(region(page, muscle, side)).to_have_attribute("aria-checked", "true")
+        page.get_by_role("button", name="Assign and hand over").click()
+        wait_view(page, "handover")
+        api = signed_in(live_server.url, mine.email, PASSWORD)
+        plan = api.get(f"/api/v1/patients/{patient['id']}/plan").json()
+        api.close()
+        assert sorted((t["muscle"], t["side"]) for t in plan["program"]["treated"]) == [
+            ("levator-scapulae", "right"),
+            ("upper-trapezius", "left"),
+        ]
+
+        # A screen that could not load for the ended session loads once signed in again.
+        end_sessions(live_server, mine.email)
+        page.evaluate("() => { location.hash = '#/'; }")
+        page.get_by_role("dialog").get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("dialog").get_by_label("Password").press("Enter")
+        wait_view(page, "patients")
+        expect(page.get_by_role("link", name="Paula Pausa", exact=True)).to_be_visible()
+
+        # Or the therapist leaves: the dialog's Sign out goes to the sign-in screen.
+        end_sessions(live_server, mine.email)
+        page.get_by_role("link", name="Paula Pausa", exact=True).click()
+        page.get_by_role("dialog").get_by_role("button", name="Sign out").click()
+        wait_view(page, "signin")
+        expect(page.locator("dialog")).to_have_count(0)
+    finally:
         context.close()
         mine.close()
     assert not page_problems.errors, "\n".join(page_problems.errors)

@@ -44,6 +44,10 @@ const ctx = {
 let current = null;
 let cleanup = null;
 let keys = {};
+// The view that could not be shown because the session had ended: shown once signed in again.
+let unshown = false;
+// The open "sign in again" question, while there is one.
+let reauth = null;
 
 function setHeader() {
   const signedIn = Boolean(ctx.therapist);
@@ -72,7 +76,10 @@ async function show(name, module, params) {
     view = await module.render(params, ctx);
   } catch (err) {
     if (current !== token) return;
-    if (err instanceof ApiError && err.status === 401) return; // the sign-in screen is on its way
+    if (err instanceof ApiError && err.status === 401) {
+      unshown = true; // signing in again comes first
+      return;
+    }
     view = {
       node: h("section", { class: "view" }, h("h1", { tabindex: "-1" }, "This page could not be shown"), errorBox(err),
         h("p", {}, h("a", { href: "#/" }, "Back to the patients"))),
@@ -134,13 +141,36 @@ function signedOut(message) {
   if (message) toast(message);
 }
 
+// A session that ends under an open page: ask for the password over the page and keep it as it is.
+async function signInAgain() {
+  const before = ctx.therapist;
+  const session = await signin.signInAgain(before.email);
+  reauth = null;
+  if (!session) {
+    location.hash = "#/";
+    signedOut("You are signed out.");
+  } else if (session.therapist.id !== before.id) {
+    unshown = false;
+    ctx.signedIn(session); // someone else: nothing of the page before is theirs to see
+  } else {
+    ctx.therapist = session.therapist;
+    setCsrf(session.csrf_token);
+    setHeader();
+    if (unshown) {
+      unshown = false;
+      route();
+    }
+    toast("Signed in again.");
+  }
+}
+
 onSignedOut(() => {
-  if (ctx.therapist) signedOut("Your session ended. Please sign in again.");
+  if (ctx.therapist && !reauth) reauth = signInAgain();
 });
 
 document.getElementById("signout").addEventListener("click", async () => {
   try {
-    await api("/auth/logout", { method: "POST" });
+    await api("/auth/logout", { method: "POST", quiet401: true });
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 401) {
       toast("Signing out failed; try again.");

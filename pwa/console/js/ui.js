@@ -17,6 +17,7 @@ export function toast(message) {
 export function explain(err) {
   if (!(err instanceof ApiError)) return `Something went wrong: ${err.message || err}`;
   if (err.status === 0) return "The server cannot be reached. Check the connection and try again.";
+  if (err.status === 401) return "Your session had ended, so this was not done. Sign in again, then repeat it.";
   const fields = (err.body && err.body.errors) || [];
   if (fields.length) return fields.map((f) => `${f.field}: ${f.message}`).join("; ");
   return err.message;

@@ -1,13 +1,49 @@
 // Sign in with the clinic account. The session is an HttpOnly cookie; the page keeps the CSRF token.
+// When a session ends while a page is open (it expired, or the password was changed elsewhere),
+// signInAgain() asks for the password over the page, so nothing typed or picked there is lost.
 
 import { api } from "../api.js";
 import { field, fill, h } from "../dom.js";
 import { busy, explain } from "../ui.js";
 
+function login(email, password) {
+  return api("/auth/login", { method: "POST", body: { email, password }, quiet401: true });
+}
+
+/** The sign-in form's own checks and errors; `onSession` gets the new session. */
+function signInForm({ email, password, problem, submit, onSession }) {
+  return async (event) => {
+    event.preventDefault();
+    problem.hidden = true;
+    if (!email.value.trim() || !password.value) {
+      fill(problem, "Enter your email and password.");
+      problem.hidden = false;
+      (email.value.trim() ? password : email).focus();
+      return;
+    }
+    await busy(submit, async () => {
+      try {
+        onSession(await login(email.value.trim(), password.value));
+      } catch (err) {
+        fill(problem, err.status === 401 ? "Wrong email or password." : explain(err));
+        problem.hidden = false;
+        password.select();
+        password.focus();
+      }
+    });
+  };
+}
+
+function inputs(email = "") {
+  return {
+    email: h("input", { type: "email", name: "email", autocomplete: "username", required: true, value: email }),
+    password: h("input", { type: "password", name: "password", autocomplete: "current-password", required: true }),
+    problem: h("div", { class: "alert", role: "alert", hidden: true }),
+  };
+}
+
 export async function render(_params, ctx) {
-  const email = h("input", { type: "email", name: "email", autocomplete: "username", required: true });
-  const password = h("input", { type: "password", name: "password", autocomplete: "current-password", required: true });
-  const problem = h("div", { class: "alert", role: "alert", hidden: true });
+  const { email, password, problem } = inputs();
   const submit = h("button", { type: "submit", class: "primary" }, "Sign in");
   const form = h(
     "form",
@@ -17,31 +53,7 @@ export async function render(_params, ctx) {
     problem,
     submit,
   );
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    problem.hidden = true;
-    if (!email.value.trim() || !password.value) {
-      fill(problem, "Enter your email and password.");
-      problem.hidden = false;
-      (email.value.trim() ? password : email).focus();
-      return;
-    }
-    busy(submit, async () => {
-      try {
-        const session = await api("/auth/login", {
-          method: "POST",
-          body: { email: email.value.trim(), password: password.value },
-          quiet401: true,
-        });
-        ctx.signedIn(session);
-      } catch (err) {
-        fill(problem, err.status === 401 ? "Wrong email or password." : explain(err));
-        problem.hidden = false;
-        password.select();
-        password.focus();
-      }
-    });
-  });
+  form.addEventListener("submit", signInForm({ email, password, problem, submit, onSession: ctx.signedIn }));
   const node = h(
     "section",
     { class: "view view-signin" },
@@ -52,4 +64,45 @@ export async function render(_params, ctx) {
       "(", h("code", {}, "unknot set-password"), ")."),
   );
   return { node, title: "Sign in", focus: email };
+}
+
+/** Ask for the password again over the current page; resolves to the new session, or null if the
+ *  therapist chose to leave (Cancel or Escape). */
+export function signInAgain(previousEmail) {
+  return new Promise((resolve) => {
+    const { email, password, problem } = inputs(previousEmail);
+    const submit = h("button", { type: "submit", class: "primary" }, "Sign in");
+    const cancel = h("button", { type: "button", class: "secondary" }, "Sign out");
+    let session = null;
+    const form = h(
+      "form",
+      { class: "signin", novalidate: true },
+      h("h2", { id: "reauth-title" }, "Your session has ended"),
+      h("p", { id: "reauth-body" }, "Sign in again to go on. What you entered on this page is still there; repeat your last step afterwards."),
+      field("Email", email),
+      field("Password", password),
+      problem,
+      h("div", { class: "buttons" }, cancel, submit),
+    );
+    const dialog = h(
+      "dialog",
+      { class: "dialog", id: "reauth", "aria-labelledby": "reauth-title", "aria-describedby": "reauth-body" },
+      form,
+    );
+    form.addEventListener("submit", signInForm({
+      email, password, problem, submit,
+      onSession: (fresh) => {
+        session = fresh;
+        dialog.close();
+      },
+    }));
+    cancel.addEventListener("click", () => dialog.close());
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      resolve(session);
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    password.focus();
+  });
 }
