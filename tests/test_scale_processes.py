@@ -261,13 +261,9 @@ def test_two_schedulers_deliver_1000_due_reminders_once_and_survive_a_kill(
         ).json()
         last_day = max(p["to_day"] for p in preview["phases"])
         items = plan_items(catalog, last_day)  # three stretches every evening
-        # Every patient's morning and evening reminders at the next whole minute (UTC), no quiet hours:
-        # 1000 messages for 500 devices. The schedulers start once it has passed (a reminder up to
-        # 30 minutes late is still sent); each claims at most 500 at a time, so both get work.
-        due = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=65)).replace(second=0, microsecond=0)
-        at = due.strftime("%H:%M")
 
-        def make(n: int) -> list[Any]:
+        def make(n: int) -> tuple[httpx.Client, list[Any]]:
+            """A patient with a plan and ten subscribed devices; returns the first device and the subscriptions."""
             r = therapist.post(f"{api.url}/api/v1/patients", json={"display_name": f"P{n}", "timezone": "UTC"})
             pid = r.json()["id"]
             r = therapist.post(
@@ -275,7 +271,7 @@ def test_two_schedulers_deliver_1000_due_reminders_once_and_survive_a_kill(
                 json={"treated": treated, "treated_on": today.isoformat(), "items": items},
             )
             assert r.status_code == 201, r.text
-            subs = []
+            devices, subs = [], []
             for d in range(10):
                 code = therapist.post(f"{api.url}/api/v1/patients/{pid}/invites").json()["code"]
                 device = phone(f"127.0.{n + 1}.{d + 1}")
@@ -285,21 +281,30 @@ def test_two_schedulers_deliver_1000_due_reminders_once_and_survive_a_kill(
                 sub = service.subscribe(f"P{n}-{d}", application_server_key=key)
                 r = device.put(f"{api.url}/api/v1/patient/push/subscriptions", json=sub.as_json())
                 assert r.status_code == 200, r.text
-                if d == 0:
-                    r = device.put(
-                        f"{api.url}/api/v1/patient/reminders",
-                        json={
-                            "rules": [{"slot": s, "local_time": at} for s in ("morning", "evening")],
-                            "quiet_hours": None,
-                        },
-                    )
-                    assert r.status_code == 200, r.text
+                devices.append(device)
                 subs.append(sub)
-            return subs
+            return devices[0], subs
 
         with ThreadPoolExecutor(4) as pool:
-            subs = [s for made in pool.map(make, range(50)) for s in made]
+            made = list(pool.map(make, range(50)))
+        subs = [s for _, some in made for s in some]
         assert len(subs) == 500
+        # Every patient's morning and evening reminders at the next whole minute (UTC) at least 10 s
+        # away, set once everything else is in place (a time already past would mean tomorrow), no
+        # quiet hours: 1000 messages for 500 devices. The schedulers start once it has passed; each
+        # claims at most 500 at a time, so both get work.
+        due = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=70)).replace(second=0, microsecond=0)
+        rules = {
+            "rules": [{"slot": s, "local_time": due.strftime("%H:%M")} for s in ("morning", "evening")],
+            "quiet_hours": None,
+        }
+        with ThreadPoolExecutor(4) as pool:
+            first_devices = [device for device, _ in made]
+            for r in pool.map(
+                lambda device: device.put(f"{api.url}/api/v1/patient/reminders", json=rules), first_devices
+            ):
+                assert r.status_code == 200, r.text
+        assert dt.datetime.now(dt.UTC) < due
         time.sleep(max(0.0, (due - dt.datetime.now(dt.UTC)).total_seconds() + 0.5))
 
         with cluster_of(2, url, data, **scheduler) as senders:
