@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import sqlite3
 from collections.abc import AsyncIterator
@@ -15,8 +16,8 @@ from litestar.testing import AsyncTestClient
 
 from server.catalog import Catalog
 from server.clock import iso
-from server.db import logs, open_database, patients, plans, reminders, therapists
-from server.db.connection import Database
+from server.db import connection, logs, open_database, patients, plans, reminders, therapists
+from server.db.connection import Database, DatabaseBusy
 from server.db.migrate import migrate
 from server.programs import Program, TreatedMuscle, generate
 from server.settings import Settings
@@ -32,6 +33,12 @@ async def two(settings: Settings) -> AsyncIterator[tuple[Database, Database]]:
     async with open_database(settings) as one, open_database(settings) as other:
         await migrate(one)
         yield one, other
+
+
+def a_completion(n: str) -> logs.CompletionRow:
+    return logs.CompletionRow(
+        id=n, exercise_id="neck-side-bend-stretch", on_date=NOW.date(), slot="evening", done_at=iso(NOW)
+    )
 
 
 async def a_patient(db: Database) -> int:
@@ -198,10 +205,7 @@ async def test_a_snapshot_sees_one_moment_while_another_process_commits(two: tup
     count = "SELECT count(*) AS n FROM completion WHERE patient_id = :pid"
 
     async def sync(n: int) -> None:
-        done = logs.CompletionRow(
-            id=f"s{n}", exercise_id="neck-side-bend-stretch", on_date=NOW.date(), slot="evening", done_at=iso(NOW)
-        )
-        await logs.store_batch(one, pid, [done], [], NOW)
+        await logs.store_batch(one, pid, [a_completion(f"s{n}")], [], NOW)
 
     await sync(1)
     async with other.snapshot() as snapshot:
@@ -221,7 +225,7 @@ async def test_a_sync_that_waits_too_long_for_another_writer_gets_503_and_change
     item = (await flow.assign(therapist, patient["id"], NOW.date()))["program"]["items"][0]
     await flow.join(therapist, other_client, patient["id"])
     batch = {"completions": [flow.completion(item["exercise_id"], NOW.date(), item["slots"][0])]}
-    # Another process (a second `unknot serve --workers 2` worker, a CLI command) holds the write lock.
+    # A program that does not take turns with the app's processes (the sqlite3 shell) holds the write lock.
     other = sqlite3.connect(settings.sqlite_path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     try:
@@ -235,3 +239,27 @@ async def test_a_sync_that_waits_too_long_for_another_writer_gets_503_and_change
     again = await other_client.post("/api/v1/patient/sync", json=batch)
     assert again.status_code == 200
     assert again.json()["completions"] == [batch["completions"][0]["id"]]
+
+
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+async def test_a_wait_for_the_turn_given_up_or_cancelled_still_hands_it_on(
+    two: tuple[Database, Database], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """App processes on one SQLite file take turns at writing (first come, first served; see
+    bench_scale for what that does under load); a wait that ends early must not keep a turn."""
+    monkeypatch.setattr(connection, "WRITE_WAIT_SECONDS", 0.2)
+    one, other = two
+    pid = await a_patient(one)
+    async with one.transaction():  # one process holds the turn for longer than the other will wait
+        with pytest.raises(DatabaseBusy):
+            await logs.store_batch(other, pid, [a_completion("given-up")], [], NOW)
+        cancelled = asyncio.create_task(logs.store_batch(other, pid, [a_completion("cancelled")], [], NOW))
+        await asyncio.sleep(0.05)
+        cancelled.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await cancelled
+    # Both abandoned waits gave the turn back as soon as they got it, so the first process writes
+    # again at once (a turn kept would make it wait, then answer 503), and so does the second.
+    await logs.store_batch(one, pid, [a_completion("one")], [], NOW)
+    await logs.store_batch(other, pid, [a_completion("other")], [], NOW)
+    assert sorted(rows(settings, "SELECT id FROM completion")) == [("one",), ("other",)]

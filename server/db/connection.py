@@ -9,9 +9,12 @@ in a :func:`dialects` pair and picks one with ``SQL[db.dialect]``.
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import sqlite3
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -216,6 +219,46 @@ def _reader(path: Path) -> sqlite3.Connection:
     return conn
 
 
+WRITE_WAIT_SECONDS = 5.0  # as busy_timeout: how long a write waits for its turn before a 503
+
+
+class _WriteTurns:
+    """Turns at writing among the app processes on one SQLite file, first come first served.
+
+    SQLite's own busy handler polls, up to every 100 ms: under a steady stream of writes the
+    process that just committed takes the lock again before the other one looks, and the other
+    waits past its timeout (a 503). An exclusive flock() on a side file queues the waiters in the
+    kernel instead, which wakes them at each release. One thread per database does all the
+    locking, in order, so a wait given up on is still followed by its release.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(f"{path}-turn", os.O_RDWR | os.O_CREAT, 0o600)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="unknot-write-turn")
+
+    async def take(self) -> None:
+        """Wait for this process's turn; :class:`DatabaseBusy` after WRITE_WAIT_SECONDS."""
+        loop = asyncio.get_running_loop()
+        turn = loop.run_in_executor(self._thread, fcntl.flock, self._fd, fcntl.LOCK_EX)
+        try:
+            await asyncio.wait_for(asyncio.shield(turn), WRITE_WAIT_SECONDS)
+        except BaseException as exc:
+            # The wait goes on in the lock thread: give the turn back as soon as it comes.
+            loop.run_in_executor(self._thread, fcntl.flock, self._fd, fcntl.LOCK_UN)
+            if isinstance(exc, TimeoutError):
+                raise DatabaseBusy("another process kept writing") from None
+            raise
+
+    async def give_back(self) -> None:
+        """End this process's turn (even if the task waiting for it is cancelled meanwhile)."""
+        loop = asyncio.get_running_loop()
+        await asyncio.shield(loop.run_in_executor(self._thread, fcntl.flock, self._fd, fcntl.LOCK_UN))
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=False, cancel_futures=True)
+        os.close(self._fd)  # releases the lock if a wait was still going on
+
+
 class SQLiteDatabase(Database):
     """The SQLite database of one app process.
 
@@ -232,6 +275,7 @@ class SQLiteDatabase(Database):
         self._writer: aiosqlite.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._write_lock = asyncio.Lock()
+        self._turns: _WriteTurns | None = None
         self.memo = Memo()
 
     async def connect(self) -> None:
@@ -243,9 +287,13 @@ class SQLiteDatabase(Database):
             await self._writer.execute(pragma)
         # The reader is opened after the writer has switched the file to WAL.
         self._reader = _reader(self.path)
+        self._turns = _WriteTurns(self.path)
 
     async def close(self) -> None:
         """Close both connections."""
+        if self._turns is not None:
+            self._turns.close()
+            self._turns = None
         if self._writer is not None:
             await self._writer.close()
             self._writer = None
@@ -257,21 +305,26 @@ class SQLiteDatabase(Database):
     async def transaction(self) -> AsyncIterator[Transaction]:
         """A write transaction: committed on success, rolled back on any error."""
         assert self._writer is not None, "database is not connected"
+        assert self._turns is not None
         async with self._write_lock:
-            # IMMEDIATE takes the write lock now, so no later statement fails with SQLITE_BUSY
-            # when another process (a CLI command) writes too.
+            await self._turns.take()
             try:
-                await self._writer.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                    raise DatabaseBusy("another process is writing") from exc
-                raise
-            try:
-                yield SQLiteTransaction(self._writer, self.memo)
-            except BaseException:
-                await self._writer.execute("ROLLBACK")
-                raise
-            await self._writer.execute("COMMIT")
+                # IMMEDIATE takes the write lock now, so no later statement fails with SQLITE_BUSY
+                # when a program that does not take turns (the sqlite3 shell, say) writes too.
+                try:
+                    await self._writer.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as exc:
+                    if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                        raise DatabaseBusy("another process is writing") from exc
+                    raise
+                try:
+                    yield SQLiteTransaction(self._writer, self.memo)
+                except BaseException:
+                    await self._writer.execute("ROLLBACK")
+                    raise
+                await self._writer.execute("COMMIT")
+            finally:
+                await self._turns.give_back()
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[Reader]:
