@@ -360,6 +360,8 @@ def test_a_session_that_ends_mid_treatment_asks_for_the_password_over_the_page_a
         password = dialog.get_by_label("Password")
         expect(password).to_be_focused()
         check_a11y(page, "sign in again")
+        password.press("Escape")  # not a way out that loses the page
+        expect(dialog).to_be_visible()
         password.fill("not my password")
         password.press("Enter")
         expect(dialog.get_by_role("alert")).to_have_text("Wrong email or password.")

@@ -67,7 +67,7 @@ export async function render(_params, ctx) {
 }
 
 /** Ask for the password again over the current page; resolves to the new session, or null if the
- *  therapist chose to leave (Cancel or Escape). */
+ *  therapist chose to sign out instead. */
 export function signInAgain(previousEmail) {
   return new Promise((resolve) => {
     const { email, password, problem } = inputs(previousEmail);
@@ -97,6 +97,8 @@ export function signInAgain(previousEmail) {
       },
     }));
     cancel.addEventListener("click", () => dialog.close());
+    // Escape would throw the page away: leaving takes the explicit "Sign out".
+    dialog.addEventListener("cancel", (event) => event.preventDefault());
     dialog.addEventListener("close", () => {
       dialog.remove();
       resolve(session);
