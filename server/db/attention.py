@@ -7,6 +7,7 @@ import datetime as dt
 from msgspec import Struct
 
 from server.db.connection import Database, dialects
+from server.db.logs import LAST_ACTIVITY
 from server.db.patients import by_name
 from server.db.plans import decoded_program
 from server.programs import Program
@@ -28,9 +29,6 @@ class Signals(Struct, frozen=True):
     created_at: str
 
 
-# When patient p last logged anything (device time, UTC).
-_LAST_ACTIVITY = """(SELECT max(at) FROM (SELECT max(done_at) AS at FROM completion WHERE patient_id = p.id
-                                 UNION ALL SELECT max(done_at) FROM checkin WHERE patient_id = p.id) AS latest)"""
 _SIGNALS = """
     SELECT p.id, p.display_name, p.timezone,
            EXISTS (SELECT 1 FROM plan WHERE patient_id = p.id AND status = 'active') AS has_plan,
@@ -44,8 +42,8 @@ _SIGNALS = """
     WHERE p.therapist_id = :tid AND p.archived_at IS NULL
 """
 SIGNALS = dialects(
-    sqlite=_SIGNALS.format(concat="group_concat(red_flags, ' ')", last_activity=_LAST_ACTIVITY),
-    postgresql=_SIGNALS.format(concat="string_agg(red_flags, ' ')", last_activity=_LAST_ACTIVITY),
+    sqlite=_SIGNALS.format(concat="group_concat(red_flags, ' ')", last_activity=LAST_ACTIVITY),
+    postgresql=_SIGNALS.format(concat="string_agg(red_flags, ' ')", last_activity=LAST_ACTIVITY),
 )
 
 
@@ -74,7 +72,7 @@ _OVERVIEW = """
     FROM patient p LEFT JOIN plan pl ON pl.patient_id = p.id AND pl.status = 'active'
     WHERE p.therapist_id = :tid AND (p.archived_at IS NOT NULL) = :archived
 """
-_PATIENTS_AND_PLANS = _OVERVIEW.format(last_activity=_LAST_ACTIVITY)
+_PATIENTS_AND_PLANS = _OVERVIEW.format(last_activity=LAST_ACTIVITY)
 _LOGGED_SINCE = """
     SELECT x.patient_id, {columns} FROM {table} x JOIN patient p ON p.id = x.patient_id
     WHERE p.therapist_id = :tid AND (p.archived_at IS NOT NULL) = :archived AND x.on_date >= :since

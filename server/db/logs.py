@@ -11,6 +11,7 @@ from server.clock import iso
 from server.db.connection import Database, dialects
 
 __all__ = [
+    "LAST_ACTIVITY",
     "CheckinRow",
     "CompletionRow",
     "checkins_between",
@@ -144,11 +145,14 @@ async def checkins_between(db: Database, patient_id: int, first: dt.date, last: 
     ]
 
 
+# When the patient ``p`` last logged anything (device time, UTC): an expression for any query over patients.
+LAST_ACTIVITY = """(SELECT max(at) FROM (SELECT max(done_at) AS at FROM completion WHERE patient_id = p.id
+                                 UNION ALL SELECT max(done_at) FROM checkin WHERE patient_id = p.id) AS latest)"""
+_OF_ONE_PATIENT = "SELECT {last_activity} AS at FROM patient p WHERE p.id = :pid"
+_LAST_ACTIVITY_OF_ONE = _OF_ONE_PATIENT.format(last_activity=LAST_ACTIVITY)
+
+
 async def last_activity(db: Database, patient_id: int) -> str | None:
     """When the patient last logged anything (device time, UTC)."""
-    row = await db.fetch_one(
-        "SELECT max(at) AS at FROM (SELECT max(done_at) AS at FROM completion WHERE patient_id = :pid "
-        "UNION ALL SELECT max(done_at) FROM checkin WHERE patient_id = :pid) AS latest",
-        {"pid": patient_id},
-    )
+    row = await db.fetch_one(_LAST_ACTIVITY_OF_ONE, {"pid": patient_id})
     return row["at"] if row else None
