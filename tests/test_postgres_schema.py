@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -25,8 +25,19 @@ _ON_DELETE = {"NO ACTION": "no action", "CASCADE": "cascade", "SET NULL": "set n
 _PG_ON_DELETE = {"a": "no action", "c": "cascade", "n": "set null", "r": "restrict"}
 
 
-def sqlite_schema(path: Path) -> dict[str, Any]:
-    schema: dict[str, Any] = {}
+class Shape(NamedTuple):
+    """One table in neutral terms, as both backends are compared."""
+
+    columns: dict[str, tuple[str, bool, str | None]]
+    primary: tuple[str, ...]
+    foreign: set[tuple[str, str, str, str]]
+    indexes: set[tuple[tuple[str, ...], bool, bool]]
+    index_names: set[str]
+    checks: set[str]
+
+
+def sqlite_schema(path: Path) -> dict[str, Shape]:
+    schema: dict[str, Shape] = {}
     with sqlite3.connect(path) as conn:
         tables = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
         for table, sql in tables.fetchall():
@@ -50,19 +61,12 @@ def sqlite_schema(path: Path) -> dict[str, Any]:
                 if origin == "c":
                     names.add(name)
             checks = {line.split()[0] for line in sql.splitlines() if "CHECK (" in line}
-            schema[table] = {
-                "columns": columns,
-                "primary": primary,
-                "foreign": foreign,
-                "indexes": indexes,
-                "index_names": names,
-                "checks": checks,
-            }
+            schema[table] = Shape(columns, primary, foreign, indexes, names, checks)
     return schema
 
 
-def postgres_schema(settings: Settings) -> dict[str, Any]:
-    schema: dict[str, Any] = {}
+def postgres_schema(settings: Settings) -> dict[str, Shape]:
+    schema: dict[str, Shape] = {}
     tables = [
         r[0] for r in rows(settings, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
     ]
@@ -123,14 +127,7 @@ def postgres_schema(settings: Settings) -> dict[str, Any]:
                 {"t": table},
             )
         }
-        schema[table] = {
-            "columns": columns,
-            "primary": primary,
-            "foreign": foreign,
-            "indexes": indexes,
-            "index_names": names,
-            "checks": checks,
-        }
+        schema[table] = Shape(columns, primary, foreign, indexes, names, checks)
     return schema
 
 
@@ -150,11 +147,11 @@ async def test_both_backends_migrate_to_the_same_tables_columns_and_constraints(
     pg = postgres_schema(pg_settings)
     assert sorted(lite) == sorted(pg)
     for table in lite:
-        for part in ("columns", "primary", "foreign", "indexes", "index_names", "checks"):
-            assert lite[table][part] == pg[table][part], f"{table}.{part}"
+        for part in Shape._fields:
+            assert getattr(lite[table], part) == getattr(pg[table], part), f"{table}.{part}"
     # Sanity: the comparison sees what matters.
-    assert lite["plan"]["indexes"] == {(("patient_id",), True, True)}
-    assert ("subscription_id", "push_subscription", "id", "set null") in pg["reminder_delivery"]["foreign"]
+    assert lite["plan"].indexes == {(("patient_id",), True, True)}
+    assert ("subscription_id", "push_subscription", "id", "set null") in pg["reminder_delivery"].foreign
 
 
 async def test_postgres_ids_are_identities_that_never_come_back(pg_settings: Settings) -> None:
