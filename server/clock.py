@@ -10,7 +10,8 @@ __all__ = ["Clock", "iso", "local_date", "parse_iso"]
 
 def iso(moment: dt.datetime) -> str:
     """``moment`` as stored: UTC, second precision, ``Z`` suffix."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, not strftime: %Y does not pad years below 1000, and the text must sort as time does.
+    return moment.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 def local_date(moment: dt.datetime, timezone: str) -> dt.date:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -87,3 +88,76 @@ async def test_the_database_is_in_wal_mode_with_full_sync_and_foreign_keys(tmp_p
     assert mode[0] == "wal"
     assert sync[0] == 2  # FULL
     assert fk[0] == 1
+
+
+async def _at_version(path: Path, version: int, tmp_path: Path) -> SQLiteDatabase:
+    """A SQLite database migrated up to ``version`` only, connected."""
+    folder = tmp_path / f"up-to-{version}"
+    folder.mkdir()
+    for migration in sorted(migrations_dir("sqlite").glob("*.sql"))[:version]:
+        shutil.copy(migration, folder)
+    db = SQLiteDatabase(path)
+    await db.connect()
+    await migrate(db, folder)
+    return db
+
+
+async def test_rebuilding_the_patient_table_keeps_every_row_that_references_it(tmp_path: Path) -> None:
+    """Migration 4 drops and rebuilds a table eleven others reference; nothing may cascade."""
+    db = await _at_version(tmp_path / "old.db", 3, tmp_path)
+    async with db.transaction() as tx:
+        await tx.execute(
+            "INSERT INTO therapist (id, email, name, password_hash, created_at) VALUES (1, 'a@b.c', 'T', 'h', 'now')"
+        )
+        for pid in (1, 2, 3):
+            await tx.execute(
+                "INSERT INTO patient (id, therapist_id, display_name, timezone, locale, created_at) "
+                "VALUES (:id, 1, 'P', 'UTC', 'en', 'now')",
+                {"id": pid},
+            )
+            await tx.execute(
+                "INSERT INTO patient_device (token_hash, patient_id, label, created_at, last_seen_at) "
+                "VALUES (:t, :id, 'Phone', 'now', 'now')",
+                {"t": f"t{pid}", "id": pid},
+            )
+            await tx.execute(
+                "INSERT INTO audit (at, therapist_id, patient_id, action) VALUES ('now', 1, :id, 'patient.create')",
+                {"id": pid},
+            )
+        # Patient 3 was erased before the upgrade: its id lives on only in the audit trail.
+        await tx.execute("DELETE FROM patient WHERE id = 3")
+    assert await migrate(db) == list(range(4, latest_version() + 1))
+    devices = await db.fetch_all("SELECT patient_id FROM patient_device ORDER BY 1")
+    assert [r[0] for r in devices] == [1, 2]
+    assert await db.fetch_all("PRAGMA foreign_key_check") == []
+    assert (await db.fetch_one("PRAGMA foreign_keys"))[0] == 1
+    async with db.transaction() as tx:
+        await tx.execute("DELETE FROM patient WHERE id = 2")  # still cascades to its device
+        await tx.execute(
+            "INSERT INTO patient (therapist_id, display_name, timezone, locale, created_at) "
+            "VALUES (1, 'N', 'UTC', 'en', 'now')"
+        )
+    newest = await db.fetch_one("SELECT max(id) FROM patient")
+    assert newest[0] == 4  # neither 2 nor 3 again
+    assert [r[0] for r in await db.fetch_all("SELECT patient_id FROM patient_device")] == [1]
+    await db.close()
+
+
+async def test_a_migration_that_would_leave_rows_pointing_nowhere_is_rolled_back(tmp_path: Path) -> None:
+    db = await _at_version(tmp_path / "a.db", latest_version(), tmp_path)
+    async with db.transaction() as tx:
+        await tx.execute(
+            "INSERT INTO therapist (id, email, name, password_hash, created_at) VALUES (1, 'a@b.c', 'T', 'h', 'now')"
+        )
+        await tx.execute(
+            "INSERT INTO patient (id, therapist_id, display_name, timezone, locale, created_at) "
+            "VALUES (1, 1, 'P', 'UTC', 'en', 'now')"
+        )
+    folder = tmp_path / f"up-to-{latest_version()}"
+    (folder / f"{latest_version() + 1:04d}_orphan.sql").write_text("DELETE FROM therapist;\n")
+    with pytest.raises(sqlite3.IntegrityError, match="foreign keys"):
+        await migrate(db, folder)
+    assert (await db.fetch_one("SELECT count(*) FROM therapist"))[0] == 1
+    assert (await db.fetch_one("SELECT max(version) FROM schema_version"))[0] == latest_version()
+    assert (await db.fetch_one("PRAGMA foreign_keys"))[0] == 1
+    await db.close()

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from server.catalog import Catalog, load_catalog
 from server.programs import ProgramError, TreatedMuscle, generate, routine_for
-from server.programs.adherence import by_day, by_week, this_week
+from server.programs.adherence import DayAdherence, by_day, by_week, streak, this_week
 from tests.conftest import PLANS
 
 CATALOG = load_catalog(PLANS)
@@ -170,3 +170,14 @@ def test_this_week_is_the_current_week_of_the_longer_adherence_view(
     monday = today - dt.timedelta(days=today.weekday())
     days = by_day(program, done, max(treated_on, today - dt.timedelta(days=27)), today, CATALOG)
     assert week == next(w for w in by_week(days) if w.week_start == monday)
+
+
+def test_a_rest_day_neither_counts_toward_the_streak_nor_breaks_it() -> None:
+    today = dt.date(2026, 11, 26)
+    # Oldest first: missed, done, rest day, done, done, and today still open.
+    asked = [(2, 0), (2, 2), (0, 0), (3, 3), (1, 1), (2, 1)]
+    days = [DayAdherence(today - dt.timedelta(days=5 - n), expected, done) for n, (expected, done) in enumerate(asked)]
+    assert streak(days, today) == 3
+    assert streak(days[:-1], today - dt.timedelta(days=1)) == 3
+    assert streak([*days[:-1], DayAdherence(today, 2, 2)], today) == 4
+    assert streak(days[:1], today - dt.timedelta(days=5)) == 0

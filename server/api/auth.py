@@ -13,6 +13,7 @@ from msgspec import Meta, Struct
 
 from server.api.deps import ClockDep, DatabaseDep, SettingsDep
 from server.api.errors import InputError
+from server.api.params import EMAIL
 from server.auth.identity import SESSION_COOKIE, TherapistUser, csrf_for, therapist_guard
 from server.auth.secrets import MIN_PASSWORD_LENGTH, hash_password, hash_token, new_token, verify_password
 from server.db import therapists
@@ -30,7 +31,7 @@ MAX_FAILURES_PER_ADDRESS = 20
 class LoginIn(Struct, frozen=True, forbid_unknown_fields=True):
     """Email and password."""
 
-    email: Annotated[str, Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
+    email: Annotated[str, Meta(min_length=3, max_length=254, pattern=EMAIL)]
     password: Annotated[str, Meta(min_length=1, max_length=1024)]
 
 

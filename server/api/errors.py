@@ -14,6 +14,7 @@ from litestar.status_codes import (
 )
 from msgspec import Struct
 
+from server.api.params import PATTERN_REASONS
 from server.db.connection import DatabaseBusy
 from server.programs import ProgramError
 
@@ -24,6 +25,7 @@ log = logging.getLogger("unknot")
 _AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 _MISSING = re.compile(r"Missing required \w+ parameter '(?P<name>[^']+)'")
 _NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]+)`")
+_PATTERN_REASONS = {f"Expected `str` matching regex {p!r}": reason for p, reason in PATTERN_REASONS.items()}
 
 
 class FieldError(Struct, frozen=True):
@@ -80,6 +82,7 @@ def _validation(request: Request, exc: ValidationException) -> Response[ErrorBod
             continue
         match = _AT.match(str(item.get("message", "")))
         message = match.group("message") if match else str(item.get("message"))
+        message = _PATTERN_REASONS.get(message, message)
         key = str(item.get("key") or "")
         path = ((match.group("path") if match else None) or ("" if key in ("", "data") else key)).lstrip(".")
         unknown = _NAMED_FIELD.search(message)

@@ -48,6 +48,18 @@ _DESCRIPTIONS = {
 }
 
 
+# Routes that can meet a conflicting state: a stale plan version, an archived patient, an id or
+# a subscription another patient holds, no subscription to test.
+_CONFLICTS = {
+    ("PUT", "plan"),
+    ("POST", "plans"),
+    ("POST", "invites"),
+    ("POST", "sync"),
+    ("PUT", "subscriptions"),
+    ("POST", "test"),
+}
+
+
 def _codes(method: str, path: str, guards: set[object], has_body: bool) -> set[int]:
     # 401 everywhere: a wrong device token is refused even on a public route. 503 everywhere: reads
     # may write too (an audit entry, a device's last-seen time).
@@ -58,7 +70,7 @@ def _codes(method: str, path: str, guards: set[object], has_body: bool) -> set[i
         codes.add(404)
     if has_body:
         codes.add(413)
-    if method == "PUT" and path.endswith("/plan"):
+    if (method, path.rsplit("/", 1)[-1]) in _CONFLICTS:
         codes.add(409)
     if path.endswith(("/auth/login", "/auth/password", "/patient/join")):
         codes.add(429)

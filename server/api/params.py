@@ -1,4 +1,4 @@
-"""Path parameter types shared by the routes."""
+"""Parameter types and text patterns shared by the routes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,19 @@ from typing import Annotated
 
 from litestar.params import PathParameter
 
-__all__ = ["RowId"]
+__all__ = ["EMAIL", "HHMM", "PATTERN_REASONS", "PLAIN_TEXT", "RowId"]
 
 # SQLite and PostgreSQL keys are signed 64-bit: a larger number is a 400, not an overflow.
 RowId = Annotated[int, PathParameter(ge=1, le=2**63 - 1, description="A record id")]
+
+# What people type may hold tabs and line breaks but no other control character: PostgreSQL
+# refuses NUL in text, and the rest only ever comes from a broken or hostile client.
+PLAIN_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+EMAIL = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$"
+HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+# msgspec names a pattern a value failed; the error response says what the pattern means.
+PATTERN_REASONS = {
+    PLAIN_TEXT: "must not contain control characters",
+    EMAIL: "must be an email address",
+    HHMM: "must be a 24-hour time, HH:MM",
+}

@@ -17,6 +17,7 @@ from msgspec import Meta, Struct
 from server.api.catalog import AftercareOut, ExerciseOut, PatientLangQuery, aftercare_out, exercise_out
 from server.api.deps import CatalogDep, ClockDep, DatabaseDep, ServicesDep
 from server.api.errors import InputError
+from server.api.params import PLAIN_TEXT
 from server.auth.identity import patient_guard
 from server.auth.secrets import hash_token, new_token, normalize_invite_code
 from server.catalog.model import Catalog, Dosage, Kind, PhaseId, Side, Slot
@@ -40,7 +41,7 @@ class JoinIn(Struct, frozen=True, forbid_unknown_fields=True):
     """An invite code, as typed or from the link, and a name for this device."""
 
     code: Annotated[str, Meta(min_length=4, max_length=32)]
-    label: Annotated[str, Meta(max_length=80)] = "Phone"
+    label: Annotated[str, Meta(max_length=80, pattern=PLAIN_TEXT)] = "Phone"
 
 
 class Me(Struct, frozen=True):
@@ -116,7 +117,7 @@ class TodayOut(Struct, frozen=True, kw_only=True):
     red_flags: list[RedFlagOut]
 
 
-Note = Annotated[str, Meta(max_length=500)]
+Note = Annotated[str, Meta(max_length=500, pattern=PLAIN_TEXT)]
 
 
 class CompletionIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -174,9 +175,15 @@ def _red_flags(catalog: CatalogDep, ids: tuple[str, ...] | None, lang: str) -> l
     ]
 
 
-def _aware(moment: dt.datetime, field: str) -> str:
+def _moment(moment: dt.datetime, field: str, earliest: dt.datetime, latest: dt.datetime) -> str:
+    """``moment`` as stored, if it has an offset and lies between ``earliest`` and ``latest``."""
     if moment.tzinfo is None:
         raise InputError(field, "must include a time zone offset (e.g. 2026-11-25T08:00:00Z)", status=400)
+    # Compared before converting: a far-off year (0001-01-01T00:00+01:00) overflows in UTC.
+    if moment < earliest:
+        raise InputError(field, "is out of range")
+    if moment > latest:
+        raise InputError(field, "is in the future")
     return iso(moment)
 
 
@@ -185,10 +192,10 @@ def _check_batch(
 ) -> tuple[list[CompletionRow], list[CheckinRow]]:
     """Validate every record before anything is written; the first bad one names its index and field."""
     latest = now + dt.timedelta(days=1)
-    earliest = (now - dt.timedelta(days=800)).date()
+    earliest = now - dt.timedelta(days=800)
 
     def check_date(on_date: dt.date, field: str) -> None:
-        if not earliest <= on_date <= latest.date():
+        if not earliest.date() <= on_date <= latest.date():
             raise InputError(field, "date is out of range")
 
     completions = []
@@ -197,9 +204,7 @@ def _check_batch(
         if c.exercise_id not in catalog.exercises:
             raise InputError(f"{field}.exercise_id", f"unknown exercise {c.exercise_id!r}")
         check_date(c.on_date, f"{field}.on_date")
-        done_at = _aware(c.done_at, f"{field}.done_at")
-        if c.done_at > latest:
-            raise InputError(f"{field}.done_at", "is in the future")
+        done_at = _moment(c.done_at, f"{field}.done_at", earliest, latest)
         completions.append(
             CompletionRow(
                 id=str(c.id),
@@ -222,9 +227,7 @@ def _check_batch(
             if flag not in known_flags:
                 raise InputError(f"{field}.red_flags[{j}]", f"unknown red flag {flag!r}")
         check_date(c.on_date, f"{field}.on_date")
-        done_at = _aware(c.done_at, f"{field}.done_at")
-        if c.done_at > latest:
-            raise InputError(f"{field}.done_at", "is in the future")
+        done_at = _moment(c.done_at, f"{field}.done_at", earliest, latest)
         checkins.append(
             CheckinRow(
                 id=str(c.id),
@@ -389,7 +392,10 @@ class PatientController(Controller):
     async def sync(self, request: PatientRequest, data: JSONBody[SyncIn], services: ServicesDep) -> SyncOut:
         db, now = services.db, services.clock.now()
         completions, checkins = _check_batch(data, services.catalog, now)
-        held = await logs.store_batch(db, request.user.patient_id, completions, checkins, now)
+        try:
+            held = await logs.store_batch(db, request.user.patient_id, completions, checkins, now)
+        except logs.IdInUse as exc:
+            raise InputError(exc.field, "is the id of another record; make a new one", status=409) from None
         return SyncOut(*held)
 
     @get("/log", summary="What this patient logged between two dates")

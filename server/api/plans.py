@@ -13,7 +13,7 @@ from msgspec import Meta, Struct
 
 from server.api.deps import CatalogDep, ClockDep, DatabaseDep
 from server.api.errors import InputError
-from server.api.params import RowId
+from server.api.params import PLAIN_TEXT, RowId
 from server.api.patients import owned_patient
 from server.auth.identity import TherapistUser, therapist_guard
 from server.db import audit, plans
@@ -40,7 +40,7 @@ class PlanIn(Struct, frozen=True, forbid_unknown_fields=True):
     treated: Annotated[list[TreatedMuscle], Meta(min_length=1, max_length=40)]
     treated_on: dt.date
     conditions: Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(max_length=10)] = []
-    notes: Annotated[str, Meta(max_length=2000)] = ""
+    notes: Annotated[str, Meta(max_length=2000, pattern=PLAIN_TEXT)] = ""
     items: Items | None = None
 
 
@@ -49,6 +49,18 @@ class PlanEdit(Struct, frozen=True, forbid_unknown_fields=True):
 
     version: Annotated[int, Meta(ge=1)]
     items: Items
+
+
+# A plan's days must fit what patients can log (800 days back, as the sync takes) and what the
+# calendar arithmetic holds; a year ahead leaves room to prepare a plan for a booked visit.
+PLAN_DAYS_BACK = 800
+PLAN_DAYS_AHEAD = 366
+
+
+def _check_treated_on(treated_on: dt.date, today: dt.date) -> None:
+    earliest, latest = today - dt.timedelta(days=PLAN_DAYS_BACK), today + dt.timedelta(days=PLAN_DAYS_AHEAD)
+    if not earliest <= treated_on <= latest:
+        raise InputError("treated_on", f"must be between {earliest} and {latest}")
 
 
 def _with_items(program: Program, items: list[PlanItem], catalog: CatalogDep) -> Program:
@@ -68,7 +80,8 @@ class ProgramsController(Controller):
     guards = [therapist_guard]
 
     @post("/preview", summary="Generate a program from treated muscles", status_code=200)
-    async def preview(self, data: JSONBody[PreviewIn], catalog: CatalogDep) -> Program:
+    async def preview(self, data: JSONBody[PreviewIn], catalog: CatalogDep, clock: ClockDep) -> Program:
+        _check_treated_on(data.treated_on, clock.now().date())
         return generate(data.treated, data.treated_on, catalog, data.conditions)
 
 
@@ -93,6 +106,7 @@ class PlansController(Controller):
         patient = await owned_patient(db, therapist_id, patient_id)
         if patient.archived_at is not None:
             raise InputError("patient_id", "patient is archived; restore them first", status=409)
+        _check_treated_on(data.treated_on, now.date())
         program = generate(data.treated, data.treated_on, catalog, data.conditions)
         if data.items is not None:
             program = _with_items(program, data.items, catalog)
@@ -121,18 +135,18 @@ class PlansController(Controller):
         patient_id: RowId,
     ) -> PlanRecord:
         therapist_id, now = request.user.therapist.id, clock.now()
-        await owned_patient(db, therapist_id, patient_id)
+        patient = await owned_patient(db, therapist_id, patient_id)
+        if patient.archived_at is not None:
+            raise InputError("patient_id", "patient is archived; restore them first", status=409)
         async with db.transaction() as tx:
             current = await plans.active_plan(tx, therapist_id, patient_id)
             if current is None:
                 raise NotFoundException("this patient has no active plan")
-            if current.version != data.version:
-                raise InputError(
-                    "version", f"the plan changed meanwhile (now version {current.version}); reload it", status=409
-                )
             program = _with_items(current.program, data.items, catalog)
+            # Only the UPDATE can tell: on PostgreSQL another edit may commit after the read above.
             updated = await plans.update_plan(tx, therapist_id, patient_id, data.version, program, now)
-            assert updated is not None
+            if updated is None:
+                raise InputError("version", "the plan changed meanwhile; reload it", status=409)
             await audit.record(tx, therapist_id, patient_id, "plan.edit", now, f"version {updated.version}")
         return updated
 

@@ -34,7 +34,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 
 from server.api.deps import ClockDep, DatabaseDep, SettingsDep
 from server.api.errors import InputError
-from server.api.params import RowId
+from server.api.params import HHMM, PLAIN_TEXT, RowId
 from server.api.patients import owned_patient
 from server.auth.identity import TherapistUser, patient_guard, therapist_guard
 from server.catalog.model import Slot
@@ -74,7 +74,7 @@ PatientRequest = Request[PatientIdentity, None, object]
 TherapistRequest = Request[TherapistUser, None, object]
 SchedulerDep = Annotated[SkipValidation[Scheduler], Dependency(kind="named")]
 
-HHMM = Annotated[str, Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Local time, 24-hour HH:MM")]
+LocalTime = Annotated[str, Meta(pattern=HHMM, description="Local time, 24-hour HH:MM")]
 DEFAULT_QUIET = ("22:00", "07:00")
 MAX_SUBSCRIPTIONS = 10
 TEST_WINDOW = dt.timedelta(minutes=10)
@@ -108,7 +108,7 @@ class KeysIn(Struct, frozen=True, forbid_unknown_fields=True):
 class SubscriptionIn(Struct, frozen=True, forbid_unknown_fields=True, rename={"expiration_time": "expirationTime"}):
     """A browser push subscription: send ``subscription.toJSON()`` as it is."""
 
-    endpoint: Annotated[str, Meta(min_length=8, max_length=2048)]
+    endpoint: Annotated[str, Meta(min_length=8, max_length=2048, pattern=PLAIN_TEXT)]
     keys: KeysIn
     expiration_time: float | None = None
 
@@ -124,15 +124,15 @@ class SubscriptionOut(Struct, frozen=True):
 class QuietHours(Struct, frozen=True, forbid_unknown_fields=True):
     """No reminder is sent between ``start`` and ``end`` (local; may wrap past midnight)."""
 
-    start: HHMM
-    end: HHMM
+    start: LocalTime
+    end: LocalTime
 
 
 class RuleIn(Struct, frozen=True, forbid_unknown_fields=True):
     """When to remind for one slot."""
 
     slot: Slot
-    local_time: HHMM
+    local_time: LocalTime
     weekdays: Annotated[list[Weekday], Meta(max_length=7)] = msgspec.field(default_factory=lambda: list(WEEKDAYS))
     enabled: bool = True
 
@@ -369,7 +369,7 @@ class PatientRemindersController(Controller):
         self,
         request: PatientRequest,
         db: DatabaseDep,
-        endpoint: Annotated[str, QueryParameter(min_length=1, max_length=2048)],
+        endpoint: Annotated[str, QueryParameter(min_length=1, max_length=2048, pattern=PLAIN_TEXT)],
     ) -> None:
         async with db.transaction() as tx:
             if not await reminders.delete_subscription(tx, request.user.patient_id, endpoint.strip()):

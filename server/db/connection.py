@@ -161,6 +161,10 @@ class Database:
         """Reads that all see the database as it was at one moment, whatever commits meanwhile."""
         raise NotImplementedError
 
+    def migration(self) -> AbstractAsyncContextManager[Transaction]:
+        """A write transaction for a schema change (where SQLite differs, see its override)."""
+        return self.transaction()
+
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
         """One row or ``None`` (outside a transaction)."""
         raise NotImplementedError
@@ -301,29 +305,47 @@ class SQLiteDatabase(Database):
             self._reader.close()
             self._reader = None
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         """A write transaction: committed on success, rolled back on any error."""
+        return self._write(foreign_keys=True)
+
+    def migration(self) -> AbstractAsyncContextManager[Transaction]:
+        """A write transaction whose foreign keys are checked once, before it commits.
+
+        SQLite changes a table's definition by building a new table and dropping the old one;
+        with foreign keys enforced, that DROP would cascade into every table referencing it.
+        """
+        return self._write(foreign_keys=False)
+
+    @asynccontextmanager
+    async def _write(self, *, foreign_keys: bool) -> AsyncIterator[Transaction]:
         assert self._writer is not None, "database is not connected"
         assert self._turns is not None
+        writer = self._writer
         async with self._write_lock:
             await self._turns.take()
             try:
+                if not foreign_keys:  # only outside a transaction does this pragma take effect
+                    await writer.execute("PRAGMA foreign_keys=OFF")
                 # IMMEDIATE takes the write lock now, so no later statement fails with SQLITE_BUSY
                 # when a program that does not take turns (the sqlite3 shell, say) writes too.
                 try:
-                    await self._writer.execute("BEGIN IMMEDIATE")
+                    await writer.execute("BEGIN IMMEDIATE")
                 except sqlite3.OperationalError as exc:
                     if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                         raise DatabaseBusy("another process is writing") from exc
                     raise
                 try:
-                    yield SQLiteTransaction(self._writer, self.memo)
+                    yield SQLiteTransaction(writer, self.memo)
+                    if not foreign_keys and (broken := await writer.execute_fetchall("PRAGMA foreign_key_check")):
+                        raise sqlite3.IntegrityError(f"foreign keys broken by the change: {list(map(tuple, broken))}")
                 except BaseException:
-                    await self._writer.execute("ROLLBACK")
+                    await writer.execute("ROLLBACK")
                     raise
-                await self._writer.execute("COMMIT")
+                await writer.execute("COMMIT")
             finally:
+                if not foreign_keys:
+                    await writer.execute("PRAGMA foreign_keys=ON")
                 await self._turns.give_back()
 
     @asynccontextmanager

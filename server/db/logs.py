@@ -14,6 +14,7 @@ __all__ = [
     "LAST_ACTIVITY",
     "CheckinRow",
     "CompletionRow",
+    "IdInUse",
     "checkins_between",
     "completions_between",
     "last_activity",
@@ -47,6 +48,14 @@ class CheckinRow(Struct, frozen=True, kw_only=True):
     done_at: str
 
 
+class IdInUse(Exception):
+    """A record of the batch has an id another patient's record holds; nothing was stored."""
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+        super().__init__(field)
+
+
 # Which of a batch's ids are stored: the ids travel as one JSON array parameter.
 HELD = dialects(
     sqlite="SELECT id FROM {table} WHERE patient_id = :pid AND id IN (SELECT value FROM json_each(:ids))",
@@ -58,7 +67,11 @@ HELD = dialects(
 async def store_batch(
     db: Database, patient_id: int, completions: list[CompletionRow], checkins: list[CheckinRow], now: dt.datetime
 ) -> tuple[list[str], list[str]]:
-    """Insert the records not seen before; returns the ids of this batch the server now holds."""
+    """Insert the records not seen before; returns the ids of this batch the server now holds.
+
+    Raises:
+        IdInUse: naming the first record whose id is another patient's (the batch is rolled back).
+    """
     received = iso(now)
     async with db.transaction() as tx:
         await tx.executemany(
@@ -108,7 +121,11 @@ async def store_batch(
                 {"pid": patient_id, "ids": json.dumps([r.id for r in records])},
             )
             found = {r["id"] for r in rows}
-            held.append([r.id for r in records if r.id in found])
+            # Skipped as a repeat yet not this patient's: the phone would send it for ever.
+            for i, r in enumerate(records):
+                if r.id not in found:
+                    raise IdInUse(f"{table}s[{i}].id")
+            held.append([r.id for r in records])
     return held[0], held[1]
 
 

@@ -96,7 +96,7 @@ async def migrate(db: Database, directory: Path | None = None) -> list[int]:
     while True:
         # One migration per transaction, re-reading the version inside it so that two
         # processes starting together never apply the same file twice.
-        async with db.transaction() as tx:
+        async with db.migration() as tx:
             await tx.serialize("unknot.migrate")
             row = await tx.fetch_one("SELECT coalesce(max(version), 0) AS v FROM schema_version")
             current = row["v"] if row else 0

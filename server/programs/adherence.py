@@ -84,13 +84,16 @@ def this_week(
 
 
 def streak(days: list[DayAdherence], today: dt.date) -> int:
-    """Days in a row, ending today (or yesterday while today is still open), with everything due done."""
+    """Days in a row, ending today (or yesterday while today is still open), with everything due done.
+
+    A day with nothing due (a rest day of the plan) neither counts nor breaks the run.
+    """
     by_date = {d.on_date: d for d in days}
     day = today
     if day in by_date and by_date[day].done < by_date[day].expected:
         day -= dt.timedelta(days=1)
     count = 0
-    while day in by_date and by_date[day].expected and by_date[day].done >= by_date[day].expected:
-        count += 1
+    while day in by_date and by_date[day].done >= by_date[day].expected:
+        count += bool(by_date[day].expected)
         day -= dt.timedelta(days=1)
     return count

@@ -1,0 +1,2 @@
+-- Nothing to do on PostgreSQL: patient.id is an identity from 0001, and a sequence never hands out
+-- a number twice (SQLite needed AUTOINCREMENT for that). Kept so both backends count the same versions.
