@@ -108,6 +108,34 @@ def test_chest_wall_muscles_show_the_breathing_red_flag_for_exactly_48_hours(cat
     assert breathing.id not in routine_for(program, TREATED_ON, catalog).red_flags
 
 
+@pytest.mark.parametrize(("precaution", "urgency"), [("nerve", "contact-clinic"), ("vessel", "same-day")])
+def test_nerve_and_vessel_muscles_show_their_red_flag_for_its_hours(
+    catalog: Catalog, precaution: str, urgency: str
+) -> None:
+    carriers = [m for m in catalog.muscles.values() if precaution in m.precautions]
+    assert carriers, f"no muscle carries {precaution!r}"
+    [flag] = [f for f in catalog.aftercare.red_flags if f.precaution == precaution]
+    assert flag.urgency == urgency
+    assert flag.hours is not None
+    days = flag.hours // 24
+    for muscle in carriers:
+        program = generate([TreatedMuscle(muscle.id, "right")], TREATED_ON, catalog)
+        shown = [flag.id in routine_for(program, TREATED_ON + dt.timedelta(days=d), catalog).red_flags for d in range(5)]
+        assert shown == [d < days for d in range(5)], muscle.id
+    others = [m for m in catalog.muscles.values() if precaution not in m.precautions]
+    program = generate([TreatedMuscle(others[0].id, "right")], TREATED_ON, catalog)
+    assert flag.id not in routine_for(program, TREATED_ON, catalog).red_flags
+
+
+def test_the_groin_swelling_red_flag_follows_needling_of_the_iliopsoas(catalog: Catalog) -> None:
+    assert "vessel" in catalog.muscles["iliopsoas"].precautions
+    program = generate([TreatedMuscle("iliopsoas", "left")], TREATED_ON, catalog)
+    assert "groin-swelling" in routine_for(program, TREATED_ON, catalog).red_flags
+    assert {"piriformis", "scalenes", "iliopsoas"} <= {
+        m.id for m in catalog.muscles.values() if "nerve" in m.precautions
+    }
+
+
 def test_every_exercise_has_a_stop_rule_and_says_what_to_feel(catalog: Catalog) -> None:
     for exercise in catalog.exercises.values():
         assert len(exercise.stop.en) > 15, exercise.id

@@ -117,6 +117,16 @@ def test_chest_wall_muscles_show_the_breathing_red_flag_for_48_hours(catalog: Ca
     assert shown == [True, True, False, False]
 
 
+def test_scalenes_show_the_nerve_red_flag_on_the_next_day_and_not_after_its_hours(catalog: Catalog) -> None:
+    treated_on = dt.date(2026, 5, 10)
+    program = generate([TreatedMuscle("scalenes", "left")], treated_on, catalog)
+    assert "nerve" in program.precautions
+    [nerve] = [f for f in catalog.aftercare.red_flags if f.precaution == "nerve"]
+    assert nerve.hours == 48
+    shown = [nerve.id in routine_for(program, treated_on + dt.timedelta(days=d), catalog).red_flags for d in range(4)]
+    assert shown == [True, True, False, False]
+
+
 def test_a_left_and_a_right_side_share_one_item_for_both_sides(catalog: Catalog) -> None:
     program = generate(
         [TreatedMuscle("upper-trapezius", "left"), TreatedMuscle("upper-trapezius", "right")],
