@@ -89,6 +89,20 @@ def test_a_wrong_type_is_reported(plans: Path) -> None:
     assert "Expected `int`" in problem.reason
 
 
+def test_an_items_hold_limit_below_its_own_hold_is_reported(plans: Path) -> None:
+    path = _neck_exercises(plans)
+    text = path.read_text()
+    marker = "max_hold_seconds = 15"
+    assert marker in text
+    path.write_text(text.replace(marker, "max_hold_seconds = 10", 1))
+    with pytest.raises(CatalogError) as info:
+        load_catalog(plans)
+    [problem] = info.value.problems
+    assert problem.file == f"plans/exercises/{path.name}"
+    assert problem.key.endswith(".max_hold_seconds")
+    assert "hold_seconds (15)" in problem.reason
+
+
 def test_the_catalog_is_immutable(catalog: Catalog) -> None:
     muscle = next(iter(catalog.muscles.values()))
     with pytest.raises(AttributeError):

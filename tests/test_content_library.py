@@ -120,7 +120,9 @@ def test_nerve_and_vessel_muscles_show_their_red_flag_for_its_hours(
     days = flag.hours // 24
     for muscle in carriers:
         program = generate([TreatedMuscle(muscle.id, "right")], TREATED_ON, catalog)
-        shown = [flag.id in routine_for(program, TREATED_ON + dt.timedelta(days=d), catalog).red_flags for d in range(5)]
+        shown = [
+            flag.id in routine_for(program, TREATED_ON + dt.timedelta(days=d), catalog).red_flags for d in range(5)
+        ]
         assert shown == [d < days for d in range(5)], muscle.id
     others = [m for m in catalog.muscles.values() if precaution not in m.precautions]
     program = generate([TreatedMuscle(others[0].id, "right")], TREATED_ON, catalog)
@@ -156,6 +158,18 @@ def test_every_hold_is_within_the_stretching_conventions(catalog: Catalog) -> No
             assert item.dosage.hold_seconds <= MAX_HOLD
             if catalog.exercises[item.exercise_id].kind == "stretch":
                 assert item.dosage.hold_seconds >= 10
+
+
+def test_holds_never_grow_past_an_items_own_limit(catalog: Catalog) -> None:
+    # SOURCES.md gives 10-15 s for these; the template's weekly growth must not exceed it.
+    for exercise_id in ("scalene-stretch", "gastrocnemius-wall-stretch", "soleus-wall-stretch"):
+        assert catalog.exercises[exercise_id].max_hold_seconds == 15, exercise_id
+    capped = {e.id: e.max_hold_seconds for e in catalog.exercises.values() if e.max_hold_seconds is not None}
+    for muscle_id in catalog.muscles:
+        program = generate([TreatedMuscle(muscle_id, "both")], TREATED_ON, catalog)
+        for item in program.items:
+            if item.exercise_id in capped:
+                assert item.dosage.hold_seconds <= capped[item.exercise_id], (muscle_id, item)
 
 
 def test_fibromyalgia_programs_lean_on_activity_pacing_and_stress_reduction(catalog: Catalog) -> None:

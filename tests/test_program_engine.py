@@ -127,6 +127,20 @@ def test_scalenes_show_the_nerve_red_flag_on_the_next_day_and_not_after_its_hour
     assert shown == [True, True, False, False]
 
 
+def test_an_items_own_hold_limit_stops_the_hold_growing_past_it(catalog: Catalog) -> None:
+    def holds(catalog: Catalog) -> list[int]:
+        program = generate([TreatedMuscle("scalenes", "left")], dt.date(2026, 1, 5), catalog)
+        return [i.dosage.hold_seconds for i in program.items if i.exercise_id == "scalene-stretch"]
+
+    assert catalog.exercises["scalene-stretch"].max_hold_seconds == 15
+    assert holds(catalog)
+    assert max(holds(catalog)) == 15
+    # The same template without the item's limit grows the hold past what the source gives.
+    uncapped = msgspec.structs.replace(catalog.exercises["scalene-stretch"], max_hold_seconds=None)
+    catalog = msgspec.structs.replace(catalog, exercises={**catalog.exercises, "scalene-stretch": uncapped})
+    assert max(holds(catalog)) > 15
+
+
 def test_a_left_and_a_right_side_share_one_item_for_both_sides(catalog: Catalog) -> None:
     program = generate(
         [TreatedMuscle("upper-trapezius", "left"), TreatedMuscle("upper-trapezius", "right")],

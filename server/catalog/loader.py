@@ -138,6 +138,17 @@ def load_catalog(root: Path) -> Catalog:
         dangling("caution", exercise.ask_first, cautions, file, f"{base}.ask_first")
         if len(exercise.steps.en) != len(exercise.steps.es):
             problems.append(ContentProblem(file, f"{base}.steps", "en and es have a different number of steps"))
+        cap = exercise.max_hold_seconds
+        if cap is not None and exercise.dosage.hold_seconds == 0:
+            problems.append(ContentProblem(file, f"{base}.max_hold_seconds", "only for items with a hold_seconds"))
+        elif cap is not None and cap < exercise.dosage.hold_seconds:
+            problems.append(
+                ContentProblem(
+                    file,
+                    f"{base}.max_hold_seconds",
+                    f"must not be below the item's own hold_seconds ({exercise.dosage.hold_seconds})",
+                )
+            )
     for condition, file, key in conditions.values():
         dangling("exercise", condition.extra, exercises, file, f"{key.removesuffix('.id')}.extra")
     if template is not None:

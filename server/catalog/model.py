@@ -104,6 +104,9 @@ class Exercise(Struct, frozen=True, forbid_unknown_fields=True):
     phases: Annotated[tuple[PhaseId, ...], Meta(min_length=1)]
     muscles: tuple[Id, ...] = ()
     dosage: Dosage = Dosage()
+    # The longest hold a generated program may ask for (the template grows holds week by week);
+    # for items whose source gives a short hold. None: only the template's limit applies.
+    max_hold_seconds: Annotated[int, Meta(ge=1, le=120)] | None = None
     equipment: tuple[Equipment, ...] = ()
     ask_first: tuple[Id, ...] = ()
     avoid: Text | None = None

@@ -48,7 +48,8 @@ def slots_for(exercise: Exercise, times_per_day: int, template: Template) -> tup
     return tuple(s for s in SLOTS if s in chosen)
 
 
-def _dose(base: Dosage, kind: str, phase: Phase, step: int, template: Template) -> Dosage:
+def _dose(exercise: Exercise, phase: Phase, step: int, template: Template) -> Dosage:
+    base, kind = exercise.dosage, exercise.kind
     if kind not in template.progress_kinds or base.minutes:
         step = 0
     # A stretch grows by holding longer (repetitions times hold stay near what stretching needs);
@@ -61,8 +62,10 @@ def _dose(base: Dosage, kind: str, phase: Phase, step: int, template: Template) 
         hold = 5 * round(base.hold_seconds * phase.hold_percent / 500) + (
             step * phase.hold_per_step if grow_hold else 0
         )
-        # Never shorten a hold below what stretching needs (or below a short hold the content asks for).
-        hold = min(max(hold, min(base.hold_seconds, 10)), template.max_hold_seconds)
+        # Never shorten a hold below what stretching needs (or below a short hold the content asks for),
+        # never lengthen it past the template's limit or the item's own (a source's short hold).
+        cap = min(template.max_hold_seconds, exercise.max_hold_seconds or template.max_hold_seconds)
+        hold = min(max(hold, min(base.hold_seconds, 10)), cap)
     times = base.times_per_day
     if phase.max_times_per_day is not None:
         times = min(times, phase.max_times_per_day)
@@ -124,7 +127,7 @@ def _blocks(exercise: Exercise, phase: Phase, sides: list[Side], template: Templ
     step_days = phase.step_days or (phase.to_day - phase.from_day + 1)
     blocks = []
     for step, start in enumerate(range(phase.from_day, phase.to_day + 1, step_days)):
-        dosage = _dose(exercise.dosage, exercise.kind, phase, step, template)
+        dosage = _dose(exercise, phase, step, template)
         blocks.append(
             PlanItem(
                 exercise_id=exercise.id,
