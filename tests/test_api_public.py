@@ -35,7 +35,7 @@ async def test_muscles_are_listed_by_region_with_the_neck_muscles(client: Client
 async def test_muscles_come_in_spanish_on_request(client: Client) -> None:
     r = await client.get("/api/v1/catalog/muscles", params={"region": "neck", "lang": "es"})
     names = {m["id"]: m["name"] for g in r.json() for m in g["muscles"]}
-    assert names["upper-trapezius"] == "Trapecio superior"
+    assert names["upper-trapezius"] == "Trapecio superior (parte alta del hombro)"
     assert [g["region"] for g in r.json()] == ["neck"]
 
 
