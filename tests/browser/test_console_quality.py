@@ -111,7 +111,7 @@ def test_every_console_screen_is_accessible_on_a_tablet_held_either_way(
         # The treatment screen with a selection and an open exercise: the body map screenshot.
         region(page, "upper-trapezius", "left").click()
         page.get_by_label("Find a muscle").fill("levator")
-        page.get_by_role("button", name="Levator scapulae, right").last.click()
+        page.get_by_role("button", name="Levator scapulae (side of the neck to the shoulder blade), right").last.click()
         expect(program_ready(page).locator(".item").first).to_be_visible()
         page.locator("#program-editor .item-title").first.click()
         region(page, "deltoid", "left").hover()
@@ -181,13 +181,15 @@ def test_body_map_works_from_the_keyboard_and_every_region_is_clickable(
         expect(page.locator("#muscle-list li:not([hidden])")).to_have_count(0)
         search.fill("medius")
         search.press("Enter")
-        expect(page.locator(":focus")).to_have_attribute("aria-label", "Gluteus medius, left")
+        expect(page.locator(":focus")).to_have_attribute("aria-label", "Gluteus medius (side of the hip), left")
         page.keyboard.press("Space")
         expect(region(page, "gluteus-medius", "left")).to_have_attribute("aria-checked", "true")
         expect(page.locator(".chip")).to_have_count(3)
         # Clicking the map toggles the list's button too, and a chip's ✕ removes the choice.
         region(page, "gluteus-medius", "left").click()
-        expect(page.get_by_role("button", name="Gluteus medius, left")).to_have_attribute("aria-pressed", "false")
+        expect(page.get_by_role("button", name="Gluteus medius (side of the hip), left")).to_have_attribute(
+            "aria-pressed", "false"
+        )
         page.locator(".chip-remove").first.click()
         expect(page.locator(".chip")).to_have_count(1)
         # The program: move the first item down, remove the next one, add one; all by keyboard.
