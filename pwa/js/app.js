@@ -20,6 +20,8 @@ const core = globalThis.unknotCore;
 const API_CACHE = "unknot-api-v1";
 // While the pain question after an exercise is open, its record waits this long before it is sent.
 const PAIN_GRACE_MS = 2 * 60 * 1000;
+// How long a change to a record waits for a send already on its way before it gives up.
+const LOCK_WAIT_MS = 1500;
 
 const $ = (id) => document.getElementById(id);
 
@@ -37,6 +39,12 @@ export const app = {
   lastRefresh: 0,
   // Set by a screen that holds something (a running timer) to be let go when it is left.
   cleanup: null,
+  // Entries being logged right now ("date|slot|exercise"): a second tap must not log them twice.
+  logging: new Set(),
+  // Records sent from memory as the page was hidden, until the server answers.
+  leavingIds: new Set(),
+  // Which <details> (by data-keep) the patient opened or closed, kept across redraws.
+  details: new Map(),
 
   today() {
     return todayIn(this.patient && this.patient.timezone);
@@ -64,6 +72,11 @@ export const app = {
     return core.pending(this.records).length;
   },
 
+  /** Records the server refused (kept on the phone, never sent again). */
+  rejected() {
+    return this.records.filter((r) => r.state === "rejected");
+  },
+
   async addRecord(type, body, readyAt = 0) {
     const record = { id: body.id, type, state: "pending", ready_at: readyAt, body };
     await core.putRecord(record);
@@ -75,8 +88,20 @@ export const app = {
     return record;
   },
 
-  /** Log an exercise as done. With holdBack, it waits for the pain answer (or PAIN_GRACE_MS). */
-  logCompletion(fields, { holdBack = false } = {}) {
+  /** Log an exercise as done. With holdBack, it waits for the pain answer (or PAIN_GRACE_MS).
+   *  One record per exercise, slot and day: null when it is already logged (or being logged). */
+  async logCompletion(fields, { holdBack = false } = {}) {
+    const key = `${fields.on_date}|${fields.slot}|${fields.exercise_id}`;
+    if (this.logging.has(key) || this.completionFor(fields.on_date, fields.exercise_id, fields.slot)) return null;
+    this.logging.add(key);
+    try {
+      return await this.addCompletion(fields, holdBack);
+    } finally {
+      this.logging.delete(key);
+    }
+  },
+
+  addCompletion(fields, holdBack) {
     const body = {
       id: uuid(),
       exercise_id: fields.exercise_id,
@@ -90,27 +115,83 @@ export const app = {
     return this.addRecord("completion", body, holdBack ? Date.now() + PAIN_GRACE_MS : 0);
   },
 
-  /** Change a record still waiting in the outbox (false when it was already sent). */
-  async amendPending(id, change) {
-    const record = await core.getRecord(id);
-    if (!record || record.state !== "pending") return false;
-    Object.assign(record.body, change.body || {});
-    if ("ready_at" in change) record.ready_at = change.ready_at;
-    await core.putRecord(record);
+  /**
+   * Change or delete a record only while it is still on this phone. The server keeps each record
+   * once and never changes it, so a record on its way or sent stays as it went. Answers
+   * "ok", "sent" (the clinic has it), "sending" (on its way right now), "rejected" or "gone".
+   */
+  async changePending(id, work) {
+    if (this.leavingIds.has(id)) return "sending";
+    const outcome = await core.withLockWait(async () => {
+      const record = await core.getRecord(id);
+      if (!record) return "gone";
+      if (record.state !== "pending") return record.state;
+      await work(record);
+      return "ok";
+    }, LOCK_WAIT_MS);
     await this.reloadRecords();
-    if (!record.ready_at) sync.flush();
-    return true;
+    return outcome || "sending";
   },
 
-  /** Take back a record that has not been sent yet. */
+  /** Change a record still waiting in the outbox (see changePending for the answer). */
+  async amendPending(id, change) {
+    const outcome = await this.changePending(id, (record) => core.updateRecord(id, (found) => {
+      Object.assign(found.body, change.body || {});
+      if ("ready_at" in change) found.ready_at = change.ready_at;
+      return found;
+    }));
+    if (outcome === "ok") {
+      core.announce({ type: "records" });
+      // Sent at once, or when its hold ends.
+      sync.flush();
+    }
+    return outcome;
+  },
+
+  /** Take back a record that has not left the phone (see changePending for the answer). */
   async undo(id) {
-    const record = await core.getRecord(id);
-    if (!record || record.state !== "pending") return false;
-    await core.deleteRecord(id);
-    await this.reloadRecords();
+    const outcome = await this.changePending(id, () => core.deleteRecord(id));
     refreshPassive();
-    core.announce({ type: "records" });
-    return true;
+    if (outcome === "ok") core.announce({ type: "records" });
+    return outcome;
+  },
+
+  /** The app goes to the background or is closed: nothing may stay behind held for a question
+   *  nobody is looking at. Held records are let go and everything waiting is sent with a request
+   *  that outlives the page. */
+  leaving() {
+    if (!this.token || this.revoked) return;
+    const waiting = core.pending(this.records).filter((r) => !this.leavingIds.has(r.id));
+    if (!waiting.length) return;
+    // Closing a page stops its code before IndexedDB answers: send from memory first...
+    for (const r of waiting) this.leavingIds.add(r.id);
+    const body = JSON.stringify({
+      completions: waiting.filter((r) => r.type === "completion").map((r) => r.body).slice(0, 200),
+      checkins: waiting.filter((r) => r.type === "checkin").map((r) => r.body).slice(0, 100),
+    });
+    const ids = waiting.map((r) => r.id);
+    fetch(core.SYNC_URL, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${this.token}` },
+      body,
+      credentials: "omit",
+      cache: "no-store",
+      keepalive: body.length < 60000,
+    }).then(async (res) => {
+      if (!res.ok) return;
+      const kept = await res.json();
+      const held = new Set([...(kept.completions || []), ...(kept.checkins || [])]);
+      await core.mergeSent("completion", waiting.filter((r) => r.type === "completion" && held.has(r.id)).map((r) => r.body));
+      await core.mergeSent("checkin", waiting.filter((r) => r.type === "checkin" && held.has(r.id)).map((r) => r.body));
+    }).catch(() => { /* offline: Background Sync sends them (registered below) */ })
+      .finally(() => {
+        for (const id of ids) this.leavingIds.delete(id);
+        this.reloadRecords().then(refreshPassive);
+        core.announce({ type: "records" });
+      });
+    // ...then, while the page still runs (it is only hidden), let go of the holds in storage so
+    // the worker's Background Sync can send them if that request did not get through.
+    core.releaseHolds().then(() => sync.registerBackgroundSync()).catch(() => {});
   },
 
   logCheckin({ on_date, soreness, red_flags, note }) {
@@ -134,11 +215,16 @@ export const app = {
   },
 
   toast(text) {
+    // The live region is always in the page (an element shown and filled at once may not be
+    // read out); only its content comes and goes, and an empty region shows nothing. A message
+    // still showing stays above the new one (two at most), so neither is missed.
     const box = $("toast");
-    fill(box, h("p", { text }));
-    box.hidden = false;
     clearTimeout(this.toastTimer);
-    this.toastTimer = setTimeout(() => { box.hidden = true; }, 4000);
+    this.toastTimer = setTimeout(() => box.replaceChildren(), 4000);
+    const last = box.lastElementChild;
+    if (last && last.textContent === text) last.remove(); // the same again is read out again
+    box.append(h("p", { text }));
+    while (box.childElementCount > 2) box.firstElementChild.remove();
   },
 
   async setLang(next) {
@@ -146,7 +232,7 @@ export const app = {
     await loadLang(next);
     translateChrome();
     if (this.token) keepFallbackText();
-    const stored = await core.get(`plan:${next}`);
+    const stored = await storedPlan(next);
     if (stored) this.bundle = stored;
     render();
     if (this.token) refreshPlan();
@@ -226,12 +312,29 @@ async function clearApiCache() {
   if ("caches" in window) await caches.delete(API_CACHE);
 }
 
+/** Whether two plan bundles are the same version of the same plan (whatever their language). */
+function samePlan(a, b) {
+  return a.plan_id === b.plan_id && a.version === b.version && a.updated_at === b.updated_at;
+}
+
+/** The stored plan for a language, unless a newer plan was stored since in another language:
+ *  offline, the current plan in the other language beats an outdated one in this language. */
+async function storedPlan(language) {
+  const [mine, newest] = await Promise.all([core.get(`plan:${language}`), core.get("plan")]);
+  if (mine && (!newest || samePlan(mine, newest))) return mine;
+  return newest || mine || null;
+}
+
 /** Fetch the plan bundle in the current language and keep it for offline use. */
 async function refreshPlan() {
   if (!app.token) return;
   refreshMe();
   try {
     const bundle = await call(`/api/v1/patient/plan?lang=${lang()}`, { token: app.token });
+    // Offline, the worker answers with the last copy it has for this language, which may be
+    // older than the plan already seen in the other one: keep the newer plan then.
+    const newest = await core.get("plan");
+    if (newest && !samePlan(bundle, newest) && bundle.updated_at < newest.updated_at) return;
     await core.set(`plan:${lang()}`, bundle);
     await core.set("plan", bundle);
     const changed = !app.bundle || app.bundle.version !== bundle.version || app.bundle.plan_id !== bundle.plan_id
@@ -332,6 +435,10 @@ function render({ focus = false } = {}) {
   }
   const r = app.route || parse(location.hash);
   const node = screenFor(r);
+  // Sections the patient opened or closed stay so when the screen is drawn again.
+  for (const d of node.querySelectorAll("details[data-keep]")) {
+    if (app.details.has(d.dataset.keep)) d.open = app.details.get(d.dataset.keep);
+  }
   fill(main, node);
   const heading = main.querySelector("h1");
   if (heading && !heading.hasAttribute("tabindex")) heading.setAttribute("tabindex", "-1");
@@ -422,13 +529,23 @@ function translateChrome() {
   for (const el of document.querySelectorAll("[data-i18n-label]")) el.setAttribute("aria-label", t(el.dataset.i18nLabel));
 }
 
+let refusedSeen = null;
+
 function updateChrome() {
   const count = app.pendingCount();
+  const refused = app.rejected().length;
   const status = $("sync");
   status.dataset.count = String(count);
+  status.dataset.rejected = String(refused);
   status.hidden = !app.token && count === 0;
   status.classList.toggle("waiting", count > 0);
-  fill($("sync-text"), count > 0 ? t("outbox_waiting", { n: count }) : t("outbox_empty"));
+  status.classList.toggle("refused", count === 0 && refused > 0);
+  // A record newly refused: said at once (the header keeps saying it).
+  if (refusedSeen !== null && refused > refusedSeen) app.toast(t("outbox_refused_toast", { n: refused }));
+  refusedSeen = refused;
+  // Never "All saved" while the clinic refused something.
+  fill($("sync-text"), count > 0 ? t("outbox_waiting", { n: count })
+    : refused > 0 ? t("outbox_refused", { n: refused }) : t("outbox_empty"));
   $("offline").hidden = app.online;
   $("nav").hidden = !app.token || app.revoked;
 }
@@ -487,6 +604,25 @@ function registerWorker() {
   }).catch(() => { /* no worker (private mode, old browser): the app still runs online */ });
 }
 
+// ---- the date --------------------------------------------------------------------------
+
+let shownDay = null;
+let dayTimer = null;
+
+/** Today turns into tomorrow at midnight (the patient's zone) while the app is open: look every
+ *  minute, on the minute, and when the app comes back to the front; draw the new day at once. */
+function watchDate() {
+  clearTimeout(dayTimer);
+  const day = app.today();
+  if (shownDay !== null && day !== shownDay) {
+    shownDay = day;
+    refreshPassive();
+    refreshLog();
+  }
+  shownDay = day;
+  dayTimer = setTimeout(watchDate, 60_000 - (Date.now() % 60_000) + 50);
+}
+
 // ---- start -------------------------------------------------------------------------------
 
 async function start() {
@@ -507,15 +643,23 @@ async function start() {
   await loadLang(pickLang(saved.savedLang, navigator.languages, app.patient && app.patient.locale));
   translateChrome();
   try {
-    app.bundle = (await core.get(`plan:${lang()}`)) || (await core.get("plan")) || null;
+    app.bundle = await storedPlan(lang());
   } catch {
     app.bundle = null;
   }
 
   $("sync").addEventListener("click", () => {
     if (app.pendingCount()) app.toast(t(app.online ? "outbox_sending" : "outbox_offline"));
+    else if (app.rejected().length) {
+      app.go("#/more");
+      return;
+    }
     sync.flush();
   });
+  $("main").addEventListener("toggle", (event) => {
+    const key = event.target.dataset && event.target.dataset.keep;
+    if (key) app.details.set(key, event.target.open);
+  }, true);
   window.addEventListener("hashchange", route);
   window.addEventListener("online", () => { app.online = true; updateChrome(); refreshPlan(); });
   window.addEventListener("offline", () => { app.online = false; updateChrome(); });
@@ -524,10 +668,16 @@ async function start() {
     app.installPrompt = event;
   });
   document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState !== "visible") return;
+    if (document.visibilityState !== "visible") {
+      app.leaving();
+      return;
+    }
     if (Date.now() - app.lastRefresh > 5 * 60 * 1000) refreshPlan().then(refreshLog);
+    watchDate();
     refreshPassive();
   });
+  window.addEventListener("pagehide", () => app.leaving());
+  watchDate();
   try {
     const channel = new BroadcastChannel("unknot");
     channel.onmessage = (event) => {

@@ -90,6 +90,33 @@
     return tx(["records"], "readwrite", function (t) { t.objectStore("records").delete(id); });
   }
 
+  /* Change one record in a single transaction: change(record) returns what to store (or null to
+   * leave it); resolves with the stored record, or the record as found when nothing was stored. */
+  function updateRecord(id, change) {
+    return tx(["records"], "readwrite", function (t) {
+      var store = t.objectStore("records");
+      return req(store.get(id)).then(function (found) {
+        var next = found ? change(found) : null;
+        if (next) store.put(next);
+        return next || found || null;
+      });
+    });
+  }
+
+  /* Let go of every record held back for the pain question (the page that held it is leaving). */
+  function releaseHolds() {
+    return tx(["records"], "readwrite", function (t) {
+      var store = t.objectStore("records");
+      return req(store.getAll()).then(function (all) {
+        var n = 0;
+        all.forEach(function (r) {
+          if (r.state === "pending" && r.ready_at) { r.ready_at = 0; store.put(r); n += 1; }
+        });
+        return n;
+      });
+    });
+  }
+
   /* Records the server reported (GET /log): stored as sent unless already known. */
   function mergeSent(type, bodies) {
     return tx(["records"], "readwrite", function (t) {
@@ -140,6 +167,7 @@
    *   revoked  401: this device must join again
    *   no-token not joined yet
    * Safe to run in several tabs at once: the server keeps each id once.
+   * options.keepalive: the request outlives the page (sent when the app is hidden or closed).
    */
   function flush(options) {
     options = options || {};
@@ -159,12 +187,15 @@
           completions: completions.map(function (r) { return r.body; }),
           checkins: checkins.map(function (r) { return r.body; }),
         };
+        var text = JSON.stringify(payload);
         return fetchFn(SYNC_URL, {
           method: "POST",
           headers: { "Content-Type": "application/json", Authorization: "Bearer " + token },
-          body: JSON.stringify(payload),
+          body: text,
           credentials: "omit",
           cache: "no-store",
+          // A keepalive request may carry at most 64 KB; a bigger batch goes as a plain one.
+          keepalive: Boolean(options.keepalive) && text.length < 60000,
         }).then(function (res) {
           if (res.status === 401) {
             return set("revoked", true).then(function () { return { status: "revoked", sent: sent }; });
@@ -181,8 +212,14 @@
                   return req(store.get(r.id)).then(function (found) {
                     if (found && found.state === "pending") {
                       found.state = "sent";
+                      // What the clinic holds is what went out (ids are kept once, never changed).
+                      found.body = r.body;
                       store.put(found);
                       sent += 1;
+                    } else if (!found) {
+                      // Deleted while on its way (only without Web Locks): the clinic has it.
+                      r.state = "sent";
+                      store.put(r);
                     }
                   });
                 }));
@@ -231,6 +268,19 @@
     });
   }
 
+  /* Run fn holding the outbox lock, waiting up to ms for a send under way to finish (a record
+   * must not change or go away while it is on its way); null when the wait ran out. */
+  function withLockWait(fn, ms) {
+    var locks = root.navigator && root.navigator.locks;
+    if (!locks) return Promise.resolve().then(fn);
+    var signal = root.AbortSignal && root.AbortSignal.timeout ? root.AbortSignal.timeout(ms) : undefined;
+    return locks.request("unknot-outbox", signal ? { signal: signal } : {}, function () { return fn(); })
+      .catch(function (err) {
+        if (err && (err.name === "TimeoutError" || err.name === "AbortError")) return null;
+        throw err;
+      });
+  }
+
   root.unknotCore = {
     open: open,
     get: get,
@@ -240,11 +290,14 @@
     getRecord: getRecord,
     putRecord: putRecord,
     deleteRecord: deleteRecord,
+    updateRecord: updateRecord,
+    releaseHolds: releaseHolds,
     mergeSent: mergeSent,
     clearAll: clearAll,
     pending: pending,
     flush: flush,
     withLock: withLock,
+    withLockWait: withLockWait,
     announce: announce,
     SYNC_URL: SYNC_URL,
   };

@@ -71,5 +71,5 @@ export function createSync({ onDone, onRevoked }) {
     if (document.visibilityState === "visible") flush();
   });
 
-  return { flush, status: () => lastStatus };
+  return { flush, registerBackgroundSync, status: () => lastStatus };
 }

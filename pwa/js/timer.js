@@ -1,9 +1,12 @@
 // The guided hold timer: holds, short rests between repetitions, longer rests between rounds.
-// Time comes from Date.now(), so a paused or backgrounded page catches up correctly (and a
-// test can drive it with a fake clock).
+// Time comes from Date.now() (a test can drive it with a fake clock). A page that was stopped
+// for a while (a locked screen, the app in the background) does not replay the steps it missed:
+// the timer stands paused where the patient last saw it, and they go on when they are ready.
 
 export const REST_SECONDS = 5;
 export const SET_REST_SECONDS = 20;
+// The timer looks five times a second: a longer silence means the page was stopped.
+const SUSPENDED_MS = 3000;
 
 /**
  * What the timer does for a dosage:
@@ -23,7 +26,7 @@ export function timerMode(dosage) {
  * A timer for a dosage. onChange(state) after every change; onCue(kind) at "hold-end",
  * "go" (next hold starts) and "done".
  */
-export function createTimer(dosage, { onChange, onCue, now = () => Date.now() }) {
+export function createTimer(dosage, { onChange, onCue, onSuspended = () => {}, now = () => Date.now() }) {
   const mode = timerMode(dosage);
   const hold = mode === "minutes" ? dosage.minutes * 60 : dosage.hold_seconds;
   const reps = mode === "minutes" ? 1 : dosage.reps;
@@ -42,6 +45,7 @@ export function createTimer(dosage, { onChange, onCue, now = () => Date.now() })
     sets,
   };
   let ticker = null;
+  let lastTick = 0;
 
   function emit() {
     onChange({ ...s, secondsLeft: secondsLeft(), fraction: fraction() });
@@ -106,17 +110,30 @@ export function createTimer(dosage, { onChange, onCue, now = () => Date.now() })
 
   function tick() {
     if (!s.running) return;
-    // Catch up on time spent in the background, one phase at a time.
+    const at = now();
+    // Stopped for a while: no cue could reach the patient, so nothing after the last look counts.
+    const suspended = at - lastTick > SUSPENDED_MS;
+    const until = suspended ? lastTick : at;
+    lastTick = at;
     let guard = 0;
-    while (s.running && s.phase !== "done" && now() >= s.endsAt && guard < 1000) {
+    while (s.running && s.phase !== "done" && until >= s.endsAt && guard < 1000) {
       next(s.endsAt);
       guard += 1;
+    }
+    if (suspended && s.running) {
+      s.left = Math.max(0, s.endsAt - until);
+      s.running = false;
+      stopTicking();
+      emit();
+      onSuspended();
+      return;
     }
     emit();
   }
 
   function startTicking() {
     stopTicking();
+    lastTick = now();
     ticker = setInterval(tick, 200);
   }
 

@@ -92,9 +92,13 @@ def test_join_follow_today_offline_and_every_record_arrives_once(
     expect(timer).to_have_attribute("data-phase", "done")
     done = page.locator(".done-panel")
     expect(done.get_by_role("heading", name="Well done!")).to_be_visible()
-    # Optional pain after the exercise; the record goes out with it.
+    # Optional pain after the exercise; the record goes out with it once the answer has settled
+    # (a change of mind in the next seconds replaces it).
     done.get_by_role("radio", name="2", exact=True).check()
     expect(done.locator(".pain-advice")).to_contain_text("fine")
+    page.clock.run_for(2_000)
+    wait_outbox(page, 1)
+    page.clock.run_for(10_000)
     wait_outbox(page, 0)
     rows = live_server.rows(
         "SELECT exercise_id, slot, sets_done, reps_done, hold_seconds_done, pain FROM completion WHERE patient_id = ?",

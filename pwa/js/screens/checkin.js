@@ -21,6 +21,7 @@ export function renderCheckin(app, date) {
   flags.sort((a, b) => URGENCY_ORDER.indexOf(a.urgency) - URGENCY_ORDER.indexOf(b.urgency));
   const earlier = app.checkins(date);
   let soreness = null;
+  let saving = false; // a second tap on Save while the first is stored must not save twice
   const checked = new Set();
 
   const sorenessAdvice = h("p", { class: "advice", role: "status" });
@@ -28,6 +29,7 @@ export function renderCheckin(app, date) {
   const error = h("p", { class: "error", role: "alert" });
   const noteId = newId("note");
   const note = h("textarea", { id: noteId, rows: "3", maxlength: "500", autocomplete: "off" });
+  const save = h("button", { class: "btn big", type: "submit", text: t("checkin_save") });
 
   function drawFlagAdvice() {
     fill(flagAdvice, flags.filter((f) => checked.has(f.id)).map((f) => adviceCard(f, { live: true })));
@@ -45,12 +47,21 @@ export function renderCheckin(app, date) {
           return;
         }
         error.textContent = "";
-        await app.logCheckin({
-          on_date: date,
-          soreness,
-          red_flags: [...checked],
-          note: note.value.trim().slice(0, 500),
-        });
+        if (saving) return;
+        saving = true;
+        save.setAttribute("aria-disabled", "true");
+        try {
+          await app.logCheckin({
+            on_date: date,
+            soreness,
+            red_flags: [...checked],
+            note: note.value.trim().slice(0, 500),
+          });
+        } catch (err) {
+          saving = false;
+          save.removeAttribute("aria-disabled");
+          throw err;
+        }
         app.toast(t("checkin_saved"));
         app.go("#/today");
       },
@@ -89,7 +100,7 @@ export function renderCheckin(app, date) {
   h("label", { htmlFor: noteId, class: "field-label", text: t("note_label") }),
   note,
   error,
-  h("button", { class: "btn big", type: "submit", text: t("checkin_save") }));
+  save);
 
   return h("section", { class: "screen checkin" },
     h("p", { class: "eyebrow", text: longDate(date, lang()) }),

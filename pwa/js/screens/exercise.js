@@ -8,6 +8,9 @@ import { painAdvice, scale } from "../widgets.js";
 import { dosageText, sideText, slotName } from "../words.js";
 
 let audio = null;
+// After a pain answer, the record waits this long for another change of mind before it is sent
+// (leaving the screen or the app sends it at once).
+const PAIN_SETTLE_MS = 10_000;
 
 function cueSound(app, kind) {
   if (!app.sound) return;
@@ -51,6 +54,7 @@ export function renderExercise(app, { date, slot, exerciseId }) {
   const canLog = date <= today;
   let record = app.completionFor(date, exerciseId, slot);
   let heldBack = null; // id of the record waiting for the pain answer
+  let logging = false; // a second tap while the first is being stored must not log twice
   let wakeLock = null;
 
   const live = h("p", { class: "sr-only", "aria-live": "assertive" });
@@ -61,26 +65,66 @@ export function renderExercise(app, { date, slot, exerciseId }) {
   }
 
   async function holdWakeLock() {
-    try { if (navigator.wakeLock && !wakeLock) wakeLock = await navigator.wakeLock.request("screen"); } catch { /* not allowed */ }
+    try {
+      if (navigator.wakeLock && !wakeLock) {
+        const lock = await navigator.wakeLock.request("screen");
+        wakeLock = lock;
+        // The browser lets go of it when the app goes to the background: ask again next time.
+        lock.addEventListener("release", () => { if (wakeLock === lock) wakeLock = null; });
+      }
+    } catch { /* not allowed */ }
   }
+
+  function onVisibility() {
+    if (!timer) return;
+    const s = timer.state();
+    if (document.visibilityState === "hidden") {
+      // No cue can reach a patient who is not looking: stop the clock where they left it.
+      if (s.running) {
+        timer.pause();
+        live.textContent = t("timer_paused_away");
+      }
+    } else if (s.phase !== "ready" && s.phase !== "done" && (s.running || mode === "count")) {
+      holdWakeLock();
+    }
+  }
+  document.addEventListener("visibilitychange", onVisibility);
 
   function showDone(fresh) {
     const advice = h("p", { class: "pain-advice", role: "status" });
+    const painNote = h("p", { class: "pain-note", role: "status" });
+    let asked = 0;
+    const painScale = fresh ? scale({
+      name: "pain",
+      legend: t("pain_question"),
+      hint: t("pain_hint"),
+      onChange: async (value) => {
+        advice.textContent = painAdvice(value);
+        if (!heldBack) return;
+        const mine = ++asked;
+        // Kept with the record, which waits a little longer for another change (arrow keys step
+        // through every number on the way): the last choice is the one that goes.
+        const outcome = await app.amendPending(heldBack, { body: { pain: value }, ready_at: Date.now() + PAIN_SETTLE_MS });
+        if (outcome === "ok") {
+          painNote.textContent = "";
+          return;
+        }
+        if (mine !== asked) return;
+        // The record left the phone before this change: the clinic keeps what was sent.
+        const kept = app.records.find((r) => r.id === heldBack);
+        const keptPain = kept && kept.body.pain !== undefined ? kept.body.pain : null;
+        for (const input of painScale.querySelectorAll("input[name=pain]")) input.checked = Number(input.value) === keptPain;
+        advice.textContent = painAdvice(keptPain);
+        painNote.textContent = outcome === "rejected" || outcome === "gone" ? t("pain_not_kept")
+          : keptPain === null ? t("pain_sent_without") : t("pain_sent_as", { n: keptPain });
+      },
+    }) : null;
     fill(donePanel,
       h("h2", { id: "done-title", text: fresh ? t("well_done") : t("done_already") }),
       h("p", { text: fresh ? t("saved_on_phone") : t("done_already_text") }),
-      fresh ? scale({
-        name: "pain",
-        legend: t("pain_question"),
-        hint: t("pain_hint"),
-        onChange: async (value) => {
-          advice.textContent = painAdvice(value);
-          const ok = heldBack && await app.amendPending(heldBack, { body: { pain: value }, ready_at: 0 });
-          if (ok) heldBack = null;
-          else app.toast(t("already_saved"));
-        },
-      }) : null,
+      painScale,
       advice,
+      painNote,
       h("a", { class: "btn", href: "#/today", text: t("back_to_today") }));
     donePanel.hidden = false;
     markButton.hidden = true;
@@ -92,10 +136,23 @@ export function renderExercise(app, { date, slot, exerciseId }) {
       app.toast(t("future_not_logged"));
       return;
     }
+    if (logging) return;
     if (record) { showDone(false); return; }
-    record = await app.logCompletion({ exercise_id: exerciseId, on_date: date, slot, ...fields }, { holdBack: true });
-    heldBack = record.id;
-    showDone(true);
+    logging = true;
+    try {
+      const logged = await app.logCompletion({ exercise_id: exerciseId, on_date: date, slot, ...fields }, { holdBack: true });
+      if (!logged) {
+        // Logged meanwhile (another tab, a tap on Today): one record per exercise and time of day.
+        record = app.completionFor(date, exerciseId, slot);
+        showDone(false);
+        return;
+      }
+      record = logged;
+      heldBack = record.id;
+      showDone(true);
+    } finally {
+      logging = false;
+    }
   }
 
   // ---- the timer ----
@@ -110,6 +167,10 @@ export function renderExercise(app, { date, slot, exerciseId }) {
 
   const timer = mode === "none" ? null : createTimer(dosage, {
     onChange: draw,
+    onSuspended: () => {
+      releaseWakeLock();
+      live.textContent = t("timer_paused_away");
+    },
     onCue: (kind) => {
       cueSound(app, kind);
       vibrate(kind);
@@ -202,6 +263,7 @@ export function renderExercise(app, { date, slot, exerciseId }) {
 
   app.cleanup = () => {
     if (timer) timer.destroy();
+    document.removeEventListener("visibilitychange", onVisibility);
     releaseWakeLock();
     // Leaving the screen answers the pain question with "no answer": send the record now.
     if (heldBack) app.amendPending(heldBack, { ready_at: 0 });

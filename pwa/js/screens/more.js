@@ -1,5 +1,6 @@
 // More: language, reminders, installing, what waits to be sent, disclaimer, leaving.
 
+import { longDate } from "../dates.js";
 import { h } from "../dom.js";
 import { LANGS, lang, t } from "../i18n.js";
 
@@ -26,9 +27,15 @@ function installSection(app) {
   return h("section", { class: "block" }, h("h2", { text: t("install_title") }), body);
 }
 
+function exerciseTitle(app, id) {
+  const exercise = app.bundle && app.bundle.exercises[id];
+  return exercise ? exercise.title : id;
+}
+
 export function renderMore(app) {
   const waiting = app.pendingCount();
-  const rejected = app.records.filter((r) => r.state === "rejected").length;
+  const refused = app.rejected();
+  const rejected = refused.length;
   const joined = Boolean(app.token);
   return h("section", { class: "screen more" },
     h("h1", { text: t("more_title") }),
@@ -47,8 +54,16 @@ export function renderMore(app) {
     installSection(app),
     joined ? h("section", { class: "block", "aria-labelledby": "outbox-title" },
       h("h2", { id: "outbox-title", text: t("outbox_title") }),
-      h("p", { class: "outbox-detail", text: waiting ? t("outbox_waiting_long", { n: waiting }) : t("outbox_empty_long") }),
-      rejected ? h("p", { class: "error", text: t("outbox_rejected", { n: rejected }) }) : null,
+      // Refused records first, and then never "everything reached your clinic".
+      rejected ? h("div", { class: "card outbox-refused" },
+        h("p", { class: "error", text: t("outbox_rejected", { n: rejected }) }),
+        h("ul", { class: "plain-list" }, refused.map((r) => h("li", { text: t("outbox_rejected_item", {
+          what: r.type === "checkin" ? t("checkin_title") : exerciseTitle(app, r.body.exercise_id),
+          date: longDate(r.body.on_date, lang()),
+        }) }))),
+        h("p", { text: t("outbox_rejected_help") })) : null,
+      h("p", { class: "outbox-detail", text: waiting ? t("outbox_waiting_long", { n: waiting })
+        : rejected ? t("outbox_rest_sent") : t("outbox_empty_long") }),
       waiting ? h("button", { class: "btn", type: "button", text: t("send_now"), on: { click: () => app.flush() } }) : null)
       : null,
     h("section", { class: "block disclaimer" },

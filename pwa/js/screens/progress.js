@@ -60,7 +60,7 @@ function phaseBlock(app, phase, today) {
   const doneDays = new Set(app.records.filter((r) => r.type === "completion" && r.state !== "rejected").map((r) => r.body.on_date));
   const days = [];
   for (let d = phase.from_day; d <= phase.to_day; d += 1) days.push(d);
-  return h("details", { class: ["phase-block", current && "current"], open: current },
+  return h("details", { class: ["phase-block", current && "current"], open: current, "data-keep": `phase:${phase.id}` },
     h("summary", {},
       h("span", { class: "phase-name", text: bundle.phase_names[phase.id] || phase.id }),
       h("span", { class: "phase-dates", text: t("phase_days", {

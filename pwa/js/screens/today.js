@@ -23,7 +23,7 @@ function installHint(app) {
 function aftercareCard(app) {
   const care = app.bundle.aftercare;
   // Closed by default so the routine stays in view; the summary says what it is about.
-  return h("details", { class: "card aftercare" },
+  return h("details", { class: "card aftercare", "data-keep": "aftercare" },
     h("summary", { text: t("aftercare_title", { hours: care.hours }) }),
     h("ul", { class: "plain-list" }, care.guidance.map((g) => h("li", { text: g }))),
     h("p", { text: care.soreness }),
@@ -38,6 +38,12 @@ function dayNav(app, date, today) {
     date !== today ? h("a", { class: "btn quiet", href: "#/today", text: t("back_to_today") }) : null,
     h("a", { class: "btn quiet", href: `#/day/${next}`, text: `${next === today ? t("today") : t("next_day")} ›` }));
 }
+
+// Taps being handled ("date|slot|exercise"); kept here because a redraw replaces the buttons.
+const busy = new Set();
+
+// What the patient is told after tapping a done mark (app.undo's answer).
+const UNDO_SAID = { ok: "undone", sent: "already_saved", sending: "undo_sending", rejected: "undo_rejected", gone: "undone" };
 
 function entryItem(app, date, entry, today) {
   const exercise = app.bundle.exercises[entry.exercise_id];
@@ -54,13 +60,20 @@ function entryItem(app, date, entry, today) {
     disabled: future,
     on: {
       click: async () => {
-        if (!done) {
-          await app.logCompletion({ exercise_id: entry.exercise_id, on_date: date, slot: entry.slot });
-          app.toast(t("logged", { title }));
-        } else if (await app.undo(record.id)) {
-          app.toast(t("undone", { title }));
-        } else {
-          app.toast(t("already_saved"));
+        // One tap at a time per item: a double tap must not log twice (or log and take back).
+        const key = `${date}|${entry.slot}|${entry.exercise_id}`;
+        if (busy.has(key)) return;
+        busy.add(key);
+        try {
+          if (!done) {
+            if (await app.logCompletion({ exercise_id: entry.exercise_id, on_date: date, slot: entry.slot })) {
+              app.toast(t("logged", { title }));
+            }
+          } else {
+            app.toast(t(UNDO_SAID[await app.undo(record.id)] || "already_saved", { title }));
+          }
+        } finally {
+          busy.delete(key);
         }
       },
     },

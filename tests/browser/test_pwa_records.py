@@ -1,0 +1,313 @@
+"""What the patient logs is what the clinic gets: a changed pain answer, double taps, an app closed
+right after an exercise, taking back a record on its way, records the server refuses, midnight,
+an outdated plan in the other language, a timer stopped by a locked screen, open sections."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.browser.conftest import (
+    TIMEZONE,
+    Clinic,
+    LiveServer,
+    join_in_browser,
+    local_today,
+    stored_records,
+    wait_for_screen,
+    wait_outbox,
+)
+from tests.browser.test_pwa_flow import short_hold_items
+
+pytestmark = pytest.mark.browser
+
+MARK_DONE = re.compile(r"^(I did it without the timer|Mark as done)$")
+
+
+def completions(page: Page) -> list[dict]:
+    return [r for r in stored_records(page) if r["type"] == "completion"]
+
+
+def server_rows(server: LiveServer, table: str, patient_id: int) -> list[dict]:
+    return [dict(r) for r in server.rows(f"SELECT * FROM {table} WHERE patient_id = ?", (patient_id,))]
+
+
+def wait_rows(page: Page, server: LiveServer, table: str, patient_id: int, n: int, timeout_ms: int = 10_000) -> list:
+    for _ in range(timeout_ms // 100):
+        rows = server_rows(server, table, patient_id)
+        if len(rows) >= n:
+            return rows
+        page.wait_for_timeout(100)
+    return server_rows(server, table, patient_id)
+
+
+def open_exercise(page: Page, n: int = 0) -> None:
+    page.locator("a.entry-main").nth(n).click()
+    wait_for_screen(page, "ex")
+
+
+def test_the_last_pain_answer_is_the_one_the_clinic_gets(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    patient = clinic.patient(name="Irene")
+    page.clock.install()
+    join_in_browser(page, clinic.invite(patient))
+
+    # Offline, a change of mind: 2, then 7. The phone keeps 7 and says nothing about "already sent".
+    open_exercise(page, 0)
+    context.set_offline(True)
+    page.get_by_role("button", name=MARK_DONE).click()
+    done = page.locator(".done-panel")
+    done.get_by_role("radio", name="2", exact=True).check()
+    done.get_by_role("radio", name="7", exact=True).check()
+    expect(done.locator(".pain-advice")).to_contain_text("too much")
+    page.wait_for_timeout(300)
+    assert [r["body"]["pain"] for r in completions(page)] == [7]
+    expect(page.locator("#toast")).to_have_text("")
+    expect(done.locator(".pain-note")).to_have_text("")
+    # Leaving the screen settles the answer; back online it goes out as 7.
+    context.set_offline(False)
+    done.get_by_role("link", name="Back to today").click()
+    wait_for_screen(page, "today")
+    wait_outbox(page, 0)
+    assert [r["pain"] for r in server_rows(live_server, "completion", patient.id)] == [7]
+
+    # The keyboard: arrowing through the numbers stores only where the patient stops.
+    open_exercise(page, 1)
+    page.get_by_role("button", name=MARK_DONE).click()
+    page.locator("input[name=pain]").first.focus()
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    expect(page.locator("input[name=pain]:checked")).to_have_value("5")
+    page.wait_for_timeout(300)
+    assert sorted(r["body"].get("pain") for r in completions(page)) == [5, 7]
+    wait_outbox(page, 1)  # still held: another change may come
+    page.clock.run_for(11_000)  # settled: it goes out
+    wait_outbox(page, 0)
+    assert sorted(r["pain"] for r in server_rows(live_server, "completion", patient.id)) == [5, 7]
+
+    # Once sent, a change cannot follow it: the screen shows what the clinic has, and says why.
+    page.keyboard.press("ArrowRight")
+    note = done.locator(".pain-note")
+    expect(note).to_contain_text("Your clinic already has your answer 5")
+    expect(page.locator("input[name=pain]:checked")).to_have_value("5")
+    assert sorted(r["pain"] for r in server_rows(live_server, "completion", patient.id)) == [5, 7]
+
+
+def test_a_double_tap_logs_once(page: Page, clinic: Clinic, live_server: LiveServer) -> None:
+    patient = clinic.patient(name="Teo")
+    join_in_browser(page, clinic.invite(patient))
+
+    mark = page.locator("button.check").first
+    key = mark.get_attribute("data-focus")
+    mark.dblclick()
+    expect(page.locator(f"button.check[data-focus='{key}']")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#toast")).to_contain_text("Done:")
+    page.wait_for_timeout(500)
+    assert len(completions(page)) == 1
+
+    page.locator("#nav").get_by_role("link", name="Check-in").click()
+    wait_for_screen(page, "checkin")
+    page.get_by_role("radio", name="3", exact=True).check()
+    page.get_by_role("button", name="Save check-in").dblclick()
+    wait_for_screen(page, "today")
+    page.wait_for_timeout(500)
+    assert len([r for r in stored_records(page) if r["type"] == "checkin"]) == 1
+
+    open_exercise(page, 1)
+    page.get_by_role("button", name=MARK_DONE).dblclick()
+    expect(page.locator(".done-panel")).to_be_visible()
+    page.wait_for_timeout(500)
+    assert len(completions(page)) == 2
+    page.get_by_role("link", name="Back to today").click()
+    wait_outbox(page, 0)
+    assert len(server_rows(live_server, "completion", patient.id)) == 2
+    assert len(server_rows(live_server, "checkin", patient.id)) == 1
+
+
+def test_an_exercise_finished_just_before_the_app_is_closed_still_reaches_the_clinic(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    patient = clinic.patient(name="Uma")
+    join_in_browser(page, clinic.invite(patient))
+    open_exercise(page, 0)
+    page.get_by_role("button", name=MARK_DONE).click()
+    expect(page.locator(".done-panel")).to_be_visible()
+    page.wait_for_timeout(300)
+    record = completions(page)[0]
+    assert record["state"] == "pending"
+    assert record["ready_at"] > 0  # held for the pain question
+
+    # The patient closes the app: no other page of it is open, nobody opens it again.
+    watcher = context.new_page()  # only to wait on; not the app
+    page.close()
+    rows = wait_rows(watcher, live_server, "completion", patient.id, 1)
+    assert [(r["id"], r["pain"]) for r in rows] == [(record["id"], None)]
+
+
+def test_taking_back_a_record_on_its_way_says_it_reached_the_clinic(
+    page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    patient = clinic.patient(name="Vera")
+    join_in_browser(page, clinic.invite(patient))
+    # A slow network: the server stores the batch at once, its answer takes 4 s to come back.
+    page.evaluate(
+        """() => { const f = window.fetch.bind(window);
+          window.fetch = (u, o) => String(u).includes('/patient/sync')
+            ? f(u, o).then(r => new Promise(res => setTimeout(() => res(r), 4000))) : f(u, o); }"""
+    )
+    mark = page.locator("button.check").first
+    key = mark.get_attribute("data-focus")
+    mark.click()
+    wait_rows(page, live_server, "completion", patient.id, 1)
+    page.locator(f"button.check[data-focus='{key}']").click()  # "take it back" while the answer is on its way
+    expect(page.locator("#toast")).to_contain_text("on its way to your clinic right now", timeout=5_000)
+    expect(page.locator("#toast")).not_to_contain_text("Taken back")
+    wait_outbox(page, 0)
+    assert [r["state"] for r in completions(page)] == ["sent"]
+    assert len(server_rows(live_server, "completion", patient.id)) == 1
+    page.reload()
+    wait_for_screen(page, "today")
+    expect(page.locator(f"button.check[data-focus='{key}']")).to_have_attribute("aria-pressed", "true")
+
+
+def test_records_the_server_refuses_are_never_called_saved(page: Page, clinic: Clinic) -> None:
+    patient = clinic.patient(name="Wen", treated_on=local_today() - dt.timedelta(days=1))
+    # This phone's clock runs two days fast: the server refuses records from the future.
+    page.clock.install(time=dt.datetime.now(dt.UTC) + dt.timedelta(days=2, hours=1))
+    join_in_browser(page, clinic.invite(patient))
+    page.locator("button.check").first.click()
+    expect(page.locator("#sync")).to_have_attribute("data-rejected", "1", timeout=15_000)
+    expect(page.locator("#sync")).to_have_text("1 not saved")
+    expect(page.locator("#toast")).to_contain_text("could not save 1 record")
+    page.locator("#sync").click()
+    wait_for_screen(page, "more")
+    expect(page.locator(".outbox-refused .error")).to_have_text("1 record could not be saved by the clinic's system.")
+    expect(page.locator(".outbox-refused")).to_contain_text("date and time on this phone")
+    expect(page.locator(".outbox-detail")).to_have_text("Everything else you logged has reached your clinic.")
+    expect(page.get_by_text("Everything you logged has reached your clinic.")).to_have_count(0)
+
+
+def test_today_turns_into_tomorrow_at_midnight_while_open(page: Page, clinic: Clinic) -> None:
+    today = local_today()
+    patient = clinic.patient(name="Xavi", treated_on=today - dt.timedelta(days=1))
+    page.clock.install(time=dt.datetime.combine(today, dt.time(23, 58, 30), zoneinfo.ZoneInfo(TIMEZONE)))
+    join_in_browser(page, clinic.invite(patient))
+    expect(page.locator(".phase")).to_have_text(re.compile(r"^Day 2:"))
+    page.clock.fast_forward("03:00")
+    expect(page.locator(".phase")).to_have_text(re.compile(r"^Day 3:"))
+    tomorrow = today + dt.timedelta(days=1)
+    expect(page.locator(".eyebrow").first).to_contain_text(re.compile(rf"\b{tomorrow.day}\b"))
+    page.locator("button.check").first.click()
+    wait_outbox(page, 0)
+    assert [r["body"]["on_date"] for r in completions(page)] == [tomorrow.isoformat()]
+
+
+def test_switching_language_offline_keeps_the_current_plan(context: BrowserContext, page: Page, clinic: Clinic) -> None:
+    today = local_today()
+    patient = clinic.patient(name="Yago", treated_on=today)
+    join_in_browser(page, clinic.invite(patient))
+    page.locator("#nav").get_by_role("link", name="More").click()
+    page.get_by_role("button", name="Español").click()
+    expect(page.locator("h1")).to_have_text("Más")
+    page.get_by_role("button", name="English").click()
+    expect(page.locator("h1")).to_have_text("More")
+    # A new plan (needled again 8 days ago), seen online in English only.
+    clinic._ok(
+        clinic.http.post(
+            f"/api/v1/patients/{patient.id}/plans",
+            json={
+                "treated": [{"muscle": "upper-trapezius", "side": "left"}],
+                "treated_on": (today - dt.timedelta(days=8)).isoformat(),
+            },
+        )
+    )
+    page.goto("/#/today")
+    page.reload()
+    wait_for_screen(page, "today")
+    expect(page.locator(".phase")).to_have_text(re.compile(r"^Day 9:"))
+    context.set_offline(True)
+    page.locator("#nav").get_by_role("link", name="More").click()
+    page.get_by_role("button", name="Español").click()
+    expect(page.locator("h1")).to_have_text("Más")
+    page.locator("#nav").get_by_role("link", name="Hoy").click()
+    wait_for_screen(page, "today")
+    expect(page.locator(".phase")).to_have_text(re.compile(r"^Día 9:"))
+
+
+def test_a_timer_stopped_by_a_locked_screen_waits_for_the_patient(page: Page, clinic: Clinic) -> None:
+    treated = [{"muscle": "upper-trapezius", "side": "left"}]
+    items, timed = short_hold_items(clinic, treated)
+    timed["dosage"].update(hold_seconds=5, reps=3)
+    patient = clinic.patient(treated, items=items, name="Zoe")
+    # A stand-in for the screen wake lock (headless Chromium has none): counts requests, and the
+    # browser's release when the app goes to the background.
+    page.add_init_script(
+        """(() => {
+          window.__wake = { requests: 0, sentinel: null };
+          Object.defineProperty(navigator, "wakeLock", { configurable: true, value: {
+            request: async () => {
+              window.__wake.requests += 1;
+              const s = new EventTarget();
+              s.release = async () => { s.dispatchEvent(new Event("release")); };
+              window.__wake.sentinel = s;
+              return s;
+            } } });
+          window.__cues = 0;
+          navigator.vibrate = () => { window.__cues += 1; return true; };
+        })()"""
+    )
+    page.clock.install()
+    join_in_browser(page, clinic.invite(patient))
+    page.locator(f"li.entry[data-exercise='{timed['exercise_id']}'] a.entry-main").first.click()
+    wait_for_screen(page, "ex")
+    timer = page.locator("section.timer")
+    timer.get_by_role("button", name="Start").click()
+    page.clock.run_for(2_000)
+    page.wait_for_function("window.__wake.requests === 1")
+    cues = page.evaluate("window.__cues")
+
+    # The page stops for five minutes (a locked screen): nothing is replayed, nothing is logged.
+    page.clock.fast_forward("05:00")
+    page.clock.run_for(400)
+    expect(timer).to_have_attribute("data-phase", "hold")
+    expect(timer.locator(".timer-phase")).to_contain_text("paused")
+    expect(timer.locator("[aria-live]")).to_contain_text("Paused while the app was in the background")
+    assert page.evaluate("window.__cues") == cues
+    assert completions(page) == []
+
+    # Going on asks for the wake lock again (the browser let go of it in the background).
+    page.evaluate("window.__wake.sentinel.release()")
+    timer.get_by_role("button", name="Go on").click()
+    page.wait_for_function("window.__wake.requests === 2")
+    page.clock.run_for(30_000)
+    expect(timer).to_have_attribute("data-phase", "done")
+    assert [r["body"]["reps_done"] for r in completions(page)] == [3]
+
+
+def test_opened_sections_stay_open_when_the_screen_is_drawn_again(
+    context: BrowserContext, page: Page, clinic: Clinic
+) -> None:
+    patient = clinic.patient(name="Alba")
+    join_in_browser(page, clinic.invite(patient))
+    card = page.locator("details.aftercare")
+    card.locator("summary").click()
+    expect(card).to_have_attribute("open", "")
+    page.locator("button.check").nth(1).click()
+    wait_outbox(page, 0)
+    expect(page.locator("li.entry.done")).to_have_count(1)
+    expect(page.locator("details.aftercare")).to_have_attribute("open", "")
+
+    page.locator("#nav").get_by_role("link", name="Progress").click()
+    wait_for_screen(page, "progress")
+    page.locator("details.phase-block:not(.current) summary").nth(1).click()
+    expect(page.locator("details.phase-block[open]")).to_have_count(2)
+    page.evaluate("() => { const ch = new BroadcastChannel('unknot'); ch.postMessage({type: 'records'}); ch.close(); }")
+    context.set_offline(True)
+    context.set_offline(False)
+    page.wait_for_timeout(1000)
+    expect(page.locator("details.phase-block[open]")).to_have_count(2)
