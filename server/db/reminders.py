@@ -196,18 +196,18 @@ async def upsert_subscription(
     nobody can take over a subscription by sending its endpoint with keys of their own.
     Keeps the patient's ``keep`` most recently working subscriptions and drops older ones.
     """
-    existing = await tx.fetch_one(
-        "SELECT patient_id, p256dh FROM push_subscription WHERE endpoint = :e", {"e": endpoint}
-    )
-    if existing is not None and existing["patient_id"] != patient_id and existing["p256dh"] != p256dh:
-        return None
-    await tx.execute(
+    existing = await tx.fetch_one("SELECT 1 FROM push_subscription WHERE endpoint = :e", {"e": endpoint})
+    # The refusal is part of the upsert, so two registrations racing on PostgreSQL cannot both pass a check.
+    stored = await tx.execute(
         "INSERT INTO push_subscription (patient_id, device_id, endpoint, p256dh, auth, created_at, updated_at) "
         "VALUES (:pid, :did, :e, :p, :a, :now, :now) "
         "ON CONFLICT (endpoint) DO UPDATE SET patient_id = excluded.patient_id, device_id = excluded.device_id, "
-        "p256dh = excluded.p256dh, auth = excluded.auth, updated_at = excluded.updated_at, failures = 0",
+        "p256dh = excluded.p256dh, auth = excluded.auth, updated_at = excluded.updated_at, failures = 0 "
+        "WHERE push_subscription.patient_id = excluded.patient_id OR push_subscription.p256dh = excluded.p256dh",
         {"pid": patient_id, "did": device_id, "e": endpoint, "p": p256dh, "a": auth, "now": iso(now)},
     )
+    if stored == 0:
+        return None
     await tx.execute(
         "DELETE FROM push_subscription WHERE patient_id = :pid AND id NOT IN (SELECT id FROM push_subscription "
         "WHERE patient_id = :pid ORDER BY coalesce(last_ok_at, updated_at) DESC, id DESC LIMIT :keep)",
