@@ -146,6 +146,26 @@ def test_every_exercise_has_a_stop_rule_and_says_what_to_feel(catalog: Catalog) 
             assert exercise.muscles, f"{exercise.id} names no target muscle"
 
 
+# The pain-monitoring rule (SOURCES.md), in the wording plans/README.md gives strength items:
+# "Stop if pain goes above 5 out of 10 or is still up the next morning; then do fewer."
+PAIN_MONITORING = {
+    "en": ("above 5 out of 10", "still up the next morning; then "),
+    "es": ("pasa de 5 sobre 10", "sigue aumentado a la mañana siguiente; en ese caso"),
+}
+
+
+def test_every_strength_item_stops_by_the_pain_monitoring_rule(catalog: Catalog) -> None:
+    strength = [e for e in catalog.exercises.values() if e.kind == "strength"]
+    assert strength
+    missing = [
+        f"{exercise.id}.stop.{lang}"
+        for exercise in strength
+        for lang, phrases in PAIN_MONITORING.items()
+        if not all(phrase in exercise.stop.get(lang) for phrase in phrases)
+    ]
+    assert not missing, missing
+
+
 def test_every_hold_is_within_the_stretching_conventions(catalog: Catalog) -> None:
     for exercise in catalog.exercises.values():
         hold = exercise.dosage.hold_seconds
