@@ -152,6 +152,13 @@ PAIN_MONITORING = {
     "en": ("above 5 out of 10", "still up the next morning; then "),
     "es": ("pasa de 5 sobre 10", "sigue aumentado a la mañana siguiente; en ese caso"),
 }
+# What plans/README.md asks of items used after chest-wall needling.
+CHEST_WALL_STOP = {
+    "en": "If you become short of breath, or have chest or rib pain when you breathe in, "
+    "stop and call emergency services now (see Warning signs).",
+    "es": "Si le falta el aire, o nota dolor en el pecho o en las costillas al tomar aire, "
+    "pare y llame a emergencias ahora mismo (consulte Señales de alarma).",
+}
 
 
 def test_every_strength_item_stops_by_the_pain_monitoring_rule(catalog: Catalog) -> None:
@@ -162,6 +169,21 @@ def test_every_strength_item_stops_by_the_pain_monitoring_rule(catalog: Catalog)
         for exercise in strength
         for lang, phrases in PAIN_MONITORING.items()
         if not all(phrase in exercise.stop.get(lang) for phrase in phrases)
+    ]
+    assert not missing, missing
+
+
+def test_items_for_the_first_48_hours_after_chest_wall_needling_send_breathing_trouble_to_emergency(
+    catalog: Catalog,
+) -> None:
+    chest_wall = {m.id for m in catalog.muscles.values() if "chest-wall" in m.precautions}
+    used = [e for e in catalog.exercises.values() if "aftercare" in e.phases and chest_wall & set(e.muscles)]
+    assert used
+    missing = [
+        f"{exercise.id}.stop.{lang}"
+        for exercise in used
+        for lang, sentence in CHEST_WALL_STOP.items()
+        if sentence not in exercise.stop.get(lang)
     ]
     assert not missing, missing
 
