@@ -7,7 +7,7 @@
  * - The outbox is sent by the page; Background Sync sends it from here when no page is open
  *   (the browser fires it once the network is back, even after the app was closed).
  * - Web Push: every push shows a notification; tapping it brings the app to the front on the
- *   reminder's slot ("/#today?slot=evening"); pushsubscriptionchange subscribes again with the
+ *   reminder's day and slot ("/#today?slot=evening&date=2026-11-25"); pushsubscriptionchange subscribes again with the
  *   same key and sends the new subscription with the token kept in IndexedDB.
  * - The therapist console (/console/) and other API routes are left alone.
  */
@@ -15,7 +15,7 @@
 
 // VERSION is a hash of the SHELL files: tests/browser/shell.py checks it and can rewrite it
 // (`.venv/bin/python -m tests.browser.shell --write`) whenever a shell file changes.
-const VERSION = "906933d18e97";
+const VERSION = "3eeb4ac6f0f8";
 const SHELL_CACHE = "unknot-shell-" + VERSION;
 const API_CACHE = "unknot-api-v1";
 const API_CACHE_MAX = 60;

@@ -110,6 +110,8 @@ class PushService:
         self._first_at: float | None = None
         self._last_at: float | None = None
         self.keep_messages = True
+        # Seconds to wait before answering each request (a slow push service).
+        self.delay = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -334,6 +336,8 @@ class PushService:
             payload = json.loads(plain)
         except Exception as exc:
             return refuse(400, f"cannot decrypt: {type(exc).__name__}")
+        if self.delay:
+            await asyncio.sleep(self.delay)
         with self._lock:
             script = self._script.get(token)
             status = script.pop(0) if script else 201

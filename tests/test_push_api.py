@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
 import os
 import stat
 from pathlib import Path
@@ -209,6 +210,26 @@ async def test_the_calendar_file_lists_the_enabled_reminders_in_the_patients_zon
     assert r.text.count("BEGIN:VEVENT") == 2  # midday is off
     assert sum(line.startswith("RRULE:FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR,SA,SU;UNTIL=") for line in lines) == 2
     assert "SUMMARY:Evening exercises" in lines
+
+
+async def test_the_calendar_file_reminds_only_while_the_plan_has_something_in_that_slot(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog
+) -> None:
+    r = await therapist.post("/api/v1/patients", json={"display_name": "No plan", "timezone": "Europe/Berlin"})
+    phone = await join_phone(therapist, app, r.json()["id"])
+    assert "BEGIN:VEVENT" not in (await phone.get("/api/v1/patient/reminders.ics")).text
+
+    # A plan that starts in three days, its evening stretches five days a week.
+    starts = START.date() + dt.timedelta(days=3)
+    ana = await make_patient(therapist, app, service, catalog, treated_on=starts, evening_days_per_week=5)
+    lines = (await ana.phones[0].get("/api/v1/patient/reminders.ics")).text.split("\r\n")
+    assert f"DTSTART;TZID=Europe/Berlin:{starts:%Y%m%d}T190000" in lines
+    assert f"DTSTART;TZID=Europe/Berlin:{starts:%Y%m%d}T080000" in lines
+    last = max(i["to_day"] for i in ana.items)
+    rest = [starts + dt.timedelta(days=n) for n in range(last + 1) if n % 7 >= 5]
+    assert [line for line in lines if line.startswith("EXDATE")] == [
+        f"EXDATE;TZID=Europe/Berlin:{day:%Y%m%d}T190000" for day in rest
+    ]
 
 
 # --- the test reminder ---------------------------------------------------------------------------

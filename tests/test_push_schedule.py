@@ -132,7 +132,7 @@ def test_the_notification_says_the_slot_what_is_left_and_about_how_long(catalog:
 def test_the_payload_opens_the_slot_and_replaces_an_older_copy(catalog: Catalog) -> None:
     left = _entries(catalog, "stretch", 2, Dosage(sets=2, reps=5))
     payload = payload_for("reminder", "evening", dt.date(2026, 11, 25), left, catalog, "fr")
-    assert payload.url == "/#today?slot=evening"
+    assert payload.url == "/#today?slot=evening&date=2026-11-25"  # the day it was for, even tapped after midnight
     assert payload.tag == "unknot-evening-2026-11-25"
     assert payload.lang == "en"  # an unknown language falls back to English
     assert payload.count == 2

@@ -76,6 +76,7 @@ async def make_patient(
     locale: str = "en",
     devices: int = 1,
     treated_on: dt.date = TREATED_ON,
+    evening_days_per_week: int = 7,
 ) -> Patient:
     r = await therapist.post("/api/v1/patients", json={"display_name": name, "timezone": tz, "locale": locale})
     assert r.status_code == 201, r.text
@@ -86,6 +87,9 @@ async def make_patient(
     )
     last_day = max(p["to_day"] for p in preview.json()["phases"])
     patient.items = plan_items(catalog, last_day)
+    for item in patient.items:
+        if "evening" in item["slots"]:
+            item["dosage"]["days_per_week"] = evening_days_per_week
     r = await therapist.post(
         f"/api/v1/patients/{patient.id}/plans",
         json={"treated": treated, "treated_on": treated_on.isoformat(), "items": patient.items},
@@ -174,7 +178,7 @@ async def test_exactly_the_due_reminders_go_to_every_device_with_the_right_text(
             "on_date": "2026-11-20",
             "title": EVENING_TEXT,
             "body": "Tap to open today's routine.",
-            "url": "/#today?slot=evening",
+            "url": "/#today?slot=evening&date=2026-11-20",
             "tag": "unknot-evening-2026-11-20",
             "lang": "en",
             "count": 3,
@@ -313,6 +317,51 @@ async def test_quiet_hours_hold_back_a_late_reminder(
     assert report.skipped == 1
     assert service.received == []
     assert [(d["status"], d["last_error"]) for d in await deliveries(therapist, ana)] == [("skipped", "quiet hours")]
+
+
+async def test_a_retry_that_would_arrive_in_quiet_hours_is_not_sent(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler
+) -> None:
+    """Quiet hours are checked when the message goes out, not only when it was planned."""
+    ana = await make_patient(therapist, app, service, catalog)
+    r = await ana.phones[0].put("/api/v1/patient/reminders", json={"quiet_hours": {"start": "19:01", "end": "07:00"}})
+    assert r.status_code == 200, r.text
+    service.answer(ana.subs[0], 503)
+    assert (await scheduler.tick(utc("2026-11-20T18:00:00"))).retried == 1  # 19:00 in Berlin
+    report = await scheduler.tick(utc("2026-11-20T18:01:10"))  # the retry is due at 19:01:10, in quiet hours
+    assert (report.sent, report.skipped) == (0, 1)
+    assert service.attempts(ana.subs[0]) == 1
+    assert [(d["status"], d["last_error"]) for d in await deliveries(therapist, ana)] == [("skipped", "quiet hours")]
+
+
+async def test_saving_reminder_settings_keeps_a_reminder_that_has_come_due(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler, clock: Clock
+) -> None:
+    """The scheduler was down at 19:00; at 19:05 the patient changes only the quiet hours."""
+    ana = await make_patient(therapist, app, service, catalog)
+    clock.fixed = utc("2026-11-20T18:05:00")
+    r = await ana.phones[0].put("/api/v1/patient/reminders", json={"quiet_hours": {"start": "22:30", "end": "07:00"}})
+    assert r.status_code == 200, r.text
+    assert (await scheduler.tick(utc("2026-11-20T18:10:00"))).sent == 1
+    assert [m.payload["on_date"] for m in await service.wait_for(1)] == ["2026-11-20"]
+    # A slot the patient did change starts from its new time.
+    r = await ana.phones[0].put(
+        "/api/v1/patient/reminders", json={"rules": [{"slot": "morning", "local_time": "09:30"}]}
+    )
+    assert r.json()["rules"][0]["next_at"] == "2026-11-21T08:30:00Z"
+
+
+async def test_a_tick_that_sends_for_a_while_records_each_message_at_the_time_it_went(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler
+) -> None:
+    """Claims and records use the time they happen, not the tick's start: a claim made late in a
+    long tick would otherwise get a lease that is already running out, and another process would
+    take it over while it is being sent."""
+    ana = await make_patient(therapist, app, service, catalog)
+    service.delay = 1.2
+    assert (await scheduler.tick(utc("2026-11-20T18:00:00"))).sent == 1
+    [sent] = await deliveries(therapist, ana)
+    assert sent["sent_at"] == "2026-11-20T18:00:01Z"
 
 
 async def test_a_revoked_device_and_an_archived_patient_get_no_reminders(

@@ -387,12 +387,18 @@ async function refreshLog() {
 
 const PASSIVE = new Set(["today", "day", "progress", "help", "more"]);
 
-/** "#/day/2026-11-20" -> {name: "day", args: [...]}; "#today?slot=evening" (a reminder) adds params. */
+/** "#/day/2026-11-20" -> {name: "day", args: [...]}; "#today?slot=evening&date=2026-11-20" (a
+ *  reminder) adds params. */
 function parse(hash) {
   const [path, query = ""] = hash.replace(/^#\/?/, "").split("?");
   const parts = path.split("/").map(decodeURIComponent);
   const [name, ...rest] = parts;
   return { name: name || "today", args: rest, params: new URLSearchParams(query) };
+}
+
+/** The day a reminder was for (it may be tapped after midnight), else today. */
+function reminderDate(date) {
+  return date && /^\d{4}-\d{2}-\d{2}$/.test(date) ? date : app.today();
 }
 
 function screenFor(r) {
@@ -411,7 +417,7 @@ function screenFor(r) {
     case "more": return renderMore(app);
     case "reminders": return renderReminders(app);
     case "join": return renderJoin(app, {});
-    case "today": return renderDay(app, app.today(), { due: r.params.get("slot") });
+    case "today": return renderDay(app, reminderDate(r.params.get("date")), { due: r.params.get("slot") });
     default: return renderDay(app, app.today());
   }
 }

@@ -20,6 +20,7 @@ import base64
 import binascii
 import datetime as dt
 import zoneinfo
+from collections.abc import Mapping
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -32,7 +33,7 @@ from litestar.exceptions import TooManyRequestsException
 from litestar.params import JSONBody, QueryParameter, SkipValidation
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from server.api.deps import ClockDep, DatabaseDep, SettingsDep
+from server.api.deps import CatalogDep, ClockDep, DatabaseDep, SettingsDep
 from server.api.errors import InputError
 from server.api.params import HHMM, PLAIN_TEXT, RowId
 from server.api.patients import owned_patient
@@ -42,7 +43,7 @@ from server.clock import iso
 from server.db import reminders, therapists
 from server.db.patients import PatientIdentity
 from server.db.reminders import DeliveryRow, Prefs, RuleRow
-from server.programs import SLOTS, Program
+from server.programs import SLOTS, Program, routine_for
 from server.push.ics import CalendarRule, calendar
 from server.push.message import Payload
 from server.push.schedule import (
@@ -287,11 +288,16 @@ def _rules_out(rules: list[RuleRow], tz: zoneinfo.ZoneInfo, now: dt.datetime) ->
     return out
 
 
-def _with_next(rules: list[RuleRow], tz: zoneinfo.ZoneInfo, now: dt.datetime) -> list[RuleRow]:
+def _with_next(
+    rules: list[RuleRow], tz: zoneinfo.ZoneInfo, now: dt.datetime, due: Mapping[str, str] | None = None
+) -> list[RuleRow]:
+    """The rules with their next occurrence; a slot in ``due`` keeps the occurrence that has come
+    but is not planned yet, so that saving settings never loses a reminder that is due."""
     out = []
     for r in rules:
         following = _next(r, tz, now)
-        out.append(msgspec.structs.replace(r, next_due_at=iso(following) if following else None))
+        next_due_at = (due or {}).get(r.slot) or (iso(following) if following else None)
+        out.append(msgspec.structs.replace(r, next_due_at=next_due_at))
     return out
 
 
@@ -436,30 +442,45 @@ class PatientRemindersController(Controller):
                 raise InputError(
                     field, f"{rule.slot} at {rule.local_time} falls inside the quiet hours ({quiet[0]}-{quiet[1]})"
                 )
+        was = {r.slot: r for r in current}
+        due = {}
+        for r in rules:
+            before = was[r.slot]
+            unchanged = (r.local_time, r.weekdays, r.enabled) == (before.local_time, before.weekdays, before.enabled)
+            if unchanged and before.next_due_at is not None and before.next_due_at <= iso(now):
+                due[r.slot] = before.next_due_at
         async with db.transaction() as tx:
-            await reminders.save_rules(tx, user.patient_id, _with_next(rules, tz, now), user.timezone, now)
+            await reminders.save_rules(tx, user.patient_id, _with_next(rules, tz, now, due), user.timezone, now)
             await reminders.save_prefs(tx, user.patient_id, now, customized=True, quiet=quiet)
         return await _reminders_out(db, user, now)
 
     @get(CALENDAR_PATH.removeprefix("/api/v1/patient"), summary="The reminder times as a calendar file (.ics)")
     async def calendar_file(
-        self, request: PatientRequest, db: DatabaseDep, clock: ClockDep, settings: SettingsDep
+        self, request: PatientRequest, db: DatabaseDep, catalog: CatalogDep, clock: ClockDep, settings: SettingsDep
     ) -> Response[str]:
         user, now = request.user, clock.now()
         today = now.astimezone(zone(user.timezone)).date()
         prefs = await reminders.prefs_of(db, user.patient_id)
         program = await _program_of(db, user.patient_id)
         rules = effective_rules(await reminders.rules_of(db, user.patient_id), prefs, program)
-        # The events end with the plan (there is nothing to remind of afterwards).
-        until = program.treated_on + dt.timedelta(days=program.days - 1) if program is not None else None
-        if until is not None and until < today:
-            rules = []
+        # The events run while the plan does, as the push reminders: not before it starts, not after
+        # it ends, not without one, and not on a day it has nothing in that slot.
+        starts_on, until, events = today, None, []
+        if program is not None:
+            starts_on = max(today, program.treated_on)
+            until = program.treated_on + dt.timedelta(days=program.days - 1)
+            days = [starts_on + dt.timedelta(days=n) for n in range((until - starts_on).days + 1)]
+            planned = {day: {e.slot for e in routine_for(program, day, catalog).entries} for day in days}
+            for r in rules:
+                skip = [day for day in days if r.slot not in planned[day]]
+                if r.enabled and len(skip) < len(days):
+                    events.append(CalendarRule(r.slot, r.local_time, days_from_mask(r.weekdays), skip))
         body = calendar(
             patient_key=f"{user.therapist_id}:{user.patient_id}",
             timezone=user.timezone,
             lang=user.locale,
-            rules=[CalendarRule(r.slot, r.local_time, days_from_mask(r.weekdays)) for r in rules if r.enabled],
-            starts_on=today,
+            rules=events,
+            starts_on=starts_on,
             until=until,
             now=now,
             app_url=settings.public_url,

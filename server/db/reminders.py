@@ -89,9 +89,11 @@ DONE_ON = _in_sets(
     "SELECT patient_id, on_date, exercise_id, slot FROM completion WHERE patient_id IN ({ids}) AND on_date IN ({dates})"
 )
 CLAIMED_TARGETS = _in_sets(
-    "SELECT s.id, s.endpoint, s.p256dh, s.auth, p.archived_at IS NOT NULL AS archived FROM push_subscription s "
+    "SELECT s.id, s.endpoint, s.p256dh, s.auth, p.archived_at IS NOT NULL AS archived, p.timezone, "
+    "q.quiet_start, q.quiet_end FROM push_subscription s "
     "JOIN patient_device d ON d.id = s.device_id AND d.revoked_at IS NULL "
-    "JOIN patient p ON p.id = d.patient_id WHERE s.id IN ({ids})"
+    "JOIN patient p ON p.id = d.patient_id LEFT JOIN reminder_prefs q ON q.patient_id = p.id "
+    "WHERE s.id IN ({ids})"
 )
 
 
@@ -120,14 +122,18 @@ class SubscriptionInfo(Struct, frozen=True):
     last_ok_at: str | None
 
 
-class TargetRow(Struct, frozen=True):
-    """A live subscription and its keys, and whether its patient was archived since the reminder was planned."""
+class TargetRow(Struct, frozen=True, kw_only=True):
+    """A live subscription and its keys; for a claimed delivery also its patient's state as it is now
+    (archived since the reminder was planned, time zone and quiet hours)."""
 
     id: int
     endpoint: str
     p256dh: str
     auth: str
     archived: bool = False
+    timezone: str = "UTC"
+    quiet_start: str | None = None
+    quiet_end: str | None = None
 
 
 class DueRule(Struct, frozen=True, kw_only=True):
@@ -241,7 +247,7 @@ async def targets_of(db: Database | Transaction, patient_id: int) -> list[Target
         "JOIN patient_device d ON d.id = s.device_id AND d.revoked_at IS NULL WHERE s.patient_id = :pid ORDER BY s.id",
         {"pid": patient_id},
     )
-    return [TargetRow(*r) for r in rows]
+    return [TargetRow(id=r[0], endpoint=r[1], p256dh=r[2], auth=r[3]) for r in rows]
 
 
 async def live_subscriptions(tx: Transaction, patient_ids: Iterable[int]) -> dict[int, list[int]]:
@@ -518,7 +524,7 @@ async def claim(
             CLAIMED_TARGETS[tx.dialect],
             {"ids": _ids(r["subscription_id"] for r in rows if r["subscription_id"] is not None)},
         )
-    by_id = {t["id"]: TargetRow(*t[:4], archived=bool(t[4])) for t in targets}
+    by_id = {t["id"]: TargetRow(**{**dict(t), "archived": bool(t["archived"])}) for t in targets}
     return [
         Claimed(
             id=r["id"],

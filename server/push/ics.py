@@ -1,8 +1,9 @@
 """The reminder times as an iCalendar file (RFC 5545), for devices where push is not available.
 
 One weekly recurring event per enabled slot, at the patient's local time with the
-patient's ``TZID``, and a ``VTIMEZONE`` built from the zone's real transitions so
-calendars without that zone still place the events right across daylight saving.
+patient's ``TZID``, without the days the plan has nothing for that slot (``EXDATE``), and a
+``VTIMEZONE`` built from the zone's real transitions so calendars without that zone still
+place the events right across daylight saving.
 """
 
 from __future__ import annotations
@@ -37,11 +38,12 @@ _YEARS = 3
 
 
 class CalendarRule(Struct, frozen=True):
-    """An enabled reminder: slot, local ``HH:MM`` and weekday names."""
+    """An enabled reminder: slot, local ``HH:MM``, weekday names, and dates with nothing to remind of."""
 
     slot: str
     local_time: str
     weekdays: Sequence[str]
+    skip: Sequence[dt.date] = ()
 
 
 def _escape(text: str) -> str:
@@ -174,6 +176,7 @@ def calendar(
             f"DTSTART;TZID={timezone}:{begin:%Y%m%d}T{at:%H%M}00",
             "DURATION:PT15M",
             rrule,
+            *(f"EXDATE;TZID={timezone}:{day:%Y%m%d}T{at:%H%M}00" for day in sorted(rule.skip) if day >= begin),
             f"SUMMARY:{_escape(summary)}",
             f"DESCRIPTION:{_escape(_DESCRIPTION[lang])}",
             f"URL:{url}",

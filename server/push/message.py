@@ -9,7 +9,7 @@ The payload is the JSON the service worker receives in its ``push`` event::
       "on_date": "2026-11-25",       # the patient's local date
       "title": "Evening: 3 stretches, about 6 minutes",
       "body": "Tap to open today's routine.",
-      "url": "/#today?slot=evening", # open (or focus) this on notificationclick
+      "url": "/#today?slot=evening&date=2026-11-25",  # open (or focus) this on notificationclick
       "tag": "unknot-evening-2026-11-25",  # showNotification tag: a resend replaces, never stacks
       "lang": "en",
       "count": 3,                    # things left to do in the slot
@@ -160,7 +160,8 @@ def payload_for(
         on_date=on_date,
         title=title,
         body=body,
-        url=f"/#today?slot={slot}",
+        # The date too: a reminder tapped after midnight opens the day it was for.
+        url=f"/#today?slot={slot}&date={on_date.isoformat()}",
         tag=f"unknot-{slot}-{on_date.isoformat()}",
         lang=lang,
         count=len(left),

@@ -22,6 +22,7 @@ import contextlib
 import datetime as dt
 import logging
 import math
+import time
 import uuid
 import zoneinfo
 from collections.abc import Sequence
@@ -100,6 +101,18 @@ def _tz(rule: DueRule) -> zoneinfo.ZoneInfo | None:
         return None
 
 
+class _Elapsing:
+    """A tick's time moving on with the real time passed since it began: claims, sends and their
+    records carry the moment they happen, however long the tick has been sending."""
+
+    def __init__(self, start: dt.datetime) -> None:
+        self._start = start
+        self._began = time.monotonic()
+
+    def now(self) -> dt.datetime:
+        return self._start + dt.timedelta(seconds=time.monotonic() - self._began)
+
+
 class Scheduler:
     """Plans, claims and sends reminders for one app process."""
 
@@ -176,11 +189,13 @@ class Scheduler:
         async with self.db.transaction() as tx:
             report.expired += await reminders.finish_stale(tx, now, now - self.grace, self.max_attempts)
         await self._rezone(now)
+        clock = _Elapsing(now)
         # One batch planned, then everything due sent, then the next batch: the first messages
         # leave while later ones are still being planned, and memory stays bounded by the batch.
         while True:
-            planned = await self._plan(now, report)
-            await self.deliver(now, report)
+            planned = await self._plan(clock.now(), report)
+            while await self._deliver(clock, report) == self.batch:
+                pass
             if planned < self.batch:
                 break
         if self._last_prune is None or now - self._last_prune > _PRUNE_EVERY:
@@ -199,7 +214,8 @@ class Scheduler:
     async def deliver(self, now: dt.datetime, report: Report | None = None) -> Report:
         """Step 3 of a tick: claim, send and record every delivery that is due."""
         report = report or Report()
-        while await self._deliver(now, report) == self.batch:
+        clock = _Elapsing(now)
+        while await self._deliver(clock, report) == self.batch:
             pass
         return report
 
@@ -269,17 +285,23 @@ class Scheduler:
         seconds = min(_BACKOFF_BASE * 2 ** max(attempts - 1, 0), _BACKOFF_MAX)
         return dt.timedelta(seconds=max(seconds, retry_after or 0))
 
-    async def _send(self, item: Claimed) -> Outcome:
+    async def _send(self, item: Claimed, now: dt.datetime) -> Outcome:
         if item.target is None:
             return Outcome("gone", None, "the subscription was removed")
         if item.target.archived:  # planned before the therapist archived the patient
             return Outcome("skipped", None, "the patient was archived")
+        # Checked again here: a retry, or a claim taken over after a lease, may come later than planned.
+        window = _window(item.target.quiet_start, item.target.quiet_end)
+        if item.kind == "reminder" and in_window(now, window, zone(item.target.timezone)):
+            return Outcome("skipped", None, "quiet hours")
         target = Target(item.target.endpoint, item.target.p256dh, item.target.auth)
         return await self.sender.send(target, item.payload.encode(), topic=item.slot)
 
-    async def _deliver(self, now: dt.datetime, report: Report) -> int:
+    async def _deliver(self, clock: _Elapsing, report: Report) -> int:
         """Claim one batch, send it, record the outcomes; returns how many were claimed."""
         token = uuid.uuid4().hex
+        # The lease runs from the claim, not from the start of a tick that may have sent for minutes.
+        now = clock.now()
         claimed = await reminders.claim(
             self.db,
             now,
@@ -296,14 +318,15 @@ class Scheduler:
         # previous one (a group commit), so a process killed mid-send leaves only the messages still
         # in flight, not a backlog of answered ones, to be sent again by whoever takes its claims over.
         async def send(item: Claimed) -> tuple[Claimed, Outcome]:
-            return item, await self._send(item)
+            return item, await self._send(item, clock.now())
 
         waiting = {asyncio.ensure_future(send(item)) for item in claimed}
         try:
             while waiting:
                 finished, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
                 arrived = [task.result() for task in finished]
-                await self._record([i for i, _ in arrived], [o for _, o in arrived], token, now, report, retry=True)
+                outcomes = [o for _, o in arrived]
+                await self._record([i for i, _ in arrived], outcomes, token, clock.now(), report, retry=True)
         finally:  # stopping (or a failed write) leaves the rest to the lease, not to orphaned tasks
             for task in waiting:
                 task.cancel()

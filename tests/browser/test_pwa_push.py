@@ -21,6 +21,7 @@ when no window is open) is not covered here.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import os
 import re
@@ -114,7 +115,7 @@ def test_a_pushed_reminder_shows_its_text_and_tapping_it_opens_that_slot(
         "on_date": on_date,
         "title": f"{slot.title()}: 3 stretches, about 6 minutes",
         "body": "Tap to open today's routine.",
-        "url": f"/#today?slot={slot}",
+        "url": f"/#today?slot={slot}&date={on_date}",
         "tag": f"unknot-{slot}-{on_date}",
         "lang": "en",
         "count": 3,
@@ -128,7 +129,7 @@ def test_a_pushed_reminder_shows_its_text_and_tapping_it_opens_that_slot(
     assert shown["title"] == payload["title"]
     assert shown["body"] == payload["body"]
     assert shown["tag"] == payload["tag"]
-    assert shown["data"]["url"] == f"{live_server.url}/#today?slot={slot}"
+    assert shown["data"]["url"] == f"{live_server.url}/#today?slot={slot}&date={on_date}"
     assert shown["silent"] is False
 
     # The same reminder again (a retry) replaces it instead of stacking a second one.
@@ -151,7 +152,7 @@ def test_a_pushed_reminder_shows_its_text_and_tapping_it_opens_that_slot(
         payload["tag"],
     )
     wait_for_screen(page, "today")
-    assert page.evaluate("location.hash") == f"#today?slot={slot}"
+    assert page.evaluate("location.hash") == f"#today?slot={slot}&date={on_date}"
     heading = page.locator(f"#slot-{slot}")
     expect(heading).to_be_focused()
     expect(page.locator("section.slot.due")).to_have_count(1)
@@ -179,6 +180,25 @@ def test_a_pushed_reminder_shows_its_text_and_tapping_it_opens_that_slot(
             break
         page.wait_for_timeout(50)
     assert (test["body"], test["silent"]) == (trial["body"], False)
+    page.evaluate(CLOSE_ALL)
+
+    # Yesterday evening's reminder tapped after midnight opens yesterday, not the new day.
+    yesterday = (local_today() - dt.timedelta(days=1)).isoformat()
+    late = payload | {"on_date": yesterday, "url": f"/#today?slot={slot}&date={yesterday}", "tag": "late"}
+    cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {"origin": live_server.url, "registrationId": registrations[-1], "data": json.dumps(late)},
+    )
+    notifications(page, 1)
+    worker.evaluate(
+        """async (tag) => {
+          const [notification] = await self.registration.getNotifications({ tag });
+          self.dispatchEvent(new NotificationEvent("notificationclick", { notification }));
+        }""",
+        "late",
+    )
+    expect(page.locator("main .eyebrow")).to_have_text("Your plan for")
+    expect(page.locator("main h1")).to_contain_text(str(int(yesterday[8:])))
     page.evaluate(CLOSE_ALL)
 
     # A push the worker cannot read still shows a notification (every push must), in the app's language.
