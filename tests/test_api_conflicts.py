@@ -21,12 +21,38 @@ async def test_an_archived_patients_plan_cannot_be_edited(therapist: Client) -> 
     plan = await assign(therapist, patient["id"], TODAY)
     await therapist.patch(f"/api/v1/patients/{patient['id']}", json={"archived": True})
     r = await therapist.put(
-        f"/api/v1/patients/{patient['id']}/plan", json={"version": 1, "items": plan["program"]["items"]}
+        f"/api/v1/patients/{patient['id']}/plan",
+        json={"plan_id": plan["id"], "version": 1, "items": plan["program"]["items"]},
     )
     assert r.status_code == 409
     assert r.json()["errors"][0]["field"] == "patient_id"
     await therapist.patch(f"/api/v1/patients/{patient['id']}", json={"archived": False})
     assert (await therapist.get(f"/api/v1/patients/{patient['id']}/plan")).json()["version"] == 1
+
+
+async def test_an_edit_of_a_plan_a_newer_treatment_replaced_is_a_409_and_keeps_the_new_plan(
+    therapist: Client,
+) -> None:
+    """Tab A adjusts plan 1 (version 1); tab B assigns a new treatment (a new plan, also version 1);
+    A's save must not put the old items into the new plan."""
+    patient = await create_patient(therapist)
+    old = await assign(therapist, patient["id"], TODAY)
+    new = (
+        await therapist.post(
+            f"/api/v1/patients/{patient['id']}/plans",
+            json={"treated": [{"muscle": "gastrocnemius", "side": "right"}], "treated_on": TODAY.isoformat()},
+        )
+    ).json()
+    assert (new["version"], new["id"] != old["id"]) == (1, True)
+    r = await therapist.put(
+        f"/api/v1/patients/{patient['id']}/plan",
+        json={"plan_id": old["id"], "version": 1, "items": old["program"]["items"][:1]},
+    )
+    assert r.status_code == 409, r.text
+    assert r.json()["errors"][0]["field"] == "plan_id"
+    assert "newer treatment" in r.json()["detail"]
+    active = (await therapist.get(f"/api/v1/patients/{patient['id']}/plan")).json()
+    assert (active["id"], active["version"], active["program"]) == (new["id"], 1, new["program"])
 
 
 async def test_a_record_id_another_patient_holds_is_a_409_and_nothing_of_the_batch_is_stored(

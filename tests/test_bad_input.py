@@ -97,13 +97,42 @@ THERAPIST_CASES = [
         422,
         "treated_on",
     ),
-    ("PUT", "/api/v1/patients/{pid}/plan", {"version": 0, "items": "ITEMS"}, 400, "version"),
-    ("PUT", "/api/v1/patients/{pid}/plan", {"version": 1, "items": []}, 400, "items"),
-    ("PUT", "/api/v1/patients/{pid}/plan", {"version": 1, "items": "BAD_EXERCISE"}, 422, "items[0].exercise_id"),
-    ("PUT", "/api/v1/patients/{pid}/plan", {"version": 1, "items": "BAD_DAYS"}, 422, "items[0].to_day"),
-    ("PUT", "/api/v1/patients/{pid}/plan", {"version": 1, "items": "BAD_SLOT"}, 400, "items[0].slots[0]"),
-    ("PUT", "/api/v1/patients/{pid}/plan", {"version": 1, "items": "BAD_HOLD"}, 400, "items[0].dosage.hold_seconds"),
-    ("PUT", "/api/v1/patients/{pid}/plan", {"version": 1, "items": "LATE"}, 422, "items[0].to_day"),
+    ("PUT", "/api/v1/patients/{pid}/plan", {"version": 1, "items": "ITEMS"}, 400, "plan_id"),
+    ("PUT", "/api/v1/patients/{pid}/plan", {"plan_id": 0, "version": 1, "items": "ITEMS"}, 400, "plan_id"),
+    ("PUT", "/api/v1/patients/{pid}/plan", {"plan_id": "one", "version": 1, "items": "ITEMS"}, 400, "plan_id"),
+    # A plan that is not the active one (a newer treatment's plan replaced it, or no such plan)
+    ("PUT", "/api/v1/patients/{pid}/plan", {"plan_id": 999999, "version": 1, "items": "ITEMS"}, 409, "plan_id"),
+    ("PUT", "/api/v1/patients/{pid}/plan", {"plan_id": "PLAN", "version": 0, "items": "ITEMS"}, 400, "version"),
+    ("PUT", "/api/v1/patients/{pid}/plan", {"plan_id": "PLAN", "version": 1, "items": []}, 400, "items"),
+    (
+        "PUT",
+        "/api/v1/patients/{pid}/plan",
+        {"plan_id": "PLAN", "version": 1, "items": "BAD_EXERCISE"},
+        422,
+        "items[0].exercise_id",
+    ),
+    (
+        "PUT",
+        "/api/v1/patients/{pid}/plan",
+        {"plan_id": "PLAN", "version": 1, "items": "BAD_DAYS"},
+        422,
+        "items[0].to_day",
+    ),
+    (
+        "PUT",
+        "/api/v1/patients/{pid}/plan",
+        {"plan_id": "PLAN", "version": 1, "items": "BAD_SLOT"},
+        400,
+        "items[0].slots[0]",
+    ),
+    (
+        "PUT",
+        "/api/v1/patients/{pid}/plan",
+        {"plan_id": "PLAN", "version": 1, "items": "BAD_HOLD"},
+        400,
+        "items[0].dosage.hold_seconds",
+    ),
+    ("PUT", "/api/v1/patients/{pid}/plan", {"plan_id": "PLAN", "version": 1, "items": "LATE"}, 422, "items[0].to_day"),
     ("GET", "/api/v1/patients/{pid}/adherence?days=0", None, 400, "days"),
     ("GET", "/api/v1/patients?archived=maybe", None, 400, "archived"),
     ("GET", "/api/v1/adherence?archived=maybe", None, 400, "archived"),
@@ -150,6 +179,8 @@ def _expand(body: Any, plan: dict[str, Any]) -> Any:
     if not isinstance(body, dict):
         return body
     body = dict(body)
+    if body.get("plan_id") == "PLAN":
+        body["plan_id"] = plan["id"]
     items = [dict(i, dosage=dict(i["dosage"])) for i in plan["program"]["items"]]
     marker = body.get("items")
     if isinstance(marker, str):

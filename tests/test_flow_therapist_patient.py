@@ -77,11 +77,15 @@ async def test_therapist_assigns_patient_logs_therapist_sees_adherence_and_alert
     # Adjust: drop the last item, halve one dosage, then save against version 1.
     items = plan["program"]["items"][:-1]
     items[0]["dosage"]["reps"] = 1
-    r = await therapist.put(f"/api/v1/patients/{patient['id']}/plan", json={"version": 1, "items": items})
+    r = await therapist.put(
+        f"/api/v1/patients/{patient['id']}/plan", json={"plan_id": plan["id"], "version": 1, "items": items}
+    )
     assert r.status_code == 200, r.text
     assert r.json()["version"] == 2
     assert len(r.json()["program"]["items"]) == len(items)
-    stale = await therapist.put(f"/api/v1/patients/{patient['id']}/plan", json={"version": 1, "items": items})
+    stale = await therapist.put(
+        f"/api/v1/patients/{patient['id']}/plan", json={"plan_id": plan["id"], "version": 1, "items": items}
+    )
     assert stale.status_code == 409
     assert stale.json()["errors"][0]["field"] == "version"
 

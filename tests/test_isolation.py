@@ -149,7 +149,8 @@ async def world(therapist: Client, other_client: Client, settings: Settings, app
 def _request(method: str, path: str, world: dict[str, Any]) -> dict[str, Any]:
     sample = dict(SAMPLES[(method, path)])
     if sample.get("json") == "PLAN_EDIT":
-        sample["json"] = {"version": 1, "items": world["plan"]["program"]["items"][:2]}
+        plan = world["plan"]
+        sample["json"] = {"plan_id": plan["id"], "version": 1, "items": plan["program"]["items"][:2]}
     elif sample.get("json") == "SYNC":
         entry = world["plan"]["program"]["items"][0]
         sample["json"] = {"completions": [completion(entry["exercise_id"], TODAY, entry["slots"][0])]}

@@ -179,7 +179,7 @@ async def test_todays_plan_follows_changes_made_by_another_process(
 
     shorter = msgspec.structs.replace(program, items=program.items[:1])
     async with one.transaction() as tx:
-        assert await plans.update_plan(tx, 1, pid, 1, shorter, NOW) is not None
+        assert await plans.update_plan(tx, 1, pid, first.id, 1, shorter, NOW) is not None
     item = shorter.items[0]
     slot = item.slots[0]
     done = logs.CompletionRow(id="c1", exercise_id=item.exercise_id, on_date=day, slot=slot, done_at=iso(NOW))

@@ -39,7 +39,7 @@ _DESCRIPTIONS = {
     401: "No valid identity: sign in, or join again with a new code",
     403: "Refused: missing CSRF token or a cross-site request",
     404: "Not found (also for another therapist's patient)",
-    409: "Conflict with the current state (for example a stale plan version)",
+    409: "Conflict with the current state (for example a stale plan version, or a plan a newer treatment replaced)",
     410: "The invite code was used or has expired",
     413: "The request body is too large",
     422: "Well-formed but not acceptable (unknown muscle, bad time zone, ...); `errors` names the field",
@@ -48,7 +48,7 @@ _DESCRIPTIONS = {
 }
 
 
-# Routes that can meet a conflicting state: a stale plan version, an archived patient, an id or
+# Routes that can meet a conflicting state: a stale plan version or a replaced plan, an archived patient, an id or
 # a subscription another patient holds, no subscription to test.
 _CONFLICTS = {
     ("PUT", "plan"),

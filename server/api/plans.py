@@ -45,8 +45,9 @@ class PlanIn(Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class PlanEdit(Struct, frozen=True, forbid_unknown_fields=True):
-    """New items for the active plan, against the version they were edited from."""
+    """New items for the active plan, naming the plan and the version they were edited from."""
 
+    plan_id: Annotated[int, Meta(ge=1, le=2**63 - 1)]
     version: Annotated[int, Meta(ge=1)]
     items: Items
 
@@ -55,6 +56,8 @@ class PlanEdit(Struct, frozen=True, forbid_unknown_fields=True):
 # calendar arithmetic holds; a year ahead leaves room to prepare a plan for a booked visit.
 PLAN_DAYS_BACK = 800
 PLAN_DAYS_AHEAD = 366
+
+_REPLACED = "a newer treatment's plan replaced this plan; reload to see the active one"
 
 
 def _check_treated_on(treated_on: dt.date, today: dt.date) -> None:
@@ -142,10 +145,16 @@ class PlansController(Controller):
             current = await plans.active_plan(tx, therapist_id, patient_id)
             if current is None:
                 raise NotFoundException("this patient has no active plan")
+            if current.id != data.plan_id:
+                raise InputError("plan_id", _REPLACED, status=409)
             program = _with_items(current.program, data.items, catalog)
-            # Only the UPDATE can tell: on PostgreSQL another edit may commit after the read above.
-            updated = await plans.update_plan(tx, therapist_id, patient_id, data.version, program, now)
+            # Only the UPDATE can tell: on PostgreSQL another edit (or a new treatment's plan) may
+            # commit after the read above.
+            updated = await plans.update_plan(tx, therapist_id, patient_id, data.plan_id, data.version, program, now)
             if updated is None:
+                current = await plans.active_plan(tx, therapist_id, patient_id)
+                if current is None or current.id != data.plan_id:
+                    raise InputError("plan_id", _REPLACED, status=409)
                 raise InputError("version", "the plan changed meanwhile; reload it", status=409)
             await audit.record(tx, therapist_id, patient_id, "plan.edit", now, f"version {updated.version}")
         return updated

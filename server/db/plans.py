@@ -175,14 +175,22 @@ async def active_plan_day(db: Database, patient_id: int, on_date: dt.date) -> Pl
 
 
 async def update_plan(
-    tx: Transaction, therapist_id: int, patient_id: int, version: int, program: Program, now: dt.datetime
+    tx: Transaction,
+    therapist_id: int,
+    patient_id: int,
+    plan_id: int,
+    version: int,
+    program: Program,
+    now: dt.datetime,
 ) -> PlanRecord | None:
-    """Replace the active plan's program if it is still at ``version``; ``None`` when it is not."""
+    """Replace plan ``plan_id``'s program if it is still the active plan and at ``version``;
+    ``None`` when it is not (another edit, or a newer treatment's plan, came first)."""
     changed = await tx.execute(
         "UPDATE plan SET program = :program, version = version + 1, updated_at = :now "
-        "WHERE patient_id = (SELECT id FROM patient WHERE id = :pid AND therapist_id = :tid) "
+        "WHERE id = :plan AND patient_id = (SELECT id FROM patient WHERE id = :pid AND therapist_id = :tid) "
         "AND status = 'active' AND version = :version",
         {
+            "plan": plan_id,
             "program": _encode(program).decode(),
             "now": iso(now),
             "pid": patient_id,

@@ -68,13 +68,18 @@ async function adjust(id, patient, muscles, exercises, back, ctx) {
     problem.hidden = true;
     await busy(save, async () => {
       try {
-        await api(`/patients/${id}/plan`, { method: "PUT", body: { version: record.version, items: editor.items() } });
+        await api(`/patients/${id}/plan`, { method: "PUT", body: { plan_id: record.id, version: record.version, items: editor.items() } });
         ctx.handoff.set("toast", "The plan is saved. The patient's app shows it the next time it connects.");
         ctx.navigate(`#/patients/${id}`);
       } catch (err) {
+        const conflict = err instanceof ApiError && err.status === 409 && ((err.body && err.body.errors) || [])[0];
         fill(
           problem,
-          err instanceof ApiError && err.status === 409 ? "Someone changed this plan meanwhile. Reload the page to see the new version, then make your changes again." : explain(err),
+          conflict && conflict.field === "plan_id"
+            ? "A newer treatment's plan replaced this plan while you were editing, so your changes were not saved. Reload the page to see the new plan, then make your changes again."
+            : conflict && conflict.field === "version"
+              ? "Someone changed this plan meanwhile. Reload the page to see the new version, then make your changes again."
+              : explain(err),
         );
         problem.hidden = false;
         problem.scrollIntoView({ block: "center" });
