@@ -118,6 +118,10 @@ def test_every_console_screen_is_accessible_on_a_tablet_held_either_way(
         check_a11y(page, "treatment with a selection")
         page.evaluate("window.scrollTo(0, 0)")
         screenshot(page, "console-body-map")
+        # Leaving the treatment half recorded asks first.
+        page.evaluate("() => { location.hash = '#/'; }")
+        page.get_by_role("dialog").get_by_role("button", name="Leave without saving").click()
+        wait_view(page, "patients")
 
         page.set_viewport_size(PORTRAIT)
         for hash_, name in [("#/", "patients"), *screens]:
@@ -400,4 +404,78 @@ def test_a_session_that_ends_mid_treatment_asks_for_the_password_over_the_page_a
     finally:
         context.close()
         mine.close()
+    assert not page_problems.errors, "\n".join(page_problems.errors)
+
+
+def test_unsaved_changes_are_not_thrown_away_by_a_link_a_shortcut_or_the_browsers_back(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Ulla Unsaved", treated=TREATED)
+    context, page = open_console(browser, live_server, account, page_problems)
+    plan_hash = f"#/patients/{patient['id']}/plan"
+    try:
+        goto_view(page, f"#/patients/{patient['id']}", "patient")
+        goto_view(page, plan_hash, "plan")
+        first = page.locator("#program-editor .item").first
+        first.locator("button.slot[aria-pressed='false']").first.click()
+        expect(page.locator(".actionbar-summary")).to_contain_text("1 change not saved yet")
+
+        dialog = page.get_by_role("dialog", name="Leave without saving?")
+        stay = dialog.get_by_role("button", name="Stay on this screen")
+        leaving = (
+            lambda: page.get_by_role("link", name="← Ulla Unsaved").click(),
+            lambda: page.keyboard.press("?"),  # the global help shortcut
+            page.go_back,
+        )
+        for leave in leaving:
+            leave()
+            expect(dialog).to_be_visible()
+            expect(stay).to_be_focused()  # the safe answer first
+            check_a11y(page, "leave without saving")
+            stay.click()
+            expect(dialog).to_have_count(0)
+            assert page.evaluate("() => location.hash") == plan_hash
+            assert page.evaluate("() => document.body.dataset.view") == "plan"
+            expect(page.locator(".actionbar-summary")).to_contain_text("1 change not saved yet")
+
+        # Escape is "stay" too; focus goes back where it was.
+        focused = first.locator("button.slot[aria-pressed='true']").last
+        focused.focus()
+        page.keyboard.press("?")
+        expect(dialog).to_be_visible()
+        page.keyboard.press("Escape")
+        expect(dialog).to_have_count(0)
+        expect(focused).to_be_focused()
+
+        # Closing or reloading the tab asks the browser's way.
+        asked: list[str] = []
+        page.once("dialog", lambda d: (asked.append(d.type), d.dismiss()))
+        page.evaluate("() => { location.reload(); }")
+        page.wait_for_timeout(500)
+        assert asked == ["beforeunload"]
+        expect(page.locator(".actionbar-summary")).to_contain_text("1 change not saved yet")
+
+        # Leaving on purpose leaves, and the plan is as it was.
+        page.get_by_role("link", name="← Ulla Unsaved").click()
+        dialog.get_by_role("button", name="Leave without saving").click()
+        wait_view(page, "patient")
+        assert account.active_plan(patient["id"])["version"] == 1
+
+        # A half-recorded treatment: one muscle picked, then Back.
+        goto_view(page, f"#/patients/{patient['id']}/treat", "treat")
+        region(page, "upper-trapezius", "left").click()
+        page.go_back()
+        expect(dialog).to_be_visible()
+        stay.click()
+        assert page.evaluate("() => document.body.dataset.view") == "treat"
+        expect(region(page, "upper-trapezius", "left")).to_have_attribute("aria-checked", "true")
+        page.keyboard.press("?")
+        dialog.get_by_role("button", name="Leave without saving").click()
+        wait_view(page, "help")
+        # Nothing unsaved: no question.
+        page.go_back()
+        wait_view(page, "treat")
+        goto_view(page, "#/help", "help")
+    finally:
+        context.close()
     assert not page_problems.errors, "\n".join(page_problems.errors)

@@ -4,13 +4,16 @@
 // #/patients/ID/plan adjust the active plan · #/patients/ID/handover QR code and printed plan · #/help ·
 // #/account change the password
 //
-// Every view module exports render(params, ctx) -> {node, title, focus?, keys?, cleanup?}. The
-// router shows the node, sets body[data-view] (tests wait on it), moves focus and wires the
-// view's single-key shortcuts.
+// Every view module exports render(params, ctx) -> {node, title, focus?, keys?, cleanup?, dirty?}.
+// The router shows the node, sets body[data-view] (tests wait on it), moves focus and wires the
+// view's single-key shortcuts. A view with `dirty()` (true while it holds unsaved changes) is not
+// left without asking: the console's links and ctx.navigate() (every shortcut) ask before the
+// hash changes; the browser's Back and Forward change it first, so the router puts it back and
+// asks; closing or reloading the tab asks the browser's way (beforeunload).
 
 import { api, ApiError, onSignedOut, setCsrf } from "./api.js";
 import { fill, h } from "./dom.js";
-import { errorBox, toast } from "./ui.js";
+import { confirmDialog, errorBox, toast } from "./ui.js";
 import * as account from "./views/account.js";
 import * as handover from "./views/handover.js";
 import * as help from "./views/help.js";
@@ -35,8 +38,8 @@ const ctx = {
   // Things one view leaves for the next (the fresh invite for the hand-over screen, a message).
   handoff: new Map(),
   navigate(hash) {
-    if (location.hash === hash) route();
-    else location.hash = hash;
+    if (unsaved()) mayLeave().then((leave) => leave && go(hash));
+    else go(hash);
   },
   toast,
 };
@@ -48,6 +51,51 @@ let keys = {};
 let unshown = false;
 // The open "sign in again" question, while there is one.
 let reauth = null;
+// The shown view's "holds unsaved changes?", the hash it was shown for, and the open question.
+let dirty = null;
+let shownHash = null;
+let asking = null;
+
+function unsaved() {
+  return Boolean(ctx.therapist && dirty && dirty());
+}
+
+/** True when leaving the view loses nothing, or the therapist chose to leave its changes. */
+function mayLeave() {
+  if (!unsaved()) return Promise.resolve(true);
+  if (!asking) {
+    asking = confirmDialog({
+      title: "Leave without saving?",
+      body: "The changes on this screen are not saved yet. If you leave, they are lost.",
+      confirm: "Leave without saving",
+      cancel: "Stay on this screen",
+      danger: true,
+    }).then((leave) => {
+      asking = null;
+      if (leave) dirty = null;
+      return leave;
+    });
+  }
+  return asking;
+}
+
+function go(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
+function hashChanged() {
+  const target = location.hash || "#/";
+  if (shownHash === null || target === shownHash || !unsaved()) {
+    route();
+    return;
+  }
+  // The browser's Back or Forward (or a typed address): this screen's address again while asking.
+  history.replaceState(history.state, "", shownHash);
+  mayLeave().then((leave) => {
+    if (leave) location.hash = target;
+  });
+}
 
 function setHeader() {
   const signedIn = Boolean(ctx.therapist);
@@ -70,6 +118,7 @@ async function show(name, module, params) {
   if (cleanup) cleanup();
   cleanup = null;
   keys = {};
+  dirty = null;
   main.setAttribute("aria-busy", "true");
   let view;
   try {
@@ -96,6 +145,7 @@ async function show(name, module, params) {
   document.body.dataset.view = name;
   cleanup = view.cleanup || null;
   keys = view.keys || {};
+  dirty = view.dirty || null;
   setHeader();
   const focus = view.focus || main.querySelector("h1");
   if (focus) {
@@ -112,10 +162,12 @@ async function show(name, module, params) {
 
 function route() {
   if (!ctx.therapist) {
+    shownHash = null;
     show("signin", signin, []);
     return;
   }
   const hash = location.hash || "#/";
+  shownHash = hash;
   for (const [pattern, name, module] of ROUTES) {
     const match = hash.match(pattern);
     if (match) {
@@ -169,6 +221,7 @@ onSignedOut(() => {
 });
 
 document.getElementById("signout").addEventListener("click", async () => {
+  if (!(await mayLeave())) return;
   try {
     await api("/auth/logout", { method: "POST", quiet401: true });
   } catch (err) {
@@ -207,7 +260,24 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
-window.addEventListener("hashchange", route);
+// The console's own links ask before the address changes (no history entry for a "stay").
+document.addEventListener(
+  "click",
+  (event) => {
+    const link = event.target.closest && event.target.closest("a[href^='#/']");
+    if (!link || event.defaultPrevented || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+    if (!unsaved()) return;
+    event.preventDefault();
+    mayLeave().then((leave) => leave && go(link.getAttribute("href")));
+  },
+  true,
+);
+window.addEventListener("hashchange", hashChanged);
+window.addEventListener("beforeunload", (event) => {
+  if (!unsaved()) return;
+  event.preventDefault();
+  event.returnValue = ""; // older Chromium asks only with returnValue set
+});
 
 async function boot() {
   try {

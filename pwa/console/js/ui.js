@@ -29,20 +29,20 @@ export function errorBox(err) {
 }
 
 /** Ask before something that cannot be undone; resolves true on confirm. */
-export function confirmDialog({ title, body, confirm = "Confirm", danger = false }) {
+export function confirmDialog({ title, body, confirm = "Confirm", cancel = "Cancel", danger = false }) {
   return new Promise((resolve) => {
     const dialog = h(
       "dialog",
-      { class: "dialog", "aria-labelledby": "dialog-title" },
+      { class: "dialog", "aria-labelledby": "dialog-title", "aria-describedby": body ? "dialog-body" : null },
       h(
         "form",
         { method: "dialog" },
         h("h2", { id: "dialog-title" }, title),
-        body ? h("p", {}, body) : null,
+        body ? h("p", { id: "dialog-body" }, body) : null,
         h(
           "div",
           { class: "buttons" },
-          h("button", { value: "cancel", class: "secondary", type: "submit" }, "Cancel"),
+          h("button", { value: "cancel", class: "secondary", type: "submit" }, cancel),
           h("button", { value: "ok", class: danger ? "danger" : "primary", type: "submit" }, confirm),
         ),
       ),

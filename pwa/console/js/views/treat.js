@@ -63,12 +63,14 @@ async function adjust(id, patient, muscles, exercises, back, ctx) {
   }
   editor.load(record.program);
   describe();
+  let saved = false;
 
   async function doSave() {
     problem.hidden = true;
     await busy(save, async () => {
       try {
         await api(`/patients/${id}/plan`, { method: "PUT", body: { plan_id: record.id, version: record.version, items: editor.items() } });
+        saved = true;
         ctx.handoff.set("toast", "The plan is saved. The patient's app shows it the next time it connects.");
         ctx.navigate(`#/patients/${id}`);
       } catch (err) {
@@ -100,7 +102,12 @@ async function adjust(id, patient, muscles, exercises, back, ctx) {
     h("section", { class: "card", "aria-labelledby": "prog-h" }, h("h2", { id: "prog-h" }, "Program"), editor.element),
     actionBar(summary, save),
   );
-  return { node, title: `Adjust plan · ${patient.display_name}`, keys: { "mod+Enter": () => save.click() } };
+  return {
+    node,
+    title: `Adjust plan · ${patient.display_name}`,
+    keys: { "mod+Enter": () => save.click() },
+    dirty: () => !saved && editor.edits > 0,
+  };
 }
 
 async function record(id, patient, muscles, exercises, back, ctx, current) {
@@ -117,6 +124,7 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
   const notes = h("textarea", { id: "notes", rows: "2", maxlength: "2000" });
   const assign = h("button", { type: "button", class: "primary", id: "assign" }, "Assign and hand over");
 
+  let assigned = false; // the plan is stored: nothing on this screen is left to lose
   let pending = null; // the preview request in flight
   let seq = 0; // which selection the program on screen is for
   let timer = null;
@@ -379,6 +387,7 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
         const body = { treated: treated(), treated_on: date.value, items: editor.items() };
         if (notes.value.trim()) body.notes = notes.value.trim();
         await api(`/patients/${id}/plans`, { method: "POST", body });
+        assigned = true;
         const invite = await api(`/patients/${id}/invites`, { method: "POST" });
         ctx.handoff.set(`invite:${id}`, invite);
         ctx.handoff.set("toast", "The plan is assigned.");
@@ -452,5 +461,6 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
     focus: search,
     keys: { "/": () => search.focus(), "mod+Enter": () => assign.click() },
     cleanup: () => clearTimeout(timer),
+    dirty: () => !assigned && (selected.size > 0 || editor.edits > 0 || notes.value.trim() !== ""),
   };
 }
