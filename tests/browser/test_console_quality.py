@@ -479,3 +479,53 @@ def test_unsaved_changes_are_not_thrown_away_by_a_link_a_shortcut_or_the_browser
     finally:
         context.close()
     assert not page_problems.errors, "\n".join(page_problems.errors)
+
+
+def test_the_same_exercise_twice_in_a_phase_edits_and_removes_the_row_it_is_done_on(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Dora Doble", treated=TREATED)
+    plan = patient["plan"]
+    items = plan["program"]["items"]
+    at = next(i for i, item in enumerate(items) if item["phase"] == "mobility")
+    twice = items[at]
+    items = [*items[: at + 1], dict(twice), *items[at + 1 :]]
+    body = {"plan_id": plan["id"], "version": 1, "items": items}
+    account.ok(account.api.put(f"/api/v1/patients/{patient['id']}/plan", json=body))
+
+    def saved_sets() -> list[int]:
+        program = account.active_plan(patient["id"])["program"]
+        same = ("exercise_id", "phase", "from_day")
+        return [i["dosage"]["sets"] for i in program["items"] if all(i[k] == twice[k] for k in same)]
+
+    sets = twice["dosage"]["sets"]
+    context, page = open_console(browser, live_server, account, page_problems)
+    try:
+        goto_view(page, f"#/patients/{patient['id']}/plan", "plan")
+        rows = page.locator(
+            f"#program-editor details[data-phase='mobility'] .item[data-exercise='{twice['exercise_id']}']"
+        )
+        expect(rows).to_have_count(2)
+        keys = [rows.nth(i).get_attribute("data-key") for i in range(2)]
+        assert len(set(keys)) == 2, keys
+
+        second = rows.nth(1)
+        second.locator("button[data-action=edit]").click()
+        expect(second.locator("fieldset.item-edit")).to_be_visible()
+        expect(rows.nth(0).locator("fieldset.item-edit")).to_be_hidden()
+        second.locator("input[data-field=sets]").fill(str(sets + 2))
+        expect(rows.nth(0).locator(".item-dose")).not_to_have_text(second.locator(".item-dose").inner_text())
+        page.locator("#save-plan").click()
+        wait_view(page, "patient")
+        assert saved_sets() == [sets, sets + 2]
+
+        goto_view(page, f"#/patients/{patient['id']}/plan", "plan")
+        expect(rows).to_have_count(2)
+        rows.nth(0).locator("button[data-action=remove]").click()
+        expect(rows).to_have_count(1)
+        page.locator("#save-plan").click()
+        wait_view(page, "patient")
+        assert saved_sets() == [sets + 2]
+    finally:
+        context.close()
+    assert not page_problems.errors, "\n".join(page_problems.errors)

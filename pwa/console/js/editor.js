@@ -2,7 +2,9 @@
 // the days; add, remove and reorder; each exercise's details one click away.
 //
 // Items keep a key (exercise, phase, first day) so that when the treated muscles change and the
-// program is generated again, the therapist's changes to items still in it are kept.
+// program is generated again, the therapist's changes to items still in it are kept. Keys are
+// unique per row: the same exercise twice in a phase (a saved plan may hold it) gets "|2", "|3"
+// for its later rows, and added rows "added:N", so editing, removing or moving a row acts on it.
 
 import { fill, h, newId, s } from "./dom.js";
 import {
@@ -78,8 +80,12 @@ export function createEditor({ exercises, treated, onChange = () => {} }) {
       edits = 0;
     }
     rows = [];
+    const seen = new Map(); // key -> rows so far with it
     for (const item of next.items) {
-      const key = keyOf(item);
+      const base = keyOf(item);
+      const n = (seen.get(base) || 0) + 1;
+      seen.set(base, n);
+      const key = n === 1 ? base : `${base}|${n}`;
       if (removed.has(key)) continue;
       const mine = touched.get(key);
       rows.push({ key, item: mine ? { ...clone(mine), side: item.side } : clone(item) });
