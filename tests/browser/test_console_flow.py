@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Route, expect
 
 from tests.browser.conftest import LiveServer, PageProblems, local_today, screenshot
 from tests.browser.console_helpers import (
@@ -213,3 +213,67 @@ def live_server_exercise(server: LiveServer, exercise_id: str) -> dict[str, str]
     import httpx
 
     return httpx.get(f"{server.url}/api/v1/catalog/exercises/{exercise_id}", timeout=10).json()
+
+
+def test_a_failed_invite_is_made_again_without_assigning_the_plan_twice(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Ines Invite")
+    context, page = open_console(browser, live_server, account, page_problems)
+    hits = {"invites": 0}
+
+    def busy_once(route: Route) -> None:
+        hits["invites"] += 1
+        if hits["invites"] == 1:
+            body = '{"status": 503, "detail": "The database is busy; nothing was changed, retry", "errors": []}'
+            route.fulfill(status=503, content_type="application/json", body=body)
+        else:
+            route.continue_()
+
+    try:
+        page.route("**/api/v1/patients/*/invites", busy_once)
+        goto_view(page, f"#/patients/{patient['id']}/treat", "treat")
+        region(page, "upper-trapezius", "left").click()
+        expect(program_ready(page).locator(".item").first).to_be_visible()
+        page.get_by_role("button", name="Assign and hand over").click()
+        problem = page.locator(".view-treat > [role=alert]")
+        expect(problem).to_contain_text("The plan is assigned; the code could not be made yet. The server is busy.")
+        assert len(account.ok(account.api.get(f"/api/v1/patients/{patient['id']}/plans"))) == 1
+        page.get_by_role("button", name="Make the code and hand over").click()
+        wait_view(page, "handover")
+        assert hits["invites"] == 2
+        assert len(account.ok(account.api.get(f"/api/v1/patients/{patient['id']}/plans"))) == 1
+        expect(page.locator("#invite-code")).to_be_visible()
+    finally:
+        context.close()
+    assert not page_problems.errors, "\n".join(page_problems.errors)
+
+
+def test_a_failed_program_preview_is_asked_for_again_when_assigning(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Pablo Preview")
+    context, page = open_console(browser, live_server, account, page_problems)
+    hits = {"previews": 0}
+
+    def busy_once(route: Route) -> None:
+        hits["previews"] += 1
+        if hits["previews"] == 1:
+            body = '{"status": 503, "detail": "The database is busy; nothing was changed, retry", "errors": []}'
+            route.fulfill(status=503, content_type="application/json", body=body)
+        else:
+            route.continue_()
+
+    try:
+        page.route("**/api/v1/programs/preview", busy_once)
+        goto_view(page, f"#/patients/{patient['id']}/treat", "treat")
+        region(page, "upper-trapezius", "left").click()
+        expect(page.locator("#program-editor")).to_have_attribute("data-state", "error")
+        page.get_by_role("button", name="Assign and hand over").click()
+        wait_view(page, "handover")
+        assert hits["previews"] == 2
+        plan = account.active_plan(patient["id"])
+        assert [(t["muscle"], t["side"]) for t in plan["program"]["treated"]] == [("upper-trapezius", "left")]
+    finally:
+        context.close()
+    assert not page_problems.errors, "\n".join(page_problems.errors)

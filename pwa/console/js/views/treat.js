@@ -39,6 +39,14 @@ export async function render([id, mode], ctx) {
   return record(id, patient, muscles, exercises, back, ctx, current);
 }
 
+/** Why a step failed, in a short sentence (the step's own message says what to do). */
+function whyNot(err) {
+  if (err instanceof ApiError && err.status === 0) return "The server cannot be reached.";
+  if (err instanceof ApiError && err.status === 401) return "Your session had ended.";
+  if (err instanceof ApiError && (err.status === 503 || err.status === 429)) return "The server is busy.";
+  return explain(err);
+}
+
 async function adjust(id, patient, muscles, exercises, back, ctx) {
   let record;
   try {
@@ -124,18 +132,31 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
   const notes = h("textarea", { id: "notes", rows: "2", maxlength: "2000" });
   const assign = h("button", { type: "button", class: "primary", id: "assign" }, "Assign and hand over");
 
-  let assigned = false; // the plan is stored: nothing on this screen is left to lose
+  // Each change the therapist makes here counts; the count when the plan was assigned tells
+  // whether what is on screen is assigned already (the invite code may still be missing).
+  let changes = 0;
+  let assignedAt = null;
+  const isAssigned = () => assignedAt === changes;
   let pending = null; // the preview request in flight
   let seq = 0; // which selection the program on screen is for
   let timer = null;
-  const editor = createEditor({ exercises, treated, onChange: () => describe() });
+  const editor = createEditor({
+    exercises,
+    treated,
+    onChange: () => {
+      changes += 1;
+      describe();
+    },
+  });
 
   function describe() {
     const n = selected.size;
     const parts = [n ? plural(n, "muscle", "muscles") : "No muscle yet"];
     if (editor.program && n) parts.push(plural(editor.items().length, "item", "items"));
     if (editor.edits) parts.push(plural(editor.edits, "change", "changes"));
+    if (isAssigned()) parts.push("assigned; the code is still to make");
     fill(summary, parts.join(" · "));
+    fill(assign, isAssigned() ? "Make the code and hand over" : "Assign and hand over");
   }
 
   const map = bodyMap({
@@ -252,6 +273,7 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
 
   // ---- selection ----------------------------------------------------------------------------
   function toggle(m, side) {
+    changes += 1;
     const key = `${m}|${side}`;
     if (selected.has(key)) selected.delete(key);
     else selected.set(key, { muscle: m, side });
@@ -354,7 +376,15 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
     }
   }
   date.addEventListener("change", () => {
+    changes += 1;
+    describe();
     if (selected.size) schedulePreview();
+  });
+  notes.addEventListener("input", () => {
+    if (isAssigned()) {
+      changes += 1;
+      describe();
+    }
   });
 
   // ---- assign -------------------------------------------------------------------------------
@@ -374,21 +404,34 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
     }
     await busy(assign, async () => {
       try {
-        if (timer) {
-          clearTimeout(timer);
-          timer = null;
-          pending = preview(seq);
+        if (!isAssigned()) {
+          if (timer) {
+            clearTimeout(timer);
+            timer = null;
+            pending = preview(seq);
+          }
+          // A preview that failed (busy server, no network, session ended) is asked for again.
+          if (pending && !(await pending)) pending = preview(seq);
+          if (pending && !(await pending)) {
+            fill(problem, "The program could not be made; see the message above the program, then try again.");
+            problem.hidden = false;
+            return;
+          }
+          const body = { treated: treated(), treated_on: date.value, items: editor.items() };
+          if (notes.value.trim()) body.notes = notes.value.trim();
+          await api(`/patients/${id}/plans`, { method: "POST", body });
+          assignedAt = changes;
+          describe();
         }
-        if (pending && !(await pending)) {
-          fill(problem, "The program could not be made; see the message above the program, then try again.");
+        let invite;
+        try {
+          invite = await api(`/patients/${id}/invites`, { method: "POST" });
+        } catch (err) {
+          // Only the code is missing: the next click makes the code, it does not assign again.
+          fill(problem, `The plan is assigned; the code could not be made yet. ${whyNot(err)} Try again with “Make the code and hand over”.`);
           problem.hidden = false;
           return;
         }
-        const body = { treated: treated(), treated_on: date.value, items: editor.items() };
-        if (notes.value.trim()) body.notes = notes.value.trim();
-        await api(`/patients/${id}/plans`, { method: "POST", body });
-        assigned = true;
-        const invite = await api(`/patients/${id}/invites`, { method: "POST" });
         ctx.handoff.set(`invite:${id}`, invite);
         ctx.handoff.set("toast", "The plan is assigned.");
         ctx.navigate(`#/patients/${id}/handover`);
@@ -461,6 +504,6 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
     focus: search,
     keys: { "/": () => search.focus(), "mod+Enter": () => assign.click() },
     cleanup: () => clearTimeout(timer),
-    dirty: () => !assigned && (selected.size > 0 || editor.edits > 0 || notes.value.trim() !== ""),
+    dirty: () => !isAssigned() && (selected.size > 0 || editor.edits > 0 || notes.value.trim() !== ""),
   };
 }
