@@ -374,6 +374,7 @@ def test_a_session_that_ends_mid_treatment_asks_for_the_password_over_the_page_a
         password.fill(PASSWORD)
         password.press("Enter")
         expect(page.locator("dialog")).to_have_count(0)
+        expect(page.get_by_role("button", name="Assign and hand over")).to_be_focused()  # where it was
         # The page is as it was: the same muscles, the same program; the step is repeated and works.
         for muscle, side in (("upper-trapezius", "left"), ("levator-scapulae", "right")):
             expect(region(page, muscle, side)).to_have_attribute("aria-checked", "true")

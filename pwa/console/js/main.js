@@ -55,6 +55,11 @@ let reauth = null;
 let dirty = null;
 let shownHash = null;
 let asking = null;
+// The last element focused outside a dialog (focus goes back there after "sign in again").
+let lastFocus = null;
+document.addEventListener("focusin", (event) => {
+  if (!event.target.closest("dialog")) lastFocus = event.target;
+});
 
 function unsaved() {
   return Boolean(ctx.therapist && dirty && dirty());
@@ -196,6 +201,7 @@ function signedOut(message) {
 // A session that ends under an open page: ask for the password over the page and keep it as it is.
 async function signInAgain() {
   const before = ctx.therapist;
+  const focused = lastFocus; // a busy button may have dropped focus on <body> meanwhile
   const session = await signin.signInAgain(before.email);
   reauth = null;
   if (!session) {
@@ -211,6 +217,8 @@ async function signInAgain() {
     if (unshown) {
       unshown = false;
       route();
+    } else if (focused && focused.isConnected && !focused.disabled && !focused.closest("[hidden], dialog")) {
+      focused.focus(); // back where the therapist was (the Assign button, say)
     }
     toast("Signed in again.");
   }
