@@ -530,3 +530,60 @@ def test_the_same_exercise_twice_in_a_phase_edits_and_removes_the_row_it_is_done
     finally:
         context.close()
     assert not page_problems.errors, "\n".join(page_problems.errors)
+
+
+def test_refusals_name_the_field_as_the_form_labels_it_and_focus_the_message(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Rita Rechazo", treated=TREATED)
+    context, page = open_console(browser, live_server, account, page_problems)
+    try:
+        # A date the server refuses: the date field is marked, says why in its own words, gets focus.
+        goto_view(page, f"#/patients/{patient['id']}/treat", "treat")
+        region(page, "upper-trapezius", "left").click()
+        program_ready(page)
+        date = page.get_by_label("Treated on")
+        date.fill("2001-01-01")
+        date.dispatch_event("change")
+        expect(page.locator("#program-editor")).to_have_attribute("data-state", "error")
+        page.get_by_role("button", name="Assign and hand over").click()
+        expect(date).to_be_focused()
+        expect(date).to_have_attribute("aria-invalid", "true")
+        note = page.locator(".field-error")
+        expect(note).to_contain_text("Treated on: must be between")
+        assert note.get_attribute("id") in (date.get_attribute("aria-describedby") or "").split()
+        expect(page.locator(".view-treat")).not_to_contain_text("treated_on")
+        check_a11y(page, "a refused date")
+        date.fill(local_today().isoformat())
+        date.dispatch_event("change")
+        expect(date).not_to_have_attribute("aria-invalid", "true")
+        expect(note).to_have_count(0)
+        program_ready(page)
+
+        # Archived meanwhile (another tab): a plain sentence, in focus.
+        account.ok(account.api.patch(f"/api/v1/patients/{patient['id']}", json={"archived": True}))
+        page.get_by_role("button", name="Assign and hand over").click()
+        problem = page.locator(".view-treat > [role=alert]")
+        expect(problem).to_be_focused()
+        expect(problem).to_have_text(
+            "This patient is archived, so nothing was changed. Restore them on their page first."
+        )
+        account.ok(account.api.patch(f"/api/v1/patients/{patient['id']}", json={"archived": False}))
+        page.evaluate("() => { location.hash = '#/'; }")
+        page.get_by_role("dialog").get_by_role("button", name="Leave without saving").click()
+        wait_view(page, "patients")
+
+        # A save refused with a 409: focus goes to the message, not to <body>.
+        goto_view(page, f"#/patients/{patient['id']}/plan", "plan")
+        # A newer treatment is assigned in another tab.
+        body = {"treated": [{"muscle": "gastrocnemius", "side": "right"}], "treated_on": local_today().isoformat()}
+        account.ok(account.api.post(f"/api/v1/patients/{patient['id']}/plans", json=body))
+        page.locator("#program-editor .item").first.locator("button.slot[aria-pressed='false']").first.click()
+        page.locator("#save-plan").click()
+        problem = page.locator(".view-plan > [role=alert]")
+        expect(problem).to_be_focused()
+        expect(problem).to_contain_text("A newer treatment's plan replaced this plan")
+        assert account.active_plan(patient["id"])["program"]["treated"] == [body["treated"][0]]
+    finally:
+        context.close()
+    assert not page_problems.errors, "\n".join(page_problems.errors)

@@ -13,14 +13,94 @@ export function toast(message) {
   toastTimer = setTimeout(() => fill(el), 6000);
 }
 
+// The labels the console's forms give the fields the API names in its errors.
+const FIELD_LABELS = {
+  treated_on: "Treated on",
+  treated: "Treated muscles",
+  notes: "Notes",
+  items: "Program",
+  display_name: "Name",
+  timezone: "Time zone",
+  locale: "Language",
+  email: "Email",
+  password: "Password",
+  current_password: "Current password",
+  new_password: "New password",
+};
+
+/** The API's field name ("treated_on", "items[2].dosage.sets") as the person sees it. */
+export function fieldLabel(name) {
+  const item = /^items\[(\d+)\](?:\.(?:dosage\.)?(\w+))?/.exec(name);
+  if (item) return `Program item ${Number(item[1]) + 1}${item[2] ? `, ${item[2].replace(/_/g, " ")}` : ""}`;
+  const base = name.split(/[.[]/)[0];
+  return FIELD_LABELS[base] || base.replace(/_/g, " ");
+}
+
+/** One of the API's {field, message} errors as a sentence. */
+function sentence({ field, message }) {
+  if (field === "patient_id" && /archived/.test(message)) {
+    return "This patient is archived, so nothing was changed. Restore them on their page first.";
+  }
+  if (field === "patient_id" || field === "plan_id" || field === "version") {
+    return `${message.charAt(0).toUpperCase()}${message.slice(1)}.`;
+  }
+  return `${fieldLabel(field)}: ${message}.`;
+}
+
 /** A sentence for an error from api(). */
 export function explain(err) {
   if (!(err instanceof ApiError)) return `Something went wrong: ${err.message || err}`;
   if (err.status === 0) return "The server cannot be reached. Check the connection and try again.";
   if (err.status === 401) return "Your session had ended, so this was not done. Sign in again, then repeat it.";
   const fields = (err.body && err.body.errors) || [];
-  if (fields.length) return fields.map((f) => `${f.field}: ${f.message}`).join("; ");
+  if (fields.length) return fields.map(sentence).join(" ");
   return err.message;
+}
+
+/**
+ * Mark the controls an API error names ({field: control}): aria-invalid, the message next to the
+ * control with its label (and in its description), until it is changed. The first marked control
+ * gets focus unless `focus` is false. Returns true when one was marked.
+ */
+export function markFields(err, controls, { focus = true } = {}) {
+  const fields = (err instanceof ApiError && err.body && err.body.errors) || [];
+  let first = null;
+  for (const { field, message } of fields) {
+    const control = controls[field.split(/[.[]/)[0]];
+    if (!control) continue;
+    clearMark(control);
+    const note = h("span", { class: "field-error", id: `${control.id}-error` }, `${fieldLabel(field)}: ${message}.`);
+    control.after(note);
+    control.setAttribute("aria-invalid", "true");
+    control.dataset.describedby = control.getAttribute("aria-describedby") || "";
+    control.setAttribute("aria-describedby", `${note.id} ${control.dataset.describedby}`.trim());
+    const clear = () => clearMark(control);
+    control.addEventListener("input", clear, { once: true });
+    control.addEventListener("change", clear, { once: true });
+    first = first || control;
+  }
+  if (first && focus) first.focus();
+  return Boolean(first);
+}
+
+/** Undo markFields() on one control. */
+export function clearMark(control) {
+  if (control.getAttribute("aria-invalid") !== "true") return;
+  const note = document.getElementById(`${control.id}-error`);
+  if (note) note.remove();
+  control.removeAttribute("aria-invalid");
+  if (control.dataset.describedby) control.setAttribute("aria-describedby", control.dataset.describedby);
+  else control.removeAttribute("aria-describedby");
+  delete control.dataset.describedby;
+}
+
+/** Show an error message box and move focus to it (a disabled button must not drop it on <body>). */
+export function showProblem(box, message) {
+  fill(box, message);
+  box.hidden = false;
+  if (!box.hasAttribute("tabindex")) box.setAttribute("tabindex", "-1");
+  box.focus({ preventScroll: true });
+  box.scrollIntoView({ block: "center" });
 }
 
 /** An alert box for an error (role=alert so screen readers hear it). */

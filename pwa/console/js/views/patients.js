@@ -4,7 +4,7 @@
 import { api } from "../api.js";
 import { field, fill, fold, h } from "../dom.js";
 import { ago, ATTENTION, dateTime, percent, shortDate } from "../format.js";
-import { busy, explain } from "../ui.js";
+import { busy, explain, markFields } from "../ui.js";
 
 const TZ_KEY = "unknot.console.timezone";
 
@@ -94,6 +94,7 @@ function newPatientForm(ctx) {
       } catch (err) {
         fill(problem, explain(err));
         problem.hidden = false;
+        if (!markFields(err, { display_name: name, timezone: tz, locale })) name.focus();
       }
     });
   });

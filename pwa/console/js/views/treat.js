@@ -8,7 +8,7 @@ import { loadExercises, loadMuscles } from "../catalog.js";
 import { createEditor } from "../editor.js";
 import { field, fill, fold, h } from "../dom.js";
 import { longDate, plural, PRECAUTIONS, REGION_NAMES, SIDE_NAMES, todayIso } from "../format.js";
-import { busy, explain } from "../ui.js";
+import { busy, explain, markFields, showProblem } from "../ui.js";
 
 const SIDES = ["left", "right"];
 
@@ -83,7 +83,7 @@ async function adjust(id, patient, muscles, exercises, back, ctx) {
         ctx.navigate(`#/patients/${id}`);
       } catch (err) {
         const conflict = err instanceof ApiError && err.status === 409 && ((err.body && err.body.errors) || [])[0];
-        fill(
+        showProblem(
           problem,
           conflict && conflict.field === "plan_id"
             ? "A newer treatment's plan replaced this plan while you were editing, so your changes were not saved. Reload the page to see the new plan, then make your changes again."
@@ -91,8 +91,6 @@ async function adjust(id, patient, muscles, exercises, back, ctx) {
               ? "Someone changed this plan meanwhile. Reload the page to see the new version, then make your changes again."
               : explain(err),
         );
-        problem.hidden = false;
-        problem.scrollIntoView({ block: "center" });
       }
     });
   }
@@ -138,6 +136,7 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
   let assignedAt = null;
   const isAssigned = () => assignedAt === changes;
   let pending = null; // the preview request in flight
+  let previewError = null; // why the last preview failed
   let seq = 0; // which selection the program on screen is for
   let timer = null;
   const editor = createEditor({
@@ -369,8 +368,10 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
       return true;
     } catch (err) {
       if (mine === seq) {
+        previewError = err;
         editor.element.dataset.state = "error";
         fill(previewState, explain(err));
+        markFields(err, { treated_on: date }, { focus: false });
       }
       return false;
     }
@@ -388,6 +389,17 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
   });
 
   // ---- assign -------------------------------------------------------------------------------
+  /** Say why assigning failed: next to the field the server named (focused), or in the alert (focused). */
+  function refuse(err, lead = "") {
+    const message = `${lead}${explain(err)}`;
+    if (markFields(err, { treated_on: date, notes })) {
+      fill(problem, message);
+      problem.hidden = false;
+    } else {
+      showProblem(problem, message);
+    }
+  }
+
   async function doAssign() {
     problem.hidden = true;
     if (!selected.size) {
@@ -413,8 +425,7 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
           // A preview that failed (busy server, no network, session ended) is asked for again.
           if (pending && !(await pending)) pending = preview(seq);
           if (pending && !(await pending)) {
-            fill(problem, "The program could not be made; see the message above the program, then try again.");
-            problem.hidden = false;
+            refuse(previewError, "The program could not be made, so nothing was assigned. ");
             return;
           }
           const body = { treated: treated(), treated_on: date.value, items: editor.items() };
@@ -428,16 +439,14 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
           invite = await api(`/patients/${id}/invites`, { method: "POST" });
         } catch (err) {
           // Only the code is missing: the next click makes the code, it does not assign again.
-          fill(problem, `The plan is assigned; the code could not be made yet. ${whyNot(err)} Try again with “Make the code and hand over”.`);
-          problem.hidden = false;
+          showProblem(problem, `The plan is assigned; the code could not be made yet. ${whyNot(err)} Try again with “Make the code and hand over”.`);
           return;
         }
         ctx.handoff.set(`invite:${id}`, invite);
         ctx.handoff.set("toast", "The plan is assigned.");
         ctx.navigate(`#/patients/${id}/handover`);
       } catch (err) {
-        fill(problem, explain(err));
-        problem.hidden = false;
+        refuse(err);
       }
     });
   }
