@@ -587,3 +587,20 @@ def test_refusals_name_the_field_as_the_form_labels_it_and_focus_the_message(
     finally:
         context.close()
     assert not page_problems.errors, "\n".join(page_problems.errors)
+
+
+def test_an_archived_patients_hand_over_offers_no_code_and_says_why(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Aurelio Archivado", treated=TREATED)
+    account.ok(account.api.patch(f"/api/v1/patients/{patient['id']}", json={"archived": True}))
+    context, page = open_console(browser, live_server, account, page_problems)
+    try:
+        goto_view(page, f"#/patients/{patient['id']}/handover", "handover")
+        expect(page.locator(".qr-card")).to_contain_text("This patient is archived, so no code can be made")
+        expect(page.get_by_role("button", name=re.compile("code", re.I))).to_have_count(0)
+        expect(page.get_by_role("button", name="Print plan")).to_be_enabled()
+        check_a11y(page, "archived hand-over")
+    finally:
+        context.close()
+    assert not page_problems.errors, "\n".join(page_problems.errors)

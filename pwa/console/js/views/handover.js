@@ -22,6 +22,8 @@ export async function render([id], ctx) {
   }
 
   let invite = ctx.handoff.get(`invite:${id}`) || null;
+  // An archived patient cannot join (the server refuses the code): say so instead of offering it.
+  const archived = Boolean(patient.archived_at);
   const problem = h("div", { class: "alert", role: "alert", hidden: true });
   const qrBox = h("div", { class: "qr-box" });
   const sheet = h("div", { class: "sheet" });
@@ -38,6 +40,17 @@ export async function render([id], ctx) {
         h("p", { class: "muted small" }, `Single use; valid until ${dateTime(invite.expires_at)}.`),
       );
       fill(fresh, "New code");
+    } else if (archived) {
+      fill(
+        qrBox,
+        h(
+          "p",
+          { id: "archived-note" },
+          "This patient is archived, so no code can be made for them. Restore them on ",
+          h("a", { href: `#/patients/${id}` }, "their page"),
+          " first; the plan can still be printed.",
+        ),
+      );
     } else {
       fill(
         qrBox,
@@ -83,7 +96,7 @@ export async function render([id], ctx) {
           "div",
           { class: "buttons" },
           print,
-          fresh,
+          archived ? null : fresh,
           h("a", { href: `#/patients/${id}`, class: "button secondary" }, "Done"),
         ),
       ),
