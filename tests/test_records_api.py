@@ -67,6 +67,31 @@ async def test_csv_export_holds_the_patients_completions_and_checkins(therapist:
     assert audit[0]["action"] == "records.export"
 
 
+async def test_csv_export_neutralises_formulas_after_leading_spaces_and_line_breaks(
+    therapist: Client, other_client: Client
+) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    patient = await create_patient(therapist, name="Maria Lopez")
+    plan = await assign(therapist, patient["id"], today - dt.timedelta(days=1))
+    await join(therapist, other_client, patient["id"])
+    item = plan["program"]["items"][0]
+    risky = [" =1+1", "\n+cmd|' /C calc'!A0", "\r\n-2+3", "  @SUM(A1:A9)", "\t=1", "\r=1"]
+    plain = ["ok - fine", "fine = good", ""]
+    done = []
+    for note in risky + plain:
+        record = completion(item["exercise_id"], today, item["slots"][0])
+        record["note"] = note
+        done.append(record)
+    r = await other_client.post("/api/v1/patient/sync", json={"completions": done})
+    assert r.status_code == 200, r.text
+
+    r = await therapist.get(f"/api/v1/patients/{patient['id']}/records.csv")
+    notes = {row["id"]: row["note"] for row in csv.DictReader(io.StringIO(r.text))}
+    for record in done:
+        expected = "'" + record["note"] if record["note"] in risky else record["note"]
+        assert notes[record["id"]] == expected, record["note"]
+
+
 async def test_csv_export_of_a_patient_with_nothing_logged_is_just_the_header(therapist: Client) -> None:
     patient = await create_patient(therapist, name="Quiet Quentin")
     r = await therapist.get(f"/api/v1/patients/{patient['id']}/records.csv")

@@ -48,7 +48,9 @@ CSV_COLUMNS = (
     "note",
 )
 # A cell starting with one of these is a formula to a spreadsheet: patient notes must stay text.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Spreadsheets skip leading spaces and line breaks, so " =1+1" and "\n@SUM(A1)" count too.
+_FORMULA_START = ("=", "+", "-", "@")
+_CONTROL_START = ("\t", "\r")
 
 
 class RecordsOut(Struct, frozen=True, kw_only=True):
@@ -122,7 +124,8 @@ def _cell(value: object) -> str:
     if value is None:
         return ""
     text = value.isoformat() if isinstance(value, dt.date) else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    risky = text.startswith(_CONTROL_START) or text.lstrip().startswith(_FORMULA_START)
+    return "'" + text if risky else text
 
 
 def records_csv(completions: list[CompletionRow], checkins: list[CheckinRow], titles: dict[str, str]) -> str:
