@@ -315,9 +315,13 @@ class Scheduler:
             return 0
 
         # Outcomes are recorded as they arrive: each write takes everything that arrived during the
-        # previous one (a group commit), so a process killed mid-send leaves only the messages still
-        # in flight, not a backlog of answered ones, to be sent again by whoever takes its claims over.
+        # previous one (a group commit). A message holds one of the sender's places from its send
+        # until its outcome is written, so a process killed mid-send leaves at most that many sent
+        # but unrecorded, to be sent again by whoever takes its claims over.
+        places = asyncio.Semaphore(self.settings.push_concurrency)
+
         async def send(item: Claimed) -> tuple[Claimed, Outcome]:
+            await places.acquire()
             return item, await self._send(item, clock.now())
 
         waiting = {asyncio.ensure_future(send(item)) for item in claimed}
@@ -327,6 +331,8 @@ class Scheduler:
                 arrived = [task.result() for task in finished]
                 outcomes = [o for _, o in arrived]
                 await self._record([i for i, _ in arrived], outcomes, token, clock.now(), report, retry=True)
+                for _ in arrived:
+                    places.release()
         finally:  # stopping (or a failed write) leaves the rest to the lease, not to orphaned tasks
             for task in waiting:
                 task.cancel()
