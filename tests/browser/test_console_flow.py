@@ -8,7 +8,7 @@ import csv
 import datetime as dt
 import io
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from playwright.sync_api import Browser, Route, expect
@@ -215,21 +215,28 @@ def live_server_exercise(server: LiveServer, exercise_id: str) -> dict[str, str]
     return httpx.get(f"{server.url}/api/v1/catalog/exercises/{exercise_id}", timeout=10).json()
 
 
-def test_a_failed_invite_is_made_again_without_assigning_the_plan_twice(
-    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
-) -> None:
-    patient = account.patient("Ines Invite")
-    context, page = open_console(browser, live_server, account, page_problems)
-    hits = {"invites": 0}
+def busy_the_first_time() -> tuple[Callable[[Route], None], list[int]]:
+    """A route handler answering its first request 503 (the database busy) and letting the rest
+    through, and the count of requests it saw."""
+    hits = [0]
 
-    def busy_once(route: Route) -> None:
-        hits["invites"] += 1
-        if hits["invites"] == 1:
+    def handle(route: Route) -> None:
+        hits[0] += 1
+        if hits[0] == 1:
             body = '{"status": 503, "detail": "The database is busy; nothing was changed, retry", "errors": []}'
             route.fulfill(status=503, content_type="application/json", body=body)
         else:
             route.continue_()
 
+    return handle, hits
+
+
+def test_a_failed_invite_is_made_again_without_assigning_the_plan_twice(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Ines Invite")
+    context, page = open_console(browser, live_server, account, page_problems)
+    busy_once, hits = busy_the_first_time()
     try:
         page.route("**/api/v1/patients/*/invites", busy_once)
         goto_view(page, f"#/patients/{patient['id']}/treat", "treat")
@@ -241,7 +248,7 @@ def test_a_failed_invite_is_made_again_without_assigning_the_plan_twice(
         assert len(account.ok(account.api.get(f"/api/v1/patients/{patient['id']}/plans"))) == 1
         page.get_by_role("button", name="Make the code and hand over").click()
         wait_view(page, "handover")
-        assert hits["invites"] == 2
+        assert hits == [2]
         assert len(account.ok(account.api.get(f"/api/v1/patients/{patient['id']}/plans"))) == 1
         expect(page.locator("#invite-code")).to_be_visible()
     finally:
@@ -254,16 +261,7 @@ def test_a_failed_program_preview_is_asked_for_again_when_assigning(
 ) -> None:
     patient = account.patient("Pablo Preview")
     context, page = open_console(browser, live_server, account, page_problems)
-    hits = {"previews": 0}
-
-    def busy_once(route: Route) -> None:
-        hits["previews"] += 1
-        if hits["previews"] == 1:
-            body = '{"status": 503, "detail": "The database is busy; nothing was changed, retry", "errors": []}'
-            route.fulfill(status=503, content_type="application/json", body=body)
-        else:
-            route.continue_()
-
+    busy_once, hits = busy_the_first_time()
     try:
         page.route("**/api/v1/programs/preview", busy_once)
         goto_view(page, f"#/patients/{patient['id']}/treat", "treat")
@@ -271,7 +269,7 @@ def test_a_failed_program_preview_is_asked_for_again_when_assigning(
         expect(page.locator("#program-editor")).to_have_attribute("data-state", "error")
         page.get_by_role("button", name="Assign and hand over").click()
         wait_view(page, "handover")
-        assert hits["previews"] == 2
+        assert hits == [2]
         plan = account.active_plan(patient["id"])
         assert [(t["muscle"], t["side"]) for t in plan["program"]["treated"]] == [("upper-trapezius", "left")]
     finally:
