@@ -194,8 +194,7 @@ class Scheduler:
         # leave while later ones are still being planned, and memory stays bounded by the batch.
         while True:
             planned = await self._plan(clock.now(), report)
-            while await self._deliver(clock, report) == self.batch:
-                pass
+            await self._deliver_all(clock, report)
             if planned < self.batch:
                 break
         if self._last_prune is None or now - self._last_prune > _PRUNE_EVERY:
@@ -214,10 +213,12 @@ class Scheduler:
     async def deliver(self, now: dt.datetime, report: Report | None = None) -> Report:
         """Step 3 of a tick: claim, send and record every delivery that is due."""
         report = report or Report()
-        clock = _Elapsing(now)
+        await self._deliver_all(_Elapsing(now), report)
+        return report
+
+    async def _deliver_all(self, clock: _Elapsing, report: Report) -> None:
         while await self._deliver(clock, report) == self.batch:
             pass
-        return report
 
     async def _rezone(self, now: dt.datetime) -> None:
         """Recompute next occurrences of rules whose patient moved to another zone."""
