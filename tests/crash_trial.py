@@ -83,7 +83,8 @@ def run_trial(data_dir: Path, seed: int, writers: int = 4, database_url: str | N
         clients.append(therapist)
         pid = therapist.post("/api/v1/patients", json={"display_name": "P0", "timezone": "UTC"}).json()["id"]
         treated = [{"muscle": "upper-trapezius", "side": "left"}]
-        plan = therapist.post(f"/api/v1/patients/{pid}/plans", json={"treated": treated, "treated_on": "2026-11-01"})
+        body = {"treated": treated, "treated_on": dt.date.today().isoformat()}
+        plan = therapist.post(f"/api/v1/patients/{pid}/plans", json=body)
         exercise = plan.json()["program"]["items"][0]["exercise_id"]
         code = therapist.post(f"/api/v1/patients/{pid}/invites").json()["code"]
         token = httpx.post(f"{url}/api/v1/patient/join", json={"code": code}).json()["token"]

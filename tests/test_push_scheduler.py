@@ -392,6 +392,17 @@ async def test_a_new_time_zone_moves_the_reminder_to_local_time_there(
     assert [(r.payload["slot"], r.payload["on_date"]) for r in received] == [("evening", "2026-11-20")]
 
 
+async def test_a_reminder_that_has_come_due_is_kept_when_the_patient_moves_zone(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler
+) -> None:
+    """The scheduler was down at 19:00 Berlin; meanwhile the therapist set Paris (the same hour)."""
+    ana = await make_patient(therapist, app, service, catalog)
+    r = await therapist.patch(f"/api/v1/patients/{ana.id}", json={"timezone": "Europe/Paris"})
+    assert r.status_code == 200, r.text
+    assert (await scheduler.tick(utc("2026-11-20T18:10:00"))).sent == 1
+    assert [m.payload["on_date"] for m in await service.wait_for(1)] == ["2026-11-20"]
+
+
 async def test_moving_a_reminder_later_the_same_day_does_not_send_it_twice(
     therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler
 ) -> None:

@@ -226,6 +226,10 @@ class Scheduler:
             rules = await reminders.rezone_candidates(tx, 1000)
             updates = []
             for rule in rules:
+                if rule.next_due_at is not None and rule.next_due_at <= iso(now):
+                    # Come due, not planned yet: planning takes it (in the new zone), or records it missed.
+                    updates.append((rule.patient_id, rule.slot, rule.next_due_at, rule.timezone))
+                    continue
                 tz = _tz(rule)
                 found = next_after(parse_hhmm(rule.local_time), rule.weekdays, tz, now) if tz and rule.enabled else None
                 updates.append((rule.patient_id, rule.slot, iso(found[1]) if found else None, rule.timezone))
