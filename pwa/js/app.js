@@ -165,24 +165,15 @@ export const app = {
     if (!waiting.length) return;
     // Closing a page stops its code before IndexedDB answers: send from memory first...
     for (const r of waiting) this.leavingIds.add(r.id);
-    const body = JSON.stringify({
-      completions: waiting.filter((r) => r.type === "completion").map((r) => r.body).slice(0, 200),
-      checkins: waiting.filter((r) => r.type === "checkin").map((r) => r.body).slice(0, 100),
-    });
+    const completions = waiting.filter((r) => r.type === "completion").slice(0, 200);
+    const checkins = waiting.filter((r) => r.type === "checkin").slice(0, 100);
     const ids = waiting.map((r) => r.id);
-    fetch(core.SYNC_URL, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Authorization: `Bearer ${this.token}` },
-      body,
-      credentials: "omit",
-      cache: "no-store",
-      keepalive: body.length < 60000,
-    }).then(async (res) => {
+    core.postBatch(this.token, completions, checkins, { keepalive: true }).then(async (res) => {
       if (!res.ok) return;
       const kept = await res.json();
       const held = new Set([...(kept.completions || []), ...(kept.checkins || [])]);
-      await core.mergeSent("completion", waiting.filter((r) => r.type === "completion" && held.has(r.id)).map((r) => r.body));
-      await core.mergeSent("checkin", waiting.filter((r) => r.type === "checkin" && held.has(r.id)).map((r) => r.body));
+      await core.mergeSent("completion", completions.filter((r) => held.has(r.id)).map((r) => r.body));
+      await core.mergeSent("checkin", checkins.filter((r) => held.has(r.id)).map((r) => r.body));
     }).catch(() => { /* offline: Background Sync sends them (registered below) */ })
       .finally(() => {
         for (const id of ids) this.leavingIds.delete(id);

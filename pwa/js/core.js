@@ -159,6 +159,25 @@
     return null;
   }
 
+  /* POST a batch of records (completions and check-ins, as stored) to the sync endpoint. With
+   * options.keepalive the request outlives the page, if it is small enough to be allowed to. */
+  function postBatch(token, completions, checkins, options) {
+    options = options || {};
+    var text = JSON.stringify({
+      completions: completions.map(function (r) { return r.body; }),
+      checkins: checkins.map(function (r) { return r.body; }),
+    });
+    return (options.fetch || root.fetch.bind(root))(SYNC_URL, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: "Bearer " + token },
+      body: text,
+      credentials: "omit",
+      cache: "no-store",
+      // A keepalive request may carry at most 64 KB; a bigger batch goes as a plain one.
+      keepalive: Boolean(options.keepalive) && text.length < 60000,
+    });
+  }
+
   /* Send what waits in the outbox. Never throws; returns {status, sent}:
    *   ok       everything ready was sent (or nothing was waiting)
    *   offline  the request did not reach the server
@@ -167,11 +186,9 @@
    *   revoked  401: this device must join again
    *   no-token not joined yet
    * Safe to run in several tabs at once: the server keeps each id once.
-   * options.keepalive: the request outlives the page (sent when the app is hidden or closed).
    */
   function flush(options) {
     options = options || {};
-    var fetchFn = options.fetch || root.fetch.bind(root);
     var sent = 0;
     var rounds = 0;
 
@@ -183,20 +200,7 @@
         if (!ready.length) return { status: "ok", sent: sent };
         var completions = ready.filter(function (r) { return r.type === "completion"; }).slice(0, MAX.completion);
         var checkins = ready.filter(function (r) { return r.type === "checkin"; }).slice(0, MAX.checkin);
-        var payload = {
-          completions: completions.map(function (r) { return r.body; }),
-          checkins: checkins.map(function (r) { return r.body; }),
-        };
-        var text = JSON.stringify(payload);
-        return fetchFn(SYNC_URL, {
-          method: "POST",
-          headers: { "Content-Type": "application/json", Authorization: "Bearer " + token },
-          body: text,
-          credentials: "omit",
-          cache: "no-store",
-          // A keepalive request may carry at most 64 KB; a bigger batch goes as a plain one.
-          keepalive: Boolean(options.keepalive) && text.length < 60000,
-        }).then(function (res) {
+        return postBatch(token, completions, checkins, { fetch: options.fetch }).then(function (res) {
           if (res.status === 401) {
             return set("revoked", true).then(function () { return { status: "revoked", sent: sent }; });
           }
@@ -296,6 +300,7 @@
     clearAll: clearAll,
     pending: pending,
     flush: flush,
+    postBatch: postBatch,
     withLock: withLock,
     withLockWait: withLockWait,
     announce: announce,
