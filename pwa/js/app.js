@@ -308,6 +308,12 @@ function samePlan(a, b) {
   return a.plan_id === b.plan_id && a.version === b.version && a.updated_at === b.updated_at;
 }
 
+/** Whether bundle a is an older plan, or an older version of the same plan, than b. Plan ids only
+ *  grow (the server never hands one out twice); updated_at has whole seconds and may tie. */
+function olderPlan(a, b) {
+  return a.plan_id < b.plan_id || (a.plan_id === b.plan_id && a.version < b.version);
+}
+
 /** The stored plan for a language, unless a newer plan was stored since in another language:
  *  offline, the current plan in the other language beats an outdated one in this language. */
 async function storedPlan(language) {
@@ -325,7 +331,7 @@ async function refreshPlan() {
     // Offline, the worker answers with the last copy it has for this language, which may be
     // older than the plan already seen in the other one: keep the newer plan then.
     const newest = await core.get("plan");
-    if (newest && !samePlan(bundle, newest) && bundle.updated_at < newest.updated_at) return;
+    if (newest && olderPlan(bundle, newest)) return;
     await core.set(`plan:${lang()}`, bundle);
     await core.set("plan", bundle);
     const changed = !app.bundle || app.bundle.version !== bundle.version || app.bundle.plan_id !== bundle.plan_id
