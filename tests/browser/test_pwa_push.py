@@ -89,7 +89,7 @@ def watch_registrations(context: BrowserContext, page: Page, server: LiveServer)
 def notifications(page: Page, count: int) -> list[dict[str, Any]]:
     """The app's notifications once there are ``count`` of them."""
     shown: list[dict[str, Any]] = []
-    for _ in range(100):
+    for _ in range(300):  # up to 15 s: a loaded machine can take seconds to wake the worker
         shown = page.evaluate(GET_NOTIFICATIONS)
         if len(shown) == count:
             return shown
