@@ -11,7 +11,9 @@ from pathlib import Path
 
 from server.catalog import LANGUAGES, CatalogError, load_catalog
 from server.db import IntegrityError, open_database
+from server.db.connection import DatabaseUnavailable
 from server.db.migrate import DatabaseTooNewError, migrate
+from server.db.postgres import without_password
 from server.settings import Settings, SettingsError
 
 __all__ = ["main"]
@@ -28,11 +30,7 @@ def _where(settings: Settings) -> str:
     """The database for messages, without a password."""
     if settings.database_backend == "sqlite":
         return str(settings.sqlite_path)
-    from urllib.parse import urlsplit
-
-    url = urlsplit(settings.database_url)
-    user, at, host = url.netloc.rpartition("@")
-    return url._replace(netloc=user.partition(":")[0] + at + host).geturl()
+    return without_password(settings.database_url)
 
 
 async def _init(settings: Settings) -> list[int]:
@@ -64,7 +62,7 @@ async def _create_therapist(settings: Settings, email: str, name: str, password:
 
 
 def _read_password(args: argparse.Namespace) -> str | None:
-    """The new password from standard input or a prompt; ``None`` (said why) when it is too short."""
+    """The new password from standard input or a prompt; ``None`` (said why) when there is none or it is too short."""
     import getpass
 
     from server.auth.secrets import MIN_PASSWORD_LENGTH
@@ -72,21 +70,43 @@ def _read_password(args: argparse.Namespace) -> str | None:
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
-        password = getpass.getpass(f"Password (at least {MIN_PASSWORD_LENGTH} characters): ")
+        try:
+            password = getpass.getpass(f"Password (at least {MIN_PASSWORD_LENGTH} characters): ")
+        except (EOFError, KeyboardInterrupt):  # run from a script with nothing to read, or Ctrl-C
+            print("\nunknot: no password given: type it, or pipe it with --password-stdin", file=sys.stderr)
+            return None
     if len(password) < MIN_PASSWORD_LENGTH:
         print(f"unknot: the password needs at least {MIN_PASSWORD_LENGTH} characters", file=sys.stderr)
         return None
     return password
 
 
+def _account_problem(email: str, name: str) -> str | None:
+    """What is wrong with a new account's email or name, by the rules the API applies to what people type."""
+    import re
+
+    from server.api.params import EMAIL, PLAIN_TEXT
+
+    if len(email) > 254 or not re.match(EMAIL, email):
+        return f"email {email!r} must be an email address"
+    if not name.strip():
+        return "name must not be empty"
+    if len(name) > 100 or not re.match(PLAIN_TEXT, name):
+        return "name must be at most 100 characters with no control characters"
+    return None
+
+
 def cmd_create_therapist(args: argparse.Namespace) -> int:
     """Create a therapist account; the password is read from standard input or asked for."""
     settings = _settings()
+    if problem := _account_problem(args.email, args.name):
+        print(f"unknot: {problem}", file=sys.stderr)
+        return 2
     password = _read_password(args)
     if password is None:
         return 2
     try:
-        therapist_id = asyncio.run(_create_therapist(settings, args.email, args.name, password))
+        therapist_id = asyncio.run(_create_therapist(settings, args.email, " ".join(args.name.split()), password))
     except IntegrityError:
         print(f"unknot: a therapist with email {args.email} already exists", file=sys.stderr)
         return 1
@@ -176,8 +196,7 @@ def cmd_migrate_db(args: argparse.Namespace) -> int:
     if not is_postgres_url(args.target):
         print("unknot: --to takes a postgresql://user@host:port/database URL", file=sys.stderr)
         return 2
-    target = _where(Settings.from_env({}, database_url=args.target))
-    print(f"copying {args.source} to {target} in one transaction")
+    print(f"copying {args.source} to {without_password(args.target)} in one transaction")
     try:
         reports = asyncio.run(copy_to_postgres(Path(args.source), args.target))
     except TargetNotEmptyError as exc:
@@ -247,6 +266,12 @@ def cmd_vapid_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _reach(settings: Settings) -> None:
+    """Open the database once and close it (raises :class:`DatabaseUnavailable`)."""
+    async with open_database(settings):
+        pass
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the app with Granian (settings from the environment)."""
     from granian import Granian
@@ -259,6 +284,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except CatalogError as exc:
         print(f"unknot: invalid content in {settings.plans_dir}:\n{exc}", file=sys.stderr)
         return 1
+    asyncio.run(_reach(settings))
     Granian(
         "server.app:create_app",
         factory=True,
@@ -309,7 +335,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     vapid = sub.add_parser("vapid-keys", help="make the Web Push (VAPID) key pair if missing, print the public key")
     vapid.set_defaults(func=cmd_vapid_keys)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except DatabaseUnavailable as exc:
+        print(f"unknot: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

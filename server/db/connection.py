@@ -24,6 +24,7 @@ import aiosqlite
 __all__ = [
     "Database",
     "DatabaseBusy",
+    "DatabaseUnavailable",
     "Dialect",
     "Memo",
     "Params",
@@ -46,6 +47,10 @@ Dialect = Literal["sqlite", "postgresql"]
 
 class DatabaseBusy(Exception):
     """Another process held the write lock past the busy timeout; nothing was written."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be opened or reached; the message says which and why (never a password)."""
 
 
 def dialects(*, sqlite: str, postgresql: str) -> dict[str, str]:
@@ -284,14 +289,18 @@ class SQLiteDatabase(Database):
 
     async def connect(self) -> None:
         """Open the writer and the reader connection."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await aiosqlite.connect(self.path, isolation_level=None)
-        self._writer.row_factory = sqlite3.Row
-        for pragma in _PRAGMAS:
-            await self._writer.execute(pragma)
-        # The reader is opened after the writer has switched the file to WAL.
-        self._reader = _reader(self.path)
-        self._turns = _WriteTurns(self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = await aiosqlite.connect(self.path, isolation_level=None)
+            self._writer.row_factory = sqlite3.Row
+            for pragma in _PRAGMAS:  # the first read: "file is not a database" shows here
+                await self._writer.execute(pragma)
+            # The reader is opened after the writer has switched the file to WAL.
+            self._reader = _reader(self.path)
+            self._turns = _WriteTurns(self.path)
+        except (OSError, sqlite3.Error) as exc:
+            await self.close()
+            raise DatabaseUnavailable(f"cannot open {self.path}: {exc}") from exc
 
     async def close(self) -> None:
         """Close both connections."""

@@ -26,6 +26,7 @@ import asyncpg
 
 from server.db.backup import BackupError, check
 from server.db.migrate import latest_version, load_migrations, migrations_dir
+from server.db.postgres import connect
 
 __all__ = ["MoveError", "TableReport", "TargetNotEmptyError", "copy_to_postgres", "dependency_order"]
 
@@ -119,14 +120,15 @@ async def copy_to_postgres(source: Path, target_url: str) -> list[TableReport]:
         BackupError: the source is not a sound Unknot database.
         TargetNotEmptyError: the target holds data (nothing was changed).
         MoveError: the copy failed or did not compare equal (the target was rolled back).
+        DatabaseUnavailable: the target cannot be reached (nothing was changed).
     """
     version = check(source)
     if version != latest_version():
         raise BackupError(
             f"{source}: schema version {version}; bring it to {latest_version()} first (`unknot init` on it)"
         )
+    conn = await connect(target_url, {"application_name": "unknot migrate-db"})
     lite = sqlite3.connect(f"file:{source}?mode=ro", uri=True, isolation_level=None)
-    conn = await asyncpg.connect(target_url, server_settings={"application_name": "unknot migrate-db"})
     try:
         # One read transaction on the source: every table from the same snapshot.
         lite.execute("BEGIN")

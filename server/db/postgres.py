@@ -15,10 +15,11 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 
-from server.db.connection import Database, Dialect, Memo, Params, Reader, Row, Transaction
+from server.db.connection import Database, DatabaseUnavailable, Dialect, Memo, Params, Reader, Row, Transaction
 
 __all__ = ["PostgresDatabase", "PostgresTransaction", "is_postgres_url", "translate"]
 
@@ -29,6 +30,22 @@ _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|::|:([A-Za-z_
 def is_postgres_url(url: str) -> bool:
     """Whether a database URL names PostgreSQL."""
     return url.startswith(("postgresql://", "postgres://"))
+
+
+def without_password(url: str) -> str:
+    """The URL for messages: the user and host stay, a password goes."""
+    parts = urlsplit(url)
+    user, at, host = parts.netloc.rpartition("@")
+    return parts._replace(netloc=user.partition(":")[0] + at + host).geturl()
+
+
+async def connect(url: str, server_settings: dict[str, str]) -> asyncpg.Connection:
+    """One connection; :class:`DatabaseUnavailable` naming the server (not the password) when it cannot be had."""
+    try:
+        return await asyncpg.connect(url, server_settings=server_settings)
+    # Refused, unknown host, wrong password, no such database, too many connections, timeout.
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise DatabaseUnavailable(f"cannot connect to {without_password(url)}: {exc}") from exc
 
 
 @lru_cache(maxsize=2048)
@@ -120,7 +137,7 @@ class _Pool:
     async def _connect(self) -> asyncpg.Connection:
         self._open += 1
         try:
-            return await asyncpg.connect(self._url, server_settings=self._settings)
+            return await connect(self._url, self._settings)
         except BaseException:
             self._open -= 1
             self._hand_over(None)

@@ -1,0 +1,139 @@
+"""The `unknot` command's answers to bad input and to a database it cannot reach: one clear line, no traceback."""
+
+from __future__ import annotations
+
+import io
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from server.cli import main
+
+UNKNOT = Path(sys.executable).parent / "unknot"
+PASSWORD = "a long enough password\n"
+
+
+@pytest.fixture
+def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh data folder the command uses; returns the SQLite file's path."""
+    monkeypatch.setenv("UNKNOT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("UNKNOT_DATABASE_URL", str(tmp_path / "unknot.db"))
+    return tmp_path / "unknot.db"
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound and let go)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def therapists(db: Path) -> list[tuple[str, str]]:
+    if not db.exists():
+        return []
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT email, name FROM therapist").fetchall()
+
+
+def create(monkeypatch: pytest.MonkeyPatch, email: str, name: str) -> int:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(PASSWORD))
+    return main(["create-therapist", email, name, "--password-stdin"])
+
+
+@pytest.mark.parametrize(
+    ("email", "name", "says"),
+    [
+        ("no-at-sign", "Ann", "email 'no-at-sign' must be an email address"),
+        ("ann @clinic.example", "Ann", "must be an email address"),
+        ("ann@clinic.example", "   ", "name must not be empty"),
+        ("ann@clinic.example", "Ann\x07", "no control characters"),
+        ("ann@clinic.example", "A" * 101, "at most 100 characters"),
+    ],
+)
+def test_create_therapist_refuses_a_bad_email_or_name_and_stores_nothing(
+    data: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], email: str, name: str, says: str
+) -> None:
+    assert create(monkeypatch, email, name) == 2
+    assert says in capsys.readouterr().err
+    assert therapists(data) == []
+
+
+def test_create_therapist_keeps_the_name_as_typed_without_stray_spaces(
+    data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert create(monkeypatch, "Ann@Clinic.example", "  Ann   Lee ") == 0
+    assert therapists(data) == [("ann@clinic.example", "Ann Lee")]
+
+
+def test_set_password_run_without_a_terminal_or_input_says_how_to_give_one(data: Path) -> None:
+    # A script or cron job: no controlling terminal and nothing on standard input.
+    done = subprocess.run(
+        [str(UNKNOT), "set-password", "ann@clinic.example"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        start_new_session=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "no password given" in done.stderr
+    assert "--password-stdin" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_init_on_a_path_that_cannot_hold_a_database_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("UNKNOT_DATABASE_URL", str(tmp_path / "a-file" / "unknot.db"))
+    assert main(["init"]) == 1
+    assert f"cannot open {tmp_path / 'a-file' / 'unknot.db'}" in capsys.readouterr().err
+
+
+def test_init_on_a_file_that_is_not_a_database_says_so_and_leaves_it_alone(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data.write_bytes(b"these are someone's notes, not SQLite " * 200)
+    before = data.read_bytes()
+    assert main(["init"]) == 1
+    assert "file is not a database" in capsys.readouterr().err
+    assert data.read_bytes() == before
+
+
+def test_an_unreachable_postgresql_is_one_line_without_the_password(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"postgresql://unknot:s3cret-pw@127.0.0.1:{closed_port()}/unknot"
+    monkeypatch.setenv("UNKNOT_DATABASE_URL", url)
+    assert main(["init"]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot connect to postgresql://unknot@127.0.0.1:{url.split(':')[3]}" in err
+    assert "s3cret-pw" not in err
+
+
+def test_migrate_db_to_an_unreachable_target_is_one_line_without_the_password(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["init"]) == 0
+    target = f"postgresql://unknot:s3cret-pw@127.0.0.1:{closed_port()}/unknot"
+    assert main(["migrate-db", "--from", str(data), "--to", target]) == 1
+    out = capsys.readouterr()
+    assert "cannot connect to postgresql://unknot@127.0.0.1" in out.err
+    assert "s3cret-pw" not in out.out + out.err
+
+
+def test_serve_with_an_unreachable_database_stops_at_once_with_the_reason(tmp_path: Path) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "UNKNOT_DATA_DIR": str(tmp_path),
+        "UNKNOT_DATABASE_URL": f"postgresql://unknot@127.0.0.1:{closed_port()}/unknot",
+        "UNKNOT_PORT": str(closed_port()),
+    }
+    done = subprocess.run([str(UNKNOT), "serve"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "cannot connect to postgresql://unknot@127.0.0.1" in done.stderr
+    assert "Traceback" not in done.stderr
