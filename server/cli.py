@@ -298,12 +298,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    """An argument that must be a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``unknot`` command."""
     parser = argparse.ArgumentParser(prog="unknot", description="Home programs after dry needling.")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the app (UNKNOT_HOST, UNKNOT_PORT)")
-    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument("--workers", type=_positive, default=1, help="worker processes (default 1)")
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("init", help="create or migrate the database").set_defaults(func=cmd_init)
     create = sub.add_parser("create-therapist", help="create a therapist account")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import socket
 import sqlite3
 import subprocess
@@ -137,3 +138,26 @@ def test_serve_with_an_unreachable_database_stops_at_once_with_the_reason(tmp_pa
     assert done.returncode == 1
     assert "cannot connect to postgresql://unknot@127.0.0.1" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_backup_to_a_place_that_cannot_hold_it_says_so_and_leaves_nothing(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["init"]) == 0
+    (tmp_path / "a-file").write_text("not a folder")
+    assert main(["backup", str(tmp_path / "a-file" / "copy.db")]) == 1
+    assert f"cannot write {tmp_path / 'a-file' / 'copy.db'}" in capsys.readouterr().err
+    readonly = tmp_path / "read-only"
+    readonly.mkdir(mode=0o500)
+    if os.access(readonly, os.W_OK):  # root writes anywhere: a folder it cannot write needs another way
+        readonly = Path("/proc")
+    assert main(["backup", str(readonly / "copy.db")]) == 1
+    assert "cannot copy" in capsys.readouterr().err
+    assert not list(readonly.glob("copy.db*"))
+
+
+def test_serve_refuses_fewer_than_one_worker(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", "--workers", "0"])
+    assert exit_.value.code == 2
+    assert "--workers: must be a whole number of at least 1, not '0'" in capsys.readouterr().err

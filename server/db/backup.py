@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 
@@ -36,22 +37,32 @@ def check(path: Path) -> int:
 
 
 def _copy(source: Path, target: Path) -> None:
-    # SQLite's online backup API: a consistent snapshot even while another process writes.
-    with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src, sqlite3.connect(target) as dst:
-        src.backup(dst)
-        dst.execute("PRAGMA journal_mode=WAL")
+    """Copy with SQLite's online backup API: a consistent snapshot even while another process writes."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src, sqlite3.connect(target) as dst:
+            src.backup(dst)
+            dst.execute("PRAGMA journal_mode=WAL")
+    except (OSError, sqlite3.Error) as exc:
+        raise BackupError(f"cannot copy {source} to {target}: {exc}") from None
 
 
 def backup(database: Path, target: Path) -> int:
     """Copy the live ``database`` to ``target`` (which must not exist); returns the schema version."""
     if target.exists():
         raise BackupError(f"{target} exists; choose a new file name")
-    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
-    partial.unlink(missing_ok=True)
-    _copy(database, partial)
-    version = check(partial)
-    partial.rename(target)
+    try:
+        partial.unlink(missing_ok=True)  # left by a copy that was killed
+        _copy(database, partial)
+        version = check(partial)
+        partial.rename(target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise BackupError(f"cannot write {target}: {exc}") from None
+        raise
     return version
 
 
@@ -61,6 +72,5 @@ def restore(source: Path, database: Path) -> int:
     Stop the server first: a running server keeps its connections to the old file.
     """
     version = check(source)
-    database.parent.mkdir(parents=True, exist_ok=True)
     _copy(source, database)
     return version
