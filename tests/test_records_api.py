@@ -12,10 +12,14 @@ from litestar.testing import AsyncTestClient
 
 from server.api.records import CSV_COLUMNS
 from server.settings import Settings
-from tests.conftest import make_therapist, sign_in
+from tests.conftest import make_therapist, rows, sign_in
 from tests.test_flow_therapist_patient import assign, completion, create_patient, join
 
 Client = AsyncTestClient[Litestar]
+
+
+def iso_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
 
 
 def checkin(on_date: dt.date, soreness: int, red_flags: list[str] | None = None, note: str = "") -> dict[str, object]:
@@ -169,3 +173,121 @@ async def test_handout_leaves_out_red_flags_of_precautions_the_plan_does_not_hav
     body = (await therapist.get(f"/api/v1/patients/{patient['id']}/handout", params={"lang": "en"})).json()
     assert "breathing-chest-pain" not in {f["id"] for f in body["red_flags"]}
     assert "chest-pain-any-time" in {f["id"] for f in body["red_flags"]}
+
+
+# ---- a later pain answer: a repeat fills in a blank, once -----------------------------------------
+
+
+def stored(settings: Settings, record_id: object) -> list[tuple[object, ...]]:
+    return rows(
+        settings,
+        "SELECT patient_id, exercise_id, on_date, slot, done_at, sets_done, reps_done, hold_seconds_done, pain, note, "
+        "received_at FROM completion WHERE id = :id",
+        {"id": record_id},
+    )
+
+
+async def test_a_repeat_fills_in_a_blank_pain_answer_once_and_changes_nothing_else(
+    therapist: Client, other_client: Client, settings: Settings
+) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    patient = await create_patient(therapist, name="Maria Lopez")
+    plan = await assign(therapist, patient["id"], today - dt.timedelta(days=1))
+    await join(therapist, other_client, patient["id"])
+    item = plan["program"]["items"][0]
+    done = completion(item["exercise_id"], today, item["slots"][0])
+    done.update(sets_done=2, reps_done=5, note="fine")
+    r = await other_client.post("/api/v1/patient/sync", json={"completions": [done]})
+    assert r.json()["completions"] == [done["id"]]
+    [before] = stored(settings, done["id"])
+    assert before[8] is None
+
+    # The pain answer comes later, as a repeat; whatever else the repeat says is not taken.
+    other = "evening" if done["slot"] != "evening" else "morning"
+    later = dict(done, pain=7, slot=other, sets_done=9, reps_done=1, note="changed", done_at=iso_now())
+    r = await other_client.post("/api/v1/patient/sync", json={"completions": [later]})
+    assert (r.status_code, r.json()["completions"]) == (200, [done["id"]])
+    assert stored(settings, done["id"]) == [(*before[:8], 7, *before[9:])]
+
+    # Once there, the pain stays: another value, or none, changes nothing.
+    for pain in (3, None, 0):
+        r = await other_client.post("/api/v1/patient/sync", json={"completions": [dict(done, pain=pain)]})
+        assert (r.status_code, r.json()["completions"]) == (200, [done["id"]])
+        assert stored(settings, done["id"]) == [(*before[:8], 7, *before[9:])]
+    assert rows(settings, "SELECT count(*) FROM completion")[0][0] == 1
+
+    # A pain that came with the record is never replaced either.
+    answered = completion(item["exercise_id"], today, item["slots"][0], pain=2)
+    await other_client.post("/api/v1/patient/sync", json={"completions": [answered]})
+    await other_client.post("/api/v1/patient/sync", json={"completions": [dict(answered, pain=9)]})
+    assert [row[8] for row in stored(settings, answered["id"])] == [2]
+
+    log = await other_client.get("/api/v1/patient/log", params={"from": today.isoformat(), "to": today.isoformat()})
+    assert {c["id"]: c["pain"] for c in log.json()["completions"]} == {done["id"]: 7, answered["id"]: 2}
+
+
+async def test_a_filled_in_pain_shows_in_the_therapists_views_and_nothing_counts_twice(
+    therapist: Client, other_client: Client
+) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    patient = await create_patient(therapist, name="Maria Lopez", tz="UTC")
+    plan = await assign(therapist, patient["id"], today - dt.timedelta(days=3))
+    await join(therapist, other_client, patient["id"])
+    item = plan["program"]["items"][0]
+    done = completion(item["exercise_id"], today, item["slots"][0])
+    await other_client.post("/api/v1/patient/sync", json={"completions": [done]})
+
+    async def views() -> tuple[list, list, list, list]:
+        pid = patient["id"]
+        adherence = (await therapist.get(f"/api/v1/patients/{pid}/adherence", params={"days": 7})).json()
+        attention = [a for a in (await therapist.get("/api/v1/attention")).json() if a["patient_id"] == pid]
+        week = [w for w in (await therapist.get("/api/v1/adherence")).json() if w["patient_id"] == pid]
+        records = (await therapist.get(f"/api/v1/patients/{pid}/records", params={"days": 7})).json()
+        return adherence, attention, week, records["completions"]
+
+    adherence, attention, week, records = await views()
+    assert adherence["pain"] == []
+    assert attention == []
+    assert [c["pain"] for c in records] == [None]
+
+    await other_client.post("/api/v1/patient/sync", json={"completions": [dict(done, pain=8)]})
+    after, attention, week_after, records = await views()
+    assert after["pain"] == [{"on_date": today.isoformat(), "value": 8}]
+    assert [(a["kind"], a["detail"]) for a in attention[0]["reasons"]] == [
+        ("pain", "pain or soreness 8/10 in the last 7 days")
+    ]
+    assert [c["pain"] for c in records] == [8]
+    # Still one exercise done: adherence and the week are what they were.
+    assert (after["days"], after["weeks"], after["streak"]) == (
+        adherence["days"],
+        adherence["weeks"],
+        adherence["streak"],
+    )
+    assert week_after == week
+    csv_rows = list(
+        csv.DictReader(io.StringIO((await therapist.get(f"/api/v1/patients/{patient['id']}/records.csv")).text))
+    )
+    assert [(row["id"], row["pain"]) for row in csv_rows] == [(done["id"], "8")]
+
+
+async def test_a_repeat_of_another_patients_record_is_a_409_and_fills_in_nothing(
+    therapist: Client, app: Litestar, settings: Settings
+) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    phones = []
+    for name in ("Ana", "Bea"):
+        patient = await create_patient(therapist, name)
+        await assign(therapist, patient["id"], today)
+        phone = AsyncTestClient(app=app)
+        await join(therapist, phone, patient["id"])
+        phones.append(phone)
+    first, second = phones
+    taken = completion("neck-side-bend-stretch", today, "evening")
+    assert (await first.post("/api/v1/patient/sync", json={"completions": [taken]})).status_code == 200
+    [before] = stored(settings, taken["id"])
+
+    r = await second.post("/api/v1/patient/sync", json={"completions": [dict(taken, pain=9)]})
+    assert r.status_code == 409, r.text
+    assert [e["field"] for e in r.json()["errors"]] == ["completions[0].id"]
+    assert stored(settings, taken["id"]) == [before]
+    assert before[8] is None

@@ -388,7 +388,18 @@ class PatientController(Controller):
         ]
         return msgspec.structs.replace(view, entries=entries)
 
-    @post("/sync", summary="Send logged completions and check-ins; repeats are ignored", status_code=200)
+    @post(
+        "/sync",
+        summary="Send logged completions and check-ins; repeats are ignored, except that a blank pain answer "
+        "can be filled in once",
+        description="Records are kept by their client-made id. A record sent again is ignored, with one "
+        "exception: when a completion this patient already sent is stored without a pain answer and the "
+        "repeat carries one, that pain is stored (the phone may send a record before the patient answers). "
+        "A stored pain is never changed, and nothing else of a stored record changes; a record is never "
+        "counted twice. An id another patient's record holds is a 409 naming it, and nothing of the "
+        "batch is stored.",
+        status_code=200,
+    )
     async def sync(self, request: PatientRequest, data: JSONBody[SyncIn], services: ServicesDep) -> SyncOut:
         db, now = services.db, services.clock.now()
         completions, checkins = _check_batch(data, services.catalog, now)

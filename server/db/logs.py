@@ -1,4 +1,9 @@
-"""What patients log: completions and check-ins, append-only and idempotent by client id."""
+"""What patients log: completions and check-ins, idempotent by client id.
+
+A repeat of a record is ignored, with one exception: a completion stored without a pain answer
+takes the pain of a later repeat (the phone may have sent the record before the patient answered).
+That pain is filled in once: a stored pain is never changed, and nothing else of the record is.
+"""
 
 from __future__ import annotations
 
@@ -56,6 +61,16 @@ class IdInUse(Exception):
         super().__init__(field)
 
 
+# A repeat fills in a blank pain answer, once, and only for the patient who holds the record (another
+# patient's id is left alone here and refused below); the same text on both backends.
+STORE_COMPLETION = (
+    "INSERT INTO completion (id, patient_id, exercise_id, on_date, slot, done_at, sets_done, reps_done, "
+    "hold_seconds_done, pain, note, received_at) VALUES (:id, :pid, :exercise_id, :on_date, :slot, :done_at, "
+    ":sets_done, :reps_done, :hold_seconds_done, :pain, :note, :received) "
+    "ON CONFLICT (id) DO UPDATE SET pain = excluded.pain "
+    "WHERE completion.pain IS NULL AND excluded.pain IS NOT NULL AND completion.patient_id = excluded.patient_id"
+)
+
 # Which of a batch's ids are stored: the ids travel as one JSON array parameter.
 HELD = dialects(
     sqlite="SELECT id FROM {table} WHERE patient_id = :pid AND id IN (SELECT value FROM json_each(:ids))",
@@ -67,7 +82,8 @@ HELD = dialects(
 async def store_batch(
     db: Database, patient_id: int, completions: list[CompletionRow], checkins: list[CheckinRow], now: dt.datetime
 ) -> tuple[list[str], list[str]]:
-    """Insert the records not seen before; returns the ids of this batch the server now holds.
+    """Insert the records not seen before, fill in a blank pain answer from a repeat; returns the ids of
+    this batch the server now holds.
 
     Raises:
         IdInUse: naming the first record whose id is another patient's (the batch is rolled back).
@@ -75,9 +91,7 @@ async def store_batch(
     received = iso(now)
     async with db.transaction() as tx:
         await tx.executemany(
-            "INSERT INTO completion (id, patient_id, exercise_id, on_date, slot, done_at, sets_done, reps_done, "
-            "hold_seconds_done, pain, note, received_at) VALUES (:id, :pid, :exercise_id, :on_date, :slot, :done_at, "
-            ":sets_done, :reps_done, :hold_seconds_done, :pain, :note, :received) ON CONFLICT (id) DO NOTHING",
+            STORE_COMPLETION,
             [
                 {
                     "id": c.id,
