@@ -74,7 +74,9 @@ export const app = {
 
   /** Records the server refused (kept on the phone, never sent again). */
   rejected() {
-    return this.records.filter((r) => r.state === "rejected");
+    const refused = this.records.filter((r) => r.state === "rejected");
+    // A fill-in refused along with its completion is the same exercise: counted once.
+    return refused.filter((r) => r.type !== "fill" || !refused.some((c) => c.id === r.body.id));
   },
 
   async addRecord(type, body, readyAt = 0) {
@@ -117,8 +119,9 @@ export const app = {
 
   /**
    * Change or delete a record only while it is still on this phone. The server keeps each record
-   * once and never changes it, so a record on its way or sent stays as it went. Answers
-   * "ok", "sent" (the clinic has it), "sending" (on its way right now), "rejected" or "gone".
+   * once and never changes it (but for a blank pain answer, see answerPain), so a record on its
+   * way or sent stays as it went. Answers "ok", "sent" (the clinic has it), "sending" (on its way
+   * right now), "rejected" or "gone".
    */
   async changePending(id, work) {
     if (this.leavingIds.has(id)) return "sending";
@@ -133,24 +136,42 @@ export const app = {
     return outcome || "sending";
   },
 
-  /** Change a record still waiting in the outbox (see changePending for the answer). */
-  async amendPending(id, change) {
-    const outcome = await this.changePending(id, (record) => core.updateRecord(id, (found) => {
-      Object.assign(found.body, change.body || {});
-      if ("ready_at" in change) found.ready_at = change.ready_at;
-      return found;
-    }));
-    if (outcome === "ok") {
+  /**
+   * The pain answer for completion `id`; it waits settleMs for another change of mind. Into the
+   * record while it waits on the phone; once the record has left (or may be on its way) without
+   * an answer, into a fill-in that is sent as a repeat of it (the server fills in a blank pain
+   * once), offline too. Answers {outcome, pain} (see core.setPain): "ok", "added", or "sent" /
+   * "sending" with the answer the clinic keeps, "rejected", "gone".
+   */
+  async answerPain(id, pain, settleMs) {
+    const ask = (options) => core.setPain(id, pain, Date.now() + settleMs, { leaving: this.leavingIds, ...options });
+    // A record still held for the answer cannot be on its way: no waiting for a send of other
+    // records, however slow.
+    let answer = await ask({});
+    if (answer.outcome === "wait") {
+      // On the phone, but maybe on its way: the lock tells. If the wait runs out, a blank answer
+      // still goes as a fill-in.
+      answer = (await core.withLockWait(() => ask({ locked: true }), LOCK_WAIT_MS)) || (await ask({ waited: true }));
+    }
+    await this.reloadRecords();
+    if (answer.outcome === "ok" || answer.outcome === "added") {
       core.announce({ type: "records" });
-      // Sent at once, or when its hold ends.
+      // Sent when its hold ends (or at once when the patient leaves the screen or the app).
       sync.flush();
     }
-    return outcome;
+    return answer;
+  },
+
+  /** The pain question is closed (the patient left the screen): send its record now. */
+  async sendNow(id) {
+    await core.releaseHolds(id);
+    await this.reloadRecords();
+    sync.flush();
   },
 
   /** Take back a record that has not left the phone (see changePending for the answer). */
   async undo(id) {
-    const outcome = await this.changePending(id, () => core.deleteRecord(id));
+    const outcome = await this.changePending(id, () => core.takeBack(id));
     refreshPassive();
     if (outcome === "ok") core.announce({ type: "records" });
     return outcome;
@@ -164,19 +185,16 @@ export const app = {
     const waiting = core.pending(this.records).filter((r) => !this.leavingIds.has(r.id));
     if (!waiting.length) return;
     // Closing a page stops its code before IndexedDB answers: send from memory first...
-    for (const r of waiting) this.leavingIds.add(r.id);
-    const completions = waiting.filter((r) => r.type === "completion").slice(0, 200);
-    const checkins = waiting.filter((r) => r.type === "checkin").slice(0, 100);
-    const ids = waiting.map((r) => r.id);
+    const { completions, checkins } = core.batchOf(waiting, 200, 100);
+    const sending = [...completions, ...checkins];
+    for (const r of sending) this.leavingIds.add(r.id);
     core.postBatch(this.token, completions, checkins, { keepalive: true }).then(async (res) => {
       if (!res.ok) return;
       const kept = await res.json();
-      const held = new Set([...(kept.completions || []), ...(kept.checkins || [])]);
-      await core.mergeSent("completion", completions.filter((r) => held.has(r.id)).map((r) => r.body));
-      await core.mergeSent("checkin", checkins.filter((r) => held.has(r.id)).map((r) => r.body));
+      await core.markSent(sending, [...(kept.completions || []), ...(kept.checkins || [])]);
     }).catch(() => { /* offline: Background Sync sends them (registered below) */ })
       .finally(() => {
-        for (const id of ids) this.leavingIds.delete(id);
+        for (const r of sending) this.leavingIds.delete(r.id);
         this.reloadRecords().then(refreshPassive);
         core.announce({ type: "records" });
       });

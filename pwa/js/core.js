@@ -9,6 +9,15 @@
  *   records  completions and check-ins by client UUID:
  *            {id, type: "completion"|"checkin", state: "pending"|"sent"|"rejected",
  *             ready_at (ms; not sent before), error?, body: <what the server takes>}
+ *            and fill-ins: a pain answer given after its completion left the phone, sent as a
+ *            repeat of that completion with the pain (the server fills in a blank pain, once):
+ *            {id: "fill:<completion id>", type: "fill", state: "pending"|"rejected", ready_at,
+ *             body: <the completion's body with the pain>}. At most one per completion; it is
+ *            deleted once the server holds it, its pain then kept in the completion.
+ *
+ * A record (a fill-in too) never changes while it is on its way: senders take only records that
+ * are not held back (ready_at passed) and keep the Web Lock "unknot-outbox" while the request is
+ * out, so a change either holds that lock or finds the record held back (see setPain).
  */
 (function (root) {
   "use strict";
@@ -86,35 +95,151 @@
     return tx(["records"], "readwrite", function (t) { t.objectStore("records").put(record); });
   }
 
-  function deleteRecord(id) {
-    return tx(["records"], "readwrite", function (t) { t.objectStore("records").delete(id); });
+  function fillId(id) {
+    return "fill:" + id;
   }
 
-  /* Change one record in a single transaction: change(record) returns what to store (or null to
-   * leave it); resolves with the stored record, or the record as found when nothing was stored. */
-  function updateRecord(id, change) {
-    return tx(["records"], "readwrite", function (t) {
-      var store = t.objectStore("records");
-      return req(store.get(id)).then(function (found) {
-        var next = found ? change(found) : null;
-        if (next) store.put(next);
-        return next || found || null;
-      });
-    });
+  function blank(pain) {
+    return pain === undefined || pain === null;
   }
 
-  /* Let go of every record held back for the pain question (the page that held it is leaving). */
-  function releaseHolds() {
+  /* Let go of records held back for the pain question: those of completion `id` and its fill-in,
+   * or every one (the page that held them is leaving). Safe without the lock: only ready_at
+   * changes, and a record on its way is no longer held. */
+  function releaseHolds(id) {
     return tx(["records"], "readwrite", function (t) {
       var store = t.objectStore("records");
-      return req(store.getAll()).then(function (all) {
+      var found = id === undefined ? req(store.getAll())
+        : Promise.all([req(store.get(id)), req(store.get(fillId(id)))]);
+      return found.then(function (all) {
         var n = 0;
         all.forEach(function (r) {
-          if (r.state === "pending" && r.ready_at) { r.ready_at = 0; store.put(r); n += 1; }
+          if (r && r.state === "pending" && r.ready_at) { r.ready_at = 0; store.put(r); n += 1; }
         });
         return n;
       });
     });
+  }
+
+  /* Give completion `id` the pain answer `pain`, in one transaction. Answers {outcome, pain}:
+   *   ok         put into the record, which waits on the phone until holdUntil
+   *   added      the record has left the phone (or may be on its way) without a pain answer: the
+   *              answer waits in its fill-in until holdUntil, then goes as a repeat of the record
+   *   sent       the clinic has the pain answer `pain` and keeps the first: no change can follow
+   *   sending    the pain answer `pain` may be on its way: the same
+   *   wait       it waits on the phone, maybe on its way: ask again holding the outbox lock
+   *              (options.locked) or, when the wait for it ran out, with options.waited
+   *   rejected   the server refused the record; gone: no such record
+   * A record (or fill-in) is changed only when it cannot be on its way: while it is held back (no
+   * sender takes it: a hold is set at its start or under the lock, and only extended while it
+   * lasts) or under the lock, and never while options.leaving (a Set) has its id: being sent from
+   * memory as the page is hidden. A new fill-in is never on its way. */
+  function setPain(id, pain, holdUntil, options) {
+    options = options || {};
+    var leaving = options.leaving || { has: function () { return false; } };
+    return tx(["records"], "readwrite", function (t) {
+      var store = t.objectStore("records");
+      return Promise.all([req(store.get(id)), req(store.get(fillId(id)))]).then(function (found) {
+        var record = found[0];
+        var fill = found[1];
+        if (!record || record.type !== "completion") return { outcome: "gone", pain: null };
+        if (record.state === "rejected" || (fill && fill.state === "rejected")) {
+          return { outcome: "rejected", pain: null };
+        }
+        // Once there, the fill-in carries the answer: its record has left the phone.
+        var carrier = fill || record;
+        var waiting = carrier.state === "pending" && !leaving.has(carrier.id);
+        if (waiting && (carrier.ready_at > Date.now() || options.locked)) {
+          carrier.body.pain = pain;
+          carrier.ready_at = holdUntil;
+          store.put(carrier);
+          return { outcome: fill ? "added" : "ok", pain: pain };
+        }
+        if (waiting && !options.waited) return { outcome: "wait", pain: null };
+        var kept = carrier.body.pain;
+        if (blank(kept)) {
+          var body = Object.assign({}, record.body, { pain: pain });
+          store.put({ id: fillId(id), type: "fill", state: "pending", ready_at: holdUntil, body: body });
+          return { outcome: "added", pain: pain };
+        }
+        return { outcome: carrier.state === "sent" ? "sent" : "sending", pain: kept };
+      });
+    });
+  }
+
+  /* Take back a completion that has not left the phone, with its fill-in (a fill-in sent on its
+   * own would store the whole record). */
+  function takeBack(id) {
+    return tx(["records"], "readwrite", function (t) {
+      var store = t.objectStore("records");
+      store.delete(id);
+      store.delete(fillId(id));
+    });
+  }
+
+  /* The server now holds record r, which went out as read (r.body). What the clinic holds is what
+   * stays on the phone. Resolves with 1 when it was waiting here, else 0. */
+  function settle(store, r) {
+    if (r.type === "fill") {
+      store.delete(r.id);
+      return req(store.get(r.body.id)).then(function (found) {
+        // The repeat stored the whole record if the server had not seen it yet.
+        var record = found || { id: r.body.id, type: "completion", ready_at: 0, body: r.body };
+        record.state = "sent";
+        if (blank(record.body.pain)) record.body.pain = r.body.pain;
+        store.put(record);
+        return 1;
+      });
+    }
+    return req(store.get(r.id)).then(function (found) {
+      if (found && found.state === "pending") {
+        var given = found.body.pain;
+        found.state = "sent";
+        found.body = r.body;
+        store.put(found);
+        // A pain answer that got in while this went out from another tab as it was hidden: the
+        // clinic has none, so it follows as a fill-in.
+        if (r.type === "completion" && blank(r.body.pain) && !blank(given)) {
+          var body = Object.assign({}, r.body, { pain: given });
+          store.put({ id: fillId(r.id), type: "fill", state: "pending", ready_at: 0, body: body });
+        }
+        return 1;
+      }
+      if (!found) {
+        // Deleted while on its way (only without Web Locks): the clinic has it.
+        r.state = "sent";
+        store.put(r);
+      }
+      return 0;
+    });
+  }
+
+  /* Records sent (as read for the request) of which the server answered it holds `ids`. */
+  function markSent(records, ids) {
+    var held = {};
+    ids.forEach(function (id) { held[id] = true; });
+    return tx(["records"], "readwrite", function (t) {
+      var store = t.objectStore("records");
+      return Promise.all(records.filter(function (r) { return held[r.body.id]; }).map(function (r) {
+        return settle(store, r);
+      })).then(function (counts) {
+        return counts.reduce(function (a, b) { return a + b; }, 0);
+      });
+    });
+  }
+
+  /* One request's worth of ready records: at most maxCompletions completions (fill-ins count as
+   * completions) and maxCheckins check-ins; rest says how many wait for the next request. A
+   * fill-in waits for the next one when its completion goes in this one: the server refuses an
+   * id twice in one batch. */
+  function batchOf(ready, maxCompletions, maxCheckins) {
+    var going = {};
+    ready.forEach(function (r) { if (r.type === "completion") going[r.id] = true; });
+    var completions = ready.filter(function (r) {
+      return r.type === "completion" || (r.type === "fill" && !going[r.body.id]);
+    }).slice(0, maxCompletions);
+    var checkins = ready.filter(function (r) { return r.type === "checkin"; }).slice(0, maxCheckins);
+    return { completions: completions, checkins: checkins, rest: ready.length - completions.length - checkins.length };
   }
 
   /* Records the server reported (GET /log): stored as sent unless already known. */
@@ -194,12 +319,15 @@
 
     function round(token) {
       rounds += 1;
+      // Read before the records: a hold that a change finds still running after this read was
+      // running at this moment too, so this send cannot take that record (see setPain).
+      var now = Date.now();
       return allRecords().then(function (records) {
-        var now = Date.now();
         var ready = pending(records).filter(function (r) { return !r.ready_at || r.ready_at <= now; });
         if (!ready.length) return { status: "ok", sent: sent };
-        var completions = ready.filter(function (r) { return r.type === "completion"; }).slice(0, MAX.completion);
-        var checkins = ready.filter(function (r) { return r.type === "checkin"; }).slice(0, MAX.checkin);
+        var batch = batchOf(ready, MAX.completion, MAX.checkin);
+        var completions = batch.completions;
+        var checkins = batch.checkins;
         return postBatch(token, completions, checkins, { fetch: options.fetch }).then(function (res) {
           if (res.status === 401) {
             return set("revoked", true).then(function () { return { status: "revoked", sent: sent }; });
@@ -207,31 +335,12 @@
           if (res.status === 429 || res.status >= 500) return { status: "retry", sent: sent };
           return res.json().catch(function () { return null; }).then(function (body) {
             if (res.ok && body) {
-              var held = {};
-              (body.completions || []).concat(body.checkins || []).forEach(function (id) { held[id] = true; });
-              return tx(["records"], "readwrite", function (t) {
-                var store = t.objectStore("records");
-                return Promise.all(completions.concat(checkins).map(function (r) {
-                  if (!held[r.id]) return null;
-                  return req(store.get(r.id)).then(function (found) {
-                    if (found && found.state === "pending") {
-                      found.state = "sent";
-                      // What the clinic holds is what went out (ids are kept once, never changed).
-                      found.body = r.body;
-                      store.put(found);
-                      sent += 1;
-                    } else if (!found) {
-                      // Deleted while on its way (only without Web Locks): the clinic has it.
-                      r.state = "sent";
-                      store.put(r);
-                    }
-                  });
-                }));
-              }).then(function () {
+              var ids = (body.completions || []).concat(body.checkins || []);
+              return markSent(completions.concat(checkins), ids).then(function (n) {
+                sent += n;
                 announce({ type: "records" });
-                // More than one batch's worth waiting: go on.
-                var more = completions.length === MAX.completion || checkins.length === MAX.checkin;
-                return more && rounds < 50 ? round(token) : { status: "ok", sent: sent };
+                // More waiting than one batch took: go on.
+                return batch.rest && rounds < 50 ? round(token) : { status: "ok", sent: sent };
               });
             }
             var bad = blamed(body);
@@ -293,9 +402,11 @@
     allRecords: allRecords,
     getRecord: getRecord,
     putRecord: putRecord,
-    deleteRecord: deleteRecord,
-    updateRecord: updateRecord,
     releaseHolds: releaseHolds,
+    setPain: setPain,
+    takeBack: takeBack,
+    markSent: markSent,
+    batchOf: batchOf,
     mergeSent: mergeSent,
     clearAll: clearAll,
     pending: pending,

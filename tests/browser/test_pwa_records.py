@@ -311,3 +311,181 @@ def test_opened_sections_stay_open_when_the_screen_is_drawn_again(
     context.set_offline(False)
     page.wait_for_timeout(1000)
     expect(page.locator("details.phase-block[open]")).to_have_count(2)
+
+
+# ---- a pain answer after the record left the phone: sent as a repeat that fills in the blank ----------
+
+PAIN_ADDED = "Saved. Your answer will be added to what you already sent to your clinic."
+
+
+def set_visibility(page: Page, state: str) -> None:
+    """The page as hidden (the patient switched to another app, the screen locked) or visible again."""
+    page.evaluate(
+        """(state) => {
+          if (state === "visible") delete document.visibilityState;
+          else Object.defineProperty(document, "visibilityState", { configurable: true, get: () => state });
+          document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        state,
+    )
+
+
+def hold_outbox_lock(page: Page) -> None:
+    """A send holds the outbox lock for a long time (a big batch on a slow network), until
+    ``window.__releaseOutbox()``."""
+    page.evaluate(
+        """() => new Promise((held) => navigator.locks.request("unknot-outbox", () => {
+          held();
+          return new Promise((resolve) => { window.__releaseOutbox = resolve; });
+        }))"""
+    )
+
+
+def test_a_pain_answer_given_after_the_app_was_in_the_background_reaches_the_clinic(
+    page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    patient = clinic.patient(name="Bruno")
+    page.clock.install()
+    join_in_browser(page, clinic.invite(patient))
+    open_exercise(page, 0)
+    page.get_by_role("button", name=MARK_DONE).click()
+    done = page.locator(".done-panel")
+    expect(done).to_be_visible()
+    page.wait_for_timeout(300)
+    [record] = completions(page)
+    # The patient looks at another app for a moment: what waits goes out at once, held or not.
+    set_visibility(page, "hidden")
+    wait_rows(page, live_server, "completion", patient.id, 1)
+    wait_outbox(page, 0)
+    set_visibility(page, "visible")
+    assert [(r["id"], r["pain"]) for r in server_rows(live_server, "completion", patient.id)] == [(record["id"], None)]
+
+    done.get_by_role("radio", name="7", exact=True).check()
+    expect(done.locator(".pain-note")).to_have_text(PAIN_ADDED)
+    expect(page.locator("input[name=pain]:checked")).to_have_value("7")
+    wait_outbox(page, 1)  # the answer waits a little for a change of mind, as a record's does
+    page.clock.run_for(11_000)
+    wait_outbox(page, 0)
+    rows = server_rows(live_server, "completion", patient.id)
+    assert [(r["id"], r["pain"]) for r in rows] == [(record["id"], 7)]
+    # The phone keeps one record, as the clinic has it.
+    assert [(r["id"], r["state"], r["body"]["pain"]) for r in stored_records(page)] == [(record["id"], "sent", 7)]
+
+    # The clinic keeps the first pain answer it gets: a change now is not sent, and the screen says so.
+    done.get_by_role("radio", name="3", exact=True).check()
+    expect(done.locator(".pain-note")).to_contain_text("Your clinic already has your answer 7")
+    expect(page.locator("input[name=pain]:checked")).to_have_value("7")
+    assert [r["pain"] for r in server_rows(live_server, "completion", patient.id)] == [7]
+
+
+def test_a_pain_answer_never_waits_for_a_slow_send_of_other_records(
+    page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    patient = clinic.patient(name="Carla")
+    join_in_browser(page, clinic.invite(patient))
+    open_exercise(page, 0)
+    page.get_by_role("button", name=MARK_DONE).click()
+    done = page.locator(".done-panel")
+    expect(done).to_be_visible()
+    hold_outbox_lock(page)
+    done.get_by_role("radio", name="6", exact=True).check()
+    page.wait_for_timeout(2_500)  # longer than a change waits for the lock
+    expect(done.locator(".pain-note")).to_have_text("")
+    expect(page.locator("input[name=pain]:checked")).to_have_value("6")
+    assert [r["body"].get("pain") for r in completions(page)] == [6]
+
+    page.evaluate("window.__releaseOutbox()")
+    done.get_by_role("link", name="Back to today").click()
+    wait_outbox(page, 0)
+    assert [r["pain"] for r in server_rows(live_server, "completion", patient.id)] == [6]
+
+
+def test_a_pain_answer_given_offline_after_the_record_was_sent_survives_a_reload_and_goes_once(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    patient = clinic.patient(name="Dario")
+    page.clock.install()
+    join_in_browser(page, clinic.invite(patient))
+    open_exercise(page, 0)
+    page.get_by_role("button", name=MARK_DONE).click()
+    done = page.locator(".done-panel")
+    expect(done).to_be_visible()
+    page.wait_for_timeout(300)
+    [record] = completions(page)
+    # Nobody answered for two minutes: the record went without a pain answer.
+    page.clock.run_for(125_000)
+    wait_outbox(page, 0)
+    assert [r["pain"] for r in server_rows(live_server, "completion", patient.id)] == [None]
+
+    context.set_offline(True)
+    done.get_by_role("radio", name="5", exact=True).check()
+    expect(done.locator(".pain-note")).to_have_text(PAIN_ADDED)
+    done.get_by_role("link", name="Back to today").click()
+    wait_for_screen(page, "today")
+    page.reload()
+    wait_for_screen(page, "today")
+    wait_outbox(page, 1)
+    expect(page.locator("li.entry.done")).to_have_count(1)  # one exercise done, not two
+    [fill] = [r for r in stored_records(page) if r["id"] != record["id"]]
+    assert (fill["state"], fill["body"]["id"], fill["body"]["pain"]) == ("pending", record["id"], 5)
+
+    sends: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            sends.append(r.post_data or "")
+            if "/patient/sync" in r.url and record["id"] in (r.post_data or "")
+            else None
+        ),
+    )
+    context.set_offline(False)
+    wait_outbox(page, 0)
+    assert [(r["id"], r["pain"]) for r in server_rows(live_server, "completion", patient.id)] == [(record["id"], 5)]
+    page.clock.run_for(60_000)  # nothing left to send: no more requests
+    page.wait_for_timeout(500)
+    assert len(sends) == 1
+    assert [(r["id"], r["state"], r["body"]["pain"]) for r in stored_records(page)] == [(record["id"], "sent", 5)]
+    expect(page.locator("li.entry.done")).to_have_count(1)
+
+
+def test_taking_back_a_record_takes_its_late_pain_answer_back_too(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    patient = clinic.patient(name="Elena")
+    join_in_browser(page, clinic.invite(patient))
+    open_exercise(page, 0)
+    context.set_offline(True)
+    page.get_by_role("button", name=MARK_DONE).click()
+    done = page.locator(".done-panel")
+    expect(done).to_be_visible()
+    # Away for a moment while offline: the record is let go of but could not be sent.
+    set_visibility(page, "hidden")
+    page.wait_for_function(
+        """() => new Promise((resolve) => {
+          const r = indexedDB.open("unknot");
+          r.onsuccess = () => {
+            const q = r.result.transaction("records").objectStore("records").getAll();
+            q.onsuccess = () => { resolve(q.result.length === 1 && q.result[0].ready_at === 0); r.result.close(); };
+          };
+        })"""
+    )
+    page.wait_for_timeout(300)
+    set_visibility(page, "visible")
+    # It may be on its way as far as the phone knows (the lock stays taken past the wait): the
+    # answer is kept as a fill-in.
+    hold_outbox_lock(page)
+    done.get_by_role("radio", name="4", exact=True).check()
+    expect(done.locator(".pain-note")).to_have_text(PAIN_ADDED, timeout=5_000)
+    page.evaluate("window.__releaseOutbox()")
+    wait_outbox(page, 2)  # the record and its pain answer
+    done.get_by_role("link", name="Back to today").click()
+    wait_for_screen(page, "today")
+
+    # Never sent, so it can be taken back: its pain answer goes with it, nothing reaches the clinic.
+    page.locator("li.entry.done button.check").click()
+    expect(page.locator("#toast")).to_contain_text("Taken back")
+    wait_outbox(page, 0)
+    assert stored_records(page) == []
+    context.set_offline(False)
+    page.wait_for_timeout(2_000)
+    assert server_rows(live_server, "completion", patient.id) == []

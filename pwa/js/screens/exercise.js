@@ -102,21 +102,25 @@ export function renderExercise(app, { date, slot, exerciseId }) {
         advice.textContent = painAdvice(value);
         if (!heldBack) return;
         const mine = ++asked;
-        // Kept with the record, which waits a little longer for another change (arrow keys step
-        // through every number on the way): the last choice is the one that goes.
-        const outcome = await app.amendPending(heldBack, { body: { pain: value }, ready_at: Date.now() + PAIN_SETTLE_MS });
+        // Kept with the record (or, once it has left the phone, with the repeat that follows it),
+        // which waits a little longer for another change (arrow keys step through every number on
+        // the way): the last choice is the one that goes.
+        const { outcome, pain } = await app.answerPain(heldBack, value, PAIN_SETTLE_MS);
         if (outcome === "ok") {
           painNote.textContent = "";
           return;
         }
         if (mine !== asked) return;
-        // The record left the phone before this change: the clinic keeps what was sent.
-        const kept = app.records.find((r) => r.id === heldBack);
-        const keptPain = kept && kept.body.pain !== undefined ? kept.body.pain : null;
-        for (const input of painScale.querySelectorAll("input[name=pain]")) input.checked = Number(input.value) === keptPain;
-        advice.textContent = painAdvice(keptPain);
-        painNote.textContent = outcome === "rejected" || outcome === "gone" ? t("pain_not_kept")
-          : keptPain === null ? t("pain_sent_without") : t("pain_sent_as", { n: keptPain });
+        if (outcome === "added") {
+          painNote.textContent = t("pain_added");
+          return;
+        }
+        // The clinic has (or is getting) another answer and keeps the first, or refused the record.
+        const kept = outcome === "sent" || outcome === "sending" ? pain : null;
+        for (const input of painScale.querySelectorAll("input[name=pain]")) input.checked = Number(input.value) === kept;
+        advice.textContent = painAdvice(kept);
+        painNote.textContent = kept === null ? t("pain_not_kept")
+          : t(outcome === "sent" ? "pain_sent_as" : "pain_sending_as", { n: kept });
       },
     }) : null;
     fill(donePanel,
@@ -265,8 +269,8 @@ export function renderExercise(app, { date, slot, exerciseId }) {
     if (timer) timer.destroy();
     document.removeEventListener("visibilitychange", onVisibility);
     releaseWakeLock();
-    // Leaving the screen answers the pain question with "no answer": send the record now.
-    if (heldBack) app.amendPending(heldBack, { ready_at: 0 });
+    // Leaving the screen closes the pain question: send the record (or its fill-in) now.
+    if (heldBack) app.sendNow(heldBack);
   };
 
   const treated = exercise.muscles.filter((m) => app.bundle.muscles[m]).map((m) => app.bundle.muscles[m]);
