@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -478,6 +478,72 @@ def test_unsaved_changes_are_not_thrown_away_by_a_link_a_shortcut_or_the_browser
         page.go_back()
         wait_view(page, "treat")
         goto_view(page, "#/help", "help")
+    finally:
+        context.close()
+    assert not page_problems.errors, "\n".join(page_problems.errors)
+
+
+def test_staying_after_the_browsers_back_or_forward_leaves_the_history_as_it_was(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Hanna History", treated=TREATED)
+    context, page = open_console(browser, live_server, account, page_problems)
+    patient_hash = f"#/patients/{patient['id']}"
+    plan_hash = f"{patient_hash}/plan"
+    dialog = page.get_by_role("dialog", name="Leave without saving?")
+
+    def history() -> tuple[int, str]:
+        return page.evaluate("() => [history.length, location.hash]")
+
+    def change_a_slot() -> None:
+        page.locator("#program-editor .item").first.locator("button.slot[aria-pressed='false']").first.click()
+        expect(page.locator(".actionbar-summary")).to_contain_text("1 change not saved yet")
+
+    def stay_after(move: Callable[[], object]) -> None:
+        before = history()
+        move()
+        expect(dialog).to_be_visible()
+        dialog.get_by_role("button", name="Stay on this screen").click()
+        expect(dialog).to_have_count(0)
+        page.wait_for_function("h => location.hash === h", arg=plan_hash)
+        assert history() == before
+        assert page.evaluate("() => document.body.dataset.view") == "plan"
+        expect(page.locator(".actionbar-summary")).to_contain_text("1 change not saved yet")
+
+    try:
+        goto_view(page, "#/", "patients")
+        goto_view(page, patient_hash, "patient")
+        goto_view(page, plan_hash, "plan")
+        change_a_slot()
+        # Asked twice over: a Stay that shifted the history would show by the second time at the latest.
+        stay_after(page.go_back)
+        stay_after(page.go_back)
+        # Back, then Leave, goes where Back goes: the patient's page, then the list before it.
+        page.go_back()
+        dialog.get_by_role("button", name="Leave without saving").click()
+        wait_view(page, "patient")
+        assert page.evaluate("() => location.hash") == patient_hash
+        page.go_back()
+        wait_view(page, "patients")
+        assert page.evaluate("() => location.hash") == "#/"
+
+        # Forward the same way: Stay keeps this entry and the one ahead; Leave goes ahead.
+        page.go_forward()
+        wait_view(page, "patient")
+        page.go_forward()
+        wait_view(page, "plan")
+        goto_view(page, "#/help", "help")
+        page.go_back()
+        wait_view(page, "plan")
+        change_a_slot()
+        stay_after(page.go_forward)
+        page.go_forward()
+        dialog.get_by_role("button", name="Leave without saving").click()
+        wait_view(page, "help")
+        page.go_back()
+        wait_view(page, "plan")
+        page.go_back()
+        wait_view(page, "patient")
     finally:
         context.close()
     assert not page_problems.errors, "\n".join(page_problems.errors)

@@ -8,8 +8,8 @@
 // The router shows the node, sets body[data-view] (tests wait on it), moves focus and wires the
 // view's single-key shortcuts. A view with `dirty()` (true while it holds unsaved changes) is not
 // left without asking: the console's links and ctx.navigate() (every shortcut) ask before the
-// hash changes; the browser's Back and Forward change it first, so the router puts it back and
-// asks; closing or reloading the tab asks the browser's way (beforeunload).
+// hash changes; the browser's Back and Forward change it first, so the router moves back to the
+// view's entry and asks; closing or reloading the tab asks the browser's way (beforeunload).
 
 import { api, ApiError, onSignedOut, setCsrf } from "./api.js";
 import { fill, h } from "./dom.js";
@@ -55,6 +55,13 @@ let reauth = null;
 let dirty = null;
 let shownHash = null;
 let asking = null;
+// Every history entry of this page carries its place (history.state.at), so a Back or Forward
+// the router has to undo while asking is undone by moving back (history.go), never by rewriting
+// an entry: Stay then leaves the history exactly as it was. `at` is the shown entry's place;
+// `away`, while asking, how far the browser had moved from it.
+let at = null;
+let away = 0;
+at = place();
 // The last element focused outside a dialog (focus goes back there after "sign in again").
 let lastFocus = null;
 document.addEventListener("focusin", (event) => {
@@ -89,16 +96,35 @@ function go(hash) {
   else location.hash = hash;
 }
 
+/** The current entry's place in the history; a new entry (a link, a typed address) gets the next one. */
+function place() {
+  const state = history.state;
+  if (state && Number.isInteger(state.at)) return state.at;
+  const next = at === null ? 0 : at + 1;
+  history.replaceState({ at: next }, "");
+  return next;
+}
+
 function hashChanged() {
   const target = location.hash || "#/";
+  const here = place();
+  const moved = here - at;
+  if (moved === 0 && target === shownHash) return; // back on the shown entry after an undone move
   if (shownHash === null || target === shownHash || !unsaved()) {
+    at = here;
     route();
     return;
   }
-  // The browser's Back or Forward (or a typed address): this screen's address again while asking.
-  history.replaceState(history.state, "", shownHash);
+  // The browser's Back or Forward (or a typed address) left this screen's entry first: return to
+  // it while asking, and on Leave go where the browser was going.
+  history.go(-moved);
+  const asked = away !== 0;
+  away = moved;
+  if (asked) return; // a second Back while the question is open: the same question
   mayLeave().then((leave) => {
-    if (leave) location.hash = target;
+    const by = away;
+    away = 0;
+    if (leave) history.go(by);
   });
 }
 
