@@ -84,7 +84,8 @@ def test_common_path_from_new_patient_to_printed_plan_stays_within_its_documente
         code = page.locator("#invite-code").inner_text().replace("Invite code", "").strip()
         assert link.endswith(code)
 
-        # The print view: the plan and nothing of the console around it, on one or two pages.
+        # The print view: the plan and nothing of the console around it, on one or two pages (the
+        # README's bound for a usual plan of two or three muscles).
         page.emulate_media(media="print")
         expect(page.locator(".bar")).to_be_hidden()
         expect(page.locator(".qr-card")).to_be_hidden()
@@ -105,6 +106,61 @@ def test_common_path_from_new_patient_to_printed_plan_stays_within_its_documente
         assert read_qr(page.locator("#handout img.qr")) == link
         screenshot(page, "console-print-view", full_page=True)
         assert 1 <= pdf_pages(page.pdf(format="A4")) <= 2
+    finally:
+        context.close()
+    assert not page_problems.errors, "\n".join(page_problems.errors)
+
+
+# Fourteen muscles from nearly every region, so the first week holds many different exercises (44,
+# on 54 lines over its two phases) and the precautions of all three kinds.
+FOURTEEN = [
+    "upper-trapezius",
+    "scalenes",
+    "masseter",
+    "infraspinatus",
+    "pectoralis-major",
+    "wrist-extensors",
+    "quadratus-lumborum",
+    "gluteus-medius",
+    "piriformis",
+    "iliopsoas",
+    "hamstrings",
+    "vastus-lateralis",
+    "gastrocnemius",
+    "tibialis-anterior",
+]
+
+
+def test_a_fourteen_muscle_plan_in_spanish_prints_on_three_pages_with_every_dose_and_warning(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient(
+        "Catorce Músculos", locale="es", treated=[{"muscle": m, "side": "right"} for m in FOURTEEN]
+    )
+    sheet_data = account.ok(account.api.get(f"/api/v1/patients/{patient['id']}/handout"))
+    context, page = open_console(browser, live_server, account, page_problems)
+    try:
+        goto_view(page, f"#/patients/{patient['id']}/handover", "handover")
+        page.get_by_role("button", name="Make a code").click()  # the QR block, as right after assigning
+        expect(page.locator("#handout img.qr")).to_be_visible()
+        page.emulate_media(media="print")
+        sheet = page.locator("#handout")
+        lines = page.evaluate("() => [...document.querySelectorAll('#handout .routine li')].map(e => e.textContent)")
+        first_week = [i for i in sheet_data["items"] if i["from_day"] <= 6]
+        assert len(first_week) >= 50
+        for item in first_week:
+            assert any(line.startswith(item["title"]) and item["dosage_text"] in line for line in lines), item
+        signs = page.locator("#handout .handout-flags li")
+        expect(signs).to_have_count(len(sheet_data["red_flags"]))
+        for flag in sheet_data["red_flags"]:
+            expect(sheet).to_contain_text(flag["sign"])
+            expect(sheet).to_contain_text(flag["action"])
+        expect(sheet).to_contain_text(sheet_data["aftercare"]["disclaimer"])  # the stop rules
+        # Three pages at most. At 10 pt the parts every plan prints (the head with 14 names, the QR
+        # code, the aftercare, the warning signs, the stop rules) fill over a page, and the 54
+        # exercise lines with their doses about another; two pages would take type too small for a
+        # patient's sheet. Each exercise listed again under every time of day it is done at took six.
+        assert pdf_pages(page.pdf(format="A4")) <= 3
     finally:
         context.close()
     assert not page_problems.errors, "\n".join(page_problems.errors)

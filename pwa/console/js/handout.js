@@ -1,11 +1,13 @@
 // The printed plan, in the patient's language: the QR code and short code, the first days'
 // routine by time of day, the aftercare and the warning signs. The print stylesheet prints this
-// and nothing else, on one or two A4 or Letter pages.
+// and nothing else: one or two A4 pages for a usual plan (two or three muscles), three for 14.
 
 import { h } from "./dom.js";
 
 const FIRST_DAYS = 7; // day 0 (the day of needling) to day 6
 const SLOTS = ["morning", "midday", "evening"];
+// The times of day an item can be done at, in the order the sheet lists them: all day first.
+const WHEN = ["morning midday evening", "morning evening", "morning midday", "midday evening", "morning", "midday", "evening"];
 
 const WORDS = {
   en: {
@@ -26,6 +28,7 @@ const WORDS = {
     onlyDays: (a, b) => (a === b ? ` (day ${a} only)` : ` (days ${a}–${b})`),
     dayZero: "Day 0 is the day of your treatment.",
     slots: { morning: "Morning", midday: "Midday", evening: "Evening" },
+    and: "and",
     sides: { left: "left", right: "right", both: "both sides" },
     aftercare: (hours) => `Aftercare: the first ${hours} hours`,
     flags: "Warning signs",
@@ -53,6 +56,7 @@ const WORDS = {
     onlyDays: (a, b) => (a === b ? ` (solo el día ${a})` : ` (días ${a}–${b})`),
     dayZero: "El día 0 es el día del tratamiento.",
     slots: { morning: "Mañana", midday: "Mediodía", evening: "Tarde" },
+    and: "y",
     sides: { left: "izquierda", right: "derecha", both: "ambos lados" },
     aftercare: (hours) => `Cuidados: las primeras ${hours} horas`,
     flags: "Señales de alarma",
@@ -73,6 +77,12 @@ function plusDays(iso, n) {
   const [y, m, d] = iso.split("-").map(Number);
   const t = new Date(y, m - 1, d + n);
   return `${t.getFullYear()}-${String(t.getMonth() + 1).padStart(2, "0")}-${String(t.getDate()).padStart(2, "0")}`;
+}
+
+/** "Morning, midday and evening" for "morning midday evening". */
+function when(key, w) {
+  const words = key.split(" ").map((slot, n) => (n ? w.slots[slot].toLowerCase() : w.slots[slot]));
+  return words.length === 1 ? words[0] : `${words.slice(0, -1).join(", ")} ${w.and} ${words.at(-1)}`;
 }
 
 /** An <img> of the invite's QR code (the server's SVG as a data: URL, so no markup is parsed). */
@@ -99,34 +109,36 @@ export function handout(plan, invite) {
   const days = spans.map((phase) => {
     const last = Math.min(phase.to_day, FIRST_DAYS - 1);
     const items = plan.items.filter((i) => i.phase === phase.id && i.from_day <= last && i.to_day >= phase.from_day);
-    const rows = SLOTS.map((slot) => {
-      const here = items.filter((i) => i.slots.includes(slot));
-      return h(
+    // Each item once, under the times of day it is done at: listed again under each time of day,
+    // a plan for 14 muscles took six pages.
+    const slotsOf = (i) => SLOTS.filter((slot) => i.slots.includes(slot)).join(" ");
+    const rows = WHEN.filter((key) => items.some((i) => slotsOf(i) === key)).map((key) =>
+      h(
         "tr",
         {},
-        h("th", { scope: "row" }, w.slots[slot]),
+        h("th", { scope: "row" }, when(key, w)),
         h(
           "td",
           {},
-          here.length
-            ? h(
-                "ul",
-                {},
-                here.map((i) =>
-                  h(
-                    "li",
-                    {},
-                    h("strong", {}, i.title),
-                    i.side ? ` (${w.sides[i.side]})` : "",
-                    `: ${i.dosage_text}`,
-                    i.from_day > phase.from_day || i.to_day < last ? w.onlyDays(i.from_day, i.to_day) : "",
-                  ),
+          h(
+            "ul",
+            {},
+            items
+              .filter((i) => slotsOf(i) === key)
+              .map((i) =>
+                h(
+                  "li",
+                  {},
+                  h("strong", {}, i.title),
+                  i.side ? ` (${w.sides[i.side]})` : "",
+                  `: ${i.dosage_text}`,
+                  i.from_day > phase.from_day || i.to_day < last ? w.onlyDays(i.from_day, i.to_day) : "",
                 ),
-              )
-            : h("span", { class: "muted" }, w.nothing),
+              ),
+          ),
         ),
-      );
-    });
+      ),
+    );
     return h(
       "section",
       { class: "handout-phase" },
@@ -136,7 +148,7 @@ export function handout(plan, invite) {
         `${w.days(phase.from_day, last)} · ${phase.name} `,
         h("span", { class: "dates" }, `(${date(plusDays(plan.treated_on, phase.from_day), lang, short)}–${date(plusDays(plan.treated_on, last), lang, short)})`),
       ),
-      h("table", { class: "routine" }, h("tbody", {}, rows)),
+      rows.length ? h("table", { class: "routine" }, h("tbody", {}, rows)) : h("p", { class: "muted" }, w.nothing),
     );
   });
 
