@@ -7,6 +7,7 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from server.catalog import Catalog
@@ -282,3 +283,20 @@ def test_generated_programs_match_their_reviewed_snapshots(catalog: Catalog) -> 
 def test_a_program_renders_in_each_language(catalog: Catalog, lang: str) -> None:
     text = program_text(generate([TreatedMuscle("masseter", "left")], TREATED_ON, catalog), catalog, lang)
     assert catalog.muscles["masseter"].name.get(lang) in text
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_printed_program_labels_each_red_flag_with_its_own_hours(catalog: Catalog, lang: str) -> None:
+    # The nerve flag given a window of its own (72 h, the aftercare's stays 48 h): the text must
+    # follow the flag, so a label taken from the aftercare's hours shows up as a wrong line.
+    flags = tuple(
+        msgspec.structs.replace(f, hours=72) if f.precaution == "nerve" else f for f in catalog.aftercare.red_flags
+    )
+    changed = msgspec.structs.replace(catalog, aftercare=msgspec.structs.replace(catalog.aftercare, red_flags=flags))
+    assert changed.aftercare.hours == 48
+    program = generate([TreatedMuscle("scalenes", "right")], TREATED_ON, changed)
+    lines = program_text(program, changed, lang).splitlines()
+    watch = {"en": "First {} h, watch for: ", "es": "Primeras {} h, vigile: "}[lang]
+    sign = {f.precaution: f.sign.get(lang) for f in flags if f.precaution}
+    assert watch.format(48) + sign["chest-wall"] in lines
+    assert watch.format(72) + sign["nerve"] in lines

@@ -159,6 +159,9 @@ async def test_handout_is_in_the_patients_language_with_the_plans_red_flags(ther
     assert "veces" in " ".join(i["dosage_text"] for i in es["items"])
     # Upper trapezius carries the chest-wall precaution: its pneumothorax warning is on the sheet.
     assert "breathing-chest-pain" in {f["id"] for f in en["red_flags"]}
+    # Each sign carries the hours after needling it applies in (null: at any time), for the sheet to say so.
+    hours = {f["id"]: f["hours"] for f in en["red_flags"]}
+    assert (hours["breathing-chest-pain"], hours["chest-pain-any-time"]) == (48, None)
     assert en["aftercare"]["guidance"]
     assert en["aftercare"]["disclaimer"]
 

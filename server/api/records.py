@@ -96,12 +96,14 @@ class HandoutItem(Struct, frozen=True, kw_only=True):
 
 
 class HandoutFlag(Struct, frozen=True):
-    """A warning sign that applies to this plan, and what to do."""
+    """A warning sign that applies to this plan, and what to do; ``hours``: it applies only that
+    many hours after needling (null: at any time)."""
 
     id: str
     sign: str
     action: str
     urgency: str
+    hours: int | None
 
 
 class HandoutOut(Struct, frozen=True, kw_only=True):
@@ -308,7 +310,7 @@ class RecordsController(Controller):
             precautions=list(program.precautions),
             aftercare=aftercare_out(catalog, settings.aftercare_temperature, language),
             red_flags=[
-                HandoutFlag(f.id, f.sign.get(language), f.action.get(language), f.urgency)
+                HandoutFlag(f.id, f.sign.get(language), f.action.get(language), f.urgency, catalog.aftercare.window(f))
                 for f in catalog.aftercare.red_flags
                 if f.precaution is None or f.precaution in program.precautions
             ],

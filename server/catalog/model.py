@@ -152,6 +152,13 @@ class Aftercare(Struct, frozen=True, forbid_unknown_fields=True):
     disclaimer: Text
     red_flags: Annotated[tuple[RedFlag, ...], Meta(min_length=1)]
 
+    def window(self, flag: RedFlag) -> int | None:
+        """The hours after needling during which ``flag`` applies (its own, else the aftercare's
+        for a flag tied to a precaution); None for a flag that applies at any time."""
+        if flag.precaution is None:
+            return None
+        return flag.hours or self.hours
+
 
 class Phase(Struct, frozen=True, forbid_unknown_fields=True):
     """One phase of a program template."""

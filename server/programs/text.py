@@ -70,13 +70,14 @@ def program_text(program: Program, catalog: Catalog, lang: str = "en") -> str:
     w = _WORDS.get(lang, _WORDS["en"])
     treated = ", ".join(f"{catalog.muscles[t.muscle].name.get(lang)} ({w[t.side]})" for t in program.treated)
     lines = [f"{w['treated'].format(date=program.treated_on.isoformat())}: {treated}"]
-    flags = [
-        f.sign.get(lang)
-        for f in catalog.aftercare.red_flags
-        if f.precaution is not None and f.precaution in program.precautions
-    ]
-    if flags:
-        lines.append(f"{w['watch'].format(hours=catalog.aftercare.hours)}: " + " / ".join(flags))
+    # One line per window, each flag under its own hours (not the aftercare's), shortest first.
+    windows: dict[int, list[str]] = {}
+    for f in catalog.aftercare.red_flags:
+        hours = catalog.aftercare.window(f)
+        if hours is not None and f.precaution in program.precautions:
+            windows.setdefault(hours, []).append(f.sign.get(lang))
+    for hours, signs in sorted(windows.items()):
+        lines.append(f"{w['watch'].format(hours=hours)}: " + " / ".join(signs))
     names = {p.id: p.name.get(lang) for p in catalog.template.phases}
     for span in program.phases:
         lines.append("")

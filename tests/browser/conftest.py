@@ -4,7 +4,8 @@ Reusable by every browser test (the patient app's and the therapist console's):
 
 - ``live_server``: ``unknot serve`` on a free port with its own SQLite file, data folder and a
   copy of ``pwa/`` (so a test may change a served file, e.g. to publish a new service worker).
-  ``live_server.rows(sql)`` reads the database with sqlite3.
+  ``live_server.rows(sql)`` reads the database with sqlite3. ``serve(tmp, **settings)`` starts
+  one of a test's own (other content with ``plans_dir=...``, say).
 - ``clinic``: the therapist API as a signed-in therapist (patients, plans, invites, devices).
 - ``browser`` (session), ``context`` and ``page`` (per test): Debian's Chromium at phone size.
   A page error or a Content-Security-Policy violation fails the test.
@@ -86,7 +87,14 @@ class LiveServer:
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The real server (Granian, as in production) on a free port, stopped at the end."""
-    tmp = tmp_path_factory.mktemp("live")
+    with serve(tmp_path_factory.mktemp("live")) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def serve(tmp: Path, **settings: str) -> Iterator[LiveServer]:
+    """``unknot serve`` with its files under ``tmp`` and ``settings`` as UNKNOT_* variables
+    (``plans_dir=...`` for content of a test's own, say); the browser tests' therapist exists."""
     pwa_dir = tmp / "pwa"
     shutil.copytree(ROOT / "pwa", pwa_dir)
     port = free_port()
@@ -100,6 +108,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         "UNKNOT_DATA_DIR": str(tmp / "data"),
         "UNKNOT_PWA_DIR": str(pwa_dir),
         "UNKNOT_LOG_LEVEL": "warning",
+        **{f"UNKNOT_{name.upper()}": value for name, value in settings.items()},
     }
     create_therapist(env, THERAPIST_EMAIL, "Browser Tests", THERAPIST_PASSWORD)
     log_path = tmp / "server.log"

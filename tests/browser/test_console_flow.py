@@ -1,19 +1,24 @@
 """The therapist console in real Chromium against the real server: the common path within its
-documented number of clicks and key presses, the QR code read back, the printed plan, an
-adjusted dosage assigned, and the patient's own logging shown back to the therapist."""
+documented number of clicks and key presses, the QR code read back, the printed plan (its warning
+signs under their own hours), an adjusted dosage assigned, and the patient's own logging shown back
+to the therapist."""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import io
+import shutil
+import tomllib
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Route, expect
 
-from tests.browser.conftest import LiveServer, PageProblems, local_today, screenshot
+from tests.bench.harness import ROOT
+from tests.browser.conftest import LiveServer, PageProblems, local_today, screenshot, serve
 from tests.browser.console_helpers import (
     ConsoleAccount,
     budget,
@@ -163,6 +168,63 @@ def test_a_fourteen_muscle_plan_in_spanish_prints_on_three_pages_with_every_dose
         assert pdf_pages(page.pdf(format="A4")) <= 3
     finally:
         context.close()
+    assert not page_problems.errors, "\n".join(page_problems.errors)
+
+
+@pytest.fixture(scope="module")
+def own_windows(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Path]]:
+    """A server of its own whose content gives the nerve warning sign 72 hours, while the aftercare
+    and the chest-wall sign keep 48 (every sign in plans/ has 48 now, so only different content
+    tells a sign's own window from the aftercare's)."""
+    tmp = tmp_path_factory.mktemp("windows")
+    plans = tmp / "plans"
+    shutil.copytree(ROOT / "plans", plans)
+    aftercare = plans / "aftercare.toml"
+    text = aftercare.read_text()
+    changed = text.replace('precaution = "nerve"\nhours = 48\n', 'precaution = "nerve"\nhours = 72\n')
+    assert changed != text, "the nerve sign's hours are not where this test expects them"
+    aftercare.write_text(changed)
+    with serve(tmp, plans_dir=str(plans)) as server:
+        yield server, aftercare
+
+
+WINDOW_WORDS = {
+    "en": ("In the first {} hours after treatment", "At any time"),
+    "es": ("En las primeras {} horas después del tratamiento", "En cualquier momento"),
+}
+
+
+@pytest.mark.parametrize("locale", ["en", "es"])
+def test_each_printed_warning_sign_is_under_its_own_hours_not_the_aftercares(
+    browser: Browser, own_windows: tuple[LiveServer, Path], page_problems: PageProblems, locale: str
+) -> None:
+    server, aftercare = own_windows
+    content = tomllib.loads(aftercare.read_text())
+    # Scalenes: chest-wall and nerve precautions, no vessel one.
+    precautions = {"chest-wall", "nerve"}
+    windows = {
+        f["id"]: (f.get("hours") or content["hours"]) if "precaution" in f else None
+        for f in content["red_flags"]
+        if f.get("precaution", "chest-wall") in precautions
+    }
+    assert windows["nerve-numbness-weakness"] != content["hours"], "a sign with a window of its own is needed"
+    within, any_time = WINDOW_WORDS[locale]
+    account = ConsoleAccount.create(server, "Windows Therapist")
+    patient = account.patient("Sara Scalenes", locale=locale, treated=[{"muscle": "scalenes", "side": "right"}])
+    context, page = open_console(browser, server, account, page_problems)
+    try:
+        goto_view(page, f"#/patients/{patient['id']}/handover", "handover")
+        # Each sign with the heading of the group it is printed in.
+        shown = page.evaluate(
+            """() => Object.fromEntries([...document.querySelectorAll('#handout .handout-flags li[data-flag]')]
+                 .map((li) => [li.dataset.flag, li.closest('ul').previousElementSibling.textContent]))"""
+        )
+        assert shown == {flag: within.format(hours) if hours else any_time for flag, hours in windows.items()}
+        headings = page.locator("#handout .handout-flags h4").all_inner_texts()
+        assert headings == [*(within.format(n) for n in sorted({n for n in windows.values() if n})), any_time]
+    finally:
+        context.close()
+        account.close()
     assert not page_problems.errors, "\n".join(page_problems.errors)
 
 

@@ -1,6 +1,7 @@
 // The printed plan, in the patient's language: the QR code and short code, the first days'
-// routine by time of day, the aftercare and the warning signs. The print stylesheet prints this
-// and nothing else: one or two A4 pages for a usual plan (two or three muscles), three for 14.
+// routine by time of day, the aftercare and the warning signs (grouped by the hours after needling
+// each applies in, its own, not the aftercare's). The print stylesheet prints this and nothing
+// else: one or two A4 pages for a usual plan (two or three muscles), three for 14.
 
 import { h } from "./dom.js";
 
@@ -32,6 +33,8 @@ const WORDS = {
     sides: { left: "left", right: "right", both: "both sides" },
     aftercare: (hours) => `Aftercare: the first ${hours} hours`,
     flags: "Warning signs",
+    within: (hours) => `In the first ${hours} hours after treatment`,
+    anyTime: "At any time",
     urgency: { emergency: "Emergency", "same-day": "Today", "contact-clinic": "Contact the clinic" },
     later: (day) => `From day ${day}, your app shows what to do each day as the program builds up.`,
     version: (v) => `Plan version ${v}`,
@@ -60,6 +63,8 @@ const WORDS = {
     sides: { left: "izquierda", right: "derecha", both: "ambos lados" },
     aftercare: (hours) => `Cuidados: las primeras ${hours} horas`,
     flags: "Señales de alarma",
+    within: (hours) => `En las primeras ${hours} horas después del tratamiento`,
+    anyTime: "En cualquier momento",
     urgency: { emergency: "Urgencia", "same-day": "Hoy mismo", "contact-clinic": "Contacte con la clínica" },
     later: (day) => `A partir del día ${day}, la aplicación le indica qué hacer cada día a medida que avanza el programa.`,
     version: (v) => `Versión del plan ${v}`,
@@ -92,6 +97,18 @@ export function qrImage(invite, className = "qr") {
   for (const b of bytes) binary += String.fromCharCode(b);
   const src = `data:image/svg+xml;base64,${btoa(binary)}`;
   return h("img", { src, class: className, alt: `QR code of the invite link ${invite.link}` });
+}
+
+/**
+ * The warning signs by the window each applies in (its own hours after needling, shortest
+ * first), then those for any time: [heading, flags] pairs, empty groups left out.
+ */
+function flagGroups(flags, w) {
+  const windows = [...new Set(flags.map((f) => f.hours).filter((n) => n != null))].sort((a, b) => a - b);
+  return [
+    ...windows.map((hours) => [w.within(hours), flags.filter((f) => f.hours === hours)]),
+    [w.anyTime, flags.filter((f) => f.hours == null)],
+  ].filter(([, group]) => group.length);
 }
 
 /**
@@ -198,19 +215,22 @@ export function handout(plan, invite) {
       "section",
       { class: "handout-flags" },
       h("h3", {}, w.flags),
-      h(
-        "ul",
-        {},
-        plan.red_flags.map((f) =>
-          h(
-            "li",
-            { class: `urgency-${f.urgency}` },
-            h("strong", {}, `${w.urgency[f.urgency] || f.urgency}: `),
-            `${f.sign} `,
-            h("em", {}, f.action),
+      flagGroups(plan.red_flags, w).map(([heading, flags]) => [
+        h("h4", {}, heading),
+        h(
+          "ul",
+          {},
+          flags.map((f) =>
+            h(
+              "li",
+              { class: `urgency-${f.urgency}`, "data-flag": f.id },
+              h("strong", {}, `${w.urgency[f.urgency] || f.urgency}: `),
+              `${f.sign} `,
+              h("em", {}, f.action),
+            ),
           ),
         ),
-      ),
+      ]),
     ),
     h("footer", { class: "handout-foot" }, h("p", { class: "small" }, plan.aftercare.disclaimer), h("p", { class: "small muted" }, w.version(plan.version))),
   );
