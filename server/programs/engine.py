@@ -185,7 +185,7 @@ def routine_for(program: Program, on_date: dt.date, catalog: Catalog) -> Routine
         f.id
         for f in aftercare.red_flags
         if day >= 0
-        and (f.precaution is None or (f.precaution in program.precautions and day * 24 < (f.hours or aftercare.hours)))
+        and (f.precaution is None or (f.precaution in program.precautions and day * 24 < (aftercare.window(f) or 0)))
     )
     return Routine(
         on_date=on_date,
