@@ -25,6 +25,12 @@ const LOCK_WAIT_MS = 1500;
 
 const $ = (id) => document.getElementById(id);
 
+/** Records counted once per exercise: a fill-in (a late pain answer) beside its own completion
+ *  in the same list is that exercise's, not another one. */
+function perExercise(records) {
+  return records.filter((r) => r.type !== "fill" || !records.some((c) => c.id === r.body.id));
+}
+
 export const app = {
   token: null,
   patient: null,
@@ -68,15 +74,14 @@ export const app = {
     return found.length ? found[found.length - 1] : null;
   },
 
+  /** How many records wait to be sent, as the patient counts them (see perExercise). */
   pendingCount() {
-    return core.pending(this.records).length;
+    return perExercise(core.pending(this.records)).length;
   },
 
   /** Records the server refused (kept on the phone, never sent again). */
   rejected() {
-    const refused = this.records.filter((r) => r.state === "rejected");
-    // A fill-in refused along with its completion is the same exercise: counted once.
-    return refused.filter((r) => r.type !== "fill" || !refused.some((c) => c.id === r.body.id));
+    return perExercise(this.records.filter((r) => r.state === "rejected"));
   },
 
   async addRecord(type, body, readyAt = 0) {
