@@ -10,7 +10,7 @@ from litestar.testing import AsyncTestClient
 from server.clock import iso
 from server.settings import Settings
 from tests.conftest import make_therapist, rows, sign_in
-from tests.test_flow_therapist_patient import assign, completion, create_patient, join
+from tests.test_flow_therapist_patient import assign, completion, create_patient, joined_phones
 
 Client = AsyncTestClient[Litestar]
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -60,14 +60,7 @@ async def test_a_record_id_another_patient_holds_is_a_409_and_nothing_of_the_bat
 ) -> None:
     """The phone would otherwise send the record for ever: the server skips it as a repeat, yet
     never holds it for this patient."""
-    phones = []
-    for name in ("Ana", "Bea"):
-        patient = await create_patient(therapist, name)
-        await assign(therapist, patient["id"], TODAY)
-        phone = AsyncTestClient(app=app)
-        await join(therapist, phone, patient["id"])
-        phones.append(phone)
-    first, second = phones
+    first, second = await joined_phones(therapist, app, ["Ana", "Bea"], TODAY)
     taken = completion("neck-side-bend-stretch", TODAY, "evening")
     assert (await first.post("/api/v1/patient/sync", json={"completions": [taken]})).status_code == 200
 

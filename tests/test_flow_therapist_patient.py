@@ -49,6 +49,18 @@ async def join(therapist: Client, phone: Client, patient_id: int) -> str:
     return token
 
 
+async def joined_phones(therapist: Client, app: Litestar, names: list[str], treated_on: dt.date) -> list[Client]:
+    """One new patient per name, each with a plan treated on ``treated_on`` and a phone joined to it."""
+    phones = []
+    for name in names:
+        patient = await create_patient(therapist, name)
+        await assign(therapist, patient["id"], treated_on)
+        phone = AsyncTestClient(app=app)
+        await join(therapist, phone, patient["id"])
+        phones.append(phone)
+    return phones
+
+
 def completion(exercise_id: str, on_date: dt.date, slot: str, pain: int | None = None) -> dict[str, Any]:
     return {
         "id": str(uuid.uuid4()),

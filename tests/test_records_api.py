@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import uuid
+from typing import Any
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -13,7 +14,7 @@ from litestar.testing import AsyncTestClient
 from server.api.records import CSV_COLUMNS
 from server.settings import Settings
 from tests.conftest import make_therapist, rows, sign_in
-from tests.test_flow_therapist_patient import assign, completion, create_patient, join
+from tests.test_flow_therapist_patient import assign, completion, create_patient, join, joined_phones
 
 Client = AsyncTestClient[Litestar]
 
@@ -33,12 +34,17 @@ def checkin(on_date: dt.date, soreness: int, red_flags: list[str] | None = None,
     }
 
 
-async def logged_patient(therapist: Client, phone: Client) -> tuple[dict[str, object], dict[str, object], dict]:
+async def joined_patient(therapist: Client, phone: Client) -> tuple[dict[str, Any], dict[str, Any], dt.date]:
+    """A patient treated yesterday with ``phone`` joined; returns the patient, their plan's first item and today."""
     today = dt.datetime.now(dt.UTC).date()
     patient = await create_patient(therapist, name="Maria Lopez")
     plan = await assign(therapist, patient["id"], today - dt.timedelta(days=1))
     await join(therapist, phone, patient["id"])
-    item = plan["program"]["items"][0]
+    return patient, plan["program"]["items"][0], today
+
+
+async def logged_patient(therapist: Client, phone: Client) -> tuple[dict[str, object], dict[str, object], dict]:
+    patient, item, today = await joined_patient(therapist, phone)
     done = completion(item["exercise_id"], today, item["slots"][0], pain=3)
     done["note"] = '=HYPERLINK("http://evil.example")'
     check = checkin(today, 4, ["fainting"], note="a bit dizzy, better now")
@@ -74,11 +80,7 @@ async def test_csv_export_holds_the_patients_completions_and_checkins(therapist:
 async def test_csv_export_neutralises_formulas_after_leading_spaces_and_line_breaks(
     therapist: Client, other_client: Client
 ) -> None:
-    today = dt.datetime.now(dt.UTC).date()
-    patient = await create_patient(therapist, name="Maria Lopez")
-    plan = await assign(therapist, patient["id"], today - dt.timedelta(days=1))
-    await join(therapist, other_client, patient["id"])
-    item = plan["program"]["items"][0]
+    patient, item, today = await joined_patient(therapist, other_client)
     risky = [" =1+1", "\n+cmd|' /C calc'!A0", "\r\n-2+3", "  @SUM(A1:A9)", "\t=1", "\r=1"]
     plain = ["ok - fine", "fine = good", ""]
     done = []
@@ -193,11 +195,7 @@ def stored(settings: Settings, record_id: object) -> list[tuple[object, ...]]:
 async def test_a_repeat_fills_in_a_blank_pain_answer_once_and_changes_nothing_else(
     therapist: Client, other_client: Client, settings: Settings
 ) -> None:
-    today = dt.datetime.now(dt.UTC).date()
-    patient = await create_patient(therapist, name="Maria Lopez")
-    plan = await assign(therapist, patient["id"], today - dt.timedelta(days=1))
-    await join(therapist, other_client, patient["id"])
-    item = plan["program"]["items"][0]
+    _, item, today = await joined_patient(therapist, other_client)
     done = completion(item["exercise_id"], today, item["slots"][0])
     done.update(sets_done=2, reps_done=5, note="fine")
     r = await other_client.post("/api/v1/patient/sync", json={"completions": [done]})
@@ -277,14 +275,7 @@ async def test_a_repeat_of_another_patients_record_is_a_409_and_fills_in_nothing
     therapist: Client, app: Litestar, settings: Settings
 ) -> None:
     today = dt.datetime.now(dt.UTC).date()
-    phones = []
-    for name in ("Ana", "Bea"):
-        patient = await create_patient(therapist, name)
-        await assign(therapist, patient["id"], today)
-        phone = AsyncTestClient(app=app)
-        await join(therapist, phone, patient["id"])
-        phones.append(phone)
-    first, second = phones
+    first, second = await joined_phones(therapist, app, ["Ana", "Bea"], today)
     taken = completion("neck-side-bend-stretch", today, "evening")
     assert (await first.post("/api/v1/patient/sync", json={"completions": [taken]})).status_code == 200
     [before] = stored(settings, taken["id"])
