@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -272,6 +273,27 @@ async def _reach(settings: Settings) -> None:
         pass
 
 
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on, or ``None`` when it is free.
+
+    Granian shares a port with any process already listening on it (SO_REUSEPORT), so a second
+    ``unknot serve`` (an old version, or another clinic's database) would silently take half the
+    requests; this exclusive trial bind refuses that.
+    """
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as trial:
+            trial.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed connection's TIME_WAIT is no owner
+            trial.bind(address)
+    except OSError as exc:
+        if isinstance(exc, socket.gaierror) or exc.errno != errno.EADDRINUSE:
+            return f"{exc.strerror or exc}; check UNKNOT_HOST"
+        return "the port is in use (another `unknot serve`?); stop that program or set UNKNOT_PORT"
+    return None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the app with Granian (settings from the environment)."""
     from granian import Granian
@@ -283,6 +305,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         load_catalog(Path(settings.plans_dir))
     except CatalogError as exc:
         print(f"unknot: invalid content in {settings.plans_dir}:\n{exc}", file=sys.stderr)
+        return 1
+    if problem := _cannot_listen(settings.host, settings.port):
+        print(f"unknot: cannot listen on {settings.host}:{settings.port}: {problem}", file=sys.stderr)
         return 1
     asyncio.run(_reach(settings))
     Granian(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -31,6 +32,26 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def serve(env: dict[str, str], seconds: float = 30) -> subprocess.CompletedProcess[str]:
+    """``unknot serve`` expected to stop on its own; a server that starts instead fails the test
+    after ``seconds`` and is stopped with its workers (its own process group)."""
+    process = subprocess.Popen(
+        [str(UNKNOT), "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = process.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail("unknot serve started instead of refusing")
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
 def therapists(db: Path) -> list[tuple[str, str]]:
@@ -134,7 +155,7 @@ def test_serve_with_an_unreachable_database_stops_at_once_with_the_reason(tmp_pa
         "UNKNOT_DATABASE_URL": f"postgresql://unknot@127.0.0.1:{closed_port()}/unknot",
         "UNKNOT_PORT": str(closed_port()),
     }
-    done = subprocess.run([str(UNKNOT), "serve"], env=env, capture_output=True, text=True, timeout=60)
+    done = serve(env)
     assert done.returncode == 1
     assert "cannot connect to postgresql://unknot@127.0.0.1" in done.stderr
     assert "Traceback" not in done.stderr
@@ -161,3 +182,37 @@ def test_serve_refuses_fewer_than_one_worker(capsys: pytest.CaptureFixture[str])
         main(["serve", "--workers", "0"])
     assert exit_.value.code == 2
     assert "--workers: must be a whole number of at least 1, not '0'" in capsys.readouterr().err
+
+
+def test_serve_on_a_port_another_server_listens_on_refuses_instead_of_sharing_it(tmp_path: Path) -> None:
+    # Granian listens with SO_REUSEPORT: without a check, a second server (an old version, another
+    # clinic's database) would start beside the first and take half of its requests.
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "UNKNOT_DATA_DIR": str(tmp_path),
+            "UNKNOT_DATABASE_URL": str(tmp_path / "unknot.db"),
+            "UNKNOT_PORT": str(port),
+        }
+        done = serve(env)
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}: the port is in use" in done.stderr
+    assert "UNKNOT_PORT" in done.stderr
+
+
+def test_serve_on_an_address_this_machine_does_not_have_says_so(tmp_path: Path) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "UNKNOT_DATA_DIR": str(tmp_path),
+        "UNKNOT_DATABASE_URL": str(tmp_path / "unknot.db"),
+        "UNKNOT_HOST": "203.0.113.7",  # TEST-NET-3: documentation only, never this machine's
+    }
+    done = serve(env)
+    assert done.returncode == 1
+    assert "cannot listen on 203.0.113.7:8000: Cannot assign requested address" in done.stderr
+    assert "UNKNOT_HOST" in done.stderr
+    assert "Traceback" not in done.stderr
