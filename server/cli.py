@@ -7,14 +7,15 @@ import asyncio
 import errno
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from server.catalog import LANGUAGES, CatalogError, load_catalog
 from server.db import IntegrityError, open_database
-from server.db.connection import DatabaseUnavailable
+from server.db.connection import Database, DatabaseUnavailable
 from server.db.migrate import DatabaseTooNewError, migrate
 from server.db.postgres import without_password
+from server.db.therapists import Therapist
 from server.settings import Settings, SettingsError
 
 __all__ = ["main"]
@@ -140,6 +141,101 @@ def cmd_set_password(args: argparse.Namespace) -> int:
         return 1
     print(f"new password set for <{args.email.lower()}>; {ended} session(s) signed out")
     return 0
+
+
+class _NoSuchAccount(Exception):
+    """No therapist account has this email."""
+
+
+async def _accounts(db: Database, *emails: str) -> list[Therapist]:
+    """The accounts with these emails; :class:`_NoSuchAccount` naming the first that does not exist."""
+    from server.db import therapists
+
+    found = []
+    for email in emails:
+        account = await therapists.therapist_by_email(db, email)
+        if account is None:
+            raise _NoSuchAccount(email)
+        found.append(account[0])
+    return found
+
+
+def _run_on_accounts(work: Callable[[Database], Awaitable[int]]) -> int:
+    """Run ``work`` on the configured database; an unknown email is said and exit status 1."""
+
+    async def run() -> int:
+        async with open_database(_settings()) as db:
+            await migrate(db)
+            return await work(db)
+
+    try:
+        return asyncio.run(run())
+    except _NoSuchAccount as exc:
+        print(f"unknot: no therapist with email {exc}", file=sys.stderr)
+        return 1
+
+
+def cmd_transfer_patients(args: argparse.Namespace) -> int:
+    """Give a therapist's patients (all, or those listed) to a colleague, with everything they hold."""
+    from server.clock import Clock
+    from server.db import therapists
+
+    async def work(db: Database) -> int:
+        giver, taker = await _accounts(db, args.source, args.target)
+        if giver.id == taker.id:
+            print("unknot: the two emails name the same account", file=sys.stderr)
+            return 2
+        if await therapists.is_closed(db, taker.id):
+            print(f"unknot: {taker.email}'s account is closed; choose an open one", file=sys.stderr)
+            return 2
+        try:
+            async with db.transaction() as tx:
+                moved = await therapists.transfer_patients(tx, giver, taker, args.patient or None, Clock().now())
+        except therapists.NotTheirs as exc:
+            ids = ", ".join(map(str, exc.ids))
+            print(f"unknot: {giver.email} holds no patient with id {ids}; nothing was moved", file=sys.stderr)
+            return 1
+        print(f"moved {len(moved)} patient(s) from <{giver.email}> to <{taker.email}>: {', '.join(map(str, moved))}")
+        return 0
+
+    return _run_on_accounts(work)
+
+
+def cmd_close_therapist(args: argparse.Namespace) -> int:
+    """Close the account of a therapist who left: no sign-in; kept for the audit trail."""
+    from server.clock import Clock
+    from server.db import therapists
+
+    async def work(db: Database) -> int:
+        [account] = await _accounts(db, args.email)
+        async with db.transaction() as tx:
+            held = await therapists.patients_of(tx, account.id)
+            ended = 0 if held else await therapists.close_account(tx, account.id, Clock().now())
+        if held:
+            print(
+                f"unknot: <{account.email}> still holds {held} patient(s); give them to a colleague first: "
+                f"unknot transfer-patients {account.email} OTHER_EMAIL",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"closed <{account.email}>; {ended} session(s) signed out")
+        return 0
+
+    return _run_on_accounts(work)
+
+
+def cmd_reopen_therapist(args: argparse.Namespace) -> int:
+    """Let a closed account sign in again."""
+    from server.db import therapists
+
+    async def work(db: Database) -> int:
+        [account] = await _accounts(db, args.email)
+        async with db.transaction() as tx:
+            await therapists.reopen_account(tx, account.id)
+        print(f"<{account.email}> can sign in again (with the password it had; `unknot set-password` to change it)")
+        return 0
+
+    return _run_on_accounts(work)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -347,6 +443,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     reset.add_argument("email")
     reset.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     reset.set_defaults(func=cmd_set_password)
+    transfer = sub.add_parser("transfer-patients", help="give a therapist's patients to a colleague")
+    transfer.add_argument("source", metavar="FROM_EMAIL", help="the therapist who holds them")
+    transfer.add_argument("target", metavar="TO_EMAIL", help="the colleague who takes them over")
+    transfer.add_argument(
+        "--patient", type=_positive, action="append", metavar="ID", help="only this patient (repeat for more)"
+    )
+    transfer.set_defaults(func=cmd_transfer_patients)
+    close = sub.add_parser("close-therapist", help="close the account of a therapist who left (no patients left)")
+    close.add_argument("email")
+    close.set_defaults(func=cmd_close_therapist)
+    reopen = sub.add_parser("reopen-therapist", help="let a closed account sign in again")
+    reopen.add_argument("email")
+    reopen.set_defaults(func=cmd_reopen_therapist)
     sub.add_parser("demo", help="load demo data (idempotent)").set_defaults(func=cmd_demo)
     backup = sub.add_parser("backup", help="copy the SQLite database consistently while it runs")
     backup.add_argument("path", help="new file to write")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
-from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, TooManyRequestsException
 from litestar.params import JSONBody
 from msgspec import Meta, Struct
 
@@ -113,6 +113,9 @@ class AuthController(Controller):
         ok = await verify_password(found[1] if found else None, data.password)
         if not found or not ok:
             raise NotAuthorizedException("wrong email or password")
+        # Said only to someone who knows the password: it tells nothing to a guesser.
+        if await therapists.is_closed(db, found[0].id):
+            raise PermissionDeniedException("this account is closed; ask the clinic's administrator")
         await _succeeded(db, attempt)
         token = new_token()
         await therapists.create_session(db, hash_token(token), found[0].id, now, SESSION_HOURS)

@@ -37,7 +37,7 @@ COMPONENTS = Components(
 _DESCRIPTIONS = {
     400: "The request is malformed or a field is invalid; `errors` names each field",
     401: "No valid identity: sign in, or join again with a new code",
-    403: "Refused: missing CSRF token or a cross-site request",
+    403: "Refused: missing CSRF token or a cross-site request (sign-in: the account is closed)",
     404: "Not found (also for another therapist's patient)",
     409: "Conflict with the current state (for example a stale plan version, or a plan a newer treatment replaced)",
     410: "The invite code was used or has expired",
@@ -64,7 +64,7 @@ def _codes(method: str, path: str, guards: set[object], has_body: bool) -> set[i
     # 401 everywhere: a wrong device token is refused even on a public route. 503 everywhere: reads
     # may write too (an audit entry, a device's last-seen time).
     codes = {400, 401, 422, 503}
-    if therapist_guard in guards and method not in {"GET", "HEAD"}:
+    if (therapist_guard in guards and method not in {"GET", "HEAD"}) or path.endswith("/auth/login"):
         codes.add(403)
     if "{" in path:
         codes.add(404)

@@ -7,19 +7,26 @@ import datetime as dt
 from msgspec import Struct
 
 from server.clock import iso
-from server.db.connection import Database, Transaction, dialects
+from server.db import audit
+from server.db.connection import Database, Reader, Transaction, dialects
 
 __all__ = [
+    "NotTheirs",
     "Therapist",
     "clear_attempts",
+    "close_account",
     "count_attempt",
     "create_session",
     "create_therapist",
     "delete_session",
     "forget_attempt",
+    "is_closed",
+    "patients_of",
+    "reopen_account",
     "replace_password",
     "therapist_by_email",
     "therapist_for_session",
+    "transfer_patients",
 ]
 
 
@@ -68,10 +75,71 @@ async def therapist_for_session(db: Database, token_hash: str, now: dt.datetime)
     """The therapist behind a live session, or ``None``."""
     row = await db.fetch_one(
         "SELECT t.id, t.email, t.name FROM therapist_session s JOIN therapist t ON t.id = s.therapist_id "
-        "WHERE s.token_hash = :hash AND s.expires_at > :now",
+        "WHERE s.token_hash = :hash AND s.expires_at > :now AND t.closed_at IS NULL",
         {"hash": token_hash, "now": iso(now)},
     )
     return Therapist(row["id"], row["email"], row["name"]) if row else None
+
+
+async def is_closed(db: Database, therapist_id: int) -> bool:
+    """Whether the account was closed (its therapist left the clinic)."""
+    row = await db.fetch_one("SELECT closed_at FROM therapist WHERE id = :tid", {"tid": therapist_id})
+    return row is not None and row["closed_at"] is not None
+
+
+async def patients_of(db: Reader, therapist_id: int) -> int:
+    """How many patients the therapist holds, archived ones included."""
+    row = await db.fetch_one("SELECT count(*) AS n FROM patient WHERE therapist_id = :tid", {"tid": therapist_id})
+    return row["n"] if row else 0
+
+
+async def close_account(tx: Transaction, therapist_id: int, now: dt.datetime) -> int:
+    """Close an account that holds no patients: no sign-in from now on; returns the sessions ended."""
+    await tx.execute(
+        "UPDATE therapist SET closed_at = coalesce(closed_at, :now) WHERE id = :tid",
+        {"tid": therapist_id, "now": iso(now)},
+    )
+    return await tx.execute("DELETE FROM therapist_session WHERE therapist_id = :tid", {"tid": therapist_id})
+
+
+async def reopen_account(tx: Transaction, therapist_id: int) -> None:
+    """Let a closed account sign in again (with the password it had)."""
+    await tx.execute("UPDATE therapist SET closed_at = NULL WHERE id = :tid", {"tid": therapist_id})
+
+
+class NotTheirs(Exception):
+    """Patient ids the giving therapist does not hold; nothing was moved."""
+
+    def __init__(self, ids: list[int]) -> None:
+        self.ids = ids
+        super().__init__(ids)
+
+
+async def transfer_patients(
+    tx: Transaction, giver: Therapist, taker: Therapist, patient_ids: list[int] | None, now: dt.datetime
+) -> list[int]:
+    """Give the patients of one therapist (all, or those listed) to another, each move in the patient's
+    audit trail; returns the ids moved. Plans, logs, devices and reminders stay with the patient.
+
+    Raises:
+        NotTheirs: listed ids the giver does not hold (the transaction is rolled back).
+    """
+    if patient_ids is None:
+        rows = await tx.fetch_all("SELECT id FROM patient WHERE therapist_id = :tid ORDER BY id", {"tid": giver.id})
+        patient_ids = [r["id"] for r in rows]
+    moved, missing = [], []
+    for pid in patient_ids:
+        changed = await tx.execute(
+            "UPDATE patient SET therapist_id = :taker WHERE id = :pid AND therapist_id = :giver",
+            {"taker": taker.id, "pid": pid, "giver": giver.id},
+        )
+        (moved if changed else missing).append(pid)
+    if missing:
+        raise NotTheirs(missing)
+    detail = f"moved from {giver.name} <{giver.email}> to {taker.name} <{taker.email}> by the clinic's administrator"
+    for pid in moved:
+        await audit.record(tx, None, pid, "patient.transfer", now, detail)
+    return moved
 
 
 async def delete_session(db: Database, token_hash: str) -> None:
