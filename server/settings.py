@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
@@ -36,7 +38,7 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # Folder for the VAPID key pair and other generated secrets.
     data_dir: str = "var"
     # The address patients' phones use to reach the app (invite links, QR codes).
-    public_url: str = "http://127.0.0.1:8000"
+    public_url: Annotated[str, Meta(pattern=r"^https?://[^/\s]+")] = "http://127.0.0.1:8000"
     # Which cold or warm advice the aftercare card shows; sources disagree, so the clinic picks.
     aftercare_temperature: Literal["heat", "ice", "neither"] = "neither"
     max_body_bytes: Annotated[int, Meta(ge=1024, le=10_485_760)] = 262_144
@@ -92,8 +94,40 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
                 raw[field.name] = value
         raw.update(overrides)
         try:
-            return msgspec.convert(raw, cls, strict=False)
+            settings = msgspec.convert(raw, cls, strict=False)
         except msgspec.ValidationError as exc:
             reason, _, path = str(exc).rpartition(" - at ")
             name = path.strip("`").removeprefix("$.").split("[")[0].split(".")[0]
-            raise SettingsError(f"UNKNOT_{name.upper()}: {reason or exc}") from None
+            raise SettingsError(f"UNKNOT_{name.upper()}: {_explain(name, reason or str(exc), raw.get(name))}") from None
+        for proxy in filter(None, (p.strip() for p in settings.trusted_proxies.split(","))):
+            try:
+                ipaddress.ip_network(proxy) if "/" in proxy else ipaddress.ip_address(proxy)
+            except ValueError:
+                # The proxy-headers middleware would take it as a name no connection ever has.
+                raise SettingsError(f"UNKNOT_TRUSTED_PROXIES: {proxy!r} is not an IP address or network") from None
+        return settings
+
+
+_KINDS = {int: "a whole number", float: "a number", bool: "1 or 0 (or true or false)"}
+_FORMS = {
+    "public_url": "an http:// or https:// address",
+    "vapid_contact": "a mailto: address or an https:// URL",
+    "trusted_proxies": "IP addresses or networks, comma-separated",
+}
+_BOUNDS = {"<=": "at most", ">=": "at least", "<": "less than", ">": "more than"}
+
+
+def _explain(name: str, reason: str, value: object) -> str:
+    """msgspec's reason in the words of someone setting an environment variable, with the value given."""
+    hint = typing.get_type_hints(Settings, include_extras=True).get(name)
+    base = typing.get_args(hint)[0] if typing.get_origin(hint) is Annotated else hint
+    if typing.get_origin(base) is Literal:
+        return f"must be one of {', '.join(typing.get_args(base))}, not {value!r}"
+    if reason.endswith("got `str`") and base in _KINDS:
+        return f"must be {_KINDS[base]}, not {value!r}"
+    if "matching regex" in reason and name in _FORMS:
+        return f"must be {_FORMS[name]}, not {value!r}"
+    words = reason.split()
+    if len(words) == 4 and words[0] == "Expected" and words[2] in _BOUNDS:  # "Expected `int` <= 65535"
+        return f"must be {_BOUNDS[words[2]]} {words[3]}, not {value!r}"
+    return reason

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from server.settings import Settings, SettingsError
@@ -35,3 +37,29 @@ def test_a_bad_value_names_the_variable(name: str, value: str) -> None:
     message = str(info.value)
     assert message.startswith(f"{name}: ")
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("UNKNOT_SCHEDULER", "yes", "UNKNOT_SCHEDULER: must be 1 or 0 (or true or false), not 'yes'"),
+        ("UNKNOT_PORT", "eighty", "UNKNOT_PORT: must be a whole number, not 'eighty'"),
+        ("UNKNOT_PORT", "70000", "UNKNOT_PORT: must be at most 65535, not '70000'"),
+        ("UNKNOT_PUSH_TIMEOUT_SECONDS", "soon", "UNKNOT_PUSH_TIMEOUT_SECONDS: must be a number, not 'soon'"),
+        ("UNKNOT_LOG_LEVEL", "loud", "UNKNOT_LOG_LEVEL: must be one of debug, info, warning, error, not 'loud'"),
+        ("UNKNOT_VAPID_CONTACT", "nobody", "UNKNOT_VAPID_CONTACT: must be a mailto: address or an https:// URL"),
+        # An invite link without a scheme is no link on a phone.
+        ("UNKNOT_PUBLIC_URL", "clinic.example.org", "UNKNOT_PUBLIC_URL: must be an http:// or https:// address"),
+        # The proxy-headers middleware takes what is no address as a name no connection has: never trusted.
+        ("UNKNOT_TRUSTED_PROXIES", "10.0.0.1/8", "'10.0.0.1/8' is not an IP address or network"),
+        ("UNKNOT_TRUSTED_PROXIES", "127.0.0.1,300.1.1.1", "'300.1.1.1' is not an IP address or network"),
+    ],
+)
+def test_a_bad_value_says_what_is_expected_and_what_was_given(name: str, value: str, says: str) -> None:
+    with pytest.raises(SettingsError, match=re.escape(says)):
+        Settings.from_env({name: value})
+
+
+def test_trusted_proxies_take_addresses_and_networks_of_both_families() -> None:
+    s = Settings.from_env({"UNKNOT_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8,::1,fd00::/8"})
+    assert s.trusted_proxies == "127.0.0.1, 10.0.0.0/8,::1,fd00::/8"
