@@ -9,6 +9,7 @@ import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from server.catalog import LANGUAGES, CatalogError, load_catalog
 from server.db import IntegrityError, open_database
@@ -17,6 +18,9 @@ from server.db.migrate import DatabaseTooNewError, migrate
 from server.db.postgres import without_password
 from server.db.therapists import Therapist
 from server.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from server.push.keys import VapidKeys
 
 __all__ = ["main"]
 
@@ -348,15 +352,25 @@ def cmd_plans_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_vapid_keys(args: argparse.Namespace) -> int:
-    """Make the VAPID key pair for Web Push unless it exists; print the public key."""
+def _vapid_keys(settings: Settings) -> VapidKeys | None:
+    """The VAPID key pair in ``UNKNOT_DATA_DIR`` (made when missing), or ``None`` once the reason is printed."""
     from server.push.keys import load_or_create
 
-    settings = _settings()
     try:
-        keys = load_or_create(settings.data_dir)
-    except (PermissionError, ValueError) as exc:
+        return load_or_create(settings.data_dir)
+    except OSError as exc:
+        # A key file others can read raises PermissionError with its own message and no errno.
+        reason = str(exc) if exc.errno is None else f"{exc.filename}: {exc.strerror}"
+        print(f"unknot: UNKNOT_DATA_DIR {settings.data_dir}: {reason}", file=sys.stderr)
+    except ValueError as exc:
         print(f"unknot: {exc}", file=sys.stderr)
+    return None
+
+
+def cmd_vapid_keys(args: argparse.Namespace) -> int:
+    """Make the VAPID key pair for Web Push unless it exists; print the public key."""
+    keys = _vapid_keys(_settings())
+    if keys is None:
         return 1
     state = "created" if keys.created else "exists"
     print(f"VAPID key pair {state}: {keys.path} (mode 600)\npublic key (applicationServerKey): {keys.public_key}")
@@ -401,6 +415,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         load_catalog(Path(settings.plans_dir))
     except CatalogError as exc:
         print(f"unknot: invalid content in {settings.plans_dir}:\n{exc}", file=sys.stderr)
+        return 1
+    if not (Path(settings.pwa_dir) / "index.html").is_file():
+        print(f"unknot: UNKNOT_PWA_DIR {settings.pwa_dir}: no index.html here (the patient app)", file=sys.stderr)
+        return 1
+    if _vapid_keys(settings) is None:  # every process loads them at start
         return 1
     if problem := _cannot_listen(settings.host, settings.port):
         print(f"unknot: cannot listen on {settings.host}:{settings.port}: {problem}", file=sys.stderr)

@@ -216,3 +216,58 @@ def test_serve_on_an_address_this_machine_does_not_have_says_so(tmp_path: Path) 
     assert "cannot listen on 203.0.113.7:8000: Cannot assign requested address" in done.stderr
     assert "UNKNOT_HOST" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+class NoServer:
+    """Stands in for Granian: a check that let ``serve`` through would start it."""
+
+    started = False
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def serve(self) -> None:
+        NoServer.started = True
+
+
+@pytest.fixture
+def no_server(monkeypatch: pytest.MonkeyPatch) -> type[NoServer]:
+    import granian
+
+    NoServer.started = False
+    monkeypatch.setattr(granian, "Granian", NoServer)
+    return NoServer
+
+
+def test_serve_with_a_key_file_others_can_read_stops_with_one_line(
+    data: Path, no_server: type[NoServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A key copied to a second host (README, Scaling out) often arrives with mode 644.
+    assert main(["vapid-keys"]) == 0
+    key = data.parent / "vapid_private.pem"
+    key.chmod(0o644)
+    assert main(["serve"]) == 1
+    assert not no_server.started
+    err = capsys.readouterr().err
+    assert f"is readable by others (mode 644); run: chmod 600 {key}" in err
+    assert err.count("\n") == 1
+
+
+def test_serve_without_the_patient_app_names_the_folder(
+    data: Path, no_server: type[NoServer], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("UNKNOT_PWA_DIR", str(data.parent / "no-such-folder"))
+    assert main(["serve"]) == 1
+    assert not no_server.started
+    assert f"UNKNOT_PWA_DIR {data.parent / 'no-such-folder'}: no index.html here" in capsys.readouterr().err
+
+
+def test_vapid_keys_in_a_folder_that_cannot_be_made_says_so(
+    data: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (data.parent / "a-file").write_text("not a folder")
+    monkeypatch.setenv("UNKNOT_DATA_DIR", str(data.parent / "a-file" / "keys"))
+    assert main(["vapid-keys"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"unknot: UNKNOT_DATA_DIR {data.parent / 'a-file' / 'keys'}: ")
+    assert "Not a directory" in err
