@@ -20,7 +20,7 @@ run: $(STAMP)
 	$(BIN)/unknot vapid-keys
 	$(BIN)/unknot serve
 
-# Debian's Chromium (browser tests) and PostgreSQL (scale-out tests), installed when missing.
+# Debian's Chromium (browser tests), PostgreSQL (scale-out tests) and wrk (benchmarks), installed when missing.
 system-deps:
 	bash .ci/system-deps
 
