@@ -22,7 +22,7 @@ from server.settings import Settings, SettingsError
 if TYPE_CHECKING:
     from server.push.keys import VapidKeys
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 
 def _settings() -> Settings:
@@ -445,8 +445,8 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``unknot`` command."""
+def build_parser() -> argparse.ArgumentParser:
+    """The ``unknot`` command's arguments: one subcommand each (the README's command table lists them)."""
     parser = argparse.ArgumentParser(prog="unknot", description="Home programs after dry needling.")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the app (UNKNOT_HOST, UNKNOT_PORT)")
@@ -494,7 +494,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.set_defaults(func=cmd_plans_check)
     vapid = sub.add_parser("vapid-keys", help="make the Web Push (VAPID) key pair if missing, print the public key")
     vapid.set_defaults(func=cmd_vapid_keys)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``unknot`` command."""
+    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except DatabaseUnavailable as exc:
