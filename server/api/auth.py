@@ -14,7 +14,7 @@ from msgspec import Meta, Struct
 from server.api.deps import ClockDep, DatabaseDep, SettingsDep
 from server.api.errors import InputError
 from server.api.params import EMAIL
-from server.auth.identity import SESSION_COOKIE, TherapistUser, csrf_for, therapist_guard
+from server.auth.identity import SESSION_COOKIE, TherapistUser, csrf_for, same_site_guard, therapist_guard
 from server.auth.secrets import MIN_PASSWORD_LENGTH, hash_password, hash_token, new_token, verify_password
 from server.db import therapists
 from server.db.connection import Database
@@ -103,7 +103,13 @@ class AuthController(Controller):
     path = "/api/v1/auth"
     tags = ["therapist: session"]
 
-    @post("/login", summary="Sign in (sets the session cookie)", status_code=200, opt={"public": True})
+    @post(
+        "/login",
+        summary="Sign in (sets the session cookie)",
+        status_code=200,
+        guards=[same_site_guard],
+        opt={"public": True},
+    )
     async def login(
         self, request: Request, data: JSONBody[LoginIn], db: DatabaseDep, clock: ClockDep, settings: SettingsDep
     ) -> Response[SessionOut]:

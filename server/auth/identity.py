@@ -30,6 +30,7 @@ __all__ = [
     "TherapistUser",
     "csrf_for",
     "patient_guard",
+    "same_site_guard",
     "therapist_guard",
 ]
 
@@ -90,6 +91,14 @@ def _same_origin(connection: ASGIConnection) -> bool:
         return True
     host = connection.headers.get("host", "")
     return origin.split("://", 1)[-1] == host
+
+
+async def same_site_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """Refuse a request another site's page made the browser send (signing in: otherwise a page
+    could sign the browser in to an account of the attacker's, where the therapist then types
+    patients' data)."""
+    if not _same_origin(connection):
+        raise PermissionDeniedException("cross-site request refused")
 
 
 async def therapist_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
