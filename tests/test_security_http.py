@@ -60,3 +60,13 @@ def test_another_sites_page_cannot_sign_the_browser_in(live: Live) -> None:
     )
     assert r.status_code == 200, r.text
     assert "unknot_session=" in r.headers["set-cookie"]
+
+
+def test_a_deeply_nested_body_is_a_400_not_a_server_error(live: Live) -> None:
+    for path in ("/api/v1/patient/join", "/api/v1/auth/login"):
+        body = b'{"code": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+        r = httpx.post(f"{live.url}{path}", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 400, (path, r.status_code, r.text)
+        assert r.json()["errors"] == [{"field": "body", "message": "is nested too deeply"}]
+    assert "RecursionError" not in live.log.read_text()
+    assert "ERROR" not in live.log.read_text()

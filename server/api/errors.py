@@ -8,6 +8,7 @@ import re
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
@@ -120,6 +121,14 @@ def _busy(_: Request, exc: DatabaseBusy) -> Response[ErrorBody]:
     return response
 
 
+def _too_deep(request: Request, exc: RecursionError) -> Response[ErrorBody]:
+    # msgspec gives up on a body nested thousands of levels deep ([[[[...]]]]): the client's fault.
+    if "deserializing" in str(exc):
+        reason = "is nested too deeply"
+        return _respond(HTTP_400_BAD_REQUEST, f"body: {reason}", [FieldError("body", reason)])
+    return _crash(request, exc)
+
+
 def _crash(request: Request, exc: Exception) -> Response[ErrorBody]:
     # Log the type and route only: bodies and headers may carry health data and tokens.
     log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.scope["path"], exc_info=exc)
@@ -132,5 +141,6 @@ exception_handlers = {
     ProgramError: _program,
     HTTPException: _http,
     DatabaseBusy: _busy,
+    RecursionError: _too_deep,
     Exception: _crash,
 }
