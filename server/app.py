@@ -17,7 +17,7 @@ from litestar.di import Provide
 from litestar.logging import LoggingConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, Message, Middleware, Receive, Scope, Send
 from msgspec import Struct
@@ -28,7 +28,7 @@ from server.api.auth import AuthController
 from server.api.catalog import CatalogController
 from server.api.deps import DatabaseDep, Services
 from server.api.errors import exception_handlers
-from server.api.openapi import COMPONENTS, document_routes
+from server.api.openapi import COMPONENTS, CachedYamlRenderPlugin, document_routes
 from server.api.patient import JoinController, PatientController
 from server.api.patients import PatientsController
 from server.api.plans import PlansController, ProgramsController
@@ -217,7 +217,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             version=VERSION,
             description="Home programs for patients after dry needling.",
             path="/schema",
-            render_plugins=[JsonRenderPlugin(), YamlRenderPlugin()],
+            render_plugins=[JsonRenderPlugin(), CachedYamlRenderPlugin()],
             components=COMPONENTS,
         ),
         signature_types=[Catalog, Clock, Database, Services, Settings],
