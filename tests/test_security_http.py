@@ -1,16 +1,26 @@
 """Attacks on the running server over real HTTP (``unknot serve``, as in production): a page of
-another site driving the browser, hostile bodies, and one client trying to stall everyone."""
+another site driving the browser, hostile bodies, one client trying to stall everyone, and push
+subscriptions aimed at the clinic's own network."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import os
+import socket
+import sqlite3
 import statistics
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.bench.harness import BIN, ROOT, answers, create_therapist, free_port, server_env
 
@@ -19,15 +29,15 @@ PASSWORD = "a security review passphrase"
 
 
 class Live:
-    def __init__(self, url: str, log: Path) -> None:
+    def __init__(self, url: str, log: Path, db: Path) -> None:
         self.url = url
         self.log = log
+        self.db = db
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    tmp = tmp_path_factory.mktemp("security")
-    env = server_env(tmp, free_port(), UNKNOT_LOG_LEVEL="debug")
+@contextlib.contextmanager
+def serve(tmp: Path, **extra: str) -> Iterator[Live]:
+    env = server_env(tmp, free_port(), UNKNOT_LOG_LEVEL="debug", **extra)
     subprocess.run([str(BIN / "unknot"), "init"], env=env, check=True, capture_output=True)
     create_therapist(env, EMAIL, "Security", PASSWORD)
     log = tmp / "server.log"
@@ -36,10 +46,16 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     url = f"http://127.0.0.1:{env['UNKNOT_PORT']}"
     try:
         assert answers(url, process), log.read_text()
-        yield Live(url, log)
+        yield Live(url, log, tmp / "unknot.db")
     finally:
         process.terminate()
         process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    with serve(tmp_path_factory.mktemp("security")) as server:
+        yield server
 
 
 def test_another_sites_page_cannot_sign_the_browser_in(live: Live) -> None:
@@ -90,3 +106,126 @@ def test_fetching_the_yaml_schema_costs_about_what_the_json_one_does(live: Live)
         assert client.get("/schema/openapi.yaml").text == first
         json_ms, yaml_ms = median_ms(client, "/schema/openapi.json"), median_ms(client, "/schema/openapi.yaml")
     assert yaml_ms < 5 * json_ms + 5, (yaml_ms, json_ms)
+
+
+# --- push subscriptions -------------------------------------------------------------------------
+
+
+class Port:
+    """A port on loopback counting the connections made to it: a service on the clinic's network."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self.socket.close()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self.socket.accept()
+                self.connections += 1
+                conn.close()
+
+
+class Redirecting:
+    """A push service on loopback that answers every message with a 307 to ``target``."""
+
+    def __init__(self, target: str) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                self.send_response(307)
+                self.send_header("location", target)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _keys() -> dict[str, str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    point = key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    return {"p256dh": _b64(point), "auth": _b64(os.urandom(16))}
+
+
+def _phone(url: str) -> httpx.Client:
+    """A joined patient's phone (with a plan, so a test reminder has something to say)."""
+    r = httpx.post(f"{url}/api/v1/auth/login", json={"email": EMAIL, "password": PASSWORD})
+    # In production the cookie is Secure, which a client keeps off plain http: send it by hand.
+    headers = {"cookie": r.headers["set-cookie"].split(";")[0], "x-csrf-token": r.json()["csrf_token"]}
+    with httpx.Client(base_url=url, headers=headers) as therapist:
+        pid = therapist.post("/api/v1/patients", json={"display_name": "Pia", "timezone": "UTC"}).json()["id"]
+        code = therapist.post(f"/api/v1/patients/{pid}/invites").json()["code"]
+    token = httpx.post(f"{url}/api/v1/patient/join", json={"code": code}).json()["token"]
+    return httpx.Client(base_url=url, timeout=60, headers={"authorization": f"Bearer {token}"})
+
+
+def test_outside_development_no_push_message_reaches_the_clinics_own_network(tmp_path: Path) -> None:
+    # UNKNOT_PUSH_HOSTS=* (any push service): a patient's phone could register its "push service" at
+    # any address, and the test reminder reported back how each internal port answered.
+    internal = Port()
+    with serve(tmp_path, UNKNOT_ENV="production", UNKNOT_PUSH_HOSTS="*", UNKNOT_PUSH_MAX_ATTEMPTS="1") as live:
+        phone = _phone(live.url)
+        keys = _keys()
+        for endpoint in (
+            f"https://127.0.0.1:{internal.port}/push/a",
+            f"https://[::1]:{internal.port}/push/b",
+            f"https://localhost:{internal.port}/push/c",
+            "https://169.254.169.254/latest/meta-data",
+            "https://10.0.0.5/push/d",
+        ):
+            r = phone.put("/api/v1/patient/push/subscriptions", json={"endpoint": endpoint, "keys": keys})
+            assert r.status_code == 422, (endpoint, r.status_code, r.text)
+            assert r.json()["errors"][0]["field"] == "endpoint"
+        # A name that resolved elsewhere when it was registered (or a subscription from before this
+        # check) is checked again when a message goes out.
+        r = phone.put(
+            "/api/v1/patient/push/subscriptions", json={"endpoint": "https://push.example.org/push/e", "keys": keys}
+        )
+        assert r.status_code == 200, r.text
+        with contextlib.closing(sqlite3.connect(live.db)) as db, db:
+            db.execute("UPDATE push_subscription SET endpoint = ?", (f"https://localhost:{internal.port}/push/e",))
+            db.execute(
+                "INSERT INTO push_subscription (patient_id, device_id, endpoint, p256dh, auth, created_at, updated_at) "
+                "SELECT patient_id, device_id, ?, p256dh, auth, created_at, updated_at FROM push_subscription",
+                (f"https://127.0.0.1:{internal.port}/push/f",),
+            )
+        r = phone.post("/api/v1/patient/push/test")
+        assert r.status_code == 200, r.text
+        results = r.json()["results"]
+        assert [x["status"] for x in results] == ["failed", "failed"], results
+        assert all("not a public address" in x["error"] for x in results), results
+        phone.close()
+    internal.close()
+    assert internal.connections == 0
+
+
+def test_a_push_service_that_redirects_is_not_followed(tmp_path: Path) -> None:
+    internal = Port()
+    redirecting = Redirecting(f"http://127.0.0.1:{internal.port}/admin")
+    with serve(tmp_path, UNKNOT_PUSH_MAX_ATTEMPTS="1") as live:  # development: loopback push services
+        phone = _phone(live.url)
+        endpoint = f"http://127.0.0.1:{redirecting.port}/push/a"
+        r = phone.put("/api/v1/patient/push/subscriptions", json={"endpoint": endpoint, "keys": _keys()})
+        assert r.status_code == 200, r.text
+        r = phone.post("/api/v1/patient/push/test")
+        assert r.status_code == 200, r.text
+        assert [(x["status"], x["http_status"]) for x in r.json()["results"]] == [("failed", 307)]
+        phone.close()
+    redirecting.server.shutdown()
+    redirecting.server.server_close()
+    internal.close()
+    assert internal.connections == 0

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import ipaddress
 import zoneinfo
 from collections.abc import Mapping
 from typing import Annotated
@@ -201,6 +202,14 @@ def _b64url(value: str, field: str, length: int, what: str) -> bytes:
     return raw
 
 
+def _public_name(host: str) -> bool:
+    """Whether ``host`` may be a push service: a name (not localhost) or a public address."""
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_global
+    except ValueError:
+        return host != "localhost" and not host.endswith(".localhost")
+
+
 def check_subscription(data: SubscriptionIn, settings: Settings) -> tuple[str, str, str]:
     """The endpoint and keys in canonical form (keys base64url without padding).
 
@@ -214,6 +223,9 @@ def check_subscription(data: SubscriptionIn, settings: Settings) -> tuple[str, s
         raise InputError("endpoint", "must be the https:// URL of the browser's push subscription")
     if url.scheme == "http" and not local:
         raise InputError("endpoint", "must use https")
+    if settings.env != "development" and not _public_name(host):
+        # Push services have public names; sending also refuses names that resolve to private addresses.
+        raise InputError("endpoint", f"{host} is not a public address")
     allowed = [h.strip().lower().lstrip(".") for h in settings.push_hosts.split(",") if h.strip()]
     if not local and "*" not in allowed and not any(host == a or host.endswith(f".{a}") for a in allowed):
         raise InputError("endpoint", f"{host} is not a known push service")

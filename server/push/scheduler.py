@@ -134,6 +134,7 @@ class Scheduler:
             ttl=settings.push_ttl_seconds,
             timeout=settings.push_timeout_seconds,
             concurrency=settings.push_concurrency,
+            public_only=settings.env != "development",
         )
         self.batch = batch
         self.grace = dt.timedelta(minutes=settings.push_grace_minutes)

@@ -6,19 +6,22 @@ import asyncio
 import contextlib
 import datetime as dt
 import email.utils
+import ipaddress
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 from msgspec import Struct
 from pywebpush import WebPushException, webpush_async
 
 from server.push.keys import VapidKeys
 
-__all__ = ["Outcome", "Sender", "Target"]
+__all__ = ["NotPublic", "Outcome", "Sender", "Target"]
 
 log = logging.getLogger("unknot.push")
 
@@ -73,18 +76,73 @@ def _classify(status: int, reason: str, retry_after: str | None) -> Outcome:
     return Outcome("failed", status, f"{status} {reason}".strip())
 
 
+class NotPublic(OSError):
+    """A push endpoint's host is, or resolves only to, an address that is not public."""
+
+
+class _PublicOnly(AbstractResolver):
+    """aiohttp's resolver, keeping public addresses only: an endpoint a patient's browser registered
+    must not reach the clinic's own network (a name of the attacker's that resolves to 10.0.0.5, to
+    127.0.0.1 or to the cloud's 169.254.169.254). Checked at connect time, so a name that resolved
+    elsewhere when it was registered gains nothing."""
+
+    def __init__(self) -> None:
+        self._resolver = aiohttp.DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = [r for r in await self._resolver.resolve(host, port, family) if _is_public(r["host"])]
+        if not found:
+            raise NotPublic(f"{host} is not a public address")
+        return found
+
+    async def close(self) -> None:
+        await self._resolver.close()
+
+
+def _is_public(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0]).is_global
+    except ValueError:
+        return False
+
+
+def _literal_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+class _NoRedirects:
+    """The session as pywebpush uses it (``post`` only), never following a redirect: a push service
+    does not redirect, and a redirect could lead anywhere, an address aiohttp does not resolve included."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        return self._session.post(url, allow_redirects=False, **kwargs)
+
+
 class Sender:
     """Sends through one shared aiohttp session (connection reuse), bounded in concurrency.
 
-    Create and close it on the event loop that uses it.
+    Create and close it on the event loop that uses it. With ``public_only`` (outside development)
+    it connects to public addresses only.
     """
 
-    def __init__(self, keys: VapidKeys, contact: str, *, ttl: int, timeout: float, concurrency: int) -> None:
+    def __init__(
+        self, keys: VapidKeys, contact: str, *, ttl: int, timeout: float, concurrency: int, public_only: bool = True
+    ) -> None:
         self.keys = keys
         self.contact = contact
         self.ttl = ttl
         self.timeout = timeout
         self.concurrency = concurrency
+        self.public_only = public_only
         self._session: aiohttp.ClientSession | None = None
         self._limit: asyncio.Semaphore | None = None
         # Signed VAPID headers by audience (push service origin), with their expiry.
@@ -92,7 +150,8 @@ class Sender:
 
     def _open(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
         if self._session is None or self._session.closed or self._limit is None:
-            connector = aiohttp.TCPConnector(limit=self.concurrency, ttl_dns_cache=300)
+            resolver = _PublicOnly() if self.public_only else None
+            connector = aiohttp.TCPConnector(limit=self.concurrency, ttl_dns_cache=300, resolver=resolver)
             self._session = aiohttp.ClientSession(
                 connector=connector, timeout=aiohttp.ClientTimeout(total=self.timeout)
             )
@@ -122,7 +181,14 @@ class Sender:
     async def one_off(self) -> AsyncIterator[Sender]:
         """A sender with its own connections on the current loop, closed afterwards (for a request
         handler's test reminder); it shares the signed VAPID tokens."""
-        other = Sender(self.keys, self.contact, ttl=self.ttl, timeout=self.timeout, concurrency=self.concurrency)
+        other = Sender(
+            self.keys,
+            self.contact,
+            ttl=self.ttl,
+            timeout=self.timeout,
+            concurrency=self.concurrency,
+            public_only=self.public_only,
+        )
         other._tokens = self._tokens
         try:
             yield other
@@ -137,6 +203,10 @@ class Sender:
 
     async def send(self, target: Target, data: bytes, *, topic: str | None = None, ttl: int | None = None) -> Outcome:
         """Encrypt ``data`` for ``target`` and post it to its push service."""
+        host = urlsplit(target.endpoint).hostname or ""
+        if self.public_only and _literal_address(host) and not _is_public(host):
+            # aiohttp connects to an address as it is, without asking the resolver.
+            return Outcome("failed", None, f"{host} is not a public address")
         session, limit = self._open()
         headers = {"Urgency": "normal"}
         if topic:
@@ -151,7 +221,7 @@ class Sender:
                     timeout=self.timeout,
                     ttl=self.ttl if ttl is None else ttl,
                     headers=headers,
-                    aiohttp_session=session,
+                    aiohttp_session=_NoRedirects(session),  # type: ignore[arg-type]  # post() is all it uses
                 )
             except WebPushException as exc:
                 response = exc.response
@@ -159,6 +229,10 @@ class Sender:
                     return Outcome("failed", None, str(exc.message)[:200])
                 status = getattr(response, "status", None) or getattr(response, "status_code", 0)
                 return _classify(int(status), str(getattr(response, "reason", "") or ""), exc.retry_after)
+            except aiohttp.ClientConnectorError as exc:
+                if isinstance(exc.os_error, NotPublic):  # it will not become public by trying again
+                    return Outcome("failed", None, str(exc.os_error))
+                return Outcome("retry", None, f"{type(exc).__name__}: {exc}"[:200])
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 return Outcome("retry", None, f"{type(exc).__name__}: {exc}"[:200] or type(exc).__name__)
             except Exception as exc:
