@@ -22,6 +22,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from server.api.auth import MAX_FAILURES_PER_ADDRESS
+from server.api.patient import MAX_JOINS_PER_ADDRESS
+from server.auth.secrets import new_invite_code
 from tests.bench.harness import BIN, ROOT, answers, create_therapist, free_port, server_env
 
 EMAIL = "sec@clinic.example"
@@ -229,3 +232,30 @@ def test_a_push_service_that_redirects_is_not_followed(tmp_path: Path) -> None:
     redirecting.server.server_close()
     internal.close()
     assert internal.connections == 0
+
+
+# --- guessing limits ----------------------------------------------------------------------------
+
+
+def test_an_ipv6_client_cannot_take_turns_with_the_addresses_of_its_network(tmp_path: Path) -> None:
+    # Behind a proxy (here: this test) each IPv6 client has a /64 of its own, 2^64 addresses: counted
+    # per address, a sign-in guesser spraying passwords over accounts never met the per-address limit.
+    with serve(tmp_path, UNKNOT_TRUSTED_PROXIES="127.0.0.1") as live, httpx.Client(base_url=live.url) as proxy:
+
+        def sign_in(client: str, account: int) -> int:
+            body = {"email": f"user{account}@clinic.example", "password": "guess"}  # 1 try per account
+            return proxy.post("/api/v1/auth/login", json=body, headers={"x-forwarded-for": client}).status_code
+
+        tries = [sign_in(f"2001:db8:0:7::{n:x}", n) for n in range(MAX_FAILURES_PER_ADDRESS + 1)]
+        assert set(tries[:-1]) == {401}
+        assert tries[-1] == 429
+        assert sign_in("2001:db8:0:8::1", 999) == 401  # the next network is someone else
+
+        def join(client: str) -> int:
+            body = {"code": new_invite_code()}  # random, so only the per-address limit can answer 429
+            return proxy.post("/api/v1/patient/join", json=body, headers={"x-forwarded-for": client}).status_code
+
+        tries = [join(f"2001:db8:0:9:{n:x}::1") for n in range(MAX_JOINS_PER_ADDRESS + 1)]
+        assert set(tries[:-1]) == {404}
+        assert tries[-1] == 429
+        assert join("::ffff:198.51.100.7") == 404

@@ -14,7 +14,14 @@ from msgspec import Meta, Struct
 from server.api.deps import ClockDep, DatabaseDep, SettingsDep
 from server.api.errors import InputError
 from server.api.params import EMAIL
-from server.auth.identity import SESSION_COOKIE, TherapistUser, csrf_for, same_site_guard, therapist_guard
+from server.auth.identity import (
+    SESSION_COOKIE,
+    TherapistUser,
+    client_address,
+    csrf_for,
+    same_site_guard,
+    therapist_guard,
+)
 from server.auth.secrets import MIN_PASSWORD_LENGTH, hash_password, hash_token, new_token, verify_password
 from server.db import therapists
 from server.db.connection import Database
@@ -80,7 +87,7 @@ class _Attempt(Struct, frozen=True):
 
 async def _count_attempt(db: Database, request: Request, email: str, now: dt.datetime) -> _Attempt:
     """Count one try at the account's password; refuses past the limits."""
-    address = request.client.host if request.client else "unknown"
+    address = client_address(request)
     attempt = _Attempt(f"login:{email.lower()}", f"login-ip:{address}", now)
     counts = await therapists.count_attempt(db, [attempt.account_key, attempt.address_key], now, ATTEMPT_WINDOW)
     if counts[attempt.account_key] > MAX_FAILURES_PER_ACCOUNT or counts[attempt.address_key] > MAX_FAILURES_PER_ADDRESS:

@@ -18,7 +18,7 @@ from server.api.catalog import AftercareOut, ExerciseOut, PatientLangQuery, afte
 from server.api.deps import CatalogDep, ClockDep, DatabaseDep, ServicesDep
 from server.api.errors import InputError
 from server.api.params import PLAIN_TEXT
-from server.auth.identity import patient_guard
+from server.auth.identity import client_address, patient_guard
 from server.auth.secrets import hash_token, new_token, normalize_invite_code
 from server.catalog.model import Catalog, Dosage, Kind, PhaseId, Side, Slot
 from server.clock import iso, local_date
@@ -295,7 +295,7 @@ class JoinController(Controller):
     async def join(self, request: Request, data: JSONBody[JoinIn], db: DatabaseDep, clock: ClockDep) -> JoinOut:
         now = clock.now()
         code = normalize_invite_code(data.code)
-        address = request.client.host if request.client else "unknown"
+        address = client_address(request)
         keys = [f"join-ip:{address}", f"join-prefix:{code[:4]}"]
         counts = await therapists.count_attempt(db, keys, now, JOIN_WINDOW)
         if counts[keys[0]] > MAX_JOINS_PER_ADDRESS or counts[keys[1]] > MAX_JOINS_PER_PREFIX:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import ipaddress
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -28,6 +29,7 @@ __all__ = [
     "SESSION_COOKIE",
     "AuthMiddleware",
     "TherapistUser",
+    "client_address",
     "csrf_for",
     "patient_guard",
     "same_site_guard",
@@ -52,6 +54,21 @@ class TherapistUser(Struct, frozen=True):
 def csrf_for(session_token: str) -> str:
     """The CSRF token of a session: derived from the cookie, so nothing extra is stored."""
     return hashlib.sha256(b"unknot-csrf:" + session_token.encode()).hexdigest()[:32]
+
+
+def client_address(connection: ASGIConnection) -> str:
+    """Who is asking, for the per-address guessing limits. An IPv6 client is its /64: one home,
+    phone or server has the whole network to itself, 2^64 addresses to take turns with."""
+    host = connection.client.host if connection.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return host
 
 
 class AuthMiddleware(AbstractAuthenticationMiddleware):
