@@ -32,7 +32,7 @@ __all__ = [
     "client_address",
     "csrf_for",
     "patient_guard",
-    "same_site_guard",
+    "refuse_cross_site",
     "therapist_guard",
 ]
 
@@ -110,10 +110,10 @@ def _same_origin(connection: ASGIConnection) -> bool:
     return origin.split("://", 1)[-1] == host
 
 
-async def same_site_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    """Refuse a request another site's page made the browser send (signing in: otherwise a page
-    could sign the browser in to an account of the attacker's, where the therapist then types
-    patients' data)."""
+def refuse_cross_site(connection: ASGIConnection) -> None:
+    """Refuse a request another site's page made the browser send. Signing in checks it too: a
+    page could otherwise sign the browser in to an account of the attacker's, where the therapist
+    then types patients' data."""
     if not _same_origin(connection):
         raise PermissionDeniedException("cross-site request refused")
 
@@ -124,8 +124,7 @@ async def therapist_guard(connection: ASGIConnection, _: BaseRouteHandler) -> No
     if not isinstance(user, TherapistUser):
         raise NotAuthorizedException("sign in as a therapist")
     if connection.scope.get("method", "GET") not in _SAFE_METHODS:
-        if not _same_origin(connection):
-            raise PermissionDeniedException("cross-site request refused")
+        refuse_cross_site(connection)
         if connection.headers.get(CSRF_HEADER) != user.csrf:
             raise PermissionDeniedException(f"missing or wrong {CSRF_HEADER} header")
 
