@@ -9,10 +9,8 @@ import contextlib
 import os
 import socket
 import sqlite3
-import statistics
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -21,10 +19,15 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from litestar.openapi.plugins import YamlRenderPlugin
+from litestar.testing import TestClient
 
 from server.api.auth import MAX_FAILURES_PER_ADDRESS
+from server.api.openapi import CachedYamlRenderPlugin
 from server.api.patient import MAX_JOINS_PER_ADDRESS
+from server.app import create_app
 from server.auth.secrets import new_invite_code
+from server.settings import Settings
 from tests.bench.harness import BIN, ROOT, answers, create_therapist, free_port, server_env
 
 EMAIL = "sec@clinic.example"
@@ -93,22 +96,20 @@ def test_a_deeply_nested_body_is_a_400_not_a_server_error(live: Live) -> None:
     assert "ERROR" not in live.log.read_text()
 
 
-def test_fetching_the_yaml_schema_costs_about_what_the_json_one_does(live: Live) -> None:
+def test_the_yaml_schema_is_rendered_once_per_process(tmp_path: Path) -> None:
     # Rendering the YAML took ~0.1 s of CPU on the event loop every time: a few anonymous clients
-    # fetching it in a loop held every other request back by 0.4 s.
-    def median_ms(client: httpx.Client, path: str) -> float:
-        times = []
-        for _ in range(7):
-            start = time.perf_counter()
-            assert client.get(path).status_code == 200
-            times.append((time.perf_counter() - start) * 1000)
-        return statistics.median(times)
-
-    with httpx.Client(base_url=live.url, timeout=30) as client:
-        first = client.get("/schema/openapi.yaml").text
-        assert client.get("/schema/openapi.yaml").text == first
-        json_ms, yaml_ms = median_ms(client, "/schema/openapi.json"), median_ms(client, "/schema/openapi.yaml")
-    assert yaml_ms < 5 * json_ms + 5, (yaml_ms, json_ms)
+    # fetching it in a loop held every other request back by 0.4 s. (Measured once; a unit test
+    # holds the cause, not a timing.)
+    settings = Settings.from_env({}, database_url=str(tmp_path / "unknot.db"), data_dir=str(tmp_path), scheduler=False)
+    app = create_app(settings)
+    [plugin] = [p for p in app.openapi_config.render_plugins if isinstance(p, YamlRenderPlugin)]
+    with TestClient(app) as client:
+        first = client.get("/schema/openapi.yaml")
+        assert first.status_code == 200
+        assert isinstance(plugin, CachedYamlRenderPlugin)
+        assert plugin._rendered == first.content
+        assert client.get("/schema/openapi.yaml").content == first.content
+    assert "/api/v1/patient/today:" in first.text
 
 
 # --- push subscriptions -------------------------------------------------------------------------
