@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import os
 import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -504,6 +505,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except DatabaseUnavailable as exc:
         print(f"unknot: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `unknot plans-check | head`: the reader has what it wanted
+        # Python flushes stdout again on exit; point it at /dev/null so that flush cannot fail too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
 
 

@@ -271,3 +271,14 @@ def test_vapid_keys_in_a_folder_that_cannot_be_made_says_so(
     err = capsys.readouterr().err
     assert err.startswith(f"unknot: UNKNOT_DATA_DIR {data.parent / 'a-file' / 'keys'}: ")
     assert "Not a directory" in err
+
+
+def test_output_cut_short_by_the_reader_is_no_traceback() -> None:
+    # `unknot plans-check | head -1`: the reader goes away before the command has written.
+    process = subprocess.Popen([str(UNKNOT), "plans-check"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None
+    process.stdout.close()
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert b"Traceback" not in err
+    assert b"BrokenPipeError" not in err
