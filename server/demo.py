@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from pathlib import Path
 
-from server.auth.secrets import hash_password, hash_token, new_invite_code, normalize_invite_code
+from server.auth.secrets import hash_password, hash_token, new_invite_code, normalize_invite_code, verify_password
 from server.catalog import load_catalog
 from server.clock import Clock, iso, local_date
 from server.db import audit, logs, open_database, patients, plans, therapists
@@ -65,18 +65,26 @@ async def load_demo(settings: Settings, clock: Clock | None = None) -> str:
                 )
             ]
             await logs.store_batch(db, alex.id, done, checkins, now)
-            therapist_id, patient_id, created = therapist_id, alex.id, True
+            patient_id, head, sign_in = alex.id, "demo data loaded", f"{DEMO_EMAIL} / {DEMO_PASSWORD}"
         else:
-            therapist_id, created = found[0].id, False
-            patient_id = (await patients.list_patients(db, therapist_id))[0].id
+            # Since loaded, the account may have a new password or be closed, and Alex may be gone.
+            head = "demo data already present"
+            if await therapists.is_closed(db, found[0].id):
+                sign_in = f"{DEMO_EMAIL}: the account is closed"
+            elif await verify_password(found[1], DEMO_PASSWORD):
+                sign_in = f"{DEMO_EMAIL} / {DEMO_PASSWORD}"
+            else:
+                sign_in = f"{DEMO_EMAIL} with the password set for it"
+            alex_now = [p for p in await patients.list_patients(db, found[0].id) if p.display_name == "Alex Demo"]
+            patient_id = alex_now[0].id if alex_now else None
         code = new_invite_code()
-        async with db.transaction() as tx:
-            await patients.create_invite(
-                tx, patient_id, hash_token(normalize_invite_code(code)), now, now + dt.timedelta(days=7)
-            )
-    link = f"{settings.public_url.rstrip('/')}/#join={code}"
-    head = "demo data loaded" if created else "demo data already present"
+        if patient_id is not None:
+            async with db.transaction() as tx:
+                await patients.create_invite(
+                    tx, patient_id, hash_token(normalize_invite_code(code)), now, now + dt.timedelta(days=7)
+                )
+    base = settings.public_url.rstrip("/")
+    invite = f"{base}/#join={code}  code {code}" if patient_id is not None else "none (archived or deleted)"
     return (
-        f"{head}\n  therapist console: {settings.public_url.rstrip('/')}/console/ "
-        f"(sign in as {DEMO_EMAIL} / {DEMO_PASSWORD})\n  patient invite (Alex Demo): {link}  code {code}"
+        f"{head}\n  therapist console: {base}/console/ (sign in as {sign_in})\n  patient invite (Alex Demo): {invite}"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from server.cli import main
+from server.demo import DEMO_EMAIL, DEMO_PASSWORD
 
 UNKNOT = Path(sys.executable).parent / "unknot"
 PASSWORD = "a long enough password\n"
@@ -282,3 +284,41 @@ def test_output_cut_short_by_the_reader_is_no_traceback() -> None:
     assert process.returncode == 1
     assert b"Traceback" not in err
     assert b"BrokenPipeError" not in err
+
+
+def test_demo_loads_once_and_each_run_gives_a_fresh_invite(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("demo data loaded\n")
+    assert f"(sign in as {DEMO_EMAIL} / {DEMO_PASSWORD})" in first
+    assert main(["demo"]) == 0
+    again = capsys.readouterr().out
+    assert again.startswith("demo data already present\n")
+    codes = [re.search(r"code (\S+)", out).group(1) for out in (first, again)]  # type: ignore[union-attr]
+    assert codes[0] != codes[1]
+    with sqlite3.connect(data) as conn:
+        assert conn.execute("SELECT count(*) FROM patient").fetchone() == (2,)
+        assert conn.execute("SELECT count(*) FROM patient_invite").fetchone() == (2,)
+
+
+def test_demo_after_the_account_changed_never_prints_a_password_that_no_longer_works(
+    data: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo"]) == 0
+    monkeypatch.setattr(sys, "stdin", io.StringIO("the clinic's own password\n"))
+    assert main(["set-password", DEMO_EMAIL, "--password-stdin"]) == 0
+    capsys.readouterr()
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert DEMO_PASSWORD not in out
+    assert f"sign in as {DEMO_EMAIL} with the password set for it" in out
+
+    # The demo account handed its patients on and was closed: no invite to make, and no traceback.
+    assert create(monkeypatch, "bo@clinic.example", "Bo") == 0
+    assert main(["transfer-patients", DEMO_EMAIL, "bo@clinic.example"]) == 0
+    assert main(["close-therapist", DEMO_EMAIL]) == 0
+    capsys.readouterr()
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert f"sign in as {DEMO_EMAIL}: the account is closed" in out
+    assert "patient invite (Alex Demo): none (archived or deleted)" in out
