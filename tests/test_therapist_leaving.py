@@ -72,6 +72,8 @@ async def test_patients_move_to_a_colleague_with_everything_they_hold_then_the_a
     assert [p["id"] for p in (await colleague.get("/api/v1/patients")).json()] == [kept["id"]]
     listed = (await colleague.get("/api/v1/patients", params={"archived": "true"})).json()
     assert [p["id"] for p in listed] == [archived["id"]]
+    taken_over = (await colleague.get(f"/api/v1/patients/{kept['id']}/plan")).json()
+    assert (taken_over["id"], taken_over["program"]) == (plan["id"], plan["program"])
     adherence = (await colleague.get(f"/api/v1/patients/{kept['id']}/adherence")).json()
     assert adherence["days"][-1]["done"] == 1
     trail = (await colleague.get(f"/api/v1/patients/{kept['id']}/audit")).json()
