@@ -502,7 +502,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``unknot`` command."""
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a pipe is block-buffered: a reader gone early shows here, not at exit
+        return code
     except DatabaseUnavailable as exc:
         print(f"unknot: {exc}", file=sys.stderr)
         return 1

@@ -84,7 +84,11 @@ async def load_demo(settings: Settings, clock: Clock | None = None) -> str:
                     tx, patient_id, hash_token(normalize_invite_code(code)), now, now + dt.timedelta(days=7)
                 )
     base = settings.public_url.rstrip("/")
-    invite = f"{base}/#join={code}  code {code}" if patient_id is not None else "none (archived or deleted)"
+    invite = (
+        f"{base}/#join={code}  code {code}"
+        if patient_id is not None
+        else "none (Alex Demo is archived, deleted or with another therapist)"
+    )
     return (
         f"{head}\n  therapist console: {base}/console/ (sign in as {sign_in})\n  patient invite (Alex Demo): {invite}"
     )

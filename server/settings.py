@@ -38,7 +38,7 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # Folder for the VAPID key pair and other generated secrets.
     data_dir: str = "var"
     # The address patients' phones use to reach the app (invite links, QR codes).
-    public_url: Annotated[str, Meta(pattern=r"^https?://[^/\s]+")] = "http://127.0.0.1:8000"
+    public_url: Annotated[str, Meta(pattern=r"^https?://[^/\s]+(/\S*)?$")] = "http://127.0.0.1:8000"
     # Which cold or warm advice the aftercare card shows; sources disagree, so the clinic picks.
     aftercare_temperature: Literal["heat", "ice", "neither"] = "neither"
     max_body_bytes: Annotated[int, Meta(ge=1024, le=10_485_760)] = 262_144

@@ -190,6 +190,11 @@ def test_outside_development_no_push_message_reaches_the_clinics_own_network(tmp
             f"https://localhost:{internal.port}/push/c",
             "https://169.254.169.254/latest/meta-data",
             "https://10.0.0.5/push/d",
+            # IPv6 forms that carry a private IPv4 address (a gateway on the way would deliver to it).
+            f"https://[::ffff:127.0.0.1]:{internal.port}/push/g",
+            "https://[::10.0.0.5]/push/h",
+            "https://[64:ff9b::a00:5]/push/i",
+            "https://[2002:a00:5::1]/push/j",
         ):
             r = phone.put("/api/v1/patient/push/subscriptions", json={"endpoint": endpoint, "keys": keys})
             assert r.status_code == 422, (endpoint, r.status_code, r.text)

@@ -111,6 +111,12 @@ async def test_a_transfer_that_names_a_patient_not_theirs_moves_nothing(
     assert owners(settings) == before
     assert rows(settings, "SELECT count(*) FROM audit WHERE action = 'patient.transfer'") == [(0,)]
 
+    # The same id twice is that one patient, not a patient moved already.
+    assert (
+        await command("transfer-patients", GONE, STAYS, "--patient", str(mine["id"]), "--patient", str(mine["id"])) == 0
+    )
+    assert f"moved 1 patient(s) from <{GONE}> to <{STAYS}>: {mine['id']}" in capsys.readouterr().out
+
 
 async def test_a_transfer_to_the_same_an_unknown_or_a_closed_account_is_refused(
     therapist: Client, settings: Settings, command: Command, capsys: pytest.CaptureFixture[str]

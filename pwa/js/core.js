@@ -178,7 +178,7 @@
   }
 
   /* The server now holds record r, which went out as read (r.body). What the clinic holds is what
-   * stays on the phone. Resolves with 1 when it was waiting here, else 0. */
+   * stays on the phone. Resolves with 1 when it was waiting here (a fill-in always was), else 0. */
   function settle(store, r) {
     if (r.type === "fill") {
       store.delete(r.id);

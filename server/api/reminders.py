@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import ipaddress
 import zoneinfo
 from collections.abc import Mapping
 from typing import Annotated
@@ -45,6 +44,7 @@ from server.db import reminders, therapists
 from server.db.patients import PatientIdentity
 from server.db.reminders import DeliveryRow, Prefs, RuleRow
 from server.programs import SLOTS, Program, routine_for
+from server.push.addresses import public_ip
 from server.push.ics import CalendarRule, calendar
 from server.push.message import Payload
 from server.push.schedule import (
@@ -204,10 +204,8 @@ def _b64url(value: str, field: str, length: int, what: str) -> bytes:
 
 def _public_name(host: str) -> bool:
     """Whether ``host`` may be a push service: a name (not localhost) or a public address."""
-    try:
-        return ipaddress.ip_address(host.split("%", 1)[0]).is_global
-    except ValueError:
-        return host != "localhost" and not host.endswith(".localhost")
+    public = public_ip(host)
+    return public if public is not None else host != "localhost" and not host.endswith(".localhost")
 
 
 def check_subscription(data: SubscriptionIn, settings: Settings) -> tuple[str, str, str]:

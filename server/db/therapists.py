@@ -127,6 +127,7 @@ async def transfer_patients(
     if patient_ids is None:
         rows = await tx.fetch_all("SELECT id FROM patient WHERE therapist_id = :tid ORDER BY id", {"tid": giver.id})
         patient_ids = [r["id"] for r in rows]
+    patient_ids = list(dict.fromkeys(patient_ids))  # a repeated id would find its patient moved already
     moved, missing = [], []
     for pid in patient_ids:
         changed = await tx.execute(

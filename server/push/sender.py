@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import email.utils
-import ipaddress
 import logging
 import socket
 import time
@@ -19,6 +18,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from msgspec import Struct
 from pywebpush import WebPushException, webpush_async
 
+from server.push.addresses import public_ip
 from server.push.keys import VapidKeys
 
 __all__ = ["NotPublic", "Outcome", "Sender", "Target"]
@@ -92,28 +92,13 @@ class _PublicOnly(AbstractResolver):
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
-        found = [r for r in await self._resolver.resolve(host, port, family) if _is_public(r["host"])]
+        found = [r for r in await self._resolver.resolve(host, port, family) if public_ip(r["host"])]
         if not found:
             raise NotPublic(f"{host} is not a public address")
         return found
 
     async def close(self) -> None:
         await self._resolver.close()
-
-
-def _is_public(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address.split("%", 1)[0]).is_global
-    except ValueError:
-        return False
-
-
-def _literal_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return False
-    return True
 
 
 class _NoRedirects:
@@ -204,7 +189,7 @@ class Sender:
     async def send(self, target: Target, data: bytes, *, topic: str | None = None, ttl: int | None = None) -> Outcome:
         """Encrypt ``data`` for ``target`` and post it to its push service."""
         host = urlsplit(target.endpoint).hostname or ""
-        if self.public_only and _literal_address(host) and not _is_public(host):
+        if self.public_only and public_ip(host) is False:
             # aiohttp connects to an address as it is, without asking the resolver.
             return Outcome("failed", None, f"{host} is not a public address")
         session, limit = self._open()

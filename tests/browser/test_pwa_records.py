@@ -420,7 +420,8 @@ def test_a_pain_answer_given_offline_after_the_record_was_sent_survives_a_reload
     assert (fill["state"], fill["body"]["id"], fill["body"]["pain"]) == ("pending", record["id"], 5)
 
     sends: list[str] = []
-    page.on(
+    # The context sees the service worker's requests too (Background Sync), the page only its own.
+    context.on(
         "request",
         lambda r: (
             sends.append(r.post_data or "")
