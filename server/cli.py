@@ -213,10 +213,10 @@ def cmd_close_therapist(args: argparse.Namespace) -> int:
 
     async def work(db: Database) -> int:
         [account] = await _accounts(db, args.email)
-        async with db.transaction() as tx:
-            held = await therapists.patients_of(tx, account.id)
-            ended = 0 if held else await therapists.close_account(tx, account.id, Clock().now())
-        if held:
+        try:
+            async with db.transaction() as tx:
+                ended = await therapists.close_account(tx, account.id, Clock().now())
+        except therapists.StillHolds as held:
             print(
                 f"unknot: <{account.email}> still holds {held} patient(s); give them to a colleague first: "
                 f"unknot transfer-patients {account.email} OTHER_EMAIL",

@@ -34,6 +34,7 @@ async def load_demo(settings: Settings, clock: Clock | None = None) -> str:
             async with db.transaction() as tx:
                 therapist_id = await therapists.create_therapist(tx, DEMO_EMAIL, "Demo Therapist", password_hash, now)
                 alex = await patients.create_patient(tx, therapist_id, "Alex Demo", "Europe/Berlin", "en", now)
+                assert alex is not None  # the account was made just now
                 await patients.create_patient(tx, therapist_id, "Bea Ejemplo", "America/New_York", "es", now)
                 today = local_date(now, alex.timezone)
                 treated = [TreatedMuscle("upper-trapezius", "left"), TreatedMuscle("levator-scapulae", "right")]

@@ -12,6 +12,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from server.cli import main
+from server.db import open_database, patients
 from server.settings import Settings
 from tests.conftest import PASSWORD, make_therapist, rows, sign_in
 from tests.test_flow_therapist_patient import assign, completion, create_patient, join
@@ -132,3 +133,13 @@ async def test_a_transfer_to_the_same_an_unknown_or_a_closed_account_is_refused(
     assert await command("transfer-patients", GONE, STAYS) == 2
     assert f"{STAYS}'s account is closed" in capsys.readouterr().err
     assert owners(settings) == before
+
+
+async def test_no_patient_can_be_added_to_an_account_once_it_is_closed(settings: Settings, command: Command) -> None:
+    # A request that passed its session check just before the close still inserts after it: the
+    # insert itself refuses, so no patient is left with an account nobody can use.
+    bo = await make_therapist(settings, STAYS, "Bo")
+    assert await command("close-therapist", STAYS) == 0
+    async with open_database(settings) as db, db.transaction() as tx:
+        assert await patients.create_patient(tx, bo, "Late Lea", "UTC", "en", dt.datetime.now(dt.UTC)) is None
+    assert rows(settings, "SELECT count(*) FROM patient") == [(0,)]

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import segno
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import NotAuthorizedException, NotFoundException
 from litestar.params import JSONBody, QueryParameter
 from msgspec import UNSET, Meta, Struct, UnsetType
 
@@ -110,6 +110,8 @@ class PatientsController(Controller):
         therapist_id, now = request.user.therapist.id, clock.now()
         async with db.transaction() as tx:
             created = await patients.create_patient(tx, therapist_id, name, tz, data.locale, now)
+            if created is None:  # closed while this request was on its way
+                raise NotAuthorizedException("this account is closed")
             await audit.record(tx, therapist_id, created.id, "patient.create", now)
         return created
 

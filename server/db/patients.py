@@ -9,7 +9,7 @@ import unicodedata
 from msgspec import Struct
 
 from server.clock import iso
-from server.db.connection import Database, Row, Transaction
+from server.db.connection import Database, Row, Transaction, dialects
 
 __all__ = [
     "Device",
@@ -67,18 +67,27 @@ def _patient(row: Row) -> Patient:
     return Patient(*(row[k] for k in ("id", "display_name", "timezone", "locale", "created_at", "archived_at")))
 
 
+# Only for an open account: a patient given to an account closed meanwhile would be seen by nobody.
+# PostgreSQL takes the account's row FOR SHARE, so the insert waits for a close under way and sees it.
+_CREATE = dialects(
+    sqlite="INSERT INTO patient (therapist_id, display_name, timezone, locale, created_at) "
+    "SELECT id, :name, :tz, :locale, :now FROM therapist WHERE id = :tid AND closed_at IS NULL "
+    "RETURNING id, display_name, timezone, locale, created_at, archived_at",
+    postgresql="INSERT INTO patient (therapist_id, display_name, timezone, locale, created_at) "
+    "SELECT id, :name, :tz, :locale, :now FROM therapist WHERE id = :tid AND closed_at IS NULL FOR SHARE "
+    "RETURNING id, display_name, timezone, locale, created_at, archived_at",
+)
+
+
 async def create_patient(
     tx: Transaction, therapist_id: int, display_name: str, timezone: str, locale: str, now: dt.datetime
-) -> Patient:
-    """Insert a patient for ``therapist_id``."""
+) -> Patient | None:
+    """Insert a patient for ``therapist_id``; ``None`` when that account is closed."""
     row = await tx.fetch_one(
-        "INSERT INTO patient (therapist_id, display_name, timezone, locale, created_at) "
-        "VALUES (:tid, :name, :tz, :locale, :now) "
-        "RETURNING id, display_name, timezone, locale, created_at, archived_at",
+        _CREATE[tx.dialect],
         {"tid": therapist_id, "name": display_name, "tz": timezone, "locale": locale, "now": iso(now)},
     )
-    assert row is not None
-    return _patient(row)
+    return _patient(row) if row else None
 
 
 _LIST = (

@@ -12,6 +12,7 @@ from server.db.connection import Database, Reader, Transaction, dialects
 
 __all__ = [
     "NotTheirs",
+    "StillHolds",
     "Therapist",
     "clear_attempts",
     "close_account",
@@ -93,12 +94,25 @@ async def patients_of(db: Reader, therapist_id: int) -> int:
     return row["n"] if row else 0
 
 
+class StillHolds(Exception):
+    """The account still holds patients (how many); it was not closed."""
+
+
 async def close_account(tx: Transaction, therapist_id: int, now: dt.datetime) -> int:
-    """Close an account that holds no patients: no sign-in from now on; returns the sessions ended."""
+    """Close an account that holds no patients: no sign-in from now on; returns the sessions ended.
+
+    Closed first, counted after: a patient created meanwhile is either counted or refused (see
+    patients.create_patient), never left with an account nobody can use.
+
+    Raises:
+        StillHolds: with the number of patients (the transaction is to be rolled back).
+    """
     await tx.execute(
         "UPDATE therapist SET closed_at = coalesce(closed_at, :now) WHERE id = :tid",
         {"tid": therapist_id, "now": iso(now)},
     )
+    if held := await patients_of(tx, therapist_id):
+        raise StillHolds(held)
     return await tx.execute("DELETE FROM therapist_session WHERE therapist_id = :tid", {"tid": therapist_id})
 
 
