@@ -121,33 +121,6 @@ def cmd_create_therapist(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _set_password(settings: Settings, email: str, password: str) -> int | None:
-    from server.auth.secrets import hash_password
-    from server.db import therapists
-
-    async with open_database(settings) as db:
-        await migrate(db)
-        found = await therapists.therapist_by_email(db, email)
-        if found is None:
-            return None
-        return await therapists.replace_password(db, found[0].id, await hash_password(password), None)
-
-
-def cmd_set_password(args: argparse.Namespace) -> int:
-    """Give a therapist account a new password (one forgotten, or one someone else knows) and sign
-    out all its sessions."""
-    settings = _settings()
-    password = _read_password(args)
-    if password is None:
-        return 2
-    ended = asyncio.run(_set_password(settings, args.email, password))
-    if ended is None:
-        print(f"unknot: no therapist with email {args.email}", file=sys.stderr)
-        return 1
-    print(f"new password set for <{args.email.lower()}>; {ended} session(s) signed out")
-    return 0
-
-
 class _NoSuchAccount(Exception):
     """No therapist account has this email."""
 
@@ -165,11 +138,11 @@ async def _accounts(db: Database, *emails: str) -> list[Therapist]:
     return found
 
 
-def _run_on_accounts(work: Callable[[Database], Awaitable[int]]) -> int:
-    """Run ``work`` on the configured database; an unknown email is said and exit status 1."""
+def _run_on_accounts(settings: Settings, work: Callable[[Database], Awaitable[int]]) -> int:
+    """Run ``work`` on the database; an unknown email is said and exit status 1."""
 
     async def run() -> int:
-        async with open_database(_settings()) as db:
+        async with open_database(settings) as db:
             await migrate(db)
             return await work(db)
 
@@ -178,6 +151,26 @@ def _run_on_accounts(work: Callable[[Database], Awaitable[int]]) -> int:
     except _NoSuchAccount as exc:
         print(f"unknot: no therapist with email {exc}", file=sys.stderr)
         return 1
+
+
+def cmd_set_password(args: argparse.Namespace) -> int:
+    """Give a therapist account a new password (one forgotten, or one someone else knows) and sign
+    out all its sessions."""
+    from server.auth.secrets import hash_password
+    from server.db import therapists
+
+    settings = _settings()  # a configuration error before the password is asked for
+    password = _read_password(args)
+    if password is None:
+        return 2
+
+    async def work(db: Database) -> int:
+        [account] = await _accounts(db, args.email)
+        ended = await therapists.replace_password(db, account.id, await hash_password(password), None)
+        print(f"new password set for <{account.email}>; {ended} session(s) signed out")
+        return 0
+
+    return _run_on_accounts(settings, work)
 
 
 def cmd_transfer_patients(args: argparse.Namespace) -> int:
@@ -203,7 +196,7 @@ def cmd_transfer_patients(args: argparse.Namespace) -> int:
         print(f"moved {len(moved)} patient(s) from <{giver.email}> to <{taker.email}>: {', '.join(map(str, moved))}")
         return 0
 
-    return _run_on_accounts(work)
+    return _run_on_accounts(_settings(), work)
 
 
 def cmd_close_therapist(args: argparse.Namespace) -> int:
@@ -226,7 +219,7 @@ def cmd_close_therapist(args: argparse.Namespace) -> int:
         print(f"closed <{account.email}>; {ended} session(s) signed out")
         return 0
 
-    return _run_on_accounts(work)
+    return _run_on_accounts(_settings(), work)
 
 
 def cmd_reopen_therapist(args: argparse.Namespace) -> int:
@@ -240,7 +233,7 @@ def cmd_reopen_therapist(args: argparse.Namespace) -> int:
         print(f"<{account.email}> can sign in again (with the password it had; `unknot set-password` to change it)")
         return 0
 
-    return _run_on_accounts(work)
+    return _run_on_accounts(_settings(), work)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
