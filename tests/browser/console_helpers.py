@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +92,20 @@ def open_console(
     page.get_by_label("Password").press("Enter")
     wait_view(page, "patients")
     return context, page
+
+
+@contextlib.contextmanager
+def console_session(
+    browser: Browser, server: LiveServer, account: ConsoleAccount, problems: PageProblems, **options: Any
+) -> Iterator[tuple[BrowserContext, Page]]:
+    """:func:`open_console` for the block; then the context is closed and the pages must have logged
+    no problem (console errors, failed requests)."""
+    context, page = open_console(browser, server, account, problems, **options)
+    try:
+        yield context, page
+    finally:
+        context.close()
+    assert not problems.errors, "\n".join(problems.errors)
 
 
 def wait_view(page: Page, name: str, timeout: float = 10_000) -> None:

@@ -22,6 +22,7 @@ from tests.browser.conftest import LiveServer, PageProblems, local_today, screen
 from tests.browser.console_helpers import (
     ConsoleAccount,
     budget,
+    console_session,
     count_inputs,
     counted,
     goto_view,
@@ -46,8 +47,7 @@ def account(live_server: LiveServer) -> Iterator[ConsoleAccount]:
 def test_common_path_from_new_patient_to_printed_plan_stays_within_its_documented_length(
     browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
 ) -> None:
-    context, page = open_console(browser, live_server, account, page_problems)
-    try:
+    with console_session(browser, live_server, account, page_problems) as (_, page):
         limit = budget(page)
         goto_view(page, "#/", "patients")
         # Printing opens the browser's dialog; record that it was asked for instead.
@@ -111,9 +111,6 @@ def test_common_path_from_new_patient_to_printed_plan_stays_within_its_documente
         assert read_qr(page.locator("#handout img.qr")) == link
         screenshot(page, "console-print-view", full_page=True)
         assert 1 <= pdf_pages(page.pdf(format="A4")) <= 2
-    finally:
-        context.close()
-    assert not page_problems.errors, "\n".join(page_problems.errors)
 
 
 # Fourteen muscles from nearly every region, so the first week holds many different exercises (44,
@@ -143,8 +140,7 @@ def test_a_fourteen_muscle_plan_in_spanish_prints_on_three_pages_with_every_dose
         "Catorce Músculos", locale="es", treated=[{"muscle": m, "side": "right"} for m in FOURTEEN]
     )
     sheet_data = account.ok(account.api.get(f"/api/v1/patients/{patient['id']}/handout"))
-    context, page = open_console(browser, live_server, account, page_problems)
-    try:
+    with console_session(browser, live_server, account, page_problems) as (_, page):
         goto_view(page, f"#/patients/{patient['id']}/handover", "handover")
         page.get_by_role("button", name="Make a code").click()  # the QR block, as right after assigning
         expect(page.locator("#handout img.qr")).to_be_visible()
@@ -166,9 +162,6 @@ def test_a_fourteen_muscle_plan_in_spanish_prints_on_three_pages_with_every_dose
         # exercise lines with their doses about another; two pages would take type too small for a
         # patient's sheet. Each exercise listed again under every time of day it is done at took six.
         assert pdf_pages(page.pdf(format="A4")) <= 3
-    finally:
-        context.close()
-    assert not page_problems.errors, "\n".join(page_problems.errors)
 
 
 @pytest.fixture(scope="module")
@@ -232,8 +225,7 @@ def test_adjusted_dosage_is_assigned_and_what_the_patient_logs_shows_on_their_pa
     browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
 ) -> None:
     patient = account.patient("Dosage Dora")
-    context, page = open_console(browser, live_server, account, page_problems)
-    try:
+    with console_session(browser, live_server, account, page_problems) as (_, page):
         goto_view(page, f"#/patients/{patient['id']}/treat", "treat")
         region(page, "infraspinatus", "right").click()
         region(page, "gluteus-medius", "left").click()
@@ -322,9 +314,6 @@ def test_adjusted_dosage_is_assigned_and_what_the_patient_logs_shows_on_their_pa
         expect(line.locator("meter")).to_have_count(1)
         page.wait_for_selector(".view-patients[data-loaded]")
         assert asked == ["/adherence"]
-    finally:
-        context.close()
-    assert not page_problems.errors, "\n".join(page_problems.errors)
 
 
 def live_server_exercise(server: LiveServer, exercise_id: str) -> dict[str, str]:
@@ -353,9 +342,8 @@ def test_a_failed_invite_is_made_again_without_assigning_the_plan_twice(
     browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
 ) -> None:
     patient = account.patient("Ines Invite")
-    context, page = open_console(browser, live_server, account, page_problems)
     busy_once, hits = busy_the_first_time()
-    try:
+    with console_session(browser, live_server, account, page_problems) as (_, page):
         page.route("**/api/v1/patients/*/invites", busy_once)
         goto_view(page, f"#/patients/{patient['id']}/treat", "treat")
         region(page, "upper-trapezius", "left").click()
@@ -369,18 +357,14 @@ def test_a_failed_invite_is_made_again_without_assigning_the_plan_twice(
         assert hits == [2]
         assert len(account.ok(account.api.get(f"/api/v1/patients/{patient['id']}/plans"))) == 1
         expect(page.locator("#invite-code")).to_be_visible()
-    finally:
-        context.close()
-    assert not page_problems.errors, "\n".join(page_problems.errors)
 
 
 def test_a_failed_program_preview_is_asked_for_again_when_assigning(
     browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
 ) -> None:
     patient = account.patient("Pablo Preview")
-    context, page = open_console(browser, live_server, account, page_problems)
     busy_once, hits = busy_the_first_time()
-    try:
+    with console_session(browser, live_server, account, page_problems) as (_, page):
         page.route("**/api/v1/programs/preview", busy_once)
         goto_view(page, f"#/patients/{patient['id']}/treat", "treat")
         region(page, "upper-trapezius", "left").click()
@@ -390,6 +374,3 @@ def test_a_failed_program_preview_is_asked_for_again_when_assigning(
         assert hits == [2]
         plan = account.active_plan(patient["id"])
         assert [(t["muscle"], t["side"]) for t in plan["program"]["treated"]] == [("upper-trapezius", "left")]
-    finally:
-        context.close()
-    assert not page_problems.errors, "\n".join(page_problems.errors)

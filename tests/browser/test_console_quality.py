@@ -18,6 +18,7 @@ from tests.browser.console_helpers import (
     PASSWORD,
     TABLET,
     ConsoleAccount,
+    console_session,
     goto_view,
     open_console,
     program_ready,
@@ -76,8 +77,7 @@ def test_every_console_screen_is_accessible_on_a_tablet_held_either_way(
     assert phone.post("/api/v1/patient/sync", json=logged).status_code == 200
     phone.close()
     account.patient("Bruno Sin Plan")
-    context, page = open_console(browser, live_server, account, page_problems)
-    try:
+    with console_session(browser, live_server, account, page_problems) as (_, page):
         # Sign-in screen: signed out in a second page of the same browser profile.
         page.locator("#signout").click()
         wait_view(page, "signin")
@@ -128,17 +128,13 @@ def test_every_console_screen_is_accessible_on_a_tablet_held_either_way(
             goto_view(page, hash_, name)
             no_sideways_scroll(page, f"{name} (portrait)")
         page.set_viewport_size(TABLET)
-    finally:
-        context.close()
-    assert not page_problems.errors, "\n".join(page_problems.errors)
 
 
 def test_body_map_works_from_the_keyboard_and_every_region_is_clickable(
     browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
 ) -> None:
     patient = account.patient("Keyboard Kai")
-    context, page = open_console(browser, live_server, account, page_problems)
-    try:
+    with console_session(browser, live_server, account, page_problems) as (_, page):
         goto_view(page, f"#/patients/{patient['id']}/treat", "treat")
         expect(page.get_by_label("Find a muscle")).to_be_focused()
 
@@ -221,9 +217,6 @@ def test_body_map_works_from_the_keyboard_and_every_region_is_clickable(
         expect(page.locator("#invite-code")).to_be_visible()
         items = account.active_plan(patient["id"])["program"]["items"]
         assert [i["exercise_id"] for i in items if i["phase"] == "aftercare"] == expected
-    finally:
-        context.close()
-    assert not page_problems.errors, "\n".join(page_problems.errors)
 
 
 def test_rename_archive_restore_and_revoke_a_device_from_the_patients_page(
@@ -232,8 +225,7 @@ def test_rename_archive_restore_and_revoke_a_device_from_the_patients_page(
     patient = account.patient("Renata Renombre", treated=TREATED)
     invite = account.ok(account.api.post(f"/api/v1/patients/{patient['id']}/invites"))
     account.join(invite["code"], label="Renata's phone").close()
-    context, page = open_console(browser, live_server, account, page_problems)
-    try:
+    with console_session(browser, live_server, account, page_problems) as (_, page):
         search = page.get_by_label("Search patients")
         search.fill("renata")
         search.press("Enter")
@@ -266,9 +258,6 @@ def test_rename_archive_restore_and_revoke_a_device_from_the_patients_page(
         page.locator("#signout").click()
         wait_view(page, "signin")
         assert page.request.get("/api/v1/auth/me").status == 401
-    finally:
-        context.close()
-    assert not page_problems.errors, "\n".join(page_problems.errors)
 
 
 def test_a_therapist_changes_the_password_and_the_other_browser_must_sign_in_again(
@@ -412,9 +401,8 @@ def test_unsaved_changes_are_not_thrown_away_by_a_link_a_shortcut_or_the_browser
     browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
 ) -> None:
     patient = account.patient("Ulla Unsaved", treated=TREATED)
-    context, page = open_console(browser, live_server, account, page_problems)
     plan_hash = f"#/patients/{patient['id']}/plan"
-    try:
+    with console_session(browser, live_server, account, page_problems) as (_, page):
         goto_view(page, f"#/patients/{patient['id']}", "patient")
         goto_view(page, plan_hash, "plan")
         first = page.locator("#program-editor .item").first
@@ -478,9 +466,6 @@ def test_unsaved_changes_are_not_thrown_away_by_a_link_a_shortcut_or_the_browser
         page.go_back()
         wait_view(page, "treat")
         goto_view(page, "#/help", "help")
-    finally:
-        context.close()
-    assert not page_problems.errors, "\n".join(page_problems.errors)
 
 
 def test_staying_after_the_browsers_back_or_forward_leaves_the_history_as_it_was(
@@ -567,8 +552,7 @@ def test_the_same_exercise_twice_in_a_phase_edits_and_removes_the_row_it_is_done
         return [i["dosage"]["sets"] for i in program["items"] if all(i[k] == twice[k] for k in same)]
 
     sets = twice["dosage"]["sets"]
-    context, page = open_console(browser, live_server, account, page_problems)
-    try:
+    with console_session(browser, live_server, account, page_problems) as (_, page):
         goto_view(page, f"#/patients/{patient['id']}/plan", "plan")
         rows = page.locator(
             f"#program-editor details[data-phase='mobility'] .item[data-exercise='{twice['exercise_id']}']"
@@ -594,17 +578,13 @@ def test_the_same_exercise_twice_in_a_phase_edits_and_removes_the_row_it_is_done
         page.locator("#save-plan").click()
         wait_view(page, "patient")
         assert saved_sets() == [sets + 2]
-    finally:
-        context.close()
-    assert not page_problems.errors, "\n".join(page_problems.errors)
 
 
 def test_refusals_name_the_field_as_the_form_labels_it_and_focus_the_message(
     browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
 ) -> None:
     patient = account.patient("Rita Rechazo", treated=TREATED)
-    context, page = open_console(browser, live_server, account, page_problems)
-    try:
+    with console_session(browser, live_server, account, page_problems) as (_, page):
         # A date the server refuses: the date field is marked, says why in its own words, gets focus.
         goto_view(page, f"#/patients/{patient['id']}/treat", "treat")
         region(page, "upper-trapezius", "left").click()
@@ -651,9 +631,6 @@ def test_refusals_name_the_field_as_the_form_labels_it_and_focus_the_message(
         expect(problem).to_be_focused()
         expect(problem).to_contain_text("A newer treatment's plan replaced this plan")
         assert account.active_plan(patient["id"])["program"]["treated"] == [body["treated"][0]]
-    finally:
-        context.close()
-    assert not page_problems.errors, "\n".join(page_problems.errors)
 
 
 def test_an_archived_patients_hand_over_offers_no_code_and_says_why(
@@ -661,13 +638,9 @@ def test_an_archived_patients_hand_over_offers_no_code_and_says_why(
 ) -> None:
     patient = account.patient("Aurelio Archivado", treated=TREATED)
     account.ok(account.api.patch(f"/api/v1/patients/{patient['id']}", json={"archived": True}))
-    context, page = open_console(browser, live_server, account, page_problems)
-    try:
+    with console_session(browser, live_server, account, page_problems) as (_, page):
         goto_view(page, f"#/patients/{patient['id']}/handover", "handover")
         expect(page.locator(".qr-card")).to_contain_text("This patient is archived, so no code can be made")
         expect(page.get_by_role("button", name=re.compile("code", re.I))).to_have_count(0)
         expect(page.get_by_role("button", name="Print plan")).to_be_enabled()
         check_a11y(page, "archived hand-over")
-    finally:
-        context.close()
-    assert not page_problems.errors, "\n".join(page_problems.errors)
