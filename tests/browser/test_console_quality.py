@@ -472,30 +472,29 @@ def test_staying_after_the_browsers_back_or_forward_leaves_the_history_as_it_was
     browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
 ) -> None:
     patient = account.patient("Hanna History", treated=TREATED)
-    context, page = open_console(browser, live_server, account, page_problems)
     patient_hash = f"#/patients/{patient['id']}"
     plan_hash = f"{patient_hash}/plan"
-    dialog = page.get_by_role("dialog", name="Leave without saving?")
+    with console_session(browser, live_server, account, page_problems) as (_, page):
+        dialog = page.get_by_role("dialog", name="Leave without saving?")
 
-    def history() -> tuple[int, str]:
-        return page.evaluate("() => [history.length, location.hash]")
+        def history() -> tuple[int, str]:
+            return page.evaluate("() => [history.length, location.hash]")
 
-    def change_a_slot() -> None:
-        page.locator("#program-editor .item").first.locator("button.slot[aria-pressed='false']").first.click()
-        expect(page.locator(".actionbar-summary")).to_contain_text("1 change not saved yet")
+        def change_a_slot() -> None:
+            page.locator("#program-editor .item").first.locator("button.slot[aria-pressed='false']").first.click()
+            expect(page.locator(".actionbar-summary")).to_contain_text("1 change not saved yet")
 
-    def stay_after(move: Callable[[], object]) -> None:
-        before = history()
-        move()
-        expect(dialog).to_be_visible()
-        dialog.get_by_role("button", name="Stay on this screen").click()
-        expect(dialog).to_have_count(0)
-        page.wait_for_function("h => location.hash === h", arg=plan_hash)
-        assert history() == before
-        assert page.evaluate("() => document.body.dataset.view") == "plan"
-        expect(page.locator(".actionbar-summary")).to_contain_text("1 change not saved yet")
+        def stay_after(move: Callable[[], object]) -> None:
+            before = history()
+            move()
+            expect(dialog).to_be_visible()
+            dialog.get_by_role("button", name="Stay on this screen").click()
+            expect(dialog).to_have_count(0)
+            page.wait_for_function("h => location.hash === h", arg=plan_hash)
+            assert history() == before
+            assert page.evaluate("() => document.body.dataset.view") == "plan"
+            expect(page.locator(".actionbar-summary")).to_contain_text("1 change not saved yet")
 
-    try:
         goto_view(page, "#/", "patients")
         goto_view(page, patient_hash, "patient")
         goto_view(page, plan_hash, "plan")
@@ -529,9 +528,6 @@ def test_staying_after_the_browsers_back_or_forward_leaves_the_history_as_it_was
         wait_view(page, "plan")
         page.go_back()
         wait_view(page, "patient")
-    finally:
-        context.close()
-    assert not page_problems.errors, "\n".join(page_problems.errors)
 
 
 def test_the_same_exercise_twice_in_a_phase_edits_and_removes_the_row_it_is_done_on(
