@@ -198,10 +198,10 @@
         found.body = r.body;
         store.put(found);
         // A pain answer that got in while this went out from another tab as it was hidden: the
-        // clinic has none, so it follows as a fill-in.
+        // clinic has none, so it follows as a fill-in (held as long as the answer was).
         if (r.type === "completion" && blank(r.body.pain) && !blank(given)) {
           var body = Object.assign({}, r.body, { pain: given });
-          store.put({ id: fillId(r.id), type: "fill", state: "pending", ready_at: 0, body: body });
+          store.put({ id: fillId(r.id), type: "fill", state: "pending", ready_at: found.ready_at || 0, body: body });
         }
         return 1;
       }
@@ -242,12 +242,14 @@
     return { completions: completions, checkins: checkins, rest: ready.length - completions.length - checkins.length };
   }
 
-  /* Records the server reported (GET /log): stored as sent unless already known. */
+  /* Records the server reported (GET /log), as the server holds them: a record waiting here is
+   * settled as if this phone had sent it (a pain answer the clinic lacks follows as a fill-in). */
   function mergeSent(type, bodies) {
     return tx(["records"], "readwrite", function (t) {
       var store = t.objectStore("records");
       return Promise.all(bodies.map(function (body) {
         return req(store.get(body.id)).then(function (found) {
+          if (found && found.state === "pending") return settle(store, { id: body.id, type: type, body: body });
           if (!found) store.put({ id: body.id, type: type, state: "sent", ready_at: 0, body: body });
           else if (found.state !== "sent") { found.state = "sent"; store.put(found); }
         });

@@ -8,6 +8,7 @@ import datetime as dt
 import re
 import zoneinfo
 
+import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
@@ -481,3 +482,50 @@ def test_taking_back_a_record_takes_its_late_pain_answer_back_too(
     context.set_offline(False)
     page.wait_for_timeout(2_000)
     assert server_rows(live_server, "completion", patient.id) == []
+
+
+def test_a_pain_answer_the_clinic_lacks_survives_the_log_coming_back_from_the_server(
+    page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    today = local_today()
+    patient = clinic.patient(name="Fabio", treated_on=today - dt.timedelta(days=1))
+    page.clock.install(time=dt.datetime.combine(today, dt.time(23, 58, 30), zoneinfo.ZoneInfo(TIMEZONE)))
+    join_in_browser(page, clinic.invite(patient))
+    open_exercise(page, 0)
+    page.get_by_role("button", name=MARK_DONE).click()
+    page.locator(".done-panel").get_by_role("radio", name="6", exact=True).check()
+    page.wait_for_timeout(300)
+    [record] = completions(page)
+    assert (record["state"], record["body"]["pain"]) == ("pending", 6)
+    # Another tab of this phone sent the record from its memory before the answer, and a send of
+    # this tab's is slow.
+    hold_outbox_lock(page)
+    token = page.evaluate("() => unknotCore.get('token')")
+    without_pain = {k: v for k, v in record["body"].items() if k != "pain"}
+    httpx.post(
+        f"{live_server.url}/api/v1/patient/sync",
+        json={"completions": [without_pain]},
+        headers={"Authorization": f"Bearer {token}"},
+    ).raise_for_status()
+
+    # At midnight the app reads the log back from the server: the record is settled as the clinic
+    # holds it, and the answer it lacks waits to follow.
+    page.clock.fast_forward("02:00")
+    page.wait_for_function(
+        """() => new Promise((resolve) => {
+          const r = indexedDB.open("unknot");
+          r.onsuccess = () => {
+            const q = r.result.transaction("records").objectStore("records").getAll();
+            q.onsuccess = () => { resolve(q.result.some((x) => x.state === "sent")); r.result.close(); };
+          };
+        })"""
+    )
+    page.evaluate("window.__releaseOutbox()")
+    page.locator("#sync").click()
+    wait_outbox(page, 0)
+    for _ in range(50):
+        if [r["pain"] for r in server_rows(live_server, "completion", patient.id)] != [None]:
+            break
+        page.wait_for_timeout(100)
+    assert [(r["id"], r["pain"]) for r in server_rows(live_server, "completion", patient.id)] == [(record["id"], 6)]
+    assert [(r["id"], r["state"], r["body"]["pain"]) for r in stored_records(page)] == [(record["id"], "sent", 6)]
