@@ -530,6 +530,39 @@ def test_staying_after_the_browsers_back_or_forward_leaves_the_history_as_it_was
         wait_view(page, "patient")
 
 
+def test_leave_makes_one_move_when_back_is_pressed_while_a_links_question_is_open(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Lina Link", treated=TREATED)
+    plan_hash = f"#/patients/{patient['id']}/plan"
+    with console_session(browser, live_server, account, page_problems) as (_, page):
+        dialog = page.get_by_role("dialog", name="Leave without saving?")
+        goto_view(page, "#/", "patients")
+        goto_view(page, "#/help", "help")
+        goto_view(page, plan_hash, "plan")
+        page.locator("#program-editor .item").first.locator("button.slot[aria-pressed='false']").first.click()
+        expect(page.locator(".actionbar-summary")).to_contain_text("1 change not saved yet")
+        length = page.evaluate("() => history.length")
+
+        # The link back to the patient asks; while it asks, the browser's Back asks the same question.
+        page.get_by_role("link", name="← Lina Link").click()
+        expect(dialog).to_be_visible()
+        page.go_back()
+        expect(dialog).to_have_count(1)
+        dialog.get_by_role("button", name="Leave without saving").click()
+        # Leave goes where the last request was going (Back: help), once: no entry is added.
+        wait_view(page, "help")
+        page.wait_for_timeout(500)
+        assert page.evaluate("() => [history.length, location.hash]") == [length, "#/help"]
+        assert page.evaluate("() => document.body.dataset.view") == "help"
+        page.go_forward()
+        wait_view(page, "plan")
+        page.go_back()
+        wait_view(page, "help")
+        page.go_back()
+        wait_view(page, "patients")
+
+
 def test_the_same_exercise_twice_in_a_phase_edits_and_removes_the_row_it_is_done_on(
     browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
 ) -> None:

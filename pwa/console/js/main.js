@@ -38,7 +38,7 @@ const ctx = {
   // Things one view leaves for the next (the fresh invite for the hand-over screen, a message).
   handoff: new Map(),
   navigate(hash) {
-    if (unsaved()) mayLeave().then((leave) => leave && go(hash));
+    if (unsaved()) leaveThen(() => go(hash));
     else go(hash);
   },
   toast,
@@ -57,11 +57,11 @@ let shownHash = null;
 let asking = null;
 // Every history entry of this page carries its place (history.state.at), so a Back or Forward
 // the router has to undo while asking is undone by moving back (history.go), never by rewriting
-// an entry: Stay then leaves the history exactly as it was. `at` is the shown entry's place;
-// `away`, while asking, how far the browser had moved from it.
+// an entry: Stay then leaves the history exactly as it was. `at` is the shown entry's place.
 let at = null;
-let away = 0;
 at = place();
+// While asking: the move Leave makes, the last one asked for (a link, then Back: Back).
+let leaveTo = null;
 // The last element focused outside a dialog (focus goes back there after "sign in again").
 let lastFocus = null;
 document.addEventListener("focusin", (event) => {
@@ -91,6 +91,19 @@ function mayLeave() {
   return asking;
 }
 
+/** Ask before leaving unsaved changes; on Leave make `move`, or the one asked for after it while
+ *  the question was open: one move, never two. */
+function leaveThen(move) {
+  const asked = leaveTo !== null;
+  leaveTo = move;
+  if (asked) return;
+  mayLeave().then((leave) => {
+    const last = leaveTo;
+    leaveTo = null;
+    if (leave) last();
+  });
+}
+
 function go(hash) {
   if (location.hash === hash) route();
   else location.hash = hash;
@@ -118,14 +131,7 @@ function hashChanged() {
   // The browser's Back or Forward (or a typed address) left this screen's entry first: return to
   // it while asking, and on Leave go where the browser was going.
   history.go(-moved);
-  const asked = away !== 0;
-  away = moved;
-  if (asked) return; // a second Back while the question is open: the same question
-  mayLeave().then((leave) => {
-    const by = away;
-    away = 0;
-    if (leave) history.go(by);
-  });
+  leaveThen(() => history.go(moved));
 }
 
 function setHeader() {
@@ -254,8 +260,7 @@ onSignedOut(() => {
   if (ctx.therapist && !reauth) reauth = signInAgain();
 });
 
-document.getElementById("signout").addEventListener("click", async () => {
-  if (!(await mayLeave())) return;
+async function signOut() {
   try {
     await api("/auth/logout", { method: "POST", quiet401: true });
   } catch (err) {
@@ -266,7 +271,9 @@ document.getElementById("signout").addEventListener("click", async () => {
   }
   location.hash = "#/";
   signedOut("You are signed out.");
-});
+}
+
+document.getElementById("signout").addEventListener("click", () => leaveThen(signOut));
 
 document.getElementById("skip").addEventListener("click", (event) => {
   event.preventDefault();
@@ -302,7 +309,7 @@ document.addEventListener(
     if (!link || event.defaultPrevented || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
     if (!unsaved()) return;
     event.preventDefault();
-    mayLeave().then((leave) => leave && go(link.getAttribute("href")));
+    leaveThen(() => go(link.getAttribute("href")));
   },
   true,
 );
