@@ -94,6 +94,8 @@ def test_days_outside_the_program_give_an_empty_routine(catalog: Catalog) -> Non
         assert routine.day is None
         assert routine.phase is None
         assert not routine.aftercare
+        # The signs that apply at any time show on every day, before the program starts too.
+        assert set(routine.red_flags) == {f.id for f in catalog.aftercare.red_flags if f.precaution is None}
     assert "breathing-chest-pain" not in after.red_flags
 
 
@@ -114,7 +116,8 @@ def test_chest_wall_muscles_show_the_breathing_red_flag_for_48_hours(catalog: Ca
         "breathing-chest-pain" in routine_for(program, treated_on + dt.timedelta(days=d), catalog).red_flags
         for d in range(4)
     ]
-    assert shown == [True, True, False, False]
+    # Needled at any time of day 0, 48 hours reach into day 2.
+    assert shown == [True, True, True, False]
 
 
 def test_scalenes_show_the_nerve_red_flag_on_the_next_day_and_not_after_its_hours(catalog: Catalog) -> None:
@@ -124,7 +127,9 @@ def test_scalenes_show_the_nerve_red_flag_on_the_next_day_and_not_after_its_hour
     [nerve] = [f for f in catalog.aftercare.red_flags if f.precaution == "nerve"]
     assert nerve.hours == 48
     shown = [nerve.id in routine_for(program, treated_on + dt.timedelta(days=d), catalog).red_flags for d in range(4)]
-    assert shown == [True, True, False, False]
+    assert shown == [True, True, True, False]
+    aftercare = [routine_for(program, treated_on + dt.timedelta(days=d), catalog).aftercare for d in range(-1, 4)]
+    assert aftercare == [False, True, True, True, False]
 
 
 def test_an_items_own_hold_limit_stops_the_hold_growing_past_it(catalog: Catalog) -> None:

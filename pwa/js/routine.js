@@ -12,6 +12,12 @@ function isActive(item, day) {
   return (day - item.from_day) % 7 < item.dosage.days_per_week;
 }
 
+/** Whether day `day` after needling (0: the day itself) may still be within `hours` of it: only
+ *  the treatment's date is known, so the hours count from the end of that day. */
+function withinHours(day, hours) {
+  return day >= 0 && (day - 1) * 24 < hours;
+}
+
 /**
  * Everything due on onDate ("YYYY-MM-DD") for a plan bundle (GET /api/v1/patient/plan).
  * A date outside the program gives no entries; day is null there, as on the server.
@@ -34,9 +40,9 @@ export function routineFor(bundle, onDate) {
   entries.sort((a, b) => SLOTS.indexOf(a.slot) - SLOTS.indexOf(b.slot));
   const hours = bundle.aftercare.hours;
   const precautions = program.precautions || [];
+  // A sign for any time shows on every day; one tied to a precaution only within its hours.
   const redFlags = bundle.red_flags
-    .filter((f) => day >= 0 && (f.precaution == null
-      || (precautions.includes(f.precaution) && day * 24 < (f.hours || hours))))
+    .filter((f) => f.precaution == null || (precautions.includes(f.precaution) && withinHours(day, f.hours || hours)))
     .map((f) => f.id);
   return {
     on_date: onDate,
@@ -45,7 +51,7 @@ export function routineFor(bundle, onDate) {
     offset: day,
     phase,
     phase_name: phase !== null ? bundle.phase_names[phase] ?? null : null,
-    aftercare: 0 <= day * 24 && day * 24 < hours,
+    aftercare: withinHours(day, hours),
     entries,
     red_flags: redFlags,
   };

@@ -71,8 +71,9 @@ class RedFlagOut(Struct, frozen=True):
     sign: str
     action: str
     urgency: str
-    # Shown only while day * 24 < hours (aftercare hours when None) after needling a muscle with
-    # this precaution; the PWA needs both to compute any day's routine offline.
+    # Shown only within these hours (aftercare hours when None) of needling a muscle with this
+    # precaution, counted from the end of the treatment day (engine.within_hours); the PWA needs
+    # both to compute any day's routine offline.
     precaution: str | None = None
     hours: int | None = None
 

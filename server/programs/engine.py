@@ -181,17 +181,27 @@ def routine_for(program: Program, on_date: dt.date, catalog: Catalog) -> Routine
                 )
     entries.sort(key=lambda e: SLOTS.index(e.slot))
     aftercare = catalog.aftercare
+    # A sign for any time shows on every day, before the program too; one tied to a precaution
+    # only within its hours of a muscle needled with it.
     flags = tuple(
         f.id
         for f in aftercare.red_flags
-        if day >= 0
-        and (f.precaution is None or (f.precaution in program.precautions and day * 24 < (aftercare.window(f) or 0)))
+        if f.precaution is None or (f.precaution in program.precautions and within_hours(day, aftercare.window(f) or 0))
     )
     return Routine(
         on_date=on_date,
         day=day if phase is not None else None,
         phase=phase,
         entries=tuple(entries),
-        aftercare=0 <= day * 24 < aftercare.hours,
+        aftercare=within_hours(day, aftercare.hours),
         red_flags=flags,
     )
+
+
+def within_hours(day: int, hours: int) -> bool:
+    """Whether day ``day`` after needling (0: the day itself) may still be within ``hours`` of it.
+
+    Only the date of the treatment is known, not its time: counting from the end of that day, a
+    48-hour sign still shows on day 2 (needled at 15:00, it lasts until 15:00 that day).
+    """
+    return day >= 0 and (day - 1) * 24 < hours
