@@ -357,12 +357,16 @@ async function refreshPlan() {
     if (newest && olderPlan(bundle, newest)) return;
     await core.set(`plan:${lang()}`, bundle);
     await core.set("plan", bundle);
-    const changed = !app.bundle || app.bundle.version !== bundle.version || app.bundle.plan_id !== bundle.plan_id
-      || app.bundle.updated_at !== bundle.updated_at || app.planMissing;
+    const shown = app.bundle && !app.planMissing;
+    const changed = !shown || app.bundle.version !== bundle.version || app.bundle.plan_id !== bundle.plan_id
+      || app.bundle.updated_at !== bundle.updated_at;
     app.bundle = bundle;
     app.planMissing = false;
     app.lastRefresh = Date.now();
-    if (changed) render();
+    // A screen the patient is busy on (a check-in being filled in, a running timer) is not drawn
+    // again under them: the changed plan shows from the next screen on.
+    if (changed && !shown) render();
+    else if (changed) refreshPassive();
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) app.onRevoked();
     else if (err instanceof ApiError && err.status === 404) {

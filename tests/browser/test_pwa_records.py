@@ -529,3 +529,45 @@ def test_a_pain_answer_the_clinic_lacks_survives_the_log_coming_back_from_the_se
         page.wait_for_timeout(100)
     assert [(r["id"], r["pain"]) for r in server_rows(live_server, "completion", patient.id)] == [(record["id"], 6)]
     assert [(r["id"], r["state"], r["body"]["pain"]) for r in stored_records(page)] == [(record["id"], "sent", 6)]
+
+
+def test_a_changed_plan_arriving_keeps_a_check_in_being_filled_in_and_a_running_timer(
+    context: BrowserContext, page: Page, clinic: Clinic
+) -> None:
+    patient = clinic.patient(name="Gina")
+    join_in_browser(page, clinic.invite(patient))
+
+    def new_plan_arrives(muscle: str) -> None:
+        """The clinic records a treatment; the app learns of it when the network comes back."""
+        stored = page.evaluate("async () => (await unknotCore.get('plan')).plan_id")
+        context.set_offline(True)
+        treated = [{"muscle": muscle, "side": "both"}]
+        body = {"treated": treated, "treated_on": local_today().isoformat()}
+        clinic.http.post(f"/api/v1/patients/{patient.id}/plans", json=body).raise_for_status()
+        context.set_offline(False)
+        page.wait_for_function("async (id) => (await unknotCore.get('plan')).plan_id !== id", arg=stored)
+        page.wait_for_timeout(300)
+
+    page.locator("#nav").get_by_role("link", name="Check-in").click()
+    wait_for_screen(page, "checkin")
+    page.get_by_role("radio", name="6", exact=True).check()
+    page.locator("textarea").fill("Stiff when I woke up")
+    new_plan_arrives("masseter")
+    expect(page.locator("input[name=soreness]:checked")).to_have_value("6")
+    expect(page.locator("textarea")).to_have_value("Stiff when I woke up")
+
+    # The next screen shows the new plan.
+    page.locator("#nav").get_by_role("link", name="Today").click()
+    wait_for_screen(page, "today")
+    expect(page.locator("body")).to_contain_text("jaw", ignore_case=True)
+
+    page.locator("a.entry-main").first.click()
+    wait_for_screen(page, "ex")
+    timer = page.locator("section.timer")
+    timer.get_by_role("button", name="Start").click()
+    expect(timer).not_to_have_attribute("data-phase", "ready")
+    timer.evaluate("(panel) => { panel.dataset.seen = 'before'; }")
+    new_plan_arrives("upper-trapezius")
+    # The same timer, still running: not drawn again.
+    expect(timer).to_have_attribute("data-seen", "before")
+    expect(timer).not_to_have_attribute("data-phase", "ready")
