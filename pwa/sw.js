@@ -15,7 +15,7 @@
 
 // VERSION is a hash of the SHELL files: tests/browser/shell.py checks it and can rewrite it
 // (`.venv/bin/python -m tests.browser.shell --write`) whenever a shell file changes.
-const VERSION = "8f891a0e1a77";
+const VERSION = "3c050a9951a5";
 const SHELL_CACHE = "unknot-shell-" + VERSION;
 const API_CACHE = "unknot-api-v1";
 const API_CACHE_MAX = 60;

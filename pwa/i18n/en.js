@@ -174,6 +174,7 @@ export default {
   checkin_need_soreness: "Please choose how sore you are (0 to 10).",
   checkin_save: "Save check-in",
   checkin_saved: "Check-in saved.",
+  checkin_saved_flags: "Your clinic does not read check-ins at once. For what you ticked, do this now:",
   checkin_already: { one: "You checked in today.", other: "You checked in {n} times today." },
   urgency_emergency: "Call emergency services now",
   "urgency_same-day": "Contact your clinic today",

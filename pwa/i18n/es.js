@@ -174,6 +174,7 @@ export default {
   checkin_need_soreness: "Elija cuántas molestias tiene (de 0 a 10).",
   checkin_save: "Guardar",
   checkin_saved: "Guardado.",
+  checkin_saved_flags: "Su clínica no lee los registros al momento. Por lo que ha marcado, haga esto ahora:",
   checkin_already: { one: "Ya nos ha contado cómo está hoy.", other: "Hoy nos ha contado {n} veces cómo está." },
   urgency_emergency: "Llame ahora a emergencias",
   "urgency_same-day": "Contacte hoy con su clínica",

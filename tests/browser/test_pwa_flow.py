@@ -12,6 +12,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 from tests.browser.conftest import (
     Clinic,
     LiveServer,
+    check_a11y,
     join_in_browser,
     local_today,
     outbox_count,
@@ -164,6 +165,15 @@ def test_join_follow_today_offline_and_every_record_arrives_once(
     expect(advice).to_contain_text("Sit or lie down")
     screenshot(page, "checkin")
     page.get_by_role("button", name="Save check-in").click()
+    # A warning sign was ticked: its advice stays in view after saving, and the app says the clinic
+    # does not read check-ins at once.
+    saved = page.locator(".checkin-saved")
+    expect(saved.get_by_role("heading", level=1)).to_have_text("Check-in saved.")
+    expect(saved.get_by_role("heading", level=1)).to_be_focused()
+    expect(saved).to_contain_text("does not read check-ins at once")
+    expect(saved.locator("[data-flag='fainting']")).to_contain_text("Sit or lie down")
+    check_a11y(page, "check-in saved with a warning sign")
+    saved.get_by_role("link", name="Back to today").click()
     wait_for_screen(page, "today")
     wait_outbox(page, 3)
     expect(page.locator("#sync")).to_have_text("3 to send")

@@ -62,8 +62,16 @@ export function renderCheckin(app, date) {
           save.removeAttribute("aria-disabled");
           throw err;
         }
-        app.toast(t("checkin_saved"));
-        app.go("#/today");
+        const ticked = flags.filter((f) => checked.has(f.id));
+        if (!ticked.length) {
+          app.toast(t("checkin_saved"));
+          app.go("#/today");
+          return;
+        }
+        // A warning sign was ticked: its advice stays in view. The clinic reads check-ins later,
+        // so the patient must not leave thinking saving it has told anyone.
+        screen.replaceChildren(saved(ticked));
+        screen.querySelector("h1").focus();
       },
     },
   },
@@ -102,9 +110,22 @@ export function renderCheckin(app, date) {
   error,
   save);
 
-  return h("section", { class: "screen checkin" },
+  const screen = h("section", { class: "screen checkin" },
     h("p", { class: "eyebrow", text: longDate(date, lang()) }),
     h("h1", { text: t("checkin_title") }),
     earlier.length ? h("p", { class: "badge done-badge", text: t("checkin_already", { n: earlier.length }) }) : null,
     form);
+  return screen;
+}
+
+/** After a check-in with warning signs ticked: saved, and what to do about each, now. */
+function saved(ticked) {
+  return h("div", { class: "checkin-saved" },
+    h("h1", { tabindex: "-1", text: t("checkin_saved") }),
+    h("p", { class: "lead", text: t("checkin_saved_flags") }),
+    h("ul", { class: "flag-list" }, ticked.map((flag) =>
+      h("li", { class: "flag-item" },
+        h("h2", { class: "flag-sign", text: flag.sign }),
+        adviceCard(flag)))),
+    h("a", { class: "btn", href: "#/today", text: t("back_to_today") }));
 }
