@@ -20,6 +20,9 @@ const core = globalThis.unknotCore;
 const API_CACHE = "unknot-api-v1";
 // While the pain question after an exercise is open, its record waits this long before it is sent.
 const PAIN_GRACE_MS = 2 * 60 * 1000;
+// A done mark tapped on a list waits this long before it is sent: a tap on the wrong circle can
+// be taken back (once sent, the clinic keeps it).
+const UNDO_MS = 8000;
 // How long a change to a record waits for a send already on its way before it gives up.
 const LOCK_WAIT_MS = 1500;
 
@@ -95,8 +98,9 @@ export const app = {
     return record;
   },
 
-  /** Log an exercise as done. With holdBack, it waits for the pain answer (or PAIN_GRACE_MS).
-   *  One record per exercise, slot and day: null when it is already logged (or being logged). */
+  /** Log an exercise as done. With holdBack, it waits for the pain answer (or PAIN_GRACE_MS);
+   *  else UNDO_MS, for a tap to be taken back. One record per exercise, slot and day: null when
+   *  it is already logged (or being logged). */
   async logCompletion(fields, { holdBack = false } = {}) {
     const key = `${fields.on_date}|${fields.slot}|${fields.exercise_id}`;
     if (this.logging.has(key) || this.completionFor(fields.on_date, fields.exercise_id, fields.slot)) return null;
@@ -119,7 +123,7 @@ export const app = {
     for (const key of ["sets_done", "reps_done", "hold_seconds_done", "pain"]) {
       if (fields[key] !== undefined && fields[key] !== null) body[key] = fields[key];
     }
-    return this.addRecord("completion", body, holdBack ? Date.now() + PAIN_GRACE_MS : 0);
+    return this.addRecord("completion", body, Date.now() + (holdBack ? PAIN_GRACE_MS : UNDO_MS));
   },
 
   /**
@@ -262,7 +266,10 @@ export const app = {
     const previous = this.patient;
     // What this phone holds for the current patient goes out under their own token first: if
     // someone else is joining, it could not be sent afterwards.
-    if (this.token && !this.revoked && this.pendingCount()) await sync.flush();
+    if (this.token && !this.revoked && this.pendingCount()) {
+      await core.releaseHolds(); // nobody is left to take back a mark or answer a pain question
+      await sync.flush();
+    }
     // Still unsent (a removed device, a failing server): whose code this is shows only once it is
     // used up, so ask now, while saying no still leaves everything as it was.
     const unsent = previous ? this.pendingCount() : 0;

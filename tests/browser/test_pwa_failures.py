@@ -239,8 +239,9 @@ def test_sync_failures_keep_the_outbox_retry_later_and_never_duplicate(
     page.route("**/api/v1/patient/sync", sync_route)
     page.locator("li.entry button.check").first.click()
     wait_outbox(page, 1)
-    # Retried by itself after a short wait, and kept while the server fails.
-    for _ in range(50):
+    # Sent once the mark can no longer be taken back (8 s), retried by itself after a short wait,
+    # and kept while the server fails.
+    for _ in range(200):
         if calls.count("fail") >= 2:
             break
         page.wait_for_timeout(100)

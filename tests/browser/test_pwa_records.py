@@ -541,10 +541,12 @@ def test_a_changed_plan_arriving_keeps_a_check_in_being_filled_in_and_a_running_
         """The clinic records a treatment; the app learns of it when the network comes back."""
         stored = page.evaluate("async () => (await unknotCore.get('plan')).plan_id")
         context.set_offline(True)
+        expect(page.locator("#offline")).to_be_visible()
         treated = [{"muscle": muscle, "side": "both"}]
         body = {"treated": treated, "treated_on": local_today().isoformat()}
         clinic.http.post(f"/api/v1/patients/{patient.id}/plans", json=body).raise_for_status()
         context.set_offline(False)
+        expect(page.locator("#offline")).to_be_hidden()
         page.wait_for_function("async (id) => (await unknotCore.get('plan')).plan_id !== id", arg=stored)
         page.wait_for_timeout(300)
 
@@ -571,3 +573,31 @@ def test_a_changed_plan_arriving_keeps_a_check_in_being_filled_in_and_a_running_
     # The same timer, still running: not drawn again.
     expect(timer).to_have_attribute("data-seen", "before")
     expect(timer).not_to_have_attribute("data-phase", "ready")
+
+
+def test_a_done_mark_tapped_by_mistake_online_can_be_taken_back_until_it_is_sent(
+    page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    patient = clinic.patient(name="Hugo")
+    page.clock.install()
+    join_in_browser(page, clinic.invite(patient))
+    first, second = page.locator("li.entry").nth(0), page.locator("li.entry").nth(1)
+    wrong = page.locator(
+        f"li.entry[data-exercise='{first.get_attribute('data-exercise')}'][data-slot='{first.get_attribute('data-slot')}']"
+    )
+    wrong.locator("button.check").click()
+    expect(page.locator("#toast")).to_contain_text("Done:")
+    wait_outbox(page, 1)
+    page.clock.run_for(5_000)
+    wrong.locator("button.check").click()
+    expect(page.locator("#toast")).to_contain_text("Taken back")
+    wait_outbox(page, 0)
+    assert stored_records(page) == []
+
+    # A mark left alone goes out once its moment to take it back has passed.
+    second.locator("button.check").click()
+    wait_outbox(page, 1)
+    page.clock.run_for(9_000)
+    wait_outbox(page, 0)
+    assert len(wait_rows(page, live_server, "completion", patient.id, 1)) == 1
+    assert [r["state"] for r in stored_records(page)] == ["sent"]
