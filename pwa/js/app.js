@@ -352,8 +352,17 @@ async function storedPlan(language) {
   return newest || mine || null;
 }
 
-/** Fetch the plan bundle in the current language and keep it for offline use. */
-async function refreshPlan() {
+let planFetch = Promise.resolve();
+
+/** Fetch the plan bundle in the current language and keep it for offline use. One fetch at a
+ *  time: an answer arriving late (the worker's stored copy while offline) is compared with what
+ *  the one before it stored, never written over it. */
+function refreshPlan() {
+  planFetch = planFetch.then(fetchPlan, fetchPlan);
+  return planFetch;
+}
+
+async function fetchPlan() {
   if (!app.token) return;
   refreshMe();
   try {
