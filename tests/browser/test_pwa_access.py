@@ -1,0 +1,127 @@
+"""Access beyond the axe check: text enlarged to 200% on small phones (WCAG 1.4.4 and 1.4.10),
+what a screen reader hears while counting repetitions, and done days that do not rely on colour."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Browser, Page
+from playwright.sync_api import Error as PlaywrightError
+
+from tests.browser.conftest import (
+    Clinic,
+    LiveServer,
+    PageProblems,
+    join_in_browser,
+    new_context,
+    screenshot,
+    wait_for_screen,
+)
+
+pytestmark = pytest.mark.browser
+
+# Twice the app's own 112.5%, as the browser's text size setting at 200% gives it.
+LARGE_TEXT = "225%"
+
+# Interactive elements that are shown but not wholly between the left and right edges of the window.
+OUTSIDE = """() => {
+  const bad = [];
+  for (const el of document.querySelectorAll("a[href], button, summary, input, textarea, select")) {
+    if (!el.getClientRects().length || el.closest("[hidden]")) continue;
+    const box = el.getBoundingClientRect();
+    if (box.left < 0 || box.right > window.innerWidth + 0.5) {
+      bad.push(`${el.tagName.toLowerCase()} "${(el.textContent || el.value || "").trim().slice(0, 30)}" `
+        + `${Math.round(box.left)}..${Math.round(box.right)}`);
+    }
+  }
+  return bad;
+}"""
+
+# The innermost elements that reach past the right edge of the window, or whose text runs out of
+# them (what makes the page scroll sideways).
+STICKING_OUT = """() => {
+  // Texts only for screen readers (1 px, clipped) do not count.
+  const out = [...document.body.querySelectorAll("*")].filter((el) => el.getBoundingClientRect().width > 1
+    && (el.getBoundingClientRect().right > window.innerWidth + 0.5 || el.scrollWidth > el.clientWidth + 1));
+  return out.filter((el) => !out.some((other) => other !== el && el.contains(other))).slice(0, 5)
+    .map((el) => `${el.tagName.toLowerCase()}.${el.className} "${el.textContent.trim().slice(0, 30)}"`);
+}"""
+
+# Height taken by what stays on screen while the page scrolls (sticky or fixed parts).
+STUCK_HEIGHT = """() => {
+  let height = 0;
+  for (const el of document.body.querySelectorAll("*")) {
+    const position = getComputedStyle(el).position;
+    if ((position === "fixed" || position === "sticky") && el.getClientRects().length) {
+      height += el.getBoundingClientRect().height;
+    }
+  }
+  return height;
+}"""
+
+
+def visit(page: Page, hash_: str, screen: str) -> None:
+    page.evaluate("h => { location.hash = h; }", hash_)
+    wait_for_screen(page, screen)
+
+
+def reachable_problems(page: Page, where: str) -> list[str]:
+    """Nothing scrolls sideways, every control is inside the window, the parts that stay on screen
+    take at most a quarter of it, and every tab of the bottom bar and every done circle can be
+    tapped (nothing covers it once it is scrolled to)."""
+    problems = []
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    if overflow > 0:
+        problems.append(f"{where}: the page is {overflow}px wider than the screen: {page.evaluate(STICKING_OUT)}")
+    outside = page.evaluate(OUTSIDE)
+    if outside:
+        problems.append(f"{where}: controls cut off at the sides: {outside}")
+    stuck = page.evaluate(STUCK_HEIGHT)
+    height = page.evaluate("window.innerHeight")
+    if stuck > height / 4:
+        problems.append(f"{where}: the header and bottom bar keep {stuck:.0f}px of {height}px on screen")
+    targets = page.locator("#nav a, button.check")
+    for i in range(targets.count()):
+        target = targets.nth(i)
+        try:
+            # Scrolls to it, and fails when it stays off screen or something else would get the tap.
+            target.click(trial=True, timeout=2_000)
+        except PlaywrightError:
+            problems.append(f"{where}: cannot tap {target.evaluate('e => e.outerHTML.slice(0, 80)')}")
+    return problems
+
+
+@pytest.mark.parametrize("locale", ["en-US", "es-ES"])
+def test_text_at_200_percent_fits_small_phones_and_everything_can_be_tapped(
+    browser: Browser, live_server: LiveServer, clinic: Clinic, page_problems: PageProblems, locale: str
+) -> None:
+    patient = clinic.patient([{"muscle": "upper-trapezius", "side": "left"}], name="Ana")
+    context = new_context(browser, live_server, locale=locale, viewport={"width": 320, "height": 640})
+    context.on("page", page_problems.watch)
+    try:
+        page = context.new_page()
+        join_in_browser(page, clinic.invite(patient))
+        exercises = page.eval_on_selector_all("li.entry a.entry-main", "links => links.map((a) => a.hash)")
+        assert exercises
+        page.evaluate("size => { document.documentElement.style.fontSize = size; }", LARGE_TEXT)
+        problems: list[str] = []
+        for width in (320, 360):
+            page.set_viewport_size({"width": width, "height": 640})
+            screens = [
+                ("#/today", "today"),
+                *((hash_, "ex") for hash_ in exercises),
+                ("#/checkin", "checkin"),
+                ("#/progress", "progress"),
+                ("#/help", "help"),
+                ("#/more", "more"),
+                ("#/reminders", "reminders"),
+            ]
+            for hash_, screen in screens:
+                visit(page, hash_, screen)
+                problems += reachable_problems(page, f"{hash_} at {width}px")
+                if screen == "today" and width == 320:
+                    page.evaluate("window.scrollTo(0, 0)")
+                    screenshot(page, f"today-large-text-{locale}")
+    finally:
+        context.close()
+    assert not problems, f"text at 200% ({locale}):\n" + "\n".join(problems)
+    assert not page_problems.errors, page_problems.errors
