@@ -140,6 +140,7 @@ export default {
   timer_again: "Do it again",
   count_rep: "Done one",
   rep_of: "Repetition {n} of {total}",
+  count_done: "{n} of {total} done",
   set_of: "Round {n} of {total}",
   cue_hold: "Hold for {s} seconds",
   cue_rest: "Repetition {n} of {total} done. Relax.",

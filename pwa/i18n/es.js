@@ -140,6 +140,7 @@ export default {
   timer_again: "Hacerlo otra vez",
   count_rep: "Hecha una",
   rep_of: "Repetición {n} de {total}",
+  count_done: "{n} de {total} hechas",
   set_of: "Serie {n} de {total}",
   cue_hold: "Mantenga {s} segundos",
   cue_rest: "Repetición {n} de {total} hecha. Relájese.",

@@ -3,8 +3,10 @@ what a screen reader hears while counting repetitions, and done days that do not
 
 from __future__ import annotations
 
+import copy
+
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 from playwright.sync_api import Error as PlaywrightError
 
 from tests.browser.conftest import (
@@ -12,6 +14,7 @@ from tests.browser.conftest import (
     LiveServer,
     PageProblems,
     join_in_browser,
+    local_today,
     new_context,
     screenshot,
     wait_for_screen,
@@ -125,3 +128,24 @@ def test_text_at_200_percent_fits_small_phones_and_everything_can_be_tapped(
         context.close()
     assert not problems, f"text at 200% ({locale}):\n" + "\n".join(problems)
     assert not page_problems.errors, page_problems.errors
+
+
+def test_counting_repetitions_is_heard_after_each_tap(context: BrowserContext, page: Page, clinic: Clinic) -> None:
+    items = copy.deepcopy(clinic.preview([{"muscle": "upper-trapezius", "side": "left"}], local_today()))
+    counted = next(i for i in items if i["from_day"] == 0)
+    # Three repetitions without a hold: the patient taps after each one.
+    counted["dosage"].update(hold_seconds=0, minutes=0, reps=3, sets=1)
+    patient = clinic.patient([{"muscle": "upper-trapezius", "side": "left"}], items=items, name="Lia")
+    join_in_browser(page, clinic.invite(patient))
+    page.locator(f"li.entry[data-exercise='{counted['exercise_id']}'] a.entry-main").first.click()
+    wait_for_screen(page, "ex")
+    timer = page.locator("section.timer")
+    live = timer.locator("[aria-live]")
+    timer.get_by_role("button", name="Start").click()
+    expect(live).to_have_text("Tap after each one")
+    timer.get_by_role("button", name="Done one").click()
+    expect(live).to_have_text("1 of 3 done")
+    timer.get_by_role("button", name="Done one").click()
+    expect(live).to_have_text("2 of 3 done")
+    timer.get_by_role("button", name="Done one").click()
+    expect(live).to_have_text("All done")

@@ -167,6 +167,7 @@ export function renderExercise(app, { date, slot, exerciseId }) {
   const buttons = h("div", { class: "timer-buttons" });
   const panel = h("section", { class: "card timer", "data-phase": "ready", "aria-labelledby": "timer-title" });
   let lastPhase = "ready";
+  let lastRep = 0; // counting: the repetition last announced, so each tap is heard once
   let controlsKey = "";
 
   const timer = mode === "none" ? null : createTimer(dosage, {
@@ -222,7 +223,12 @@ export function renderExercise(app, { date, slot, exerciseId }) {
         : s.phase === "hold" && mode !== "count" ? t("cue_hold", { s: s.hold })
         : s.phase === "done" ? t("timer_done") : names[s.phase];
       lastPhase = s.phase;
+    } else if (mode === "count" && s.phase === "hold" && s.rep !== lastRep) {
+      // The big number is hidden from screen readers (it changes too often in a timed hold):
+      // a tap on "Done one" is said here instead. Only taps change it, never the clock.
+      live.textContent = t("count_done", { n: s.rep - 1, total: s.reps });
     }
+    lastRep = s.rep;
     // Rebuild the buttons only when they change: a button replaced under a finger loses the tap.
     const key = `${s.phase}|${s.running}`;
     if (key === controlsKey) return;
