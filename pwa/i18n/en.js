@@ -199,6 +199,9 @@ export default {
   phase_days_short: "Days {a}–{b}",
   phase_days_label: "Days of this stage",
   day_chip_label: "Day {n}, {date}",
+  day_chip_done: "Day {n}, {date}, all done",
+  day_chip_partly: "Day {n}, {date}, partly done",
+  day_chips_key: "✓ all done · dashed border: partly done",
   days_per_week: { one: "1 day a week", other: "{n} days a week" },
   you_are_here: "You are here",
 

@@ -199,6 +199,9 @@ export default {
   phase_days_short: "Días {a}–{b}",
   phase_days_label: "Días de esta etapa",
   day_chip_label: "Día {n}, {date}",
+  day_chip_done: "Día {n}, {date}, todo hecho",
+  day_chip_partly: "Día {n}, {date}, hecho en parte",
+  day_chips_key: "✓ todo hecho · borde de rayas: hecho en parte",
   days_per_week: { one: "1 día a la semana", other: "{n} días a la semana" },
   you_are_here: "Está aquí",
 

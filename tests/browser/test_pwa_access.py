@@ -4,6 +4,8 @@ what a screen reader hears while counting repetitions, and done days that do not
 from __future__ import annotations
 
 import copy
+import datetime as dt
+import re
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
@@ -13,6 +15,7 @@ from tests.browser.conftest import (
     Clinic,
     LiveServer,
     PageProblems,
+    check_a11y,
     join_in_browser,
     local_today,
     new_context,
@@ -149,3 +152,48 @@ def test_counting_repetitions_is_heard_after_each_tap(context: BrowserContext, p
     expect(live).to_have_text("2 of 3 done")
     timer.get_by_role("button", name="Done one").click()
     expect(live).to_have_text("All done")
+
+
+def test_done_days_on_progress_are_named_and_marked_not_only_coloured(
+    context: BrowserContext, page: Page, clinic: Clinic
+) -> None:
+    today = local_today()
+    yesterday = today - dt.timedelta(days=1)
+    patient = clinic.patient([{"muscle": "upper-trapezius", "side": "left"}], treated_on=yesterday, name="Noa")
+    join_in_browser(page, clinic.invite(patient))
+    # Today: everything done. Yesterday (day 1): one thing done.
+    open_marks = page.locator("button.check:not(.on)")
+    while open_marks.count():
+        before = open_marks.count()
+        open_marks.first.click()
+        expect(open_marks).to_have_count(before - 1)
+    visit(page, f"#/day/{yesterday}", "day")
+    page.locator("button.check").first.click()
+    expect(page.locator("button.check.on")).to_have_count(1)
+
+    visit(page, "#/progress", "progress")
+    chips = page.locator(".day-chips")
+    partly = chips.get_by_role("link", name=re.compile(r"^Day 1, .+, partly done$"))
+    full = chips.get_by_role("link", name=re.compile(r"^Day 2, .+, all done$"))
+    expect(partly).to_have_count(1)
+    expect(full).to_have_count(1)
+    plain = page.locator(".day-chips a:not(.done):not(.partly)").first  # day 3, in the next stage
+    assert re.fullmatch(r"Day 3, [^,]+", plain.get_attribute("aria-label") or "")
+    # Seen without colour: a tick on the full day, a dashed border on the partly done one.
+    expect(full).to_have_text("2✓")
+    assert partly.evaluate("a => getComputedStyle(a).borderTopStyle") == "dashed"
+    assert plain.evaluate("a => getComputedStyle(a).borderTopStyle") == "solid"
+    full.scroll_into_view_if_needed()
+    screenshot(page, "progress-done-days")
+    check_a11y(page, "progress with done days")
+    page.emulate_media(color_scheme="dark")
+    check_a11y(page, "progress with done days (dark)")
+    page.emulate_media(color_scheme="light")
+
+    # The same in Spanish.
+    visit(page, "#/more", "more")
+    page.get_by_role("button", name="Español").click()
+    expect(page.locator("h1")).to_have_text("Más")
+    visit(page, "#/progress", "progress")
+    expect(chips.get_by_role("link", name=re.compile(r"^Día 1, .+, hecho en parte$"))).to_have_count(1)
+    expect(chips.get_by_role("link", name=re.compile(r"^Día 2, .+, todo hecho$"))).to_have_count(1)

@@ -80,14 +80,23 @@ function phaseBlock(app, phase, today) {
     })),
     h("ol", { class: "day-chips", "aria-label": t("phase_days_label") }, days.map((d) => {
       const date = fromDayNumber(start + d);
+      // Whether a day is done is said in its name and shown by a mark, not by colour alone.
+      // The routine is worked out only for days with something logged.
+      let state = null;
+      if (doneDays.has(date)) {
+        const { done, total } = dayDone(app, date);
+        state = total > 0 && done >= total ? "done" : "partly";
+      }
+      const label = { n: d + 1, date: shortDate(date, lang()) };
       return h("li", {}, h("a", {
         href: `#/day/${date}`,
-        class: ["chip", doneDays.has(date) && "done", date === today && "is-today"],
+        class: ["chip", state, date === today && "is-today"],
         "aria-current": date === today ? "date" : null,
-        "aria-label": t("day_chip_label", { n: d + 1, date: shortDate(date, lang()) }),
-        text: String(d + 1),
-      }));
-    })));
+        "aria-label": t(state ? `day_chip_${state}` : "day_chip_label", label),
+      }, String(d + 1), state === "done" ? h("span", { class: "chip-mark", "aria-hidden": "true", text: "✓" }) : null));
+    })),
+    days.some((d) => doneDays.has(fromDayNumber(start + d)))
+      ? h("p", { class: "muted chips-key", "aria-hidden": "true", text: t("day_chips_key") }) : null);
 }
 
 export function renderProgress(app) {
