@@ -93,7 +93,7 @@ def test_nothing_strenuous_is_ever_placed_in_the_aftercare_window(catalog: Catal
                 assert kinds <= GENTLE, (muscle_id, condition, day, kinds)
 
 
-def test_chest_wall_muscles_show_the_breathing_red_flag_for_exactly_48_hours(catalog: Catalog) -> None:
+def test_chest_wall_muscles_show_the_breathing_red_flag_for_48_hours_from_the_end_of_the_day(catalog: Catalog) -> None:
     chest_wall = [m for m in catalog.muscles.values() if "chest-wall" in m.precautions]
     assert {"upper-trapezius", "scalenes", "rhomboids", "pectoralis-minor"} <= {m.id for m in chest_wall}
     [breathing] = [f for f in catalog.aftercare.red_flags if f.precaution == "chest-wall"]
@@ -103,7 +103,8 @@ def test_chest_wall_muscles_show_the_breathing_red_flag_for_exactly_48_hours(cat
         shown = [
             breathing.id in routine_for(program, TREATED_ON + dt.timedelta(days=d), catalog).red_flags for d in range(5)
         ]
-        assert shown == [True, True, False, False, False], muscle.id
+        # Only the treatment's date is known: 48 hours from the end of that day reach into day 2.
+        assert shown == [True, True, True, False, False], muscle.id
     others = [m for m in catalog.muscles.values() if "chest-wall" not in m.precautions]
     program = generate([TreatedMuscle(others[0].id, "right")], TREATED_ON, catalog)
     assert breathing.id not in routine_for(program, TREATED_ON, catalog).red_flags
@@ -118,7 +119,7 @@ def test_nerve_and_vessel_muscles_show_their_red_flag_for_its_hours(
     [flag] = [f for f in catalog.aftercare.red_flags if f.precaution == precaution]
     assert flag.urgency == urgency
     assert flag.hours is not None
-    days = flag.hours // 24
+    days = flag.hours // 24 + 1  # counted from the end of the treatment day
     for muscle in carriers:
         program = generate([TreatedMuscle(muscle.id, "right")], TREATED_ON, catalog)
         shown = [
