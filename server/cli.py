@@ -92,12 +92,12 @@ def _account_problem(email: str, name: str) -> str | None:
     """What is wrong with a new account's email or name, by the rules the API applies to what people type."""
     import re
 
-    from server.api.params import EMAIL, PLAIN_TEXT
+    from server.api.params import EMAIL, PLAIN_TEXT, visible_name
 
     if len(email) > 254 or not re.match(EMAIL, email):
         return f"email {email!r} must be an email address"
-    if not name.strip():
-        return "name must not be empty"
+    if not visible_name(name):
+        return "name must not be empty (white space or invisible characters only)"
     if len(name) > 100 or not re.match(PLAIN_TEXT, name):
         return "name must be at most 100 characters with no control characters"
     return None

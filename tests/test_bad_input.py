@@ -51,6 +51,9 @@ THERAPIST_CASES = [
     ),
     ("POST", "/api/v1/patients", {"display_name": "", "timezone": "UTC"}, 400, "display_name"),
     ("POST", "/api/v1/patients", {"display_name": "   ", "timezone": "UTC"}, 422, "display_name"),
+    # Invisible characters only (zero-width space, word joiner, byte-order mark, Hangul filler): blank too.
+    ("POST", "/api/v1/patients", {"display_name": "\u200b\u200b", "timezone": "UTC"}, 422, "display_name"),
+    ("POST", "/api/v1/patients", {"display_name": " \u2060\ufeff \u3164", "timezone": "UTC"}, 422, "display_name"),
     ("POST", "/api/v1/patients", {"display_name": "A", "timezone": "Mars/Olympus"}, 422, "timezone"),
     ("POST", "/api/v1/patients", {"display_name": "A", "timezone": "localtime"}, 422, "timezone"),
     ("POST", "/api/v1/patients", {"display_name": "Nul\u0000Name", "timezone": "UTC"}, 400, "display_name"),
@@ -61,6 +64,9 @@ THERAPIST_CASES = [
     ("PATCH", "/api/v1/patients/{pid}", {"archived": "yes"}, 400, "archived"),
     ("PATCH", "/api/v1/patients/{pid}", {"colour": "red"}, 400, "colour"),
     ("PATCH", "/api/v1/patients/{pid}", {"display_name": "Bell\u0007"}, 400, "display_name"),
+    ("PATCH", "/api/v1/patients/{pid}", {"display_name": "\u200b"}, 422, "display_name"),
+    # Nothing to change is refused, not recorded in the audit trail as an update.
+    ("PATCH", "/api/v1/patients/{pid}", {}, 422, "body"),
     ("POST", "/api/v1/patients/{pid}/plans", {"treated": [], "treated_on": "2026-11-20"}, 400, "treated"),
     (
         "POST",

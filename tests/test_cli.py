@@ -74,6 +74,7 @@ def create(monkeypatch: pytest.MonkeyPatch, email: str, name: str) -> int:
         ("no-at-sign", "Ann", "email 'no-at-sign' must be an email address"),
         ("ann @clinic.example", "Ann", "must be an email address"),
         ("ann@clinic.example", "   ", "name must not be empty"),
+        ("ann@clinic.example", "\u200b\u200d", "name must not be empty"),
         ("ann@clinic.example", "Ann\x07", "no control characters"),
         ("ann@clinic.example", "A" * 101, "at most 100 characters"),
     ],

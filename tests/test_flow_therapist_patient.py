@@ -197,6 +197,35 @@ async def test_invites_are_single_use_and_revoked_devices_are_refused(
     assert "join again" in refused.json()["detail"]
 
 
+async def test_revoking_a_device_twice_answers_the_same_and_audits_it_once(
+    therapist: Client, other_client: Client
+) -> None:
+    patient = await create_patient(therapist)
+    await join(therapist, other_client, patient["id"])
+    devices = (await therapist.get(f"/api/v1/patients/{patient['id']}/devices")).json()
+    url = f"/api/v1/patients/{patient['id']}/devices/{devices[0]['id']}"
+    assert (await therapist.delete(url)).status_code == 204
+    revoked_at = (await therapist.get(f"/api/v1/patients/{patient['id']}/devices")).json()[0]["revoked_at"]
+    assert revoked_at is not None
+    assert (await therapist.delete(url)).status_code == 204
+    assert (await therapist.get(f"/api/v1/patients/{patient['id']}/devices")).json()[0]["revoked_at"] == revoked_at
+    trail = (await therapist.get(f"/api/v1/patients/{patient['id']}/audit")).json()
+    assert [e["action"] for e in trail].count("device.revoke") == 1
+    # Another patient's device, or none, stays a 404.
+    assert (await therapist.delete(f"/api/v1/patients/{patient['id']}/devices/999999")).status_code == 404
+
+
+async def test_a_device_label_of_invisible_characters_is_the_default_label(
+    therapist: Client, other_client: Client
+) -> None:
+    patient = await create_patient(therapist)
+    invite = (await therapist.post(f"/api/v1/patients/{patient['id']}/invites")).json()
+    r = await other_client.post("/api/v1/patient/join", json={"code": invite["code"], "label": "\u200b\u2060"})
+    assert r.status_code == 201, r.text
+    devices = (await therapist.get(f"/api/v1/patients/{patient['id']}/devices")).json()
+    assert [d["label"] for d in devices] == ["Phone"]
+
+
 async def test_an_expired_invite_asks_for_a_new_code(therapist: Client, other_client: Client, app: Litestar) -> None:
     patient = await create_patient(therapist)
     invite = (await therapist.post(f"/api/v1/patients/{patient['id']}/invites")).json()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated
 
 from litestar.params import PathParameter
 
-__all__ = ["EMAIL", "HHMM", "PATTERN_REASONS", "PLAIN_TEXT", "RowId"]
+__all__ = ["EMAIL", "HHMM", "PATTERN_REASONS", "PLAIN_TEXT", "RowId", "visible_name"]
 
 # SQLite and PostgreSQL keys are signed 64-bit: a larger number is a 400, not an overflow.
 RowId = Annotated[int, PathParameter(ge=1, le=2**63 - 1, description="A record id")]
@@ -22,3 +23,19 @@ PATTERN_REASONS = {
     EMAIL: "must be an email address",
     HHMM: "must be a 24-hour time, HH:MM",
 }
+
+
+# Characters that draw nothing: format characters (zero-width space and joiners, bidi marks, soft
+# hyphen, byte-order mark), combining marks with nothing to sit on, separators, and the "filler"
+# letters (Hangul fillers, blank Braille) that pass for a letter yet show as empty space. A name
+# made only of these is a blank line in the patient list that nobody can read or search for.
+_UNSEEN_CATEGORIES = frozenset({"Cc", "Cf", "Mn", "Me", "Zs", "Zl", "Zp"})
+_FILLERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def visible_name(text: str) -> str:
+    """``text`` with each run of white space made one space, or "" when none of it would show."""
+    cleaned = " ".join(text.split())
+    if all(unicodedata.category(c) in _UNSEEN_CATEGORIES or c in _FILLERS for c in cleaned):
+        return ""
+    return cleaned

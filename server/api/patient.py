@@ -17,7 +17,7 @@ from msgspec import Meta, Struct
 from server.api.catalog import AftercareOut, ExerciseOut, PatientLangQuery, aftercare_out, exercise_out
 from server.api.deps import CatalogDep, ClockDep, DatabaseDep, ServicesDep
 from server.api.errors import InputError
-from server.api.params import PLAIN_TEXT
+from server.api.params import PLAIN_TEXT, visible_name
 from server.auth.identity import client_address, patient_guard
 from server.auth.secrets import hash_token, new_token, normalize_invite_code
 from server.catalog.model import Catalog, Dosage, Kind, PhaseId, Side, Slot
@@ -304,7 +304,7 @@ class JoinController(Controller):
                 "too many tries; wait 15 minutes and try again", headers={"Retry-After": str(JOIN_WINDOW.seconds)}
             )
         token = new_token()
-        label = " ".join(data.label.split()) or "Phone"
+        label = visible_name(data.label) or "Phone"
         result = await patients.exchange_invite(db, hash_token(code), hash_token(token), label, now)
         if isinstance(result, str):
             status = HTTP_404_NOT_FOUND if result == "unknown" else HTTP_410_GONE

@@ -17,7 +17,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from server.api.catalog import Lang
 from server.api.deps import ClockDep, DatabaseDep, SettingsDep
 from server.api.errors import InputError
-from server.api.params import PLAIN_TEXT, RowId
+from server.api.params import PLAIN_TEXT, RowId, visible_name
 from server.auth.identity import TherapistUser, therapist_guard
 from server.auth.secrets import hash_token, new_invite_code, normalize_invite_code
 from server.clock import iso
@@ -43,7 +43,8 @@ class PatientIn(Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class PatientPatch(Struct, frozen=True, forbid_unknown_fields=True):
-    """Changes to a patient; omitted fields stay as they are."""
+    """Changes to a patient; omitted fields stay as they are. At least one field is required: a
+    body that changes nothing (``{}``) is a 422, not an audit entry for a change never made."""
 
     display_name: Name | UnsetType = UNSET
     timezone: TimeZone | UnsetType = UNSET
@@ -83,9 +84,9 @@ async def owned_patient(db: DatabaseDep, therapist_id: int, patient_id: RowId) -
 
 
 def _name(value: str, field: str = "display_name") -> str:
-    cleaned = " ".join(value.split())
+    cleaned = visible_name(value)
     if not cleaned:
-        raise InputError(field, "must not be blank")
+        raise InputError(field, "must not be blank (white space or invisible characters only)")
     return cleaned
 
 
@@ -119,7 +120,12 @@ class PatientsController(Controller):
     async def get_one(self, request: TherapistRequest, db: DatabaseDep, patient_id: RowId) -> Patient:
         return await owned_patient(db, request.user.therapist.id, patient_id)
 
-    @patch("/{patient_id:int}", summary="Rename, change zone or language, archive or restore")
+    @patch(
+        "/{patient_id:int}",
+        summary="Rename, change zone or language, archive or restore",
+        description="Only the fields given change. A body with none of them (`{}`) is refused with 422 "
+        "(field `body`) and changes nothing.",
+    )
     async def update(
         self,
         request: TherapistRequest,
@@ -138,6 +144,10 @@ class PatientsController(Controller):
         therapist_id, now = request.user.therapist.id, clock.now()
         if data.archived is not UNSET:
             changes["archived_at"] = iso(now) if data.archived else None
+        if not changes:
+            # Most likely a client bug (a form sent before anything was filled in); saying so beats
+            # a 200 and an audit entry that claims an update.
+            raise InputError("body", "names nothing to change: give display_name, timezone, locale or archived")
         async with db.transaction() as tx:
             updated = await patients.update_patient(tx, therapist_id, patient_id, changes)
             if updated is None:
@@ -183,7 +193,13 @@ class PatientsController(Controller):
         await owned_patient(db, request.user.therapist.id, patient_id)
         return await patients.devices_of(db, request.user.therapist.id, patient_id)
 
-    @delete("/{patient_id:int}/devices/{device_id:int}", summary="Revoke a device")
+    @delete(
+        "/{patient_id:int}/devices/{device_id:int}",
+        summary="Revoke a device",
+        description="204 once the device is revoked. Revoking a device that is already revoked answers "
+        "204 again and changes nothing: the revocation time and the audit trail keep the first one. "
+        "A device this patient does not have is 404.",
+    )
     async def revoke(
         self,
         request: TherapistRequest,
@@ -194,9 +210,13 @@ class PatientsController(Controller):
     ) -> None:
         therapist_id, now = request.user.therapist.id, clock.now()
         async with db.transaction() as tx:
-            if not await patients.revoke_device(tx, therapist_id, patient_id, device_id, now):
+            outcome = await patients.revoke_device(tx, therapist_id, patient_id, device_id, now)
+            if outcome == "missing":
                 raise NotFoundException(f"no device {device_id}")
-            await audit.record(tx, therapist_id, patient_id, "device.revoke", now, str(device_id))
+            # A repeat (a double click, a retried request) is the same answer, but only the
+            # revocation that happened is in the audit trail.
+            if outcome == "revoked":
+                await audit.record(tx, therapist_id, patient_id, "device.revoke", now, str(device_id))
 
     @get("/{patient_id:int}/audit", summary="What was done to this patient's records, newest first")
     async def audit_trail(self, request: TherapistRequest, db: DatabaseDep, patient_id: RowId) -> list[AuditEntry]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
+from typing import Literal
 
 from msgspec import Struct
 
@@ -221,11 +222,22 @@ async def devices_of(db: Database, therapist_id: int, patient_id: int) -> list[D
     return [Device(*r) for r in rows]
 
 
-async def revoke_device(tx: Transaction, therapist_id: int, patient_id: int, device_id: int, now: dt.datetime) -> bool:
-    """Revoke an owned patient's device; false when there is no such device."""
+async def revoke_device(
+    tx: Transaction, therapist_id: int, patient_id: int, device_id: int, now: dt.datetime
+) -> Literal["revoked", "already", "missing"]:
+    """Revoke an owned patient's device: "revoked" now, "already" revoked before (left as it was),
+    or "missing" when the patient has no such device (or is not this therapist's)."""
+    params = {"now": iso(now), "did": device_id, "pid": patient_id, "tid": therapist_id}
     changed = await tx.execute(
-        "UPDATE patient_device SET revoked_at = coalesce(revoked_at, :now) WHERE id = :did AND patient_id = "
+        "UPDATE patient_device SET revoked_at = :now WHERE id = :did AND revoked_at IS NULL AND patient_id = "
         "(SELECT id FROM patient WHERE id = :pid AND therapist_id = :tid)",
-        {"now": iso(now), "did": device_id, "pid": patient_id, "tid": therapist_id},
+        params,
     )
-    return changed == 1
+    if changed == 1:
+        return "revoked"
+    found = await tx.fetch_one(
+        "SELECT 1 AS found FROM patient_device WHERE id = :did AND patient_id = "
+        "(SELECT id FROM patient WHERE id = :pid AND therapist_id = :tid)",
+        params,
+    )
+    return "already" if found else "missing"
