@@ -39,6 +39,7 @@ from server.catalog import Catalog, load_catalog
 from server.clock import Clock
 from server.db import open_database
 from server.db.connection import Database
+from server.db.content import ContentMissingError, content_in_use, missing_content
 from server.db.migrate import migrate
 from server.settings import Settings
 
@@ -157,6 +158,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         await db.connect()
         try:
             await migrate(db)
+            # A content update must not take away what stored plans use: refuse to serve instead of
+            # failing on the patients who have it (`unknot serve` says so before any worker starts).
+            if problem := missing_content(catalog, await content_in_use(db)):
+                raise ContentMissingError(f"{settings.plans_dir}: {problem}")
             async with push.running(settings, db, catalog, clock) as scheduler:
                 app.state.push = scheduler
                 yield

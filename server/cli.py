@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from server.catalog import LANGUAGES, CatalogError, load_catalog
+from server.catalog import LANGUAGES, Catalog, CatalogError, load_catalog
 from server.db import IntegrityError, open_database
 from server.db.connection import Database, DatabaseUnavailable
 from server.db.migrate import DatabaseTooNewError, migrate
@@ -314,9 +314,21 @@ def cmd_migrate_db(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _content_problem(settings: Settings, catalog: Catalog) -> str | None:
+    """What the database's plans use that ``catalog`` lacks (one line), or ``None``; the schema is
+    brought up to date first, as `unknot serve` would."""
+    from server.db.content import content_in_use, missing_content
+
+    async with open_database(settings) as db:
+        await migrate(db)
+        return missing_content(catalog, await content_in_use(db))
+
+
 def cmd_plans_check(args: argparse.Namespace) -> int:
     """Validate the content in plans/ and report its coverage."""
-    root = Path(args.plans or _settings().plans_dir)
+    # The settings only when needed: a folder given on its own is checked whatever the environment says.
+    settings = _settings() if args.database or not args.plans else None
+    root = Path(args.plans or settings.plans_dir)  # type: ignore[union-attr]  # settings is read when no folder is given
     try:
         catalog = load_catalog(root)
     except CatalogError as exc:
@@ -324,6 +336,15 @@ def cmd_plans_check(args: argparse.Namespace) -> int:
             print(f"error: {problem}", file=sys.stderr)
         print(f"{len(exc.problems)} problem(s) in {root}", file=sys.stderr)
         return 1
+    if settings is not None and args.database:
+        try:
+            problem = asyncio.run(_content_problem(settings, catalog))
+        except DatabaseTooNewError as exc:
+            print(f"unknot: {exc}", file=sys.stderr)
+            return 1
+        if problem:
+            print(f"error: {root}: {problem}", file=sys.stderr)
+            return 1
     regions = Counter(m.region for m in catalog.muscles.values())
     kinds = Counter(e.kind for e in catalog.exercises.values())
     print(f"ok: {root}")
@@ -343,6 +364,8 @@ def cmd_plans_check(args: argparse.Namespace) -> int:
     ]
     print(f"muscles missing a release, a mobility or strength item, or a posture tip: {', '.join(gaps) or 'none'}")
     print(f"conditions: {len(catalog.conditions)}; languages: {', '.join(LANGUAGES)} (every text present in each)")
+    if settings is not None and args.database:
+        print(f"database {_where(settings)}: every exercise and muscle its plans use is here")
     return 0
 
 
@@ -406,7 +429,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
     # Fail here with one clear line rather than inside a worker process.
     try:
-        load_catalog(Path(settings.plans_dir))
+        catalog = load_catalog(Path(settings.plans_dir))
     except CatalogError as exc:
         print(f"unknot: invalid content in {settings.plans_dir}:\n{exc}", file=sys.stderr)
         return 1
@@ -419,6 +442,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"unknot: cannot listen on {settings.host}:{settings.port}: {problem}", file=sys.stderr)
         return 1
     asyncio.run(_reach(settings))
+    try:
+        problem = asyncio.run(_content_problem(settings, catalog))
+    except DatabaseTooNewError as exc:
+        print(f"unknot: {exc}", file=sys.stderr)
+        return 1
+    if problem:
+        print(f"unknot: {settings.plans_dir}: {problem}", file=sys.stderr)
+        return 1
     Granian(
         "server.app:create_app",
         factory=True,
@@ -485,6 +516,11 @@ def build_parser() -> argparse.ArgumentParser:
     move.set_defaults(func=cmd_migrate_db)
     check = sub.add_parser("plans-check", help="validate plans/ and report coverage")
     check.add_argument("plans", nargs="?", help="content folder (default UNKNOT_PLANS_DIR)")
+    check.add_argument(
+        "--database",
+        action="store_true",
+        help="also check that the content has every exercise and muscle the plans in UNKNOT_DATABASE_URL use",
+    )
     check.set_defaults(func=cmd_plans_check)
     vapid = sub.add_parser("vapid-keys", help="make the Web Push (VAPID) key pair if missing, print the public key")
     vapid.set_defaults(func=cmd_vapid_keys)

@@ -27,6 +27,7 @@ from server.db.connection import DatabaseBusy
 from server.db.logs import CheckinRow, CompletionRow
 from server.db.patients import PatientIdentity
 from server.programs import Program, routine_for
+from server.programs.text import muscle_name, shown_program
 
 __all__ = ["JoinController", "PatientController", "SyncIn", "SyncOut"]
 
@@ -261,7 +262,7 @@ def _day_view(program: Program | None, version: int, day: dt.date, catalog: Cata
             entries=[],
             red_flags=_red_flags(catalog, (), lang),
         )
-    routine = routine_for(program, day, catalog)
+    routine = routine_for(shown_program(program, catalog), day, catalog)
     phase_names = {p.id: p.name for p in catalog.template.phases}
     return TodayOut(
         on_date=day,
@@ -347,7 +348,8 @@ class PatientController(Controller):
         record = await plans.active_plan_of_patient(db, user.patient_id)
         if record is None:
             raise NotFoundException("no plan has been assigned yet")
-        program = record.program
+        # The phone computes every day from this program offline: it gets only items it can show.
+        program = shown_program(record.program, catalog)
         used = {i.exercise_id for i in program.items}
         return PatientPlanOut(
             plan_id=record.id,
@@ -357,7 +359,7 @@ class PatientController(Controller):
             program=program,
             phase_names={p.id: p.name.get(lang) for p in catalog.template.phases},
             exercises={x: exercise_out(catalog.exercises[x], catalog, lang) for x in sorted(used)},
-            muscles={t.muscle: catalog.muscles[t.muscle].name.get(lang) for t in program.treated},
+            muscles={t.muscle: muscle_name(catalog, t.muscle, lang) for t in program.treated},
             aftercare=aftercare_out(catalog, settings.aftercare_temperature, lang),
             red_flags=_red_flags(catalog, None, lang),
         )

@@ -25,7 +25,7 @@ from server.db.logs import CheckinRow, CompletionRow
 from server.db.patients import Device, Patient
 from server.db.plans import PlanRecord
 from server.db.reminders import DeliveryRow, Prefs, RuleRow
-from server.programs.text import dosage_text
+from server.programs.text import dosage_text, muscle_name, shown_program
 
 __all__ = ["HandoutOut", "RecordsController", "RecordsOut", "records_csv"]
 
@@ -251,7 +251,8 @@ class RecordsController(Controller):
         # Ownership was checked just above; the whole history, first day to last.
         completions = await logs.completions_between(db, patient_id, dt.date.min, dt.date.max)
         checkins = await logs.checkins_between(db, patient_id, dt.date.min, dt.date.max)
-        titles = {c.exercise_id: catalog.exercises[c.exercise_id].title.get("en") for c in completions}
+        # An exercise the content no longer has keeps its id in the row; its title is left blank.
+        titles = {x: e.title.get("en") for x in {c.exercise_id for c in completions} if (e := catalog.exercises.get(x))}
         body = records_csv(completions, checkins, titles)
         # Health data leaving the system is worth a line in the audit trail.
         async with db.transaction() as tx:
@@ -280,7 +281,8 @@ class RecordsController(Controller):
         if record is None:
             raise NotFoundException("this patient has no active plan")
         language: Lang = lang or ("es" if patient.locale == "es" else "en")
-        program = record.program
+        # The printout shows what the patient's phone shows (see shown_program).
+        program = shown_program(record.program, catalog)
         names = {p.id: p.name.get(language) for p in catalog.template.phases}
         return HandoutOut(
             display_name=patient.display_name,
@@ -288,9 +290,7 @@ class RecordsController(Controller):
             plan_id=record.id,
             version=record.version,
             treated_on=program.treated_on,
-            treated=[
-                TreatedOut(t.muscle, catalog.muscles[t.muscle].name.get(language), t.side) for t in program.treated
-            ],
+            treated=[TreatedOut(t.muscle, muscle_name(catalog, t.muscle, language), t.side) for t in program.treated],
             phases=[PhaseOut(p.id, names[p.id], p.from_day, p.to_day) for p in program.phases],
             items=[
                 HandoutItem(

@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from server.catalog.model import Catalog, Dosage
 from server.programs.model import SLOTS, Program
 
-__all__ = ["dosage_text", "program_text"]
+__all__ = ["dosage_text", "muscle_name", "program_text", "shown_program"]
+
+
+def shown_program(program: Program, catalog: Catalog) -> Program:
+    """``program`` without the items whose exercise ``catalog`` lacks.
+
+    Start-up refuses content that lacks an id a stored plan uses, but a process with other content
+    may share the database (a rolling update on PostgreSQL) and write such a plan meanwhile. An
+    item with no instructions cannot be shown or logged, so the patient and the printout skip it
+    rather than the whole plan failing.
+    """
+    if all(item.exercise_id in catalog.exercises for item in program.items):
+        return program
+    kept = tuple(item for item in program.items if item.exercise_id in catalog.exercises)
+    return msgspec.structs.replace(program, items=kept)
+
+
+def muscle_name(catalog: Catalog, muscle_id: str, lang: str) -> str:
+    """The muscle's name in ``lang``; its id when the content lacks it (see :func:`shown_program`)."""
+    muscle = catalog.muscles.get(muscle_id)
+    return muscle.name.get(lang) if muscle else muscle_id
+
 
 _WORDS = {
     "en": {
@@ -68,7 +91,8 @@ def dosage_text(d: Dosage, lang: str = "en") -> str:
 def program_text(program: Program, catalog: Catalog, lang: str = "en") -> str:
     """The whole program, phase by phase, in ``lang``."""
     w = _WORDS.get(lang, _WORDS["en"])
-    treated = ", ".join(f"{catalog.muscles[t.muscle].name.get(lang)} ({w[t.side]})" for t in program.treated)
+    program = shown_program(program, catalog)
+    treated = ", ".join(f"{muscle_name(catalog, t.muscle, lang)} ({w[t.side]})" for t in program.treated)
     lines = [f"{w['treated'].format(date=program.treated_on.isoformat())}: {treated}"]
     # One line per window, each flag under its own hours (not the aftercare's), shortest first.
     windows: dict[int, list[str]] = {}

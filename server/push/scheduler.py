@@ -36,6 +36,7 @@ from server.db import reminders
 from server.db.connection import Database
 from server.db.reminders import Claimed, DueRule, TargetRow
 from server.programs import Program, RoutineEntry, routine_for
+from server.programs.text import shown_program
 from server.push.keys import VapidKeys
 from server.push.message import Payload, payload_for
 from server.push.schedule import DEFAULT_TIMES, Window, in_window, next_after, parse_hhmm, previous_at_or_before, zone
@@ -84,7 +85,9 @@ def left_in_slot(
     """The entries of ``slot`` on ``on_date`` not yet done (``done`` holds (exercise_id, slot))."""
     if program is None:
         return []
-    return [e for e in routine_for(program, on_date, catalog).slot(slot) if (e.exercise_id, e.slot) not in done]
+    # Only what the patient's phone shows (see shown_program): a reminder never counts an item they cannot see.
+    routine = routine_for(shown_program(program, catalog), on_date, catalog)
+    return [e for e in routine.slot(slot) if (e.exercise_id, e.slot) not in done]
 
 
 def _window(start: str | None, end: str | None) -> Window | None:
