@@ -143,6 +143,34 @@ async def test_rebuilding_the_patient_table_keeps_every_row_that_references_it(t
     await db.close()
 
 
+async def test_plans_made_before_versions_were_kept_keep_their_current_version_from_the_start(
+    tmp_path: Path,
+) -> None:
+    """Migration 6: the one version an older plan still has answers for the whole plan, as it did."""
+    db = await _at_version(tmp_path / "old.db", 5, tmp_path)
+    async with db.transaction() as tx:
+        await tx.execute(
+            "INSERT INTO therapist (id, email, name, password_hash, created_at) VALUES (1, 'a@b.c', 'T', 'h', 'now')"
+        )
+        await tx.execute(
+            "INSERT INTO patient (id, therapist_id, display_name, timezone, locale, created_at) "
+            "VALUES (1, 1, 'P', 'UTC', 'en', 'now')"
+        )
+        await tx.execute(
+            "INSERT INTO treatment (id, patient_id, therapist_id, treated_on, created_at) "
+            "VALUES (1, 1, 1, '2026-11-24', '2026-11-24T09:00:00Z')"
+        )
+        await tx.execute(
+            "INSERT INTO plan (id, patient_id, treatment_id, starts_on, status, version, program, created_at, "
+            "updated_at) VALUES (1, 1, 1, '2026-11-24', 'active', 3, '{}', '2026-11-24T09:00:00Z', "
+            "'2026-11-26T10:00:00Z')"
+        )
+    assert await migrate(db) == list(range(6, latest_version() + 1))
+    kept = await db.fetch_all("SELECT plan_id, version, program, saved_at FROM plan_version")
+    assert [tuple(r) for r in kept] == [(1, 3, "{}", "2026-11-24T09:00:00Z")]
+    await db.close()
+
+
 async def test_a_migration_that_would_leave_rows_pointing_nowhere_is_rolled_back(tmp_path: Path) -> None:
     db = await _at_version(tmp_path / "a.db", latest_version(), tmp_path)
     async with db.transaction() as tx:

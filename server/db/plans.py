@@ -14,6 +14,7 @@ from server.programs import Program, TreatedMuscle
 __all__ = [
     "PlanDay",
     "PlanRecord",
+    "PlanVersion",
     "active_plan",
     "active_plan_day",
     "active_plan_of_patient",
@@ -21,6 +22,9 @@ __all__ = [
     "decoded_program",
     "plan_history",
     "update_plan",
+    "version_rows",
+    "versions_of_patient",
+    "versions_query",
 ]
 
 # Stored as text (not bytes: SQLite would keep a BLOB, PostgreSQL refuses bytes for text)
@@ -47,6 +51,16 @@ class PlanDay(Struct, frozen=True):
     version: int
     program: Program
     done: frozenset[tuple[str, str]]
+
+
+class PlanVersion(Struct, frozen=True, kw_only=True):
+    """A saved version of one of a patient's plans, and the moments (UTC) that bound it."""
+
+    patient_id: int
+    program: Program
+    saved_at: str
+    made_at: str  # when its plan was made (the plan's first version saved)
+    ends_at: str | None  # when the next version, or a newer treatment's plan, replaced it; None: not yet
 
 
 def decoded_program(row: Row, memo: Memo) -> Program:
@@ -113,6 +127,7 @@ async def create_plan(
         },
     )
     assert row is not None
+    await _keep_version(tx, row["id"])
     return PlanRecord(
         id=row["id"],
         version=1,
@@ -198,7 +213,19 @@ async def update_plan(
             "version": version,
         },
     )
-    return await active_plan(tx, therapist_id, patient_id) if changed else None
+    if not changed:
+        return None
+    await _keep_version(tx, plan_id)
+    return await active_plan(tx, therapist_id, patient_id)
+
+
+async def _keep_version(tx: Transaction, plan_id: int) -> None:
+    # The plan's current version joins its history, stamped with the moment it was saved.
+    await tx.execute(
+        "INSERT INTO plan_version (plan_id, version, program, saved_at) "
+        "SELECT id, version, program, updated_at FROM plan WHERE id = :plan",
+        {"plan": plan_id},
+    )
 
 
 async def plan_history(db: Database, therapist_id: int, patient_id: int) -> list[PlanRecord]:
@@ -209,3 +236,54 @@ async def plan_history(db: Database, therapist_id: int, patient_id: int) -> list
         {"pid": patient_id, "tid": therapist_id},
     )
     return [_record(r, db.memo) for r in rows]
+
+
+# Every version of the chosen patients' plans that was still in force at ``cutoff`` (an ISO date or
+# time: a version replaced before it is left out, however long the history). A version ends when
+# the next one was saved, or else when a newer treatment's plan was made: the patient's next plan
+# by id, since create_plan supersedes the old plan in the transaction that makes the new one.
+# Columns id, version and program are named as decoded_program reads them.
+_VERSIONS = """
+    SELECT x.patient_id, x.id, x.version, x.program, x.saved_at, x.made_at, x.ends_at FROM (
+        SELECT pl.patient_id, v.plan_id AS id, v.version, v.program, v.saved_at, pl.created_at AS made_at,
+               coalesce(lead(v.saved_at) OVER (PARTITION BY v.plan_id ORDER BY v.version),
+                        (SELECT n.created_at FROM plan n WHERE n.patient_id = pl.patient_id AND n.id > pl.id
+                         ORDER BY n.id LIMIT 1)) AS ends_at,
+               {cutoff} AS cutoff
+        FROM patient p JOIN plan pl ON pl.patient_id = p.id JOIN plan_version v ON v.plan_id = pl.id
+        WHERE {patients}
+    ) x
+    WHERE x.ends_at IS NULL OR x.ends_at >= x.cutoff
+    ORDER BY x.patient_id, x.id, x.version
+"""
+
+
+def versions_query(patients: str, cutoff: str = "CAST(:cutoff AS TEXT)") -> str:
+    """The versions query for the patients ``patients`` (a condition on ``p``, the patient) selects,
+    still in force at ``cutoff`` (an SQL expression, by default the parameter ``:cutoff``)."""
+    return _VERSIONS.format(patients=patients, cutoff=cutoff)
+
+
+def version_rows(rows: list[Row], memo: Memo) -> list[PlanVersion]:
+    """The rows of a versions query, decoded."""
+    return [
+        PlanVersion(
+            patient_id=r["patient_id"],
+            program=decoded_program(r, memo),
+            saved_at=r["saved_at"],
+            made_at=r["made_at"],
+            ends_at=r["ends_at"],
+        )
+        for r in rows
+    ]
+
+
+_VERSIONS_OF_PATIENT = versions_query("p.id = :pid AND p.therapist_id = :tid")
+
+
+async def versions_of_patient(db: Database, therapist_id: int, patient_id: int, cutoff: dt.date) -> list[PlanVersion]:
+    """Every version of an owned patient's plans still in force on ``cutoff`` (UTC) or later, oldest first."""
+    rows = await db.fetch_all(
+        _VERSIONS_OF_PATIENT, {"pid": patient_id, "tid": therapist_id, "cutoff": cutoff.isoformat()}
+    )
+    return version_rows(rows, db.memo)
