@@ -10,8 +10,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.catalog import Catalog, load_catalog
-from server.programs import ProgramError, TreatedMuscle, generate, routine_for
-from server.programs.adherence import DayAdherence, by_day, by_week, streak, this_week
+from server.programs import Program, ProgramError, TreatedMuscle, generate, routine_for
+from server.programs.adherence import (
+    DayAdherence,
+    InForce,
+    by_day,
+    by_week,
+    in_force,
+    missed_days,
+    streak,
+    this_week,
+)
 from tests.conftest import PLANS
 
 CATALOG = load_catalog(PLANS)
@@ -192,12 +201,12 @@ def test_this_week_is_the_current_week_of_the_longer_adherence_view(
         for e in routine_for(program, day, CATALOG).entries
     ]
     done = due[: int(len(due) * share)]
-    week = this_week(program, done, today, CATALOG)
+    week = this_week([InForce(program, treated_on)], done, today, CATALOG)
     if today < treated_on:
         assert week is None
         return
     monday = today - dt.timedelta(days=today.weekday())
-    days = by_day(program, done, max(treated_on, today - dt.timedelta(days=27)), today, CATALOG)
+    days = by_day([InForce(program, treated_on)], done, max(treated_on, today - dt.timedelta(days=27)), today, CATALOG)
     assert week == next(w for w in by_week(days) if w.week_start == monday)
 
 
@@ -210,3 +219,62 @@ def test_a_rest_day_neither_counts_toward_the_streak_nor_breaks_it() -> None:
     assert streak(days[:-1], today - dt.timedelta(days=1)) == 3
     assert streak([*days[:-1], DayAdherence(today, 2, 2)], today) == 4
     assert streak(days[:1], today - dt.timedelta(days=5)) == 0
+
+
+def _due(program: Program, day: dt.date) -> list[tuple[str, dt.date, str]]:
+    return [(e.exercise_id, day, e.slot) for e in routine_for(program, day, CATALOG).entries]
+
+
+NECK = [TreatedMuscle("upper-trapezius", "left"), TreatedMuscle("levator-scapulae", "right")]
+
+
+def test_a_version_answers_for_the_days_from_its_saving_and_the_first_ones_for_the_plans_first_days() -> None:
+    treated_on = dt.date(2026, 11, 24)
+    program = generate(NECK, treated_on, CATALOG)
+    later = dt.date(2026, 11, 26)
+    # Made on the treatment day, or entered two days later: answers from the treatment date.
+    assert in_force(program, treated_on, treated_on, later) == InForce(program, treated_on, later)
+    assert in_force(program, later, later, None) == InForce(program, treated_on, None)
+    # An edit counts from the day it was saved.
+    assert in_force(program, later, treated_on, None) == InForce(program, later, None)
+    # A plan made ahead of a booked visit asks nothing before it; replaced before it, nothing at all.
+    ahead = generate(NECK, dt.date(2026, 12, 10), CATALOG)
+    assert in_force(ahead, later, later, None) == InForce(ahead, dt.date(2026, 12, 10), None)
+    assert in_force(ahead, later, later, dt.date(2026, 12, 1)) is None
+
+
+def test_each_day_is_judged_by_the_version_in_force_and_a_change_day_by_the_one_followed_best() -> None:
+    treated_on = dt.date(2026, 11, 24)
+    before = generate(NECK, treated_on, CATALOG)
+    unused = next(x for x in sorted(CATALOG.exercises) if x not in {i.exercise_id for i in before.items})
+    daily = msgspec.structs.replace(before.items[0].dosage, days_per_week=7)
+    extra = msgspec.structs.replace(before.items[0], exercise_id=unused, from_day=0, to_day=41, dosage=daily)
+    after = msgspec.structs.replace(before, items=(*before.items, extra))
+    edited_on = dt.date(2026, 11, 26)
+    versions = [InForce(before, treated_on, edited_on), InForce(after, edited_on)]
+    done = [*_due(before, treated_on), *_due(before, dt.date(2026, 11, 25)), *_due(before, edited_on)]
+
+    days = by_day(versions, done, treated_on - dt.timedelta(days=1), dt.date(2026, 11, 27), CATALOG)
+    assert [d.on_date for d in days] == [treated_on + dt.timedelta(days=n) for n in range(4)]  # none before
+    # The edit day: done in full as asked in the morning, so it counts in full.
+    assert [d.rate for d in days[:3]] == [1.0, 1.0, 1.0]
+    assert days[2].expected == len(_due(before, edited_on))
+    day_after = dt.date(2026, 11, 27)
+    assert len(_due(after, day_after)) == len(_due(before, day_after)) + len(extra.slots)
+    assert days[3] == DayAdherence(day_after, len(_due(after, day_after)), 0)
+    assert streak(days, dt.date(2026, 11, 27)) == 3
+
+
+def test_missed_days_are_the_days_with_something_due_since_the_last_activity() -> None:
+    treated_on = dt.date(2026, 9, 1)
+    program = generate(NECK, treated_on, CATALOG)
+    last_day = treated_on + dt.timedelta(days=program.days - 1)
+    versions = [InForce(program, treated_on)]
+    due_days = {treated_on + dt.timedelta(days=n) for n in range(program.days)}
+    due_days = {d for d in due_days if _due(program, d)}
+    long_after = last_day + dt.timedelta(days=40)
+    assert missed_days(versions, last_day, long_after, CATALOG) == 0
+    assert missed_days(versions, last_day - dt.timedelta(days=3), long_after, CATALOG) == 3
+    assert missed_days(versions, None, long_after, CATALOG) == len(due_days)
+    assert missed_days(versions, None, treated_on, CATALOG) == 0  # today is still open
+    assert missed_days([], None, long_after, CATALOG) == 0

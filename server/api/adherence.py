@@ -15,7 +15,8 @@ from server.api.patients import owned_patient
 from server.auth.identity import TherapistUser, therapist_guard
 from server.clock import local_date, parse_iso
 from server.db import attention, logs, plans
-from server.programs.adherence import WeekAdherence, by_day, by_week, streak, this_week
+from server.db.plans import PlanVersion
+from server.programs.adherence import InForce, WeekAdherence, by_day, by_week, in_force, missed_days, streak, this_week
 
 __all__ = ["AdherenceController", "AdherenceOut", "AttentionItem", "PatientWeek"]
 
@@ -76,6 +77,19 @@ class AttentionItem(Struct, frozen=True):
     reasons: list[Reason]
 
 
+def _in_force(versions: list[PlanVersion], timezone: str) -> list[InForce]:
+    """Plan versions with the patient's dates they were in force (saved and replaced where the patient lives)."""
+
+    def on(at: str) -> dt.date:
+        return local_date(parse_iso(at), timezone)
+
+    spans = (
+        in_force(v.program, on(v.saved_at), on(v.made_at), None if v.ends_at is None else on(v.ends_at))
+        for v in versions
+    )
+    return [s for s in spans if s is not None]
+
+
 class AdherenceController(Controller):
     """How patients are doing."""
 
@@ -95,14 +109,16 @@ class AdherenceController(Controller):
         patient = await owned_patient(db, request.user.therapist.id, patient_id)
         today = local_date(clock.now(), patient.timezone)
         first = today - dt.timedelta(days=days - 1)
-        record = await plans.active_plan(db, request.user.therapist.id, patient_id)
+        # Every plan version in force since ``first``, superseded plans too: each day is judged by
+        # what was asked that day. One replaced on the UTC day before may still have been in force
+        # on ``first`` where the patient lives.
+        versions = await plans.versions_of_patient(
+            db, request.user.therapist.id, patient_id, first - dt.timedelta(days=1)
+        )
         completions = await logs.completions_between(db, patient_id, first, today)
         checkins = await logs.checkins_between(db, patient_id, first, today)
-        day_rows = []
-        if record is not None:
-            start = max(first, record.program.treated_on)
-            done = [(c.exercise_id, c.on_date, c.slot) for c in completions]
-            day_rows = by_day(record.program, done, start, today, catalog) if start <= today else []
+        done = [(c.exercise_id, c.on_date, c.slot) for c in completions]
+        day_rows = by_day(_in_force(versions, patient.timezone), done, first, today, catalog)
         pains: dict[dt.date, list[int]] = {}
         for c in completions:
             if c.pain is not None:
@@ -141,8 +157,8 @@ class AdherenceController(Controller):
             rows.append(
                 PatientWeek(
                     patient_id=o.patient_id,
-                    has_plan=o.program is not None,
-                    week=this_week(o.program, o.done, today, catalog) if o.program else None,
+                    has_plan=o.has_plan,
+                    week=this_week(_in_force(o.versions, o.timezone), o.done, today, catalog),
                     soreness=Point(latest[0], latest[2]) if latest else None,
                     last_activity=o.last_activity,
                 )
@@ -165,9 +181,13 @@ class AdherenceController(Controller):
                 signs = {f.id: f.sign.en for f in catalog.aftercare.red_flags}
                 reported = sorted(set(s.red_flags.split()))
                 reasons.append(Reason("red-flag", "reported: " + "; ".join(signs.get(r, r) for r in reported)))
-            quiet_since = parse_iso(s.last_activity or s.created_at)
-            if s.has_plan and now - quiet_since > dt.timedelta(days=settings.inactive_days):
-                reasons.append(Reason("inactive", f"no activity for {(now - quiet_since).days} days"))
+            # Only days the plan asked for something count: a patient who finished the program, or
+            # whose next plan starts at a visit still ahead, has nothing to be inactive at.
+            today = local_date(now, s.timezone)
+            last = None if s.last_activity is None else local_date(parse_iso(s.last_activity), s.timezone)
+            missed = missed_days(_in_force(s.versions, s.timezone), last, today, catalog)
+            if missed >= settings.inactive_days:
+                reasons.append(Reason("inactive", f"no activity on {missed} days with something due"))
             if reasons:
                 items.append(AttentionItem(s.patient_id, s.display_name, reasons))
         return items

@@ -9,35 +9,31 @@ from msgspec import Struct
 from server.db.connection import Database, dialects
 from server.db.logs import LAST_ACTIVITY
 from server.db.patients import by_name
-from server.db.plans import decoded_program
-from server.programs import Program
+from server.db.plans import PlanVersion, version_rows, versions_query
 
 __all__ = ["Overview", "Signals", "overview", "signals"]
 
 
 class Signals(Struct, frozen=True):
-    """What one active patient reported recently."""
+    """What one active patient reported recently, and their plan versions in force since their last activity."""
 
     patient_id: int
     display_name: str
     timezone: str
-    has_plan: bool
     max_soreness: int | None
     max_pain: int | None
     red_flags: str
     last_activity: str | None
-    created_at: str
+    versions: list[PlanVersion] = []
 
 
 _SIGNALS = """
     SELECT p.id, p.display_name, p.timezone,
-           EXISTS (SELECT 1 FROM plan WHERE patient_id = p.id AND status = 'active') AS has_plan,
            (SELECT max(soreness) FROM checkin WHERE patient_id = p.id AND on_date >= :since) AS max_soreness,
            (SELECT max(pain) FROM completion WHERE patient_id = p.id AND on_date >= :since) AS max_pain,
            coalesce((SELECT {concat} FROM checkin
                      WHERE patient_id = p.id AND on_date >= :since AND red_flags != ''), '') AS red_flags,
-           {last_activity} AS last_activity,
-           p.created_at
+           {last_activity} AS last_activity
     FROM patient p
     WHERE p.therapist_id = :tid AND p.archived_at IS NULL
 """
@@ -47,32 +43,50 @@ SIGNALS = dialects(
 )
 
 
+# Only versions in force on the day of the patient's last activity or later can have asked for
+# something since (a version replaced before that moment ended on that day at the latest).
+_QUIET_VERSIONS = versions_query(
+    "p.therapist_id = :tid AND p.archived_at IS NULL", cutoff=f"coalesce(substr({LAST_ACTIVITY}, 1, 10), '')"
+)
+
+
 async def signals(db: Database, therapist_id: int, since: dt.date) -> list[Signals]:
-    """For each of the therapist's active patients, by name: highest soreness and pain and red flags since ``since``."""
-    rows = await db.fetch_all(SIGNALS[db.dialect], {"tid": therapist_id, "since": since.isoformat()})
-    found = [Signals(r[0], r[1], r[2], bool(r[3]), *(r[i] for i in range(4, 9))) for r in rows]
+    """For each of the therapist's active patients, by name: highest soreness and pain and red flags
+    since ``since``, and the plan versions that may have asked for something since their last activity;
+    two queries however many patients, in one snapshot."""
+    params = {"tid": therapist_id, "since": since.isoformat()}
+    async with db.snapshot() as snapshot:
+        rows = await snapshot.fetch_all(SIGNALS[db.dialect], params)
+        versions = await snapshot.fetch_all(_QUIET_VERSIONS, params)
+    of_patient: dict[int, list[PlanVersion]] = {}
+    for v in version_rows(versions, db.memo):
+        of_patient.setdefault(v.patient_id, []).append(v)
+    found = [Signals(*(r[i] for i in range(7)), versions=of_patient.get(r[0], [])) for r in rows]
     return sorted(found, key=lambda s: (by_name(s.display_name), s.patient_id))
 
 
 class Overview(Struct, frozen=True, kw_only=True):
-    """One patient of the list: their active program, what they logged lately, their last activity."""
+    """One patient of the list: their plan versions in force lately, what they logged lately, their last activity."""
 
     patient_id: int
     timezone: str
-    program: Program | None
+    has_plan: bool  # an active plan
+    versions: list[PlanVersion]  # oldest first
     done: set[tuple[str, dt.date, str]]  # completions: (exercise, date, slot)
     soreness: list[tuple[dt.date, str, int]]  # check-ins: (date, done at, soreness)
     last_activity: str | None
 
 
-# The plan's columns keep their own names (id, version, program), as decoded_program reads them.
 _OVERVIEW = """
-    SELECT p.id AS patient_id, p.timezone, p.display_name, pl.id, pl.version, pl.program,
+    SELECT p.id AS patient_id, p.timezone, p.display_name,
+           EXISTS (SELECT 1 FROM plan WHERE patient_id = p.id AND status = 'active') AS has_plan,
            {last_activity} AS last_activity
-    FROM patient p LEFT JOIN plan pl ON pl.patient_id = p.id AND pl.status = 'active'
+    FROM patient p
     WHERE p.therapist_id = :tid AND (p.archived_at IS NOT NULL) = :archived
 """
-_PATIENTS_AND_PLANS = _OVERVIEW.format(last_activity=LAST_ACTIVITY)
+_PATIENTS = _OVERVIEW.format(last_activity=LAST_ACTIVITY)
+# Superseded plans too: a day is judged by the plan in force that day, not by the newest plan.
+_VERSIONS = versions_query("p.therapist_id = :tid AND (p.archived_at IS NOT NULL) = :archived")
 _LOGGED_SINCE = """
     SELECT x.patient_id, {columns} FROM {table} x JOIN patient p ON p.id = x.patient_id
     WHERE p.therapist_id = :tid AND (p.archived_at IS NOT NULL) = :archived AND x.on_date >= :since
@@ -82,13 +96,21 @@ _CHECKINS_SINCE = _LOGGED_SINCE.format(columns="x.on_date, x.done_at, x.soreness
 
 
 async def overview(db: Database, therapist_id: int, since: dt.date, *, archived: bool = False) -> list[Overview]:
-    """The therapist's patients by name, each with what they logged since ``since``, in three queries
-    that see one moment (a record synced meanwhile shows in every column or in none)."""
-    params = {"tid": therapist_id, "archived": archived, "since": since.isoformat()}
+    """The therapist's patients by name, each with what they logged since ``since`` and the plan
+    versions in force since, in four queries that see one moment (a record synced meanwhile shows
+    in every column or in none)."""
+    # A version replaced on the UTC day before ``since`` may still have been in force on ``since``
+    # where the patient lives (up to 14 hours ahead of UTC).
+    cutoff = since - dt.timedelta(days=1)
+    params = {"tid": therapist_id, "archived": archived, "since": since.isoformat(), "cutoff": cutoff.isoformat()}
     async with db.snapshot() as snapshot:
-        patients = await snapshot.fetch_all(_PATIENTS_AND_PLANS, params)
+        patients = await snapshot.fetch_all(_PATIENTS, params)
+        versions = await snapshot.fetch_all(_VERSIONS, params)
         completions = await snapshot.fetch_all(_COMPLETIONS_SINCE, params)
         checkins = await snapshot.fetch_all(_CHECKINS_SINCE, params)
+    of_patient: dict[int, list[PlanVersion]] = {}
+    for v in version_rows(versions, db.memo):
+        of_patient.setdefault(v.patient_id, []).append(v)
     done: dict[int, set[tuple[str, dt.date, str]]] = {}
     for r in completions:
         done.setdefault(r[0], set()).add((r[1], dt.date.fromisoformat(r[2]), r[3]))
@@ -100,7 +122,8 @@ async def overview(db: Database, therapist_id: int, since: dt.date, *, archived:
         Overview(
             patient_id=r["patient_id"],
             timezone=r["timezone"],
-            program=None if r["id"] is None else decoded_program(r, db.memo),
+            has_plan=bool(r["has_plan"]),
+            versions=of_patient.get(r["patient_id"], []),
             done=done.get(r["patient_id"], set()),
             soreness=soreness.get(r["patient_id"], []),
             last_activity=r["last_activity"],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from msgspec import Struct
 
@@ -11,7 +11,17 @@ from server.catalog.model import Catalog
 from server.programs.engine import routine_for
 from server.programs.model import Program
 
-__all__ = ["DayAdherence", "WeekAdherence", "by_day", "by_week", "streak", "this_week"]
+__all__ = [
+    "DayAdherence",
+    "InForce",
+    "WeekAdherence",
+    "by_day",
+    "by_week",
+    "in_force",
+    "missed_days",
+    "streak",
+    "this_week",
+]
 
 
 class DayAdherence(Struct, frozen=True):
@@ -36,14 +46,56 @@ class WeekAdherence(Struct, frozen=True):
     rate: float
 
 
+class InForce(Struct, frozen=True):
+    """A version of a plan and the patient's dates it was in force, both ends included
+    (``until`` None: it still is)."""
+
+    program: Program
+    since: dt.date
+    until: dt.date | None = None
+
+    def covers(self, day: dt.date) -> bool:
+        """Whether ``day`` falls in the dates this version was in force."""
+        return self.since <= day and (self.until is None or day <= self.until)
+
+
+def in_force(program: Program, saved_on: dt.date, made_on: dt.date, ends_on: dt.date | None) -> InForce | None:
+    """The dates a plan version answers for, from the patient's dates it was saved on, the plan was
+    made on and it was replaced on (by the next version or a newer treatment's plan; None: not yet).
+
+    A version counts from the day it was saved, and up to and including the day it was replaced,
+    so the day of a change has both (see :func:`by_day`). A version saved on the day the plan was
+    made also counts back to the treatment date: a treatment entered after the visit (or adjusted
+    as it was handed over) answers for its own first days. Nothing counts before the treatment
+    date (a plan made ahead of a booked visit). None when no date is left.
+    """
+    since = program.treated_on if saved_on == made_on else max(saved_on, program.treated_on)
+    if ends_on is not None and ends_on < since:
+        return None
+    return InForce(program, since, ends_on)
+
+
+def _asked(program: Program, day: dt.date, logged: set[tuple[str, dt.date, str]], catalog: Catalog) -> DayAdherence:
+    if not 0 <= (day - program.treated_on).days < program.days:
+        return DayAdherence(day, 0, 0)  # outside the program: nothing due (and no routine to build)
+    due = {(e.exercise_id, e.slot) for e in routine_for(program, day, catalog).entries}
+    return DayAdherence(day, len(due), sum((x, day, s) in logged for x, s in due))
+
+
 def by_day(
-    program: Program,
+    versions: Sequence[InForce],
     done: Iterable[tuple[str, dt.date, str]],
     first: dt.date,
     last: dt.date,
     catalog: Catalog,
 ) -> list[DayAdherence]:
-    """Per day from ``first`` to ``last``: entries due, and how many of them were logged.
+    """Per day from ``first`` to ``last`` that a plan version was in force on: entries due, and how
+    many of them were logged. A day no version covers has no entry (no plan then).
+
+    Each day is judged by what was asked that day, not by the plan as it is now. On a day two
+    versions were in force (the day of an edit, or of a newer treatment's plan) the patient may
+    have followed either, so the day counts as the one they did best at (by share done, then by
+    items done; a version asking nothing that day counts as all done).
 
     ``done`` holds (exercise id, date, slot) of completions; a repeat counts once, and
     work the plan did not ask for that day does not count.
@@ -52,10 +104,26 @@ def by_day(
     days = []
     day = first
     while day <= last:
-        due = {(e.exercise_id, e.slot) for e in routine_for(program, day, catalog).entries}
-        days.append(DayAdherence(day, len(due), sum((x, day, s) in logged for x, s in due)))
+        asked = [_asked(v.program, day, logged, catalog) for v in versions if v.covers(day)]
+        if asked:
+            days.append(max(enumerate(asked), key=lambda a: (a[1].rate, a[1].done, a[0]))[1])
         day += dt.timedelta(days=1)
     return days
+
+
+def missed_days(versions: Sequence[InForce], after: dt.date | None, today: dt.date, catalog: Catalog) -> int:
+    """Days after ``after`` (the patient's last activity; None: never) and before ``today`` (still
+    open) on which something was due: the days a patient with no activity since has let pass.
+
+    A day the plan asked nothing of (a rest day, after the program ended, before a booked visit,
+    with no plan) is not counted.
+    """
+    if not versions:
+        return 0
+    first = min(v.since for v in versions)
+    if after is not None:
+        first = max(first, after + dt.timedelta(days=1))
+    return sum(1 for d in by_day(versions, (), first, today - dt.timedelta(days=1), catalog) if d.expected)
 
 
 def by_week(days: list[DayAdherence]) -> list[WeekAdherence]:
@@ -73,14 +141,11 @@ def by_week(days: list[DayAdherence]) -> list[WeekAdherence]:
 
 
 def this_week(
-    program: Program, done: Iterable[tuple[str, dt.date, str]], today: dt.date, catalog: Catalog
+    versions: Sequence[InForce], done: Iterable[tuple[str, dt.date, str]], today: dt.date, catalog: Catalog
 ) -> WeekAdherence | None:
-    """Monday (or the program's first day, if later) to ``today``; None before the program starts."""
-    start = max(today - dt.timedelta(days=today.weekday()), program.treated_on)
-    if start > today:
-        return None
-    [week] = by_week(by_day(program, done, start, today, catalog))
-    return week
+    """Monday to ``today``, each day judged as :func:`by_day` does; None when no plan covers any of it."""
+    days = by_day(versions, done, today - dt.timedelta(days=today.weekday()), today, catalog)
+    return by_week(days)[0] if days else None
 
 
 def streak(days: list[DayAdherence], today: dt.date) -> int:

@@ -1,0 +1,192 @@
+"""A day is judged by what the plan asked that day: plan edits and newer treatments do not rewrite
+the past, and days the plan asked nothing of never make a patient inactive. Checked in every
+therapist view that judges days: the calendar, the streak, the list's week and the attention list."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from server.catalog import Catalog
+from server.clock import Clock
+from tests.conftest import sign_in
+from tests.test_flow_therapist_patient import assign, create_patient, join
+
+Client = AsyncTestClient[Litestar]
+
+# Tuesday 2026-11-24, 09:00 in Madrid, where the patients live.
+TREATED = dt.date(2026, 11, 24)
+START = dt.datetime(2026, 11, 24, 8, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(fixed=START)
+
+
+async def move_to(clock: Clock, therapist: Client, moment: dt.datetime) -> None:
+    """Let time pass; the therapist signs in again (a session lasts 12 hours)."""
+    clock.fixed = moment
+    await sign_in(therapist, "ana@clinic.example")
+
+
+async def log_all_due(phone: Client, clock: Clock, *days: dt.date) -> int:
+    """The patient logs everything their app shows as due on ``days``; returns how many items."""
+    completions = []
+    for day in days:
+        routine = (await phone.get("/api/v1/patient/today", params={"date": day.isoformat()})).json()
+        completions += [
+            {
+                "id": str(uuid.uuid4()),
+                "exercise_id": e["exercise_id"],
+                "on_date": day.isoformat(),
+                "slot": e["slot"],
+                "done_at": clock.now().isoformat(),
+            }
+            for e in routine["entries"]
+        ]
+    r = await phone.post("/api/v1/patient/sync", json={"completions": completions})
+    assert r.status_code == 200, r.text
+    return len(completions)
+
+
+async def views(therapist: Client, patient_id: int) -> tuple[dict[str, dict[str, Any]], int, dict[str, Any]]:
+    """The detail calendar by date, the streak, and the patient's row of the list."""
+    detail = (await therapist.get(f"/api/v1/patients/{patient_id}/adherence", params={"days": 14})).json()
+    [row] = [o for o in (await therapist.get("/api/v1/adherence")).json() if o["patient_id"] == patient_id]
+    return {d["on_date"]: d for d in detail["days"]}, detail["streak"], row
+
+
+async def treated_and_logged(therapist: Client, phone: Client, clock: Clock) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A patient treated on 24 Nov who did everything due on 24 and 25 Nov; it is now 26 Nov."""
+    patient = await create_patient(therapist)
+    plan = await assign(therapist, patient["id"], TREATED)
+    await join(therapist, phone, patient["id"])
+    await move_to(clock, therapist, START + dt.timedelta(days=2))
+    await log_all_due(phone, clock, TREATED, TREATED + dt.timedelta(days=1))
+    return patient, plan
+
+
+def full(day: dict[str, Any]) -> bool:
+    return bool(day["expected"]) and day["done"] == day["expected"]
+
+
+async def test_an_edit_of_the_plan_does_not_rewrite_the_days_before_it(
+    therapist: Client, other_client: Client, clock: Clock, catalog: Catalog
+) -> None:
+    patient, plan = await treated_and_logged(therapist, other_client, clock)
+    days, streak, row = await views(therapist, patient["id"])
+    past = [days["2026-11-24"], days["2026-11-25"]]
+    assert all(full(d) for d in past)
+    assert streak == 2
+
+    # One more item, every day of the program from day 0: from today on it is asked, before it was not.
+    items = plan["program"]["items"]
+    extra = next(x for x in catalog.exercises if x not in {i["exercise_id"] for i in items})
+    added = {**items[0], "exercise_id": extra, "from_day": 0, "to_day": 41, "slots": ["evening"]}
+    added["dosage"] = {**items[0]["dosage"], "days_per_week": 7}
+    r = await therapist.put(
+        f"/api/v1/patients/{patient['id']}/plan",
+        json={"plan_id": plan["id"], "version": 1, "items": [*items, added]},
+    )
+    assert r.status_code == 200, r.text
+
+    after, streak_after, row_after = await views(therapist, patient["id"])
+    assert [after["2026-11-24"], after["2026-11-25"]] == past
+    assert streak_after == 2
+    week, week_after = row["week"], row_after["week"]
+    assert (week_after["done"], week_after["expected"]) == (week["done"], week["expected"] + 1)  # today asks one more
+    today = after["2026-11-26"]
+    assert today["expected"] == days["2026-11-26"]["expected"] + 1  # the edit counts from the day it was made
+
+
+async def test_a_newer_treatment_keeps_the_days_the_old_plan_covered(
+    therapist: Client, other_client: Client, clock: Clock
+) -> None:
+    patient, _ = await treated_and_logged(therapist, other_client, clock)
+    days, _, row = await views(therapist, patient["id"])
+    done = days["2026-11-24"]["done"] + days["2026-11-25"]["done"]
+    assert row["week"]["done"] == done > 0
+
+    # A follow-up visit today: the new treatment's plan takes over from today.
+    await assign(therapist, patient["id"], TREATED + dt.timedelta(days=2))
+    after, streak_after, row_after = await views(therapist, patient["id"])
+    assert [after["2026-11-24"], after["2026-11-25"]] == [days["2026-11-24"], days["2026-11-25"]]
+    assert streak_after == 2
+    assert row_after["has_plan"] is True
+    assert row_after["week"]["done"] == done
+    assert row_after["week"]["expected"] >= done
+
+    # The patient follows the new plan today: today counts by it, and the run goes on.
+    new_today = await log_all_due(other_client, clock, TREATED + dt.timedelta(days=2))
+    after, streak_after, _ = await views(therapist, patient["id"])
+    assert after["2026-11-26"] == {**after["2026-11-26"], "expected": new_today, "done": new_today}
+    assert streak_after == 3
+
+
+async def attention_of(therapist: Client, patient_id: int) -> list[tuple[str, str]]:
+    found = [a for a in (await therapist.get("/api/v1/attention")).json() if a["patient_id"] == patient_id]
+    return [(r["kind"], r["detail"]) for r in found[0]["reasons"]] if found else []
+
+
+async def test_a_patient_who_finished_the_program_is_not_inactive(
+    therapist: Client, other_client: Client, clock: Clock
+) -> None:
+    # Treated on 1 Sep; the program's last day is day 41, 12 Oct, and the patient logged it.
+    await move_to(clock, therapist, dt.datetime(2026, 10, 12, 18, 0, tzinfo=dt.UTC))
+    patient = await create_patient(therapist)
+    plan = await assign(therapist, patient["id"], dt.date(2026, 9, 1))
+    assert max(p["to_day"] for p in plan["program"]["phases"]) == 41
+    await join(therapist, other_client, patient["id"])
+    assert await log_all_due(other_client, clock, dt.date(2026, 10, 12))
+
+    await move_to(clock, therapist, dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC))
+    assert await attention_of(therapist, patient["id"]) == []
+    [row] = [o for o in (await therapist.get("/api/v1/adherence")).json() if o["patient_id"] == patient["id"]]
+    assert row["week"]["expected"] == 0  # "nothing due", as the attention list now agrees
+
+
+async def test_inactive_counts_only_days_something_was_due(
+    therapist: Client, other_client: Client, clock: Clock
+) -> None:
+    # Treated on 1 Sep, last logged on 8 Oct: 9, 10 and 11 Oct were due and let pass (12 Oct is today).
+    await move_to(clock, therapist, dt.datetime(2026, 10, 8, 18, 0, tzinfo=dt.UTC))
+    patient = await create_patient(therapist)
+    await assign(therapist, patient["id"], dt.date(2026, 9, 1))
+    await join(therapist, other_client, patient["id"])
+    await log_all_due(other_client, clock, dt.date(2026, 10, 8))
+
+    await move_to(clock, therapist, dt.datetime(2026, 10, 11, 10, 0, tzinfo=dt.UTC))
+    assert await attention_of(therapist, patient["id"]) == []  # two days missed: not yet
+    await move_to(clock, therapist, dt.datetime(2026, 10, 12, 10, 0, tzinfo=dt.UTC))
+    assert await attention_of(therapist, patient["id"]) == [("inactive", "no activity on 3 days with something due")]
+    # Long after the program ended: its last day, 12 Oct, let pass too, and nothing was due since.
+    await move_to(clock, therapist, dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC))
+    assert await attention_of(therapist, patient["id"]) == [("inactive", "no activity on 4 days with something due")]
+
+
+async def test_a_plan_for_a_visit_still_ahead_asks_nothing_until_then(
+    therapist: Client, other_client: Client, clock: Clock
+) -> None:
+    patient = await create_patient(therapist)
+    await assign(therapist, patient["id"], TREATED)
+    await join(therapist, other_client, patient["id"])
+    await log_all_due(other_client, clock, TREATED)
+    # The same day the therapist prepares the plan for a visit on 10 Dec: the old plan is replaced.
+    await assign(therapist, patient["id"], dt.date(2026, 12, 10))
+
+    await move_to(clock, therapist, dt.datetime(2026, 12, 5, 10, 0, tzinfo=dt.UTC))
+    assert await attention_of(therapist, patient["id"]) == []
+    days, streak, row = await views(therapist, patient["id"])
+    assert list(days) == ["2026-11-24"]  # the old plan's day; none since
+    assert streak == 0
+    assert row["has_plan"] is True
+    assert row["week"] is None
+    # Once the visit's day has passed with nothing logged, the days it asked for count.
+    await move_to(clock, therapist, dt.datetime(2026, 12, 13, 10, 0, tzinfo=dt.UTC))
+    assert await attention_of(therapist, patient["id"]) == [("inactive", "no activity on 3 days with something due")]
