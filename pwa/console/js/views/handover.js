@@ -21,7 +21,10 @@ export async function render([id], ctx) {
     return { node, title: "Hand over" };
   }
 
+  // The code made on assigning is shown this once: codes work once, so by the next visit the
+  // patient may have used it, and showing or printing it again would hand over a dead code.
   let invite = ctx.handoff.get(`invite:${id}`) || null;
+  ctx.handoff.delete(`invite:${id}`);
   // An archived patient cannot join (the server refuses the code): say so instead of offering it.
   const archived = Boolean(patient.archived_at);
   const problem = h("div", { class: "alert", role: "alert", hidden: true });
@@ -66,7 +69,6 @@ export async function render([id], ctx) {
       problem.hidden = true;
       try {
         invite = await api(`/patients/${id}/invites`, { method: "POST" });
-        ctx.handoff.set(`invite:${id}`, invite);
         show();
         ctx.toast("A new code is ready. Earlier codes still work until they are used or expire.");
       } catch (err) {
