@@ -49,6 +49,15 @@ export function parseDate(iso) {
   return new Date(y, m - 1, d);
 }
 
+/**
+ * The date of a UTC instant ("2026-11-26T07:35:00Z") in this browser's time zone, as YYYY-MM-DD.
+ * Never the instant's first ten characters: that is the UTC date, a day off in the evening west of
+ * Greenwich (or in the morning east of it).
+ */
+export function localDate(isoInstant) {
+  return todayIso(new Date(isoInstant));
+}
+
 export function addDays(iso, days) {
   const d = parseDate(iso);
   d.setDate(d.getDate() + days);

@@ -73,8 +73,11 @@ const WORDS = {
   },
 };
 
+/** A YYYY-MM-DD date, or an instant (the invite's expiry) on the local calendar, in words. */
 function date(iso, lang, opts) {
-  const [y, m, d] = iso.slice(0, 10).split("-").map(Number);
+  // An instant's first ten characters are its UTC date: a day off in the evening west of Greenwich.
+  if (iso.length > 10) return new Intl.DateTimeFormat(lang, opts).format(new Date(iso));
+  const [y, m, d] = iso.split("-").map(Number);
   return new Intl.DateTimeFormat(lang, opts).format(new Date(y, m - 1, d));
 }
 

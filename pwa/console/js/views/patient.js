@@ -5,7 +5,7 @@ import { api, maybe } from "../api.js";
 import { loadExercises, loadMuscles } from "../catalog.js";
 import { calendar, trendChart } from "../charts.js";
 import { field, fill, h } from "../dom.js";
-import { addDays, ago, dateTime, longDate, parseDate, percent, plural, shortDate, SIDE_NAMES, SLOT_NAMES } from "../format.js";
+import { addDays, ago, dateTime, localDate, longDate, parseDate, percent, plural, shortDate, SIDE_NAMES, SLOT_NAMES } from "../format.js";
 import { busy, card, confirmDialog, explain } from "../ui.js";
 import { attentionBadges } from "./patients.js";
 
@@ -138,9 +138,9 @@ function devicesBody(id, devices, refresh) {
       "tr",
       {},
       h("th", { scope: "row" }, d.label),
-      h("td", {}, shortDate(d.created_at.slice(0, 10))),
+      h("td", {}, shortDate(localDate(d.created_at))),
       h("td", {}, h("time", { datetime: d.last_seen_at, title: dateTime(d.last_seen_at) }, ago(d.last_seen_at))),
-      h("td", {}, d.revoked_at ? `removed ${shortDate(d.revoked_at.slice(0, 10))}` : "active"),
+      h("td", {}, d.revoked_at ? `removed ${shortDate(localDate(d.revoked_at))}` : "active"),
       h(
         "td",
         {},
@@ -349,7 +349,7 @@ export async function render([id], ctx) {
       "div",
       { class: "view-head" },
       heading,
-      h("p", { class: "meta" }, `${patient.timezone} · ${LANGS[patient.locale] || patient.locale} · added ${longDate(patient.created_at.slice(0, 10))}`),
+      h("p", { class: "meta" }, `${patient.timezone} · ${LANGS[patient.locale] || patient.locale} · added ${longDate(localDate(patient.created_at))}`),
     ),
     attentionBadges(reasons),
     h(
