@@ -139,6 +139,30 @@ THERAPIST_CASES = [
         "items[0].dosage.hold_seconds",
     ),
     ("PUT", "/api/v1/patients/{pid}/plan", {"plan_id": "PLAN", "version": 1, "items": "LATE"}, 422, "items[0].to_day"),
+    # One time of day for an item done 3 times a day: the app would show it once.
+    (
+        "PUT",
+        "/api/v1/patients/{pid}/plan",
+        {"plan_id": "PLAN", "version": 1, "items": "FEW_SLOTS"},
+        422,
+        "items[0].dosage.times_per_day",
+    ),
+    # Days of another phase: the item would be done beside that phase's items.
+    (
+        "PUT",
+        "/api/v1/patients/{pid}/plan",
+        {"plan_id": "PLAN", "version": 1, "items": "OTHER_PHASE"},
+        422,
+        "items[0].from_day",
+    ),
+    # Within the template's 60 s, past the exercise's own 15 s.
+    (
+        "PUT",
+        "/api/v1/patients/{pid}/plan",
+        {"plan_id": "PLAN", "version": 1, "items": "ITEM_HOLD"},
+        422,
+        "items[0].dosage.hold_seconds",
+    ),
     ("GET", "/api/v1/patients/{pid}/adherence?days=0", None, 400, "days"),
     ("GET", "/api/v1/patients?archived=maybe", None, 400, "archived"),
     ("GET", "/api/v1/adherence?archived=maybe", None, 400, "archived"),
@@ -201,6 +225,13 @@ def _expand(body: Any, plan: dict[str, Any]) -> Any:
             first["dosage"]["hold_seconds"] = 500
         elif marker == "LATE":
             first["to_day"] = 300
+        elif marker == "FEW_SLOTS":
+            first["slots"], first["dosage"]["times_per_day"] = ["morning"], 3
+        elif marker == "OTHER_PHASE":
+            assert first["phase"] == "aftercare"
+            first["from_day"], first["to_day"] = 2, 6
+        elif marker == "ITEM_HOLD":
+            first["exercise_id"], first["dosage"]["hold_seconds"] = "scalene-stretch", 20
         body["items"] = items
     for key, good in (("completions", good_completion), ("checkins", good_checkin)):
         marker = body.get(key)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.catalog import Catalog, load_catalog
-from server.programs import Program, ProgramError, TreatedMuscle, generate, routine_for
+from server.programs import PlanItem, Program, ProgramError, TreatedMuscle, check_items, generate, routine_for
 from server.programs.adherence import (
     DayAdherence,
     InForce,
@@ -91,6 +91,71 @@ def test_dosage_stays_within_the_template_limits(treated: list[TreatedMuscle], t
         assert item.dosage.hold_seconds <= CATALOG.template.max_hold_seconds
         assert item.dosage.reps <= CATALOG.template.max_reps
         assert 1 <= len(item.slots) <= 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(treated=treated_sets(), treated_on=dates, short_slots=st.booleans())
+def test_every_generated_program_passes_the_checks_on_edited_items(
+    treated: list[TreatedMuscle], treated_on: dt.date, short_slots: bool
+) -> None:
+    catalog = CATALOG
+    if short_slots:
+        # A clinic may rank fewer than three times of day for a kind: items still get one per time a day.
+        slots = {kind: ranked[:1] for kind, ranked in catalog.template.slots.items()}
+        catalog = msgspec.structs.replace(catalog, template=msgspec.structs.replace(catalog.template, slots=slots))
+    program = generate(treated, treated_on, catalog, ["neck-pain"])
+    check_items(program.items, catalog, phases=program.phases)
+
+
+def _item(**changes: object) -> PlanItem:
+    base = PlanItem(
+        exercise_id="neck-side-bend-stretch",
+        phase="mobility",
+        from_day=2,
+        to_day=6,
+        slots=("morning", "evening"),
+        dosage=msgspec.structs.replace(CATALOG.exercises["neck-side-bend-stretch"].dosage, times_per_day=2),
+    )
+    dosage = {k: changes.pop(k) for k in ("times_per_day", "hold_seconds") if k in changes}
+    return msgspec.structs.replace(base, dosage=msgspec.structs.replace(base.dosage, **dosage), **changes)
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        _item(),
+        _item(slots=("midday",), times_per_day=1),
+        _item(slots=("morning", "midday", "evening"), times_per_day=3),
+        # More than three times a day (a posture check): every time of day, the rest between them.
+        _item(slots=("morning", "midday", "evening"), times_per_day=5),
+        _item(from_day=6, to_day=6),
+        _item(hold_seconds=60),
+        _item(exercise_id="scalene-stretch", hold_seconds=15),
+    ],
+)
+def test_consistent_items_pass(item: PlanItem) -> None:
+    check_items([item], CATALOG)
+
+
+@pytest.mark.parametrize(
+    ("item", "field", "reason"),
+    [
+        (_item(slots=("morning",), times_per_day=3), "dosage.times_per_day", "3 times a day needs 3 times of day"),
+        (_item(slots=("morning", "midday", "evening"), times_per_day=1), "dosage.times_per_day", "not 3"),
+        (_item(slots=("morning", "evening"), times_per_day=4), "dosage.times_per_day", "needs every time of day"),
+        (_item(from_day=1), "from_day", "within its phase, days 2 to 6"),
+        (_item(from_day=7, to_day=8), "from_day", "within its phase, days 2 to 6"),
+        (_item(to_day=7), "to_day", "within its phase, days 2 to 6"),
+        (_item(hold_seconds=65), "dosage.hold_seconds", "at most 60"),
+        # The exercise's own limit (its source gives 10-15 s), below the template's.
+        (_item(exercise_id="scalene-stretch", hold_seconds=20), "dosage.hold_seconds", "at most 15"),
+    ],
+)
+def test_inconsistent_items_are_refused_naming_the_field(item: PlanItem, field: str, reason: str) -> None:
+    with pytest.raises(ProgramError) as info:
+        check_items([_item(), item], CATALOG)
+    assert info.value.field == f"items[1].{field}"
+    assert reason in info.value.reason
 
 
 def test_days_outside_the_program_give_an_empty_routine(catalog: Catalog) -> None:

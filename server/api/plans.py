@@ -67,11 +67,8 @@ def _check_treated_on(treated_on: dt.date, today: dt.date) -> None:
 
 
 def _with_items(program: Program, items: list[PlanItem], catalog: CatalogDep) -> Program:
-    check_items(items, catalog)
-    last_day = program.days - 1
-    for i, item in enumerate(items):
-        if item.to_day > last_day:
-            raise InputError(f"items[{i}].to_day", f"must be at most {last_day}, the program's last day")
+    # The program's own phases: a plan stored before the clinic changed its template keeps its days.
+    check_items(items, catalog, phases=program.phases)
     return msgspec.structs.replace(program, items=tuple(items))
 
 

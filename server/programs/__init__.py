@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.programs.engine import ProgramError, check_items, generate, routine_for, slots_for
+from server.programs.engine import ProgramError, check_items, generate, hold_cap, routine_for, slots_for, slots_needed
 from server.programs.model import SLOTS, PhaseSpan, PlanItem, Program, Routine, RoutineEntry, TreatedMuscle
 
 __all__ = [
@@ -16,6 +16,8 @@ __all__ = [
     "TreatedMuscle",
     "check_items",
     "generate",
+    "hold_cap",
     "routine_for",
     "slots_for",
+    "slots_needed",
 ]

@@ -10,7 +10,7 @@ import msgspec
 from server.catalog.model import Catalog, Dosage, Exercise, Phase, Side, Slot, Template
 from server.programs.model import SLOTS, PhaseSpan, PlanItem, Program, Routine, RoutineEntry, TreatedMuscle
 
-__all__ = ["ProgramError", "check_items", "generate", "routine_for", "slots_for"]
+__all__ = ["ProgramError", "check_items", "generate", "hold_cap", "routine_for", "slots_for", "slots_needed"]
 
 
 class ProgramError(ValueError):
@@ -42,10 +42,27 @@ def _merge_sides(sides: Iterable[Side]) -> Side:
 
 
 def slots_for(exercise: Exercise, times_per_day: int, template: Template) -> tuple[Slot, ...]:
-    """The slots an item done ``times_per_day`` times a day goes into, in day order."""
-    preferred = template.slots.get(exercise.kind, SLOTS)
-    chosen = set(preferred[: min(times_per_day, len(preferred))])
+    """The slots an item done ``times_per_day`` times a day goes into, in day order: as many as
+    :func:`slots_needed` says, the kind's preferred ones first."""
+    ranked = dict.fromkeys((*template.slots.get(exercise.kind, ()), *SLOTS))
+    chosen = set(list(ranked)[: slots_needed(times_per_day)])
     return tuple(s for s in SLOTS if s in chosen)
+
+
+def slots_needed(times_per_day: int) -> int:
+    """How many slots an item done ``times_per_day`` times a day takes.
+
+    The patient's app lists an item once per slot and never reads ``times_per_day``; it is the
+    "n times a day" of the printed dose. So up to three times a day is one slot each, and more
+    (a posture check 4 times a day) is every slot, the rest done between them.
+    """
+    return min(times_per_day, len(SLOTS))
+
+
+def hold_cap(exercise: Exercise, template: Template) -> int:
+    """The longest hold an item of ``exercise`` may ask for: the template's limit, or the
+    exercise's own when its source gives a shorter one."""
+    return min(template.max_hold_seconds, exercise.max_hold_seconds or template.max_hold_seconds)
 
 
 def _dose(exercise: Exercise, phase: Phase, step: int, template: Template) -> Dosage:
@@ -64,8 +81,7 @@ def _dose(exercise: Exercise, phase: Phase, step: int, template: Template) -> Do
         )
         # Never shorten a hold below what stretching needs (or below a short hold the content asks for),
         # never lengthen it past the template's limit or the item's own (a source's short hold).
-        cap = min(template.max_hold_seconds, exercise.max_hold_seconds or template.max_hold_seconds)
-        hold = min(max(hold, min(base.hold_seconds, 10)), cap)
+        hold = min(max(hold, min(base.hold_seconds, 10)), hold_cap(exercise, template))
     times = base.times_per_day
     if phase.max_times_per_day is not None:
         times = min(times, phase.max_times_per_day)
@@ -142,23 +158,49 @@ def _blocks(exercise: Exercise, phase: Phase, sides: list[Side], template: Templ
     return blocks
 
 
-def check_items(items: Sequence[PlanItem], catalog: Catalog, field: str = "items") -> None:
-    """Check items a therapist edited against the catalog.
+def check_items(
+    items: Sequence[PlanItem],
+    catalog: Catalog,
+    field: str = "items",
+    phases: Sequence[PhaseSpan] | None = None,
+) -> None:
+    """Check items a therapist edited against the catalog and the program's ``phases`` (the
+    template's when not given).
 
     Raises:
         ProgramError: naming the first bad item and field.
     """
+    spans = {p.id: p for p in (phases if phases is not None else catalog.template.phases)}
     for i, item in enumerate(items):
-        if item.exercise_id not in catalog.exercises:
+        exercise = catalog.exercises.get(item.exercise_id)
+        if exercise is None:
             raise ProgramError(f"{field}[{i}].exercise_id", f"unknown exercise {item.exercise_id!r}")
+        span = spans.get(item.phase)
+        if span is None:
+            raise ProgramError(f"{field}[{i}].phase", f"this program has no phase {item.phase!r}")
         if item.to_day < item.from_day:
             raise ProgramError(f"{field}[{i}].to_day", "must not be before from_day")
+        # The patient's app shows an item on its days whatever its phase, so days outside the phase
+        # would put it beside the wrong phase's items (or past the program's end).
+        if not span.from_day <= item.from_day <= span.to_day:
+            raise ProgramError(
+                f"{field}[{i}].from_day", f"must be within its phase, days {span.from_day} to {span.to_day}"
+            )
+        if item.to_day > span.to_day:
+            raise ProgramError(
+                f"{field}[{i}].to_day", f"must be within its phase, days {span.from_day} to {span.to_day}"
+            )
         if len(set(item.slots)) != len(item.slots):
             raise ProgramError(f"{field}[{i}].slots", "a slot is listed twice")
-        if item.dosage.hold_seconds > catalog.template.max_hold_seconds:
+        times = item.dosage.times_per_day
+        if len(item.slots) != slots_needed(times):
+            needs = f"{slots_needed(times)} times of day" if times <= len(SLOTS) else "every time of day"
             raise ProgramError(
-                f"{field}[{i}].dosage.hold_seconds", f"must be at most {catalog.template.max_hold_seconds}"
+                f"{field}[{i}].dosage.times_per_day", f"{times} times a day needs {needs}, not {len(item.slots)}"
             )
+        cap = hold_cap(exercise, catalog.template)
+        if item.dosage.hold_seconds > cap:
+            raise ProgramError(f"{field}[{i}].dosage.hold_seconds", f"must be at most {cap}")
 
 
 def _is_active(item: PlanItem, day: int) -> bool:
