@@ -12,6 +12,7 @@ from msgspec import Struct
 from server.api.deps import CatalogDep
 from server.api.errors import InputError
 from server.catalog.model import Dosage, Exercise, Kind, Muscle, PhaseId, Region
+from server.programs import hold_cap
 
 __all__ = [
     "AftercareOut",
@@ -64,6 +65,8 @@ class ExerciseOut(Struct, frozen=True):
     muscles: list[str]
     phases: list[PhaseId]
     dosage: Dosage
+    # The longest hold a plan may ask of it: the template's limit, or the exercise's own if lower.
+    max_hold_seconds: int
     equipment: list[str]
     ask_first: list[str]
 
@@ -117,6 +120,7 @@ def exercise_out(e: Exercise, catalog: CatalogDep, lang: str) -> ExerciseOut:
         muscles=list(e.muscles),
         phases=list(e.phases),
         dosage=e.dosage,
+        max_hold_seconds=hold_cap(e, catalog.template),
         equipment=list(e.equipment),
         ask_first=[catalog.cautions[c].text.get(lang) for c in e.ask_first],
     )

@@ -7,6 +7,7 @@
 // for its later rows, and added rows "added:N", so editing, removing or moving a row acts on it.
 
 import { fill, h, newId, s } from "./dom.js";
+import { markControl } from "./ui.js";
 import {
   addDays,
   daysText,
@@ -23,13 +24,29 @@ import {
 
 const SIDED_KINDS = ["mobility", "stretch", "strength", "self-massage"];
 const NUMBERS = [
-  // [field, label, min, max]
+  // [field, label, min, max]; the hold's max is the exercise's own (see holdMax), as the server checks it.
   ["sets", "Sets", 1, 10],
   ["reps", "Reps", 1, 50],
   ["hold_seconds", "Hold (s)", 0, 120],
   ["minutes", "Minutes", 0, 60],
   ["days_per_week", "Days a week", 1, 7],
 ];
+// The labels of the fields the server names in an item's errors ("items[3].dosage.hold_seconds").
+const LABELS = {
+  ...Object.fromEntries(NUMBERS.map(([name, label]) => [name, label])),
+  from_day: "From day",
+  to_day: "To day",
+  times_per_day: "Times of day",
+  slots: "Times of day",
+  exercise_id: "Exercise",
+  phase: "Phase",
+  side: "Side",
+};
+
+/** The longest hold the server takes for an exercise: the catalog gives the template's or its own. */
+function holdMax(ex) {
+  return ex && ex.max_hold_seconds ? ex.max_hold_seconds : 120;
+}
 
 function keyOf(item) {
   return `${item.exercise_id}|${item.phase}|${item.from_day}`;
@@ -100,6 +117,10 @@ export function createEditor({ exercises, treated, onChange = () => {} }) {
       rows = rows.map((r) => (before.has(r.key) ? known.shift() : r));
     }
     render();
+  }
+
+  function phaseOf(item) {
+    return program.phases.find((p) => p.id === item.phase) || { from_day: 0, to_day: lastDay() };
   }
 
   function lastIndexOfPhase(phase) {
@@ -240,9 +261,10 @@ export function createEditor({ exercises, treated, onChange = () => {} }) {
         "fieldset",
         { id: editId, class: "item-edit", hidden: !editOpen },
         h("legend", {}, `Dosage and days of ${title}`),
-        NUMBERS.map(([name, label, min, max]) => numberField(row, name, label, min, max)),
-        numberField(row, "from_day", "From day", 0, lastDay()),
-        numberField(row, "to_day", "To day", 0, lastDay()),
+        NUMBERS.map(([name, label, min, max]) => numberField(row, name, label, min, name === "hold_seconds" ? holdMax(ex) : max)),
+        // An item's days stay inside its phase (the server refuses others).
+        numberField(row, "from_day", "From day", phaseOf(item).from_day, phaseOf(item).to_day),
+        numberField(row, "to_day", "To day", phaseOf(item).from_day, phaseOf(item).to_day),
       ),
       det,
     );
@@ -458,10 +480,52 @@ export function createEditor({ exercises, treated, onChange = () => {} }) {
     input.setAttribute("aria-invalid", "false");
   });
 
+  /**
+   * Put the server's errors about items ("items[3].dosage.hold_seconds") on the rows they are about:
+   * the row's phase and dosage opened, the control marked with the exercise's name and the message.
+   * Returns the sentences for the errors marked (empty when none was about a shown row).
+   */
+  function markErrors(errors) {
+    const found = [];
+    for (const { field, message } of errors || []) {
+      const m = /^items\[(\d+)\](?:\.(?:dosage\.)?(\w+))?/.exec(field);
+      const row = m && rows[Number(m[1])];
+      if (!row) continue;
+      found.push({ row, name: m[2] || "exercise_id", message });
+    }
+    if (!found.length) return [];
+    for (const { row, name } of found) {
+      openPhases.add(row.item.phase);
+      if (NUMBERS.some(([n]) => n === name) || name === "from_day" || name === "to_day") {
+        openPanels.add(`edit:${row.key}`);
+      }
+    }
+    render();
+    const sentences = [];
+    let first = null;
+    for (const { row, name, message } of found) {
+      const li = element.querySelector(`[data-key="${CSS.escape(row.key)}"]`);
+      const ex = exercises.get(row.item.exercise_id);
+      const text = `${ex ? ex.title : row.item.exercise_id} (${PHASE_NAMES[row.item.phase] || row.item.phase}), ${LABELS[name] || name.replace(/_/g, " ")}: ${message}.`;
+      const slots = name === "times_per_day" || name === "slots";
+      const control =
+        li.querySelector(`input[data-field="${name}"]`) ||
+        (slots ? li.querySelector(".slots [data-action=slot]") : null) ||
+        li.querySelector(".item-title");
+      markControl(control, text, { after: slots ? li.querySelector(".slots") : control });
+      sentences.push(text);
+      first = first || control;
+    }
+    first.focus();
+    first.scrollIntoView({ block: "center" });
+    return sentences;
+  }
+
   return {
     element,
     load,
     items,
+    markErrors,
     get edits() {
       return edits;
     },

@@ -1,7 +1,7 @@
 // Shared bits of interface: the status toast, a confirm dialog, error messages.
 
 import { ApiError } from "./api.js";
-import { fill, h } from "./dom.js";
+import { fill, h, newId } from "./dom.js";
 
 let toastTimer = null;
 
@@ -36,8 +36,27 @@ export function fieldLabel(name) {
   return FIELD_LABELS[base] || base.replace(/_/g, " ");
 }
 
+// msgspec's wording for a list or text of the wrong length ("Expected `array` of length >= 1"),
+// in words a therapist reads.
+const LENGTHS = [
+  [/^Expected `array` of length >= (\d+)$/, (n) => (n === 1 ? "needs at least one item" : `needs at least ${n} items`)],
+  [/^Expected `array` of length <= (\d+)$/, (n) => `can have at most ${n} ${n === 1 ? "item" : "items"}`],
+  [/^Expected `str` of length >= (\d+)$/, (n) => (n === 1 ? "must not be empty" : `needs at least ${n} characters`)],
+  [/^Expected `str` of length <= (\d+)$/, (n) => `can have at most ${n} ${n === 1 ? "character" : "characters"}`],
+];
+
+/** The API's message in plain words (msgspec's length messages rewritten; others as they are). */
+export function plainMessage(message) {
+  for (const [pattern, words] of LENGTHS) {
+    const m = pattern.exec(message);
+    if (m) return words(Number(m[1]));
+  }
+  return message;
+}
+
 /** One of the API's {field, message} errors as a sentence. */
-function sentence({ field, message }) {
+function sentence({ field, message: raw }) {
+  const message = plainMessage(raw);
   if (field === "patient_id" && /archived/.test(message)) {
     return "This patient is archived, so nothing was changed. Restore them on their page first.";
   }
@@ -68,19 +87,29 @@ export function markFields(err, controls, { focus = true } = {}) {
   for (const { field, message } of fields) {
     const control = controls[field.split(/[.[]/)[0]];
     if (!control) continue;
-    clearMark(control);
-    const note = h("span", { class: "field-error", id: `${control.id}-error` }, `${fieldLabel(field)}: ${message}.`);
-    control.after(note);
-    control.setAttribute("aria-invalid", "true");
-    control.dataset.describedby = control.getAttribute("aria-describedby") || "";
-    control.setAttribute("aria-describedby", `${note.id} ${control.dataset.describedby}`.trim());
-    const clear = () => clearMark(control);
-    control.addEventListener("input", clear, { once: true });
-    control.addEventListener("change", clear, { once: true });
+    markControl(control, `${fieldLabel(field)}: ${plainMessage(message)}.`);
     first = first || control;
   }
   if (first && focus) first.focus();
   return Boolean(first);
+}
+
+/**
+ * Mark one control with a message: aria-invalid, the message in its description and shown after
+ * it (or after `after`, the group a button is in), until it is changed (a button: pressed).
+ */
+export function markControl(control, text, { after = control } = {}) {
+  clearMark(control);
+  if (!control.id) control.id = newId("c");
+  const note = h("span", { class: "field-error", id: `${control.id}-error` }, text);
+  after.after(note);
+  control.setAttribute("aria-invalid", "true");
+  control.dataset.describedby = control.getAttribute("aria-describedby") || "";
+  control.setAttribute("aria-describedby", `${note.id} ${control.dataset.describedby}`.trim());
+  const clear = () => clearMark(control);
+  control.addEventListener("input", clear, { once: true });
+  control.addEventListener("change", clear, { once: true });
+  if (control.tagName === "BUTTON") control.addEventListener("click", clear, { once: true });
 }
 
 /** Undo markFields() on one control. */

@@ -39,6 +39,8 @@ export async function render([id, mode], ctx) {
   return record(id, patient, muscles, exercises, back, ctx, current);
 }
 
+const NO_ITEMS = "The program has no exercises left, so there is nothing to give the patient. Add at least one.";
+
 /** Why a step failed, in a short sentence (the step's own message says what to do). */
 function whyNot(err) {
   if (err instanceof ApiError && err.status === 0) return "The server cannot be reached.";
@@ -75,6 +77,10 @@ async function adjust(id, patient, muscles, exercises, back, ctx) {
 
   async function doSave() {
     problem.hidden = true;
+    if (!editor.items().length) {
+      showProblem(problem, NO_ITEMS);
+      return;
+    }
     await busy(save, async () => {
       try {
         await api(`/patients/${id}/plan`, { method: "PUT", body: { plan_id: record.id, version: record.version, items: editor.items() } });
@@ -83,6 +89,13 @@ async function adjust(id, patient, muscles, exercises, back, ctx) {
         ctx.navigate(`#/patients/${id}`);
       } catch (err) {
         const conflict = err instanceof ApiError && err.status === 409 && ((err.body && err.body.errors) || [])[0];
+        // An item the server refused: said on its row (which gets focus), and in the alert.
+        const onRows = err instanceof ApiError && !conflict ? editor.markErrors(err.body && err.body.errors) : [];
+        if (onRows.length) {
+          fill(problem, `Nothing was saved. ${onRows.join(" ")}`);
+          problem.hidden = false;
+          return;
+        }
         showProblem(
           problem,
           conflict && conflict.field === "plan_id"
@@ -392,7 +405,11 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
   /** Say why assigning failed: next to the field the server named (focused), or in the alert (focused). */
   function refuse(err, lead = "") {
     const message = `${lead}${explain(err)}`;
-    if (markFields(err, { treated_on: date, notes })) {
+    const onRows = err instanceof ApiError ? editor.markErrors(err.body && err.body.errors) : [];
+    if (onRows.length) {
+      fill(problem, `${lead}${onRows.join(" ")}`);
+      problem.hidden = false;
+    } else if (markFields(err, { treated_on: date, notes })) {
       fill(problem, message);
       problem.hidden = false;
     } else {
@@ -426,6 +443,10 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
           if (pending && !(await pending)) pending = preview(seq);
           if (pending && !(await pending)) {
             refuse(previewError, "The program could not be made, so nothing was assigned. ");
+            return;
+          }
+          if (!editor.items().length) {
+            showProblem(problem, `${NO_ITEMS} Nothing was assigned.`);
             return;
           }
           const body = { treated: treated(), treated_on: date.value, items: editor.items() };
