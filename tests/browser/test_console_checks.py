@@ -5,11 +5,13 @@ server refuses and puts the server's refusals on the row they concern."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 import zoneinfo
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Route, expect
 
 from tests.browser.conftest import LiveServer, PageProblems
 from tests.browser.console_helpers import ConsoleAccount, console_session, goto_view, program_ready, region, wait_view
@@ -76,3 +78,103 @@ def test_dates_of_instants_are_the_local_dates(
             page.get_by_role("button", name="Make a code").click()
         expires = dt.datetime.fromisoformat(made.value.json()["expires_at"]).astimezone(tz).date()
         expect(page.locator("#handout")).to_contain_text(f"{expires:%B} {expires.day}, {expires.year}")
+
+
+NECK = [{"muscle": "upper-trapezius", "side": "left"}, {"muscle": "scalenes", "side": "right"}]
+
+
+def test_the_hold_field_takes_only_what_the_server_takes_for_that_exercise(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Hugo Hold", treated=NECK)
+    caps = {e["id"]: e["max_hold_seconds"] for e in account.ok(account.api.get("/api/v1/catalog/exercises"))}
+    assert caps["neck-side-bend-stretch"] == 60
+    assert caps["scalene-stretch"] == 15
+    with console_session(browser, live_server, account, page_problems) as (_, page):
+        goto_view(page, f"#/patients/{patient['id']}/plan", "plan")
+        for exercise, cap in (("neck-side-bend-stretch", 60), ("scalene-stretch", 15)):
+            row = page.locator(f".phase-mobility .item[data-exercise='{exercise}']")
+            row.locator("[data-action=edit]").click()
+            hold = row.get_by_label("Hold (s)")
+            expect(hold).to_have_attribute("max", str(cap))
+            hold.fill(str(cap + 1))
+            expect(hold).to_have_attribute("aria-invalid", "true")
+            hold.fill(str(cap))
+            expect(hold).to_have_attribute("aria-invalid", "false")
+            # Days outside the item's phase (days 2-6) are refused as the server refuses them.
+            row.get_by_label("To day").fill("7")
+            expect(row.get_by_label("To day")).to_have_attribute("aria-invalid", "true")
+            row.get_by_label("To day").fill("6")
+        page.get_by_role("button", name="Save changes").click()
+        wait_view(page, "patient")
+    items = account.active_plan(patient["id"])["program"]["items"]
+    holds = {i["exercise_id"]: i["dosage"]["hold_seconds"] for i in items if i["phase"] == "mobility"}
+    assert (holds["neck-side-bend-stretch"], holds["scalene-stretch"]) == (60, 15)
+
+
+def test_an_item_the_server_refuses_is_marked_on_its_row_with_its_phase_opened(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Rita Row", treated=NECK)
+    items = account.active_plan(patient["id"])["program"]["items"]
+    # A refusal the console's own checks cannot meet (another client's, or content changed since
+    # the page loaded): the request is changed on its way to the real server.
+    late = max(i for i, item in enumerate(items) if item["phase"] == "maintenance" and item["dosage"]["hold_seconds"])
+    title = {e["id"]: e["title"] for e in account.ok(account.api.get("/api/v1/catalog/exercises"))}[
+        items[late]["exercise_id"]
+    ]
+
+    def too_long(route: Route) -> None:
+        body = route.request.post_data_json
+        body["items"][late]["dosage"]["hold_seconds"] = 90
+        route.continue_(post_data=json.dumps(body))
+
+    with console_session(browser, live_server, account, page_problems) as (_, page):
+        goto_view(page, f"#/patients/{patient['id']}/plan", "plan")
+        phase = page.locator("details.phase-maintenance")
+        expect(phase).not_to_have_attribute("open", "")
+        page.route(
+            "**/api/v1/patients/*/plan",
+            lambda route: too_long(route) if route.request.method == "PUT" else route.continue_(),
+        )
+        page.locator(".phase-mobility [data-action=slot][aria-pressed=false]").first.click()
+        page.get_by_role("button", name="Save changes").click()
+        hold = (
+            phase.locator(".item")
+            .nth(late - items.index(next(i for i in items if i["phase"] == "maintenance")))
+            .get_by_label("Hold (s)")
+        )
+        expect(phase).to_have_attribute("open", "")
+        expect(hold).to_be_focused()
+        expect(hold).to_have_attribute("aria-invalid", "true")
+        expect(hold).to_have_accessible_description(
+            re.compile(f"{re.escape(title)} .*Hold \\(s\\): must be at most \\d+")
+        )
+        alert = page.locator(".view-plan > [role=alert]")
+        expect(alert).to_contain_text(f"Nothing was saved. {title}")
+        expect(alert).not_to_contain_text("item 1")
+        expect(alert).not_to_contain_text(f"item {late + 1}")
+    assert account.active_plan(patient["id"])["version"] == 1
+
+
+def test_a_program_with_no_items_is_refused_in_plain_words(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Nora Nothing", treated=NECK)
+    with console_session(browser, live_server, account, page_problems) as (_, page):
+        goto_view(page, f"#/patients/{patient['id']}/plan", "plan")
+        while page.locator("#program-editor [data-action=remove]").count():
+            page.locator("#program-editor [data-action=remove]").first.dispatch_event("click")
+        page.get_by_role("button", name="Save changes").click()
+        alert = page.locator(".view-plan > [role=alert]")
+        expect(alert).to_have_text(re.compile(r"^The program has no exercises left.*Add at least one\.$"))
+        expect(alert).to_be_focused()
+        # The explainer puts msgspec's length messages in words too (another client's empty list).
+        plain = page.evaluate(
+            """async () => (await import("/console/js/ui.js")).plainMessage("Expected `array` of length >= 1")"""
+        )
+        assert plain == "needs at least one item"
+        page.get_by_role("link", name=re.compile("Nora Nothing")).click()
+        page.get_by_role("button", name="Leave without saving").click()
+        wait_view(page, "patient")
+    assert account.active_plan(patient["id"])["version"] == 1
