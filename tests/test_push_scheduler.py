@@ -52,16 +52,22 @@ class Patient:
     items: list[dict[str, Any]] = field(default_factory=list)
 
 
-def plan_items(catalog: Catalog, last_day: int) -> list[dict[str, Any]]:
-    """Three stretches in the evening and one posture habit in the morning, every day; nothing at midday."""
-    stretches = [e.id for e in catalog.exercises.values() if e.kind == "stretch"][:3]
-    posture = next(e.id for e in catalog.exercises.values() if e.kind == "posture")
-    base = {"phase": "mobility", "from_day": 0, "to_day": last_day}
-    items = [
-        {**base, "exercise_id": x, "slots": ["evening"], "dosage": {"sets": 1, "reps": 3, "hold_seconds": 30}}
-        for x in stretches
+def plan_items(catalog: Catalog, phases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Three stretches in the evening and one posture habit in the morning, every day of every
+    phase (an item's days stay inside its phase); nothing at midday."""
+    # Stretches that may be held 30 s (some sources cap a hold at 15 s; the server keeps to it).
+    stretches = [e.id for e in catalog.exercises.values() if e.kind == "stretch" and (e.max_hold_seconds or 60) >= 30][
+        :3
     ]
-    items.append({**base, "exercise_id": posture, "slots": ["morning"], "dosage": {"minutes": 2}})
+    posture = next(e.id for e in catalog.exercises.values() if e.kind == "posture")
+    items = []
+    for phase in phases:
+        base = {"phase": phase["id"], "from_day": phase["from_day"], "to_day": phase["to_day"]}
+        items.extend(
+            {**base, "exercise_id": x, "slots": ["evening"], "dosage": {"sets": 1, "reps": 3, "hold_seconds": 30}}
+            for x in stretches
+        )
+        items.append({**base, "exercise_id": posture, "slots": ["morning"], "dosage": {"minutes": 2}})
     return items
 
 
@@ -85,8 +91,7 @@ async def make_patient(
     preview = await therapist.post(
         "/api/v1/programs/preview", json={"treated": treated, "treated_on": treated_on.isoformat()}
     )
-    last_day = max(p["to_day"] for p in preview.json()["phases"])
-    patient.items = plan_items(catalog, last_day)
+    patient.items = plan_items(catalog, preview.json()["phases"])
     for item in patient.items:
         if "evening" in item["slots"]:
             item["dosage"]["days_per_week"] = evening_days_per_week

@@ -262,8 +262,7 @@ def test_two_schedulers_deliver_1000_due_reminders_once_and_survive_a_kill(
         preview = therapist.post(
             f"{api.url}/api/v1/programs/preview", json={"treated": treated, "treated_on": today.isoformat()}
         ).json()
-        last_day = max(p["to_day"] for p in preview["phases"])
-        items = plan_items(catalog, last_day)  # three stretches every evening
+        items = plan_items(catalog, preview["phases"])  # three stretches every evening
 
         def make(n: int) -> tuple[httpx.Client, list[Any]]:
             """A patient with a plan and ten subscribed devices; returns the first device and the subscriptions."""
