@@ -85,14 +85,21 @@ async def test_an_edit_of_the_plan_does_not_rewrite_the_days_before_it(
     assert all(full(d) for d in past)
     assert streak == 2
 
-    # One more item, every day of the program from day 0: from today on it is asked, before it was not.
+    # One more item in each of the first two phases (days 0-1 and from today, day 2): from today on
+    # it is asked, before it was not.
     items = plan["program"]["items"]
-    extra = next(x for x in catalog.exercises if x not in {i["exercise_id"] for i in items})
-    added = {**items[0], "exercise_id": extra, "from_day": 0, "to_day": 41, "slots": ["evening"]}
-    added["dosage"] = {**items[0]["dosage"], "days_per_week": 7}
+    phases = plan["program"]["phases"]
+    used = {i["exercise_id"] for i in items}
+    spare = (x for x, e in catalog.exercises.items() if x not in used and e.max_hold_seconds is None)
+    added = []
+    for day in (0, 2):
+        phase = next(p for p in phases if p["from_day"] <= day <= p["to_day"])
+        like = next(i for i in items if i["phase"] == phase["id"])
+        item = {**like, "exercise_id": next(spare), "from_day": phase["from_day"], "to_day": phase["to_day"]}
+        added.append({**item, "dosage": {**like["dosage"], "days_per_week": 7}})
     r = await therapist.put(
         f"/api/v1/patients/{patient['id']}/plan",
-        json={"plan_id": plan["id"], "version": 1, "items": [*items, added]},
+        json={"plan_id": plan["id"], "version": 1, "items": [*items, *added]},
     )
     assert r.status_code == 200, r.text
 
@@ -100,9 +107,10 @@ async def test_an_edit_of_the_plan_does_not_rewrite_the_days_before_it(
     assert [after["2026-11-24"], after["2026-11-25"]] == past
     assert streak_after == 2
     week, week_after = row["week"], row_after["week"]
-    assert (week_after["done"], week_after["expected"]) == (week["done"], week["expected"] + 1)  # today asks one more
+    more = len(added[1]["slots"])  # today asks the new item at each of its times of day
+    assert (week_after["done"], week_after["expected"]) == (week["done"], week["expected"] + more)
     today = after["2026-11-26"]
-    assert today["expected"] == days["2026-11-26"]["expected"] + 1  # the edit counts from the day it was made
+    assert today["expected"] == days["2026-11-26"]["expected"] + more  # the edit counts from the day it was made
 
 
 async def test_a_newer_treatment_keeps_the_days_the_old_plan_covered(
