@@ -163,6 +163,14 @@ THERAPIST_CASES = [
         422,
         "items[0].dosage.hold_seconds",
     ),
+    # Within what a dosage can say (50), past the template's 30 repetitions.
+    (
+        "PUT",
+        "/api/v1/patients/{pid}/plan",
+        {"plan_id": "PLAN", "version": 1, "items": "MANY_REPS"},
+        422,
+        "items[0].dosage.reps",
+    ),
     ("GET", "/api/v1/patients/{pid}/adherence?days=0", None, 400, "days"),
     ("GET", "/api/v1/patients?archived=maybe", None, 400, "archived"),
     ("GET", "/api/v1/adherence?archived=maybe", None, 400, "archived"),
@@ -232,6 +240,8 @@ def _expand(body: Any, plan: dict[str, Any]) -> Any:
             first["from_day"], first["to_day"] = 2, 6
         elif marker == "ITEM_HOLD":
             first["exercise_id"], first["dosage"]["hold_seconds"] = "scalene-stretch", 20
+        elif marker == "MANY_REPS":
+            first["dosage"]["reps"] = 40
         body["items"] = items
     for key, good in (("completions", good_completion), ("checkins", good_checkin)):
         marker = body.get(key)

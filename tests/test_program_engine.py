@@ -116,7 +116,7 @@ def _item(**changes: object) -> PlanItem:
         slots=("morning", "evening"),
         dosage=msgspec.structs.replace(CATALOG.exercises["neck-side-bend-stretch"].dosage, times_per_day=2),
     )
-    dosage = {k: changes.pop(k) for k in ("times_per_day", "hold_seconds") if k in changes}
+    dosage = {k: changes.pop(k) for k in ("times_per_day", "hold_seconds", "reps") if k in changes}
     return msgspec.structs.replace(base, dosage=msgspec.structs.replace(base.dosage, **dosage), **changes)
 
 
@@ -131,6 +131,7 @@ def _item(**changes: object) -> PlanItem:
         _item(from_day=6, to_day=6),
         _item(hold_seconds=60),
         _item(exercise_id="scalene-stretch", hold_seconds=15),
+        _item(reps=30),
     ],
 )
 def test_consistent_items_pass(item: PlanItem) -> None:
@@ -149,6 +150,7 @@ def test_consistent_items_pass(item: PlanItem) -> None:
         (_item(hold_seconds=65), "dosage.hold_seconds", "at most 60"),
         # The exercise's own limit (its source gives 10-15 s), below the template's.
         (_item(exercise_id="scalene-stretch", hold_seconds=20), "dosage.hold_seconds", "at most 15"),
+        (_item(reps=31), "dosage.reps", "at most 30"),
     ],
 )
 def test_inconsistent_items_are_refused_naming_the_field(item: PlanItem, field: str, reason: str) -> None:

@@ -67,6 +67,8 @@ class ExerciseOut(Struct, frozen=True):
     dosage: Dosage
     # The longest hold a plan may ask of it: the template's limit, or the exercise's own if lower.
     max_hold_seconds: int
+    # The most repetitions a plan may ask (the template's limit).
+    max_reps: int
     equipment: list[str]
     ask_first: list[str]
 
@@ -121,6 +123,7 @@ def exercise_out(e: Exercise, catalog: CatalogDep, lang: str) -> ExerciseOut:
         phases=list(e.phases),
         dosage=e.dosage,
         max_hold_seconds=hold_cap(e, catalog.template),
+        max_reps=catalog.template.max_reps,
         equipment=list(e.equipment),
         ask_first=[catalog.cautions[c].text.get(lang) for c in e.ask_first],
     )

@@ -201,6 +201,8 @@ def check_items(
         cap = hold_cap(exercise, catalog.template)
         if item.dosage.hold_seconds > cap:
             raise ProgramError(f"{field}[{i}].dosage.hold_seconds", f"must be at most {cap}")
+        if item.dosage.reps > catalog.template.max_reps:
+            raise ProgramError(f"{field}[{i}].dosage.reps", f"must be at most {catalog.template.max_reps}")
 
 
 def _is_active(item: PlanItem, day: int) -> bool:

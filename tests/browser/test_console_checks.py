@@ -101,6 +101,12 @@ def test_the_hold_field_takes_only_what_the_server_takes_for_that_exercise(
             expect(hold).to_have_attribute("aria-invalid", "true")
             hold.fill(str(cap))
             expect(hold).to_have_attribute("aria-invalid", "false")
+            # The template's 30 repetitions, not the 50 a dosage could say.
+            reps = row.get_by_label("Reps")
+            expect(reps).to_have_attribute("max", "30")
+            reps.fill("31")
+            expect(reps).to_have_attribute("aria-invalid", "true")
+            reps.fill("5")
             # Days outside the item's phase (days 2-6) are refused as the server refuses them.
             row.get_by_label("To day").fill("7")
             expect(row.get_by_label("To day")).to_have_attribute("aria-invalid", "true")

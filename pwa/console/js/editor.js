@@ -24,7 +24,7 @@ import {
 
 const SIDED_KINDS = ["mobility", "stretch", "strength", "self-massage"];
 const NUMBERS = [
-  // [field, label, min, max]; the hold's max is the exercise's own (see holdMax), as the server checks it.
+  // [field, label, min, max]; the hold's and the reps' max are the catalog's (see limit), as the server checks them.
   ["sets", "Sets", 1, 10],
   ["reps", "Reps", 1, 50],
   ["hold_seconds", "Hold (s)", 0, 120],
@@ -43,9 +43,11 @@ const LABELS = {
   side: "Side",
 };
 
-/** The longest hold the server takes for an exercise: the catalog gives the template's or its own. */
-function holdMax(ex) {
-  return ex && ex.max_hold_seconds ? ex.max_hold_seconds : 120;
+/** The most the server takes in a number field for an exercise: for the hold and the reps the
+ *  catalog gives the limit (the template's, or the exercise's own hold if lower). */
+function limit(ex, name, max) {
+  const given = ex && { hold_seconds: ex.max_hold_seconds, reps: ex.max_reps }[name];
+  return given || max;
 }
 
 function keyOf(item) {
@@ -261,7 +263,7 @@ export function createEditor({ exercises, treated, onChange = () => {} }) {
         "fieldset",
         { id: editId, class: "item-edit", hidden: !editOpen },
         h("legend", {}, `Dosage and days of ${title}`),
-        NUMBERS.map(([name, label, min, max]) => numberField(row, name, label, min, name === "hold_seconds" ? holdMax(ex) : max)),
+        NUMBERS.map(([name, label, min, max]) => numberField(row, name, label, min, limit(ex, name, max))),
         // An item's days stay inside its phase (the server refuses others).
         numberField(row, "from_day", "From day", phaseOf(item).from_day, phaseOf(item).to_day),
         numberField(row, "to_day", "To day", phaseOf(item).from_day, phaseOf(item).to_day),
