@@ -324,6 +324,18 @@ async def _content_problem(settings: Settings, catalog: Catalog) -> str | None:
         return missing_content(catalog, await content_in_use(db))
 
 
+def _content_refused(settings: Settings, catalog: Catalog, prefix: str) -> bool:
+    """Whether the database's plans use ids ``catalog`` lacks (or the database is too new), said in one line."""
+    try:
+        problem = asyncio.run(_content_problem(settings, catalog))
+    except DatabaseTooNewError as exc:
+        print(f"unknot: {exc}", file=sys.stderr)
+        return True
+    if problem:
+        print(f"{prefix}: {problem}", file=sys.stderr)
+    return problem is not None
+
+
 def cmd_plans_check(args: argparse.Namespace) -> int:
     """Validate the content in plans/ and report its coverage."""
     # The settings only when needed: a folder given on its own is checked whatever the environment says.
@@ -336,15 +348,8 @@ def cmd_plans_check(args: argparse.Namespace) -> int:
             print(f"error: {problem}", file=sys.stderr)
         print(f"{len(exc.problems)} problem(s) in {root}", file=sys.stderr)
         return 1
-    if settings is not None and args.database:
-        try:
-            problem = asyncio.run(_content_problem(settings, catalog))
-        except DatabaseTooNewError as exc:
-            print(f"unknot: {exc}", file=sys.stderr)
-            return 1
-        if problem:
-            print(f"error: {root}: {problem}", file=sys.stderr)
-            return 1
+    if settings is not None and args.database and _content_refused(settings, catalog, f"error: {root}"):
+        return 1
     regions = Counter(m.region for m in catalog.muscles.values())
     kinds = Counter(e.kind for e in catalog.exercises.values())
     print(f"ok: {root}")
@@ -442,13 +447,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"unknot: cannot listen on {settings.host}:{settings.port}: {problem}", file=sys.stderr)
         return 1
     asyncio.run(_reach(settings))
-    try:
-        problem = asyncio.run(_content_problem(settings, catalog))
-    except DatabaseTooNewError as exc:
-        print(f"unknot: {exc}", file=sys.stderr)
-        return 1
-    if problem:
-        print(f"unknot: {settings.plans_dir}: {problem}", file=sys.stderr)
+    if _content_refused(settings, catalog, f"unknot: {settings.plans_dir}"):
         return 1
     Granian(
         "server.app:create_app",
