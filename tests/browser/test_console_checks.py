@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Route, expect
 
-from tests.browser.conftest import LiveServer, PageProblems
+from tests.browser.conftest import LiveServer, PageProblems, check_a11y
 from tests.browser.console_helpers import ConsoleAccount, console_session, goto_view, program_ready, region, wait_view
 
 pytestmark = pytest.mark.browser
@@ -184,3 +184,20 @@ def test_a_program_with_no_items_is_refused_in_plain_words(
         page.get_by_role("button", name="Leave without saving").click()
         wait_view(page, "patient")
     assert account.active_plan(patient["id"])["version"] == 1
+
+
+def test_a_treatment_dated_after_today_says_the_patient_is_left_without_exercises_until_then(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Dora Date", treated=NECK)
+    with console_session(browser, live_server, account, page_problems) as (_, page):
+        goto_view(page, f"#/patients/{patient['id']}/treat", "treat")
+        ahead = page.locator("#date-ahead")
+        expect(ahead).to_have_text("")
+        later = dt.date.today() + dt.timedelta(days=7)
+        page.get_by_label("Treated on").fill(later.isoformat())
+        expect(ahead).to_contain_text("the current plan stops at once")
+        expect(ahead).to_contain_text("no exercises until that day")
+        check_a11y(page, "treatment dated after today")
+        page.get_by_label("Treated on").fill(dt.date.today().isoformat())
+        expect(ahead).to_have_text("")

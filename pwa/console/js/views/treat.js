@@ -140,6 +140,9 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
   const previewState = h("p", { class: "muted", id: "preview-state", role: "status" }, "Pick the treated muscles to see the program.");
   const problem = h("div", { class: "alert", role: "alert", hidden: true });
   const date = h("input", { type: "date", id: "treated-on", value: todayIso(), required: true });
+  // A plan dated ahead (prepared for a booked visit) replaces the current one when it is assigned,
+  // not on its date: the patient is left without exercises until then, so say so before assigning.
+  const ahead = h("p", { class: "note", id: "date-ahead", role: "status" });
   const notes = h("textarea", { id: "notes", rows: "2", maxlength: "2000" });
   const assign = h("button", { type: "button", class: "primary", id: "assign" }, "Assign and hand over");
 
@@ -389,7 +392,19 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
       return false;
     }
   }
+  function sayAhead() {
+    const later = date.value > todayIso();
+    fill(
+      ahead,
+      !later
+        ? ""
+        : current
+          ? `Dated ${longDate(date.value)}, after today: once assigned, the current plan stops at once and the patient's app shows no exercises until that day.`
+          : `Dated ${longDate(date.value)}, after today: the patient's app shows no exercises until that day.`,
+    );
+  }
   date.addEventListener("change", () => {
+    sayAhead();
     changes += 1;
     describe();
     if (selected.size) schedulePreview();
@@ -515,6 +530,7 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
           chips,
           cautions,
           h("div", { class: "row" }, field("Treated on", date), field("Notes", notes, "For you; the patient does not see them.")),
+          ahead,
         ),
         h(
           "section",
