@@ -198,3 +198,41 @@ async def test_a_plan_for_a_visit_still_ahead_asks_nothing_until_then(
     # Once the visit's day has passed with nothing logged, the days it asked for count.
     await move_to(clock, therapist, dt.datetime(2026, 12, 13, 10, 0, tzinfo=dt.UTC))
     assert await attention_of(therapist, patient["id"]) == [("inactive", "no activity on 3 days with something due")]
+
+
+async def phone_days(phone: Client, *days: dt.date) -> list[dict[str, Any]]:
+    return [(await phone.get("/api/v1/patient/today", params={"date": d.isoformat()})).json() for d in days]
+
+
+async def test_the_patient_sees_days_before_an_edit_or_a_follow_up_as_they_were(
+    therapist: Client, other_client: Client, clock: Clock
+) -> None:
+    patient, plan = await treated_and_logged(therapist, other_client, clock)
+    past = (TREATED, TREATED + dt.timedelta(days=1))
+    before = await phone_days(other_client, *past)
+    assert all(d["entries"] and all(e["done"] for e in d["entries"]) for d in before)
+
+    # An edit today (the plan was made on 24 Nov): every item now rests 4 days a week.
+    items = [{**i, "dosage": {**i["dosage"], "days_per_week": 3}} for i in plan["program"]["items"]]
+    r = await therapist.put(
+        f"/api/v1/patients/{patient['id']}/plan", json={"plan_id": plan["id"], "version": 1, "items": items}
+    )
+    assert r.status_code == 200, r.text
+    assert await phone_days(other_client, *past) == before
+    bundle = (await other_client.get("/api/v1/patient/plan")).json()
+    assert bundle["since"] == "2026-11-26"
+    assert [(e["version"], e["since"], e["until"]) for e in bundle["earlier"]] == [(1, "2026-11-24", "2026-11-26")]
+
+    # A follow-up visit today, for another muscle: the days before it keep the old plan's items.
+    await assign(
+        therapist, patient["id"], TREATED + dt.timedelta(days=2), treated=[{"muscle": "masseter", "side": "both"}]
+    )
+    assert await phone_days(other_client, *past) == before
+    bundle = (await other_client.get("/api/v1/patient/plan")).json()
+    assert [(e["plan_id"], e["version"]) for e in bundle["earlier"]] == [(plan["id"], 1), (plan["id"], 2)]
+    assert {e["exercise_id"] for d in before for e in d["entries"]} <= set(bundle["exercises"])
+    assert "upper-trapezius" in bundle["muscles"]
+    # Today both plans were in force: with nothing logged yet, the new one is shown.
+    [today] = await phone_days(other_client, TREATED + dt.timedelta(days=2))
+    assert today["plan_version"] == 1
+    assert today["day"] == 0

@@ -21,12 +21,13 @@ from server.api.params import PLAIN_TEXT, visible_name
 from server.auth.identity import client_address, patient_guard
 from server.auth.secrets import hash_token, new_token, normalize_invite_code
 from server.catalog.model import Catalog, Dosage, Kind, PhaseId, Side, Slot
-from server.clock import iso, local_date
+from server.clock import iso, local_date, parse_iso
 from server.db import logs, patients, plans, therapists
 from server.db.connection import DatabaseBusy
 from server.db.logs import CheckinRow, CompletionRow
 from server.db.patients import PatientIdentity
 from server.programs import Program, routine_for
+from server.programs.adherence import InForce, in_force, version_on
 from server.programs.text import muscle_name, shown_program
 
 __all__ = ["JoinController", "PatientController", "SyncIn", "SyncOut"]
@@ -79,14 +80,28 @@ class RedFlagOut(Struct, frozen=True):
     hours: int | None = None
 
 
+class EarlierVersion(Struct, frozen=True):
+    """A version of this plan, or of a plan it replaced, and the patient's dates it was in force
+    (both ends included)."""
+
+    plan_id: int
+    version: int
+    since: dt.date
+    until: dt.date
+    program: Program
+
+
 class PatientPlanOut(Struct, frozen=True, kw_only=True):
-    """Everything the app needs to show any day of the plan offline."""
+    """Everything the app needs to show any day of the plan offline; past days by the version in
+    force that day (``earlier``: those in force during the last 14 days, oldest first)."""
 
     plan_id: int
     version: int
     updated_at: str
     today: dt.date
     program: Program
+    since: dt.date  # the first of the patient's dates this version is in force
+    earlier: list[EarlierVersion]
     phase_names: dict[str, str]
     exercises: dict[str, ExerciseOut]
     muscles: dict[str, str]
@@ -249,6 +264,26 @@ def _check_batch(
     return completions, checkins
 
 
+# How far back the plan bundle carries earlier versions: Progress shows the last 7 days, and the
+# "day before" screens reach a little further.
+HISTORY_DAYS = 14
+
+
+def _in_force(versions: list[plans.PlanVersion], timezone: str, catalog: Catalog) -> list[tuple[int, int, InForce]]:
+    """(plan id, version, dates in force) of plan versions, oldest first, each program as the phone shows it."""
+
+    def on(at: str) -> dt.date:
+        return local_date(parse_iso(at), timezone)
+
+    spans = []
+    for v in versions:
+        ends = None if v.ends_at is None else on(v.ends_at)
+        span = in_force(shown_program(v.program, catalog), on(v.saved_at), on(v.made_at), ends)
+        if span is not None:
+            spans.append((v.plan_id, v.version, span))
+    return spans
+
+
 def _day_view(program: Program | None, version: int, day: dt.date, catalog: Catalog, lang: str) -> TodayOut:
     """One day of a plan in ``lang``, nothing marked done."""
     if program is None:
@@ -350,16 +385,33 @@ class PatientController(Controller):
             raise NotFoundException("no plan has been assigned yet")
         # The phone computes every day from this program offline: it gets only items it can show.
         program = shown_program(record.program, catalog)
-        used = {i.exercise_id for i in program.items}
+        today = local_date(clock.now(), user.timezone)
+        # The UTC date may be a day ahead of the patient's: one day more is asked for.
+        versions = await plans.versions_of_own_patient(db, user.patient_id, today - dt.timedelta(days=HISTORY_DAYS))
+        spans = _in_force(versions, user.timezone, catalog)
+        first = today - dt.timedelta(days=HISTORY_DAYS - 1)
+        since = next(
+            (s.since for p, v, s in spans if (p, v) == (record.id, record.version)),
+            program.treated_on,
+        )
+        earlier = [
+            EarlierVersion(p, v, s.since, s.until, s.program)
+            for p, v, s in spans
+            if s.until is not None and s.until >= first and (p, v) != (record.id, record.version)
+        ]
+        used = {i.exercise_id for x in [program, *(e.program for e in earlier)] for i in x.items}
+        treated = {t.muscle for x in [program, *(e.program for e in earlier)] for t in x.treated}
         return PatientPlanOut(
             plan_id=record.id,
             version=record.version,
             updated_at=record.updated_at,
-            today=local_date(clock.now(), user.timezone),
+            today=today,
             program=program,
+            since=since,
+            earlier=earlier,
             phase_names={p.id: p.name.get(lang) for p in catalog.template.phases},
             exercises={x: exercise_out(catalog.exercises[x], catalog, lang) for x in sorted(used)},
-            muscles={t.muscle: muscle_name(catalog, t.muscle, lang) for t in program.treated},
+            muscles={m: muscle_name(catalog, m, lang) for m in sorted(treated)},
             aftercare=aftercare_out(catalog, settings.aftercare_temperature, lang),
             red_flags=_red_flags(catalog, None, lang),
         )
@@ -379,10 +431,21 @@ class PatientController(Controller):
         plan = await plans.active_plan_day(db, user.patient_id, day)
         if plan is None:
             return _day_view(None, 0, day, catalog, lang)
+        plan_id, version, program = plan.id, plan.version, plan.program
+        if day <= local_date(parse_iso(plan.saved_at), user.timezone):
+            # Up to the day this version was saved an earlier one (or an earlier plan's) may have
+            # been in force: the day is shown by the version in force then, as the app does
+            # (version_on). A day no version covers is shown by the active plan.
+            versions = await plans.versions_of_own_patient(db, user.patient_id, day - dt.timedelta(days=1))
+            spans = _in_force(versions, user.timezone, catalog)
+            picked = version_on([s for _, _, s in spans], day, plan.done, catalog)
+            if picked is not None:
+                plan_id, version, span = spans[picked]
+                program = span.program
         # The view of one plan version on one date never changes: build it once, then mark what is done.
         view = db.memo.get(
-            ("today", plan.id, plan.version, day, lang),
-            lambda: _day_view(plan.program, plan.version, day, catalog, lang),
+            ("today", plan_id, version, day, lang),
+            lambda: _day_view(program, version, day, catalog, lang),
         )
         if not plan.done:
             return view

@@ -23,6 +23,7 @@ __all__ = [
     "plan_history",
     "update_plan",
     "version_rows",
+    "versions_of_own_patient",
     "versions_of_patient",
     "versions_query",
 ]
@@ -51,12 +52,15 @@ class PlanDay(Struct, frozen=True):
     version: int
     program: Program
     done: frozenset[tuple[str, str]]
+    saved_at: str = ""  # when this version was saved (UTC): no other version is in force after that day
 
 
 class PlanVersion(Struct, frozen=True, kw_only=True):
     """A saved version of one of a patient's plans, and the moments (UTC) that bound it."""
 
     patient_id: int
+    plan_id: int
+    version: int
     program: Program
     saved_at: str
     made_at: str  # when its plan was made (the plan's first version saved)
@@ -164,7 +168,7 @@ async def active_plan_day(db: Database, patient_id: int, on_date: dt.date) -> Pl
     hint = ("active", patient_id)
     seen: tuple[int, int, Program] | None = db.memo.peek(hint)
     rows = await db.fetch_all(
-        "SELECT pl.id, pl.version, "
+        "SELECT pl.id, pl.version, pl.updated_at, "
         "CASE WHEN pl.id = :seen_id AND pl.version = :seen_version THEN NULL ELSE pl.program END AS program, "
         "c.exercise_id, c.slot FROM plan pl "
         "LEFT JOIN completion c ON c.patient_id = pl.patient_id AND c.on_date = :d "
@@ -186,7 +190,7 @@ async def active_plan_day(db: Database, patient_id: int, on_date: dt.date) -> Pl
         program = decoded_program(first, db.memo)
         db.memo.put(hint, (first["id"], first["version"], program))
     done = frozenset((r["exercise_id"], r["slot"]) for r in rows if r["exercise_id"] is not None)
-    return PlanDay(first["id"], first["version"], program, done)
+    return PlanDay(first["id"], first["version"], program, done, first["updated_at"])
 
 
 async def update_plan(
@@ -269,6 +273,8 @@ def version_rows(rows: list[Row], memo: Memo) -> list[PlanVersion]:
     return [
         PlanVersion(
             patient_id=r["patient_id"],
+            plan_id=r["id"],
+            version=r["version"],
             program=decoded_program(r, memo),
             saved_at=r["saved_at"],
             made_at=r["made_at"],
@@ -286,4 +292,14 @@ async def versions_of_patient(db: Database, therapist_id: int, patient_id: int, 
     rows = await db.fetch_all(
         _VERSIONS_OF_PATIENT, {"pid": patient_id, "tid": therapist_id, "cutoff": cutoff.isoformat()}
     )
+    return version_rows(rows, db.memo)
+
+
+_VERSIONS_OF_OWN_PATIENT = versions_query("p.id = :pid")
+
+
+async def versions_of_own_patient(db: Database, patient_id: int, cutoff: dt.date) -> list[PlanVersion]:
+    """Every version of the plans of the patient behind a device token still in force on ``cutoff``
+    (UTC) or later, oldest first."""
+    rows = await db.fetch_all(_VERSIONS_OF_OWN_PATIENT, {"pid": patient_id, "cutoff": cutoff.isoformat()})
     return version_rows(rows, db.memo)

@@ -21,6 +21,7 @@ __all__ = [
     "missed_days",
     "streak",
     "this_week",
+    "version_on",
 ]
 
 
@@ -109,6 +110,29 @@ def by_day(
             days.append(max(enumerate(asked), key=lambda a: (a[1].rate, a[1].done, a[0]))[1])
         day += dt.timedelta(days=1)
     return days
+
+
+def version_on(
+    versions: Sequence[InForce], day: dt.date, done: Iterable[tuple[str, str]], catalog: Catalog
+) -> int | None:
+    """Which of ``versions`` (oldest first) the patient's app shows on ``day``, given the (exercise id,
+    slot) pairs logged that day: its index, None when none was in force then.
+
+    On a day two were in force this is the one :func:`by_day` judges the day by (the best share
+    done, then the most items done, then the newer), except that a version asking something that
+    day comes before one asking nothing: the day of a follow-up shows the new plan, not an empty
+    day of the old one. pwa/js/routine.js picks the same way; change both together.
+    """
+    logged = {(x, day, s) for x, s in done}
+    best: tuple[tuple[bool, float, int, int], int] | None = None
+    for i, v in enumerate(versions):
+        if not v.covers(day):
+            continue
+        a = _asked(v.program, day, logged, catalog)
+        key = (a.expected > 0, a.rate, a.done, i)
+        if best is None or key > best[0]:
+            best = (key, i)
+    return None if best is None else best[1]
 
 
 def missed_days(versions: Sequence[InForce], after: dt.date | None, today: dt.date, catalog: Catalog) -> int:
