@@ -189,7 +189,7 @@ export default {
   disclaimer_generic: "Unknot gives general self-care advice from your clinic. It is not medical advice and not a diagnosis. In an emergency, call emergency services.",
 
   progress_title: "Your progress",
-  streak_days: { one: "day in a row with exercises done", other: "days in a row with exercises done" },
+  streak_days: { one: "day in a row with everything done", other: "days in a row with everything done" },
   week_title: "Day by day",
   nothing_planned: "Nothing planned",
   checked_in: "Checked in",

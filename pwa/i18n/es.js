@@ -189,7 +189,7 @@ export default {
   disclaimer_generic: "Unknot ofrece consejos generales de autocuidado de su clínica. No es un consejo médico ni un diagnóstico. En caso de emergencia, llame a emergencias.",
 
   progress_title: "Su progreso",
-  streak_days: { one: "día seguido con ejercicios hechos", other: "días seguidos con ejercicios hechos" },
+  streak_days: { one: "día seguido con todo hecho", other: "días seguidos con todo hecho" },
   week_title: "Día a día",
   nothing_planned: "Nada previsto",
   checked_in: "Contó cómo estaba",

@@ -60,7 +60,7 @@ export const app = {
   },
 
   routine(date) {
-    return routineFor(this.bundle, date);
+    return routineFor(this.bundle, date, (x, slot) => Boolean(this.completionFor(date, x, slot)));
   },
 
   completions(date) {
@@ -410,7 +410,9 @@ async function refreshLog() {
   const to = app.today();
   // The server gives at most 366 days at a time; the program is much shorter.
   const earliest = addDays(to, -365);
-  const treated = app.bundle.program.treated_on;
+  // From the first day of the oldest version the bundle carries (the plans a follow-up replaced).
+  const treated = [app.bundle.program, ...(app.bundle.earlier || []).map((e) => e.program)]
+    .map((p) => p.treated_on).sort()[0];
   const from = treated > to ? to : treated < earliest ? earliest : treated;
   try {
     const log = await call(`/api/v1/patient/log?from=${from}&to=${to}`, { token: app.token });

@@ -18,12 +18,8 @@ function withinHours(day, hours) {
   return day >= 0 && (day - 1) * 24 < hours;
 }
 
-/**
- * Everything due on onDate ("YYYY-MM-DD") for a plan bundle (GET /api/v1/patient/plan).
- * A date outside the program gives no entries; day is null there, as on the server.
- */
-export function routineFor(bundle, onDate) {
-  const program = bundle.program;
+/** One day of one version's program (texts from the bundle). */
+function dayOf(bundle, program, onDate) {
   const day = dayNumber(onDate) - dayNumber(program.treated_on);
   const span = program.phases.find((p) => p.from_day <= day && day <= p.to_day);
   const phase = span ? span.id : null;
@@ -46,6 +42,7 @@ export function routineFor(bundle, onDate) {
     .map((f) => f.id);
   return {
     on_date: onDate,
+    treated_on: program.treated_on,
     day: phase !== null ? day : null,
     // Days since needling, even outside the program (negative before it).
     offset: day,
@@ -55,6 +52,42 @@ export function routineFor(bundle, onDate) {
     entries,
     red_flags: redFlags,
   };
+}
+
+/** The bundle's plan versions, oldest first, each with the first and last date it was in force
+ *  (until null: it still is). A bundle from before versions were sent has only its own. */
+function versions(bundle) {
+  const current = { program: bundle.program, since: bundle.since || bundle.program.treated_on, until: null };
+  return [...(bundle.earlier || []), current];
+}
+
+/**
+ * Everything due on onDate ("YYYY-MM-DD") for a plan bundle (GET /api/v1/patient/plan), by the
+ * version in force that day. isDone(exerciseId, slot) says what was logged that day: on a day two
+ * versions were in force (the day of an edit or of a follow-up treatment) the one shown is the one
+ * the patient did best at, as the therapist's side judges the day, but one asking something comes
+ * before one asking nothing; with nothing logged, the newer. The same rule as
+ * server/programs/adherence.py version_on. A day no version covers (before the first plan, or
+ * older than the versions the bundle carries) is shown by the current plan; in_force is false then.
+ * A date outside the program gives no entries; day is null there, as on the server.
+ */
+export function routineFor(bundle, onDate, isDone = () => false) {
+  let best = null;
+  let bestKey = null;
+  versions(bundle).forEach((v, i) => {
+    if (onDate < v.since || (v.until !== null && onDate > v.until)) return;
+    const routine = dayOf(bundle, v.program, onDate);
+    // Each (exercise, time of day) counts once, as on the server.
+    const due = new Set(routine.entries.map((e) => `${e.exercise_id}\n${e.slot}`));
+    const done = [...due].filter((k) => isDone(...k.split("\n"))).length;
+    const key = [due.size > 0 ? 1 : 0, due.size ? Math.min(1, done / due.size) : 1, done, i];
+    const j = bestKey ? key.findIndex((x, n) => x !== bestKey[n]) : 0;
+    if (!bestKey || (j >= 0 && key[j] > bestKey[j])) {
+      best = routine;
+      bestKey = key;
+    }
+  });
+  return best ? { ...best, in_force: true } : { ...dayOf(bundle, bundle.program, onDate), in_force: false };
 }
 
 /** Number of days the program runs, day 0 included. */

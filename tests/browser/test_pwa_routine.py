@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
+import uuid
 
+import httpx
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Clinic, local_today, wait_for_screen
+from tests.browser.conftest import Clinic, Patient, join_in_browser, local_today, wait_for_screen
 
 pytestmark = pytest.mark.browser
 
 # Runs in the page: the app's own routine.js against GET /today for every day of the plan,
-# from two days before it starts to two days after it ends.
+# from two days before the oldest version the bundle carries starts to two days after it ends.
 COMPARE = """async ({ token, lang }) => {
   const { routineFor, programDays } = await import("/js/routine.js");
-  const { addDays } = await import("/js/dates.js");
+  const { addDays, dayNumber } = await import("/js/dates.js");
   const auth = { headers: { Authorization: `Bearer ${token}` } };
   const bundle = await (await fetch(`/api/v1/patient/plan?lang=${lang}`, auth)).json();
-  const start = bundle.program.treated_on;
-  const days = programDays(bundle.program);
+  const start = [bundle.program, ...(bundle.earlier || []).map((e) => e.program)].map((p) => p.treated_on).sort()[0];
+  const days = programDays(bundle.program) + dayNumber(bundle.program.treated_on) - dayNumber(start);
   const problems = [];
+  const shown = {};
   let compared = 0;
   let withEntries = 0;
   for (let d = -2; d < days + 2; d++) {
@@ -40,10 +44,11 @@ COMPARE = """async ({ token, lang }) => {
     const a = shape(server, true);
     const b = shape(mine, false);
     if (a !== b) problems.push({ date, server: a, app: b });
+    shown[date] = a;
     compared += 1;
     if (mine.entries.length) withEntries += 1;
   }
-  return { problems, compared, withEntries, days };
+  return { problems, compared, withEntries, days, shown, earlier: (bundle.earlier || []).length };
 }"""
 
 
@@ -80,3 +85,122 @@ def test_app_routine_matches_the_server_for_every_day(
     assert result["compared"] == result["days"] + 4
     assert result["withEntries"] >= result["days"] // 2
     assert not result["problems"], result["problems"][:3]
+
+
+def compare(page: Page, token: str, lang: str = "en") -> dict:
+    result = page.evaluate(COMPARE, {"token": token, "lang": lang})
+    assert result["compared"] == result["days"] + 4
+    assert not result["problems"], result["problems"][:3]
+    return result
+
+
+def made_on_treatment_day(clinic: Clinic, patient: Patient) -> None:
+    """Set-up: the patient's plan was made (and its version saved) on its treatment day, at noon UTC,
+    not today (an edit on the day a plan is made counts back to the treatment date)."""
+    at = f"{patient.treated_on.isoformat()}T12:00:00Z"
+    assert patient.plan is not None
+    clinic.server.execute("UPDATE plan SET created_at = ?, updated_at = ? WHERE id = ?", (at, at, patient.plan["id"]))
+    clinic.server.execute("UPDATE plan_version SET saved_at = ? WHERE plan_id = ?", (at, patient.plan["id"]))
+
+
+def test_app_and_server_show_days_before_an_edit_by_the_version_then(page: Page, clinic: Clinic) -> None:
+    today = local_today()
+    treated = [{"muscle": "upper-trapezius", "side": "left"}, {"muscle": "pectoralis-major", "side": "right"}]
+    patient = clinic.patient(treated, today - dt.timedelta(days=3))
+    made_on_treatment_day(clinic, patient)
+    token = clinic.join(patient)
+    page.goto("/")
+    wait_for_screen(page, "join")
+    before = compare(page, token)["shown"]
+
+    # Today every item rests on some days of each week: the days before today are still asked in full.
+    assert patient.plan is not None
+    items = rest_days_items(clinic, treated, patient.treated_on)
+    body = {"plan_id": patient.plan["id"], "version": patient.plan["version"], "items": items}
+    r = clinic.http.put(f"/api/v1/patients/{patient.id}/plan", json=body)
+    assert r.status_code == 200, r.text
+
+    result = compare(page, token)
+    assert result["earlier"] == 1
+    past = [(today - dt.timedelta(days=d)).isoformat() for d in (3, 2, 1)]
+    assert [result["shown"][d] for d in past] == [before[d] for d in past]
+    assert any(result["shown"][d] != before[d] for d in before if d > today.isoformat())
+
+
+def test_app_and_server_show_days_before_a_follow_up_by_the_plan_then(page: Page, clinic: Clinic) -> None:
+    today = local_today()
+    patient = clinic.patient([{"muscle": "upper-trapezius", "side": "left"}], today - dt.timedelta(days=5))
+    made_on_treatment_day(clinic, patient)
+    token = clinic.join(patient)
+    page.goto("/")
+    wait_for_screen(page, "join")
+    before = compare(page, token)["shown"]
+
+    # A follow-up visit yesterday, entered today: its plan counts from yesterday; the old one up to today.
+    clinic._ok(
+        clinic.http.post(
+            f"/api/v1/patients/{patient.id}/plans",
+            json={
+                "treated": [{"muscle": "masseter", "side": "both"}],
+                "treated_on": (today - dt.timedelta(days=1)).isoformat(),
+            },
+        )
+    )
+    result = compare(page, token)
+    assert result["earlier"] == 1
+    past = [(today - dt.timedelta(days=d)).isoformat() for d in (5, 4, 3, 2)]
+    assert [result["shown"][d] for d in past] == [before[d] for d in past]
+    assert result["shown"][today.isoformat()] != before[today.isoformat()]  # the new plan, asking something
+
+
+def test_progress_after_a_follow_up_shows_the_week_by_the_plans_then(page: Page, clinic: Clinic) -> None:
+    today = local_today()
+    patient = clinic.patient([{"muscle": "upper-trapezius", "side": "left"}], today - dt.timedelta(days=4))
+    made_on_treatment_day(clinic, patient)
+    # On another phone the patient did everything due on the four days before today.
+    token = clinic.join(patient, "Old phone")
+    auth = {"Authorization": f"Bearer {token}"}
+    completions = []
+    for back in (4, 3, 2, 1):
+        day = (today - dt.timedelta(days=back)).isoformat()
+        routine = httpx.get(f"{clinic.server.url}/api/v1/patient/today", params={"date": day}, headers=auth).json()
+        assert routine["entries"]
+        completions += [
+            {
+                "id": str(uuid.uuid4()),
+                "exercise_id": e["exercise_id"],
+                "on_date": day,
+                "slot": e["slot"],
+                "done_at": dt.datetime.now(dt.UTC).isoformat(),
+            }
+            for e in routine["entries"]
+        ]
+    r = httpx.post(f"{clinic.server.url}/api/v1/patient/sync", json={"completions": completions}, headers=auth)
+    assert r.status_code == 200, r.text
+    # A follow-up visit today: a new plan for other muscles.
+    clinic._ok(
+        clinic.http.post(
+            f"/api/v1/patients/{patient.id}/plans",
+            json={"treated": [{"muscle": "masseter", "side": "both"}], "treated_on": today.isoformat()},
+        )
+    )
+
+    join_in_browser(page, clinic.invite(patient))
+    page.evaluate("h => { location.hash = h; }", "#/progress")
+    wait_for_screen(page, "progress")
+    week = page.locator("ol.week > li")
+    expect(week).to_have_count(7)
+    full = page.locator("ol.week > li.full")
+    expect(full).to_have_count(4)  # the four days before the visit, by the plan in force then
+    for i in range(4):
+        expect(full.nth(i).locator(".week-count")).to_have_text(re.compile(r"^(\d+) of \1 done$"))
+    expect(week.last.locator(".week-count")).to_have_text(re.compile(r"^0 of [1-9]\d* done$"))  # today: the new plan
+    expect(page.locator(".streak-number")).to_have_text("4")
+
+    # The day before shows what was asked and done then, not "Your program starts on ...".
+    yesterday = today - dt.timedelta(days=1)
+    page.evaluate("h => { location.hash = h; }", f"#/day/{yesterday}")
+    wait_for_screen(page, "day")
+    expect(page.locator(".phase")).to_have_text(re.compile(r"^Day 4: "))
+    expect(page.locator("button.check:not(.on)")).to_have_count(0)
+    expect(page.locator("button.check.on")).not_to_have_count(0)

@@ -5,31 +5,34 @@ import { h } from "../dom.js";
 import { lang, t } from "../i18n.js";
 import { dosageText, slotName } from "../words.js";
 
-/** Days in a row with at least one exercise done, up to today (or yesterday, while today is open). */
-export function streak(app, today) {
-  const days = new Set(app.records
-    .filter((r) => r.type === "completion" && r.state !== "rejected")
-    .map((r) => r.body.on_date));
-  let day = days.has(today) ? today : addDays(today, -1);
-  let n = 0;
-  while (days.has(day)) {
-    n += 1;
-    day = addDays(day, -1);
-  }
-  return n;
-}
-
 function dayDone(app, date) {
   const entries = app.routine(date).entries;
   const done = entries.filter((e) => app.completionFor(date, e.exercise_id, e.slot)).length;
   return { done, total: entries.length };
 }
 
+/** Days in a row, ending today (or yesterday while today is still open), with everything due done,
+ *  each day by the plan version in force then (as the therapist's side counts it): a day with
+ *  nothing due neither counts nor breaks the run; a day no known version covers ends it. */
+export function streak(app, today) {
+  const full = (date) => {
+    const { done, total } = dayDone(app, date);
+    return done >= total;
+  };
+  let day = today;
+  if (!full(day)) day = addDays(day, -1);
+  let n = 0;
+  while (app.routine(day).in_force && full(day)) {
+    n += dayDone(app, day).total > 0 ? 1 : 0;
+    day = addDays(day, -1);
+  }
+  return n;
+}
 function weekView(app, today) {
-  // The last seven days, or fewer when the program started less than a week ago.
-  const start = app.bundle.program.treated_on;
-  const first = start > addDays(today, -6) && start <= today ? start : addDays(today, -6);
-  const count = dayNumber(today) - dayNumber(first) + 1;
+  // The last seven days, each by the plan version in force then (after a follow-up treatment, the
+  // days before it by the plan it replaced).
+  const first = addDays(today, -6);
+  const count = 7;
   return h("ol", { class: "week" }, Array.from({ length: count }, (_, i) => {
     const date = addDays(first, i);
     const { done, total } = dayDone(app, date);

@@ -100,7 +100,7 @@ export function renderDay(app, date, { due = null } = {}) {
 
   let phaseLine;
   if (routine.day !== null) phaseLine = t("day_phase", { n: routine.day + 1, phase: routine.phase_name });
-  else if (routine.offset < 0) phaseLine = t("not_started", { date: longDate(app.bundle.program.treated_on, lang()) });
+  else if (routine.offset < 0) phaseLine = t("not_started", { date: longDate(routine.treated_on, lang()) });
   else phaseLine = t("program_over");
 
   const hasCheckin = app.checkins(date).length > 0;
