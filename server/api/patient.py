@@ -432,13 +432,25 @@ class PatientController(Controller):
         if plan is None:
             return _day_view(None, 0, day, catalog, lang)
         plan_id, version, program = plan.id, plan.version, plan.program
-        if day <= local_date(parse_iso(plan.saved_at), user.timezone):
-            # Up to the day this version was saved an earlier one (or an earlier plan's) may have
-            # been in force: the day is shown by the version in force then, as the app does
-            # (version_on). A day no version covers is shown by the active plan.
-            versions = await plans.versions_of_own_patient(db, user.patient_id, day - dt.timedelta(days=1))
-            spans = _in_force(versions, user.timezone, catalog)
-            picked = version_on([s for _, _, s in spans], day, plan.done, catalog)
+        # Up to the day this version was saved an earlier one (or an earlier plan's) may have been in
+        # force: the day is shown by the version in force then, as the app does (version_on). A day
+        # no version covers is shown by the active plan. While this version is the active one, the
+        # versions in force on a day never change: read and worked out once per process (the day a
+        # plan is assigned, every request for it would otherwise read them).
+        saved_on = db.memo.get(
+            ("saved-on", plan.id, plan.version, user.timezone),
+            lambda: local_date(parse_iso(plan.saved_at), user.timezone),
+        )
+        if day <= saved_on:
+            key = ("in-force", plan.id, plan.version, day, user.timezone)
+            spans = db.memo.peek(key)
+            if spans is None:
+                versions = await plans.versions_of_own_patient(db, user.patient_id, day - dt.timedelta(days=1))
+                spans = _in_force(versions, user.timezone, catalog)
+                db.memo.put(key, spans)
+            picked = db.memo.get(
+                (key, plan.done), lambda: version_on([s for _, _, s in spans], day, plan.done, catalog)
+            )
             if picked is not None:
                 plan_id, version, span = spans[picked]
                 program = span.program
