@@ -459,6 +459,8 @@ def test_unsaved_changes_are_not_thrown_away_by_a_link_a_shortcut_or_the_browser
         expect(dialog).to_have_count(0)  # closed before the next key (shortcuts wait while a dialog is open)
         assert page.evaluate("() => document.body.dataset.view") == "treat"
         expect(region(page, "upper-trapezius", "left")).to_have_attribute("aria-checked", "true")
+        # The shortcut from where the therapist was (a key typed into the search field is text).
+        region(page, "upper-trapezius", "left").focus()
         page.keyboard.press("?")
         dialog.get_by_role("button", name="Leave without saving").click()
         wait_view(page, "help")
