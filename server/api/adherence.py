@@ -16,7 +16,7 @@ from server.auth.identity import TherapistUser, therapist_guard
 from server.clock import local_date, parse_iso
 from server.db import attention, logs, plans
 from server.db.plans import PlanVersion
-from server.programs.adherence import InForce, WeekAdherence, by_day, by_week, in_force, missed_days, streak, this_week
+from server.programs.adherence import InForce, WeekAdherence, by_day, by_week, missed_days, streak, this_week
 
 __all__ = ["AdherenceController", "AdherenceOut", "AttentionItem", "PatientWeek"]
 
@@ -78,16 +78,8 @@ class AttentionItem(Struct, frozen=True):
 
 
 def _in_force(versions: list[PlanVersion], timezone: str) -> list[InForce]:
-    """Plan versions with the patient's dates they were in force (saved and replaced where the patient lives)."""
-
-    def on(at: str) -> dt.date:
-        return local_date(parse_iso(at), timezone)
-
-    spans = (
-        in_force(v.program, on(v.saved_at), on(v.made_at), None if v.ends_at is None else on(v.ends_at))
-        for v in versions
-    )
-    return [s for s in spans if s is not None]
+    """Plan versions with the patient's dates they were in force."""
+    return [span for v in versions if (span := v.in_force(timezone)) is not None]
 
 
 class AdherenceController(Controller):

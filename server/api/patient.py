@@ -27,7 +27,7 @@ from server.db.connection import DatabaseBusy
 from server.db.logs import CheckinRow, CompletionRow
 from server.db.patients import PatientIdentity
 from server.programs import Program, routine_for
-from server.programs.adherence import InForce, in_force, version_on
+from server.programs.adherence import InForce, version_on
 from server.programs.text import muscle_name, shown_program
 
 __all__ = ["JoinController", "PatientController", "SyncIn", "SyncOut"]
@@ -271,17 +271,11 @@ HISTORY_DAYS = 14
 
 def _in_force(versions: list[plans.PlanVersion], timezone: str, catalog: Catalog) -> list[tuple[int, int, InForce]]:
     """(plan id, version, dates in force) of plan versions, oldest first, each program as the phone shows it."""
-
-    def on(at: str) -> dt.date:
-        return local_date(parse_iso(at), timezone)
-
-    spans = []
-    for v in versions:
-        ends = None if v.ends_at is None else on(v.ends_at)
-        span = in_force(shown_program(v.program, catalog), on(v.saved_at), on(v.made_at), ends)
-        if span is not None:
-            spans.append((v.plan_id, v.version, span))
-    return spans
+    return [
+        (v.plan_id, v.version, msgspec.structs.replace(span, program=shown_program(span.program, catalog)))
+        for v in versions
+        if (span := v.in_force(timezone)) is not None
+    ]
 
 
 def _day_view(program: Program | None, version: int, day: dt.date, catalog: Catalog, lang: str) -> TodayOut:

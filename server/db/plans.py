@@ -7,9 +7,10 @@ import datetime as dt
 import msgspec
 from msgspec import Struct
 
-from server.clock import iso
+from server.clock import iso, local_date, parse_iso
 from server.db.connection import Database, Memo, Row, Transaction
 from server.programs import Program, TreatedMuscle
+from server.programs.adherence import InForce, in_force
 
 __all__ = [
     "PlanDay",
@@ -65,6 +66,15 @@ class PlanVersion(Struct, frozen=True, kw_only=True):
     saved_at: str
     made_at: str  # when its plan was made (the plan's first version saved)
     ends_at: str | None  # when the next version, or a newer treatment's plan, replaced it; None: not yet
+
+    def in_force(self, timezone: str) -> InForce | None:
+        """The patient's dates this version was in force, where the patient lives (see in_force)."""
+
+        def on(at: str) -> dt.date:
+            return local_date(parse_iso(at), timezone)
+
+        ends_on = None if self.ends_at is None else on(self.ends_at)
+        return in_force(self.program, on(self.saved_at), on(self.made_at), ends_on)
 
 
 def decoded_program(row: Row, memo: Memo) -> Program:
