@@ -6,28 +6,24 @@ import { lang, t } from "../i18n.js";
 import { dosageText, slotName } from "../words.js";
 
 function dayDone(app, date) {
-  const entries = app.routine(date).entries;
-  const done = entries.filter((e) => app.completionFor(date, e.exercise_id, e.slot)).length;
-  return { done, total: entries.length };
+  const routine = app.routine(date);
+  const done = routine.entries.filter((e) => app.completionFor(date, e.exercise_id, e.slot)).length;
+  return { done, total: routine.entries.length, inForce: routine.in_force };
 }
 
 /** Days in a row, ending today (or yesterday while today is still open), with everything due done,
  *  each day by the plan version in force then (as the therapist's side counts it): a day with
  *  nothing due neither counts nor breaks the run; a day no known version covers ends it. */
 export function streak(app, today) {
-  const full = (date) => {
-    const { done, total } = dayDone(app, date);
-    return done >= total;
-  };
-  let day = today;
-  if (!full(day)) day = addDays(day, -1);
   let n = 0;
-  while (app.routine(day).in_force && full(day)) {
-    n += dayDone(app, day).total > 0 ? 1 : 0;
-    day = addDays(day, -1);
+  for (let day = today; ; day = addDays(day, -1)) {
+    const { done, total, inForce } = dayDone(app, day);
+    if (done < total && day === today) continue; // today is still open
+    if (!inForce || done < total) return n;
+    if (total > 0) n += 1;
   }
-  return n;
 }
+
 function weekView(app, today) {
   // The last seven days, each by the plan version in force then (after a follow-up treatment, the
   // days before it by the plan it replaced).
