@@ -155,6 +155,14 @@ THERAPIST_CASES = [
         422,
         "items[0].from_day",
     ),
+    # A strengthening exercise on the first days: the console offers it from week 2 on.
+    (
+        "PUT",
+        "/api/v1/patients/{pid}/plan",
+        {"plan_id": "PLAN", "version": 1, "items": "STRENGTH_TOO_SOON"},
+        422,
+        "items[0].exercise_id",
+    ),
     # Within the template's 60 s, past the exercise's own 15 s.
     (
         "PUT",
@@ -240,6 +248,10 @@ def _expand(body: Any, plan: dict[str, Any]) -> Any:
             first["from_day"], first["to_day"] = 2, 6
         elif marker == "ITEM_HOLD":
             first["exercise_id"], first["dosage"]["hold_seconds"] = "scalene-stretch", 20
+            first["phase"], first["from_day"], first["to_day"] = "mobility", 2, 6
+        elif marker == "STRENGTH_TOO_SOON":
+            assert first["phase"] == "aftercare"
+            first["exercise_id"] = "toe-raises"
         elif marker == "MANY_REPS":
             first["dosage"]["reps"] = 40
         body["items"] = items

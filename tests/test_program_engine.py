@@ -151,6 +151,8 @@ def test_consistent_items_pass(item: PlanItem) -> None:
         # The exercise's own limit (its source gives 10-15 s), below the template's.
         (_item(exercise_id="scalene-stretch", hold_seconds=20), "dosage.hold_seconds", "at most 15"),
         (_item(reps=31), "dosage.reps", "at most 30"),
+        # Strengthening is not for the first week: the console offers it from "progression" on.
+        (_item(exercise_id="toe-raises"), "exercise_id", "for the phases progression, maintenance only"),
     ],
 )
 def test_inconsistent_items_are_refused_naming_the_field(item: PlanItem, field: str, reason: str) -> None:

@@ -178,6 +178,11 @@ def check_items(
         span = spans.get(item.phase)
         if span is None:
             raise ProgramError(f"{field}[{i}].phase", f"this program has no phase {item.phase!r}")
+        # The console offers only the exercises made for a phase (no strengthening on sore, freshly
+        # needled muscles); the API keeps to the same rule.
+        if item.phase not in exercise.phases:
+            names = ", ".join(exercise.phases)
+            raise ProgramError(f"{field}[{i}].exercise_id", f"{item.exercise_id!r} is for the phases {names} only")
         if item.to_day < item.from_day:
             raise ProgramError(f"{field}[{i}].to_day", "must not be before from_day")
         # The patient's app shows an item on its days whatever its phase, so days outside the phase
