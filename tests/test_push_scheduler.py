@@ -50,18 +50,26 @@ class Patient:
     phones: list[Client] = field(default_factory=list)
     subs: list[Subscription] = field(default_factory=list)
     items: list[dict[str, Any]] = field(default_factory=list)
+    treated_on: dt.date = TREATED_ON
 
 
 def plan_items(catalog: Catalog, phases: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Three stretches in the evening and one posture habit in the morning, every day of every
-    phase (an item's days stay inside its phase); nothing at midday."""
-    # Stretches that may be held 30 s (some sources cap a hold at 15 s; the server keeps to it).
-    stretches = [e.id for e in catalog.exercises.values() if e.kind == "stretch" and (e.max_hold_seconds or 60) >= 30][
-        :3
-    ]
-    posture = next(e.id for e in catalog.exercises.values() if e.kind == "posture")
+    phase (an item's days stay inside its phase); nothing at midday. The first days, which have
+    neither, have gentle movements and breathing instead."""
+
+    def made_for(phase: str, kind: str) -> list[str]:
+        # Ones that may be held 30 s (some sources cap a hold at 15 s; the server keeps to it).
+        return [
+            e.id
+            for e in catalog.exercises.values()
+            if e.kind == kind and phase in e.phases and (e.max_hold_seconds or 60) >= 30
+        ]
+
     items = []
     for phase in phases:
+        stretches = (made_for(phase["id"], "stretch") or made_for(phase["id"], "mobility"))[:3]
+        posture = (made_for(phase["id"], "posture") or made_for(phase["id"], "stress"))[0]
         base = {"phase": phase["id"], "from_day": phase["from_day"], "to_day": phase["to_day"]}
         items.extend(
             {**base, "exercise_id": x, "slots": ["evening"], "dosage": {"sets": 1, "reps": 3, "hold_seconds": 30}}
@@ -86,7 +94,7 @@ async def make_patient(
 ) -> Patient:
     r = await therapist.post("/api/v1/patients", json={"display_name": name, "timezone": tz, "locale": locale})
     assert r.status_code == 201, r.text
-    patient = Patient(r.json()["id"])
+    patient = Patient(r.json()["id"], treated_on=treated_on)
     treated = [{"muscle": "upper-trapezius", "side": "left"}]
     preview = await therapist.post(
         "/api/v1/programs/preview", json={"treated": treated, "treated_on": treated_on.isoformat()}
@@ -126,7 +134,9 @@ async def join_phone(therapist: Client, app: Litestar, patient_id: int) -> Clien
 async def complete(
     phone: Client, patient: Patient, on_date: dt.date, slot: str, how_many: int, now: dt.datetime
 ) -> None:
-    ids = [i["exercise_id"] for i in patient.items if slot in i["slots"]][:how_many]
+    day = (on_date - patient.treated_on).days
+    ids = [i["exercise_id"] for i in patient.items if slot in i["slots"] and i["from_day"] <= day <= i["to_day"]]
+    ids = ids[:how_many]
     done = [
         {
             "id": str(uuid.uuid4()),
