@@ -37,8 +37,9 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     pwa_dir: str = str(PROJECT_ROOT / "pwa")
     # Folder for the VAPID key pair and other generated secrets.
     data_dir: str = "var"
-    # The address patients' phones use to reach the app (invite links, QR codes).
-    public_url: Annotated[str, Meta(pattern=r"^https?://[^/\s]+(/\S*)?$")] = "http://127.0.0.1:8000"
+    # The address patients' phones use to reach the app (invite links, QR codes); by default the
+    # address the app listens on (127.0.0.1 when it listens on every interface).
+    public_url: Annotated[str, Meta(pattern=r"^https?://[^/\s]+(/\S*)?$")] = ""
     # Which cold or warm advice the aftercare card shows; sources disagree, so the clinic picks.
     aftercare_temperature: Literal["heat", "ice", "neither"] = "neither"
     max_body_bytes: Annotated[int, Meta(ge=1024, le=10_485_760)] = 262_144
@@ -99,6 +100,9 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
             reason, _, path = str(exc).rpartition(" - at ")
             name = path.strip("`").removeprefix("$.").split("[")[0].split(".")[0]
             raise SettingsError(f"UNKNOT_{name.upper()}: {_explain(name, reason or str(exc), raw.get(name))}") from None
+        _check_database_url(settings.database_url)
+        if not settings.public_url:
+            settings = msgspec.structs.replace(settings, public_url=_listening_url(settings.host, settings.port))
         for proxy in filter(None, (p.strip() for p in settings.trusted_proxies.split(","))):
             try:
                 ipaddress.ip_network(proxy) if "/" in proxy else ipaddress.ip_address(proxy)
@@ -106,6 +110,31 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
                 # The proxy-headers middleware would take it as a name no connection ever has.
                 raise SettingsError(f"UNKNOT_TRUSTED_PROXIES: {proxy!r} is not an IP address or network") from None
         return settings
+
+
+def _check_database_url(url: str) -> None:
+    """Refuse what would otherwise open (and create) a SQLite file of that odd name: a mistyped
+    URL would start an empty clinic without a word."""
+    scheme, sep, _ = url.partition("://")
+    if not url.strip():
+        raise SettingsError("UNKNOT_DATABASE_URL: must not be empty (a file path, sqlite:///path or postgresql://...)")
+    if sep and not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        # Only the scheme is repeated: the rest may hold a password.
+        raise SettingsError(
+            f"UNKNOT_DATABASE_URL: must be a file path, sqlite:///path (three slashes) or postgresql://..., "
+            f"not a {scheme}:// address"
+        )
+
+
+def _listening_url(host: str, port: int) -> str:
+    """The address of this server as seen from this machine."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return f"http://{host}:{port}"
+    if address.is_unspecified:
+        address = ipaddress.ip_address("127.0.0.1")
+    return f"http://[{address}]:{port}" if address.version == 6 else f"http://{address}:{port}"
 
 
 _KINDS = {int: "a whole number", float: "a number", bool: "1 or 0 (or true or false)"}

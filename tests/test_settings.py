@@ -60,6 +60,37 @@ def test_a_bad_value_says_what_is_expected_and_what_was_given(name: str, value: 
         Settings.from_env({name: value})
 
 
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("mysql://clinic:secret@db/unknot", "not a mysql:// address"),
+        # Two slashes: a relative file named "sqlite:" would be made.
+        ("sqlite://var/unknot.db", "sqlite:///path (three slashes)"),
+        ("  ", "must not be empty"),
+    ],
+)
+def test_a_database_url_no_backend_takes_is_refused_without_repeating_it(value: str, says: str) -> None:
+    with pytest.raises(SettingsError, match=re.escape(says)) as info:
+        Settings.from_env({"UNKNOT_DATABASE_URL": value})
+    assert str(info.value).startswith("UNKNOT_DATABASE_URL: ")
+    assert "secret" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("environ", "url"),
+    [
+        ({}, "http://127.0.0.1:8000"),
+        ({"UNKNOT_PORT": "8792"}, "http://127.0.0.1:8792"),
+        ({"UNKNOT_HOST": "0.0.0.0", "UNKNOT_PORT": "9000"}, "http://127.0.0.1:9000"),
+        ({"UNKNOT_HOST": "::1"}, "http://[::1]:8000"),
+        ({"UNKNOT_HOST": "clinic.local"}, "http://clinic.local:8000"),
+        ({"UNKNOT_PORT": "9000", "UNKNOT_PUBLIC_URL": "https://clinic.example.org"}, "https://clinic.example.org"),
+    ],
+)
+def test_invite_links_follow_the_address_the_app_listens_on_unless_set(environ: dict[str, str], url: str) -> None:
+    assert Settings.from_env(environ).public_url == url
+
+
 def test_trusted_proxies_take_addresses_and_networks_of_both_families() -> None:
     s = Settings.from_env({"UNKNOT_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8,::1,fd00::/8"})
     assert s.trusted_proxies == "127.0.0.1, 10.0.0.0/8,::1,fd00::/8"
