@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import sqlite3
+import stat
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from litestar.testing import AsyncTestClient
 
 from server.cli import main
 from server.db.backup import BackupError, backup, check, restore
+from server.db.connection import DatabaseInUse, SQLiteDatabase, claim_file
 from server.settings import Settings
 from tests.test_flow_therapist_patient import assign, completion, create_patient, join
 
@@ -95,3 +98,39 @@ def test_the_cli_backs_up_and_restores(
     assert "--yes" in capsys.readouterr().err
     assert main(["restore", str(target), "--yes"]) == 0
     assert main(["backup", str(target)]) == 1
+
+
+async def test_restore_under_a_running_server_is_refused_and_copies_nothing(
+    therapist: Client, settings: Settings, tmp_path: Path
+) -> None:
+    # The app behind `therapist` has the database open, as `unknot serve` would.
+    target = tmp_path / "before.db"
+    backup(settings.sqlite_path, target)
+    patient = await create_patient(therapist)
+    with pytest.raises(BackupError, match=r"open in another program \(a running `unknot serve`\?\); stop it first"):
+        restore(target, settings.sqlite_path)
+    r = await therapist.get(f"/api/v1/patients/{patient['id']}")
+    assert r.status_code == 200
+
+
+async def test_a_server_starting_during_a_restore_is_refused(settings: Settings) -> None:
+    claim = claim_file(settings.sqlite_path, alone=True)
+    try:
+        with pytest.raises(DatabaseInUse, match="is being restored"):
+            await SQLiteDatabase(settings.sqlite_path).connect()
+    finally:
+        os.close(claim)
+    async with SQLiteDatabase(settings.sqlite_path) as db:
+        assert await db.fetch_one("SELECT 1") is not None
+
+
+async def test_the_database_and_its_backups_are_readable_by_their_owner_only(
+    therapist: Client, settings: Settings, tmp_path: Path
+) -> None:
+    await create_patient(therapist)  # something in the -wal too
+    folder = tmp_path / "backups"
+    backup(settings.sqlite_path, folder / "b.db")
+    for path in (settings.sqlite_path, Path(f"{settings.sqlite_path}-wal"), folder / "b.db"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    # One self-contained file: no -wal or .partial leftovers beside it.
+    assert [p.name for p in folder.iterdir()] == ["b.db"]

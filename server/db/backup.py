@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from pathlib import Path
 
+from server.db.connection import DatabaseInUse, claim_file
 from server.db.migrate import latest_version
 
 __all__ = ["BackupError", "backup", "check", "restore"]
@@ -37,12 +39,19 @@ def check(path: Path) -> int:
 
 
 def _copy(source: Path, target: Path) -> None:
-    """Copy with SQLite's online backup API: a consistent snapshot even while another process writes."""
+    """Copy with SQLite's online backup API: a consistent snapshot even while another process writes.
+
+    The copy is one file (no -wal beside it) that only its owner can read: it is health data.
+    """
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src, sqlite3.connect(target) as dst:
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        with contextlib.closing(src), contextlib.closing(sqlite3.connect(target)) as dst:
             src.backup(dst)
-            dst.execute("PRAGMA journal_mode=WAL")
+            # The copy takes the source's WAL mode; a reader of a WAL file leaves -wal and -shm beside it.
+            dst.execute("PRAGMA journal_mode=DELETE")
     except (OSError, sqlite3.Error) as exc:
         raise BackupError(f"cannot copy {source} to {target}: {exc}") from None
 
@@ -69,8 +78,19 @@ def backup(database: Path, target: Path) -> int:
 def restore(source: Path, database: Path) -> int:
     """Replace ``database`` with the checked backup ``source``; returns its schema version.
 
-    Stop the server first: a running server keeps its connections to the old file.
+    Refused while another program has ``database`` open: a running server would go on with what
+    it had read and cached, and write into the restored file as if nothing had changed.
     """
     version = check(source)
-    _copy(source, database)
+    try:
+        database.parent.mkdir(parents=True, exist_ok=True)
+        claim = claim_file(database, alone=True)
+    except DatabaseInUse as exc:
+        raise BackupError(str(exc)) from None
+    except OSError as exc:
+        raise BackupError(f"cannot restore to {database}: {exc}") from None
+    try:
+        _copy(source, database)
+    finally:
+        os.close(claim)
     return version

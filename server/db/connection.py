@@ -9,6 +9,7 @@ in a :func:`dialects` pair and picks one with ``SQL[db.dialect]``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import sqlite3
@@ -24,6 +25,7 @@ import aiosqlite
 __all__ = [
     "Database",
     "DatabaseBusy",
+    "DatabaseInUse",
     "DatabaseUnavailable",
     "Dialect",
     "Memo",
@@ -34,6 +36,7 @@ __all__ = [
     "SQLiteSnapshot",
     "SQLiteTransaction",
     "Transaction",
+    "claim_file",
     "dialects",
 ]
 
@@ -65,6 +68,8 @@ _PRAGMAS = (
     "PRAGMA synchronous=FULL",
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=5000",
+    # Health data: an erased patient's rows are overwritten, not left in free pages (and backups).
+    "PRAGMA secure_delete=ON",
 )
 
 
@@ -268,6 +273,39 @@ class _WriteTurns:
         os.close(self._fd)  # releases the lock if a wait was still going on
 
 
+class DatabaseInUse(DatabaseUnavailable):
+    """Another program has the SQLite file open (a restore needs it to itself), or is restoring it."""
+
+
+def claim_file(path: Path, *, alone: bool) -> int:
+    """Mark the SQLite file ``path`` as open by this program (``alone``: by no other); returns the
+    descriptor holding the mark, released by closing it.
+
+    Every connected :class:`SQLiteDatabase` holds a shared mark; a restore takes it alone, so it
+    never copies under a running server (which would go on with what it had cached).
+
+    Raises:
+        DatabaseInUse: the mark is held the other way.
+    """
+    fd = os.open(f"{path}-in-use", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_EX if alone else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise DatabaseInUse(
+            f"{path} is open in another program (a running `unknot serve`?); stop it first"
+            if alone
+            else f"{path} is being restored; try again when the restore has finished"
+        ) from None
+    return fd
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty database file only its owner can read (SQLite gives its -wal and -shm the same mode)."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 class SQLiteDatabase(Database):
     """The SQLite database of one app process.
 
@@ -285,12 +323,15 @@ class SQLiteDatabase(Database):
         self._reader: sqlite3.Connection | None = None
         self._write_lock = asyncio.Lock()
         self._turns: _WriteTurns | None = None
+        self._claim: int | None = None
         self.memo = Memo()
 
     async def connect(self) -> None:
         """Open the writer and the reader connection."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._claim = claim_file(self.path, alone=False)
+            _create_private(self.path)
             self._writer = await aiosqlite.connect(self.path, isolation_level=None)
             self._writer.row_factory = sqlite3.Row
             for pragma in _PRAGMAS:  # the first read: "file is not a database" shows here
@@ -298,6 +339,9 @@ class SQLiteDatabase(Database):
             # The reader is opened after the writer has switched the file to WAL.
             self._reader = _reader(self.path)
             self._turns = _WriteTurns(self.path)
+        except DatabaseInUse:
+            await self.close()
+            raise
         except (OSError, sqlite3.Error) as exc:
             await self.close()
             raise DatabaseUnavailable(f"cannot open {self.path}: {exc}") from exc
@@ -313,6 +357,9 @@ class SQLiteDatabase(Database):
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+        if self._claim is not None:
+            os.close(self._claim)
+            self._claim = None
 
     def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         """A write transaction: committed on success, rolled back on any error."""
