@@ -19,7 +19,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.static_files import create_static_files_router
-from litestar.types import ASGIApp, Message, Middleware, Receive, Scope, Send
+from litestar.types import Message, Middleware, Scope
 from msgspec import Struct
 
 from server import push
@@ -106,32 +106,21 @@ def _security_headers(settings: Settings) -> Callable[[Message, Scope], Awaitabl
     return before_send
 
 
-def _access_log(app: ASGIApp) -> ASGIApp:
-    """One line per request when it is answered: method, path and status (``-`` when none was sent).
+def _access_log() -> Callable[[Message, Scope], Awaitable[None]]:
+    """One line per request as its answer starts: method, path and status.
 
-    Nothing else: bodies, query strings, headers and cookies may hold health data or secrets
+    A hook on what is sent, not a middleware: an answer made from an exception raised in a
+    middleware (a removed device's token) is sent outside every middleware. Nothing else is
+    logged: bodies, query strings, headers and cookies may hold health data or secrets
     (tests/test_secrets_in_logs.py searches the log for them).
     """
     logger = logging.getLogger("unknot.access")
 
-    async def logged(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await app(scope, receive, send)
-            return
-        status = "-"
+    async def before_send(message: Message, scope: Scope) -> None:
+        if message["type"] == "http.response.start":
+            logger.info("%s %s %s", scope["method"], scope["path"], message["status"])
 
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = str(message["status"])
-            await send(message)
-
-        try:
-            await app(scope, receive, send_and_note)
-        finally:
-            logger.info("%s %s %s", scope["method"], scope["path"], status)
-
-    return logged
+    return before_send
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Litestar:
@@ -150,8 +139,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         # Behind a proxy every request comes from the proxy. The header is believed only from a
         # trusted one (anyone can send it), and the client is the last address no trusted proxy added.
         middleware.insert(0, partial(wrap_asgi_with_proxy_headers, trusted_hosts=settings.trusted_proxies))
-    if settings.access_log:
-        middleware.insert(0, _access_log)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -211,7 +198,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         ),
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
-        before_send=[_security_headers(settings)],
+        before_send=[_security_headers(settings), *([_access_log()] if settings.access_log else [])],
         request_max_body_size=settings.max_body_bytes,
         # The patient's phone may be on a weak signal: the app shell and JSON compress 3-5x.
         # Level 6 (zlib's own default) compresses nearly as well as 9 for a fraction of the CPU.

@@ -37,6 +37,14 @@ async def test_each_request_is_one_line_with_method_path_and_status(tmp_path: Pa
             assert (await client.get("/api/v1/ping?secret=1")).status_code == 200
             assert (await client.get("/api/v1/patients")).status_code == 401
             assert (await client.post("/api/v1/auth/login", json={"email": "a@b.example"})).status_code == 400
+            # Refused by the middleware that identifies the caller, before any route handler.
+            r = await client.get("/api/v1/patient/me", headers={"Authorization": "Bearer no-such-device"})
+            assert r.status_code == 401
         finally:
             logging.getLogger("unknot.access").removeHandler(handler)
-    assert handler.lines == ["GET /api/v1/ping 200", "GET /api/v1/patients 401", "POST /api/v1/auth/login 400"]
+    assert handler.lines == [
+        "GET /api/v1/ping 200",
+        "GET /api/v1/patients 401",
+        "POST /api/v1/auth/login 400",
+        "GET /api/v1/patient/me 401",
+    ]
