@@ -241,6 +241,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from server.demo import load_demo
 
     settings = _settings()
+    if settings.env == "production":
+        # Its password is in the README: on a clinic's server it would be a published way in.
+        print("unknot: demo data is for trying Unknot locally; not loaded with UNKNOT_ENV=production", file=sys.stderr)
+        return 2
     print(asyncio.run(load_demo(settings)))
     return 0
 
@@ -445,6 +449,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 1
     if problem := _cannot_listen(settings.host, settings.port):
         print(f"unknot: cannot listen on {settings.host}:{settings.port}: {problem}", file=sys.stderr)
+        return 1
+    # Serving would create the file: a mistyped path would open an empty clinic without a word.
+    if settings.database_backend == "sqlite" and not settings.sqlite_path.is_file():
+        print(
+            f"unknot: no database at {settings.sqlite_path}: check UNKNOT_DATABASE_URL, or run `unknot init` "
+            "to create it",
+            file=sys.stderr,
+        )
         return 1
     asyncio.run(_reach(settings))
     if _content_refused(settings, catalog, f"unknot: {settings.plans_dir}"):

@@ -180,6 +180,23 @@ def test_backup_to_a_place_that_cannot_hold_it_says_so_and_leaves_nothing(
     assert not list(readonly.glob("copy.db*"))
 
 
+def test_serve_on_a_database_file_that_is_not_there_creates_nothing_and_says_how(
+    data: Path, no_server: type[NoServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A mistyped UNKNOT_DATABASE_URL would otherwise start an empty clinic.
+    assert main(["vapid-keys"]) == 0
+    capsys.readouterr()
+    assert main(["serve"]) == 1
+    assert not no_server.started
+    assert not data.exists()
+    assert capsys.readouterr().err == (
+        f"unknot: no database at {data}: check UNKNOT_DATABASE_URL, or run `unknot init` to create it\n"
+    )
+    assert main(["init"]) == 0
+    assert main(["serve"]) == 0
+    assert no_server.started
+
+
 def test_serve_refuses_fewer_than_one_worker(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["serve", "--workers", "0"])
@@ -301,6 +318,15 @@ def test_demo_loads_once_and_each_run_gives_a_fresh_invite(data: Path, capsys: p
     with sqlite3.connect(data) as conn:
         assert conn.execute("SELECT count(*) FROM patient").fetchone() == (2,)
         assert conn.execute("SELECT count(*) FROM patient_invite").fetchone() == (2,)
+
+
+def test_demo_is_refused_in_production_and_creates_nothing(
+    data: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("UNKNOT_ENV", "production")
+    assert main(["demo"]) == 2
+    assert "not loaded with UNKNOT_ENV=production" in capsys.readouterr().err
+    assert therapists(data) == []
 
 
 def test_demo_after_the_account_changed_never_prints_a_password_that_no_longer_works(
