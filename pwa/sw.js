@@ -15,7 +15,7 @@
 
 // VERSION is a hash of the SHELL files: tests/browser/shell.py checks it and can rewrite it
 // (`.venv/bin/python -m tests.browser.shell --write`) whenever a shell file changes.
-const VERSION = "e13a6a72ce57";
+const VERSION = "9d8970c9fcb1";
 const SHELL_CACHE = "unknot-shell-" + VERSION;
 const API_CACHE = "unknot-api-v1";
 const API_CACHE_MAX = 60;

@@ -59,8 +59,13 @@ export default {
   },
   join_cancelled: "Not joined. The code was not used and still works.",
   join_privacy: "No account or password is needed. Your clinic sees what you log here.",
-  revoked_title: "Please join again",
-  revoked_text: "This phone is no longer connected to your clinic. Ask your clinic for a new code and type it here. Nothing you logged is lost.",
+  revoked_title: "This phone was disconnected",
+  revoked_text: "Your clinic disconnected this phone from Unknot. Everything about you that was on it (your name, your program and what you logged) has been removed from this phone. Your clinic still has everything that reached it.",
+  revoked_unsent: {
+    one: "1 record you logged had not reached your clinic. It can no longer be sent, so it was removed too. If it matters, tell your clinic.",
+    other: "{n} records you logged had not reached your clinic. They can no longer be sent, so they were removed too. If they matter, tell your clinic.",
+  },
+  revoked_again: "To use the app again, ask your clinic for a new code and type it here.",
   no_plan_title: "Your program is not ready yet",
   no_plan_text: "Your clinic has not set up your program yet. Please check again later.",
 

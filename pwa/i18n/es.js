@@ -59,8 +59,13 @@ export default {
   },
   join_cancelled: "No se ha unido. El código no se ha usado y sigue sirviendo.",
   join_privacy: "No necesita cuenta ni contraseña. Su clínica ve lo que anote aquí.",
-  revoked_title: "Vuelva a conectarse",
-  revoked_text: "Este teléfono ya no está conectado con su clínica. Pida un código nuevo a su clínica y escríbalo aquí. No se pierde nada de lo que anotó.",
+  revoked_title: "Este teléfono fue desconectado",
+  revoked_text: "Su clínica desconectó este teléfono de Unknot. Todo lo suyo que había en él (su nombre, su programa y lo que anotó) se ha borrado de este teléfono. Su clínica conserva todo lo que le llegó.",
+  revoked_unsent: {
+    one: "1 registro que anotó no había llegado a su clínica. Ya no se puede enviar, así que también se borró. Si es importante, dígaselo a su clínica.",
+    other: "{n} registros que anotó no habían llegado a su clínica. Ya no se pueden enviar, así que también se borraron. Si son importantes, dígaselo a su clínica.",
+  },
+  revoked_again: "Para volver a usar la aplicación, pida un código nuevo a su clínica y escríbalo aquí.",
   no_plan_title: "Su programa aún no está listo",
   no_plan_text: "Su clínica todavía no ha preparado su programa. Vuelva a mirar más tarde.",
 

@@ -17,7 +17,6 @@ import { renderDay } from "./screens/today.js";
 import { forgetPush, keepFallbackText, renderReminders, startReminders } from "./reminders.js";
 
 const core = globalThis.unknotCore;
-const API_CACHE = "unknot-api-v1";
 // While the pain question after an exercise is open, its record waits this long before it is sent.
 const PAIN_GRACE_MS = 2 * 60 * 1000;
 // A done mark tapped on a list waits this long before it is sent: a tap on the wrong circle can
@@ -28,11 +27,8 @@ const LOCK_WAIT_MS = 1500;
 
 const $ = (id) => document.getElementById(id);
 
-/** Records counted once per exercise: a fill-in (a late pain answer) beside its own completion
- *  in the same list is that exercise's, not another one. */
-function perExercise(records) {
-  return records.filter((r) => r.type !== "fill" || !records.some((c) => c.id === r.body.id));
-}
+/** Records counted once per exercise (see core.perExercise). */
+const perExercise = (records) => core.perExercise(records);
 
 export const app = {
   token: null,
@@ -40,6 +36,10 @@ export const app = {
   bundle: null,
   records: [],
   revoked: false,
+  // After a removal: how many records had not reached the clinic and were deleted with the rest.
+  revokedUnsent: 0,
+  // The forgetting after a removal, while it runs.
+  forgetting: null,
   planMissing: false,
   online: navigator.onLine,
   installPrompt: null,
@@ -274,13 +274,16 @@ export const app = {
     // used up, so ask now, while saying no still leaves everything as it was.
     const unsent = previous ? this.pendingCount() : 0;
     if (unsent && !window.confirm(t("join_unsent", { n: unsent, name: previous.display_name }))) return null;
+    // A removal still being forgotten finishes first: nothing of it may land on the new patient.
+    if (this.forgetting) await this.forgetting;
     const result = await call("/api/v1/patient/join", { method: "POST", body: { code, label: deviceLabel() } });
     if (previous && !samePatient(previous, result.patient)) {
       // Someone else on this phone: nothing of the last person's may go out under the new name.
       await core.clearAll();
-      await clearApiCache();
       this.records = [];
     }
+    // Answers cached for another token are never served to this one (sw.js), but none stay either.
+    if (!previous || !samePatient(previous, result.patient)) await clearApiCache();
     await core.set("token", result.token);
     await core.set("patient", result.patient);
     await core.del("revoked");
@@ -291,6 +294,7 @@ export const app = {
     this.token = result.token;
     this.patient = result.patient;
     this.revoked = false;
+    this.revokedUnsent = 0;
     await refreshPlan();
     await refreshLog();
     sync.flush();
@@ -309,13 +313,38 @@ export const app = {
     this.go("#/today");
   },
 
-  onRevoked() {
-    if (this.revoked) return;
+  /**
+   * The server answered 401 to `token`: the clinic removed this device, or archived or erased the
+   * patient. Everything of the patient on this phone is forgotten (core.forgetPatient, also run by
+   * sync and sw.js on their own 401s): the stored data and records, the cached API answers, the
+   * push subscription and shown notifications; the join screen then says so. Unsent records are
+   * deleted too (they can never be sent with this token, and on a shared phone they are someone's
+   * health data); the screen says how many. A 401 for a token replaced by a join since is ignored.
+   */
+  onRevoked(token = this.token) {
+    if (this.revoked) return this.forgetting || Promise.resolve();
+    if (!token || token !== this.token) return Promise.resolve();
     this.revoked = true;
     this.token = null;
-    core.del("token");
-    core.set("revoked", true);
-    render();
+    Object.assign(this, { patient: null, bundle: null, records: [], planMissing: false });
+    this.details.clear();
+    if (app.cleanup) {
+      app.cleanup();
+      app.cleanup = null;
+    }
+    render({ focus: true });
+    this.forgetting = (async () => {
+      try {
+        const marker = await core.forgetPatient(token);
+        if (marker) this.revokedUnsent = marker.unsent;
+      } catch { /* no IndexedDB: nothing was kept */ }
+      await core.forgetBrowserData();
+      // Other tabs of the app: they find the token gone and forget too.
+      core.announce({ type: "records" });
+      this.records = [];
+      if (this.revoked) render({ focus: true });
+    })().finally(() => { this.forgetting = null; });
+    return this.forgetting;
   },
 };
 
@@ -329,8 +358,11 @@ const sync = createSync({
   onRevoked: () => app.onRevoked(),
 });
 
+/** Delete the worker's cached API answers (every "unknot-api-*" cache, older versions' too). */
 async function clearApiCache() {
-  if ("caches" in window) await caches.delete(API_CACHE);
+  if (!("caches" in window)) return;
+  const names = await caches.keys();
+  await Promise.all(names.filter((name) => name.startsWith("unknot-api-")).map((name) => caches.delete(name)));
 }
 
 /** Whether two plan bundles are the same version of the same plan (whatever their language). */
@@ -363,10 +395,13 @@ function refreshPlan() {
 }
 
 async function fetchPlan() {
-  if (!app.token) return;
+  const token = app.token;
+  if (!token) return;
   refreshMe();
   try {
-    const bundle = await call(`/api/v1/patient/plan?lang=${lang()}`, { token: app.token });
+    const bundle = await call(`/api/v1/patient/plan?lang=${lang()}`, { token });
+    // Removed (or someone else joined) while this was on its way: not theirs to keep.
+    if (app.token !== token) return;
     // Offline, the worker answers with the last copy it has for this language, which may be
     // older than the plan already seen in the other one: keep the newer plan then.
     const newest = await core.get("plan");
@@ -384,7 +419,7 @@ async function fetchPlan() {
     if (changed && !shown) render();
     else if (changed) refreshPassive();
   } catch (err) {
-    if (err instanceof ApiError && err.status === 401) app.onRevoked();
+    if (err instanceof ApiError && err.status === 401) app.onRevoked(token);
     else if (err instanceof ApiError && err.status === 404) {
       app.planMissing = true;
       app.bundle = null;
@@ -397,8 +432,9 @@ async function fetchPlan() {
 /** The patient as the clinic has them now: a rename shows from the next screen on, without joining again. */
 async function refreshMe() {
   try {
-    const me = await call("/api/v1/patient/me", { token: app.token });
-    if (JSON.stringify(me) === JSON.stringify(app.patient)) return;
+    const token = app.token;
+    const me = await call("/api/v1/patient/me", { token });
+    if (app.token !== token || JSON.stringify(me) === JSON.stringify(app.patient)) return;
     app.patient = me;
     await core.set("patient", me);
   } catch { /* offline, or a removed device: refreshPlan says so */ }
@@ -414,14 +450,16 @@ async function refreshLog() {
   const treated = [app.bundle.program, ...(app.bundle.earlier || []).map((e) => e.program)]
     .map((p) => p.treated_on).sort()[0];
   const from = treated > to ? to : treated < earliest ? earliest : treated;
+  const token = app.token;
   try {
-    const log = await call(`/api/v1/patient/log?from=${from}&to=${to}`, { token: app.token });
+    const log = await call(`/api/v1/patient/log?from=${from}&to=${to}`, { token });
+    if (app.token !== token) return;
     await core.mergeSent("completion", log.completions);
     await core.mergeSent("checkin", log.checkins);
     await app.reloadRecords();
     refreshPassive();
   } catch (err) {
-    if (err instanceof ApiError && err.status === 401) app.onRevoked();
+    if (err instanceof ApiError && err.status === 401) app.onRevoked(token);
   }
 }
 
@@ -687,6 +725,16 @@ async function start() {
   app.token = saved.token || null;
   app.patient = saved.patient || null;
   app.revoked = Boolean(saved.revoked) && !app.token;
+  if (app.revoked) {
+    // Removed earlier, maybe by the worker, or by an older version of the app that kept the
+    // patient's data after a removal: nothing of theirs stays (see onRevoked).
+    try {
+      const marker = await core.forgetPatient(null);
+      app.revokedUnsent = (marker && marker.unsent) || 0;
+    } catch { /* no IndexedDB */ }
+    await core.forgetBrowserData();
+    Object.assign(app, { patient: null, records: [] });
+  }
   app.sound = saved.sound !== false;
   await loadLang(pickLang(saved.savedLang, navigator.languages, app.patient && app.patient.locale));
   translateChrome();

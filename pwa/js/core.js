@@ -5,7 +5,8 @@
  * `import './core.js'`. It defines globalThis.unknotCore.
  *
  * IndexedDB "unknot":
- *   kv       key -> value: token, patient, lang, plan:<lang>, ...
+ *   kv       key -> value: token, patient, lang, plan:<lang>, ...; after a removal only the
+ *            phone's settings (lang, sound) and revoked: {unsent} (see forgetPatient)
  *   records  completions and check-ins by client UUID:
  *            {id, type: "completion"|"checkin", state: "pending"|"sent"|"rejected",
  *             ready_at (ms; not sent before), error?, body: <what the server takes>}
@@ -264,6 +265,69 @@
     });
   }
 
+  /* Settings of this phone, not of the person using it: kept when a patient is forgotten. */
+  var DEVICE_KEYS = ["lang", "sound"];
+
+  /* The clinic removed this device (a 401 for `token`), or the patient was archived or erased:
+   * forget everything of the patient on this phone, in one transaction: every kv entry but the
+   * phone's settings (token, name, plans, push and reminder state) and every record. Unsent
+   * records go too: their token can never send them again, and keeping them would leave someone's
+   * health data on a phone that may be shared or handed on. They are counted, so the join screen
+   * can say how many were lost (kv "revoked" = {unsent}; nothing else about them is kept). A 401
+   * for a token this phone no longer holds (a new join since) changes nothing: resolves null.
+   * Else resolves with the "revoked" entry. */
+  function forgetPatient(token) {
+    return tx(["kv", "records"], "readwrite", function (t) {
+      var kv = t.objectStore("kv");
+      var records = t.objectStore("records");
+      return Promise.all([req(kv.get("token")), req(kv.get("revoked")), req(kv.getAllKeys()), req(records.getAll())])
+        .then(function (found) {
+          var stored = found[0];
+          if (stored && stored !== token) return null;
+          var before = found[1] && typeof found[1].unsent === "number" ? found[1].unsent : 0;
+          var marker = { unsent: before + perExercise(pending(found[3])).length };
+          found[2].forEach(function (key) { if (DEVICE_KEYS.indexOf(key) < 0) kv.delete(key); });
+          records.clear();
+          kv.put(marker, "revoked");
+          return marker;
+        });
+    });
+  }
+
+  /* Everything else the browser keeps for the patient, from the page or the worker: the cached API
+   * answers (every "unknot-api-*" cache), shown notifications (they name slots and days) and the
+   * push subscription (the server dropped it with the device, or does on the push service's
+   * 404/410). Never throws. */
+  function forgetBrowserData() {
+    var c = root.caches;
+    var cachesGone = c ? c.keys().then(function (names) {
+      return Promise.all(names.filter(function (n) { return n.indexOf("unknot-api-") === 0; })
+        .map(function (n) { return c.delete(n); }));
+    }) : Promise.resolve();
+    var registration = root.registration && root.registration.pushManager ? Promise.resolve(root.registration)
+      : root.navigator && root.navigator.serviceWorker ? root.navigator.serviceWorker.getRegistration("/")
+        : Promise.resolve(null);
+    var pushGone = registration.then(function (reg) {
+      if (!reg) return null;
+      var shown = reg.getNotifications ? reg.getNotifications().then(function (all) {
+        all.forEach(function (n) { n.close(); });
+      }) : null;
+      var sub = reg.pushManager ? reg.pushManager.getSubscription().then(function (s) {
+        return s && s.unsubscribe();
+      }) : null;
+      return Promise.all([shown, sub]);
+    });
+    return Promise.all([cachesGone.catch(function () {}), pushGone.catch(function () {})]).then(function () {});
+  }
+
+  /* Records as the patient counts them: a fill-in (a late pain answer) beside its own completion
+   * is that exercise's, not another one. */
+  function perExercise(records) {
+    var ids = {};
+    records.forEach(function (r) { if (r.type !== "fill") ids[r.id] = true; });
+    return records.filter(function (r) { return r.type !== "fill" || !ids[r.body.id]; });
+  }
+
   function pending(records) {
     return records.filter(function (r) { return r.state === "pending"; });
   }
@@ -332,7 +396,10 @@
         var checkins = batch.checkins;
         return postBatch(token, completions, checkins, { fetch: options.fetch }).then(function (res) {
           if (res.status === 401) {
-            return set("revoked", true).then(function () { return { status: "revoked", sent: sent }; });
+            // Forgotten here too, so the worker's Background Sync (no page open) leaves nothing behind.
+            return forgetPatient(token).then(function (marker) {
+              return marker ? forgetBrowserData() : null;
+            }).then(function () { return { status: "revoked", sent: sent }; });
           }
           if (res.status === 429 || res.status >= 500) return { status: "retry", sent: sent };
           return res.json().catch(function () { return null; }).then(function (body) {
@@ -411,6 +478,9 @@
     batchOf: batchOf,
     mergeSent: mergeSent,
     clearAll: clearAll,
+    forgetPatient: forgetPatient,
+    forgetBrowserData: forgetBrowserData,
+    perExercise: perExercise,
     pending: pending,
     flush: flush,
     postBatch: postBatch,

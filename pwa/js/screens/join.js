@@ -55,9 +55,13 @@ export function renderJoin(app, { code = "", error = null, revoked = false }) {
   message,
   submit);
 
+  // After a removal: what happened, what left the phone (unsent records included), how to join again.
+  const unsent = revoked ? app.revokedUnsent || 0 : 0;
   return h("section", { class: "screen join" },
     h("h1", { text: revoked ? t("revoked_title") : t("join_title") }),
     h("p", { class: "lead", text: revoked ? t("revoked_text") : t("join_intro") }),
+    unsent ? h("p", { class: "revoked-unsent", text: t("revoked_unsent", { n: unsent }) }) : null,
+    revoked ? h("p", { text: t("revoked_again") }) : null,
     form,
     h("p", { class: "muted", text: t("join_privacy") }));
 }
