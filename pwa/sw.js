@@ -3,7 +3,10 @@
  * - The app shell is precached under a versioned name and served cache-first, so a page
  *   never mixes files of two versions. A new worker waits until the patient taps "Reload"
  *   (the page posts SKIP_WAITING), then old shell caches are deleted.
- * - Patient API reads are network-first with the last good answer as the offline fallback.
+ * - Patient API reads are network-first with the last good answer as the offline fallback,
+ *   kept per device token: an answer is only ever served to the token it was fetched with. A 401
+ *   (the clinic removed the device, archived or erased the patient) forgets the patient on this
+ *   phone: stored data, records, cached answers, push subscription (core.js forgetPatient).
  * - The outbox is sent by the page; Background Sync sends it from here when no page is open
  *   (the browser fires it once the network is back, even after the app was closed).
  * - Web Push: every push shows a notification; tapping it brings the app to the front on the
@@ -17,7 +20,8 @@
 // (`.venv/bin/python -m tests.browser.shell --write`) whenever a shell file changes.
 const VERSION = "9d8970c9fcb1";
 const SHELL_CACHE = "unknot-shell-" + VERSION;
-const API_CACHE = "unknot-api-v1";
+// v1 kept answers by URL alone (anyone joined later could be served them): deleted on activate.
+const API_CACHE = "unknot-api-v2";
 const API_CACHE_MAX = 60;
 const SHELL = [
   "/",
@@ -61,7 +65,8 @@ self.addEventListener("activate", (event) => {
   event.waitUntil((async () => {
     const names = await caches.keys();
     await Promise.all(names
-      .filter((name) => name.startsWith("unknot-shell-") && name !== SHELL_CACHE)
+      .filter((name) => (name.startsWith("unknot-shell-") && name !== SHELL_CACHE)
+        || (name.startsWith("unknot-api-") && name !== API_CACHE))
       .map((name) => caches.delete(name)));
     await self.clients.claim();
   })());
@@ -78,17 +83,41 @@ async function trimApiCache(cache) {
   await Promise.all(keys.slice(0, Math.max(0, keys.length - API_CACHE_MAX)).map((key) => cache.delete(key)));
 }
 
-async function networkFirst(request) {
+function bearer(request) {
+  const m = /^Bearer (.+)$/.exec(request.headers.get("Authorization") || "");
+  return m ? m[1] : null;
+}
+
+/** The cache key of a request: its URL and a hash of its token, so that a cached answer never
+ *  goes to another token (another patient joined on this phone, or none). */
+async function apiKey(request, token) {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token || ""));
+  const hex = Array.from(new Uint8Array(digest).slice(0, 12), (b) => b.toString(16).padStart(2, "0")).join("");
+  const url = new URL(request.url);
+  url.searchParams.set("_token", hex);
+  return url.href;
+}
+
+async function networkFirst(event) {
+  const request = event.request;
+  const token = bearer(request);
+  const key = await apiKey(request, token);
   const cache = await caches.open(API_CACHE);
   try {
     const response = await fetch(request);
-    if (response.status === 200) {
-      await cache.put(request.url, response.clone());
+    if (response.status === 200 && token && await self.unknotCore.get("token").catch(() => null) === token) {
+      await cache.put(key, response.clone());
       trimApiCache(cache);
+    } else if (response.status === 401 && token) {
+      // Removed: forget the patient here too, even if no page of this version is left to do it.
+      event.waitUntil(self.unknotCore.forgetPatient(token).then((marker) => {
+        if (marker) return self.unknotCore.forgetBrowserData();
+        return null;
+      }).catch(() => null));
     }
     return response;
   } catch (err) {
-    const cached = await cache.match(request.url);
+    const cached = token ? await cache.match(key) : null;
     if (cached) return cached;
     throw err;
   }
@@ -107,7 +136,7 @@ self.addEventListener("fetch", (event) => {
   if (url.origin !== self.location.origin) return;
   const path = url.pathname;
   if (path.startsWith("/api/v1/patient/")) {
-    event.respondWith(networkFirst(request));
+    event.respondWith(networkFirst(event));
     return;
   }
   if (path.startsWith("/api/") || path.startsWith("/console") || path.startsWith("/schema")) return;
