@@ -70,26 +70,31 @@ def test_a_patient_without_a_plan_is_told_it_is_not_ready(page: Page, clinic: Cl
     expect(page.locator("h1")).to_have_text("Your program is not ready yet")
 
 
-def test_removed_device_asks_to_join_again_and_keeps_what_was_logged(
+def test_removed_device_forgets_the_patient_says_what_was_unsent_and_can_join_again(
     context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
 ) -> None:
+    # A removal forgets everything of the patient on the phone, unsent records too (they can no
+    # longer be sent; on a shared phone they are someone's health data): the screen says how many.
+    # test_pwa_forget.py looks into IndexedDB and Cache Storage.
     patient = removed_with_unsent(context, page, clinic, "Ana", 1)
-    expect(page.locator("h1")).to_have_text("Please join again")
-    expect(page.locator(".lead")).to_contain_text("Ask your clinic for a new code")
-    wait_outbox(page, 1)  # kept, not lost
+    expect(page.locator("h1")).to_have_text("This phone was disconnected")
+    expect(page.locator(".revoked-unsent")).to_contain_text("1 record you logged had not reached your clinic")
+    expect(page.get_by_text("ask your clinic for a new code")).to_be_visible()
+    wait_outbox(page, 0)
+    assert stored_records(page) == []
     assert completions_of(live_server, patient.id) == []
 
-    # The phone cannot know whose code this is before using it, so it asks first.
+    # Joining again is a fresh start: nothing is left to ask about.
     asked = answer_dialogs(page, True)
     page.get_by_label("Your code").fill(clinic.invite(patient)["code"])
     page.get_by_role("button", name="Start").click()
     wait_for_screen(page, "today")
-    assert asked == [
-        "This phone still holds 1 record of Ana that has not reached the clinic. If the code is for Ana, "
-        "it will be sent. If it is for someone else, it will be deleted. Join with this code?"
-    ]
+    expect(page.locator("h1")).to_have_text("Hello Ana")
+    assert asked == []
+    expect(page.locator(".revoked-unsent")).to_have_count(0)
     wait_outbox(page, 0)
-    assert completions_of(live_server, patient.id) == [r["id"] for r in stored_records(page)]
+    assert stored_records(page) == []
+    assert completions_of(live_server, patient.id) == []
 
 
 def answer_dialogs(page: Page, *answers: bool) -> list[str]:
@@ -110,26 +115,36 @@ def answer_dialogs(page: Page, *answers: bool) -> list[str]:
 
 
 def test_someone_else_joining_is_asked_before_unsent_records_are_deleted(
-    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+    page: Page, clinic: Clinic, live_server: LiveServer
 ) -> None:
-    ana = removed_with_unsent(context, page, clinic, "Ana", 2)
+    # Ana's phone (still joined) cannot send: the server fails. Bea's invite link is opened on it.
+    ana = clinic.patient(name="Ana")
+    join_in_browser(page, clinic.invite(ana))
+    page.route(
+        "**/api/v1/patient/sync",
+        lambda route: route.fulfill(status=503, json={"status": 503, "detail": "service unavailable", "errors": []}),
+    )
+    for _ in range(2):
+        page.locator("li.entry button.check:not([aria-pressed='true'])").first.click()
+    wait_outbox(page, 2)
 
     # Saying no changes nothing: Ana's records stay on the phone and Bea's code is not used up.
     bea = clinic.patient(name="Bea")
+    code = clinic.invite(bea)["code"]
     asked = answer_dialogs(page, False, True)
-    page.get_by_label("Your code").fill(clinic.invite(bea)["code"])
-    page.get_by_role("button", name="Start").click()
-    expect(page.get_by_role("alert")).to_have_text("Not joined. The code was not used and still works.")
+    page.evaluate("(code) => { location.hash = `#join=${code}`; }", code)
+    expect(page.locator("#toast")).to_contain_text("Not joined. The code was not used and still works.")
     assert asked == [
         "This phone still holds 2 records of Ana that have not reached the clinic. If the code is for Ana, "
         "they will be sent. If it is for someone else, they will be deleted. Join with this code?"
     ]
-    wait_for_screen(page, "join")
+    wait_for_screen(page, "today")
+    expect(page.locator("h1")).to_have_text("Hello Ana")
     wait_outbox(page, 2)
 
     # Saying yes with the same code: the phone becomes Bea's, and nothing of Ana's stays on it
     # or reaches the clinic under Bea's name.
-    page.get_by_role("button", name="Start").click()
+    page.evaluate("(code) => { location.hash = `#join=${code}`; }", code)
     wait_for_screen(page, "today")
     expect(page.locator("h1")).to_have_text("Hello Bea")
     assert len(asked) == 2
@@ -171,16 +186,19 @@ def test_disconnecting_names_what_is_unsent_and_then_forgets_the_patient(
     assert len(completions_of(live_server, ana.id)) == 1  # what reached the clinic stays there
 
 
-def test_a_renamed_patient_joining_again_keeps_what_was_logged_and_someone_else_gets_a_clean_phone(
+def test_a_renamed_patient_joining_again_sends_what_she_logs_and_someone_else_gets_a_clean_phone(
     context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
 ) -> None:
-    # The clinic removes the device and corrects her name; she joins again with a new code.
+    # The clinic removes the device (her unsent record is forgotten with the rest, see above) and
+    # corrects her name; she joins again with a new code and logs one that reaches the clinic.
     ana = removed_with_unsent(context, page, clinic, "Ana", 1)
     assert clinic.http.patch(f"/api/v1/patients/{ana.id}", json={"display_name": "Ana María"}).is_success
-    answer_dialogs(page, True)
     page.get_by_label("Your code").fill(clinic.invite(ana)["code"])
     page.get_by_role("button", name="Start").click()
     wait_for_screen(page, "today")
+    expect(page.locator("h1")).to_have_text("Hello Ana María")
+    page.locator("li.entry button.check").first.click()
+    wait_outbox(page, 1)
     wait_outbox(page, 0)
     first = [r["id"] for r in stored_records(page)]
     assert len(first) == 1
