@@ -181,6 +181,7 @@ THERAPIST_CASES = [
     ),
     ("GET", "/api/v1/patients/{pid}/adherence?days=0", None, 400, "days"),
     ("GET", "/api/v1/patients?archived=maybe", None, 400, "archived"),
+    ("DELETE", "/api/v1/patients/0/invites", None, 400, "patient_id"),
     ("GET", "/api/v1/adherence?archived=maybe", None, 400, "archived"),
 ]
 

@@ -215,6 +215,95 @@ async def test_revoking_a_device_twice_answers_the_same_and_audits_it_once(
     assert (await therapist.delete(f"/api/v1/patients/{patient['id']}/devices/999999")).status_code == 404
 
 
+async def test_revoking_a_device_withdraws_the_patients_unused_codes(
+    therapist: Client, other_client: Client, app: Litestar
+) -> None:
+    patient = await create_patient(therapist)
+    other = await create_patient(therapist, name="Other Patient")
+    await join(therapist, other_client, patient["id"])
+    left = [(await therapist.post(f"/api/v1/patients/{patient['id']}/invites")).json()["code"] for _ in range(2)]
+    kept = (await therapist.post(f"/api/v1/patients/{other['id']}/invites")).json()["code"]
+    device = (await therapist.get(f"/api/v1/patients/{patient['id']}/devices")).json()[0]
+    assert (await therapist.delete(f"/api/v1/patients/{patient['id']}/devices/{device['id']}")).status_code == 204
+
+    phone = AsyncTestClient(app=app)
+    for code in left:
+        r = await phone.post("/api/v1/patient/join", json={"code": code})
+        assert r.status_code == 404, r.text
+    # Another patient's codes are theirs to keep.
+    assert (await phone.post("/api/v1/patient/join", json={"code": kept})).status_code == 201
+    trail = (await therapist.get(f"/api/v1/patients/{patient['id']}/audit")).json()
+    assert [(e["action"], e["detail"]) for e in trail[:2]] == [
+        ("invite.withdraw", f"2; device {device['id']} revoked"),
+        ("device.revoke", str(device["id"])),
+    ]
+
+
+async def test_the_therapist_withdraws_the_open_codes_and_a_joined_phone_stays(
+    therapist: Client, other_client: Client, app: Litestar, settings: Settings
+) -> None:
+    patient = await create_patient(therapist)
+    url = f"/api/v1/patients/{patient['id']}/invites"
+    await join(therapist, other_client, patient["id"])
+    # One more made 8 days ago, expired: removed too, but not counted as open.
+    app.state.clock.fixed = dt.datetime.now(dt.UTC) - dt.timedelta(days=8)
+    expired = (await therapist.post(url)).json()["code"]
+    app.state.clock.fixed = None
+    codes = [(await therapist.post(url)).json()["code"] for _ in range(3)]
+    token = therapist.headers.pop("x-csrf-token")
+    assert (await therapist.delete(url)).status_code == 403  # CSRF, like every change
+    therapist.headers["x-csrf-token"] = token
+    r = await therapist.delete(url)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"withdrawn": 3}
+    phone = AsyncTestClient(app=app)
+    for code in [expired, *codes]:
+        assert (await phone.post("/api/v1/patient/join", json={"code": code})).status_code == 404
+    assert count(settings, "patient_invite") == 1  # the used one: the record of the phone's joining
+    assert (await other_client.get("/api/v1/patient/me")).status_code == 200
+    trail = (await therapist.get(f"/api/v1/patients/{patient['id']}/audit")).json()
+    assert (trail[0]["action"], trail[0]["detail"]) == ("invite.withdraw", "3; by the therapist")
+    # Again: nothing open, nothing withdrawn, nothing more in the audit trail.
+    assert (await therapist.delete(url)).json() == {"withdrawn": 0}
+    assert len((await therapist.get(f"/api/v1/patients/{patient['id']}/audit")).json()) == len(trail)
+    # A code made afterwards works.
+    assert (await phone.post("/api/v1/patient/join", json={"code": (await therapist.post(url)).json()["code"]})).is_success
+
+
+async def test_archiving_disconnects_the_phones_and_withdraws_the_codes_until_a_new_code(
+    therapist: Client, other_client: Client, app: Litestar
+) -> None:
+    patient = await create_patient(therapist)
+    pid = patient["id"]
+    await join(therapist, other_client, pid)
+    second = AsyncTestClient(app=app)
+    await join(therapist, second, pid)
+    left = (await therapist.post(f"/api/v1/patients/{pid}/invites")).json()["code"]
+    assert (await therapist.patch(f"/api/v1/patients/{pid}", json={"archived": True})).status_code == 200
+    assert (await other_client.get("/api/v1/patient/me")).status_code == 401
+    assert (await therapist.patch(f"/api/v1/patients/{pid}", json={"archived": False})).status_code == 200
+
+    # Restored: the phones stay disconnected, and the console lists them as removed, not active.
+    for phone in (other_client, second):
+        assert (await phone.get("/api/v1/patient/me")).status_code == 401
+    devices = (await therapist.get(f"/api/v1/patients/{pid}/devices")).json()
+    assert len(devices) == 2
+    assert all(d["revoked_at"] is not None for d in devices)
+    newcomer = AsyncTestClient(app=app)
+    assert (await newcomer.post("/api/v1/patient/join", json={"code": left})).status_code == 404
+    await join(therapist, newcomer, pid)  # a new code joins
+    assert (await newcomer.get("/api/v1/patient/me")).status_code == 200
+
+    trail = [(e["action"], e["detail"]) for e in (await therapist.get(f"/api/v1/patients/{pid}/audit")).json()]
+    ids = ",".join(str(d["id"]) for d in sorted(devices, key=lambda d: d["id"]))
+    archived_at = trail.index(("patient.update", "archived_at"), 2)
+    assert trail[archived_at - 2 : archived_at + 1] == [
+        ("invite.withdraw", "1; patient archived"),
+        ("device.revoke", f"{ids}; patient archived"),
+        ("patient.update", "archived_at"),
+    ]
+
+
 async def test_a_device_label_of_invisible_characters_is_the_default_label(
     therapist: Client, other_client: Client
 ) -> None:

@@ -56,6 +56,7 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/v1/patients/{patient_id:int}"): {"json": {"display_name": "Renamed"}},
     ("DELETE", "/api/v1/patients/{patient_id:int}"): {},
     ("POST", "/api/v1/patients/{patient_id:int}/invites"): {},
+    ("DELETE", "/api/v1/patients/{patient_id:int}/invites"): {},
     ("GET", "/api/v1/patients/{patient_id:int}/devices"): {},
     ("DELETE", "/api/v1/patients/{patient_id:int}/devices/{device_id:int}"): {},
     ("GET", "/api/v1/patients/{patient_id:int}/audit"): {},

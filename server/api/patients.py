@@ -23,6 +23,7 @@ from server.auth.secrets import hash_token, new_invite_code, normalize_invite_co
 from server.clock import iso
 from server.db import audit, patients
 from server.db.audit import AuditEntry
+from server.db.connection import Transaction
 from server.db.patients import Device, Patient
 
 __all__ = ["PatientsController", "check_timezone", "owned_patient"]
@@ -59,6 +60,20 @@ class InviteOut(Struct, frozen=True):
     link: str
     expires_at: str
     qr_svg: str
+
+
+class InvitesWithdrawn(Struct, frozen=True):
+    """How many unused, unexpired invite codes were withdrawn (they no longer join a phone)."""
+
+    withdrawn: int
+
+
+async def _withdraw_invites(tx: Transaction, therapist_id: int, patient_id: int, now: dt.datetime, why: str) -> int:
+    """Withdraw the patient's unused codes inside ``tx``, in the audit trail when any was still open."""
+    withdrawn = await patients.withdraw_invites(tx, therapist_id, patient_id, now)
+    if withdrawn:
+        await audit.record(tx, therapist_id, patient_id, "invite.withdraw", now, f"{withdrawn}; {why}")
+    return withdrawn
 
 
 @functools.cache
@@ -124,7 +139,8 @@ class PatientsController(Controller):
         "/{patient_id:int}",
         summary="Rename, change zone or language, archive or restore",
         description="Only the fields given change. A body with none of them (`{}`) is refused with 422 "
-        "(field `body`) and changes nothing.",
+        "(field `body`) and changes nothing. Archiving revokes the patient's devices and withdraws their "
+        "unused invite codes; after a restore the patient joins again with a new code.",
     )
     async def update(
         self,
@@ -153,6 +169,14 @@ class PatientsController(Controller):
             if updated is None:
                 raise NotFoundException(f"no patient {patient_id}")
             await audit.record(tx, therapist_id, patient_id, "patient.update", now, ",".join(sorted(changes)))
+            if data.archived is True:
+                # An archived patient's tokens are refused anyway; revoked, they stay refused after a
+                # restore (and the console says so), and no code made before joins a phone to them.
+                revoked = await patients.revoke_devices(tx, therapist_id, patient_id, now)
+                if revoked:
+                    detail = f"{','.join(map(str, revoked))}; patient archived"
+                    await audit.record(tx, therapist_id, patient_id, "device.revoke", now, detail)
+                await _withdraw_invites(tx, therapist_id, patient_id, now, "patient archived")
         return updated
 
     @delete("/{patient_id:int}", summary="Erase a patient and everything about them (the audit keeps only the erasure)")
@@ -188,6 +212,22 @@ class PatientsController(Controller):
         segno.make(link, error="m").save(svg, kind="svg", scale=6, border=2, xmldecl=False, svgns=True, title="Invite")
         return InviteOut(code, link, iso(expires), svg.getvalue().decode())
 
+    @delete(
+        "/{patient_id:int}/invites",
+        summary="Withdraw the patient's unused invite codes",
+        description="Every code made for this patient and not yet used stops working (a phone already "
+        "joined stays joined). Answers how many were still open; 0 when there were none.",
+        status_code=200,
+    )
+    async def withdraw_invites(
+        self, request: TherapistRequest, db: DatabaseDep, clock: ClockDep, patient_id: RowId
+    ) -> InvitesWithdrawn:
+        therapist_id, now = request.user.therapist.id, clock.now()
+        async with db.transaction() as tx:
+            if await patients.get_patient(tx, therapist_id, patient_id) is None:
+                raise NotFoundException(f"no patient {patient_id}")
+            return InvitesWithdrawn(await _withdraw_invites(tx, therapist_id, patient_id, now, "by the therapist"))
+
     @get("/{patient_id:int}/devices", summary="The patient's joined devices")
     async def devices(self, request: TherapistRequest, db: DatabaseDep, patient_id: RowId) -> list[Device]:
         await owned_patient(db, request.user.therapist.id, patient_id)
@@ -196,7 +236,8 @@ class PatientsController(Controller):
     @delete(
         "/{patient_id:int}/devices/{device_id:int}",
         summary="Revoke a device",
-        description="204 once the device is revoked. Revoking a device that is already revoked answers "
+        description="204 once the device is revoked; the patient's unused invite codes are withdrawn with it. "
+        "Revoking a device that is already revoked answers "
         "204 again and changes nothing: the revocation time and the audit trail keep the first one. "
         "A device this patient does not have is 404.",
     )
@@ -217,6 +258,7 @@ class PatientsController(Controller):
             # revocation that happened is in the audit trail.
             if outcome == "revoked":
                 await audit.record(tx, therapist_id, patient_id, "device.revoke", now, str(device_id))
+                await _withdraw_invites(tx, therapist_id, patient_id, now, f"device {device_id} revoked")
 
     @get("/{patient_id:int}/audit", summary="What was done to this patient's records, newest first")
     async def audit_trail(self, request: TherapistRequest, db: DatabaseDep, patient_id: RowId) -> list[AuditEntry]:

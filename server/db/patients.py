@@ -26,6 +26,8 @@ __all__ = [
     "identity_for_token",
     "list_patients",
     "revoke_device",
+    "revoke_devices",
+    "withdraw_invites",
     "touch_device",
     "update_patient",
 ]
@@ -241,3 +243,25 @@ async def revoke_device(
         params,
     )
     return "already" if found else "missing"
+
+
+async def revoke_devices(tx: Transaction, therapist_id: int, patient_id: int, now: dt.datetime) -> list[int]:
+    """Revoke every live device of an owned patient (on archiving); the ids revoked now, oldest first."""
+    rows = await tx.fetch_all(
+        "UPDATE patient_device SET revoked_at = :now WHERE revoked_at IS NULL AND patient_id = "
+        "(SELECT id FROM patient WHERE id = :pid AND therapist_id = :tid) RETURNING id",
+        {"now": iso(now), "pid": patient_id, "tid": therapist_id},
+    )
+    return sorted(r["id"] for r in rows)
+
+
+async def withdraw_invites(tx: Transaction, therapist_id: int, patient_id: int, now: dt.datetime) -> int:
+    """Delete an owned patient's unused invites, so no code handed out or printed for them joins a
+    phone any more; the number of them that were still open (not expired). A used invite is kept:
+    it is the record of a device's joining and opens nothing."""
+    rows = await tx.fetch_all(
+        "DELETE FROM patient_invite WHERE used_at IS NULL AND patient_id = "
+        "(SELECT id FROM patient WHERE id = :pid AND therapist_id = :tid) RETURNING expires_at",
+        {"pid": patient_id, "tid": therapist_id},
+    )
+    return sum(1 for r in rows if r["expires_at"] > iso(now))
