@@ -9,6 +9,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -225,6 +226,8 @@ def test_rename_archive_restore_and_revoke_a_device_from_the_patients_page(
     patient = account.patient("Renata Renombre", treated=TREATED)
     invite = account.ok(account.api.post(f"/api/v1/patients/{patient['id']}/invites"))
     account.join(invite["code"], label="Renata's phone").close()
+    tablet = account.join(account.ok(account.api.post(f"/api/v1/patients/{patient['id']}/invites"))["code"], "Tablet")
+    printed = account.ok(account.api.post(f"/api/v1/patients/{patient['id']}/invites"))["code"]
     with console_session(browser, live_server, account, page_problems) as (_, page):
         search = page.get_by_label("Search patients")
         search.fill("renata")
@@ -238,13 +241,24 @@ def test_rename_archive_restore_and_revoke_a_device_from_the_patients_page(
         name.press("Enter")
         expect(page.get_by_role("heading", level=1)).to_have_text("Renata Nueva")
 
+        # A code handed out and never used is withdrawn on request; the page says how many.
+        page.get_by_role("button", name="Withdraw unused codes").click()
+        expect(page.locator("#toast")).to_have_text("1 unused code withdrawn: it no longer connects a phone.")
+        account.server.allow_joins()
+        assert httpx.post(f"{account.server.url}/api/v1/patient/join", json={"code": printed}).status_code == 404
+        page.get_by_role("button", name="Withdraw unused codes").click()
+        expect(page.locator("#toast")).to_have_text("There was no unused code to withdraw.")
+
         page.get_by_role("button", name="Remove Renata's phone").click()
         page.get_by_role("dialog").get_by_role("button", name="Remove device").click()
         expect(page.locator("#toast")).to_contain_text("removed")
-        assert account.ok(account.api.get(f"/api/v1/patients/{patient['id']}/devices"))[0]["revoked_at"]
+        assert account.ok(account.api.get(f"/api/v1/patients/{patient['id']}/devices"))[1]["revoked_at"]
 
         page.get_by_role("button", name="Archive").click()
-        page.get_by_role("dialog").get_by_role("button", name="Archive").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_contain_text("Their phones are disconnected and unused codes stop working")
+        expect(dialog).to_contain_text("to restore, hand over a new code")
+        dialog.get_by_role("button", name="Archive").click()
         wait_view(page, "patients")
         expect(page.locator(f"tr[data-patient='{patient['id']}']")).to_have_count(0)
         page.get_by_role("link", name="Archived patients").click()
@@ -254,10 +268,58 @@ def test_rename_archive_restore_and_revoke_a_device_from_the_patients_page(
         expect(page.locator("#record-treatment")).to_have_count(0)
         page.get_by_role("button", name="Restore").click()
         expect(page.locator("#record-treatment")).to_be_visible()
+        # Archiving disconnected the tablet too: after the restore it is listed as removed, as it is.
+        devices = page.get_by_role("table", name="Devices joined to this patient")
+        expect(devices.get_by_role("row", name=re.compile("^Tablet"))).to_contain_text("removed")
+        expect(devices).not_to_contain_text("active")
+        assert tablet.get("/api/v1/patient/me").status_code == 401
+        tablet.close()
         # Signing out ends the session: the API refuses the old cookie, the page asks to sign in.
         page.locator("#signout").click()
         wait_view(page, "signin")
         assert page.request.get("/api/v1/auth/me").status == 401
+
+
+def test_an_archived_patient_is_erased_after_typing_their_name(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Eloísa Erase", treated=TREATED)
+    account.join(account.ok(account.api.post(f"/api/v1/patients/{patient['id']}/invites"))["code"]).close()
+    with console_session(browser, live_server, account, page_problems) as (_, page):
+        goto_view(page, f"#/patients/{patient['id']}", "patient")
+        expect(page.get_by_role("button", name="Erase all data")).to_have_count(0)  # archive first
+        page.get_by_role("button", name="Archive").click()
+        page.get_by_role("dialog").get_by_role("button", name="Archive").click()
+        wait_view(page, "patients")
+        goto_view(page, f"#/patients/{patient['id']}", "patient")
+
+        page.get_by_role("button", name="Erase all data").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_contain_text("cannot be undone")
+        expect(dialog).to_contain_text("Backups made before now still hold the data until they age out")
+        typed = dialog.get_by_label("Type Eloísa Erase to confirm")
+        expect(typed).to_be_focused()
+        erase = dialog.get_by_role("button", name="Erase all data")
+        expect(erase).to_be_disabled()
+        typed.fill("Eloisa Erase")  # close is not enough
+        expect(erase).to_be_disabled()
+        typed.press("Enter")
+        expect(dialog).to_be_visible()
+        check_a11y(page, "erase dialog")
+        dialog.get_by_role("button", name="Cancel").click()
+        expect(page.get_by_role("dialog")).to_have_count(0)
+        assert account.api.get(f"/api/v1/patients/{patient['id']}").status_code == 200
+
+        page.get_by_role("button", name="Erase all data").click()
+        page.get_by_role("dialog").get_by_label("Type Eloísa Erase to confirm").fill("Eloísa Erase")
+        expect(page.get_by_role("dialog").get_by_role("button", name="Erase all data")).to_be_enabled()
+        page.get_by_role("dialog").get_by_role("button", name="Erase all data").click()
+        wait_view(page, "patients")
+        expect(page.locator("#toast")).to_contain_text("All data of Eloísa Erase is erased")
+        expect(page.locator("#toast")).to_contain_text("Backups still hold it until they age out")
+        assert account.api.get(f"/api/v1/patients/{patient['id']}").status_code == 404
+        archived = account.ok(account.api.get("/api/v1/patients", params={"archived": True}))
+        assert patient["id"] not in [p["id"] for p in archived]
 
 
 def test_a_therapist_changes_the_password_and_the_other_browser_must_sign_in_again(

@@ -1,7 +1,7 @@
 // Shared bits of interface: the status toast, a confirm dialog, error messages.
 
 import { ApiError } from "./api.js";
-import { fill, h, newId } from "./dom.js";
+import { field, fill, h, newId } from "./dom.js";
 
 let toastTimer = null;
 
@@ -137,9 +137,25 @@ export function errorBox(err) {
   return h("div", { class: "alert", role: "alert" }, explain(err));
 }
 
-/** Ask before something that cannot be undone; resolves true on confirm. */
-export function confirmDialog({ title, body, confirm = "Confirm", cancel = "Cancel", danger = false }) {
+/** Ask before something that cannot be undone; resolves true on confirm. With `typed`, the
+ * confirm button stays disabled until exactly that text is typed (the strongest confirmation). */
+export function confirmDialog({ title, body, confirm = "Confirm", cancel = "Cancel", danger = false, typed = null }) {
   return new Promise((resolve) => {
+    const ok = h("button", { value: "ok", class: danger ? "danger" : "primary", type: "submit", disabled: Boolean(typed) }, confirm);
+    let input = null;
+    if (typed) {
+      input = h("input", { type: "text", autocomplete: "off", spellcheck: "false" });
+      const matches = () => input.value.trim() === typed;
+      input.addEventListener("input", () => {
+        ok.disabled = !matches();
+      });
+      // Enter would press the first button (Cancel): here it confirms, once the text matches.
+      input.addEventListener("keydown", (event) => {
+        if (event.key !== "Enter") return;
+        event.preventDefault();
+        if (matches()) dialog.close("ok");
+      });
+    }
     const dialog = h(
       "dialog",
       { class: "dialog", "aria-labelledby": "dialog-title", "aria-describedby": body ? "dialog-body" : null },
@@ -148,11 +164,12 @@ export function confirmDialog({ title, body, confirm = "Confirm", cancel = "Canc
         { method: "dialog" },
         h("h2", { id: "dialog-title" }, title),
         body ? h("p", { id: "dialog-body" }, body) : null,
+        input ? field(`Type ${typed} to confirm`, input) : null,
         h(
           "div",
           { class: "buttons" },
           h("button", { value: "cancel", class: "secondary", type: "submit" }, cancel),
-          h("button", { value: "ok", class: danger ? "danger" : "primary", type: "submit" }, confirm),
+          ok,
         ),
       ),
     );
@@ -162,6 +179,7 @@ export function confirmDialog({ title, body, confirm = "Confirm", cancel = "Canc
     });
     document.body.append(dialog);
     dialog.showModal();
+    if (input) input.focus();
   });
 }
 

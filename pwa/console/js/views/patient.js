@@ -156,7 +156,7 @@ function devicesBody(id, devices, refresh) {
                   click: async (event) => {
                     const ok = await confirmDialog({
                       title: `Remove ${d.label}?`,
-                      body: "The app on that device stops working for this patient. They can join again with a new code.",
+                      body: "The app on that device stops working for this patient, and any code handed out for them but not used yet stops working too. They can join again with a new code.",
                       confirm: "Remove device",
                       danger: true,
                     });
@@ -177,7 +177,40 @@ function devicesBody(id, devices, refresh) {
       ),
     ),
   );
-  return table("Devices joined to this patient", ["Device", "Joined", "Last seen", "Status", h("span", { class: "sr-only" }, "Actions")], rows, "No device has joined yet. Hand over a code to connect the patient's phone.");
+  const withdraw = h(
+    "button",
+    {
+      type: "button",
+      class: "secondary small",
+      id: "withdraw-codes",
+      on: {
+        click: async (event) => {
+          await busy(event.target, async () => {
+            try {
+              const { withdrawn } = await api(`/patients/${id}/invites`, { method: "DELETE" });
+              await refresh(
+                withdrawn
+                  ? `${plural(withdrawn, "unused code", "unused codes")} withdrawn: ${withdrawn === 1 ? "it no longer connects" : "they no longer connect"} a phone.`
+                  : "There was no unused code to withdraw.",
+              );
+            } catch (err) {
+              await refresh(explain(err));
+            }
+          });
+        },
+      },
+    },
+    "Withdraw unused codes",
+  );
+  return [
+    table("Devices joined to this patient", ["Device", "Joined", "Last seen", "Status", h("span", { class: "sr-only" }, "Actions")], rows, "No device has joined yet. Hand over a code to connect the patient's phone."),
+    h(
+      "p",
+      { class: "muted" },
+      withdraw,
+      " Every code handed out or printed for this patient and not used yet stops working; joined devices stay joined.",
+    ),
+  ];
 }
 
 function remindersCard(result) {
@@ -287,7 +320,7 @@ export async function render([id], ctx) {
     if (!archived) {
       const ok = await confirmDialog({
         title: `Archive ${patient.display_name}?`,
-        body: "They leave your patient list and their reminders stop. Their records are kept, and you can restore them from the archived list.",
+        body: "They leave your patient list and their reminders stop. Their phones are disconnected and unused codes stop working; to restore, hand over a new code. Their records are kept, and you can restore them from the archived list.",
         confirm: "Archive",
         danger: true,
       });
@@ -298,6 +331,29 @@ export async function render([id], ctx) {
         await api(`/patients/${id}`, { method: "PATCH", body: { archived: !archived } });
         ctx.handoff.set("toast", archived ? `${patient.display_name} is restored.` : `${patient.display_name} is archived.`);
         ctx.navigate(archived ? `#/patients/${id}` : "#/");
+      } catch (err) {
+        fill(problem, explain(err));
+        problem.hidden = false;
+      }
+    });
+  });
+
+  // ---- erase (archived patients only) -------------------------------------------------------
+  const eraseButton = archived ? h("button", { type: "button", class: "danger-text", id: "erase-patient" }, "Erase all data") : null;
+  eraseButton?.addEventListener("click", async () => {
+    const ok = await confirmDialog({
+      title: `Erase all data of ${patient.display_name}?`,
+      body: "Their plans, records, check-ins, devices and reminders are deleted for good; the history keeps only that they were erased. This cannot be undone. Backups made before now still hold the data until they age out.",
+      confirm: "Erase all data",
+      danger: true,
+      typed: patient.display_name,
+    });
+    if (!ok) return;
+    await busy(eraseButton, async () => {
+      try {
+        await api(`/patients/${id}`, { method: "DELETE" });
+        ctx.handoff.set("toast", `All data of ${patient.display_name} is erased. Backups still hold it until they age out.`);
+        ctx.navigate("#/");
       } catch (err) {
         fill(problem, explain(err));
         problem.hidden = false;
@@ -360,6 +416,7 @@ export async function render([id], ctx) {
       csv,
       renameButton,
       archiveButton,
+      eraseButton,
     ),
     renameForm,
     problem,
