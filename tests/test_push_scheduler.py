@@ -599,10 +599,12 @@ async def test_a_reminder_waiting_for_a_retry_is_not_sent_once_the_patient_is_ar
     assert (await scheduler.tick(due)).retried == 1
     assert (await therapist.patch(f"/api/v1/patients/{ana.id}", json={"archived": True})).status_code == 200
     report = await scheduler.tick(due + dt.timedelta(seconds=31))
-    assert (report.sent, report.skipped) == (0, 1)
+    # Archiving disconnected the phone (its device is revoked): the retry is not sent.
+    assert (report.sent, report.gone) == (0, 1)
     assert service.attempts(ana.subs[0]) == 1
-    [skipped] = await deliveries(therapist, ana)
-    assert (skipped["status"], skipped["last_error"]) == ("skipped", "the patient was archived")
-    # Restored later: the subscription is still there, so the next day's reminder arrives.
+    [gone] = await deliveries(therapist, ana)
+    assert gone["status"] == "gone"
+    # Restored later: the phone stays disconnected until it joins again, so no reminder goes to it.
     assert (await therapist.patch(f"/api/v1/patients/{ana.id}", json={"archived": False})).status_code == 200
-    assert (await scheduler.tick(utc("2026-11-21T18:00:00"))).sent == 1
+    assert (await scheduler.tick(utc("2026-11-21T18:00:00"))).sent == 0
+    assert service.attempts(ana.subs[0]) == 1
