@@ -267,7 +267,8 @@ async def test_the_therapist_withdraws_the_open_codes_and_a_joined_phone_stays(
     assert (await therapist.delete(url)).json() == {"withdrawn": 0}
     assert len((await therapist.get(f"/api/v1/patients/{patient['id']}/audit")).json()) == len(trail)
     # A code made afterwards works.
-    assert (await phone.post("/api/v1/patient/join", json={"code": (await therapist.post(url)).json()["code"]})).is_success
+    fresh = (await therapist.post(url)).json()["code"]
+    assert (await phone.post("/api/v1/patient/join", json={"code": fresh})).status_code == 201
 
 
 async def test_archiving_disconnects_the_phones_and_withdraws_the_codes_until_a_new_code(

@@ -27,9 +27,9 @@ __all__ = [
     "list_patients",
     "revoke_device",
     "revoke_devices",
-    "withdraw_invites",
     "touch_device",
     "update_patient",
+    "withdraw_invites",
 ]
 
 
