@@ -171,6 +171,38 @@ async def test_plans_made_before_versions_were_kept_keep_their_current_version_f
     await db.close()
 
 
+async def test_patients_archived_before_archiving_disconnected_phones_have_none_left(tmp_path: Path) -> None:
+    """Migration 7: an archived patient's live devices and unused codes would work again after a restore."""
+    db = await _at_version(tmp_path / "old.db", 6, tmp_path)
+    async with db.transaction() as tx:
+        await tx.execute(
+            "INSERT INTO therapist (id, email, name, password_hash, created_at) VALUES (1, 'a@b.c', 'T', 'h', 'now')"
+        )
+        for pid, archived in ((1, "2026-11-20T10:00:00Z"), (2, None)):
+            await tx.execute(
+                "INSERT INTO patient (id, therapist_id, display_name, timezone, locale, created_at, archived_at) "
+                "VALUES (:pid, 1, 'P', 'UTC', 'en', 'now', :archived)",
+                {"pid": pid, "archived": archived},
+            )
+            await tx.execute(
+                "INSERT INTO patient_device (id, token_hash, patient_id, label, created_at, last_seen_at) "
+                "VALUES (:pid, :token, :pid, 'phone', 'now', 'now')",
+                {"pid": pid, "token": f"t{pid}"},
+            )
+            for code, used in (("open", None), ("used", "2026-11-19T10:00:00Z")):
+                await tx.execute(
+                    "INSERT INTO patient_invite (code_hash, patient_id, created_at, expires_at, used_at) "
+                    "VALUES (:code, :pid, 'now', '2099-01-01T00:00:00Z', :used)",
+                    {"code": f"{code}{pid}", "pid": pid, "used": used},
+                )
+    assert await migrate(db) == list(range(7, latest_version() + 1))
+    devices = await db.fetch_all("SELECT id, revoked_at FROM patient_device ORDER BY id")
+    assert [tuple(r) for r in devices] == [(1, "2026-11-20T10:00:00Z"), (2, None)]
+    invites = await db.fetch_all("SELECT code_hash FROM patient_invite ORDER BY code_hash")
+    assert [r[0] for r in invites] == ["open2", "used1", "used2"]
+    await db.close()
+
+
 async def test_a_migration_that_would_leave_rows_pointing_nowhere_is_rolled_back(tmp_path: Path) -> None:
     db = await _at_version(tmp_path / "a.db", latest_version(), tmp_path)
     async with db.transaction() as tx:
