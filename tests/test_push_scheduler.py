@@ -608,3 +608,74 @@ async def test_a_reminder_waiting_for_a_retry_is_not_sent_once_the_patient_is_ar
     assert (await therapist.patch(f"/api/v1/patients/{ana.id}", json={"archived": False})).status_code == 200
     assert (await scheduler.tick(utc("2026-11-21T18:00:00"))).sent == 0
     assert service.attempts(ana.subs[0]) == 1
+
+
+# --- reminder settings and plan changes ------------------------------------------------------------
+
+
+async def add_midday(therapist: Client, patient: Patient) -> None:
+    """The therapist puts the evening's exercises at midday as well."""
+    plan = (await therapist.get(f"/api/v1/patients/{patient.id}/plan")).json()
+    items = []
+    for item in plan["program"]["items"]:
+        if "evening" in item["slots"]:
+            item = {**item, "slots": ["midday", "evening"], "dosage": {**item["dosage"], "times_per_day": 2}}
+        items.append(item)
+    r = await therapist.put(
+        f"/api/v1/patients/{patient.id}/plan", json={"plan_id": plan["id"], "version": plan["version"], "items": items}
+    )
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("how", ["one slot", "the app's save"])
+async def test_a_slot_the_plan_takes_into_use_later_is_reminded_after_the_patient_saved_settings(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler, how: str
+) -> None:
+    """The plan has nothing at midday when the patient moves the evening reminder; a slot they
+    never turned off still reminds once the therapist puts something there."""
+    ana = await make_patient(therapist, app, service, catalog)
+    phone = ana.phones[0]
+    if how == "one slot":
+        change = {"rules": [{"slot": "evening", "local_time": "20:00"}]}
+    else:  # the reminder screen sends back every slot as it showed it, and the quiet hours
+        shown = (await phone.get("/api/v1/patient/reminders")).json()
+        rules = [{k: r[k] for k in ("slot", "local_time", "weekdays", "enabled")} for r in shown["rules"]]
+        assert [r["enabled"] for r in rules] == [True, False, True]  # midday shows as off: nothing there yet
+        rules[2]["local_time"] = "20:00"
+        change = {"rules": rules, "quiet_hours": shown["quiet_hours"]}
+    r = await phone.put("/api/v1/patient/reminders", json=change)
+    assert r.status_code == 200, r.text
+    assert [(x["local_time"], x["enabled"]) for x in r.json()["rules"]] == [
+        ("08:00", True),
+        ("13:00", False),
+        ("20:00", True),
+    ]
+
+    await add_midday(therapist, ana)
+    shown = (await phone.get("/api/v1/patient/reminders")).json()
+    assert [(x["slot"], x["enabled"], x["next_at"]) for x in shown["rules"]][1] == (
+        "midday",
+        True,
+        "2026-11-21T12:00:00Z",
+    )
+    report = await scheduler.tick(utc("2026-11-21T12:00:00"))  # 13:00 in Berlin the next day
+    assert report.sent == 1
+    [message] = await service.wait_for(1)
+    assert (message.payload["slot"], message.payload["on_date"]) == ("midday", "2026-11-21")
+    assert message.payload["title"].startswith("Midday: ")
+
+
+async def test_a_slot_the_patient_turned_off_stays_off_when_the_plan_takes_it_into_use(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog)
+    phone = ana.phones[0]
+    r = await phone.put(
+        "/api/v1/patient/reminders", json={"rules": [{"slot": "midday", "local_time": "12:30", "enabled": False}]}
+    )
+    assert r.status_code == 200, r.text
+    await add_midday(therapist, ana)
+    assert (await phone.get("/api/v1/patient/reminders")).json()["rules"][1]["enabled"] is False
+    report = await scheduler.tick(utc("2026-11-21T12:00:00"))
+    assert report.sent == 0
+    assert service.received == []

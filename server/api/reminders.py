@@ -254,19 +254,30 @@ def default_rules() -> list[RuleRow]:
     return [RuleRow(slot=s, local_time=DEFAULT_TIMES[s], weekdays=ALL_DAYS, enabled=True) for s in SLOTS]
 
 
-def effective_rules(stored: list[RuleRow], prefs: Prefs | None, program: Program | None) -> list[RuleRow]:
-    """The three rules as shown: stored or default; until the patient chooses, a slot the plan
-    does not use shows as off."""
+def _untouched(rule: RuleRow) -> bool:
+    """Whether a rule is still the default one: on, at the slot's usual time, every day."""
+    return rule.enabled and rule.local_time == DEFAULT_TIMES[rule.slot] and rule.weekdays == ALL_DAYS
+
+
+def stored_rules(stored: list[RuleRow]) -> list[RuleRow]:
+    """The three rules as kept: the stored one per slot, or the default where none is stored."""
     by_slot = {r.slot: r for r in stored}
-    customized = prefs is not None and prefs.customized
+    return [by_slot.get(rule.slot, rule) for rule in default_rules()]
+
+
+def effective_rules(stored: list[RuleRow], program: Program | None) -> list[RuleRow]:
+    """The three rules as shown. A slot the plan does not use shows as off while its rule is
+    still the default one; it stays on underneath, and reminds as soon as the plan puts
+    something in that slot. A slot the patient changed shows as they left it."""
     used = _plan_slots(program)
-    shown = []
-    for rule in default_rules():
-        rule = by_slot.get(rule.slot, rule)
-        if not customized:
-            rule = msgspec.structs.replace(rule, enabled=rule.enabled and rule.slot in used)
-        shown.append(rule)
-    return shown
+    return [
+        r if r.slot in used or not _untouched(r) else msgspec.structs.replace(r, enabled=False)
+        for r in stored_rules(stored)
+    ]
+
+
+def _setting(rule: RuleRow) -> tuple[str, int, bool]:
+    return rule.local_time, rule.weekdays, rule.enabled
 
 
 def _quiet(prefs: Prefs | None) -> tuple[str, str] | None:
@@ -317,9 +328,7 @@ async def _program_of(db: DatabaseDep, patient_id: int) -> Program | None:
 
 async def _reminders_out(db: DatabaseDep, user: PatientIdentity, now: dt.datetime) -> RemindersOut:
     prefs = await reminders.prefs_of(db, user.patient_id)
-    rules = effective_rules(
-        await reminders.rules_of(db, user.patient_id), prefs, await _program_of(db, user.patient_id)
-    )
+    rules = effective_rules(await reminders.rules_of(db, user.patient_id), await _program_of(db, user.patient_id))
     quiet = _quiet(prefs)
     return RemindersOut(
         timezone=user.timezone,
@@ -425,27 +434,28 @@ class PatientRemindersController(Controller):
         if isinstance(data.quiet_hours, QuietHours) and data.quiet_hours.start == data.quiet_hours.end:
             raise InputError("quiet_hours.end", "must differ from start")
         prefs = await reminders.prefs_of(db, user.patient_id)
-        current = effective_rules(
-            await reminders.rules_of(db, user.patient_id), prefs, await _program_of(db, user.patient_id)
-        )
+        program = await _program_of(db, user.patient_id)
+        current = stored_rules(await reminders.rules_of(db, user.patient_id))
+        shown = {r.slot: r for r in effective_rules(current, program)}
         chosen = {r.slot: r for r in data.rules}
-        rules = [
-            RuleRow(
-                slot=r.slot,
-                local_time=chosen[r.slot].local_time,
-                weekdays=mask_of(chosen[r.slot].weekdays),
-                enabled=chosen[r.slot].enabled,
-            )
-            if r.slot in chosen
-            else r
-            for r in current
-        ]
+        rules = []
+        for rule in current:
+            if rule.slot in chosen:
+                sent = chosen[rule.slot]
+                new = RuleRow(
+                    slot=rule.slot, local_time=sent.local_time, weekdays=mask_of(sent.weekdays), enabled=sent.enabled
+                )
+                # Only a change is a choice. The app sends every slot back as it showed it, and it
+                # shows a slot the plan does not use as off: that must not turn its reminder off.
+                if _setting(new) != _setting(shown[rule.slot]):
+                    rule = new
+            rules.append(rule)
         if data.quiet_hours is UNSET:
             quiet = _quiet(prefs)
         else:
             quiet = (data.quiet_hours.start, data.quiet_hours.end) if data.quiet_hours else None
         window = Window(parse_hhmm(quiet[0]), parse_hhmm(quiet[1])) if quiet else None
-        for rule in rules:
+        for rule in effective_rules(rules, program):  # what the patient will see on
             if rule.enabled and time_in_window(parse_hhmm(rule.local_time), window):
                 field = f"rules[{seen[rule.slot]}].local_time" if rule.slot in seen else "quiet_hours"
                 assert quiet is not None
@@ -456,8 +466,7 @@ class PatientRemindersController(Controller):
         due = {}
         for r in rules:
             before = was[r.slot]
-            unchanged = (r.local_time, r.weekdays, r.enabled) == (before.local_time, before.weekdays, before.enabled)
-            if unchanged and before.next_due_at is not None and before.next_due_at <= iso(now):
+            if _setting(r) == _setting(before) and before.next_due_at is not None and before.next_due_at <= iso(now):
                 due[r.slot] = before.next_due_at
         async with db.transaction() as tx:
             await reminders.save_rules(tx, user.patient_id, _with_next(rules, tz, now, due), user.timezone, now)
@@ -470,9 +479,8 @@ class PatientRemindersController(Controller):
     ) -> Response[str]:
         user, now = request.user, clock.now()
         today = now.astimezone(zone(user.timezone)).date()
-        prefs = await reminders.prefs_of(db, user.patient_id)
         program = await _program_of(db, user.patient_id)
-        rules = effective_rules(await reminders.rules_of(db, user.patient_id), prefs, program)
+        rules = effective_rules(await reminders.rules_of(db, user.patient_id), program)
         # The events run while the plan does, as the push reminders: not before it starts, not after
         # it ends, not without one, and not on a day it has nothing in that slot.
         starts_on, until, events = today, None, []
@@ -521,7 +529,7 @@ class TherapistRemindersController(Controller):
         therapist_id = request.user.therapist.id
         patient = await owned_patient(db, therapist_id, patient_id)
         prefs = await reminders.prefs_of(db, patient_id)
-        rules = effective_rules(await reminders.rules_of(db, patient_id), prefs, await _program_of(db, patient_id))
+        rules = effective_rules(await reminders.rules_of(db, patient_id), await _program_of(db, patient_id))
         info = await reminders.subscription_info(db, patient_id)
         quiet = _quiet(prefs)
         return PatientRemindersOut(
