@@ -279,6 +279,30 @@ async def test_a_503_is_retried_with_backoff_and_then_succeeds(
     assert (sent["status"], sent["attempts"], sent["http_status"], sent["last_error"]) == ("sent", 2, 201, "")
 
 
+@pytest.mark.parametrize("done", [3, 1])
+async def test_a_retry_says_what_is_left_by_then_and_is_not_sent_when_nothing_is(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler, done: int
+) -> None:
+    """The push service answers 503 at 19:00; the patient does some of the evening before the retry."""
+    ana = await make_patient(therapist, app, service, catalog)
+    service.answer(ana.subs[0], 503)
+    due = utc("2026-11-20T18:00:00")
+    assert (await scheduler.tick(due)).retried == 1
+    await complete(ana.phones[0], ana, dt.date(2026, 11, 20), "evening", done, due + dt.timedelta(seconds=10))
+    report = await scheduler.tick(due + dt.timedelta(seconds=31))
+    [delivery] = await deliveries(therapist, ana)
+    if done == 3:
+        assert (report.sent, report.skipped) == (0, 1)
+        assert service.attempts(ana.subs[0]) == 1
+        assert service.received == []
+        assert (delivery["status"], delivery["last_error"]) == ("skipped", "nothing left to do in this slot")
+    else:
+        assert report.sent == 1
+        [message] = await service.wait_for(1)
+        assert (message.payload["title"], message.payload["count"]) == ("Evening: 2 stretches, about 4 minutes", 2)
+        assert (delivery["status"], delivery["attempts"]) == ("sent", 2)
+
+
 async def test_a_push_service_that_keeps_failing_is_given_up_after_the_bound(
     therapist: Client,
     app: Litestar,

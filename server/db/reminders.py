@@ -552,14 +552,16 @@ async def record(
 ) -> None:
     """Store outcomes of claimed deliveries and what they say about the subscriptions.
 
-    ``results``: id, claim, status, sent_at, next, code, error. An outcome is stored only while
+    ``results``: id, claim, status, sent_at, next, code, error, and optionally payload (what the
+    attempt said, when it differs from what was planned). An outcome is stored only while
     its claim is current: a sender whose lease ran out cannot overwrite a newer attempt.
     """
     async with db.transaction() as tx:
         await tx.executemany(
             "UPDATE reminder_delivery SET status = :status, sent_at = :sent_at, next_attempt_at = :next, "
-            "http_status = :code, last_error = :error, claim = NULL WHERE id = :id AND claim = :claim",
-            results,
+            "http_status = :code, last_error = :error, payload = COALESCE(:payload, payload), claim = NULL "
+            "WHERE id = :id AND claim = :claim",
+            [{"payload": None, **r} for r in results],
         )
         await tx.executemany(
             "UPDATE push_subscription SET last_ok_at = :now, failures = 0 WHERE id = :id",

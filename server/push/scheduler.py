@@ -10,7 +10,8 @@ Every ``tick(now)``:
    something left to do that local day;
 3. *sends*: claims due rows in one statement with a lease, sends them concurrently
    (bounded), and records each outcome. 404/410 delete the subscription; 429/5xx and
-   network errors retry with exponential backoff up to a bound.
+   network errors retry with exponential backoff up to a bound. Each attempt works out
+   again what is left in the slot: it says what is left by then, and is skipped when nothing is.
 
 The loop only calls ``tick(clock.now())`` every few seconds; tests call ``tick`` directly.
 """
@@ -294,11 +295,44 @@ class Scheduler:
         seconds = min(_BACKOFF_BASE * 2 ** max(attempts - 1, 0), _BACKOFF_MAX)
         return dt.timedelta(seconds=max(seconds, retry_after or 0))
 
-    async def _send(self, item: Claimed, now: dt.datetime) -> Outcome:
+    async def _left_now(self, claimed: Sequence[Claimed]) -> dict[int, list[RoutineEntry]]:
+        """What is left now in each claimed reminder's slot on its day, by delivery id: the patient
+        may have done some (or all) of it since the reminder was planned, say while a retry waited."""
+        planned = [
+            (item, msgspec.json.decode(item.payload, type=Payload)) for item in claimed if item.kind == "reminder"
+        ]
+        if not planned:
+            return {}
+        programs = await reminders.programs_of(self.db, {item.patient_id for item, _ in planned})
+        done: dict[tuple[int, dt.date], set[tuple[str, str]]] = {}
+        for p, d, e, s in await reminders.done_on(self.db, {(item.patient_id, said.on_date) for item, said in planned}):
+            done.setdefault((p, d), set()).add((e, s))
+        return {
+            item.id: left_in_slot(
+                programs.get(item.patient_id),
+                said.on_date,
+                item.slot,
+                done.get((item.patient_id, said.on_date), set()),
+                self.catalog,
+            )
+            for item, said in planned
+        }
+
+    def _as_now(self, item: Claimed, left: Sequence[RoutineEntry] | None) -> Claimed:
+        """The claimed reminder saying what is left now (unchanged when nothing is left: it is not sent)."""
+        if not left:
+            return item
+        said = msgspec.json.decode(item.payload, type=Payload)
+        text = payload_for("reminder", item.slot, said.on_date, left, self.catalog, said.lang).encode().decode()
+        return item if text == item.payload else msgspec.structs.replace(item, payload=text)
+
+    async def _send(self, item: Claimed, now: dt.datetime, left: Sequence[RoutineEntry] | None = None) -> Outcome:
         if item.target is None:
             return Outcome("gone", None, "the subscription was removed")
         if item.target.archived:  # planned before the therapist archived the patient
             return Outcome("skipped", None, "the patient was archived")
+        if left is not None and not left:  # done since it was planned
+            return Outcome("skipped", None, "nothing left to do in this slot")
         # Checked again here: a retry, or a claim taken over after a lease, may come later than planned.
         window = _window(item.target.quiet_start, item.target.quiet_end)
         if item.kind == "reminder" and in_window(now, window, zone(item.target.timezone)):
@@ -322,6 +356,10 @@ class Scheduler:
         )
         if not claimed:
             return 0
+        # Worked out again for every attempt: a retry, or a claim taken over after a lease, says
+        # what is left by then, and is not sent when nothing is.
+        left = await self._left_now(claimed)
+        claimed = [self._as_now(item, left.get(item.id)) for item in claimed]
 
         # Outcomes are recorded as they arrive: each write takes everything that arrived during the
         # previous one (a group commit). A message holds one of the sender's places from its send
@@ -331,7 +369,7 @@ class Scheduler:
 
         async def send(item: Claimed) -> tuple[Claimed, Outcome]:
             await places.acquire()
-            return item, await self._send(item, clock.now())
+            return item, await self._send(item, clock.now(), left.get(item.id))
 
         waiting = {asyncio.ensure_future(send(item)) for item in claimed}
         try:
@@ -360,7 +398,7 @@ class Scheduler:
         results: list[dict[str, object]] = []
         ok, failing, gone = [], [], []
         for item, outcome in zip(claimed, outcomes, strict=True):
-            result = {"id": item.id, "claim": token, "sent_at": None, "next": None}
+            result = {"id": item.id, "claim": token, "sent_at": None, "next": None, "payload": item.payload}
             result |= {"code": outcome.status, "error": outcome.error}
             sid = item.subscription_id
             if outcome.kind == "sent":
