@@ -4,7 +4,9 @@ what a notification says, and the calendar file."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zoneinfo
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -118,7 +120,7 @@ def test_the_notification_says_the_slot_what_is_left_and_about_how_long(catalog:
     three = _entries(catalog, "stretch", 3, Dosage(sets=1, reps=3, hold_seconds=30))
     # 3 x (3 x 30 s + 15 s to get into position) = 315 s: about 6 minutes.
     assert summary("evening", three, catalog, "en") == ("Evening: 3 stretches, about 6 minutes", 6)
-    assert summary("evening", three, catalog, "es") == ("Noche: 3 estiramientos, unos 6 minutos", 6)
+    assert summary("evening", three, catalog, "es") == ("Tarde y noche: 3 estiramientos, unos 6 minutos", 6)
     one = three[:1]
     assert summary("morning", [RoutineEntry(0, one[0].exercise_id, "morning", Dosage(reps=1))], catalog, "en") == (
         "Morning: 1 stretch, about 1 minute",
@@ -127,6 +129,26 @@ def test_the_notification_says_the_slot_what_is_left_and_about_how_long(catalog:
     mixed = three[:2] + _entries(catalog, "posture", 1, Dosage(minutes=2))
     assert summary("midday", mixed, catalog, "en")[0] == "Midday: 2 stretches and 1 posture habit, about 6 minutes"
     assert summary("evening", [], catalog, "en")[0] == "Evening: all done for today"
+
+
+APP_I18N = Path(__file__).resolve().parent.parent / "pwa" / "i18n"
+
+
+def _app_slot_names(lang_file: Path) -> dict[str, str]:
+    """``slot_<slot>: "Name"`` from one of the app's i18n files, read as text."""
+    found = re.findall(r'^\s*slot_(morning|midday|evening):\s*"([^"]*)"', lang_file.read_text("utf-8"), re.M)
+    return dict(found)
+
+
+@pytest.mark.parametrize("lang_file", sorted(APP_I18N.glob("*.js")), ids=lambda p: p.stem)
+def test_the_notification_names_each_slot_as_the_app_does(catalog: Catalog, lang_file: Path) -> None:
+    names = _app_slot_names(lang_file)
+    assert sorted(names) == ["evening", "midday", "morning"], f"{lang_file.name} names every slot"
+    one = _entries(catalog, "stretch", 1, Dosage(sets=1, reps=3, hold_seconds=30))
+    for slot, name in names.items():
+        title, _ = summary(slot, one, catalog, lang_file.stem)
+        assert title.startswith(f"{name}: "), f"{lang_file.stem} {slot}: {title!r}, the app says {name!r}"
+        assert payload_for("reminder", slot, dt.date(2026, 11, 25), one, catalog, lang_file.stem).lang == lang_file.stem
 
 
 def test_the_payload_opens_the_slot_and_replaces_an_older_copy(catalog: Catalog) -> None:

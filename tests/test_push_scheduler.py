@@ -212,7 +212,9 @@ async def test_exactly_the_due_reminders_go_to_every_device_with_the_right_text(
     assert (await scheduler.tick(utc("2026-11-20T18:00:30"))).sent == 0
     await scheduler.tick(utc("2026-11-21T00:00:00"))
     received = await service.wait_for(3)
-    assert [r.payload["title"] for r in received if r.name == "Bruno-1"] == ["Noche: 3 estiramientos, unos 6 minutos"]
+    assert [r.payload["title"] for r in received if r.name == "Bruno-1"] == [
+        "Tarde y noche: 3 estiramientos, unos 6 minutos"
+    ]
     # And Ana's morning the next day names her one posture habit.
     await scheduler.tick(utc("2026-11-21T07:00:00"))
     received = await service.wait_for(5)

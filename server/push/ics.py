@@ -25,7 +25,7 @@ _SUMMARY = {
     "es": {
         "morning": "Ejercicios de la mañana",
         "midday": "Ejercicios del mediodía",
-        "evening": "Ejercicios de la noche",
+        "evening": "Ejercicios de la tarde y noche",
     },
 }
 _DESCRIPTION = {

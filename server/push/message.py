@@ -33,9 +33,10 @@ from server.programs import RoutineEntry
 
 __all__ = ["Payload", "estimate_seconds", "payload_for", "summary"]
 
+# The slots as the app names them (pwa/i18n/*.js slot_*; a test keeps them the same).
 _SLOT = {
     "en": {"morning": "Morning", "midday": "Midday", "evening": "Evening"},
-    "es": {"morning": "Mañana", "midday": "Mediodía", "evening": "Noche"},
+    "es": {"morning": "Mañana", "midday": "Mediodía", "evening": "Tarde y noche"},
 }
 # (singular, plural) per kind; "" is the word for a mix of kinds.
 _NOUN = {
