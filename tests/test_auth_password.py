@@ -10,7 +10,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from server.api.auth import MAX_FAILURES_PER_ACCOUNT
+from server.api.auth import MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS
 from server.cli import main
 from server.settings import Settings
 from tests.conftest import PASSWORD, make_therapist, rows, sign_in
@@ -58,7 +58,7 @@ async def test_a_wrong_current_password_changes_nothing_and_counts_as_a_failed_s
     therapist: Client, settings: Settings
 ) -> None:
     before = stored_hash(settings)
-    for _ in range(MAX_FAILURES_PER_ACCOUNT):
+    for _ in range(MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS):
         r = await therapist.post("/api/v1/auth/password", json={"current_password": "guess", "new_password": NEW})
         assert r.status_code == 422
         assert r.json()["errors"] == [{"field": "current_password", "message": "is not the account's current password"}]

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import math
 
 import msgspec
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from server.api.auth import MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_ADDRESS
+from server.api.auth import ATTEMPT_WINDOW, MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS, MAX_FAILURES_PER_ADDRESS
 from server.api.patient import JOIN_WINDOW, MAX_JOINS_PER_ADDRESS, MAX_JOINS_PER_PREFIX
 from server.app import create_app
 from server.auth.secrets import INVITE_ALPHABET, INVITE_LENGTH, new_invite_code, normalize_invite_code
+from server.clock import Clock
 from server.settings import Settings
 from tests.conftest import PASSWORD, make_therapist
 from tests.test_flow_therapist_patient import create_patient
@@ -29,21 +31,40 @@ async def test_parallel_wrong_passwords_are_cut_off_at_the_limit_even_for_the_ri
         for i in range(20)
     ]
     statuses = [r.status_code for r in await asyncio.gather(*attempts)]
-    assert statuses.count(401) == MAX_FAILURES_PER_ACCOUNT
-    assert statuses.count(429) == 20 - MAX_FAILURES_PER_ACCOUNT
+    assert statuses.count(401) == MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS
+    assert statuses.count(429) == 20 - MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS
     blocked = await client.post("/api/v1/auth/login", json={"email": "target@clinic.example", "password": PASSWORD})
     assert blocked.status_code == 429
     assert blocked.headers["retry-after"] == "900"
 
 
+async def test_tries_kept_up_past_the_limit_do_not_make_the_wait_longer(
+    client: Client, settings: Settings, clock: Clock
+) -> None:
+    # Counted, one refused try every few minutes would keep the account locked for good.
+    await make_therapist(settings, "steady@clinic.example")
+    start = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC)
+    clock.fixed = start
+    for _ in range(MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS):
+        r = await client.post("/api/v1/auth/login", json={"email": "steady@clinic.example", "password": "nope"})
+        assert r.status_code == 401
+    for minutes in (3, 6, 9, 12, 14):
+        clock.fixed = start + dt.timedelta(minutes=minutes)
+        r = await client.post("/api/v1/auth/login", json={"email": "steady@clinic.example", "password": "nope"})
+        assert r.status_code == 429
+    clock.fixed = start + ATTEMPT_WINDOW + dt.timedelta(seconds=1)
+    r = await client.post("/api/v1/auth/login", json={"email": "steady@clinic.example", "password": PASSWORD})
+    assert r.status_code == 200
+
+
 async def test_a_correct_sign_in_resets_the_account_counter(client: Client, settings: Settings) -> None:
     await make_therapist(settings, "forgetful@clinic.example")
-    for _ in range(MAX_FAILURES_PER_ACCOUNT - 1):
+    for _ in range(MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS - 1):
         r = await client.post("/api/v1/auth/login", json={"email": "forgetful@clinic.example", "password": "nope"})
         assert r.status_code == 401
     ok = await client.post("/api/v1/auth/login", json={"email": "forgetful@clinic.example", "password": PASSWORD})
     assert ok.status_code == 200
-    for _ in range(MAX_FAILURES_PER_ACCOUNT):
+    for _ in range(MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS):
         r = await client.post("/api/v1/auth/login", json={"email": "forgetful@clinic.example", "password": "nope"})
         assert r.status_code == 401
 
@@ -54,7 +75,7 @@ async def test_a_clinic_signing_in_from_one_address_is_not_limited_but_its_failu
     """Behind one address (a clinic's connection), sign-ins that succeed do not count toward the
     address's limit; wrong passwords still do."""
     # Enough accounts that the address limit, not the account limit, is what stops the guesses.
-    accounts = MAX_FAILURES_PER_ADDRESS // (MAX_FAILURES_PER_ACCOUNT - 1)
+    accounts = MAX_FAILURES_PER_ADDRESS // (MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS - 1)
     emails = [f"therapist{i}@clinic.example" for i in range(accounts)]
     for email in emails:
         await make_therapist(settings, email)

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from litestar.openapi.plugins import YamlRenderPlugin
 from litestar.testing import TestClient
 
-from server.api.auth import MAX_FAILURES_PER_ADDRESS
+from server.api.auth import MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS, MAX_FAILURES_PER_ADDRESS
 from server.api.openapi import CachedYamlRenderPlugin
 from server.api.patient import MAX_JOINS_PER_ADDRESS
 from server.app import create_app
@@ -241,6 +241,23 @@ def test_a_push_service_that_redirects_is_not_followed(tmp_path: Path) -> None:
 
 
 # --- guessing limits ----------------------------------------------------------------------------
+
+
+def test_a_guesser_who_knows_the_email_does_not_lock_the_therapist_out(tmp_path: Path) -> None:
+    with serve(tmp_path, UNKNOT_TRUSTED_PROXIES="127.0.0.1") as live, httpx.Client(base_url=live.url) as proxy:
+
+        def sign_in(client: str, password: str) -> int:
+            body = {"email": EMAIL, "password": password}
+            return proxy.post("/api/v1/auth/login", json=body, headers={"x-forwarded-for": client}).status_code
+
+        guesses = [sign_in("198.51.100.7", f"guess {n}") for n in range(MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS + 1)]
+        assert guesses == [401] * MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS + [429]
+        assert sign_in("198.51.100.7", PASSWORD) == 429  # the guesser's address waits, even with the password
+        assert sign_in("203.0.113.20", PASSWORD) == 200  # the therapist, at the clinic
+        # From many addresses the account still takes a bounded number of guesses in a window.
+        spread = [sign_in(f"192.0.2.{n}", "guess") for n in range(1, MAX_FAILURES_PER_ACCOUNT + 2)]
+        assert set(spread[:-1]) == {401}
+        assert spread[-1] == 429
 
 
 def test_an_ipv6_client_cannot_take_turns_with_the_addresses_of_its_network(tmp_path: Path) -> None:

@@ -31,7 +31,11 @@ __all__ = ["AuthController", "LoginIn", "PasswordChangedOut", "PasswordIn", "Ses
 
 SESSION_HOURS = 12
 ATTEMPT_WINDOW = dt.timedelta(minutes=15)
-MAX_FAILURES_PER_ACCOUNT = 5
+# A guesser locks out only their own address for an account: the therapist signing in from
+# anywhere else is not locked out by someone who merely knows the email address. Across all
+# addresses an account takes more, which still bounds guessing from many addresses.
+MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS = 5
+MAX_FAILURES_PER_ACCOUNT = 50
 MAX_FAILURES_PER_ADDRESS = 20
 
 
@@ -78,19 +82,33 @@ def _cookie(settings: SettingsDep, value: str, max_age: int) -> Cookie:
 
 
 class _Attempt(Struct, frozen=True):
-    """One try at an account's password, counted under the account and the client's address."""
+    """One try at an account's password, counted under the account from this address, the
+    account from anywhere and the client's address."""
 
+    pair_key: str
     account_key: str
     address_key: str
     at: dt.datetime
+
+    @property
+    def limits(self) -> dict[str, int]:
+        return {
+            self.pair_key: MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS,
+            self.account_key: MAX_FAILURES_PER_ACCOUNT,
+            self.address_key: MAX_FAILURES_PER_ADDRESS,
+        }
 
 
 async def _count_attempt(db: Database, request: Request, email: str, now: dt.datetime) -> _Attempt:
     """Count one try at the account's password; refuses past the limits."""
     address = client_address(request)
-    attempt = _Attempt(f"login:{email.lower()}", f"login-ip:{address}", now)
-    counts = await therapists.count_attempt(db, [attempt.account_key, attempt.address_key], now, ATTEMPT_WINDOW)
-    if counts[attempt.account_key] > MAX_FAILURES_PER_ACCOUNT or counts[attempt.address_key] > MAX_FAILURES_PER_ADDRESS:
+    account = email.lower()
+    attempt = _Attempt(f"login:{account}|{address}", f"login:{account}", f"login-ip:{address}", now)
+    limits = attempt.limits
+    counts = await therapists.count_attempt(db, list(limits), now, ATTEMPT_WINDOW)
+    if any(counts[key] > limit for key, limit in limits.items()):
+        # A refused try is not counted: tries kept up past the limit never make the wait longer.
+        await therapists.forget_attempt(db, list(limits), now)
         raise TooManyRequestsException(
             "too many sign-in attempts; wait 15 minutes", headers={"Retry-After": str(ATTEMPT_WINDOW.seconds)}
         )
@@ -100,7 +118,7 @@ async def _count_attempt(db: Database, request: Request, email: str, now: dt.dat
 async def _succeeded(db: Database, attempt: _Attempt) -> None:
     """The right password: the account's failures are forgiven, and this try does not count
     against the address (a clinic's therapists may all sign in from one)."""
-    await therapists.clear_attempts(db, attempt.account_key)
+    await therapists.clear_attempts(db, [attempt.pair_key, attempt.account_key])
     await therapists.forget_attempt(db, [attempt.address_key], attempt.at)
 
 

@@ -216,7 +216,7 @@ async def forget_attempt(db: Database, keys: list[str], now: dt.datetime) -> Non
             await tx.execute(_FORGET_ONE[tx.dialect], {"key": key, "at": iso(now)})
 
 
-async def clear_attempts(db: Database, key: str) -> None:
-    """Forget the attempts under ``key`` (after a success)."""
+async def clear_attempts(db: Database, keys: list[str]) -> None:
+    """Forget the attempts under each of ``keys`` (after a success)."""
     async with db.transaction() as tx:
-        await tx.execute("DELETE FROM attempt WHERE key = :key", {"key": key})
+        await tx.executemany("DELETE FROM attempt WHERE key = :key", [{"key": k} for k in keys])
