@@ -114,6 +114,11 @@ async def test_another_patient_can_neither_remove_nor_take_over_a_subscription(
     assert r.status_code == 409
     assert r.json()["errors"][0]["field"] == "endpoint"
     assert (await ana.phones[0].get("/api/v1/patient/reminders")).json()["subscriptions"] == 1
+    # The public key is no secret: with a secret of Bo's own, Ana's browser could not read her reminders.
+    own_secret = {**mine, "keys": {**mine["keys"], "auth": bo.subs[0].as_json()["keys"]["auth"]}}
+    r = await bo.phones[0].put("/api/v1/patient/push/subscriptions", json=own_secret)
+    assert r.status_code == 409
+    assert (await ana.phones[0].get("/api/v1/patient/reminders")).json()["subscriptions"] == 1
     # The same browser (same keys) handed on to the next patient moves over.
     r = await bo.phones[0].put("/api/v1/patient/push/subscriptions", json=mine)
     assert r.status_code == 200

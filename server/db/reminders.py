@@ -197,9 +197,10 @@ async def upsert_subscription(
 ) -> bool | None:
     """Store a subscription or refresh the one with this endpoint; true when new, ``None`` when refused.
 
-    An endpoint registered to another patient moves over only with the same keys (one
-    browser profile handed from one patient to the next); otherwise it is refused, so
-    nobody can take over a subscription by sending its endpoint with keys of their own.
+    An endpoint registered to another patient moves over only with the same keys, the secret
+    ``auth`` included (one browser profile handed from one patient to the next); otherwise it is
+    refused, so nobody can take over a subscription by sending its endpoint and public key with
+    a secret of their own (the owner's browser could no longer read its reminders).
     Keeps the patient's ``keep`` most recently working subscriptions and drops older ones.
     """
     existing = await tx.fetch_one("SELECT 1 FROM push_subscription WHERE endpoint = :e", {"e": endpoint})
@@ -209,7 +210,8 @@ async def upsert_subscription(
         "VALUES (:pid, :did, :e, :p, :a, :now, :now) "
         "ON CONFLICT (endpoint) DO UPDATE SET patient_id = excluded.patient_id, device_id = excluded.device_id, "
         "p256dh = excluded.p256dh, auth = excluded.auth, updated_at = excluded.updated_at, failures = 0 "
-        "WHERE push_subscription.patient_id = excluded.patient_id OR push_subscription.p256dh = excluded.p256dh",
+        "WHERE push_subscription.patient_id = excluded.patient_id "
+        "OR (push_subscription.p256dh = excluded.p256dh AND push_subscription.auth = excluded.auth)",
         {"pid": patient_id, "did": device_id, "e": endpoint, "p": p256dh, "a": auth, "now": iso(now)},
     )
     if stored == 0:
