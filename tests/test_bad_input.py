@@ -57,6 +57,8 @@ THERAPIST_CASES = [
     ("POST", "/api/v1/patients", {"display_name": "A", "timezone": "Mars/Olympus"}, 422, "timezone"),
     ("POST", "/api/v1/patients", {"display_name": "A", "timezone": "localtime"}, 422, "timezone"),
     ("POST", "/api/v1/patients", {"display_name": "Nul\u0000Name", "timezone": "UTC"}, 400, "display_name"),
+    # A right-to-left override would show the name (and what follows it in a list) reversed.
+    ("POST", "/api/v1/patients", {"display_name": "Ana\u202eX", "timezone": "UTC"}, 400, "display_name"),
     ("POST", "/api/v1/patients", {"display_name": "A", "timezone": "UTC", "locale": "fr"}, 400, "locale"),
     ("POST", "/api/v1/patients", {"display_name": "A" * 101, "timezone": "UTC"}, 400, "display_name"),
     ("POST", "/api/v1/patients", {"display_name": "A", "timezone": "UTC", "ssn": "1"}, 400, "ssn"),
@@ -189,6 +191,7 @@ PATIENT_CASES = [
     ("POST", "/api/v1/patient/join", {"code": "ab"}, 400, "code"),
     ("POST", "/api/v1/patient/join", {"code": "ABCD-EFGH-JKMN", "label": "x" * 81}, 400, "label"),
     ("POST", "/api/v1/patient/join", {"code": "ABCD-EFGH-JKMN", "label": "Phone\u0000"}, 400, "label"),
+    ("POST", "/api/v1/patient/join", {"code": "ABCD-EFGH-JKMN", "label": "Phone\u2066x"}, 400, "label"),
     ("POST", "/api/v1/patient/sync", {"completions": [{"id": "not-a-uuid"}]}, 400, "completions[0].id"),
     ("POST", "/api/v1/patient/sync", {"completions": "C:exercise_id=nope"}, 422, "completions[1].exercise_id"),
     ("POST", "/api/v1/patient/sync", {"completions": "C:slot=night"}, 400, "completions[1].slot"),

@@ -13,8 +13,11 @@ __all__ = ["EMAIL", "HHMM", "PATTERN_REASONS", "PLAIN_TEXT", "RowId", "visible_n
 RowId = Annotated[int, PathParameter(ge=1, le=2**63 - 1, description="A record id")]
 
 # What people type may hold tabs and line breaks but no other control character: PostgreSQL
-# refuses NUL in text, and the rest only ever comes from a broken or hostile client.
-PLAIN_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+# refuses NUL in text, and the rest only ever comes from a broken or hostile client. The bidi
+# overrides, embeddings and isolates are refused too: a name with U+202E shows reversed in the
+# console's lists ("Ana" then a device label that reads as something else). Right-to-left names
+# need none of them; the marks (U+200E, U+200F) stay allowed.
+PLAIN_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]*$"
 EMAIL = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$"
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
 # msgspec names a pattern a value failed; the error response says what the pattern means.
