@@ -13,6 +13,7 @@ import pytest
 from server.catalog import Catalog
 from server.catalog.model import LANGUAGES, Text, TextList
 from server.programs import TreatedMuscle, generate, routine_for
+from server.programs.engine import within_hours
 from server.programs.text import program_text
 
 SNAPSHOTS = Path(__file__).parent / "snapshots" / "programs"
@@ -178,9 +179,18 @@ def test_every_strength_item_stops_by_the_pain_monitoring_rule(catalog: Catalog)
 def test_items_for_the_first_48_hours_after_chest_wall_needling_send_breathing_trouble_to_emergency(
     catalog: Catalog,
 ) -> None:
+    # Every phase that starts while the breathing warning still shows (the stretches of day 2 too),
+    # and every item in it that works a chest-wall muscle; posture habits ask for no effort.
     chest_wall = {m.id for m in catalog.muscles.values() if "chest-wall" in m.precautions}
-    used = [e for e in catalog.exercises.values() if "aftercare" in e.phases and chest_wall & set(e.muscles)]
-    assert used
+    hours = max(catalog.aftercare.window(f) or 0 for f in catalog.aftercare.red_flags if f.precaution == "chest-wall")
+    early = {p.id for p in catalog.template.phases if within_hours(p.from_day, hours)}
+    assert early == {"aftercare", "mobility"}
+    used = [
+        e
+        for e in catalog.exercises.values()
+        if early & set(e.phases) and chest_wall & set(e.muscles) and e.kind != "posture"
+    ]
+    assert "neck-side-bend-stretch" in {e.id for e in used}
     missing = [
         f"{exercise.id}.stop.{lang}"
         for exercise in used
