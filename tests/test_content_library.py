@@ -311,3 +311,16 @@ def test_the_printed_program_labels_each_red_flag_with_its_own_hours(catalog: Ca
     sign = {f.precaution: f.sign.get(lang) for f in flags if f.precaution}
     assert watch.format(48) + sign["chest-wall"] in lines
     assert watch.format(72) + sign["nerve"] in lines
+
+
+def test_a_muscle_whose_ache_reaches_the_chest_sends_chest_pain_for_a_medical_check(catalog: Catalog) -> None:
+    # plans/README.md: chest pain is never put down to a muscle (the heart, the lung after needling).
+    missing = [
+        m.id
+        for m in catalog.muscles.values()
+        if "chest" in m.referral.en.lower() and "needs a medical check" not in m.referral.en
+    ]
+    assert not missing, missing
+    assert {"pectoralis-major", "serratus-anterior", "scalenes"} <= {
+        m.id for m in catalog.muscles.values() if "chest" in m.referral.en.lower()
+    }
