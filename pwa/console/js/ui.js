@@ -137,10 +137,25 @@ export function errorBox(err) {
   return h("div", { class: "alert", role: "alert" }, explain(err));
 }
 
-/** Ask before something that cannot be undone; resolves true on confirm. With `typed`, the
- * confirm button stays disabled until exactly that text is typed (the strongest confirmation). */
+/**
+ * Ask before something that cannot be undone; resolves true on confirm. With `typed`, the
+ * confirm button stays disabled until exactly that text is typed (the strongest confirmation).
+ *
+ * The answer is settled the moment it is given (a button, Enter in the typed field, or Escape), not
+ * on the dialog's "close" event: Chromium fires that event only with the next rendered frame, and a
+ * key or click in between (the help key pressed right after "Stay on this screen") would still find
+ * the question open and be taken as a move asked for while it is open, then dropped with the Stay.
+ */
 export function confirmDialog({ title, body, confirm = "Confirm", cancel = "Cancel", danger = false, typed = null }) {
   return new Promise((resolve) => {
+    let answered = false;
+    const answer = (value) => {
+      if (answered) return;
+      answered = true;
+      if (dialog.open) dialog.close(value); // focus goes back where it was, at once
+      dialog.remove();
+      resolve(value === "ok");
+    };
     const ok = h("button", { value: "ok", class: danger ? "danger" : "primary", type: "submit", disabled: Boolean(typed) }, confirm);
     let input = null;
     if (typed) {
@@ -153,7 +168,7 @@ export function confirmDialog({ title, body, confirm = "Confirm", cancel = "Canc
       input.addEventListener("keydown", (event) => {
         if (event.key !== "Enter") return;
         event.preventDefault();
-        if (matches()) dialog.close("ok");
+        if (matches()) answer("ok");
       });
     }
     const dialog = h(
@@ -161,7 +176,15 @@ export function confirmDialog({ title, body, confirm = "Confirm", cancel = "Canc
       { class: "dialog", "aria-labelledby": "dialog-title", "aria-describedby": body ? "dialog-body" : null },
       h(
         "form",
-        { method: "dialog" },
+        {
+          method: "dialog",
+          on: {
+            submit: (event) => {
+              event.preventDefault();
+              answer(event.submitter ? event.submitter.value : "cancel");
+            },
+          },
+        },
         h("h2", { id: "dialog-title" }, title),
         body ? h("p", { id: "dialog-body" }, body) : null,
         input ? field(`Type ${typed} to confirm`, input) : null,
@@ -173,10 +196,11 @@ export function confirmDialog({ title, body, confirm = "Confirm", cancel = "Canc
         ),
       ),
     );
-    dialog.addEventListener("close", () => {
-      resolve(dialog.returnValue === "ok");
-      dialog.remove();
+    dialog.addEventListener("cancel", (event) => {
+      event.preventDefault(); // Escape: closed here, with the answer
+      answer("cancel");
     });
+    dialog.addEventListener("close", () => answer(dialog.returnValue)); // closed any other way
     document.body.append(dialog);
     dialog.showModal();
     if (input) input.focus();
