@@ -69,6 +69,8 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/api/v1/attention"): {},
     ("GET", "/api/v1/adherence"): {},
     ("GET", "/api/v1/patient/me"): {},
+    # Only ever the token's own patient: Otto's phone changes Otto's zone, never Vera's.
+    ("PATCH", "/api/v1/patient/me"): {"json": {"timezone": "Asia/Tokyo", "locale": "en"}},
     ("GET", "/api/v1/patient/plan"): {},
     ("GET", "/api/v1/patient/today"): {},
     ("POST", "/api/v1/patient/sync"): {"json": "SYNC"},
@@ -188,7 +190,9 @@ async def test_the_victims_data_is_unchanged_after_the_walk(
     assert devices[0]["revoked_at"] is None
 
 
-async def test_another_patients_token_never_sees_the_victims_data(app: Litestar, world: dict[str, Any]) -> None:
+async def test_another_patients_token_never_sees_the_victims_data(
+    app: Litestar, world: dict[str, Any], therapist: Client
+) -> None:
     phone: Client = world["other_phone"]
     for method, path, _ in api_routes(app):
         if "/api/v1/patient/" not in path or (method, path) in PUBLIC:
@@ -198,6 +202,11 @@ async def test_another_patients_token_never_sees_the_victims_data(app: Litestar,
         assert "Victim Vera" not in r.text, (method, path)
         assert world["done"]["id"] not in r.text, (method, path)
     assert (await phone.get("/api/v1/patient/plan")).status_code == 404  # Otto has no plan; Vera's is not his
+    # Otto's phone changed Otto's zone and language (PATCH /patient/me), not Vera's.
+    victim = (await therapist.get(f"/api/v1/patients/{world['victim']['id']}")).json()
+    assert (victim["timezone"], victim["locale"]) == ("Europe/Madrid", "es")
+    otto = (await world["bob"].get("/api/v1/patients")).json()[0]
+    assert (otto["timezone"], otto["locale"]) == ("Asia/Tokyo", "en")
 
 
 async def test_a_patient_token_opens_no_therapist_route_and_vice_versa(

@@ -8,21 +8,22 @@ import uuid
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, get, patch, post
 from litestar.exceptions import NotFoundException, TooManyRequestsException
 from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_404_NOT_FOUND, HTTP_410_GONE
-from msgspec import Meta, Struct
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 from server.api.catalog import AftercareOut, ExerciseOut, PatientLangQuery, aftercare_out, exercise_out
 from server.api.deps import CatalogDep, ClockDep, DatabaseDep, ServicesDep
 from server.api.errors import InputError
 from server.api.params import PLAIN_TEXT, visible_name
+from server.api.patients import Locale, TimeZone, check_timezone
 from server.auth.identity import client_address, patient_guard
 from server.auth.secrets import hash_token, new_token, normalize_invite_code
 from server.catalog.model import Catalog, Dosage, Kind, PhaseId, Side, Slot
 from server.clock import iso, local_date, parse_iso
-from server.db import logs, patients, plans, therapists
+from server.db import audit, logs, patients, plans, therapists
 from server.db.connection import DatabaseBusy
 from server.db.logs import CheckinRow, CompletionRow
 from server.db.patients import PatientIdentity
@@ -57,6 +58,13 @@ class Me(Struct, frozen=True):
 
 def _me(identity: PatientIdentity) -> Me:
     return Me(identity.patient_id, identity.display_name, identity.timezone, identity.locale)
+
+
+class MePatch(Struct, frozen=True, forbid_unknown_fields=True):
+    """The patient's own settings; omitted fields stay as they are, and at least one is required."""
+
+    timezone: TimeZone | UnsetType = UNSET
+    locale: Locale | UnsetType = UNSET
 
 
 class JoinOut(Struct, frozen=True):
@@ -363,6 +371,35 @@ class PatientController(Controller):
     @get("/me", summary="The patient behind this device")
     async def me(self, request: PatientRequest) -> Me:
         return _me(request.user)
+
+    @patch(
+        "/me",
+        summary="Change the patient's own time zone or language",
+        description="For a patient who travels (reminder times, quiet hours and the app's today follow "
+        "`timezone`) or who picked another language in the app (reminders are written in `locale`). "
+        "Only the fields given change; a body with none of them (`{}`) is refused with 422 (field `body`). "
+        "An unknown zone is a 422 naming `timezone`, and nothing is written. A real change is recorded in "
+        "the therapist's audit trail of this patient (action `patient.settings`, no therapist).",
+    )
+    async def update_me(self, request: PatientRequest, data: JSONBody[MePatch], services: ServicesDep) -> Me:
+        user = request.user
+        changes: dict[str, str] = {}
+        if data.timezone is not UNSET:
+            changes["timezone"] = check_timezone(data.timezone)
+        if data.locale is not UNSET:
+            changes["locale"] = data.locale
+        if not changes:
+            raise InputError("body", "names nothing to change: give timezone or locale")
+        new = msgspec.structs.replace(user, **changes)
+        # The app may send its language again on each start: what is already so writes nothing.
+        changed = {k: v for k, v in changes.items() if getattr(user, k) != v}
+        if changed:
+            detail = ", ".join(f"{k}: {getattr(user, k)} -> {v}" for k, v in sorted(changed.items()))
+            now = services.clock.now()
+            async with services.db.transaction() as tx:
+                await patients.update_own_settings(tx, user.patient_id, changed)
+                await audit.record(tx, None, user.patient_id, "patient.settings", now, detail)
+        return _me(new)
 
     @get("/plan", summary="The whole active plan with every text it needs, for offline use")
     async def plan(

@@ -28,6 +28,7 @@ __all__ = [
     "revoke_device",
     "revoke_devices",
     "touch_device",
+    "update_own_settings",
     "update_patient",
     "withdraw_invites",
 ]
@@ -144,6 +145,22 @@ async def update_patient(
         params,
     )
     return await get_patient(tx, therapist_id, patient_id)
+
+
+async def update_own_settings(tx: Transaction, patient_id: int, changes: dict[str, str]) -> None:
+    """Apply a patient's own ``changes`` (timezone, locale), asked for with their device token."""
+    assert changes and set(changes) <= {"timezone", "locale"}
+    params: dict[str, object] = {"pid": patient_id}
+    for name in ("timezone", "locale"):
+        params[name] = changes.get(name)
+        params[f"set_{name}"] = name in changes
+    await tx.execute(
+        "UPDATE patient SET "
+        "timezone = CASE WHEN :set_timezone THEN :timezone ELSE timezone END, "
+        "locale = CASE WHEN :set_locale THEN :locale ELSE locale END "
+        "WHERE id = :pid",
+        params,
+    )
 
 
 async def delete_patient(tx: Transaction, therapist_id: int, patient_id: int) -> bool:
