@@ -433,6 +433,34 @@ async def test_a_new_time_zone_moves_the_reminder_to_local_time_there(
     assert [(r.payload["slot"], r.payload["on_date"]) for r in received] == [("evening", "2026-11-20")]
 
 
+async def test_a_patient_who_travels_sets_their_own_zone_and_gets_the_reminder_at_local_time_there(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler
+) -> None:
+    """Madrid to New York: the phone says so (PATCH /patient/me), not the therapist."""
+    ana = await make_patient(therapist, app, service, catalog, tz="Europe/Madrid")
+    r = await ana.phones[0].patch("/api/v1/patient/me", json={"timezone": "America/New_York"})
+    assert r.status_code == 200, r.text
+    assert r.json()["timezone"] == "America/New_York"
+    await scheduler.tick(utc("2026-11-20T18:00:00"))  # 19:00 in Madrid, 13:00 in New York
+    assert service.received == []
+    await scheduler.tick(utc("2026-11-21T00:00:00"))  # 19:00 in New York
+    received = await service.wait_for(1)
+    assert [(r.payload["slot"], r.payload["on_date"]) for r in received] == [("evening", "2026-11-20")]
+
+
+async def test_a_language_picked_in_the_app_is_the_language_of_the_reminders(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog, locale="en")
+    r = await ana.phones[0].patch("/api/v1/patient/me", json={"locale": "es"})
+    assert r.status_code == 200, r.text
+    await scheduler.tick(utc("2026-11-20T18:00:00"))  # 19:00 in Berlin
+    received = await service.wait_for(1)
+    assert [(m.payload["lang"], m.payload["title"]) for m in received] == [
+        ("es", "Noche: 3 estiramientos, unos 6 minutos")
+    ]
+
+
 async def test_a_reminder_that_has_come_due_is_kept_when_the_patient_moves_zone(
     therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler
 ) -> None:
