@@ -18,7 +18,7 @@
 
 // VERSION is a hash of the SHELL files: tests/browser/shell.py checks it and can rewrite it
 // (`.venv/bin/python -m tests.browser.shell --write`) whenever a shell file changes.
-const VERSION = "9d8970c9fcb1";
+const VERSION = "4c6cda6105f9";
 const SHELL_CACHE = "unknot-shell-" + VERSION;
 // v1 kept answers by URL alone (anyone joined later could be served them): deleted on activate.
 const API_CACHE = "unknot-api-v2";
@@ -38,6 +38,7 @@ const SHELL = [
   "/js/i18n.js",
   "/js/reminders.js",
   "/js/routine.js",
+  "/js/settings.js",
   "/js/sync.js",
   "/js/timer.js",
   "/js/widgets.js",

@@ -15,6 +15,7 @@ import { renderMore } from "./screens/more.js";
 import { renderProgress } from "./screens/progress.js";
 import { renderDay } from "./screens/today.js";
 import { forgetPush, keepFallbackText, renderReminders, startReminders } from "./reminders.js";
+import { loadZoneAnswers, sendLang } from "./settings.js";
 
 const core = globalThis.unknotCore;
 // While the pain question after an exercise is open, its record waits this long before it is sent.
@@ -256,6 +257,16 @@ export const app = {
     if (this.token) refreshPlan();
   },
 
+  /** The patient changed their own settings from this phone (settings.js): keep them and show the
+   *  day, plan and reminders by them. */
+  async patientChanged(me) {
+    this.patient = me;
+    await core.set("patient", me);
+    watchDate();
+    render();
+    refreshPlan().then(refreshLog);
+  },
+
   async setSound(on) {
     this.sound = on;
     await core.set("sound", on);
@@ -433,7 +444,8 @@ async function fetchPlan() {
 async function refreshMe() {
   try {
     const token = app.token;
-    const me = await call("/api/v1/patient/me", { token });
+    // A language picked in the app (maybe offline) goes to the server: reminders are written in it.
+    const me = (await sendLang(app)) || (await call("/api/v1/patient/me", { token }));
     if (app.token !== token || JSON.stringify(me) === JSON.stringify(app.patient)) return;
     app.patient = me;
     await core.set("patient", me);
@@ -737,6 +749,7 @@ async function start() {
   }
   app.sound = saved.sound !== false;
   await loadLang(pickLang(saved.savedLang, navigator.languages, app.patient && app.patient.locale));
+  await loadZoneAnswers();
   translateChrome();
   try {
     app.bundle = await storedPlan(lang());

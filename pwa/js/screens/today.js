@@ -5,6 +5,7 @@ import { addDays, longDate } from "../dates.js";
 import { h } from "../dom.js";
 import { lang, t } from "../i18n.js";
 import { SLOTS } from "../routine.js";
+import { zonePrompt } from "../settings.js";
 import { entryLine, slotName } from "../words.js";
 
 
@@ -111,6 +112,7 @@ export function renderDay(app, date, { due = null } = {}) {
     h("h1", { text: isToday ? t("today_title", { name: app.patient ? app.patient.display_name : "" }) : longDate(date, lang()) }),
     h("p", { class: "phase", text: phaseLine }),
     dayNav(app, date, today),
+    isToday ? zonePrompt(app) : null,
     isToday ? installHint(app) : null,
     routine.aftercare ? aftercareCard(app) : null,
     isToday && entries.length ? h("p", { class: "summary", text: t("done_of", { done: doneCount, n: entries.length }) }) : null,
