@@ -8,7 +8,9 @@
 // - Where push cannot work (no Push API, notifications blocked, iPhone or iPad before "Add to
 //   Home Screen") the screen says so and offers the same times as a calendar file (.ics).
 // - startReminders() sends the current subscription on every start (browsers can change it
-//   silently) and subscribes again when it vanished; /sw.js handles pushsubscriptionchange.
+//   silently) and subscribes again when it vanished, or when the server no longer had the one this
+//   phone sent before (it drops one its push service calls gone); /sw.js handles
+//   pushsubscriptionchange.
 
 import "./core.js";
 import { ApiError, call, isIos, isOffline, isStandalone } from "./api.js";
@@ -94,8 +96,11 @@ async function subscribe(reg, key) {
     SUBSCRIBE_TIMEOUT_MS);
 }
 
-function sendSubscription(app, subscription) {
-  return call(SUBSCRIPTIONS_URL, { method: "PUT", token: app.token, body: subscription.toJSON() });
+async function sendSubscription(app, subscription) {
+  const answer = await call(SUBSCRIPTIONS_URL, { method: "PUT", token: app.token, body: subscription.toJSON() });
+  // What this phone sent last: on a later start, the server not having it means it dropped it.
+  await core.set("push_sent", subscription.endpoint).catch(() => {});
+  return answer;
 }
 
 async function deleteSubscription(app, endpoint) {
@@ -142,7 +147,16 @@ export async function startReminders(app) {
       if (!wanted || !key) return;
       subscription = await subscribe(reg, key);
     }
-    await sendSubscription(app, subscription);
+    const sentBefore = await core.get("push_sent").catch(() => null);
+    const answer = await sendSubscription(app, subscription);
+    if (answer && answer.created && sentBefore === subscription.endpoint && key) {
+      // The server had this subscription and dropped it: its push service answered 404/410 (the
+      // browser may not have noticed). Sending it again only stored a dead one: make a new one.
+      await core.set("push_wanted", true);
+      await deleteSubscription(app, subscription.endpoint);
+      await subscription.unsubscribe().catch(() => false);
+      await sendSubscription(app, await subscribe(reg, key));
+    }
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) app.onRevoked();
   }

@@ -427,17 +427,30 @@ def blocked_unsupported_and_ios(context: BrowserContext, page: Page, clinic: Cli
 # answers with a subscription the test made, whose endpoint is the test's local push service.
 SUBSCRIPTIONS = "/api/v1/patient/push/subscriptions"
 
-EXISTING_SUBSCRIPTION = """(({ endpoint, p256dh, auth, key }) => {
+EXISTING_SUBSCRIPTION = """(({ endpoint, p256dh, auth, key, renewed }) => {
   const text = key.replace(/-/g, "+").replace(/_/g, "/");
   const raw = Uint8Array.from(atob(text + "=".repeat((4 - (text.length % 4)) % 4)), (c) => c.charCodeAt(0));
-  let current = {
-    endpoint,
-    expirationTime: null,
-    options: { userVisibleOnly: true, applicationServerKey: raw.buffer },
-    toJSON: () => ({ endpoint, expirationTime: null, keys: { p256dh, auth } }),
-    unsubscribe: () => { current = null; window.unsubscribed = true; return Promise.resolve(true); },
+  let current = null;
+  const make = (sub) => {
+    const made = {
+      endpoint: sub.endpoint,
+      expirationTime: null,
+      options: { userVisibleOnly: true, applicationServerKey: raw.buffer },
+      toJSON: () => ({ endpoint: sub.endpoint, expirationTime: null, keys: { p256dh: sub.p256dh, auth: sub.auth } }),
+      unsubscribe: () => { if (current === made) current = null; window.unsubscribed = true; return Promise.resolve(true); },
+    };
+    return made;
   };
+  current = make({ endpoint, p256dh, auth });
   PushManager.prototype.getSubscription = () => Promise.resolve(current);
+  // Given one, the browser's next subscription (headless Chromium cannot make a real one).
+  if (renewed) {
+    PushManager.prototype.subscribe = () => {
+      current = make(renewed);
+      window.subscribedAgain = true;
+      return Promise.resolve(current);
+    };
+  }
 })(ARGS);"""
 
 # In the worker: the browser's new subscription after a change, and the options it was asked for.
@@ -529,7 +542,13 @@ def test_the_subscription_is_sent_on_start_renewed_by_the_worker_tested_and_remo
     subscriber = Subscriber(f"{push_service.url}/push/first")
     context = new_context(browser, live_server, permissions=["notifications"])
     context.on("page", page_problems.watch)
-    existing = {"endpoint": subscriber.endpoint, "key": key, **subscriber.keys}
+    again = Subscriber(f"{push_service.url}/push/again")
+    existing = {
+        "endpoint": subscriber.endpoint,
+        "key": key,
+        **subscriber.keys,
+        "renewed": {"endpoint": again.endpoint, **again.keys},
+    }
     context.add_init_script(EXISTING_SUBSCRIPTION.replace("ARGS", json.dumps(existing)))
     try:
         page = context.new_page()
@@ -549,12 +568,22 @@ def test_the_subscription_is_sent_on_start_renewed_by_the_worker_tested_and_remo
         assert [d["id"] for d in clinic.devices(patient)] == [device["device_id"]]
 
         # And again on every later start (the browser may have changed it silently).
-        live_server.execute("DELETE FROM push_subscription WHERE patient_id = ?", (patient.id,))
         with page.expect_response(lambda r: r.url.endswith(SUBSCRIPTIONS)) as put:
             page.reload()
         assert put.value.request.method == "PUT"
         assert put.value.status == 200
+        assert put.value.json()["created"] is False
+        assert page.evaluate("window.subscribedAgain") is None
         assert subscriber.endpoint in subscriptions_in_db(live_server, patient.id)
+
+        # The server dropped it (its push service answered 410) but this browser did not notice:
+        # sent again, the server does not have it, so the app drops it and subscribes again.
+        live_server.execute("DELETE FROM push_subscription WHERE patient_id = ?", (patient.id,))
+        page.reload()
+        wait_until(lambda: set(subscriptions_in_db(live_server, patient.id)) == {again.endpoint}, "not renewed", page)
+        assert page.evaluate("window.unsubscribed") is True
+        assert page.evaluate("window.subscribedAgain") is True
+        subscriber = again
 
         # The Reminders screen: on. A test reminder goes through the server to the push service.
         open_reminders(page)
@@ -567,7 +596,7 @@ def test_the_subscription_is_sent_on_start_renewed_by_the_worker_tested_and_remo
             "A test reminder is on its way. It should appear in a few seconds."
         )
         [(path, headers, body)] = push_service.received
-        assert path == "/push/first"
+        assert path == "/push/again"
         assert headers["content-encoding"] == "aes128gcm"
         assert headers["authorization"].startswith("vapid t=")
         assert f"k={key}" in headers["authorization"]
