@@ -457,7 +457,7 @@ async def test_a_language_picked_in_the_app_is_the_language_of_the_reminders(
     await scheduler.tick(utc("2026-11-20T18:00:00"))  # 19:00 in Berlin
     received = await service.wait_for(1)
     assert [(m.payload["lang"], m.payload["title"]) for m in received] == [
-        ("es", "Noche: 3 estiramientos, unos 6 minutos")
+        ("es", "Tarde y noche: 3 estiramientos, unos 6 minutos")
     ]
 
 
