@@ -149,7 +149,8 @@ async def update_patient(
 
 async def update_own_settings(tx: Transaction, patient_id: int, changes: dict[str, str]) -> None:
     """Apply a patient's own ``changes`` (timezone, locale), asked for with their device token."""
-    assert changes and set(changes) <= {"timezone", "locale"}
+    assert changes
+    assert set(changes) <= {"timezone", "locale"}
     params: dict[str, object] = {"pid": patient_id}
     for name in ("timezone", "locale"):
         params[name] = changes.get(name)

@@ -437,7 +437,11 @@ EXISTING_SUBSCRIPTION = """(({ endpoint, p256dh, auth, key, renewed }) => {
       expirationTime: null,
       options: { userVisibleOnly: true, applicationServerKey: raw.buffer },
       toJSON: () => ({ endpoint: sub.endpoint, expirationTime: null, keys: { p256dh: sub.p256dh, auth: sub.auth } }),
-      unsubscribe: () => { if (current === made) current = null; window.unsubscribed = true; return Promise.resolve(true); },
+      unsubscribe: () => {
+        if (current === made) current = null;
+        window.unsubscribed = true;
+        return Promise.resolve(true);
+      },
     };
     return made;
   };

@@ -45,7 +45,9 @@ def eventually(check: Callable[[], Any], expected: Any, timeout: float = 10.0) -
 
 
 @pytest.fixture
-def phone_in(browser: Browser, live_server: LiveServer, page_problems: PageProblems) -> Iterator[Callable[..., BrowserContext]]:
+def phone_in(
+    browser: Browser, live_server: LiveServer, page_problems: PageProblems
+) -> Iterator[Callable[..., BrowserContext]]:
     """A browser profile whose clock is in a zone of the test's choosing."""
     made: list[BrowserContext] = []
 
@@ -103,9 +105,7 @@ def test_not_now_is_not_asked_again_and_changes_nothing(
     assert patient_row(live_server, patient.id)[0] == "Europe/Madrid"
 
 
-def test_a_zone_with_the_same_hours_is_not_asked_about(
-    clinic: Clinic, phone_in: Callable[..., BrowserContext]
-) -> None:
+def test_a_zone_with_the_same_hours_is_not_asked_about(clinic: Clinic, phone_in: Callable[..., BrowserContext]) -> None:
     page, _ = joined(clinic, phone_in("Europe/Paris"), timezone="Europe/Madrid")
     expect(page.locator(".phase")).to_be_visible()
     expect(page.locator(".zone-prompt")).to_have_count(0)
