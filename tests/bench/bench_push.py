@@ -81,6 +81,13 @@ async def seed(db: Database, settings: Settings, subscriptions: list[dict[str, o
             "VALUES (:id, :id, :on, 'active', :program, :now, :now)",
             [{"id": p, "on": program.treated_on.isoformat(), "program": text, "now": stamp} for p in ids],
         )
+        # Each plan's first version, as assigning keeps it (the app judges days by the version in force).
+        await tx.execute(
+            "INSERT INTO plan_version (plan_id, version, program, saved_at) "
+            "SELECT id, version, program, updated_at FROM plan WHERE patient_id IN "
+            "(SELECT id FROM patient WHERE therapist_id = :tid)",
+            {"tid": tid},
+        )
         await tx.executemany(
             "INSERT INTO patient_device (id, token_hash, patient_id, label, created_at, last_seen_at) "
             "VALUES (:id, :hash, :id, 'Phone', :now, :now)",
