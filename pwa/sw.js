@@ -18,7 +18,7 @@
 
 // VERSION is a hash of the SHELL files: tests/browser/shell.py checks it and can rewrite it
 // (`.venv/bin/python -m tests.browser.shell --write`) whenever a shell file changes.
-const VERSION = "6953fbda497c";
+const VERSION = "4ffc05db5ab7";
 const SHELL_CACHE = "unknot-shell-" + VERSION;
 // v1 kept answers by URL alone (anyone joined later could be served them): deleted on activate.
 const API_CACHE = "unknot-api-v2";
@@ -99,6 +99,16 @@ async function apiKey(request, token) {
   return url.href;
 }
 
+/** A message to every open window of the app (not the console); then() callback, never throws. */
+function tellWindows(message) {
+  return async () => {
+    const windows = await self.clients.matchAll({ type: "window" }).catch(() => []);
+    for (const client of windows) {
+      if (!new URL(client.url).pathname.startsWith("/console")) client.postMessage(message);
+    }
+  };
+}
+
 async function networkFirst(event) {
   const request = event.request;
   const token = bearer(request);
@@ -111,10 +121,13 @@ async function networkFirst(event) {
       trimApiCache(cache);
     } else if (response.status === 401 && token) {
       // Removed: forget the patient here too, even if no page of this version is left to do it.
+      // Open pages are told once it is done: their own request may not get this 401 (a plan from
+      // the cache, a 401 they do not act on), and their next send finds no token (app.js
+      // noticeForgotten).
       event.waitUntil(self.unknotCore.forgetPatient(token).then((marker) => {
         if (marker) return self.unknotCore.forgetBrowserData();
         return null;
-      }).catch(() => null));
+      }).catch(() => null).then(tellWindows({ type: "revoked" })));
     }
     return response;
   } catch (err) {

@@ -357,12 +357,34 @@ export const app = {
     })().finally(() => { this.forgetting = null; });
     return this.forgetting;
   },
+
+  /**
+   * The worker (sw.js networkFirst, Background Sync) or another tab may see the 401 first and
+   * forget the patient in IndexedDB, token included, before any request of this page is answered
+   * 401: its sync then finds no token and its plan may still come from the cache. When the stored
+   * token is gone and the "revoked" marker is there while this page still holds a token, that was
+   * a removal: show it as one (onRevoked). A join under way stores its new token first.
+   */
+  async noticeForgotten() {
+    const token = this.token;
+    if (!token || this.revoked) return;
+    let stored;
+    let marker;
+    try {
+      [stored, marker] = await Promise.all([core.get("token"), core.get("revoked")]);
+    } catch {
+      return; // no IndexedDB: only this page's own 401s tell
+    }
+    if (!stored && marker && this.token === token) await this.onRevoked(token);
+  },
 };
 
 const sync = createSync({
   onDone: (result, records) => {
     app.records = records;
     if (result.status === "revoked") app.onRevoked();
+    // No token stored while this page has one: forgotten elsewhere (see noticeForgotten).
+    else if (result.status === "no-token") app.noticeForgotten();
     updateChrome();
     refreshPassive();
   },
@@ -442,14 +464,20 @@ async function fetchPlan() {
 
 /** The patient as the clinic has them now: a rename shows from the next screen on, without joining again. */
 async function refreshMe() {
+  const token = app.token;
   try {
-    const token = app.token;
     // A language picked in the app (maybe offline) goes to the server: reminders are written in it.
     const me = (await sendLang(app)) || (await call("/api/v1/patient/me", { token }));
     if (app.token !== token || JSON.stringify(me) === JSON.stringify(app.patient)) return;
     app.patient = me;
     await core.set("patient", me);
-  } catch { /* offline, or a removed device: refreshPlan says so */ }
+  } catch (err) {
+    // A removed device. Said here too: the plan asked at the same time may have come from the
+    // worker's cache (its network back a moment later), and the worker forgets the token on this
+    // 401, so the next send finds none and would not say it either.
+    if (err instanceof ApiError && err.status === 401) app.onRevoked(token);
+    // Offline: the next refresh tries again.
+  }
 }
 
 /** Pull what was logged (on this phone or another) so done marks, week and streak are right. */
@@ -684,6 +712,8 @@ function registerWorker() {
   });
   navigator.serviceWorker.addEventListener("message", (event) => {
     if (event.data && event.data.type === "records") app.reloadRecords().then(refreshPassive);
+    // The worker was answered 401 and forgot the patient (sw.js networkFirst).
+    if (event.data && event.data.type === "revoked") app.noticeForgotten();
     // A tapped reminder (sw.js notificationclick): go to its screen in this window.
     if (event.data && event.data.type === "open") openUrl(event.data.url);
   });
@@ -790,7 +820,11 @@ async function start() {
   try {
     const channel = new BroadcastChannel("unknot");
     channel.onmessage = (event) => {
-      if (event.data && event.data.type === "records") app.reloadRecords().then(refreshPassive);
+      if (event.data && event.data.type === "records") {
+        // Another tab may have forgotten a removed patient (its onRevoked announces it).
+        app.noticeForgotten();
+        app.reloadRecords().then(refreshPassive);
+      }
     };
   } catch { /* other tabs catch up when focused */ }
 

@@ -200,3 +200,29 @@ def test_a_removed_device_forgets_the_patient_and_the_next_patient_sees_nothing_
         shown = page.locator("body").inner_text()
         assert "Anastasia" not in shown
         assert "trapezius" not in shown.lower(), screen
+
+
+def test_a_removal_the_worker_sees_first_still_shows_the_disconnected_screen(
+    page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    # The worker may be answered 401 before the page is (its network back first, a request the page
+    # does not act on, another tab's): it forgets the token, so the page's next send finds none and
+    # its plan may come from the cache. The page must still say the phone was disconnected.
+    ana = clinic.patient(name="Anastasia", treated=[{"muscle": "upper-trapezius", "side": "left"}])
+    join_in_browser(page, clinic.invite(ana))
+    page.reload()
+    wait_for_screen(page, "today")
+    token = idb(page)["kv"]["token"]
+    clinic.revoke_all_devices(ana)
+    status = page.evaluate(
+        """(token) => fetch("/api/v1/patient/me", { headers: { Authorization: "Bearer " + token } })
+          .then((r) => r.status)""",
+        token,
+    )
+    assert status == 401
+    wait_for_screen(page, "join")
+    expect(page.locator("h1")).to_have_text("This phone was disconnected")
+    expect(page.locator("#nav")).to_be_hidden()
+    stored = idb(page)
+    assert stored["records"] == []
+    assert set(stored["kv"]) <= {"lang", "sound", "revoked"}, stored["kv"]
