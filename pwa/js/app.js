@@ -439,8 +439,9 @@ async function fetchPlan() {
     // older than the plan already seen in the other one: keep the newer plan then.
     const newest = await core.get("plan");
     if (newest && olderPlan(bundle, newest)) return;
-    await core.set(`plan:${lang()}`, bundle);
-    await core.set("plan", bundle);
+    // Only while the token is still stored: a removal forgotten meanwhile (the worker's 401, or
+    // this page's) must not get the plan written back after it.
+    if (!(await core.setForToken(token, { [`plan:${lang()}`]: bundle, plan: bundle })) || app.token !== token) return;
     const shown = app.bundle && !app.planMissing;
     const changed = !shown || app.bundle.version !== bundle.version || app.bundle.plan_id !== bundle.plan_id
       || app.bundle.updated_at !== bundle.updated_at;
@@ -469,8 +470,8 @@ async function refreshMe() {
     // A language picked in the app (maybe offline) goes to the server: reminders are written in it.
     const me = (await sendLang(app)) || (await call("/api/v1/patient/me", { token }));
     if (app.token !== token || JSON.stringify(me) === JSON.stringify(app.patient)) return;
+    if (!(await core.setForToken(token, { patient: me })) || app.token !== token) return;
     app.patient = me;
-    await core.set("patient", me);
   } catch (err) {
     // A removed device. Said here too: the plan asked at the same time may have come from the
     // worker's cache (its network back a moment later), and the worker forgets the token on this
@@ -494,8 +495,8 @@ async function refreshLog() {
   try {
     const log = await call(`/api/v1/patient/log?from=${from}&to=${to}`, { token });
     if (app.token !== token) return;
-    await core.mergeSent("completion", log.completions);
-    await core.mergeSent("checkin", log.checkins);
+    await core.mergeSent("completion", log.completions, token);
+    await core.mergeSent("checkin", log.checkins, token);
     await app.reloadRecords();
     refreshPassive();
   } catch (err) {

@@ -80,6 +80,20 @@
     return tx(["kv"], "readwrite", function (t) { t.objectStore("kv").put(value, key); });
   }
 
+  /* Store kv entries ({key: value}) fetched with `token`, only while it is still this phone's
+   * token, in one transaction: an answer arriving while the patient is being forgotten (a 401
+   * elsewhere, forgetPatient) must not write their data back after it. Resolves true if stored. */
+  function setForToken(token, entries) {
+    return tx(["kv"], "readwrite", function (t) {
+      var kv = t.objectStore("kv");
+      return req(kv.get("token")).then(function (stored) {
+        if (!token || stored !== token) return false;
+        Object.keys(entries).forEach(function (key) { kv.put(entries[key], key); });
+        return true;
+      });
+    });
+  }
+
   function del(key) {
     return tx(["kv"], "readwrite", function (t) { t.objectStore("kv").delete(key); });
   }
@@ -245,16 +259,19 @@
 
   /* Records the server reported (GET /log), as the server holds them: a record waiting here is
    * settled as if this phone had sent it (a pain answer the clinic lacks follows as a fill-in). */
-  function mergeSent(type, bodies) {
-    return tx(["records"], "readwrite", function (t) {
+  function mergeSent(type, bodies, token) {
+    return tx(["kv", "records"], "readwrite", function (t) {
       var store = t.objectStore("records");
-      return Promise.all(bodies.map(function (body) {
+      // Fetched with `token` (if given): nothing is written once it is not this phone's any more.
+      var still = token === undefined ? Promise.resolve(true)
+        : req(t.objectStore("kv").get("token")).then(function (stored) { return stored === token; });
+      return still.then(function (ok) { return ok && Promise.all(bodies.map(function (body) {
         return req(store.get(body.id)).then(function (found) {
           if (found && found.state === "pending") return settle(store, { id: body.id, type: type, body: body });
           if (!found) store.put({ id: body.id, type: type, state: "sent", ready_at: 0, body: body });
           else if (found.state !== "sent") { found.state = "sent"; store.put(found); }
         });
-      }));
+      })); });
     });
   }
 
@@ -467,6 +484,7 @@
     open: open,
     get: get,
     set: set,
+    setForToken: setForToken,
     del: del,
     allRecords: allRecords,
     getRecord: getRecord,
