@@ -193,11 +193,25 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
 PASSWORD = "correct horse battery staple"
 
 
-async def make_therapist(settings: Settings, email: str, name: str = "Therapist") -> int:
-    """Create an account the way `unknot create-therapist` does."""
-    from server.cli import _create_therapist
+_password_hash: list[str] = []
 
-    return await _create_therapist(settings, email, name, PASSWORD)
+
+async def make_therapist(settings: Settings, email: str, name: str = "Therapist") -> int:
+    """Create an account the way `unknot create-therapist` does (tests/test_cli.py runs the command).
+
+    PASSWORD's argon2id hash is made once per test run: each hash takes about 0.1 s, and hundreds of
+    tests make an account. Signing in still verifies it the real way.
+    """
+    from server.auth.secrets import hash_password
+    from server.db import open_database, therapists
+    from server.db.migrate import migrate
+
+    if not _password_hash:
+        _password_hash.append(await hash_password(PASSWORD))
+    async with open_database(settings) as db:
+        await migrate(db)
+        async with db.transaction() as tx:
+            return await therapists.create_therapist(tx, email, name, _password_hash[0], Clock().now())
 
 
 async def sign_in(client: AsyncTestClient[Litestar], email: str, password: str = PASSWORD) -> dict[str, Any]:
