@@ -34,7 +34,7 @@ from msgspec import Struct
 from server.catalog.model import Catalog
 from server.clock import Clock, iso, parse_iso
 from server.db import reminders
-from server.db.connection import Database
+from server.db.connection import Database, Transaction
 from server.db.reminders import Claimed, DueRule, TargetRow
 from server.programs import Program, RoutineEntry, routine_for
 from server.programs.text import shown_program
@@ -260,14 +260,10 @@ class Scheduler:
                 last = previous_at_or_before(at, rule.weekdays, tz, now)
                 if last is not None:
                     due_now.append((rule, *last, tz))
-            programs = await reminders.programs_of(tx, {r.patient_id for r, *_ in due_now})
-            done: dict[tuple[int, dt.date], set[tuple[str, str]]] = {}
-            for p, d, e, s in await reminders.done_on(tx, {(r.patient_id, d) for r, d, *_ in due_now}):
-                done.setdefault((p, d), set()).add((e, s))
+            left_in = await self._left_in_slots(tx, [(r.patient_id, d, r.slot) for r, d, *_ in due_now])
             rows: list[dict[str, object]] = []
             for rule, on_date, due, tz in due_now:
-                finished = done.get((rule.patient_id, on_date), set())
-                left = left_in_slot(programs.get(rule.patient_id), on_date, rule.slot, finished, self.catalog)
+                left = left_in[(rule.patient_id, on_date, rule.slot)]
                 row = {"pid": rule.patient_id, "kind": "reminder", "slot": rule.slot, "on_date": on_date.isoformat()}
                 row |= {"due_at": iso(due), "now": iso(now), "status": "skipped"}
                 if not left:
@@ -295,6 +291,19 @@ class Scheduler:
         seconds = min(_BACKOFF_BASE * 2 ** max(attempts - 1, 0), _BACKOFF_MAX)
         return dt.timedelta(seconds=max(seconds, retry_after or 0))
 
+    async def _left_in_slots(
+        self, db: Database | Transaction, wanted: Sequence[tuple[int, dt.date, str]]
+    ) -> dict[tuple[int, dt.date, str], list[RoutineEntry]]:
+        """What is left in each ``(patient_id, on_date, slot)``, in two queries for all of them."""
+        programs = await reminders.programs_of(db, {p for p, _, _ in wanted})
+        done: dict[tuple[int, dt.date], set[tuple[str, str]]] = {}
+        for p, d, e, s in await reminders.done_on(db, {(p, d) for p, d, _ in wanted}):
+            done.setdefault((p, d), set()).add((e, s))
+        return {
+            (p, d, slot): left_in_slot(programs.get(p), d, slot, done.get((p, d), set()), self.catalog)
+            for p, d, slot in wanted
+        }
+
     async def _left_now(self, claimed: Sequence[Claimed]) -> dict[int, list[RoutineEntry]]:
         """What is left now in each claimed reminder's slot on its day, by delivery id: the patient
         may have done some (or all) of it since the reminder was planned, say while a retry waited."""
@@ -303,20 +312,10 @@ class Scheduler:
         ]
         if not planned:
             return {}
-        programs = await reminders.programs_of(self.db, {item.patient_id for item, _ in planned})
-        done: dict[tuple[int, dt.date], set[tuple[str, str]]] = {}
-        for p, d, e, s in await reminders.done_on(self.db, {(item.patient_id, said.on_date) for item, said in planned}):
-            done.setdefault((p, d), set()).add((e, s))
-        return {
-            item.id: left_in_slot(
-                programs.get(item.patient_id),
-                said.on_date,
-                item.slot,
-                done.get((item.patient_id, said.on_date), set()),
-                self.catalog,
-            )
-            for item, said in planned
-        }
+        left_in = await self._left_in_slots(
+            self.db, [(item.patient_id, said.on_date, item.slot) for item, said in planned]
+        )
+        return {item.id: left_in[(item.patient_id, said.on_date, item.slot)] for item, said in planned}
 
     def _as_now(self, item: Claimed, left: Sequence[RoutineEntry] | None) -> Claimed:
         """The claimed reminder saying what is left now (unchanged when nothing is left: it is not sent)."""
@@ -451,9 +450,7 @@ class Scheduler:
         times = {slot: parse_hhmm(rules.get(slot, default)) for slot, default in DEFAULT_TIMES.items()}
         passed = [slot for slot, at in times.items() if at <= local]
         slot = passed[-1] if passed else "morning"
-        programs = await reminders.programs_of(self.db, [patient_id])
-        done = {(e, s) for _, _, e, s in await reminders.done_on(self.db, [(patient_id, today)])}
-        left = left_in_slot(programs.get(patient_id), today, slot, done, self.catalog)
+        left = (await self._left_in_slots(self.db, [(patient_id, today, slot)]))[(patient_id, today, slot)]
         payload = payload_for("test", slot, today, left, self.catalog, locale)
         if not targets:
             return payload, []
