@@ -7,7 +7,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from server.db.connection import DatabaseInUse, claim_file
+from server.db.connection import DatabaseInUse, claim_file, create_private
 from server.db.migrate import latest_version
 
 __all__ = ["BackupError", "backup", "check", "restore"]
@@ -45,8 +45,7 @@ def _copy(source: Path, target: Path) -> None:
     """
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError):
-            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        create_private(target)
         src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
         with contextlib.closing(src), contextlib.closing(sqlite3.connect(target)) as dst:
             src.backup(dst)

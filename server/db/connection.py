@@ -37,6 +37,7 @@ __all__ = [
     "SQLiteTransaction",
     "Transaction",
     "claim_file",
+    "create_private",
     "dialects",
 ]
 
@@ -300,7 +301,7 @@ def claim_file(path: Path, *, alone: bool) -> int:
     return fd
 
 
-def _create_private(path: Path) -> None:
+def create_private(path: Path) -> None:
     """Create an empty database file only its owner can read (SQLite gives its -wal and -shm the same mode)."""
     with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
@@ -331,7 +332,7 @@ class SQLiteDatabase(Database):
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._claim = claim_file(self.path, alone=False)
-            _create_private(self.path)
+            create_private(self.path)
             self._writer = await aiosqlite.connect(self.path, isolation_level=None)
             self._writer.row_factory = sqlite3.Row
             for pragma in _PRAGMAS:  # the first read: "file is not a database" shows here
