@@ -228,6 +228,7 @@ def test_rename_archive_restore_and_revoke_a_device_from_the_patients_page(
     account.join(invite["code"], label="Renata's phone").close()
     tablet = account.join(account.ok(account.api.post(f"/api/v1/patients/{patient['id']}/invites"))["code"], "Tablet")
     printed = account.ok(account.api.post(f"/api/v1/patients/{patient['id']}/invites"))["code"]
+    assert tablet.patch("/api/v1/patient/me", json={"timezone": "Europe/Lisbon"}).status_code == 200
     with console_session(browser, live_server, account, page_problems) as (_, page):
         search = page.get_by_label("Search patients")
         search.fill("renata")
@@ -273,6 +274,18 @@ def test_rename_archive_restore_and_revoke_a_device_from_the_patients_page(
         expect(devices.get_by_role("row", name=re.compile("^Tablet"))).to_contain_text("removed")
         expect(devices).not_to_contain_text("active")
         assert tablet.get("/api/v1/patient/me").status_code == 401
+        # The history says in words what was done and by whom (the time zone was the patient's doing).
+        page.get_by_text("What was done to this patient's records").click()
+        trail = page.get_by_role("table", name="Audit trail, newest first")
+        expect(trail.locator("tr[data-action='patient.settings']")).to_contain_text("The patient")
+        expect(trail.locator("tr[data-action='patient.settings'] th")).to_have_text(
+            "Time zone or language changed on their phone"
+        )
+        renamed = trail.locator("tr[data-action='patient.update']").last
+        expect(renamed).to_contain_text("Details changed")
+        expect(renamed).to_contain_text("You")
+        expect(renamed.locator("td").last).to_have_text("name")
+        expect(trail.locator("tr[data-action='device.revoke']").first).to_contain_text("Device removed")
         tablet.close()
         # Signing out ends the session: the API refuses the old cookie, the page asks to sign in.
         page.locator("#signout").click()

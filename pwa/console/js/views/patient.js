@@ -245,9 +245,46 @@ function remindersCard(result) {
   );
 }
 
-function auditCard(entries) {
+// What each recorded action means, in the words the rest of the console uses.
+const AUDIT_ACTIONS = {
+  "patient.create": "Patient added",
+  "patient.update": "Details changed",
+  "patient.settings": "Time zone or language changed on their phone",
+  "patient.transfer": "Moved between therapists",
+  "invite.create": "Code for a phone made",
+  "invite.withdraw": "Unused codes withdrawn",
+  "device.revoke": "Device removed",
+  "plan.assign": "Plan assigned",
+  "plan.edit": "Plan changed",
+  "records.export": "Records exported",
+};
+
+/** Who did it: the signed-in therapist, the patient's own phone (their settings) or the clinic's administrator. */
+function auditBy(entry, me) {
+  if (entry.therapist_id === null) return entry.action === "patient.settings" ? "The patient" : "Administrator";
+  return entry.therapist_id === me.id ? "You" : "Another therapist";
+}
+
+const UPDATED_FIELDS = { display_name: "name", timezone: "time zone", locale: "language", archived_at: "archived or restored" };
+
+function auditDetail(entry) {
+  if (entry.action !== "patient.update") return entry.detail;
+  return entry.detail
+    .split(",")
+    .map((f) => UPDATED_FIELDS[f] || f)
+    .join(", ");
+}
+
+function auditCard(entries, me) {
   const rows = entries.slice(0, 50).map((a) =>
-    h("tr", {}, h("td", {}, h("time", { datetime: a.at }, dateTime(a.at))), h("th", { scope: "row" }, a.action), h("td", {}, a.detail)),
+    h(
+      "tr",
+      { "data-action": a.action },
+      h("td", {}, h("time", { datetime: a.at }, dateTime(a.at))),
+      h("th", { scope: "row" }, AUDIT_ACTIONS[a.action] || a.action),
+      h("td", {}, auditBy(a, me)),
+      h("td", {}, auditDetail(a)),
+    ),
   );
   return card(
     "History",
@@ -255,7 +292,7 @@ function auditCard(entries) {
       "details",
       {},
       h("summary", {}, `What was done to this patient's records (${entries.length})`),
-      table("Audit trail, newest first", ["When", "Action", "Detail"], rows, "Nothing recorded."),
+      table("Audit trail, newest first", ["When", "Action", "By", "Detail"], rows, "Nothing recorded."),
     ),
   );
 }
@@ -430,7 +467,7 @@ export async function render([id], ctx) {
       planCard(id, plan, history, muscles),
       devicesSection,
       remindersCard(reminders),
-      auditCard(audit),
+      auditCard(audit, ctx.therapist),
     ),
   );
   return {
