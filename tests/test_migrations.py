@@ -203,6 +203,34 @@ async def test_patients_archived_before_archiving_disconnected_phones_have_none_
     await db.close()
 
 
+async def test_devices_revoked_before_revoking_forgot_subscriptions_have_none_left(tmp_path: Path) -> None:
+    """Migration 8: a revoked device's push subscription (its push address and keys) was kept."""
+    db = await _at_version(tmp_path / "old.db", 7, tmp_path)
+    async with db.transaction() as tx:
+        await tx.execute(
+            "INSERT INTO therapist (id, email, name, password_hash, created_at) VALUES (1, 'a@b.c', 'T', 'h', 'now')"
+        )
+        await tx.execute(
+            "INSERT INTO patient (id, therapist_id, display_name, timezone, locale, created_at) "
+            "VALUES (1, 1, 'P', 'UTC', 'en', 'now')"
+        )
+        for did, revoked in ((1, "2026-11-20T10:00:00Z"), (2, None)):
+            await tx.execute(
+                "INSERT INTO patient_device (id, token_hash, patient_id, label, created_at, last_seen_at, revoked_at) "
+                "VALUES (:did, :token, 1, 'phone', 'now', 'now', :revoked)",
+                {"did": did, "token": f"t{did}", "revoked": revoked},
+            )
+            await tx.execute(
+                "INSERT INTO push_subscription (patient_id, device_id, endpoint, p256dh, auth, created_at, updated_at) "
+                "VALUES (1, :did, :endpoint, 'k', 'a', 'now', 'now')",
+                {"did": did, "endpoint": f"https://push.example/{did}"},
+            )
+    assert await migrate(db) == list(range(8, latest_version() + 1))
+    kept = await db.fetch_all("SELECT device_id FROM push_subscription")
+    assert [r[0] for r in kept] == [2]
+    await db.close()
+
+
 async def test_a_migration_that_would_leave_rows_pointing_nowhere_is_rolled_back(tmp_path: Path) -> None:
     db = await _at_version(tmp_path / "a.db", latest_version(), tmp_path)
     async with db.transaction() as tx:

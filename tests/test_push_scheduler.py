@@ -28,7 +28,7 @@ from server.db import open_database, reminders
 from server.push import Scheduler, load_or_create
 from server.push.scheduler import Report
 from server.settings import Settings
-from tests.conftest import make_therapist, sign_in
+from tests.conftest import make_therapist, rows, sign_in
 from tests.pushservice import PushService, Subscription
 
 Client = AsyncTestClient[Litestar]
@@ -406,7 +406,7 @@ async def test_a_tick_that_sends_for_a_while_records_each_message_at_the_time_it
 
 
 async def test_a_revoked_device_and_an_archived_patient_get_no_reminders(
-    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler, settings: Settings
 ) -> None:
     ana = await make_patient(therapist, app, service, catalog, name="Ana", devices=2)
     cleo = await make_patient(therapist, app, service, catalog, name="Cleo")
@@ -418,6 +418,9 @@ async def test_a_revoked_device_and_an_archived_patient_get_no_reminders(
     assert [r.name for r in await service.wait_for(1)] == ["Ana-2"]
     await asyncio.sleep(0.05)
     assert len(service.received) == 1
+    # A removed phone's push address and keys are not kept: only Ana's second phone has a subscription.
+    kept = rows(settings, "SELECT device_id FROM push_subscription ORDER BY id")
+    assert kept == [(max(d["id"] for d in devices),)]
 
 
 async def test_a_new_time_zone_moves_the_reminder_to_local_time_there(

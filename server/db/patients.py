@@ -254,6 +254,7 @@ async def revoke_device(
         params,
     )
     if changed == 1:
+        await _forget_subscriptions(tx, patient_id)
         return "revoked"
     found = await tx.fetch_one(
         "SELECT 1 AS found FROM patient_device WHERE id = :did AND patient_id = "
@@ -270,7 +271,19 @@ async def revoke_devices(tx: Transaction, therapist_id: int, patient_id: int, no
         "(SELECT id FROM patient WHERE id = :pid AND therapist_id = :tid) RETURNING id",
         {"now": iso(now), "pid": patient_id, "tid": therapist_id},
     )
+    if rows:
+        await _forget_subscriptions(tx, patient_id)
     return sorted(r["id"] for r in rows)
+
+
+async def _forget_subscriptions(tx: Transaction, patient_id: int) -> None:
+    """Delete the push subscriptions of the patient's revoked devices: nothing is ever sent to them
+    again, and a removed phone's push address and keys are not kept for nothing."""
+    await tx.execute(
+        "DELETE FROM push_subscription WHERE device_id IN "
+        "(SELECT id FROM patient_device WHERE patient_id = :pid AND revoked_at IS NOT NULL)",
+        {"pid": patient_id},
+    )
 
 
 async def withdraw_invites(tx: Transaction, therapist_id: int, patient_id: int, now: dt.datetime) -> int:
