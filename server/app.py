@@ -34,6 +34,7 @@ from server.api.patients import PatientsController
 from server.api.plans import PlansController, ProgramsController
 from server.api.records import RecordsController
 from server.api.reminders import PatientRemindersController, PushKeyController, TherapistRemindersController
+from server.api.request import JSONRequest
 from server.auth.identity import AuthMiddleware
 from server.catalog import Catalog, load_catalog
 from server.clock import Clock
@@ -159,6 +160,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         return Provide(lambda: value, sync_to_thread=False, use_cache=True)
 
     app = Litestar(
+        request_class=JSONRequest,
         route_handlers=[
             health,
             ping,

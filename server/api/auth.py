@@ -19,7 +19,7 @@ from server.auth.identity import (
     TherapistUser,
     client_address,
     csrf_for,
-    refuse_cross_site,
+    same_site_guard,
     therapist_guard,
 )
 from server.auth.secrets import MIN_PASSWORD_LENGTH, hash_password, hash_token, new_token, verify_password
@@ -133,11 +133,11 @@ class AuthController(Controller):
         summary="Sign in (sets the session cookie)",
         status_code=200,
         opt={"public": True},
+        guards=[same_site_guard],
     )
     async def login(
         self, request: Request, data: JSONBody[LoginIn], db: DatabaseDep, clock: ClockDep, settings: SettingsDep
     ) -> Response[SessionOut]:
-        refuse_cross_site(request)
         now = clock.now()
         attempt = await _count_attempt(db, request, data.email, now)
         found = await therapists.therapist_by_email(db, data.email)

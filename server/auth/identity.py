@@ -33,6 +33,7 @@ __all__ = [
     "csrf_for",
     "patient_guard",
     "refuse_cross_site",
+    "same_site_guard",
     "therapist_guard",
 ]
 
@@ -116,6 +117,11 @@ def refuse_cross_site(connection: ASGIConnection) -> None:
     then types patients' data."""
     if not _same_origin(connection):
         raise PermissionDeniedException("cross-site request refused")
+
+
+async def same_site_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """Refuse a cross-site request before its body is read (signing in)."""
+    refuse_cross_site(connection)
 
 
 async def therapist_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
