@@ -46,5 +46,5 @@ fmt: $(STAMP)
 	$(BIN)/ruff format server tests
 	$(BIN)/ruff check --fix server tests
 
-clean:
-	rm -rf $(VENV) var .pytest_cache
+clean:  # the clinic's data in var/ (database, backups, VAPID keys) is never removed here
+	rm -rf $(VENV) .pytest_cache

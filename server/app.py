@@ -27,7 +27,7 @@ from server.api.adherence import AdherenceController
 from server.api.auth import AuthController
 from server.api.catalog import CatalogController
 from server.api.deps import DatabaseDep, Services
-from server.api.errors import exception_handlers
+from server.api.errors import exception_handlers, loggable_path
 from server.api.openapi import COMPONENTS, CachedYamlRenderPlugin, document_routes
 from server.api.patient import JoinController, PatientController
 from server.api.patients import PatientsController
@@ -119,7 +119,7 @@ def _access_log() -> Callable[[Message, Scope], Awaitable[None]]:
 
     async def before_send(message: Message, scope: Scope) -> None:
         if message["type"] == "http.response.start":
-            logger.info("%s %s %s", scope["method"], scope["path"], message["status"])
+            logger.info("%s %s %s", scope["method"], loggable_path(scope), message["status"])
 
     return before_send
 

@@ -40,6 +40,9 @@ async def test_each_request_is_one_line_with_method_path_and_status(tmp_path: Pa
             # Refused by the middleware that identifies the caller, before any route handler.
             r = await client.get("/api/v1/patient/me", headers={"Authorization": "Bearer no-such-device"})
             assert r.status_code == 401
+            # A line break or NUL sent %-encoded in the path cannot start a forged line.
+            forged = "/api/v1/catalog/exercises/x%0AINFO%20POST%20/api/v1/auth/login%20200%00"
+            assert (await client.get(forged)).status_code == 404
         finally:
             logging.getLogger("unknot.access").removeHandler(handler)
     assert handler.lines == [
@@ -47,4 +50,5 @@ async def test_each_request_is_one_line_with_method_path_and_status(tmp_path: Pa
         "GET /api/v1/patients 401",
         "POST /api/v1/auth/login 400",
         "GET /api/v1/patient/me 401",
+        "GET /api/v1/catalog/exercises/x\\nINFO POST /api/v1/auth/login 200\\x00 404",
     ]

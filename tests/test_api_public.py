@@ -8,6 +8,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from tests.test_flow_therapist_patient import create_patient, join
+
 Client = AsyncTestClient[Litestar]
 
 NECK = {"upper-trapezius", "levator-scapulae", "suboccipitals", "sternocleidomastoid", "scalenes"}
@@ -171,6 +173,29 @@ async def test_every_operation_documents_its_audience_and_errors(client: Client)
             public = path.startswith(("/api/v1/catalog", "/api/v1/health", "/api/v1/ping", "/api/v1/push/public-key"))
             if not public and not path.endswith(("/auth/login", "/patient/join")):
                 assert operation.get("security"), f"{method} {path} does not say who may call it"
+
+
+async def test_errors_of_routes_without_an_id_in_the_path_are_documented(
+    therapist: Client, other_client: Client
+) -> None:
+    """The 404s and 415s such routes answer (the status-code check cannot guess them from the path)."""
+    paths = (await therapist.get("/schema/openapi.json")).json()["paths"]
+    patient = await create_patient(therapist)
+    phone = other_client
+    await join(therapist, phone, patient["id"])
+    answers = {
+        ("get", "/api/v1/patient/plan"): await phone.get("/api/v1/patient/plan"),  # none assigned yet
+        ("delete", "/api/v1/patient/push/subscriptions"): await phone.delete(
+            "/api/v1/patient/push/subscriptions", params={"endpoint": "https://push.example/none"}
+        ),
+        ("post", "/api/v1/patient/sync"): await phone.post(
+            "/api/v1/patient/sync", content=b"{}", headers={"content-type": "text/plain"}
+        ),
+    }
+    assert [r.status_code for r in answers.values()] == [404, 404, 415]
+    for (method, path), r in answers.items():
+        assert str(r.status_code) in paths[path][method]["responses"], (method, path, r.status_code)
+    assert "429" in paths["/api/v1/patient/push/test"]["post"]["responses"]
 
 
 async def test_large_responses_are_gzipped_for_clients_that_accept_it(client: Client) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from typing import Any
 
@@ -64,6 +65,9 @@ THERAPIST_CASES = [
     ("POST", "/api/v1/patients", {"display_name": "A", "timezone": "UTC", "ssn": "1"}, 400, "ssn"),
     ("PATCH", "/api/v1/patients/{pid}", {"timezone": "Nowhere/Land"}, 422, "timezone"),
     ("PATCH", "/api/v1/patients/{pid}", {"archived": "yes"}, 400, "archived"),
+    # Decoded strictly: a string or number that a lenient decoder would read as true archived the patient.
+    ("PATCH", "/api/v1/patients/{pid}", {"archived": "true"}, 400, "archived"),
+    ("PATCH", "/api/v1/patients/{pid}", {"archived": 1}, 400, "archived"),
     ("PATCH", "/api/v1/patients/{pid}", {"colour": "red"}, 400, "colour"),
     ("PATCH", "/api/v1/patients/{pid}", {"display_name": "Bell\u0007"}, 400, "display_name"),
     ("PATCH", "/api/v1/patients/{pid}", {"display_name": "\u200b"}, 422, "display_name"),
@@ -111,6 +115,7 @@ THERAPIST_CASES = [
     # A plan that is not the active one (a newer treatment's plan replaced it, or no such plan)
     ("PUT", "/api/v1/patients/{pid}/plan", {"plan_id": 999999, "version": 1, "items": "ITEMS"}, 409, "plan_id"),
     ("PUT", "/api/v1/patients/{pid}/plan", {"plan_id": "PLAN", "version": 0, "items": "ITEMS"}, 400, "version"),
+    ("PUT", "/api/v1/patients/{pid}/plan", {"plan_id": "PLAN", "version": 2**63, "items": "ITEMS"}, 400, "version"),
     ("PUT", "/api/v1/patients/{pid}/plan", {"plan_id": "PLAN", "version": 1, "items": []}, 400, "items"),
     (
         "PUT",
@@ -214,6 +219,8 @@ PATIENT_CASES = [
     ("POST", "/api/v1/patient/sync", {"completions": "C:note=" + "x" * 501}, 400, "completions[1].note"),
     ("POST", "/api/v1/patient/sync", {"completions": "DUPLICATE"}, 422, "completions[1].id"),
     ("POST", "/api/v1/patient/sync", {"checkins": "K:soreness=-1"}, 400, "checkins[1].soreness"),
+    ("POST", "/api/v1/patient/sync", {"checkins": 'K:soreness="5"'}, 400, "checkins[1].soreness"),
+    ("POST", "/api/v1/patient/sync", {"checkins": "K:soreness=5.0"}, 400, "checkins[1].soreness"),
     ("POST", "/api/v1/patient/sync", {"checkins": "K:red_flags=nope"}, 422, "checkins[1].red_flags[0]"),
     ("POST", "/api/v1/patient/sync", {"checkins": "K:mood=5"}, 400, "checkins[1].mood"),
     ("POST", "/api/v1/patient/sync", {"extra": []}, 400, "extra"),
@@ -225,6 +232,8 @@ PATIENT_CASES = [
     ("PATCH", "/api/v1/patient/me", {}, 422, "body"),
     ("GET", "/api/v1/patient/today?date=tomorrow", None, 400, "date"),
     ("GET", "/api/v1/patient/today?lang=de", None, 400, "lang"),
+    ("GET", "/api/v1/patient/today?date=0001-01-01", None, 422, "date"),
+    ("GET", "/api/v1/patient/today?date=9999-12-31", None, 422, "date"),
     ("GET", "/api/v1/patient/log?from=2026-02-01&to=2026-01-01", None, 400, "to"),
     ("GET", "/api/v1/patient/log?from=2026-02-01", None, 400, "to"),
 ]
@@ -274,8 +283,8 @@ def _expand(body: Any, plan: dict[str, Any]) -> Any:
             else:
                 name, _, value = marker[2:].partition("=")
                 bad: Any = value
-                if value.lstrip("-").isdigit():
-                    bad = int(value)
+                if value.lstrip("-").isdigit() or value.startswith('"') or value.endswith(".0"):
+                    bad = json.loads(value)  # a number, or a quoted string standing for one
                 elif name == "red_flags":
                     bad = [value]
                 body[key] = [good(), good(**{name: bad})]
@@ -310,4 +319,14 @@ async def test_bad_input_names_the_field_and_changes_nothing(
     fields = [e["field"] for e in r.json()["errors"]]
     assert fields == [field], r.json()
     assert r.json()["errors"][0]["message"]
+    assert snapshot(settings) == before
+
+
+async def test_a_number_too_large_to_read_names_its_field_and_changes_nothing(
+    therapist: Client, settings: Settings
+) -> None:
+    before = snapshot(settings)
+    raw = b'{"display_name": "A", "timezone": "UTC", "locale": 1e309}'
+    r = await therapist.post("/api/v1/patients", content=raw, headers={"content-type": "application/json"})
+    assert (r.status_code, [e["field"] for e in r.json()["errors"]]) == (400, ["locale"]), r.text
     assert snapshot(settings) == before

@@ -59,7 +59,7 @@ async def test_csv_export_holds_the_patients_completions_and_checkins(therapist:
     r = await therapist.get(f"/api/v1/patients/{patient['id']}/records.csv")
 
     assert r.status_code == 200, r.text
-    assert r.headers["content-type"].startswith("text/csv")
+    assert r.headers["content-type"] == "text/csv; charset=utf-8"
     assert "attachment" in r.headers["content-disposition"]
     assert r.headers["cache-control"] == "no-store"
     rows = list(csv.DictReader(io.StringIO(r.text)))

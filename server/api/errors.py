@@ -13,17 +13,19 @@ from litestar.status_codes import (
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
+from litestar.types import Scope
 from msgspec import Struct
 
 from server.api.params import PATTERN_REASONS
 from server.db.connection import DatabaseBusy
 from server.programs import ProgramError
 
-__all__ = ["ErrorBody", "FieldError", "InputError", "exception_handlers"]
+__all__ = ["ErrorBody", "FieldError", "InputError", "exception_handlers", "loggable_path"]
 
 log = logging.getLogger("unknot")
 
 _AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _MISSING = re.compile(r"Missing required \w+ parameter '(?P<name>[^']+)'")
 _NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]+)`")
 _PATTERN_REASONS = {f"Expected `str` matching regex {p!r}": reason for p, reason in PATTERN_REASONS.items()}
@@ -129,9 +131,15 @@ def _too_deep(request: Request, exc: RecursionError) -> Response[ErrorBody]:
     return _crash(request, exc)
 
 
+def loggable_path(scope: Scope) -> str:
+    """The request's path for a log line, with control characters escaped: the path is decoded
+    from %XX, and an encoded line break would otherwise start a forged line in the log."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), scope["path"])
+
+
 def _crash(request: Request, exc: Exception) -> Response[ErrorBody]:
     # Log the type and route only: bodies and headers may carry health data and tokens.
-    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.scope["path"], exc_info=exc)
+    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, loggable_path(request.scope), exc_info=exc)
     return _respond(HTTP_500_INTERNAL_SERVER_ERROR, "internal error; nothing was changed")
 
 

@@ -45,6 +45,7 @@ _DESCRIPTIONS = {
     409: "Conflict with the current state (for example a stale plan version, or a plan a newer treatment replaced)",
     410: "The invite code was used or has expired",
     413: "The request body is too large",
+    415: "The body was not sent as application/json",
     422: "Well-formed but not acceptable (unknown muscle, bad time zone, ...); `errors` names the field",
     429: "Too many attempts; see Retry-After",
     503: "The database is busy (another process holds the write lock); nothing was changed, retry after Retry-After",
@@ -61,6 +62,13 @@ _CONFLICTS = {
     ("PUT", "subscriptions"),
     ("POST", "test"),
 }
+
+
+# Routes without an id in the path that still answer 404: the patient's plan before one is assigned,
+# a subscription the patient does not have.
+_NOT_FOUND = {("GET", "/api/v1/patient/plan"), ("DELETE", "/api/v1/patient/push/subscriptions")}
+# Rate-limited routes: guessing (sign-in, password, invite codes) and the patient's test reminders.
+_LIMITED = ("/auth/login", "/auth/password", "/patient/join", "/patient/push/test")
 
 
 class CachedYamlRenderPlugin(YamlRenderPlugin):
@@ -82,13 +90,13 @@ def _codes(method: str, path: str, guards: set[object], has_body: bool) -> set[i
     codes = {400, 401, 422, 503}
     if (therapist_guard in guards and method not in {"GET", "HEAD"}) or path.endswith("/auth/login"):
         codes.add(403)
-    if "{" in path:
+    if "{" in path or (method, path) in _NOT_FOUND:
         codes.add(404)
     if has_body:
-        codes.add(413)
+        codes |= {413, 415}
     if (method, path.rsplit("/", 1)[-1]) in _CONFLICTS:
         codes.add(409)
-    if path.endswith(("/auth/login", "/auth/password", "/patient/join")):
+    if path.endswith(_LIMITED):
         codes.add(429)
     if path.endswith("/patient/join"):
         codes |= {404, 410}

@@ -275,6 +275,9 @@ def _check_batch(
 # How far back the plan bundle carries earlier versions: Progress shows the last 7 days, and the
 # "day before" screens reach a little further.
 HISTORY_DAYS = 14
+# Days either side of today a day's routine may be asked for: plans start at most 800 days back
+# and end at most 731 days ahead (treated a year ahead, a year long).
+DAY_VIEW_RANGE = 800
 
 
 def _in_force(versions: list[plans.PlanVersion], timezone: str, catalog: Catalog) -> list[tuple[int, int, InForce]]:
@@ -458,7 +461,11 @@ class PatientController(Controller):
         db, catalog, clock = services.db, services.catalog, services.clock
         user = request.user
         lang = lang or user.locale
-        day = on_date or local_date(clock.now(), user.timezone)
+        today = local_date(clock.now(), user.timezone)
+        day = on_date or today
+        # Every plan lies well inside this; a date at the calendar's ends would overflow below.
+        if abs((day - today).days) > DAY_VIEW_RANGE:
+            raise InputError("date", f"must be within {DAY_VIEW_RANGE} days of today")
         plan = await plans.active_plan_day(db, user.patient_id, day)
         if plan is None:
             return _day_view(None, 0, day, catalog, lang)

@@ -48,7 +48,7 @@ class PlanEdit(Struct, frozen=True, forbid_unknown_fields=True):
     """New items for the active plan, naming the plan and the version they were edited from."""
 
     plan_id: Annotated[int, Meta(ge=1, le=2**63 - 1)]
-    version: Annotated[int, Meta(ge=1)]
+    version: Annotated[int, Meta(ge=1, le=2**63 - 1)]
     items: Items
 
 

@@ -261,7 +261,7 @@ class RecordsController(Controller):
         filename = f"unknot-patient-{patient_id}-{now.date().isoformat()}.csv"
         return Response(
             body,
-            media_type="text/csv; charset=utf-8",
+            media_type="text/csv",
             headers={"content-disposition": f'attachment; filename="{filename}"'},
         )
 
