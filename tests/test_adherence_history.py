@@ -106,9 +106,9 @@ async def test_an_edit_of_the_plan_does_not_rewrite_the_days_before_it(
     after, streak_after, row_after = await views(therapist, patient["id"])
     assert [after["2026-11-24"], after["2026-11-25"]] == past
     assert streak_after == 2
-    week, week_after = row["week"], row_after["week"]
+    # The week so far is the days before (unchanged) and what is done of today (still open).
+    assert row_after["week"] == row["week"]
     more = len(added[1]["slots"])  # today asks the new item at each of its times of day
-    assert (week_after["done"], week_after["expected"]) == (week["done"], week["expected"] + more)
     today = after["2026-11-26"]
     assert today["expected"] == days["2026-11-26"]["expected"] + more  # the edit counts from the day it was made
 
@@ -236,3 +236,52 @@ async def test_the_patient_sees_days_before_an_edit_or_a_follow_up_as_they_were(
     [today] = await phone_days(other_client, TREATED + dt.timedelta(days=2))
     assert today["plan_version"] == 1
     assert today["day"] == 0
+
+
+async def test_a_streak_longer_than_the_days_asked_for_is_counted_whole(
+    therapist: Client, other_client: Client, clock: Clock
+) -> None:
+    # Treated on 1 Sep, everything logged up to 20 Sep (20 days); the console asks for 7 days.
+    await move_to(clock, therapist, dt.datetime(2026, 9, 20, 18, 0, tzinfo=dt.UTC))
+    patient = await create_patient(therapist)
+    await assign(therapist, patient["id"], dt.date(2026, 9, 1))
+    await join(therapist, other_client, patient["id"])
+    await log_all_due(other_client, clock, *(dt.date(2026, 9, 1) + dt.timedelta(days=n) for n in range(20)))
+    url = f"/api/v1/patients/{patient['id']}/adherence"
+    assert (await therapist.get(url, params={"days": 7})).json()["streak"] == 20
+    assert (await therapist.get(url, params={"days": 30})).json()["streak"] == 20
+    # This morning (still open) and the days before, from the week's start, are what the week asks so far.
+    week = (await therapist.get(url, params={"days": 7})).json()["weeks"][-1]
+    assert (week["week_start"], week["rate"]) == ("2026-09-14", 1.0)
+
+
+async def test_the_week_so_far_does_not_count_what_is_left_of_today(
+    therapist: Client, other_client: Client, clock: Clock
+) -> None:
+    # Monday 30 Nov, 08:00 in Madrid: the whole week (today) is still ahead; nothing is missed yet.
+    await move_to(clock, therapist, dt.datetime(2026, 11, 30, 7, 0, tzinfo=dt.UTC))
+    patient = await create_patient(therapist)
+    await assign(therapist, patient["id"], dt.date(2026, 11, 30))
+    await join(therapist, other_client, patient["id"])
+    [row] = [o for o in (await therapist.get("/api/v1/adherence")).json() if o["patient_id"] == patient["id"]]
+    assert (row["week"]["done"], row["week"]["expected"]) == (0, 0)
+    # The morning's items done: the week so far is all done, though the evening's are still ahead.
+    today = (await other_client.get("/api/v1/patient/today")).json()
+    morning = [e for e in today["entries"] if e["slot"] == "morning"]
+    assert 0 < len(morning) < len(today["entries"])
+    done = [
+        {
+            "id": str(uuid.uuid4()),
+            "exercise_id": e["exercise_id"],
+            "on_date": "2026-11-30",
+            "slot": "morning",
+            "done_at": clock.now().isoformat(),
+        }
+        for e in morning
+    ]
+    assert (await other_client.post("/api/v1/patient/sync", json={"completions": done})).status_code == 200
+    [row] = [o for o in (await therapist.get("/api/v1/adherence")).json() if o["patient_id"] == patient["id"]]
+    assert (row["week"]["done"], row["week"]["expected"], row["week"]["rate"]) == (len(morning), len(morning), 1.0)
+    detail = (await therapist.get(f"/api/v1/patients/{patient['id']}/adherence")).json()
+    assert detail["weeks"][-1] == row["week"]
+    assert detail["days"][-1]["expected"] == len(today["entries"])  # the day itself still shows all it asks

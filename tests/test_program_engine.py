@@ -276,7 +276,7 @@ def test_this_week_is_the_current_week_of_the_longer_adherence_view(
         return
     monday = today - dt.timedelta(days=today.weekday())
     days = by_day([InForce(program, treated_on)], done, max(treated_on, today - dt.timedelta(days=27)), today, CATALOG)
-    assert week == next(w for w in by_week(days) if w.week_start == monday)
+    assert week == next(w for w in by_week(days, open_day=today) if w.week_start == monday)
 
 
 def test_a_rest_day_neither_counts_toward_the_streak_nor_breaks_it() -> None:

@@ -13,10 +13,23 @@ from server.api.deps import CatalogDep, ClockDep, DatabaseDep, SettingsDep
 from server.api.params import RowId
 from server.api.patients import owned_patient
 from server.auth.identity import TherapistUser, therapist_guard
+from server.catalog.model import Catalog
 from server.clock import local_date, parse_iso
 from server.db import attention, logs, plans
+from server.db.connection import Database
+from server.db.patients import Patient
 from server.db.plans import PlanVersion
-from server.programs.adherence import InForce, WeekAdherence, by_day, by_week, missed_days, streak, this_week
+from server.programs.adherence import (
+    DayAdherence,
+    InForce,
+    WeekAdherence,
+    by_day,
+    by_week,
+    missed_days,
+    streak,
+    streak_goes_on_before,
+    this_week,
+)
 
 __all__ = ["AdherenceController", "AdherenceOut", "AttentionItem", "PatientWeek"]
 
@@ -82,6 +95,19 @@ def _in_force(versions: list[PlanVersion], timezone: str) -> list[InForce]:
     return [span for v in versions if (span := v.in_force(timezone)) is not None]
 
 
+async def _streak(
+    db: Database, therapist_id: int, patient: Patient, catalog: Catalog, days: list[DayAdherence], today: dt.date
+) -> int:
+    """The streak ending ``today``, from ``days``, or from every plan the patient has had when it
+    reaches back to the first of ``days`` (the patient's app counts it over the whole plan too)."""
+    if not days or not streak_goes_on_before(days, today, days[0].on_date):
+        return streak(days, today)
+    spans = _in_force(await plans.versions_of_patient(db, therapist_id, patient.id, dt.date.min), patient.timezone)
+    since = min(v.since for v in spans)
+    logged = [(c.exercise_id, c.on_date, c.slot) for c in await logs.completions_between(db, patient.id, since, today)]
+    return streak(by_day(spans, logged, since, today, catalog), today)
+
+
 class AdherenceController(Controller):
     """How patients are doing."""
 
@@ -121,8 +147,8 @@ class AdherenceController(Controller):
         return AdherenceOut(
             today=today,
             days=[DayOut(d.on_date, d.expected, d.done, round(d.rate, 3)) for d in day_rows],
-            weeks=by_week(day_rows),
-            streak=streak(day_rows, today),
+            weeks=by_week(day_rows, open_day=today),
+            streak=await _streak(db, request.user.therapist.id, patient, catalog, day_rows, today),
             soreness=[Point(d, v) for d, v in sorted(soreness.items())],
             pain=[Point(d, round(sum(v) / len(v), 1)) for d, v in sorted(pains.items())],
             red_flag_days=sorted({c.on_date for c in checkins if c.red_flags}),

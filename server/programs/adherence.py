@@ -20,6 +20,7 @@ __all__ = [
     "in_force",
     "missed_days",
     "streak",
+    "streak_goes_on_before",
     "this_week",
     "version_on",
 ]
@@ -150,13 +151,17 @@ def missed_days(versions: Sequence[InForce], after: dt.date | None, today: dt.da
     return sum(1 for d in by_day(versions, (), first, today - dt.timedelta(days=1), catalog) if d.expected)
 
 
-def by_week(days: list[DayAdherence]) -> list[WeekAdherence]:
-    """Days summed into Monday-first weeks."""
+def by_week(days: list[DayAdherence], open_day: dt.date | None = None) -> list[WeekAdherence]:
+    """Days summed into Monday-first weeks.
+
+    On ``open_day`` (today, still going on) only what is done counts as asked: the evening's
+    items are not missed at noon, and a week is not 0% on Monday morning.
+    """
     weeks: dict[dt.date, list[int]] = {}
     for d in days:
         start = d.on_date - dt.timedelta(days=d.on_date.weekday())
         totals = weeks.setdefault(start, [0, 0])
-        totals[0] += d.expected
+        totals[0] += d.done if d.on_date == open_day else d.expected
         totals[1] += d.done
     return [
         WeekAdherence(start, expected, done, round(min(1.0, done / expected), 3) if expected else 1.0)
@@ -167,16 +172,14 @@ def by_week(days: list[DayAdherence]) -> list[WeekAdherence]:
 def this_week(
     versions: Sequence[InForce], done: Iterable[tuple[str, dt.date, str]], today: dt.date, catalog: Catalog
 ) -> WeekAdherence | None:
-    """Monday to ``today``, each day judged as :func:`by_day` does; None when no plan covers any of it."""
+    """Monday to ``today`` (still open), each day judged as :func:`by_day` does; None when no plan
+    covers any of it."""
     days = by_day(versions, done, today - dt.timedelta(days=today.weekday()), today, catalog)
-    return by_week(days)[0] if days else None
+    return by_week(days, open_day=today)[0] if days else None
 
 
-def streak(days: list[DayAdherence], today: dt.date) -> int:
-    """Days in a row, ending today (or yesterday while today is still open), with everything due done.
-
-    A day with nothing due (a rest day of the plan) neither counts nor breaks the run.
-    """
+def _run(days: list[DayAdherence], today: dt.date) -> tuple[int, dt.date]:
+    """The streak's length, and the day before its earliest day (where it was broken, or ``days`` end)."""
     by_date = {d.on_date: d for d in days}
     day = today
     if day in by_date and by_date[day].done < by_date[day].expected:
@@ -185,4 +188,19 @@ def streak(days: list[DayAdherence], today: dt.date) -> int:
     while day in by_date and by_date[day].done >= by_date[day].expected:
         count += bool(by_date[day].expected)
         day -= dt.timedelta(days=1)
-    return count
+    return count, day
+
+
+def streak(days: list[DayAdherence], today: dt.date) -> int:
+    """Days in a row, ending today (or yesterday while today is still open), with everything due done.
+
+    A day with nothing due (a rest day of the plan) neither counts nor breaks the run.
+    """
+    return _run(days, today)[0]
+
+
+def streak_goes_on_before(days: list[DayAdherence], today: dt.date, first: dt.date) -> bool:
+    """Whether the run :func:`streak` counts in ``days`` (from ``first``) reaches ``first`` unbroken,
+    so that it may go on before: then it must be counted from earlier days."""
+    count, before = _run(days, today)
+    return count > 0 and before < first

@@ -135,7 +135,7 @@ function row(p, reasons) {
 function fillAdherence(cells, overview) {
   const week = overview.week;
   if (!overview.has_plan) fill(cells.week, h("span", { class: "muted" }, "no plan"));
-  else if (!week || !week.expected) fill(cells.week, h("span", { class: "muted" }, "nothing due"));
+  else if (!week || !week.expected) fill(cells.week, h("span", { class: "muted" }, "nothing due yet"));
   else {
     fill(
       cells.week,
