@@ -35,6 +35,17 @@ async def move_to(clock: Clock, therapist: Client, moment: dt.datetime) -> None:
     await sign_in(therapist, "ana@clinic.example")
 
 
+async def treated_then(
+    therapist: Client, phone: Client, clock: Clock, moment: dt.datetime, treated_on: dt.date
+) -> dict[str, Any]:
+    """At ``moment``, a new patient treated on ``treated_on`` with the plan assigned and ``phone`` joined."""
+    await move_to(clock, therapist, moment)
+    patient = await create_patient(therapist)
+    await assign(therapist, patient["id"], treated_on)
+    await join(therapist, phone, patient["id"])
+    return patient
+
+
 async def log_all_due(phone: Client, clock: Clock, *days: dt.date) -> int:
     """The patient logs everything their app shows as due on ``days``; returns how many items."""
     completions = []
@@ -163,10 +174,9 @@ async def test_inactive_counts_only_days_something_was_due(
     therapist: Client, other_client: Client, clock: Clock
 ) -> None:
     # Treated on 1 Sep, last logged on 8 Oct: 9, 10 and 11 Oct were due and let pass (12 Oct is today).
-    await move_to(clock, therapist, dt.datetime(2026, 10, 8, 18, 0, tzinfo=dt.UTC))
-    patient = await create_patient(therapist)
-    await assign(therapist, patient["id"], dt.date(2026, 9, 1))
-    await join(therapist, other_client, patient["id"])
+    patient = await treated_then(
+        therapist, other_client, clock, dt.datetime(2026, 10, 8, 18, 0, tzinfo=dt.UTC), dt.date(2026, 9, 1)
+    )
     await log_all_due(other_client, clock, dt.date(2026, 10, 8))
 
     await move_to(clock, therapist, dt.datetime(2026, 10, 11, 10, 0, tzinfo=dt.UTC))
@@ -242,10 +252,9 @@ async def test_a_streak_longer_than_the_days_asked_for_is_counted_whole(
     therapist: Client, other_client: Client, clock: Clock
 ) -> None:
     # Treated on 1 Sep, everything logged up to 20 Sep (20 days); the console asks for 7 days.
-    await move_to(clock, therapist, dt.datetime(2026, 9, 20, 18, 0, tzinfo=dt.UTC))
-    patient = await create_patient(therapist)
-    await assign(therapist, patient["id"], dt.date(2026, 9, 1))
-    await join(therapist, other_client, patient["id"])
+    patient = await treated_then(
+        therapist, other_client, clock, dt.datetime(2026, 9, 20, 18, 0, tzinfo=dt.UTC), dt.date(2026, 9, 1)
+    )
     await log_all_due(other_client, clock, *(dt.date(2026, 9, 1) + dt.timedelta(days=n) for n in range(20)))
     url = f"/api/v1/patients/{patient['id']}/adherence"
     assert (await therapist.get(url, params={"days": 7})).json()["streak"] == 20
@@ -259,10 +268,9 @@ async def test_the_week_so_far_does_not_count_what_is_left_of_today(
     therapist: Client, other_client: Client, clock: Clock
 ) -> None:
     # Monday 30 Nov, 08:00 in Madrid: the whole week (today) is still ahead; nothing is missed yet.
-    await move_to(clock, therapist, dt.datetime(2026, 11, 30, 7, 0, tzinfo=dt.UTC))
-    patient = await create_patient(therapist)
-    await assign(therapist, patient["id"], dt.date(2026, 11, 30))
-    await join(therapist, other_client, patient["id"])
+    patient = await treated_then(
+        therapist, other_client, clock, dt.datetime(2026, 11, 30, 7, 0, tzinfo=dt.UTC), dt.date(2026, 11, 30)
+    )
     [row] = [o for o in (await therapist.get("/api/v1/adherence")).json() if o["patient_id"] == patient["id"]]
     assert (row["week"]["done"], row["week"]["expected"]) == (0, 0)
     # The morning's items done: the week so far is all done, though the evening's are still ahead.

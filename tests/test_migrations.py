@@ -14,6 +14,15 @@ from server.db.migrate import DatabaseTooNewError, latest_version, migrate, migr
 from server.settings import Settings
 from tests.conftest import tables
 
+# Rows an old schema's data test starts from: therapist 1 and their patient 1.
+ONE_THERAPIST = (
+    "INSERT INTO therapist (id, email, name, password_hash, created_at) VALUES (1, 'a@b.c', 'T', 'h', 'now')"
+)
+ONE_PATIENT = (
+    "INSERT INTO patient (id, therapist_id, display_name, timezone, locale, created_at) "
+    "VALUES (1, 1, 'P', 'UTC', 'en', 'now')"
+)
+
 
 def on(url: str) -> Settings:
     return Settings.from_env({}, database_url=url)
@@ -106,9 +115,7 @@ async def test_rebuilding_the_patient_table_keeps_every_row_that_references_it(t
     """Migration 4 drops and rebuilds a table eleven others reference; nothing may cascade."""
     db = await _at_version(tmp_path / "old.db", 3, tmp_path)
     async with db.transaction() as tx:
-        await tx.execute(
-            "INSERT INTO therapist (id, email, name, password_hash, created_at) VALUES (1, 'a@b.c', 'T', 'h', 'now')"
-        )
+        await tx.execute(ONE_THERAPIST)
         for pid in (1, 2, 3):
             await tx.execute(
                 "INSERT INTO patient (id, therapist_id, display_name, timezone, locale, created_at) "
@@ -149,13 +156,8 @@ async def test_plans_made_before_versions_were_kept_keep_their_current_version_f
     """Migration 6: the one version an older plan still has answers for the whole plan, as it did."""
     db = await _at_version(tmp_path / "old.db", 5, tmp_path)
     async with db.transaction() as tx:
-        await tx.execute(
-            "INSERT INTO therapist (id, email, name, password_hash, created_at) VALUES (1, 'a@b.c', 'T', 'h', 'now')"
-        )
-        await tx.execute(
-            "INSERT INTO patient (id, therapist_id, display_name, timezone, locale, created_at) "
-            "VALUES (1, 1, 'P', 'UTC', 'en', 'now')"
-        )
+        await tx.execute(ONE_THERAPIST)
+        await tx.execute(ONE_PATIENT)
         await tx.execute(
             "INSERT INTO treatment (id, patient_id, therapist_id, treated_on, created_at) "
             "VALUES (1, 1, 1, '2026-11-24', '2026-11-24T09:00:00Z')"
@@ -175,9 +177,7 @@ async def test_patients_archived_before_archiving_disconnected_phones_have_none_
     """Migration 7: an archived patient's live devices and unused codes would work again after a restore."""
     db = await _at_version(tmp_path / "old.db", 6, tmp_path)
     async with db.transaction() as tx:
-        await tx.execute(
-            "INSERT INTO therapist (id, email, name, password_hash, created_at) VALUES (1, 'a@b.c', 'T', 'h', 'now')"
-        )
+        await tx.execute(ONE_THERAPIST)
         for pid, archived in ((1, "2026-11-20T10:00:00Z"), (2, None)):
             await tx.execute(
                 "INSERT INTO patient (id, therapist_id, display_name, timezone, locale, created_at, archived_at) "
@@ -207,13 +207,8 @@ async def test_devices_revoked_before_revoking_forgot_subscriptions_have_none_le
     """Migration 8: a revoked device's push subscription (its push address and keys) was kept."""
     db = await _at_version(tmp_path / "old.db", 7, tmp_path)
     async with db.transaction() as tx:
-        await tx.execute(
-            "INSERT INTO therapist (id, email, name, password_hash, created_at) VALUES (1, 'a@b.c', 'T', 'h', 'now')"
-        )
-        await tx.execute(
-            "INSERT INTO patient (id, therapist_id, display_name, timezone, locale, created_at) "
-            "VALUES (1, 1, 'P', 'UTC', 'en', 'now')"
-        )
+        await tx.execute(ONE_THERAPIST)
+        await tx.execute(ONE_PATIENT)
         for did, revoked in ((1, "2026-11-20T10:00:00Z"), (2, None)):
             await tx.execute(
                 "INSERT INTO patient_device (id, token_hash, patient_id, label, created_at, last_seen_at, revoked_at) "
@@ -234,13 +229,8 @@ async def test_devices_revoked_before_revoking_forgot_subscriptions_have_none_le
 async def test_a_migration_that_would_leave_rows_pointing_nowhere_is_rolled_back(tmp_path: Path) -> None:
     db = await _at_version(tmp_path / "a.db", latest_version(), tmp_path)
     async with db.transaction() as tx:
-        await tx.execute(
-            "INSERT INTO therapist (id, email, name, password_hash, created_at) VALUES (1, 'a@b.c', 'T', 'h', 'now')"
-        )
-        await tx.execute(
-            "INSERT INTO patient (id, therapist_id, display_name, timezone, locale, created_at) "
-            "VALUES (1, 1, 'P', 'UTC', 'en', 'now')"
-        )
+        await tx.execute(ONE_THERAPIST)
+        await tx.execute(ONE_PATIENT)
     folder = tmp_path / f"up-to-{latest_version()}"
     (folder / f"{latest_version() + 1:04d}_orphan.sql").write_text("DELETE FROM therapist;\n")
     with pytest.raises(sqlite3.IntegrityError, match="foreign keys"):
