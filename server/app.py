@@ -100,7 +100,9 @@ def _security_headers(settings: Settings) -> Callable[[Message, Scope], Awaitabl
             # Personal data must not linger in shared caches or the browser's disk cache.
             if b"cache-control" not in existing:
                 extra.append((b"cache-control", b"no-store"))
-        elif scope["path"] == "/sw.js":
+        elif not scope["path"].startswith("/console") and b"cache-control" not in existing:
+            # The patient app's files (the worker included): the browser asks each time whether
+            # they changed (ETag), so a page or worker never runs files of an older version.
             extra.append((b"cache-control", b"no-cache"))
         message["headers"] = [*message.get("headers", []), *extra]
 

@@ -677,18 +677,36 @@ function updateChrome() {
   $("nav").hidden = !app.token || app.revoked;
 }
 
-function showUpdate(worker) {
+function showUpdate(reg) {
   const banner = $("update");
   fill(banner,
     h("p", { text: t("update_ready") }),
     h("button", {
       class: "btn small", type: "button", text: t("update_reload"),
-      on: { click: () => { updateWanted = true; worker.postMessage({ type: "SKIP_WAITING" }); } },
+      on: {
+        click: () => {
+          // Another tab may have let the new worker take over already: no worker waits any more
+          // and no controllerchange will come, but this page still runs the old files.
+          if (!reg.waiting) {
+            reloadOnce();
+            return;
+          }
+          updateWanted = true;
+          reg.waiting.postMessage({ type: "SKIP_WAITING" });
+        },
+      },
     }));
   banner.hidden = false;
 }
 
 let updateWanted = false;
+let reloading = false;
+
+function reloadOnce() {
+  if (reloading) return;
+  reloading = true;
+  location.reload();
+}
 
 function openUrl(value) {
   let url;
@@ -704,12 +722,14 @@ function openUrl(value) {
 
 function registerWorker() {
   if (!("serviceWorker" in navigator)) return;
+  // A first install also changes the controller (clients.claim) and needs no reload: the page
+  // came from the network with the same files. Once a worker controls the page, a new one taking
+  // over (asked for in this tab or in another) means this page's code is of the old version and
+  // its files are gone from the cache: every open tab reloads, so two versions never mix.
+  let controlled = Boolean(navigator.serviceWorker.controller);
   navigator.serviceWorker.addEventListener("controllerchange", () => {
-    // Only when the patient asked: a first install also changes the controller.
-    if (updateWanted) {
-      updateWanted = false;
-      location.reload();
-    }
+    if (controlled || updateWanted) reloadOnce();
+    controlled = true;
   });
   navigator.serviceWorker.addEventListener("message", (event) => {
     if (event.data && event.data.type === "records") app.reloadRecords().then(refreshPassive);
@@ -718,13 +738,16 @@ function registerWorker() {
     // A tapped reminder (sw.js notificationclick): go to its screen in this window.
     if (event.data && event.data.type === "open") openUrl(event.data.url);
   });
-  navigator.serviceWorker.register("/sw.js", { scope: "/" }).then((reg) => {
-    if (reg.waiting && navigator.serviceWorker.controller) showUpdate(reg.waiting);
+  // The worker's importScripts (core.js) are checked with the server on every update check too:
+  // by default the browser may take them from its HTTP cache, and a new worker would run an old
+  // core.js.
+  navigator.serviceWorker.register("/sw.js", { scope: "/", updateViaCache: "none" }).then((reg) => {
+    if (reg.waiting && navigator.serviceWorker.controller) showUpdate(reg);
     reg.addEventListener("updatefound", () => {
       const worker = reg.installing;
       if (!worker) return;
       worker.addEventListener("statechange", () => {
-        if (worker.state === "installed" && navigator.serviceWorker.controller) showUpdate(worker);
+        if (worker.state === "installed" && navigator.serviceWorker.controller) showUpdate(reg);
       });
     });
     document.addEventListener("visibilitychange", () => {

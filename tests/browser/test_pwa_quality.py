@@ -4,8 +4,10 @@ dark mode and reduced motion, both languages, installability, and a clean update
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import struct
+import time
 
 import httpx
 import pytest
@@ -177,7 +179,10 @@ def test_installable_and_served_with_the_right_headers(live_server: LiveServer) 
         index = http.get("/")
         assert "script-src 'self'" in index.headers["content-security-policy"]
         assert "unsafe-inline" not in index.headers["content-security-policy"]
-        assert http.get("/js/app.js").headers["content-type"].startswith("text/javascript")
+        app_js = http.get("/js/app.js")
+        assert app_js.headers["content-type"].startswith("text/javascript")
+        # Shell files are checked with the server each time (ETag), never kept unasked.
+        assert app_js.headers["cache-control"] == "no-cache"
         sw = http.get("/sw.js")
         assert sw.headers["content-type"].startswith("text/javascript")
         assert sw.headers["cache-control"] == "no-cache"
@@ -208,20 +213,32 @@ def test_installable_and_served_with_the_right_headers(live_server: LiveServer) 
 def test_a_new_version_waits_until_the_patient_reloads(
     context: BrowserContext, page: Page, live_server: LiveServer
 ) -> None:
+    sw = live_server.pwa_dir / "sw.js"
+    core = live_server.pwa_dir / "js" / "core.js"
+    original, original_core = sw.read_text(), core.read_text()
+    # An old Last-Modified lets the browser keep a file without asking: the worker's importScripts
+    # must still get the new core.js.
+    month_ago = time.time() - 30 * 86400
+    os.utime(core, (month_ago, month_ago))
     page.goto("/")
     wait_for_screen(page, "join")
     wait_for_worker(page)
+    # A second tab of the app: it must move to the new version too, whichever tab asked for it.
+    other = context.new_page()
+    other.goto("/#/help")
+    wait_for_screen(other, "help")
+    wait_for_worker(other)
     caches_before = page.evaluate("caches.keys()")
-    sw = live_server.pwa_dir / "sw.js"
-    original = sw.read_text()
     try:
+        core.write_text(original_core.replace("SYNC_URL: SYNC_URL,", 'SYNC_URL: SYNC_URL, MARK: "next-core",'))
         sw.write_text(re.sub(r'const VERSION = "[^"]*";', 'const VERSION = "next-version";', original, count=1))
         page.evaluate("navigator.serviceWorker.getRegistration().then((r) => r.update())")
         banner = page.locator("#update")
         expect(banner).to_contain_text("A new version of Unknot is ready.", timeout=10_000)
+        expect(other.locator("#update")).to_be_visible()
         # Nothing changes until the patient asks: the old worker still controls the page.
         assert page.evaluate("navigator.serviceWorker.controller.scriptURL").endswith("/sw.js")
-        with page.expect_navigation():
+        with page.expect_navigation(), other.expect_navigation():
             banner.get_by_role("button", name="Reload").click()
         wait_for_screen(page, "join")
         wait_for_worker(page)
@@ -234,10 +251,15 @@ def test_a_new_version_waits_until_the_patient_reloads(
         )
         assert version == "next-version"
         expect(banner).to_be_hidden()
+        wait_for_screen(other, "help")
+        expect(other.locator("#update")).to_be_hidden()
         shells = [c for c in page.evaluate("caches.keys()") if c.startswith("unknot-shell-")]
         assert shells == ["unknot-shell-next-version"], (caches_before, shells)
+        workers = [w for w in context.service_workers if w.evaluate("VERSION") == "next-version"]
+        assert [w.evaluate("self.unknotCore.MARK") for w in workers] == ["next-core"]
     finally:
         sw.write_text(original)
+        core.write_text(original_core)
 
 
 def test_ios_shows_how_to_add_the_app_to_the_home_screen(
