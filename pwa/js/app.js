@@ -53,6 +53,8 @@ export const app = {
   logging: new Set(),
   // Records sent from memory as the page was hidden, until the server answers.
   leavingIds: new Set(),
+  // The slot a tapped reminder marks ({date, slot}), until the patient goes to another screen.
+  due: null,
   // Which <details> (by data-keep) the patient opened or closed, kept across redraws.
   details: new Map(),
 
@@ -522,6 +524,11 @@ function reminderDate(date) {
   return date && /^\d{4}-\d{2}-\d{2}$/.test(date) ? date : app.today();
 }
 
+/** The slot a tapped reminder marks on the day drawn, if it was for that day. */
+function dueSlot(date) {
+  return app.due && app.due.date === date ? app.due.slot : null;
+}
+
 function screenFor(r) {
   const needsPlan = !["help", "more", "reminders", "join"].includes(r.name);
   if (!app.token || app.revoked) {
@@ -530,7 +537,10 @@ function screenFor(r) {
   }
   if (needsPlan && !app.bundle) return waitingForPlan();
   switch (r.name) {
-    case "day": return renderDay(app, r.args[0] || app.today());
+    case "day": {
+      const date = r.args[0] || app.today();
+      return renderDay(app, date, { due: dueSlot(date) });
+    }
     case "ex": return renderExercise(app, { date: r.args[0], slot: r.args[1], exerciseId: r.args[2] });
     case "checkin": return renderCheckin(app, r.args[0] || app.today());
     case "progress": return renderProgress(app);
@@ -538,7 +548,7 @@ function screenFor(r) {
     case "more": return renderMore(app);
     case "reminders": return renderReminders(app);
     case "join": return renderJoin(app, {});
-    case "today": return renderDay(app, reminderDate(r.params.get("date")), { due: r.params.get("slot") });
+    case "today": return renderDay(app, app.today(), { due: dueSlot(app.today()) });
     default: return renderDay(app, app.today());
   }
 }
@@ -576,9 +586,9 @@ function render({ focus = false } = {}) {
     if (current) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  // A reminder opens Today at its slot ("#today?slot=evening"): that slot's heading gets focus.
-  const slot = r.name === "today" && r.params.get("slot");
-  const slotHeading = focus && slot && /^(morning|midday|evening)$/.test(slot) && main.querySelector(`#slot-${slot}`);
+  // A reminder opens its day at its slot (see route): that slot's heading gets focus.
+  const slot = ["today", "day"].includes(r.name) && dueSlot(r.name === "day" && r.args[0] ? r.args[0] : app.today());
+  const slotHeading = focus && slot && main.querySelector(`#slot-${slot}`);
   if (slotHeading) {
     slotHeading.setAttribute("tabindex", "-1");
     slotHeading.focus({ preventScroll: true });
@@ -616,6 +626,18 @@ async function route() {
     return joinFromLink(join[1]);
   }
   app.route = parse(hash);
+  app.due = null;
+  if (app.route.name === "today" && (app.route.params.has("date") || app.route.params.has("slot"))) {
+    // A tapped reminder ("#today?slot=evening&date=2026-11-25"). Its address is replaced by the
+    // day's own (#/today or #/day/DATE): left as it is, Today would stay on that day after
+    // midnight and a done mark would log the day before. Only the slot's mark stays, on that day.
+    const date = reminderDate(app.route.params.get("date"));
+    const slot = app.route.params.get("slot");
+    if (/^(morning|midday|evening)$/.test(slot || "")) app.due = { date, slot };
+    const own = date === app.today() ? "#/today" : `#/day/${date}`;
+    history.replaceState(null, "", `${location.pathname}${own}`);
+    app.route = parse(own);
+  }
   render({ focus: true });
   return false;
 }

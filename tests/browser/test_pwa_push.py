@@ -199,7 +199,8 @@ def test_a_pushed_reminder_shows_its_text_and_tapping_it_opens_that_slot(
         payload["tag"],
     )
     wait_for_screen(page, "today")
-    assert page.evaluate("location.hash") == f"#today?slot={slot}&date={on_date}"
+    # The reminder's address becomes Today's own, so the screen still moves on at midnight.
+    expect(page).to_have_url(re.compile(r"#/today$"))
     heading = page.locator(f"#slot-{slot}")
     expect(heading).to_be_focused()
     expect(page.locator("section.slot.due")).to_have_count(1)
@@ -233,6 +234,8 @@ def test_a_pushed_reminder_shows_its_text_and_tapping_it_opens_that_slot(
     )
     expect(page.locator("main .eyebrow")).to_have_text("Your plan for")
     expect(page.locator("main h1")).to_contain_text(str(int(yesterday[8:])))
+    expect(page).to_have_url(re.compile(rf"#/day/{yesterday}$"))
+    expect(page.locator("#nav a[aria-current=page]")).to_have_count(0)
     page.evaluate(CLOSE_ALL)
 
     # A push the worker cannot read still shows a notification (every push must), in the app's language.
@@ -240,7 +243,7 @@ def test_a_pushed_reminder_shows_its_text_and_tapping_it_opens_that_slot(
     [fallback] = notifications(page, 1)
     assert fallback["title"] == "Time for your exercises"
     assert fallback["data"]["url"] == f"{live_server.url}/#/today"
-    assert re.search(r"#today\?slot=", page.url)
+    assert page.url.endswith(f"#/day/{yesterday}")
 
 
 # ---- the Reminders screen ------------------------------------------------------------------------

@@ -208,10 +208,17 @@ def test_today_turns_into_tomorrow_at_midnight_while_open(page: Page, clinic: Cl
     page.clock.install(time=dt.datetime.combine(today, dt.time(23, 58, 30), zoneinfo.ZoneInfo(TIMEZONE)))
     join_in_browser(page, clinic.invite(patient))
     expect(page.locator(".phase")).to_have_text(re.compile(r"^Day 2:"))
+    # Opened from a reminder for today: the screen must still move on with the day.
+    page.evaluate(
+        "(d) => { location.hash = `#today?slot=${document.querySelector('section.slot h2').id.slice(5)}&date=${d}`; }",
+        today.isoformat(),
+    )
+    expect(page.locator("section.slot.due")).to_have_count(1)
     page.clock.fast_forward("03:00")
     expect(page.locator(".phase")).to_have_text(re.compile(r"^Day 3:"))
     tomorrow = today + dt.timedelta(days=1)
     expect(page.locator(".eyebrow").first).to_contain_text(re.compile(rf"\b{tomorrow.day}\b"))
+    expect(page.locator("section.slot.due")).to_have_count(0)
     page.locator("button.check").first.click()
     wait_outbox(page, 0)
     assert [r["body"]["on_date"] for r in completions(page)] == [tomorrow.isoformat()]
