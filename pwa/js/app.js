@@ -241,7 +241,7 @@ export const app = {
     // still showing stays above the new one (two at most), so neither is missed.
     const box = $("toast");
     clearTimeout(this.toastTimer);
-    this.toastTimer = setTimeout(() => box.replaceChildren(), 4000);
+    this.toastTimer = setTimeout(() => fill(box), 4000);
     const last = box.lastElementChild;
     if (last && last.textContent === text) last.remove(); // the same again is read out again
     box.append(h("p", { text }));

@@ -28,9 +28,10 @@ function append(el, children) {
   }
 }
 
-/** Replace an element's content. */
+/** Replace an element's content. Not with replaceChildren: Chrome before 86 (Android WebView,
+ *  Samsung Internet 13 and older) lacks it, and then no screen would draw. */
 export function fill(el, ...children) {
-  el.replaceChildren();
+  while (el.firstChild) el.firstChild.remove();
   append(el, children);
   return el;
 }

@@ -58,6 +58,19 @@ def test_no_inline_script_or_style_and_no_html_injection() -> None:
             assert not found, f"{name}: {found}"
 
 
+def test_no_script_api_newer_than_chrome_80_or_safari_14() -> None:
+    # Phones still in use run Chrome/WebView 80-85 and Samsung Internet 12-13: one such call on
+    # the way to the first screen and nothing draws (replaceChildren is Chrome 86).
+    newer = re.compile(
+        r"\.replaceChildren\(|\.at\(|structuredClone|Object\.hasOwn|\.replaceAll\(|Promise\.any"
+        r"|\.findLast|\|\|=|&&=|\?\?="
+    )
+    for name in app_files():
+        if name.endswith(".js"):
+            found = newer.findall((PWA / name).read_text())
+            assert not found, f"{name}: {found} (give it a fallback)"
+
+
 def test_no_third_party_addresses() -> None:
     allowed = {"http://www.w3.org/2000/svg"}
     for name in app_files():

@@ -70,7 +70,7 @@ export function renderCheckin(app, date) {
         }
         // A warning sign was ticked: its advice stays in view. The clinic reads check-ins later,
         // so the patient must not leave thinking saving it has told anyone.
-        screen.replaceChildren(saved(ticked));
+        fill(screen, saved(ticked));
         screen.querySelector("h1").focus();
       },
     },
