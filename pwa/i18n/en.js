@@ -68,6 +68,9 @@ export default {
   revoked_again: "To use the app again, ask your clinic for a new code and type it here.",
   no_plan_title: "Your program is not ready yet",
   no_plan_text: "Your clinic has not set up your program yet. Please check again later.",
+  plan_failed_title: "We could not load your program",
+  plan_failed_text: "Check your connection and try again. The app also keeps trying by itself.",
+  plan_retrying: "Trying again…",
 
   today: "Today",
   today_title: "Hello {name}",

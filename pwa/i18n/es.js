@@ -68,6 +68,9 @@ export default {
   revoked_again: "Para volver a usar la aplicación, pida un código nuevo a su clínica y escríbalo aquí.",
   no_plan_title: "Su programa aún no está listo",
   no_plan_text: "Su clínica todavía no ha preparado su programa. Vuelva a mirar más tarde.",
+  plan_failed_title: "No hemos podido cargar su programa",
+  plan_failed_text: "Compruebe su conexión e inténtelo de nuevo. La aplicación también lo sigue intentando por su cuenta.",
+  plan_retrying: "Intentándolo de nuevo…",
 
   today: "Hoy",
   today_title: "Hola, {name}",

@@ -42,6 +42,10 @@ export const app = {
   // The forgetting after a removal, while it runs.
   forgetting: null,
   planMissing: false,
+  // The last plan request failed (offline, a server error) and there is no stored plan to show.
+  planFailed: false,
+  // A plan request is on its way (the waiting screen says so).
+  planLoading: false,
   online: navigator.onLine,
   installPrompt: null,
   sound: true,
@@ -420,6 +424,33 @@ async function storedPlan(language) {
 }
 
 let planFetch = Promise.resolve();
+let planRetryTimer = null;
+let planRetryDelay = 0;
+// Waits before asking for the plan again after a failure while there is none to show: 2 s, 4 s,
+// ... up to 5 minutes (a busy or restarting server is not asked every moment by every phone).
+const PLAN_RETRY_FIRST_MS = 2000;
+const PLAN_RETRY_MAX_MS = 5 * 60 * 1000;
+
+function retryPlanLater() {
+  clearTimeout(planRetryTimer);
+  planRetryDelay = Math.min(planRetryDelay ? planRetryDelay * 2 : PLAN_RETRY_FIRST_MS, PLAN_RETRY_MAX_MS);
+  planRetryTimer = setTimeout(() => {
+    planRetryTimer = null;
+    if (app.token && !app.bundle) refreshPlan();
+  }, planRetryDelay);
+}
+
+function planSettled() {
+  clearTimeout(planRetryTimer);
+  planRetryTimer = null;
+  planRetryDelay = 0;
+  app.planFailed = false;
+}
+
+/** Draw the waiting screen again when it shows (a plan request started or ended). */
+function redrawWaiting() {
+  if (document.body.dataset.screen === "waiting") render();
+}
 
 /** Fetch the plan bundle in the current language and keep it for offline use. One fetch at a
  *  time: an answer arriving late (the worker's stored copy while offline) is compared with what
@@ -433,10 +464,22 @@ async function fetchPlan() {
   const token = app.token;
   if (!token) return;
   refreshMe();
+  app.planLoading = true;
+  redrawWaiting();
+  try {
+    await fetchPlanFor(token);
+  } finally {
+    app.planLoading = false;
+    redrawWaiting();
+  }
+}
+
+async function fetchPlanFor(token) {
   try {
     const bundle = await call(`/api/v1/patient/plan?lang=${lang()}`, { token });
     // Removed (or someone else joined) while this was on its way: not theirs to keep.
     if (app.token !== token) return;
+    planSettled();
     // Offline, the worker answers with the last copy it has for this language, which may be
     // older than the plan already seen in the other one: keep the newer plan then.
     const newest = await core.get("plan");
@@ -457,11 +500,16 @@ async function fetchPlan() {
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) app.onRevoked(token);
     else if (err instanceof ApiError && err.status === 404) {
+      planSettled();
       app.planMissing = true;
       app.bundle = null;
       render();
+    } else if (app.token === token) {
+      // Offline or a server error: the stored plan stays on screen. With none, the waiting screen
+      // says so instead of "Loading…" for ever, and the plan is asked for again by itself.
+      app.planFailed = true;
+      if (!app.bundle) retryPlanLater();
     }
-    // Offline or a server error: keep showing the stored plan.
   }
 }
 
@@ -554,10 +602,22 @@ function screenFor(r) {
 }
 
 function waitingForPlan() {
+  const failed = app.planFailed && !app.planMissing && !app.planLoading;
+  const title = app.planMissing ? t("no_plan_title") : failed ? t("plan_failed_title") : t("loading");
+  const text = app.planMissing ? t("no_plan_text") : failed ? t("plan_failed_text") : null;
   return h("section", { class: "screen" },
-    h("h1", { tabindex: "-1", text: app.planMissing ? t("no_plan_title") : t("loading") }),
-    app.planMissing ? h("p", { text: t("no_plan_text") }) : null,
-    h("button", { class: "btn", type: "button", text: t("try_again"), on: { click: () => refreshPlan() } }));
+    h("h1", { tabindex: "-1", text: title }),
+    text ? h("p", { text }) : null,
+    h("button", {
+      class: "btn", type: "button", text: t("try_again"), "data-focus": "plan-retry",
+      on: {
+        click: () => {
+          // Said in the live region: the screen itself may look the same after the answer.
+          app.toast(t("plan_retrying"));
+          if (!app.planLoading) refreshPlan();
+        },
+      },
+    }));
 }
 
 function render({ focus = false } = {}) {

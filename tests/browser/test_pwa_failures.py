@@ -70,6 +70,38 @@ def test_a_patient_without_a_plan_is_told_it_is_not_ready(page: Page, clinic: Cl
     expect(page.locator("h1")).to_have_text("Your program is not ready yet")
 
 
+def test_a_plan_the_server_cannot_give_is_said_plainly_and_asked_for_again(
+    context: BrowserContext, page: Page, clinic: Clinic
+) -> None:
+    patient = clinic.patient(name="Olga")
+    asked: list[str] = []
+
+    def busy(route: Route) -> None:
+        asked.append(route.request.url)
+        route.fulfill(status=503, content_type="application/json", body='{"status_code":503,"detail":"busy"}')
+
+    context.route("**/api/v1/patient/plan*", busy)
+    page.clock.install()
+    page.goto(clinic.invite(patient)["link"])
+    wait_for_screen(page, "waiting")
+    expect(page.locator("h1")).to_have_text("We could not load your program")
+    expect(page.locator("main")).to_contain_text("Check your connection and try again.")
+    # Asked again by itself, after a wait that grows.
+    before = len(asked)
+    page.clock.run_for(2_500)
+    for _ in range(50):
+        if len(asked) > before:
+            break
+        page.wait_for_timeout(100)
+    assert len(asked) > before
+    context.unroute("**/api/v1/patient/plan*")
+    retry = page.get_by_role("button", name="Try again")
+    retry.click()
+    expect(page.locator("#toast")).to_contain_text("Trying again…")
+    wait_for_screen(page, "today")
+    expect(page.locator("h1")).to_have_text("Hello Olga")
+
+
 def test_removed_device_forgets_the_patient_says_what_was_unsent_and_can_join_again(
     context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
 ) -> None:
