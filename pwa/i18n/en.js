@@ -51,6 +51,7 @@ export default {
   join_gone: "This code was already used or has expired. Ask your clinic for a new one.",
   join_too_many: "Too many tries. Wait 15 minutes and try again.",
   join_check_code: "Please check the code and try again.",
+  join_link_incomplete: "Check this code: the link did not bring all of it. Type the code from your handout, or ask your clinic for a new link.",
   join_offline: "We could not reach your clinic. Check your internet connection and try again.",
   join_failed: "Something went wrong. Please try again in a moment.",
   join_unsent: {

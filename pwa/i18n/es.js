@@ -51,6 +51,7 @@ export default {
   join_gone: "Este código ya se usó o ha caducado. Pida uno nuevo a su clínica.",
   join_too_many: "Demasiados intentos. Espere 15 minutos y vuelva a intentarlo.",
   join_check_code: "Revise el código y vuelva a intentarlo.",
+  join_link_incomplete: "Revise este código: el enlace no lo traía completo. Escriba el código de su hoja o pida un enlace nuevo a su clínica.",
   join_offline: "No hemos podido conectar con su clínica. Compruebe su conexión a internet y vuelva a intentarlo.",
   join_failed: "Algo ha fallado. Vuelva a intentarlo dentro de un momento.",
   join_unsent: {

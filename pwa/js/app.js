@@ -10,7 +10,7 @@ import { createSync } from "./sync.js";
 import { renderCheckin } from "./screens/checkin.js";
 import { renderExercise } from "./screens/exercise.js";
 import { renderHelp } from "./screens/help.js";
-import { joinError, renderJoin } from "./screens/join.js";
+import { joinError, linkCode, renderJoin } from "./screens/join.js";
 import { renderMore } from "./screens/more.js";
 import { renderProgress } from "./screens/progress.js";
 import { renderDay } from "./screens/today.js";
@@ -678,12 +678,21 @@ function refreshPassive() {
 /** Show the screen the address names; true when it was an invite link that joined this phone. */
 async function route() {
   const hash = location.hash;
-  const join = /^#join=([A-Za-z0-9-]{4,32})$/.exec(hash);
+  const join = /^#join=(.*)$/s.exec(hash);
   if (join) {
-    // The code must not stay in the address bar or the history.
+    // The code must not stay in the address bar or the history, whole or damaged.
     history.replaceState(null, "", `${location.pathname}#/today`);
     app.route = parse("#/today");
-    return joinFromLink(join[1]);
+    const { code, complete } = linkCode(join[1]);
+    if (complete) return joinFromLink(code);
+    // Cut short or mangled on its way: nothing is tried with it; the patient sees what arrived.
+    if (app.token && !app.revoked) {
+      app.toast(t("join_link_incomplete"));
+      render({ focus: true });
+    } else {
+      showJoin(renderJoin(app, { code, notice: t("join_link_incomplete") }));
+    }
+    return false;
   }
   app.route = parse(hash);
   app.due = null;
@@ -723,12 +732,21 @@ async function joinFromLink(code) {
       render({ focus: true });
       return false;
     }
-    fill($("main"), renderJoin(app, { code, error: err, revoked: false }));
-    document.body.dataset.screen = "join";
-    updateChrome();
-    $("main").querySelector("h1").focus();
+    showJoin(renderJoin(app, { code, error: err, revoked: false }));
     return false;
   }
+}
+
+/** The join screen with what went wrong with a link; its heading gets focus, as on any new screen. */
+function showJoin(screen) {
+  fill($("main"), screen);
+  document.body.dataset.screen = "join";
+  document.title = `${t("join_title")} · Unknot`;
+  updateChrome();
+  const heading = $("main").querySelector("h1");
+  // A heading takes focus only with a tabindex: without it, focus stayed on the page's body.
+  heading.setAttribute("tabindex", "-1");
+  heading.focus();
 }
 
 // ---- the frame: header, sync status, banners, navigation ------------------------------

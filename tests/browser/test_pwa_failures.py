@@ -48,7 +48,14 @@ def test_used_or_unknown_code_says_to_ask_the_clinic(page: Page, clinic: Clinic)
     expect(page.get_by_role("alert")).to_have_text(
         "This code was already used or has expired. Ask your clinic for a new one."
     )
+    expect(page.get_by_role("heading", level=1)).to_be_focused()
     code = page.get_by_label("Your code")
+    # A link cut short on its way: what arrived is shown to be checked, and the code leaves the address.
+    page.goto("/#join=z0p9-RKBF-38")
+    expect(code).to_have_value("Z0P9-RKBF-38")
+    expect(page.get_by_role("alert")).to_contain_text("Check this code")
+    expect(page.get_by_role("heading", level=1)).to_be_focused()
+    assert "join=" not in page.url
     code.fill("ZZZZ-ZZZZ-ZZZZ")
     page.get_by_role("button", name="Start").click()
     expect(page.get_by_role("alert")).to_have_text(

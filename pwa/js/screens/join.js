@@ -14,10 +14,32 @@ export function joinError(err) {
   return t("join_failed");
 }
 
-export function renderJoin(app, { code = "", error = null, revoked = false }) {
+/** An invite code as the server makes it: 16 letters and digits of Crockford's base32. */
+const INVITE = /^[0-9A-HJKMNP-TV-Z]{16}$/;
+
+/**
+ * The code in an invite link's "#join=" part, however a messaging app or a copy passed it on
+ * (spaces, "%20", a full stop after it, "&utm_source=..."): its letters and digits, upper case,
+ * with the look-alikes the server also accepts (O for 0, I and L for 1). `complete` when it has
+ * the shape of a whole code.
+ */
+export function linkCode(value) {
+  let text = value;
+  try {
+    text = decodeURIComponent(value);
+  } catch { /* a stray "%": read as it is */ }
+  const raw = text.split(/[&?#]/)[0].toUpperCase().replace(/[^A-Z0-9]/g, "").replace(/O/g, "0").replace(/[IL]/g, "1");
+  const letters = raw.slice(0, 32);
+  return { code: (letters.match(/.{1,4}/g) || []).join("-"), complete: INVITE.test(letters) };
+}
+
+export function renderJoin(app, { code = "", error = null, notice = "", revoked = false }) {
   const inputId = newId("code");
   const hintId = newId("hint");
-  const message = h("p", { class: "error", role: "alert", text: error ? joinError(error) : "" });
+  // Filled only once the screen is in the page: an alert inserted already filled may not be read out.
+  const message = h("p", { class: "error", role: "alert" });
+  let first = error ? joinError(error) : notice;
+  if (first) setTimeout(() => { if (first) message.textContent = first; }, 100);
   const input = h("input", {
     id: inputId, name: "code", type: "text", value: code, autocomplete: "off", autocapitalize: "characters",
     spellcheck: "false", required: true, maxlength: "32", "aria-describedby": hintId, enterkeyhint: "go",
@@ -29,6 +51,7 @@ export function renderJoin(app, { code = "", error = null, revoked = false }) {
     on: {
       submit: async (event) => {
         event.preventDefault();
+        first = "";
         const value = input.value.trim();
         if (value.replace(/[^A-Za-z0-9]/g, "").length < 4) {
           message.textContent = t("join_check_code");
