@@ -44,7 +44,7 @@ export default {
   join_title: "Welcome",
   join_intro: "Open the link your clinic gave you, or type the code from your handout.",
   join_code_label: "Your code",
-  join_code_hint: "For example ABCD-EFGH-JKLM. Capital or small letters both work.",
+  join_code_hint: "For example ABCD-EFGH-JKMN-PQRS. Capital or small letters both work.",
   join_button: "Start",
   joining: "Connecting to your clinic…",
   join_unknown: "We could not find this code. Check it, or ask your clinic for a new one.",

@@ -44,7 +44,7 @@ export default {
   join_title: "Bienvenido",
   join_intro: "Abra el enlace que le dio su clínica o escriba el código de su hoja.",
   join_code_label: "Su código",
-  join_code_hint: "Por ejemplo ABCD-EFGH-JKLM. Da igual mayúsculas o minúsculas.",
+  join_code_hint: "Por ejemplo ABCD-EFGH-JKMN-PQRS. Da igual mayúsculas o minúsculas.",
   join_button: "Empezar",
   joining: "Conectando con su clínica…",
   join_unknown: "No encontramos este código. Revíselo o pida uno nuevo a su clínica.",
