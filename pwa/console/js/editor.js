@@ -72,6 +72,8 @@ export function createEditor({ exercises, treated, onChange = () => {} }) {
   let added = []; // [{key, item}]
   let addedCount = 0;
   let edits = 0;
+  // Fields whose text is not taken: "key|field" -> {text, why}, shown again when the rows are drawn.
+  let drafts = new Map();
   const openPanels = new Set(); // "edit:key" / "details:key"
   // The first days are what the therapist adjusts most; later phases open on demand.
   const openPhases = new Set(["aftercare", "mobility"]);
@@ -97,6 +99,7 @@ export function createEditor({ exercises, treated, onChange = () => {} }) {
       removed = new Set();
       added = [];
       edits = 0;
+      drafts = new Map();
     }
     rows = [];
     const seen = new Map(); // key -> rows so far with it
@@ -190,18 +193,33 @@ export function createEditor({ exercises, treated, onChange = () => {} }) {
     );
   }
 
+  function stored(row, name) {
+    return String(name === "from_day" || name === "to_day" ? row.item[name] : row.item.dosage[name]);
+  }
+
   function numberField(row, name, label, min, max) {
+    const draft = drafts.get(`${row.key}|${name}`);
+    const id = newId("n");
     const input = h("input", {
       type: "number",
       inputmode: "numeric",
       min: String(min),
       max: String(max),
       step: "1",
-      value: String(name === "from_day" || name === "to_day" ? row.item[name] : row.item.dosage[name]),
+      value: draft ? draft.text : stored(row, name),
       "data-field": name,
-      id: newId("n"),
+      "data-before": stored(row, name),
+      id,
+      "aria-invalid": draft ? "true" : null,
+      "aria-describedby": `${id}-why`,
     });
-    return h("div", { class: "field field-number" }, h("label", { htmlFor: input.id }, label), input);
+    return h(
+      "div",
+      { class: "field field-number" },
+      h("label", { htmlFor: input.id }, label),
+      input,
+      h("span", { class: "field-error", id: `${id}-why`, "aria-live": "polite" }, draft ? draft.why : ""),
+    );
   }
 
   function itemRow(row, index, samePhase) {
@@ -449,19 +467,58 @@ export function createEditor({ exercises, treated, onChange = () => {} }) {
     }
   });
 
+  /** Why a number field's text is not taken (null when it is): said next to the field. */
+  function whyNot(input, row) {
+    const name = input.dataset.field;
+    const value = Number(input.value);
+    const min = Number(input.min);
+    const max = Number(input.max);
+    if (name === "from_day" || name === "to_day") {
+      if (input.value === "" || !Number.isInteger(value) || value < min || value > max) {
+        return `This phase is ${daysText(min, max).toLowerCase()}.`;
+      }
+      if (name === "from_day" && value > row.item.to_day) return `Not after the last day (${row.item.to_day}).`;
+      if (name === "to_day" && value < row.item.from_day) return `Not before the first day (${row.item.from_day}).`;
+      return null;
+    }
+    const unit = name === "hold_seconds" ? " s" : "";
+    if (input.value === "" || !Number.isInteger(value)) return `Enter a whole number from ${min} to ${max}${unit}.`;
+    if (value < min) return `At least ${min}${unit}.`;
+    if (value > max) {
+      const own = max !== NUMBERS.find(([n]) => n === name)[3];
+      return `At most ${max}${unit}${own ? " for this exercise" : ""}.`;
+    }
+    return null;
+  }
+
+  /** Show (or clear, with null) why the field's text is not taken, and keep it while the row is shown. */
+  function sayWhy(input, row, text) {
+    const id = `${row.key}|${input.dataset.field}`;
+    if (text) drafts.set(id, { text: input.value, why: text });
+    else drafts.delete(id);
+    input.setAttribute("aria-invalid", String(Boolean(text)));
+    fill(document.getElementById(`${input.id}-why`), text || "");
+  }
+
+  element.addEventListener("focusin", (event) => {
+    const input = event.target.closest("input[data-field]");
+    const row = input && rowOf(input);
+    // What an edit that ends out of range goes back to (out-of-range text is never stored).
+    if (row) input.dataset.before = stored(row, input.dataset.field);
+  });
+
   element.addEventListener("input", (event) => {
     const input = event.target.closest("input[data-field]");
     if (!input) return;
     const row = rowOf(input);
     const name = input.dataset.field;
-    const value = Number(input.value);
-    const min = Number(input.min);
-    const max = Number(input.max);
-    let ok = input.value !== "" && Number.isInteger(value) && value >= min && value <= max;
-    if (ok && name === "from_day") ok = value <= row.item.to_day;
-    if (ok && name === "to_day") ok = value >= row.item.from_day;
-    input.setAttribute("aria-invalid", String(!ok));
-    if (!ok) return;
+    const why = whyNot(input, row);
+    sayWhy(input, row, why);
+    // Each keystroke in range is taken, so the dose line follows the typing; one that ends out of
+    // range puts back what the field held before this edit ("12" must not leave the "1" typed on
+    // the way), and the field keeps the text typed, marked, until it is put right.
+    let value = Number(input.value);
+    if (why) value = Number(input.dataset.before);
     if (name === "from_day" || name === "to_day") row.item[name] = value;
     else row.item.dosage[name] = value;
     const li = input.closest(".item");
@@ -472,15 +529,27 @@ export function createEditor({ exercises, treated, onChange = () => {} }) {
     changed(row.key, row.item);
   });
 
-  element.addEventListener("change", (event) => {
-    // Leaving a field with a value out of range puts back the last good one.
-    const input = event.target.closest("input[data-field]");
-    if (!input || input.getAttribute("aria-invalid") !== "true") return;
-    const row = rowOf(input);
-    const name = input.dataset.field;
-    input.value = String(name === "from_day" || name === "to_day" ? row.item[name] : row.item.dosage[name]);
-    input.setAttribute("aria-invalid", "false");
-  });
+  /**
+   * The first field whose text is not taken (saving must not send the value before it silently):
+   * its phase and dosage opened, focus on it. Returns a sentence naming it, or null when none is.
+   */
+  function showInvalid() {
+    for (const row of rows) {
+      for (const name of [...NUMBERS.map(([n]) => n), "from_day", "to_day"]) {
+        const draft = drafts.get(`${row.key}|${name}`);
+        if (!draft) continue;
+        openPhases.add(row.item.phase);
+        openPanels.add(`edit:${row.key}`);
+        render();
+        const input = element.querySelector(`[data-key="${CSS.escape(row.key)}"] input[data-field="${name}"]`);
+        input.focus();
+        input.scrollIntoView({ block: "center" });
+        const ex = exercises.get(row.item.exercise_id);
+        return `${ex ? ex.title : row.item.exercise_id} (${PHASE_NAMES[row.item.phase] || row.item.phase}), ${LABELS[name]}: ${draft.why.charAt(0).toLowerCase()}${draft.why.slice(1)}`;
+      }
+    }
+    return null;
+  }
 
   /**
    * Put the server's errors about items ("items[3].dosage.hold_seconds") on the rows they are about:
@@ -528,6 +597,7 @@ export function createEditor({ exercises, treated, onChange = () => {} }) {
     load,
     items,
     markErrors,
+    showInvalid,
     get edits() {
       return edits;
     },

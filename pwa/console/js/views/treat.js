@@ -77,6 +77,12 @@ async function adjust(id, patient, muscles, exercises, back, ctx) {
 
   async function doSave() {
     problem.hidden = true;
+    const invalid = editor.showInvalid();
+    if (invalid) {
+      fill(problem, `Nothing was saved. ${invalid}`);
+      problem.hidden = false;
+      return;
+    }
     if (!editor.items().length) {
       showProblem(problem, NO_ITEMS);
       return;
@@ -444,6 +450,12 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
       fill(problem, "Enter the date of the treatment.");
       problem.hidden = false;
       date.focus();
+      return;
+    }
+    const invalid = editor.showInvalid();
+    if (invalid) {
+      fill(problem, `Nothing was assigned. ${invalid}`);
+      problem.hidden = false;
       return;
     }
     await busy(assign, async () => {
