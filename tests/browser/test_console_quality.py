@@ -409,6 +409,17 @@ def end_sessions(server: LiveServer, email: str) -> None:
     )
 
 
+# What another tab does on "Sign out", then signing in again: the browser gets a new session cookie.
+OTHER_TAB_SIGNS_OUT_AND_IN = """async ({ email, password }) => {
+  const me = await (await fetch("/api/v1/auth/me")).json();
+  await fetch("/api/v1/auth/logout", { method: "POST", headers: { "X-CSRF-Token": me.csrf_token } });
+  const body = JSON.stringify({ email, password });
+  const headers = { "Content-Type": "application/json" };
+  const r = await fetch("/api/v1/auth/login", { method: "POST", headers, body });
+  if (!r.ok) throw new Error(await r.text());
+}"""
+
+
 def test_a_session_that_ends_mid_treatment_asks_for_the_password_over_the_page_and_loses_nothing(
     browser: Browser, live_server: LiveServer, page_problems: PageProblems
 ) -> None:
@@ -459,6 +470,15 @@ def test_a_session_that_ends_mid_treatment_asks_for_the_password_over_the_page_a
         page.get_by_role("dialog").get_by_label("Password").press("Enter")
         wait_view(page, "patients")
         expect(page.get_by_role("link", name="Paula Pausa", exact=True)).to_be_visible()
+
+        # Another tab signs out and in again: the cookie is a new session's, this tab still holds the
+        # old session's token; a change still goes through, with no question and nothing lost.
+        page.evaluate(OTHER_TAB_SIGNS_OUT_AND_IN, {"email": mine.email, "password": PASSWORD})
+        page.get_by_label("Name").fill("Otto Other")
+        page.get_by_label("Name").press("Enter")
+        wait_view(page, "treat")
+        expect(page.get_by_role("heading", level=1)).to_contain_text("Otto Other")
+        goto_view(page, "#/", "patients")
 
         # Or the therapist leaves: the dialog's Sign out goes to the sign-in screen.
         end_sessions(live_server, mine.email)

@@ -9,11 +9,15 @@ export class ApiError extends Error {
   }
 }
 
-const session = { csrf: null, onSignedOut: null };
+const session = { csrf: null, therapistId: null, onSignedOut: null };
 
-/** Remember the CSRF token of the signed-in session (null when signed out). */
-export function setCsrf(token) {
+// server/auth/identity.py's refusal of a change whose token is not the session's.
+const CSRF_REFUSED = "missing or wrong x-csrf-token header";
+
+/** Remember the CSRF token of the signed-in session and whose it is (null when signed out). */
+export function setCsrf(token, therapistId = null) {
   session.csrf = token;
+  session.therapistId = therapistId;
 }
 
 /** Called when any call answers 401: the session ended (expired or signed out elsewhere). */
@@ -21,7 +25,7 @@ export function onSignedOut(fn) {
   session.onSignedOut = fn;
 }
 
-export async function api(path, { method = "GET", body, quiet401 = false } = {}) {
+async function send(path, method, body) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET" && session.csrf) headers["X-CSRF-Token"] = session.csrf;
@@ -38,6 +42,34 @@ export async function api(path, { method = "GET", body, quiet401 = false } = {})
     throw new ApiError(0, null);
   }
   const data = res.status === 204 ? null : await res.json().catch(() => null);
+  return { res, data };
+}
+
+/**
+ * The token of the session the cookie holds now: another tab that signed out and in again gave
+ * the browser a new session cookie, while this tab still holds the old session's token. Only the
+ * same therapist's session is taken; null when it is not (signed out, or someone else signed in).
+ */
+async function currentToken() {
+  const { res, data } = await send("/auth/me", "GET");
+  if (!res.ok || !data || !data.therapist) return null;
+  if (session.therapistId !== null && data.therapist.id !== session.therapistId) return null;
+  return data.csrf_token;
+}
+
+export async function api(path, { method = "GET", body, quiet401 = false } = {}) {
+  let { res, data } = await send(path, method, body);
+  if (res.status === 403 && method !== "GET" && data && data.detail === CSRF_REFUSED) {
+    const token = await currentToken();
+    if (token) {
+      session.csrf = token;
+      ({ res, data } = await send(path, method, body)); // once: a second refusal is said as it is
+    } else {
+      // Nobody, or someone else, is signed in in this browser now: as a session that ended.
+      if (!quiet401 && session.onSignedOut) session.onSignedOut();
+      throw new ApiError(401, null);
+    }
+  }
   if (!res.ok) {
     if (res.status === 401 && !quiet401 && session.onSignedOut) session.onSignedOut();
     throw new ApiError(res.status, data);

@@ -217,7 +217,7 @@ function route() {
 
 ctx.signedIn = (session) => {
   ctx.therapist = session.therapist;
-  setCsrf(session.csrf_token);
+  setCsrf(session.csrf_token, session.therapist.id);
   fill(document.getElementById("toast"));
   route();
 };
@@ -244,7 +244,7 @@ async function signInAgain() {
     ctx.signedIn(session); // someone else: nothing of the page before is theirs to see
   } else {
     ctx.therapist = session.therapist;
-    setCsrf(session.csrf_token);
+    setCsrf(session.csrf_token, session.therapist.id);
     setHeader();
     if (unshown) {
       unshown = false;
@@ -324,7 +324,7 @@ async function boot() {
   try {
     const session = await api("/auth/me", { quiet401: true });
     ctx.therapist = session.therapist;
-    setCsrf(session.csrf_token);
+    setCsrf(session.csrf_token, session.therapist.id);
   } catch (err) {
     if (!(err instanceof ApiError) || (err.status !== 401 && err.status !== 0)) throw err;
     if (err.status === 0) toast("The server cannot be reached.");

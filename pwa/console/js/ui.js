@@ -71,6 +71,9 @@ export function explain(err) {
   if (!(err instanceof ApiError)) return `Something went wrong: ${err.message || err}`;
   if (err.status === 0) return "The server cannot be reached. Check the connection and try again.";
   if (err.status === 401) return "Your session had ended, so this was not done. Sign in again, then repeat it.";
+  if (err.status === 403 && err.body && /csrf/i.test(err.body.detail || "")) {
+    return "The sign-in in this browser changed meanwhile, so this was not done. Reload the page and repeat it.";
+  }
   const fields = (err.body && err.body.errors) || [];
   if (fields.length) return fields.map(sentence).join(" ");
   return err.message;
