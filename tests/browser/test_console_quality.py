@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from tests.bench.harness import signed_in
 from tests.browser.conftest import LiveServer, PageProblems, check_a11y, local_today, screenshot
@@ -475,8 +475,20 @@ def test_a_session_that_ends_mid_treatment_asks_for_the_password_over_the_page_a
         # old session's token; a change still goes through, with no question and nothing lost.
         page.evaluate(OTHER_TAB_SIGNS_OUT_AND_IN, {"email": mine.email, "password": PASSWORD})
         page.get_by_label("Name").fill("Otto Other")
+        # Enter again while the new patient's screen is still loading adds no second patient.
+        held: list[Route] = []
+        loading = re.compile(r".*/api/v1/patients/\d+$")
+        page.route(loading, lambda route: held.append(route))
+        with page.expect_request(loading):
+            page.get_by_label("Name").press("Enter")
         page.get_by_label("Name").press("Enter")
+        expect(page.get_by_role("button", name="Add and record treatment")).to_be_disabled()
+        for route in held:
+            route.continue_()
+        page.unroute(loading)
         wait_view(page, "treat")
+        names = page.evaluate("() => fetch('/api/v1/patients').then((r) => r.json())")
+        assert [p["display_name"] for p in names].count("Otto Other") == 1
         expect(page.get_by_role("heading", level=1)).to_contain_text("Otto Other")
         goto_view(page, "#/", "patients")
 

@@ -210,14 +210,23 @@ export function confirmDialog({ title, body, confirm = "Confirm", cancel = "Canc
   });
 }
 
-/** Disable a button while an async action runs; errors go to `onError`. */
+/** What an action given to busy() returns when it is done and the view is being left. */
+export const LEAVING = Symbol("leaving");
+
+/**
+ * Disable a button while an async action runs. An action that returns LEAVING keeps it disabled:
+ * the next screen can take a moment to load, and a second press meanwhile (Enter twice) would do
+ * the thing twice (a second patient, a second code).
+ */
 export async function busy(button, fn) {
   button.disabled = true;
   button.setAttribute("aria-busy", "true");
+  let result;
   try {
-    return await fn();
+    result = await fn();
+    return result;
   } finally {
-    button.disabled = false;
+    if (result !== LEAVING) button.disabled = false;
     button.removeAttribute("aria-busy");
   }
 }

@@ -6,7 +6,7 @@ import { loadExercises, loadMuscles } from "../catalog.js";
 import { calendar, trendChart } from "../charts.js";
 import { field, fill, h } from "../dom.js";
 import { addDays, ago, dateTime, localDate, longDate, parseDate, percent, plural, shortDate, SIDE_NAMES, SLOT_NAMES } from "../format.js";
-import { busy, card, confirmDialog, explain } from "../ui.js";
+import { busy, card, confirmDialog, explain, LEAVING } from "../ui.js";
 import { attentionBadges } from "./patients.js";
 
 const CALENDAR_WEEKS = 5;
@@ -344,6 +344,7 @@ export async function render([id], ctx) {
         const updated = await api(`/patients/${id}`, { method: "PATCH", body: { display_name: nameInput.value } });
         ctx.handoff.set("toast", `Renamed to ${updated.display_name}.`);
         ctx.navigate(`#/patients/${id}`);
+        return LEAVING;
       } catch (err) {
         fill(problem, explain(err));
         problem.hidden = false;
@@ -368,6 +369,7 @@ export async function render([id], ctx) {
         await api(`/patients/${id}`, { method: "PATCH", body: { archived: !archived } });
         ctx.handoff.set("toast", archived ? `${patient.display_name} is restored.` : `${patient.display_name} is archived.`);
         ctx.navigate(archived ? `#/patients/${id}` : "#/");
+        return LEAVING;
       } catch (err) {
         fill(problem, explain(err));
         problem.hidden = false;
@@ -391,6 +393,7 @@ export async function render([id], ctx) {
         await api(`/patients/${id}`, { method: "DELETE" });
         ctx.handoff.set("toast", `All data of ${patient.display_name} is erased. Backups still hold it until they age out.`);
         ctx.navigate("#/");
+        return LEAVING;
       } catch (err) {
         fill(problem, explain(err));
         problem.hidden = false;

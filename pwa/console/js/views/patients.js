@@ -4,7 +4,7 @@
 import { api } from "../api.js";
 import { field, fill, fold, h } from "../dom.js";
 import { ago, ATTENTION, dateTime, percent, shortDate } from "../format.js";
-import { busy, explain, markFields } from "../ui.js";
+import { busy, explain, LEAVING, markFields } from "../ui.js";
 
 const TZ_KEY = "unknot.console.timezone";
 
@@ -71,6 +71,7 @@ function newPatientForm(ctx) {
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
+    if (submit.disabled) return; // sent already: the patient's screen is on its way
     problem.hidden = true;
     if (!name.value.trim()) {
       fill(problem, "Type the patient's name first.");
@@ -91,6 +92,7 @@ function newPatientForm(ctx) {
         }
         ctx.handoff.set("toast", `${created.display_name} added.`);
         ctx.navigate(`#/patients/${created.id}/treat`);
+        return LEAVING;
       } catch (err) {
         fill(problem, explain(err));
         problem.hidden = false;

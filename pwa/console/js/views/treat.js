@@ -8,7 +8,7 @@ import { loadExercises, loadMuscles } from "../catalog.js";
 import { createEditor } from "../editor.js";
 import { field, fill, fold, h } from "../dom.js";
 import { longDate, plural, PRECAUTIONS, REGION_NAMES, SIDE_NAMES, todayIso } from "../format.js";
-import { busy, explain, markFields, showProblem } from "../ui.js";
+import { busy, explain, LEAVING, markFields, showProblem } from "../ui.js";
 
 const SIDES = ["left", "right"];
 
@@ -93,6 +93,7 @@ async function adjust(id, patient, muscles, exercises, back, ctx) {
         saved = true;
         ctx.handoff.set("toast", "The plan is saved. The patient's app shows it the next time it connects.");
         ctx.navigate(`#/patients/${id}`);
+        return LEAVING;
       } catch (err) {
         const conflict = err instanceof ApiError && err.status === 409 && ((err.body && err.body.errors) || [])[0];
         // An item the server refused: said on its row (which gets focus), and in the alert.
@@ -493,6 +494,7 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
         ctx.handoff.set(`invite:${id}`, invite);
         ctx.handoff.set("toast", "The plan is assigned.");
         ctx.navigate(`#/patients/${id}/handover`);
+        return LEAVING;
       } catch (err) {
         refuse(err);
       }
