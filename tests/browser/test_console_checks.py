@@ -71,6 +71,14 @@ def test_dates_of_instants_are_the_local_dates(
         expect(page.locator(".meta")).to_contain_text(f"added {added:%B} {added.day}, {added.year}")
         row = page.get_by_role("row", name="Dora's phone")
         expect(row.get_by_role("cell").first).to_have_text(f"{joined:%b} {joined.day}")
+        # The reminders' "Next" is in the patient's zone (Madrid), as the card says, not the browser's.
+        reminders = account.ok(account.api.get(f"/api/v1/patients/{patient['id']}/reminders"))
+        rule = next(r for r in reminders["rules"] if r["enabled"] and r["next_at"])
+        at = dt.datetime.fromisoformat(rule["next_at"]).astimezone(zoneinfo.ZoneInfo(reminders["timezone"]))
+        assert f"{at:%H:%M}" == rule["local_time"]
+        rule_row = page.get_by_role("table", name="Reminder times").get_by_role("row", name=rule["local_time"])
+        when = re.compile(rf"{at.day}, {at.year}, {at:%-I:%M}\s{at:%p}$")
+        expect(rule_row.get_by_role("cell").last).to_have_text(when)
 
         # The printed plan's "valid until" is the local date of the code's expiry too.
         goto_view(page, f"#/patients/{patient['id']}/handover", "handover")

@@ -76,8 +76,9 @@ export function longDate(iso, lang = "en") {
   return new Intl.DateTimeFormat(lang, { day: "numeric", month: "long", year: "numeric" }).format(parseDate(iso));
 }
 
-export function dateTime(isoInstant) {
-  return new Intl.DateTimeFormat("en", { dateStyle: "medium", timeStyle: "short" }).format(new Date(isoInstant));
+/** An instant as a date and time, in the browser's zone or in `timeZone` (a patient's own). */
+export function dateTime(isoInstant, timeZone = undefined) {
+  return new Intl.DateTimeFormat("en", { dateStyle: "medium", timeStyle: "short", timeZone }).format(new Date(isoInstant));
 }
 
 /** "just now", "3 h ago", "2 days ago" for a UTC instant. */

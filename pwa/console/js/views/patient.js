@@ -223,7 +223,8 @@ function remindersCard(result) {
       {},
       h("th", { scope: "row" }, SLOT_NAMES[rule.slot] || rule.slot),
       h("td", {}, rule.enabled ? rule.local_time : "off"),
-      h("td", {}, rule.enabled && rule.next_at ? dateTime(rule.next_at) : "—"),
+      // In the patient's zone, as the heading says: the therapist's own zone may be another.
+      h("td", {}, rule.enabled && rule.next_at ? dateTime(rule.next_at, r.timezone) : "—"),
     ),
   );
   const last = (r.deliveries || []).slice(0, 5).map((d) =>
@@ -236,7 +237,7 @@ function remindersCard(result) {
       {},
       h("strong", { class: r.on ? "ok" : "muted" }, r.on ? "On" : "Off"),
       ` · ${plural(r.subscriptions, "device subscribed", "devices subscribed")}`,
-      r.last_ok_at ? ` · last delivered ${ago(r.last_ok_at)}` : "",
+      r.last_ok_at ? ` · last delivered ${ago(r.last_ok_at)} (${dateTime(r.last_ok_at, r.timezone)})` : "",
       ` · times in ${r.timezone}`,
       r.quiet_hours ? ` · quiet ${r.quiet_hours.start}–${r.quiet_hours.end}` : "",
     ),
