@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Route, expect
 
-from tests.browser.conftest import LiveServer, PageProblems, check_a11y
+from tests.browser.conftest import LiveServer, PageProblems, check_a11y, local_today
 from tests.browser.console_helpers import ConsoleAccount, console_session, goto_view, program_ready, region, wait_view
 
 pytestmark = pytest.mark.browser
@@ -233,4 +233,14 @@ def test_a_treatment_dated_after_today_says_the_patient_is_left_without_exercise
         expect(ahead).to_contain_text("no exercises until that day")
         check_a11y(page, "treatment dated after today")
         page.get_by_label("Treated on").fill(dt.date.today().isoformat())
+        expect(ahead).to_have_text("")
+        # The dates the server takes, and a past date whose program (42 days) has ended is said.
+        today = local_today()
+        expect(page.get_by_label("Treated on")).to_have_attribute("min", (today - dt.timedelta(days=800)).isoformat())
+        expect(page.get_by_label("Treated on")).to_have_attribute("max", (today + dt.timedelta(days=366)).isoformat())
+        region(page, "upper-trapezius", "left").click()
+        page.get_by_label("Treated on").fill((today - dt.timedelta(days=100)).isoformat())
+        program_ready(page)
+        expect(ahead).to_contain_text("this program ended on")
+        page.get_by_label("Treated on").fill((today - dt.timedelta(days=10)).isoformat())
         expect(ahead).to_have_text("")

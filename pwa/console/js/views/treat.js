@@ -7,7 +7,7 @@ import { bodyMap, VIEW_OF } from "../bodymap.js";
 import { loadExercises, loadMuscles } from "../catalog.js";
 import { createEditor } from "../editor.js";
 import { field, fill, fold, h } from "../dom.js";
-import { longDate, plural, PRECAUTIONS, REGION_NAMES, SIDE_NAMES, todayIso } from "../format.js";
+import { addDays, longDate, plural, PRECAUTIONS, REGION_NAMES, SIDE_NAMES, todayIso } from "../format.js";
 import { busy, explain, LEAVING, markFields, showProblem } from "../ui.js";
 
 const SIDES = ["left", "right"];
@@ -146,9 +146,18 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
   const cautions = h("div", { class: "caution-box", hidden: true });
   const previewState = h("p", { class: "muted", id: "preview-state", role: "status" }, "Pick the treated muscles to see the program.");
   const problem = h("div", { class: "alert", role: "alert", hidden: true });
-  const date = h("input", { type: "date", id: "treated-on", value: todayIso(), required: true });
+  // The dates the server takes (server/api/plans.py PLAN_DAYS_BACK and PLAN_DAYS_AHEAD).
+  const date = h("input", {
+    type: "date",
+    id: "treated-on",
+    value: todayIso(),
+    required: true,
+    min: addDays(todayIso(), -800),
+    max: addDays(todayIso(), 366),
+  });
   // A plan dated ahead (prepared for a booked visit) replaces the current one when it is assigned,
   // not on its date: the patient is left without exercises until then, so say so before assigning.
+  // One dated so far back that its program has ended gives the patient nothing to do at all.
   const ahead = h("p", { class: "note", id: "date-ahead", role: "status" });
   const notes = h("textarea", { id: "notes", rows: "2", maxlength: "2000" });
   const assign = h("button", { type: "button", class: "primary", id: "assign" }, "Assign and hand over");
@@ -362,6 +371,7 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
     if (!selected.size) {
       pending = null;
       editor.clear();
+      sayAhead();
       editor.element.dataset.state = "empty";
       fill(previewState, "Pick the treated muscles to see the program.");
       describe();
@@ -386,6 +396,7 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
       if (mine !== seq) return true;
       editor.load(program, { merge: true });
       editor.element.dataset.state = "ready";
+      sayAhead(); // the program's length tells whether a past date has ended it
       fill(previewState, editor.edits ? "Program updated; your changes are kept." : "");
       describe();
       return true;
@@ -401,13 +412,18 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
   }
   function sayAhead() {
     const later = date.value > todayIso();
+    const program = editor.program;
+    const end = date.value && program ? addDays(date.value, Math.max(...program.phases.map((p) => p.to_day))) : null;
+    const ended = end !== null && end < todayIso();
     fill(
       ahead,
-      !later
-        ? ""
-        : current
-          ? `Dated ${longDate(date.value)}, after today: once assigned, the current plan stops at once and the patient's app shows no exercises until that day.`
-          : `Dated ${longDate(date.value)}, after today: the patient's app shows no exercises until that day.`,
+      ended
+        ? `Dated ${longDate(date.value)}: this program ended on ${longDate(end)}, so the patient's app would show no exercises${current ? " and the current plan stops once this one is assigned" : ""}. Check the date.`
+        : !later
+          ? ""
+          : current
+            ? `Dated ${longDate(date.value)}, after today: once assigned, the current plan stops at once and the patient's app shows no exercises until that day.`
+            : `Dated ${longDate(date.value)}, after today: the patient's app shows no exercises until that day.`,
     );
   }
   date.addEventListener("change", () => {
