@@ -235,12 +235,19 @@ def test_rename_archive_restore_and_revoke_a_device_from_the_patients_page(
         search.press("Enter")
         wait_view(page, "patient")
 
-        page.get_by_role("button", name="Rename").click()
-        name = page.get_by_label("New name")
+        page.get_by_role("button", name="Edit details").click()
+        name = page.get_by_label("Name", exact=True)
         expect(name).to_be_focused()
         name.fill("Renata Nueva")
+        # The time zone the tablet set, and the language, are changed from the same form.
+        expect(page.get_by_label("Time zone")).to_have_value("Europe/Lisbon")
+        page.get_by_label("Time zone").select_option("America/Mexico_City")
+        page.get_by_label("Language").select_option("es")
         name.press("Enter")
         expect(page.get_by_role("heading", level=1)).to_have_text("Renata Nueva")
+        expect(page.locator(".meta")).to_contain_text("America/Mexico_City · Español")
+        saved = account.ok(account.api.get(f"/api/v1/patients/{patient['id']}"))
+        assert (saved["timezone"], saved["locale"]) == ("America/Mexico_City", "es")
 
         # A code handed out and never used is withdrawn on request; the page says how many.
         page.get_by_role("button", name="Withdraw unused codes").click()
@@ -284,7 +291,7 @@ def test_rename_archive_restore_and_revoke_a_device_from_the_patients_page(
         renamed = trail.locator("tr[data-action='patient.update']").last
         expect(renamed).to_contain_text("Details changed")
         expect(renamed).to_contain_text("You")
-        expect(renamed.locator("td").last).to_have_text("name")
+        expect(renamed.locator("td").last).to_have_text("name, language, time zone")
         expect(trail.locator("tr[data-action='device.revoke']").first).to_contain_text("Device removed")
         tablet.close()
         # Signing out ends the session: the API refuses the old cookie, the page asks to sign in.

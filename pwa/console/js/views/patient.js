@@ -6,8 +6,8 @@ import { loadExercises, loadMuscles } from "../catalog.js";
 import { calendar, trendChart } from "../charts.js";
 import { field, fill, h } from "../dom.js";
 import { addDays, ago, dateTime, localDate, longDate, parseDate, percent, plural, shortDate, SIDE_NAMES, SLOT_NAMES } from "../format.js";
-import { busy, card, confirmDialog, explain, LEAVING } from "../ui.js";
-import { attentionBadges } from "./patients.js";
+import { busy, card, confirmDialog, explain, LEAVING, markFields } from "../ui.js";
+import { attentionBadges, languageSelect, zoneSelect } from "./patients.js";
 
 const CALENDAR_WEEKS = 5;
 const LANGS = { en: "English", es: "Español" };
@@ -317,16 +317,20 @@ export async function render([id], ctx) {
   const heading = h("h1", {}, patient.display_name, archived ? h("span", { class: "tag" }, "archived") : null);
   const problem = h("div", { class: "alert", role: "alert", hidden: true });
 
-  // ---- rename -------------------------------------------------------------------------------
+  // ---- name, time zone, language ---------------------------------------------------------------
   const nameInput = h("input", { value: patient.display_name, maxlength: "100", required: true, autocomplete: "off" });
+  const tzSelect = zoneSelect("edit-tz", patient.timezone);
+  const localeSelect = languageSelect("edit-locale", patient.locale);
   const renameForm = h(
     "form",
-    { class: "inline-form", hidden: true, "aria-label": "Rename" },
-    field("New name", nameInput),
-    h("button", { type: "submit", class: "primary small" }, "Save name"),
+    { class: "inline-form", hidden: true, "aria-label": "Patient details", novalidate: true },
+    field("Name", nameInput),
+    field("Time zone", tzSelect, "Reminders and the days of the plan follow it."),
+    field("Language", localeSelect, "Of the patient's app and the printed plan."),
+    h("button", { type: "submit", class: "primary small" }, "Save details"),
     h("button", { type: "button", class: "secondary small", on: { click: () => closeRename() } }, "Cancel"),
   );
-  const renameButton = h("button", { type: "button", class: "secondary", "aria-expanded": "false" }, "Rename");
+  const renameButton = h("button", { type: "button", class: "secondary", "aria-expanded": "false" }, "Edit details");
   function closeRename() {
     renameForm.hidden = true;
     renameButton.setAttribute("aria-expanded", "false");
@@ -340,15 +344,34 @@ export async function render([id], ctx) {
   });
   renameForm.addEventListener("submit", (event) => {
     event.preventDefault();
-    busy(renameForm.querySelector("button[type=submit]"), async () => {
+    const submit = renameForm.querySelector("button[type=submit]");
+    if (submit.disabled) return; // sent already: the page is loading again
+    problem.hidden = true;
+    // Only what changed is sent: the patient's phone may have changed the zone meanwhile.
+    const body = {};
+    if (nameInput.value.trim() !== patient.display_name) body.display_name = nameInput.value;
+    if (tzSelect.value !== patient.timezone) body.timezone = tzSelect.value;
+    if (localeSelect.value !== patient.locale) body.locale = localeSelect.value;
+    if (!Object.keys(body).length) {
+      closeRename();
+      ctx.toast("Nothing was changed.");
+      return;
+    }
+    busy(submit, async () => {
       try {
-        const updated = await api(`/patients/${id}`, { method: "PATCH", body: { display_name: nameInput.value } });
-        ctx.handoff.set("toast", `Renamed to ${updated.display_name}.`);
+        const updated = await api(`/patients/${id}`, { method: "PATCH", body });
+        const said = [
+          body.display_name !== undefined ? `name ${updated.display_name}` : null,
+          body.timezone ? `time zone ${updated.timezone}` : null,
+          body.locale ? `language ${LANGS[updated.locale] || updated.locale}` : null,
+        ].filter(Boolean);
+        ctx.handoff.set("toast", `Saved: ${said.join(", ")}.`);
         ctx.navigate(`#/patients/${id}`);
         return LEAVING;
       } catch (err) {
         fill(problem, explain(err));
         problem.hidden = false;
+        markFields(err, { display_name: nameInput, timezone: tzSelect, locale: localeSelect });
       }
     });
   });

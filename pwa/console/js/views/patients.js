@@ -26,6 +26,25 @@ function zones() {
   return { all, chosen: all.includes(chosen) ? chosen : here };
 }
 
+/** The time-zone picker of the patient forms; `selected` is kept even where the browser does not
+ *  list it (an older name of a zone, say). */
+export function zoneSelect(id, selected = null) {
+  const { all, chosen } = zones();
+  const pick = selected || chosen;
+  const list = all.includes(pick) ? all : [pick, ...all];
+  return h("select", { name: "timezone", id }, list.map((z) => h("option", { value: z, selected: z === pick }, z)));
+}
+
+/** The language picker of the patient forms (the languages the patient app and the handout have). */
+export function languageSelect(id, selected = "en") {
+  return h(
+    "select",
+    { name: "locale", id },
+    h("option", { value: "en", selected: selected === "en" }, "English"),
+    h("option", { value: "es", selected: selected === "es" }, "Español"),
+  );
+}
+
 /** A patient's attention badges, each with its reason written out. */
 export function attentionBadges(reasons) {
   if (!reasons || !reasons.length) return null;
@@ -44,15 +63,9 @@ export function attentionBadges(reasons) {
 }
 
 function newPatientForm(ctx) {
-  const { all, chosen } = zones();
   const name = h("input", { name: "display_name", id: "new-name", required: true, maxlength: "100", autocomplete: "off" });
-  const tz = h("select", { name: "timezone", id: "new-tz" }, all.map((z) => h("option", { value: z, selected: z === chosen }, z)));
-  const locale = h(
-    "select",
-    { name: "locale", id: "new-locale" },
-    h("option", { value: "en" }, "English"),
-    h("option", { value: "es" }, "Español"),
-  );
+  const tz = zoneSelect("new-tz");
+  const locale = languageSelect("new-locale");
   const problem = h("div", { class: "alert", role: "alert", hidden: true });
   const submit = h("button", { type: "submit", class: "primary" }, "Add and record treatment");
   const form = h(
