@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 import shutil
 import tomllib
 import uuid
@@ -293,13 +294,12 @@ def test_adjusted_dosage_is_assigned_and_what_the_patient_logs_shows_on_their_pa
         expect(page.locator("#card-devices")).to_be_visible()
         expect(page.get_by_role("button", name="Remove Test phone")).to_be_visible()
 
-        # The CSV export behind the button carries the same records.
-        href = page.locator("#export-csv").get_attribute("href")
-        assert href is not None
-        response = page.request.get(href)
-        assert response.ok
-        assert response.headers["content-type"].startswith("text/csv")
-        rows = list(csv.DictReader(io.StringIO(response.text())))
+        # The CSV export behind the button carries the same records, under the server's file name.
+        with page.expect_download() as saved:
+            page.get_by_role("button", name="Export CSV").click()
+        assert re.fullmatch(rf"unknot-patient-{patient['id']}-\d{{4}}-\d\d-\d\d\.csv", saved.value.suggested_filename)
+        with open(saved.value.path(), encoding="utf-8") as file:
+            rows = list(csv.DictReader(io.StringIO(file.read())))
         assert {r["id"] for r in rows} == {done["id"], checkin["id"]}
 
         # And the patient list shows the week's adherence, the soreness and the attention badge,

@@ -499,9 +499,13 @@ def test_a_session_that_ends_mid_treatment_asks_for_the_password_over_the_page_a
         expect(page.get_by_role("heading", level=1)).to_contain_text("Otto Other")
         goto_view(page, "#/", "patients")
 
-        # Or the therapist leaves: the dialog's Sign out goes to the sign-in screen.
-        end_sessions(live_server, mine.email)
+        # Or the therapist leaves: the dialog's Sign out goes to the sign-in screen. (Exporting the
+        # records asks to sign in again too: a plain link saved nothing, without a word.)
         page.get_by_role("link", name="Paula Pausa", exact=True).click()
+        wait_view(page, "patient")
+        end_sessions(live_server, mine.email)
+        page.locator("#export-csv").click()
+        expect(page.get_by_role("dialog")).to_contain_text("Your session has ended")
         page.get_by_role("dialog").get_by_role("button", name="Sign out").click()
         wait_view(page, "signin")
         expect(page.locator("dialog")).to_have_count(0)

@@ -25,8 +25,8 @@ export function onSignedOut(fn) {
   session.onSignedOut = fn;
 }
 
-async function send(path, method, body) {
-  const headers = { Accept: "application/json" };
+async function send(path, method, body, file = false) {
+  const headers = { Accept: file ? "*/*" : "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET" && session.csrf) headers["X-CSRF-Token"] = session.csrf;
   let res;
@@ -41,6 +41,7 @@ async function send(path, method, body) {
   } catch {
     throw new ApiError(0, null);
   }
+  if (file && res.ok) return { res, data: await res.blob() };
   const data = res.status === 204 ? null : await res.json().catch(() => null);
   return { res, data };
 }
@@ -57,13 +58,13 @@ async function currentToken() {
   return data.csrf_token;
 }
 
-export async function api(path, { method = "GET", body, quiet401 = false } = {}) {
-  let { res, data } = await send(path, method, body);
+export async function api(path, { method = "GET", body, quiet401 = false, file = false } = {}) {
+  let { res, data } = await send(path, method, body, file);
   if (res.status === 403 && method !== "GET" && data && data.detail === CSRF_REFUSED) {
     const token = await currentToken();
     if (token) {
       session.csrf = token;
-      ({ res, data } = await send(path, method, body)); // once: a second refusal is said as it is
+      ({ res, data } = await send(path, method, body, file)); // once: a second refusal is said as it is
     } else {
       // Nobody, or someone else, is signed in in this browser now: as a session that ended.
       if (!quiet401 && session.onSignedOut) session.onSignedOut();
@@ -74,7 +75,27 @@ export async function api(path, { method = "GET", body, quiet401 = false } = {})
     if (res.status === 401 && !quiet401 && session.onSignedOut) session.onSignedOut();
     throw new ApiError(res.status, data);
   }
+  if (file) {
+    const named = /filename="([^"]+)"/.exec(res.headers.get("content-disposition") || "");
+    return { blob: data, filename: named ? named[1] : null };
+  }
   return data;
+}
+
+/**
+ * Download a file the API makes (a plain link would fail silently once the session ended: the
+ * browser saves the error or nothing, and no "sign in again" is offered).
+ */
+export async function download(path, fallbackName) {
+  const { blob, filename } = await api(path, { file: true });
+  const url = URL.createObjectURL(blob);
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = filename || fallbackName;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
 /** Like api(), but a 404 answers null (an optional resource: no plan yet, no reminders module). */

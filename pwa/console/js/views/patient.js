@@ -1,7 +1,7 @@
 // A patient's page: adherence calendar, soreness and pain, what they logged, their plan,
 // devices, reminders and the audit trail; rename, archive, export.
 
-import { api, maybe } from "../api.js";
+import { api, download, maybe } from "../api.js";
 import { loadExercises, loadMuscles } from "../catalog.js";
 import { calendar, trendChart } from "../charts.js";
 import { field, fill, h } from "../dom.js";
@@ -454,10 +454,17 @@ export async function render([id], ctx) {
       )
     : h("p", { class: "muted" }, "No active plan in these weeks.");
 
-  const csv = h(
-    "a",
-    { href: `/api/v1/patients/${id}/records.csv`, download: `unknot-patient-${id}.csv`, class: "button secondary", id: "export-csv" },
-    "Export CSV",
+  const csv = h("button", { type: "button", class: "secondary", id: "export-csv" }, "Export CSV");
+  csv.addEventListener("click", () =>
+    busy(csv, async () => {
+      problem.hidden = true;
+      try {
+        await download(`/patients/${id}/records.csv`, `unknot-patient-${id}.csv`);
+      } catch (err) {
+        fill(problem, explain(err));
+        problem.hidden = false;
+      }
+    }),
   );
   const treat = h("a", { href: `#/patients/${id}/treat`, class: "button primary", id: "record-treatment" }, "Record treatment");
 
