@@ -30,6 +30,7 @@ from tests.browser.console_helpers import (
 pytestmark = pytest.mark.browser
 
 PORTRAIT = {"width": 820, "height": 1180}
+ZOOMED = {"width": 640, "height": 400}  # 1280x800 at 200%
 TREATED = [{"muscle": "upper-trapezius", "side": "left"}, {"muscle": "levator-scapulae", "side": "right"}]
 
 
@@ -128,6 +129,16 @@ def test_every_console_screen_is_accessible_on_a_tablet_held_either_way(
         for hash_, name in [("#/", "patients"), *screens]:
             goto_view(page, hash_, name)
             no_sideways_scroll(page, f"{name} (portrait)")
+
+        # 200% zoom on a 1280x800 screen: a long name without a space wraps, and the header scrolls
+        # away instead of staying over a short screen with the action bar.
+        long_name = "Anastasiamaximilianaaccesiblefernandezdelatorreyvillaverde"
+        account.ok(account.api.patch(f"/api/v1/patients/{patient['id']}", json={"display_name": long_name}))
+        page.set_viewport_size(ZOOMED)
+        for hash_, name in [("#/", "patients"), *screens[:3], screens[-1]]:
+            goto_view(page, hash_, name)
+            no_sideways_scroll(page, f"{name} (200%)")
+        expect(page.locator(".bar")).to_have_css("position", "static")
         page.set_viewport_size(TABLET)
 
 
