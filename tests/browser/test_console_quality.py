@@ -304,6 +304,15 @@ def test_rename_archive_restore_and_revoke_a_device_from_the_patients_page(
         expect(renamed).to_contain_text("You")
         expect(renamed.locator("td").last).to_have_text("name, language, time zone")
         expect(trail.locator("tr[data-action='device.revoke']").first).to_contain_text("Device removed")
+        # Muscles and devices by their names, not the ids the trail keeps.
+        detail = "td:last-child"
+        expect(trail.locator(f"tr[data-action='device.revoke'] {detail}")).to_have_text(
+            ["Tablet (the patient was archived)", "Renata's phone"]
+        )
+        expect(trail.locator(f"tr[data-action='invite.withdraw'] {detail}")).to_have_text(["1 unused code"])
+        expect(trail.locator(f"tr[data-action='plan.assign'] {detail}")).to_have_text(
+            re.compile(r"^Levator scapulae \(.*\), right; Upper trapezius \(top of the shoulder\), left$")
+        )
         tablet.close()
         # Signing out ends the session: the API refuses the old cookie, the page asks to sign in.
         page.locator("#signout").click()

@@ -1,5 +1,5 @@
 // A patient's page: adherence calendar, soreness and pain, what they logged, their plan,
-// devices, reminders and the audit trail; rename, archive, export.
+// devices, reminders and the audit trail; name, time zone and language, archive, export.
 
 import { api, download, maybe } from "../api.js";
 import { loadExercises, loadMuscles } from "../catalog.js";
@@ -268,15 +268,51 @@ function auditBy(entry, me) {
 
 const UPDATED_FIELDS = { display_name: "name", timezone: "time zone", locale: "language", archived_at: "archived or restored" };
 
-function auditDetail(entry) {
-  if (entry.action !== "patient.update") return entry.detail;
-  return entry.detail
-    .split(",")
-    .map((f) => UPDATED_FIELDS[f] || f)
-    .join(", ");
+// Why codes were withdrawn or devices removed, as server/api/patients.py records it after "; ".
+function auditWhy(why, deviceName) {
+  if (!why || why === "by the therapist") return "";
+  if (why === "patient archived") return " (the patient was archived)";
+  const device = /^device (\d+) revoked$/.exec(why);
+  return device ? ` (${deviceName(Number(device[1]))} was removed)` : ` (${why})`;
 }
 
-function auditCard(entries, me) {
+/** An audit entry's detail in words: the API keeps ids ("soleus:left", "3,4; patient archived"). */
+function auditDetail(entry, { muscles, devices }) {
+  const detail = entry.detail || "";
+  const deviceName = (deviceId) => {
+    const d = devices.find((x) => x.id === deviceId);
+    return d && d.label ? d.label : `device ${deviceId}`;
+  };
+  if (entry.action === "patient.update") {
+    return detail
+      .split(",")
+      .map((f) => UPDATED_FIELDS[f] || f)
+      .join(", ");
+  }
+  if (entry.action === "plan.assign") {
+    return detail
+      .split(",")
+      .map((t) => {
+        const [id, side] = t.split(":");
+        const m = muscles.byId.get(id);
+        return `${m ? m.name : id}${side ? `, ${SIDE_NAMES[side] || side}` : ""}`;
+      })
+      .join("; ");
+  }
+  if (entry.action === "invite.withdraw") {
+    const [count, why] = detail.split("; ");
+    const n = Number(count);
+    return Number.isInteger(n) ? `${plural(n, "unused code", "unused codes")}${auditWhy(why, deviceName)}` : detail;
+  }
+  if (entry.action === "device.revoke") {
+    const [ids, why] = detail.split("; ");
+    const names = ids.split(",").map((x) => (/^\d+$/.test(x) ? deviceName(Number(x)) : x));
+    return `${names.join(", ")}${auditWhy(why, deviceName)}`;
+  }
+  return detail;
+}
+
+function auditCard(entries, me, known) {
   const rows = entries.slice(0, 50).map((a) =>
     h(
       "tr",
@@ -284,7 +320,7 @@ function auditCard(entries, me) {
       h("td", {}, h("time", { datetime: a.at }, dateTime(a.at))),
       h("th", { scope: "row" }, AUDIT_ACTIONS[a.action] || a.action),
       h("td", {}, auditBy(a, me)),
-      h("td", {}, auditDetail(a)),
+      h("td", {}, auditDetail(a, known)),
     ),
   );
   return card(
@@ -501,7 +537,7 @@ export async function render([id], ctx) {
       planCard(id, plan, history, muscles),
       devicesSection,
       remindersCard(reminders),
-      auditCard(audit, ctx.therapist),
+      auditCard(audit, ctx.therapist, { muscles, devices }),
     ),
   );
   return {
