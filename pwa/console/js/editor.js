@@ -218,7 +218,8 @@ export function createEditor({ exercises, treated, onChange = () => {} }) {
       { class: "field field-number" },
       h("label", { htmlFor: input.id }, label),
       input,
-      h("span", { class: "field-error", id: `${id}-why`, "aria-live": "polite" }, draft ? draft.why : ""),
+      // Always there (empty while the text is taken), so the live region announces what is put in.
+      h("span", { class: "range-error", id: `${id}-why`, "aria-live": "polite" }, draft ? draft.why : ""),
     );
   }
 
