@@ -215,7 +215,7 @@ export function createEditor({ exercises, treated, onChange = () => {} }) {
     });
     return h(
       "div",
-      { class: "field field-number" },
+      { class: ["field field-number", draft && "refused"] },
       h("label", { htmlFor: input.id }, label),
       input,
       // Always there (empty while the text is taken), so the live region announces what is put in.
@@ -498,6 +498,7 @@ export function createEditor({ exercises, treated, onChange = () => {} }) {
     if (text) drafts.set(id, { text: input.value, why: text });
     else drafts.delete(id);
     input.setAttribute("aria-invalid", String(Boolean(text)));
+    input.parentElement.classList.toggle("refused", Boolean(text));
     fill(document.getElementById(`${input.id}-why`), text || "");
   }
 
