@@ -563,7 +563,9 @@ export function renderReminders(app) {
       formMessage.textContent = t("times_saved");
       return true;
     } catch (err) {
-      if (err instanceof ApiError && err.status === 422) showErrors((err.body && err.body.errors) || [], body);
+      // A 400 (a time not in HH:MM, a cleared field) names its field as a 422 does.
+      const errors = err instanceof ApiError && [400, 422].includes(err.status) && err.body && err.body.errors;
+      if (errors && errors.length) showErrors(errors, body);
       else failed(err, formMessage, "times_offline");
       return false;
     }

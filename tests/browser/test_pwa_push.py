@@ -332,6 +332,18 @@ def test_reminder_times_are_saved_on_the_server_and_a_time_in_quiet_hours_is_mar
         expect(slot_box(page, "midday").get_by_role("checkbox", name="Remind me")).not_to_be_checked()
         expect(page.locator("fieldset.reminder-quiet").get_by_label("From")).to_have_value("21:30")
 
+        # A cleared time (a 400 from the server's format check) is said next to it, not as a failure.
+        morning_time = slot_box(page, "morning").get_by_label("Time")
+        kept = morning_time.input_value()
+        morning_time.fill("")
+        page.get_by_role("button", name="Save times").click()
+        expect(morning_time).to_have_attribute("aria-invalid", "true")
+        expect(morning_time).to_be_focused()
+        expect(slot_box(page, "morning").locator(f"#{morning_time.get_attribute('aria-describedby')}")).to_have_text(
+            "Enter a time, for example 08:00."
+        )
+        morning_time.fill(kept)
+
         # A time inside the quiet hours: the server's 422 shows next to that time, which gets focus.
         evening_time = slot_box(page, "evening").get_by_label("Time")
         evening_time.fill("23:00")
