@@ -215,3 +215,15 @@ def test_the_next_reminder_is_the_first_chosen_local_time_after_any_moment(
     # Nothing chosen lies between: the previous occurrence is at or before `after`.
     before = previous_at_or_before(at, mask, tz, instant - dt.timedelta(seconds=1))
     assert before is None or before[1] <= after
+
+
+def test_the_printed_plan_names_each_slot_as_the_app_does() -> None:
+    """The console's handout has its own words (it prints in the patient's language, not the console's)."""
+    handout = (APP_I18N.parent / "console" / "js" / "handout.js").read_text("utf-8")
+    blocks = dict(re.findall(r"^  (\w\w): \{$(.*?)^  \},", handout, re.M | re.S))
+    assert sorted(blocks) == sorted(p.stem for p in APP_I18N.glob("*.js"))
+    for lang, block in blocks.items():
+        printed = dict(
+            re.findall(r'(morning|midday|evening): "([^"]*)"', block.split("slots: {", 1)[1].split("}", 1)[0])
+        )
+        assert printed == _app_slot_names(APP_I18N / f"{lang}.js"), lang

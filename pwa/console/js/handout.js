@@ -58,7 +58,7 @@ const WORDS = {
     days: (a, b) => (a === b ? `Día ${a}` : `Días ${a}–${b}`),
     onlyDays: (a, b) => (a === b ? ` (solo el día ${a})` : ` (días ${a}–${b})`),
     dayZero: "El día 0 es el día del tratamiento.",
-    slots: { morning: "Mañana", midday: "Mediodía", evening: "Tarde" },
+    slots: { morning: "Mañana", midday: "Mediodía", evening: "Tarde y noche" },
     and: "y",
     sides: { left: "izquierda", right: "derecha", both: "ambos lados" },
     aftercare: (hours) => `Cuidados: las primeras ${hours} horas`,
