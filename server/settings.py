@@ -21,6 +21,9 @@ class SettingsError(ValueError):
     """A configuration value is invalid; the message names the variable."""
 
 
+_ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
+
+
 class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Every setting, with its default. Each field ``x`` is read from ``UNKNOT_X``."""
 
@@ -42,6 +45,10 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     public_url: Annotated[str, Meta(pattern=r"^https?://[^/\s]+(/\S*)?$")] = ""
     # Which cold or warm advice the aftercare card shows; sources disagree, so the clinic picks.
     aftercare_temperature: Literal["heat", "ice", "neither"] = "neither"
+    # Printed on the patient's plan with the therapist's name: the warning signs say "contact the
+    # clinic", and paper is all a patient without a working phone has.
+    clinic_name: Annotated[str, Meta(max_length=100, pattern=_ONE_LINE)] = ""
+    clinic_phone: Annotated[str, Meta(max_length=40, pattern=_ONE_LINE)] = ""
     max_body_bytes: Annotated[int, Meta(ge=1024, le=10_485_760)] = 262_144
     # Contact the push services may use (Apple's rejects placeholders): mailto: or https:.
     vapid_contact: Annotated[str, Meta(pattern=r"^(mailto:\S+@\S+|https://\S+)$")] = (
@@ -142,6 +149,8 @@ _FORMS = {
     "public_url": "an http:// or https:// address",
     "vapid_contact": "a mailto: address or an https:// URL",
     "trusted_proxies": "IP addresses or networks, comma-separated",
+    "clinic_name": "one line of text",
+    "clinic_phone": "one line of text",
 }
 _BOUNDS = {"<=": "at most", ">=": "at least", "<": "less than", ">": "more than"}
 

@@ -8,10 +8,12 @@ import io
 import uuid
 from typing import Any
 
+import msgspec
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from server.api.records import CSV_COLUMNS
+from server.app import create_app
 from server.settings import Settings
 from tests.conftest import make_therapist, rows, sign_in
 from tests.test_flow_therapist_patient import assign, completion, create_patient, join, joined_phones
@@ -166,6 +168,22 @@ async def test_handout_is_in_the_patients_language_with_the_plans_red_flags(ther
     assert (hours["breathing-chest-pain"], hours["chest-pain-any-time"]) == (48, None)
     assert en["aftercare"]["guidance"]
     assert en["aftercare"]["disclaimer"]
+
+
+async def test_the_handout_says_whom_to_contact(settings: Settings) -> None:
+    # The warning signs say "contact the clinic": the sheet gives the therapist, the clinic and its number.
+    clinic = msgspec.structs.replace(settings, clinic_name="Clínica Norte", clinic_phone="+34 910 000 000")
+    await make_therapist(clinic, "eva@clinic.example", "Eva Ruiz")
+    async with AsyncTestClient(app=create_app(clinic)) as client:
+        await sign_in(client, "eva@clinic.example")
+        patient = await create_patient(client)
+        await assign(client, patient["id"], dt.date.today())
+        body = (await client.get(f"/api/v1/patients/{patient['id']}/handout")).json()
+    assert (body["therapist_name"], body["clinic_name"], body["clinic_phone"]) == (
+        "Eva Ruiz",
+        "Clínica Norte",
+        "+34 910 000 000",
+    )
 
 
 async def test_handout_leaves_out_red_flags_of_precautions_the_plan_does_not_have(therapist: Client) -> None:

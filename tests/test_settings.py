@@ -50,6 +50,8 @@ def test_a_bad_value_names_the_variable(name: str, value: str) -> None:
         ("UNKNOT_VAPID_CONTACT", "nobody", "UNKNOT_VAPID_CONTACT: must be a mailto: address or an https:// URL"),
         # An invite link without a scheme is no link on a phone.
         ("UNKNOT_PUBLIC_URL", "clinic.example.org", "UNKNOT_PUBLIC_URL: must be an http:// or https:// address"),
+        # Printed on one line of the patient's plan.
+        ("UNKNOT_CLINIC_PHONE", "910\n000", "UNKNOT_CLINIC_PHONE: must be one line of text"),
         # The proxy-headers middleware takes what is no address as a name no connection has: never trusted.
         ("UNKNOT_TRUSTED_PROXIES", "10.0.0.1/8", "'10.0.0.1/8' is not an IP address or network"),
         ("UNKNOT_TRUSTED_PROXIES", "127.0.0.1,300.1.1.1", "'300.1.1.1' is not an IP address or network"),

@@ -120,6 +120,10 @@ class HandoutOut(Struct, frozen=True, kw_only=True):
     precautions: list[str]
     aftercare: AftercareOut
     red_flags: list[HandoutFlag]
+    # Whom the patient contacts (the warning signs say "contact the clinic"); empty when not set.
+    therapist_name: str
+    clinic_name: str
+    clinic_phone: str
 
 
 def _cell(value: object) -> str:
@@ -314,4 +318,7 @@ class RecordsController(Controller):
                 for f in catalog.aftercare.red_flags
                 if f.precaution is None or f.precaution in program.precautions
             ],
+            therapist_name=request.user.therapist.name,
+            clinic_name=settings.clinic_name,
+            clinic_phone=settings.clinic_phone,
         )

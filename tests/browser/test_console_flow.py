@@ -158,6 +158,10 @@ def test_a_fourteen_muscle_plan_in_spanish_prints_on_three_pages_with_every_dose
             expect(sheet).to_contain_text(flag["sign"])
             expect(sheet).to_contain_text(flag["action"])
         expect(sheet).to_contain_text(sheet_data["aftercare"]["disclaimer"])  # the stop rules
+        # Whom to contact, at the top and with the warning signs ("contacte con la clínica").
+        contact = page.locator("#handout .handout-contact")
+        expect(contact).to_have_count(2)
+        expect(contact.first).to_have_text(f"Su fisioterapeuta: {sheet_data['therapist_name']}")
         # Three pages at most. At 10 pt the parts every plan prints (the head with 14 names, the QR
         # code, the aftercare, the warning signs, the stop rules) fill over a page, and the 54
         # exercise lines with their doses about another; two pages would take type too small for a

@@ -36,6 +36,9 @@ const WORDS = {
     within: (hours) => `In the first ${hours} hours after treatment`,
     anyTime: "At any time",
     urgency: { emergency: "Emergency", "same-day": "Today", "contact-clinic": "Contact the clinic" },
+    therapist: (name) => `Your therapist: ${name}`,
+    phone: (number) => `Phone ${number}`,
+    contact: "To contact the clinic",
     later: (day) => `From day ${day}, your app shows what to do each day as the program builds up.`,
     version: (v) => `Plan version ${v}`,
     nothing: "Nothing planned.",
@@ -66,6 +69,9 @@ const WORDS = {
     within: (hours) => `En las primeras ${hours} horas después del tratamiento`,
     anyTime: "En cualquier momento",
     urgency: { emergency: "Urgencia", "same-day": "Hoy mismo", "contact-clinic": "Contacte con la clínica" },
+    therapist: (name) => `Su fisioterapeuta: ${name}`,
+    phone: (number) => `Teléfono ${number}`,
+    contact: "Para contactar con la clínica",
     later: (day) => `A partir del día ${day}, la aplicación le indica qué hacer cada día a medida que avanza el programa.`,
     version: (v) => `Versión del plan ${v}`,
     nothing: "Nada previsto.",
@@ -187,6 +193,11 @@ export function handout(plan, invite) {
       )
     : h("div", { class: "handout-join" }, h("p", {}, w.noCode));
 
+  // Who to call: the warning signs say "contact the clinic" (the clinic's name and phone are settings).
+  const contact = [w.therapist(plan.therapist_name), plan.clinic_name, plan.clinic_phone && w.phone(plan.clinic_phone)]
+    .filter(Boolean)
+    .join(" · ");
+
   return h(
     "article",
     { class: "handout", lang, id: "handout", "aria-labelledby": "handout-title" },
@@ -196,6 +207,7 @@ export function handout(plan, invite) {
       h("h2", { id: "handout-title" }, w.title),
       h("p", {}, h("strong", {}, plan.display_name), ` · ${w.treated(date(plan.treated_on, lang, long))}`),
       h("p", {}, `${w.muscles}: ${treated}`),
+      h("p", { class: "handout-contact" }, contact),
     ),
     join,
     h(
@@ -218,6 +230,7 @@ export function handout(plan, invite) {
       "section",
       { class: "handout-flags" },
       h("h3", {}, w.flags),
+      h("p", { class: "handout-contact" }, h("strong", {}, `${w.contact}: `), contact),
       flagGroups(plan.red_flags, w).map(([heading, flags]) => [
         h("h4", {}, heading),
         h(
