@@ -17,7 +17,6 @@ from litestar.di import Provide
 from litestar.logging import LoggingConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.static_files import create_static_files_router
 from litestar.types import Message, Middleware, Scope
 from msgspec import Struct
@@ -28,7 +27,7 @@ from server.api.auth import AuthController
 from server.api.catalog import CatalogController
 from server.api.deps import DatabaseDep, Services
 from server.api.errors import exception_handlers, loggable_path
-from server.api.openapi import COMPONENTS, CachedYamlRenderPlugin, document_routes
+from server.api.openapi import COMPONENTS, CachedJsonRenderPlugin, CachedYamlRenderPlugin, document_routes
 from server.api.patient import JoinController, PatientController
 from server.api.patients import PatientsController
 from server.api.plans import PlansController, ProgramsController
@@ -213,7 +212,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             version=VERSION,
             description="Home programs for patients after dry needling.",
             path="/schema",
-            render_plugins=[JsonRenderPlugin(), CachedYamlRenderPlugin()],
+            render_plugins=[CachedJsonRenderPlugin(), CachedYamlRenderPlugin()],
             components=COMPONENTS,
         ),
         signature_types=[Catalog, Clock, Database, Services, Settings],

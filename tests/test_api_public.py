@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -173,6 +174,18 @@ async def test_every_operation_documents_its_audience_and_errors(client: Client)
             public = path.startswith(("/api/v1/catalog", "/api/v1/health", "/api/v1/ping", "/api/v1/push/public-key"))
             if not public and not path.endswith(("/auth/login", "/patient/join")):
                 assert operation.get("security"), f"{method} {path} does not say who may call it"
+
+
+async def test_request_bodies_are_documented_with_every_limit_the_server_checks(client: Client) -> None:
+    for path in ("/schema/openapi.json", "/schema/openapi.yaml"):
+        r = await client.get(path)
+        assert r.status_code == 200
+        schemas = (r.json() if path.endswith("json") else yaml.safe_load(r.text))["components"]["schemas"]
+        [sets, _] = schemas["CompletionIn"]["properties"]["sets_done"]["anyOf"]
+        assert (sets["minimum"], sets["maximum"]) == (0, 20)
+        assert schemas["CheckinIn"]["properties"]["red_flags"]["items"]["maxLength"] == 64
+        assert schemas["PlanItem"]["properties"]["slots"]["items"]["enum"] == ["evening", "midday", "morning"]
+        assert schemas["SyncIn"]["properties"]["completions"]["items"] == {"$ref": "#/components/schemas/CompletionIn"}
 
 
 async def test_errors_of_routes_without_an_id_in_the_path_are_documented(

@@ -18,6 +18,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from server.api.openapi import openapi_document
 from server.app import create_app
 from server.settings import Settings
 from tests.bench.harness import Server, free_port, seed_patient, serve, server_env
@@ -32,7 +33,7 @@ def _schema() -> dict[str, Any]:
     for each route, and who may call what is proven route by route in tests/test_isolation.py."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings.from_env({}, database_url=str(Path(tmp) / "schema.db"), scheduler=False)
-        document = create_app(settings).openapi_schema.to_schema()
+        document = openapi_document(create_app(settings))
     for operations in document["paths"].values():
         for operation in operations.values():
             if isinstance(operation, dict):

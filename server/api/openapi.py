@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Litestar, Request
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.plugins import YamlRenderPlugin
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityRequirement, SecurityScheme
 
 from server.api.errors import ErrorBody
 from server.auth.identity import CSRF_HEADER, SESSION_COOKIE, patient_guard, therapist_guard
 
-__all__ = ["COMPONENTS", "CachedYamlRenderPlugin", "document_routes"]
+__all__ = [
+    "COMPONENTS",
+    "CachedJsonRenderPlugin",
+    "CachedYamlRenderPlugin",
+    "document_routes",
+    "openapi_document",
+    "with_request_schemas",
+]
 
 THERAPIST_READ: list[SecurityRequirement] = [{"therapistSession": []}]
 THERAPIST_WRITE: list[SecurityRequirement] = [{"therapistSession": [], "csrfToken": []}]
@@ -71,17 +79,52 @@ _NOT_FOUND = {("GET", "/api/v1/patient/plan"), ("DELETE", "/api/v1/patient/push/
 _LIMITED = ("/auth/login", "/auth/password", "/patient/join", "/patient/push/test")
 
 
-class CachedYamlRenderPlugin(YamlRenderPlugin):
-    """``/schema/openapi.yaml``, rendered once: the schema never changes while the app runs, and
-    rendering it (about 0.1 s of CPU on the event loop) on every request let one anonymous client
-    stall every other request."""
+def with_request_schemas(app: Litestar, document: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``document`` with each request body type (and the types inside it) described by msgspec's
+    own JSON Schema: Litestar's drops ``minimum: 0`` on optional numbers and the limits on strings
+    inside lists, and shows a list of literals as taking anything. The server checks all of them;
+    a client written from the schema should know them too."""
+    bodies = {
+        handler.parsed_fn_signature.parameters["data"].annotation
+        for route in app.routes
+        for handler in getattr(route, "route_handlers", [])
+        if "data" in handler.parsed_fn_signature.parameters
+    }
+    _, components = msgspec.json.schema_components(
+        sorted(bodies, key=lambda t: t.__name__), ref_template="#/components/schemas/{name}"
+    )
+    document = {**document, "components": {**document["components"]}}
+    document["components"]["schemas"] = {**document["components"]["schemas"], **components}
+    # Through JSON: a default given as a tuple (Litestar's and msgspec's alike) would otherwise reach
+    # the YAML as "!!python/tuple", which YAML readers refuse.
+    return msgspec.json.decode(msgspec.json.encode(document))
+
+
+def openapi_document(app: Litestar) -> dict[str, Any]:
+    """The OpenAPI document ``/schema/openapi.json`` serves."""
+    return with_request_schemas(app, app.openapi_schema.to_schema())
+
+
+class _RenderedOnce:
+    """Rendered once, request body schemas included: the schema never changes while the app runs,
+    and rendering it (about 0.1 s of CPU on the event loop for the YAML) on every request let one
+    anonymous client stall every other request."""
 
     _rendered: bytes | None = None
 
     def render(self, request: Request, openapi_schema: dict[str, Any]) -> bytes:
         if self._rendered is None:
-            self._rendered = super().render(request, openapi_schema)
+            document = with_request_schemas(request.app, openapi_schema)
+            self._rendered = super().render(request, document)  # type: ignore[misc]
         return self._rendered
+
+
+class CachedJsonRenderPlugin(_RenderedOnce, JsonRenderPlugin):
+    """``/schema/openapi.json``."""
+
+
+class CachedYamlRenderPlugin(_RenderedOnce, YamlRenderPlugin):
+    """``/schema/openapi.yaml``."""
 
 
 def _codes(method: str, path: str, guards: set[object], has_body: bool) -> set[int]:
