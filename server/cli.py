@@ -33,6 +33,19 @@ def _settings() -> Settings:
         raise SystemExit(f"unknot: configuration error: {exc}") from None
 
 
+def _no_database(settings: Settings) -> bool:
+    """True (said why) when the SQLite database is not there: opening it would create an empty one,
+    and a mistyped path would give an account or a clinic nobody's server ever opens."""
+    if settings.database_backend == "sqlite" and not settings.sqlite_path.is_file():
+        print(
+            f"unknot: no database at {settings.sqlite_path}: check UNKNOT_DATABASE_URL, or run `unknot init` "
+            "to create it",
+            file=sys.stderr,
+        )
+        return True
+    return False
+
+
 def _where(settings: Settings) -> str:
     """The database for messages, without a password."""
     if settings.database_backend == "sqlite":
@@ -75,7 +88,7 @@ def _read_password(args: argparse.Namespace) -> str | None:
     from server.auth.secrets import MIN_PASSWORD_LENGTH
 
     if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
+        password = sys.stdin.readline().rstrip("\r\n")  # a file saved on Windows ends its line in \r\n
     else:
         try:
             password = getpass.getpass(f"Password (at least {MIN_PASSWORD_LENGTH} characters): ")
@@ -109,6 +122,8 @@ def cmd_create_therapist(args: argparse.Namespace) -> int:
     if problem := _account_problem(args.email, args.name):
         print(f"unknot: {problem}", file=sys.stderr)
         return 2
+    if _no_database(settings):
+        return 1
     password = _read_password(args)
     if password is None:
         return 2
@@ -140,6 +155,8 @@ async def _accounts(db: Database, *emails: str) -> list[Therapist]:
 
 def _run_on_accounts(settings: Settings, work: Callable[[Database], Awaitable[int]]) -> int:
     """Run ``work`` on the database; an unknown email is said and exit status 1."""
+    if _no_database(settings):
+        return 1
 
     async def run() -> int:
         async with open_database(settings) as db:
@@ -245,6 +262,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         # Its password is in the README: on a clinic's server it would be a published way in.
         print("unknot: demo data is for trying Unknot locally; not loaded with UNKNOT_ENV=production", file=sys.stderr)
         return 2
+    if _no_database(settings):
+        return 1
     print(asyncio.run(load_demo(settings)))
     return 0
 
@@ -450,13 +469,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if problem := _cannot_listen(settings.host, settings.port):
         print(f"unknot: cannot listen on {settings.host}:{settings.port}: {problem}", file=sys.stderr)
         return 1
-    # Serving would create the file: a mistyped path would open an empty clinic without a word.
-    if settings.database_backend == "sqlite" and not settings.sqlite_path.is_file():
-        print(
-            f"unknot: no database at {settings.sqlite_path}: check UNKNOT_DATABASE_URL, or run `unknot init` "
-            "to create it",
-            file=sys.stderr,
-        )
+    if _no_database(settings):
         return 1
     asyncio.run(_reach(settings))
     if _content_refused(settings, catalog, f"unknot: {settings.plans_dir}"):

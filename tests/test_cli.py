@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import re
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from server.auth.secrets import verify_password
 from server.cli import main
 from server.demo import DEMO_EMAIL, DEMO_PASSWORD
 
@@ -90,8 +92,34 @@ def test_create_therapist_refuses_a_bad_email_or_name_and_stores_nothing(
 def test_create_therapist_keeps_the_name_as_typed_without_stray_spaces(
     data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    assert main(["init"]) == 0
     assert create(monkeypatch, "Ann@Clinic.example", "  Ann   Lee ") == 0
     assert therapists(data) == [("ann@clinic.example", "Ann Lee")]
+
+
+def test_account_commands_and_the_demo_refuse_a_database_that_is_not_there(
+    data: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A mistyped UNKNOT_DATABASE_URL made a new empty file, and the account landed where no server looks.
+    for command in (
+        ["create-therapist", "ann@clinic.example", "Ann", "--password-stdin"],
+        ["set-password", "ann@clinic.example", "--password-stdin"],
+        ["close-therapist", "ann@clinic.example"],
+        ["demo"],
+    ):
+        monkeypatch.setattr(sys, "stdin", io.StringIO(PASSWORD.strip() + "\r\n"))
+        assert main(command) == 1, command
+        assert capsys.readouterr().err == (
+            f"unknot: no database at {data}: check UNKNOT_DATABASE_URL, or run `unknot init` to create it\n"
+        )
+    assert not data.exists()
+    # Once it is there: a password piped from a file saved on Windows is the password typed, without \r.
+    assert main(["init"]) == 0
+    monkeypatch.setattr(sys, "stdin", io.StringIO(PASSWORD.strip() + "\r\n"))
+    assert main(["create-therapist", "ann@clinic.example", "Ann", "--password-stdin"]) == 0
+    with sqlite3.connect(data) as conn:
+        [(stored,)] = conn.execute("SELECT password_hash FROM therapist").fetchall()
+    assert asyncio.run(verify_password(stored, PASSWORD.strip()))
 
 
 def test_set_password_run_without_a_terminal_or_input_says_how_to_give_one(data: Path) -> None:
@@ -306,6 +334,8 @@ def test_output_cut_short_by_the_reader_is_no_traceback() -> None:
 
 
 def test_demo_loads_once_and_each_run_gives_a_fresh_invite(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["init"]) == 0
+    capsys.readouterr()
     assert main(["demo"]) == 0
     first = capsys.readouterr().out
     assert first.startswith("demo data loaded\n")
@@ -332,6 +362,7 @@ def test_demo_is_refused_in_production_and_creates_nothing(
 def test_demo_after_the_account_changed_never_prints_a_password_that_no_longer_works(
     data: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    assert main(["init"]) == 0
     assert main(["demo"]) == 0
     monkeypatch.setattr(sys, "stdin", io.StringIO("the clinic's own password\n"))
     assert main(["set-password", DEMO_EMAIL, "--password-stdin"]) == 0
