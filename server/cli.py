@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from server.catalog import LANGUAGES, Catalog, CatalogError, load_catalog
+from server.catalog.loader import ContentProblem
 from server.db import IntegrityError, open_database
 from server.db.connection import Database, DatabaseUnavailable
 from server.db.migrate import DatabaseTooNewError, migrate
@@ -28,9 +29,22 @@ __all__ = ["build_parser", "main"]
 
 def _settings() -> Settings:
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
     except SettingsError as exc:
         raise SystemExit(f"unknot: configuration error: {exc}") from None
+    if settings.database_backend == "sqlite" and settings.sqlite_path.is_dir():
+        raise SystemExit(
+            f"unknot: UNKNOT_DATABASE_URL {settings.sqlite_path} is a folder; give the database file's path"
+        )
+    return settings
+
+
+def _load_catalog(plans: Path) -> Catalog:
+    """The content in ``plans``; :class:`CatalogError` for a folder that cannot be read as one."""
+    try:
+        return load_catalog(plans)
+    except OSError as exc:  # a file given for the folder, no permission, ...
+        raise CatalogError([ContentProblem(str(plans), "folder", exc.strerror or str(exc))]) from None
 
 
 def _no_database(settings: Settings) -> bool:
@@ -365,7 +379,7 @@ def cmd_plans_check(args: argparse.Namespace) -> int:
     settings = _settings() if args.database or not args.plans else None
     root = Path(args.plans or settings.plans_dir)  # type: ignore[union-attr]  # settings is read when no folder is given
     try:
-        catalog = load_catalog(root)
+        catalog = _load_catalog(root)
     except CatalogError as exc:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
@@ -457,7 +471,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
     # Fail here with one clear line rather than inside a worker process.
     try:
-        catalog = load_catalog(Path(settings.plans_dir))
+        catalog = _load_catalog(Path(settings.plans_dir))
     except CatalogError as exc:
         print(f"unknot: invalid content in {settings.plans_dir}:\n{exc}", file=sys.stderr)
         return 1

@@ -147,6 +147,22 @@ def test_init_on_a_path_that_cannot_hold_a_database_names_it(
     assert f"cannot open {tmp_path / 'a-file' / 'unknot.db'}" in capsys.readouterr().err
 
 
+def test_a_folder_given_for_the_database_or_a_file_for_the_content_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Both ended in a Python traceback (an aiosqlite thread's, NotADirectoryError).
+    monkeypatch.setenv("UNKNOT_DATABASE_URL", str(tmp_path))
+    with pytest.raises(SystemExit) as stopped:
+        main(["init"])
+    assert str(stopped.value) == f"unknot: UNKNOT_DATABASE_URL {tmp_path} is a folder; give the database file's path"
+    (tmp_path / "a-file").write_text("not a folder")
+    assert main(["plans-check", str(tmp_path / "a-file")]) == 1
+    assert (
+        capsys.readouterr().err
+        == f"error: {tmp_path / 'a-file'}: folder: Not a directory\n1 problem(s) in {tmp_path / 'a-file'}\n"
+    )
+
+
 def test_init_on_a_file_that_is_not_a_database_says_so_and_leaves_it_alone(
     data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
