@@ -436,10 +436,14 @@ def cmd_vapid_keys(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _reach(settings: Settings) -> None:
-    """Open the database once and close it (raises :class:`DatabaseUnavailable`)."""
-    async with open_database(settings):
-        pass
+async def _subscriptions(settings: Settings) -> int:
+    """Open the database (raises :class:`DatabaseUnavailable`) and count the push subscriptions."""
+    async with open_database(settings) as db:
+        try:
+            row = await db.fetch_one("SELECT count(*) AS n FROM push_subscription")
+        except Exception:
+            return 0
+        return int(row["n"]) if row else 0
 
 
 def _cannot_listen(host: str, port: int) -> str | None:
@@ -468,6 +472,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from granian import Granian
     from granian.constants import Interfaces
 
+    from server.push.keys import KEY_FILE
+
     settings = _settings()
     # Fail here with one clear line rather than inside a worker process.
     try:
@@ -478,14 +484,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not (Path(settings.pwa_dir) / "index.html").is_file():
         print(f"unknot: UNKNOT_PWA_DIR {settings.pwa_dir}: no index.html here (the patient app)", file=sys.stderr)
         return 1
-    if _vapid_keys(settings) is None:  # every process loads them at start
-        return 1
     if problem := _cannot_listen(settings.host, settings.port):
         print(f"unknot: cannot listen on {settings.host}:{settings.port}: {problem}", file=sys.stderr)
         return 1
     if _no_database(settings):
         return 1
-    asyncio.run(_reach(settings))
+    subscribed = asyncio.run(_subscriptions(settings))
+    if subscribed and not (Path(settings.data_dir) / KEY_FILE).exists():
+        # A new key pair would be made, and no subscribed phone would get a reminder again until its
+        # app is opened: a restore onto a new machine without the key, or a different working folder.
+        print(
+            f"unknot: no VAPID key in UNKNOT_DATA_DIR {settings.data_dir}, but {subscribed} phone(s) subscribed "
+            f"with one: restore {KEY_FILE} there from your backup, or run `unknot vapid-keys` to make a new "
+            "pair (each phone then gets reminders again once its app is opened)",
+            file=sys.stderr,
+        )
+        return 1
+    if _vapid_keys(settings) is None:  # every process loads them at start
+        return 1
     if _content_refused(settings, catalog, f"unknot: {settings.plans_dir}"):
         return 1
     Granian(

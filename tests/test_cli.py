@@ -307,7 +307,9 @@ def test_serve_with_a_key_file_others_can_read_stops_with_one_line(
     data: Path, no_server: type[NoServer], capsys: pytest.CaptureFixture[str]
 ) -> None:
     # A key copied to a second host (README, Scaling out) often arrives with mode 644.
+    assert main(["init"]) == 0
     assert main(["vapid-keys"]) == 0
+    capsys.readouterr()
     key = data.parent / "vapid_private.pem"
     key.chmod(0o644)
     assert main(["serve"]) == 1
@@ -315,6 +317,33 @@ def test_serve_with_a_key_file_others_can_read_stops_with_one_line(
     err = capsys.readouterr().err
     assert f"is readable by others (mode 644); run: chmod 600 {key}" in err
     assert err.count("\n") == 1
+
+
+def test_serve_does_not_make_a_new_key_pair_while_phones_are_subscribed_with_the_old_one(
+    data: Path, no_server: type[NoServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Restored onto a new machine without the key, or started from another working folder: a new
+    # key pair would leave every subscribed phone without reminders until its app is opened.
+    assert main(["init"]) == 0
+    with sqlite3.connect(data) as conn:
+        conn.executescript(
+            "INSERT INTO therapist (id, email, name, password_hash, created_at) VALUES (1, 'a@b.c', 'T', 'h', 'now');"
+            "INSERT INTO patient (id, therapist_id, display_name, timezone, locale, created_at) "
+            "VALUES (1, 1, 'P', 'UTC', 'en', 'now');"
+            "INSERT INTO patient_device (id, token_hash, patient_id, label, created_at, last_seen_at) "
+            "VALUES (1, 't', 1, 'phone', 'now', 'now');"
+            "INSERT INTO push_subscription (patient_id, device_id, endpoint, p256dh, auth, created_at, updated_at) "
+            "VALUES (1, 1, 'https://push.example/1', 'k', 'a', 'now', 'now');"
+        )
+    capsys.readouterr()
+    assert main(["serve"]) == 1
+    assert not no_server.started
+    assert not (data.parent / "vapid_private.pem").exists()
+    err = capsys.readouterr().err
+    assert "but 1 phone(s) subscribed with one: restore vapid_private.pem there from your backup" in err
+    assert main(["vapid-keys"]) == 0  # the way out when the old key is lost
+    assert main(["serve"]) == 0
+    assert no_server.started
 
 
 def test_serve_without_the_patient_app_names_the_folder(
