@@ -134,3 +134,23 @@ async def test_the_database_and_its_backups_are_readable_by_their_owner_only(
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     # One self-contained file: no -wal or .partial leftovers beside it.
     assert [p.name for p in folder.iterdir()] == ["b.db"]
+
+
+def test_restore_replaces_a_damaged_database(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("UNKNOT_DATABASE_URL", str(settings.sqlite_path))
+    assert main(["init"]) == 0
+    with sqlite3.connect(settings.sqlite_path) as conn:
+        conn.execute("INSERT INTO therapist (email, name, password_hash, created_at) VALUES ('a@b.c', 'A', 'h', 't')")
+    target = tmp_path / "b.db"
+    assert main(["backup", str(target)]) == 0
+    with settings.sqlite_path.open("r+b") as f:  # a disk that lost the file's end
+        f.truncate(3000)
+    capsys.readouterr()
+    assert main(["restore", str(target), "--yes"]) == 0, capsys.readouterr().err
+    with sqlite3.connect(settings.sqlite_path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT email FROM therapist").fetchall() == [("a@b.c",)]
+    assert stat.S_IMODE(settings.sqlite_path.stat().st_mode) == 0o600
+    assert not Path(f"{settings.sqlite_path}.restoring").exists()

@@ -74,6 +74,14 @@ def backup(database: Path, target: Path) -> int:
     return version
 
 
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def restore(source: Path, database: Path) -> int:
     """Replace ``database`` with the checked backup ``source``; returns its schema version.
 
@@ -88,8 +96,25 @@ def restore(source: Path, database: Path) -> int:
         raise BackupError(str(exc)) from None
     except OSError as exc:
         raise BackupError(f"cannot restore to {database}: {exc}") from None
+    # Built beside the database and renamed over it: the current file is never opened as a target,
+    # so a damaged one (the usual reason to restore) cannot refuse the copy.
+    restoring = database.with_name(database.name + ".restoring")
     try:
-        _copy(source, database)
+        restoring.unlink(missing_ok=True)  # left by a restore that was killed
+        _copy(source, restoring)
+        _fsync(restoring)
+        # The old file's -wal would be replayed into the restored one (and a -journal rolled back
+        # onto it); nobody else has the database open, so they hold nothing anyone still needs.
+        for leftover in ("-wal", "-shm", "-journal"):
+            Path(f"{database}{leftover}").unlink(missing_ok=True)
+        os.replace(restoring, database)
+        _fsync(database.parent)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            restoring.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise BackupError(f"cannot restore to {database}: {exc}") from None
+        raise
     finally:
         os.close(claim)
     return version
