@@ -316,6 +316,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
         print(f"unknot: {exc}", file=sys.stderr)
         return 1
     print(f"restored {args.path} to {settings.sqlite_path} (schema version {version})")
+    print(
+        "every therapist must sign in again; password changes and account closures made since the backup "
+        "are undone: make them again"
+    )
     return 0
 
 

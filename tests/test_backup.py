@@ -154,3 +154,23 @@ def test_restore_replaces_a_damaged_database(
         assert conn.execute("SELECT email FROM therapist").fetchall() == [("a@b.c",)]
     assert stat.S_IMODE(settings.sqlite_path.stat().st_mode) == 0o600
     assert not Path(f"{settings.sqlite_path}.restoring").exists()
+
+
+async def test_a_restore_ends_every_session_and_says_account_changes_are_undone(
+    therapist: Client,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The backup holds the therapist's session; set-password or close-therapist would end it since.
+    target = tmp_path / "b.db"
+    backup(settings.sqlite_path, target)
+    with sqlite3.connect(target) as conn:
+        assert conn.execute("SELECT count(*) FROM therapist_session").fetchone()[0] > 0
+    restored = tmp_path / "restored.db"
+    monkeypatch.setenv("UNKNOT_DATABASE_URL", str(restored))
+    assert await asyncio.to_thread(main, ["restore", str(target), "--yes"]) == 0
+    assert "password changes and account closures made since the backup are undone" in capsys.readouterr().out
+    with sqlite3.connect(restored) as conn:
+        assert conn.execute("SELECT count(*) FROM therapist_session").fetchone()[0] == 0

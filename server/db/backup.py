@@ -82,6 +82,21 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _sign_everyone_out(path: Path) -> None:
+    """Drop every therapist session in the restored copy.
+
+    The backup still holds sessions that a password change or an account closure since then ended;
+    kept, they would let in whoever had stolen one.
+    """
+    try:
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            conn.execute("PRAGMA secure_delete=ON")
+            with conn:
+                conn.execute("DELETE FROM therapist_session")
+    except sqlite3.Error as exc:
+        raise BackupError(f"cannot end the sessions in the restored copy {path}: {exc}") from None
+
+
 def restore(source: Path, database: Path) -> int:
     """Replace ``database`` with the checked backup ``source``; returns its schema version.
 
@@ -102,6 +117,7 @@ def restore(source: Path, database: Path) -> int:
     try:
         restoring.unlink(missing_ok=True)  # left by a restore that was killed
         _copy(source, restoring)
+        _sign_everyone_out(restoring)
         _fsync(restoring)
         # The old file's -wal would be replayed into the restored one (and a -journal rolled back
         # onto it); nobody else has the database open, so they hold nothing anyone still needs.
