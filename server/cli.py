@@ -311,11 +311,19 @@ def cmd_restore(args: argparse.Namespace) -> int:
         print(f"unknot: this replaces {settings.sqlite_path}; stop the server, then add --yes", file=sys.stderr)
         return 2
     try:
-        version = restore(Path(args.path), settings.sqlite_path)
+        restored = restore(Path(args.path), settings.sqlite_path)
     except BackupError as exc:
         print(f"unknot: {exc}", file=sys.stderr)
         return 1
-    print(f"restored {args.path} to {settings.sqlite_path} (schema version {version})")
+    print(f"restored {args.path} to {settings.sqlite_path} (schema version {restored.version})")
+    if restored.erased_again is None:
+        print(
+            f"unknot: erasures made since the backup could not be repeated: the replaced database could not be "
+            f"read ({restored.unread}); erase those patients again",
+            file=sys.stderr,
+        )
+    else:
+        print(f"erased again {restored.erased_again} patients erased since the backup")
     print(
         "every therapist must sign in again; password changes and account closures made since the backup "
         "are undone: make them again"

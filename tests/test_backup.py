@@ -148,7 +148,8 @@ def test_restore_replaces_a_damaged_database(
     with settings.sqlite_path.open("r+b") as f:  # a disk that lost the file's end
         f.truncate(3000)
     capsys.readouterr()
-    assert main(["restore", str(target), "--yes"]) == 0, capsys.readouterr().err
+    assert main(["restore", str(target), "--yes"]) == 0
+    assert "erasures made since the backup could not be repeated" in capsys.readouterr().err
     with sqlite3.connect(settings.sqlite_path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("SELECT email FROM therapist").fetchall() == [("a@b.c",)]
@@ -174,3 +175,24 @@ async def test_a_restore_ends_every_session_and_says_account_changes_are_undone(
     assert "password changes and account closures made since the backup are undone" in capsys.readouterr().out
     with sqlite3.connect(restored) as conn:
         assert conn.execute("SELECT count(*) FROM therapist_session").fetchone()[0] == 0
+
+
+async def test_patients_erased_since_the_backup_are_erased_again(
+    therapist: Client, settings: Settings, tmp_path: Path
+) -> None:
+    kept, gone = await create_patient(therapist), await create_patient(therapist)
+    before = tmp_path / "before.db"
+    backup(settings.sqlite_path, before)
+    assert (await therapist.delete(f"/api/v1/patients/{gone['id']}")).status_code == 204
+    # The server keeps the live file; a copy of it stands for the database the restore replaces.
+    current = tmp_path / "current.db"
+    backup(settings.sqlite_path, current)
+    assert restore(before, current).erased_again == 1
+    with sqlite3.connect(current) as conn:
+        assert [r[0] for r in conn.execute("SELECT id FROM patient")] == [kept["id"]]
+        assert conn.execute("SELECT action FROM audit WHERE patient_id = ?", (gone["id"],)).fetchall() == [
+            ("patient.erase",)
+        ]
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    # Restored again, from the same backup: the erasure is still on record and still repeated.
+    assert restore(before, current).erased_again == 1

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sqlite3
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from server.db.connection import DatabaseInUse, claim_file, create_private
+import aiosqlite
+
+from server.db.connection import DatabaseInUse, Memo, SQLiteTransaction, claim_file, create_private
 from server.db.migrate import latest_version
 
-__all__ = ["BackupError", "backup", "check", "restore"]
+__all__ = ["BackupError", "Restored", "backup", "check", "restore"]
 
 
 class BackupError(RuntimeError):
@@ -97,8 +104,77 @@ def _sign_everyone_out(path: Path) -> None:
         raise BackupError(f"cannot end the sessions in the restored copy {path}: {exc}") from None
 
 
-def restore(source: Path, database: Path) -> int:
-    """Replace ``database`` with the checked backup ``source``; returns its schema version.
+@dataclass(frozen=True)
+class Restored:
+    """What a restore put back, and what it took out again."""
+
+    version: int
+    erased_again: int | None
+    """Patients erased since the backup and erased again; ``None`` if the replaced database was unreadable."""
+    unread: str = ""
+    """Why the replaced database could not be read."""
+
+
+def _erasures(database: Path) -> list[tuple[Any, ...]] | str:
+    """The replaced database's erasure audit rows (the only record of who was erased), or why it cannot be read."""
+    if not database.exists():
+        return "it does not exist"
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as conn:
+            return conn.execute(
+                "SELECT at, therapist_id, patient_id, action, detail FROM audit "
+                "WHERE action = 'patient.erase' AND patient_id IS NOT NULL ORDER BY id"
+            ).fetchall()
+    except sqlite3.Error as exc:
+        return str(exc)
+
+
+async def _erase(path: Path, erasures: Sequence[tuple[Any, ...]]) -> int:
+    from server.db import audit, patients
+
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        conn.row_factory = sqlite3.Row
+        for pragma in ("PRAGMA foreign_keys=ON", "PRAGMA secure_delete=ON", "BEGIN IMMEDIATE"):
+            await conn.execute(pragma)
+        tx = SQLiteTransaction(conn, Memo())
+        erased = 0
+        for at, therapist_id, patient_id, action, detail in erasures:
+            # Ids are reused: the backup's patient is the erased one only if it existed by then.
+            row = await tx.fetch_one(
+                "SELECT therapist_id FROM patient WHERE id = :pid AND created_at <= :at", {"pid": patient_id, "at": at}
+            )
+            if row is not None:
+                await patients.delete_patient(tx, row["therapist_id"], patient_id)
+                await audit.forget_patient(tx, patient_id)
+                erased += 1
+            # As the API leaves it: the erasure stays on record, for the next restore too.
+            await tx.execute(
+                "INSERT INTO audit (at, therapist_id, patient_id, action, detail) "
+                "SELECT :at, :tid, :pid, :action, :detail WHERE NOT EXISTS ("
+                "SELECT 1 FROM audit WHERE at = :at AND patient_id = :pid AND action = :action)",
+                {"at": at, "tid": therapist_id, "pid": patient_id, "action": action, "detail": detail},
+            )
+        await conn.execute("COMMIT")
+        return erased
+    finally:
+        await conn.close()
+
+
+def _erase_again(path: Path, erasures: Sequence[tuple[Any, ...]]) -> int:
+    """Erase again, in the restored copy, the patients the replaced database had erased; returns how many."""
+    try:
+        # A thread of its own, so that this works whether or not the caller runs an event loop.
+        with ThreadPoolExecutor(max_workers=1) as thread:
+            return thread.submit(asyncio.run, _erase(path, erasures)).result()
+    except sqlite3.Error as exc:
+        raise BackupError(f"cannot erase again the patients erased since the backup in {path}: {exc}") from None
+
+
+def restore(source: Path, database: Path) -> Restored:
+    """Replace ``database`` with the checked backup ``source``.
+
+    Patients that ``database`` records as erased are erased again in the restored copy.
 
     Refused while another program has ``database`` open: a running server would go on with what
     it had read and cached, and write into the restored file as if nothing had changed.
@@ -116,8 +192,10 @@ def restore(source: Path, database: Path) -> int:
     restoring = database.with_name(database.name + ".restoring")
     try:
         restoring.unlink(missing_ok=True)  # left by a restore that was killed
+        erasures = _erasures(database)
         _copy(source, restoring)
         _sign_everyone_out(restoring)
+        erased_again = None if isinstance(erasures, str) else _erase_again(restoring, erasures)
         _fsync(restoring)
         # The old file's -wal would be replayed into the restored one (and a -journal rolled back
         # onto it); nobody else has the database open, so they hold nothing anyone still needs.
@@ -133,4 +211,6 @@ def restore(source: Path, database: Path) -> int:
         raise
     finally:
         os.close(claim)
-    return version
+    if isinstance(erasures, str):
+        return Restored(version, None, erasures)
+    return Restored(version, erased_again)
