@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -22,6 +23,7 @@ from server.catalog import Catalog
 from server.cli import main
 from server.clock import Clock
 from server.db import open_database
+from server.db.backup import backup
 from server.db.migrate import latest_version
 from server.push import Scheduler, load_or_create
 from server.settings import Settings
@@ -89,6 +91,13 @@ def copy(source: str, target: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+def stopped(settings: Settings, tmp_path: Path) -> str:
+    """The database as the server left it when stopped: the app of these tests keeps it open."""
+    path = tmp_path / "stopped.db"
+    backup(settings.sqlite_path, path)
+    return str(path)
+
+
 def counts(url: str) -> dict[str, int]:
     on = Settings.from_env({}, database_url=url)
     names = [r[0] for r in rows(on, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")]
@@ -96,13 +105,19 @@ def counts(url: str) -> dict[str, int]:
 
 
 async def test_a_clinic_filled_through_the_api_moves_to_postgresql_whole(
-    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, settings: Settings, target: str
+    therapist: Client,
+    app: Litestar,
+    service: PushService,
+    catalog: Catalog,
+    settings: Settings,
+    target: str,
+    tmp_path: Path,
 ) -> None:
     await fill(therapist, app, service, catalog, settings)
     before = await views(therapist)
     highest_plan = rows(settings, "SELECT seq FROM sqlite_sequence WHERE name = 'plan'")[0][0]
 
-    code, out, err = await asyncio.to_thread(copy, str(settings.sqlite_path), target)
+    code, out, err = await asyncio.to_thread(copy, stopped(settings, tmp_path), target)
     assert code == 0, err
     lines = {line.split()[0]: line.split() for line in out.splitlines()[2:-1]}
     tables = [r[0] for r in rows(settings, "SELECT name FROM sqlite_master WHERE type = 'table'")]
@@ -132,14 +147,14 @@ async def test_a_clinic_filled_through_the_api_moves_to_postgresql_whole(
 
 
 async def test_a_non_empty_target_is_refused_untouched(
-    therapist: Client, settings: Settings, pg_cluster: Cluster
+    therapist: Client, settings: Settings, pg_cluster: Cluster, tmp_path: Path
 ) -> None:
     assert (await therapist.post("/api/v1/patients", json={"display_name": "A", "timezone": "UTC"})).status_code == 201
     url = pg_cluster.create_database()  # migrated, then used
     try:
         on = Settings.from_env({}, database_url=url)
         rows(on, "INSERT INTO therapist (email, name, password_hash, created_at) VALUES ('x@y.z', 'X', 'h', 't')")
-        code, _, err = await asyncio.to_thread(copy, str(settings.sqlite_path), url)
+        code, _, err = await asyncio.to_thread(copy, stopped(settings, tmp_path), url)
         assert code == 2
         assert "not empty: table therapist has rows" in err
         assert {t: n for t, n in counts(url).items() if n} == {"therapist": 1, "schema_version": latest_version()}
@@ -148,7 +163,7 @@ async def test_a_non_empty_target_is_refused_untouched(
 
 
 async def test_a_copy_that_fails_half_way_leaves_the_target_empty(
-    therapist: Client, other_client: Client, settings: Settings, pg_cluster: Cluster
+    therapist: Client, other_client: Client, settings: Settings, pg_cluster: Cluster, tmp_path: Path
 ) -> None:
     from tests.test_flow_therapist_patient import assign, create_patient, join
 
@@ -165,7 +180,7 @@ async def test_a_copy_that_fails_half_way_leaves_the_target_empty(
         on = Settings.from_env({}, database_url=url)
         # A target that refuses one of the later tables' rows: therapist, patient, plan ... are copied first.
         rows(on, "ALTER TABLE checkin ADD CONSTRAINT refuses_everything CHECK (soreness < 0)")
-        code, _, err = await asyncio.to_thread(copy, str(settings.sqlite_path), url)
+        code, _, err = await asyncio.to_thread(copy, stopped(settings, tmp_path), url)
         assert code == 1
         assert "rolled back" in err
         assert "refuses_everything" in err
@@ -178,3 +193,11 @@ async def test_migrate_db_only_writes_to_postgresql(settings: Settings, tmp_path
     code, _, err = await asyncio.to_thread(copy, str(settings.sqlite_path), str(tmp_path / "other.db"))
     assert code == 2
     assert "postgresql://" in err
+
+
+async def test_migrate_db_refuses_a_database_a_running_server_has_open(therapist: Client, settings: Settings) -> None:
+    # The app behind `therapist` has the database open, as `unknot serve` would; nothing is reached.
+    code, out, err = await asyncio.to_thread(copy, str(settings.sqlite_path), "postgresql://u@127.0.0.1:9/none")
+    assert code == 1
+    assert "open in another program (a running `unknot serve`?); stop it first" in err
+    assert "every table matches" not in out

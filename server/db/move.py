@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import Any
 import asyncpg
 
 from server.db.backup import BackupError, check
+from server.db.connection import DatabaseInUse, claim_file
 from server.db.migrate import latest_version, load_migrations, migrations_dir
 from server.db.postgres import connect
 
@@ -117,7 +119,7 @@ async def copy_to_postgres(source: Path, target_url: str) -> list[TableReport]:
     """Copy the SQLite database ``source`` into the PostgreSQL database at ``target_url``.
 
     Raises:
-        BackupError: the source is not a sound Unknot database.
+        BackupError: the source is not a sound Unknot database, or another program has it open.
         TargetNotEmptyError: the target holds data (nothing was changed).
         MoveError: the copy failed or did not compare equal (the target was rolled back).
         DatabaseUnavailable: the target cannot be reached (nothing was changed).
@@ -127,6 +129,20 @@ async def copy_to_postgres(source: Path, target_url: str) -> list[TableReport]:
         raise BackupError(
             f"{source}: schema version {version}; bring it to {latest_version()} first (`unknot init` on it)"
         )
+    try:
+        # A server writing on meanwhile would lose those writes when the clinic moves to the copy.
+        claim = claim_file(source, alone=True)
+    except DatabaseInUse as exc:
+        raise BackupError(str(exc)) from None
+    except OSError as exc:
+        raise BackupError(f"cannot open {source}: {exc}") from None
+    try:
+        return await _copy_claimed(source, target_url)
+    finally:
+        os.close(claim)
+
+
+async def _copy_claimed(source: Path, target_url: str) -> list[TableReport]:
     conn = await connect(target_url, {"application_name": "unknot migrate-db"})
     lite = sqlite3.connect(f"file:{source}?mode=ro", uri=True, isolation_level=None)
     try:
