@@ -196,3 +196,27 @@ async def test_patients_erased_since_the_backup_are_erased_again(
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
     # Restored again, from the same backup: the erasure is still on record and still repeated.
     assert restore(before, current).erased_again == 1
+
+
+def test_paths_with_hash_question_mark_and_percent_are_the_files_named(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In a bare file: URI, "unknot.db#2026" would be read as "unknot.db": another database.
+    decoy = settings.sqlite_path
+    assert decoy == tmp_path / "unknot.db"
+    with sqlite3.connect(decoy) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER, applied_at TEXT)")
+        conn.execute("INSERT INTO schema_version VALUES (1, 'x')")
+    live = tmp_path / "unknot.db#2026"
+    monkeypatch.setenv("UNKNOT_DATABASE_URL", str(live))
+    assert main(["init"]) == 0
+    with sqlite3.connect(live) as conn:
+        conn.execute("INSERT INTO therapist (email, name, password_hash, created_at) VALUES ('a@b.c', 'A', 'h', 't')")
+    folder = tmp_path / "bk"
+    target = folder / "nightly #1 ?50%.db"
+    backup(live, target)
+    assert [p.name for p in folder.iterdir()] == [target.name]
+    restored = tmp_path / "restored #2.db"
+    restore(target, restored)
+    with sqlite3.connect(restored) as conn:
+        assert conn.execute("SELECT email FROM therapist").fetchall() == [("a@b.c",)]

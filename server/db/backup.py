@@ -17,11 +17,20 @@ import aiosqlite
 from server.db.connection import DatabaseInUse, Memo, SQLiteTransaction, claim_file, create_private
 from server.db.migrate import latest_version
 
-__all__ = ["BackupError", "Restored", "backup", "check", "restore"]
+__all__ = ["BackupError", "Restored", "backup", "check", "read_only", "restore"]
 
 
 class BackupError(RuntimeError):
     """A backup file that must not be restored, or a copy that failed."""
+
+
+def read_only(path: Path) -> str:
+    """The URI that opens ``path`` read-only.
+
+    Escaped: in a bare ``file:`` URI a ``#`` or ``?`` in the name would end the path there, and
+    the file before it (another database, or a new empty one) would be opened instead.
+    """
+    return Path(path).resolve().as_uri() + "?mode=ro"
 
 
 def check(path: Path) -> int:
@@ -33,7 +42,7 @@ def check(path: Path) -> int:
     if not path.is_file():
         raise BackupError(f"{path}: no such file")
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        with sqlite3.connect(read_only(path), uri=True) as conn:
             result = conn.execute("PRAGMA integrity_check").fetchone()[0]
             if result != "ok":
                 raise BackupError(f"{path}: integrity check failed: {result}")
@@ -53,7 +62,7 @@ def _copy(source: Path, target: Path) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         create_private(target)
-        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        src = sqlite3.connect(read_only(source), uri=True)
         with contextlib.closing(src), contextlib.closing(sqlite3.connect(target)) as dst:
             src.backup(dst)
             # The copy takes the source's WAL mode; a reader of a WAL file leaves -wal and -shm beside it.
@@ -120,7 +129,7 @@ def _erasures(database: Path) -> list[tuple[Any, ...]] | str:
     if not database.exists():
         return "it does not exist"
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as conn:
+        with contextlib.closing(sqlite3.connect(read_only(database), uri=True)) as conn:
             return conn.execute(
                 "SELECT at, therapist_id, patient_id, action, detail FROM audit "
                 "WHERE action = 'patient.erase' AND patient_id IS NOT NULL ORDER BY id"

@@ -25,7 +25,7 @@ from typing import Any
 
 import asyncpg
 
-from server.db.backup import BackupError, check
+from server.db.backup import BackupError, check, read_only
 from server.db.connection import DatabaseInUse, claim_file
 from server.db.migrate import latest_version, load_migrations, migrations_dir
 from server.db.postgres import connect
@@ -144,7 +144,7 @@ async def copy_to_postgres(source: Path, target_url: str) -> list[TableReport]:
 
 async def _copy_claimed(source: Path, target_url: str) -> list[TableReport]:
     conn = await connect(target_url, {"application_name": "unknot migrate-db"})
-    lite = sqlite3.connect(f"file:{source}?mode=ro", uri=True, isolation_level=None)
+    lite = sqlite3.connect(read_only(source), uri=True, isolation_level=None)
     try:
         # One read transaction on the source: every table from the same snapshot.
         lite.execute("BEGIN")
