@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,18 +76,25 @@ def backup(database: Path, target: Path) -> int:
     if target.exists():
         raise BackupError(f"{target} exists; choose a new file name")
     partial = target.with_name(target.name + ".partial")
-    try:
+    with _made_aside(partial, f"cannot write {target}"):
         partial.unlink(missing_ok=True)  # left by a copy that was killed
         _copy(database, partial)
         version = check(partial)
         partial.rename(target)
+    return version
+
+
+@contextlib.contextmanager
+def _made_aside(path: Path, failing: str) -> Iterator[None]:
+    """Remove the half-made ``path`` when making it fails; an OSError is a BackupError starting ``failing``."""
+    try:
+        yield
     except BaseException as exc:
         with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            raise BackupError(f"cannot write {target}: {exc}") from None
+            raise BackupError(f"{failing}: {exc}") from None
         raise
-    return version
 
 
 def _fsync(path: Path) -> None:
@@ -200,24 +207,19 @@ def restore(source: Path, database: Path) -> Restored:
     # so a damaged one (the usual reason to restore) cannot refuse the copy.
     restoring = database.with_name(database.name + ".restoring")
     try:
-        restoring.unlink(missing_ok=True)  # left by a restore that was killed
-        erasures = _erasures(database)
-        _copy(source, restoring)
-        _sign_everyone_out(restoring)
-        erased_again = None if isinstance(erasures, str) else _erase_again(restoring, erasures)
-        _fsync(restoring)
-        # The old file's -wal would be replayed into the restored one (and a -journal rolled back
-        # onto it); nobody else has the database open, so they hold nothing anyone still needs.
-        for leftover in ("-wal", "-shm", "-journal"):
-            Path(f"{database}{leftover}").unlink(missing_ok=True)
-        os.replace(restoring, database)
-        _fsync(database.parent)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            restoring.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise BackupError(f"cannot restore to {database}: {exc}") from None
-        raise
+        with _made_aside(restoring, f"cannot restore to {database}"):
+            restoring.unlink(missing_ok=True)  # left by a restore that was killed
+            erasures = _erasures(database)
+            _copy(source, restoring)
+            _sign_everyone_out(restoring)
+            erased_again = None if isinstance(erasures, str) else _erase_again(restoring, erasures)
+            _fsync(restoring)
+            # The old file's -wal would be replayed into the restored one (and a -journal rolled back
+            # onto it); nobody else has the database open, so they hold nothing anyone still needs.
+            for leftover in ("-wal", "-shm", "-journal"):
+                Path(f"{database}{leftover}").unlink(missing_ok=True)
+            os.replace(restoring, database)
+            _fsync(database.parent)
     finally:
         os.close(claim)
     if isinstance(erasures, str):
