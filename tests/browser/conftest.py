@@ -110,6 +110,7 @@ def serve(tmp: Path, **settings: str) -> Iterator[LiveServer]:
         "UNKNOT_LOG_LEVEL": "warning",
         **{f"UNKNOT_{name.upper()}": value for name, value in settings.items()},
     }
+    subprocess.run([str(BIN / "unknot"), "init"], env=env, check=True, capture_output=True)
     create_therapist(env, THERAPIST_EMAIL, "Browser Tests", THERAPIST_PASSWORD)
     log_path = tmp / "server.log"
     with log_path.open("wb") as log:
