@@ -96,11 +96,18 @@ def _in_force(versions: list[PlanVersion], timezone: str) -> list[InForce]:
 
 
 async def _streak(
-    db: Database, therapist_id: int, patient: Patient, catalog: Catalog, days: list[DayAdherence], today: dt.date
+    db: Database,
+    therapist_id: int,
+    patient: Patient,
+    catalog: Catalog,
+    days: list[DayAdherence],
+    *,
+    first: dt.date,
+    today: dt.date,
 ) -> int:
-    """The streak ending ``today``, from ``days``, or from every plan the patient has had when it
-    reaches back to the first of ``days`` (the patient's app counts it over the whole plan too)."""
-    if not days or not streak_goes_on_before(days, today, days[0].on_date):
+    """The streak ending ``today``, from ``days`` (``first`` to today), or from every plan the patient
+    has had when it reaches back to ``first`` (the patient's app counts it so too)."""
+    if not streak_goes_on_before(days, today, first):
         return streak(days, today)
     spans = _in_force(await plans.versions_of_patient(db, therapist_id, patient.id, dt.date.min), patient.timezone)
     since = min(v.since for v in spans)
@@ -148,7 +155,7 @@ class AdherenceController(Controller):
             today=today,
             days=[DayOut(d.on_date, d.expected, d.done, round(d.rate, 3)) for d in day_rows],
             weeks=by_week(day_rows, open_day=today),
-            streak=await _streak(db, request.user.therapist.id, patient, catalog, day_rows, today),
+            streak=await _streak(db, request.user.therapist.id, patient, catalog, day_rows, first=first, today=today),
             soreness=[Point(d, v) for d, v in sorted(soreness.items())],
             pain=[Point(d, round(sum(v) / len(v), 1)) for d, v in sorted(pains.items())],
             red_flag_days=sorted({c.on_date for c in checkins if c.red_flags}),
