@@ -17,7 +17,7 @@ import aiosqlite
 from server.db.connection import DatabaseInUse, Memo, SQLiteTransaction, claim_file, create_private
 from server.db.migrate import latest_version
 
-__all__ = ["BackupError", "Restored", "backup", "check", "read_only", "restore"]
+__all__ = ["BackupError", "Restored", "backup", "check", "claim_alone", "read_only", "restore"]
 
 
 class BackupError(RuntimeError):
@@ -95,6 +95,17 @@ def _made_aside(path: Path, failing: str) -> Iterator[None]:
         if isinstance(exc, OSError):
             raise BackupError(f"{failing}: {exc}") from None
         raise
+
+
+def claim_alone(database: Path, failing: str) -> int:
+    """The exclusive claim on ``database`` (a file descriptor to close), refused as a BackupError while
+    another program (a running server) has it open; any other OSError starts with ``failing``."""
+    try:
+        return claim_file(database, alone=True)
+    except DatabaseInUse as exc:
+        raise BackupError(str(exc)) from None
+    except OSError as exc:
+        raise BackupError(f"{failing}: {exc}") from None
 
 
 def _fsync(path: Path) -> None:
@@ -198,11 +209,9 @@ def restore(source: Path, database: Path) -> Restored:
     version = check(source)
     try:
         database.parent.mkdir(parents=True, exist_ok=True)
-        claim = claim_file(database, alone=True)
-    except DatabaseInUse as exc:
-        raise BackupError(str(exc)) from None
     except OSError as exc:
         raise BackupError(f"cannot restore to {database}: {exc}") from None
+    claim = claim_alone(database, f"cannot restore to {database}")
     # Built beside the database and renamed over it: the current file is never opened as a target,
     # so a damaged one (the usual reason to restore) cannot refuse the copy.
     restoring = database.with_name(database.name + ".restoring")

@@ -25,8 +25,7 @@ from typing import Any
 
 import asyncpg
 
-from server.db.backup import BackupError, check, read_only
-from server.db.connection import DatabaseInUse, claim_file
+from server.db.backup import BackupError, check, claim_alone, read_only
 from server.db.migrate import latest_version, load_migrations, migrations_dir
 from server.db.postgres import connect
 
@@ -129,13 +128,8 @@ async def copy_to_postgres(source: Path, target_url: str) -> list[TableReport]:
         raise BackupError(
             f"{source}: schema version {version}; bring it to {latest_version()} first (`unknot init` on it)"
         )
-    try:
-        # A server writing on meanwhile would lose those writes when the clinic moves to the copy.
-        claim = claim_file(source, alone=True)
-    except DatabaseInUse as exc:
-        raise BackupError(str(exc)) from None
-    except OSError as exc:
-        raise BackupError(f"cannot open {source}: {exc}") from None
+    # A server writing on meanwhile would lose those writes when the clinic moves to the copy.
+    claim = claim_alone(source, f"cannot open {source}")
     try:
         return await _copy_claimed(source, target_url)
     finally:
