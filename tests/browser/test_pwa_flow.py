@@ -153,11 +153,16 @@ def test_join_follow_today_offline_and_every_record_arrives_once(
     again = page.locator(f"button.check[data-focus='{undo_key}']")
     expect(again).to_have_attribute("aria-pressed", "true")
     expect(again).to_be_focused()  # keyboard focus survives the redraw
+    # A moment later, as a patient reads what the mark said: a second tap at once is taken for a
+    # doubled tap and ignored (test_pwa_update_and_taps).
+    page.clock.run_for(1_000)
     again.click()
     wait_outbox(page, 0)
     expect(again).to_have_attribute("aria-pressed", "false")
 
-    # Log two exercises and a check-in while offline: they wait in the outbox.
+    # Log two exercises and a check-in while offline: they wait in the outbox. (The first mark is the
+    # one just taken back: tapped again a moment later, not at once.)
+    page.clock.run_for(1_000)
     for _ in range(2):
         page.locator("li.entry:not(.done) button.check").first.click()
     wait_outbox(page, 2)

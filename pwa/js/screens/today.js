@@ -42,6 +42,10 @@ function dayNav(app, date, today) {
 
 // Taps being handled ("date|slot|exercise"); kept here because a redraw replaces the buttons.
 const busy = new Set();
+// When each mark last changed. A second tap this soon after is a shaky or doubled tap (or a slow
+// phone catching up), not a change of mind: it would take the mark straight back.
+const settledAt = new Map();
+const SECOND_TAP_MS = 700;
 
 // What the patient is told after tapping a done mark (app.undo's answer).
 const UNDO_SAID = { ok: "undone", sent: "already_saved", sending: "undo_sending", rejected: "undo_rejected", gone: "undone" };
@@ -63,7 +67,7 @@ function entryItem(app, date, entry, today) {
       click: async () => {
         // One tap at a time per item: a double tap must not log twice (or log and take back).
         const key = `${date}|${entry.slot}|${entry.exercise_id}`;
-        if (busy.has(key)) return;
+        if (busy.has(key) || (settledAt.has(key) && performance.now() - settledAt.get(key) < SECOND_TAP_MS)) return;
         busy.add(key);
         try {
           if (!done) {
@@ -75,6 +79,8 @@ function entryItem(app, date, entry, today) {
           }
         } finally {
           busy.delete(key);
+          // performance.now: a clock set back (Date.now) cannot hold the mark for hours.
+          settledAt.set(key, performance.now());
         }
       },
     },
