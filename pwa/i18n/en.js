@@ -12,6 +12,7 @@ export default {
   offline_banner: "You are offline. What you log is kept on this phone and sent later.",
   update_ready: "A new version of Unknot is ready.",
   update_reload: "Reload",
+  update_after_form: "It will update once you save or leave this screen.",
   close: "Close",
   back: "Back",
   try_again: "Try again",

@@ -12,6 +12,7 @@ export default {
   offline_banner: "No tiene conexión. Lo que anote se guarda en este teléfono y se enviará más tarde.",
   update_ready: "Hay una versión nueva de Unknot.",
   update_reload: "Actualizar",
+  update_after_form: "Se actualizará cuando guarde o salga de esta pantalla.",
   close: "Cerrar",
   back: "Volver",
   try_again: "Intentar de nuevo",

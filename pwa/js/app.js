@@ -777,17 +777,19 @@ function updateChrome() {
   $("nav").hidden = !app.token || app.revoked;
 }
 
-function showUpdate(reg) {
+/** The "new version" notice. `held`: the new version already runs in another tab and this one
+ *  waits for a form to be saved or left (see reloadWhenFree). */
+function showUpdate(reg, { held = false } = {}) {
   const banner = $("update");
   fill(banner,
-    h("p", { text: t("update_ready") }),
+    h("p", { text: t("update_ready") }, held ? ` ${t("update_after_form")}` : null),
     h("button", {
       class: "btn small", type: "button", text: t("update_reload"),
       on: {
         click: () => {
           // Another tab may have let the new worker take over already: no worker waits any more
           // and no controllerchange will come, but this page still runs the old files.
-          if (!reg.waiting) {
+          if (!reg || !reg.waiting) {
             reloadOnce();
             return;
           }
@@ -801,11 +803,48 @@ function showUpdate(reg) {
 
 let updateWanted = false;
 let reloading = false;
+let reloadHeld = null;
 
 function reloadOnce() {
   if (reloading) return;
   reloading = true;
   location.reload();
+}
+
+// A form counts as changed from the patient's first input in it until it leaves the screen or its
+// screen clears data-unsaved (one that stays on screen once saved). h() sets values as properties,
+// so defaultValue cannot tell what the patient changed.
+function watchUnsaved() {
+  const mark = (event) => {
+    const form = event.target.closest && event.target.closest("form");
+    if (form) form.dataset.unsaved = "";
+  };
+  $("main").addEventListener("input", mark, true);
+  $("main").addEventListener("change", mark, true);
+}
+
+/** What a reload now would lose: a changed form, or a screen that must stay until it is left
+ *  (data-keep-until-left: advice shown once, after the check-in that asked for it was saved). */
+function unsavedWork() {
+  return Boolean($("main").querySelector("form[data-unsaved], [data-keep-until-left]"));
+}
+
+/** Another tab's new version took over: this page reloads now, or, while the patient is filling
+ *  a form, as soon as it is saved or left (the DOM changes then), so the two versions do not mix
+ *  for longer than the form takes. */
+function reloadWhenFree() {
+  if (!unsavedWork()) {
+    reloadOnce();
+    return;
+  }
+  showUpdate(null, { held: true });
+  if (reloadHeld) return;
+  reloadHeld = new MutationObserver(() => {
+    if (!unsavedWork()) reloadOnce();
+  });
+  reloadHeld.observe($("main"), {
+    childList: true, subtree: true, attributes: true, attributeFilter: ["data-unsaved", "data-keep-until-left"],
+  });
 }
 
 function openUrl(value) {
@@ -825,10 +864,13 @@ function registerWorker() {
   // A first install also changes the controller (clients.claim) and needs no reload: the page
   // came from the network with the same files. Once a worker controls the page, a new one taking
   // over (asked for in this tab or in another) means this page's code is of the old version and
-  // its files are gone from the cache: every open tab reloads, so two versions never mix.
+  // its files are gone from the cache: every open tab reloads, so two versions never mix for
+  // long (a tab with a form being filled in waits until it is saved or left).
   let controlled = Boolean(navigator.serviceWorker.controller);
   navigator.serviceWorker.addEventListener("controllerchange", () => {
-    if (controlled || updateWanted) reloadOnce();
+    // Asked for in this tab: the patient chose to reload, even over a form they had started.
+    if (updateWanted) reloadOnce();
+    else if (controlled) reloadWhenFree();
     controlled = true;
   });
   navigator.serviceWorker.addEventListener("message", (event) => {
@@ -878,6 +920,7 @@ function watchDate() {
 // ---- start -------------------------------------------------------------------------------
 
 async function start() {
+  watchUnsaved();
   registerWorker();
   let saved = {};
   try {

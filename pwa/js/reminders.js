@@ -560,6 +560,8 @@ export function renderReminders(app) {
     try {
       view.data = await call(REMINDERS_URL, { method: "PUT", token: app.token, body });
       view.saved = JSON.stringify(body);
+      // Saved, and the form stays on screen: a new version waiting for it may load now (app.js).
+      delete form.dataset.unsaved;
       formMessage.textContent = t("times_saved");
       return true;
     } catch (err) {

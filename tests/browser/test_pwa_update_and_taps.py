@@ -1,20 +1,122 @@
-"""What a slip must not lose: a shaky double tap on a done mark taking the mark straight back."""
+"""What a slip must not lose: a new version taking over a tab with a half-filled check-in, and a
+shaky double tap on a done mark taking the mark straight back."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser.conftest import (
     Clinic,
     LiveServer,
     join_in_browser,
     stored_records,
+    wait_for_screen,
+    wait_for_worker,
     wait_outbox,
 )
 from tests.browser.test_pwa_records import server_rows, wait_rows
 
 pytestmark = pytest.mark.browser
+
+WORKER_VERSION = """() => new Promise((resolve) => {
+  const channel = new MessageChannel();
+  channel.port1.onmessage = (e) => resolve(e.data.version);
+  navigator.serviceWorker.controller.postMessage({ type: "VERSION" }, [channel.port2]);
+})"""
+
+
+def test_an_update_from_another_tab_waits_for_a_check_in_being_filled_in(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    patient = clinic.patient(name="Olga")
+    join_in_browser(page, clinic.invite(patient))
+    other = context.new_page()
+    other.goto("/#/checkin")
+    wait_for_screen(other, "checkin")
+    wait_for_worker(other)
+    other.get_by_role("radio", name="4", exact=True).check()
+    other.locator("textarea").fill("Sore after the long drive")
+    # Gone if the page loads again.
+    other.evaluate("() => { window.sameDocument = true; }")
+
+    sw = live_server.pwa_dir / "sw.js"
+    original = sw.read_text()
+    try:
+        sw.write_text(re.sub(r'const VERSION = "[^"]*";', 'const VERSION = "held-version";', original, count=1))
+        page.evaluate("navigator.serviceWorker.getRegistration().then((r) => r.update())")
+        banner = page.locator("#update")
+        expect(banner).to_contain_text("A new version of Unknot is ready.", timeout=10_000)
+        with page.expect_navigation():
+            banner.get_by_role("button", name="Reload").click()
+        wait_for_screen(page, "today")
+        assert page.evaluate(WORKER_VERSION) == "held-version"
+
+        # The tab with the check-in runs the new worker now but keeps what was typed, and says a
+        # new version waits (in a live region, so a screen reader hears it).
+        notice = other.locator("#update")
+        expect(notice).to_contain_text("once you save or leave this screen", timeout=10_000)
+        expect(notice).to_have_attribute("role", "status")
+        expect(notice.get_by_role("button", name="Reload")).to_be_visible()
+        assert other.evaluate("window.sameDocument") is True
+        expect(other.locator("input[name=soreness]:checked")).to_have_value("4")
+        expect(other.locator("textarea")).to_have_value("Sore after the long drive")
+        # More typing does not let the update in either.
+        other.locator("textarea").press_sequentially(" home")
+        other.wait_for_timeout(300)
+        assert other.evaluate("window.sameDocument") is True
+
+        # Saved: the tab loads the new version at once, and the check-in reaches the clinic once.
+        with other.expect_navigation():
+            other.get_by_role("button", name="Save check-in").click()
+        wait_for_screen(other, "today")
+        assert other.evaluate("window.sameDocument") is None
+        expect(other.locator("#update")).to_be_hidden()
+        assert other.evaluate(WORKER_VERSION) == "held-version"
+        wait_outbox(other, 0)
+        rows = wait_rows(other, live_server, "checkin", patient.id, 1)
+        assert [(r["soreness"], r["note"]) for r in rows] == [(4, "Sore after the long drive home")]
+        other.wait_for_timeout(500)
+        assert len(server_rows(live_server, "checkin", patient.id)) == 1
+        assert [r["type"] for r in stored_records(other)] == ["checkin"]
+    finally:
+        sw.write_text(original)
+
+
+def test_an_update_waits_only_while_a_form_is_changed(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    """An untouched check-in does not hold the update back; one left for another screen lets it in."""
+    patient = clinic.patient(name="Pablo")
+    join_in_browser(page, clinic.invite(patient))
+    untouched, left = context.new_page(), context.new_page()
+    for tab in (untouched, left):
+        tab.goto("/#/checkin")
+        wait_for_screen(tab, "checkin")
+        wait_for_worker(tab)
+    left.locator("textarea").fill("Never mind")
+
+    sw = live_server.pwa_dir / "sw.js"
+    original = sw.read_text()
+    try:
+        sw.write_text(re.sub(r'const VERSION = "[^"]*";', 'const VERSION = "other-version";', original, count=1))
+        page.evaluate("navigator.serviceWorker.getRegistration().then((r) => r.update())")
+        banner = page.locator("#update")
+        expect(banner).to_contain_text("A new version of Unknot is ready.", timeout=10_000)
+        with page.expect_navigation(), untouched.expect_navigation():
+            banner.get_by_role("button", name="Reload").click()
+        wait_for_screen(untouched, "checkin")
+        expect(left.locator("#update")).to_contain_text("once you save or leave this screen", timeout=10_000)
+        expect(left.locator("textarea")).to_have_value("Never mind")
+        with left.expect_navigation():
+            left.locator("#nav").get_by_role("link", name="Today").click()
+        wait_for_screen(left, "today")
+        assert left.evaluate(WORKER_VERSION) == "other-version"
+        assert server_rows(live_server, "checkin", patient.id) == []
+    finally:
+        sw.write_text(original)
 
 
 def test_a_double_tap_on_a_done_mark_leaves_it_done(page: Page, clinic: Clinic, live_server: LiveServer) -> None:
