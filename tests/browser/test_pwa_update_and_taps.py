@@ -119,6 +119,50 @@ def test_an_update_waits_only_while_a_form_is_changed(
         sw.write_text(original)
 
 
+def test_an_update_waits_while_warning_sign_advice_is_on_screen(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    """Saved with a warning sign ticked, the check-in shows what to do: reloaded, the screen would
+    be a fresh check-in and the advice gone, so the update waits until the patient leaves it."""
+    patient = clinic.patient(name="Quim")
+    join_in_browser(page, clinic.invite(patient))
+    other = context.new_page()
+    other.goto("/#/checkin")
+    wait_for_screen(other, "checkin")
+    wait_for_worker(other)
+    other.get_by_role("radio", name="3", exact=True).check()
+    other.get_by_text("Fainting, or feeling light-headed").click()
+    other.evaluate("() => { window.sameDocument = true; }")
+
+    sw = live_server.pwa_dir / "sw.js"
+    original = sw.read_text()
+    try:
+        sw.write_text(re.sub(r'const VERSION = "[^"]*";', 'const VERSION = "advice-version";', original, count=1))
+        page.evaluate("navigator.serviceWorker.getRegistration().then((r) => r.update())")
+        banner = page.locator("#update")
+        expect(banner).to_contain_text("A new version of Unknot is ready.", timeout=10_000)
+        with page.expect_navigation():
+            banner.get_by_role("button", name="Reload").click()
+        expect(other.locator("#update")).to_contain_text("once you save or leave this screen", timeout=10_000)
+
+        other.get_by_role("button", name="Save check-in").click()
+        saved = other.locator(".checkin-saved")
+        expect(saved.locator("[data-flag='fainting']")).to_contain_text("Sit or lie down")
+        other.wait_for_timeout(500)
+        assert other.evaluate("window.sameDocument") is True
+        expect(saved).to_be_visible()
+        rows = wait_rows(other, live_server, "checkin", patient.id, 1)
+        assert [r["soreness"] for r in rows] == [3]
+
+        with other.expect_navigation():
+            saved.get_by_role("link", name="Back to today").click()
+        wait_for_screen(other, "today")
+        assert other.evaluate(WORKER_VERSION) == "advice-version"
+        assert len(server_rows(live_server, "checkin", patient.id)) == 1
+    finally:
+        sw.write_text(original)
+
+
 def test_a_double_tap_on_a_done_mark_leaves_it_done(page: Page, clinic: Clinic, live_server: LiveServer) -> None:
     patient = clinic.patient(name="Rosa")
     page.clock.install()

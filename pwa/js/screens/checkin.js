@@ -120,7 +120,9 @@ export function renderCheckin(app, date) {
 
 /** After a check-in with warning signs ticked: saved, and what to do about each, now. */
 function saved(ticked) {
-  return h("div", { class: "checkin-saved" },
+  // A new version of the app waits until the patient leaves this advice (app.js unsavedWork):
+  // reloaded, the screen would be a fresh check-in and the advice gone.
+  return h("div", { class: "checkin-saved", "data-keep-until-left": true },
     h("h1", { tabindex: "-1", text: t("checkin_saved") }),
     h("p", { class: "lead", text: t("checkin_saved_flags") }),
     h("ul", { class: "flag-list" }, ticked.map((flag) =>
