@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
+import re
 import sqlite3
 import stat
 from pathlib import Path
@@ -14,8 +16,9 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from server.cli import main
-from server.db.backup import BackupError, backup, check, restore
+from server.db.backup import BackupError, backup, check, expected_schema, restore
 from server.db.connection import DatabaseInUse, SQLiteDatabase, claim_file
+from server.db.migrate import latest_version
 from server.settings import Settings
 from tests.test_flow_therapist_patient import assign, completion, create_patient, join
 
@@ -220,3 +223,80 @@ def test_paths_with_hash_question_mark_and_percent_are_the_files_named(
     restore(target, restored)
     with sqlite3.connect(restored) as conn:
         assert conn.execute("SELECT email FROM therapist").fetchall() == [("a@b.c",)]
+
+
+def _version_only(path: Path, version: int) -> None:
+    """A SQLite file with a ``schema_version`` table and nothing else: another program's, not Unknot's."""
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES (?, 'x')", (version,))
+
+
+def _therapists(path: Path) -> list[tuple[str]]:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return conn.execute("SELECT email FROM therapist").fetchall()
+
+
+@pytest.mark.parametrize(
+    ("version", "refusal"),
+    [
+        (1, r"not an Unknot database: schema version 1 but no tables attempt, audit, checkin, .*treatment$"),
+        (latest_version(), rf"not an Unknot database: schema version {latest_version()} but no tables .*plan_version"),
+        (0, r"not an Unknot database \(no schema version recorded in it\)$"),
+        (
+            latest_version() + 1,
+            rf"schema version {latest_version() + 1} was made by a newer Unknot \(this one knows up to "
+            rf"{latest_version()}\)",
+        ),
+    ],
+)
+def test_restore_refuses_a_file_that_is_not_an_unknot_database_and_leaves_the_live_one_alone(
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    version: int,
+    refusal: str,
+) -> None:
+    monkeypatch.setenv("UNKNOT_DATABASE_URL", str(settings.sqlite_path))
+    assert main(["init"]) == 0
+    with contextlib.closing(sqlite3.connect(settings.sqlite_path)) as conn, conn:
+        conn.execute("INSERT INTO therapist (email, name, password_hash, created_at) VALUES ('a@b.c', 'A', 'h', 't')")
+    before = settings.sqlite_path.read_bytes()
+    stranger = tmp_path / "other.db"
+    _version_only(stranger, version)
+    capsys.readouterr()
+
+    assert main(["restore", str(stranger), "--yes"]) == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1, err
+    assert re.fullmatch(rf"unknot: {re.escape(str(stranger))}: .*{refusal}.*\n", err), err
+    assert settings.sqlite_path.read_bytes() == before
+    assert not Path(f"{settings.sqlite_path}.restoring").exists()
+    # Still the clinic's database: the next start finds it as it was.
+    assert main(["init"]) == 0
+    assert _therapists(settings.sqlite_path) == [("a@b.c",)]
+
+
+def test_restore_refuses_a_table_that_lacks_a_column_its_version_has(settings: Settings, tmp_path: Path) -> None:
+    # therapist.closed_at came with migration 5: a version-5 file must have it.
+    stranger = tmp_path / "other.db"
+    with contextlib.closing(sqlite3.connect(stranger)) as conn, conn:
+        for table, columns in expected_schema(5).items():
+            kept = sorted(columns - {"closed_at"} if table == "therapist" else columns)
+            conn.execute(f"CREATE TABLE {table} ({', '.join(kept)})")
+        conn.execute("INSERT INTO schema_version (version, applied_at) VALUES (5, 'x')")
+    with pytest.raises(BackupError, match=r"schema version 5 but no columns therapist\.closed_at$"):
+        restore(stranger, tmp_path / "target.db")
+    assert not (tmp_path / "target.db").exists()
+
+
+def test_the_expected_schema_is_what_unknot_init_makes(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("UNKNOT_DATABASE_URL", str(settings.sqlite_path))
+    assert main(["init"]) == 0
+    with contextlib.closing(sqlite3.connect(settings.sqlite_path)) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert set(expected_schema(latest_version())) == tables - {"sqlite_sequence"}
+    assert check(settings.sqlite_path) == latest_version()

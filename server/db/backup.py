@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -15,9 +16,9 @@ from typing import Any
 import aiosqlite
 
 from server.db.connection import DatabaseInUse, Memo, SQLiteTransaction, claim_file, create_private
-from server.db.migrate import latest_version
+from server.db.migrate import MIGRATIONS_DIR, latest_version, load_migrations
 
-__all__ = ["BackupError", "Restored", "backup", "check", "claim_alone", "read_only", "restore"]
+__all__ = ["BackupError", "Restored", "backup", "check", "claim_alone", "expected_schema", "read_only", "restore"]
 
 
 class BackupError(RuntimeError):
@@ -33,24 +34,71 @@ def read_only(path: Path) -> str:
     return Path(path).resolve().as_uri() + "?mode=ro"
 
 
+def _schema(conn: sqlite3.Connection) -> dict[str, frozenset[str]]:
+    """Every table in ``conn`` and its columns, leaving out SQLite's own (``sqlite_sequence``, ``sqlite_stat1``)."""
+    tables = [
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+        )
+    ]
+    return {t: frozenset(r[1] for r in conn.execute("SELECT * FROM pragma_table_info(?)", (t,))) for t in tables}
+
+
+@functools.cache
+def expected_schema(version: int) -> dict[str, frozenset[str]]:
+    """The tables and columns an Unknot database at schema ``version`` has: its migrations run on an empty database.
+
+    Derived, not listed, so that a new migration cannot leave the check behind.
+    """
+    with contextlib.closing(sqlite3.connect(":memory:", isolation_level=None)) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+        for migration in load_migrations(MIGRATIONS_DIR)[:version]:
+            for statement in migration.statements():
+                conn.execute(statement)
+        return _schema(conn)
+
+
+def _missing(conn: sqlite3.Connection, version: int) -> str | None:
+    """What ``conn`` lacks of the schema ``version`` must have, or ``None``."""
+    found = _schema(conn)
+    expected = expected_schema(version)
+    tables = sorted(set(expected) - set(found))
+    if tables:
+        return f"tables {', '.join(tables)}"
+    columns = sorted(f"{t}.{c}" for t in expected for c in expected[t] - found[t])
+    return f"columns {', '.join(columns)}" if columns else None
+
+
 def check(path: Path) -> int:
-    """Check a database file; returns its schema version.
+    """Check that a file is a sound Unknot database this code can open; returns its schema version.
 
     Raises:
-        BackupError: not a database, damaged, or from a newer Unknot.
+        BackupError: not a database, damaged, from a newer Unknot, or without the tables and columns
+            its schema version must have (another program's SQLite file).
     """
     if not path.is_file():
         raise BackupError(f"{path}: no such file")
     try:
-        with sqlite3.connect(read_only(path), uri=True) as conn:
+        with contextlib.closing(sqlite3.connect(read_only(path), uri=True)) as conn:
             result = conn.execute("PRAGMA integrity_check").fetchone()[0]
             if result != "ok":
                 raise BackupError(f"{path}: integrity check failed: {result}")
-            version = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0
+            version = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+            # 0 (no migration applied) holds no data: restored, the sessions could not even be ended.
+            if not isinstance(version, int) or version < 1:
+                raise BackupError(f"{path}: not an Unknot database (no schema version recorded in it)")
+            latest = latest_version()
+            if version > latest:
+                raise BackupError(
+                    f"{path}: schema version {version} was made by a newer Unknot (this one knows up to {latest}): "
+                    "upgrade Unknot before restoring it"
+                )
+            missing = _missing(conn, version)
     except sqlite3.DatabaseError as exc:
         raise BackupError(f"{path}: not an Unknot database ({exc})") from None
-    if version > latest_version():
-        raise BackupError(f"{path}: schema version {version} is newer than this Unknot ({latest_version()})")
+    if missing:
+        raise BackupError(f"{path}: not an Unknot database: schema version {version} but no {missing}")
     return version
 
 
