@@ -283,20 +283,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    """Copy the database consistently, even while the server writes."""
-    from server.db.backup import BackupError, backup
+    """Copy the database consistently, even while the server writes; with ``--keep``, delete the oldest backups."""
+    from server.clock import Clock
+    from server.db.backup import BackupError, backup, backup_name, prune
 
     settings = _settings()
     if settings.database_backend == "postgresql":
         print("unknot: backup copies a SQLite database; on PostgreSQL use pg_dump (see the README)", file=sys.stderr)
         return 2
+    into_folder = Path(args.path).is_dir() or args.path.endswith(("/", os.sep))
+    if args.keep is not None and not into_folder:
+        # A name the clinic chose says nothing of which other files are backups: only names the command gave do.
+        print(
+            f"unknot: --keep needs the backup folder, not a file name ({args.path}): `unknot backup FOLDER --keep N`",
+            file=sys.stderr,
+        )
+        return 2
+    target = Path(args.path) / backup_name(Clock().now()) if into_folder else Path(args.path)
     try:
-        version = backup(settings.sqlite_path, Path(args.path))
+        version = backup(settings.sqlite_path, target)
     except BackupError as exc:
         print(f"unknot: {exc}", file=sys.stderr)
         return 1
-    print(f"backed up {settings.sqlite_path} to {args.path} (schema version {version}, integrity ok)")
-    return 0
+    print(f"backed up {settings.sqlite_path} to {target} (schema version {version}, integrity ok)")
+    if args.keep is None:
+        return 0
+    deleted, failed = prune(target.parent, args.keep, target)
+    for old in deleted:
+        print(f"deleted old backup {old}")
+    for problem in failed:
+        print(f"unknot: {problem}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
@@ -568,7 +585,13 @@ def build_parser() -> argparse.ArgumentParser:
     reopen.set_defaults(func=cmd_reopen_therapist)
     sub.add_parser("demo", help="load demo data (idempotent)").set_defaults(func=cmd_demo)
     backup = sub.add_parser("backup", help="copy the SQLite database consistently while it runs")
-    backup.add_argument("path", help="new file to write")
+    backup.add_argument("path", help="new file to write, or a folder to write unknot-<UTC date and time>.db in")
+    backup.add_argument(
+        "--keep",
+        type=_positive,
+        metavar="N",
+        help="with a folder: afterwards, delete its oldest unknot-<UTC date and time>.db backups beyond the newest N",
+    )
     backup.set_defaults(func=cmd_backup)
     restore = sub.add_parser("restore", help="replace the database with a checked backup (server stopped)")
     restore.add_argument("path", help="backup file")

@@ -16,6 +16,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from server.cli import main
+from server.clock import Clock
 from server.db.backup import BackupError, backup, check, expected_schema, restore
 from server.db.connection import DatabaseInUse, SQLiteDatabase, claim_file
 from server.db.migrate import latest_version
@@ -300,3 +301,106 @@ def test_the_expected_schema_is_what_unknot_init_makes(
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert set(expected_schema(latest_version())) == tables - {"sqlite_sequence"}
     assert check(settings.sqlite_path) == latest_version()
+
+
+def _at(monkeypatch: pytest.MonkeyPatch, day: int) -> str:
+    """Set the command's clock to 02:00 UTC on ``day`` November 2026; returns the backup's name then."""
+    moment = dt.datetime(2026, 11, day, 2, 0, 0, tzinfo=dt.UTC)
+    monkeypatch.setattr(Clock, "now", lambda self: moment)
+    return f"unknot-2026-11-{day:02d}T020000Z.db"
+
+
+def test_backup_keep_deletes_the_oldest_backups_it_named_and_nothing_else(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("UNKNOT_DATABASE_URL", str(settings.sqlite_path))
+    assert main(["init"]) == 0
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    # Not the command's: a copy named by hand or by the old cron line, another program's, one being
+    # written, a folder and a link named like a backup.
+    others = {
+        "notes.txt",
+        "unknot-2026-10-01.db",
+        "unknot-before-upgrade.db",
+        "other-2026-10-01T020000Z.db",
+        "unknot-2026-10-01T020000Z.db.partial",
+        "unknot-2026-10-02T020000Z.db",
+        "unknot-2026-10-03T020000Z.db",
+    }
+    for name in others - {"unknot-2026-10-02T020000Z.db", "unknot-2026-10-03T020000Z.db"}:
+        (folder / name).write_text("keep me")
+    (folder / "unknot-2026-10-02T020000Z.db").mkdir()
+    (folder / "unknot-2026-10-03T020000Z.db").symlink_to(folder / "notes.txt")
+    capsys.readouterr()
+
+    made = []
+    for day in range(1, 6):
+        made.append(_at(monkeypatch, day))
+        assert main(["backup", str(folder), "--keep", "3"]) == 0
+        out = capsys.readouterr().out
+        assert f"to {folder / made[-1]} (schema version {latest_version()}, integrity ok)" in out
+        gone = made[:-3]
+        assert {p.name for p in folder.iterdir()} == others | set(made[-3:])
+        # Each run names what it deleted: the one that fell out of the newest three, once.
+        expected = [f"deleted old backup {folder / made[-4]}"] if len(made) > 3 else []
+        assert [line for line in out.splitlines() if line.startswith("deleted")] == expected
+        assert all(not (folder / name).exists() for name in gone)
+    for name in made[-3:]:
+        assert check(folder / name) == latest_version()
+    assert (folder / "notes.txt").read_text() == "keep me"
+
+    # A trailing slash names a folder that is not there yet.
+    fresh = tmp_path / "fresh"
+    name = _at(monkeypatch, 6)
+    assert main(["backup", f"{fresh}/", "--keep", "1"]) == 0
+    assert [p.name for p in fresh.iterdir()] == [name]
+
+
+def test_backup_keep_never_deletes_the_backup_just_made(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("UNKNOT_DATABASE_URL", str(settings.sqlite_path))
+    assert main(["init"]) == 0
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    later = []
+    for day in (20, 21, 22):
+        later.append(_at(monkeypatch, day))
+        assert main(["backup", str(folder)]) == 0
+    # The clock set back: the new backup's name is older than every other one.
+    earliest = _at(monkeypatch, 1)
+    capsys.readouterr()
+    assert main(["backup", str(folder), "--keep", "2"]) == 0
+    assert sorted(p.name for p in folder.iterdir()) == [earliest, later[-1]]
+    assert capsys.readouterr().out.count("deleted old backup") == 2
+
+
+@pytest.mark.parametrize("keep", ["0", "-1", "two", "1.5", ""])
+def test_backup_keep_below_one_or_not_a_number_is_refused_before_any_backup(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], keep: str
+) -> None:
+    monkeypatch.setenv("UNKNOT_DATABASE_URL", str(settings.sqlite_path))
+    assert main(["init"]) == 0
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    (folder / "unknot-2026-10-01T020000Z.db").write_text("an old backup")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as refused:
+        main(["backup", str(folder), "--keep", keep])
+    assert refused.value.code == 2
+    assert f"argument --keep: must be a whole number of at least 1, not {keep!r}" in capsys.readouterr().err
+    assert [p.name for p in folder.iterdir()] == ["unknot-2026-10-01T020000Z.db"]
+
+
+def test_backup_keep_is_refused_with_a_file_name(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A name the clinic chose tells nothing of which files beside it are backups.
+    monkeypatch.setenv("UNKNOT_DATABASE_URL", str(settings.sqlite_path))
+    assert main(["init"]) == 0
+    target = tmp_path / "backups" / "tonight.db"
+    capsys.readouterr()
+    assert main(["backup", str(target), "--keep", "3"]) == 2
+    assert "--keep needs the backup folder" in capsys.readouterr().err
+    assert not target.parent.exists()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import functools
 import os
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -15,10 +17,22 @@ from typing import Any
 
 import aiosqlite
 
+from server.clock import iso
 from server.db.connection import DatabaseInUse, Memo, SQLiteTransaction, claim_file, create_private
 from server.db.migrate import MIGRATIONS_DIR, latest_version, load_migrations
 
-__all__ = ["BackupError", "Restored", "backup", "check", "claim_alone", "expected_schema", "read_only", "restore"]
+__all__ = [
+    "BackupError",
+    "Restored",
+    "backup",
+    "backup_name",
+    "check",
+    "claim_alone",
+    "expected_schema",
+    "prune",
+    "read_only",
+    "restore",
+]
 
 
 class BackupError(RuntimeError):
@@ -130,6 +144,43 @@ def backup(database: Path, target: Path) -> int:
         version = check(partial)
         partial.rename(target)
     return version
+
+
+# Only names of this shape are ever deleted by prune(): whatever else is in the folder is someone's.
+_BACKUP_NAME = re.compile(r"unknot-\d{4}-\d{2}-\d{2}T\d{6}Z\.db")
+
+
+def backup_name(moment: dt.datetime) -> str:
+    """The file name of a backup made at ``moment`` into a folder: UTC, so that names sort as time does."""
+    return "unknot-" + iso(moment).replace(":", "") + ".db"
+
+
+def prune(folder: Path, keep: int, made: Path) -> tuple[list[Path], list[str]]:
+    """Delete the oldest backups in ``folder`` so that the newest ``keep`` (at least 1) are left.
+
+    Only files named as :func:`backup_name` names them count, oldest by name; ``made``, the backup
+    just written, is always one of those kept, even if a clock set back gave it an older name.
+    Returns the files deleted and what could not be deleted.
+    """
+    if keep < 1:
+        raise ValueError(f"keep must be at least 1, not {keep}")
+    try:
+        named = sorted(
+            p
+            for p in folder.iterdir()
+            if _BACKUP_NAME.fullmatch(p.name) and p.name != made.name and p.is_file() and not p.is_symlink()
+        )
+    except OSError as exc:
+        return [], [f"cannot list the old backups in {folder}: {exc}"]
+    deleted, failed = [], []
+    for old in named[: max(len(named) - (keep - 1), 0)]:
+        try:
+            old.unlink()
+        except OSError as exc:
+            failed.append(f"cannot delete the old backup {old}: {exc}")
+        else:
+            deleted.append(old)
+    return deleted, failed
 
 
 @contextlib.contextmanager
