@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from server.catalog import Catalog, CatalogError, load_catalog
+from server.catalog.model import LANGUAGES
 from server.cli import main
 from tests.conftest import PLANS
 
@@ -107,3 +108,44 @@ def test_the_catalog_is_immutable(catalog: Catalog) -> None:
     muscle = next(iter(catalog.muscles.values()))
     with pytest.raises(AttributeError):
         muscle.id = "changed"  # type: ignore[misc]
+
+
+# plans/README.md: shortness of breath and chest pain never stop at "stop". Items of the first
+# 48 hours after chest-wall needling send them to emergency services; every other item that works a
+# chest-wall muscle (strength, self-massage, posture habits) sends them for medical help.
+CHEST_LINES = {
+    "en": (
+        "If you feel any chest pain or become short of breath, stop and get medical help straight away "
+        "(see Warning signs).",
+        "If you become short of breath, or have chest or rib pain when you breathe in, "
+        "stop and call emergency services now (see Warning signs).",
+    ),
+    "es": (
+        "Si nota cualquier dolor en el pecho o le falta el aire, pare y busque ayuda médica enseguida "
+        "(consulte Señales de alarma).",
+        "Si le falta el aire, o nota dolor en el pecho o en las costillas al tomar aire, "
+        "pare y llame a emergencias ahora mismo (consulte Señales de alarma).",
+    ),
+}
+
+
+def test_every_item_that_works_a_chest_wall_muscle_says_what_to_do_about_chest_pain(catalog: Catalog) -> None:
+    chest_wall = {m.id for m in catalog.muscles.values() if "chest-wall" in m.precautions}
+    assert chest_wall
+    used = [e for e in catalog.exercises.values() if chest_wall & set(e.muscles)]
+    kinds = {e.kind for e in used}
+    assert {"strength", "self-massage", "posture"} <= kinds, kinds
+    missing = [
+        f"{exercise.id}.stop.{lang}"
+        for exercise in used
+        for lang in LANGUAGES
+        if not any(line in exercise.stop.get(lang) for line in CHEST_LINES[lang])
+    ]
+    assert not missing, missing
+
+
+def test_a_swollen_calf_is_a_warning_sign_on_every_day(catalog: Catalog) -> None:
+    [flag] = [f for f in catalog.aftercare.red_flags if f.id == "swollen-calf"]
+    assert flag.precaution is None
+    assert flag.urgency == "same-day"
+    assert "emergency services" in flag.action.en
