@@ -149,3 +149,18 @@ def test_a_swollen_calf_is_a_warning_sign_on_every_day(catalog: Catalog) -> None
     assert flag.precaution is None
     assert flag.urgency == "same-day"
     assert "emergency services" in flag.action.en
+
+
+def test_muscles_close_to_a_large_nerve_carry_the_nerve_precaution(catalog: Catalog) -> None:
+    nerve = {m.id for m in catalog.muscles.values() if "nerve" in m.precautions}
+    assert {
+        "scalenes",
+        "pectoralis-minor",
+        "subscapularis",
+        "wrist-extensors",
+        "brachioradialis",
+        "piriformis",
+        "hamstrings",
+        "iliopsoas",
+        "peroneals",
+    } <= nerve
