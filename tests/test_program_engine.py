@@ -233,6 +233,54 @@ def test_a_left_and_a_right_side_share_one_item_for_both_sides(catalog: Catalog)
     assert {i.side for i in program.items if i.phase == "mobility" and i.side is not None} == {"both"}
 
 
+def test_an_item_done_with_both_sides_together_is_never_labelled_with_the_needled_side(catalog: Catalog) -> None:
+    # Shoulder rolls move both shoulders and a chin tuck is in the middle: "(left)" would tell the
+    # patient to do half of it. A stretch for one side still names it.
+    program = generate([TreatedMuscle("upper-trapezius", "left")], dt.date(2026, 1, 5), catalog)
+    sides = {i.exercise_id: i.side for i in program.items}
+    assert not catalog.exercises["shoulder-rolls"].sided
+    assert sides["shoulder-rolls"] is None
+    sided = [i for i in program.items if catalog.exercises[i.exercise_id].kind == "stretch"]
+    assert sided
+    assert {i.side for i in sided} == {"left"}
+    # The same content without the flag labels it.
+    labelled = msgspec.structs.replace(catalog.exercises["shoulder-rolls"], sided=True)
+    catalog = msgspec.structs.replace(catalog, exercises={**catalog.exercises, "shoulder-rolls": labelled})
+    program = generate([TreatedMuscle("upper-trapezius", "left")], dt.date(2026, 1, 5), catalog)
+    assert {i.side for i in program.items if i.exercise_id == "shoulder-rolls"} == {"left"}
+
+
+def test_a_fixed_dose_keeps_its_counts_in_every_phase_and_only_the_times_a_day_follow_the_phase(
+    catalog: Catalog,
+) -> None:
+    def doses(catalog: Catalog) -> list[tuple[str, int, int]]:
+        program = generate([TreatedMuscle("masseter", "left")], dt.date(2026, 1, 5), catalog, ["tmd"])
+        items = [i for i in program.items if i.exercise_id == "rocabado-6x6"]
+        return [(i.phase, i.dosage.reps, i.dosage.times_per_day) for i in items]
+
+    rocabado = catalog.exercises["rocabado-6x6"]
+    assert rocabado.fixed_dose
+    found = doses(catalog)
+    assert {p for p, _, _ in found} == set(rocabado.phases)
+    assert {reps for _, reps, _ in found} == {rocabado.dosage.reps}
+    caps = {p.id: p.max_times_per_day for p in catalog.template.phases}
+    for phase, _, times in found:
+        assert times == min(rocabado.dosage.times_per_day, caps[phase] or rocabado.dosage.times_per_day)
+    # Without the flag the template scales and grows the repetitions.
+    grown = msgspec.structs.replace(rocabado, fixed_dose=False)
+    catalog = msgspec.structs.replace(catalog, exercises={**catalog.exercises, "rocabado-6x6": grown})
+    assert len({reps for _, reps, _ in doses(catalog)}) > 1
+
+
+def test_a_hold_of_a_few_seconds_is_kept_as_the_steps_count_it(catalog: Catalog) -> None:
+    # "Hold for a slow count of 3": rounding to 5 s would contradict the steps.
+    lift = catalog.exercises["lying-chest-lift"]
+    assert 0 < lift.dosage.hold_seconds < 5
+    program = generate([TreatedMuscle("thoracic-paraspinals", "both")], dt.date(2026, 1, 5), catalog)
+    holds = {i.dosage.hold_seconds for i in program.items if i.exercise_id == "lying-chest-lift"}
+    assert holds == {lift.dosage.hold_seconds}
+
+
 @pytest.mark.parametrize(
     ("treated", "field"),
     [

@@ -64,6 +64,9 @@ class ExerciseOut(Struct, frozen=True):
     avoid: str | None
     muscles: list[str]
     phases: list[PhaseId]
+    # Whether a plan labels it with the needled side: done one side at a time (not a habit, not
+    # done with both sides together or in the middle of the body).
+    sided: bool
     dosage: Dosage
     # The longest hold a plan may ask of it: the template's limit, or the exercise's own if lower.
     max_hold_seconds: int
@@ -121,6 +124,7 @@ def exercise_out(e: Exercise, catalog: CatalogDep, lang: str) -> ExerciseOut:
         avoid=e.avoid.get(lang) if e.avoid else None,
         muscles=list(e.muscles),
         phases=list(e.phases),
+        sided=e.sided and e.kind in catalog.template.sided_kinds,
         dosage=e.dosage,
         max_hold_seconds=hold_cap(e, catalog.template),
         max_reps=catalog.template.max_reps,

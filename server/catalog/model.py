@@ -107,6 +107,12 @@ class Exercise(Struct, frozen=True, forbid_unknown_fields=True):
     # The longest hold a generated program may ask for (the template grows holds week by week);
     # for items whose source gives a short hold. None: only the template's limit applies.
     max_hold_seconds: Annotated[int, Meta(ge=1, le=120)] | None = None
+    # False: done with both sides together or in the middle of the body (a chin tuck, shoulder
+    # rolls, a bridge), so never labelled with a side, whichever side was needled.
+    sided: bool = True
+    # The source's own counts (Rocabado's 6 x 6), or counts the steps spell out: repetitions,
+    # sets and hold stay as written in every phase; the phase still sets how often a day.
+    fixed_dose: bool = False
     equipment: tuple[Equipment, ...] = ()
     ask_first: tuple[Id, ...] = ()
     avoid: Text | None = None

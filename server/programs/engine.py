@@ -67,6 +67,11 @@ def hold_cap(exercise: Exercise, template: Template) -> int:
 
 def _dose(exercise: Exercise, phase: Phase, step: int, template: Template) -> Dosage:
     base, kind = exercise.dosage, exercise.kind
+    times = base.times_per_day
+    if phase.max_times_per_day is not None:
+        times = min(times, phase.max_times_per_day)
+    if exercise.fixed_dose:
+        return msgspec.structs.replace(base, times_per_day=times)
     if kind not in template.progress_kinds or base.minutes:
         step = 0
     # A stretch grows by holding longer (repetitions times hold stay near what stretching needs);
@@ -74,7 +79,10 @@ def _dose(exercise: Exercise, phase: Phase, step: int, template: Template) -> Do
     grow_hold = kind == "stretch" and base.hold_seconds > 0
     reps = max(1, round(base.reps * phase.reps_percent / 100)) + (0 if grow_hold else step * phase.reps_per_step)
     hold = 0
-    if base.hold_seconds:
+    if 0 < base.hold_seconds < 5:
+        # A short hold is a count ("hold for a slow count of 3"), kept as the steps say it.
+        hold = base.hold_seconds
+    elif base.hold_seconds:
         # Rounded to 5 s: "hold 20 s" is easier to follow than "hold 22 s".
         hold = 5 * round(base.hold_seconds * phase.hold_percent / 500) + (
             step * phase.hold_per_step if grow_hold else 0
@@ -82,9 +90,6 @@ def _dose(exercise: Exercise, phase: Phase, step: int, template: Template) -> Do
         # Never shorten a hold below what stretching needs (or below a short hold the content asks for),
         # never lengthen it past the template's limit or the item's own (a source's short hold).
         hold = min(max(hold, min(base.hold_seconds, 10)), hold_cap(exercise, template))
-    times = base.times_per_day
-    if phase.max_times_per_day is not None:
-        times = min(times, phase.max_times_per_day)
     return msgspec.structs.replace(
         base,
         reps=min(reps, template.max_reps),
@@ -141,6 +146,7 @@ def generate(
 
 def _blocks(exercise: Exercise, phase: Phase, sides: list[Side], template: Template) -> list[PlanItem]:
     step_days = phase.step_days or (phase.to_day - phase.from_day + 1)
+    side = _merge_sides(sides) if sides and exercise.sided and exercise.kind in template.sided_kinds else None
     blocks = []
     for step, start in enumerate(range(phase.from_day, phase.to_day + 1, step_days)):
         dosage = _dose(exercise, phase, step, template)
@@ -152,7 +158,7 @@ def _blocks(exercise: Exercise, phase: Phase, sides: list[Side], template: Templ
                 to_day=min(start + step_days - 1, phase.to_day),
                 slots=slots_for(exercise, dosage.times_per_day, template),
                 dosage=dosage,
-                side=_merge_sides(sides) if sides and exercise.kind in template.sided_kinds else None,
+                side=side,
             )
         )
     return blocks

@@ -217,7 +217,10 @@ def test_body_map_works_from_the_keyboard_and_every_region_is_clickable(
         page.keyboard.press("Enter")
         expect(recovery).to_have_count(len(before) - 1)
         adding = page.get_by_label("Add to Recovery")
-        choice = adding.evaluate("s => [...s.options].find(o => o.value && !o.disabled).value")
+        # One done with both sides together (shoulder rolls, neck turns): added without a side.
+        sided = {e["id"]: e["sided"] for e in account.ok(account.api.get("/api/v1/catalog/exercises"))}
+        offered = adding.evaluate("s => [...s.options].filter(o => o.value && !o.disabled).map(o => o.value)")
+        choice = next(o for o in offered if not sided[o])
         adding.select_option(choice)
         page.locator("#program-editor details[data-phase='aftercare']").get_by_role("button", name="Add").click()
         expect(page.locator(":focus")).to_have_class(re.compile("item-title"))
@@ -229,6 +232,7 @@ def test_body_map_works_from_the_keyboard_and_every_region_is_clickable(
         expect(page.locator("#invite-code")).to_be_visible()
         items = account.active_plan(patient["id"])["program"]["items"]
         assert [i["exercise_id"] for i in items if i["phase"] == "aftercare"] == expected
+        assert [i for i in items if i["phase"] == "aftercare"][-1].get("side") is None
 
 
 def test_rename_archive_restore_and_revoke_a_device_from_the_patients_page(

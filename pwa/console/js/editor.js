@@ -22,7 +22,6 @@ import {
   SLOTS,
 } from "./format.js";
 
-const SIDED_KINDS = ["mobility", "stretch", "strength", "self-massage"];
 const NUMBERS = [
   // [field, label, min, max]; the hold's and the reps' max are the catalog's (see limit), as the server checks them.
   ["sets", "Sets", 1, 10],
@@ -391,7 +390,7 @@ export function createEditor({ exercises, treated, onChange = () => {} }) {
       const times = Math.min(ex.dosage.times_per_day, 3);
       const sides = new Set(treated().filter((t) => ex.muscles.includes(t.muscle)).map((t) => t.side));
       let side = null;
-      if (SIDED_KINDS.includes(ex.kind)) side = sides.size === 1 ? [...sides][0] : "both";
+      if (ex.sided) side = sides.size === 1 ? [...sides][0] : "both";
       addedCount += 1;
       const key = `added:${addedCount}`;
       const item = {
