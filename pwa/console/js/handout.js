@@ -1,8 +1,10 @@
 // The printed plan, in the patient's language: the QR code and short code, the first days'
-// routine by time of day, the aftercare and the warning signs (grouped by the hours after needling
-// each applies in, its own, not the aftercare's). The print stylesheet prints this and nothing
-// else: one or two A4 pages for a usual plan (two or three muscles), three for 14.
+// routine by time of day, each of those exercises' own stop rules and "ask first" cautions, the
+// aftercare and the warning signs (grouped by the hours after needling each applies in, its own,
+// not the aftercare's). The print stylesheet prints this and nothing else: one or two A4 pages
+// for a usual plan (two or three muscles), three for 14.
 
+import { api } from "./api.js";
 import { h } from "./dom.js";
 
 const FIRST_DAYS = 7; // day 0 (the day of needling) to day 6
@@ -40,6 +42,11 @@ const WORDS = {
     phone: (number) => `Phone ${number}`,
     contact: "To contact the clinic",
     later: (day) => `From day ${day}, your app shows what to do each day as the program builds up.`,
+    stops: "Stop and ask",
+    stopIf: "When to stop",
+    askFirst: "Ask your clinician before you start",
+    every: "All exercises",
+    noStops: "Each exercise's own signs to stop are on its screen in your app. If in doubt, ask the clinic before you start.",
     version: (v) => `Plan version ${v}`,
     nothing: "Nothing planned.",
     codeLabel: "Code",
@@ -73,6 +80,11 @@ const WORDS = {
     phone: (number) => `Teléfono ${number}`,
     contact: "Para contactar con la clínica",
     later: (day) => `A partir del día ${day}, la aplicación le indica qué hacer cada día a medida que avanza el programa.`,
+    stops: "Cuándo parar y consultar",
+    stopIf: "Cuándo parar",
+    askFirst: "Consulte con su profesional antes de empezar",
+    every: "Todos los ejercicios",
+    noStops: "Las señales para parar de cada ejercicio están en su pantalla de la aplicación. Si tiene dudas, consulte con la clínica antes de empezar.",
     version: (v) => `Versión del plan ${v}`,
     nothing: "Nada previsto.",
     codeLabel: "Código",
@@ -120,6 +132,83 @@ function flagGroups(flags, w) {
   ].filter(([, group]) => group.length);
 }
 
+// The /handout answer names the exercises but not their stop rules: those come from the public
+// catalog, in the plan's language, once per page (it never changes while the server runs).
+const catalogs = {};
+function exercisesIn(lang) {
+  if (!catalogs[lang]) {
+    catalogs[lang] = api(`/catalog/exercises?lang=${lang}`).then((list) => new Map(list.map((e) => [e.id, e])));
+    catalogs[lang].catch(() => {
+      delete catalogs[lang];
+    });
+  }
+  return catalogs[lang];
+}
+
+/** A text's sentences (the catalog's texts use no abbreviations, so a stop then a capital ends one). */
+function sentences(text) {
+  return text.replace(/([.!?])\s+(?=[¿¡(A-ZÁÉÍÓÚÑ])/g, "$1\n").split("\n");
+}
+
+/**
+ * Rules by the exercises they are for, each rule once: [titles, rules] pairs in the order first
+ * met. Sentences, not whole stop texts: exercises share a sentence far more often than a whole
+ * text (a 14-muscle plan has its chest-wall emergency sentence in ten exercises, no whole text twice).
+ */
+function byExercises(exercises, rulesOf) {
+  const titlesOf = new Map();
+  for (const e of exercises) {
+    for (const rule of rulesOf(e)) {
+      if (!titlesOf.has(rule)) titlesOf.set(rule, []);
+      if (!titlesOf.get(rule).includes(e.title)) titlesOf.get(rule).push(e.title);
+    }
+  }
+  const groups = new Map();
+  for (const [rule, titles] of titlesOf) {
+    const key = titles.join("\n");
+    if (!groups.has(key)) groups.set(key, [titles, []]);
+    groups.get(key)[1].push(rule);
+  }
+  return [...groups.values()];
+}
+
+/** The "Stop and ask" section, filled in once the catalog's texts are here. */
+function stopSection(shown, lang, w) {
+  // Until then (or if they never come) it says where the rules are: printed that early, a bare
+  // heading would tell the patient nothing.
+  const pending = h("p", {}, w.noStops);
+  const section = h("section", { class: "handout-stops", "aria-busy": "true" }, h("h3", {}, w.stops), pending);
+  // Titles apart by a middle dot: some have commas of their own ("Drink water, skip alcohol").
+  const list = (heading, groups, count) => [
+    h("h4", {}, heading),
+    h(
+      "ul",
+      // Two columns for a long list only: a short one in two leaves half its lines empty.
+      { class: groups.length > 2 ? "two-columns" : null },
+      groups.map(([titles, rules]) =>
+        h("li", {}, h("strong", {}, `${titles.length === count && count > 1 ? w.every : titles.join(" · ")}: `), rules.join(" ")),
+      ),
+    ),
+  ];
+  exercisesIn(lang).then(
+    (byId) => {
+      // The plan's titles, not the catalog's: the same words as the routine above.
+      const exercises = shown
+        .filter((i) => byId.has(i.exercise_id))
+        .map((i) => Object.assign({}, byId.get(i.exercise_id), { title: i.title }));
+      const stops = byExercises(exercises, (e) => sentences(e.stop));
+      const asks = byExercises(exercises, (e) => e.ask_first);
+      section.append(...list(w.stopIf, stops, exercises.length));
+      if (asks.length) section.append(...list(w.askFirst, asks, exercises.length));
+      if (exercises.length === shown.length) pending.remove();
+      else section.append(pending); // an exercise the catalog no longer has: the app still shows its rules
+      section.removeAttribute("aria-busy");
+    },
+    () => section.removeAttribute("aria-busy"),
+  );
+  return section;
+}
+
 /**
  * @param {object} plan the /handout answer
  * @param {object|null} invite {code, link, expires_at, qr_svg}
@@ -132,9 +221,11 @@ export function handout(plan, invite) {
   const treated = plan.treated.map((t) => `${t.name} (${w.sides[t.side]})`).join(", ");
 
   const spans = plan.phases.filter((p) => p.from_day < FIRST_DAYS);
+  const shown = []; // each exercise the routine prints, once, in the order it prints them
   const days = spans.map((phase) => {
     const last = Math.min(phase.to_day, FIRST_DAYS - 1);
     const items = plan.items.filter((i) => i.phase === phase.id && i.from_day <= last && i.to_day >= phase.from_day);
+    for (const i of items) if (!shown.some((s) => s.exercise_id === i.exercise_id)) shown.push(i);
     // Each item once, under the times of day it is done at: listed again under each time of day,
     // a plan for 14 muscles took six pages.
     const slotsOf = (i) => SLOTS.filter((slot) => i.slots.includes(slot)).join(" ");
@@ -218,6 +309,7 @@ export function handout(plan, invite) {
       days,
       h("p", { class: "small" }, w.later(FIRST_DAYS)),
     ),
+    stopSection(shown, lang, w),
     h(
       "section",
       { class: "handout-aftercare" },
