@@ -17,7 +17,7 @@ from server.api.deps import CatalogDep, ClockDep, DatabaseDep, SettingsDep
 from server.api.params import RowId
 from server.api.patients import owned_patient
 from server.auth.identity import TherapistUser, therapist_guard
-from server.catalog.model import Dosage, Kind, PhaseId, Side, Slot
+from server.catalog.model import Catalog, Dosage, Kind, PhaseId, Side, Slot
 from server.clock import iso, local_date
 from server.db import audit, logs, patients, plans, reminders
 from server.db.audit import AuditEntry
@@ -25,6 +25,7 @@ from server.db.logs import CheckinRow, CompletionRow
 from server.db.patients import Device, Patient
 from server.db.plans import PlanRecord
 from server.db.reminders import DeliveryRow, Prefs, RuleRow
+from server.programs import PlanItem
 from server.programs.text import dosage_text, muscle_name, shown_program
 
 __all__ = ["HandoutOut", "RecordsController", "RecordsOut", "records_csv"]
@@ -93,6 +94,9 @@ class HandoutItem(Struct, frozen=True, kw_only=True):
     side: Side | None
     dosage: Dosage
     dosage_text: str
+    # When to stop, and the conditions to ask about first: the sheet lists each once.
+    stop: str
+    ask_first: list[str]
 
 
 class HandoutFlag(Struct, frozen=True):
@@ -184,6 +188,24 @@ class PatientExport(Struct, frozen=True, kw_only=True):
     push_subscriptions: int
     deliveries: list[DeliveryRow]
     audit: list[AuditEntry]
+
+
+def _handout_item(item: PlanItem, catalog: Catalog, lang: Lang) -> HandoutItem:
+    exercise = catalog.exercises[item.exercise_id]
+    return HandoutItem(
+        exercise_id=item.exercise_id,
+        title=exercise.title.get(lang),
+        kind=exercise.kind,
+        phase=item.phase,
+        from_day=item.from_day,
+        to_day=item.to_day,
+        slots=list(item.slots),
+        side=item.side,
+        dosage=item.dosage,
+        dosage_text=dosage_text(item.dosage, lang),
+        stop=exercise.stop.get(lang),
+        ask_first=[catalog.cautions[c].text.get(lang) for c in exercise.ask_first],
+    )
 
 
 class RecordsController(Controller):
@@ -296,21 +318,7 @@ class RecordsController(Controller):
             treated_on=program.treated_on,
             treated=[TreatedOut(t.muscle, muscle_name(catalog, t.muscle, language), t.side) for t in program.treated],
             phases=[PhaseOut(p.id, names[p.id], p.from_day, p.to_day) for p in program.phases],
-            items=[
-                HandoutItem(
-                    exercise_id=i.exercise_id,
-                    title=catalog.exercises[i.exercise_id].title.get(language),
-                    kind=catalog.exercises[i.exercise_id].kind,
-                    phase=i.phase,
-                    from_day=i.from_day,
-                    to_day=i.to_day,
-                    slots=list(i.slots),
-                    side=i.side,
-                    dosage=i.dosage,
-                    dosage_text=dosage_text(i.dosage, language),
-                )
-                for i in program.items
-            ],
+            items=[_handout_item(i, catalog, language) for i in program.items],
             precautions=list(program.precautions),
             aftercare=aftercare_out(catalog, settings.aftercare_temperature, language),
             red_flags=[

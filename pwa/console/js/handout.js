@@ -1,10 +1,9 @@
 // The printed plan, in the patient's language: the QR code and short code, the first days'
 // routine by time of day, each of those exercises' own stop rules and "ask first" cautions, the
 // aftercare and the warning signs (grouped by the hours after needling each applies in, its own,
-// not the aftercare's). The print stylesheet prints this and nothing else: one or two A4 pages
-// for a usual plan (two or three muscles), three for 14.
+// not the aftercare's). The print stylesheet prints this and nothing else: two or three A4 pages
+// for a usual plan (two or three muscles), five for 14.
 
-import { api } from "./api.js";
 import { h } from "./dom.js";
 
 const FIRST_DAYS = 7; // day 0 (the day of needling) to day 6
@@ -46,7 +45,6 @@ const WORDS = {
     stopIf: "When to stop",
     askFirst: "Ask your clinician before you start",
     every: "All exercises",
-    noStops: "Each exercise's own signs to stop are on its screen in your app. If in doubt, ask the clinic before you start.",
     version: (v) => `Plan version ${v}`,
     nothing: "Nothing planned.",
     codeLabel: "Code",
@@ -84,7 +82,6 @@ const WORDS = {
     stopIf: "Cuándo parar",
     askFirst: "Consulte con su profesional antes de empezar",
     every: "Todos los ejercicios",
-    noStops: "Las señales para parar de cada ejercicio están en su pantalla de la aplicación. Si tiene dudas, consulte con la clínica antes de empezar.",
     version: (v) => `Versión del plan ${v}`,
     nothing: "Nada previsto.",
     codeLabel: "Código",
@@ -132,19 +129,6 @@ function flagGroups(flags, w) {
   ].filter(([, group]) => group.length);
 }
 
-// The /handout answer names the exercises but not their stop rules: those come from the public
-// catalog, in the plan's language, once per page (it never changes while the server runs).
-const catalogs = {};
-function exercisesIn(lang) {
-  if (!catalogs[lang]) {
-    catalogs[lang] = api(`/catalog/exercises?lang=${lang}`).then((list) => new Map(list.map((e) => [e.id, e])));
-    catalogs[lang].catch(() => {
-      delete catalogs[lang];
-    });
-  }
-  return catalogs[lang];
-}
-
 /** A text's sentences (the catalog's texts use no abbreviations, so a stop then a capital ends one). */
 function sentences(text) {
   return text.replace(/([.!?])\s+(?=[¿¡(A-ZÁÉÍÓÚÑ])/g, "$1\n").split("\n");
@@ -172,41 +156,28 @@ function byExercises(exercises, rulesOf) {
   return [...groups.values()];
 }
 
-/** The "Stop and ask" section, filled in once the catalog's texts are here. */
-function stopSection(shown, lang, w) {
-  // Until then (or if they never come) it says where the rules are: printed that early, a bare
-  // heading would tell the patient nothing.
-  const pending = h("p", {}, w.noStops);
-  const section = h("section", { class: "handout-stops", "aria-busy": "true" }, h("h3", {}, w.stops), pending);
+/** The "Stop and ask" section: each exercise's own stop rules and "ask first" cautions, once each. */
+function stopSection(shown, w) {
   // Titles apart by a middle dot: some have commas of their own ("Drink water, skip alcohol").
-  const list = (heading, groups, count) => [
+  const list = (heading, groups) => [
     h("h4", {}, heading),
     h(
       "ul",
       // Two columns for a long list only: a short one in two leaves half its lines empty.
       { class: groups.length > 2 ? "two-columns" : null },
       groups.map(([titles, rules]) =>
-        h("li", {}, h("strong", {}, `${titles.length === count && count > 1 ? w.every : titles.join(" · ")}: `), rules.join(" ")),
+        h("li", {}, h("strong", {}, `${titles.length === shown.length && shown.length > 1 ? w.every : titles.join(" · ")}: `), rules.join(" ")),
       ),
     ),
   ];
-  exercisesIn(lang).then(
-    (byId) => {
-      // The plan's titles, not the catalog's: the same words as the routine above.
-      const exercises = shown
-        .filter((i) => byId.has(i.exercise_id))
-        .map((i) => Object.assign({}, byId.get(i.exercise_id), { title: i.title }));
-      const stops = byExercises(exercises, (e) => sentences(e.stop));
-      const asks = byExercises(exercises, (e) => e.ask_first);
-      section.append(...list(w.stopIf, stops, exercises.length));
-      if (asks.length) section.append(...list(w.askFirst, asks, exercises.length));
-      if (exercises.length === shown.length) pending.remove();
-      else section.append(pending); // an exercise the catalog no longer has: the app still shows its rules
-      section.removeAttribute("aria-busy");
-    },
-    () => section.removeAttribute("aria-busy"),
+  const asks = byExercises(shown, (i) => i.ask_first);
+  return h(
+    "section",
+    { class: "handout-stops" },
+    h("h3", {}, w.stops),
+    list(w.stopIf, byExercises(shown, (i) => sentences(i.stop))),
+    asks.length ? list(w.askFirst, asks) : null,
   );
-  return section;
 }
 
 /**
@@ -309,7 +280,7 @@ export function handout(plan, invite) {
       days,
       h("p", { class: "small" }, w.later(FIRST_DAYS)),
     ),
-    stopSection(shown, lang, w),
+    stopSection(shown, w),
     h(
       "section",
       { class: "handout-aftercare" },
