@@ -184,15 +184,35 @@ async def create_invite(
     )
 
 
+# The patient's row, taken for the rest of the transaction before its archived_at is trusted. At READ
+# COMMITTED an archive under way (which updates this row first) would otherwise revoke the devices
+# before the join's device is committed: a live device on an archived patient, back after a restore.
+# FOR SHARE waits for that archive to commit and then reads its archived_at, or makes the archive
+# wait for the join and revoke its device too. SQLite's write transactions run one at a time anyway.
+_JOINABLE = dialects(
+    sqlite="SELECT archived_at FROM patient WHERE id = :pid",
+    postgresql="SELECT archived_at FROM patient WHERE id = :pid FOR SHARE",
+)
+
+
 async def exchange_invite(db: Database, code_hash: str, token_hash: str, label: str, now: dt.datetime) -> int | str:
-    """Use an invite once: returns the patient id, or why it failed ("unknown", "used", "expired")."""
+    """Use an invite once: returns the patient id, or why it failed ("unknown", "used", "expired").
+
+    An archived patient's codes are "unknown", also when the archive and the exchange run at once.
+    """
     async with db.transaction() as tx:
+        found = await tx.fetch_one("SELECT patient_id FROM patient_invite WHERE code_hash = :h", {"h": code_hash})
+        if found is None:
+            return "unknown"
+        patient_id = found["patient_id"]
+        patient = await tx.fetch_one(_JOINABLE[tx.dialect], {"pid": patient_id})
+        if patient is None or patient["archived_at"] is not None:
+            return "unknown"
+        # Read again under the lock: an archive that committed while the join waited withdrew the code.
         row = await tx.fetch_one(
-            "SELECT i.patient_id, i.used_at, i.expires_at, p.archived_at FROM patient_invite i "
-            "JOIN patient p ON p.id = i.patient_id WHERE i.code_hash = :h",
-            {"h": code_hash},
+            "SELECT used_at, expires_at FROM patient_invite WHERE code_hash = :h", {"h": code_hash}
         )
-        if row is None or row["archived_at"] is not None:
+        if row is None:
             return "unknown"
         if row["used_at"] is not None:
             return "used"
@@ -208,9 +228,9 @@ async def exchange_invite(db: Database, code_hash: str, token_hash: str, label: 
         await tx.execute(
             "INSERT INTO patient_device (token_hash, patient_id, label, created_at, last_seen_at) "
             "VALUES (:t, :pid, :label, :now, :now)",
-            {"t": token_hash, "pid": row["patient_id"], "label": label, "now": iso(now)},
+            {"t": token_hash, "pid": patient_id, "label": label, "now": iso(now)},
         )
-        return row["patient_id"]
+        return patient_id
 
 
 async def identity_for_token(db: Database, token_hash: str) -> PatientIdentity | None:
