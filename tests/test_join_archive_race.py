@@ -11,18 +11,23 @@ from collections.abc import AsyncIterator, Awaitable
 from typing import TypeVar
 
 import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
 
 from server.clock import iso
 from server.db import open_database, patients, therapists
 from server.db.connection import Database
 from server.db.migrate import migrate
 from server.settings import Settings
+from tests.conftest import rows
+from tests.test_flow_therapist_patient import create_patient
 
 NOW = dt.datetime(2026, 11, 20, 18, 0, tzinfo=dt.UTC)
 # Without the patient's row lock in the join, PostgreSQL left a live device on an archived
 # patient (or answered "used" for a withdrawn code) within the first 10 or so rounds, every run.
 ROUNDS = 200
 T = TypeVar("T")
+Client = AsyncTestClient[Litestar]
 
 
 @pytest.fixture
@@ -78,3 +83,24 @@ async def test_a_join_racing_an_archive_never_leaves_a_live_device_on_the_archiv
     # Both orders happened, so the rounds did race.
     assert results[pid], results
     assert results["unknown"], results
+
+
+async def test_an_archive_just_after_a_join_commits_answers_the_phone_404_not_500(
+    therapist: Client, other_client: Client, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pid = (await create_patient(therapist))["id"]
+    code = (await therapist.post(f"/api/v1/patients/{pid}/invites")).json()["code"]
+    [(tid,)] = rows(settings, "SELECT therapist_id FROM patient WHERE id = :pid", {"pid": pid})
+    forget = therapists.forget_attempt
+
+    # Runs between the join's commit and its read of the new device: the archive lands right there.
+    async def archive_first(db: Database, keys: list[str], now: dt.datetime) -> None:
+        await archive(db, tid, pid)
+        await forget(db, keys, now)
+
+    monkeypatch.setattr(therapists, "forget_attempt", archive_first)
+    r = await other_client.post("/api/v1/patient/join", json={"code": code})
+    assert r.status_code == 404, r.text
+    assert "this code is not valid" in r.json()["detail"]
+    devices = (await therapist.get(f"/api/v1/patients/{pid}/devices")).json()
+    assert [d["revoked_at"] is not None for d in devices] == [True]

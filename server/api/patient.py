@@ -347,21 +347,24 @@ class JoinController(Controller):
         token = new_token()
         label = visible_name(data.label) or "Phone"
         result = await patients.exchange_invite(db, hash_token(code), hash_token(token), label, now)
-        if isinstance(result, str):
-            status = HTTP_404_NOT_FOUND if result == "unknown" else HTTP_410_GONE
-            reason = {
-                "unknown": "this code is not valid",
-                "used": "this code was already used",
-                "expired": "this code has expired",
-            }[result]
-            raise InputError("code", f"{reason}; ask your clinic for a new one", status=status)
-        # The limits are for guessing: a patient who joined does not count against the clinic's Wi-Fi.
-        # Best effort: the code is used up now, so a busy database must not cost the phone its token.
-        with contextlib.suppress(DatabaseBusy):
-            await therapists.forget_attempt(db, keys, now)
-        identity = await patients.identity_for_token(db, hash_token(token))
-        assert identity is not None
-        return JoinOut(token, _me(identity))
+        if not isinstance(result, str):
+            # The limits are for guessing: a patient who joined does not count against the clinic's Wi-Fi.
+            # Best effort: the code is used up now, so a busy database must not cost the phone its token.
+            with contextlib.suppress(DatabaseBusy):
+                await therapists.forget_attempt(db, keys, now)
+            identity = await patients.identity_for_token(db, hash_token(token))
+            if identity is not None:
+                return JoinOut(token, _me(identity))
+            # Archived (which revoked the new device) or erased since the join committed: the token
+            # opens nothing, so the phone hears what a moment later's join would have told it.
+            result = "unknown"
+        status = HTTP_404_NOT_FOUND if result == "unknown" else HTTP_410_GONE
+        reason = {
+            "unknown": "this code is not valid",
+            "used": "this code was already used",
+            "expired": "this code has expired",
+        }[result]
+        raise InputError("code", f"{reason}; ask your clinic for a new one", status=status)
 
 
 class PatientController(Controller):
