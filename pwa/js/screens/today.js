@@ -42,9 +42,10 @@ function dayNav(app, date, today) {
 
 // Taps being handled ("date|slot|exercise"); kept here because a redraw replaces the buttons.
 const busy = new Set();
-// When each mark last changed. A second tap this soon after is a shaky or doubled tap (or a slow
-// phone catching up), not a change of mind: it would take the mark straight back.
-const settledAt = new Map();
+// When each mark last changed, and to what. A tap this soon after that would turn it straight back
+// is a shaky or doubled tap (or a slow phone catching up), not a change of mind. A mark that is no
+// longer as that change left it (the records were cleared for someone joining) takes a tap at once.
+const settled = new Map();
 const SECOND_TAP_MS = 700;
 
 // What the patient is told after tapping a done mark (app.undo's answer).
@@ -67,7 +68,8 @@ function entryItem(app, date, entry, today) {
       click: async () => {
         // One tap at a time per item: a double tap must not log twice (or log and take back).
         const key = `${date}|${entry.slot}|${entry.exercise_id}`;
-        if (busy.has(key) || (settledAt.has(key) && performance.now() - settledAt.get(key) < SECOND_TAP_MS)) return;
+        const last = settled.get(key);
+        if (busy.has(key) || (last && last.done === done && performance.now() - last.at < SECOND_TAP_MS)) return;
         busy.add(key);
         try {
           if (!done) {
@@ -80,7 +82,7 @@ function entryItem(app, date, entry, today) {
         } finally {
           busy.delete(key);
           // performance.now: a clock set back (Date.now) cannot hold the mark for hours.
-          settledAt.set(key, performance.now());
+          settled.set(key, { at: performance.now(), done: Boolean(app.completionFor(date, entry.exercise_id, entry.slot)) });
         }
       },
     },
