@@ -353,7 +353,10 @@ def test_two_schedulers_deliver_1000_due_reminders_once_and_survive_a_kill(
         assert len(copies) <= 2
         assert copies[-1].at >= killed
         if len(copies) == 2:
-            assert copies[1].at - copies[0].at >= lease - 5
+            # The lease runs from the claim; the dead process's copy left up to its rounds of sends
+            # (5 s) after it, later still on a machine busy with other work (seen 5.5 s): a takeover
+            # before the lease ran out would show a gap of a few seconds, not half a minute.
+            assert copies[1].at - copies[0].at >= lease - 10
             assert len({(r.topic, r.payload["tag"]) for r in copies}) == 1
     assert service.rejected == []
     twice = sum(1 for n in received.values() if n == 2)
