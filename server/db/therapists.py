@@ -1,4 +1,4 @@
-"""Therapist accounts, sessions and failed-attempt counters."""
+"""Therapist accounts, sessions, remembered browsers (device cookies) and failed-attempt counters."""
 
 from __future__ import annotations
 
@@ -20,9 +20,11 @@ __all__ = [
     "create_session",
     "create_therapist",
     "delete_session",
+    "device_is_live",
     "forget_attempt",
     "is_closed",
     "patients_of",
+    "remember_device",
     "reopen_account",
     "replace_password",
     "therapist_by_email",
@@ -113,6 +115,7 @@ async def close_account(tx: Transaction, therapist_id: int, now: dt.datetime) ->
     )
     if held := await patients_of(tx, therapist_id):
         raise StillHolds(held)
+    await tx.execute("DELETE FROM therapist_device WHERE therapist_id = :tid", {"tid": therapist_id})
     return await tx.execute("DELETE FROM therapist_session WHERE therapist_id = :tid", {"tid": therapist_id})
 
 
@@ -163,17 +166,52 @@ async def delete_session(db: Database, token_hash: str) -> None:
         await tx.execute("DELETE FROM therapist_session WHERE token_hash = :hash", {"hash": token_hash})
 
 
-async def replace_password(db: Database, therapist_id: int, password_hash: str, keep_session: str | None) -> int:
-    """Set a new password hash and end every session of the account but ``keep_session`` (a token
-    hash); returns how many sessions ended."""
+async def replace_password(
+    db: Database, therapist_id: int, password_hash: str, keep_session: str | None, keep_device: str | None = None
+) -> int:
+    """Set a new password hash, end every session of the account but ``keep_session`` and forget
+    every remembered browser but ``keep_device`` (token hashes); returns how many sessions ended."""
     async with db.transaction() as tx:
         await tx.execute(
             "UPDATE therapist SET password_hash = :hash WHERE id = :tid", {"hash": password_hash, "tid": therapist_id}
+        )
+        # A browser remembered while someone else knew the password would keep its own guessing
+        # allowance against the new one, outside the account-wide limit.
+        await tx.execute(
+            "DELETE FROM therapist_device WHERE therapist_id = :tid AND token_hash <> :keep",
+            {"tid": therapist_id, "keep": keep_device or ""},
         )
         return await tx.execute(
             "DELETE FROM therapist_session WHERE therapist_id = :tid AND token_hash <> :keep",
             {"tid": therapist_id, "keep": keep_session or ""},
         )
+
+
+async def remember_device(
+    db: Database, token_hash: str, therapist_id: int, now: dt.datetime, days: int, replaces: str | None
+) -> None:
+    """Remember a browser the therapist signed in from, in place of ``replaces`` (the hash of the
+    browser's previous device cookie, if it was this account's); expired ones are cleared on the way."""
+    async with db.transaction() as tx:
+        await tx.execute(
+            "DELETE FROM therapist_device WHERE therapist_id = :tid AND (expires_at <= :now OR token_hash = :old)",
+            {"tid": therapist_id, "now": iso(now), "old": replaces or ""},
+        )
+        await tx.execute(
+            "INSERT INTO therapist_device (token_hash, therapist_id, created_at, expires_at) "
+            "VALUES (:hash, :tid, :now, :expires)",
+            {"hash": token_hash, "tid": therapist_id, "now": iso(now), "expires": iso(now + dt.timedelta(days=days))},
+        )
+
+
+async def device_is_live(db: Database, token_hash: str, email: str, now: dt.datetime) -> bool:
+    """Whether a device cookie (its hash) is a live remembered browser of the account ``email``."""
+    row = await db.fetch_one(
+        "SELECT 1 AS ok FROM therapist_device d JOIN therapist t ON t.id = d.therapist_id "
+        "WHERE d.token_hash = :hash AND t.email = :email AND d.expires_at > :now",
+        {"hash": token_hash, "email": email.lower(), "now": iso(now)},
+    )
+    return row is not None
 
 
 async def count_attempt(db: Database, keys: list[str], now: dt.datetime, window: dt.timedelta) -> dict[str, int]:
@@ -220,3 +258,4 @@ async def clear_attempts(db: Database, keys: list[str]) -> None:
     """Forget the attempts under each of ``keys`` (after a success)."""
     async with db.transaction() as tx:
         await tx.executemany("DELETE FROM attempt WHERE key = :key", [{"key": k} for k in keys])
+
