@@ -10,7 +10,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from server.api.auth import MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS
+from server.api.auth import DEVICE_COOKIE, MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS
+from server.auth.secrets import hash_token
 from server.cli import main
 from server.settings import Settings
 from tests.conftest import PASSWORD, make_therapist, rows, sign_in
@@ -22,6 +23,18 @@ NEW = "a much better passphrase 2026"
 
 def stored_hash(settings: Settings, email: str = EMAIL) -> str:
     return rows(settings, "SELECT password_hash FROM therapist WHERE email = :e", {"e": email})[0][0]
+
+
+def remembered(settings: Settings, email: str = EMAIL) -> list[str]:
+    """The hashes of the device cookies of the account's remembered browsers."""
+    return [
+        r[0]
+        for r in rows(
+            settings,
+            "SELECT d.token_hash FROM therapist_device d JOIN therapist t ON t.id = d.therapist_id WHERE t.email = :e",
+            {"e": email},
+        )
+    ]
 
 
 async def login(client: Client, password: str, email: str = EMAIL) -> int:
@@ -44,6 +57,10 @@ async def test_a_new_password_signs_out_the_accounts_other_sessions_only(
     assert (await therapist.get("/api/v1/auth/me")).status_code == 200
     assert (await other_client.get("/api/v1/auth/me")).status_code == 401
     assert (await bob.get("/api/v1/auth/me")).status_code == 200
+    # The account's other browsers are forgotten too: remembered while someone else may have known the
+    # password, they would each keep guesses of their own against the new one.
+    assert remembered(settings) == [hash_token(therapist.cookies[DEVICE_COOKIE])]
+    assert len(remembered(settings, "bob@elsewhere.example")) == 1
 
     stranger = AsyncTestClient(app=app)
     assert await login(stranger, PASSWORD) == 401

@@ -10,13 +10,20 @@ import msgspec
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from server.api.auth import ATTEMPT_WINDOW, MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS, MAX_FAILURES_PER_ADDRESS
+from server.api.auth import (
+    ATTEMPT_WINDOW,
+    DEVICE_COOKIE,
+    MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS,
+    MAX_FAILURES_PER_ADDRESS,
+    MAX_FAILURES_PER_DEVICE,
+)
 from server.api.patient import JOIN_WINDOW, MAX_JOINS_PER_ADDRESS, MAX_JOINS_PER_PREFIX
 from server.app import create_app
-from server.auth.secrets import INVITE_ALPHABET, INVITE_LENGTH, new_invite_code, normalize_invite_code
+from server.auth.secrets import INVITE_ALPHABET, INVITE_LENGTH, hash_token, new_invite_code, normalize_invite_code
 from server.clock import Clock
+from server.db import open_database, therapists
 from server.settings import Settings
-from tests.conftest import PASSWORD, make_therapist
+from tests.conftest import PASSWORD, make_therapist, rows
 from tests.test_flow_therapist_patient import create_patient
 
 Client = AsyncTestClient[Litestar]
@@ -152,10 +159,13 @@ async def test_in_production_the_session_cookie_is_secure_and_hsts_is_sent(setti
     async with AsyncTestClient(app=create_app(production), base_url="https://testserver.local") as client:
         r = await client.post("/api/v1/auth/login", json={"email": "prod@clinic.example", "password": PASSWORD})
         assert r.status_code == 200
-        cookie = r.headers["set-cookie"].lower()
-        assert "secure" in cookie
-        assert "httponly" in cookie
-        assert "samesite=strict" in cookie
+        cookies = [c.lower() for c in r.headers.get_list("set-cookie")]
+        assert len(cookies) == 2  # the session, and the device cookie that remembers this browser
+        for cookie in cookies:
+            assert "; secure" in cookie
+            assert "httponly" in cookie
+            assert "samesite=strict" in cookie
+        assert any(c.startswith(f"{DEVICE_COOKIE}=") and "path=/api/v1/auth" in c for c in cookies)
         assert r.headers["strict-transport-security"].startswith("max-age=")
 
 
@@ -164,8 +174,51 @@ async def test_in_development_the_cookie_works_over_plain_http_and_no_hsts_is_se
 ) -> None:
     await make_therapist(settings, "dev@clinic.example")
     r = await client.post("/api/v1/auth/login", json={"email": "dev@clinic.example", "password": PASSWORD})
-    cookie = r.headers["set-cookie"].lower()
-    assert "httponly" in cookie
-    assert "samesite=strict" in cookie
-    assert "secure" not in cookie
+    for cookie in (c.lower() for c in r.headers.get_list("set-cookie")):
+        assert "httponly" in cookie
+        assert "samesite=strict" in cookie
+        assert "secure" not in cookie
     assert "strict-transport-security" not in r.headers
+
+
+async def test_a_remembered_browser_has_its_own_limit_and_the_same_answers(
+    client: Client, other_client: Client, settings: Settings
+) -> None:
+    await make_therapist(settings, "own@clinic.example")
+    ok = await client.post("/api/v1/auth/login", json={"email": "own@clinic.example", "password": PASSWORD})
+    assert ok.status_code == 200
+    assert client.cookies.get(DEVICE_COOKIE)
+    stranger = await other_client.post("/api/v1/auth/login", json={"email": "own@clinic.example", "password": "no"})
+    for _ in range(MAX_FAILURES_PER_DEVICE):
+        r = await client.post("/api/v1/auth/login", json={"email": "own@clinic.example", "password": "nope"})
+        # A wrong password is answered as for any browser: the cookie tells a guesser nothing.
+        assert (r.status_code, r.json(), "set-cookie" in r.headers) == (401, stranger.json(), False)
+    for password in ("nope", PASSWORD):
+        r = await client.post("/api/v1/auth/login", json={"email": "own@clinic.example", "password": password})
+        assert r.status_code == 429
+        assert r.headers["retry-after"] == "900"
+    # Its failures were its own: the account is not locked for another browser (same address here).
+    ok = await other_client.post("/api/v1/auth/login", json={"email": "own@clinic.example", "password": PASSWORD})
+    assert ok.status_code == 200
+
+
+async def test_device_cookies_are_stored_hashed_and_renewed_at_each_sign_in(client: Client, settings: Settings) -> None:
+    await make_therapist(settings, "renew@clinic.example")
+    seen = []
+    for _ in range(2):
+        r = await client.post("/api/v1/auth/login", json={"email": "renew@clinic.example", "password": PASSWORD})
+        assert r.status_code == 200
+        seen.append(client.cookies.get(DEVICE_COOKIE))
+    assert seen[0] != seen[1]
+    stored = [r[0] for r in rows(settings, "SELECT token_hash FROM therapist_device")]
+    assert stored == [hash_token(seen[1])]  # the first one is replaced, and no token is stored as is
+
+
+async def test_closing_an_account_forgets_its_browsers(client: Client, settings: Settings) -> None:
+    tid = await make_therapist(settings, "leaving@clinic.example")
+    r = await client.post("/api/v1/auth/login", json={"email": "leaving@clinic.example", "password": PASSWORD})
+    assert r.status_code == 200
+    assert rows(settings, "SELECT count(*) FROM therapist_device WHERE therapist_id = :t", {"t": tid}) == [(1,)]
+    async with open_database(settings) as db, db.transaction() as tx:
+        await therapists.close_account(tx, tid, dt.datetime.now(dt.UTC))
+    assert rows(settings, "SELECT count(*) FROM therapist_device WHERE therapist_id = :t", {"t": tid}) == [(0,)]

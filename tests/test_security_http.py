@@ -22,11 +22,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from litestar.openapi.plugins import YamlRenderPlugin
 from litestar.testing import TestClient
 
-from server.api.auth import MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS, MAX_FAILURES_PER_ADDRESS
+from server.api.auth import (
+    DEVICE_COOKIE,
+    MAX_FAILURES_PER_ACCOUNT,
+    MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS,
+    MAX_FAILURES_PER_ADDRESS,
+)
 from server.api.openapi import CachedYamlRenderPlugin
 from server.api.patient import MAX_JOINS_PER_ADDRESS
 from server.app import create_app
-from server.auth.secrets import new_invite_code
+from server.auth.secrets import new_invite_code, new_token
 from server.settings import Settings
 from tests.bench.harness import BIN, ROOT, answers, create_therapist, free_port, server_env
 
@@ -35,10 +40,11 @@ PASSWORD = "a security review passphrase"
 
 
 class Live:
-    def __init__(self, url: str, log: Path, db: Path) -> None:
+    def __init__(self, url: str, log: Path, db: Path, env: dict[str, str]) -> None:
         self.url = url
         self.log = log
         self.db = db
+        self.env = env
 
 
 @contextlib.contextmanager
@@ -52,7 +58,7 @@ def serve(tmp: Path, **extra: str) -> Iterator[Live]:
     url = f"http://127.0.0.1:{env['UNKNOT_PORT']}"
     try:
         assert answers(url, process), log.read_text()
-        yield Live(url, log, tmp / "unknot.db")
+        yield Live(url, log, tmp / "unknot.db", env)
     finally:
         process.terminate()
         process.wait(10)
@@ -248,21 +254,76 @@ def test_a_push_service_that_redirects_is_not_followed(tmp_path: Path) -> None:
 # --- guessing limits ----------------------------------------------------------------------------
 
 
+def sign_in_from(browser: httpx.Client, client: str, password: str, email: str = EMAIL) -> int:
+    """A sign-in by ``browser`` (with whatever cookies it holds) through the proxy, as ``client``."""
+    body = {"email": email, "password": password}
+    r = browser.post("/api/v1/auth/login", json=body, headers={"x-forwarded-for": client})
+    if r.status_code == 200:
+        browser.headers["x-csrf-token"] = r.json()["csrf_token"]
+    return r.status_code
+
+
+def guess(live: Live, client: str, password: str, email: str = EMAIL, **cookies: str) -> int:
+    """A sign-in from a browser that never signed in (or that holds only ``cookies``), as ``client``."""
+    with httpx.Client(base_url=live.url, cookies=cookies) as stranger:
+        return sign_in_from(stranger, client, password, email)
+
+
+def use_up_the_account_limit(live: Live, email: str = EMAIL) -> int:
+    """Wrong passwords for the account from many addresses, each well under its own limits, until the
+    account-wide limit refuses; returns how many were answered (401) before that."""
+    for n in range(1, MAX_FAILURES_PER_ACCOUNT + 2):
+        status = guess(live, f"192.0.2.{n}", "guess", email)
+        if status == 429:
+            return n - 1
+        assert status == 401
+    raise AssertionError("no account-wide limit")
+
+
 def test_a_guesser_who_knows_the_email_does_not_lock_the_therapist_out(tmp_path: Path) -> None:
-    with serve(tmp_path, UNKNOT_TRUSTED_PROXIES="127.0.0.1") as live, httpx.Client(base_url=live.url) as proxy:
+    with serve(tmp_path, UNKNOT_TRUSTED_PROXIES="127.0.0.1") as live, httpx.Client(base_url=live.url) as browser:
+        # The therapist's own browser signed in before: it holds a device cookie, for sign-in only.
+        assert sign_in_from(browser, "203.0.113.20", PASSWORD) == 200
 
-        def sign_in(client: str, password: str) -> int:
-            body = {"email": EMAIL, "password": password}
-            return proxy.post("/api/v1/auth/login", json=body, headers={"x-forwarded-for": client}).status_code
-
-        guesses = [sign_in("198.51.100.7", f"guess {n}") for n in range(MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS + 1)]
+        guesses = [guess(live, "198.51.100.7", f"guess {n}") for n in range(MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS + 1)]
         assert guesses == [401] * MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS + [429]
-        assert sign_in("198.51.100.7", PASSWORD) == 429  # the guesser's address waits, even with the password
-        assert sign_in("203.0.113.20", PASSWORD) == 200  # the therapist, at the clinic
-        # From many addresses the account still takes a bounded number of guesses in a window.
-        spread = [sign_in(f"192.0.2.{n}", "guess") for n in range(1, MAX_FAILURES_PER_ACCOUNT + 2)]
-        assert set(spread[:-1]) == {401}
-        assert spread[-1] == 429
+        assert guess(live, "198.51.100.7", PASSWORD) == 429  # the guesser's address waits, even with the password
+        assert guess(live, "203.0.113.21", PASSWORD) == 200  # a colleague's computer, elsewhere
+
+        # From many addresses the account still takes a bounded number of guesses in a window, and a
+        # browser that never signed in to the account is refused even with the password ...
+        assert use_up_the_account_limit(live) == MAX_FAILURES_PER_ACCOUNT
+        assert guess(live, "203.0.113.22", PASSWORD) == 429
+        # ... but not the therapist's own browser, wherever it is (even at an address that guessed).
+        assert sign_in_from(browser, "203.0.113.20", PASSWORD) == 200
+        assert sign_in_from(browser, "192.0.2.1", PASSWORD) == 200
+        device = next(c for c in browser.cookies.jar if c.name == DEVICE_COOKIE)
+        assert device.path == "/api/v1/auth"
+        assert device.has_nonstandard_attr("HttpOnly")
+        assert device.get_nonstandard_attr("SameSite", "").lower() == "strict"
+        # Signed in, the therapist can change the password; the browser stays remembered.
+        r = browser.post(
+            "/api/v1/auth/password",
+            json={"current_password": PASSWORD, "new_password": "a new passphrase after the attack"},
+            headers={"x-forwarded-for": "203.0.113.20"},
+        )
+        assert r.status_code == 200, r.text
+        assert sign_in_from(browser, "203.0.113.20", "a new passphrase after the attack") == 200
+        assert guess(live, "203.0.113.23", "a new passphrase after the attack") == 429
+
+
+def test_only_a_device_cookie_of_the_account_itself_gets_past_the_account_limit(tmp_path: Path) -> None:
+    with serve(tmp_path, UNKNOT_TRUSTED_PROXIES="127.0.0.1") as live, httpx.Client(base_url=live.url) as browser:
+        create_therapist(live.env, "other@clinic.example", "Other", PASSWORD)
+        assert sign_in_from(browser, "203.0.113.20", PASSWORD, "other@clinic.example") == 200
+        use_up_the_account_limit(live)
+        # A browser remembered for another account (a colleague's, or the guesser's own account) ...
+        assert sign_in_from(browser, "203.0.113.20", PASSWORD) == 429
+        # ... or holding a made-up device cookie is a stranger to this account.
+        assert guess(live, "203.0.113.20", PASSWORD, **{DEVICE_COOKIE: new_token()}) == 429
+        assert guess(live, "203.0.113.20", PASSWORD, **{DEVICE_COOKIE: ""}) == 429
+        # The other account is untouched.
+        assert sign_in_from(browser, "203.0.113.20", PASSWORD, "other@clinic.example") == 200
 
 
 def test_an_ipv6_client_cannot_take_turns_with_the_addresses_of_its_network(tmp_path: Path) -> None:

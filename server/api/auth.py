@@ -31,12 +31,17 @@ __all__ = ["AuthController", "LoginIn", "PasswordChangedOut", "PasswordIn", "Ses
 
 SESSION_HOURS = 12
 ATTEMPT_WINDOW = dt.timedelta(minutes=15)
-# A guesser locks out only their own address for an account: the therapist signing in from
-# anywhere else is not locked out by someone who merely knows the email address. Across all
-# addresses an account takes more, which still bounds guessing from many addresses.
+# Tries from a browser the account has not signed in from before are limited per account and
+# address, per address, and per account from all addresses together: the last bounds guessing spread
+# over many addresses, and anyone who knows the email can use it up. A browser that signed in to the
+# account before holds a device cookie: its tries count only against that cookie's own limit, so the
+# therapist's own browser still gets in (OWASP's "device cookies" against lockout).
 MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS = 5
 MAX_FAILURES_PER_ACCOUNT = 50
 MAX_FAILURES_PER_ADDRESS = 20
+MAX_FAILURES_PER_DEVICE = 5
+DEVICE_COOKIE = "unknot_device"
+DEVICE_DAYS = 180
 
 
 class LoginIn(Struct, frozen=True, forbid_unknown_fields=True):
@@ -81,32 +86,54 @@ def _cookie(settings: SettingsDep, value: str, max_age: int) -> Cookie:
     )
 
 
-class _Attempt(Struct, frozen=True):
-    """One try at an account's password, counted under the account from this address, the
-    account from anywhere and the client's address."""
+def _device_cookie(settings: SettingsDep, value: str) -> Cookie:
+    # Only sign-in and password change read it: no other request carries it.
+    return Cookie(
+        key=DEVICE_COOKIE,
+        value=value,
+        max_age=DEVICE_DAYS * 86400,
+        path="/api/v1/auth",
+        httponly=True,
+        samesite="strict",
+        secure=settings.env == "production",
+    )
 
-    pair_key: str
-    account_key: str
+
+class _Attempt(Struct, frozen=True):
+    """One try at an account's password and the keys it is counted under, each with its limit (none:
+    counted, not checked). ``device`` is the hash of the browser's device cookie when it is one of
+    this account's."""
+
+    limits: dict[str, int | None]
+    forgiven: list[str]
     address_key: str
     at: dt.datetime
-
-    @property
-    def limits(self) -> dict[str, int]:
-        return {
-            self.pair_key: MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS,
-            self.account_key: MAX_FAILURES_PER_ACCOUNT,
-            self.address_key: MAX_FAILURES_PER_ADDRESS,
-        }
+    device: str | None
 
 
 async def _count_attempt(db: Database, request: Request, email: str, now: dt.datetime) -> _Attempt:
     """Count one try at the account's password; refuses past the limits."""
     address = client_address(request)
     account = email.lower()
-    attempt = _Attempt(f"login:{account}|{address}", f"login:{account}", f"login-ip:{address}", now)
-    limits = attempt.limits
+    address_key = f"login-ip:{address}"
+    presented = request.cookies.get(DEVICE_COOKIE)
+    device = hash_token(presented) if presented else None
+    if device is not None and await therapists.device_is_live(db, device, account, now):
+        device_key = f"login-device:{device}"
+        # Still counted for the address, so that the address's untrusted tries stay bounded; but not
+        # checked: whoever shares the address (a clinic's guest Wi-Fi) cannot lock this browser out.
+        limits: dict[str, int | None] = {device_key: MAX_FAILURES_PER_DEVICE, address_key: None}
+        attempt = _Attempt(limits, [device_key], address_key, now, device)
+    else:
+        pair_key, account_key = f"login:{account}|{address}", f"login:{account}"
+        limits = {
+            pair_key: MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS,
+            account_key: MAX_FAILURES_PER_ACCOUNT,
+            address_key: MAX_FAILURES_PER_ADDRESS,
+        }
+        attempt = _Attempt(limits, [pair_key, account_key], address_key, now, None)
     counts = await therapists.count_attempt(db, list(limits), now, ATTEMPT_WINDOW)
-    if any(counts[key] > limit for key, limit in limits.items()):
+    if any(limit is not None and counts[key] > limit for key, limit in limits.items()):
         # A refused try is not counted: tries kept up past the limit never make the wait longer.
         await therapists.forget_attempt(db, list(limits), now)
         raise TooManyRequestsException(
@@ -116,9 +143,10 @@ async def _count_attempt(db: Database, request: Request, email: str, now: dt.dat
 
 
 async def _succeeded(db: Database, attempt: _Attempt) -> None:
-    """The right password: the account's failures are forgiven, and this try does not count
-    against the address (a clinic's therapists may all sign in from one)."""
-    await therapists.clear_attempts(db, [attempt.pair_key, attempt.account_key])
+    """The right password: the failures of this browser (or, without a device cookie, of the account)
+    are forgiven, and this try does not count against the address (a clinic's therapists may all
+    sign in from one)."""
+    await therapists.clear_attempts(db, attempt.forgiven)
     await therapists.forget_attempt(db, [attempt.address_key], attempt.at)
 
 
@@ -148,9 +176,15 @@ class AuthController(Controller):
         if await therapists.is_closed(db, found[0].id):
             raise PermissionDeniedException("this account is closed; ask the clinic's administrator")
         await _succeeded(db, attempt)
-        token = new_token()
+        token, device = new_token(), new_token()
         await therapists.create_session(db, hash_token(token), found[0].id, now, SESSION_HOURS)
-        return Response(SessionOut(found[0], csrf_for(token)), cookies=[_cookie(settings, token, SESSION_HOURS * 3600)])
+        # A new device cookie on every sign-in: one copied from this browser stops working once it
+        # signs in again.
+        await therapists.remember_device(db, hash_token(device), found[0].id, now, DEVICE_DAYS, attempt.device)
+        return Response(
+            SessionOut(found[0], csrf_for(token)),
+            cookies=[_cookie(settings, token, SESSION_HOURS * 3600), _device_cookie(settings, device)],
+        )
 
     @post("/logout", summary="Sign out", status_code=204, guards=[therapist_guard])
     async def logout(
@@ -187,6 +221,6 @@ class AuthController(Controller):
             raise InputError("current_password", "is not the account's current password")
         await _succeeded(db, attempt)
         ended = await therapists.replace_password(
-            db, user.therapist.id, await hash_password(data.new_password), user.session_hash
+            db, user.therapist.id, await hash_password(data.new_password), user.session_hash, attempt.device
         )
         return PasswordChangedOut(ended)
