@@ -185,8 +185,8 @@ def _run_on_accounts(settings: Settings, work: Callable[[Database], Awaitable[in
 
 
 def cmd_set_password(args: argparse.Namespace) -> int:
-    """Give a therapist account a new password (one forgotten, or one someone else knows) and sign
-    out all its sessions."""
+    """Give a therapist account a new password (one forgotten, or one someone else knows), sign out
+    all its sessions, forget the browsers it signed in from and clear its failed sign-ins."""
     from server.auth.secrets import hash_password
     from server.db import therapists
 
@@ -197,7 +197,11 @@ def cmd_set_password(args: argparse.Namespace) -> int:
 
     async def work(db: Database) -> int:
         [account] = await _accounts(db, args.email)
+        # Every remembered browser is forgotten too: a reset may follow a compromise, and a browser
+        # the intruder signed in from would keep its own allowance of guesses.
         ended = await therapists.replace_password(db, account.id, await hash_password(password), None)
+        # Locked out by guesses, the therapist gets in at once with the new password.
+        await therapists.clear_account_attempts(db, account.email)
         print(f"new password set for <{account.email}>; {ended} session(s) signed out")
         return 0
 

@@ -326,6 +326,29 @@ def test_only_a_device_cookie_of_the_account_itself_gets_past_the_account_limit(
         assert sign_in_from(browser, "203.0.113.20", PASSWORD, "other@clinic.example") == 200
 
 
+def test_an_administrators_new_password_lets_a_locked_out_therapist_in_at_once(tmp_path: Path) -> None:
+    with serve(tmp_path, UNKNOT_TRUSTED_PROXIES="127.0.0.1") as live, httpx.Client(base_url=live.url) as browser:
+        assert sign_in_from(browser, "203.0.113.20", PASSWORD) == 200  # perhaps the intruder's browser
+        for n in range(MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS):
+            assert guess(live, "198.51.100.7", f"guess {n}") == 401
+        use_up_the_account_limit(live)
+        new = "the administrator's new passphrase"
+        subprocess.run(
+            [str(BIN / "unknot"), "set-password", EMAIL, "--password-stdin"],
+            input=new.encode(),
+            env=live.env,
+            check=True,
+            capture_output=True,
+        )
+        # The account's counts are cleared: a browser that never signed in gets in, from anywhere,
+        # even from the address that guessed.
+        assert guess(live, "203.0.113.30", new) == 200
+        assert guess(live, "198.51.100.7", new) == 200
+        # The reset forgot the browsers remembered before it: that one is a stranger again.
+        use_up_the_account_limit(live)
+        assert sign_in_from(browser, "203.0.113.20", new) == 429
+
+
 def test_an_ipv6_client_cannot_take_turns_with_the_addresses_of_its_network(tmp_path: Path) -> None:
     # Behind a proxy (here: this test) each IPv6 client has a /64 of its own, 2^64 addresses: counted
     # per address, a sign-in guesser spraying passwords over accounts never met the per-address limit.

@@ -14,6 +14,7 @@ __all__ = [
     "NotTheirs",
     "StillHolds",
     "Therapist",
+    "clear_account_attempts",
     "clear_attempts",
     "close_account",
     "count_attempt",
@@ -259,3 +260,22 @@ async def clear_attempts(db: Database, keys: list[str]) -> None:
     async with db.transaction() as tx:
         await tx.executemany("DELETE FROM attempt WHERE key = :key", [{"key": k} for k in keys])
 
+
+async def clear_account_attempts(db: Database, email: str) -> int:
+    """Forget an account's failed sign-ins, from anywhere and from each address (an administrator's
+    reset lets the therapist in at once); returns how many were forgotten. Attempts counted per
+    address only are not the account's and stay."""
+    account = f"login:{email.lower()}"
+    pattern = account.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "|%"
+    async with db.transaction() as tx:
+        rows = await tx.fetch_all(
+            "SELECT DISTINCT key FROM attempt WHERE key = :account OR key LIKE :pattern ESCAPE '\\'",
+            {"account": account, "pattern": pattern},
+        )
+        # An email may hold "|" itself: only "login:<email>|<address>" is this account's, and an
+        # address never holds one.
+        keys = [r["key"] for r in rows if r["key"] == account or "|" not in r["key"][len(account) + 1 :]]
+        forgotten = 0
+        for key in keys:
+            forgotten += await tx.execute("DELETE FROM attempt WHERE key = :key", {"key": key})
+        return forgotten
