@@ -214,6 +214,16 @@ async def test_device_cookies_are_stored_hashed_and_renewed_at_each_sign_in(clie
     assert stored == [hash_token(seen[1])]  # the first one is replaced, and no token is stored as is
 
 
+async def test_an_account_remembers_a_bounded_number_of_browsers(client: Client, settings: Settings) -> None:
+    tid = await make_therapist(settings, "many@clinic.example")
+    start = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC)
+    async with open_database(settings) as db:
+        for n in range(therapists.MAX_DEVICES_PER_THERAPIST + 3):  # browsers that drop their cookies
+            await therapists.remember_device(db, f"hash{n:02d}", tid, start + dt.timedelta(minutes=n), 180, None)
+    kept = sorted(r[0] for r in rows(settings, "SELECT token_hash FROM therapist_device"))
+    assert kept == [f"hash{n:02d}" for n in range(3, therapists.MAX_DEVICES_PER_THERAPIST + 3)]
+
+
 async def test_closing_an_account_forgets_its_browsers(client: Client, settings: Settings) -> None:
     tid = await make_therapist(settings, "leaving@clinic.example")
     r = await client.post("/api/v1/auth/login", json={"email": "leaving@clinic.example", "password": PASSWORD})

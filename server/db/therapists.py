@@ -188,11 +188,17 @@ async def replace_password(
         )
 
 
+# Browsers that drop their cookies would otherwise add one each sign-in; the oldest beyond this are
+# forgotten, and such a browser is only limited like any other again.
+MAX_DEVICES_PER_THERAPIST = 20
+
+
 async def remember_device(
     db: Database, token_hash: str, therapist_id: int, now: dt.datetime, days: int, replaces: str | None
 ) -> None:
     """Remember a browser the therapist signed in from, in place of ``replaces`` (the hash of the
-    browser's previous device cookie, if it was this account's); expired ones are cleared on the way."""
+    browser's previous device cookie, if it was this account's); expired ones, and the oldest past
+    :data:`MAX_DEVICES_PER_THERAPIST`, are cleared on the way."""
     async with db.transaction() as tx:
         await tx.execute(
             "DELETE FROM therapist_device WHERE therapist_id = :tid AND (expires_at <= :now OR token_hash = :old)",
@@ -202,6 +208,12 @@ async def remember_device(
             "INSERT INTO therapist_device (token_hash, therapist_id, created_at, expires_at) "
             "VALUES (:hash, :tid, :now, :expires)",
             {"hash": token_hash, "tid": therapist_id, "now": iso(now), "expires": iso(now + dt.timedelta(days=days))},
+        )
+        await tx.execute(
+            "DELETE FROM therapist_device WHERE therapist_id = :tid AND token_hash NOT IN ("
+            "SELECT token_hash FROM therapist_device WHERE therapist_id = :tid "
+            "ORDER BY created_at DESC, token_hash LIMIT :keep)",
+            {"tid": therapist_id, "keep": MAX_DEVICES_PER_THERAPIST},
         )
 
 
