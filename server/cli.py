@@ -570,7 +570,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("name")
     create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     create.set_defaults(func=cmd_create_therapist)
-    reset = sub.add_parser("set-password", help="give a therapist a new password and sign out their sessions")
+    reset = sub.add_parser(
+        "set-password", help="give a therapist a new password, sign out their sessions and clear their failed sign-ins"
+    )
     reset.add_argument("email")
     reset.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     reset.set_defaults(func=cmd_set_password)

@@ -161,7 +161,7 @@ def test_restore_replaces_a_damaged_database(
     assert not Path(f"{settings.sqlite_path}.restoring").exists()
 
 
-async def test_a_restore_ends_every_session_and_says_account_changes_are_undone(
+async def test_a_restore_ends_every_session_forgets_every_browser_and_says_account_changes_are_undone(
     therapist: Client,
     settings: Settings,
     tmp_path: Path,
@@ -173,12 +173,15 @@ async def test_a_restore_ends_every_session_and_says_account_changes_are_undone(
     backup(settings.sqlite_path, target)
     with sqlite3.connect(target) as conn:
         assert conn.execute("SELECT count(*) FROM therapist_session").fetchone()[0] > 0
+        assert conn.execute("SELECT count(*) FROM therapist_device").fetchone()[0] > 0
     restored = tmp_path / "restored.db"
     monkeypatch.setenv("UNKNOT_DATABASE_URL", str(restored))
     assert await asyncio.to_thread(main, ["restore", str(target), "--yes"]) == 0
     assert "password changes and account closures made since the backup are undone" in capsys.readouterr().out
     with sqlite3.connect(restored) as conn:
         assert conn.execute("SELECT count(*) FROM therapist_session").fetchone()[0] == 0
+        # A browser forgotten since (a password change, a reset) must not get back its own limit.
+        assert conn.execute("SELECT count(*) FROM therapist_device").fetchone()[0] == 0
 
 
 async def test_patients_erased_since_the_backup_are_erased_again(

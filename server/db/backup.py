@@ -216,16 +216,22 @@ def _fsync(path: Path) -> None:
 
 
 def _sign_everyone_out(path: Path) -> None:
-    """Drop every therapist session in the restored copy.
+    """Drop every therapist session and remembered browser in the restored copy.
 
     The backup still holds sessions that a password change or an account closure since then ended;
-    kept, they would let in whoever had stolen one.
+    kept, they would let in whoever had stolen one. A browser forgotten since then (a password
+    change, a reset) would get back its own sign-in limit, apart from the account's.
     """
     try:
         with contextlib.closing(sqlite3.connect(path)) as conn:
             conn.execute("PRAGMA secure_delete=ON")
             with conn:
                 conn.execute("DELETE FROM therapist_session")
+                # A backup made before schema version 9 has no remembered browsers.
+                if conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'therapist_device'"
+                ).fetchone():
+                    conn.execute("DELETE FROM therapist_device")
     except sqlite3.Error as exc:
         raise BackupError(f"cannot end the sessions in the restored copy {path}: {exc}") from None
 
