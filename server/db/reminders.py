@@ -9,8 +9,8 @@ Two statements are written to stay correct with several schedulers on one databa
 takes with ``FOR UPDATE OF r SKIP LOCKED``, so two schedulers plan disjoint sets) and
 ``claim``, one ``UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING`` (PostgreSQL:
 ``FOR UPDATE SKIP LOCKED`` in the sub-select, so concurrent claimers never wait for or
-take each other's rows). A delivery is also unique per device, slot and local day, so
-even a doubled plan step cannot send twice.
+take each other's rows). A delivery that is or may still be sent is also unique per device,
+patient, slot and local day, so even a doubled plan step cannot send twice.
 
 Where the dialects differ, both texts sit side by side in a :func:`dialects` pair.
 """
@@ -39,6 +39,7 @@ __all__ = [
     "add_deliveries",
     "add_delivery",
     "claim",
+    "close_pending",
     "delete_subscription",
     "deliveries_of",
     "done_on",
@@ -89,11 +90,23 @@ DONE_ON = _in_sets(
     "SELECT patient_id, on_date, exercise_id, slot FROM completion WHERE patient_id IN ({ids}) AND on_date IN ({dates})"
 )
 CLAIMED_TARGETS = _in_sets(
-    "SELECT s.id, s.endpoint, s.p256dh, s.auth, p.archived_at IS NOT NULL AS archived, p.timezone, "
+    "SELECT s.id, s.patient_id, s.endpoint, s.p256dh, s.auth, p.archived_at IS NOT NULL AS archived, p.timezone, "
     "q.quiet_start, q.quiet_end FROM push_subscription s "
     "JOIN patient_device d ON d.id = s.device_id AND d.revoked_at IS NULL "
     "JOIN patient p ON p.id = d.patient_id LEFT JOIN reminder_prefs q ON q.patient_id = p.id "
     "WHERE s.id IN ({ids})"
+)
+
+# Only 'pending': a row being sent ('sending') is in a sender's hands and may finish.
+_CLOSE_PENDING = (
+    "UPDATE reminder_delivery SET status = 'skipped', last_error = :error, next_attempt_at = NULL, claim = NULL "
+    "WHERE kind = 'reminder' AND status = 'pending' "
+)
+CLOSE_PENDING_SLOTS = _in_sets(_CLOSE_PENDING + "AND patient_id = :pid AND slot IN ({dates})")
+HANDED_OVER = (
+    "UPDATE reminder_delivery SET status = 'skipped', last_error = :error, next_attempt_at = NULL, claim = NULL "
+    "WHERE kind = 'reminder' AND status = 'pending' AND patient_id <> :pid "
+    "AND subscription_id IN (SELECT id FROM push_subscription WHERE endpoint = :e)"
 )
 
 
@@ -124,12 +137,13 @@ class SubscriptionInfo(Struct, frozen=True):
 
 class TargetRow(Struct, frozen=True, kw_only=True):
     """A live subscription and its keys; for a claimed delivery also its patient's state as it is now
-    (archived since the reminder was planned, time zone and quiet hours)."""
+    (who owns it now, archived since the reminder was planned, time zone and quiet hours)."""
 
     id: int
     endpoint: str
     p256dh: str
     auth: str
+    patient_id: int | None = None
     archived: bool = False
     timezone: str = "UTC"
     quiet_start: str | None = None
@@ -216,12 +230,26 @@ async def upsert_subscription(
     )
     if stored == 0:
         return None
+    # Handed over: what was waiting for the previous patient must not reach the new one's browser
+    # (it speaks of the previous patient's plan), and must not hold back the new patient's own.
+    await tx.execute(
+        HANDED_OVER, {"pid": patient_id, "e": endpoint, "error": "the device was handed to another patient"}
+    )
     await tx.execute(
         "DELETE FROM push_subscription WHERE patient_id = :pid AND id NOT IN (SELECT id FROM push_subscription "
         "WHERE patient_id = :pid ORDER BY coalesce(last_ok_at, updated_at) DESC, id DESC LIMIT :keep)",
         {"pid": patient_id, "keep": keep},
     )
     return existing is None
+
+
+async def close_pending(tx: Transaction, patient_id: int, slots: Iterable[str], reason: str) -> int:
+    """Close the patient's reminders of ``slots`` still waiting to be sent (a first attempt or a retry)
+    as skipped. One being sent right now is left to finish."""
+    return await tx.execute(
+        CLOSE_PENDING_SLOTS[tx.dialect],
+        {"pid": patient_id, "dates": _ids(slots), "error": reason},
+    )
 
 
 async def delete_subscription(tx: Transaction, patient_id: int, endpoint: str) -> bool:
@@ -249,7 +277,7 @@ async def targets_of(db: Database | Transaction, patient_id: int) -> list[Target
         "JOIN patient_device d ON d.id = s.device_id AND d.revoked_at IS NULL WHERE s.patient_id = :pid ORDER BY s.id",
         {"pid": patient_id},
     )
-    return [TargetRow(id=r[0], endpoint=r[1], p256dh=r[2], auth=r[3]) for r in rows]
+    return [TargetRow(id=r[0], endpoint=r[1], p256dh=r[2], auth=r[3], patient_id=patient_id) for r in rows]
 
 
 async def live_subscriptions(tx: Transaction, patient_ids: Iterable[int]) -> dict[int, list[int]]:
@@ -451,12 +479,35 @@ def _delivery_params(d: dict[str, object]) -> dict[str, object]:
     return {"sid": None, "attempts": 0, "next": None, "claim": None, "payload": "", "error": "", **d}
 
 
-async def add_deliveries(tx: Transaction, rows: Sequence[dict[str, object]]) -> None:
-    """Insert deliveries; one a device already has for that slot and day is left alone.
+# One statement for the whole set, so that RETURNING says which rows went in (executemany cannot).
+# "WHERE true" keeps SQLite from reading ON CONFLICT as part of the SELECT.
+ADD_DELIVERIES = dialects(
+    sqlite="INSERT INTO reminder_delivery (patient_id, subscription_id, kind, slot, on_date, due_at, status, "
+    "attempts, next_attempt_at, claim, payload, last_error, created_at) "
+    "SELECT json_extract(value, '$.pid'), json_extract(value, '$.sid'), json_extract(value, '$.kind'), "
+    "json_extract(value, '$.slot'), json_extract(value, '$.on_date'), json_extract(value, '$.due_at'), "
+    "json_extract(value, '$.status'), json_extract(value, '$.attempts'), json_extract(value, '$.next'), "
+    "json_extract(value, '$.claim'), json_extract(value, '$.payload'), json_extract(value, '$.error'), "
+    "json_extract(value, '$.now') FROM json_each(:rows) WHERE true ON CONFLICT DO NOTHING RETURNING status",
+    postgresql="INSERT INTO reminder_delivery (patient_id, subscription_id, kind, slot, on_date, due_at, status, "
+    "attempts, next_attempt_at, claim, payload, last_error, created_at) "
+    "SELECT CAST(r->>'pid' AS bigint), CAST(r->>'sid' AS bigint), r->>'kind', r->>'slot', r->>'on_date', "
+    "r->>'due_at', r->>'status', CAST(r->>'attempts' AS integer), r->>'next', r->>'claim', r->>'payload', "
+    "r->>'error', r->>'now' FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS r "
+    "ON CONFLICT DO NOTHING RETURNING status",
+)
+
+
+async def add_deliveries(tx: Transaction, rows: Sequence[dict[str, object]]) -> list[str]:
+    """Insert deliveries; one a device already has for that patient, slot and day (still to be sent,
+    or sent) is left alone. Returns the status of each row that went in.
 
     Keys: pid, kind, slot, on_date, due_at, status, now; optional sid, attempts, next, claim, payload, error.
     """
-    await tx.executemany(_INSERT_DELIVERY + "ON CONFLICT DO NOTHING", [_delivery_params(r) for r in rows])
+    if not rows:
+        return []
+    found = await tx.fetch_all(ADD_DELIVERIES[tx.dialect], {"rows": json.dumps([_delivery_params(r) for r in rows])})
+    return [r["status"] for r in found]
 
 
 async def add_delivery(tx: Transaction, row: dict[str, object]) -> int:

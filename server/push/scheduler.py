@@ -268,13 +268,10 @@ class Scheduler:
                 row |= {"due_at": iso(due), "now": iso(now), "status": "skipped"}
                 if not left:
                     rows.append({**row, "error": "nothing left to do in this slot"})
-                    report.skipped += 1
                 elif now - due > self.grace:
                     rows.append({**row, "status": "missed", "error": "not sent in time (was the server down?)"})
-                    report.missed += 1
                 elif in_window(now, _window(rule.quiet_start, rule.quiet_end), tz):
                     rows.append({**row, "error": "quiet hours"})
-                    report.skipped += 1
                 else:
                     payload = payload_for("reminder", rule.slot, on_date, left, self.catalog, rule.locale)
                     text = payload.encode().decode()
@@ -282,8 +279,11 @@ class Scheduler:
                         rows.append(
                             {**row, "sid": subscription_id, "status": "pending", "next": iso(now), "payload": text}
                         )
-                        report.planned += 1
-            await reminders.add_deliveries(tx, rows)
+            # Counted from the rows that went in: a device that already has this day's reminder gets no other.
+            added = await reminders.add_deliveries(tx, rows)
+            report.planned += added.count("pending")
+            report.skipped += added.count("skipped")
+            report.missed += added.count("missed")
             await reminders.set_next_due(tx, updates)
         return len(rules)
 
@@ -330,6 +330,9 @@ class Scheduler:
             return Outcome("gone", None, "the subscription was removed")
         if item.target.archived:  # planned before the therapist archived the patient
             return Outcome("skipped", None, "the patient was archived")
+        # A browser handed to another patient since: never show them the previous patient's reminder.
+        if item.target.patient_id != item.patient_id:
+            return Outcome("skipped", None, "the device was handed to another patient")
         if left is not None and not left:  # done since it was planned
             return Outcome("skipped", None, "nothing left to do in this slot")
         # Checked again here: a retry, or a claim taken over after a lease, may come later than planned.
