@@ -468,8 +468,13 @@ class PatientRemindersController(Controller):
             before = was[r.slot]
             if _setting(r) == _setting(before) and before.next_due_at is not None and before.next_due_at <= iso(now):
                 due[r.slot] = before.next_due_at
+        changed = [r.slot for r in rules if _setting(r) != _setting(was[r.slot])]
         async with db.transaction() as tx:
             await reminders.save_rules(tx, user.patient_id, _with_next(rules, tz, now, due), user.timezone, now)
+            # After the rules are saved (on PostgreSQL that waits for a plan step holding them), so a
+            # reminder planned under the old setting is closed too. A retry of the old time must not go
+            # out, nor block the new time's reminder the same day.
+            await reminders.close_pending(tx, user.patient_id, changed, "settings changed")
             await reminders.save_prefs(tx, user.patient_id, now, customized=True, quiet=quiet)
         return await _reminders_out(db, user, now)
 
@@ -491,8 +496,12 @@ class PatientRemindersController(Controller):
             planned = {day: {e.slot for e in routine_for(program, day, catalog).entries} for day in days}
             for r in rules:
                 skip = [day for day in days if r.slot not in planned[day]]
-                if r.enabled and len(skip) < len(days):
-                    events.append(CalendarRule(r.slot, r.local_time, days_from_mask(r.weekdays), skip))
+                weekdays = days_from_mask(r.weekdays)
+                # An event needs a day of the plan on one of its weekdays with something in its slot:
+                # calendars count the first start as an occurrence even after the end.
+                reminded = [d for d in days if d not in skip and WEEKDAYS[d.weekday()] in weekdays]
+                if r.enabled and reminded:
+                    events.append(CalendarRule(r.slot, r.local_time, weekdays, skip))
         body = calendar(
             patient_key=f"{user.therapist_id}:{user.patient_id}",
             timezone=user.timezone,
