@@ -162,6 +162,9 @@ def calendar(
         begin = starts_on
         while WEEKDAYS[begin.weekday()] not in days:
             begin += dt.timedelta(days=1)
+        if until is not None and begin > until:
+            # RFC 5545 counts DTSTART as an occurrence even past UNTIL: calendars would remind after the end.
+            continue
         rrule = f"RRULE:FREQ=WEEKLY;BYDAY={','.join(_BYDAY[d] for d in days)}"
         if until is not None:
             # With a TZID start, UNTIL must be UTC: the end of the last local day.
