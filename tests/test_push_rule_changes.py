@@ -1,0 +1,222 @@
+"""Reminders already planned, when the patient changes their slot, or their browser changes hands.
+
+Driven as in tests/test_push_scheduler.py: patients through the API, a scheduler on the test's
+loop with a clock the test sets, and a real push service on loopback that decrypts every message.
+Both backends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from litestar import Litestar
+
+from server.catalog import Catalog
+from server.clock import Clock
+from server.db import open_database
+from server.push import Scheduler, load_or_create
+from server.push.ics import CalendarRule, calendar
+from server.settings import Settings
+from tests.pushservice import PushService
+from tests.test_push_scheduler import EVENING_TEXT, START, Client, deliveries, join_phone, make_patient, utc
+
+DUE = utc("2026-11-20T18:00:00")  # Friday 19:00 in Berlin
+NOT_FRIDAY = ["mon", "tue", "wed", "thu", "sat", "sun"]
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(fixed=START)
+
+
+@pytest.fixture
+async def scheduler(client: Client, settings: Settings, catalog: Catalog) -> AsyncIterator[Scheduler]:
+    """A scheduler on the test's loop with its own connection, like a second app process."""
+    async with open_database(settings) as db:
+        running = Scheduler(db, catalog, settings, load_or_create(settings.data_dir))
+        yield running
+        await running.stop()
+
+
+# --- a retry waiting when the patient changes the slot ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"enabled": False}, {"weekdays": NOT_FRIDAY}],
+    ids=["turned-off", "friday-removed"],
+)
+async def test_a_retry_is_not_sent_once_the_patient_turned_that_reminder_off_for_the_day(
+    therapist: Client,
+    app: Litestar,
+    service: PushService,
+    catalog: Catalog,
+    scheduler: Scheduler,
+    clock: Clock,
+    change: dict[str, Any],
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog)
+    service.answer(ana.subs[0], 503)
+    assert (await scheduler.tick(DUE)).retried == 1
+    clock.fixed = DUE + dt.timedelta(seconds=5)
+    rule = {"slot": "evening", "local_time": "19:00", **change}
+    r = await ana.phones[0].put("/api/v1/patient/reminders", json={"rules": [rule]})
+    assert r.status_code == 200, r.text
+    for later in (31, 120, 600):
+        assert (await scheduler.tick(DUE + dt.timedelta(seconds=later))).sent == 0
+    assert service.attempts(ana.subs[0]) == 1
+    assert service.received == []
+    [closed] = await deliveries(therapist, ana)
+    assert (closed["status"], closed["attempts"], closed["last_error"]) == ("skipped", 1, "settings changed")
+
+
+async def test_a_reminder_moved_later_after_a_failed_attempt_comes_once_at_the_new_time(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler, clock: Clock
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog)
+    service.answer(ana.subs[0], 503)
+    assert (await scheduler.tick(DUE)).retried == 1
+    clock.fixed = DUE + dt.timedelta(seconds=5)
+    r = await ana.phones[0].put(
+        "/api/v1/patient/reminders", json={"rules": [{"slot": "evening", "local_time": "21:00"}]}
+    )
+    assert r.status_code == 200, r.text
+    # Nothing when the old time's retry would have gone.
+    assert (await scheduler.tick(DUE + dt.timedelta(seconds=31))).sent == 0
+    assert service.attempts(ana.subs[0]) == 1
+    # One message at 21:00 local, for today.
+    report = await scheduler.tick(utc("2026-11-20T20:00:00"))
+    assert (report.planned, report.sent) == (1, 1)
+    [message] = await service.wait_for(1)
+    assert (message.payload["on_date"], message.payload["title"]) == ("2026-11-20", EVENING_TEXT)
+    assert (await scheduler.tick(utc("2026-11-20T20:10:00"))).sent == 0
+    assert service.attempts(ana.subs[0]) == 2
+    sent, closed = await deliveries(therapist, ana)
+    assert (sent["status"], sent["due_at"]) == ("sent", "2026-11-20T20:00:00Z")
+    assert (closed["status"], closed["due_at"], closed["last_error"]) == (
+        "skipped",
+        "2026-11-20T18:00:00Z",
+        "settings changed",
+    )
+
+
+async def test_changing_only_the_quiet_hours_leaves_a_waiting_retry_alone(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler, clock: Clock
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog)
+    service.answer(ana.subs[0], 503)
+    assert (await scheduler.tick(DUE)).retried == 1
+    clock.fixed = DUE + dt.timedelta(seconds=5)
+    rules = [{"slot": "evening", "local_time": "19:00"}]
+    r = await ana.phones[0].put(
+        "/api/v1/patient/reminders", json={"rules": rules, "quiet_hours": {"start": "23:00", "end": "06:00"}}
+    )
+    assert r.status_code == 200, r.text
+    assert (await scheduler.tick(DUE + dt.timedelta(seconds=31))).sent == 1
+    assert [m.payload["title"] for m in await service.wait_for(1)] == [EVENING_TEXT]
+
+
+# --- a browser handed from one patient to the next ------------------------------------------------
+
+
+async def test_a_handed_over_browser_gets_the_new_patients_reminder_not_the_old_ones_retry(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler, clock: Clock
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog, name="Ana")
+    # Bea reads Spanish, so her reminder is told apart from Ana's.
+    bea = await make_patient(therapist, app, service, catalog, name="Bea", locale="es", devices=0)
+    browser = ana.subs[0]
+    service.answer(browser, 503)
+    assert (await scheduler.tick(DUE)).retried == 1
+    clock.fixed = DUE + dt.timedelta(seconds=10)
+    phone = await join_phone(therapist, app, bea.id)
+    r = await phone.put("/api/v1/patient/push/subscriptions", json=browser.as_json())
+    assert r.status_code == 200, r.text
+    # Ana's retry is not shown to Bea.
+    assert (await scheduler.tick(DUE + dt.timedelta(seconds=31))).sent == 0
+    assert service.attempts(browser) == 1
+    # Bea, who joined after 19:00, has her evening at 19:30 today: it is not held back by Ana's.
+    r = await phone.put("/api/v1/patient/reminders", json={"rules": [{"slot": "evening", "local_time": "19:30"}]})
+    assert r.status_code == 200, r.text
+    report = await scheduler.tick(utc("2026-11-20T18:30:00"))
+    assert (report.planned, report.sent) == (1, 1)
+    [message] = await service.wait_for(1)
+    assert message.payload["title"].startswith("Tarde")  # Bea's own, in Spanish
+    assert service.attempts(browser) == 2  # Ana's failed one, then Bea's
+    [ana_s] = await deliveries(therapist, ana)
+    assert (ana_s["status"], ana_s["last_error"]) == ("skipped", "the device was handed to another patient")
+    [bea_s] = await deliveries(therapist, bea)
+    assert (bea_s["status"], bea_s["on_date"]) == ("sent", "2026-11-20")
+
+
+async def test_a_handed_over_browser_gets_the_new_patients_reminder_the_day_the_old_one_had_theirs(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler, clock: Clock
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog, name="Ana")
+    bea = await make_patient(therapist, app, service, catalog, name="Bea", locale="es", devices=0)
+    browser = ana.subs[0]
+    assert (await scheduler.tick(DUE)).sent == 1
+    clock.fixed = DUE + dt.timedelta(minutes=5)
+    phone = await join_phone(therapist, app, bea.id)
+    r = await phone.put("/api/v1/patient/push/subscriptions", json=browser.as_json())
+    assert r.status_code == 200, r.text
+    r = await phone.put("/api/v1/patient/reminders", json={"rules": [{"slot": "evening", "local_time": "21:00"}]})
+    assert r.status_code == 200, r.text
+    report = await scheduler.tick(utc("2026-11-20T20:00:00"))
+    assert (report.planned, report.sent) == (1, 1)
+    first, second = await service.wait_for(2)
+    assert first.payload["title"] == EVENING_TEXT
+    assert second.payload["title"].startswith("Tarde")
+    assert second.payload["on_date"] == "2026-11-20"
+    [bea_s] = await deliveries(therapist, bea)
+    assert bea_s["status"] == "sent"
+
+
+# --- the calendar file -------------------------------------------------------------------------
+
+
+def _starts(ics: str) -> dict[str, dt.date]:
+    """The first day of each event, by its UID's slot."""
+    found, uid = {}, ""
+    for line in ics.split("\r\n"):
+        if line.startswith("UID:"):
+            uid = line.split("-")[-1].split("@")[0]
+        elif line.startswith("DTSTART;TZID="):
+            found[uid] = dt.datetime.strptime(line.split(":")[-1], "%Y%m%dT%H%M%S").date()
+    return found
+
+
+async def test_the_calendar_has_no_event_whose_first_day_is_after_the_plan_ends(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, clock: Clock
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog)
+    program = (await therapist.get(f"/api/v1/patients/{ana.id}/plan")).json()["program"]
+    days = max(p["to_day"] for p in program["phases"]) + 1
+    until = dt.date.fromisoformat(program["treated_on"]) + dt.timedelta(days=days - 1)
+    clock.fixed = dt.datetime.combine(until - dt.timedelta(days=1), dt.time(9), tzinfo=dt.UTC)
+    weekdays = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    left = {weekdays[(until - dt.timedelta(days=k)).weekday()] for k in range(2)}
+    later = next(d for d in weekdays if d not in left)  # next comes only after the plan's last day
+    rules = [{"slot": "evening", "local_time": "19:00", "weekdays": [later]}]
+    r = await ana.phones[0].put("/api/v1/patient/reminders", json={"rules": rules})
+    assert r.status_code == 200, r.text
+    ics = (await ana.phones[0].get("/api/v1/patient/reminders.ics")).text
+    starts = _starts(ics)
+    assert "evening" not in starts
+    assert starts == {"morning": until - dt.timedelta(days=1)}  # the morning habit runs to the end
+    assert ics.count("BEGIN:VEVENT") == 1
+
+
+def test_a_calendar_rule_whose_first_day_is_after_until_is_left_out() -> None:
+    now = dt.datetime(2026, 12, 28, 9, tzinfo=dt.UTC)
+    common = {"patient_key": "1:2", "timezone": "Europe/Berlin", "lang": "en", "now": now, "app_url": "https://x.test"}
+    # Monday 28 December to Tuesday 29 December: a Wednesday rule would first fall on the 30th.
+    rules = [CalendarRule("evening", "19:00", ["wed"]), CalendarRule("morning", "08:00", ["tue"])]
+    ics = calendar(rules=rules, starts_on=dt.date(2026, 12, 28), until=dt.date(2026, 12, 29), **common)
+    assert _starts(ics) == {"morning": dt.date(2026, 12, 29)}
+    # Without an end, the Wednesday rule starts on the first Wednesday.
+    ics = calendar(rules=rules, starts_on=dt.date(2026, 12, 28), until=None, **common)
+    assert _starts(ics) == {"evening": dt.date(2026, 12, 30), "morning": dt.date(2026, 12, 29)}
