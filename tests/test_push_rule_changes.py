@@ -16,7 +16,7 @@ from litestar import Litestar
 
 from server.catalog import Catalog
 from server.clock import Clock
-from server.db import open_database
+from server.db import open_database, reminders
 from server.push import Scheduler, load_or_create
 from server.push.ics import CalendarRule, calendar
 from server.settings import Settings
@@ -220,3 +220,42 @@ def test_a_calendar_rule_whose_first_day_is_after_until_is_left_out() -> None:
     # Without an end, the Wednesday rule starts on the first Wednesday.
     ics = calendar(rules=rules, starts_on=dt.date(2026, 12, 28), until=None, **common)
     assert _starts(ics) == {"evening": dt.date(2026, 12, 30), "morning": dt.date(2026, 12, 29)}
+
+
+async def test_a_reminder_in_a_crashed_senders_hands_is_not_sent_to_the_browsers_new_owner(
+    therapist: Client,
+    app: Litestar,
+    service: PushService,
+    catalog: Catalog,
+    scheduler: Scheduler,
+    clock: Clock,
+    settings: Settings,
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog, name="Ana")
+    bea = await make_patient(therapist, app, service, catalog, name="Bea", locale="es", devices=0)
+    browser = ana.subs[0]
+    await scheduler.plan(DUE)
+    # A sender claims Ana's reminder and dies before sending: the row stays 'sending' until its lease ends.
+    [lost] = await reminders.claim(
+        scheduler.db,
+        DUE,
+        lease_until=DUE + scheduler.lease,
+        token="crashed",
+        limit=10,
+        max_attempts=settings.push_max_attempts,
+        not_before=DUE - scheduler.grace,
+    )
+    clock.fixed = DUE + dt.timedelta(seconds=10)
+    phone = await join_phone(therapist, app, bea.id)
+    r = await phone.put("/api/v1/patient/push/subscriptions", json=browser.as_json())
+    assert r.status_code == 200, r.text
+    report = await scheduler.tick(DUE + scheduler.lease + dt.timedelta(seconds=1))
+    assert (report.sent, report.skipped, report.gone) == (0, 1, 0)
+    assert service.attempts(browser) == 0
+    [ana_s] = await deliveries(therapist, ana)
+    assert (ana_s["id"], ana_s["status"]) == (lost.id, "skipped")
+    assert ana_s["last_error"] == "the device was handed to another patient"
+    # The browser itself is kept, now Bea's: her reminder tomorrow reaches it.
+    assert (await scheduler.tick(utc("2026-11-21T18:00:00"))).sent == 1
+    [message] = await service.wait_for(1)
+    assert message.payload["title"].startswith("Tarde")

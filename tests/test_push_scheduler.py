@@ -485,7 +485,8 @@ async def test_moving_a_reminder_later_the_same_day_does_not_send_it_twice(
     )
     assert r.status_code == 200, r.text
     assert r.json()["rules"][2]["next_at"] == "2026-11-20T20:00:00Z"
-    await scheduler.tick(utc("2026-11-20T20:00:00"))
+    # The device already had today's: nothing is planned for it, and the report says so.
+    assert (await scheduler.tick(utc("2026-11-20T20:00:00"))).planned == 0
     await scheduler.tick(utc("2026-11-21T20:00:00"))  # and the next day at the new time
     received = await service.wait_for(2)
     assert [r.payload["on_date"] for r in received] == ["2026-11-20", "2026-11-21"]
