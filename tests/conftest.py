@@ -23,6 +23,8 @@ from litestar.testing import AsyncTestClient
 from server.app import create_app
 from server.catalog import Catalog, load_catalog
 from server.clock import Clock
+from server.db import open_database
+from server.push import Scheduler, load_or_create
 from server.settings import PROJECT_ROOT, Settings
 from tests.postgres import Cluster
 from tests.pushservice import PushService
@@ -188,6 +190,18 @@ def service() -> Iterator[PushService]:
 async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
     async with AsyncTestClient(app=app) as client:
         yield client
+
+
+@pytest.fixture
+async def scheduler(
+    client: AsyncTestClient[Litestar], settings: Settings, catalog: Catalog
+) -> AsyncIterator[Scheduler]:
+    """A scheduler on the test's loop with its own connection, like a second app process (``client``
+    has migrated the database and made the keys); its clock is the test module's ``clock``."""
+    async with open_database(settings) as db:
+        running = Scheduler(db, catalog, settings, load_or_create(settings.data_dir))
+        yield running
+        await running.stop()
 
 
 PASSWORD = "correct horse battery staple"

@@ -8,7 +8,6 @@ Both backends.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,8 +15,8 @@ from litestar import Litestar
 
 from server.catalog import Catalog
 from server.clock import Clock
-from server.db import open_database, reminders
-from server.push import Scheduler, load_or_create
+from server.db import reminders
+from server.push import Scheduler
 from server.push.ics import CalendarRule, calendar
 from server.settings import Settings
 from tests.pushservice import PushService
@@ -30,15 +29,6 @@ NOT_FRIDAY = ["mon", "tue", "wed", "thu", "sat", "sun"]
 @pytest.fixture
 def clock() -> Clock:
     return Clock(fixed=START)
-
-
-@pytest.fixture
-async def scheduler(client: Client, settings: Settings, catalog: Catalog) -> AsyncIterator[Scheduler]:
-    """A scheduler on the test's loop with its own connection, like a second app process."""
-    async with open_database(settings) as db:
-        running = Scheduler(db, catalog, settings, load_or_create(settings.data_dir))
-        yield running
-        await running.stop()
 
 
 # --- a retry waiting when the patient changes the slot ---------------------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,15 +159,6 @@ async def deliveries(therapist: Client, patient: Patient) -> list[dict[str, Any]
 @pytest.fixture
 def clock() -> Clock:
     return Clock(fixed=START)
-
-
-@pytest.fixture
-async def scheduler(client: Client, settings: Settings, catalog: Catalog) -> AsyncIterator[Scheduler]:
-    """A scheduler on the test's loop with its own connection; `client` has already migrated and made the keys."""
-    async with open_database(settings) as db:
-        running = Scheduler(db, catalog, settings, load_or_create(settings.data_dir))
-        yield running
-        await running.stop()
 
 
 # --- what is sent, and to whom -------------------------------------------------------------------

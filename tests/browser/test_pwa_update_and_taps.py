@@ -3,7 +3,9 @@ shaky double tap on a done mark taking the mark straight back."""
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
@@ -28,6 +30,26 @@ WORKER_VERSION = """() => new Promise((resolve) => {
 })"""
 
 
+@contextlib.contextmanager
+def new_version(live_server: LiveServer, page: Page, version: str, *reloading: Page) -> Iterator[None]:
+    """A new version of the app on the server, taken over by ``page``'s Reload (``reloading``: other
+    tabs that reload with it at once); the old files are back afterwards."""
+    sw = live_server.pwa_dir / "sw.js"
+    original = sw.read_text()
+    try:
+        sw.write_text(re.sub(r'const VERSION = "[^"]*";', f'const VERSION = "{version}";', original, count=1))
+        page.evaluate("navigator.serviceWorker.getRegistration().then((r) => r.update())")
+        banner = page.locator("#update")
+        expect(banner).to_contain_text("A new version of Unknot is ready.", timeout=10_000)
+        with contextlib.ExitStack() as navigations:
+            for tab in (page, *reloading):
+                navigations.enter_context(tab.expect_navigation())
+            banner.get_by_role("button", name="Reload").click()
+        yield
+    finally:
+        sw.write_text(original)
+
+
 def test_an_update_from_another_tab_waits_for_a_check_in_being_filled_in(
     context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
 ) -> None:
@@ -42,15 +64,7 @@ def test_an_update_from_another_tab_waits_for_a_check_in_being_filled_in(
     # Gone if the page loads again.
     other.evaluate("() => { window.sameDocument = true; }")
 
-    sw = live_server.pwa_dir / "sw.js"
-    original = sw.read_text()
-    try:
-        sw.write_text(re.sub(r'const VERSION = "[^"]*";', 'const VERSION = "held-version";', original, count=1))
-        page.evaluate("navigator.serviceWorker.getRegistration().then((r) => r.update())")
-        banner = page.locator("#update")
-        expect(banner).to_contain_text("A new version of Unknot is ready.", timeout=10_000)
-        with page.expect_navigation():
-            banner.get_by_role("button", name="Reload").click()
+    with new_version(live_server, page, "held-version"):
         wait_for_screen(page, "today")
         assert page.evaluate(WORKER_VERSION) == "held-version"
 
@@ -81,8 +95,6 @@ def test_an_update_from_another_tab_waits_for_a_check_in_being_filled_in(
         other.wait_for_timeout(500)
         assert len(server_rows(live_server, "checkin", patient.id)) == 1
         assert [r["type"] for r in stored_records(other)] == ["checkin"]
-    finally:
-        sw.write_text(original)
 
 
 def test_an_update_waits_only_while_a_form_is_changed(
@@ -98,15 +110,7 @@ def test_an_update_waits_only_while_a_form_is_changed(
         wait_for_worker(tab)
     left.locator("textarea").fill("Never mind")
 
-    sw = live_server.pwa_dir / "sw.js"
-    original = sw.read_text()
-    try:
-        sw.write_text(re.sub(r'const VERSION = "[^"]*";', 'const VERSION = "other-version";', original, count=1))
-        page.evaluate("navigator.serviceWorker.getRegistration().then((r) => r.update())")
-        banner = page.locator("#update")
-        expect(banner).to_contain_text("A new version of Unknot is ready.", timeout=10_000)
-        with page.expect_navigation(), untouched.expect_navigation():
-            banner.get_by_role("button", name="Reload").click()
+    with new_version(live_server, page, "other-version", untouched):
         wait_for_screen(untouched, "checkin")
         expect(left.locator("#update")).to_contain_text("once you save or leave this screen", timeout=10_000)
         expect(left.locator("textarea")).to_have_value("Never mind")
@@ -115,8 +119,6 @@ def test_an_update_waits_only_while_a_form_is_changed(
         wait_for_screen(left, "today")
         assert left.evaluate(WORKER_VERSION) == "other-version"
         assert server_rows(live_server, "checkin", patient.id) == []
-    finally:
-        sw.write_text(original)
 
 
 def test_an_update_waits_while_warning_sign_advice_is_on_screen(
@@ -134,15 +136,7 @@ def test_an_update_waits_while_warning_sign_advice_is_on_screen(
     other.get_by_text("Fainting, or feeling light-headed").click()
     other.evaluate("() => { window.sameDocument = true; }")
 
-    sw = live_server.pwa_dir / "sw.js"
-    original = sw.read_text()
-    try:
-        sw.write_text(re.sub(r'const VERSION = "[^"]*";', 'const VERSION = "advice-version";', original, count=1))
-        page.evaluate("navigator.serviceWorker.getRegistration().then((r) => r.update())")
-        banner = page.locator("#update")
-        expect(banner).to_contain_text("A new version of Unknot is ready.", timeout=10_000)
-        with page.expect_navigation():
-            banner.get_by_role("button", name="Reload").click()
+    with new_version(live_server, page, "advice-version"):
         expect(other.locator("#update")).to_contain_text("once you save or leave this screen", timeout=10_000)
 
         other.get_by_role("button", name="Save check-in").click()
@@ -159,8 +153,6 @@ def test_an_update_waits_while_warning_sign_advice_is_on_screen(
         wait_for_screen(other, "today")
         assert other.evaluate(WORKER_VERSION) == "advice-version"
         assert len(server_rows(live_server, "checkin", patient.id)) == 1
-    finally:
-        sw.write_text(original)
 
 
 def test_a_double_tap_on_a_done_mark_leaves_it_done(page: Page, clinic: Clinic, live_server: LiveServer) -> None:
