@@ -245,6 +245,36 @@ async def test_a_repeat_fills_in_a_blank_pain_answer_once_and_changes_nothing_el
     assert {c["id"]: c["pain"] for c in log.json()["completions"]} == {done["id"]: 7, answered["id"]: 2}
 
 
+async def test_sync_answers_the_pain_the_server_keeps_for_each_completion(
+    therapist: Client, other_client: Client
+) -> None:
+    """A phone whose answer to an earlier send was lost, and whose patient changed the pain since,
+    learns from the answer which pain the clinic keeps (the existing fields stay as they were)."""
+    _, item, today = await joined_patient(therapist, other_client)
+    blank = completion(item["exercise_id"], today, item["slots"][0])
+    answered = completion(item["exercise_id"], today, item["slots"][-1], pain=7)
+    check = checkin(today, 2)
+    r = await other_client.post("/api/v1/patient/sync", json={"completions": [blank, answered], "checkins": [check]})
+    assert r.status_code == 200
+    assert r.json() == {
+        "completions": [blank["id"], answered["id"]],
+        "checkins": [check["id"]],
+        "pains": {blank["id"]: None, answered["id"]: 7},
+    }
+
+    # Sent again with other answers: the blank one is filled in, the stored 7 stays and is said.
+    r = await other_client.post(
+        "/api/v1/patient/sync", json={"completions": [dict(blank, pain=4), dict(answered, pain=3)]}
+    )
+    assert r.json() == {
+        "completions": [blank["id"], answered["id"]],
+        "checkins": [],
+        "pains": {blank["id"]: 4, answered["id"]: 7},
+    }
+    r = await other_client.post("/api/v1/patient/sync", json={"checkins": [check]})
+    assert r.json() == {"completions": [], "checkins": [check["id"]], "pains": {}}
+
+
 async def test_a_filled_in_pain_shows_in_the_therapists_views_and_nothing_counts_twice(
     therapist: Client, other_client: Client
 ) -> None:

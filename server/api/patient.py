@@ -179,10 +179,15 @@ class SyncIn(Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class SyncOut(Struct, frozen=True):
-    """The ids of the batch that the server now holds: the device may drop them from its outbox."""
+    """The ids of the batch that the server now holds: the device may drop them from its outbox.
+
+    ``pains`` has the pain answer stored for each completion of the batch (null: none), which is not
+    the one sent when a stored pain was kept: the device shows what the clinic has.
+    """
 
     completions: list[str]
     checkins: list[str]
+    pains: dict[str, int | None] = {}
 
 
 class LogOut(Struct, frozen=True):
@@ -515,8 +520,9 @@ class PatientController(Controller):
         "exception: when a completion this patient already sent is stored without a pain answer and the "
         "repeat carries one, that pain is stored (the phone may send a record before the patient answers). "
         "A stored pain is never changed, and nothing else of a stored record changes; a record is never "
-        "counted twice. An id another patient's record holds is a 409 naming it, and nothing of the "
-        "batch is stored.",
+        "counted twice. The answer has the pain stored for each completion of the batch, so a device "
+        "whose answer to an earlier send was lost learns which pain the clinic keeps. An id another "
+        "patient's record holds is a 409 naming it, and nothing of the batch is stored.",
         status_code=200,
     )
     async def sync(self, request: PatientRequest, data: JSONBody[SyncIn], services: ServicesDep) -> SyncOut:
@@ -526,7 +532,8 @@ class PatientController(Controller):
             held = await logs.store_batch(db, request.user.patient_id, completions, checkins, now)
         except logs.IdInUse as exc:
             raise InputError(exc.field, "is the id of another record; make a new one", status=409) from None
-        return SyncOut(*held)
+        pains = await logs.stored_pains(db, request.user.patient_id, held[0])
+        return SyncOut(held[0], held[1], pains)
 
     @get("/log", summary="What this patient logged between two dates")
     async def log(

@@ -143,6 +143,21 @@ async def store_batch(
     return held[0], held[1]
 
 
+STORED_PAINS = dialects(
+    sqlite="SELECT id, pain FROM completion WHERE patient_id = :pid AND id IN (SELECT value FROM json_each(:ids))",
+    postgresql="SELECT id, pain FROM completion WHERE patient_id = :pid "
+    "AND id IN (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))",
+)
+
+
+async def stored_pains(db: Database, patient_id: int, ids: list[str]) -> dict[str, int | None]:
+    """The pain answer stored for each of this patient's completions ``ids`` (None: blank)."""
+    if not ids:
+        return {}
+    rows = await db.fetch_all(STORED_PAINS[db.dialect], {"pid": patient_id, "ids": json.dumps(ids)})
+    return {r["id"]: r["pain"] for r in rows}
+
+
 async def completions_between(db: Database, patient_id: int, first: dt.date, last: dt.date) -> list[CompletionRow]:
     """A patient's completions with ``first <= on_date <= last``, in order."""
     rows = await db.fetch_all(
