@@ -40,6 +40,7 @@ export default {
   outbox_rest_sent: "Everything else you logged has reached your clinic.",
   outbox_rejected_help: "Check that the date and time on this phone are right, and tell your clinic what you did.",
   outbox_rejected_item: "{what}, {date}",
+  outbox_retry_done: "Trying again to send what was not saved.",
   send_now: "Send now",
 
   join_title: "Welcome",
@@ -92,6 +93,8 @@ export default {
   already_saved: "This was already sent to your clinic.",
   undo_sending: "“{title}” is on its way to your clinic right now, so it cannot be taken back.",
   undo_rejected: "“{title}” could not be saved by your clinic's system. See More.",
+  undo_unsure: "“{title}” was sent and may already be with your clinic, so it cannot be taken back.",
+  not_stored: "Could not be saved on this phone. Its storage may be full: free some space and try again.",
   mark_done_label: "Mark “{title}” as done",
   done_label: "“{title}” is done",
   mark_undone_label: "“{title}” is done. Tap to take it back",

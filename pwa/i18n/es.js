@@ -40,6 +40,7 @@ export default {
   outbox_rest_sent: "Todo lo demás que ha anotado ha llegado a su clínica.",
   outbox_rejected_help: "Compruebe que la fecha y la hora de este teléfono son correctas y cuéntele a su clínica lo que hizo.",
   outbox_rejected_item: "{what}, {date}",
+  outbox_retry_done: "Se intenta de nuevo enviar lo que no se guardó.",
   send_now: "Enviar ahora",
 
   join_title: "Bienvenido",
@@ -92,6 +93,8 @@ export default {
   already_saved: "Esto ya se envió a su clínica.",
   undo_sending: "«{title}» se está enviando a su clínica en este momento, así que no se puede deshacer.",
   undo_rejected: "El sistema de su clínica no pudo guardar «{title}». Vea Más.",
+  undo_unsure: "«{title}» se envió y puede que su clínica ya lo tenga, así que no se puede deshacer.",
+  not_stored: "No se pudo guardar en este teléfono. Puede que su almacenamiento esté lleno: libere espacio e inténtelo de nuevo.",
   mark_done_label: "Marcar «{title}» como hecho",
   done_label: "«{title}» está hecho",
   mark_undone_label: "«{title}» está hecho. Toque para deshacerlo",

@@ -57,6 +57,8 @@ export const app = {
   logging: new Set(),
   // Records sent from memory as the page was hidden, until the server answers.
   leavingIds: new Set(),
+  // Called after the records are read again, by a screen that is not redrawn for it (exercise).
+  onRecords: null,
   // The slot a tapped reminder marks ({date, slot}), until the patient goes to another screen.
   due: null,
   // Which <details> (by data-keep) the patient opened or closed, kept across redraws.
@@ -89,14 +91,33 @@ export const app = {
     return perExercise(core.pending(this.records)).length;
   },
 
-  /** Records the server refused (kept on the phone, never sent again). */
+  /** Records the server refused (kept on the phone, sent again only when asked: retryRejected). */
   rejected() {
     return perExercise(this.records.filter((r) => r.state === "rejected"));
   },
 
+  /** Send the refused records again (the More screen's "Try again", and once at each start). */
+  async retryRejected() {
+    const n = await core.retryRejected();
+    await this.reloadRecords();
+    refreshPassive();
+    if (n) {
+      core.announce({ type: "records" });
+      sync.flush();
+    }
+    return n;
+  },
+
+  /** Store a new record and send it when ready; false (said in the live region) when this phone
+   *  could not store it (storage full, IndexedDB broken): nothing was logged. */
   async addRecord(type, body, readyAt = 0) {
     const record = { id: body.id, type, state: "pending", ready_at: readyAt, body };
-    await core.putRecord(record);
+    try {
+      await core.putRecord(record);
+    } catch {
+      this.toast(t("not_stored"));
+      return false;
+    }
     await this.reloadRecords();
     refreshPassive();
     core.announce({ type: "records" });
@@ -107,7 +128,7 @@ export const app = {
 
   /** Log an exercise as done. With holdBack, it waits for the pain answer (or PAIN_GRACE_MS);
    *  else UNDO_MS, for a tap to be taken back. One record per exercise, slot and day: null when
-   *  it is already logged (or being logged). */
+   *  it is already logged (or being logged), false when it could not be stored (see addRecord). */
   async logCompletion(fields, { holdBack = false } = {}) {
     const key = `${fields.on_date}|${fields.slot}|${fields.exercise_id}`;
     if (this.logging.has(key) || this.completionFor(fields.on_date, fields.exercise_id, fields.slot)) return null;
@@ -136,8 +157,9 @@ export const app = {
   /**
    * Change or delete a record only while it is still on this phone. The server keeps each record
    * once and never changes it (but for a blank pain answer, see answerPain), so a record on its
-   * way or sent stays as it went. Answers "ok", "sent" (the clinic has it), "sending" (on its way
-   * right now), "rejected" or "gone".
+   * way or sent stays as it went. Answers "ok", "sent" (the clinic has it), "unsure" (it went out
+   * and its answer was lost: the clinic may have it), "sending" (on its way right now),
+   * "rejected" or "gone".
    */
   async changePending(id, work) {
     if (this.leavingIds.has(id)) return "sending";
@@ -145,6 +167,8 @@ export const app = {
       const record = await core.getRecord(id);
       if (!record) return "gone";
       if (record.state !== "pending") return record.state;
+      // Went out and no answer came back: the clinic may have it, as if it were sent.
+      if (record.tried) return "unsure";
       await work(record);
       return "ok";
     }, LOCK_WAIT_MS);
@@ -187,7 +211,14 @@ export const app = {
 
   /** Take back a record that has not left the phone (see changePending for the answer). */
   async undo(id) {
-    const outcome = await this.changePending(id, () => core.takeBack(id));
+    // Still held back (the seconds to take a tap back): gone at once, however slow a send of
+    // other records that holds the lock is.
+    let held = false;
+    try {
+      held = !this.leavingIds.has(id) && (await core.takeBackHeld(id, this.leavingIds));
+    } catch { /* storage failing: the locked path below answers */ }
+    const outcome = held ? "ok" : await this.changePending(id, () => core.takeBack(id));
+    if (held) await this.reloadRecords();
     refreshPassive();
     if (outcome === "ok") core.announce({ type: "records" });
     return outcome;
@@ -200,6 +231,12 @@ export const app = {
     if (!this.token || this.revoked) return;
     const waiting = core.pending(this.records).filter((r) => !this.leavingIds.has(r.id));
     if (!waiting.length) return;
+    if (!navigator.onLine) {
+      // Nothing can go now: only the holds are let go, for the worker's Background Sync. Nothing
+      // is stamped as tried, so what surely never left can still be taken back.
+      core.releaseHolds().then(() => sync.registerBackgroundSync()).catch(() => {});
+      return;
+    }
     // Closing a page stops its code before IndexedDB answers: send from memory first...
     const { completions, checkins } = core.batchOf(waiting, 200, 100);
     const sending = [...completions, ...checkins];
@@ -207,13 +244,16 @@ export const app = {
     core.postBatch(this.token, completions, checkins, { keepalive: true }).then(async (res) => {
       if (!res.ok) return;
       const kept = await res.json();
-      await core.markSent(sending, [...(kept.completions || []), ...(kept.checkins || [])]);
+      await core.markSent(sending, [...(kept.completions || []), ...(kept.checkins || [])], kept.pains);
     }).catch(() => { /* offline: Background Sync sends them (registered below) */ })
       .finally(() => {
         for (const r of sending) this.leavingIds.delete(r.id);
         this.reloadRecords().then(refreshPassive);
         core.announce({ type: "records" });
       });
+    // ...stamped as tried (sent from memory first: a closing page may not get this far): if its
+    // answer is lost they may be at the clinic (see core.markTried)...
+    core.markTried(sending).catch(() => {});
     // ...then, while the page still runs (it is only hidden), let go of the holds in storage so
     // the worker's Background Sync can send them if that request did not get through.
     core.releaseHolds().then(() => sync.registerBackgroundSync()).catch(() => {});
@@ -228,6 +268,8 @@ export const app = {
   async reloadRecords() {
     this.records = await core.allRecords();
     updateChrome();
+    // A screen that is not redrawn (the exercise's pain question) may show what the clinic keeps.
+    if (this.onRecords) this.onRecords();
   },
 
   flush() {
@@ -388,6 +430,7 @@ export const app = {
 const sync = createSync({
   onDone: (result, records) => {
     app.records = records;
+    if (app.onRecords) app.onRecords();
     if (result.status === "revoked") app.onRevoked();
     // No token stored while this page has one: forgotten elsewhere (see noticeForgotten).
     else if (result.status === "no-token") app.noticeForgotten();
@@ -983,6 +1026,14 @@ async function start() {
     refreshPassive();
   });
   window.addEventListener("pagehide", () => app.leaving());
+  // A storage write failing where no screen caught it (full storage, IndexedDB broken): said,
+  // not silently lost.
+  window.addEventListener("unhandledrejection", (event) => {
+    const name = event.reason && event.reason.name;
+    if (name === "QuotaExceededError" || name === "UnknownError") {
+      app.toast(t("not_stored"));
+    }
+  });
   watchDate();
   try {
     const channel = new BroadcastChannel("unknot");
@@ -998,6 +1049,9 @@ async function start() {
   // A join from a link has already started everything below for the new token.
   const joined = await route();
   if (app.token && !joined) {
+    // Refused records are tried once more at each start: the reason may be gone (the phone's
+    // clock was set right). Refused again, they stay so with their reason.
+    if (app.rejected().length) await app.retryRejected().catch(() => 0);
     sync.flush();
     refreshPlan().then(refreshLog);
     startReminders(app);

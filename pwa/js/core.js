@@ -9,7 +9,10 @@
  *            phone's settings (lang, sound) and revoked: {unsent} (see forgetPatient)
  *   records  completions and check-ins by client UUID:
  *            {id, type: "completion"|"checkin", state: "pending"|"sent"|"rejected",
- *             ready_at (ms; not sent before), error?, body: <what the server takes>}
+ *             ready_at (ms; not sent before), tried?, error?, body: <what the server takes>}
+ *            tried: a request carried it and no answer came back (lost on the way back, a 5xx):
+ *            the clinic may hold it already, so it is never taken back or changed, only sent again.
+ *            error: why the server refused it (kept when it is tried again).
  *            and fill-ins: a pain answer given after its completion left the phone, sent as a
  *            repeat of that completion with the pain (the server fills in a blank pain, once):
  *            {id: "fill:<completion id>", type: "fill", state: "pending"|"rejected", ready_at,
@@ -163,7 +166,11 @@
         }
         // Once there, the fill-in carries the answer: its record has left the phone.
         var carrier = fill || record;
-        var waiting = carrier.state === "pending" && !leaving.has(carrier.id);
+        // Went out without an answer: the clinic may hold it as it went, so it stays so, and the
+        // new answer follows as a fill-in. The server answers a fill-in with the pain it keeps
+        // (settle), so the phone ends up showing what the clinic has.
+        var unsure = !fill && record.state === "pending" && Boolean(record.tried);
+        var waiting = carrier.state === "pending" && !leaving.has(carrier.id) && !unsure;
         if (waiting && (carrier.ready_at > Date.now() || options.locked)) {
           carrier.body.pain = pain;
           carrier.ready_at = holdUntil;
@@ -172,7 +179,7 @@
         }
         if (waiting && !options.waited) return { outcome: "wait", pain: null };
         var kept = carrier.body.pain;
-        if (blank(kept)) {
+        if (blank(kept) || unsure) {
           var body = Object.assign({}, record.body, { pain: pain });
           store.put({ id: fillId(id), type: "fill", state: "pending", ready_at: holdUntil, body: body });
           return { outcome: "added", pain: pain };
@@ -192,51 +199,125 @@
     });
   }
 
+  /* Take back completion `id` if it is still held back (its ready_at to come) and never went out,
+   * without the outbox lock: no sender takes a held record (a send reads the time before the
+   * records), so however slow a send of other records is, it is not in it. `leaving` (a Set)
+   * holds ids being sent from memory as the page is hidden. Resolves true if taken back. */
+  function takeBackHeld(id, leaving) {
+    return tx(["records"], "readwrite", function (t) {
+      var store = t.objectStore("records");
+      return req(store.get(id)).then(function (r) {
+        var held = r && r.state === "pending" && !r.tried && r.ready_at > Date.now();
+        if (!held || (leaving && leaving.has(id))) return false;
+        store.delete(id);
+        store.delete(fillId(id));
+        return true;
+      });
+    });
+  }
+
+  /* Stamp the records a request is about to carry as tried, before it goes: if its answer is
+   * lost, they may be at the clinic, and must not be taken back or changed (a new mark would then
+   * count the exercise twice). Only pending records not held back go out, so none changes here. */
+  function markTried(records) {
+    return tx(["records"], "readwrite", function (t) {
+      var store = t.objectStore("records");
+      return Promise.all(records.map(function (r) {
+        r.tried = true;
+        return req(store.get(r.id)).then(function (found) {
+          if (found && found.state === "pending" && !found.tried) {
+            found.tried = true;
+            store.put(found);
+          }
+        });
+      }));
+    });
+  }
+
+  /* Send the refused records again (the patient fixed the phone's clock, or the server was wrong
+   * to refuse): they are pending again, keeping their reason until answered. A completion whose
+   * exercise was logged again since (another record for the same day and slot) stays refused:
+   * sending both would count it twice. Resolves with how many go again. */
+  function retryRejected() {
+    return tx(["records"], "readwrite", function (t) {
+      var store = t.objectStore("records");
+      return req(store.getAll()).then(function (all) {
+        var logged = {};
+        function slotKey(r) { return r.body.on_date + "|" + r.body.slot + "|" + r.body.exercise_id; }
+        all.forEach(function (r) {
+          if (r.type === "completion" && r.state !== "rejected") logged[slotKey(r)] = true;
+        });
+        var n = 0;
+        all.forEach(function (r) {
+          if (r.state !== "rejected" || (r.type === "completion" && logged[slotKey(r)])) return;
+          if (r.type === "completion") logged[slotKey(r)] = true;
+          r.state = "pending";
+          r.ready_at = 0;
+          store.put(r);
+          n += 1;
+        });
+        return n;
+      });
+    });
+  }
+
   /* The server now holds record r, which went out as read (r.body). What the clinic holds is what
-   * stays on the phone. Resolves with 1 when it was waiting here (a fill-in always was), else 0. */
-  function settle(store, r) {
+   * stays on the phone: `pains` (the server's answer, by completion id; older servers send none)
+   * has the pain it keeps, which may not be the one sent (a stored pain never changes). Resolves
+   * with 1 when it was waiting here (a fill-in always was), else 0. */
+  function settle(store, r, pains) {
+    var known = pains && Object.prototype.hasOwnProperty.call(pains, r.body.id);
+    var stored = known ? pains[r.body.id] : r.body.pain;
     if (r.type === "fill") {
       store.delete(r.id);
       return req(store.get(r.body.id)).then(function (found) {
         // The repeat stored the whole record if the server had not seen it yet.
         var record = found || { id: r.body.id, type: "completion", ready_at: 0, body: r.body };
         record.state = "sent";
-        if (blank(record.body.pain)) record.body.pain = r.body.pain;
+        delete record.tried;
+        if (known) record.body = Object.assign({}, record.body, { pain: stored });
+        else if (blank(record.body.pain)) record.body.pain = r.body.pain;
         store.put(record);
         return 1;
       });
     }
     return req(store.get(r.id)).then(function (found) {
+      var body = r.type === "completion" && known ? Object.assign({}, r.body, { pain: stored }) : r.body;
       if (found && found.state === "pending") {
         var given = found.body.pain;
         found.state = "sent";
-        found.body = r.body;
+        delete found.tried;
+        found.body = body;
         store.put(found);
         // A pain answer that got in while this went out from another tab as it was hidden: the
         // clinic has none, so it follows as a fill-in (held as long as the answer was).
-        if (r.type === "completion" && blank(r.body.pain) && !blank(given)) {
-          var body = Object.assign({}, r.body, { pain: given });
-          store.put({ id: fillId(r.id), type: "fill", state: "pending", ready_at: found.ready_at || 0, body: body });
+        if (r.type === "completion" && blank(stored) && !blank(given)) {
+          var filled = Object.assign({}, body, { pain: given });
+          store.put({ id: fillId(r.id), type: "fill", state: "pending", ready_at: found.ready_at || 0, body: filled });
         }
         return 1;
       }
       if (!found) {
         // Deleted while on its way (only without Web Locks): the clinic has it.
-        r.state = "sent";
-        store.put(r);
+        store.put({ id: r.id, type: r.type, state: "sent", ready_at: 0, body: body });
+      } else if (found.type === "completion" && known && found.body.pain !== stored) {
+        // Sent from another tab with another pain than the one the clinic kept.
+        found.body = Object.assign({}, found.body, { pain: stored });
+        store.put(found);
       }
       return 0;
     });
   }
 
-  /* Records sent (as read for the request) of which the server answered it holds `ids`. */
-  function markSent(records, ids) {
+  /* Records sent (as read for the request) of which the server answered it holds `ids`, with the
+   * pain it keeps for each completion (`pains`, by id; may be missing). */
+  function markSent(records, ids, pains) {
     var held = {};
     ids.forEach(function (id) { held[id] = true; });
     return tx(["records"], "readwrite", function (t) {
       var store = t.objectStore("records");
       return Promise.all(records.filter(function (r) { return held[r.body.id]; }).map(function (r) {
-        return settle(store, r);
+        return settle(store, r, pains);
       })).then(function (counts) {
         return counts.reduce(function (a, b) { return a + b; }, 0);
       });
@@ -270,6 +351,12 @@
           if (found && found.state === "pending") return settle(store, { id: body.id, type: type, body: body });
           if (!found) store.put({ id: body.id, type: type, state: "sent", ready_at: 0, body: body });
           else if (found.state !== "sent") { found.state = "sent"; store.put(found); }
+          else if (type === "completion" && found.body.pain !== body.pain && !(blank(found.body.pain) && blank(body.pain))) {
+            // The clinic keeps another pain answer than this phone shows (a change sent after
+            // the first answer reached it): the phone shows the clinic's.
+            found.body = Object.assign({}, found.body, { pain: body.pain });
+            store.put(found);
+          }
         });
       })); });
     });
@@ -408,10 +495,18 @@
       return allRecords().then(function (records) {
         var ready = pending(records).filter(function (r) { return !r.ready_at || r.ready_at <= now; });
         if (!ready.length) return { status: "ok", sent: sent };
+        // Known to be offline: nothing goes, so nothing is stamped as tried (a record that surely
+        // never left can still be taken back).
+        if (root.navigator && root.navigator.onLine === false) return { status: "offline", sent: sent };
         var batch = batchOf(ready, MAX.completion, MAX.checkin);
         var completions = batch.completions;
         var checkins = batch.checkins;
-        return postBatch(token, completions, checkins, { fetch: options.fetch }).then(function (res) {
+        // Stamped before the request goes; if the stamp cannot be stored, nothing goes (a record
+        // at the clinic that the phone still thought never left could be taken back and logged
+        // again). It waits on the phone and is tried later.
+        return markTried(completions.concat(checkins)).then(function () {
+          return postBatch(token, completions, checkins, { fetch: options.fetch });
+        }).then(function (res) {
           if (res.status === 401) {
             // Forgotten here too, so the worker's Background Sync (no page open) leaves nothing behind.
             return forgetPatient(token).then(function (marker) {
@@ -422,7 +517,7 @@
           return res.json().catch(function () { return null; }).then(function (body) {
             if (res.ok && body) {
               var ids = (body.completions || []).concat(body.checkins || []);
-              return markSent(completions.concat(checkins), ids).then(function (n) {
+              return markSent(completions.concat(checkins), ids, body.pains).then(function (n) {
                 sent += n;
                 announce({ type: "records" });
                 // More waiting than one batch took: go on.
@@ -492,6 +587,9 @@
     releaseHolds: releaseHolds,
     setPain: setPain,
     takeBack: takeBack,
+    takeBackHeld: takeBackHeld,
+    markTried: markTried,
+    retryRejected: retryRejected,
     markSent: markSent,
     batchOf: batchOf,
     mergeSent: mergeSent,

@@ -50,8 +50,9 @@ export function renderCheckin(app, date) {
         if (saving) return;
         saving = true;
         save.setAttribute("aria-disabled", "true");
+        let stored;
         try {
-          await app.logCheckin({
+          stored = await app.logCheckin({
             on_date: date,
             soreness,
             red_flags: [...checked],
@@ -61,6 +62,12 @@ export function renderCheckin(app, date) {
           saving = false;
           save.removeAttribute("aria-disabled");
           throw err;
+        }
+        if (stored === false) {
+          // Not stored on this phone (said in the live region): the form stays as filled in.
+          saving = false;
+          save.removeAttribute("aria-disabled");
+          return;
         }
         const ticked = flags.filter((f) => checked.has(f.id));
         if (!ticked.length) {

@@ -94,6 +94,21 @@ export function renderExercise(app, { date, slot, exerciseId }) {
     const advice = h("p", { class: "pain-advice", role: "status" });
     const painNote = h("p", { class: "pain-note", role: "status" });
     let asked = 0;
+    let answered = null; // the pain the patient last chose, kept on the phone or added
+    // The answer went after a record that may already have been at the clinic (its answer was
+    // lost): once the server says which pain it keeps, and it is another, the patient is told.
+    app.onRecords = () => {
+      if (!painScale || !heldBack || answered === null) return;
+      const mine = app.records.find((r) => r.id === heldBack);
+      const waiting = app.records.some((r) => r.id === `fill:${heldBack}`);
+      if (!mine || mine.state !== "sent" || waiting) return;
+      const kept = mine.body.pain;
+      if (kept === undefined || kept === null || kept === answered) return;
+      answered = kept;
+      for (const input of painScale.querySelectorAll("input[name=pain]")) input.checked = Number(input.value) === kept;
+      advice.textContent = painAdvice(kept);
+      painNote.textContent = t("pain_sent_as", { n: kept });
+    };
     const painScale = fresh ? scale({
       name: "pain",
       legend: t("pain_question"),
@@ -106,6 +121,7 @@ export function renderExercise(app, { date, slot, exerciseId }) {
         // which waits a little longer for another change (arrow keys step through every number on
         // the way): the last choice is the one that goes.
         const { outcome, pain } = await app.answerPain(heldBack, value, PAIN_SETTLE_MS);
+        if (mine === asked && (outcome === "ok" || outcome === "added")) answered = value;
         if (outcome === "ok") {
           painNote.textContent = "";
           return;
@@ -117,6 +133,7 @@ export function renderExercise(app, { date, slot, exerciseId }) {
         }
         // The clinic has (or is getting) another answer and keeps the first, or refused the record.
         const kept = outcome === "sent" || outcome === "sending" ? pain : null;
+        answered = kept;
         for (const input of painScale.querySelectorAll("input[name=pain]")) input.checked = Number(input.value) === kept;
         advice.textContent = painAdvice(kept);
         painNote.textContent = kept === null ? t("pain_not_kept")
@@ -145,6 +162,8 @@ export function renderExercise(app, { date, slot, exerciseId }) {
     logging = true;
     try {
       const logged = await app.logCompletion({ exercise_id: exerciseId, on_date: date, slot, ...fields }, { holdBack: true });
+      // Not stored on this phone (said in the live region): nothing shows as done.
+      if (logged === false) return;
       if (!logged) {
         // Logged meanwhile (another tab, a tap on Today): one record per exercise and time of day.
         record = app.completionFor(date, exerciseId, slot);
@@ -277,6 +296,7 @@ export function renderExercise(app, { date, slot, exerciseId }) {
     releaseWakeLock();
     // Leaving the screen closes the pain question: send the record (or its fill-in) now.
     if (heldBack) app.sendNow(heldBack);
+    app.onRecords = null;
   };
 
   const treated = exercise.muscles.filter((m) => app.bundle.muscles[m]).map((m) => app.bundle.muscles[m]);

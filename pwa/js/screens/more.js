@@ -61,7 +61,18 @@ export function renderMore(app) {
           what: r.type === "checkin" ? t("checkin_title") : exerciseTitle(app, r.body.exercise_id),
           date: longDate(r.body.on_date, lang()),
         }) }))),
-        h("p", { text: t("outbox_rejected_help") })) : null,
+        h("p", { text: t("outbox_rejected_help") }),
+        // The reason may be gone (the phone's clock set right): sent again; refused again, they
+        // stay here with their reason.
+        h("button", {
+          class: "btn", type: "button", text: t("try_again"), "data-focus": "outbox-retry",
+          on: {
+            click: () => {
+              app.toast(t("outbox_retry_done"));
+              app.retryRejected();
+            },
+          },
+        })) : null,
       h("p", { class: "outbox-detail", text: waiting ? t("outbox_waiting_long", { n: waiting })
         : rejected ? t("outbox_rest_sent") : t("outbox_empty_long") }),
       waiting ? h("button", { class: "btn", type: "button", text: t("send_now"), on: { click: () => app.flush() } }) : null)

@@ -49,7 +49,9 @@ const settled = new Map();
 const SECOND_TAP_MS = 700;
 
 // What the patient is told after tapping a done mark (app.undo's answer).
-const UNDO_SAID = { ok: "undone", sent: "already_saved", sending: "undo_sending", rejected: "undo_rejected", gone: "undone" };
+const UNDO_SAID = {
+  ok: "undone", sent: "already_saved", unsure: "undo_unsure", sending: "undo_sending", rejected: "undo_rejected", gone: "undone",
+};
 
 function entryItem(app, date, entry, today) {
   const exercise = app.bundle.exercises[entry.exercise_id];
@@ -61,7 +63,7 @@ function entryItem(app, date, entry, today) {
     class: ["check", done && "on"],
     type: "button",
     "aria-pressed": done ? "true" : "false",
-    "aria-label": t(!done ? "mark_done_label" : record.state === "pending" ? "mark_undone_label" : "done_label", { title }),
+    "aria-label": t(!done ? "mark_done_label" : record.state === "pending" && !record.tried ? "mark_undone_label" : "done_label", { title }),
     "data-focus": `check:${entry.slot}:${entry.exercise_id}`,
     disabled: future,
     on: {
