@@ -1,0 +1,289 @@
+"""The outbox's promise under faults: what the patient logs is synced later, never lost, never
+counted twice. Each test reproduces one fault seen in real Chromium: an answer lost after the
+server saved the batch, a refusal, a slow send of other records, a storage write that fails."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from playwright.sync_api import BrowserContext, Page, Route, expect
+
+from tests.browser.conftest import (
+    Clinic,
+    LiveServer,
+    join_in_browser,
+    stored_records,
+    wait_for_screen,
+    wait_outbox,
+)
+
+MARK_DONE = re.compile(r"^(I did it without the timer|Mark as done)$")
+SYNC = "**/api/v1/patient/sync"
+
+
+def server_completions(server: LiveServer, patient_id: int) -> list[dict[str, Any]]:
+    return [
+        dict(r)
+        for r in server.rows(
+            "SELECT id, exercise_id, slot, on_date, pain FROM completion WHERE patient_id = ?", (patient_id,)
+        )
+    ]
+
+
+def lose_first_answer(context: BrowserContext, page: Page) -> dict[str, int]:
+    """The first sync reaches the server, which stores the batch; its answer is lost (the phone
+    goes offline as it comes). Later syncs go through."""
+    calls = {"n": 0}
+
+    def handle(route: Route) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            route.fetch()
+            context.set_offline(True)
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route(SYNC, handle)
+    return calls
+
+
+def wait_until(page: Page, check: Any, what: str, tries: int = 100) -> None:
+    for _ in range(tries):
+        if check():
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"never happened: {what}")
+
+
+def test_a_mark_whose_answer_was_lost_is_not_taken_back_nor_counted_twice(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    patient = clinic.patient(name="Lost Answer")
+    page.clock.install()
+    join_in_browser(page, clinic.invite(patient))
+    calls = lose_first_answer(context, page)
+
+    mark = page.locator("li.entry button.check").first
+    key = mark.get_attribute("data-focus")
+    check = page.locator(f"button.check[data-focus='{key}']")
+    mark.click()
+    expect(check).to_have_attribute("aria-pressed", "true")
+    page.clock.fast_forward(9_000)  # the seconds to take it back are over: it goes out
+    wait_until(page, lambda: calls["n"] >= 1 and server_completions(live_server, patient.id), "the batch stored")
+    expect(page.locator("#offline")).to_be_visible()
+    page.wait_for_timeout(300)  # the failed send is over
+    [record] = stored_records(page)
+    assert record["state"] == "pending"
+
+    # Offline, the patient taps the mark: the clinic may have it, so it stays, and they are told.
+    page.clock.fast_forward(1_000)
+    check.click()
+    expect(page.locator("#toast")).to_contain_text("may already be with your clinic")
+    expect(check).to_have_attribute("aria-pressed", "true")
+    assert [r["id"] for r in stored_records(page)] == [record["id"]]
+
+    # Back online, it goes again: one row at the clinic, sent on the phone, still done after a reload.
+    context.set_offline(False)
+    wait_outbox(page, 0)
+    wait_until(page, lambda: [r["state"] for r in stored_records(page)] == ["sent"], "the record settled")
+    assert [r["id"] for r in server_completions(live_server, patient.id)] == [record["id"]]
+    page.reload()
+    wait_for_screen(page, "today")
+    expect(check).to_have_attribute("aria-pressed", "true")
+    assert [(r["id"], r["state"]) for r in stored_records(page)] == [(record["id"], "sent")]
+
+
+def test_a_pain_change_after_a_lost_answer_goes_out_and_the_phone_shows_what_the_clinic_keeps(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    patient = clinic.patient(name="Lost Pain")
+    page.clock.install()
+    join_in_browser(page, clinic.invite(patient))
+    lose_first_answer(context, page)
+
+    page.locator("a.entry-main").first.click()
+    wait_for_screen(page, "ex")
+    page.get_by_role("button", name=MARK_DONE).click()
+    done = page.locator(".done-panel")
+    done.get_by_role("radio", name="7", exact=True).check()
+    page.wait_for_timeout(300)
+    page.clock.fast_forward(11_000)  # the answer settled: the record goes out, its answer is lost
+    wait_until(page, lambda: server_completions(live_server, patient.id), "the batch stored")
+    expect(page.locator("#offline")).to_be_visible()
+    page.wait_for_timeout(300)  # the failed send is over
+
+    # A change of mind: the record may be at the clinic as it went, so the new answer follows it.
+    done.get_by_role("radio", name="3", exact=True).check()
+    expect(done.locator(".pain-note")).to_contain_text("will be added")
+    records = {r["id"]: r for r in stored_records(page)}
+    [completion] = [r for r in records.values() if r["type"] == "completion"]
+    assert completion["body"]["pain"] == 7  # stays as it went
+    assert records[f"fill:{completion['id']}"]["body"]["pain"] == 3
+
+    # Back online: the clinic keeps its 7 and says so; the phone shows 7, and tells the patient.
+    context.set_offline(False)
+    page.wait_for_timeout(300)
+    page.clock.fast_forward(11_000)
+    expect(done.locator(".pain-note")).to_contain_text("Your clinic already has your answer 7", timeout=10_000)
+    expect(page.locator("input[name=pain]:checked")).to_have_value("7")
+    wait_outbox(page, 0)
+    assert [(r["state"], r["body"]["pain"]) for r in stored_records(page)] == [("sent", 7)]
+    assert [r["pain"] for r in server_completions(live_server, patient.id)] == [7]
+    page.reload()
+    wait_for_screen(page, "ex")
+    assert [(r["state"], r["body"]["pain"]) for r in stored_records(page)] == [("sent", 7)]
+
+
+def refuse_sync(page: Page, times: int) -> dict[str, int]:
+    """The first `times` syncs are refused as the server refuses a record from a phone whose clock
+    runs fast; later ones go through."""
+    calls = {"n": 0}
+
+    def handle(route: Route) -> None:
+        calls["n"] += 1
+        if calls["n"] <= times:
+            body = {
+                "status": 422,
+                "detail": "Invalid input",
+                "errors": [{"field": "completions[0].done_at", "message": "is in the future"}],
+            }
+            route.fulfill(status=422, content_type="application/json", body=json.dumps(body))
+        else:
+            route.continue_()
+
+    page.route(SYNC, handle)
+    return calls
+
+
+def test_a_refused_record_can_be_tried_again_and_stays_refused_with_its_reason_if_refused_again(
+    page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    patient = clinic.patient(name="Refused Again")
+    page.clock.install()
+    join_in_browser(page, clinic.invite(patient))
+    calls = refuse_sync(page, times=2)
+    page.locator("button.check").first.click()
+    page.clock.fast_forward(9_000)
+    status = page.locator("#sync")
+    expect(status).to_have_attribute("data-rejected", "1")
+    [record] = stored_records(page)
+    assert (record["state"], record["error"]) == ("rejected", "is in the future")
+
+    status.click()
+    wait_for_screen(page, "more")
+    expect(page.locator(".outbox-refused")).to_contain_text("date and time on this phone")
+    retry = page.locator(".outbox-refused").get_by_role("button", name="Try again")
+    retry.click()
+    wait_until(page, lambda: calls["n"] >= 2, "sent again")
+    expect(status).to_have_attribute("data-rejected", "1")
+    [record] = stored_records(page)
+    assert (record["state"], record["error"]) == ("rejected", "is in the future")
+    assert not server_completions(live_server, patient.id)
+
+    page.locator(".outbox-refused").get_by_role("button", name="Try again").click()
+    expect(status).to_have_attribute("data-rejected", "0")
+    wait_outbox(page, 0)
+    assert [r["state"] for r in stored_records(page)] == ["sent"]
+    assert [r["id"] for r in server_completions(live_server, patient.id)] == [record["id"]]
+    expect(page.locator(".outbox-refused")).to_have_count(0)
+
+
+def test_a_refused_record_is_tried_again_once_when_the_app_starts_again(
+    page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    patient = clinic.patient(name="Clock Fixed")
+    page.clock.install()
+    join_in_browser(page, clinic.invite(patient))
+    refuse_sync(page, times=1)
+    page.locator("button.check").first.click()
+    page.clock.fast_forward(9_000)
+    expect(page.locator("#sync")).to_have_attribute("data-rejected", "1")
+    [record] = stored_records(page)
+
+    # The patient set the phone's clock right and opens the app again.
+    page.reload()
+    wait_for_screen(page, "today")
+    expect(page.locator("#sync")).to_have_attribute("data-rejected", "0")
+    wait_outbox(page, 0)
+    assert [r["state"] for r in stored_records(page)] == ["sent"]
+    assert [r["id"] for r in server_completions(live_server, patient.id)] == [record["id"]]
+
+
+def test_a_held_mark_is_taken_back_at_once_while_a_send_of_others_is_slow(
+    page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    patient = clinic.patient(name="Slow Send")
+    join_in_browser(page, clinic.invite(patient))
+    # Sends hang until the test lets them go (a slow network), holding the outbox lock.
+    page.evaluate(
+        """() => {
+          const send = window.fetch.bind(window);
+          let release;
+          const gate = new Promise((resolve) => { release = resolve; });
+          window.__release = release;
+          window.__sends = 0;
+          window.fetch = (url, options) => {
+            if (!String(url).includes('/patient/sync')) return send(url, options);
+            window.__sends += 1;
+            return gate.then(() => send(url, options));
+          };
+        }"""
+    )
+    marks = page.locator("li.entry button.check")
+    key_a = marks.nth(0).get_attribute("data-focus")
+    key_b = marks.nth(1).get_attribute("data-focus")
+    exercise_a = page.locator("li.entry").nth(0).get_attribute("data-exercise")
+    page.locator(f"button.check[data-focus='{key_a}']").click()
+    # A's seconds to take it back run out: A is on its (slow) way.
+    page.wait_for_function("() => window.__sends >= 1", timeout=15_000)
+
+    check_b = page.locator(f"button.check[data-focus='{key_b}']")
+    check_b.click()
+    expect(check_b).to_have_attribute("aria-pressed", "true")
+    page.wait_for_timeout(800)
+    check_b.click()
+    # Taken back at once: no waiting for A's send, no "on its way".
+    expect(page.locator("#toast")).to_contain_text("Taken back", timeout=1_000)
+    expect(page.locator("#toast")).not_to_contain_text("on its way")
+    expect(check_b).to_have_attribute("aria-pressed", "false")
+    assert [r["body"]["exercise_id"] for r in stored_records(page)] == [exercise_a]
+
+    page.evaluate("() => window.__release()")
+    wait_outbox(page, 0)
+    assert [r["exercise_id"] for r in server_completions(live_server, patient.id)] == [exercise_a]
+
+
+def test_a_mark_that_cannot_be_stored_on_the_phone_is_said_and_not_shown_done(
+    page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    patient = clinic.patient(name="Full Phone")
+    join_in_browser(page, clinic.invite(patient))
+    page.evaluate(
+        """() => {
+          const put = IDBObjectStore.prototype.put;
+          IDBObjectStore.prototype.put = function (value, key) {
+            if (this.name === 'records') throw new DOMException('quota', 'QuotaExceededError');
+            return put.call(this, value, key);
+          };
+        }"""
+    )
+    mark = page.locator("li.entry button.check").first
+    key = mark.get_attribute("data-focus")
+    mark.click()
+    expect(page.locator("#toast")).to_contain_text("Could not be saved on this phone")
+    expect(page.locator(f"button.check[data-focus='{key}']")).to_have_attribute("aria-pressed", "false")
+    expect(page.locator("#toast")).not_to_contain_text("Done:")
+
+    # The exercise screen: no "Well done", the button stays to try again.
+    page.locator("a.entry-main").first.click()
+    wait_for_screen(page, "ex")
+    button = page.get_by_role("button", name=MARK_DONE)
+    button.click()
+    expect(page.locator("#toast")).to_contain_text("Could not be saved on this phone")
+    expect(page.locator(".done-panel")).to_be_hidden()
+    expect(button).to_be_visible()
+    assert stored_records(page) == []
+    assert not server_completions(live_server, patient.id)
