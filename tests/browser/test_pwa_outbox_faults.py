@@ -285,5 +285,15 @@ def test_a_mark_that_cannot_be_stored_on_the_phone_is_said_and_not_shown_done(
     expect(page.locator("#toast")).to_contain_text("Could not be saved on this phone")
     expect(page.locator(".done-panel")).to_be_hidden()
     expect(button).to_be_visible()
+
+    # The check-in: the form stays as filled in, to be saved again; nothing says it was saved.
+    page.locator("#nav").get_by_role("link", name="Check-in").click()
+    wait_for_screen(page, "checkin")
+    page.get_by_role("radio", name="4", exact=True).check()
+    page.get_by_role("button", name="Save check-in").click()
+    expect(page.locator("#toast")).to_contain_text("Could not be saved on this phone")
+    expect(page.locator("#toast")).not_to_contain_text("Check-in saved")
+    wait_for_screen(page, "checkin")
+    expect(page.get_by_role("radio", name="4", exact=True)).to_be_checked()
     assert stored_records(page) == []
     assert not server_completions(live_server, patient.id)
