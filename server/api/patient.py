@@ -532,8 +532,7 @@ class PatientController(Controller):
             held = await logs.store_batch(db, request.user.patient_id, completions, checkins, now)
         except logs.IdInUse as exc:
             raise InputError(exc.field, "is the id of another record; make a new one", status=409) from None
-        pains = await logs.stored_pains(db, request.user.patient_id, held[0])
-        return SyncOut(held[0], held[1], pains)
+        return SyncOut(held.completions, held.checkins, held.pains)
 
     @get("/log", summary="What this patient logged between two dates")
     async def log(

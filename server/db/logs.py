@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import NamedTuple
 
 from msgspec import Struct
 
@@ -19,6 +20,7 @@ __all__ = [
     "LAST_ACTIVITY",
     "CheckinRow",
     "CompletionRow",
+    "Held",
     "IdInUse",
     "checkins_between",
     "completions_between",
@@ -71,18 +73,36 @@ STORE_COMPLETION = (
     "WHERE completion.pain IS NULL AND excluded.pain IS NOT NULL AND completion.patient_id = excluded.patient_id"
 )
 
-# Which of a batch's ids are stored: the ids travel as one JSON array parameter.
-HELD = dialects(
-    sqlite="SELECT id FROM {table} WHERE patient_id = :pid AND id IN (SELECT value FROM json_each(:ids))",
-    postgresql="SELECT id FROM {table} WHERE patient_id = :pid "
-    "AND id IN (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))",
-)
+# Which of a batch's ids are stored (and, for a completion, the pain it keeps): the ids travel as
+# one JSON array parameter.
+HELD = {
+    "completion": dialects(
+        sqlite="SELECT id, pain FROM completion WHERE patient_id = :pid AND id IN (SELECT value FROM json_each(:ids))",
+        postgresql="SELECT id, pain FROM completion WHERE patient_id = :pid "
+        "AND id IN (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))",
+    ),
+    "checkin": dialects(
+        sqlite="SELECT id, NULL AS pain FROM checkin WHERE patient_id = :pid "
+        "AND id IN (SELECT value FROM json_each(:ids))",
+        postgresql="SELECT id, NULL AS pain FROM checkin WHERE patient_id = :pid "
+        "AND id IN (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))",
+    ),
+}
+
+
+class Held(NamedTuple):
+    """The ids of a batch the server now holds, and the pain stored for each of its completions
+    (which is not the one sent when a stored pain was kept)."""
+
+    completions: list[str]
+    checkins: list[str]
+    pains: dict[str, int | None]
 
 
 async def store_batch(
     db: Database, patient_id: int, completions: list[CompletionRow], checkins: list[CheckinRow], now: dt.datetime
-) -> tuple[list[str], list[str]]:
-    """Insert the records not seen before, fill in a blank pain answer from a repeat; returns the ids of
+) -> Held:
+    """Insert the records not seen before, fill in a blank pain answer from a repeat; returns what of
     this batch the server now holds.
 
     Raises:
@@ -128,34 +148,17 @@ async def store_batch(
                 for c in checkins
             ],
         )
-        held = []
+        held: dict[str, dict[str, int | None]] = {}
         for table, records in (("completion", completions), ("checkin", checkins)):
             rows = await tx.fetch_all(
-                HELD[tx.dialect].format(table=table),  # table is one of two literals above, never input
-                {"pid": patient_id, "ids": json.dumps([r.id for r in records])},
+                HELD[table][tx.dialect], {"pid": patient_id, "ids": json.dumps([r.id for r in records])}
             )
-            found = {r["id"] for r in rows}
+            held[table] = {r["id"]: r["pain"] for r in rows}
             # Skipped as a repeat yet not this patient's: the phone would send it for ever.
             for i, r in enumerate(records):
-                if r.id not in found:
+                if r.id not in held[table]:
                     raise IdInUse(f"{table}s[{i}].id")
-            held.append([r.id for r in records])
-    return held[0], held[1]
-
-
-STORED_PAINS = dialects(
-    sqlite="SELECT id, pain FROM completion WHERE patient_id = :pid AND id IN (SELECT value FROM json_each(:ids))",
-    postgresql="SELECT id, pain FROM completion WHERE patient_id = :pid "
-    "AND id IN (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))",
-)
-
-
-async def stored_pains(db: Database, patient_id: int, ids: list[str]) -> dict[str, int | None]:
-    """The pain answer stored for each of this patient's completions ``ids`` (None: blank)."""
-    if not ids:
-        return {}
-    rows = await db.fetch_all(STORED_PAINS[db.dialect], {"pid": patient_id, "ids": json.dumps(ids)})
-    return {r["id"]: r["pain"] for r in rows}
+    return Held([c.id for c in completions], [c.id for c in checkins], held["completion"])
 
 
 async def completions_between(db: Database, patient_id: int, first: dt.date, last: dt.date) -> list[CompletionRow]:
