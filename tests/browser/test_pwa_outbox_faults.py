@@ -8,6 +8,7 @@ import json
 import re
 from typing import Any
 
+import pytest
 from playwright.sync_api import BrowserContext, Page, Route, expect
 
 from tests.browser.conftest import (
@@ -18,6 +19,8 @@ from tests.browser.conftest import (
     wait_for_screen,
     wait_outbox,
 )
+
+pytestmark = pytest.mark.browser
 
 MARK_DONE = re.compile(r"^(I did it without the timer|Mark as done)$")
 SYNC = "**/api/v1/patient/sync"
