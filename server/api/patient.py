@@ -8,9 +8,10 @@ import uuid
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, Request, get, patch, post
+from litestar import Controller, MediaType, Request, Response, get, patch, post
 from litestar.exceptions import NotFoundException, TooManyRequestsException
 from litestar.params import JSONBody, QueryParameter
+from litestar.serialization import encode_json
 from litestar.status_codes import HTTP_404_NOT_FOUND, HTTP_410_GONE
 from msgspec import UNSET, Meta, Struct, UnsetType
 
@@ -24,7 +25,7 @@ from server.auth.secrets import hash_token, new_token, normalize_invite_code
 from server.catalog.model import Catalog, Dosage, Kind, PhaseId, Side, Slot
 from server.clock import iso, local_date, parse_iso
 from server.db import audit, logs, patients, plans, therapists
-from server.db.connection import DatabaseBusy
+from server.db.connection import Database, DatabaseBusy
 from server.db.logs import CheckinRow, CompletionRow
 from server.db.patients import PatientIdentity
 from server.programs import Program, routine_for
@@ -332,6 +333,47 @@ def _day_view(program: Program | None, version: int, day: dt.date, catalog: Cata
     )
 
 
+async def _routine_json(
+    db: Database, catalog: Catalog, patient_id: int, timezone: str, day: dt.date, lang: str
+) -> bytes:
+    """A patient's routine on ``day`` in ``lang``, marked with what was logged, as JSON."""
+    plan = await plans.active_plan_day(db, patient_id, day)
+    if plan is None:
+        return encode_json(_day_view(None, 0, day, catalog, lang))
+    plan_id, version, program = plan.id, plan.version, plan.program
+    # Up to the day this version was saved an earlier one (or an earlier plan's) may have been in
+    # force: the day is shown by the version in force then, as the app does (version_on). A day
+    # no version covers is shown by the active plan. While this version is the active one, the
+    # versions in force on a day never change: read and worked out once per process (the day a
+    # plan is assigned, every request for it would otherwise read them).
+    saved_on = db.memo.get(
+        ("saved-on", plan.id, plan.version, timezone),
+        lambda: local_date(parse_iso(plan.saved_at), timezone),
+    )
+    if day <= saved_on:
+        key = ("in-force", plan.id, plan.version, day, timezone)
+        spans = db.memo.peek(key)
+        if spans is None:
+            versions = await plans.versions_of_own_patient(db, patient_id, day - dt.timedelta(days=1))
+            spans = _in_force(versions, timezone, catalog)
+            db.memo.put(key, spans)
+        picked = db.memo.get((key, plan.done), lambda: version_on([s for _, _, s in spans], day, plan.done, catalog))
+        if picked is not None:
+            plan_id, version, span = spans[picked]
+            program = span.program
+    # The view of one plan version on one date never changes: build it once, then mark what is done.
+    view = db.memo.get(
+        ("today", plan_id, version, day, lang),
+        lambda: _day_view(program, version, day, catalog, lang),
+    )
+    if plan.done:
+        entries = [
+            msgspec.structs.replace(e, done=True) if (e.exercise_id, e.slot) in plan.done else e for e in view.entries
+        ]
+        view = msgspec.structs.replace(view, entries=entries)
+    return encode_json(view)
+
+
 class JoinController(Controller):
     """Exchanging an invite for a device token: the one patient route without a token."""
 
@@ -465,7 +507,7 @@ class PatientController(Controller):
         services: ServicesDep,
         on_date: Annotated[dt.date | None, QueryParameter(name="date")] = None,
         lang: PatientLangQuery = None,
-    ) -> TodayOut:
+    ) -> Response[TodayOut]:
         db, catalog, clock = services.db, services.catalog, services.clock
         user = request.user
         lang = lang or user.locale
@@ -474,43 +516,12 @@ class PatientController(Controller):
         # Every plan lies well inside this; a date at the calendar's ends would overflow below.
         if abs((day - today).days) > DAY_VIEW_RANGE:
             raise InputError("date", f"must be within {DAY_VIEW_RANGE} days of today")
-        plan = await plans.active_plan_day(db, user.patient_id, day)
-        if plan is None:
-            return _day_view(None, 0, day, catalog, lang)
-        plan_id, version, program = plan.id, plan.version, plan.program
-        # Up to the day this version was saved an earlier one (or an earlier plan's) may have been in
-        # force: the day is shown by the version in force then, as the app does (version_on). A day
-        # no version covers is shown by the active plan. While this version is the active one, the
-        # versions in force on a day never change: read and worked out once per process (the day a
-        # plan is assigned, every request for it would otherwise read them).
-        saved_on = db.memo.get(
-            ("saved-on", plan.id, plan.version, user.timezone),
-            lambda: local_date(parse_iso(plan.saved_at), user.timezone),
+        # The patient's hottest path: the encoded answer is used again until anything is committed.
+        body = await db.until_change(
+            ("today", user.patient_id, day, lang),
+            lambda: _routine_json(db, catalog, user.patient_id, user.timezone, day, lang),
         )
-        if day <= saved_on:
-            key = ("in-force", plan.id, plan.version, day, user.timezone)
-            spans = db.memo.peek(key)
-            if spans is None:
-                versions = await plans.versions_of_own_patient(db, user.patient_id, day - dt.timedelta(days=1))
-                spans = _in_force(versions, user.timezone, catalog)
-                db.memo.put(key, spans)
-            picked = db.memo.get(
-                (key, plan.done), lambda: version_on([s for _, _, s in spans], day, plan.done, catalog)
-            )
-            if picked is not None:
-                plan_id, version, span = spans[picked]
-                program = span.program
-        # The view of one plan version on one date never changes: build it once, then mark what is done.
-        view = db.memo.get(
-            ("today", plan_id, version, day, lang),
-            lambda: _day_view(program, version, day, catalog, lang),
-        )
-        if not plan.done:
-            return view
-        entries = [
-            msgspec.structs.replace(e, done=True) if (e.exercise_id, e.slot) in plan.done else e for e in view.entries
-        ]
-        return msgspec.structs.replace(view, entries=entries)
+        return Response(body, media_type=MediaType.JSON)
 
     @post(
         "/sync",

@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import mmap
 import os
 import sqlite3
+import sys
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -36,6 +38,7 @@ __all__ = [
     "SQLiteSnapshot",
     "SQLiteTransaction",
     "Transaction",
+    "UntilChange",
     "claim_file",
     "create_private",
     "dialects",
@@ -108,6 +111,34 @@ class Memo:
             value = make()
             self.put(key, value)
             return value
+
+
+class UntilChange:
+    """Values read from the database, each used again only while nothing has been committed to it
+    since it was read, by any connection of any process.
+
+    ``mark()`` must return a value that differs after every commit; it is taken before the read,
+    so a commit during the read only makes the value look out of date.
+    """
+
+    def __init__(self, mark: Callable[[], Hashable], size: int = 4096) -> None:
+        self._mark = mark
+        self._size = size
+        self._values: OrderedDict[Hashable, tuple[Hashable, Any]] = OrderedDict()
+
+    async def get(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
+        """The value for ``key``: what ``read()`` gave last time if nothing was committed since, or a new read."""
+        mark = self._mark()
+        held = self._values.get(key)
+        if held is not None and held[0] == mark:
+            self._values.move_to_end(key)
+            return held[1]  # type: ignore[no-any-return]
+        value = await read()
+        self._values[key] = (mark, value)
+        self._values.move_to_end(key)
+        if len(self._values) > self._size:
+            self._values.popitem(last=False)
+        return value
 
 
 class Reader:
@@ -184,6 +215,12 @@ class Database:
         """Every row (outside a transaction)."""
         raise NotImplementedError
 
+    async def until_change(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
+        """``read()``, or its value from an earlier call under ``key`` while nothing was committed
+        since, where the backend can tell that cheaply (SQLite); ``read`` must use this database
+        outside any transaction."""
+        return await read()
+
 
 class SQLiteTransaction(Transaction):
     """Statements inside one SQLite write transaction."""
@@ -232,6 +269,31 @@ def _reader(path: Path) -> sqlite3.Connection:
     for pragma in (*_PRAGMAS[2:], "PRAGMA query_only=ON"):
         conn.execute(pragma)
     return conn
+
+
+# The wal-index header (https://sqlite.org/walformat.html#the_wal_index_header): the first 96
+# bytes of the -shm file, which every connection to the database, in any process, maps. Every
+# commit rewrites it (a change counter, the last frame, checksums), and only a commit does.
+_WAL_INDEX_HEADER = 96
+_WAL_INDEX_VERSION = 3007000  # the header's first field; another value is a format this code does not know
+
+
+def _wal_index(path: Path) -> mmap.mmap | None:
+    """The database's wal-index header, mapped read-only, or ``None`` when it cannot be read."""
+    try:
+        fd = os.open(f"{path}-shm", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        header = mmap.mmap(fd, _WAL_INDEX_HEADER, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)  # the mapping keeps the file
+    if int.from_bytes(header[:4], sys.byteorder) != _WAL_INDEX_VERSION:
+        header.close()
+        return None
+    return header
 
 
 WRITE_WAIT_SECONDS = 5.0  # as busy_timeout: how long a write waits for its turn before a 503
@@ -314,6 +376,10 @@ class SQLiteDatabase(Database):
     stalls the event loop) under a lock. Reads run inline on a plain sqlite3 connection:
     an indexed lookup takes microseconds, less than the hop to a thread would, and in
     WAL mode a reader never waits for the writer.
+
+    :meth:`until_change` reuses a read while the wal-index header is unchanged. Comparing it
+    costs well under a microsecond; any statement costs much more in the server, since
+    CPython's sqlite3 gives up the GIL around each step and the server's threads take it.
     """
 
     dialect: Dialect = "sqlite"
@@ -325,6 +391,8 @@ class SQLiteDatabase(Database):
         self._write_lock = asyncio.Lock()
         self._turns: _WriteTurns | None = None
         self._claim: int | None = None
+        self._wal_header: mmap.mmap | None = None
+        self._until_change: UntilChange | None = None
         self.memo = Memo()
 
     async def connect(self) -> None:
@@ -340,6 +408,11 @@ class SQLiteDatabase(Database):
             # The reader is opened after the writer has switched the file to WAL.
             self._reader = _reader(self.path)
             self._turns = _WriteTurns(self.path)
+            # WAL fails quietly on some file systems, and the -shm exists once a connection has read.
+            (mode,) = self._reader.execute("PRAGMA journal_mode").fetchone()
+            if mode == "wal" and (header := _wal_index(self.path)) is not None:
+                self._wal_header = header
+                self._until_change = UntilChange(lambda: header[:_WAL_INDEX_HEADER])
         except DatabaseInUse:
             await self.close()
             raise
@@ -358,6 +431,10 @@ class SQLiteDatabase(Database):
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+        if self._wal_header is not None:
+            self._until_change = None
+            self._wal_header.close()
+            self._wal_header = None
         if self._claim is not None:
             os.close(self._claim)
             self._claim = None
@@ -425,3 +502,8 @@ class SQLiteDatabase(Database):
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
         assert self._reader is not None, "database is not connected"
         return self._reader.execute(sql, params).fetchall()
+
+    async def until_change(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
+        if self._until_change is None:
+            return await read()
+        return await self._until_change.get(key, read)

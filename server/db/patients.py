@@ -234,14 +234,18 @@ async def exchange_invite(db: Database, code_hash: str, token_hash: str, label: 
 
 
 async def identity_for_token(db: Database, token_hash: str) -> PatientIdentity | None:
-    """The patient behind a live device token, or ``None``."""
-    row = await db.fetch_one(
-        "SELECT d.patient_id, d.id AS device_id, p.therapist_id, p.display_name, p.timezone, p.locale, "
-        "d.last_seen_at FROM patient_device d JOIN patient p ON p.id = d.patient_id "
-        "WHERE d.token_hash = :t AND d.revoked_at IS NULL AND p.archived_at IS NULL",
-        {"t": token_hash},
-    )
-    return PatientIdentity(*row) if row else None
+    """The patient behind a live device token, or ``None`` (read again after any commit)."""
+
+    async def read() -> PatientIdentity | None:
+        row = await db.fetch_one(
+            "SELECT d.patient_id, d.id AS device_id, p.therapist_id, p.display_name, p.timezone, p.locale, "
+            "d.last_seen_at FROM patient_device d JOIN patient p ON p.id = d.patient_id "
+            "WHERE d.token_hash = :t AND d.revoked_at IS NULL AND p.archived_at IS NULL",
+            {"t": token_hash},
+        )
+        return PatientIdentity(*row) if row else None
+
+    return await db.until_change(("device-token", token_hash), read)
 
 
 async def touch_device(db: Database, device_id: int, now: dt.datetime) -> None:
