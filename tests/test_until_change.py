@@ -9,11 +9,13 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+import server.api.patient as patient_api
 from server.db import open_database
 from server.push.keys import load_or_create
 from server.settings import Settings
@@ -39,13 +41,13 @@ async def test_a_read_is_used_again_only_until_something_is_committed(empty_data
             row = await db.fetch_one("SELECT count(*) AS n FROM note")
             return int(row["n"])
 
-        assert [await db.until_change("notes", count) for _ in range(3)] == [0, 0, 0]
+        assert [await db.until_change(("notes",), count) for _ in range(3)] == [0, 0, 0]
         # SQLite tells a commit from its wal-index; PostgreSQL has nothing as cheap, so it reads each time.
         assert reads == (1 if sqlite else 3)
 
         async with db.transaction() as tx:  # this process's own commit
             await tx.execute("INSERT INTO note (n) VALUES (1)")
-        assert await db.until_change("notes", count) == 1
+        assert await db.until_change(("notes",), count) == 1
 
         async def rolled_back() -> None:
             async with db.transaction() as tx:
@@ -55,7 +57,7 @@ async def test_a_read_is_used_again_only_until_something_is_committed(empty_data
         with pytest.raises(RuntimeError):  # a rolled-back write changes nothing, and is not a commit
             await rolled_back()
         before = reads
-        assert await db.until_change("notes", count) == 1
+        assert await db.until_change(("notes",), count) == 1
         assert reads == before + (0 if sqlite else 1)
 
         # Another program's commit, from another process.
@@ -68,9 +70,11 @@ async def test_a_read_is_used_again_only_until_something_is_committed(empty_data
         else:
             async with open_database(settings) as other, other.transaction() as tx:
                 await tx.execute("INSERT INTO note (n) VALUES (3)")
-        assert await db.until_change("notes", count) == 2
+        assert await db.until_change(("notes",), count) == 2
         # Each key holds its own read.
-        assert await db.until_change("other", count) == 2
+        before = reads
+        assert await db.until_change(("other",), count) == 2
+        assert reads == before + 1
 
 
 async def test_what_another_program_commits_shows_on_the_next_request(
@@ -153,3 +157,61 @@ def test_a_device_removed_on_one_process_is_refused_by_another_at_once(tmp_path:
         assert therapist.delete(f"{one.url}/api/v1/patients/{pid}/devices/{device_id}").status_code == 204
         assert device.get(f"{two.url}/api/v1/patient/me").status_code == 401
         assert device.get(f"{two.url}/api/v1/patient/today").status_code == 401
+
+
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+async def test_a_second_request_reads_nothing_and_an_unknown_token_is_not_kept(
+    therapist: Client, other_client: Client, app: Litestar
+) -> None:
+    patient = await create_patient(therapist)
+    await join(therapist, other_client, patient["id"])
+    await assign(therapist, patient["id"], dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
+    statements: list[str] = []
+    app.state.db._reader.set_trace_callback(statements.append)
+    first = await other_client.get("/api/v1/patient/today")
+    assert statements
+    statements.clear()
+    assert (await other_client.get("/api/v1/patient/today")).content == first.content
+    assert statements == []
+    # Guessed tokens are looked up every time: they take no place from the patients' entries.
+    stranger = AsyncTestClient(app=app)
+    for _ in range(2):
+        r = await stranger.get("/api/v1/patient/me", headers={"authorization": "Bearer not-a-token"})
+        assert r.status_code == 401
+        assert statements
+        statements.clear()
+
+
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+async def test_a_time_zone_changed_during_a_request_is_not_kept_with_its_routine(
+    therapist: Client, other_client: Client, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The middleware looked up the patient (and the time zone) before the handler took its mark:
+    a commit in between must not leave a routine worked out with the old zone under the new mark."""
+    patient = await create_patient(therapist, tz="UTC")
+    await join(therapist, other_client, patient["id"])
+    day = dt.datetime.now(dt.UTC).date()
+    await assign(therapist, patient["id"], day - dt.timedelta(days=1))
+    url = f"/api/v1/patient/today?date={day.isoformat()}"
+    assert (await other_client.get(url)).status_code == 200
+
+    zones: list[str] = []
+    local_date, routine_json = patient_api.local_date, patient_api._routine_json
+    changed = False
+
+    def change_zone_first(moment: dt.datetime, zone: str) -> dt.date:
+        nonlocal changed
+        if not changed:  # in the handler: after the middleware's lookup, before the mark
+            changed = True
+            rows(settings, "UPDATE patient SET timezone = 'Pacific/Kiritimati' WHERE id = :id", {"id": patient["id"]})
+        return local_date(moment, zone)
+
+    async def noting_zone(db: Any, catalog: Any, patient_id: int, zone: str, day: dt.date, lang: str) -> bytes:
+        zones.append(zone)
+        return await routine_json(db, catalog, patient_id, zone, day, lang)
+
+    monkeypatch.setattr(patient_api, "local_date", change_zone_first)
+    monkeypatch.setattr(patient_api, "_routine_json", noting_zone)
+    await other_client.get(url)
+    await other_client.get(url)
+    assert zones == ["UTC", "Pacific/Kiritimati"]

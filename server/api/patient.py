@@ -518,7 +518,7 @@ class PatientController(Controller):
             raise InputError("date", f"must be within {DAY_VIEW_RANGE} days of today")
         # The patient's hottest path: the encoded answer is used again until anything is committed.
         body = await db.until_change(
-            ("today", user.patient_id, day, lang),
+            ("today", user.patient_id, user.timezone, day, lang),
             lambda: _routine_json(db, catalog, user.patient_id, user.timezone, day, lang),
         )
         return Response(body, media_type=MediaType.JSON)

@@ -118,26 +118,30 @@ class UntilChange:
     since it was read, by any connection of any process.
 
     ``mark()`` must return a value that differs after every commit; it is taken before the read,
-    so a commit during the read only makes the value look out of date.
+    so a commit during the read only makes the value look out of date. Each kind of value (the
+    key's first element) has its own ``size`` places, so one kind cannot push out another. A
+    ``None`` is not kept: an unknown token must not take the place of a known one.
     """
 
-    def __init__(self, mark: Callable[[], Hashable], size: int = 4096) -> None:
+    def __init__(self, mark: Callable[[], Hashable], size: int = 2048) -> None:
         self._mark = mark
         self._size = size
-        self._values: OrderedDict[Hashable, tuple[Hashable, Any]] = OrderedDict()
+        self._kinds: dict[Hashable, OrderedDict[Hashable, tuple[Hashable, Any]]] = {}
 
-    async def get(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
+    async def get(self, key: tuple[Hashable, ...], read: Callable[[], Awaitable[T]]) -> T:
         """The value for ``key``: what ``read()`` gave last time if nothing was committed since, or a new read."""
         mark = self._mark()
-        held = self._values.get(key)
+        values = self._kinds.setdefault(key[0], OrderedDict())
+        held = values.get(key)
         if held is not None and held[0] == mark:
-            self._values.move_to_end(key)
+            values.move_to_end(key)
             return held[1]  # type: ignore[no-any-return]
         value = await read()
-        self._values[key] = (mark, value)
-        self._values.move_to_end(key)
-        if len(self._values) > self._size:
-            self._values.popitem(last=False)
+        if value is not None:
+            values[key] = (mark, value)
+            values.move_to_end(key)
+            if len(values) > self._size:
+                values.popitem(last=False)
         return value
 
 
@@ -215,10 +219,12 @@ class Database:
         """Every row (outside a transaction)."""
         raise NotImplementedError
 
-    async def until_change(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
+    async def until_change(self, key: tuple[Hashable, ...], read: Callable[[], Awaitable[T]]) -> T:
         """``read()``, or its value from an earlier call under ``key`` while nothing was committed
-        since, where the backend can tell that cheaply (SQLite); ``read`` must use this database
-        outside any transaction."""
+        since, where the backend can tell that cheaply (SQLite). ``key`` starts with the kind of
+        value and holds every input of ``read`` that does not come from the database at the time
+        of the call (an identity looked up earlier in the request may be older); ``read`` must use
+        this database outside any transaction."""
         return await read()
 
 
@@ -380,6 +386,9 @@ class SQLiteDatabase(Database):
     :meth:`until_change` reuses a read while the wal-index header is unchanged. Comparing it
     costs well under a microsecond; any statement costs much more in the server, since
     CPython's sqlite3 gives up the GIL around each step and the server's threads take it.
+    SQLite truncates the -shm only when no connection has the file open, and this one keeps
+    its connections open while the header is mapped: the file must not be removed or cut by
+    hand under a running server (nor may the database itself).
     """
 
     dialect: Dialect = "sqlite"
@@ -497,13 +506,19 @@ class SQLiteDatabase(Database):
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
         assert self._reader is not None, "database is not connected"
-        return self._reader.execute(sql, params).fetchone()
+        # Closed at once: a statement left open keeps its read transaction, and every later read
+        # on the shared reader would see the database as it was then (until_change relies on this).
+        cursor = self._reader.execute(sql, params)
+        try:
+            return cursor.fetchone()
+        finally:
+            cursor.close()
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
         assert self._reader is not None, "database is not connected"
-        return self._reader.execute(sql, params).fetchall()
+        return self._reader.execute(sql, params).fetchall()  # fetchall() ends the statement
 
-    async def until_change(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
+    async def until_change(self, key: tuple[Hashable, ...], read: Callable[[], Awaitable[T]]) -> T:
         if self._until_change is None:
             return await read()
         return await self._until_change.get(key, read)
