@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import subprocess
 import sys
 import uuid
@@ -75,6 +76,24 @@ async def test_a_read_is_used_again_only_until_something_is_committed(empty_data
         before = reads
         assert await db.until_change(("other",), count) == 2
         assert reads == before + 1
+
+
+def _locks_on(path: Path) -> list[str]:
+    """This process's POSIX locks on ``path`` (Linux: /proc/locks names the inode)."""
+    inode = f":{os.stat(path).st_ino} "
+    return [
+        line for line in Path("/proc/locks").read_text().splitlines() if inode in line and f" {os.getpid()} " in line
+    ]
+
+
+async def test_reading_the_wal_index_keeps_sqlites_locks(tmp_path: Path) -> None:
+    """Closing any descriptor of a file drops the process's POSIX locks on it: had the -shm been
+    opened and closed beside SQLite, another program would take itself for the first and reset it
+    under the server's connections (which crashed the server in the browser tests)."""
+    path = tmp_path / "unknot.db"
+    async with open_database(Settings.from_env({}, database_url=str(path))) as db:
+        await db.until_change(("one",), lambda: db.fetch_one("SELECT 1"))
+        assert _locks_on(Path(f"{path}-shm")), "SQLite's lock on the -shm was dropped"
 
 
 async def test_what_another_program_commits_shows_on_the_next_request(

@@ -284,18 +284,12 @@ _WAL_INDEX_HEADER = 96
 _WAL_INDEX_VERSION = 3007000  # the header's first field; another value is a format this code does not know
 
 
-def _wal_index(path: Path) -> mmap.mmap | None:
-    """The database's wal-index header, mapped read-only, or ``None`` when it cannot be read."""
-    try:
-        fd = os.open(f"{path}-shm", os.O_RDONLY)
-    except OSError:
-        return None
+def _wal_index(fd: int) -> mmap.mmap | None:
+    """The wal-index header of the -shm file open as ``fd``, mapped read-only, or ``None`` when it cannot be read."""
     try:
         header = mmap.mmap(fd, _WAL_INDEX_HEADER, access=mmap.ACCESS_READ)
     except (OSError, ValueError):
         return None
-    finally:
-        os.close(fd)  # the mapping keeps the file
     if int.from_bytes(header[:4], sys.byteorder) != _WAL_INDEX_VERSION:
         header.close()
         return None
@@ -400,6 +394,7 @@ class SQLiteDatabase(Database):
         self._write_lock = asyncio.Lock()
         self._turns: _WriteTurns | None = None
         self._claim: int | None = None
+        self._shm_fd: int | None = None
         self._wal_header: mmap.mmap | None = None
         self._until_change: UntilChange | None = None
         self.memo = Memo()
@@ -419,9 +414,17 @@ class SQLiteDatabase(Database):
             self._turns = _WriteTurns(self.path)
             # WAL fails quietly on some file systems, and the -shm exists once a connection has read.
             (mode,) = self._reader.execute("PRAGMA journal_mode").fetchone()
-            if mode == "wal" and (header := _wal_index(self.path)) is not None:
-                self._wal_header = header
-                self._until_change = UntilChange(lambda: header[:_WAL_INDEX_HEADER])
+            if mode == "wal":
+                # Closing any descriptor of a file drops every POSIX lock this process holds on it,
+                # SQLite's too (https://sqlite.org/howtocorrupt.html, "POSIX advisory locks canceled"):
+                # another program opening the database would then think itself the first, and
+                # reset the -shm under this process's connections (a crash, or worse). So this
+                # descriptor, and the mapping's own copy of it, stay open until the connections close.
+                with contextlib.suppress(OSError):
+                    self._shm_fd = os.open(f"{self.path}-shm", os.O_RDONLY)
+                if self._shm_fd is not None and (header := _wal_index(self._shm_fd)) is not None:
+                    self._wal_header = header
+                    self._until_change = UntilChange(lambda: header[:_WAL_INDEX_HEADER])
         except DatabaseInUse:
             await self.close()
             raise
@@ -440,10 +443,14 @@ class SQLiteDatabase(Database):
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+        # Only now that no connection is open (see connect).
+        self._until_change = None
         if self._wal_header is not None:
-            self._until_change = None
             self._wal_header.close()
             self._wal_header = None
+        if self._shm_fd is not None:
+            os.close(self._shm_fd)
+            self._shm_fd = None
         if self._claim is not None:
             os.close(self._claim)
             self._claim = None
