@@ -1,7 +1,7 @@
 // The patient app: state, routing and the frame around every screen.
 
 import "./core.js";
-import { ApiError, call, deviceLabel, uuid } from "./api.js";
+import { ApiError, call, deviceLabel, isRemoved, uuid } from "./api.js";
 import { addDays, todayIn } from "./dates.js";
 import { fill, h } from "./dom.js";
 import { lang, loadLang, pickLang, t } from "./i18n.js";
@@ -541,7 +541,7 @@ async function fetchPlanFor(token) {
     if (changed && !shown) render();
     else if (changed) refreshPassive();
   } catch (err) {
-    if (err instanceof ApiError && err.status === 401) app.onRevoked(token);
+    if (isRemoved(err)) app.onRevoked(token);
     else if (err instanceof ApiError && err.status === 404) {
       planSettled();
       app.planMissing = true;
@@ -569,7 +569,7 @@ async function refreshMe() {
     // A removed device. Said here too: the plan asked at the same time may have come from the
     // worker's cache (its network back a moment later), and the worker forgets the token on this
     // 401, so the next send finds none and would not say it either.
-    if (err instanceof ApiError && err.status === 401) app.onRevoked(token);
+    if (isRemoved(err)) app.onRevoked(token);
     // Offline: the next refresh tries again.
   }
 }
@@ -593,7 +593,7 @@ async function refreshLog() {
     await app.reloadRecords();
     refreshPassive();
   } catch (err) {
-    if (err instanceof ApiError && err.status === 401) app.onRevoked(token);
+    if (isRemoved(err)) app.onRevoked(token);
   }
 }
 

@@ -444,6 +444,31 @@
     } catch (e) { /* no BroadcastChannel: other tabs refresh on focus */ }
   }
 
+  /* Whether an answer's 401 is Unknot's own (the clinic removed this device, or archived or erased
+   * the patient), from its status, Content-Type and parsed body. A captive portal or a misconfigured
+   * proxy can answer 401 too, with a page of its own: taking that for a removal would delete the
+   * patient's unsent records, so only the server's JSON error ({status: 401, detail}) counts. The
+   * one test every caller uses (isRemoval below, api.js, sw.js). */
+  function jsonType(contentType) {
+    return /^application\/json\s*(;|$)/i.test(contentType || "");
+  }
+
+  function removalBody(status, contentType, body) {
+    return status === 401 && jsonType(contentType)
+      && Boolean(body) && typeof body === "object" && body.status === 401 && typeof body.detail === "string";
+  }
+
+  /* The same for a fetch Response, read from a clone (the caller may still read the body).
+   * Resolves false for anything unreadable. */
+  function isRemoval(res) {
+    if (!res || res.status !== 401) return Promise.resolve(false);
+    var type = res.headers.get("Content-Type");
+    if (!jsonType(type)) return Promise.resolve(false);
+    return res.clone().json().then(function (body) {
+      return removalBody(res.status, type, body);
+    }, function () { return false; });
+  }
+
   /* The index and field a 4xx names, e.g. "completions[3].on_date" -> {list, index}. */
   function blamed(body) {
     var errors = (body && body.errors) || [];
@@ -476,9 +501,9 @@
   /* Send what waits in the outbox. Never throws; returns {status, sent}:
    *   ok       everything ready was sent (or nothing was waiting)
    *   offline  the request did not reach the server
-   *   retry    the server is busy or failing (429, 5xx): try again later
+   *   retry    the server is busy or failing (429, 5xx, a 401 not from Unknot): try again later
    *   error    another 4xx the records cannot fix: try again later
-   *   revoked  401: this device must join again
+   *   revoked  Unknot's 401 (isRemoval): this device must join again; another 401 is "retry"
    *   no-token not joined yet
    * Safe to run in several tabs at once: the server keeps each id once.
    */
@@ -508,10 +533,14 @@
           return postBatch(token, completions, checkins, { fetch: options.fetch });
         }).then(function (res) {
           if (res.status === 401) {
-            // Forgotten here too, so the worker's Background Sync (no page open) leaves nothing behind.
-            return forgetPatient(token).then(function (marker) {
-              return marker ? forgetBrowserData() : null;
-            }).then(function () { return { status: "revoked", sent: sent }; });
+            return isRemoval(res).then(function (removed) {
+              // Not Unknot's answer (a captive portal, a proxy): a failure on the way, nothing wiped.
+              if (!removed) return { status: "retry", sent: sent };
+              // Forgotten here too, so the worker's Background Sync (no page open) leaves nothing behind.
+              return forgetPatient(token).then(function (marker) {
+                return marker ? forgetBrowserData() : null;
+              }).then(function () { return { status: "revoked", sent: sent }; });
+            });
           }
           if (res.status === 429 || res.status >= 500) return { status: "retry", sent: sent };
           return res.json().catch(function () { return null; }).then(function (body) {
@@ -599,6 +628,8 @@
     perExercise: perExercise,
     pending: pending,
     flush: flush,
+    removalBody: removalBody,
+    isRemoval: isRemoval,
     postBatch: postBatch,
     withLock: withLock,
     withLockWait: withLockWait,
