@@ -813,9 +813,12 @@ function updateChrome() {
   // A record newly refused: said at once (the header keeps saying it).
   if (refusedSeen !== null && refused > refusedSeen) app.toast(t("outbox_refused_toast", { n: refused }));
   refusedSeen = refused;
-  // Never "All saved" while the clinic refused something.
-  fill($("sync-text"), count > 0 ? t("outbox_waiting", { n: count })
-    : refused > 0 ? t("outbox_refused", { n: refused }) : t("outbox_empty"));
+  // Never "All saved" while the clinic refused something. The button is a polite live region
+  // (index.html): its text is replaced only when it changes, as a screen reader may read out any
+  // new text node, and this runs on every redraw.
+  const text = count > 0 ? t("outbox_waiting", { n: count })
+    : refused > 0 ? t("outbox_refused", { n: refused }) : t("outbox_empty");
+  if ($("sync-text").textContent !== text) fill($("sync-text"), text);
   $("offline").hidden = app.online;
   $("nav").hidden = !app.token || app.revoked;
 }
