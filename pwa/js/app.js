@@ -354,6 +354,7 @@ export const app = {
     this.patient = result.patient;
     this.revoked = false;
     this.revokedUnsent = 0;
+    keepStorage();
     await refreshPlan();
     await refreshLog();
     sync.flush();
@@ -439,6 +440,19 @@ const sync = createSync({
   },
   onRevoked: () => app.onRevoked(),
 });
+
+/** Ask the browser to keep this app's storage under storage pressure: unsent records and the
+ *  offline plan live there, and a best-effort origin may be evicted without a word. Only once
+ *  joined (nothing is worth keeping before). A refusal, a failure or a browser without it changes
+ *  nothing: the app works as before, and the next start asks again. */
+function keepStorage() {
+  try {
+    const storage = navigator.storage;
+    if (!storage || typeof storage.persist !== "function") return;
+    const kept = typeof storage.persisted === "function" ? storage.persisted() : Promise.resolve(false);
+    Promise.resolve(kept).then((yes) => yes || storage.persist()).catch(() => {});
+  } catch { /* never in the way of anything */ }
+}
 
 /** Delete the worker's cached API answers (every "unknot-api-*" cache, older versions' too). */
 async function clearApiCache() {
@@ -1055,6 +1069,7 @@ async function start() {
     // Refused records are tried once more at each start: the reason may be gone (the phone's
     // clock was set right). Refused again, they stay so with their reason.
     if (app.rejected().length) await app.retryRejected().catch(() => 0);
+    keepStorage();
     sync.flush();
     refreshPlan().then(refreshLog);
     startReminders(app);
