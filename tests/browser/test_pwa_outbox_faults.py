@@ -393,3 +393,34 @@ def test_a_batch_refused_as_too_large_is_halved_until_it_goes(
     held = live_server.rows("SELECT id FROM checkin WHERE patient_id = ?", (patient.id,))
     assert sorted(r["id"] for r in held) == sorted(r["id"] for r in records)
     assert [r["state"] for r in stored_records(page)] == ["sent"] * 40
+
+
+def test_a_record_too_large_on_its_own_is_set_aside_and_the_rest_go(
+    page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    # A proxy with a limit below what one record can be (a long note): that record alone is
+    # refused, like a record the server refuses, and does not hold up the others.
+    patient = clinic.patient(name="Tiny Proxy")
+    join_in_browser(page, clinic.invite(patient))
+    exercise = page.locator("li.entry").first.get_attribute("data-exercise")
+    now, today = dt.datetime.now(dt.UTC).isoformat(), local_today().isoformat()
+    big = {"id": str(uuid.uuid4()), "exercise_id": exercise, "on_date": today, "slot": "morning", "done_at": now}
+    big["note"] = "€" * 500
+    small = [{"id": str(uuid.uuid4()), "on_date": today, "soreness": 2, "done_at": now} for _ in range(3)]
+
+    def proxy(route: Route) -> None:
+        if len(route.request.post_data_buffer or b"") > 1_500:
+            route.fulfill(status=413, content_type="text/html", body="<h1>413 Request Entity Too Large</h1>")
+        else:
+            route.continue_()
+
+    page.route(SYNC, proxy)
+    seed_outbox(page, [big, *small])
+    expect(page.locator("#sync")).to_have_attribute("data-rejected", "1", timeout=15_000)
+    wait_outbox(page, 0)
+    held = live_server.rows("SELECT id FROM checkin WHERE patient_id = ?", (patient.id,))
+    assert sorted(r["id"] for r in held) == sorted(r["id"] for r in small)
+    assert not server_completions(live_server, patient.id)
+    states = {r["id"]: r["state"] for r in stored_records(page)}
+    assert states.pop(big["id"]) == "rejected"
+    assert set(states.values()) == {"sent"}
