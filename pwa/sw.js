@@ -4,9 +4,10 @@
  *   never mixes files of two versions. A new worker waits until the patient taps "Reload"
  *   (the page posts SKIP_WAITING), then old shell caches are deleted.
  * - Patient API reads are network-first with the last good answer as the offline fallback,
- *   kept per device token: an answer is only ever served to the token it was fetched with. A 401
- *   (the clinic removed the device, archived or erased the patient) forgets the patient on this
- *   phone: stored data, records, cached answers, push subscription (core.js forgetPatient).
+ *   kept per device token: an answer is only ever served to the token it was fetched with.
+ *   Unknot's own 401 (the clinic removed the device, archived or erased the patient; not a captive
+ *   portal's or a proxy's, see core.js isRemoval) forgets the patient on this phone: stored
+ *   data, records, cached answers, push subscription (core.js forgetPatient).
  * - The outbox is sent by the page; Background Sync sends it from here when no page is open
  *   (the browser fires it once the network is back, even after the app was closed).
  * - Web Push: every push shows a notification; tapping it brings the app to the front on the
@@ -18,7 +19,7 @@
 
 // VERSION is a hash of the SHELL files: tests/browser/shell.py checks it and can rewrite it
 // (`.venv/bin/python -m tests.browser.shell --write`) whenever a shell file changes.
-const VERSION = "9737a1d4829f";
+const VERSION = "3854a5e3a115";
 const SHELL_CACHE = "unknot-shell-" + VERSION;
 // v1 kept answers by URL alone (anyone joined later could be served them): deleted on activate.
 const API_CACHE = "unknot-api-v2";
@@ -123,11 +124,15 @@ async function networkFirst(event) {
       // Removed: forget the patient here too, even if no page of this version is left to do it.
       // Open pages are told once it is done: their own request may not get this 401 (a plan from
       // the cache, a 401 they do not act on), and their next send finds no token (app.js
-      // noticeForgotten).
-      event.waitUntil(self.unknotCore.forgetPatient(token).then((marker) => {
-        if (marker) return self.unknotCore.forgetBrowserData();
-        return null;
-      }).catch(() => null).then(tellWindows({ type: "revoked" })));
+      // noticeForgotten). Only Unknot's own 401 (core.isRemoval reads a clone, so the page still
+      // gets the body): a captive portal's or a proxy's wipes nothing.
+      event.waitUntil(self.unknotCore.isRemoval(response).then((removed) => {
+        if (!removed) return null;
+        return self.unknotCore.forgetPatient(token).then((marker) => {
+          if (marker) return self.unknotCore.forgetBrowserData();
+          return null;
+        }).catch(() => null).then(tellWindows({ type: "revoked" }));
+      }));
     }
     return response;
   } catch (err) {

@@ -1,16 +1,30 @@
 // Calls to the patient API. Errors carry the server's {status, detail, errors} body.
 
+import "./core.js";
+
+const core = globalThis.unknotCore;
+
 export class ApiError extends Error {
-  constructor(status, body) {
+  constructor(status, body, removed = false) {
     super((body && body.detail) || `HTTP ${status}`);
     this.status = status;
     this.body = body;
+    // Unknot's own 401 (core.removalBody): the clinic removed this device.
+    this.removed = removed;
   }
 }
 
-/** True when the request never reached the server (no network, or the server is down). */
+/** The clinic removed this device (or archived or erased the patient): forget them here. Any other
+ *  401 (a captive portal, a proxy) is not, and counts as a failure on the way (isOffline). */
+export function isRemoved(err) {
+  return err instanceof ApiError && err.removed;
+}
+
+/** True when the request never reached the server (no network, the server is down, or something
+ *  in between answered in its place: a 401 that is not Unknot's). */
 export function isOffline(err) {
-  return !(err instanceof ApiError) || err.status === 503 || err.status === 502 || err.status === 504;
+  return !(err instanceof ApiError) || err.status === 503 || err.status === 502 || err.status === 504
+    || (err.status === 401 && !err.removed);
 }
 
 export async function call(path, { method = "GET", token, body } = {}) {
@@ -24,7 +38,7 @@ export async function call(path, { method = "GET", token, body } = {}) {
     credentials: "omit",
   });
   const data = await res.json().catch(() => null);
-  if (!res.ok) throw new ApiError(res.status, data);
+  if (!res.ok) throw new ApiError(res.status, data, core.removalBody(res.status, res.headers.get("Content-Type"), data));
   return data;
 }
 

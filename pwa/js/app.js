@@ -1,7 +1,7 @@
 // The patient app: state, routing and the frame around every screen.
 
 import "./core.js";
-import { ApiError, call, deviceLabel, uuid } from "./api.js";
+import { ApiError, call, deviceLabel, isRemoved, uuid } from "./api.js";
 import { addDays, todayIn } from "./dates.js";
 import { fill, h } from "./dom.js";
 import { lang, loadLang, pickLang, t } from "./i18n.js";
@@ -354,6 +354,7 @@ export const app = {
     this.patient = result.patient;
     this.revoked = false;
     this.revokedUnsent = 0;
+    keepStorage();
     await refreshPlan();
     await refreshLog();
     sync.flush();
@@ -439,6 +440,19 @@ const sync = createSync({
   },
   onRevoked: () => app.onRevoked(),
 });
+
+/** Ask the browser to keep this app's storage under storage pressure: unsent records and the
+ *  offline plan live there, and a best-effort origin may be evicted without a word. Only once
+ *  joined (nothing is worth keeping before). A refusal, a failure or a browser without it changes
+ *  nothing: the app works as before, and the next start asks again. */
+function keepStorage() {
+  try {
+    const storage = navigator.storage;
+    if (!storage || typeof storage.persist !== "function") return;
+    const kept = typeof storage.persisted === "function" ? storage.persisted() : Promise.resolve(false);
+    Promise.resolve(kept).then((yes) => yes || storage.persist()).catch(() => {});
+  } catch { /* never in the way of anything */ }
+}
 
 /** Delete the worker's cached API answers (every "unknot-api-*" cache, older versions' too). */
 async function clearApiCache() {
@@ -541,7 +555,7 @@ async function fetchPlanFor(token) {
     if (changed && !shown) render();
     else if (changed) refreshPassive();
   } catch (err) {
-    if (err instanceof ApiError && err.status === 401) app.onRevoked(token);
+    if (isRemoved(err)) app.onRevoked(token);
     else if (err instanceof ApiError && err.status === 404) {
       planSettled();
       app.planMissing = true;
@@ -569,7 +583,7 @@ async function refreshMe() {
     // A removed device. Said here too: the plan asked at the same time may have come from the
     // worker's cache (its network back a moment later), and the worker forgets the token on this
     // 401, so the next send finds none and would not say it either.
-    if (err instanceof ApiError && err.status === 401) app.onRevoked(token);
+    if (isRemoved(err)) app.onRevoked(token);
     // Offline: the next refresh tries again.
   }
 }
@@ -593,7 +607,7 @@ async function refreshLog() {
     await app.reloadRecords();
     refreshPassive();
   } catch (err) {
-    if (err instanceof ApiError && err.status === 401) app.onRevoked(token);
+    if (isRemoved(err)) app.onRevoked(token);
   }
 }
 
@@ -813,9 +827,12 @@ function updateChrome() {
   // A record newly refused: said at once (the header keeps saying it).
   if (refusedSeen !== null && refused > refusedSeen) app.toast(t("outbox_refused_toast", { n: refused }));
   refusedSeen = refused;
-  // Never "All saved" while the clinic refused something.
-  fill($("sync-text"), count > 0 ? t("outbox_waiting", { n: count })
-    : refused > 0 ? t("outbox_refused", { n: refused }) : t("outbox_empty"));
+  // Never "All saved" while the clinic refused something. The button is a polite live region
+  // (index.html): its text is replaced only when it changes, as a screen reader may read out any
+  // new text node, and this runs on every redraw.
+  const text = count > 0 ? t("outbox_waiting", { n: count })
+    : refused > 0 ? t("outbox_refused", { n: refused }) : t("outbox_empty");
+  if ($("sync-text").textContent !== text) fill($("sync-text"), text);
   $("offline").hidden = app.online;
   $("nav").hidden = !app.token || app.revoked;
 }
@@ -1052,6 +1069,7 @@ async function start() {
     // Refused records are tried once more at each start: the reason may be gone (the phone's
     // clock was set right). Refused again, they stay so with their reason.
     if (app.rejected().length) await app.retryRejected().catch(() => 0);
+    keepStorage();
     sync.flush();
     refreshPlan().then(refreshLog);
     startReminders(app);

@@ -29,6 +29,13 @@
   var DB_VERSION = 1;
   var SYNC_URL = "/api/v1/patient/sync";
   var MAX = { completion: 500, checkin: 100 };
+  // A batch's encoded size: far below the server's default body limit (256 KiB, max_body_bytes in
+  // server/settings.py) and small enough to go as a keepalive request (64 KiB) as the page closes.
+  // One record is at most about 11 KB (a 500-character note and 20 red flags, every character
+  // escaped), so a record always fits; on a 413 anyway (a lower limit somewhere) batches halve.
+  var MAX_BATCH_BYTES = 56 * 1024;
+  // The byte bound this page or worker last found the server (or a proxy) to take.
+  var batchBytes = MAX_BATCH_BYTES;
   var dbPromise = null;
 
   function req(r) {
@@ -324,18 +331,44 @@
     });
   }
 
+  /* The size of a text in UTF-8 bytes, as it goes over the wire. */
+  function utf8Bytes(text) {
+    if (root.TextEncoder) return new root.TextEncoder().encode(text).length;
+    return unescape(encodeURIComponent(text)).length;
+  }
+
   /* One request's worth of ready records: at most maxCompletions completions (fill-ins count as
-   * completions) and maxCheckins check-ins; rest says how many wait for the next request. A
-   * fill-in waits for the next one when its completion goes in this one: the server refuses an
-   * id twice in one batch. */
-  function batchOf(ready, maxCompletions, maxCheckins) {
+   * completions) and maxCheckins check-ins, and at most maxBytes (default MAX_BATCH_BYTES) of
+   * encoded records, but always at least one record; rest says how many wait for the next
+   * request, bytes how big the batch is. A fill-in waits for the next one when its completion
+   * goes in this one: the server refuses an id twice in one batch. */
+  function batchOf(ready, maxCompletions, maxCheckins, maxBytes) {
+    var limit = maxBytes || MAX_BATCH_BYTES;
     var going = {};
     ready.forEach(function (r) { if (r.type === "completion") going[r.id] = true; });
     var completions = ready.filter(function (r) {
       return r.type === "completion" || (r.type === "fill" && !going[r.body.id]);
     }).slice(0, maxCompletions);
     var checkins = ready.filter(function (r) { return r.type === "checkin"; }).slice(0, maxCheckins);
-    return { completions: completions, checkins: checkins, rest: ready.length - completions.length - checkins.length };
+    // The wrapper {"completions":[],"checkins":[]} and one comma per record.
+    var bytes = 32;
+    function fits(r) {
+      var size = utf8Bytes(JSON.stringify(r.body)) + 1;
+      if (bytes > 32 && bytes + size > limit) return false;
+      bytes += size;
+      return true;
+    }
+    // Stop at the first record that does not fit: records keep their order across batches.
+    var n = 0;
+    while (n < completions.length && fits(completions[n])) n += 1;
+    completions = completions.slice(0, n);
+    var m = 0;
+    while (m < checkins.length && fits(checkins[m])) m += 1;
+    checkins = checkins.slice(0, m);
+    return {
+      completions: completions, checkins: checkins, bytes: bytes,
+      rest: ready.length - completions.length - checkins.length,
+    };
   }
 
   /* Records the server reported (GET /log), as the server holds them: a record waiting here is
@@ -444,6 +477,31 @@
     } catch (e) { /* no BroadcastChannel: other tabs refresh on focus */ }
   }
 
+  /* Whether an answer's 401 is Unknot's own (the clinic removed this device, or archived or erased
+   * the patient), from its status, Content-Type and parsed body. A captive portal or a misconfigured
+   * proxy can answer 401 too, with a page of its own: taking that for a removal would delete the
+   * patient's unsent records, so only the server's JSON error ({status: 401, detail}) counts. The
+   * one test every caller uses (isRemoval below, api.js, sw.js). */
+  function jsonType(contentType) {
+    return /^application\/json\s*(;|$)/i.test(contentType || "");
+  }
+
+  function removalBody(status, contentType, body) {
+    return status === 401 && jsonType(contentType)
+      && Boolean(body) && typeof body === "object" && body.status === 401 && typeof body.detail === "string";
+  }
+
+  /* The same for a fetch Response, read from a clone (the caller may still read the body).
+   * Resolves false for anything unreadable. */
+  function isRemoval(res) {
+    if (!res || res.status !== 401) return Promise.resolve(false);
+    var type = res.headers.get("Content-Type");
+    if (!jsonType(type)) return Promise.resolve(false);
+    return res.clone().json().then(function (body) {
+      return removalBody(res.status, type, body);
+    }, function () { return false; });
+  }
+
   /* The index and field a 4xx names, e.g. "completions[3].on_date" -> {list, index}. */
   function blamed(body) {
     var errors = (body && body.errors) || [];
@@ -468,17 +526,17 @@
       body: text,
       credentials: "omit",
       cache: "no-store",
-      // A keepalive request may carry at most 64 KB; a bigger batch goes as a plain one.
-      keepalive: Boolean(options.keepalive) && text.length < 60000,
+      // A keepalive request may carry at most 64 KiB; a bigger batch goes as a plain one.
+      keepalive: Boolean(options.keepalive) && utf8Bytes(text) < 60000,
     });
   }
 
   /* Send what waits in the outbox. Never throws; returns {status, sent}:
    *   ok       everything ready was sent (or nothing was waiting)
    *   offline  the request did not reach the server
-   *   retry    the server is busy or failing (429, 5xx): try again later
+   *   retry    the server is busy or failing (429, 5xx, a 401 not from Unknot): try again later
    *   error    another 4xx the records cannot fix: try again later
-   *   revoked  401: this device must join again
+   *   revoked  Unknot's 401 (isRemoval): this device must join again; another 401 is "retry"
    *   no-token not joined yet
    * Safe to run in several tabs at once: the server keeps each id once.
    */
@@ -498,7 +556,7 @@
         // Known to be offline: nothing goes, so nothing is stamped as tried (a record that surely
         // never left can still be taken back).
         if (root.navigator && root.navigator.onLine === false) return { status: "offline", sent: sent };
-        var batch = batchOf(ready, MAX.completion, MAX.checkin);
+        var batch = batchOf(ready, MAX.completion, MAX.checkin, batchBytes);
         var completions = batch.completions;
         var checkins = batch.checkins;
         // Stamped before the request goes; if the stamp cannot be stored, nothing goes (a record
@@ -508,10 +566,31 @@
           return postBatch(token, completions, checkins, { fetch: options.fetch });
         }).then(function (res) {
           if (res.status === 401) {
-            // Forgotten here too, so the worker's Background Sync (no page open) leaves nothing behind.
-            return forgetPatient(token).then(function (marker) {
-              return marker ? forgetBrowserData() : null;
-            }).then(function () { return { status: "revoked", sent: sent }; });
+            return isRemoval(res).then(function (removed) {
+              // Not Unknot's answer (a captive portal, a proxy): a failure on the way, nothing wiped.
+              if (!removed) return { status: "retry", sent: sent };
+              // Forgotten here too, so the worker's Background Sync (no page open) leaves nothing behind.
+              return forgetPatient(token).then(function (marker) {
+                return marker ? forgetBrowserData() : null;
+              }).then(function () { return { status: "revoked", sent: sent }; });
+            });
+          }
+          if (res.status === 413 && rounds < 50) {
+            var one = completions.concat(checkins);
+            if (one.length > 1) {
+              // Too big for the server or a proxy on the way: every later send would build the
+              // same batch, so go on with half as many bytes (and stay so in this page or worker).
+              batchBytes = Math.max(1, Math.floor(batch.bytes / 2));
+              return round(token);
+            }
+            // One record alone is too big for a limit set below what a record can be: set it
+            // aside, as a refused record, so the rest still go (it is tried again on request).
+            one[0].state = "rejected";
+            one[0].error = "too large";
+            return putRecord(one[0]).then(function () {
+              announce({ type: "records" });
+              return round(token);
+            });
           }
           if (res.status === 429 || res.status >= 500) return { status: "retry", sent: sent };
           return res.json().catch(function () { return null; }).then(function (body) {
@@ -599,6 +678,8 @@
     perExercise: perExercise,
     pending: pending,
     flush: flush,
+    removalBody: removalBody,
+    isRemoval: isRemoval,
     postBatch: postBatch,
     withLock: withLock,
     withLockWait: withLockWait,

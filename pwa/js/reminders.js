@@ -13,7 +13,7 @@
 //   pushsubscriptionchange.
 
 import "./core.js";
-import { ApiError, call, isIos, isOffline, isStandalone } from "./api.js";
+import { ApiError, call, isIos, isOffline, isRemoved, isStandalone } from "./api.js";
 import { fill, h, newId } from "./dom.js";
 import { t } from "./i18n.js";
 import { SLOTS } from "./routine.js";
@@ -108,7 +108,7 @@ async function deleteSubscription(app, endpoint) {
     await call(`${SUBSCRIPTIONS_URL}?endpoint=${encodeURIComponent(endpoint)}`, { method: "DELETE", token: app.token });
   } catch (err) {
     // 404: the server had already dropped it. Offline: the push service answers 410 later.
-    if (err instanceof ApiError && err.status === 401) throw err;
+    if (isRemoved(err)) throw err;
   }
 }
 
@@ -158,7 +158,7 @@ export async function startReminders(app) {
       await sendSubscription(app, await subscribe(reg, key));
     }
   } catch (err) {
-    if (err instanceof ApiError && err.status === 401) app.onRevoked();
+    if (isRemoved(err)) app.onRevoked();
   }
 }
 
@@ -333,7 +333,7 @@ export function renderReminders(app) {
   }
 
   function failed(err, where, offlineKey) {
-    if (err instanceof ApiError && err.status === 401) {
+    if (isRemoved(err)) {
       app.onRevoked();
       return;
     }
@@ -505,7 +505,7 @@ export function renderReminders(app) {
       view.data = await call(REMINDERS_URL, { token: app.token });
       drawForm();
     } catch (err) {
-      if (err instanceof ApiError && err.status === 401) {
+      if (isRemoved(err)) {
         app.onRevoked();
         return;
       }
@@ -580,7 +580,7 @@ export function renderReminders(app) {
       const res = await fetch(CALENDAR_URL, {
         headers: { Authorization: `Bearer ${app.token}`, Accept: "text/calendar" }, credentials: "omit",
       });
-      if (!res.ok) throw new ApiError(res.status, null);
+      if (!res.ok) throw new ApiError(res.status, null, await core.isRemoval(res));
       const url = URL.createObjectURL(await res.blob());
       const link = h("a", { href: url, download: "unknot-reminders.ics", hidden: true });
       document.body.append(link);

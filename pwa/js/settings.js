@@ -8,7 +8,7 @@
 //   is sent with the next refresh of the patient (at once when online, else when back online).
 
 import "./core.js";
-import { ApiError, call, isOffline } from "./api.js";
+import { call, isOffline, isRemoved } from "./api.js";
 import { h } from "./dom.js";
 import { LANGS, t } from "./i18n.js";
 
@@ -107,7 +107,7 @@ export function zonePrompt(app) {
       app.toast(t("zone_done", { place: place.phone }));
       await app.patientChanged(me);
     } catch (err) {
-      if (err instanceof ApiError && err.status === 401) {
+      if (isRemoved(err)) {
         app.onRevoked();
         return;
       }

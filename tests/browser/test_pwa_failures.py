@@ -366,3 +366,64 @@ def test_background_sync_sends_the_outbox_after_the_app_is_closed(
         if completions_of(live_server, patient.id):
             break
     assert completions_of(live_server, patient.id) == [record_id]
+
+
+def test_a_401_that_is_not_unknots_own_wipes_nothing_and_is_tried_again_later(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    # A captive portal or a misconfigured proxy answering 401 with a page (or JSON) of its own is
+    # not the clinic removing the device: the patient and the unsent records stay, and go later.
+    patient = clinic.patient(name="Portal")
+    join_in_browser(page, clinic.invite(patient))
+    context.set_offline(True)
+    page.locator("li.entry button.check").first.click()
+    wait_outbox(page, 1)
+    [record] = stored_records(page)
+    answered: dict[str, int] = {"sync": 0, "read": 0}
+
+    def portal(route: Route) -> None:
+        if route.request.url.endswith("/patient/sync"):
+            answered["sync"] += 1
+            route.fulfill(status=401, content_type="application/json", body='{"message":"Unauthorized"}')
+        else:
+            answered["read"] += 1
+            route.fulfill(status=401, content_type="text/html", body="<html><h1>Sign in to the Wi-Fi</h1></html>")
+
+    # The context's route sees the worker's requests too (it forwards the app's reads).
+    context.route("**/api/v1/patient/**", portal)
+    context.set_offline(False)
+    page.reload()
+    wait_for_screen(page, "today")
+    page.evaluate("() => window.dispatchEvent(new Event('online'))")
+    for _ in range(100):
+        if answered["sync"] >= 1 and answered["read"] >= 2:
+            break
+        page.wait_for_timeout(100)
+    assert answered["sync"] >= 1, answered
+    assert answered["read"] >= 2, answered
+    page.wait_for_timeout(500)  # whatever those answers set off is over
+    wait_for_screen(page, "today")
+    expect(page.locator("#nav")).to_be_visible()
+    assert [r["id"] for r in stored_records(page)] == [record["id"]]
+    kv = page.evaluate(
+        """() => new Promise((resolve) => {
+          const r = indexedDB.open("unknot");
+          r.onsuccess = () => {
+            const kv = r.result.transaction("kv").objectStore("kv");
+            const token = kv.get("token");
+            const revoked = kv.get("revoked");
+            token.transaction.oncomplete = () => {
+              resolve([Boolean(token.result), revoked.result || null]);
+              r.result.close();
+            };
+          };
+        })"""
+    )
+    assert kv == [True, None]
+    wait_outbox(page, 1)
+
+    # The way is clear again: the record goes.
+    context.unroute("**/api/v1/patient/**")
+    page.evaluate("() => window.dispatchEvent(new Event('online'))")
+    wait_outbox(page, 0)
+    assert completions_of(live_server, patient.id) == [record["id"]]

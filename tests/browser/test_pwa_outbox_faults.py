@@ -4,8 +4,10 @@ server saved the batch, a refusal, a slow send of other records, a storage write
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
+import uuid
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from tests.browser.conftest import (
     Clinic,
     LiveServer,
     join_in_browser,
+    local_today,
     stored_records,
     wait_for_screen,
     wait_outbox,
@@ -300,3 +303,124 @@ def test_a_mark_that_cannot_be_stored_on_the_phone_is_said_and_not_shown_done(
     expect(page.get_by_role("radio", name="4", exact=True)).to_be_checked()
     assert stored_records(page) == []
     assert not server_completions(live_server, patient.id)
+
+
+# Records put straight into the outbox (as the app stores them), then sent by the app's own start.
+SEED = """(records) => new Promise((resolve, reject) => {
+  const r = indexedDB.open("unknot");
+  r.onsuccess = () => {
+    const t = r.result.transaction("records", "readwrite");
+    for (const body of records) {
+      const type = body.exercise_id ? "completion" : "checkin";
+      t.objectStore("records").put({ id: body.id, type, state: "pending", ready_at: 0, body });
+    }
+    t.oncomplete = () => { r.result.close(); resolve(); };
+    t.onerror = () => reject(t.error);
+  };
+  r.onerror = () => reject(r.error);
+})"""
+
+
+def seed_outbox(page: Page, records: list[dict[str, Any]]) -> None:
+    page.evaluate(SEED, records)
+    page.reload()
+    wait_for_screen(page, "today")
+
+
+def watch_syncs(page: Page) -> list[tuple[int, int]]:
+    """(body bytes, status) of every sync request the page sends."""
+    seen: list[tuple[int, int]] = []
+
+    def done(response: Any) -> None:
+        if response.url.endswith("/patient/sync") and response.request.method == "POST":
+            seen.append((len(response.request.post_data_buffer or b""), response.status))
+
+    page.on("response", done)
+    return seen
+
+
+def test_a_big_outbox_goes_in_batches_the_server_takes(page: Page, clinic: Clinic, live_server: LiveServer) -> None:
+    # Weeks of marks logged offline, each with the longest note a record may carry: together far
+    # more than the server's body limit (256 KiB), which would refuse one batch of them all.
+    patient = clinic.patient(name="Big Outbox")
+    join_in_browser(page, clinic.invite(patient))
+    exercise = page.locator("li.entry").first.get_attribute("data-exercise")
+    now, today = dt.datetime.now(dt.UTC).isoformat(), local_today()
+    records = [
+        {
+            "id": str(uuid.uuid4()),
+            "exercise_id": exercise,
+            "on_date": (today - dt.timedelta(days=i)).isoformat(),
+            "slot": "morning",
+            "done_at": now,
+            "note": "€" * 500,
+        }
+        for i in range(200)
+    ]
+    assert len(json.dumps({"completions": records}, ensure_ascii=False).encode()) > 262_144
+    syncs = watch_syncs(page)
+    seed_outbox(page, records)
+    wait_outbox(page, 0, timeout=30_000)
+    assert len(server_completions(live_server, patient.id)) == 200
+    assert syncs
+    assert all(status == 200 for _, status in syncs), syncs
+    assert max(size for size, _ in syncs) <= 56 * 1024
+
+
+def test_a_batch_refused_as_too_large_is_halved_until_it_goes(
+    page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    # A proxy in front of the server takes bodies up to 10 000 bytes: it answers 413 to more.
+    patient = clinic.patient(name="Small Proxy")
+    join_in_browser(page, clinic.invite(patient))
+    now, today = dt.datetime.now(dt.UTC).isoformat(), local_today().isoformat()
+    records = [
+        {"id": str(uuid.uuid4()), "on_date": today, "soreness": 3, "done_at": now, "note": "é" * 500} for _ in range(40)
+    ]
+    refused = {"n": 0}
+
+    def proxy(route: Route) -> None:
+        if len(route.request.post_data_buffer or b"") > 10_000:
+            refused["n"] += 1
+            route.fulfill(status=413, content_type="text/html", body="<h1>413 Request Entity Too Large</h1>")
+        else:
+            route.continue_()
+
+    page.route(SYNC, proxy)
+    seed_outbox(page, records)
+    wait_outbox(page, 0, timeout=30_000)
+    assert refused["n"] >= 1
+    held = live_server.rows("SELECT id FROM checkin WHERE patient_id = ?", (patient.id,))
+    assert sorted(r["id"] for r in held) == sorted(r["id"] for r in records)
+    assert [r["state"] for r in stored_records(page)] == ["sent"] * 40
+
+
+def test_a_record_too_large_on_its_own_is_set_aside_and_the_rest_go(
+    page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    # A proxy with a limit below what one record can be (a long note): that record alone is
+    # refused, like a record the server refuses, and does not hold up the others.
+    patient = clinic.patient(name="Tiny Proxy")
+    join_in_browser(page, clinic.invite(patient))
+    exercise = page.locator("li.entry").first.get_attribute("data-exercise")
+    now, today = dt.datetime.now(dt.UTC).isoformat(), local_today().isoformat()
+    big = {"id": str(uuid.uuid4()), "exercise_id": exercise, "on_date": today, "slot": "morning", "done_at": now}
+    big["note"] = "€" * 500
+    small = [{"id": str(uuid.uuid4()), "on_date": today, "soreness": 2, "done_at": now} for _ in range(3)]
+
+    def proxy(route: Route) -> None:
+        if len(route.request.post_data_buffer or b"") > 1_500:
+            route.fulfill(status=413, content_type="text/html", body="<h1>413 Request Entity Too Large</h1>")
+        else:
+            route.continue_()
+
+    page.route(SYNC, proxy)
+    seed_outbox(page, [big, *small])
+    expect(page.locator("#sync")).to_have_attribute("data-rejected", "1", timeout=15_000)
+    wait_outbox(page, 0)
+    held = live_server.rows("SELECT id FROM checkin WHERE patient_id = ?", (patient.id,))
+    assert sorted(r["id"] for r in held) == sorted(r["id"] for r in small)
+    assert not server_completions(live_server, patient.id)
+    states = {r["id"]: r["state"] for r in stored_records(page)}
+    assert states.pop(big["id"]) == "rejected"
+    assert set(states.values()) == {"sent"}
