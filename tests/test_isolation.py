@@ -238,6 +238,12 @@ async def test_state_changes_without_the_csrf_token_or_from_another_site_are_ref
     token = therapist.headers.pop("x-csrf-token")
     r = await therapist.patch(f"/api/v1/patients/{pid}", json={"display_name": "Hacked"})
     assert r.status_code == 403
+    # A wrong one, its last character changed, and one that is not even text.
+    for wrong in (token[:-1] + ("0" if token[-1] != "0" else "1"), b"\xe9t\xe9"):
+        r = await therapist.patch(
+            f"/api/v1/patients/{pid}", json={"display_name": "Hacked"}, headers={"x-csrf-token": wrong}
+        )
+        assert r.status_code == 403, r.text
     therapist.headers["x-csrf-token"] = token
     r = await therapist.patch(
         f"/api/v1/patients/{pid}", json={"display_name": "Hacked"}, headers={"sec-fetch-site": "cross-site"}

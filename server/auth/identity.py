@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import hmac
 import ipaddress
 
 from litestar.connection import ASGIConnection
@@ -131,7 +132,8 @@ async def therapist_guard(connection: ASGIConnection, _: BaseRouteHandler) -> No
         raise NotAuthorizedException("sign in as a therapist")
     if connection.scope.get("method", "GET") not in _SAFE_METHODS:
         refuse_cross_site(connection)
-        if connection.headers.get(CSRF_HEADER) != user.csrf:
+        # Compared in constant time: how long a wrong guess takes must not tell how much of it was right.
+        if not hmac.compare_digest(connection.headers.get(CSRF_HEADER, "").encode(), user.csrf.encode()):
             raise PermissionDeniedException(f"missing or wrong {CSRF_HEADER} header")
 
 
