@@ -8,11 +8,16 @@ Both backends.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 from litestar import Litestar
+from litestar.testing import AsyncTestClient
 
+from server.app import create_app
 from server.catalog import Catalog
 from server.clock import Clock
 from server.db import reminders
@@ -20,7 +25,18 @@ from server.push import Scheduler
 from server.push.ics import CalendarRule, calendar
 from server.settings import Settings
 from tests.pushservice import PushService
-from tests.test_push_scheduler import EVENING_TEXT, START, Client, deliveries, join_phone, make_patient, utc
+from tests.test_content_permanence import GONE, without_exercise
+from tests.test_push_scheduler import (
+    EVENING_TEXT,
+    START,
+    TREATED_ON,
+    Client,
+    deliveries,
+    join_phone,
+    make_patient,
+    plan_items,
+    utc,
+)
 
 DUE = utc("2026-11-20T18:00:00")  # Friday 19:00 in Berlin
 NOT_FRIDAY = ["mon", "tue", "wed", "thu", "sat", "sun"]
@@ -249,3 +265,85 @@ async def test_a_reminder_in_a_crashed_senders_hands_is_not_sent_to_the_browsers
     assert (await scheduler.tick(utc("2026-11-21T18:00:00"))).sent == 1
     [message] = await service.wait_for(1)
     assert message.payload["title"].startswith("Tarde")
+
+
+# --- the calendar counts what the phone shows ---------------------------------------------------------
+
+
+def _reminded_days(ics: str) -> dict[str, set[dt.date]]:
+    """The local days each event (by its UID's slot) goes off, from DTSTART, BYDAY, UNTIL and EXDATE."""
+    byday = {"MO": 0, "TU": 1, "WE": 2, "TH": 3, "FR": 4, "SA": 5, "SU": 6}
+    found: dict[str, set[dt.date]] = {}
+    for event in ics.replace("\r\n ", "").split("BEGIN:VEVENT\r\n")[1:]:
+        fields = [line.split(":", 1) for line in event.split("\r\n") if ":" in line]
+        slot = next(v for k, v in fields if k == "UID").split("-")[-1].split("@")[0]
+        tz = ZoneInfo(next(k for k, _ in fields if k.startswith("DTSTART;TZID=")).split("=", 1)[1])
+        first = dt.datetime.strptime(next(v for k, v in fields if k.startswith("DTSTART")), "%Y%m%dT%H%M%S").date()
+        rule = dict(p.split("=") for p in next(v for k, v in fields if k == "RRULE").split(";"))
+        last = dt.datetime.strptime(rule["UNTIL"], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC).astimezone(tz).date()
+        weekdays = {byday[d] for d in rule["BYDAY"].split(",")}
+        skipped = {dt.datetime.strptime(v, "%Y%m%dT%H%M%S").date() for k, v in fields if k.startswith("EXDATE")}
+        days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+        found[slot] = {d for d in days if d.weekday() in weekdays and d not in skipped}
+    return found
+
+
+async def test_the_calendar_reminds_on_the_days_the_phone_shows_something_in_the_slot(
+    therapist: Client,
+    app: Litestar,
+    service: PushService,
+    catalog: Catalog,
+    settings: Settings,
+    clock: Clock,
+    tmp_path: Path,
+) -> None:
+    """A process whose content lacks an exercise a plan uses (see tests/test_content_permanence.py)
+    leaves it out on the phone; its calendar file must too. Here that exercise is all the plan has
+    at midday."""
+    reduced = create_app(msgspec.structs.replace(settings, plans_dir=str(without_exercise(tmp_path, GONE))), clock)
+    async with AsyncTestClient(app=reduced):
+        r = await therapist.post("/api/v1/patients", json={"display_name": "Ana", "timezone": "Europe/Berlin"})
+        assert r.status_code == 201, r.text
+        pid = r.json()["id"]
+        treated = [{"muscle": "upper-trapezius", "side": "left"}]
+        preview = await therapist.post(
+            "/api/v1/programs/preview", json={"treated": treated, "treated_on": TREATED_ON.isoformat()}
+        )
+        phases = preview.json()["phases"]
+        items = [i for i in plan_items(catalog, phases) if i["exercise_id"] != GONE]
+        items += [
+            {
+                "phase": p["id"],
+                "from_day": p["from_day"],
+                "to_day": p["to_day"],
+                "exercise_id": GONE,
+                "slots": ["midday"],
+                "dosage": {"sets": 1, "reps": 3, "hold_seconds": 15},
+            }
+            for p in phases
+            if p["id"] in catalog.exercises[GONE].phases
+        ]
+        r = await therapist.post(
+            f"/api/v1/patients/{pid}/plans",
+            json={"treated": treated, "treated_on": TREATED_ON.isoformat(), "items": items},
+        )
+        assert r.status_code == 201, r.text
+        joined = await join_phone(therapist, app, pid)
+        phone = AsyncTestClient(app=reduced)
+        phone.headers["authorization"] = joined.headers["authorization"]
+
+        r = await phone.get("/api/v1/patient/reminders.ics")
+        assert r.status_code == 200, r.text
+        reminded = _reminded_days(r.text)
+        last = TREATED_ON + dt.timedelta(days=max(p["to_day"] for p in phases))
+        shown: dict[str, set[dt.date]] = {}
+        day = START.date()
+        while day <= last:
+            r = await phone.get(f"/api/v1/patient/today?date={day}")
+            assert r.status_code == 200, r.text
+            for entry in r.json()["entries"]:
+                shown.setdefault(entry["slot"], set()).add(day)
+            day += dt.timedelta(days=1)
+        assert "midday" not in shown
+        assert set(shown) == {"morning", "evening"}
+        assert reminded == shown

@@ -44,6 +44,7 @@ from server.db import reminders, therapists
 from server.db.patients import PatientIdentity
 from server.db.reminders import DeliveryRow, Prefs, RuleRow
 from server.programs import SLOTS, Program, routine_for
+from server.programs.text import shown_program
 from server.push.addresses import public_ip
 from server.push.ics import CalendarRule, calendar
 from server.push.message import Payload
@@ -485,6 +486,10 @@ class PatientRemindersController(Controller):
         user, now = request.user, clock.now()
         today = now.astimezone(zone(user.timezone)).date()
         program = await _program_of(db, user.patient_id)
+        if program is not None:
+            # As the phone shows it (see shown_program), as the push reminders count it: a day whose
+            # slot holds only items the phone leaves out has nothing to remind of.
+            program = shown_program(program, catalog)
         rules = effective_rules(await reminders.rules_of(db, user.patient_id), program)
         # The events run while the plan does, as the push reminders: not before it starts, not after
         # it ends, not without one, and not on a day it has nothing in that slot.
