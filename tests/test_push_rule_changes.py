@@ -267,6 +267,27 @@ async def test_a_reminder_in_a_crashed_senders_hands_is_not_sent_to_the_browsers
     assert message.payload["title"].startswith("Tarde")
 
 
+# --- the language, when the patient picks another before a retry --------------------------------------
+
+
+async def test_a_retry_goes_out_in_the_language_the_patient_picked_since(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler, clock: Clock
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog, locale="en")
+    service.answer(ana.subs[0], 503)
+    assert (await scheduler.tick(DUE)).retried == 1
+    clock.fixed = DUE + dt.timedelta(seconds=5)
+    r = await ana.phones[0].patch("/api/v1/patient/me", json={"locale": "es"})
+    assert r.status_code == 200, r.text
+    assert (await scheduler.tick(DUE + dt.timedelta(seconds=31))).sent == 1
+    [message] = await service.wait_for(1)
+    assert (message.payload["lang"], message.payload["title"], message.payload["body"]) == (
+        "es",
+        "Tarde y noche: 3 estiramientos, unos 6 minutos",
+        "Toque para abrir la rutina de hoy.",
+    )
+
+
 # --- the calendar counts what the phone shows ---------------------------------------------------------
 
 

@@ -91,7 +91,7 @@ DONE_ON = _in_sets(
 )
 CLAIMED_TARGETS = _in_sets(
     "SELECT s.id, s.patient_id, s.endpoint, s.p256dh, s.auth, p.archived_at IS NOT NULL AS archived, p.timezone, "
-    "q.quiet_start, q.quiet_end FROM push_subscription s "
+    "p.locale, q.quiet_start, q.quiet_end FROM push_subscription s "
     "JOIN patient_device d ON d.id = s.device_id AND d.revoked_at IS NULL "
     "JOIN patient p ON p.id = d.patient_id LEFT JOIN reminder_prefs q ON q.patient_id = p.id "
     "WHERE s.id IN ({ids})"
@@ -137,7 +137,7 @@ class SubscriptionInfo(Struct, frozen=True):
 
 class TargetRow(Struct, frozen=True, kw_only=True):
     """A live subscription and its keys; for a claimed delivery also its patient's state as it is now
-    (who owns it now, archived since the reminder was planned, time zone and quiet hours)."""
+    (who owns it now, archived since the reminder was planned, time zone, language and quiet hours)."""
 
     id: int
     endpoint: str
@@ -146,6 +146,7 @@ class TargetRow(Struct, frozen=True, kw_only=True):
     patient_id: int | None = None
     archived: bool = False
     timezone: str = "UTC"
+    locale: str = "en"
     quiet_start: str | None = None
     quiet_end: str | None = None
 

@@ -11,7 +11,8 @@ Every ``tick(now)``:
 3. *sends*: claims due rows in one statement with a lease, sends them concurrently
    (bounded), and records each outcome. 404/410 delete the subscription; 429/5xx and
    network errors retry with exponential backoff up to a bound. Each attempt works out
-   again what is left in the slot: it says what is left by then, and is skipped when nothing is.
+   again what is left in the slot: it says what is left by then, in the patient's language by
+   then, and is skipped when nothing is.
 
 The loop only calls ``tick(clock.now())`` every few seconds; tests call ``tick`` directly.
 """
@@ -318,11 +319,14 @@ class Scheduler:
         return {item.id: left_in[(item.patient_id, said.on_date, item.slot)] for item, said in planned}
 
     def _as_now(self, item: Claimed, left: Sequence[RoutineEntry] | None) -> Claimed:
-        """The claimed reminder saying what is left now (unchanged when nothing is left: it is not sent)."""
+        """The claimed reminder saying what is left now, in the patient's language now (unchanged
+        when nothing is left: it is not sent)."""
         if not left:
             return item
         said = msgspec.json.decode(item.payload, type=Payload)
-        text = payload_for("reminder", item.slot, said.on_date, left, self.catalog, said.lang).encode().decode()
+        # The patient may have picked another language in the app since it was planned (a retry).
+        lang = item.target.locale if item.target is not None else said.lang
+        text = payload_for("reminder", item.slot, said.on_date, left, self.catalog, lang).encode().decode()
         return item if text == item.payload else msgspec.structs.replace(item, payload=text)
 
     async def _send(self, item: Claimed, now: dt.datetime, left: Sequence[RoutineEntry] | None = None) -> Outcome:
