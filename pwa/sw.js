@@ -213,7 +213,8 @@ async function showPush(data) {
     data: { url: appUrl(message.url), slot: message.slot || null, on_date: message.on_date || null,
       kind: message.kind || null },
   };
-  // The same tag replaces an earlier notification for that slot and day instead of stacking.
+  // The same tag replaces an earlier notification instead of stacking: a reminder's names its slot
+  // and day, and every test shares "unknot-test", so a test never takes a reminder's place.
   if (typeof message.tag === "string" && message.tag) options.tag = message.tag;
   if (typeof message.lang === "string" && message.lang) options.lang = message.lang;
   if (message.kind === "reminder" && options.tag && await seenBefore(options.tag)) options.silent = true;

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import os
 import stat
@@ -21,12 +22,13 @@ from server.api.reminders import SubscriptionIn, check_subscription
 from server.catalog import Catalog
 from server.cli import main as cli
 from server.clock import Clock
+from server.push import Scheduler
 from server.push.keys import KEY_FILE, load_or_create
 from server.settings import Settings
 from tests.conftest import make_therapist, sign_in
 from tests.pushservice import PushService, b64url
 from tests.test_bad_input import snapshot
-from tests.test_push_scheduler import START, join_phone, make_patient
+from tests.test_push_scheduler import START, deliveries, join_phone, make_patient
 
 Client = AsyncTestClient[Litestar]
 
@@ -279,6 +281,46 @@ async def test_a_test_reminder_reports_a_dead_device_and_forgets_it(
     assert body["sent"] == 1
     assert sorted(r["status"] for r in body["results"]) == ["gone", "sent"]
     assert (await ana.phones[0].get("/api/v1/patient/reminders")).json()["subscriptions"] == 1
+
+
+async def test_a_test_reminder_has_its_own_tag_and_does_not_replace_the_days_reminder(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler, clock: Clock
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog)
+    clock.fixed = dt.datetime(2026, 11, 20, 18, 5, tzinfo=dt.UTC)  # 19:05 in Berlin, after the evening's
+    assert (await scheduler.tick(dt.datetime(2026, 11, 20, 18, 0, tzinfo=dt.UTC))).sent == 1
+    r = await ana.phones[0].post("/api/v1/patient/push/test")
+    assert r.status_code == 200, r.text
+    assert r.json()["payload"]["slot"] == "evening"
+    reminder, test = await service.wait_for(2)
+    assert (reminder.payload["kind"], reminder.payload["tag"]) == ("reminder", "unknot-evening-2026-11-20")
+    # The service worker shows each push with its tag (pwa/sw.js): one tag would put the test in
+    # the reminder's place in the tray.
+    assert (test.payload["kind"], test.payload["tag"]) == ("test", "unknot-test")
+
+
+async def test_a_test_reminder_whose_request_ended_before_its_outcome_is_never_sent_again(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog)
+    service.delay = 0.5
+    sending = asyncio.create_task(scheduler.send_test(ana.id, "Europe/Berlin", "en", START))
+    deadline = asyncio.get_running_loop().time() + 10
+    while service.attempts(ana.subs[0]) == 0:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.01)
+    # The request dies (the phone went away, the process stopped) while the push is on its way.
+    sending.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sending
+    service.delay = 0
+    # Once the lease of the row it left behind has ended, nobody takes it over.
+    report = await scheduler.tick(START + scheduler.lease + dt.timedelta(seconds=1))
+    assert report.sent == 0
+    assert service.attempts(ana.subs[0]) == 1
+    [test] = [d for d in await deliveries(therapist, ana) if d["kind"] == "test"]
+    assert (test["status"], test["attempts"]) == ("expired", 1)
+    assert test["last_error"] == "outcome unknown: the request sending it ended first"
 
 
 # --- the therapist's view -----------------------------------------------------------------------------

@@ -522,15 +522,19 @@ async def add_delivery(tx: Transaction, row: dict[str, object]) -> int:
 
 
 async def finish_stale(tx: Transaction, now: dt.datetime, not_before: dt.datetime, max_attempts: int) -> int:
-    """Close work that must not be sent any more: due before ``not_before``, or out of attempts."""
+    """Close work that must not be sent any more: due before ``not_before``, out of attempts, or a
+    test whose sender's lease ran out (the request that sent it ended before storing the outcome:
+    it may well have arrived, and a test that comes minutes after the tap would only puzzle)."""
     return await tx.execute(
         "UPDATE reminder_delivery SET "
-        "status = CASE WHEN attempts >= :max THEN 'failed' ELSE 'expired' END, "
-        "last_error = CASE WHEN attempts >= :max THEN 'gave up after ' || attempts || ' attempts' "
-        "ELSE 'too late to send' END || CASE WHEN last_error = '' THEN '' ELSE '; last: ' || last_error END, "
+        "status = CASE WHEN kind = 'test' THEN 'expired' "
+        "WHEN attempts >= :max THEN 'failed' ELSE 'expired' END, "
+        "last_error = CASE WHEN kind = 'test' THEN 'outcome unknown: the request sending it ended first' "
+        "ELSE CASE WHEN attempts >= :max THEN 'gave up after ' || attempts || ' attempts' "
+        "ELSE 'too late to send' END || CASE WHEN last_error = '' THEN '' ELSE '; last: ' || last_error END END, "
         "next_attempt_at = NULL, claim = NULL "
         "WHERE status IN ('pending', 'sending') AND next_attempt_at <= :now "
-        "AND (attempts >= :max OR due_at < :not_before)",
+        "AND (kind = 'test' OR attempts >= :max OR due_at < :not_before)",
         {"now": iso(now), "not_before": iso(not_before), "max": max_attempts},
     )
 
@@ -540,12 +544,13 @@ _CLAIM = (
     "next_attempt_at = :lease_until, claim = :token "
     "WHERE id IN (SELECT id FROM reminder_delivery "
     "WHERE status IN ('pending', 'sending') AND next_attempt_at <= :now "
-    "AND attempts < :max AND due_at >= :not_before "
+    "AND attempts < :max AND due_at >= :not_before AND kind = 'reminder' "
     "ORDER BY next_attempt_at LIMIT :limit{lock}) "
     "RETURNING id, patient_id, subscription_id, kind, slot, due_at, attempts, payload"
 )
-# SQLite runs one writer at a time. PostgreSQL: rows another claimer holds are skipped, not
-# waited for; after that claimer commits, the statement's own WHERE no longer matches them.
+# Never a test: the request that asked for it sends it, once (see finish_stale). SQLite runs one
+# writer at a time. PostgreSQL: rows another claimer holds are skipped, not waited for; after that
+# claimer commits, the statement's own WHERE no longer matches them.
 CLAIM = dialects(sqlite=_CLAIM.format(lock=""), postgresql=_CLAIM.format(lock=" FOR UPDATE SKIP LOCKED"))
 
 

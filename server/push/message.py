@@ -11,6 +11,7 @@ The payload is the JSON the service worker receives in its ``push`` event::
       "body": "Tap to open today's routine.",
       "url": "/#today?slot=evening&date=2026-11-25",  # open (or focus) this on notificationclick
       "tag": "unknot-evening-2026-11-25",  # showNotification tag: a resend replaces, never stacks
+                                           # (a test's is "unknot-test": it never replaces a reminder)
       "lang": "en",
       "count": 3,                    # things left to do in the slot
       "minutes": 6                   # rough time they take
@@ -31,7 +32,10 @@ from msgspec import Struct
 from server.catalog.model import Catalog, Dosage
 from server.programs import RoutineEntry
 
-__all__ = ["Payload", "estimate_seconds", "payload_for", "summary"]
+__all__ = ["TEST_TAG", "Payload", "estimate_seconds", "payload_for", "summary"]
+
+# Every test shares one: a second test replaces the first.
+TEST_TAG = "unknot-test"
 
 # The slots as the app names them (pwa/i18n/*.js slot_*; a test keeps them the same).
 _SLOT = {
@@ -163,7 +167,8 @@ def payload_for(
         body=body,
         # The date too: a reminder tapped after midnight opens the day it was for.
         url=f"/#today?slot={slot}&date={on_date.isoformat()}",
-        tag=f"unknot-{slot}-{on_date.isoformat()}",
+        # A test has its own tag: with the reminder's, it would take that reminder's place in the tray.
+        tag=TEST_TAG if kind == "test" else f"unknot-{slot}-{on_date.isoformat()}",
         lang=lang,
         count=len(left),
         minutes=minutes,
