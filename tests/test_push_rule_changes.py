@@ -7,6 +7,7 @@ Both backends.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from server.db import reminders
 from server.push import Scheduler
 from server.push.ics import CalendarRule, calendar
 from server.settings import Settings
-from tests.pushservice import PushService
+from tests.pushservice import PushService, Subscription
 from tests.test_content_permanence import GONE, without_exercise
 from tests.test_push_scheduler import (
     EVENING_TEXT,
@@ -265,6 +266,109 @@ async def test_a_reminder_in_a_crashed_senders_hands_is_not_sent_to_the_browsers
     assert (await scheduler.tick(utc("2026-11-21T18:00:00"))).sent == 1
     [message] = await service.wait_for(1)
     assert message.payload["title"].startswith("Tarde")
+
+
+# --- a send in flight when the patient changes the slot ----------------------------------------------
+
+
+async def _until_in_flight(service: PushService, sub: Subscription) -> None:
+    """Until ``sub``'s message has reached the push service (its answer held back by ``service.delay``)."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while service.attempts(sub) == 0:
+        assert asyncio.get_running_loop().time() < deadline, "the reminder never reached the push service"
+        await asyncio.sleep(0.01)
+
+
+IN_FLIGHT = [
+    ("turned-off", {"enabled": False}, 503),
+    ("friday-removed", {"weekdays": NOT_FRIDAY}, 429),
+    ("moved-later", {"local_time": "21:00"}, 503),
+    ("turned-off", {"enabled": False}, 201),
+]
+
+
+@pytest.mark.parametrize(("name", "change", "answer"), IN_FLIGHT, ids=[f"{n}-{a}" for n, _, a in IN_FLIGHT])
+async def test_a_send_in_flight_when_the_patient_changes_the_slot_is_closed_if_it_fails_not_retried(
+    therapist: Client,
+    app: Litestar,
+    service: PushService,
+    catalog: Catalog,
+    scheduler: Scheduler,
+    clock: Clock,
+    name: str,
+    change: dict[str, Any],
+    answer: int,
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog)
+    if answer != 201:
+        service.answer(ana.subs[0], answer)
+    service.delay = 0.5
+    ticking = asyncio.create_task(scheduler.tick(DUE))
+    await _until_in_flight(service, ana.subs[0])
+    # The request runs to its end on the app's loop while this one, the scheduler's, waits: the
+    # change is stored while the send is still waiting for its answer.
+    clock.fixed = DUE + dt.timedelta(seconds=1)
+    rule = {"slot": "evening", "local_time": "19:00", **change}
+    r = await ana.phones[0].put("/api/v1/patient/reminders", json={"rules": [rule]})
+    assert r.status_code == 200, r.text
+    report = await ticking
+    service.delay = 0
+    [delivery] = await deliveries(therapist, ana)
+    if answer == 201:  # due when it was claimed: sent is sent
+        assert (report.sent, report.skipped) == (1, 0)
+        assert (delivery["status"], delivery["attempts"]) == ("sent", 1)
+    else:
+        assert (report.retried, report.skipped) == (0, 1)
+        assert (delivery["status"], delivery["attempts"], delivery["http_status"], delivery["last_error"]) == (
+            "skipped",
+            1,
+            answer,
+            "settings changed",
+        )
+    for later in (31, 120, 600):
+        assert (await scheduler.tick(DUE + dt.timedelta(seconds=later))).sent == 0
+    assert service.attempts(ana.subs[0]) == 1
+    if name == "moved-later":
+        # The closed one does not hold back today's reminder at the new time, 21:00 in Berlin.
+        report = await scheduler.tick(utc("2026-11-20T20:00:00"))
+        assert (report.planned, report.sent) == (1, 1)
+        [message] = await service.wait_for(1)
+        assert (message.payload["on_date"], message.payload["title"]) == ("2026-11-20", EVENING_TEXT)
+        assert service.attempts(ana.subs[0]) == 2
+    else:
+        assert len(service.received) == (1 if answer == 201 else 0)
+
+
+async def test_a_reminder_in_a_crashed_senders_hands_is_closed_not_taken_over_once_its_slot_changed(
+    therapist: Client,
+    app: Litestar,
+    service: PushService,
+    catalog: Catalog,
+    scheduler: Scheduler,
+    clock: Clock,
+    settings: Settings,
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog)
+    await scheduler.plan(DUE)
+    # A sender claims the reminder and dies before sending: the row stays 'sending' until its lease ends.
+    [lost] = await reminders.claim(
+        scheduler.db,
+        DUE,
+        lease_until=DUE + scheduler.lease,
+        token="crashed",
+        limit=10,
+        max_attempts=settings.push_max_attempts,
+        not_before=DUE - scheduler.grace,
+    )
+    clock.fixed = DUE + dt.timedelta(seconds=10)
+    r = await ana.phones[0].put(
+        "/api/v1/patient/reminders", json={"rules": [{"slot": "evening", "local_time": "19:00", "enabled": False}]}
+    )
+    assert r.status_code == 200, r.text
+    assert (await scheduler.tick(DUE + scheduler.lease + dt.timedelta(seconds=1))).sent == 0
+    assert service.attempts(ana.subs[0]) == 0
+    [closed] = await deliveries(therapist, ana)
+    assert (closed["id"], closed["status"], closed["last_error"]) == (lost.id, "skipped", "settings changed")
 
 
 # --- the language, when the patient picks another before a retry --------------------------------------

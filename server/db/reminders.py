@@ -97,12 +97,18 @@ CLAIMED_TARGETS = _in_sets(
     "WHERE s.id IN ({ids})"
 )
 
-# Only 'pending': a row being sent ('sending') is in a sender's hands and may finish.
-_CLOSE_PENDING = (
-    "UPDATE reminder_delivery SET status = 'skipped', last_error = :error, next_attempt_at = NULL, claim = NULL "
-    "WHERE kind = 'reminder' AND status = 'pending' "
+# A row being sent ('sending') is in a sender's hands and may still succeed: it is only marked, and
+# closed for that reason by its sender should the send fail (see RECORD) or by finish_stale should
+# the sender die. One statement for both, so that on PostgreSQL a retry a sender commits meanwhile
+# is not missed: the row is read again as 'pending' and closed.
+CLOSE_PENDING_SLOTS = _in_sets(
+    "UPDATE reminder_delivery SET "
+    "status = CASE WHEN status = 'pending' THEN 'skipped' ELSE status END, "
+    "last_error = CASE WHEN status = 'pending' THEN :error ELSE last_error END, "
+    "next_attempt_at = CASE WHEN status = 'pending' THEN NULL ELSE next_attempt_at END, "
+    "claim = CASE WHEN status = 'pending' THEN NULL ELSE claim END, close_reason = :error "
+    "WHERE kind = 'reminder' AND status IN ('pending', 'sending') AND patient_id = :pid AND slot IN ({dates})"
 )
-CLOSE_PENDING_SLOTS = _in_sets(_CLOSE_PENDING + "AND patient_id = :pid AND slot IN ({dates})")
 HANDED_OVER = (
     "UPDATE reminder_delivery SET status = 'skipped', last_error = :error, next_attempt_at = NULL, claim = NULL "
     "WHERE kind = 'reminder' AND status = 'pending' AND patient_id <> :pid "
@@ -246,7 +252,8 @@ async def upsert_subscription(
 
 async def close_pending(tx: Transaction, patient_id: int, slots: Iterable[str], reason: str) -> int:
     """Close the patient's reminders of ``slots`` still waiting to be sent (a first attempt or a retry)
-    as skipped. One being sent right now is left to finish."""
+    as skipped for ``reason``. One being sent right now may finish, but is not retried: it is closed
+    the same way if that send fails, or if its sender dies holding it."""
     return await tx.execute(
         CLOSE_PENDING_SLOTS[tx.dialect],
         {"pid": patient_id, "dates": _ids(slots), "error": reason},
@@ -522,19 +529,21 @@ async def add_delivery(tx: Transaction, row: dict[str, object]) -> int:
 
 
 async def finish_stale(tx: Transaction, now: dt.datetime, not_before: dt.datetime, max_attempts: int) -> int:
-    """Close work that must not be sent any more: due before ``not_before``, out of attempts, or a
-    test whose sender's lease ran out (the request that sent it ended before storing the outcome:
-    it may well have arrived, and a test that comes minutes after the tap would only puzzle)."""
+    """Close work that must not be sent any more: due before ``not_before``, out of attempts, closed
+    by a change of its slot while being sent, or a test whose sender's lease ran out (the request
+    that sent it ended before storing the outcome: it may well have arrived, and a test that comes
+    minutes after the tap would only puzzle)."""
     return await tx.execute(
         "UPDATE reminder_delivery SET "
-        "status = CASE WHEN kind = 'test' THEN 'expired' "
+        "status = CASE WHEN close_reason IS NOT NULL THEN 'skipped' WHEN kind = 'test' THEN 'expired' "
         "WHEN attempts >= :max THEN 'failed' ELSE 'expired' END, "
-        "last_error = CASE WHEN kind = 'test' THEN 'outcome unknown: the request sending it ended first' "
+        "last_error = CASE WHEN close_reason IS NOT NULL THEN close_reason "
+        "WHEN kind = 'test' THEN 'outcome unknown: the request sending it ended first' "
         "ELSE CASE WHEN attempts >= :max THEN 'gave up after ' || attempts || ' attempts' "
         "ELSE 'too late to send' END || CASE WHEN last_error = '' THEN '' ELSE '; last: ' || last_error END END, "
         "next_attempt_at = NULL, claim = NULL "
         "WHERE status IN ('pending', 'sending') AND next_attempt_at <= :now "
-        "AND (kind = 'test' OR attempts >= :max OR due_at < :not_before)",
+        "AND (close_reason IS NOT NULL OR kind = 'test' OR attempts >= :max OR due_at < :not_before)",
         {"now": iso(now), "not_before": iso(not_before), "max": max_attempts},
     )
 
@@ -544,13 +553,14 @@ _CLAIM = (
     "next_attempt_at = :lease_until, claim = :token "
     "WHERE id IN (SELECT id FROM reminder_delivery "
     "WHERE status IN ('pending', 'sending') AND next_attempt_at <= :now "
-    "AND attempts < :max AND due_at >= :not_before AND kind = 'reminder' "
+    "AND attempts < :max AND due_at >= :not_before AND kind = 'reminder' AND close_reason IS NULL "
     "ORDER BY next_attempt_at LIMIT :limit{lock}) "
     "RETURNING id, patient_id, subscription_id, kind, slot, due_at, attempts, payload"
 )
-# Never a test: the request that asked for it sends it, once (see finish_stale). SQLite runs one
-# writer at a time. PostgreSQL: rows another claimer holds are skipped, not waited for; after that
-# claimer commits, the statement's own WHERE no longer matches them.
+# Never a test: the request that asked for it sends it, once (see finish_stale); nor a reminder whose
+# slot changed while it was being sent. SQLite runs one writer at a time. PostgreSQL: rows another
+# claimer holds are skipped, not waited for; after that claimer commits, the statement's own WHERE
+# no longer matches them.
 CLAIM = dialects(sqlite=_CLAIM.format(lock=""), postgresql=_CLAIM.format(lock=" FOR UPDATE SKIP LOCKED"))
 
 
@@ -600,6 +610,21 @@ async def claim(
     ]
 
 
+# A retry of a reminder whose slot changed while it was being sent is closed instead (see close_pending).
+RECORD = (
+    "UPDATE reminder_delivery SET "
+    "status = CASE WHEN :status = 'pending' AND close_reason IS NOT NULL THEN 'skipped' ELSE :status END, "
+    "sent_at = :sent_at, "
+    "next_attempt_at = CASE WHEN :status = 'pending' AND close_reason IS NOT NULL THEN NULL ELSE :next END, "
+    "http_status = :code, "
+    "last_error = CASE WHEN :status = 'pending' AND close_reason IS NOT NULL THEN close_reason ELSE :error END, "
+    "payload = COALESCE(:payload, payload), claim = NULL WHERE id = :id AND claim = :claim"
+)
+CLOSED_RETRIES = _in_sets(
+    "SELECT count(*) FROM reminder_delivery WHERE id IN ({ids}) AND status = 'skipped' AND close_reason IS NOT NULL"
+)
+
+
 async def record(
     db: Database,
     results: Sequence[dict[str, object]],
@@ -608,20 +633,23 @@ async def record(
     ok: Iterable[int] = (),
     failing: Iterable[int] = (),
     gone: Iterable[int] = (),
-) -> None:
+) -> int:
     """Store outcomes of claimed deliveries and what they say about the subscriptions.
 
     ``results``: id, claim, status, sent_at, next, code, error, and optionally payload (what the
     attempt said, when it differs from what was planned). An outcome is stored only while
     its claim is current: a sender whose lease ran out cannot overwrite a newer attempt.
+    A retry (status 'pending') of a reminder whose slot changed meanwhile is stored as skipped
+    instead; returns how many were.
     """
     async with db.transaction() as tx:
-        await tx.executemany(
-            "UPDATE reminder_delivery SET status = :status, sent_at = :sent_at, next_attempt_at = :next, "
-            "http_status = :code, last_error = :error, payload = COALESCE(:payload, payload), claim = NULL "
-            "WHERE id = :id AND claim = :claim",
-            [{"payload": None, **r} for r in results],
-        )
+        await tx.executemany(RECORD, [{"payload": None, **r} for r in results])
+        retries = [r["id"] for r in results if r["status"] == "pending"]
+        closed = 0
+        if retries:
+            # Within this transaction: the rows just written stay as they are until it commits.
+            found = await tx.fetch_one(CLOSED_RETRIES[tx.dialect], {"ids": _ids(retries)})
+            closed = found[0] if found else 0
         await tx.executemany(
             "UPDATE push_subscription SET last_ok_at = :now, failures = 0 WHERE id = :id",
             [{"id": i, "now": iso(now)} for i in set(ok)],
@@ -630,6 +658,7 @@ async def record(
             "UPDATE push_subscription SET failures = failures + 1 WHERE id = :id", [{"id": i} for i in set(failing)]
         )
         await tx.executemany("DELETE FROM push_subscription WHERE id = :id", [{"id": i} for i in set(gone)])
+    return closed
 
 
 async def prune(tx: Transaction, before: dt.datetime) -> int:

@@ -12,7 +12,8 @@ Every ``tick(now)``:
    (bounded), and records each outcome. 404/410 delete the subscription; 429/5xx and
    network errors retry with exponential backoff up to a bound. Each attempt works out
    again what is left in the slot: it says what is left by then, in the patient's language by
-   then, and is skipped when nothing is.
+   then, and is skipped when nothing is. A retry of a reminder whose slot the patient changed
+   while it was being sent is closed instead (reminders.close_pending).
 
 The loop only calls ``tick(clock.now())`` every few seconds; tests call ``tick`` directly.
 """
@@ -434,7 +435,7 @@ class Scheduler:
                 failing.append(sid)
                 report.failed += 1
             results.append(result)
-        await reminders.record(
+        closed = await reminders.record(
             self.db,
             results,
             now,
@@ -442,6 +443,8 @@ class Scheduler:
             failing=[s for s in failing if s is not None],
             gone=[s for s in gone if s is not None],
         )
+        report.retried -= closed
+        report.skipped += closed
 
     # --- a test reminder, now ----------------------------------------------------------------
 
