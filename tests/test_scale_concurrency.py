@@ -79,11 +79,13 @@ async def test_failed_attempts_counted_by_two_processes_at_once_are_counted_exac
 async def test_two_claimers_at_once_take_disjoint_deliveries_and_together_all(two: tuple[Database, Database]) -> None:
     one, other = two
     pid = await a_patient(one)
+    # Reminders (a test push is never claimed: its request sends it), each without a device, so the
+    # once-per-device-and-day index does not fold them together.
     async with one.transaction() as tx:
         await reminders.add_deliveries(
             tx,
             [
-                {"pid": pid, "kind": "test", "slot": "evening", "on_date": f"2026-11-{d:02}", "due_at": iso(NOW)}
+                {"pid": pid, "kind": "reminder", "slot": "evening", "on_date": f"2026-11-{d:02}", "due_at": iso(NOW)}
                 | {"status": "pending", "next": iso(NOW), "now": iso(NOW)}
                 for d in range(1, 31)
             ]
