@@ -241,7 +241,10 @@ export const app = {
     const { completions, checkins } = core.batchOf(waiting, 200, 100);
     const sending = [...completions, ...checkins];
     for (const r of sending) this.leavingIds.add(r.id);
+    let stamped = Promise.resolve([]);
     core.postBatch(this.token, completions, checkins, { keepalive: true }).then(async (res) => {
+      // Refused whole before anything was stored: as if they never left (see core.clearTried).
+      if (res.status === 413) await core.clearTried(await stamped);
       if (!res.ok) return;
       const kept = await res.json();
       await core.markSent(sending, [...(kept.completions || []), ...(kept.checkins || [])], kept.pains);
@@ -253,7 +256,7 @@ export const app = {
       });
     // ...stamped as tried (sent from memory first: a closing page may not get this far): if its
     // answer is lost they may be at the clinic (see core.markTried)...
-    core.markTried(sending).catch(() => {});
+    stamped = core.markTried(sending).catch(() => []);
     // ...then, while the page still runs (it is only hidden), let go of the holds in storage so
     // the worker's Background Sync can send them if that request did not get through.
     core.releaseHolds().then(() => sync.registerBackgroundSync()).catch(() => {});

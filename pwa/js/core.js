@@ -11,7 +11,8 @@
  *            {id, type: "completion"|"checkin", state: "pending"|"sent"|"rejected",
  *             ready_at (ms; not sent before), tried?, error?, body: <what the server takes>}
  *            tried: a request carried it and no answer came back (lost on the way back, a 5xx):
- *            the clinic may hold it already, so it is never taken back or changed, only sent again.
+ *            the clinic may hold it already, so it is never taken back or changed, only sent again
+ *            (unless an answer proves nothing was stored: see clearTried).
  *            error: why the server refused it (kept when it is tried again).
  *            and fill-ins: a pain answer given after its completion left the phone, sent as a
  *            repeat of that completion with the pain (the server fills in a blank pain, once):
@@ -225,8 +226,10 @@
 
   /* Stamp the records a request is about to carry as tried, before it goes: if its answer is
    * lost, they may be at the clinic, and must not be taken back or changed (a new mark would then
-   * count the exercise twice). Only pending records not held back go out, so none changes here. */
+   * count the exercise twice). Only pending records not held back go out, so none changes here.
+   * Resolves with the records this stamp is the first for (for clearTried). */
   function markTried(records) {
+    var stamped = [];
     return tx(["records"], "readwrite", function (t) {
       var store = t.objectStore("records");
       return Promise.all(records.map(function (r) {
@@ -234,6 +237,26 @@
         return req(store.get(r.id)).then(function (found) {
           if (found && found.state === "pending" && !found.tried) {
             found.tried = true;
+            store.put(found);
+            stamped.push(r);
+          }
+        });
+      })).then(function () { return stamped; });
+    });
+  }
+
+  /* A request's answer proves the server stored nothing it carried (a 413: the body was refused
+   * whole; Unknot's own refusal of a record in it): the records whose stamp markTried set for
+   * that request (what it resolved with) are as if they never left, and can be taken back or
+   * changed again. An earlier request's stamp stays: that one may still have reached the clinic. */
+  function clearTried(stamped) {
+    return tx(["records"], "readwrite", function (t) {
+      var store = t.objectStore("records");
+      return Promise.all(stamped.map(function (r) {
+        delete r.tried;
+        return req(store.get(r.id)).then(function (found) {
+          if (found && found.state === "pending" && found.tried) {
+            delete found.tried;
             store.put(found);
           }
         });
@@ -559,10 +582,12 @@
         var batch = batchOf(ready, MAX.completion, MAX.checkin, batchBytes);
         var completions = batch.completions;
         var checkins = batch.checkins;
+        var stamped = [];
         // Stamped before the request goes; if the stamp cannot be stored, nothing goes (a record
         // at the clinic that the phone still thought never left could be taken back and logged
         // again). It waits on the phone and is tried later.
-        return markTried(completions.concat(checkins)).then(function () {
+        return markTried(completions.concat(checkins)).then(function (firsts) {
+          stamped = firsts;
           return postBatch(token, completions, checkins, { fetch: options.fetch });
         }).then(function (res) {
           if (res.status === 401) {
@@ -575,21 +600,26 @@
               }).then(function () { return { status: "revoked", sent: sent }; });
             });
           }
-          if (res.status === 413 && rounds < 50) {
-            var one = completions.concat(checkins);
-            if (one.length > 1) {
-              // Too big for the server or a proxy on the way: every later send would build the
-              // same batch, so go on with half as many bytes (and stay so in this page or worker).
-              batchBytes = Math.max(1, Math.floor(batch.bytes / 2));
-              return round(token);
-            }
-            // One record alone is too big for a limit set below what a record can be: set it
-            // aside, as a refused record, so the rest still go (it is tried again on request).
-            one[0].state = "rejected";
-            one[0].error = "too large";
-            return putRecord(one[0]).then(function () {
-              announce({ type: "records" });
-              return round(token);
+          if (res.status === 413) {
+            var all = completions.concat(checkins);
+            // The body was refused before anything in it was stored: if a later request fails,
+            // none of these may stay stamped as maybe at the clinic.
+            return clearTried(stamped).then(function () {
+              if (rounds >= 50) return { status: "error", sent: sent };
+              if (all.length > 1) {
+                // Too big for the server or a proxy on the way: every later send would build the
+                // same batch, so go on with half as many bytes (and stay so in this page or worker).
+                batchBytes = Math.max(1, Math.floor(batch.bytes / 2));
+                return round(token);
+              }
+              // One record alone is too big for a limit set below what a record can be: set it
+              // aside, as a refused record, so the rest still go (it is tried again on request).
+              all[0].state = "rejected";
+              all[0].error = "too large";
+              return putRecord(all[0]).then(function () {
+                announce({ type: "records" });
+                return round(token);
+              });
             });
           }
           if (res.status === 429 || res.status >= 500) return { status: "retry", sent: sent };
@@ -608,9 +638,14 @@
             if (list && list[bad.index] && rounds < 50) {
               // One bad record must not hold up the rest: set it aside and send the others.
               var record = list[bad.index];
-              record.state = "rejected";
-              record.error = bad.message;
-              return putRecord(record).then(function () {
+              // Unknot's own refusal naming a record: the server checks a batch whole before it
+              // stores any of it, so the refused record, tried again on request, can still be
+              // taken back (the others are stamped again as they go).
+              return clearTried(stamped).then(function () {
+                record.state = "rejected";
+                record.error = bad.message;
+                return putRecord(record);
+              }).then(function () {
                 announce({ type: "records" });
                 return round(token);
               });
@@ -668,6 +703,7 @@
     takeBack: takeBack,
     takeBackHeld: takeBackHeld,
     markTried: markTried,
+    clearTried: clearTried,
     retryRejected: retryRejected,
     markSent: markSent,
     batchOf: batchOf,

@@ -177,6 +177,8 @@ def test_a_refused_record_can_be_tried_again_and_stays_refused_with_its_reason_i
     expect(status).to_have_attribute("data-rejected", "1")
     [record] = stored_records(page)
     assert (record["state"], record["error"]) == ("rejected", "is in the future")
+    # The server stores nothing of a batch it refuses: tried again, the record can be taken back.
+    assert not record.get("tried")
 
     status.click()
     wait_for_screen(page, "more")
@@ -424,3 +426,51 @@ def test_a_record_too_large_on_its_own_is_set_aside_and_the_rest_go(
     states = {r["id"]: r["state"] for r in stored_records(page)}
     assert states.pop(big["id"]) == "rejected"
     assert set(states.values()) == {"sent"}
+    # The proxy stored nothing of it: tried again on request, it can still be taken back.
+    assert [r for r in stored_records(page) if r["id"] == big["id"] and r.get("tried")] == []
+
+
+def test_records_of_a_batch_refused_as_too_large_can_still_be_taken_back(
+    page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    # A proxy answers 413 to the first send (nothing reaches the server), then the server fails
+    # (503: what went may be stored). Only the records of that second request may be at the clinic.
+    patient = clinic.patient(name="Too Large Once")
+    join_in_browser(page, clinic.invite(patient))
+    entries = page.locator("li.entry")
+    now, today = dt.datetime.now(dt.UTC).isoformat(), local_today().isoformat()
+    records = [
+        {
+            "id": str(uuid.uuid4()),
+            "exercise_id": entries.nth(i).get_attribute("data-exercise"),
+            "on_date": today,
+            "slot": entries.nth(i).get_attribute("data-slot"),
+            "done_at": now,
+        }
+        for i in range(2)
+    ]
+    carried: list[tuple[int, list[str]]] = []
+
+    def proxy(route: Route) -> None:
+        ids = [r["id"] for r in json.loads(route.request.post_data or "{}")["completions"]]
+        status = 413 if not carried else 503
+        carried.append((status, ids))
+        route.fulfill(status=status, content_type="text/html", body=f"<h1>{status}</h1>")
+
+    page.route(SYNC, proxy)
+    seed_outbox(page, records)
+    wait_until(page, lambda: len(carried) >= 2, "sent again after the 413")
+    assert carried[0] == (413, sorted(r["id"] for r in records))
+    maybe = {i for status, ids in carried if status != 413 for i in ids}
+    assert len(maybe) == 1, carried
+    tried = {r["id"]: bool(r.get("tried")) for r in stored_records(page)}
+    assert tried == {r["id"]: r["id"] in maybe for r in records}
+
+    # The one that only went in the refused batch is taken back from Today like any mark.
+    never = next(r for r in records if r["id"] not in maybe)
+    check = page.locator(f"li.entry[data-exercise='{never['exercise_id']}'][data-slot='{never['slot']}'] button.check")
+    expect(check).to_have_attribute("aria-pressed", "true")
+    check.click()
+    expect(check).to_have_attribute("aria-pressed", "false")
+    assert [r["id"] for r in stored_records(page)] == sorted(maybe)
+    assert not server_completions(live_server, patient.id)
