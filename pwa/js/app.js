@@ -816,11 +816,30 @@ function translateChrome() {
   for (const el of document.querySelectorAll("[data-i18n-label]")) el.setAttribute("aria-label", t(el.dataset.i18nLabel));
 }
 
-let refusedSeen = null;
+// The refused records the patient was told of (ids; kv "refused_said"), null until read at start.
+// The toast is for a refusal not told yet: the start's retry refuses the same records again, and
+// a toast at every start says nothing new (the header keeps saying they are there).
+let refusedSaid = null;
+let refusedTurn = Promise.resolve();
+
+async function sayRefused(refused) {
+  if (!refusedSaid || refused.every((r) => refusedSaid.has(r.id))) return;
+  // Another tab may have said it already.
+  const stored = await core.get("refused_said").catch(() => null);
+  for (const id of stored || []) refusedSaid.add(id);
+  if (refused.every((r) => refusedSaid.has(r.id))) return;
+  for (const r of refused) refusedSaid.add(r.id);
+  app.toast(t("outbox_refused_toast", { n: refused.length }));
+  // Only a record still on the phone and not sent can be refused (again): the others are let go.
+  const open = new Set(app.records.filter((r) => r.state !== "sent").map((r) => r.id));
+  refusedSaid = new Set([...refusedSaid].filter((id) => open.has(id)));
+  await core.set("refused_said", [...refusedSaid]).catch(() => {});
+}
 
 function updateChrome() {
   const count = app.pendingCount();
-  const refused = app.rejected().length;
+  const rejected = app.rejected();
+  const refused = rejected.length;
   const status = $("sync");
   status.dataset.count = String(count);
   status.dataset.rejected = String(refused);
@@ -828,8 +847,7 @@ function updateChrome() {
   status.classList.toggle("waiting", count > 0);
   status.classList.toggle("refused", count === 0 && refused > 0);
   // A record newly refused: said at once (the header keeps saying it).
-  if (refusedSeen !== null && refused > refusedSeen) app.toast(t("outbox_refused_toast", { n: refused }));
-  refusedSeen = refused;
+  if (refused) refusedTurn = refusedTurn.then(() => sayRefused(rejected)).catch(() => {});
   // Never "All saved" while the clinic refused something. The button is a polite live region
   // (index.html): its text is replaced only when it changes, as a screen reader may read out any
   // new text node, and this runs on every redraw.
@@ -987,13 +1005,14 @@ async function start() {
   registerWorker();
   let saved = {};
   try {
-    const [token, patient, savedLang, revoked, sound] = await Promise.all(
-      ["token", "patient", "lang", "revoked", "sound"].map((k) => core.get(k)));
-    saved = { token, patient, savedLang, revoked, sound };
+    const [token, patient, savedLang, revoked, sound, said] = await Promise.all(
+      ["token", "patient", "lang", "revoked", "sound", "refused_said"].map((k) => core.get(k)));
+    saved = { token, patient, savedLang, revoked, sound, said };
     app.records = await core.allRecords();
   } catch {
     // No IndexedDB (some private modes): the app works for this visit only.
   }
+  refusedSaid = new Set(saved.said || []);
   app.token = saved.token || null;
   app.patient = saved.patient || null;
   app.revoked = Boolean(saved.revoked) && !app.token;

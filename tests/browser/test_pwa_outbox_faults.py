@@ -220,6 +220,46 @@ def test_a_refused_record_is_tried_again_once_when_the_app_starts_again(
     assert [r["id"] for r in server_completions(live_server, patient.id)] == [record["id"]]
 
 
+def said_nothing_new(page: Page) -> None:
+    """No message about refused records shows for a second (one would stay for four)."""
+    for _ in range(10):
+        assert "could not save" not in page.inner_text("#toast")
+        page.wait_for_timeout(100)
+
+
+def test_a_refusal_is_told_once_not_again_at_every_start(page: Page, clinic: Clinic, live_server: LiveServer) -> None:
+    patient = clinic.patient(name="Told Once")
+    page.clock.install()
+    join_in_browser(page, clinic.invite(patient))
+    calls = refuse_sync(page, times=100)
+    marks = page.locator("li.entry button.check")
+    marks.nth(0).click()
+    page.clock.fast_forward(9_000)
+    status, toast = page.locator("#sync"), page.locator("#toast")
+    expect(status).to_have_attribute("data-rejected", "1")
+    expect(toast).to_contain_text("Your clinic's system could not save 1 record.")
+
+    # Opened again: tried once more and refused again. Nothing new: the header says it, no toast.
+    page.reload()
+    wait_for_screen(page, "today")
+    wait_until(page, lambda: calls["n"] >= 2, "tried again at the start")
+    expect(status).to_have_attribute("data-rejected", "1")
+    expect(status).to_contain_text("1 not saved")
+    said_nothing_new(page)
+
+    # Another record refused: told, with both.
+    marks.nth(1).click()
+    page.clock.fast_forward(9_000)
+    expect(status).to_have_attribute("data-rejected", "2")
+    expect(toast).to_contain_text("Your clinic's system could not save 2 records.")
+    page.reload()
+    wait_for_screen(page, "today")
+    wait_until(page, lambda: calls["n"] >= 5, "both tried again at the start")
+    expect(status).to_have_attribute("data-rejected", "2")
+    said_nothing_new(page)
+    assert not server_completions(live_server, patient.id)
+
+
 def test_a_held_mark_is_taken_back_at_once_while_a_send_of_others_is_slow(
     page: Page, clinic: Clinic, live_server: LiveServer
 ) -> None:
