@@ -13,6 +13,7 @@ export default {
   update_ready: "A new version of Unknot is ready.",
   update_reload: "Reload",
   update_after_form: "It will update once you save or leave this screen.",
+  update_after_timer: "It will update once the timer ends or you leave this screen.",
   close: "Close",
   back: "Back",
   try_again: "Try again",

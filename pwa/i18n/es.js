@@ -13,6 +13,7 @@ export default {
   update_ready: "Hay una versión nueva de Unknot.",
   update_reload: "Actualizar",
   update_after_form: "Se actualizará cuando guarde o salga de esta pantalla.",
+  update_after_timer: "Se actualizará cuando termine el temporizador o salga de esta pantalla.",
   close: "Cerrar",
   back: "Volver",
   try_again: "Intentar de nuevo",

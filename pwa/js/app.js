@@ -858,12 +858,13 @@ function updateChrome() {
   $("nav").hidden = !app.token || app.revoked;
 }
 
-/** The "new version" notice. `held`: the new version already runs in another tab and this one
- *  waits for a form to be saved or left (see reloadWhenFree). */
-function showUpdate(reg, { held = false } = {}) {
+/** The "new version" notice. `held` ("form" or "timer", see unsavedWork): the new version
+ *  already runs in another tab and this one waits for it to be done or left (see reloadWhenFree). */
+function showUpdate(reg, { held = null } = {}) {
   const banner = $("update");
+  const after = held === "timer" ? "update_after_timer" : "update_after_form";
   fill(banner,
-    h("p", { text: t("update_ready") }, held ? ` ${t("update_after_form")}` : null),
+    h("p", { text: t("update_ready") }, held ? ` ${t(after)}` : null),
     h("button", {
       class: "btn small", type: "button", text: t("update_reload"),
       on: {
@@ -885,6 +886,7 @@ function showUpdate(reg, { held = false } = {}) {
 let updateWanted = false;
 let reloading = false;
 let reloadHeld = null;
+let heldBy = null;
 
 function reloadOnce() {
   if (reloading) return;
@@ -904,27 +906,39 @@ function watchUnsaved() {
   $("main").addEventListener("change", mark, true);
 }
 
-/** What a reload now would lose: a changed form, or a screen that must stay until it is left
- *  (data-keep-until-left: advice shown once, after the check-in that asked for it was saved). */
+/** What a reload now would lose, null if nothing: "timer", an exercise timer under way
+ *  (data-timer-running: its place in the holds and the mark it logs when it ends), or "form", a
+ *  changed form or a screen that must stay until it is left (data-keep-until-left: advice shown
+ *  once, after the check-in that asked for it was saved; the pain question after a mark). */
 function unsavedWork() {
-  return Boolean($("main").querySelector("form[data-unsaved], [data-keep-until-left]"));
+  const main = $("main");
+  if (main.querySelector("[data-timer-running]")) return "timer";
+  return main.querySelector("form[data-unsaved], [data-keep-until-left]") ? "form" : null;
 }
 
 /** Another tab's new version took over: this page reloads now, or, while the patient is filling
- *  a form, as soon as it is saved or left (the DOM changes then), so the two versions do not mix
- *  for longer than the form takes. */
+ *  a form or following a timer, as soon as it is saved, over or left (the DOM changes then), so
+ *  the two versions do not mix for longer than that takes. */
 function reloadWhenFree() {
-  if (!unsavedWork()) {
+  heldBy = unsavedWork();
+  if (!heldBy) {
     reloadOnce();
     return;
   }
-  showUpdate(null, { held: true });
+  showUpdate(null, { held: heldBy });
   if (reloadHeld) return;
   reloadHeld = new MutationObserver(() => {
-    if (!unsavedWork()) reloadOnce();
+    const held = unsavedWork();
+    if (!held) reloadOnce();
+    else if (held !== heldBy) {
+      // A timer that ended with the pain question open, say: the notice says what it waits for now.
+      heldBy = held;
+      showUpdate(null, { held });
+    }
   });
   reloadHeld.observe($("main"), {
-    childList: true, subtree: true, attributes: true, attributeFilter: ["data-unsaved", "data-keep-until-left"],
+    childList: true, subtree: true, attributes: true,
+    attributeFilter: ["data-unsaved", "data-keep-until-left", "data-timer-running"],
   });
 }
 
@@ -946,7 +960,7 @@ function registerWorker() {
   // came from the network with the same files. Once a worker controls the page, a new one taking
   // over (asked for in this tab or in another) means this page's code is of the old version and
   // its files are gone from the cache: every open tab reloads, so two versions never mix for
-  // long (a tab with a form being filled in waits until it is saved or left).
+  // long (a tab with a form being filled in or a timer under way waits until it is done or left).
   let controlled = Boolean(navigator.serviceWorker.controller);
   navigator.serviceWorker.addEventListener("controllerchange", () => {
     // Asked for in this tab: the patient chose to reload, even over a form they had started.

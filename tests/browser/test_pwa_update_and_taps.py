@@ -19,6 +19,7 @@ from tests.browser.conftest import (
     wait_for_worker,
     wait_outbox,
 )
+from tests.browser.test_pwa_flow import short_hold_items
 from tests.browser.test_pwa_records import server_rows, wait_rows
 
 pytestmark = pytest.mark.browser
@@ -153,6 +154,56 @@ def test_an_update_waits_while_warning_sign_advice_is_on_screen(
         wait_for_screen(other, "today")
         assert other.evaluate(WORKER_VERSION) == "advice-version"
         assert len(server_rows(live_server, "checkin", patient.id)) == 1
+
+
+def test_an_update_from_another_tab_waits_for_a_running_timer(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    """Reloaded, a timer under way would start over and the mark it logs at its end could be cut
+    short: the update waits until the timer is over (then for the pain question) or left."""
+    treated = [{"muscle": "upper-trapezius", "side": "left"}]
+    items, timed = short_hold_items(clinic, treated)
+    timed["dosage"].update(hold_seconds=3, reps=2)
+    patient = clinic.patient(treated, items=items, name="Teo")
+    join_in_browser(page, clinic.invite(patient))
+    other = context.new_page()
+    other.goto("/#/today")
+    wait_for_screen(other, "today")
+    wait_for_worker(other)
+    other.locator(f"li.entry[data-exercise='{timed['exercise_id']}'] a.entry-main").first.click()
+    wait_for_screen(other, "ex")
+    timer = other.locator("section.timer")
+    timer.get_by_role("button", name="Start").click()
+    expect(timer).to_have_attribute("data-phase", "hold")
+    other.evaluate("() => { window.sameDocument = true; }")
+
+    with new_version(live_server, page, "timer-version"):
+        wait_for_screen(page, "today")
+        notice = other.locator("#update")
+        expect(notice).to_contain_text("once the timer ends or you leave this screen", timeout=10_000)
+        expect(notice.get_by_role("button", name="Reload")).to_be_visible()
+        assert other.evaluate("window.sameDocument") is True
+        expect(timer).to_have_attribute("data-phase", re.compile("^(hold|rest)$"))
+
+        # Over: the mark is logged and the pain question holds the update until it is left.
+        expect(timer).to_have_attribute("data-phase", "done", timeout=15_000)
+        done = other.locator(".done-panel")
+        expect(done.get_by_role("heading", name="Well done!")).to_be_visible()
+        expect(notice).to_contain_text("once you save or leave this screen")
+        other.wait_for_timeout(500)
+        assert other.evaluate("window.sameDocument") is True
+        done.get_by_role("radio", name="3", exact=True).check()
+        for _ in range(50):
+            if [r["body"].get("pain") for r in stored_records(other)] == [3]:
+                break
+            other.wait_for_timeout(100)
+        with other.expect_navigation():
+            done.get_by_role("link", name="Back to today").click()
+        wait_for_screen(other, "today")
+        assert other.evaluate("window.sameDocument") is None
+        assert other.evaluate(WORKER_VERSION) == "timer-version"
+        rows = wait_rows(other, live_server, "completion", patient.id, 1)
+        assert [(r["exercise_id"], r["reps_done"], r["pain"]) for r in rows] == [(timed["exercise_id"], 2, 3)]
 
 
 def test_a_double_tap_on_a_done_mark_leaves_it_done(page: Page, clinic: Clinic, live_server: LiveServer) -> None:

@@ -148,6 +148,9 @@ export function renderExercise(app, { date, slot, exerciseId }) {
       painNote,
       h("a", { class: "btn", href: "#/today", text: t("back_to_today") }));
     donePanel.hidden = false;
+    // A new version taken over in another tab waits while the pain question is open (app.js
+    // unsavedWork): reloaded, it would be gone, and the mark sent without an answer.
+    if (fresh) donePanel.dataset.keepUntilLeft = "";
     markButton.hidden = true;
     donePanel.focus();
   }
@@ -208,7 +211,7 @@ export function renderExercise(app, { date, slot, exerciseId }) {
           sets_done: s.sets,
           reps_done: s.reps,
           hold_seconds_done: mode === "count" ? undefined : s.hold,
-        });
+        }).finally(() => { delete panel.dataset.timerRunning; });
       }
     },
   });
@@ -219,6 +222,11 @@ export function renderExercise(app, { date, slot, exerciseId }) {
 
   function draw(s) {
     panel.dataset.phase = s.phase;
+    // While it is under way (paused too), a new version taken over in another tab waits (app.js
+    // unsavedWork): a reload would lose the patient's place. At its end it waits on for the mark
+    // being stored (see onCue), which must not be cut short by a reload either.
+    if (s.phase === "ready") delete panel.dataset.timerRunning;
+    else if (s.phase !== "done") panel.dataset.timerRunning = "";
     const secs = s.secondsLeft;
     const names = {
       ready: t("timer_ready"),
