@@ -8,8 +8,8 @@
  *   Unknot's own 401 (the clinic removed the device, archived or erased the patient; not a captive
  *   portal's or a proxy's, see core.js isRemoval) forgets the patient on this phone: stored
  *   data, records, cached answers, push subscription (core.js forgetPatient).
- * - The outbox is sent by the page; Background Sync sends it from here when no page is open
- *   (the browser fires it once the network is back, even after the app was closed).
+ * - The outbox is sent by the page; Background Sync sends it from here when no page of the app
+ *   is on screen (the browser fires it once the network is back, even after the app was closed).
  * - Web Push: every push shows a notification; tapping it brings the app to the front on the
  *   reminder's day and slot ("/#today?slot=evening&date=2026-11-25"); pushsubscriptionchange subscribes again with the
  *   same key and sends the new subscription with the token kept in IndexedDB.
@@ -171,9 +171,11 @@ self.addEventListener("sync", (event) => {
   event.waitUntil((async () => {
     const windows = (await self.clients.matchAll({ type: "window" }))
       .filter((client) => !new URL(client.url).pathname.startsWith("/console"));
-    // An open page of the app sends the outbox itself, with its own waits between tries;
-    // waking it here would retry at once after every failure.
-    if (windows.length) return;
+    // A page of the app on screen sends the outbox itself, with its own waits between tries;
+    // sending here too would retry at once after every failure. A hidden or frozen tab may not
+    // send until the patient comes back to it: the worker sends then (the outbox lock keeps the
+    // two from sending the same records at once).
+    if (windows.some((client) => client.focused || client.visibilityState === "visible")) return;
     const result = await self.unknotCore.withLock(() => self.unknotCore.flush());
     // Failing lets the browser try this sync again later.
     if (result && (result.status === "offline" || result.status === "retry")) throw new Error(result.status);

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Dialog, Page, Route, expect
@@ -365,6 +367,58 @@ def test_background_sync_sends_the_outbox_after_the_app_is_closed(
             page.wait_for_timeout(100)
         if completions_of(live_server, patient.id):
             break
+    assert completions_of(live_server, patient.id) == [record_id]
+
+
+def test_background_sync_sends_the_outbox_while_the_only_tab_is_frozen(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    patient = clinic.patient(name="Frozen Tab")
+    join_in_browser(page, clinic.invite(patient))
+    cdp = context.new_cdp_session(page)
+    registrations: list[str] = []
+    cdp.on(
+        "ServiceWorker.workerRegistrationUpdated",
+        lambda event: registrations.extend(
+            r["registrationId"] for r in event["registrations"] if r["scopeURL"] == f"{live_server.url}/"
+        ),
+    )
+    cdp.send("ServiceWorker.enable")
+    context.set_offline(True)
+    page.locator("li.entry button.check").first.click()
+    wait_outbox(page, 1)
+    record_id = stored_records(page)[0]["id"]
+    assert registrations
+
+    # The tab stays open but frozen by the browser (the patient went to another app): it runs
+    # nothing, so it cannot send when the network comes back. (Headless Chromium keeps every page
+    # "visible", so a hidden tab that still runs cannot be made here; sw.js sends for one too.)
+    cdp.send("Page.setWebLifecycleState", {"state": "frozen"})
+    context.set_offline(False)
+    time.sleep(2)
+    assert completions_of(live_server, patient.id) == []  # not from the tab
+    for _ in range(10):
+        cdp.send(
+            "ServiceWorker.dispatchSyncEvent",
+            {
+                "origin": live_server.url,
+                "registrationId": registrations[-1],
+                "tag": "unknot-outbox",
+                "lastChance": False,
+            },
+        )
+        for _ in range(10):
+            if completions_of(live_server, patient.id):
+                break
+            time.sleep(0.1)
+        if completions_of(live_server, patient.id):
+            break
+    assert completions_of(live_server, patient.id) == [record_id]
+
+    # Back on screen, the tab shows it sent, and it was sent once.
+    cdp.send("Page.setWebLifecycleState", {"state": "active"})
+    wait_outbox(page, 0)
+    assert [r["state"] for r in stored_records(page)] == ["sent"]
     assert completions_of(live_server, patient.id) == [record_id]
 
 
