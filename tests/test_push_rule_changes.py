@@ -21,7 +21,6 @@ from litestar.testing import AsyncTestClient
 from server.app import create_app
 from server.catalog import Catalog
 from server.clock import Clock
-from server.db import reminders
 from server.push import Scheduler
 from server.push.ics import CalendarRule, calendar
 from server.settings import Settings
@@ -32,6 +31,7 @@ from tests.test_push_scheduler import (
     START,
     TREATED_ON,
     Client,
+    crashed_claim,
     deliveries,
     join_phone,
     make_patient,
@@ -243,15 +243,7 @@ async def test_a_reminder_in_a_crashed_senders_hands_is_not_sent_to_the_browsers
     browser = ana.subs[0]
     await scheduler.plan(DUE)
     # A sender claims Ana's reminder and dies before sending: the row stays 'sending' until its lease ends.
-    [lost] = await reminders.claim(
-        scheduler.db,
-        DUE,
-        lease_until=DUE + scheduler.lease,
-        token="crashed",
-        limit=10,
-        max_attempts=settings.push_max_attempts,
-        not_before=DUE - scheduler.grace,
-    )
+    [lost] = await crashed_claim(scheduler, settings, DUE)
     clock.fixed = DUE + dt.timedelta(seconds=10)
     phone = await join_phone(therapist, app, bea.id)
     r = await phone.put("/api/v1/patient/push/subscriptions", json=browser.as_json())
@@ -351,15 +343,7 @@ async def test_a_reminder_in_a_crashed_senders_hands_is_closed_not_taken_over_on
     ana = await make_patient(therapist, app, service, catalog)
     await scheduler.plan(DUE)
     # A sender claims the reminder and dies before sending: the row stays 'sending' until its lease ends.
-    [lost] = await reminders.claim(
-        scheduler.db,
-        DUE,
-        lease_until=DUE + scheduler.lease,
-        token="crashed",
-        limit=10,
-        max_attempts=settings.push_max_attempts,
-        not_before=DUE - scheduler.grace,
-    )
+    [lost] = await crashed_claim(scheduler, settings, DUE)
     clock.fixed = DUE + dt.timedelta(seconds=10)
     r = await ana.phones[0].put(
         "/api/v1/patient/reminders", json={"rules": [{"slot": "evening", "local_time": "19:00", "enabled": False}]}

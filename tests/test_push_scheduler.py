@@ -563,6 +563,19 @@ async def test_two_schedulers_on_one_database_send_each_reminder_exactly_once(
     assert len(received) == 8
 
 
+async def crashed_claim(scheduler: Scheduler, settings: Settings, due: dt.datetime) -> list[reminders.Claimed]:
+    """What a sender claims at ``due`` before it dies: the rows stay 'sending' until its lease ends."""
+    return await reminders.claim(
+        scheduler.db,
+        due,
+        lease_until=due + scheduler.lease,
+        token="crashed",
+        limit=10,
+        max_attempts=settings.push_max_attempts,
+        not_before=due - scheduler.grace,
+    )
+
+
 async def test_a_crashed_senders_claim_is_taken_over_after_its_lease(
     therapist: Client,
     app: Litestar,
@@ -575,15 +588,7 @@ async def test_a_crashed_senders_claim_is_taken_over_after_its_lease(
     due = utc("2026-11-20T18:00:00")
     await scheduler.plan(due)
     # This sender claims the delivery, then dies before sending.
-    lost = await reminders.claim(
-        scheduler.db,
-        due,
-        lease_until=due + scheduler.lease,
-        token="crashed",
-        limit=10,
-        max_attempts=settings.push_max_attempts,
-        not_before=due - scheduler.grace,
-    )
+    lost = await crashed_claim(scheduler, settings, due)
     assert len(lost) == 1
     async with open_database(settings) as db:
         other = Scheduler(db, catalog, settings, load_or_create(settings.data_dir))
