@@ -6,7 +6,7 @@ import time
 
 import httpx
 import pytest
-from playwright.sync_api import BrowserContext, Dialog, Page, Route, expect
+from playwright.sync_api import BrowserContext, CDPSession, Dialog, Page, Route, expect
 
 from tests.browser.conftest import (
     Clinic,
@@ -326,10 +326,12 @@ def test_sync_failures_keep_the_outbox_retry_later_and_never_duplicate(
     assert completions_of(live_server, patient.id) == [record_id]
 
 
-def test_background_sync_sends_the_outbox_after_the_app_is_closed(
-    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
-) -> None:
-    patient = clinic.patient(name="Olga")
+def offline_mark_with_worker(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer, name: str
+) -> tuple[Patient, CDPSession, list[str], str]:
+    """A new patient joined in ``page`` who marks an item done offline; returns the patient, a CDP
+    session with the service worker's events on, the worker's registration ids and the record's id."""
+    patient = clinic.patient(name=name)
     join_in_browser(page, clinic.invite(patient))
     cdp = context.new_cdp_session(page)
     registrations: list[str] = []
@@ -343,52 +345,43 @@ def test_background_sync_sends_the_outbox_after_the_app_is_closed(
     context.set_offline(True)
     page.locator("li.entry button.check").first.click()
     wait_outbox(page, 1)
-    record_id = stored_records(page)[0]["id"]
     assert registrations
+    return patient, cdp, registrations, stored_records(page)[0]["id"]
+
+
+def sync_until_sent(cdp: CDPSession, live_server: LiveServer, registration: str, patient_id: int) -> None:
+    """Fire the outbox's Background Sync in the worker until the patient's completion arrives (10 tries).
+
+    The browser retries a sync that failed (the network may take a moment to come back): so do we.
+    Plain sleeps: the page may be frozen or gone."""
+    for _ in range(10):
+        cdp.send(
+            "ServiceWorker.dispatchSyncEvent",
+            {"origin": live_server.url, "registrationId": registration, "tag": "unknot-outbox", "lastChance": False},
+        )
+        for _ in range(10):
+            if completions_of(live_server, patient_id):
+                return
+            time.sleep(0.1)
+
+
+def test_background_sync_sends_the_outbox_after_the_app_is_closed(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    patient, cdp, registrations, record_id = offline_mark_with_worker(context, page, clinic, live_server, "Olga")
 
     # The app is closed (no window of its origin left); the network comes back; the browser
     # fires the sync the app registered, and the service worker sends the outbox itself.
     page.goto("about:blank")
     context.set_offline(False)
-    # The browser retries a sync that failed (the network may take a moment to come back): so do we.
-    for _ in range(10):
-        cdp.send(
-            "ServiceWorker.dispatchSyncEvent",
-            {
-                "origin": live_server.url,
-                "registrationId": registrations[-1],
-                "tag": "unknot-outbox",
-                "lastChance": False,
-            },
-        )
-        for _ in range(10):
-            if completions_of(live_server, patient.id):
-                break
-            page.wait_for_timeout(100)
-        if completions_of(live_server, patient.id):
-            break
+    sync_until_sent(cdp, live_server, registrations[-1], patient.id)
     assert completions_of(live_server, patient.id) == [record_id]
 
 
 def test_background_sync_sends_the_outbox_while_the_only_tab_is_frozen(
     context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
 ) -> None:
-    patient = clinic.patient(name="Frozen Tab")
-    join_in_browser(page, clinic.invite(patient))
-    cdp = context.new_cdp_session(page)
-    registrations: list[str] = []
-    cdp.on(
-        "ServiceWorker.workerRegistrationUpdated",
-        lambda event: registrations.extend(
-            r["registrationId"] for r in event["registrations"] if r["scopeURL"] == f"{live_server.url}/"
-        ),
-    )
-    cdp.send("ServiceWorker.enable")
-    context.set_offline(True)
-    page.locator("li.entry button.check").first.click()
-    wait_outbox(page, 1)
-    record_id = stored_records(page)[0]["id"]
-    assert registrations
+    patient, cdp, registrations, record_id = offline_mark_with_worker(context, page, clinic, live_server, "Frozen Tab")
 
     # The tab stays open but frozen by the browser (the patient went to another app): it runs
     # nothing, so it cannot send when the network comes back. (Headless Chromium keeps every page
@@ -397,22 +390,7 @@ def test_background_sync_sends_the_outbox_while_the_only_tab_is_frozen(
     context.set_offline(False)
     time.sleep(2)
     assert completions_of(live_server, patient.id) == []  # not from the tab
-    for _ in range(10):
-        cdp.send(
-            "ServiceWorker.dispatchSyncEvent",
-            {
-                "origin": live_server.url,
-                "registrationId": registrations[-1],
-                "tag": "unknot-outbox",
-                "lastChance": False,
-            },
-        )
-        for _ in range(10):
-            if completions_of(live_server, patient.id):
-                break
-            time.sleep(0.1)
-        if completions_of(live_server, patient.id):
-            break
+    sync_until_sent(cdp, live_server, registrations[-1], patient.id)
     assert completions_of(live_server, patient.id) == [record_id]
 
     # Back on screen, the tab shows it sent, and it was sent once.
