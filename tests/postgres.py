@@ -71,6 +71,10 @@ class Cluster:
         """A connection URL for ``database``."""
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
 
+    def on_socket(self, url: str) -> str:
+        """The database of ``url`` reached through the cluster's Unix socket, as a server on the same machine is."""
+        return f"postgresql://{self.user}@/{url.rsplit('/', 1)[1]}?host={self.folder}&port={self.port}"
+
     def _run(self, *args: str) -> None:
         cmd = [str(self.bin / args[0]), *args[1:]]
         if os.geteuid() == 0:

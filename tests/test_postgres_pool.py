@@ -63,3 +63,24 @@ async def test_a_cancelled_query_or_a_failed_statement_leaves_the_pool_healthy(u
         assert {r["two"] for r in results} == {2}
         assert db._pool is not None
         assert db._pool._open <= 2
+
+
+async def test_the_pool_size_setting_bounds_each_process_and_a_unix_socket_url_connects(
+    url: str, pg_cluster: Cluster
+) -> None:
+    """``UNKNOT_DATABASE_POOL_SIZE`` reaches the pool; PostgreSQL on the same machine is reached by its socket."""
+    from server.db import open_database
+    from server.settings import Settings, SettingsError
+
+    local = pg_cluster.on_socket(url)
+    settings = Settings.from_env({"UNKNOT_DATABASE_URL": local, "UNKNOT_DATABASE_POOL_SIZE": "2"})
+    async with open_database(settings) as db:
+        await asyncio.gather(*(db.fetch_one("SELECT pg_sleep(0.05)") for _ in range(8)))
+        backends = await db.fetch_all(
+            "SELECT client_addr FROM pg_stat_activity "
+            "WHERE application_name = 'unknot' AND datname = current_database()"
+        )
+    assert 1 <= len(backends) <= 2
+    assert {b["client_addr"] for b in backends} == {None}  # None: a Unix socket, not TCP
+    with pytest.raises(SettingsError, match=r"UNKNOT_DATABASE_POOL_SIZE: .*at least 1"):
+        Settings.from_env({"UNKNOT_DATABASE_POOL_SIZE": "0"})

@@ -41,5 +41,5 @@ def open_database(settings: Settings) -> Database:
     file path, optionally written ``sqlite:///path``.
     """
     if is_postgres_url(settings.database_url):
-        return PostgresDatabase(settings.database_url)
+        return PostgresDatabase(settings.database_url, max_size=settings.database_pool_size)
     return SQLiteDatabase(settings.sqlite_path)

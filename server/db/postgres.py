@@ -226,7 +226,7 @@ class PostgresDatabase(Database):
 
     dialect: Dialect = "postgresql"
 
-    def __init__(self, url: str, *, max_size: int = 10) -> None:
+    def __init__(self, url: str, *, max_size: int) -> None:
         self.url = url
         self._max_size = max_size
         self._pool: _Pool | None = None
