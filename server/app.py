@@ -25,6 +25,7 @@ from server import push
 from server.api.adherence import AdherenceController
 from server.api.auth import AuthController
 from server.api.catalog import CatalogController
+from server.api.compression import GZIP_LEVEL, MIN_BYTES, SELF_COMPRESSED
 from server.api.deps import DatabaseDep, Services
 from server.api.errors import exception_handlers, loggable_path
 from server.api.openapi import COMPONENTS, CachedJsonRenderPlugin, CachedYamlRenderPlugin, document_routes
@@ -204,8 +205,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         before_send=[_security_headers(settings), *([_access_log()] if settings.access_log else [])],
         request_max_body_size=settings.max_body_bytes,
         # The patient's phone may be on a weak signal: the app shell and JSON compress 3-5x.
-        # Level 6 (zlib's own default) compresses nearly as well as 9 for a fraction of the CPU.
-        compression_config=CompressionConfig(backend="gzip", minimum_size=1024, gzip_compress_level=6),
+        compression_config=CompressionConfig(
+            backend="gzip", minimum_size=MIN_BYTES, gzip_compress_level=GZIP_LEVEL, exclude_opt_key=SELF_COMPRESSED
+        ),
         state=State({"settings": settings, "catalog": catalog, "db": db, "clock": clock}),
         openapi_config=OpenAPIConfig(
             title="Unknot",

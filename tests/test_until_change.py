@@ -17,12 +17,13 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 import server.api.patient as patient_api
+from server.api import compression
 from server.db import open_database
 from server.push.keys import load_or_create
 from server.settings import Settings
 from tests.bench.harness import BIN, create_therapist, free_port, server_env
 from tests.conftest import rows
-from tests.test_flow_therapist_patient import assign, create_patient, join
+from tests.test_flow_therapist_patient import assign, completion, create_patient, join
 from tests.test_scale_processes import EMAIL, PASSWORD, browser, cluster_of, phone, sign_in
 
 Client = AsyncTestClient[Litestar]
@@ -199,6 +200,34 @@ async def test_a_second_request_reads_nothing_and_an_unknown_token_is_not_kept(
         assert r.status_code == 401
         assert statements
         statements.clear()
+
+
+async def test_todays_routine_is_compressed_once_for_phones_that_take_gzip_and_a_change_shows_at_once(
+    therapist: Client, other_client: Client
+) -> None:
+    patient = await create_patient(therapist)
+    await join(therapist, other_client, patient["id"])
+    await assign(therapist, patient["id"], dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
+    plain = await other_client.get("/api/v1/patient/today", headers={"accept-encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert plain.headers["vary"] == "Accept-Encoding"
+    assert len(plain.content) >= compression.MIN_BYTES
+    browser = {"accept-encoding": "gzip, deflate, br, zstd"}  # what Chromium asks for
+    before = compression._gzipped.cache_info()
+    for _ in range(3):
+        r = await other_client.get("/api/v1/patient/today", headers=browser)
+        assert (r.headers["content-encoding"], r.headers["vary"]) == ("gzip", "Accept-Encoding")
+        assert r.content == plain.content  # decompressed by the client
+    after = compression._gzipped.cache_info()
+    # Compressed at most once (the same routine of another patient may have been compressed before).
+    assert (after.misses - before.misses, after.hits - before.hits) in {(1, 2), (0, 3)}
+
+    first = plain.json()["entries"][0]
+    done = completion(first["exercise_id"], dt.date.fromisoformat(plain.json()["on_date"]), first["slot"])
+    assert (await other_client.post("/api/v1/patient/sync", json={"completions": [done]})).status_code == 200
+    r = await other_client.get("/api/v1/patient/today", headers=browser)
+    assert r.headers["content-encoding"] == "gzip"
+    assert r.json()["entries"][0]["done"]
 
 
 @pytest.mark.parametrize("settings", ["sqlite"], indirect=True)

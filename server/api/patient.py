@@ -8,7 +8,7 @@ import uuid
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, MediaType, Request, Response, get, patch, post
+from litestar import Controller, Request, Response, get, patch, post
 from litestar.exceptions import NotFoundException, TooManyRequestsException
 from litestar.params import JSONBody, QueryParameter
 from litestar.serialization import encode_json
@@ -16,6 +16,7 @@ from litestar.status_codes import HTTP_404_NOT_FOUND, HTTP_410_GONE
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from server.api.catalog import AftercareOut, ExerciseOut, PatientLangQuery, aftercare_out, exercise_out
+from server.api.compression import SELF_COMPRESSED, json_answer
 from server.api.deps import CatalogDep, ClockDep, DatabaseDep, ServicesDep
 from server.api.errors import InputError
 from server.api.params import PLAIN_TEXT, visible_name
@@ -500,7 +501,11 @@ class PatientController(Controller):
             red_flags=_red_flags(catalog, None, lang),
         )
 
-    @get("/today", summary="The routine for a day (today where the patient is, by default)")
+    @get(
+        "/today",
+        summary="The routine for a day (today where the patient is, by default)",
+        opt={SELF_COMPRESSED: True},
+    )
     async def today(
         self,
         request: PatientRequest,
@@ -521,7 +526,7 @@ class PatientController(Controller):
             ("today", user.patient_id, user.timezone, day, lang),
             lambda: _routine_json(db, catalog, user.patient_id, user.timezone, day, lang),
         )
-        return Response(body, media_type=MediaType.JSON)
+        return json_answer(request, body)
 
     @post(
         "/sync",
