@@ -25,7 +25,7 @@ from server import push
 from server.api.adherence import AdherenceController
 from server.api.auth import AuthController
 from server.api.catalog import CatalogController
-from server.api.compression import GZIP_LEVEL, MIN_BYTES, SELF_COMPRESSED
+from server.api.compression import GZIP_LEVEL, MIN_BYTES, SELF_COMPRESSED, LazyCompressionMiddleware
 from server.api.deps import DatabaseDep, Services
 from server.api.errors import exception_handlers, loggable_path
 from server.api.openapi import COMPONENTS, CachedJsonRenderPlugin, CachedYamlRenderPlugin, document_routes
@@ -206,7 +206,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         request_max_body_size=settings.max_body_bytes,
         # The patient's phone may be on a weak signal: the app shell and JSON compress 3-5x.
         compression_config=CompressionConfig(
-            backend="gzip", minimum_size=MIN_BYTES, gzip_compress_level=GZIP_LEVEL, exclude_opt_key=SELF_COMPRESSED
+            backend="gzip",
+            minimum_size=MIN_BYTES,
+            gzip_compress_level=GZIP_LEVEL,
+            exclude_opt_key=SELF_COMPRESSED,
+            middleware_class=LazyCompressionMiddleware,
         ),
         state=State({"settings": settings, "catalog": catalog, "db": db, "clock": clock}),
         openapi_config=OpenAPIConfig(

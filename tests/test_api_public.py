@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import yaml
 from litestar import Litestar
+from litestar.middleware.compression import gzip_facade
 from litestar.testing import AsyncTestClient
 
 from tests.test_flow_therapist_patient import create_patient, join
@@ -211,9 +212,30 @@ async def test_errors_of_routes_without_an_id_in_the_path_are_documented(
     assert "429" in paths["/api/v1/patient/push/test"]["post"]["responses"]
 
 
-async def test_large_responses_are_gzipped_for_clients_that_accept_it(client: Client) -> None:
-    r = await client.get("/api/v1/catalog/exercises", headers={"accept-encoding": "gzip"})
+async def test_large_responses_are_gzipped_for_clients_that_accept_it(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[object] = []
+
+    class CountedGzipFile(gzip_facade.GzipFile):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            made.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(gzip_facade, "GzipFile", CountedGzipFile)
+    browser = {"accept-encoding": "gzip, deflate, br, zstd"}
+    r = await client.get("/api/v1/catalog/exercises", headers=browser)
     assert r.headers["content-encoding"] == "gzip"
     assert r.json()
     plain = await client.get("/api/v1/catalog/exercises", headers={"accept-encoding": "identity"})
     assert "content-encoding" not in plain.headers
+    assert plain.json() == r.json()
+    shell = await client.get("/", headers=browser)  # a static file, sent in chunks
+    assert (shell.status_code, shell.headers["content-encoding"]) == (200, "gzip")
+    assert "<html" in shell.text
+    assert len(made) == 2
+    # An answer too small to gain passes untouched, and no compressor is made for it (each costs ~40 us).
+    small = await client.get("/api/v1/ping", headers=browser)
+    assert small.status_code == 200
+    assert "content-encoding" not in small.headers
+    assert len(made) == 2
