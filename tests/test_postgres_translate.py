@@ -43,3 +43,13 @@ def test_the_database_url_chooses_the_backend() -> None:
         settings = Settings.from_env({"UNKNOT_DATABASE_URL": url})
         assert settings.database_backend == "sqlite"
         assert isinstance(open_database(settings), SQLiteDatabase)
+
+
+def test_messages_name_the_database_without_its_password() -> None:
+    from server.db.postgres import without_password
+
+    assert (
+        without_password("postgresql://unknot:s3cret@db-host:5432/unknot") == "postgresql://unknot@db-host:5432/unknot"
+    )
+    local = "postgresql://unknot@/unknot?host=/var/run/postgresql&password=s3cret&sslmode=disable"
+    assert without_password(local) == "postgresql://unknot@/unknot?host=%2Fvar%2Frun%2Fpostgresql&sslmode=disable"

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import asyncpg
 
@@ -33,10 +33,11 @@ def is_postgres_url(url: str) -> bool:
 
 
 def without_password(url: str) -> str:
-    """The URL for messages: the user and host stay, a password goes."""
+    """The URL for messages: the user and host stay, a password goes (from the user part or the query)."""
     parts = urlsplit(url)
     user, at, host = parts.netloc.rpartition("@")
-    return parts._replace(netloc=user.partition(":")[0] + at + host).geturl()
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"])
+    return parts._replace(netloc=user.partition(":")[0] + at + host, query=query).geturl()
 
 
 async def connect(url: str, server_settings: dict[str, str]) -> asyncpg.Connection:
