@@ -1,9 +1,9 @@
-"""Response compression: the settings the app's gzip middleware uses, and a memo for hot answers.
+"""Response compression: the app's gzip settings and middleware, and today's routine compressed once.
 
 Phones always ask for gzip. Today's routine is about 8 KB of JSON that stays the same until
 something is logged, and compressing it on every request cost about as much as answering it
-(measured: today's routine fell from 0.8 to 0.45 of the bare endpoint's rate once wrk asked
-for gzip as a browser does). So that route compresses its own answer, once per distinct body.
+(measured: today's routine fell to 0.45 of the bare endpoint's rate once wrk asked for gzip as
+a browser does). So that route compresses its own answer, once per distinct body.
 """
 
 from __future__ import annotations
