@@ -54,14 +54,18 @@ def _measure(
 def main() -> None:
     print("== scale-out (issue 9): wrk, 64 connections; SQLite vs PostgreSQL, one and two app processes")
     cluster = Cluster(fsync=True).start()
+
+    def empty_database() -> str:
+        return cluster.on_socket(cluster.create_database(migrated=False))
+
     try:
         with temp_dir() as tmp:
             data = Path(tmp)
             runs = {
                 "SQLite, 1 process": (None, 1),
                 "SQLite, 2 processes": (None, 2),
-                "PostgreSQL, 1 process": (cluster.on_socket(cluster.create_database(migrated=False)), 1),
-                "PostgreSQL, 2 processes": (cluster.on_socket(cluster.create_database(migrated=False)), 2),
+                "PostgreSQL, 1 process": (empty_database(), 1),
+                "PostgreSQL, 2 processes": (empty_database(), 2),
             }
             results: dict[str, dict[str, Load]] = {}
             cores: dict[str, dict[str, float]] = {}
@@ -78,8 +82,7 @@ def main() -> None:
                 for workers in (1, 2):
                     folder = data / f"round{n}-{workers}"
                     folder.mkdir()
-                    url = cluster.on_socket(cluster.create_database(migrated=False))
-                    env = server_env(folder, free_port(), UNKNOT_DATABASE_URL=url)
+                    env = server_env(folder, free_port(), UNKNOT_DATABASE_URL=empty_database())
                     rps.append(_measure(env, folder, workers, today_only=True)[0]["today"].rps)
                 ratios.append(rps[1] / rps[0])
     finally:
