@@ -500,6 +500,27 @@ def _cannot_listen(host: str, port: int) -> str | None:
     return None
 
 
+def _exposed_in_development(settings: Settings) -> str | None:
+    """Why a development server is reachable from other machines, or ``None`` when it is not."""
+    if settings.env != "development":
+        return None
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    def local(host: str) -> bool:
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return host == "localhost"
+
+    if not local(settings.host):
+        return f"it listens on {settings.host} (UNKNOT_HOST)"
+    public = urlsplit(settings.public_url).hostname or ""
+    if not local(public):
+        return f"patients reach it at {settings.public_url} (UNKNOT_PUBLIC_URL)"
+    return None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the app with Granian (settings from the environment)."""
     from granian import Granian
@@ -537,6 +558,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 1
     if _content_refused(settings, catalog, f"unknot: {settings.plans_dir}"):
         return 1
+    if exposed := _exposed_in_development(settings):
+        # Development takes push subscriptions to local addresses, so a patient's device could make
+        # the server post to services on this machine; cookies are not Secure and HSTS is off.
+        print(
+            f"unknot: warning: UNKNOT_ENV is development but {exposed}; set UNKNOT_ENV=production "
+            "on a server other machines reach",
+            file=sys.stderr,
+        )
     Granian(
         "server.app:create_app",
         factory=True,

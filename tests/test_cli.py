@@ -303,6 +303,42 @@ def no_server(monkeypatch: pytest.MonkeyPatch) -> type[NoServer]:
     return NoServer
 
 
+EXPOSED = [
+    ({}, None),
+    ({"UNKNOT_HOST": "0.0.0.0"}, "it listens on 0.0.0.0 (UNKNOT_HOST)"),
+    ({"UNKNOT_PUBLIC_URL": "https://a.example"}, "patients reach it at https://a.example (UNKNOT_PUBLIC_URL)"),
+    ({"UNKNOT_PUBLIC_URL": "http://localhost:8000"}, None),
+    ({"UNKNOT_HOST": "0.0.0.0", "UNKNOT_ENV": "production"}, None),
+]
+
+
+@pytest.mark.parametrize(("env", "said"), EXPOSED)
+def test_serve_warns_when_a_development_server_is_reachable_from_other_machines(
+    data: Path,
+    no_server: type[NoServer],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    said: str | None,
+) -> None:
+    # Development takes push subscriptions to local addresses and sends cookies without Secure.
+    assert main(["init"]) == 0
+    monkeypatch.setenv("UNKNOT_PORT", str(closed_port()))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    assert main(["serve"]) == 0
+    assert no_server.started
+    err = capsys.readouterr().err
+    if said is None:
+        assert "warning" not in err
+    else:
+        assert err == (
+            f"unknot: warning: UNKNOT_ENV is development but {said}; "
+            "set UNKNOT_ENV=production on a server other machines reach\n"
+        )
+
+
 def test_serve_with_a_key_file_others_can_read_stops_with_one_line(
     data: Path, no_server: type[NoServer], capsys: pytest.CaptureFixture[str]
 ) -> None:
