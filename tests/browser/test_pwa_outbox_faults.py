@@ -183,6 +183,8 @@ def test_a_refused_record_can_be_tried_again_and_stays_refused_with_its_reason_i
     status.click()
     wait_for_screen(page, "more")
     expect(page.locator(".outbox-refused")).to_contain_text("date and time on this phone")
+    # The clinic's reason, for the patient to pass on.
+    expect(page.locator(".outbox-refused li")).to_contain_text("The clinic's system said: “is in the future”")
     retry = page.locator(".outbox-refused").get_by_role("button", name="Try again")
     retry.click()
     wait_until(page, lambda: calls["n"] >= 2, "sent again")
@@ -468,6 +470,10 @@ def test_a_record_too_large_on_its_own_is_set_aside_and_the_rest_go(
     assert set(states.values()) == {"sent"}
     # The proxy stored nothing of it: tried again on request, it can still be taken back.
     assert [r for r in stored_records(page) if r["id"] == big["id"] and r.get("tried")] == []
+    page.locator("#sync").click()
+    wait_for_screen(page, "more")
+    said = re.compile("The clinic's system said: “too large to send”$")
+    expect(page.locator(".outbox-refused li")).to_have_text(said)
 
 
 def test_records_of_a_batch_refused_as_too_large_can_still_be_taken_back(

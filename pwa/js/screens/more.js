@@ -57,10 +57,15 @@ export function renderMore(app) {
       // Refused records first, and then never "everything reached your clinic".
       rejected ? h("div", { class: "card outbox-refused" },
         h("p", { class: "error", text: t("outbox_rejected", { n: rejected }) }),
-        h("ul", { class: "plain-list" }, refused.map((r) => h("li", { text: t("outbox_rejected_item", {
-          what: r.type === "checkin" ? t("checkin_title") : exerciseTitle(app, r.body.exercise_id),
-          date: longDate(r.body.on_date, lang()),
-        }) }))),
+        h("ul", { class: "plain-list" }, refused.map((r) => h("li", {},
+          h("span", { text: t("outbox_rejected_item", {
+            what: r.type === "checkin" ? t("checkin_title") : exerciseTitle(app, r.body.exercise_id),
+            date: longDate(r.body.on_date, lang()),
+          }) }),
+          // The clinic's own words (in its language), for the patient to pass on when asking.
+          r.error ? h("span", { class: "entry-line", text: t("outbox_rejected_reason", {
+            reason: r.error === "too large" ? t("outbox_too_large") : r.error,
+          }) }) : null))),
         h("p", { text: t("outbox_rejected_help") }),
         // The reason may be gone (the phone's clock set right): sent again; refused again, they
         // stay here with their reason.
