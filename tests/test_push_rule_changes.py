@@ -331,6 +331,50 @@ async def test_a_send_in_flight_when_the_patient_changes_the_slot_is_closed_if_i
         assert len(service.received) == (1 if answer == 201 else 0)
 
 
+@pytest.mark.parametrize("answer", [503, 201])
+async def test_a_time_that_comes_due_while_the_old_times_send_is_out_is_planned_once_that_send_ends(
+    therapist: Client,
+    app: Litestar,
+    service: PushService,
+    catalog: Catalog,
+    scheduler: Scheduler,
+    clock: Clock,
+    answer: int,
+) -> None:
+    # Two processes: one still waits on a slow push service with the 19:00 reminder when the
+    # patient moves the slot to 19:01, and the other process's scheduler plans at 19:01.
+    ana = await make_patient(therapist, app, service, catalog)
+    if answer != 201:
+        service.answer(ana.subs[0], answer)
+    service.delay = 1.0
+    ticking = asyncio.create_task(scheduler.tick(DUE))
+    await _until_in_flight(service, ana.subs[0])
+    clock.fixed = DUE + dt.timedelta(seconds=30)
+    r = await ana.phones[0].put(
+        "/api/v1/patient/reminders", json={"rules": [{"slot": "evening", "local_time": "19:01"}]}
+    )
+    assert r.status_code == 200, r.text
+    moved = DUE + dt.timedelta(seconds=61)
+    assert (await scheduler.plan(moved)).planned == 0  # the device's reminder of the day is still out
+    assert not ticking.done()
+    await ticking
+    service.delay = 0
+    report = await scheduler.tick(moved + dt.timedelta(seconds=5))
+    if answer == 201:  # it arrived: the patient had this slot's reminder today
+        assert (report.planned, report.sent) == (0, 0)
+        assert [d["status"] for d in await deliveries(therapist, ana)] == ["sent"]
+    else:  # it failed and was closed: 19:01's goes instead of none at all
+        assert (report.planned, report.sent) == (1, 1)
+        [message] = await service.wait_for(1)
+        assert (message.payload["on_date"], message.payload["title"]) == ("2026-11-20", EVENING_TEXT)
+        assert [(d["status"], d["due_at"]) for d in await deliveries(therapist, ana)] == [
+            ("sent", "2026-11-20T18:01:00Z"),
+            ("skipped", "2026-11-20T18:00:00Z"),
+        ]
+    assert (await scheduler.tick(moved + dt.timedelta(minutes=5))).planned == 0
+    assert service.attempts(ana.subs[0]) == (1 if answer == 201 else 2)
+
+
 async def test_a_reminder_in_a_crashed_senders_hands_is_closed_not_taken_over_once_its_slot_changed(
     therapist: Client,
     app: Litestar,

@@ -440,6 +440,17 @@ async def rezone_candidates(tx: Transaction, limit: int) -> list[DueRule]:
     return [_due(r) for r in rows]
 
 
+async def closing_sends(tx: Transaction) -> set[tuple[int, str, str]]:
+    """(patient, slot, day) of reminders still being sent that a change of their slot will close
+    should the send fail: until then, they hold that device's one reminder of the slot and day."""
+    # The in-flight rows only (the partial index reminder_delivery_work), a handful at most.
+    rows = await tx.fetch_all(
+        "SELECT patient_id, slot, on_date FROM reminder_delivery "
+        "WHERE status IN ('pending', 'sending') AND kind = 'reminder' AND close_reason IS NOT NULL"
+    )
+    return {(r["patient_id"], r["slot"], r["on_date"]) for r in rows}
+
+
 async def set_next_due(tx: Transaction, updates: Sequence[tuple[int, str, str | None, str]]) -> None:
     """Move rules on: ``(patient_id, slot, next_due_at, zone)`` each."""
     await tx.executemany(

@@ -262,6 +262,20 @@ class Scheduler:
                 last = previous_at_or_before(at, rule.weekdays, tz, now)
                 if last is not None:
                     due_now.append((rule, *last, tz))
+            # Another process may still be sending this slot's reminder of the day that the patient
+            # has since moved or changed: planned now, the new one would be refused beside it (one
+            # per device and day) and lost if that send then fails and is closed. Such a rule is
+            # looked at again next tick, when that send has been sent (and this one is not needed)
+            # or closed.
+            closing = await reminders.closing_sends(tx) if due_now else set()
+            held = {
+                (r.patient_id, r.slot): iso(due)
+                for r, d, due, _ in due_now
+                if (r.patient_id, r.slot, d.isoformat()) in closing
+            }
+            if held:
+                due_now = [x for x in due_now if (x[0].patient_id, x[0].slot) not in held]
+                updates = [(p, s, held.get((p, s), n), z) for p, s, n, z in updates]
             left_in = await self._left_in_slots(tx, [(r.patient_id, d, r.slot) for r, d, *_ in due_now])
             rows: list[dict[str, object]] = []
             for rule, on_date, due, tz in due_now:
