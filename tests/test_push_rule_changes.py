@@ -21,7 +21,7 @@ from litestar.testing import AsyncTestClient
 from server.app import create_app
 from server.catalog import Catalog
 from server.clock import Clock
-from server.push import Scheduler
+from server.push import Report, Scheduler
 from server.push.ics import CalendarRule, calendar
 from server.settings import Settings
 from tests.pushservice import PushService, Subscription
@@ -263,12 +263,20 @@ async def test_a_reminder_in_a_crashed_senders_hands_is_not_sent_to_the_browsers
 # --- a send in flight when the patient changes the slot ----------------------------------------------
 
 
-async def _until_in_flight(service: PushService, sub: Subscription) -> None:
-    """Until ``sub``'s message has reached the push service (its answer held back by ``service.delay``)."""
+async def _sending_at_19(
+    scheduler: Scheduler, service: PushService, sub: Subscription, answer: int, delay: float
+) -> asyncio.Task[Report]:
+    """The 19:00 tick, returned once its message for ``sub`` reached the push service, which holds
+    it ``delay`` seconds before answering ``answer``."""
+    if answer != 201:
+        service.answer(sub, answer)
+    service.delay = delay
+    ticking = asyncio.create_task(scheduler.tick(DUE))
     deadline = asyncio.get_running_loop().time() + 10
     while service.attempts(sub) == 0:
         assert asyncio.get_running_loop().time() < deadline, "the reminder never reached the push service"
         await asyncio.sleep(0.01)
+    return ticking
 
 
 IN_FLIGHT = [
@@ -292,11 +300,7 @@ async def test_a_send_in_flight_when_the_patient_changes_the_slot_is_closed_if_i
     answer: int,
 ) -> None:
     ana = await make_patient(therapist, app, service, catalog)
-    if answer != 201:
-        service.answer(ana.subs[0], answer)
-    service.delay = 0.5
-    ticking = asyncio.create_task(scheduler.tick(DUE))
-    await _until_in_flight(service, ana.subs[0])
+    ticking = await _sending_at_19(scheduler, service, ana.subs[0], answer, delay=0.5)
     # The request runs to its end on the app's loop while this one, the scheduler's, waits: the
     # change is stored while the send is still waiting for its answer.
     clock.fixed = DUE + dt.timedelta(seconds=1)
@@ -344,11 +348,7 @@ async def test_a_time_that_comes_due_while_the_old_times_send_is_out_is_planned_
     # Two processes: one still waits on a slow push service with the 19:00 reminder when the
     # patient moves the slot to 19:01, and the other process's scheduler plans at 19:01.
     ana = await make_patient(therapist, app, service, catalog)
-    if answer != 201:
-        service.answer(ana.subs[0], answer)
-    service.delay = 1.0
-    ticking = asyncio.create_task(scheduler.tick(DUE))
-    await _until_in_flight(service, ana.subs[0])
+    ticking = await _sending_at_19(scheduler, service, ana.subs[0], answer, delay=1.0)
     clock.fixed = DUE + dt.timedelta(seconds=30)
     r = await ana.phones[0].put(
         "/api/v1/patient/reminders", json={"rules": [{"slot": "evening", "local_time": "19:01"}]}
