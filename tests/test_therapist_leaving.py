@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
+from zoneinfo import ZoneInfo
 
 import pytest
 from litestar import Litestar
@@ -47,8 +48,9 @@ async def test_patients_move_to_a_colleague_with_everything_they_hold_then_the_a
     command,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    today = dt.datetime.now(dt.UTC).date()
     kept = await create_patient(therapist, "Kai Keeps")
+    # The patient's own day: adherence counts by it (after 23:00 UTC Madrid is a day ahead).
+    today = dt.datetime.now(ZoneInfo(kept["timezone"])).date()
     plan = await assign(therapist, kept["id"], today - dt.timedelta(days=1))
     await join(therapist, other_client, kept["id"])
     item = plan["program"]["items"][0]
