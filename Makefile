@@ -5,12 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast bench soak check fmt system-deps clean
+.PHONY: run test test-fast bench soak check fmt lock system-deps clean
 
-$(STAMP): pyproject.toml
+# constraints.txt holds every install to the versions the tests last passed with, so that a clean
+# clone installs what CI tested, not whatever was released since (see `make lock`).
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip -c constraints.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]' -c constraints.txt
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -53,6 +55,18 @@ check: $(STAMP)
 fmt: $(STAMP)
 	$(BIN)/ruff format server tests
 	$(BIN)/ruff check --fix server tests
+
+# The newest releases pyproject.toml allows, resolved in a new environment, written to constraints.txt;
+# then run `make test` before committing it.
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	.lock-venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	{ sed -n '/^#/p' constraints.txt; \
+	  .lock-venv/bin/python -m pip freeze --all --exclude-editable | grep -v '^setuptools=='; } > constraints.new
+	mv constraints.new constraints.txt
+	rm -rf .lock-venv
 
 clean:  # the clinic's data in var/ (database, backups, VAPID keys) is never removed here
 	rm -rf $(VENV) .pytest_cache
