@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
-from zoneinfo import ZoneInfo
 
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from server.cli import main
+from server.clock import local_date
 from server.db import open_database, patients
 from server.settings import Settings
 from tests.conftest import PASSWORD, make_therapist, rows, sign_in
@@ -50,7 +50,7 @@ async def test_patients_move_to_a_colleague_with_everything_they_hold_then_the_a
 ) -> None:
     kept = await create_patient(therapist, "Kai Keeps")
     # The patient's own day: adherence counts by it (after 23:00 UTC Madrid is a day ahead).
-    today = dt.datetime.now(ZoneInfo(kept["timezone"])).date()
+    today = local_date(dt.datetime.now(dt.UTC), kept["timezone"])
     plan = await assign(therapist, kept["id"], today - dt.timedelta(days=1))
     await join(therapist, other_client, kept["id"])
     item = plan["program"]["items"][0]
