@@ -153,15 +153,20 @@ class _Pool:
             self._hand_over(None)
             raise
 
-    def _hand_over(self, conn: asyncpg.Connection | None) -> None:
-        """Give a free connection (or a free slot) to the longest waiter; keep the connection otherwise."""
+    def _next_waiter(self) -> asyncio.Future[asyncpg.Connection | None] | None:
+        """The waiter whose turn it is (requests under way first), taken off its queue; ``None`` if none."""
         for queue in (self._returning, self._waiters):
             while queue:
                 waiter = queue.popleft()
-                if not waiter.done():
-                    waiter.set_result(conn)
-                    return
-        if conn is not None:
+                if not waiter.done():  # one that gave up (cancelled) is skipped
+                    return waiter
+        return None
+
+    def _hand_over(self, conn: asyncpg.Connection | None) -> None:
+        """Give a free connection (or a free slot) to the longest waiter; keep the connection otherwise."""
+        if (waiter := self._next_waiter()) is not None:
+            waiter.set_result(conn)
+        elif conn is not None:
             self._idle.append(conn)
 
     async def _acquire(self) -> asyncpg.Connection:
@@ -224,11 +229,8 @@ class _Pool:
             conn = self._idle.pop()
             self._open -= 1
             await conn.close()
-        for queue in (self._returning, self._waiters):
-            while queue:
-                waiter = queue.popleft()
-                if not waiter.done():
-                    waiter.set_result(None)
+        while (waiter := self._next_waiter()) is not None:
+            waiter.set_result(None)
 
 
 class PostgresDatabase(Database):
