@@ -254,9 +254,9 @@ async def test_a_time_zone_changed_during_a_request_is_not_kept_with_its_routine
             rows(settings, "UPDATE patient SET timezone = 'Pacific/Kiritimati' WHERE id = :id", {"id": patient["id"]})
         return local_date(moment, zone)
 
-    async def noting_zone(db: Any, catalog: Any, patient_id: int, zone: str, day: dt.date, lang: str) -> bytes:
-        zones.append(zone)
-        return await routine_json(db, catalog, patient_id, zone, day, lang)
+    async def noting_zone(db: Any, catalog: Any, user: Any, day: dt.date, lang: str) -> bytes:
+        zones.append(user.timezone)
+        return await routine_json(db, catalog, user, day, lang)
 
     monkeypatch.setattr(patient_api, "local_date", change_zone_first)
     monkeypatch.setattr(patient_api, "_routine_json", noting_zone)

@@ -21,7 +21,7 @@ from server.api.deps import CatalogDep, ClockDep, DatabaseDep, ServicesDep
 from server.api.errors import InputError
 from server.api.params import PLAIN_TEXT, visible_name
 from server.api.patients import Locale, TimeZone, check_timezone
-from server.auth.identity import client_address, patient_guard
+from server.auth.identity import WITH_PLAN_DAYS, client_address, patient_guard
 from server.auth.secrets import hash_token, new_token, normalize_invite_code
 from server.catalog.model import Catalog, Dosage, Kind, PhaseId, Side, Slot
 from server.clock import iso, local_date, parse_iso
@@ -334,11 +334,10 @@ def _day_view(program: Program | None, version: int, day: dt.date, catalog: Cata
     )
 
 
-async def _routine_json(
-    db: Database, catalog: Catalog, patient_id: int, timezone: str, day: dt.date, lang: str
-) -> bytes:
+async def _routine_json(db: Database, catalog: Catalog, user: PatientIdentity, day: dt.date, lang: str) -> bytes:
     """A patient's routine on ``day`` in ``lang``, marked with what was logged, as JSON."""
-    plan = await plans.active_plan_day(db, patient_id, day)
+    patient_id, timezone = user.patient_id, user.timezone
+    plan = await plans.active_plan_day(db, patient_id, day, user.plan_days)
     if plan is None:
         return encode_json(_day_view(None, 0, day, catalog, lang))
     plan_id, version, program = plan.id, plan.version, plan.program
@@ -504,7 +503,7 @@ class PatientController(Controller):
     @get(
         "/today",
         summary="The routine for a day (today where the patient is, by default)",
-        opt={SELF_COMPRESSED: True},
+        opt={SELF_COMPRESSED: True, WITH_PLAN_DAYS: True},
     )
     async def today(
         self,
@@ -524,7 +523,7 @@ class PatientController(Controller):
         # The patient's hottest path: the encoded answer is used again until anything is committed.
         body = await db.until_change(
             ("today", user.patient_id, user.timezone, day, lang),
-            lambda: _routine_json(db, catalog, user.patient_id, user.timezone, day, lang),
+            lambda: _routine_json(db, catalog, user, day, lang),
         )
         return json_answer(request, body)
 

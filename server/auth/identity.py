@@ -28,6 +28,7 @@ from server.db.therapists import Therapist
 __all__ = [
     "CSRF_HEADER",
     "SESSION_COOKIE",
+    "WITH_PLAN_DAYS",
     "AuthMiddleware",
     "TherapistUser",
     "client_address",
@@ -41,6 +42,9 @@ __all__ = [
 SESSION_COOKIE = "unknot_session"
 CSRF_HEADER = "x-csrf-token"
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# The opt key of a patient route that reads the active plan's day: the identity brings it along
+# where that saves a round trip (PostgreSQL; see patients.identity_for_token).
+WITH_PLAN_DAYS = "with_plan_days"
 # Writing last_seen on every request would turn reads into writes; once in a while is enough.
 _TOUCH_EVERY = dt.timedelta(minutes=10)
 
@@ -85,10 +89,13 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
             scheme, _, token = authorization.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise NotAuthorizedException("Authorization must be 'Bearer <device token>'")
-            identity = await patients.identity_for_token(db, hash_token(token.strip()))
+            now = clock.now()
+            with_days = connection.route_handler.opt.get(WITH_PLAN_DAYS, False)
+            identity = await patients.identity_for_token(
+                db, hash_token(token.strip()), plan_days_at=now if with_days else None
+            )
             if identity is None:
                 raise NotAuthorizedException("this device is not joined or was removed; join again with a new code")
-            now = clock.now()
             if now - parse_iso(identity.last_seen_at) > _TOUCH_EVERY:
                 with contextlib.suppress(DatabaseBusy):  # best effort: the next request tries again
                     await patients.touch_device(db, identity.device_id, now)

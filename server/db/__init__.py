@@ -12,7 +12,8 @@ What several app processes on one PostgreSQL database share, and what each keeps
 - Per process, and safe to be: the content catalog (read-only, loaded from ``plans/`` at
   start: deploy the same ``plans/`` everywhere), the memo of decoded plans keyed by
   ``(plan id, version)`` (a version never changes and plan ids are identities, never
-  handed out twice), the connection pool, and the scheduler's hourly prune timer.
+  handed out twice), hints of the plan version last served to a patient or device (each read
+  checks its hint in the database), the connection pool, and the scheduler's hourly prune timer.
 - Shared by configuration: the VAPID key pair in ``UNKNOT_DATA_DIR`` must be the same file in
   every process (make it once with ``unknot vapid-keys`` and copy it), or browsers subscribed
   through one process refuse messages signed by another.

@@ -11,6 +11,8 @@ from msgspec import Struct
 
 from server.clock import iso
 from server.db.connection import Database, Row, Transaction, dialects
+from server.db.plans import PlanDays, plan_days
+from server.programs import Program
 
 __all__ = [
     "Device",
@@ -65,6 +67,8 @@ class PatientIdentity(Struct, frozen=True):
     timezone: str
     locale: str
     last_seen_at: str
+    # Read in the same statement when asked for, on PostgreSQL: see identity_for_token.
+    plan_days: PlanDays | None = None
 
 
 def _patient(row: Row) -> Patient:
@@ -233,8 +237,21 @@ async def exchange_invite(db: Database, code_hash: str, token_hash: str, label: 
         return patient_id
 
 
-async def identity_for_token(db: Database, token_hash: str) -> PatientIdentity | None:
-    """The patient behind a live device token, or ``None`` (read again after any commit)."""
+_IDENTITY_COLUMNS = 7  # PatientIdentity's fields read from its row, in order
+
+
+async def identity_for_token(
+    db: Database, token_hash: str, *, plan_days_at: dt.datetime | None = None
+) -> PatientIdentity | None:
+    """The patient behind a live device token, or ``None`` (read again after any commit).
+
+    With ``plan_days_at`` (a UTC moment), on PostgreSQL the identity comes with the active plan
+    and what was logged on the UTC date before, of and after it, one of which is the patient's
+    own date wherever they are: today's routine then needs no second round trip. SQLite keeps
+    both answers from one request to the next (``until_change``), so it reads the identity alone.
+    """
+    if plan_days_at is not None and db.dialect == "postgresql":
+        return await _identity_with_plan_days(db, token_hash, plan_days_at.date())
 
     async def read() -> PatientIdentity | None:
         row = await db.fetch_one(
@@ -246,6 +263,34 @@ async def identity_for_token(db: Database, token_hash: str) -> PatientIdentity |
         return PatientIdentity(*row) if row else None
 
     return await db.until_change(("device-token", token_hash), read)
+
+
+async def _identity_with_plan_days(db: Database, token_hash: str, utc_date: dt.date) -> PatientIdentity | None:
+    first, last = utc_date - dt.timedelta(days=1), utc_date + dt.timedelta(days=1)
+    # The patient is known only from the answer, so the program hint is kept by token.
+    hint = ("active-of-device", token_hash)
+    seen: tuple[int, int, Program] | None = db.memo.peek(hint)
+    rows = await db.fetch_all(
+        "SELECT d.patient_id, d.id AS device_id, p.therapist_id, p.display_name, p.timezone, p.locale, "
+        "d.last_seen_at, pl.id, pl.version, pl.updated_at, "
+        "CASE WHEN pl.id = :seen_id AND pl.version = :seen_version THEN NULL ELSE pl.program END AS program, "
+        "c.on_date, c.exercise_id, c.slot "
+        "FROM patient_device d JOIN patient p ON p.id = d.patient_id "
+        "LEFT JOIN plan pl ON pl.patient_id = p.id AND pl.status = 'active' "
+        "LEFT JOIN completion c ON c.patient_id = pl.patient_id AND c.on_date BETWEEN :first AND :last "
+        "WHERE d.token_hash = :t AND d.revoked_at IS NULL AND p.archived_at IS NULL",
+        {
+            "t": token_hash,
+            "first": first.isoformat(),
+            "last": last.isoformat(),
+            "seen_id": seen[0] if seen else 0,
+            "seen_version": seen[1] if seen else 0,
+        },
+    )
+    if not rows:
+        return None
+    days = plan_days(rows, first, last, db.memo, hint, seen)
+    return PatientIdentity(*tuple(rows[0])[:_IDENTITY_COLUMNS], plan_days=days)
 
 
 async def touch_device(db: Database, device_id: int, now: dt.datetime) -> None:

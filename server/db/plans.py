@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Hashable
 
 import msgspec
 from msgspec import Struct
@@ -14,6 +15,7 @@ from server.programs.adherence import InForce, in_force
 
 __all__ = [
     "PlanDay",
+    "PlanDays",
     "PlanRecord",
     "PlanVersion",
     "active_plan",
@@ -21,6 +23,7 @@ __all__ = [
     "active_plan_of_patient",
     "create_plan",
     "decoded_program",
+    "plan_days",
     "plan_history",
     "update_plan",
     "version_rows",
@@ -56,6 +59,22 @@ class PlanDay(Struct, frozen=True):
     saved_at: str = ""  # when this version was saved (UTC): no other version is in force after that day
 
 
+class PlanDays(Struct, frozen=True):
+    """The active plan (``None``: there is none) and what was logged on each date from ``first``
+    to ``last``, read with the device's identity (see ``patients.identity_for_token``)."""
+
+    first: dt.date
+    last: dt.date
+    plan: PlanDay | None  # its ``done`` is empty: see ``on``
+    done: dict[dt.date, frozenset[tuple[str, str]]]
+
+    def on(self, day: dt.date) -> PlanDay | None:
+        """The active plan with what was logged on ``day`` (one of the dates read)."""
+        if self.plan is None:
+            return None
+        return msgspec.structs.replace(self.plan, done=self.done.get(day, frozenset()))
+
+
 class PlanVersion(Struct, frozen=True, kw_only=True):
     """A saved version of one of a patient's plans, and the moments (UTC) that bound it."""
 
@@ -81,6 +100,35 @@ def decoded_program(row: Row, memo: Memo) -> Program:
     """The program of a plan row (id, version, program); a plan version never changes, so it is
     decoded once per process (plan ids are never reused, see migration 0003)."""
     return memo.get(("program", row["id"], row["version"]), lambda: _decoder.decode(row["program"]))
+
+
+def plan_days(
+    rows: list[Row],
+    first: dt.date,
+    last: dt.date,
+    memo: Memo,
+    hint: Hashable,
+    seen: tuple[int, int, Program] | None,
+) -> PlanDays:
+    """``PlanDays`` from rows of the active plan (``id``, ``version``, ``updated_at``, and ``program``,
+    NULL when it is ``seen``, the version the query was told of, kept in ``memo`` under ``hint``)
+    joined with the completions (``on_date``, ``exercise_id``, ``slot``) of those dates; no rows or
+    a NULL ``id``: no plan."""
+    if not rows or rows[0]["id"] is None:
+        return PlanDays(first, last, None, {})
+    head = rows[0]
+    if head["program"] is None:  # NULL only when it matched the hint (plan ids start at 1)
+        assert seen is not None
+        program = seen[2]
+    else:
+        program = decoded_program(head, memo)
+        memo.put(hint, (head["id"], head["version"], program))
+    done: dict[dt.date, set[tuple[str, str]]] = {}
+    for r in rows:
+        if r["exercise_id"] is not None:
+            done.setdefault(dt.date.fromisoformat(r["on_date"]), set()).add((r["exercise_id"], r["slot"]))
+    plan = PlanDay(head["id"], head["version"], program, frozenset(), head["updated_at"])
+    return PlanDays(first, last, plan, {d: frozenset(pairs) for d, pairs in done.items()})
 
 
 def _record(row: Row, memo: Memo) -> PlanRecord:
@@ -169,18 +217,23 @@ async def active_plan_of_patient(db: Database, patient_id: int) -> PlanRecord | 
     return _record(row, db.memo) if row else None
 
 
-async def active_plan_day(db: Database, patient_id: int, on_date: dt.date) -> PlanDay | None:
-    """The patient's active plan and what they logged on ``on_date``, in one round trip.
+async def active_plan_day(
+    db: Database, patient_id: int, on_date: dt.date, read: PlanDays | None = None
+) -> PlanDay | None:
+    """The patient's active plan and what they logged on ``on_date``, in one round trip, or in
+    none when ``read`` (read with the patient's identity, in the same request) holds that date.
 
     The program text (kilobytes) comes back only when it is not the version this process last
     served to this patient; the database decides, so a hint that is out of date costs nothing.
     """
+    if read is not None and read.first <= on_date <= read.last:
+        return read.on(on_date)
     hint = ("active", patient_id)
     seen: tuple[int, int, Program] | None = db.memo.peek(hint)
     rows = await db.fetch_all(
         "SELECT pl.id, pl.version, pl.updated_at, "
         "CASE WHEN pl.id = :seen_id AND pl.version = :seen_version THEN NULL ELSE pl.program END AS program, "
-        "c.exercise_id, c.slot FROM plan pl "
+        "c.on_date, c.exercise_id, c.slot FROM plan pl "
         "LEFT JOIN completion c ON c.patient_id = pl.patient_id AND c.on_date = :d "
         "WHERE pl.patient_id = :pid AND pl.status = 'active'",
         {
@@ -190,17 +243,7 @@ async def active_plan_day(db: Database, patient_id: int, on_date: dt.date) -> Pl
             "seen_version": seen[1] if seen else 0,
         },
     )
-    if not rows:
-        return None
-    first = rows[0]
-    if first["program"] is None:  # NULL only when it matched the hint (plan ids start at 1)
-        assert seen is not None
-        program = seen[2]
-    else:
-        program = decoded_program(first, db.memo)
-        db.memo.put(hint, (first["id"], first["version"], program))
-    done = frozenset((r["exercise_id"], r["slot"]) for r in rows if r["exercise_id"] is not None)
-    return PlanDay(first["id"], first["version"], program, done, first["updated_at"])
+    return plan_days(rows, on_date, on_date, db.memo, hint, seen).on(on_date)
 
 
 async def update_plan(
