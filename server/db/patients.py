@@ -11,8 +11,7 @@ from msgspec import Struct
 
 from server.clock import iso
 from server.db.connection import Database, Row, Transaction, dialects
-from server.db.plans import PlanDays, plan_days
-from server.programs import Program
+from server.db.plans import PlanDays, last_served, plan_days
 
 __all__ = [
     "Device",
@@ -269,7 +268,7 @@ async def _identity_with_plan_days(db: Database, token_hash: str, utc_date: dt.d
     first, last = utc_date - dt.timedelta(days=1), utc_date + dt.timedelta(days=1)
     # The patient is known only from the answer, so the program hint is kept by token.
     hint = ("active-of-device", token_hash)
-    seen: tuple[int, int, Program] | None = db.memo.peek(hint)
+    seen, named = last_served(db.memo, hint)
     rows = await db.fetch_all(
         "SELECT d.patient_id, d.id AS device_id, p.therapist_id, p.display_name, p.timezone, p.locale, "
         "d.last_seen_at, pl.id, pl.version, pl.updated_at, "
@@ -279,13 +278,7 @@ async def _identity_with_plan_days(db: Database, token_hash: str, utc_date: dt.d
         "LEFT JOIN plan pl ON pl.patient_id = p.id AND pl.status = 'active' "
         "LEFT JOIN completion c ON c.patient_id = pl.patient_id AND c.on_date BETWEEN :first AND :last "
         "WHERE d.token_hash = :t AND d.revoked_at IS NULL AND p.archived_at IS NULL",
-        {
-            "t": token_hash,
-            "first": first.isoformat(),
-            "last": last.isoformat(),
-            "seen_id": seen[0] if seen else 0,
-            "seen_version": seen[1] if seen else 0,
-        },
+        {"t": token_hash, "first": first.isoformat(), "last": last.isoformat(), **named},
     )
     if not rows:
         return None

@@ -23,6 +23,7 @@ __all__ = [
     "active_plan_of_patient",
     "create_plan",
     "decoded_program",
+    "last_served",
     "plan_days",
     "plan_history",
     "update_plan",
@@ -100,6 +101,13 @@ def decoded_program(row: Row, memo: Memo) -> Program:
     """The program of a plan row (id, version, program); a plan version never changes, so it is
     decoded once per process (plan ids are never reused, see migration 0003)."""
     return memo.get(("program", row["id"], row["version"]), lambda: _decoder.decode(row["program"]))
+
+
+def last_served(memo: Memo, hint: Hashable) -> tuple[tuple[int, int, Program] | None, dict[str, int]]:
+    """The plan version (id, version, program) this process last served under ``hint``, and the
+    parameters ``:seen_id`` and ``:seen_version`` by which a query leaves out that program's text."""
+    seen: tuple[int, int, Program] | None = memo.peek(hint)
+    return seen, {"seen_id": seen[0] if seen else 0, "seen_version": seen[1] if seen else 0}
 
 
 def plan_days(
@@ -229,19 +237,14 @@ async def active_plan_day(
     if read is not None and read.first <= on_date <= read.last:
         return read.on(on_date)
     hint = ("active", patient_id)
-    seen: tuple[int, int, Program] | None = db.memo.peek(hint)
+    seen, named = last_served(db.memo, hint)
     rows = await db.fetch_all(
         "SELECT pl.id, pl.version, pl.updated_at, "
         "CASE WHEN pl.id = :seen_id AND pl.version = :seen_version THEN NULL ELSE pl.program END AS program, "
         "c.on_date, c.exercise_id, c.slot FROM plan pl "
         "LEFT JOIN completion c ON c.patient_id = pl.patient_id AND c.on_date = :d "
         "WHERE pl.patient_id = :pid AND pl.status = 'active'",
-        {
-            "pid": patient_id,
-            "d": on_date.isoformat(),
-            "seen_id": seen[0] if seen else 0,
-            "seen_version": seen[1] if seen else 0,
-        },
+        {"pid": patient_id, "d": on_date.isoformat(), **named},
     )
     return plan_days(rows, on_date, on_date, db.memo, hint, seen).on(on_date)
 
