@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import errno
 import os
 import sys
@@ -17,7 +18,7 @@ from server.catalog.loader import ContentProblem
 from server.db import IntegrityError, open_database
 from server.db.connection import Database, DatabaseUnavailable
 from server.db.migrate import DatabaseTooNewError, migrate
-from server.db.postgres import without_password
+from server.db.postgres import PostgresDatabase, without_password
 from server.db.therapists import Therapist
 from server.settings import Settings, SettingsError
 
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from server.push.keys import VapidKeys
 
 __all__ = ["build_parser", "main"]
+
+# Machines kept in time (NTP) agree within milliseconds: seconds apart is a clock left to drift.
+_CLOCKS_APART = dt.timedelta(seconds=5)
 
 
 def _settings() -> Settings:
@@ -469,14 +473,25 @@ def cmd_vapid_keys(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _subscriptions(settings: Settings) -> int:
-    """Open the database (raises :class:`DatabaseUnavailable`) and count the push subscriptions."""
+async def _database_facts(settings: Settings) -> tuple[int, dt.timedelta | None]:
+    """Open the database (raises :class:`DatabaseUnavailable`): the push subscriptions it holds,
+    and how far this machine's clock is ahead of PostgreSQL's (None on SQLite, on this machine)."""
     async with open_database(settings) as db:
+        ahead = dt.datetime.now(dt.UTC) - await db.server_time() if isinstance(db, PostgresDatabase) else None
         try:
             row = await db.fetch_one("SELECT count(*) AS n FROM push_subscription")
         except Exception:
-            return 0
-        return int(row["n"]) if row else 0
+            return 0, ahead
+        return (int(row["n"]) if row else 0), ahead
+
+
+def _clocks_apart(ahead: dt.timedelta | None) -> str | None:
+    """What to say when this machine's clock is further from the database server's than
+    synchronised clocks ever are, or ``None``."""
+    if ahead is None or abs(ahead) <= _CLOCKS_APART:
+        return None
+    side = "ahead of" if ahead > dt.timedelta(0) else "behind"
+    return f"this machine's clock is {abs(ahead).total_seconds():.0f} s {side} the database server's"
 
 
 def _cannot_listen(host: str, port: int) -> str | None:
@@ -543,7 +558,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 1
     if _no_database(settings):
         return 1
-    subscribed = asyncio.run(_subscriptions(settings))
+    subscribed, ahead = asyncio.run(_database_facts(settings))
     if subscribed and not (Path(settings.data_dir) / KEY_FILE).exists():
         # A new key pair would be made, and no subscribed phone would get a reminder again until its
         # app is opened: a restore onto a new machine without the key, or a different working folder.
@@ -558,6 +573,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 1
     if _content_refused(settings, catalog, f"unknot: {settings.plans_dir}"):
         return 1
+    if apart := _clocks_apart(ahead):
+        # Each process judges by its own clock when a reminder is due and when another process's
+        # claim on one has run out.
+        print(
+            f"unknot: warning: {apart}; app processes whose clocks differ send reminders early or late, "
+            "and may send one twice: synchronise this machine's clock (NTP)",
+            file=sys.stderr,
+        )
     if exposed := _exposed_in_development(settings):
         # Development takes push subscriptions to local addresses, so a patient's device could make
         # the server post to services on this machine; cookies are not Secure and HSTS is off.

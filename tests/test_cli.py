@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import io
 import os
 import re
@@ -15,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from server import cli
 from server.auth.secrets import verify_password
 from server.cli import main
 from server.demo import DEMO_EMAIL, DEMO_PASSWORD
+from tests.postgres import Cluster
 
 UNKNOT = Path(sys.executable).parent / "unknot"
 PASSWORD = "a long enough password\n"
@@ -337,6 +340,49 @@ def test_serve_warns_when_a_development_server_is_reachable_from_other_machines(
             f"unknot: warning: UNKNOT_ENV is development but {said}; "
             "set UNKNOT_ENV=production on a server other machines reach\n"
         )
+
+
+CLOCKS = [
+    (None, None),  # SQLite: the database is on this machine
+    (dt.timedelta(seconds=4), None),
+    (dt.timedelta(seconds=-5), None),
+    (dt.timedelta(minutes=10), "this machine's clock is 600 s ahead of the database server's"),
+    (dt.timedelta(seconds=-30.4), "this machine's clock is 30 s behind the database server's"),
+]
+
+
+@pytest.mark.parametrize(("ahead", "said"), CLOCKS)
+def test_clocks_seconds_apart_are_named_and_milliseconds_are_not(ahead: dt.timedelta | None, said: str | None) -> None:
+    assert cli._clocks_apart(ahead) == said
+
+
+@pytest.mark.parametrize("tolerance", [cli._CLOCKS_APART, dt.timedelta(0)])
+def test_serve_on_postgresql_compares_this_machines_clock_with_the_database_servers(
+    data: Path,
+    pg_cluster: Cluster,
+    no_server: type[NoServer],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tolerance: dt.timedelta,
+) -> None:
+    # Each process judges by its own clock when a reminder is due and when a claim on one ran out.
+    monkeypatch.setenv("UNKNOT_DATABASE_URL", pg_cluster.create_database())
+    monkeypatch.setenv("UNKNOT_PORT", str(closed_port()))
+    # Clocks on one machine are the same clock: with no tolerance at all, the time a round trip
+    # takes is enough to be named, which shows the comparison is made and said.
+    monkeypatch.setattr(cli, "_CLOCKS_APART", tolerance)
+    assert main(["serve"]) == 0
+    assert no_server.started
+    err = capsys.readouterr().err
+    if tolerance:
+        assert "clock" not in err
+    else:
+        assert re.fullmatch(
+            r"unknot: warning: this machine's clock is 0 s (ahead of|behind) the database server's; app processes "
+            r"whose clocks differ send reminders early or late, and may send one twice: synchronise this "
+            r"machine's clock \(NTP\)\n",
+            err,
+        ), err
 
 
 def test_serve_with_a_key_file_others_can_read_stops_with_one_line(

@@ -9,6 +9,7 @@ put in that order. Rows are ``asyncpg.Record``: by position or by column name, l
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -275,6 +276,12 @@ class PostgresDatabase(Database):
         assert self._pool is not None, "database is not connected"
         async with self._pool.connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             yield PostgresTransaction(conn, self.memo)
+
+    async def server_time(self) -> dt.datetime:
+        """The database server's clock (UTC)."""
+        row = await self.fetch_one("SELECT clock_timestamp() AS now")
+        assert row is not None
+        return row["now"]
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
         assert self._pool is not None, "database is not connected"
