@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from server.catalog import LANGUAGES, Catalog, CatalogError, load_catalog
 from server.catalog.loader import ContentProblem
-from server.db import IntegrityError, open_database
+from server.db import IntegrityError, open_database, reminders
 from server.db.connection import Database, DatabaseUnavailable
 from server.db.migrate import DatabaseTooNewError, migrate
 from server.db.postgres import PostgresDatabase, without_password
@@ -479,10 +479,9 @@ async def _database_facts(settings: Settings) -> tuple[int, dt.timedelta | None]
     async with open_database(settings) as db:
         ahead = dt.datetime.now(dt.UTC) - await db.server_time() if isinstance(db, PostgresDatabase) else None
         try:
-            row = await db.fetch_one("SELECT count(*) AS n FROM push_subscription")
+            return await reminders.subscriptions_stored(db), ahead
         except Exception:
             return 0, ahead
-        return (int(row["n"]) if row else 0), ahead
 
 
 def _clocks_apart(ahead: dt.timedelta | None) -> str | None:

@@ -57,6 +57,7 @@ __all__ = [
     "save_rules",
     "set_next_due",
     "subscription_info",
+    "subscriptions_stored",
     "targets_of",
     "upsert_subscription",
 ]
@@ -266,6 +267,12 @@ async def delete_subscription(tx: Transaction, patient_id: int, endpoint: str) -
         "DELETE FROM push_subscription WHERE patient_id = :pid AND endpoint = :e", {"pid": patient_id, "e": endpoint}
     )
     return changed == 1
+
+
+async def subscriptions_stored(db: Database) -> int:
+    """How many push subscriptions the database holds, of every patient."""
+    row = await db.fetch_one("SELECT count(*) AS n FROM push_subscription")
+    return int(row["n"]) if row else 0
 
 
 async def subscription_info(db: Database | Transaction, patient_id: int) -> SubscriptionInfo:
