@@ -235,6 +235,61 @@ async def test_a_finished_slot_is_not_reminded_and_a_partly_done_one_says_what_i
     assert [(d["status"], d["last_error"]) for d in log] == [("skipped", "nothing left to do in this slot")]
 
 
+async def test_on_the_day_of_an_edit_the_reminder_counts_the_version_the_patients_app_shows(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog, name="Ana")
+    day = START.date()
+    await complete(ana.phones[0], ana, day, "evening", 2, START)  # two of the three evening stretches
+    plan = (await therapist.get(f"/api/v1/patients/{ana.id}/plan")).json()
+    n = (day - ana.treated_on).days
+    evening = [i for i in ana.items if "evening" in i["slots"] and i["from_day"] <= n <= i["to_day"]]
+    used = {i["exercise_id"] for i in ana.items}
+    phase = evening[0]["phase"]
+    spare = next(
+        x
+        for x, e in catalog.exercises.items()
+        if x not in used and e.kind == "stretch" and phase in e.phases and (e.max_hold_seconds or 60) >= 30
+    )
+    # The same day, the first stretch (done) is swapped for another: less of the new version's day
+    # is done, so the app goes on showing the version the patient followed today, one stretch open.
+    items = [i for i in ana.items if i is not evening[0]] + [{**evening[0], "exercise_id": spare}]
+    r = await therapist.put(
+        f"/api/v1/patients/{ana.id}/plan", json={"plan_id": plan["id"], "version": plan["version"], "items": items}
+    )
+    assert r.status_code == 200, r.text
+    shown = (await ana.phones[0].get(f"/api/v1/patient/today?date={day}")).json()
+    assert shown["plan_version"] == 1
+    open_in_app = [e["exercise_id"] for e in shown["entries"] if e["slot"] == "evening" and not e["done"]]
+    assert open_in_app == [evening[2]["exercise_id"]]
+
+    report = await scheduler.tick(utc("2026-11-20T18:00:00"))
+    assert report.sent == 1
+    [message] = await service.wait_for(1)
+    # The new version would say two (the open stretch and the new one).
+    assert (message.payload["count"], message.payload["title"]) == (1, "Evening: 1 stretch, about 2 minutes")
+
+
+async def test_on_the_day_a_plan_for_a_later_visit_is_assigned_the_reminder_counts_todays_items(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog, name="Ana")
+    day = START.date()
+    treated = [{"muscle": "masseter", "side": "both"}]
+    later = (day + dt.timedelta(days=2)).isoformat()
+    r = await therapist.post(f"/api/v1/patients/{ana.id}/plans", json={"treated": treated, "treated_on": later})
+    assert r.status_code == 201, r.text
+    # The new plan asks nothing before its visit; today the app still shows the plan that was in force.
+    shown = (await ana.phones[0].get(f"/api/v1/patient/today?date={day}")).json()
+    open_in_app = [e["exercise_id"] for e in shown["entries"] if e["slot"] == "evening" and not e["done"]]
+    assert len(open_in_app) == 3
+
+    report = await scheduler.tick(utc("2026-11-20T18:00:00"))
+    assert report.sent == 1
+    [message] = await service.wait_for(1)
+    assert (message.payload["count"], message.payload["title"]) == (3, EVENING_TEXT)
+
+
 async def test_a_410_removes_the_subscription_and_the_other_device_still_gets_it(
     therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler
 ) -> None:

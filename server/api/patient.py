@@ -30,7 +30,7 @@ from server.db.connection import Database, DatabaseBusy
 from server.db.logs import CheckinRow, CompletionRow
 from server.db.patients import PatientIdentity
 from server.programs import Program, routine_for
-from server.programs.adherence import InForce, version_on
+from server.programs.adherence import version_on
 from server.programs.text import muscle_name, shown_program
 
 __all__ = ["JoinController", "PatientController", "SyncIn", "SyncOut"]
@@ -287,15 +287,6 @@ HISTORY_DAYS = 14
 DAY_VIEW_RANGE = 800
 
 
-def _in_force(versions: list[plans.PlanVersion], timezone: str, catalog: Catalog) -> list[tuple[int, int, InForce]]:
-    """(plan id, version, dates in force) of plan versions, oldest first, each program as the phone shows it."""
-    return [
-        (v.plan_id, v.version, msgspec.structs.replace(span, program=shown_program(span.program, catalog)))
-        for v in versions
-        if (span := v.in_force(timezone)) is not None
-    ]
-
-
 def _day_view(program: Program | None, version: int, day: dt.date, catalog: Catalog, lang: str) -> TodayOut:
     """One day of a plan in ``lang``, nothing marked done."""
     if program is None:
@@ -355,7 +346,7 @@ async def _routine_json(db: Database, catalog: Catalog, user: PatientIdentity, d
         spans = db.memo.peek(key)
         if spans is None:
             versions = await plans.versions_of_own_patient(db, patient_id, day - dt.timedelta(days=1))
-            spans = _in_force(versions, timezone, catalog)
+            spans = plans.in_force_as_shown(versions, timezone, catalog)
             db.memo.put(key, spans)
         picked = db.memo.get((key, plan.done), lambda: version_on([s for _, _, s in spans], day, plan.done, catalog))
         if picked is not None:
@@ -472,7 +463,7 @@ class PatientController(Controller):
         today = local_date(clock.now(), user.timezone)
         # The UTC date may be a day ahead of the patient's: one day more is asked for.
         versions = await plans.versions_of_own_patient(db, user.patient_id, today - dt.timedelta(days=HISTORY_DAYS))
-        spans = _in_force(versions, user.timezone, catalog)
+        spans = plans.in_force_as_shown(versions, user.timezone, catalog)
         first = today - dt.timedelta(days=HISTORY_DAYS - 1)
         since = next(
             (s.since for p, v, s in spans if (p, v) == (record.id, record.version)),

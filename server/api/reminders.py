@@ -324,7 +324,8 @@ def _with_next(
 
 
 async def _program_of(db: DatabaseDep, patient_id: int) -> Program | None:
-    return (await reminders.programs_of(db, [patient_id])).get(patient_id)
+    plan = (await reminders.programs_of(db, [patient_id])).get(patient_id)
+    return plan.program if plan else None
 
 
 async def _reminders_out(db: DatabaseDep, user: PatientIdentity, now: dt.datetime) -> RemindersOut:

@@ -8,10 +8,12 @@ from collections.abc import Hashable
 import msgspec
 from msgspec import Struct
 
+from server.catalog.model import Catalog
 from server.clock import iso, local_date, parse_iso
 from server.db.connection import Database, Memo, Row, Transaction
 from server.programs import Program, TreatedMuscle
 from server.programs.adherence import InForce, in_force
+from server.programs.text import shown_program
 
 __all__ = [
     "PlanDay",
@@ -23,6 +25,7 @@ __all__ = [
     "active_plan_of_patient",
     "create_plan",
     "decoded_program",
+    "in_force_as_shown",
     "last_served",
     "plan_days",
     "plan_history",
@@ -352,6 +355,15 @@ async def versions_of_patient(db: Database, therapist_id: int, patient_id: int, 
 
 
 _VERSIONS_OF_OWN_PATIENT = versions_query("p.id = :pid")
+
+
+def in_force_as_shown(versions: list[PlanVersion], timezone: str, catalog: Catalog) -> list[tuple[int, int, InForce]]:
+    """(plan id, version, dates in force) of plan versions, oldest first, each program as the phone shows it."""
+    return [
+        (v.plan_id, v.version, msgspec.structs.replace(span, program=shown_program(span.program, catalog)))
+        for v in versions
+        if (span := v.in_force(timezone)) is not None
+    ]
 
 
 async def versions_of_own_patient(db: Database, patient_id: int, cutoff: dt.date) -> list[PlanVersion]:

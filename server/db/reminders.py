@@ -25,8 +25,7 @@ from msgspec import Struct
 
 from server.clock import iso
 from server.db.connection import Database, Row, Transaction, dialects
-from server.db.plans import decoded_program
-from server.programs import Program
+from server.db.plans import PlanDay, decoded_program
 
 __all__ = [
     "Claimed",
@@ -85,7 +84,7 @@ LIVE_SUBSCRIPTIONS = _in_sets(
     "WHERE s.patient_id IN ({ids}) ORDER BY s.id"
 )
 ACTIVE_PROGRAMS = _in_sets(
-    "SELECT patient_id, id, version, program FROM plan WHERE status = 'active' AND patient_id IN ({ids})"
+    "SELECT patient_id, id, version, program, updated_at FROM plan WHERE status = 'active' AND patient_id IN ({ids})"
 )
 DONE_ON = _in_sets(
     "SELECT patient_id, on_date, exercise_id, slot FROM completion WHERE patient_id IN ({ids}) AND on_date IN ({dates})"
@@ -466,13 +465,13 @@ async def set_next_due(tx: Transaction, updates: Sequence[tuple[int, str, str | 
     )
 
 
-async def programs_of(db: Database | Transaction, patient_ids: Iterable[int]) -> dict[int, Program]:
-    """The active program of each patient that has one."""
+async def programs_of(db: Database | Transaction, patient_ids: Iterable[int]) -> dict[int, PlanDay]:
+    """The active plan of each patient that has one (nothing marked done)."""
     rows = await db.fetch_all(ACTIVE_PROGRAMS[db.dialect], {"ids": _ids(patient_ids)})
-    found = {}
-    for r in rows:
-        found[r["patient_id"]] = decoded_program(r, db.memo)
-    return found
+    return {
+        r["patient_id"]: PlanDay(r["id"], r["version"], decoded_program(r, db.memo), frozenset(), r["updated_at"])
+        for r in rows
+    }
 
 
 async def done_on(

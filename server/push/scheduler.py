@@ -34,11 +34,13 @@ import msgspec
 from msgspec import Struct
 
 from server.catalog.model import Catalog
-from server.clock import Clock, iso, parse_iso
-from server.db import reminders
+from server.clock import Clock, iso, local_date, parse_iso
+from server.db import plans, reminders
 from server.db.connection import Database, Transaction
+from server.db.plans import PlanDay
 from server.db.reminders import Claimed, DueRule, TargetRow
 from server.programs import Program, RoutineEntry, routine_for
+from server.programs.adherence import version_on
 from server.programs.text import shown_program
 from server.push.keys import VapidKeys
 from server.push.message import Payload, payload_for
@@ -276,7 +278,7 @@ class Scheduler:
             if held:
                 due_now = [x for x in due_now if (x[0].patient_id, x[0].slot) not in held]
                 updates = [(p, s, held.get((p, s), n), z) for p, s, n, z in updates]
-            left_in = await self._left_in_slots(tx, [(r.patient_id, d, r.slot) for r, d, *_ in due_now])
+            left_in = await self._left_in_slots(tx, [(r.patient_id, d, r.slot, r.timezone) for r, d, *_ in due_now])
             rows: list[dict[str, object]] = []
             for rule, on_date, due, tz in due_now:
                 left = left_in[(rule.patient_id, on_date, rule.slot)]
@@ -308,17 +310,51 @@ class Scheduler:
         return dt.timedelta(seconds=max(seconds, retry_after or 0))
 
     async def _left_in_slots(
-        self, db: Database | Transaction, wanted: Sequence[tuple[int, dt.date, str]]
+        self, db: Database | Transaction, wanted: Sequence[tuple[int, dt.date, str, str]]
     ) -> dict[tuple[int, dt.date, str], list[RoutineEntry]]:
-        """What is left in each ``(patient_id, on_date, slot)``, in two queries for all of them."""
-        programs = await reminders.programs_of(db, {p for p, _, _ in wanted})
+        """What is left in each ``(patient_id, on_date, slot)`` of the patient (in their ``timezone``,
+        the fourth), of the plan version their app shows that day; two queries for all of them,
+        and one more for each patient whose plan was changed on or after that day."""
+        plans_of = await reminders.programs_of(db, {p for p, *_ in wanted})
         done: dict[tuple[int, dt.date], set[tuple[str, str]]] = {}
-        for p, d, e, s in await reminders.done_on(db, {(p, d) for p, d, _ in wanted}):
+        for p, d, e, s in await reminders.done_on(db, {(p, d) for p, d, *_ in wanted}):
             done.setdefault((p, d), set()).add((e, s))
+        shown: dict[tuple[int, dt.date], Program | None] = {}
+        for p, d, _, timezone in wanted:
+            if (p, d) not in shown:
+                shown[p, d] = await self._program_on(db, p, plans_of.get(p), d, timezone, done.get((p, d), set()))
         return {
-            (p, d, slot): left_in_slot(programs.get(p), d, slot, done.get((p, d), set()), self.catalog)
-            for p, d, slot in wanted
+            (p, d, slot): left_in_slot(shown[p, d], d, slot, done.get((p, d), set()), self.catalog)
+            for p, d, slot, _ in wanted
         }
+
+    async def _program_on(
+        self,
+        db: Database | Transaction,
+        patient_id: int,
+        active: PlanDay | None,
+        day: dt.date,
+        timezone: str,
+        done: set[tuple[str, str]],
+    ) -> Program | None:
+        """The program the patient's app shows on ``day``: the active plan's, except on a day an
+        earlier version was in force too, where the app picks one by what was done (version_on)."""
+        if active is None:
+            return None
+        program = active.program
+        try:
+            if day > local_date(parse_iso(active.saved_at), timezone):
+                return program
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return program
+        # With nothing done, the app shows the newest version that asks something: this one, if it
+        # does. Only then are the versions read (most reminders on a plan's first day skip it).
+        if not done and routine_for(shown_program(program, self.catalog), day, self.catalog).entries:
+            return program
+        versions = await plans.versions_of_own_patient(db, patient_id, day - dt.timedelta(days=1))
+        spans = [span for _, _, span in plans.in_force_as_shown(versions, timezone, self.catalog)]
+        picked = version_on(spans, day, done, self.catalog)
+        return program if picked is None else spans[picked].program
 
     async def _left_now(self, claimed: Sequence[Claimed]) -> dict[int, list[RoutineEntry]]:
         """What is left now in each claimed reminder's slot on its day, by delivery id: the patient
@@ -328,9 +364,8 @@ class Scheduler:
         ]
         if not planned:
             return {}
-        left_in = await self._left_in_slots(
-            self.db, [(item.patient_id, said.on_date, item.slot) for item, said in planned]
-        )
+        wanted = [(i.patient_id, said.on_date, i.slot, i.target.timezone if i.target else "UTC") for i, said in planned]
+        left_in = await self._left_in_slots(self.db, wanted)
         return {item.id: left_in[(item.patient_id, said.on_date, item.slot)] for item, said in planned}
 
     def _as_now(self, item: Claimed, left: Sequence[RoutineEntry] | None) -> Claimed:
@@ -474,7 +509,7 @@ class Scheduler:
         times = {slot: parse_hhmm(rules.get(slot, default)) for slot, default in DEFAULT_TIMES.items()}
         passed = [slot for slot, at in times.items() if at <= local]
         slot = passed[-1] if passed else "morning"
-        left = (await self._left_in_slots(self.db, [(patient_id, today, slot)]))[(patient_id, today, slot)]
+        left = (await self._left_in_slots(self.db, [(patient_id, today, slot, timezone)]))[(patient_id, today, slot)]
         payload = payload_for("test", slot, today, left, self.catalog, locale)
         if not targets:
             return payload, []
