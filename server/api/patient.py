@@ -24,13 +24,12 @@ from server.api.patients import Locale, TimeZone, check_timezone
 from server.auth.identity import WITH_PLAN_DAYS, client_address, patient_guard
 from server.auth.secrets import hash_token, new_token, normalize_invite_code
 from server.catalog.model import Catalog, Dosage, Kind, PhaseId, Side, Slot
-from server.clock import iso, local_date, parse_iso
+from server.clock import iso, local_date
 from server.db import audit, logs, patients, plans, therapists
 from server.db.connection import Database, DatabaseBusy
 from server.db.logs import CheckinRow, CompletionRow
 from server.db.patients import PatientIdentity
 from server.programs import Program, routine_for
-from server.programs.adherence import version_on
 from server.programs.text import muscle_name, shown_program
 
 __all__ = ["JoinController", "PatientController", "SyncIn", "SyncOut"]
@@ -327,31 +326,10 @@ def _day_view(program: Program | None, version: int, day: dt.date, catalog: Cata
 
 async def _routine_json(db: Database, catalog: Catalog, user: PatientIdentity, day: dt.date, lang: str) -> bytes:
     """A patient's routine on ``day`` in ``lang``, marked with what was logged, as JSON."""
-    patient_id, timezone = user.patient_id, user.timezone
-    plan = await plans.active_plan_day(db, patient_id, day, user.plan_days)
+    plan = await plans.active_plan_day(db, user.patient_id, day, user.plan_days)
     if plan is None:
         return encode_json(_day_view(None, 0, day, catalog, lang))
-    plan_id, version, program = plan.id, plan.version, plan.program
-    # Up to the day this version was saved an earlier one (or an earlier plan's) may have been in
-    # force: the day is shown by the version in force then, as the app does (version_on). A day
-    # no version covers is shown by the active plan. While this version is the active one, the
-    # versions in force on a day never change: read and worked out once per process (the day a
-    # plan is assigned, every request for it would otherwise read them).
-    saved_on = db.memo.get(
-        ("saved-on", plan.id, plan.version, timezone),
-        lambda: local_date(parse_iso(plan.saved_at), timezone),
-    )
-    if day <= saved_on:
-        key = ("in-force", plan.id, plan.version, day, timezone)
-        spans = db.memo.peek(key)
-        if spans is None:
-            versions = await plans.versions_of_own_patient(db, patient_id, day - dt.timedelta(days=1))
-            spans = plans.in_force_as_shown(versions, timezone, catalog)
-            db.memo.put(key, spans)
-        picked = db.memo.get((key, plan.done), lambda: version_on([s for _, _, s in spans], day, plan.done, catalog))
-        if picked is not None:
-            plan_id, version, span = spans[picked]
-            program = span.program
+    plan_id, version, program = await plans.version_shown(db, user.patient_id, plan, day, user.timezone, catalog)
     # The view of one plan version on one date never changes: build it once, then mark what is done.
     view = db.memo.get(
         ("today", plan_id, version, day, lang),

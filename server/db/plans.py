@@ -11,8 +11,8 @@ from msgspec import Struct
 from server.catalog.model import Catalog
 from server.clock import iso, local_date, parse_iso
 from server.db.connection import Database, Memo, Row, Transaction
-from server.programs import Program, TreatedMuscle
-from server.programs.adherence import InForce, in_force
+from server.programs import Program, TreatedMuscle, routine_for
+from server.programs.adherence import InForce, in_force, version_on
 from server.programs.text import shown_program
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "plan_history",
     "update_plan",
     "version_rows",
+    "version_shown",
     "versions_of_own_patient",
     "versions_of_patient",
     "versions_query",
@@ -364,6 +365,46 @@ def in_force_as_shown(versions: list[PlanVersion], timezone: str, catalog: Catal
         for v in versions
         if (span := v.in_force(timezone)) is not None
     ]
+
+
+async def version_shown(
+    db: Database | Transaction, patient_id: int, plan: PlanDay, day: dt.date, timezone: str, catalog: Catalog
+) -> tuple[int, int, Program]:
+    """(plan id, version, program) the patient's app shows on ``day``, given the active ``plan``
+    with what was logged that day: the active version, except up to the day it was saved, when
+    an earlier version (or an earlier plan's) may have been in force too and the app shows the
+    one the patient followed (version_on; pwa/js/routine.js picks the same way).
+
+    While this version is the active one, the versions in force on a day never change: read and
+    worked out once per process (the day a plan is assigned, every request would read them).
+    """
+    active = (plan.id, plan.version, plan.program)
+    saved_on = db.memo.get(
+        ("saved-on", plan.id, plan.version, timezone), lambda: local_date(parse_iso(plan.saved_at), timezone)
+    )
+    if day > saved_on:
+        return active
+    # On the day it was saved the active version is in force, and with nothing logged the app
+    # shows the newest version asking something: this one, when it does (no versions to read).
+    if day == saved_on and not plan.done:
+        asks = db.memo.get(
+            ("asks", plan.id, plan.version, day),
+            lambda: bool(routine_for(shown_program(plan.program, catalog), day, catalog).entries),
+        )
+        if asks:
+            return active
+    key = ("in-force", plan.id, plan.version, day, timezone)
+    spans = db.memo.peek(key)
+    if spans is None:
+        spans = in_force_as_shown(
+            await versions_of_own_patient(db, patient_id, day - dt.timedelta(days=1)), timezone, catalog
+        )
+        db.memo.put(key, spans)
+    picked = db.memo.get((key, plan.done), lambda: version_on([s for _, _, s in spans], day, plan.done, catalog))
+    if picked is None:
+        return active
+    plan_id, version, span = spans[picked]
+    return plan_id, version, span.program
 
 
 async def versions_of_own_patient(db: Database, patient_id: int, cutoff: dt.date) -> list[PlanVersion]:

@@ -34,13 +34,11 @@ import msgspec
 from msgspec import Struct
 
 from server.catalog.model import Catalog
-from server.clock import Clock, iso, local_date, parse_iso
+from server.clock import Clock, iso, parse_iso
 from server.db import plans, reminders
 from server.db.connection import Database, Transaction
-from server.db.plans import PlanDay
 from server.db.reminders import Claimed, DueRule, TargetRow
 from server.programs import Program, RoutineEntry, routine_for
-from server.programs.adherence import version_on
 from server.programs.text import shown_program
 from server.push.keys import VapidKeys
 from server.push.message import Payload, payload_for
@@ -321,40 +319,16 @@ class Scheduler:
             done.setdefault((p, d), set()).add((e, s))
         shown: dict[tuple[int, dt.date], Program | None] = {}
         for p, d, _, timezone in wanted:
-            if (p, d) not in shown:
-                shown[p, d] = await self._program_on(db, p, plans_of.get(p), d, timezone, done.get((p, d), set()))
+            if (p, d) not in shown and (plan := plans_of.get(p)) is not None:
+                on_day = msgspec.structs.replace(plan, done=frozenset(done.get((p, d), ())))
+                try:
+                    shown[p, d] = (await plans.version_shown(db, p, on_day, d, timezone, self.catalog))[2]
+                except (zoneinfo.ZoneInfoNotFoundError, ValueError):  # a zone this machine no longer knows
+                    shown[p, d] = plan.program
         return {
-            (p, d, slot): left_in_slot(shown[p, d], d, slot, done.get((p, d), set()), self.catalog)
+            (p, d, slot): left_in_slot(shown.get((p, d)), d, slot, done.get((p, d), set()), self.catalog)
             for p, d, slot, _ in wanted
         }
-
-    async def _program_on(
-        self,
-        db: Database | Transaction,
-        patient_id: int,
-        active: PlanDay | None,
-        day: dt.date,
-        timezone: str,
-        done: set[tuple[str, str]],
-    ) -> Program | None:
-        """The program the patient's app shows on ``day``: the active plan's, except on a day an
-        earlier version was in force too, where the app picks one by what was done (version_on)."""
-        if active is None:
-            return None
-        program = active.program
-        try:
-            if day > local_date(parse_iso(active.saved_at), timezone):
-                return program
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            return program
-        # With nothing done, the app shows the newest version that asks something: this one, if it
-        # does. Only then are the versions read (most reminders on a plan's first day skip it).
-        if not done and routine_for(shown_program(program, self.catalog), day, self.catalog).entries:
-            return program
-        versions = await plans.versions_of_own_patient(db, patient_id, day - dt.timedelta(days=1))
-        spans = [span for _, _, span in plans.in_force_as_shown(versions, timezone, self.catalog)]
-        picked = version_on(spans, day, done, self.catalog)
-        return program if picked is None else spans[picked].program
 
     async def _left_now(self, claimed: Sequence[Claimed]) -> dict[int, list[RoutineEntry]]:
         """What is left now in each claimed reminder's slot on its day, by delivery id: the patient
