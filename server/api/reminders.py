@@ -324,7 +324,7 @@ def _with_next(
 
 
 async def _program_of(db: DatabaseDep, patient_id: int) -> Program | None:
-    plan = (await reminders.programs_of(db, [patient_id])).get(patient_id)
+    plan = (await reminders.active_plans_of(db, [patient_id])).get(patient_id)
     return plan.program if plan else None
 
 

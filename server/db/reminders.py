@@ -35,6 +35,7 @@ __all__ = [
     "RuleRow",
     "SubscriptionInfo",
     "TargetRow",
+    "active_plans_of",
     "add_deliveries",
     "add_delivery",
     "claim",
@@ -47,7 +48,6 @@ __all__ = [
     "insert_rules_if_missing",
     "live_subscriptions",
     "prefs_of",
-    "programs_of",
     "prune",
     "record",
     "rezone_candidates",
@@ -83,7 +83,7 @@ LIVE_SUBSCRIPTIONS = _in_sets(
     "JOIN patient_device d ON d.id = s.device_id AND d.revoked_at IS NULL "
     "WHERE s.patient_id IN ({ids}) ORDER BY s.id"
 )
-ACTIVE_PROGRAMS = _in_sets(
+ACTIVE_PLANS = _in_sets(
     "SELECT patient_id, id, version, program, updated_at FROM plan WHERE status = 'active' AND patient_id IN ({ids})"
 )
 DONE_ON = _in_sets(
@@ -465,9 +465,9 @@ async def set_next_due(tx: Transaction, updates: Sequence[tuple[int, str, str | 
     )
 
 
-async def programs_of(db: Database | Transaction, patient_ids: Iterable[int]) -> dict[int, PlanDay]:
+async def active_plans_of(db: Database | Transaction, patient_ids: Iterable[int]) -> dict[int, PlanDay]:
     """The active plan of each patient that has one (nothing marked done)."""
-    rows = await db.fetch_all(ACTIVE_PROGRAMS[db.dialect], {"ids": _ids(patient_ids)})
+    rows = await db.fetch_all(ACTIVE_PLANS[db.dialect], {"ids": _ids(patient_ids)})
     return {
         r["patient_id"]: PlanDay(r["id"], r["version"], decoded_program(r, db.memo), frozenset(), r["updated_at"])
         for r in rows

@@ -311,9 +311,10 @@ class Scheduler:
         self, db: Database | Transaction, wanted: Sequence[tuple[int, dt.date, str, str]]
     ) -> dict[tuple[int, dt.date, str], list[RoutineEntry]]:
         """What is left in each ``(patient_id, on_date, slot)`` of the patient (in their ``timezone``,
-        the fourth), of the plan version their app shows that day; two queries for all of them,
-        and one more for each patient whose plan was changed on or after that day."""
-        plans_of = await reminders.programs_of(db, {p for p, *_ in wanted})
+        the fourth), of the plan version their app shows that day (plans.version_shown); two
+        queries for all of them, and at most one more per patient whose plan version was saved that
+        day or later."""
+        plans_of = await reminders.active_plans_of(db, {p for p, *_ in wanted})
         done: dict[tuple[int, dt.date], set[tuple[str, str]]] = {}
         for p, d, e, s in await reminders.done_on(db, {(p, d) for p, d, *_ in wanted}):
             done.setdefault((p, d), set()).add((e, s))
