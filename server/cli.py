@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 
 from server.catalog import LANGUAGES, Catalog, CatalogError, load_catalog
 from server.catalog.loader import ContentProblem
+from server.clock import clocks_apart
 from server.db import IntegrityError, open_database, reminders
 from server.db.connection import Database, DatabaseUnavailable
 from server.db.migrate import DatabaseTooNewError, migrate
-from server.db.postgres import PostgresDatabase, without_password
+from server.db.postgres import without_password
 from server.db.therapists import Therapist
 from server.settings import Settings, SettingsError
 
@@ -26,9 +27,6 @@ if TYPE_CHECKING:
     from server.push.keys import VapidKeys
 
 __all__ = ["build_parser", "main"]
-
-# Machines kept in time (NTP) agree within milliseconds: seconds apart is a clock left to drift.
-_CLOCKS_APART = dt.timedelta(seconds=5)
 
 
 def _settings() -> Settings:
@@ -475,22 +473,13 @@ def cmd_vapid_keys(args: argparse.Namespace) -> int:
 
 async def _database_facts(settings: Settings) -> tuple[int, dt.timedelta | None]:
     """Open the database (raises :class:`DatabaseUnavailable`): the push subscriptions it holds,
-    and how far this machine's clock is ahead of PostgreSQL's (None on SQLite, on this machine)."""
+    and how far this machine's clock is ahead of the database server's (None on SQLite)."""
     async with open_database(settings) as db:
-        ahead = dt.datetime.now(dt.UTC) - await db.server_time() if isinstance(db, PostgresDatabase) else None
+        ahead = await db.clock_ahead()
         try:
             return await reminders.subscriptions_stored(db), ahead
         except Exception:
             return 0, ahead
-
-
-def _clocks_apart(ahead: dt.timedelta | None) -> str | None:
-    """What to say when this machine's clock is further from the database server's than
-    synchronised clocks ever are, or ``None``."""
-    if ahead is None or abs(ahead) <= _CLOCKS_APART:
-        return None
-    side = "ahead of" if ahead > dt.timedelta(0) else "behind"
-    return f"this machine's clock is {abs(ahead).total_seconds():.0f} s {side} the database server's"
 
 
 def _cannot_listen(host: str, port: int) -> str | None:
@@ -572,14 +561,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 1
     if _content_refused(settings, catalog, f"unknot: {settings.plans_dir}"):
         return 1
-    if apart := _clocks_apart(ahead):
-        # Each process judges by its own clock when a reminder is due and when another process's
-        # claim on one has run out.
-        print(
-            f"unknot: warning: {apart}; app processes whose clocks differ send reminders early or late, "
-            "and may send one twice: synchronise this machine's clock (NTP)",
-            file=sys.stderr,
-        )
+    if apart := clocks_apart(ahead):
+        print(f"unknot: warning: {apart}", file=sys.stderr)
     if exposed := _exposed_in_development(settings):
         # Development takes push subscriptions to local addresses, so a patient's device could make
         # the server post to services on this machine; cookies are not Secure and HSTS is off.

@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 
-__all__ = ["Clock", "iso", "local_date", "parse_iso"]
+__all__ = ["CLOCKS_APART", "Clock", "clocks_apart", "iso", "local_date", "parse_iso"]
+
+# Synchronised clocks (NTP) are milliseconds apart; seconds mean one of them is not.
+CLOCKS_APART = dt.timedelta(seconds=5)
 
 
 def iso(moment: dt.datetime) -> str:
@@ -17,6 +20,21 @@ def iso(moment: dt.datetime) -> str:
 def local_date(moment: dt.datetime, timezone: str) -> dt.date:
     """The date at ``moment`` where a patient lives (an IANA zone)."""
     return moment.astimezone(zoneinfo.ZoneInfo(timezone)).date()
+
+
+def clocks_apart(ahead: dt.timedelta | None) -> str | None:
+    """What to say when this machine's clock is ``ahead`` of the database server's by more than
+    synchronised clocks ever are (negative: behind), or ``None``."""
+    # Each app process judges by its own clock when a reminder is due and when another process's
+    # claim on one has run out.
+    if ahead is None or abs(ahead) <= CLOCKS_APART:
+        return None
+    side = "ahead of" if ahead > dt.timedelta(0) else "behind"
+    return (
+        f"this machine's clock is {abs(ahead).total_seconds():.0f} s {side} the database server's; app processes "
+        "whose clocks differ send reminders early or late, and may send one twice: synchronise this machine's "
+        "clock (NTP)"
+    )
 
 
 def parse_iso(text: str) -> dt.datetime:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,9 +22,10 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+import server.clock
 from server.app import create_app
 from server.catalog import Catalog
-from server.clock import Clock
+from server.clock import CLOCKS_APART, Clock
 from server.db import open_database, reminders
 from server.push import Scheduler, load_or_create
 from server.push.scheduler import Report
@@ -696,6 +699,48 @@ async def test_the_app_runs_the_scheduler_in_its_lifespan_and_stops_it_cleanly(
         assert not task.done()
     assert task.done()
     assert not task.cancelled()  # it finished its tick and left, rather than being killed
+
+
+class Warnings(logging.Handler):
+    """The messages logged to a logger (the app's loggers do not pass theirs on to the root)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.said: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.said.append(record.getMessage())
+
+
+@pytest.mark.parametrize("tolerance", [CLOCKS_APART, dt.timedelta(0)])
+async def test_the_running_scheduler_compares_the_clocks_again_now_and_then(
+    scheduler: Scheduler, settings: Settings, monkeypatch: pytest.MonkeyPatch, tolerance: dt.timedelta
+) -> None:
+    # `unknot serve` compares them at start; a clock that drifts or is set wrong later would send
+    # reminders early, late or twice without a word. Clocks on one machine are the same clock: with
+    # no tolerance at all, the round trip's fraction of a second is named, which shows the
+    # comparison is really made, again and again.
+    monkeypatch.setattr(server.clock, "CLOCKS_APART", tolerance)
+    scheduler.clock_check_seconds = 0.05
+    handler = Warnings()
+    logging.getLogger("unknot.push").addHandler(handler)
+    try:
+        scheduler.start(Clock(fixed=START), interval=0.02)
+        await asyncio.sleep(0.6)
+        await scheduler.stop()
+    finally:
+        logging.getLogger("unknot.push").removeHandler(handler)
+    if settings.database_backend == "sqlite" or tolerance:
+        assert handler.said == []  # SQLite's database is on this machine: one clock
+    else:
+        assert len(handler.said) >= 2, handler.said
+        for said in handler.said:
+            assert re.fullmatch(
+                r"push: this machine's clock is 0 s (ahead of|behind) the database server's; app processes whose "
+                r"clocks differ send reminders early or late, and may send one twice: synchronise this machine's "
+                r"clock \(NTP\)",
+                said,
+            ), said
 
 
 async def test_a_reminder_waiting_for_a_retry_is_not_sent_once_the_patient_is_archived(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import fcntl
 import mmap
 import os
@@ -206,6 +207,11 @@ class Database:
     def snapshot(self) -> AbstractAsyncContextManager[Reader]:
         """Reads that all see the database as it was at one moment, whatever commits meanwhile."""
         raise NotImplementedError
+
+    async def clock_ahead(self) -> dt.timedelta | None:
+        """How far this machine's clock is ahead of the database server's; ``None`` when the
+        database is on this machine (SQLite)."""
+        return None
 
     def migration(self) -> AbstractAsyncContextManager[Transaction]:
         """A write transaction for a schema change (where SQLite differs, see its override)."""

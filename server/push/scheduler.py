@@ -34,7 +34,7 @@ import msgspec
 from msgspec import Struct
 
 from server.catalog.model import Catalog
-from server.clock import Clock, iso, parse_iso
+from server.clock import Clock, clocks_apart, iso, parse_iso
 from server.db import plans, reminders
 from server.db.connection import Database, Transaction
 from server.db.reminders import Claimed, DueRule, TargetRow
@@ -151,6 +151,8 @@ class Scheduler:
         self._task: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
         self._last_prune: dt.datetime | None = None
+        # `unknot serve` compares the clocks at start; a clock can drift or be set wrong later.
+        self.clock_check_seconds = 3600.0
 
     # --- the loop --------------------------------------------------------------------------
 
@@ -162,11 +164,16 @@ class Scheduler:
         self._task = asyncio.create_task(self._run(clock, interval, self._stop), name="unknot-push-scheduler")
 
     async def _run(self, clock: Clock, interval: float, stop: asyncio.Event) -> None:
+        next_clock_check = time.monotonic() + self.clock_check_seconds
         while not stop.is_set():
             try:
                 report = await self.tick(clock.now())
                 if report.any():
                     log.info("push: %s", msgspec.json.encode(report).decode())
+                if time.monotonic() >= next_clock_check:
+                    next_clock_check = time.monotonic() + self.clock_check_seconds
+                    if apart := clocks_apart(await self.db.clock_ahead()):
+                        log.warning("push: %s", apart)
             except Exception:
                 log.exception("push scheduler tick failed; trying again next tick")
             with contextlib.suppress(TimeoutError):
