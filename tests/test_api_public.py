@@ -10,6 +10,7 @@ from litestar import Litestar
 from litestar.middleware.compression import gzip_facade
 from litestar.testing import AsyncTestClient
 
+from server.api.compression import takes_gzip
 from tests.test_flow_therapist_patient import create_patient, join
 
 Client = AsyncTestClient[Litestar]
@@ -239,3 +240,32 @@ async def test_large_responses_are_gzipped_for_clients_that_accept_it(
     assert small.status_code == 200
     assert "content-encoding" not in small.headers
     assert len(made) == 2
+
+
+@pytest.mark.parametrize(
+    ("accept_encoding", "gzip"),
+    [
+        ("gzip, deflate, br, zstd", True),
+        ("GZIP", True),
+        ("br;q=1.0, gzip;q=0.5", True),
+        ("x-gzip", True),
+        ("gzip;q=0", False),
+        ("gzip; q=0.000, deflate", False),
+        ("gzip;q=zero", False),
+        ("identity", False),
+        ("", False),
+        ("*", False),  # Litestar's middleware compresses only for gzip named
+    ],
+)
+def test_gzip_is_taken_only_where_the_client_names_it_and_does_not_refuse_it(accept_encoding: str, gzip: bool) -> None:
+    assert takes_gzip(accept_encoding) is gzip
+
+
+async def test_a_client_that_refuses_gzip_gets_no_gzip_from_any_route(client: Client) -> None:
+    # RFC 9110: "gzip;q=0" says "not gzip"; the app answered it in gzip all the same.
+    refusing = {"accept-encoding": "gzip;q=0, deflate"}
+    for path in ("/api/v1/catalog/exercises", "/"):
+        r = await client.get(path, headers=refusing)
+        assert r.status_code == 200
+        assert "content-encoding" not in r.headers, path
+        assert len(r.content) >= 1024  # big enough to be compressed for a client that takes gzip

@@ -228,6 +228,9 @@ async def test_todays_routine_is_compressed_once_for_phones_that_take_gzip_and_a
     r = await other_client.get("/api/v1/patient/today", headers=browser)
     assert r.headers["content-encoding"] == "gzip"
     assert r.json()["entries"][0]["done"]
+    refused = await other_client.get("/api/v1/patient/today", headers={"accept-encoding": "gzip;q=0"})
+    assert "content-encoding" not in refused.headers
+    assert refused.json() == r.json()
 
 
 @pytest.mark.parametrize("settings", ["sqlite"], indirect=True)

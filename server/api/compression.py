@@ -13,11 +13,12 @@ from functools import lru_cache
 from typing import Literal
 
 from litestar import MediaType, Request, Response
+from litestar.datastructures import Headers
 from litestar.enums import CompressionEncoding
 from litestar.middleware.compression import CompressionMiddleware
 from litestar.types import Message, Scope, Send
 
-__all__ = ["GZIP_LEVEL", "MIN_BYTES", "SELF_COMPRESSED", "LazyCompressionMiddleware", "json_answer"]
+__all__ = ["GZIP_LEVEL", "MIN_BYTES", "SELF_COMPRESSED", "LazyCompressionMiddleware", "json_answer", "takes_gzip"]
 
 # Level 6 (zlib's own default) compresses nearly as well as 9 for a fraction of the CPU.
 GZIP_LEVEL = 6
@@ -27,6 +28,24 @@ MIN_BYTES = 1024
 SELF_COMPRESSED = "self_compressed"
 
 
+@lru_cache(maxsize=64)
+def takes_gzip(accept_encoding: str) -> bool:
+    """Whether an ``Accept-Encoding`` header names gzip without refusing it (``gzip;q=0``, RFC 9110)."""
+    # Litestar's middleware only looks for "gzip" in the text; a client saying q=0 must get none.
+    for coding in accept_encoding.lower().split(","):
+        name, *params = (part.strip() for part in coding.split(";"))
+        if name in ("gzip", "x-gzip"):
+            for param in params:
+                key, _, value = param.partition("=")
+                if key.strip() == "q":
+                    try:
+                        return float(value) > 0
+                    except ValueError:
+                        return False  # a weight that is not one: not an acceptance either
+            return True
+    return False
+
+
 @lru_cache(maxsize=512)
 def _gzipped(body: bytes) -> bytes:
     return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
@@ -34,8 +53,8 @@ def _gzipped(body: bytes) -> bytes:
 
 def json_answer(request: Request, body: bytes) -> Response[bytes]:
     """Encoded JSON, gzip-compressed when the client takes it (the same body is compressed once)."""
-    # The same test Litestar's middleware makes, so every route answers the same client alike.
-    if len(body) >= MIN_BYTES and "gzip" in request.headers.get("accept-encoding", ""):
+    # The same test as the middleware's, so every route answers the same client alike.
+    if len(body) >= MIN_BYTES and takes_gzip(request.headers.get("accept-encoding", "")):
         return Response(
             _gzipped(body),
             media_type=MediaType.JSON,
@@ -59,6 +78,8 @@ class LazyCompressionMiddleware(CompressionMiddleware):
         compression_encoding: Literal[CompressionEncoding.BROTLI, CompressionEncoding.GZIP] | str,
         scope: Scope,
     ) -> Send:
+        if not takes_gzip(Headers.from_scope(scope).get("accept-encoding", "")):
+            return send  # named, but refused (gzip;q=0)
         compressed = super().create_compression_send_wrapper  # called only for an answer worth it
         start: Message | None = None
         compressing: Send | None = None  # where messages go once the answer's fate is known
