@@ -12,8 +12,11 @@ from pathlib import Path
 from granian.utils.proxies import wrap_asgi_with_proxy_headers
 from litestar import Litestar, get
 from litestar.config.compression import CompressionConfig
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.exceptions import NotFoundException
+from litestar.handlers.base import BaseRouteHandler
 from litestar.logging import LoggingConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -72,6 +75,12 @@ class Ping(Struct, frozen=True):
 @get("/api/v1/ping", tags=["public"], summary="Liveness (no database)", opt={"public": True})
 async def ping() -> Ping:
     return Ping(True)
+
+
+def _app_files_only(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """The PWA's folder also holds notes for its developers (README.md); the app never asks for them."""
+    if connection.url.path.lower().endswith(".md"):
+        raise NotFoundException()
 
 
 def _security_headers(settings: Settings) -> Callable[[Message, Scope], Awaitable[None]]:
@@ -185,6 +194,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                 name="pwa",
                 # Static files carry no identity: skip the lookup.
                 opt={"exclude_from_auth": True},
+                guards=[_app_files_only],
             ),
         ],
         dependencies={

@@ -269,3 +269,12 @@ async def test_a_client_that_refuses_gzip_gets_no_gzip_from_any_route(client: Cl
         assert r.status_code == 200
         assert "content-encoding" not in r.headers, path
         assert len(r.content) >= 1024  # big enough to be compressed for a client that takes gzip
+
+
+async def test_the_pwa_folders_developer_notes_are_not_served(client: Client) -> None:
+    for path in ("/README.md", "/console/README.md", "/readme.MD"):
+        r = await client.get(path)
+        assert r.status_code == 404, path
+        assert "Unknot" not in r.text
+    assert (await client.get("/manifest.webmanifest")).status_code == 200
+    assert (await client.get("/console/")).status_code == 200
