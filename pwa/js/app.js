@@ -238,7 +238,7 @@ export const app = {
       return;
     }
     // Closing a page stops its code before IndexedDB answers: send from memory first...
-    const { completions, checkins } = core.batchOf(waiting, 200, 100);
+    const { completions, checkins } = core.batchOf(waiting, 200, 100, core.batchLimit());
     const sending = [...completions, ...checkins];
     for (const r of sending) this.leavingIds.add(r.id);
     let stamped = Promise.resolve([]);

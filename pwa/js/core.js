@@ -35,8 +35,12 @@
   // One record is at most about 11 KB (a 500-character note and 20 red flags, every character
   // escaped), so a record always fits; on a 413 anyway (a lower limit somewhere) batches halve.
   var MAX_BATCH_BYTES = 56 * 1024;
-  // The byte bound this page or worker last found the server (or a proxy) to take.
+  // The byte bound last found the server (or a proxy) to take. A lower one learned from a 413 is
+  // kept in storage for a day, for the pages and the worker alike and across restarts (each would
+  // otherwise pay one refused send to learn it again); after that, full batches are tried again.
   var batchBytes = MAX_BATCH_BYTES;
+  var LIMIT_KEY = "batch_limit";
+  var LIMIT_KEEP_MS = 24 * 60 * 60 * 1000;
   var dbPromise = null;
 
   function req(r) {
@@ -608,9 +612,10 @@
               if (rounds >= 50) return { status: "error", sent: sent };
               if (all.length > 1) {
                 // Too big for the server or a proxy on the way: every later send would build the
-                // same batch, so go on with half as many bytes (and stay so in this page or worker).
+                // same batch, so go on with half as many bytes (and remember it, see LIMIT_KEY).
                 batchBytes = Math.max(1, Math.floor(batch.bytes / 2));
-                return round(token);
+                return set(LIMIT_KEY, { bytes: batchBytes, at: Date.now() }).catch(function () {})
+                  .then(function () { return round(token); });
               }
               // One record alone is too big for a limit set below what a record can be: set it
               // aside, as a refused record, so the rest still go (it is tried again on request).
@@ -660,10 +665,29 @@
 
     return get("token").then(function (token) {
       if (!token) return { status: "no-token", sent: 0 };
-      return round(token);
+      return learnedBatchBytes().then(function (bytes) {
+        batchBytes = bytes;
+        return round(token);
+      });
     }).catch(function () {
       return { status: "error", sent: sent };
     });
+  }
+
+  /* The byte bound a 413 taught in the last day (in this or another page, or the worker), else
+   * the full one. */
+  function learnedBatchBytes() {
+    return get(LIMIT_KEY).then(function (learned) {
+      var now = Date.now();
+      // A time ahead of now (the phone's clock was set back) would keep a bound for ever.
+      if (!learned || !(learned.at > now - LIMIT_KEEP_MS && learned.at <= now)) return MAX_BATCH_BYTES;
+      return Math.max(1, Math.min(MAX_BATCH_BYTES, Number(learned.bytes) || MAX_BATCH_BYTES));
+    }, function () { return batchBytes; });
+  }
+
+  /** The byte bound sends keep to now (see learnedBatchBytes). */
+  function batchLimit() {
+    return batchBytes;
   }
 
   /* Run fn while holding the outbox lock, so two tabs (or a tab and the worker) never
@@ -706,6 +730,7 @@
     clearTried: clearTried,
     retryRejected: retryRejected,
     markSent: markSent,
+    batchLimit: batchLimit,
     batchOf: batchOf,
     mergeSent: mergeSent,
     clearAll: clearAll,

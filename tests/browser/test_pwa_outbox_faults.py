@@ -351,14 +351,16 @@ def test_a_mark_that_cannot_be_stored_on_the_phone_is_said_and_not_shown_done(
 
 
 # Records put straight into the outbox (as the app stores them), then sent by the app's own start.
-SEED = """(records) => new Promise((resolve, reject) => {
+# A learned byte bound (core.js, LIMIT_KEY) may go along, learned `ago` ms before now.
+SEED = """([records, limit]) => new Promise((resolve, reject) => {
   const r = indexedDB.open("unknot");
   r.onsuccess = () => {
-    const t = r.result.transaction("records", "readwrite");
+    const t = r.result.transaction(["records", "kv"], "readwrite");
     for (const body of records) {
       const type = body.exercise_id ? "completion" : "checkin";
       t.objectStore("records").put({ id: body.id, type, state: "pending", ready_at: 0, body });
     }
+    if (limit) t.objectStore("kv").put({ bytes: limit.bytes, at: Date.now() - limit.ago }, "batch_limit");
     t.oncomplete = () => { r.result.close(); resolve(); };
     t.onerror = () => reject(t.error);
   };
@@ -366,14 +368,14 @@ SEED = """(records) => new Promise((resolve, reject) => {
 })"""
 
 
-def seed_outbox(page: Page, records: list[dict[str, Any]]) -> None:
+def seed_outbox(page: Page, records: list[dict[str, Any]], limit: dict[str, int] | None = None) -> None:
     """Store records in the outbox as an app that went away before sending them, then open the app."""
     # Written from a page of the same origin that is not the app: a send the app had started
     # (the join's) could otherwise take them and be cut off by the reload halfway, out of the
     # test's control (a 413 learned in a page that is then gone).
     app_url = page.url
     page.goto(urljoin(app_url, "/api/v1/health"))
-    page.evaluate(SEED, records)
+    page.evaluate(SEED, [records, limit])
     page.goto(app_url)
     wait_for_screen(page, "today")
 
@@ -444,6 +446,45 @@ def test_a_batch_refused_as_too_large_is_halved_until_it_goes(
     held = live_server.rows("SELECT id FROM checkin WHERE patient_id = ?", (patient.id,))
     assert sorted(r["id"] for r in held) == sorted(r["id"] for r in records)
     assert [r["state"] for r in stored_records(page)] == ["sent"] * 40
+
+    # More logged, and the app opened again: it keeps to what it learned, with no refused send.
+    learned = refused["n"]
+    more = [{**r, "id": str(uuid.uuid4())} for r in records]
+    seed_outbox(page, more)
+    wait_outbox(page, 0, timeout=30_000)
+    assert refused["n"] == learned
+    held = live_server.rows("SELECT id FROM checkin WHERE patient_id = ?", (patient.id,))
+    assert len(held) == 80
+
+
+def test_a_lower_limit_learned_from_a_413_is_kept_for_a_day(
+    page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    # Learned by this page, another or the worker: the first send of a page keeps to it for a day;
+    # after that, full batches are tried again (the proxy may have been changed, or left behind).
+    patient = clinic.patient(name="Limit Kept")
+    join_in_browser(page, clinic.invite(patient))
+    now, today = dt.datetime.now(dt.UTC).isoformat(), local_today().isoformat()
+
+    def checkins() -> list[dict[str, Any]]:
+        return [
+            {"id": str(uuid.uuid4()), "on_date": today, "soreness": 2, "done_at": now, "note": "é" * 500}
+            for _ in range(10)
+        ]
+
+    syncs = watch_syncs(page)
+    hour = 3600 * 1000
+    seed_outbox(page, checkins(), limit={"bytes": 4000, "ago": hour})
+    wait_outbox(page, 0)
+    assert len(syncs) >= 3
+    assert all(size <= 4000 and status == 200 for size, status in syncs), syncs
+
+    syncs.clear()
+    seed_outbox(page, checkins(), limit={"bytes": 4000, "ago": 25 * hour})
+    wait_outbox(page, 0)
+    assert [status for _, status in syncs] == [200], syncs  # all ten in one send
+    assert syncs[0][0] > 10_000
+    assert len(live_server.rows("SELECT id FROM checkin WHERE patient_id = ?", (patient.id,))) == 20
 
 
 def test_a_record_too_large_on_its_own_is_set_aside_and_the_rest_go(
