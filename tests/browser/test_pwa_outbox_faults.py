@@ -420,16 +420,21 @@ def test_a_big_outbox_goes_in_batches_the_server_takes(page: Page, clinic: Clini
     assert max(size for size, _ in syncs) <= 56 * 1024
 
 
+def noted_checkins(n: int) -> list[dict[str, Any]]:
+    """``n`` of today's check-ins, each with a long note (about 1 KB sent)."""
+    now, today = dt.datetime.now(dt.UTC).isoformat(), local_today().isoformat()
+    return [
+        {"id": str(uuid.uuid4()), "on_date": today, "soreness": 3, "done_at": now, "note": "é" * 500} for _ in range(n)
+    ]
+
+
 def test_a_batch_refused_as_too_large_is_halved_until_it_goes(
     page: Page, clinic: Clinic, live_server: LiveServer
 ) -> None:
     # A proxy in front of the server takes bodies up to 10 000 bytes: it answers 413 to more.
     patient = clinic.patient(name="Small Proxy")
     join_in_browser(page, clinic.invite(patient))
-    now, today = dt.datetime.now(dt.UTC).isoformat(), local_today().isoformat()
-    records = [
-        {"id": str(uuid.uuid4()), "on_date": today, "soreness": 3, "done_at": now, "note": "é" * 500} for _ in range(40)
-    ]
+    records = noted_checkins(40)
     refused = {"n": 0}
 
     def proxy(route: Route) -> None:
@@ -449,8 +454,7 @@ def test_a_batch_refused_as_too_large_is_halved_until_it_goes(
 
     # More logged, and the app opened again: it keeps to what it learned, with no refused send.
     learned = refused["n"]
-    more = [{**r, "id": str(uuid.uuid4())} for r in records]
-    seed_outbox(page, more)
+    seed_outbox(page, noted_checkins(40))
     wait_outbox(page, 0, timeout=30_000)
     assert refused["n"] == learned
     held = live_server.rows("SELECT id FROM checkin WHERE patient_id = ?", (patient.id,))
@@ -464,23 +468,15 @@ def test_a_lower_limit_learned_from_a_413_is_kept_for_a_day(
     # after that, full batches are tried again (the proxy may have been changed, or left behind).
     patient = clinic.patient(name="Limit Kept")
     join_in_browser(page, clinic.invite(patient))
-    now, today = dt.datetime.now(dt.UTC).isoformat(), local_today().isoformat()
-
-    def checkins() -> list[dict[str, Any]]:
-        return [
-            {"id": str(uuid.uuid4()), "on_date": today, "soreness": 2, "done_at": now, "note": "é" * 500}
-            for _ in range(10)
-        ]
-
     syncs = watch_syncs(page)
     hour = 3600 * 1000
-    seed_outbox(page, checkins(), limit={"bytes": 4000, "ago": hour})
+    seed_outbox(page, noted_checkins(10), limit={"bytes": 4000, "ago": hour})
     wait_outbox(page, 0)
     assert len(syncs) >= 3
     assert all(size <= 4000 and status == 200 for size, status in syncs), syncs
 
     syncs.clear()
-    seed_outbox(page, checkins(), limit={"bytes": 4000, "ago": 25 * hour})
+    seed_outbox(page, noted_checkins(10), limit={"bytes": 4000, "ago": 25 * hour})
     wait_outbox(page, 0)
     assert [status for _, status in syncs] == [200], syncs  # all ten in one send
     assert syncs[0][0] > 10_000
