@@ -11,7 +11,7 @@ from msgspec import Struct
 
 from server.clock import iso
 from server.db.connection import Database, Row, Transaction, dialects
-from server.db.plans import PlanDays, last_served, plan_days
+from server.db.plans import PLAN_DAY_COLUMNS, PlanDays, last_served, plan_days
 
 __all__ = [
     "Device",
@@ -264,20 +264,22 @@ async def identity_for_token(
     return await db.until_change(("device-token", token_hash), read)
 
 
+_IDENTITY_WITH_PLAN_DAYS = (
+    "SELECT d.patient_id, d.id AS device_id, p.therapist_id, p.display_name, p.timezone, p.locale, "
+    "d.last_seen_at, " + PLAN_DAY_COLUMNS + "FROM patient_device d JOIN patient p ON p.id = d.patient_id "
+    "LEFT JOIN plan pl ON pl.patient_id = p.id AND pl.status = 'active' "
+    "LEFT JOIN completion c ON c.patient_id = pl.patient_id AND c.on_date BETWEEN :first AND :last "
+    "WHERE d.token_hash = :t AND d.revoked_at IS NULL AND p.archived_at IS NULL"
+)
+
+
 async def _identity_with_plan_days(db: Database, token_hash: str, utc_date: dt.date) -> PatientIdentity | None:
     first, last = utc_date - dt.timedelta(days=1), utc_date + dt.timedelta(days=1)
     # The patient is known only from the answer, so the program hint is kept by token.
     hint = ("active-of-device", token_hash)
     seen, named = last_served(db.memo, hint)
     rows = await db.fetch_all(
-        "SELECT d.patient_id, d.id AS device_id, p.therapist_id, p.display_name, p.timezone, p.locale, "
-        "d.last_seen_at, pl.id, pl.version, pl.updated_at, "
-        "CASE WHEN pl.id = :seen_id AND pl.version = :seen_version THEN NULL ELSE pl.program END AS program, "
-        "c.on_date, c.exercise_id, c.slot "
-        "FROM patient_device d JOIN patient p ON p.id = d.patient_id "
-        "LEFT JOIN plan pl ON pl.patient_id = p.id AND pl.status = 'active' "
-        "LEFT JOIN completion c ON c.patient_id = pl.patient_id AND c.on_date BETWEEN :first AND :last "
-        "WHERE d.token_hash = :t AND d.revoked_at IS NULL AND p.archived_at IS NULL",
+        _IDENTITY_WITH_PLAN_DAYS,
         {"t": token_hash, "first": first.isoformat(), "last": last.isoformat(), **named},
     )
     if not rows:

@@ -16,6 +16,7 @@ from server.programs.adherence import InForce, in_force, version_on
 from server.programs.text import shown_program
 
 __all__ = [
+    "PLAN_DAY_COLUMNS",
     "PlanDay",
     "PlanDays",
     "PlanRecord",
@@ -105,6 +106,15 @@ def decoded_program(row: Row, memo: Memo) -> Program:
     """The program of a plan row (id, version, program); a plan version never changes, so it is
     decoded once per process (plan ids are never reused, see migration 0003)."""
     return memo.get(("program", row["id"], row["version"]), lambda: _decoder.decode(row["program"]))
+
+
+# What plan_days reads, for a statement that joins the active plan ``pl`` with completions ``c``:
+# the program's text only when it is not the version named by last_served's parameters.
+PLAN_DAY_COLUMNS = (
+    "pl.id, pl.version, pl.updated_at, "
+    "CASE WHEN pl.id = :seen_id AND pl.version = :seen_version THEN NULL ELSE pl.program END AS program, "
+    "c.on_date, c.exercise_id, c.slot "
+)
 
 
 def last_served(memo: Memo, hint: Hashable) -> tuple[tuple[int, int, Program] | None, dict[str, int]]:
@@ -229,6 +239,13 @@ async def active_plan_of_patient(db: Database, patient_id: int) -> PlanRecord | 
     return _record(row, db.memo) if row else None
 
 
+_ACTIVE_PLAN_DAY = (
+    "SELECT " + PLAN_DAY_COLUMNS + "FROM plan pl "
+    "LEFT JOIN completion c ON c.patient_id = pl.patient_id AND c.on_date = :d "
+    "WHERE pl.patient_id = :pid AND pl.status = 'active'"
+)
+
+
 async def active_plan_day(
     db: Database, patient_id: int, on_date: dt.date, read: PlanDays | None = None
 ) -> PlanDay | None:
@@ -243,11 +260,7 @@ async def active_plan_day(
     hint = ("active", patient_id)
     seen, named = last_served(db.memo, hint)
     rows = await db.fetch_all(
-        "SELECT pl.id, pl.version, pl.updated_at, "
-        "CASE WHEN pl.id = :seen_id AND pl.version = :seen_version THEN NULL ELSE pl.program END AS program, "
-        "c.on_date, c.exercise_id, c.slot FROM plan pl "
-        "LEFT JOIN completion c ON c.patient_id = pl.patient_id AND c.on_date = :d "
-        "WHERE pl.patient_id = :pid AND pl.status = 'active'",
+        _ACTIVE_PLAN_DAY,
         {"pid": patient_id, "d": on_date.isoformat(), **named},
     )
     return plan_days(rows, on_date, on_date, db.memo, hint, seen).on(on_date)
