@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -166,6 +167,23 @@ def one_loop_per_app(monkeypatch: pytest.MonkeyPatch) -> None:
     """
     monkeypatch.setattr(AsyncTestClient, "__aenter__", _enter_and_share)
     monkeypatch.setattr(AsyncTestClient, "portal", _shared_portal)
+
+
+_http_clients: list[httpx.Client] = []
+
+
+def http_client(**options: Any) -> httpx.Client:
+    """A client of a server process, closed when the test ends (its sockets with it)."""
+    client = httpx.Client(**options)
+    _http_clients.append(client)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def close_http_clients() -> Iterator[None]:
+    yield
+    while _http_clients:
+        _http_clients.pop().close()
 
 
 @pytest.fixture

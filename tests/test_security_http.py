@@ -34,6 +34,7 @@ from server.app import create_app
 from server.auth.secrets import new_invite_code, new_token
 from server.settings import Settings
 from tests.bench.harness import BIN, ROOT, answers, create_therapist, free_port, server_env
+from tests.conftest import http_client
 
 EMAIL = "sec@clinic.example"
 PASSWORD = "a security review passphrase"
@@ -185,7 +186,7 @@ def _phone(url: str) -> httpx.Client:
         pid = therapist.post("/api/v1/patients", json={"display_name": "Pia", "timezone": "UTC"}).json()["id"]
         code = therapist.post(f"/api/v1/patients/{pid}/invites").json()["code"]
     token = httpx.post(f"{url}/api/v1/patient/join", json={"code": code}).json()["token"]
-    return httpx.Client(base_url=url, timeout=60, headers={"authorization": f"Bearer {token}"})
+    return http_client(base_url=url, timeout=60, headers={"authorization": f"Bearer {token}"})
 
 
 def test_outside_development_no_push_message_reaches_the_clinics_own_network(tmp_path: Path) -> None:
