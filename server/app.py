@@ -12,15 +12,11 @@ from pathlib import Path
 from granian.utils.proxies import wrap_asgi_with_proxy_headers
 from litestar import Litestar, get
 from litestar.config.compression import CompressionConfig
-from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.exceptions import NotFoundException
-from litestar.handlers.base import BaseRouteHandler
 from litestar.logging import LoggingConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.static_files import create_static_files_router
 from litestar.types import Message, Middleware, Scope
 from msgspec import Struct
 
@@ -46,6 +42,7 @@ from server.db.connection import Database
 from server.db.content import ContentMissingError, content_in_use, missing_content
 from server.db.migrate import migrate
 from server.settings import Settings
+from server.static import pwa_router
 
 __all__ = ["create_app"]
 
@@ -75,12 +72,6 @@ class Ping(Struct, frozen=True):
 @get("/api/v1/ping", tags=["public"], summary="Liveness (no database)", opt={"public": True})
 async def ping() -> Ping:
     return Ping(True)
-
-
-def _app_files_only(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    """The PWA's folder also holds notes for its developers (README.md); the app never asks for them."""
-    if connection.url.path.lower().endswith(".md"):
-        raise NotFoundException()
 
 
 def _security_headers(settings: Settings) -> Callable[[Message, Scope], Awaitable[None]]:
@@ -187,15 +178,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             PatientRemindersController,
             TherapistRemindersController,
             RecordsController,
-            create_static_files_router(
-                path="/",
-                directories=[settings.pwa_dir],
-                html_mode=True,
-                name="pwa",
-                # Static files carry no identity: skip the lookup.
-                opt={"exclude_from_auth": True},
-                guards=[_app_files_only],
-            ),
+            pwa_router(settings.pwa_dir),
         ],
         dependencies={
             "catalog": provide(catalog),

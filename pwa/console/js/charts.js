@@ -109,11 +109,12 @@ export function trendChart(adherence, days = 28) {
   );
   const line = (pts, cls) =>
     pts.length > 1 ? s("polyline", { class: `series ${cls}`, points: pts.map((p) => `${x(p.on_date)},${y(p.value)}`).join(" ") }) : null;
+  const flagged = flags.length ? ` Red flags reported on ${flags.map((d) => shortDate(d)).join(", ")}.` : "";
   const svg = s(
     "svg",
     { class: "trend", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-labelledby": `${titleId} ${descId}` },
     s("title", { id: titleId }, `Soreness and pain, last ${days} days`),
-    s("desc", { id: descId }, `${describe("soreness", soreness)} ${describe("pain", pain)} ${flags.length ? `Red flags reported on ${flags.map((d) => shortDate(d)).join(", ")}.` : ""}`),
+    s("desc", { id: descId }, `${describe("soreness", soreness)} ${describe("pain", pain)}${flagged}`),
     grid,
     ticks,
     flags.map((d) => [

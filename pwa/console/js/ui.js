@@ -31,7 +31,7 @@ const FIELD_LABELS = {
 /** The API's field name ("treated_on", "items[2].dosage.sets") as the person sees it. */
 export function fieldLabel(name) {
   const item = /^items\[(\d+)\](?:\.(?:dosage\.)?(\w+))?/.exec(name);
-  if (item) return `Program item ${Number(item[1]) + 1}${item[2] ? `, ${item[2].replace(/_/g, " ")}` : ""}`;
+  if (item) return `Program item ${Number(item[1]) + 1}` + (item[2] ? `, ${item[2].replace(/_/g, " ")}` : "");
   const base = name.split(/[.[]/)[0];
   return FIELD_LABELS[base] || base.replace(/_/g, " ");
 }

@@ -125,7 +125,10 @@ function planCard(id, plan, history, muscles) {
           h(
             "ul",
             {},
-            history.slice(1).map((p) => h("li", {}, `Treated ${longDate(p.program.treated_on)}: ${p.program.treated.map((t) => `${(muscles.byId.get(t.muscle) || { name: t.muscle }).name} (${SIDE_NAMES[t.side]})`).join(", ")} · version ${p.version}`)),
+            history.slice(1).map((p) => {
+              const treated = p.program.treated.map((t) => `${(muscles.byId.get(t.muscle) || { name: t.muscle }).name} (${SIDE_NAMES[t.side]})`);
+              return h("li", {}, `Treated ${longDate(p.program.treated_on)}: ${treated.join(", ")} · version ${p.version}`);
+            }),
           ),
         )
       : null,
@@ -228,7 +231,7 @@ function remindersCard(result) {
     ),
   );
   const last = (r.deliveries || []).slice(0, 5).map((d) =>
-    h("li", {}, `${SLOT_NAMES[d.slot] || d.slot} ${shortDate(d.on_date)}: ${d.status}${d.last_error ? ` (${d.last_error})` : ""}`),
+    h("li", {}, `${SLOT_NAMES[d.slot] || d.slot} ${shortDate(d.on_date)}: ${d.status}` + (d.last_error ? ` (${d.last_error})` : "")),
   );
   return card(
     "Reminders",
@@ -295,7 +298,7 @@ function auditDetail(entry, { muscles, devices }) {
       .map((t) => {
         const [id, side] = t.split(":");
         const m = muscles.byId.get(id);
-        return `${m ? m.name : id}${side ? `, ${SIDE_NAMES[side] || side}` : ""}`;
+        return (m ? m.name : id) + (side ? `, ${SIDE_NAMES[side] || side}` : "");
       })
       .join("; ");
   }

@@ -1,0 +1,109 @@
+"""The patient app's and the console's files, as the browser gets them.
+
+The files in ``pwa/`` are the source: commented, readable, run as they are with no build step.
+What is served has the JavaScript and CSS minified (comments and spaces taken out by rjsmin
+and rcssmin), made from the file on its first request and again whenever the file changes.
+The comments are a third of the app's weight, and a patient's phone may be old, on a weak
+signal, and precaching the whole app shell before it works offline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import rcssmin
+import rjsmin
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotFoundException
+from litestar.file_system import BaseLocalFileSystem
+from litestar.handlers.base import BaseRouteHandler
+from litestar.router import Router
+from litestar.static_files import create_static_files_router
+from litestar.types import PathType
+
+__all__ = ["MinifiedFiles", "minified", "pwa_router"]
+
+_MINIFIERS = {".js": rjsmin.jsmin, ".css": rcssmin.cssmin}
+
+
+def minified(path: Path, source: bytes) -> bytes:
+    """``source`` (the file at ``path``) as it is served: minified if it is JavaScript or CSS."""
+    minify = _MINIFIERS.get(path.suffix)
+    return minify(source.decode()).encode() if minify else source
+
+
+class _Body:
+    """What ``open`` gives Litestar's file response for a minified file: bytes read from memory."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._at = 0
+
+    async def read(self, size: int = -1) -> bytes:
+        end = len(self._data) if size < 0 else self._at + size
+        chunk = self._data[self._at : end]
+        self._at += len(chunk)
+        return chunk
+
+    async def __aenter__(self) -> _Body:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class MinifiedFiles(BaseLocalFileSystem):
+    """The local file system, with each JavaScript and CSS file read as its minified form.
+
+    Its size (Content-Length) and so its ETag are the minified form's. One form is kept per
+    file, made again when the file's modification time or size changes (a deployment).
+    """
+
+    def __init__(self) -> None:
+        self._made: dict[str, tuple[tuple[float, int], bytes]] = {}
+
+    async def _minified(self, path: PathType, info: Any) -> bytes:
+        stamp = (info["mtime"], info["size"])
+        made = self._made.get(str(path))
+        if made is None or made[0] != stamp:
+            made = (stamp, minified(Path(path), await anyio.Path(path).read_bytes()))
+            self._made[str(path)] = made
+        return made[1]
+
+    async def info(self, path: PathType, **kwargs: Any) -> Any:
+        """The file's information, with the size of what is served."""
+        info = await super().info(path, **kwargs)
+        if info["type"] == "file" and Path(path).suffix in _MINIFIERS:
+            info = {**info, "size": len(await self._minified(path, info))}
+        return info
+
+    async def open(self, file: PathType, mode: str, buffering: int = -1) -> Any:
+        """The file to read: its minified form, from memory, for JavaScript and CSS."""
+        if Path(file).suffix not in _MINIFIERS:
+            return await super().open(file, mode, buffering)
+        # The form ``info`` just measured, not the file read again: the body must be as long as
+        # the Content-Length already sent, even if the file changed in between.
+        made = self._made.get(str(file))
+        return _Body(made[1] if made else await self._minified(file, await super().info(file)))
+
+
+def _app_files_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """The PWA's folder also holds notes for its developers (README.md); the app never asks for them."""
+    if connection.url.path.lower().endswith(".md"):
+        raise NotFoundException()
+
+
+def pwa_router(pwa_dir: str) -> Router:
+    """The patient app at ``/`` and the console at ``/console/``, from ``pwa_dir``."""
+    return create_static_files_router(
+        path="/",
+        directories=[pwa_dir],
+        file_system=MinifiedFiles(),
+        html_mode=True,
+        name="pwa",
+        # Static files carry no identity: skip the lookup.
+        opt={"exclude_from_auth": True},
+        guards=[_app_files_only],
+    )
