@@ -114,7 +114,8 @@ export function renderProgress(app) {
       h("p", { class: "muted", text: t("program_treated", {
         muscles: app.bundle.program.treated.map((m) => {
           const name = app.bundle.muscles[m.muscle] || m.muscle;
-          return m.side === "both" ? name : `${name} (${t("side_short_" + m.side)})`;
+          const side = t(`side_short_${m.side}`);
+          return m.side === "both" ? name : `${name} (${side})`;
         }).join(", "),
       }) }),
       app.bundle.program.phases.map((p) => phaseBlock(app, p, today))));
