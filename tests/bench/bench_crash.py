@@ -7,12 +7,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.bench.harness import Goal, report
 from tests.crash_trial import run_trial
 
 TRIALS = int(os.environ.get("UNKNOT_CRASH_TRIALS", "30"))
 
 
-def main() -> None:
+def main() -> list[Goal]:
     print(f"== crash safety: {TRIALS} SIGKILL trials on SQLite")
     started = time.monotonic()
     checked = failures = 0
@@ -30,7 +31,14 @@ def main() -> None:
         f"  trials {TRIALS}, acknowledged writes checked {checked}, failed trials {failures}, "
         f"{time.monotonic() - started:.0f} s"
     )
+    return [
+        Goal(
+            "SIGKILL trials: every acknowledged write kept, database intact",
+            f"{failures} of {TRIALS} trials failed",
+            failures == 0,
+        )
+    ]
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(report(main()))

@@ -24,6 +24,25 @@ PASSWORD = "bench password 2026"
 BROWSER_HEADERS = {"Accept-Encoding": "gzip, deflate, br, zstd"}
 
 
+@dataclass(frozen=True)
+class Goal:
+    """A figure a benchmark promises, and whether this run's measurement met it."""
+
+    name: str
+    measured: str
+    met: bool
+
+
+def report(goals: list[Goal]) -> int:
+    """Print every goal with its verdict; the exit status is 1 when any was missed."""
+    print("== goals")
+    for goal in goals:
+        print(f"  {'met    ' if goal.met else 'NOT MET'}  {goal.name}: {goal.measured}")
+    missed = sum(not goal.met for goal in goals)
+    print(f"  {len(goals) - missed} of {len(goals)} met" + (f"; {missed} not met" if missed else ""))
+    return 1 if missed else 0
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

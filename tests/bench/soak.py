@@ -16,10 +16,12 @@ from pathlib import Path
 
 import httpx
 
-from tests.bench.harness import free_port, seed_patient, serve, server_env, temp_dir
+from tests.bench.harness import Goal, free_port, report, seed_patient, serve, server_env, temp_dir
 
 MINUTES = float(os.environ.get("UNKNOT_SOAK_MINUTES", "5"))
 RATE = int(os.environ.get("UNKNOT_SOAK_RATE", "100"))
+# "Flat": the caches fill in the first minute; a leak grows with every request.
+MEMORY_GROWTH = 0.10
 
 
 PATIENTS = 20
@@ -80,7 +82,7 @@ def _join(url: str, therapist: httpx.Client, name: str) -> str:
     return httpx.post(f"{url}/api/v1/patient/join", json={"code": code}).json()["token"]
 
 
-def main() -> None:
+def main() -> list[Goal]:
     print(f"== soak: {MINUTES:g} min at {RATE} req/s over {PATIENTS} patients (a sync batch every 10th request)")
     with temp_dir() as tmp:
         env = server_env(Path(tmp), free_port())
@@ -100,7 +102,16 @@ def main() -> None:
             cuts = statistics.quantiles(window, n=100)
             print(f"  minute {minute + 1}: {len(window)} requests, p50 {cuts[49]:.1f} ms, p99 {cuts[98]:.1f} ms")
     print(f"  server memory: {rss_start / 1024:.1f} MiB at start, {rss_end / 1024:.1f} MiB at end")
+    growth = rss_end / rss_start - 1
+    return [
+        Goal("soak: errors", f"{errors} of {len(latencies)} requests", errors == 0),
+        Goal(
+            "soak: server memory flat",
+            f"{growth:+.1%} from start to end (<= +{MEMORY_GROWTH:.0%})",
+            growth <= MEMORY_GROWTH,
+        ),
+    ]
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(report(main()))
