@@ -155,7 +155,13 @@ async def test_therapist_assigns_patient_logs_therapist_sees_adherence_and_alert
     assert flag.startswith("reported: ")
 
     audit = (await therapist.get(f"/api/v1/patients/{patient['id']}/audit")).json()
-    assert [a["action"] for a in reversed(audit)] == ["patient.create", "plan.assign", "plan.edit", "invite.create"]
+    assert [a["action"] for a in reversed(audit)] == [
+        "patient.create",
+        "plan.assign",
+        "plan.edit",
+        "invite.create",
+        "device.join",
+    ]
 
 
 async def test_a_new_assignment_supersedes_the_old_plan_and_the_link_keeps_working(
@@ -190,6 +196,11 @@ async def test_invites_are_single_use_and_revoked_devices_are_refused(
     assert (await other_client.get("/api/v1/patient/me")).status_code == 200
     devices = (await therapist.get(f"/api/v1/patients/{patient['id']}/devices")).json()
     assert [d["label"] for d in devices] == ["Phone"]
+    # The join is in the therapist's history once, done by no therapist, naming the device; the
+    # refused tries are not.
+    trail = (await therapist.get(f"/api/v1/patients/{patient['id']}/audit")).json()
+    joined = [(e["therapist_id"], e["detail"]) for e in trail if e["action"] == "device.join"]
+    assert joined == [(None, str(devices[0]["id"]))]
     r = await therapist.delete(f"/api/v1/patients/{patient['id']}/devices/{devices[0]['id']}")
     assert r.status_code == 204
     refused = await other_client.get("/api/v1/patient/me")
@@ -297,7 +308,8 @@ async def test_archiving_disconnects_the_phones_and_withdraws_the_codes_until_a_
 
     trail = [(e["action"], e["detail"]) for e in (await therapist.get(f"/api/v1/patients/{pid}/audit")).json()]
     ids = ",".join(str(d["id"]) for d in sorted(devices, key=lambda d: d["id"]))
-    archived_at = trail.index(("patient.update", "archived_at"), 2)
+    # Newest first: the restore, then the archive, which withdrew and revoked in its transaction.
+    archived_at = [i for i, entry in enumerate(trail) if entry == ("patient.update", "archived_at")][1]
     assert trail[archived_at - 2 : archived_at + 1] == [
         ("invite.withdraw", "1; patient archived"),
         ("device.revoke", f"{ids}; patient archived"),

@@ -10,6 +10,7 @@ from typing import Literal
 from msgspec import Struct
 
 from server.clock import iso
+from server.db import audit
 from server.db.connection import Database, Row, Transaction, dialects
 from server.db.plans import PLAN_DAY_COLUMNS, PlanDays, last_served, plan_days
 
@@ -228,11 +229,14 @@ async def exchange_invite(db: Database, code_hash: str, token_hash: str, label: 
         )
         if used != 1:
             return "used"
-        await tx.execute(
+        device = await tx.fetch_one(
             "INSERT INTO patient_device (token_hash, patient_id, label, created_at, last_seen_at) "
-            "VALUES (:t, :pid, :label, :now, :now)",
+            "VALUES (:t, :pid, :label, :now, :now) RETURNING id",
             {"t": token_hash, "pid": patient_id, "label": label, "now": iso(now)},
         )
+        assert device is not None  # RETURNING gives the row just inserted
+        # The therapist's history shows when a phone joined, as it shows when one was removed.
+        await audit.record(tx, None, patient_id, "device.join", now, str(device["id"]))
         return patient_id
 
 

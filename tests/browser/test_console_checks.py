@@ -51,12 +51,25 @@ def test_a_code_the_patient_used_is_not_shown_or_printed_again(
         expect(page.get_by_role("button", name="Make a code")).to_be_visible()
 
 
+# A browser's push subscription (a real P-256 key; the live server is in development, so a local
+# endpoint is taken; nothing is sent to it during the test).
+SUBSCRIPTION = {
+    "endpoint": "http://127.0.0.1:9/push/console-checks",
+    "keys": {
+        "p256dh": "BMUQ7gkSTNiOzjgK9ypA6A-vTXbqOCor-hk7re9D46xbqQJ_5Jzlk_CIA-tp0Bbq8RrdFl0JJDsWiuw1-CLpiJM",
+        "auth": "0kBnYKownSsAyn_7zPE0-w",
+    },
+}
+
+
 def test_dates_of_instants_are_the_local_dates(
     browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
 ) -> None:
     patient = account.patient("Dora Dateline", treated=[{"muscle": "upper-trapezius", "side": "left"}])
     invite = account.ok(account.api.post(f"/api/v1/patients/{patient['id']}/invites"))
-    account.join(invite["code"], "Dora's phone").close()
+    with account.join(invite["code"], "Dora's phone") as phone:
+        # Subscribed, so reminders are on and the card says when each goes next (nothing is due today).
+        assert phone.put("/api/v1/patient/push/subscriptions", json=SUBSCRIPTION).status_code in (200, 201)
     device = account.ok(account.api.get(f"/api/v1/patients/{patient['id']}/devices"))[0]
     created = dt.datetime.fromisoformat(patient["created_at"])
     # A zone where the local date is not the UTC date right now: fourteen hours ahead from 10:00
@@ -244,3 +257,92 @@ def test_a_treatment_dated_after_today_says_the_patient_is_left_without_exercise
         expect(ahead).to_contain_text("this program ended on")
         page.get_by_label("Treated on").fill((today - dt.timedelta(days=10)).isoformat())
         expect(ahead).to_have_text("")
+
+
+# The patient page's table cells whose text is one short word ("9/10", "done"), each with the number
+# of lines the browser drew that text on (text for screen readers only left out).
+SHORT_CELLS = """() => [...document.querySelectorAll(".data td, .data th")]
+  .map((cell) => {
+    const tops = new Set();
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    const range = document.createRange();
+    let text = "";
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (!node.textContent.trim() || node.parentElement.closest(".sr-only")) continue;
+      text += node.textContent.trim();
+      range.selectNodeContents(node);
+      for (const rect of range.getClientRects()) tops.add(Math.round(rect.top));
+    }
+    return [text, tops.size];
+  })
+  .filter(([text]) => text && text.length <= 8 && !/\\s/.test(text))"""
+
+
+def test_the_patient_page_keeps_short_values_whole_and_long_notes_inside_their_card(
+    browser: Browser, live_server: LiveServer, page_problems: PageProblems
+) -> None:
+    # A therapist of its own: the list's counts below are of this test's patients alone.
+    account = ConsoleAccount.create(live_server, "Layout Therapist")
+    link = "https://clinic.example/handouts?sheet=" + "a1b2c3d4" * 30  # pasted, with nowhere to break
+    patient = account.patient("Lena Layout")
+    body = {"treated": [{"muscle": "upper-trapezius", "side": "right"}], "treated_on": local_today().isoformat()}
+    account.ok(account.api.post(f"/api/v1/patients/{patient['id']}/plans", json={**body, "notes": link}))
+    phone = account.join(
+        account.ok(account.api.post(f"/api/v1/patients/{patient['id']}/invites"))["code"], "Lena's phone"
+    )
+    now = dt.datetime.now(dt.UTC).isoformat()
+    checkins = [
+        {
+            "id": f"00000000-0000-4000-8000-00000000000{n}",
+            "on_date": local_today().isoformat(),
+            "soreness": n + 7,
+            "note": "Woke up stiff; the neck felt tight after a long day at the desk, better after the stretch.",
+            "done_at": now,
+        }
+        for n in (1, 2)
+    ]
+    assert phone.post("/api/v1/patient/sync", json={"checkins": checkins}).status_code == 200
+    phone.close()
+    try:
+        with console_session(browser, live_server, account, page_problems, viewport={"width": 1366, "height": 768}) as (
+            _,
+            page,
+        ):
+            expect(page.locator("#patient-count")).to_have_text("1 patient.")
+            # A name left empty is marked on its field, as the server's refusals are.
+            page.get_by_label("Name", exact=True).fill("  ")
+            page.get_by_role("button", name="Add and record treatment").click()
+            name = page.get_by_label("Name", exact=True)
+            expect(name).to_have_attribute("aria-invalid", "true")
+            expect(name).to_be_focused()
+            expect(page.locator(".field-error")).to_have_text("Name: type the patient's name first.")
+
+            goto_view(page, f"#/patients/{patient['id']}", "patient")
+            expect(page.get_by_role("heading", name="Check-ins")).to_be_visible()
+            cells = page.evaluate(SHORT_CELLS)
+            assert ["9/10", 1] in cells, cells
+            assert all(lines == 1 for _, lines in cells), [c for c in cells if c[1] != 1]
+            plan = page.get_by_role("region", name="Plan")
+            expect(plan).to_contain_text("a1b2c3d4a1b2c3d4")
+            assert plan.evaluate("card => card.scrollWidth <= card.clientWidth"), "the note runs out of its card"
+
+            # No phone subscribed to reminders: they are off, and no reminder time is said to be next.
+            reminders = page.get_by_role("table", name="Reminder times")
+            expect(page.get_by_role("region", name="Reminders")).to_contain_text("Off")
+            for cell in reminders.locator("tbody td:last-child").all():
+                expect(cell).to_have_text("—")
+
+            # The phone's joining is in the history, by the patient, with the phone's name.
+            page.get_by_text("What was done to this patient's records").click()
+            joined = page.get_by_role("table", name="Audit trail, newest first").locator(
+                "tr[data-action='device.join']"
+            )
+            expect(joined.locator("th")).to_have_text("Phone joined with a code")
+            expect(joined).to_contain_text("The patient")
+            expect(joined.locator("td:last-child")).to_have_text("Lena's phone")
+
+            account.ok(account.api.patch(f"/api/v1/patients/{patient['id']}", json={"archived": True}))
+            goto_view(page, "#/?archived", "patients")
+            expect(page.locator("#patient-count")).to_have_text("1 archived patient.")
+    finally:
+        account.close()

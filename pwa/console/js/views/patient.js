@@ -227,7 +227,8 @@ function remindersCard(result) {
       h("th", { scope: "row" }, SLOT_NAMES[rule.slot] || rule.slot),
       h("td", {}, rule.enabled ? rule.local_time : "off"),
       // In the patient's zone, as the heading says: the therapist's own zone may be another.
-      h("td", {}, rule.enabled && rule.next_at ? dateTime(rule.next_at, r.timezone) : "—"),
+      // Off (no phone subscribed, say): nothing goes at the rule's next time.
+      h("td", {}, r.on && rule.enabled && rule.next_at ? dateTime(rule.next_at, r.timezone) : "—"),
     ),
   );
   const last = (r.deliveries || []).slice(0, 5).map((d) =>
@@ -257,15 +258,19 @@ const AUDIT_ACTIONS = {
   "patient.transfer": "Moved between therapists",
   "invite.create": "Code for a phone made",
   "invite.withdraw": "Unused codes withdrawn",
+  "device.join": "Phone joined with a code",
   "device.revoke": "Device removed",
   "plan.assign": "Plan assigned",
   "plan.edit": "Plan changed",
   "records.export": "Records exported",
 };
 
+// What the patient's own phone does; any other entry without a therapist is the administrator's.
+const BY_THE_PATIENT = new Set(["patient.settings", "device.join"]);
+
 /** Who did it: the signed-in therapist, the patient's own phone (their settings) or the clinic's administrator. */
 function auditBy(entry, me) {
-  if (entry.therapist_id === null) return entry.action === "patient.settings" ? "The patient" : "Administrator";
+  if (entry.therapist_id === null) return BY_THE_PATIENT.has(entry.action) ? "The patient" : "Administrator";
   return entry.therapist_id === me.id ? "You" : "Another therapist";
 }
 
@@ -307,6 +312,7 @@ function auditDetail(entry, { muscles, devices }) {
     const n = Number(count);
     return Number.isInteger(n) ? `${plural(n, "unused code", "unused codes")}${auditWhy(why, deviceName)}` : detail;
   }
+  if (entry.action === "device.join") return deviceName(Number(detail));
   if (entry.action === "device.revoke") {
     const [ids, why] = detail.split("; ");
     const names = ids.split(",").map((x) => (/^\d+$/.test(x) ? deviceName(Number(x)) : x));

@@ -3,8 +3,8 @@
 
 import { api } from "../api.js";
 import { field, fill, fold, h } from "../dom.js";
-import { ago, ATTENTION, dateTime, percent, shortDate } from "../format.js";
-import { busy, explain, LEAVING, markFields } from "../ui.js";
+import { ago, ATTENTION, dateTime, percent, plural, shortDate } from "../format.js";
+import { busy, explain, LEAVING, markControl, markFields } from "../ui.js";
 
 const TZ_KEY = "unknot.console.timezone";
 
@@ -87,8 +87,7 @@ function newPatientForm(ctx) {
     if (submit.disabled) return; // sent already: the patient's screen is on its way
     problem.hidden = true;
     if (!name.value.trim()) {
-      fill(problem, "Type the patient's name first.");
-      problem.hidden = false;
+      markControl(name, "Name: type the patient's name first.");
       name.focus();
       return;
     }
@@ -196,8 +195,8 @@ export async function render(_params, ctx) {
       tr.hidden = Boolean(q) && !tr.dataset.name.includes(q);
       if (!tr.hidden) shown += 1;
     }
-    const what = archived ? "archived patients" : "patients";
-    fill(status, q ? `${shown} of ${rows.length} ${what} match “${search.value.trim()}”.` : `${rows.length} ${what}.`);
+    const count = archived ? plural(rows.length, "archived patient", "archived patients") : plural(rows.length, "patient", "patients");
+    fill(status, q ? `${shown} of ${count} match “${search.value.trim()}”.` : `${count}.`);
     return shown;
   }
   search.addEventListener("input", filter);
