@@ -158,9 +158,9 @@ PAIN_MONITORING = {
 # What plans/README.md asks of items used after chest-wall needling.
 CHEST_WALL_STOP = {
     "en": "If you become short of breath, or have chest or rib pain when you breathe in, "
-    "stop and call emergency services now (see Warning signs).",
+    "stop and call emergency services now.",
     "es": "Si le falta el aire, o nota dolor en el pecho o en las costillas al tomar aire, "
-    "pare y llame a emergencias ahora mismo (consulte Señales de alarma).",
+    "pare y llame a emergencias ahora mismo.",
 }
 
 

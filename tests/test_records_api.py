@@ -186,6 +186,21 @@ async def test_the_handout_says_whom_to_contact(settings: Settings) -> None:
     )
 
 
+async def test_the_patients_app_says_whom_to_contact_too(settings: Settings) -> None:
+    # The app's warning signs say "contact your clinic" as the sheet does: its stored plan says who that is.
+    clinic = msgspec.structs.replace(settings, clinic_name="Clínica Norte", clinic_phone="+34 910 000 000")
+    await make_therapist(clinic, "eva@clinic.example", "Eva Ruiz")
+    app = create_app(clinic)
+    async with AsyncTestClient(app=app) as client:
+        phone = AsyncTestClient(app=app)  # the app runs in the first client; the phone only sends
+        await sign_in(client, "eva@clinic.example")
+        patient = await create_patient(client)
+        await assign(client, patient["id"], dt.date.today())
+        await join(client, phone, patient["id"])
+        contact = (await phone.get("/api/v1/patient/plan")).json()["contact"]
+    assert contact == {"therapist_name": "Eva Ruiz", "clinic_name": "Clínica Norte", "clinic_phone": "+34 910 000 000"}
+
+
 async def test_handout_leaves_out_red_flags_of_precautions_the_plan_does_not_have(therapist: Client) -> None:
     patient = await create_patient(therapist, name="Calf Carla")
     r = await therapist.post(

@@ -193,6 +193,7 @@ export default {
   soreness_low: "Good. Some soreness is normal after dry needling.",
   soreness_mid: "Soreness after needling is common and usually settles within about three days. Keep moving gently.",
   soreness_high: "That is a lot. Rest the area a little, and contact your clinic if it is not getting better or lasts beyond three days.",
+  soreness_lasting: "It is more than three days since your treatment, when soreness from needling has usually gone. If this is that soreness, tick the sign below and contact your clinic.",
   flags_question: "Do you have any of these now?",
   flags_hint: "Tick any that apply. What to do appears at once.",
   note_label: "Anything else for your clinic? (optional)",
@@ -207,6 +208,9 @@ export default {
 
   help_title: "Warning signs",
   help_intro: "Call your clinic or emergency services if you notice any of these.",
+  contact_title: "Your clinic",
+  contact_therapist: "Your therapist: {name}",
+  contact_call: "Call {phone}",
   help_generic: "In an emergency, call emergency services. If something worries you after your treatment, contact your clinic.",
   aftercare_heading: "After your treatment",
   disclaimer_title: "Please note",

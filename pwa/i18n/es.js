@@ -193,6 +193,7 @@ export default {
   soreness_low: "Bien. Es normal tener algunas molestias después de la punción seca.",
   soreness_mid: "Las molestias tras la punción son frecuentes y suelen pasar en unos tres días. Siga moviéndose con suavidad.",
   soreness_high: "Es mucho. Deje descansar un poco la zona y contacte con su clínica si no mejora o dura más de tres días.",
+  soreness_lasting: "Han pasado más de tres días desde su tratamiento, y las molestias de la punción suelen haber desaparecido ya. Si se trata de esas molestias, marque la señal de abajo y contacte con su clínica.",
   flags_question: "¿Tiene ahora alguna de estas señales?",
   flags_hint: "Marque las que tenga. Verá al momento qué hacer.",
   note_label: "¿Algo más para su clínica? (opcional)",
@@ -207,6 +208,9 @@ export default {
 
   help_title: "Señales de alarma",
   help_intro: "Llame a su clínica o a emergencias si nota alguna de estas señales.",
+  contact_title: "Su clínica",
+  contact_therapist: "Su terapeuta: {name}",
+  contact_call: "Llamar al {phone}",
   help_generic: "En caso de emergencia, llame a emergencias. Si algo le preocupa después del tratamiento, contacte con su clínica.",
   aftercare_heading: "Después del tratamiento",
   disclaimer_title: "Tenga en cuenta",

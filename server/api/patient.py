@@ -100,6 +100,15 @@ class EarlierVersion(Struct, frozen=True):
     program: Program
 
 
+class ClinicContact(Struct, frozen=True, kw_only=True):
+    """Whom the warning signs send the patient to: their therapist, and the clinic's name and phone
+    (UNKNOT_CLINIC_NAME, UNKNOT_CLINIC_PHONE; empty when not set)."""
+
+    therapist_name: str
+    clinic_name: str
+    clinic_phone: str
+
+
 class PatientPlanOut(Struct, frozen=True, kw_only=True):
     """Everything the app needs to show any day of the plan offline; past days by the version in
     force that day (``earlier``: those in force during the last 14 days, oldest first)."""
@@ -116,6 +125,7 @@ class PatientPlanOut(Struct, frozen=True, kw_only=True):
     muscles: dict[str, str]
     aftercare: AftercareOut
     red_flags: list[RedFlagOut]
+    contact: ClinicContact
 
 
 class EntryOut(Struct, frozen=True, kw_only=True):
@@ -467,6 +477,11 @@ class PatientController(Controller):
             muscles={m: muscle_name(catalog, m, lang) for m in sorted(treated)},
             aftercare=aftercare_out(catalog, settings.aftercare_temperature, lang),
             red_flags=_red_flags(catalog, None, lang),
+            contact=ClinicContact(
+                therapist_name=await therapists.name_of(db, user.therapist_id),
+                clinic_name=settings.clinic_name,
+                clinic_phone=settings.clinic_phone,
+            ),
         )
 
     @get(

@@ -85,6 +85,12 @@ async def therapist_for_session(db: Database, token_hash: str, now: dt.datetime)
     return Therapist(row["id"], row["email"], row["name"]) if row else None
 
 
+async def name_of(db: Database, therapist_id: int) -> str:
+    """A therapist's name as their patients see it ("" when the account is gone)."""
+    row = await db.fetch_one("SELECT name FROM therapist WHERE id = :id", {"id": therapist_id})
+    return row["name"] if row else ""
+
+
 async def is_closed(db: Database, therapist_id: int) -> bool:
     """Whether the account was closed (its therapist left the clinic)."""
     row = await db.fetch_one("SELECT closed_at FROM therapist WHERE id = :tid", {"tid": therapist_id})

@@ -13,6 +13,26 @@ export function adviceCard(flag, { live = false } = {}) {
     h("p", { class: "flag-action", text: flag.action }));
 }
 
+/** Whom the advice means by "your clinic": the therapist, the clinic and its number, a tap to
+ *  call it. Nothing for a plan stored before the server sent them, or a clinic that set none. */
+export function contactCard(bundle) {
+  const c = bundle && bundle.contact;
+  if (!c || !(c.therapist_name || c.clinic_name || c.clinic_phone)) return null;
+  const dial = c.clinic_phone ? "tel:" + c.clinic_phone.replace(/[^\d+]/g, "") : null;
+  return h("div", { class: "card contact" },
+    h("h2", { text: t("contact_title") }),
+    c.clinic_name ? h("p", { class: "contact-clinic", text: c.clinic_name }) : null,
+    c.therapist_name ? h("p", { text: t("contact_therapist", { name: c.therapist_name }) }) : null,
+    dial ? h("a", { class: "btn contact-call", href: dial, text: t("contact_call", { phone: c.clinic_phone }) }) : null);
+}
+
+/** What a soreness score means on the day of the check-in: from day 4 after needling, soreness
+ *  that is more than mild has lasted beyond the three days the aftercare calls usual. */
+function sorenessAdviceFor(value, daysSinceNeedling) {
+  if (value >= 4 && daysSinceNeedling > 3) return t("soreness_lasting");
+  return value >= 7 ? t("soreness_high") : value >= 4 ? t("soreness_mid") : t("soreness_low");
+}
+
 export function renderCheckin(app, date) {
   const today = app.today();
   if (date > today) date = today;
@@ -32,7 +52,8 @@ export function renderCheckin(app, date) {
   const save = h("button", { class: "btn big", type: "submit", text: t("checkin_save") });
 
   function drawFlagAdvice() {
-    fill(flagAdvice, flags.filter((f) => checked.has(f.id)).map((f) => adviceCard(f, { live: true })));
+    const ticked = flags.filter((f) => checked.has(f.id));
+    fill(flagAdvice, ticked.map((f) => adviceCard(f, { live: true })), ticked.length ? contactCard(app.bundle) : null);
   }
 
   const form = h("form", {
@@ -77,7 +98,7 @@ export function renderCheckin(app, date) {
         }
         // A warning sign was ticked: its advice stays in view. The clinic reads check-ins later,
         // so the patient must not leave thinking saving it has told anyone.
-        fill(screen, saved(ticked));
+        fill(screen, saved(ticked, contactCard(app.bundle)));
         screen.querySelector("h1").focus();
       },
     },
@@ -89,7 +110,7 @@ export function renderCheckin(app, date) {
     onChange: (value) => {
       soreness = value;
       error.textContent = "";
-      sorenessAdvice.textContent = value >= 7 ? t("soreness_high") : value >= 4 ? t("soreness_mid") : t("soreness_low");
+      sorenessAdvice.textContent = sorenessAdviceFor(value, routine.offset);
     },
   }),
   sorenessAdvice,
@@ -126,7 +147,7 @@ export function renderCheckin(app, date) {
 }
 
 /** After a check-in with warning signs ticked: saved, and what to do about each, now. */
-function saved(ticked) {
+function saved(ticked, contact) {
   // A new version of the app waits until the patient leaves this advice (app.js unsavedWork):
   // reloaded, the screen would be a fresh check-in and the advice gone.
   return h("div", { class: "checkin-saved", "data-keep-until-left": true },
@@ -136,5 +157,6 @@ function saved(ticked) {
       h("li", { class: "flag-item" },
         h("h2", { class: "flag-sign", text: flag.sign }),
         adviceCard(flag)))),
+    contact,
     h("a", { class: "btn", href: "#/today", text: t("back_to_today") }));
 }

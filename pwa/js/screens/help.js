@@ -3,7 +3,7 @@
 
 import { h } from "../dom.js";
 import { t } from "../i18n.js";
-import { adviceCard } from "./checkin.js";
+import { adviceCard, contactCard } from "./checkin.js";
 
 const URGENCY_ORDER = ["emergency", "same-day", "contact-clinic"];
 
@@ -23,6 +23,7 @@ export function renderHelp(app) {
   return h("section", { class: "screen help" },
     h("h1", { text: t("help_title") }),
     h("p", { class: "lead", text: t("help_intro") }),
+    contactCard(bundle),
     h("ul", { class: "flag-list" }, flags.map((flag) =>
       h("li", { class: "flag-item" },
         h("h2", { class: "flag-sign", text: flag.sign }),
