@@ -247,6 +247,7 @@ export default {
   push_state_ios: "On iPhone and iPad, reminders work only after you add Unknot to your Home Screen and open it from there.",
   calendar_instead: "You can add your exercise times to your calendar instead, and your calendar will remind you.",
   remind_button: "Remind me at these times",
+  remind_busy: "Turning reminders on…",
   remind_hint: "When you tap it, your browser asks whether Unknot may show notifications. Choose “Allow”.",
   push_on_done: "Done. You will get a reminder at these times.",
   push_off_done: "Reminders are turned off on this phone.",

@@ -247,6 +247,7 @@ export default {
   push_state_ios: "En iPhone y iPad, los recordatorios solo funcionan si añade Unknot a su pantalla de inicio y la abre desde allí.",
   calendar_instead: "En su lugar puede añadir las horas de sus ejercicios a su calendario, y el calendario le avisará.",
   remind_button: "Avisarme a estas horas",
+  remind_busy: "Activando los recordatorios…",
   remind_hint: "Al tocarlo, el navegador le preguntará si Unknot puede mostrar notificaciones. Elija «Permitir».",
   push_on_done: "Hecho. Recibirá un aviso a estas horas.",
   push_off_done: "Los recordatorios están desactivados en este teléfono.",

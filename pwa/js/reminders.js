@@ -401,44 +401,57 @@ export function renderReminders(app) {
     stateText.focus();
   }
 
+  // The button that turns reminders on sits at the end of the times, far below the status box:
+  // what becomes of the tap is said on the button while it works (a subscription can take many
+  // seconds) and in the message right after it; only the new state moves focus up to the box.
   function turnOn() {
     return busyWith(async () => {
       pushMessage.textContent = "";
-      // Asked here, right after the tap, and nowhere else.
-      let permission = Notification.permission;
+      formMessage.textContent = "";
+      remindButton.textContent = t("remind_busy");
       try {
-        if (permission !== "granted") permission = await Notification.requestPermission();
-      } catch {
-        permission = Notification.permission;
-      }
-      if (permission === "denied") {
-        view.state = "blocked";
-        announceState(t("push_denied"));
-        return;
-      }
-      if (permission !== "granted") {
-        pushMessage.textContent = t("push_dismissed");
-        return;
-      }
-      if (changed() && !(await save())) return;
-      try {
-        const key = await publicKey();
-        const reg = await registration();
-        let subscription = await reg.pushManager.getSubscription();
-        if (subscription && !sameKey(subscription, key)) {
-          await subscription.unsubscribe().catch(() => false);
-          subscription = null;
-        }
-        if (!subscription) subscription = await subscribe(reg, key);
-        await core.set("push_wanted", true);
-        await sendSubscription(app, subscription);
-        view.state = "on";
-        announceState(t("push_on_done"));
-      } catch (err) {
-        if (err instanceof ApiError) failed(err, pushMessage, "push_offline");
-        else pushMessage.textContent = t("push_failed");
+        await subscribeHere();
+      } finally {
+        remindButton.textContent = t("remind_button");
       }
     });
+  }
+
+  async function subscribeHere() {
+    // Asked here, right after the tap, and nowhere else.
+    let permission = Notification.permission;
+    try {
+      if (permission !== "granted") permission = await Notification.requestPermission();
+    } catch {
+      permission = Notification.permission;
+    }
+    if (permission === "denied") {
+      view.state = "blocked";
+      announceState(t("push_denied"));
+      return;
+    }
+    if (permission !== "granted") {
+      formMessage.textContent = t("push_dismissed");
+      return;
+    }
+    if (changed() && !(await save())) return;
+    try {
+      const key = await publicKey();
+      const reg = await registration();
+      let subscription = await reg.pushManager.getSubscription();
+      if (subscription && !sameKey(subscription, key)) {
+        await subscription.unsubscribe().catch(() => false);
+        subscription = null;
+      }
+      if (!subscription) subscription = await subscribe(reg, key);
+      await core.set("push_wanted", true);
+      await sendSubscription(app, subscription);
+      view.state = "on";
+      announceState(t("push_on_done"));
+    } catch (err) {
+      if (err instanceof ApiError) failed(err, formMessage, "push_offline");
+      else formMessage.textContent = t("push_failed");
+    }
   }
 
   function turnOff() {

@@ -359,12 +359,27 @@ def test_reminder_times_are_saved_on_the_server_and_a_time_in_quiet_hours_is_mar
         check_a11y(page, "reminders (error shown)")
 
         # "Remind me at these times": now, and only now, the browser asks; the changed times are saved
-        # first. Headless Chromium has no push service, so subscribing fails and the screen says so.
+        # first. Headless Chromium has no push service, so subscribing fails and the screen says so,
+        # right under the button, which said what it was doing meanwhile and keeps the focus.
         evening_time.fill("21:00")
+        button = page.locator(".times-form button.big")
+        button.evaluate(
+            """(b) => {
+              window.buttonTexts = [];
+              new MutationObserver(() => window.buttonTexts.push(b.textContent))
+                .observe(b, {childList: true, characterData: true, subtree: true});
+            }"""
+        )
         remind.click()
-        expect(page.locator(".push-status [role=status]")).to_have_text(
+        said = page.locator(".times-form [role=status]")
+        expect(said).to_have_text(
             "This browser could not turn on reminders. You can add the times to your calendar instead."
         )
+        expect(said).to_be_in_viewport()
+        expect(button).to_be_focused()
+        expect(button).to_have_text("Remind me at these times")
+        assert "Turning reminders on…" in page.evaluate("window.buttonTexts")
+        expect(page.locator(".push-status [role=status]")).to_be_empty()
         assert page.evaluate("window.permissionAsked") == 1
         expect(evening_time).not_to_have_attribute("aria-invalid", "true")
         assert rules_in_db(live_server, patient.id)["evening"][0] == "21:00"
