@@ -178,6 +178,14 @@ THERAPIST_CASES = [
         422,
         "items[0].dosage.hold_seconds",
     ),
+    # A stretch held for no time at all.
+    (
+        "PUT",
+        "/api/v1/patients/{pid}/plan",
+        {"plan_id": "PLAN", "version": 1, "items": "NO_HOLD"},
+        422,
+        "items[0].dosage.hold_seconds",
+    ),
     # Within what a dosage can say (50), past the template's 30 repetitions.
     (
         "PUT",
@@ -271,6 +279,10 @@ def _expand(body: Any, plan: dict[str, Any]) -> Any:
         elif marker == "STRENGTH_TOO_SOON":
             assert first["phase"] == "aftercare"
             first["exercise_id"] = "toe-raises"
+        elif marker == "NO_HOLD":
+            held = next(i for i in items if i["dosage"]["hold_seconds"] >= 10)
+            held["dosage"]["hold_seconds"] = 0
+            items[:] = [held, *(i for i in items if i is not held)]
         elif marker == "MANY_REPS":
             first["dosage"]["reps"] = 40
         body["items"] = items

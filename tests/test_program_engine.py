@@ -116,7 +116,7 @@ def _item(**changes: object) -> PlanItem:
         slots=("morning", "evening"),
         dosage=msgspec.structs.replace(CATALOG.exercises["neck-side-bend-stretch"].dosage, times_per_day=2),
     )
-    dosage = {k: changes.pop(k) for k in ("times_per_day", "hold_seconds", "reps") if k in changes}
+    dosage = {k: changes.pop(k) for k in ("times_per_day", "hold_seconds", "reps", "minutes") if k in changes}
     return msgspec.structs.replace(base, dosage=msgspec.structs.replace(base.dosage, **dosage), **changes)
 
 
@@ -130,6 +130,7 @@ def _item(**changes: object) -> PlanItem:
         _item(slots=("morning", "midday", "evening"), times_per_day=5),
         _item(from_day=6, to_day=6),
         _item(hold_seconds=60),
+        _item(hold_seconds=10),
         _item(exercise_id="scalene-stretch", hold_seconds=15),
         _item(reps=30),
     ],
@@ -151,6 +152,16 @@ def test_consistent_items_pass(item: PlanItem) -> None:
         # The exercise's own limit (its source gives 10-15 s), below the template's.
         (_item(exercise_id="scalene-stretch", hold_seconds=20), "dosage.hold_seconds", "at most 15"),
         (_item(reps=31), "dosage.reps", "at most 30"),
+        # A held stretch with no hold, a walk with no minutes: a dose nobody can follow.
+        (_item(hold_seconds=0), "dosage.hold_seconds", "at least 10 for this exercise"),
+        (_item(hold_seconds=5), "dosage.hold_seconds", "at least 10 for this exercise"),
+        (
+            _item(
+                exercise_id="aftercare-gentle-walk", phase="aftercare", from_day=0, to_day=1, hold_seconds=0, minutes=0
+            ),
+            "dosage.minutes",
+            "at least 1 for this exercise",
+        ),
         # Strengthening is not for the first week: the console offers it from "progression" on.
         (_item(exercise_id="toe-raises"), "exercise_id", "for the phases progression, maintenance only"),
     ],

@@ -12,7 +12,7 @@ from msgspec import Struct
 from server.api.deps import CatalogDep
 from server.api.errors import InputError
 from server.catalog.model import Dosage, Exercise, Kind, Muscle, PhaseId, Region
-from server.programs import hold_cap
+from server.programs import hold_cap, hold_floor, minutes_floor
 
 __all__ = [
     "AftercareOut",
@@ -70,6 +70,9 @@ class ExerciseOut(Struct, frozen=True):
     dosage: Dosage
     # The longest hold a plan may ask of it: the template's limit, or the exercise's own if lower.
     max_hold_seconds: int
+    # The shortest hold and the fewest minutes a plan may ask (0: it is not held, not timed).
+    min_hold_seconds: int
+    min_minutes: int
     # The most repetitions a plan may ask (the template's limit).
     max_reps: int
     equipment: list[str]
@@ -127,6 +130,8 @@ def exercise_out(e: Exercise, catalog: CatalogDep, lang: str) -> ExerciseOut:
         sided=e.sided and e.kind in catalog.template.sided_kinds,
         dosage=e.dosage,
         max_hold_seconds=hold_cap(e, catalog.template),
+        min_hold_seconds=hold_floor(e),
+        min_minutes=minutes_floor(e),
         max_reps=catalog.template.max_reps,
         equipment=list(e.equipment),
         ask_first=[catalog.cautions[c].text.get(lang) for c in e.ask_first],

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from server.programs.engine import ProgramError, check_items, generate, hold_cap, routine_for, slots_for, slots_needed
+from server.programs.engine import (
+    ProgramError,
+    check_items,
+    generate,
+    hold_cap,
+    hold_floor,
+    minutes_floor,
+    routine_for,
+    slots_for,
+    slots_needed,
+)
 from server.programs.model import SLOTS, PhaseSpan, PlanItem, Program, Routine, RoutineEntry, TreatedMuscle
 
 __all__ = [
@@ -17,6 +27,8 @@ __all__ = [
     "check_items",
     "generate",
     "hold_cap",
+    "hold_floor",
+    "minutes_floor",
     "routine_for",
     "slots_for",
     "slots_needed",

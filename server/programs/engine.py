@@ -10,7 +10,17 @@ import msgspec
 from server.catalog.model import Catalog, Dosage, Exercise, Phase, Side, Slot, Template
 from server.programs.model import SLOTS, PhaseSpan, PlanItem, Program, Routine, RoutineEntry, TreatedMuscle
 
-__all__ = ["ProgramError", "check_items", "generate", "hold_cap", "routine_for", "slots_for", "slots_needed"]
+__all__ = [
+    "ProgramError",
+    "check_items",
+    "generate",
+    "hold_cap",
+    "hold_floor",
+    "minutes_floor",
+    "routine_for",
+    "slots_for",
+    "slots_needed",
+]
 
 
 class ProgramError(ValueError):
@@ -59,6 +69,17 @@ def slots_needed(times_per_day: int) -> int:
     return min(times_per_day, len(SLOTS))
 
 
+def hold_floor(exercise: Exercise) -> int:
+    """The shortest hold a plan may ask of an exercise that is held: what stretching needs (10 s),
+    or the content's own shorter hold (a count of 3); 0 for one that is not held."""
+    return min(exercise.dosage.hold_seconds, 10)
+
+
+def minutes_floor(exercise: Exercise) -> int:
+    """A timed exercise (a walk, breathing) takes at least a minute; others take no minutes."""
+    return 1 if exercise.dosage.minutes else 0
+
+
 def hold_cap(exercise: Exercise, template: Template) -> int:
     """The longest hold an item of ``exercise`` may ask for: the template's limit, or the
     exercise's own when its source gives a shorter one."""
@@ -89,7 +110,7 @@ def _dose(exercise: Exercise, phase: Phase, step: int, template: Template) -> Do
         )
         # Never shorten a hold below what stretching needs (or below a short hold the content asks for),
         # never lengthen it past the template's limit or the item's own (a source's short hold).
-        hold = min(max(hold, min(base.hold_seconds, 10)), hold_cap(exercise, template))
+        hold = min(max(hold, hold_floor(exercise)), hold_cap(exercise, template))
     return msgspec.structs.replace(
         base,
         reps=min(reps, template.max_reps),
@@ -209,9 +230,14 @@ def check_items(
             raise ProgramError(
                 f"{field}[{i}].dosage.times_per_day", f"{times} times a day needs {needs}, not {len(item.slots)}"
             )
-        cap = hold_cap(exercise, catalog.template)
+        cap, floor = hold_cap(exercise, catalog.template), hold_floor(exercise)
         if item.dosage.hold_seconds > cap:
             raise ProgramError(f"{field}[{i}].dosage.hold_seconds", f"must be at most {cap}")
+        # A stretch of no hold, or a walk of no minutes, would print as a dose nobody can follow.
+        if item.dosage.hold_seconds < floor:
+            raise ProgramError(f"{field}[{i}].dosage.hold_seconds", f"must be at least {floor} for this exercise")
+        if item.dosage.minutes < minutes_floor(exercise):
+            raise ProgramError(f"{field}[{i}].dosage.minutes", "must be at least 1 for this exercise")
         if item.dosage.reps > catalog.template.max_reps:
             raise ProgramError(f"{field}[{i}].dosage.reps", f"must be at most {catalog.template.max_reps}")
 

@@ -108,9 +108,12 @@ def test_the_hold_field_takes_only_what_the_server_takes_for_that_exercise(
     browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
 ) -> None:
     patient = account.patient("Hugo Hold", treated=NECK)
-    caps = {e["id"]: e["max_hold_seconds"] for e in account.ok(account.api.get("/api/v1/catalog/exercises"))}
+    exercises = account.ok(account.api.get("/api/v1/catalog/exercises"))
+    caps = {e["id"]: e["max_hold_seconds"] for e in exercises}
     assert caps["neck-side-bend-stretch"] == 60
     assert caps["scalene-stretch"] == 15
+    floors = {e["id"]: e["min_hold_seconds"] for e in exercises}
+    assert floors["neck-side-bend-stretch"] == floors["scalene-stretch"] == 10
     with console_session(browser, live_server, account, page_problems) as (_, page):
         goto_view(page, f"#/patients/{patient['id']}/plan", "plan")
         for exercise, cap in (("neck-side-bend-stretch", 60), ("scalene-stretch", 15)):
@@ -147,6 +150,12 @@ def test_the_hold_field_takes_only_what_the_server_takes_for_that_exercise(
             expect(page.locator("body")).to_have_attribute("data-view", "plan")
             hold.fill(str(cap))
             expect(hold).to_have_attribute("aria-invalid", "false")
+            # Nor a stretch held for no time: at least the 10 s stretching needs.
+            expect(hold).to_have_attribute("min", "10")
+            hold.fill("0")
+            expect(hold).to_have_accessible_description("At least 10 s for this exercise.")
+            expect(hold).to_have_attribute("aria-invalid", "true")
+            hold.fill(str(cap))
             # The template's 30 repetitions, not the 50 a dosage could say.
             reps = row.get_by_label("Reps")
             expect(reps).to_have_attribute("max", "30")

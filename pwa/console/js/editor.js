@@ -23,7 +23,8 @@ import {
 } from "./format.js";
 
 const NUMBERS = [
-  // [field, label, min, max]; the hold's and the reps' max are the catalog's (see limit), as the server checks them.
+  // [field, label, min, max]; the hold's and the reps' max, and the hold's and the minutes' min, are
+  // the catalog's for the exercise (see limit and least), as the server checks them.
   ["sets", "Sets", 1, 10],
   ["reps", "Reps", 1, 50],
   ["hold_seconds", "Hold (s)", 0, 120],
@@ -47,6 +48,12 @@ const LABELS = {
 function limit(ex, name, max) {
   const given = ex && { hold_seconds: ex.max_hold_seconds, reps: ex.max_reps }[name];
   return given || max;
+}
+
+/** The least the server takes: a held exercise's shortest hold, a timed one's single minute. */
+function least(ex, name, min) {
+  const given = ex && { hold_seconds: ex.min_hold_seconds, minutes: ex.min_minutes }[name];
+  return given || min;
 }
 
 function keyOf(item) {
@@ -281,7 +288,7 @@ export function createEditor({ exercises, treated, onChange = () => {} }) {
         "fieldset",
         { id: editId, class: "item-edit", hidden: !editOpen },
         h("legend", {}, `Dosage and days of ${title}`),
-        NUMBERS.map(([name, label, min, max]) => numberField(row, name, label, min, limit(ex, name, max))),
+        NUMBERS.map(([name, label, min, max]) => numberField(row, name, label, least(ex, name, min), limit(ex, name, max))),
         // An item's days stay inside its phase (the server refuses others).
         numberField(row, "from_day", "From day", phaseOf(item).from_day, phaseOf(item).to_day),
         numberField(row, "to_day", "To day", phaseOf(item).from_day, phaseOf(item).to_day),
@@ -483,7 +490,10 @@ export function createEditor({ exercises, treated, onChange = () => {} }) {
     }
     const unit = name === "hold_seconds" ? " s" : "";
     if (input.value === "" || !Number.isInteger(value)) return `Enter a whole number from ${min} to ${max}${unit}.`;
-    if (value < min) return `At least ${min}${unit}.`;
+    if (value < min) {
+      const own = min !== NUMBERS.find(([n]) => n === name)[2];
+      return `At least ${min}${unit}${own ? " for this exercise" : ""}.`;
+    }
     if (value > max) {
       const own = max !== NUMBERS.find(([n]) => n === name)[3];
       return `At most ${max}${unit}${own ? " for this exercise" : ""}.`;
