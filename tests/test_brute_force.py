@@ -138,6 +138,17 @@ async def test_invite_guessing_is_limited_per_code_prefix(other_client: Client) 
     assert other_prefix.status_code == 404
 
 
+async def test_characters_that_cannot_be_in_a_code_do_not_make_a_new_prefix(other_client: Client) -> None:
+    """The prefix limit counts the code as it is looked up: a full stop or a quote in front of a
+    guess must not give it a fresh count."""
+    for i in range(MAX_JOINS_PER_PREFIX):
+        r = await other_client.post("/api/v1/patient/join", json={"code": f"ABCD-0000-0000-{i:04d}"})
+        assert r.status_code == 404
+    for disguised in (".ABCD-9999-9999-9999", "\u201cAB.CD 9999 9999 9999", "A\u2013B\u2013C\u2013D 9999 9999 9999"):
+        r = await other_client.post("/api/v1/patient/join", json={"code": disguised})
+        assert r.status_code == 429, disguised
+
+
 def test_the_guessing_arithmetic_in_the_readme_holds() -> None:
     """At the allowed rate, over an invite's lifetime, a hit is astronomically unlikely."""
     space = len(INVITE_ALPHABET) ** INVITE_LENGTH
@@ -151,6 +162,7 @@ def test_the_guessing_arithmetic_in_the_readme_holds() -> None:
     assert p_hit < 1e-10
     assert math.isclose(guesses_per_week, 7_046_430_720, rel_tol=1e-9)
     assert normalize_invite_code("abcd efgh jkmn pqrs") == "ABCD-EFGH-JKMN-PQRS"
+    assert normalize_invite_code("\u201cabcd\u2013efgh\u00a0jkmn\npqrs.\u201d") == "ABCD-EFGH-JKMN-PQRS"
 
 
 async def test_in_production_the_session_cookie_is_secure_and_hsts_is_sent(settings: Settings) -> None:

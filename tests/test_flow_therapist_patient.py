@@ -208,6 +208,29 @@ async def test_invites_are_single_use_and_revoked_devices_are_refused(
     assert "join again" in refused.json()["detail"]
 
 
+# A code as it may reach the app, copied from a message or typed from paper (each is given the
+# code as the clinic made it).
+COPIED_CODES = [
+    lambda c: c.lower().replace("-", " ") + ".",  # typed from an SMS, its full stop included
+    lambda c: c.replace("-", "\u2013", 1).replace("-", "\u2014"),  # en and em dashes
+    lambda c: c.replace("-", "\u00a0"),  # no-break spaces
+    lambda c: f"\u201c{c[:9]}\n{c[10:]}\u201d",  # curly quotes, a line break for the dash
+    lambda c: f"'{c}',\t",
+    lambda c: c.replace("0", "o").replace("1", "l").replace("-", "_"),  # Crockford's read-alikes
+]
+
+
+async def test_a_code_with_characters_that_cannot_be_in_a_code_joins(therapist: Client, app: Litestar) -> None:
+    patient = await create_patient(therapist)
+    for i, copied in enumerate(COPIED_CODES):
+        code = (await therapist.post(f"/api/v1/patients/{patient['id']}/invites")).json()["code"]
+        phone = AsyncTestClient(app=app)
+        r = await phone.post("/api/v1/patient/join", json={"code": copied(code), "label": f"Phone {i}"})
+        assert r.status_code == 201, (copied(code), r.text)
+    devices = (await therapist.get(f"/api/v1/patients/{patient['id']}/devices")).json()
+    assert len(devices) == len(COPIED_CODES)
+
+
 async def test_revoking_a_device_twice_answers_the_same_and_audits_it_once(
     therapist: Client, other_client: Client
 ) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import hashlib
 import secrets
+import unicodedata
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -72,8 +73,20 @@ def new_invite_code() -> str:
     return "-".join(raw[i : i + 4] for i in range(0, INVITE_LENGTH, 4))
 
 
+# Crockford's read-alikes: a letter O typed for zero, I or L for one.
+_READ_ALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
+
+
 def normalize_invite_code(code: str) -> str:
-    """The canonical form of a typed code: upper case, no separators, look-alikes mapped."""
-    cleaned = code.upper().replace("-", "").replace(" ", "")
-    cleaned = cleaned.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+    """The canonical form of a typed code: upper case, look-alikes mapped, and nothing that cannot
+    be part of a code (a code copied from a message may bring a full stop, a dash of another
+    kind, a no-break space, a line break or quotes).
+
+    Compatibility forms count as the letters they stand for (the full-width letters and digits
+    of some keyboards). Only ASCII letters are upper-cased: ``str.upper`` makes some letters of
+    other scripts ASCII ones (a German sharp s into "SS", a Turkish dotless i into "I"), which
+    would add to the code.
+    """
+    upper = "".join(c.upper() if c.isascii() else c for c in unicodedata.normalize("NFKC", code))
+    cleaned = "".join(c for c in upper.translate(_READ_ALIKES) if c in INVITE_ALPHABET)
     return "-".join(cleaned[i : i + 4] for i in range(0, len(cleaned), 4))

@@ -64,9 +64,18 @@ def test_used_or_unknown_code_says_to_ask_the_clinic(page: Page, clinic: Clinic)
         "We could not find this code. Check it, or ask your clinic for a new one."
     )
 
-    # Typing a good code (small letters, no dashes) works.
+    # Typing a good code (small letters, no dashes) works, and so does one copied from a message
+    # with quotes, other dashes, a no-break space and a full stop.
     fresh = clinic.invite(patient)["code"]
     code.fill(fresh.replace("-", "").lower())
+    page.get_by_role("button", name="Start").click()
+    wait_for_screen(page, "today")
+    expect(page.locator("h1")).to_have_text("Hello Luis")
+    page.evaluate("() => { location.hash = '#/join'; }")
+    wait_for_screen(page, "join")
+    code = page.get_by_label("Your code")
+    fresh = clinic.invite(patient)["code"]
+    code.fill("\u201c" + fresh[:4].lower() + "\u2013" + fresh[5:9] + "\u00a0" + fresh[10:] + ".\u201d")
     page.get_by_role("button", name="Start").click()
     wait_for_screen(page, "today")
     expect(page.locator("h1")).to_have_text("Hello Luis")

@@ -18,19 +18,29 @@ export function joinError(err) {
 const INVITE = /^[0-9A-HJKMNP-TV-Z]{16}$/;
 
 /**
+ * A code as typed or copied (spaces, dashes of any kind, a full stop, quotes, a line break): its
+ * letters and digits, upper case, with the look-alikes the server also accepts (O for 0, I and L
+ * for 1). `complete` when it has the shape of a whole code.
+ */
+export function cleanCode(text) {
+  // NFKC: full-width letters from some keyboards count. Anything else is dropped before upper
+  // case, which would make "ß" into "SS".
+  const raw = text.normalize("NFKC").replace(/[^A-Za-z0-9]/g, "").toUpperCase()
+    .replace(/O/g, "0").replace(/[IL]/g, "1");
+  const letters = raw.slice(0, 32);
+  return { code: (letters.match(/.{1,4}/g) || []).join("-"), complete: INVITE.test(letters) };
+}
+
+/**
  * The code in an invite link's "#join=" part, however a messaging app or a copy passed it on
- * (spaces, "%20", a full stop after it, "&utm_source=..."): its letters and digits, upper case,
- * with the look-alikes the server also accepts (O for 0, I and L for 1). `complete` when it has
- * the shape of a whole code.
+ * ("%20", "&utm_source=...", and all that `cleanCode` drops).
  */
 export function linkCode(value) {
   let text = value;
   try {
     text = decodeURIComponent(value);
   } catch { /* a stray "%": read as it is */ }
-  const raw = text.split(/[&?#]/)[0].toUpperCase().replace(/[^A-Z0-9]/g, "").replace(/O/g, "0").replace(/[IL]/g, "1");
-  const letters = raw.slice(0, 32);
-  return { code: (letters.match(/.{1,4}/g) || []).join("-"), complete: INVITE.test(letters) };
+  return cleanCode(text.split(/[&?#]/)[0]);
 }
 
 export function renderJoin(app, { code = "", error = null, notice = "", revoked = false }) {
@@ -42,7 +52,7 @@ export function renderJoin(app, { code = "", error = null, notice = "", revoked 
   if (first) setTimeout(() => { if (first) message.textContent = first; }, 100);
   const input = h("input", {
     id: inputId, name: "code", type: "text", value: code, autocomplete: "off", autocapitalize: "characters",
-    spellcheck: "false", required: true, maxlength: "32", "aria-describedby": hintId, enterkeyhint: "go",
+    spellcheck: "false", required: true, maxlength: "64", "aria-describedby": hintId, enterkeyhint: "go",
   });
   const submit = h("button", { class: "btn big", type: "submit", text: t("join_button") });
   const form = h("form", {
@@ -52,8 +62,9 @@ export function renderJoin(app, { code = "", error = null, notice = "", revoked 
       submit: async (event) => {
         event.preventDefault();
         first = "";
-        const value = input.value.trim();
-        if (value.replace(/[^A-Za-z0-9]/g, "").length < 4) {
+        // Sent as a link's code is: a full stop or a quote copied with it is no part of it.
+        const value = cleanCode(input.value).code;
+        if (value.replace(/-/g, "").length < 4) {
           message.textContent = t("join_check_code");
           input.focus();
           return;
