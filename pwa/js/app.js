@@ -2,7 +2,7 @@
 
 import "./core.js";
 import { ApiError, call, deviceLabel, isRemoved, uuid } from "./api.js";
-import { addDays, todayIn } from "./dates.js";
+import { addDays, isDate, todayIn } from "./dates.js";
 import { fill, h } from "./dom.js";
 import { lang, loadLang, pickLang, t } from "./i18n.js";
 import { routineFor } from "./routine.js";
@@ -629,7 +629,7 @@ function parse(hash) {
 
 /** The day a reminder was for (it may be tapped after midnight), else today. */
 function reminderDate(date) {
-  return date && /^\d{4}-\d{2}-\d{2}$/.test(date) ? date : app.today();
+  return isDate(date) ? date : app.today();
 }
 
 /** The slot a tapped reminder marks on the day drawn, if it was for that day. */
@@ -649,7 +649,8 @@ function screenFor(r) {
       const date = r.args[0] || app.today();
       return renderDay(app, date, { due: dueSlot(date) });
     }
-    case "ex": return renderExercise(app, { date: r.args[0], slot: r.args[1], exerciseId: r.args[2] });
+    // Not a date: the exercise screen's "not found", as for an exercise the plan does not have.
+    case "ex": return renderExercise(app, { date: isDate(r.args[0]) ? r.args[0] : null, slot: r.args[1], exerciseId: r.args[2] });
     case "checkin": return renderCheckin(app, r.args[0] || app.today());
     case "progress": return renderProgress(app);
     case "help": return renderHelp(app);
@@ -766,6 +767,13 @@ async function route() {
     const own = date === app.today() ? "#/today" : `#/day/${date}`;
     history.replaceState(null, "", `${location.pathname}${own}`);
     app.route = parse(own);
+  }
+  const undated = { day: "#/today", checkin: "#/checkin" }[app.route.name];
+  if (undated && app.route.args[0] && !isDate(app.route.args[0])) {
+    // A day no calendar has ("#/day/garbage", "#/day/2026-02-30", a link cut short) would break
+    // the screens' date arithmetic or show another day: the address becomes the day-less one.
+    history.replaceState(null, "", `${location.pathname}${undated}`);
+    app.route = parse(undated);
   }
   render({ focus: true });
   return false;

@@ -13,6 +13,11 @@ export function fromDayNumber(n) {
   return new Date(n * DAY_MS).toISOString().slice(0, 10);
 }
 
+/** Whether text is a calendar date as "YYYY-MM-DD" ("2026-02-30" is not: it would count as 2 March). */
+export function isDate(text) {
+  return typeof text === "string" && /^\d{4}-\d{2}-\d{2}$/.test(text) && fromDayNumber(dayNumber(text)) === text;
+}
+
 export function addDays(iso, n) {
   return fromDayNumber(dayNumber(iso) + n);
 }
