@@ -4,12 +4,17 @@ reader must tell apart, and the Sound button's state seen without colour."""
 
 from __future__ import annotations
 
+import collections
+import datetime as dt
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import (
     Clinic,
     join_in_browser,
+    local_today,
     wait_for_screen,
 )
 
@@ -53,3 +58,65 @@ def test_an_address_with_a_date_no_calendar_has_shows_today(page: Page, clinic: 
         page.evaluate("h => { location.hash = h; }", f"#/ex/{date}/morning/{exercise}")
         expect(page.locator("h1")).to_have_text("We could not find this.")
         expect(page.get_by_role("link", name="Back to today")).to_be_visible()
+
+
+def test_done_circles_of_a_day_to_come_look_disabled_and_say_it_is_not_due(page: Page, clinic: Clinic) -> None:
+    join_in_browser(page, clinic.invite(clinic.patient(TRAPEZIUS, name="Sara")))
+    # The done circle's border style and opacity.
+    mark_style = "b => [getComputedStyle(b.firstChild).borderTopStyle, getComputedStyle(b.firstChild).opacity]"
+    today = page.locator("li.entry[data-slot='morning'] button.check").first
+    expect(today).to_be_enabled()
+    title = page.locator("li.entry[data-slot='morning'] .entry-title").first.inner_text()
+    assert today.evaluate(mark_style) == ["solid", "1"]
+
+    visit(page, f"#/day/{local_today() + dt.timedelta(days=1)}", "day")
+    checks = page.locator("li.entry button.check")
+    assert checks.count() > 0
+    for i in range(checks.count()):
+        expect(checks.nth(i)).to_be_disabled()
+        expect(checks.nth(i)).to_have_accessible_name(re.compile(r"^“.+” \((morning|midday|evening)\) is not due yet$"))
+    future = page.locator("li.entry[data-slot='morning'] button.check").first
+    expect(future).to_have_accessible_name(f"“{title}” (morning) is not due yet")
+    style = future.evaluate(mark_style)
+    assert style[0] == "dashed"
+    assert float(style[1]) < 1
+    assert future.evaluate("b => getComputedStyle(b).cursor") == "not-allowed"
+
+    page.get_by_role("link", name="More").click()
+    page.get_by_role("button", name="Español").click()
+    expect(page.locator("h1")).to_have_text("Más")
+    visit(page, f"#/day/{local_today() + dt.timedelta(days=1)}", "day")
+    expect(page.locator("li.entry[data-slot='morning'] button.check").first).to_have_accessible_name(
+        re.compile(r"^«.+» \(mañana\) todavía no corresponde$")
+    )
+
+
+def test_the_same_exercise_at_different_times_of_day_has_different_names(page: Page, clinic: Clinic) -> None:
+    join_in_browser(page, clinic.invite(clinic.patient(TRAPEZIUS, name="Tere")))
+    entries = page.locator("li.entry")
+    by_exercise = collections.Counter(entries.evaluate_all("lis => lis.map((li) => li.dataset.exercise)"))
+    repeated = next(e for e, n in by_exercise.items() if n > 1)  # the plan has one at several times
+    checks = page.locator("li.entry button.check")
+    names = checks.evaluate_all("bs => bs.map((b) => b.getAttribute('aria-label'))")
+    assert len(set(names)) == len(names), names
+    items = page.locator(f"li.entry[data-exercise='{repeated}']")
+    title = items.first.locator(".entry-title").inner_text()
+    slots = items.evaluate_all("lis => lis.map((li) => li.dataset.slot)")
+    for slot in slots:
+        button = page.locator(f"li.entry[data-exercise='{repeated}'][data-slot='{slot}'] button.check")
+        expect(button).to_have_accessible_name(f"Mark “{title}” ({slot}) as done")
+
+    # Once done, the name still says which one.
+    first = items.first.locator("button.check")
+    slot = slots[0]
+    first.click()
+    expect(first).to_have_attribute("aria-pressed", "true")
+    expect(first).to_have_accessible_name(re.compile(rf"^“{re.escape(title)}” \({slot}\) is done"))
+
+    page.get_by_role("link", name="More").click()
+    page.get_by_role("button", name="Español").click()
+    expect(page.locator("h1")).to_have_text("Más")
+    visit(page, "#/today", "today")
+    names = checks.evaluate_all("bs => bs.map((b) => b.getAttribute('aria-label'))")
+    assert len(set(names)) == len(names), names
+    assert any(re.fullmatch(r"Marcar «.+» \((mañana|mediodía|tarde y noche)\) como hecho", n) for n in names), names

@@ -59,11 +59,14 @@ function entryItem(app, date, entry, today) {
   const record = app.completionFor(date, entry.exercise_id, entry.slot);
   const done = Boolean(record);
   const future = date > today;
+  // The time of day tells apart the same exercise done morning and evening, read out of context.
+  const slot = slotName(entry.slot).toLocaleLowerCase(lang());
   const check = h("button", {
     class: ["check", done && "on"],
     type: "button",
     "aria-pressed": done ? "true" : "false",
-    "aria-label": t(!done ? "mark_done_label" : record.state === "pending" && !record.tried ? "mark_undone_label" : "done_label", { title }),
+    "aria-label": t(future ? "not_due_label" : !done ? "mark_done_label"
+      : record.state === "pending" && !record.tried ? "mark_undone_label" : "done_label", { title, slot }),
     "data-focus": `check:${entry.slot}:${entry.exercise_id}`,
     disabled: future,
     on: {
