@@ -170,6 +170,8 @@ export default {
   cue_hold: "Hold for {s} seconds",
   cue_rest: "Repetition {n} of {total} done. Relax.",
   sound: "Sound",
+  sound_on: "Sound: on",
+  sound_off: "Sound: off",
   mark_done: "Mark as done",
   mark_done_no_timer: "I did it without the timer",
   well_done: "Well done!",

@@ -170,6 +170,8 @@ export default {
   cue_hold: "Mantenga {s} segundos",
   cue_rest: "Repetición {n} de {total} hecha. Relájese.",
   sound: "Sonido",
+  sound_on: "Sonido: activado",
+  sound_off: "Sonido: desactivado",
   mark_done: "Marcar como hecho",
   mark_done_no_timer: "Lo hice sin el temporizador",
   well_done: "¡Muy bien!",

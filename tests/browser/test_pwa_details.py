@@ -17,6 +17,7 @@ from tests.browser.conftest import (
     local_today,
     wait_for_screen,
 )
+from tests.browser.test_pwa_flow import short_hold_items
 
 pytestmark = pytest.mark.browser
 
@@ -120,3 +121,31 @@ def test_the_same_exercise_at_different_times_of_day_has_different_names(page: P
     names = checks.evaluate_all("bs => bs.map((b) => b.getAttribute('aria-label'))")
     assert len(set(names)) == len(names), names
     assert any(re.fullmatch(r"Marcar «.+» \((mañana|mediodía|tarde y noche)\) como hecho", n) for n in names), names
+
+
+def test_the_sound_button_shows_in_words_whether_it_is_on(page: Page, clinic: Clinic) -> None:
+    items, held = short_hold_items(clinic, TRAPEZIUS)
+    join_in_browser(page, clinic.invite(clinic.patient(TRAPEZIUS, items=items, name="Uma")))
+    timed = f"#/ex/{local_today()}/{held['slots'][0]}/{held['exercise_id']}"
+    visit(page, timed, "ex")
+    sound = page.get_by_role("button", name="Sound", exact=True)
+    expect(sound).to_have_attribute("aria-pressed", "true")
+    expect(sound).to_have_text("Sound: on")
+    sound.click()
+    expect(sound).to_have_attribute("aria-pressed", "false")
+    expect(sound).to_have_text("Sound: off")
+    # Kept, and drawn so, the next time.
+    page.reload()
+    wait_for_screen(page, "ex")
+    expect(sound).to_have_attribute("aria-pressed", "false")
+    expect(sound).to_have_text("Sound: off")
+
+    page.get_by_role("link", name="More").click()
+    page.get_by_role("button", name="Español").click()
+    expect(page.locator("h1")).to_have_text("Más")
+    visit(page, timed, "ex")
+    sound = page.get_by_role("button", name="Sonido", exact=True)
+    expect(sound).to_have_text("Sonido: desactivado")
+    sound.click()
+    expect(sound).to_have_attribute("aria-pressed", "true")
+    expect(sound).to_have_text("Sonido: activado")

@@ -275,15 +275,24 @@ export function renderExercise(app, { date, slot, exerciseId }) {
   }
 
   if (timer) {
+    // On or off is written on the button for the eye; a screen reader hears it from aria-pressed,
+    // under a name that stays "Sound" (a name that changed too would say the state twice, or
+    // "Sound off, not pressed").
+    const soundState = h("span", { "aria-hidden": "true" });
+    const showSound = () => {
+      soundButton.setAttribute("aria-pressed", app.sound ? "true" : "false");
+      soundState.textContent = t(app.sound ? "sound_on" : "sound_off");
+    };
     const soundButton = h("button", {
-      class: "btn quiet small", type: "button", "aria-pressed": app.sound ? "true" : "false", text: t("sound"),
+      class: "btn quiet small", type: "button", "aria-label": t("sound"),
       on: {
         click: async () => {
           await app.setSound(!app.sound);
-          soundButton.setAttribute("aria-pressed", app.sound ? "true" : "false");
+          showSound();
         },
       },
-    });
+    }, soundState);
+    showSound();
     fill(panel,
       h("h2", { id: "timer-title", text: mode === "count" ? t("counter_title") : t("timer_title") }),
       phaseText, count, bar, reps, buttons, soundButton, live);
