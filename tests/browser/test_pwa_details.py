@@ -9,12 +9,15 @@ import datetime as dt
 import re
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import (
     Clinic,
+    LiveServer,
+    PageProblems,
     join_in_browser,
     local_today,
+    new_context,
     wait_for_screen,
 )
 from tests.browser.test_pwa_flow import short_hold_items
@@ -149,3 +152,45 @@ def test_the_sound_button_shows_in_words_whether_it_is_on(page: Page, clinic: Cl
     sound.click()
     expect(sound).to_have_attribute("aria-pressed", "true")
     expect(sound).to_have_text("Sonido: activado")
+
+
+# Words of the bottom bar's labels that do not sit on one line, or stick out of their tab.
+BROKEN_WORDS = """() => {
+  const bad = [];
+  for (const tab of document.querySelectorAll("#nav a")) {
+    const box = tab.getBoundingClientRect();
+    const walker = document.createTreeWalker(tab, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const word of node.data.matchAll(/\\S+/g)) {
+        const range = document.createRange();
+        range.setStart(node, word.index);
+        range.setEnd(node, word.index + word[0].length);
+        const rects = [...range.getClientRects()].filter((r) => r.width > 0);
+        const lines = new Set(rects.map((r) => Math.round(r.top)));
+        const out = rects.some((r) => r.left < box.left - 0.5 || r.right > box.right + 0.5);
+        if (lines.size !== 1 || out) bad.push(`${word[0]} (${lines.size} lines${out ? ", outside its tab" : ""})`);
+      }
+    }
+  }
+  return bad;
+}"""
+
+
+@pytest.mark.parametrize("locale", ["en-US", "es-ES"])
+def test_tab_labels_never_break_inside_a_word_on_a_320_px_phone(
+    browser: Browser, live_server: LiveServer, clinic: Clinic, page_problems: PageProblems, locale: str
+) -> None:
+    context = new_context(browser, live_server, locale=locale, viewport={"width": 320, "height": 568})
+    context.on("page", page_problems.watch)
+    try:
+        page = context.new_page()
+        join_in_browser(page, clinic.invite(clinic.patient(TRAPEZIUS, name="Vera")))
+        labels = page.locator("#nav a").all_inner_texts()
+        assert labels[2] == ("Progress" if locale == "en-US" else "Progreso"), labels
+        assert page.evaluate(BROKEN_WORDS) == []
+        # The bar stays one row of four at this width.
+        tops = {round(a.bounding_box()["y"]) for a in page.locator("#nav a").all()}  # type: ignore[index]
+        assert len(tops) == 1
+    finally:
+        context.close()
+    assert not page_problems.errors, "\n".join(page_problems.errors)
