@@ -563,6 +563,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 1
     if apart := clocks_apart(ahead):
         print(f"unknot: warning: {apart}", file=sys.stderr)
+    if settings.env == "production" and not settings.clinic_phone:
+        # Patients are told to contact the clinic on the sheet and in the app, above all by the
+        # warning signs; without the number they are left to look for it.
+        print(
+            "unknot: warning: UNKNOT_CLINIC_PHONE is not set: the printed plan and the app's warning "
+            "signs tell patients to contact the clinic but give no number to call",
+            file=sys.stderr,
+        )
     if exposed := _exposed_in_development(settings):
         # Development takes push subscriptions to local addresses, so a patient's device could make
         # the server post to services on this machine; cookies are not Secure and HSTS is off.

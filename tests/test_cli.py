@@ -312,7 +312,7 @@ EXPOSED = [
     ({"UNKNOT_HOST": "0.0.0.0"}, "it listens on 0.0.0.0 (UNKNOT_HOST)"),
     ({"UNKNOT_PUBLIC_URL": "https://a.example"}, "patients reach it at https://a.example (UNKNOT_PUBLIC_URL)"),
     ({"UNKNOT_PUBLIC_URL": "http://localhost:8000"}, None),
-    ({"UNKNOT_HOST": "0.0.0.0", "UNKNOT_ENV": "production"}, None),
+    ({"UNKNOT_HOST": "0.0.0.0", "UNKNOT_ENV": "production", "UNKNOT_CLINIC_PHONE": "+34 910 000 000"}, None),
 ]
 
 
@@ -341,6 +341,37 @@ def test_serve_warns_when_a_development_server_is_reachable_from_other_machines(
             f"unknot: warning: UNKNOT_ENV is development but {said}; "
             "set UNKNOT_ENV=production on a server other machines reach\n"
         )
+
+
+@pytest.mark.parametrize(
+    ("env", "warned"),
+    [
+        ({"UNKNOT_ENV": "production"}, True),
+        ({"UNKNOT_ENV": "production", "UNKNOT_CLINIC_PHONE": "+34 910 000 000"}, False),
+        ({}, False),  # development and the demo: no clinic to call
+    ],
+)
+def test_serve_warns_in_production_when_patients_get_no_number_to_call(
+    data: Path,
+    no_server: type[NoServer],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    warned: bool,
+) -> None:
+    assert main(["init"]) == 0
+    monkeypatch.setenv("UNKNOT_PORT", str(closed_port()))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    assert main(["serve"]) == 0
+    assert no_server.started
+    err = capsys.readouterr().err
+    said = (
+        "unknot: warning: UNKNOT_CLINIC_PHONE is not set: the printed plan and the app's warning signs tell "
+        "patients to contact the clinic but give no number to call\n"
+    )
+    assert (said in err) is warned, err
 
 
 CLOCKS = [

@@ -96,3 +96,17 @@ def test_every_text_the_code_asks_for_exists_in_english() -> None:
     used |= {f"urgency_{u}" for u in typing.get_args(urgency)}
     missing = sorted(used - keys)
     assert not missing, f"missing in i18n/en.js: {missing}"
+
+
+# The informal "tú" forms most likely to slip in (the app speaks to patients as "usted"), as whole
+# words: pronouns and possessives, and the verbs the app's sentences use.
+INFORMAL = re.compile(
+    r"\b(tú|tu|tus|ti|contigo|estás|tienes|puedes|quieres|eres|necesitas|debes|vuelvas|inténtalo|tócalo)\b", re.I
+)
+
+
+def test_the_spanish_texts_address_the_patient_as_usted() -> None:
+    es = (PWA / "i18n" / "es.js").read_text(encoding="utf-8")
+    texts = [line for line in es.splitlines() if not line.lstrip().startswith("//")]
+    informal = [line.strip() for line in texts if INFORMAL.search(line)]
+    assert not informal, informal
