@@ -316,6 +316,20 @@ EXPOSED = [
 ]
 
 
+def serve_warnings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], no_server: type[NoServer], env: dict[str, str]
+) -> str:
+    """What ``unknot serve`` prints on stderr with ``env`` set, up to where Granian would start."""
+    assert main(["init"]) == 0
+    monkeypatch.setenv("UNKNOT_PORT", str(closed_port()))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    assert main(["serve"]) == 0
+    assert no_server.started
+    return capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("env", "said"), EXPOSED)
 def test_serve_warns_when_a_development_server_is_reachable_from_other_machines(
     data: Path,
@@ -326,14 +340,7 @@ def test_serve_warns_when_a_development_server_is_reachable_from_other_machines(
     said: str | None,
 ) -> None:
     # Development takes push subscriptions to local addresses and sends cookies without Secure.
-    assert main(["init"]) == 0
-    monkeypatch.setenv("UNKNOT_PORT", str(closed_port()))
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    capsys.readouterr()
-    assert main(["serve"]) == 0
-    assert no_server.started
-    err = capsys.readouterr().err
+    err = serve_warnings(monkeypatch, capsys, no_server, env)
     if said is None:
         assert "warning" not in err
     else:
@@ -359,14 +366,7 @@ def test_serve_warns_in_production_when_patients_get_no_number_to_call(
     env: dict[str, str],
     warned: bool,
 ) -> None:
-    assert main(["init"]) == 0
-    monkeypatch.setenv("UNKNOT_PORT", str(closed_port()))
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    capsys.readouterr()
-    assert main(["serve"]) == 0
-    assert no_server.started
-    err = capsys.readouterr().err
+    err = serve_warnings(monkeypatch, capsys, no_server, env)
     said = (
         "unknot: warning: UNKNOT_CLINIC_PHONE is not set: the printed plan and the app's warning signs tell "
         "patients to contact the clinic but give no number to call\n"
