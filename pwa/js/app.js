@@ -649,8 +649,7 @@ function screenFor(r) {
       const date = r.args[0] || app.today();
       return renderDay(app, date, { due: dueSlot(date) });
     }
-    // Not a date: the exercise screen's "not found", as for an exercise the plan does not have.
-    case "ex": return renderExercise(app, { date: isDate(r.args[0]) ? r.args[0] : null, slot: r.args[1], exerciseId: r.args[2] });
+    case "ex": return renderExercise(app, { date: r.args[0], slot: r.args[1], exerciseId: r.args[2] });
     case "checkin": return renderCheckin(app, r.args[0] || app.today());
     case "progress": return renderProgress(app);
     case "help": return renderHelp(app);

@@ -21,7 +21,7 @@ export function contactCard(bundle) {
   const dial = c.clinic_phone ? "tel:" + c.clinic_phone.replace(/[^\d+]/g, "") : null;
   return h("div", { class: "card contact" },
     h("h2", { text: t("contact_title") }),
-    c.clinic_name ? h("p", { class: "contact-clinic", text: c.clinic_name }) : null,
+    c.clinic_name ? h("p", { text: c.clinic_name }) : null,
     c.therapist_name ? h("p", { text: t("contact_therapist", { name: c.therapist_name }) }) : null,
     dial ? h("a", { class: "btn contact-call", href: dial, text: t("contact_call", { phone: c.clinic_phone }) }) : null);
 }

@@ -1,6 +1,6 @@
 // One exercise: how to do it, what to feel, when to stop, and the guided timer.
 
-import { longDate } from "../dates.js";
+import { isDate, longDate } from "../dates.js";
 import { SLOTS } from "../routine.js";
 import { fill, h } from "../dom.js";
 import { lang, t } from "../i18n.js";
@@ -43,7 +43,9 @@ function section(title, ...children) {
 export function renderExercise(app, { date, slot, exerciseId }) {
   const exercise = app.bundle.exercises[exerciseId];
   const today = app.today();
-  if (!exercise || !date || !SLOTS.includes(slot)) {
+  // An address no plan can have (a date no calendar has, a time of day the app does not have):
+  // "not found", as for an exercise the plan does not have.
+  if (!exercise || !isDate(date) || !SLOTS.includes(slot)) {
     return h("section", { class: "screen" },
       h("h1", { text: t("not_found") }),
       h("a", { class: "btn", href: "#/today", text: t("back_to_today") }));
