@@ -278,3 +278,15 @@ async def test_the_pwa_folders_developer_notes_are_not_served(client: Client) ->
         assert "Unknot" not in r.text
     assert (await client.get("/manifest.webmanifest")).status_code == 200
     assert (await client.get("/console/")).status_code == 200
+
+
+async def test_conditions_are_listed_with_what_they_add(client: Client) -> None:
+    r = await client.get("/api/v1/catalog/conditions", params={"lang": "es"})
+    assert r.status_code == 200
+    found = {c["id"]: c for c in r.json()}
+    assert found["neck-pain"]["name"] == "Dolor de cuello"
+    assert found["neck-pain"]["summary"]
+    assert "chin-tuck" in found["neck-pain"]["extra"]
+    bad = await client.get("/api/v1/catalog/conditions", params={"lang": "fr"})
+    assert bad.status_code == 400
+    assert _fields(bad.json()) == ["lang"]

@@ -26,6 +26,7 @@ PUBLIC = {
     ("GET", "/api/v1/health"),
     ("GET", "/api/v1/ping"),
     ("GET", "/api/v1/catalog/muscles"),
+    ("GET", "/api/v1/catalog/conditions"),
     ("GET", "/api/v1/catalog/exercises"),
     ("GET", "/api/v1/catalog/exercises/{exercise_id:str}"),
     ("POST", "/api/v1/auth/login"),

@@ -17,6 +17,7 @@ from server.programs import hold_cap, hold_floor, minutes_floor
 __all__ = [
     "AftercareOut",
     "CatalogController",
+    "ConditionOut",
     "ExerciseOut",
     "Lang",
     "MuscleOut",
@@ -77,6 +78,16 @@ class ExerciseOut(Struct, frozen=True):
     max_reps: int
     equipment: list[str]
     ask_first: list[str]
+
+
+class ConditionOut(Struct, frozen=True):
+    """A condition a therapist can start a program from, in one language."""
+
+    id: str
+    name: str
+    summary: str
+    # The exercises and habits it adds to a program, in the phases each is marked for.
+    extra: list[str]
 
 
 class AftercareOut(Struct, frozen=True):
@@ -156,6 +167,13 @@ class CatalogController(Controller):
             if region is None or m.region == region:
                 groups.setdefault(m.region, []).append(muscle_out(m, lang))
         return [RegionOut(r, ms) for r, ms in groups.items()]
+
+    @get("/conditions", summary="Conditions a program can be started from", opt={"public": True})
+    async def conditions(self, catalog: CatalogDep, lang: LangParam = "en") -> list[ConditionOut]:
+        return [
+            ConditionOut(id=c.id, name=c.name.get(lang), summary=c.summary.get(lang), extra=list(c.extra))
+            for c in catalog.conditions.values()
+        ]
 
     @get("/exercises", summary="Exercises, filtered by muscle and kind", opt={"public": True})
     async def exercises(

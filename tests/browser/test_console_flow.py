@@ -379,3 +379,33 @@ def test_a_failed_program_preview_is_asked_for_again_when_assigning(
         assert hits == [2]
         plan = account.active_plan(patient["id"])
         assert [(t["muscle"], t["side"]) for t in plan["program"]["treated"]] == [("upper-trapezius", "left")]
+
+
+def test_a_program_for_a_condition_adds_its_exercises_and_is_assigned_with_them(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Nora Neck")
+    with console_session(browser, live_server, account, page_problems) as (_, page):
+        goto_view(page, f"#/patients/{patient['id']}/treat", "treat")
+        region(page, "upper-trapezius", "left").click()
+        added = program_ready(page).locator(".item[data-exercise='chin-tuck']")
+        expect(added).to_have_count(0)
+        box = page.locator("#conditions")
+        expect(box.locator("summary")).to_have_text("For a condition (optional)")
+        box.locator("summary").click()
+        # Those linked to the chosen muscle come first, each saying what it adds.
+        linked = box.get_by_role("group", name="Linked to the chosen muscles")
+        expect(linked.get_by_role("checkbox", name="Neck pain", exact=True)).to_be_visible()
+        expect(linked.get_by_role("checkbox", name="Neck pain", exact=True)).to_have_accessible_description(
+            "adds Chin tuck, Shoulders-down check"
+        )
+        others = box.get_by_role("group", name="Other conditions")
+        expect(others.get_by_role("checkbox", name="Neck pain", exact=True)).to_have_count(0)
+        linked.get_by_role("checkbox", name="Neck pain", exact=True).check()
+        expect(box.locator("summary")).to_have_text("For: Neck pain")
+        program_ready(page)
+        expect(added.first).to_be_visible()
+        page.get_by_role("button", name="Assign and hand over").click()
+        wait_view(page, "handover")
+    items = {i["exercise_id"] for i in account.active_plan(patient["id"])["program"]["items"]}
+    assert {"chin-tuck", "shoulders-down-check"} <= items

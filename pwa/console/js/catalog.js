@@ -4,6 +4,7 @@ import { api } from "./api.js";
 
 let muscles = null;
 let exercises = null;
+let conditions = null;
 
 /** {regions: [{region, muscles}], byId: Map} */
 export function loadMuscles() {
@@ -24,4 +25,13 @@ export function loadExercises() {
     exercises = null;
   });
   return exercises;
+}
+
+/** Conditions a program can be started from (English texts), in the content's order. */
+export function loadConditions() {
+  conditions ||= api("/catalog/conditions?lang=en");
+  conditions.catch(() => {
+    conditions = null;
+  });
+  return conditions;
 }

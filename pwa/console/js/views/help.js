@@ -26,9 +26,11 @@ export async function render() {
       h(
         "ol",
         {},
-        h("li", {}, "Click ", h("em", {}, "New patient"), ", type the name, press ", h("kbd", {}, "Enter"),
+        h("li", {}, "Under ", h("em", {}, "New patient"), ", type the name and press ", h("kbd", {}, "Enter"),
           ". The treatment screen opens with today's date."),
         h("li", {}, "Click the treated muscles on the body map (one click per muscle and side)."),
+        h("li", {}, "If the program is for a condition, such as neck pain, tick it under ", h("em", {}, "For a condition"),
+          " (optional): its exercises and habits are added."),
         h("li", {}, "Click ", h("em", {}, "Assign and hand over"), ". The program shown is what gets assigned."),
         h("li", {}, "Click ", h("em", {}, "Print plan"), ", or let the patient scan the QR code."),
       ),

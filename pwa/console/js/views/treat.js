@@ -4,9 +4,9 @@
 
 import { api, ApiError, maybe } from "../api.js";
 import { bodyMap, VIEW_OF } from "../bodymap.js";
-import { loadExercises, loadMuscles } from "../catalog.js";
+import { loadConditions, loadExercises, loadMuscles } from "../catalog.js";
 import { createEditor } from "../editor.js";
-import { field, fill, fold, h } from "../dom.js";
+import { field, fill, fold, h, newId } from "../dom.js";
 import { addDays, longDate, plural, PRECAUTIONS, REGION_NAMES, SIDE_NAMES, todayIso } from "../format.js";
 import { busy, explain, LEAVING, markFields, showProblem } from "../ui.js";
 
@@ -17,11 +17,12 @@ function actionBar(summary, button) {
 }
 
 export async function render([id, mode], ctx) {
-  const [patient, muscles, exercises, current] = await Promise.all([
+  const [patient, muscles, exercises, current, conditions] = await Promise.all([
     api(`/patients/${id}`),
     loadMuscles(),
     loadExercises(),
     mode === "plan" ? null : maybe(`/patients/${id}/plan`),
+    mode === "plan" ? null : loadConditions(),
   ]);
   const back = h("a", { href: `#/patients/${id}`, class: "back" }, `← ${patient.display_name}`);
 
@@ -36,7 +37,7 @@ export async function render([id, mode], ctx) {
     return { node, title: "Archived patient" };
   }
   if (mode === "plan") return adjust(id, patient, muscles, exercises, back, ctx);
-  return record(id, patient, muscles, exercises, back, ctx, current);
+  return record(id, patient, muscles, exercises, back, ctx, current, conditions);
 }
 
 const NO_ITEMS = "The program has no exercises left, so there is nothing to give the patient. Add at least one.";
@@ -136,7 +137,7 @@ async function adjust(id, patient, muscles, exercises, back, ctx) {
   };
 }
 
-async function record(id, patient, muscles, exercises, back, ctx, current) {
+async function record(id, patient, muscles, exercises, back, ctx, current, conditions) {
   const selected = new Map(); // "muscle|side" -> {muscle, side}, in the order picked
   const isSelected = (m, side) => selected.has(`${m}|${side}`);
   const treated = () => [...selected.values()];
@@ -330,6 +331,7 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
       }),
     );
     if (!selected.size) chips.append(h("li", { class: "muted" }, "None yet: click the body map or use the list."));
+    showConditions();
     const chosen = [...new Set(treated().map((t) => t.muscle))].map((mid) => muscles.byId.get(mid));
     const kinds = [...new Set(chosen.flatMap((m) => m.precautions))];
     cautions.hidden = !kinds.length;
@@ -363,6 +365,50 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
     (again || search).focus();
   });
 
+  // ---- conditions ---------------------------------------------------------------------------
+  // Which condition the program is for is the therapist's judgement, never the app's: those linked
+  // to the chosen muscles come first only to shorten the search.
+  const forConditions = new Set();
+  const conditionSummary = h("summary", {});
+  const conditionLists = h("div", { class: "condition-lists" });
+  const conditionBox = h(
+    "details",
+    { class: "conditions", id: "conditions" },
+    conditionSummary,
+    h("p", { class: "hint" }, "Adds the condition's exercises and habits to the program. Optional."),
+    conditionLists,
+  );
+  function describeConditions() {
+    const names = conditions.filter((c) => forConditions.has(c.id)).map((c) => c.name);
+    fill(conditionSummary, names.length ? `For: ${names.join(", ")}` : "For a condition (optional)");
+  }
+  function conditionRow(c) {
+    const adds = c.extra.map((e) => (exercises.get(e) || { title: e }).title).join(", ");
+    const box = h("input", { type: "checkbox", id: newId("cond"), value: c.id, checked: forConditions.has(c.id) });
+    const said = adds ? h("span", { class: "muted", id: newId("adds") }, `adds ${adds}`) : null;
+    if (said) box.setAttribute("aria-describedby", said.id);
+    return h("div", { class: "check-row" }, box, h("label", { htmlFor: box.id }, c.name), said);
+  }
+  function showConditions() {
+    const linked = new Set(treated().flatMap((t) => muscles.byId.get(t.muscle).conditions));
+    const first = conditions.filter((c) => linked.has(c.id));
+    const rest = conditions.filter((c) => !linked.has(c.id));
+    fill(
+      conditionLists,
+      first.length ? h("fieldset", {}, h("legend", {}, "Linked to the chosen muscles"), first.map(conditionRow)) : null,
+      h("fieldset", {}, h("legend", {}, first.length ? "Other conditions" : "Conditions"), rest.map(conditionRow)),
+    );
+    describeConditions();
+  }
+  conditionLists.addEventListener("change", (event) => {
+    const box = event.target;
+    if (box.checked) forConditions.add(box.value);
+    else forConditions.delete(box.value);
+    changes += 1;
+    describeConditions();
+    schedulePreview();
+  });
+
   // ---- preview ------------------------------------------------------------------------------
   function schedulePreview() {
     clearTimeout(timer);
@@ -391,7 +437,7 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
     try {
       const program = await api("/programs/preview", {
         method: "POST",
-        body: { treated: treated(), treated_on: date.value || todayIso() },
+        body: { treated: treated(), treated_on: date.value || todayIso(), conditions: [...forConditions] },
       });
       if (mine !== seq) return true;
       editor.load(program, { merge: true });
@@ -493,7 +539,7 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
             showProblem(problem, `${NO_ITEMS} Nothing was assigned.`);
             return;
           }
-          const body = { treated: treated(), treated_on: date.value, items: editor.items() };
+          const body = { treated: treated(), treated_on: date.value, conditions: [...forConditions], items: editor.items() };
           if (notes.value.trim()) body.notes = notes.value.trim();
           await api(`/patients/${id}/plans`, { method: "POST", body });
           assignedAt = changes;
@@ -559,6 +605,7 @@ async function record(id, patient, muscles, exercises, back, ctx, current) {
           list,
           chips,
           cautions,
+          conditionBox,
           h("div", { class: "row" }, field("Treated on", date), field("Notes", notes, "For you; the patient does not see them.")),
           ahead,
         ),
