@@ -837,3 +837,45 @@ def test_an_archived_patients_hand_over_offers_no_code_and_says_why(
         expect(page.get_by_role("button", name=re.compile("code", re.I))).to_have_count(0)
         expect(page.get_by_role("button", name="Print plan")).to_be_enabled()
         check_a11y(page, "archived hand-over")
+
+
+def test_adding_a_second_patient_of_the_same_name_is_asked_first_and_the_two_rows_are_told_apart(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    account.patient("Gemma Gemela")
+    gone = account.patient("Gemma Gemela")
+    account.ok(account.api.patch(f"/api/v1/patients/{gone['id']}", json={"archived": True}))
+
+    def named() -> list[dict[str, object]]:
+        every = account.ok(account.api.get("/api/v1/patients")) + account.ok(
+            account.api.get("/api/v1/patients", params={"archived": "true"})
+        )
+        return [p for p in every if p["display_name"].casefold() == "gemma gemela"]
+
+    with console_session(browser, live_server, account, page_problems) as (_, page):
+        name = page.get_by_label("Name", exact=True)
+        name.fill("gemma gemela")
+        name.press("Enter")
+        dialog = page.get_by_role("dialog")
+        expect(dialog.get_by_role("heading")).to_have_text("You already have a patient named gemma gemela")
+        # Both were added today, as the browser's clock counts the day.
+        when = page.evaluate("() => new Intl.DateTimeFormat('en', {dateStyle: 'long'}).format(new Date())")
+        expect(dialog).to_contain_text(f"You have one added {when} and an archived one (added {when}).")
+        expect(dialog).to_contain_text("restore an archived patient first")
+        dialog.get_by_role("button", name="Go back").click()
+        expect(name).to_be_focused()
+        assert len(named()) == 2
+
+        name.press("Enter")
+        page.get_by_role("dialog").get_by_role("button", name="Add another patient").click()
+        wait_view(page, "treat")
+        assert len(named()) == 3
+        goto_view(page, "#/", "patients")
+        rows = page.locator("#patient-table tbody th", has_text="Gemma Gemela")
+        expect(rows).to_have_count(2)
+        expect(rows.locator(".namesake")).to_have_text([f"added {when}"] * 2)
+        # A name used once carries no date.
+        account.patient("Ulla Unica")
+        page.reload()
+        wait_view(page, "patients")
+        expect(page.locator("#patient-table tbody th", has_text="Ulla Unica").locator(".namesake")).to_have_count(0)

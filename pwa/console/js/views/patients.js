@@ -3,8 +3,8 @@
 
 import { api } from "../api.js";
 import { field, fill, fold, h } from "../dom.js";
-import { ago, ATTENTION, dateTime, percent, plural, shortDate } from "../format.js";
-import { busy, explain, LEAVING, markControl, markFields } from "../ui.js";
+import { ago, ATTENTION, dateTime, localDate, longDate, percent, plural, shortDate } from "../format.js";
+import { busy, confirmDialog, explain, LEAVING, markControl, markFields } from "../ui.js";
 
 const TZ_KEY = "unknot.console.timezone";
 
@@ -62,7 +62,34 @@ export function attentionBadges(reasons) {
   );
 }
 
-function newPatientForm(ctx) {
+/** When a patient was added, to tell two of the same name apart. */
+function added(p) {
+  return `added ${longDate(localDate(p.created_at))}`;
+}
+
+/** The therapist's patients, current (`current`, on screen) and archived, named `typed`. */
+async function namesakes(typed, current) {
+  const key = fold(typed);
+  // Without the archived list (a failed request) the current one still warns.
+  const archived = await api("/patients?archived=true").catch(() => []);
+  return [...current, ...archived].filter((p) => fold(p.display_name) === key);
+}
+
+/** Ask before adding a second patient of a name already on the list: usually it is the same person. */
+function confirmNamesake(typed, same) {
+  const which = same.map((p) => (p.archived_at ? `an archived one (${added(p)})` : `one ${added(p)}`)).join(" and ");
+  return confirmDialog({
+    title: `You already have a patient named ${typed}`,
+    body:
+      `You have ${which}. To treat the same person again, open their page instead` +
+      `${same.some((p) => p.archived_at) ? " (restore an archived patient first)" : ""}, so their history stays in one place. ` +
+      "Add a second patient with this name?",
+    confirm: "Add another patient",
+    cancel: "Go back",
+  });
+}
+
+function newPatientForm(ctx, current) {
   const name = h("input", { name: "display_name", id: "new-name", required: true, maxlength: "100", autocomplete: "off" });
   const tz = zoneSelect("new-tz");
   const locale = languageSelect("new-locale");
@@ -93,9 +120,15 @@ function newPatientForm(ctx) {
     }
     busy(submit, async () => {
       try {
+        const typed = name.value.trim();
+        const same = await namesakes(typed, current);
+        if (same.length && !(await confirmNamesake(typed, same))) {
+          name.focus();
+          return;
+        }
         const created = await api("/patients", {
           method: "POST",
-          body: { display_name: name.value.trim(), timezone: tz.value, locale: locale.value },
+          body: { display_name: typed, timezone: tz.value, locale: locale.value },
         });
         try {
           localStorage.setItem(TZ_KEY, tz.value);
@@ -115,7 +148,7 @@ function newPatientForm(ctx) {
   return { form, name };
 }
 
-function row(p, reasons) {
+function row(p, reasons, namesake) {
   const cells = {
     week: h("td", { "data-label": "This week", class: "num" }, h("span", { class: "muted" }, "…")),
     soreness: h("td", { "data-label": "Latest soreness", class: "num" }, h("span", { class: "muted" }, "…")),
@@ -129,6 +162,7 @@ function row(p, reasons) {
       { scope: "row" },
       h("a", { href: `#/patients/${p.id}`, class: "patient-link" }, p.display_name),
       p.archived_at ? h("span", { class: "tag" }, "archived") : null,
+      namesake ? h("span", { class: "muted small namesake" }, ` ${added(p)}`) : null,
     ),
     cells.week,
     cells.soreness,
@@ -180,12 +214,14 @@ export async function render(_params, ctx) {
     api("/attention"),
   ]);
   const reasonsOf = new Map(attention.map((a) => [a.patient_id, a.reasons]));
-  const { form, name } = newPatientForm(ctx);
+  const { form, name } = newPatientForm(ctx, list);
 
   const search = h("input", { type: "search", id: "patient-search", autocomplete: "off", "aria-controls": "patient-table" });
   const status = h("p", { class: "muted", id: "patient-count", role: "status" });
   const tbody = h("tbody");
-  const rows = list.map((p) => row(p, reasonsOf.get(p.id)));
+  const named = new Map();
+  for (const p of list) named.set(fold(p.display_name), (named.get(fold(p.display_name)) || 0) + 1);
+  const rows = list.map((p) => row(p, reasonsOf.get(p.id), named.get(fold(p.display_name)) > 1));
   for (const r of rows) tbody.append(r.tr);
 
   function filter() {
