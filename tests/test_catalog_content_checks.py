@@ -90,6 +90,17 @@ def test_a_wrong_type_is_reported(plans: Path) -> None:
     assert "Expected `int`" in problem.reason
 
 
+def test_a_phase_without_its_explanation_is_reported(plans: Path) -> None:
+    path = plans / "template.toml"
+    lines = [line for line in path.read_text().splitlines() if not line.startswith("about.es")]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(CatalogError) as info:
+        load_catalog(plans)
+    [problem] = info.value.problems
+    assert (problem.file, problem.key) == ("plans/template.toml", "$.phases[0].about")
+    assert "`es`" in problem.reason
+
+
 def test_an_items_hold_limit_below_its_own_hold_is_reported(plans: Path) -> None:
     path = _neck_exercises(plans)
     text = path.read_text()
