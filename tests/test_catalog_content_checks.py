@@ -90,6 +90,17 @@ def test_a_wrong_type_is_reported(plans: Path) -> None:
     assert "Expected `int`" in problem.reason
 
 
+def test_a_phase_without_its_explanation_is_reported(plans: Path) -> None:
+    path = plans / "template.toml"
+    lines = [line for line in path.read_text().splitlines() if not line.startswith("about.es")]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(CatalogError) as info:
+        load_catalog(plans)
+    [problem] = info.value.problems
+    assert (problem.file, problem.key) == ("plans/template.toml", "$.phases[0].about")
+    assert "`es`" in problem.reason
+
+
 def test_an_items_hold_limit_below_its_own_hold_is_reported(plans: Path) -> None:
     path = _neck_exercises(plans)
     text = path.read_text()
@@ -175,3 +186,157 @@ def test_muscles_close_to_a_large_nerve_carry_the_nerve_precaution(catalog: Cata
         "iliopsoas",
         "peroneals",
     } <= nerve
+
+
+# plans/README.md, "Muscles near a large vessel or nerve": what the patient must watch for in every
+# item of the listed kinds that works one of these muscles, in the item's stop or avoid text.
+NEAR_VESSEL_OR_NERVE = {
+    # Carotid artery and jugular vein beside it: hands on the neck never press the front or a pulse.
+    "sternocleidomastoid": (
+        {"stretch", "self-massage", "strength"},
+        {"en": ("front of the neck or on a pulse",), "es": ("parte delantera del cuello ni sobre el pulso",)},
+    ),
+    # Vertebral artery below them: any neck item stops at the signs of trouble in it.
+    "suboccipitals": (
+        {"mobility", "stretch", "strength", "self-massage"},
+        {
+            "en": (
+                "Stop at once and keep still if you feel dizzy or sick, or your vision blurs or doubles; if it "
+                "does not pass within a few minutes, get medical help straight away. If your speech is slurred, "
+                "your face feels numb or you cannot swallow properly, call emergency services now.",
+            ),
+            "es": (
+                "Pare enseguida y no se mueva si nota mareo o náuseas, o si ve borroso o doble; si no se le pasa "
+                "en unos minutos, busque ayuda médica enseguida. Si habla con dificultad, nota la cara adormecida "
+                "o no puede tragar bien, llame a emergencias ahora mismo.",
+            ),
+        },
+    ),
+    # Femoral artery and vein in the groin: a ball or tool keeps off the crease where the pulse is.
+    "adductors": (
+        {"self-massage"},
+        {
+            "en": ("top of the inner thigh, where you can feel a pulse",),
+            "es": ("parte alta de la cara interna del muslo, donde se nota el pulso",),
+        },
+    ),
+    # Median and ulnar nerves: tingling or numbness into the fingers stops the item.
+    "wrist-flexors": (
+        {"mobility", "stretch", "strength", "self-massage"},
+        {"en": ("tingling or numbness in the fingers",), "es": ("hormigueo o adormecimiento en los dedos",)},
+    ),
+}
+
+
+@pytest.mark.parametrize("muscle_id", sorted(NEAR_VESSEL_OR_NERVE))
+def test_every_item_for_a_muscle_near_a_large_vessel_or_nerve_says_its_precaution(
+    catalog: Catalog, muscle_id: str
+) -> None:
+    kinds, phrases = NEAR_VESSEL_OR_NERVE[muscle_id]
+    used = [e for e in catalog.exercises_for(muscle_id) if e.kind in kinds]
+    assert used, muscle_id
+    missing = [
+        f"{exercise.id}.{lang}: {phrase!r}"
+        for exercise in used
+        for lang, wanted in phrases.items()
+        for phrase in wanted
+        if phrase.lower() not in " ".join(t.get(lang) for t in (exercise.stop, exercise.avoid) if t is not None).lower()
+    ]
+    assert not missing, missing
+
+
+def test_muscles_near_a_large_vessel_or_nerve_carry_its_precaution_and_a_note(catalog: Catalog) -> None:
+    muscles = catalog.muscles
+    assert {"iliopsoas", "sternocleidomastoid", "adductors"} <= {
+        m.id for m in muscles.values() if "vessel" in m.precautions
+    }
+    assert "nerve" in muscles["wrist-flexors"].precautions
+    # The vertebral artery lies deep: no swelling to watch for, so a note and the items' stop rules.
+    note = muscles["suboccipitals"].precaution_note
+    assert note is not None
+    assert "vertebral artery" in note.en
+    assert "arteria vertebral" in note.es
+    for muscle_id in NEAR_VESSEL_OR_NERVE:
+        assert muscles[muscle_id].precaution_note is not None, muscle_id
+
+
+def test_the_swelling_sign_after_needling_near_a_large_vessel_names_the_neck_and_inner_thigh(catalog: Catalog) -> None:
+    [flag] = [f for f in catalog.aftercare.red_flags if f.precaution == "vessel"]
+    for word in ("groin", "inner thigh", "neck"):
+        assert word in flag.sign.en, word
+    for word in ("ingle", "muslo", "cuello"):
+        assert word in flag.sign.es, word
+    assert "emergency services" in flag.action.en
+    assert "emergencias" in flag.action.es
+
+
+# Looking up (extension) while the head is turned (rotation) at the end of range narrows the room of
+# the vertebral artery: no neck item asks for both. Negations ("do not look up") belong in `avoid`.
+EXTENSION = {
+    "en": ("look up", "looking up", "a little up", "up and", "tip your head back", "tilt your head back", "ceiling"),
+    "es": ("hacia arriba", "hacia atrás la cabeza", "la cabeza hacia atrás", "techo"),
+}
+ROTATION = {"en": ("turn your face", "turn your head", "look over"), "es": ("gire",)}
+
+
+def test_no_neck_item_combines_looking_up_with_turning_the_head(catalog: Catalog) -> None:
+    neck = {m.id for m in catalog.muscles.values() if m.region == "neck"}
+    items = [e for e in catalog.exercises.values() if neck & set(e.muscles) and e.kind != "posture"]
+    assert "scalene-stretch" in {e.id for e in items}
+    both = [
+        f"{exercise.id}.steps.{lang}"
+        for exercise in items
+        for lang in LANGUAGES
+        if any(cue in " ".join(exercise.steps.get(lang)).lower() for cue in EXTENSION[lang])
+        and any(cue in " ".join(exercise.steps.get(lang)).lower() for cue in ROTATION[lang])
+    ]
+    assert not both, both
+
+
+# Tingling or numbness going down the leg or into the foot during a stretch for the low back, hip,
+# thigh, calf or foot can come from a stretched nerve: the stretch stops.
+FOOT_NUMBNESS = {
+    "en": "tingling or numbness down the leg or in the foot",
+    "es": "hormigueo o adormecimiento que baja por la pierna o en el pie",
+}
+
+
+def test_every_lower_limb_and_low_back_stretch_stops_at_tingling_or_numbness_in_the_foot(catalog: Catalog) -> None:
+    lower = {m.id for m in catalog.muscles.values() if m.region in {"lower-back", "hip", "thigh", "calf-foot"}}
+    stretches = [e for e in catalog.exercises.values() if e.kind == "stretch" and lower & set(e.muscles)]
+    assert len(stretches) >= 10
+    missing = [
+        f"{exercise.id}.stop.{lang}"
+        for exercise in stretches
+        for lang, phrase in FOOT_NUMBNESS.items()
+        if phrase not in exercise.stop.get(lang)
+    ]
+    assert not missing, missing
+
+
+def test_the_quadratus_lumborum_note_says_what_breathlessness_or_chest_pain_means(catalog: Catalog) -> None:
+    muscle = catalog.muscles["quadratus-lumborum"]
+    assert "chest-wall" in muscle.precautions
+    assert muscle.precaution_note is not None
+    assert "rib" in muscle.precaution_note.en
+    assert "short of breath" in muscle.precaution_note.en
+    assert "emergency services" in muscle.precaution_note.en
+    assert "falta el aire" in muscle.precaution_note.es
+    assert "emergencias" in muscle.precaution_note.es
+
+
+def test_the_breathing_warning_sends_the_patient_to_emergency_services_not_the_clinic(catalog: Catalog) -> None:
+    [flag] = [f for f in catalog.aftercare.red_flags if f.id == "breathing-chest-pain"]
+    assert flag.urgency == "emergency"
+    assert flag.action.en.startswith("Call emergency services now")
+    assert flag.action.es.startswith("Llame ahora a emergencias")
+    assert "clinic" not in flag.action.en.lower()
+    assert "clínica" not in flag.action.es.lower()
+    # The app heads the sign with its urgency's line, in both languages.
+    root = PLANS.parent / "pwa" / "i18n"
+    lines = {
+        "en": 'urgency_emergency: "Call emergency services now"',
+        "es": 'urgency_emergency: "Llame ahora a emergencias"',
+    }
+    for lang, line in lines.items():
+        assert line in (root / f"{lang}.js").read_text(), lang

@@ -5,16 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections import defaultdict
+from itertools import pairwise
 from pathlib import Path
 
 import msgspec
 import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
 
 from server.catalog import Catalog
 from server.catalog.model import LANGUAGES, Text, TextList
 from server.programs import TreatedMuscle, generate, routine_for
 from server.programs.engine import within_hours
 from server.programs.text import program_text
+from tests.test_flow_therapist_patient import assign, create_patient, join
 
 SNAPSHOTS = Path(__file__).parent / "snapshots" / "programs"
 TREATED_ON = dt.date(2026, 3, 2)
@@ -324,3 +328,48 @@ def test_a_muscle_whose_ache_reaches_the_chest_sends_chest_pain_for_a_medical_ch
     assert {"pectoralis-major", "serratus-anterior", "scalenes"} <= {
         m.id for m in catalog.muscles.values() if "chest" in m.referral.en.lower()
     }
+
+
+def test_a_phase_that_asks_for_less_than_the_one_before_tells_the_patient_why(catalog: Catalog) -> None:
+    # The maintenance phase drops to once a day and back to each item's own dose: without a reason,
+    # a patient may read it as a step back or stop altogether.
+    phases = catalog.template.phases
+    fewer = [
+        p
+        for before, p in pairwise(phases)
+        if p.max_times_per_day is not None
+        and (before.max_times_per_day is None or p.max_times_per_day < before.max_times_per_day)
+    ]
+    assert [p.id for p in fewer] == ["maintenance"]
+    for phase in fewer:
+        assert "takes less than building it" in phase.about.en, phase.id
+        assert "once a day" in phase.about.en, phase.id
+        assert "not a step back" in phase.about.en, phase.id
+        assert "exige menos que conseguirlo" in phase.about.es, phase.id
+        assert "una vez al día" in phase.about.es, phase.id
+    for phase in phases:
+        assert phase.about.en != phase.about.es, phase.id
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_printed_program_explains_each_phase_under_its_name(catalog: Catalog, lang: str) -> None:
+    lines = program_text(generate([TreatedMuscle("masseter", "left")], TREATED_ON, catalog), catalog, lang).splitlines()
+    label = {"en": "About this stage", "es": "Sobre esta etapa"}[lang]
+    for phase in catalog.template.phases:
+        [i] = [n for n, line in enumerate(lines) if line.endswith(f" · {phase.name.get(lang)}")]
+        assert lines[i + 1] == f"  {label}: {phase.about.get(lang)}"
+
+
+async def test_the_patients_app_and_the_handout_get_each_phases_explanation(
+    therapist: AsyncTestClient[Litestar], other_client: AsyncTestClient[Litestar], catalog: Catalog
+) -> None:
+    patient = await create_patient(therapist)  # a Spanish-speaking patient
+    await assign(therapist, patient["id"], dt.datetime.now(dt.UTC).date())
+    await join(therapist, other_client, patient["id"])
+    about = {p.id: p.about.es for p in catalog.template.phases}
+    r = await other_client.get("/api/v1/patient/plan")
+    assert r.status_code == 200, r.text
+    assert r.json()["phase_about"] == about
+    r = await therapist.get(f"/api/v1/patients/{patient['id']}/handout")
+    assert r.status_code == 200, r.text
+    assert {p["id"]: p["about"] for p in r.json()["phases"]} == about

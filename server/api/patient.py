@@ -121,6 +121,8 @@ class PatientPlanOut(Struct, frozen=True, kw_only=True):
     since: dt.date  # the first of the patient's dates this version is in force
     earlier: list[EarlierVersion]
     phase_names: dict[str, str]
+    # Each phase in a sentence or two: what it is for, and why the dose is what it is.
+    phase_about: dict[str, str]
     exercises: dict[str, ExerciseOut]
     muscles: dict[str, str]
     aftercare: AftercareOut
@@ -473,6 +475,7 @@ class PatientController(Controller):
             since=since,
             earlier=earlier,
             phase_names={p.id: p.name.get(lang) for p in catalog.template.phases},
+            phase_about={p.id: p.about.get(lang) for p in catalog.template.phases},
             exercises={x: exercise_out(catalog.exercises[x], catalog, lang) for x in sorted(used)},
             muscles={m: muscle_name(catalog, m, lang) for m in sorted(treated)},
             aftercare=aftercare_out(catalog, settings.aftercare_temperature, lang),

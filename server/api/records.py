@@ -79,6 +79,7 @@ class PhaseOut(Struct, frozen=True):
     name: str
     from_day: int
     to_day: int
+    about: str  # what the phase is for, and why the dose is what it is
 
 
 class HandoutItem(Struct, frozen=True, kw_only=True):
@@ -309,7 +310,7 @@ class RecordsController(Controller):
         language: Lang = lang or ("es" if patient.locale == "es" else "en")
         # The printout shows what the patient's phone shows (see shown_program).
         program = shown_program(record.program, catalog)
-        names = {p.id: p.name.get(language) for p in catalog.template.phases}
+        phases = {p.id: p for p in catalog.template.phases}
         return HandoutOut(
             display_name=patient.display_name,
             lang=language,
@@ -317,7 +318,10 @@ class RecordsController(Controller):
             version=record.version,
             treated_on=program.treated_on,
             treated=[TreatedOut(t.muscle, muscle_name(catalog, t.muscle, language), t.side) for t in program.treated],
-            phases=[PhaseOut(p.id, names[p.id], p.from_day, p.to_day) for p in program.phases],
+            phases=[
+                PhaseOut(p.id, phases[p.id].name.get(language), p.from_day, p.to_day, phases[p.id].about.get(language))
+                for p in program.phases
+            ],
             items=[_handout_item(i, catalog, language) for i in program.items],
             precautions=list(program.precautions),
             aftercare=aftercare_out(catalog, settings.aftercare_temperature, language),

@@ -171,6 +171,9 @@ class Phase(Struct, frozen=True, forbid_unknown_fields=True):
 
     id: PhaseId
     name: Text
+    # What the phase is for, in a sentence or two the patient reads with its name: why the dose is
+    # what it is (a phase that asks for less than the one before says why).
+    about: Text
     from_day: Annotated[int, Meta(ge=0, le=365)]
     to_day: Annotated[int, Meta(ge=0, le=365)]
     # How many items of each kind every treated muscle gets in this phase.

@@ -42,6 +42,7 @@ _WORDS = {
         "days": "Days {a}-{b}",
         "treated": "Treated on {date}",
         "watch": "First {hours} h, watch for",
+        "about": "About this stage",
         "morning": "morning",
         "midday": "midday",
         "evening": "evening",
@@ -60,6 +61,7 @@ _WORDS = {
         "days": "Días {a}-{b}",
         "treated": "Tratamiento el {date}",
         "watch": "Primeras {hours} h, vigile",
+        "about": "Sobre esta etapa",
         "morning": "mañana",
         "midday": "mediodía",
         "evening": "tarde",
@@ -102,10 +104,11 @@ def program_text(program: Program, catalog: Catalog, lang: str = "en") -> str:
             windows.setdefault(hours, []).append(f.sign.get(lang))
     for hours, signs in sorted(windows.items()):
         lines.append(f"{w['watch'].format(hours=hours)}: " + " / ".join(signs))
-    names = {p.id: p.name.get(lang) for p in catalog.template.phases}
+    phases = {p.id: p for p in catalog.template.phases}
     for span in program.phases:
         lines.append("")
-        lines.append(f"{w['days'].format(a=span.from_day, b=span.to_day)} · {names[span.id]}")
+        lines.append(f"{w['days'].format(a=span.from_day, b=span.to_day)} · {phases[span.id].name.get(lang)}")
+        lines.append(f"  {w['about']}: {phases[span.id].about.get(lang)}")
         items = [i for i in program.items if i.phase == span.id]
         for item in sorted(items, key=lambda i: (i.from_day, SLOTS.index(i.slots[0]))):
             exercise = catalog.exercises[item.exercise_id]

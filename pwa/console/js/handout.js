@@ -236,6 +236,7 @@ export function handout(plan, invite) {
         `${w.days(phase.from_day, last)} · ${phase.name} `,
         h("span", { class: "dates" }, `(${date(plusDays(plan.treated_on, phase.from_day), lang, short)}–${date(plusDays(plan.treated_on, last), lang, short)})`),
       ),
+      phase.about ? h("p", { class: "phase-about" }, phase.about) : null,
       rows.length ? h("table", { class: "routine" }, h("tbody", {}, rows)) : h("p", { class: "muted" }, w.nothing),
     );
   });

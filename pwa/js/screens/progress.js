@@ -66,6 +66,8 @@ function phaseBlock(app, phase, today) {
         a: phase.from_day + 1, b: phase.to_day + 1, from: shortDate(from, lang()), to: shortDate(to, lang()),
       }) }),
       current ? h("span", { class: "badge", text: t("you_are_here") }) : null),
+    // What the stage is for and why its dose is what it is (a bundle saved before it had this has none).
+    bundle.phase_about?.[phase.id] ? h("p", { class: "phase-about", text: bundle.phase_about[phase.id] }) : null,
     h("ul", { class: "phase-items" }, [...byExercise.entries()].map(([id, blocks]) => {
       const exercise = bundle.exercises[id];
       return h("li", {},
