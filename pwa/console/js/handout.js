@@ -3,7 +3,8 @@
 // the muscles it works on, numbered steps, what to feel, when to stop), the "ask first" cautions,
 // the aftercare and the warning signs (grouped by the hours after needling each applies in, its
 // own, not the aftercare's). The print stylesheet prints this and nothing else, the exercises in
-// two columns: two A4 pages for a usual plan (three or four muscles), four for 14.
+// two columns: five A4 pages for a usual plan (three or four muscles), twelve for 14 in Spanish
+// (the console README has the table).
 
 import { h } from "./dom.js";
 
