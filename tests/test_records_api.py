@@ -170,6 +170,27 @@ async def test_handout_is_in_the_patients_language_with_the_plans_red_flags(ther
     assert en["aftercare"]["disclaimer"]
 
 
+async def test_each_handout_item_says_how_to_do_it_in_the_patients_language(therapist: Client) -> None:
+    # A patient on paper has only the sheet: each item carries its exercise's steps, what to feel and
+    # the muscles it works on, as the catalog gives them in the patient's language.
+    patient = await create_patient(therapist, name="Maria Lopez")  # locale "es"
+    await assign(therapist, patient["id"], dt.date(2026, 11, 20))
+    sheet = (await therapist.get(f"/api/v1/patients/{patient['id']}/handout")).json()
+    exercises = {e["id"]: e for e in (await therapist.get("/api/v1/catalog/exercises", params={"lang": "es"})).json()}
+    muscles = {
+        m["id"]: m["name"]
+        for region in (await therapist.get("/api/v1/catalog/muscles", params={"lang": "es"})).json()
+        for m in region["muscles"]
+    }
+    assert sheet["items"]
+    for item in sheet["items"]:
+        exercise = exercises[item["exercise_id"]]
+        assert item["steps"] == exercise["steps"]
+        assert item["feel"] == exercise["feel"]
+        assert item["muscles"] == [muscles[m] for m in exercise["muscles"]]
+    assert "Trapecio superior" in " ".join(n for i in sheet["items"] for n in i["muscles"])
+
+
 async def test_the_handout_says_whom_to_contact(settings: Settings) -> None:
     # The warning signs say "contact the clinic": the sheet gives the therapist, the clinic and its number.
     clinic = msgspec.structs.replace(settings, clinic_name="Clínica Norte", clinic_phone="+34 910 000 000")

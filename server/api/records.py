@@ -95,7 +95,13 @@ class HandoutItem(Struct, frozen=True, kw_only=True):
     side: Side | None
     dosage: Dosage
     dosage_text: str
-    # When to stop, and the conditions to ask about first: the sheet lists each once.
+    # How to do it, as the app's exercise screen says it: a patient on paper has only the sheet.
+    steps: list[str]
+    feel: str
+    # The muscles the exercise works on, by the names the content gives them (plain words).
+    muscles: list[str]
+    # When to stop (printed with the exercise), and the conditions to ask about first (the
+    # sheet lists each once).
     stop: str
     ask_first: list[str]
 
@@ -204,6 +210,9 @@ def _handout_item(item: PlanItem, catalog: Catalog, lang: Lang) -> HandoutItem:
         side=item.side,
         dosage=item.dosage,
         dosage_text=dosage_text(item.dosage, lang),
+        steps=list(exercise.steps.get(lang)),
+        feel=exercise.feel.get(lang),
+        muscles=[muscle_name(catalog, m, lang) for m in exercise.muscles],
         stop=exercise.stop.get(lang),
         ask_first=[catalog.cautions[c].text.get(lang) for c in exercise.ask_first],
     )

@@ -1,10 +1,11 @@
-"""The printed plan carries each of its exercises' own stop rules and "ask first" cautions, as the
-patient app shows them on each exercise's screen, each rule once and naming the exercises it is
-for, within the sheet's page bounds."""
+"""The printed plan says how to do each of its exercises, for a patient who has only the paper:
+each first-week exercise once, with the muscles it works on, its times of day and dose, its
+numbered steps, what to feel and when to stop, in the patient's language; the "ask first"
+cautions once each, naming the exercises they are for; all within the sheet's page bounds
+(pages counted in Chromium's PDF)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,8 +18,19 @@ from tests.browser.test_console_flow import FOURTEEN
 
 pytestmark = pytest.mark.browser
 
-# What the sheet calls a rule for all of the plan's exercises instead of naming each.
-EVERY = {"en": "All exercises", "es": "Todos los ejercicios"}
+# The sheet's own words, in the patient's language (the console itself is in English).
+WORDS = {
+    "en": {"every": "All exercises", "feel": "What you should feel:", "stop": "When to stop:", "works": "Works on:"},
+    "es": {"every": "Todos los ejercicios", "feel": "Qué debería notar:", "stop": "Cuándo parar:", "works": "Trabaja:"},
+}
+SLOT_WORDS = {
+    "en": {"morning": "Morning", "midday": "Midday", "evening": "Evening"},
+    "es": {"morning": "Mañana", "midday": "Mediodía", "evening": "Tarde y noche"},
+}
+
+# A usual plan of three muscles; the README gives the pages each prints on, before the sheet said
+# how to do each exercise and now.
+USUAL = ["upper-trapezius", "levator-scapulae", "rhomboids"]
 
 
 @pytest.fixture(scope="module")
@@ -28,22 +40,28 @@ def account(live_server: LiveServer) -> Iterator[ConsoleAccount]:
     created.close()
 
 
-def sentences(text: str) -> list[str]:
-    """A stop text's sentences: the sheet prints a sentence several exercises share once."""
-    return re.sub(r"([.!?])\s+(?=[¿¡(A-ZÁÉÍÓÚÑ])", r"\1\n", text).split("\n")
+def first_week(sheet: dict[str, Any], catalog: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each exercise the sheet prints (done in the first seven days), with its catalog texts."""
+    printed: dict[str, Any] = {}
+    for item in sheet["items"]:
+        if item["from_day"] <= 6:
+            printed.setdefault(item["exercise_id"], {**catalog[item["exercise_id"]], "items": []})
+            printed[item["exercise_id"]]["items"].append(item)
+    return printed
 
 
 @pytest.mark.parametrize(
     ("locale", "muscles", "most_pages"),
     [
-        # A usual plan: the console README's two or three pages.
-        ("en", ["upper-trapezius", "levator-scapulae"], 3),
-        # The longest: fourteen muscles in Spanish, five pages.
-        ("es", FOURTEEN, 5),
+        # Three muscles print on five pages (three before the sheet said how to do each exercise):
+        # the steps, the feel and the stop texts of 15 exercises alone take over two pages.
+        ("en", USUAL, 5),
+        # The longest: fourteen muscles in Spanish, 44 exercises, twelve pages (five before).
+        ("es", FOURTEEN, 12),
     ],
     ids=["usual-en", "fourteen-es"],
 )
-def test_the_printed_plan_lists_each_exercises_own_stop_rules_and_cautions_once(
+def test_the_printed_plan_says_how_to_do_each_exercise_once_within_its_pages(
     browser: Browser,
     live_server: LiveServer,
     account: ConsoleAccount,
@@ -52,37 +70,80 @@ def test_the_printed_plan_lists_each_exercises_own_stop_rules_and_cautions_once(
     muscles: list[str],
     most_pages: int,
 ) -> None:
-    patient = account.patient("Stop Rules", locale=locale, treated=[{"muscle": m, "side": "right"} for m in muscles])
+    words = WORDS[locale]
+    patient = account.patient("How To", locale=locale, treated=[{"muscle": m, "side": "right"} for m in muscles])
     sheet_data = account.ok(account.api.get(f"/api/v1/patients/{patient['id']}/handout"))
+    # The catalog's texts and the content's muscle names, not copies of them.
     catalog = {e["id"]: e for e in account.ok(account.api.get(f"/api/v1/catalog/exercises?lang={locale}"))}
-    printed: dict[str, Any] = {}
-    for item in sheet_data["items"]:
-        if item["from_day"] <= 6:
-            printed.setdefault(item["exercise_id"], {**catalog[item["exercise_id"]], "title": item["title"]})
-    # Which exercises each rule is for: the catalog's texts, not copies of them.
-    rules: dict[str, set[str]] = {}
-    for exercise in printed.values():
-        for rule in [*sentences(exercise["stop"]), *exercise["ask_first"]]:
-            rules.setdefault(rule, set()).add(exercise["title"])
-    assert any(len(titles) > 1 for titles in rules.values()), "the plan needs a rule shared by several exercises"
-    assert any(exercise["ask_first"] for exercise in printed.values()), "the plan needs an 'ask first' caution"
+    names = {
+        m["id"]: m["name"]
+        for region in account.ok(account.api.get(f"/api/v1/catalog/muscles?lang={locale}"))
+        for m in region["muscles"]
+    }
+    printed = first_week(sheet_data, catalog)
+    assert any(e["muscles"] for e in printed.values()), "the plan needs exercises for named muscles"
 
     with console_session(browser, live_server, account, page_problems) as (_, page):
         goto_view(page, f"#/patients/{patient['id']}/handover", "handover")
         page.get_by_role("button", name="Make a code").click()  # the QR block, as right after assigning
         expect(page.locator("#handout img.qr")).to_be_visible()
-        section = page.locator("#handout .handout-stops")
         page.emulate_media(media="print")
+        sheet = page.locator("#handout")
+        expect(sheet).to_have_attribute("lang", locale)
+        blocks = page.locator("#handout .handout-exercise")
+        expect(blocks.first).to_be_visible()
+        shown = blocks.evaluate_all(
+            """(blocks) => blocks.map((b) => ({
+                 id: b.dataset.exercise,
+                 title: b.querySelector('h5').textContent,
+                 doses: [...b.querySelectorAll('.dose')].map((d) => d.textContent),
+                 steps: [...b.querySelectorAll('ol.steps > li')].map((li) => li.textContent),
+                 targets: b.querySelector('.targets')?.textContent ?? null,
+                 feel: b.querySelector('.feel')?.textContent ?? null,
+                 stop: b.querySelector('.stop')?.textContent ?? null,
+                 visible: b.checkVisibility(),
+               }))"""
+        )
+        assert all(b["visible"] for b in shown), "every exercise is in the print view"
+        # Each exercise says how to do it exactly once; a later phase's block points back to it.
+        full = [b for b in shown if b["steps"]]
+        assert sorted(b["id"] for b in full) == sorted(printed), "each first-week exercise once, in full"
+        for block in full:
+            exercise = printed[block["id"]]
+            assert block["title"].startswith(exercise["title"])
+            assert block["steps"] == exercise["steps"], block["id"]
+            assert block["feel"] == f"{words['feel']} {exercise['feel']}", block["id"]
+            assert block["stop"] == f"{words['stop']} {exercise['stop']}", block["id"]
+            if exercise["muscles"]:
+                assert block["targets"] == f"{words['works']} " + ", ".join(names[m] for m in exercise["muscles"])
+            else:
+                assert block["targets"] is None  # breathing, a walk: no muscle to name
+        # Every first-week item's dose under its exercise, with its times of day.
+        for exercise in printed.values():
+            doses = [d for b in shown if b["id"] == exercise["id"] for d in b["doses"]]
+            for item in exercise["items"]:
+                first_slot = SLOT_WORDS[locale][next(s for s in ("morning", "midday", "evening") if s in item["slots"])]
+                assert any(d.startswith(first_slot) and item["dosage_text"] in d for d in doses), item
+        assert len(shown) == len({(i["exercise_id"], i["phase"]) for e in printed.values() for i in e["items"]})
+
+        # The "ask first" cautions: each once, naming the exercises it is for.
+        asks: dict[str, set[str]] = {}
+        for exercise in printed.values():
+            for caution in exercise["ask_first"]:
+                asks.setdefault(caution, set()).add(exercise["title"])
+        assert asks, "the plan needs an 'ask first' caution"
+        section = page.locator("#handout .handout-ask")
         expect(section).to_be_visible()
-        expect(section.locator("h3")).to_have_count(1)
         text = section.inner_text()
-        # Each entry: the exercises it is for (in bold), then its rules.
         entries = section.locator("li").evaluate_all(
             "(lis) => lis.map((li) => [li.querySelector('strong').textContent.replace(/: $/, ''), li.textContent])"
         )
-        for rule, titles in rules.items():
-            assert text.count(rule) == 1, f"printed {text.count(rule)} times: {rule}"
-            (named,) = [names for names, entry in entries if rule in entry]
-            shown = {e["title"] for e in printed.values()} if named == EVERY[locale] else set(named.split(" · "))
-            assert shown == titles, (rule, named)
-        assert pdf_pages(page.pdf(format="A4")) <= most_pages
+        everyone = {e["title"] for e in printed.values()}
+        for caution, titles in asks.items():
+            assert text.count(caution) == 1, f"printed {text.count(caution)} times: {caution}"
+            (named,) = [names for names, entry in entries if caution in entry]
+            assert (everyone if named == words["every"] else set(named.split(" · "))) == titles, (caution, named)
+
+        pages = pdf_pages(page.pdf(format="A4"))
+        print(f"\n{locale}, {len(muscles)} muscles, {len(printed)} exercises: {pages} pages")
+        assert pages <= most_pages

@@ -1,8 +1,10 @@
-// The printed plan, in the patient's language: the QR code and short code, the first days'
-// routine by time of day, each of those exercises' own stop rules and "ask first" cautions, the
-// aftercare and the warning signs (grouped by the hours after needling each applies in, its own,
-// not the aftercare's). The print stylesheet prints this and nothing else: two or three A4 pages
-// for a usual plan (two or three muscles), five for 14.
+// The printed plan, in the patient's language: the QR code and short code, the first week's
+// exercises by phase, each with what a patient on paper needs to do it (its times of day and dose,
+// the muscles it works on, numbered steps, what to feel, when to stop), the "ask first" cautions,
+// the aftercare and the warning signs (grouped by the hours after needling each applies in, its
+// own, not the aftercare's). The print stylesheet prints this and nothing else, the exercises in
+// two columns: five A4 pages for a usual plan (three or four muscles), twelve for 14 in Spanish
+// (the console README has the table).
 
 import { h } from "./dom.js";
 
@@ -41,8 +43,11 @@ const WORDS = {
     phone: (number) => `Phone ${number}`,
     contact: "To contact the clinic",
     later: (day) => `From day ${day}, your app shows what to do each day as the program builds up.`,
-    stops: "Stop and ask",
+    worksOn: "Works on",
+    howTo: "How to do it",
+    feel: "What you should feel",
     stopIf: "When to stop",
+    asBefore: (a, b) => (a === b ? `How to do it: as on day ${a}, above.` : `How to do it: as on days ${a}–${b}, above.`),
     askFirst: "Ask your clinician before you start",
     every: "All exercises",
     version: (v) => `Plan version ${v}`,
@@ -78,8 +83,11 @@ const WORDS = {
     phone: (number) => `Teléfono ${number}`,
     contact: "Para contactar con la clínica",
     later: (day) => `A partir del día ${day}, la aplicación le indica qué hacer cada día a medida que avanza el programa.`,
-    stops: "Cuándo parar y consultar",
+    worksOn: "Trabaja",
+    howTo: "Cómo hacerlo",
+    feel: "Qué debería notar",
     stopIf: "Cuándo parar",
+    asBefore: (a, b) => (a === b ? `Cómo hacerlo: como el día ${a}, más arriba.` : `Cómo hacerlo: como los días ${a}–${b}, más arriba.`),
     askFirst: "Consulte con su profesional antes de empezar",
     every: "Todos los ejercicios",
     version: (v) => `Versión del plan ${v}`,
@@ -129,16 +137,7 @@ function flagGroups(flags, w) {
   ].filter(([, group]) => group.length);
 }
 
-/** A text's sentences (the catalog's texts use no abbreviations, so a stop then a capital ends one). */
-function sentences(text) {
-  return text.replace(/([.!?])\s+(?=[¿¡(A-ZÁÉÍÓÚÑ])/g, "$1\n").split("\n");
-}
-
-/**
- * Rules by the exercises they are for, each rule once: [titles, rules] pairs in the order first
- * met. Sentences, not whole stop texts: exercises share a sentence far more often than a whole
- * text (a 14-muscle plan has its chest-wall emergency sentence in ten exercises, no whole text twice).
- */
+/** Rules by the exercises they are for, each rule once: [titles, rules] pairs in the order first met. */
 function byExercises(exercises, rulesOf) {
   const titlesOf = new Map();
   for (const e of exercises) {
@@ -156,28 +155,64 @@ function byExercises(exercises, rulesOf) {
   return [...groups.values()];
 }
 
-/** The "Stop and ask" section: each exercise's own stop rules and "ask first" cautions, once each. */
-function stopSection(shown, w) {
+/**
+ * The "ask first" cautions of the exercises shown, each once under the exercises it is for (one
+ * is in nine exercises of a 14-muscle plan, too long to repeat in each): null when none has any.
+ */
+function askSection(shown, w) {
+  const groups = byExercises(shown, (i) => i.ask_first);
+  if (!groups.length) return null;
   // Titles apart by a middle dot: some have commas of their own ("Drink water, skip alcohol").
-  const list = (heading, groups) => [
-    h("h4", {}, heading),
+  return h(
+    "section",
+    { class: "handout-ask" },
+    h("h4", {}, w.askFirst),
     h(
       "ul",
-      // Two columns for a long list only: a short one in two leaves half its lines empty.
-      { class: groups.length > 2 ? "two-columns" : null },
+      {},
       groups.map(([titles, rules]) =>
         h("li", {}, h("strong", {}, `${titles.length === shown.length && shown.length > 1 ? w.every : titles.join(" · ")}: `), rules.join(" ")),
       ),
     ),
-  ];
-  const asks = byExercises(shown, (i) => i.ask_first);
+  );
+}
+
+/**
+ * One exercise of a phase: its title, then a line per plan item with its times of day and dose.
+ * The first time the sheet shows an exercise it says how to do it (the muscles, the numbered
+ * steps, what to feel, when to stop, as the app's exercise screen does); a later phase's block
+ * points back to that one, so no exercise's instructions print twice.
+ */
+function exerciseBlock(items, phase, last, first, w) {
+  const [one] = items;
+  const doses = items.map((i) =>
+    h(
+      "p",
+      { class: "dose" },
+      h("strong", {}, `${when(slotsOf(i), w)}: `),
+      i.dosage_text,
+      i.from_day > phase.from_day || i.to_day < last ? w.onlyDays(i.from_day, i.to_day) : "",
+    ),
+  );
+  const title = h("h5", {}, one.title, one.side ? ` (${w.sides[one.side]})` : "");
+  if (first) {
+    return h("section", { class: "handout-exercise", "data-exercise": one.exercise_id }, title, doses, h("p", { class: "small" }, w.asBefore(first.from, first.to)));
+  }
   return h(
     "section",
-    { class: "handout-stops" },
-    h("h3", {}, w.stops),
-    list(w.stopIf, byExercises(shown, (i) => sentences(i.stop))),
-    asks.length ? list(w.askFirst, asks) : null,
+    { class: "handout-exercise", "data-exercise": one.exercise_id },
+    title,
+    doses,
+    one.muscles.length ? h("p", { class: "targets" }, h("strong", {}, `${w.worksOn}: `), one.muscles.join(", ")) : null,
+    h("ol", { class: "steps", "aria-label": w.howTo }, one.steps.map((step) => h("li", {}, step))),
+    h("p", { class: "feel" }, h("strong", {}, `${w.feel}: `), one.feel),
+    h("p", { class: "stop" }, h("strong", {}, `${w.stopIf}: `), one.stop),
   );
+}
+
+/** An item's times of day as one key of WHEN ("morning evening"). */
+function slotsOf(item) {
+  return SLOTS.filter((slot) => item.slots.includes(slot)).join(" ");
 }
 
 /**
@@ -192,41 +227,27 @@ export function handout(plan, invite) {
   const treated = plan.treated.map((t) => `${t.name} (${w.sides[t.side]})`).join(", ");
 
   const spans = plan.phases.filter((p) => p.from_day < FIRST_DAYS);
-  const shown = []; // each exercise the routine prints, once, in the order it prints them
+  const shown = []; // each exercise the sheet prints, once, in the order it prints them
+  const firstShown = new Map(); // exercise id -> the days of the phase that says how to do it
   const days = spans.map((phase) => {
     const last = Math.min(phase.to_day, FIRST_DAYS - 1);
     const items = plan.items.filter((i) => i.phase === phase.id && i.from_day <= last && i.to_day >= phase.from_day);
-    for (const i of items) if (!shown.some((s) => s.exercise_id === i.exercise_id)) shown.push(i);
-    // Each item once, under the times of day it is done at: listed again under each time of day,
-    // a plan for 14 muscles took six pages.
-    const slotsOf = (i) => SLOTS.filter((slot) => i.slots.includes(slot)).join(" ");
-    const rows = WHEN.filter((key) => items.some((i) => slotsOf(i) === key)).map((key) =>
-      h(
-        "tr",
-        {},
-        h("th", { scope: "row" }, when(key, w)),
-        h(
-          "td",
-          {},
-          h(
-            "ul",
-            {},
-            items
-              .filter((i) => slotsOf(i) === key)
-              .map((i) =>
-                h(
-                  "li",
-                  {},
-                  h("strong", {}, i.title),
-                  i.side ? ` (${w.sides[i.side]})` : "",
-                  `: ${i.dosage_text}`,
-                  i.from_day > phase.from_day || i.to_day < last ? w.onlyDays(i.from_day, i.to_day) : "",
-                ),
-              ),
-          ),
-        ),
-      ),
-    );
+    // Each exercise once per phase, the ones done at every time of day first: an item under each
+    // of its times of day again took six pages for 14 muscles.
+    const order = (i) => WHEN.indexOf(slotsOf(i));
+    const byExercise = new Map();
+    for (const i of [...items].sort((a, b) => order(a) - order(b))) {
+      if (!byExercise.has(i.exercise_id)) byExercise.set(i.exercise_id, []);
+      byExercise.get(i.exercise_id).push(i);
+    }
+    const blocks = [...byExercise].map(([id, group]) => {
+      const block = exerciseBlock(group, phase, last, firstShown.get(id), w);
+      if (!firstShown.has(id)) {
+        firstShown.set(id, { from: phase.from_day, to: last });
+        shown.push(group[0]);
+      }
+      return block;
+    });
     return h(
       "section",
       { class: "handout-phase" },
@@ -237,7 +258,7 @@ export function handout(plan, invite) {
         h("span", { class: "dates" }, `(${date(plusDays(plan.treated_on, phase.from_day), lang, short)}–${date(plusDays(plan.treated_on, last), lang, short)})`),
       ),
       phase.about ? h("p", { class: "phase-about" }, phase.about) : null,
-      rows.length ? h("table", { class: "routine" }, h("tbody", {}, rows)) : h("p", { class: "muted" }, w.nothing),
+      blocks.length ? h("div", { class: "handout-exercises" }, blocks) : h("p", { class: "muted" }, w.nothing),
     );
   });
 
@@ -265,23 +286,27 @@ export function handout(plan, invite) {
     "article",
     { class: "handout", lang, id: "handout", "aria-labelledby": "handout-title" },
     h(
-      "header",
-      { class: "handout-head" },
-      h("h2", { id: "handout-title" }, w.title),
-      h("p", {}, h("strong", {}, plan.display_name), ` · ${w.treated(date(plan.treated_on, lang, long))}`),
-      h("p", {}, `${w.muscles}: ${treated}`),
-      h("p", { class: "handout-contact" }, contact),
+      "div",
+      { class: "handout-top" },
+      h(
+        "header",
+        { class: "handout-head" },
+        h("h2", { id: "handout-title" }, w.title),
+        h("p", {}, h("strong", {}, plan.display_name), ` · ${w.treated(date(plan.treated_on, lang, long))}`),
+        h("p", {}, `${w.muscles}: ${treated}`),
+        h("p", { class: "handout-contact" }, contact),
+      ),
+      join,
     ),
-    join,
     h(
       "section",
       { class: "handout-days" },
       h("h3", {}, w.firstDays),
       h("p", { class: "small" }, w.dayZero),
+      askSection(shown, w),
       days,
       h("p", { class: "small" }, w.later(FIRST_DAYS)),
     ),
-    stopSection(shown, w),
     h(
       "section",
       { class: "handout-aftercare" },
