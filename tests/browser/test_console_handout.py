@@ -6,6 +6,7 @@ cautions once each, naming the exercises they are for; all within the sheet's pa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -147,3 +148,35 @@ def test_the_printed_plan_says_how_to_do_each_exercise_once_within_its_pages(
         pages = pdf_pages(page.pdf(format="A4"))
         print(f"\n{locale}, {len(muscles)} muscles, {len(printed)} exercises: {pages} pages")
         assert pages <= most_pages
+
+
+def test_the_short_sheet_for_a_patient_with_the_app_leaves_out_the_how_to_but_never_when_to_stop(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Short Sheet", treated=[{"muscle": m, "side": "left"} for m in USUAL])
+    with console_session(browser, live_server, account, page_problems) as (_, page):
+        goto_view(page, f"#/patients/{patient['id']}/handover", "handover")
+        page.emulate_media(media="print")
+        full = pdf_pages(page.pdf(format="A4"))
+        page.emulate_media(media="screen")
+        choice = page.get_by_role("checkbox", name="Print how to do each exercise")
+        expect(choice).to_be_checked()
+        expect(choice).to_have_accessible_description(re.compile("When to stop is always printed"))
+        choice.uncheck()
+        page.emulate_media(media="print")
+        blocks = page.locator("#handout .handout-exercise")
+        expect(blocks.first).to_be_visible()
+        seen = blocks.evaluate_all(
+            """(blocks) => blocks.map((b) => ({
+                 stop: b.querySelector('.stop')?.checkVisibility() ?? null,
+                 dose: b.querySelector('.dose').checkVisibility(),
+                 howto: [...b.querySelectorAll('.steps, .feel, .targets, .small')].some((e) => e.checkVisibility()),
+               }))"""
+        )
+        assert all(b["dose"] for b in seen)
+        assert all(not b["howto"] for b in seen)
+        assert [b for b in seen if b["stop"]], "the blocks that said how to do an exercise still say when to stop"
+        assert all(b["stop"] is not False for b in seen)
+        short = pdf_pages(page.pdf(format="A4"))
+        print(f"\nusual plan: {full} pages with the how-to, {short} without")
+        assert short <= 3 < full

@@ -196,16 +196,17 @@ function exerciseBlock(items, phase, last, first, w) {
   );
   const title = h("h5", {}, one.title, one.side ? ` (${w.sides[one.side]})` : "");
   if (first) {
-    return h("section", { class: "handout-exercise", "data-exercise": one.exercise_id }, title, doses, h("p", { class: "small" }, w.asBefore(first.from, first.to)));
+    return h("section", { class: "handout-exercise", "data-exercise": one.exercise_id }, title, doses, h("p", { class: "small howto" }, w.asBefore(first.from, first.to)));
   }
   return h(
     "section",
     { class: "handout-exercise", "data-exercise": one.exercise_id },
     title,
     doses,
-    one.muscles.length ? h("p", { class: "targets" }, h("strong", {}, `${w.worksOn}: `), one.muscles.join(", ")) : null,
-    h("ol", { class: "steps", "aria-label": w.howTo }, one.steps.map((step) => h("li", {}, step))),
-    h("p", { class: "feel" }, h("strong", {}, `${w.feel}: `), one.feel),
+    // "howto": what the short sheet (for a patient who has the app) leaves out; never the stop rule.
+    one.muscles.length ? h("p", { class: "targets howto" }, h("strong", {}, `${w.worksOn}: `), one.muscles.join(", ")) : null,
+    h("ol", { class: "steps howto", "aria-label": w.howTo }, one.steps.map((step) => h("li", {}, step))),
+    h("p", { class: "feel howto" }, h("strong", {}, `${w.feel}: `), one.feel),
     h("p", { class: "stop" }, h("strong", {}, `${w.stopIf}: `), one.stop),
   );
 }

@@ -32,6 +32,17 @@ export async function render([id], ctx) {
   const sheet = h("div", { class: "sheet" });
   const print = h("button", { type: "button", class: "primary big", id: "print" }, "Print plan");
   const fresh = h("button", { type: "button", class: "secondary" }, "New code");
+  // The instructions are most of the paper (a usual plan: five pages with them, three without). A
+  // patient who has the app finds them there; one who has only the paper needs them.
+  const howTo = h("input", { type: "checkbox", id: "print-howto", checked: true, "aria-describedby": "print-howto-hint" });
+  howTo.addEventListener("change", () => sheet.classList.toggle("brief", !howTo.checked));
+  const printOptions = h(
+    "div",
+    { class: "check-row print-options" },
+    howTo,
+    h("label", { htmlFor: "print-howto" }, "Print how to do each exercise"),
+    h("span", { class: "muted", id: "print-howto-hint" }, "Steps, muscles and what to feel; about half the paper. When to stop is always printed."),
+  );
 
   function show() {
     if (invite) {
@@ -101,6 +112,7 @@ export async function render([id], ctx) {
           archived ? null : fresh,
           h("a", { href: `#/patients/${id}`, class: "button secondary" }, "Done"),
         ),
+        printOptions,
       ),
       h(
         "section",
