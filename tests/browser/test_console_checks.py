@@ -355,3 +355,27 @@ def test_the_patient_page_keeps_short_values_whole_and_long_notes_inside_their_c
             expect(page.locator("#patient-count")).to_have_text("1 archived patient.")
     finally:
         account.close()
+
+
+def test_each_item_is_dosed_with_the_fields_it_uses_and_its_details_name_the_muscles(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Fiona Fields")
+    with console_session(browser, live_server, account, page_problems) as (_, page):
+        goto_view(page, f"#/patients/{patient['id']}/treat", "treat")
+        region(page, "upper-trapezius", "left").click()
+        editor = program_ready(page)
+
+        def fields(exercise_id: str) -> list[str]:
+            row = editor.locator(f".item[data-exercise='{exercise_id}']").first
+            row.get_by_role("button", name="Dosage of").click()
+            return row.locator(".item-edit label").all_inner_texts()
+
+        # A habit has nothing to count; a walk has minutes; a held stretch sets, reps and a hold.
+        assert fields("aftercare-fluids") == ["Days a week", "From day", "To day"]
+        assert fields("aftercare-gentle-walk") == ["Minutes", "Days a week", "From day", "To day"]
+        stretch = editor.locator(".item[data-exercise='neck-side-bend-stretch']").first
+        expect(stretch).to_be_visible()
+        assert fields("neck-side-bend-stretch") == ["Sets", "Reps", "Hold (s)", "Days a week", "From day", "To day"]
+        stretch.locator("button.item-title").click()
+        expect(stretch.locator(".item-details")).to_contain_text("Works on: Upper trapezius (top of the shoulder)")

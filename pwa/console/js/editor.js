@@ -43,6 +43,17 @@ const LABELS = {
   side: "Side",
 };
 
+// A dosage field means nothing at its default ("Drink water" has no sets, reps or hold).
+const UNSET = { sets: 1, reps: 1, hold_seconds: 0, minutes: 0 };
+
+/** The number fields an item is edited with: those its exercise or the item itself uses (sets and
+ *  reps go with any counted or held exercise), and the days a week, which every item has. */
+function dosageFields(ex, item) {
+  const uses = (name) => (ex && ex.dosage[name] !== UNSET[name]) || item.dosage[name] !== UNSET[name];
+  const counted = uses("sets") || uses("reps") || uses("hold_seconds");
+  return NUMBERS.filter(([name]) => (name === "sets" || name === "reps" ? counted : !(name in UNSET) || uses(name)));
+}
+
 /** The most the server takes in a number field for an exercise: for the hold and the reps the
  *  catalog gives the limit (the template's, or the exercise's own hold if lower). */
 function limit(ex, name, max) {
@@ -70,7 +81,7 @@ function clone(item) {
  * @param {() => {muscle: string, side: string}[]} o.treated the treated muscles (for new items' side)
  * @param {() => void} [o.onChange]
  */
-export function createEditor({ exercises, treated, onChange = () => {} }) {
+export function createEditor({ exercises, treated, muscles = new Map(), onChange = () => {} }) {
   let program = null;
   let rows = []; // [{key, item}]
   let touched = new Map(); // key -> item as the therapist left it
@@ -190,6 +201,9 @@ export function createEditor({ exercises, treated, onChange = () => {} }) {
     return h(
       "div",
       { id, class: "item-details", hidden: !open },
+      ex.muscles.length
+        ? h("p", {}, h("strong", {}, "Works on: "), ex.muscles.map((m) => (muscles.get(m) || { name: m }).name).join(", "))
+        : null,
       h("ol", { class: "steps" }, ex.steps.map((st) => h("li", {}, st))),
       h("p", {}, h("strong", {}, "Should feel: "), ex.feel),
       h("p", {}, h("strong", {}, "Stop if: "), ex.stop),
@@ -288,7 +302,7 @@ export function createEditor({ exercises, treated, onChange = () => {} }) {
         "fieldset",
         { id: editId, class: "item-edit", hidden: !editOpen },
         h("legend", {}, `Dosage and days of ${title}`),
-        NUMBERS.map(([name, label, min, max]) => numberField(row, name, label, least(ex, name, min), limit(ex, name, max))),
+        dosageFields(ex, item).map(([name, label, min, max]) => numberField(row, name, label, least(ex, name, min), limit(ex, name, max))),
         // An item's days stay inside its phase (the server refuses others).
         numberField(row, "from_day", "From day", phaseOf(item).from_day, phaseOf(item).to_day),
         numberField(row, "to_day", "To day", phaseOf(item).from_day, phaseOf(item).to_day),

@@ -68,7 +68,7 @@ async function adjust(id, patient, muscles, exercises, back, ctx) {
   const summary = h("span");
   const problem = h("div", { class: "alert", role: "alert", hidden: true });
   const save = h("button", { type: "button", class: "primary", id: "save-plan" }, "Save changes");
-  const editor = createEditor({ exercises, treated: () => record.program.treated, onChange: () => describe() });
+  const editor = createEditor({ exercises, muscles: muscles.byId, treated: () => record.program.treated, onChange: () => describe() });
   function describe() {
     fill(summary, `${plural(editor.items().length, "item", "items")} · ${plural(editor.edits, "change", "changes")} not saved yet`);
   }
@@ -174,6 +174,7 @@ async function record(id, patient, muscles, exercises, back, ctx, current, condi
   let timer = null;
   const editor = createEditor({
     exercises,
+    muscles: muscles.byId,
     treated,
     onChange: () => {
       changes += 1;
