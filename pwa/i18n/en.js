@@ -163,6 +163,8 @@ export default {
   timer_skip_rest: "Skip the rest",
   timer_stop: "Stop",
   timer_again: "Do it again",
+  timer_stop_ask: "Start this exercise over? What you did of it so far is not logged.",
+  timer_stop_yes: "Start over",
   count_rep: "Done one",
   rep_of: "Repetition {n} of {total}",
   count_done: "{n} of {total} done",

@@ -163,6 +163,8 @@ export default {
   timer_skip_rest: "Saltar el descanso",
   timer_stop: "Parar",
   timer_again: "Hacerlo otra vez",
+  timer_stop_ask: "¿Empezar este ejercicio de nuevo? Lo que lleva hecho no se registra.",
+  timer_stop_yes: "Empezar de nuevo",
   count_rep: "Hecha una",
   rep_of: "Repetición {n} de {total}",
   count_done: "{n} de {total} hechas",

@@ -308,6 +308,42 @@ def test_a_timer_stopped_by_a_locked_screen_waits_for_the_patient(page: Page, cl
     assert [r["body"]["reps_done"] for r in completions(page)] == [3]
 
 
+def test_stop_asks_before_the_timer_starts_over_and_go_on_keeps_the_time(page: Page, clinic: Clinic) -> None:
+    treated = [{"muscle": "upper-trapezius", "side": "left"}]
+    items, timed = short_hold_items(clinic, treated)
+    timed["dosage"].update(hold_seconds=5, reps=3)
+    patient = clinic.patient(treated, items=items, name="Stella")
+    page.clock.install()
+    join_in_browser(page, clinic.invite(patient))
+    page.locator(f"li.entry[data-exercise='{timed['exercise_id']}'] a.entry-main").first.click()
+    wait_for_screen(page, "ex")
+    timer = page.locator("section.timer")
+    timer.get_by_role("button", name="Start").click()
+    page.clock.run_for(2_000)
+    left = timer.locator(".timer-count").text_content()
+
+    # A stray tap on Stop pauses the clock and asks; "Go on" carries on from the same second.
+    timer.get_by_role("button", name="Stop").click()
+    expect(timer.locator(".timer-ask")).to_have_text(
+        "Start this exercise over? What you did of it so far is not logged."
+    )
+    expect(timer.get_by_role("button", name="Go on")).to_be_focused()
+    page.clock.run_for(10_000)
+    expect(timer).to_have_attribute("data-phase", "hold")
+    expect(timer.locator(".timer-count")).to_have_text(left)
+    timer.get_by_role("button", name="Go on").click()
+    expect(timer.locator(".timer-ask")).to_have_count(0)
+    expect(timer.get_by_role("button", name="Pause")).to_be_visible()
+
+    # Asked again and confirmed: back to the start, nothing logged.
+    timer.get_by_role("button", name="Stop").click()
+    timer.get_by_role("button", name="Start over").click()
+    expect(timer).to_have_attribute("data-phase", "ready")
+    expect(timer.get_by_role("button", name="Start")).to_be_visible()
+    page.clock.run_for(30_000)
+    assert completions(page) == []
+
+
 def test_opened_sections_stay_open_when_the_screen_is_drawn_again(
     context: BrowserContext, page: Page, clinic: Clinic
 ) -> None:

@@ -194,6 +194,8 @@ export function renderExercise(app, { date, slot, exerciseId }) {
   let lastPhase = "ready";
   let lastRep = 0; // counting: the repetition last announced, so each tap is heard once
   let controlsKey = "";
+  // Stop asked for: the clock waits (paused) for "start over" or "go on"; resume tells whether it ran.
+  let stopping = null;
 
   const timer = mode === "none" ? null : createTimer(dosage, {
     onChange: draw,
@@ -260,21 +262,39 @@ export function renderExercise(app, { date, slot, exerciseId }) {
     }
     lastRep = s.rep;
     // Rebuild the buttons only when they change: a button replaced under a finger loses the tap.
-    const key = `${s.phase}|${s.running}`;
+    if (s.phase === "ready" || s.phase === "done") stopping = null;
+    const key = `${s.phase}|${s.running}|${Boolean(stopping)}`;
     if (key === controlsKey) return;
     controlsKey = key;
     const controls = [];
-    if (s.phase === "ready") controls.push(button(t("timer_start"), () => { holdWakeLock(); timer.start(); }, "btn big"));
+    if (stopping) {
+      // A stray tap on Stop must not throw away a set half done: it asks first.
+      const resume = stopping.resume;
+      controls.push(h("p", { class: "timer-ask", text: t("timer_stop_ask") }));
+      controls.push(button(t("timer_resume"), () => {
+        stopping = null;
+        if (resume) { holdWakeLock(); timer.resume(); } else draw(timer.state());
+      }, "btn big"));
+      controls.push(button(t("timer_stop_yes"), () => { stopping = null; timer.reset(); releaseWakeLock(); }, "btn quiet"));
+    } else if (s.phase === "ready") controls.push(button(t("timer_start"), () => { holdWakeLock(); timer.start(); }, "btn big"));
     else if (s.phase === "done") controls.push(button(t("timer_again"), () => timer.reset(), "btn quiet"));
     else if (mode === "count" && s.phase === "hold") controls.push(button(t("count_rep"), () => timer.countRep(), "btn big"));
     else if (s.running) controls.push(button(t("timer_pause"), () => { timer.pause(); releaseWakeLock(); }, "btn big"));
     else controls.push(button(t("timer_resume"), () => { holdWakeLock(); timer.resume(); }, "btn big"));
     if (s.phase === "rest" || s.phase === "setrest") controls.push(button(t("timer_skip_rest"), () => timer.skipRest(), "btn quiet"));
-    if (s.phase !== "ready" && s.phase !== "done") controls.push(button(t("timer_stop"), () => { timer.reset(); releaseWakeLock(); }, "btn quiet"));
+    if (!stopping && s.phase !== "ready" && s.phase !== "done") {
+      controls.push(button(t("timer_stop"), () => {
+        stopping = { resume: timer.state().running };
+        timer.pause();
+        draw(timer.state());
+      }, "btn quiet"));
+    }
     const hadFocus = buttons.contains(document.activeElement);
     fill(buttons, controls);
+    if (stopping) live.textContent = t("timer_stop_ask");
     // Keep keyboard focus in the timer's controls.
-    if (hadFocus && buttons.firstChild) buttons.firstChild.focus();
+    const first = buttons.querySelector("button");
+    if (hadFocus && first) first.focus();
   }
 
   if (timer) {
