@@ -189,7 +189,9 @@ def test_progress_after_a_follow_up_shows_the_week_by_the_plans_then(page: Page,
     page.evaluate("h => { location.hash = h; }", "#/progress")
     wait_for_screen(page, "progress")
     week = page.locator("ol.week > li")
-    expect(week).to_have_count(7)
+    # The two days before the first treatment are left out: nothing was planned or checked in.
+    expect(week).to_have_count(5)
+    expect(week.first.locator("a")).to_have_attribute("href", f"#/day/{(today - dt.timedelta(days=4)).isoformat()}")
     full = page.locator("ol.week > li.full")
     expect(full).to_have_count(4)  # the four days before the visit, by the plan in force then
     for i in range(4):

@@ -27,8 +27,14 @@ export function streak(app, today) {
 function weekView(app, today) {
   // The last seven days, each by the plan version in force then (after a follow-up treatment, the
   // days before it by the plan it replaced).
-  const first = addDays(today, -6);
-  const count = 7;
+  // Days before the first treatment, with nothing planned or checked in, are left out: on day 1 the
+  // patient sees two days, not five rows of "nothing planned" above them.
+  let first = addDays(today, -6);
+  const treatedOn = app.bundle.program.treated_on;
+  while (first < today && first < treatedOn && dayDone(app, first).total === 0 && !app.checkins(first).length) {
+    first = addDays(first, 1);
+  }
+  const count = dayNumber(today) - dayNumber(first) + 1;
   return h("ol", { class: "week" }, Array.from({ length: count }, (_, i) => {
     const date = addDays(first, i);
     const { done, total } = dayDone(app, date);
