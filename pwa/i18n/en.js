@@ -269,7 +269,7 @@ export default {
   push_fallback_title: "Time for your exercises",
   push_fallback_body: "Tap to open today's routine.",
   times_title: "Your times",
-  times_zone: "Times are in your time zone ({zone}).",
+  times_zone: "Times are in your time zone: {zone}.",
   remind_slot: "Remind me",
   time_label: "Time",
   days_label: "Days",

@@ -269,7 +269,7 @@ export default {
   push_fallback_title: "Es hora de sus ejercicios",
   push_fallback_body: "Toque para abrir la rutina de hoy.",
   times_title: "Sus horas",
-  times_zone: "Las horas son de su zona horaria ({zone}).",
+  times_zone: "Las horas son de su zona horaria: {zone}.",
   remind_slot: "Avisarme",
   time_label: "Hora",
   days_label: "Días",

@@ -702,7 +702,9 @@ function render({ focus = false } = {}) {
   document.title = heading ? `${heading.textContent} · Unknot` : "Unknot";
   for (const link of document.querySelectorAll("#nav a")) {
     const target = link.getAttribute("href").slice(2);
-    const current = target === r.name || (target === "today" && r.name === "day" && !r.args[0]);
+    // Reminders is one of More's screens: its tab stays marked there.
+    const current = target === r.name || (target === "today" && r.name === "day" && !r.args[0])
+      || (target === "more" && r.name === "reminders");
     if (current) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }

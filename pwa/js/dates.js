@@ -52,3 +52,14 @@ export function shortDate(iso, lang) {
 export function weekday(iso, lang) {
   return new Intl.DateTimeFormat(lang, { weekday: "short", timeZone: "UTC" }).format(new Date(dayNumber(iso) * DAY_MS));
 }
+
+/** A time zone in words, e.g. "Central European Time (Madrid)"; its id where the browser has no name. */
+export function zoneName(zone, lang, now = new Date()) {
+  const city = zone.includes("/") ? zone.slice(zone.lastIndexOf("/") + 1).replace(/_/g, " ") : "";
+  try {
+    const part = new Intl.DateTimeFormat(lang, { timeZone: zone, timeZoneName: "longGeneric" })
+      .formatToParts(now).find((p) => p.type === "timeZoneName");
+    if (part) return city ? `${part.value} (${city})` : part.value;
+  } catch { /* an old browser without generic names, or a zone it does not know */ }
+  return zone;
+}

@@ -14,8 +14,9 @@
 
 import "./core.js";
 import { ApiError, call, isIos, isOffline, isRemoved, isStandalone } from "./api.js";
+import { zoneName } from "./dates.js";
 import { fill, h, newId } from "./dom.js";
-import { t } from "./i18n.js";
+import { lang, t } from "./i18n.js";
 import { SLOTS } from "./routine.js";
 import { slotName } from "./words.js";
 
@@ -506,7 +507,7 @@ export function renderReminders(app) {
       || { slot, local_time: "", weekdays: [...WEEKDAYS], enabled: false }).map(slotRule);
     view.quiet = quietRule(data.quiet_hours);
     fill(formBody,
-      h("p", { class: "muted", text: t("times_zone", { zone: data.timezone }) }),
+      h("p", { class: "muted", text: t("times_zone", { zone: zoneName(data.timezone, lang()) }) }),
       view.rules.map((r) => r.node),
       view.quiet.node);
     view.saved = JSON.stringify(read());

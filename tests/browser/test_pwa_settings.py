@@ -83,7 +83,9 @@ def test_a_traveller_is_asked_and_yes_moves_their_zone_on_the_server(
     # The reminder screen says which zone its times are in now.
     page.goto("/#/reminders")
     wait_for_screen(page, "reminders")
-    expect(page.get_by_text("Times are in your time zone (America/New_York).")).to_be_visible()
+    # In words, not as the zone's id; More's tab stays marked on its screen.
+    expect(page.get_by_text("Times are in your time zone: Eastern Time (New York).")).to_be_visible()
+    expect(page.locator("#nav").get_by_role("link", name="More")).to_have_attribute("aria-current", "page")
     # The therapist's view reads the same record.
     assert clinic.http.get(f"/api/v1/patients/{patient.id}").json()["timezone"] == "America/New_York"
     page.goto("/#/today")
