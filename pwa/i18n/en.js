@@ -293,6 +293,7 @@ export default {
   quiet_from: "From",
   quiet_to: "Until",
   save_times: "Save times",
+  save_hint: "“Save times” keeps the times without turning reminders on for this phone: for your calendar, or for another phone that has them on.",
   times_saved: "Your times are saved.",
   times_check: "One of the times needs a change: see the message next to it.",
   times_offline: "You are offline. Your times could not be saved; try again when you are back online.",

@@ -293,6 +293,7 @@ export default {
   quiet_from: "Desde",
   quiet_to: "Hasta",
   save_times: "Guardar horas",
+  save_hint: "«Guardar horas» guarda las horas sin activar los recordatorios en este teléfono: para su calendario, o para otro teléfono que los tenga activados.",
   times_saved: "Sus horas están guardadas.",
   times_check: "Hay que cambiar una de las horas: vea el mensaje junto a ella.",
   times_offline: "No tiene conexión. No se pudieron guardar sus horas; inténtelo de nuevo cuando vuelva a tenerla.",

@@ -303,10 +303,12 @@ export function renderReminders(app) {
     class: "btn quiet", type: "submit", hidden: true, text: t("save_times"),
   });
   const remindHint = h("p", { class: "muted", hidden: true, text: t("remind_hint") });
+  // Two buttons under the times while reminders are off here: say what the quieter one is for.
+  const saveHint = h("p", { class: "muted", hidden: true, text: t("save_hint") });
   const form = h("form", {
     class: "times-form", novalidate: true,
     on: { submit: (event) => { event.preventDefault(); if (!view.busy) save(); } },
-  }, formBody, remindHint, h("div", { class: "actions" }, remindButton, saveButton), formMessage);
+  }, formBody, remindHint, h("div", { class: "actions" }, remindButton, saveButton), saveHint, formMessage);
   const timesBox = h("section", { class: "block", "aria-labelledby": "times-title" },
     h("h2", { id: "times-title", text: t("times_title") }),
     form);
@@ -366,6 +368,7 @@ export function renderReminders(app) {
     remindButton.hidden = !loaded || state !== "off";
     remindHint.hidden = remindButton.hidden || Notification.permission === "granted";
     saveButton.hidden = !loaded;
+    saveHint.hidden = remindButton.hidden;
     // aria-disabled rather than disabled: a disabled button would drop keyboard focus.
     for (const button of [...onButtons.querySelectorAll("button"), remindButton, saveButton]) {
       if (view.busy) button.setAttribute("aria-disabled", "true");

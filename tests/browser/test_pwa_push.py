@@ -297,6 +297,8 @@ def test_reminder_times_are_saved_on_the_server_and_a_time_in_quiet_hours_is_mar
         expect(status).to_contain_text("Reminders are off on this phone. Choose your times below")
         remind = page.get_by_role("button", name="Remind me at these times")
         expect(remind).to_be_visible()
+        # Two buttons under the times: the quieter one says what it is for.
+        expect(page.get_by_text("“Save times” keeps the times without turning reminders on")).to_be_visible()
         check_a11y(page, "reminders (off)")
         check_layout(page, "reminders (off)")
 
@@ -412,6 +414,7 @@ def blocked_unsupported_and_ios(context: BrowserContext, page: Page, clinic: Cli
     expect(status).to_contain_text("Notifications from Unknot are blocked in this browser")
     expect(status).to_contain_text("add your exercise times to your calendar instead")
     expect(page.get_by_role("button", name="Remind me at these times")).to_be_hidden()
+    expect(page.get_by_text("“Save times” keeps the times without turning reminders on")).to_be_hidden()
     # The calendar comes right after the explanation.
     assert page.evaluate("document.querySelector('.push-status').nextElementSibling.className") == "block calendar"
 
