@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zoneinfo
+from typing import Any
 
 import httpx
 import pytest
@@ -258,11 +259,24 @@ def test_switching_language_offline_keeps_the_current_plan(context: BrowserConte
     expect(page.locator(".phase")).to_have_text(re.compile(r"^Día 9:"))
 
 
-def test_a_timer_stopped_by_a_locked_screen_waits_for_the_patient(page: Page, clinic: Clinic) -> None:
+def timed_patient(clinic: Clinic, name: str) -> tuple[Patient, dict[str, Any]]:
+    """A patient whose plan has a timed item of three 5 s holds; the item is returned too."""
     treated = [{"muscle": "upper-trapezius", "side": "left"}]
     items, timed = short_hold_items(clinic, treated)
     timed["dosage"].update(hold_seconds=5, reps=3)
-    patient = clinic.patient(treated, items=items, name="Zoe")
+    return clinic.patient(treated, items=items, name=name), timed
+
+
+def open_timer(page: Page, clinic: Clinic, patient: Patient, timed: dict[str, Any]) -> Locator:
+    """Join on ``page`` and open the timed item's screen; its timer panel."""
+    join_in_browser(page, clinic.invite(patient))
+    page.locator(f"li.entry[data-exercise='{timed['exercise_id']}'] a.entry-main").first.click()
+    wait_for_screen(page, "ex")
+    return page.locator("section.timer")
+
+
+def test_a_timer_stopped_by_a_locked_screen_waits_for_the_patient(page: Page, clinic: Clinic) -> None:
+    patient, timed = timed_patient(clinic, "Zoe")
     # A stand-in for the screen wake lock (headless Chromium has none): counts requests, and the
     # browser's release when the app goes to the background.
     page.add_init_script(
@@ -281,10 +295,7 @@ def test_a_timer_stopped_by_a_locked_screen_waits_for_the_patient(page: Page, cl
         })()"""
     )
     page.clock.install()
-    join_in_browser(page, clinic.invite(patient))
-    page.locator(f"li.entry[data-exercise='{timed['exercise_id']}'] a.entry-main").first.click()
-    wait_for_screen(page, "ex")
-    timer = page.locator("section.timer")
+    timer = open_timer(page, clinic, patient, timed)
     timer.get_by_role("button", name="Start").click()
     page.clock.run_for(2_000)
     page.wait_for_function("window.__wake.requests === 1")
@@ -309,15 +320,9 @@ def test_a_timer_stopped_by_a_locked_screen_waits_for_the_patient(page: Page, cl
 
 
 def test_stop_asks_before_the_timer_starts_over_and_go_on_keeps_the_time(page: Page, clinic: Clinic) -> None:
-    treated = [{"muscle": "upper-trapezius", "side": "left"}]
-    items, timed = short_hold_items(clinic, treated)
-    timed["dosage"].update(hold_seconds=5, reps=3)
-    patient = clinic.patient(treated, items=items, name="Stella")
+    patient, timed = timed_patient(clinic, "Stella")
     page.clock.install()
-    join_in_browser(page, clinic.invite(patient))
-    page.locator(f"li.entry[data-exercise='{timed['exercise_id']}'] a.entry-main").first.click()
-    wait_for_screen(page, "ex")
-    timer = page.locator("section.timer")
+    timer = open_timer(page, clinic, patient, timed)
     timer.get_by_role("button", name="Start").click()
     page.clock.run_for(2_000)
     left = timer.locator(".timer-count").text_content()
