@@ -11,6 +11,7 @@ from pathlib import Path
 
 from granian.utils.proxies import wrap_asgi_with_proxy_headers
 from litestar import Litestar, get
+from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     catalog = load_catalog(Path(settings.plans_dir))
     db = open_database(settings)
     level = settings.log_level.upper()
+    hosts = settings.host_headers
     middleware: list[Middleware] = [DefineMiddleware(AuthMiddleware)]
     if settings.trusted_proxies:
         # Behind a proxy every request comes from the proxy. The header is believed only from a
@@ -188,6 +190,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             "services": provide(Services(db, catalog, clock, settings)),
         },
         middleware=middleware,
+        allowed_hosts=None if hosts == ["*"] else AllowedHostsConfig(allowed_hosts=hosts),
         logging_config=LoggingConfig(
             loggers={"unknot": {"level": level, "handlers": ["queue_listener"], "propagate": False}},
             # Unhandled errors are logged once, without request data, by the 500 handler.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import typing
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
@@ -81,6 +82,27 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # In development, http://127.0.0.1 and http://localhost are allowed too.
     push_hosts: str = "fcm.googleapis.com,push.services.mozilla.com,notify.windows.com,push.apple.com"
 
+    # Host names requests may be addressed to (comma-separated; "*.example.org" for its subdomains;
+    # "*" any). Empty: in production the public URL's host and loopback, in development any. A
+    # page on another site that points its own name at this server (DNS rebinding) is refused.
+    allowed_hosts: Annotated[str, Meta(pattern=r"^[A-Za-z0-9.:\[\]*, -]*$")] = ""
+
+    @property
+    def host_headers(self) -> list[str]:
+        """The Host headers a request may carry: each allowed name bare and with the listening and
+        public ports; ``["*"]`` for any."""
+        given = [h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()]
+        if "*" in given or (not given and self.env == "development"):
+            return ["*"]
+        public = urllib.parse.urlsplit(self.public_url)
+        names = given or [public.hostname or "", "127.0.0.1", "localhost", "::1"]
+        ports = {str(self.port), *([str(public.port)] if public.port else [])}
+        headers = []
+        for name in filter(None, names):
+            bare = f"[{name}]" if ":" in name and not name.startswith("[") else name
+            headers += [bare, *(f"{bare}:{port}" for port in sorted(ports))]
+        return headers
+
     @property
     def database_backend(self) -> Literal["sqlite", "postgresql"]:
         """Which backend ``database_url`` selects."""
@@ -155,6 +177,7 @@ _FORMS = {
     "trusted_proxies": "IP addresses or networks, comma-separated",
     "clinic_name": "one line of text",
     "clinic_phone": "one line of text",
+    "allowed_hosts": "host names, comma-separated",
 }
 _BOUNDS = {"<=": "at most", ">=": "at least", "<": "less than", ">": "more than"}
 

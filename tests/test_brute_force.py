@@ -166,7 +166,7 @@ def test_the_guessing_arithmetic_in_the_readme_holds() -> None:
 
 
 async def test_in_production_the_session_cookie_is_secure_and_hsts_is_sent(settings: Settings) -> None:
-    production = msgspec.structs.replace(settings, env="production")
+    production = msgspec.structs.replace(settings, env="production", public_url="https://testserver.local")
     await make_therapist(production, "prod@clinic.example")
     async with AsyncTestClient(app=create_app(production), base_url="https://testserver.local") as client:
         r = await client.post("/api/v1/auth/login", json={"email": "prod@clinic.example", "password": PASSWORD})

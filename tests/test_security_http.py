@@ -97,6 +97,20 @@ def test_another_sites_page_cannot_sign_the_browser_in(live: Live) -> None:
     assert "unknot_session=" in r.headers["set-cookie"]
 
 
+def test_in_production_a_request_for_another_host_name_is_refused(tmp_path: Path) -> None:
+    # DNS rebinding: a page on another site points its own name at this server, and its requests
+    # carry that name in Host. Only the public address and loopback are answered.
+    with serve(tmp_path, UNKNOT_ENV="production", UNKNOT_PUBLIC_URL="https://clinic.example") as live:
+        client = http_client(base_url=live.url)
+        port = live.url.rsplit(":", 1)[1]
+        for host in ("clinic.example", f"127.0.0.1:{port}", f"localhost:{port}"):
+            assert client.get("/api/v1/ping", headers={"host": host}).status_code == 200, host
+        for host in ("rebind.attacker.example", f"rebind.attacker.example:{port}", "clinic.example.attacker.example"):
+            r = client.get("/api/v1/catalog/muscles", headers={"host": host})
+            assert r.status_code == 400, host
+            assert "host" in r.text
+
+
 def test_a_deeply_nested_body_is_a_400_not_a_server_error(live: Live) -> None:
     for path in ("/api/v1/patient/join", "/api/v1/auth/login"):
         body = b'{"code": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"

@@ -55,6 +55,7 @@ def test_a_bad_value_names_the_variable(name: str, value: str) -> None:
         # The proxy-headers middleware takes what is no address as a name no connection has: never trusted.
         ("UNKNOT_TRUSTED_PROXIES", "10.0.0.1/8", "'10.0.0.1/8' is not an IP address or network"),
         ("UNKNOT_TRUSTED_PROXIES", "127.0.0.1,300.1.1.1", "'300.1.1.1' is not an IP address or network"),
+        ("UNKNOT_ALLOWED_HOSTS", "clinic.example/x", "UNKNOT_ALLOWED_HOSTS: must be host names, comma-separated"),
     ],
 )
 def test_a_bad_value_says_what_is_expected_and_what_was_given(name: str, value: str, says: str) -> None:
@@ -96,3 +97,33 @@ def test_invite_links_follow_the_address_the_app_listens_on_unless_set(environ: 
 def test_trusted_proxies_take_addresses_and_networks_of_both_families() -> None:
     s = Settings.from_env({"UNKNOT_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8,::1,fd00::/8"})
     assert s.trusted_proxies == "127.0.0.1, 10.0.0.0/8,::1,fd00::/8"
+
+
+@pytest.mark.parametrize(
+    ("environ", "headers"),
+    [
+        # Development answers to any name (a phone on the Wi-Fi uses the machine's address).
+        ({}, ["*"]),
+        # Production: the public address and loopback (a health check on the machine itself), each
+        # bare and with the listening and public ports.
+        (
+            {"UNKNOT_ENV": "production", "UNKNOT_PUBLIC_URL": "https://clinic.example:8443", "UNKNOT_PORT": "8001"},
+            [
+                *("clinic.example", "clinic.example:8001", "clinic.example:8443"),
+                *("127.0.0.1", "127.0.0.1:8001", "127.0.0.1:8443"),
+                *("localhost", "localhost:8001", "localhost:8443"),
+                *("[::1]", "[::1]:8001", "[::1]:8443"),
+            ],
+        ),
+        # A list given is the whole list; "*" turns the check off in production too.
+        (
+            {"UNKNOT_ENV": "production", "UNKNOT_ALLOWED_HOSTS": "Clinic.example, *.clinic.example"},
+            ["clinic.example", "clinic.example:8000", "*.clinic.example", "*.clinic.example:8000"],
+        ),
+        ({"UNKNOT_ENV": "production", "UNKNOT_ALLOWED_HOSTS": "*"}, ["*"]),
+    ],
+)
+def test_allowed_hosts_default_to_the_public_address_and_loopback_in_production(
+    environ: dict[str, str], headers: list[str]
+) -> None:
+    assert Settings.from_env(environ).host_headers == headers
