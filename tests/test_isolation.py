@@ -89,6 +89,8 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/api/v1/patients/{patient_id:int}/records.csv"): {},
     ("GET", "/api/v1/patients/{patient_id:int}/export.json"): {},
     ("GET", "/api/v1/patients/{patient_id:int}/handout"): {},
+    # Marking the victim's flagged check-in as handled.
+    ("POST", "/api/v1/patients/{patient_id:int}/checkins/{checkin_id:uuid}/handled"): {"json": {"note": "called"}},
 }
 
 
@@ -129,7 +131,14 @@ async def world(therapist: Client, other_client: Client, settings: Settings, app
     await join(therapist, other_client, victim["id"])
     entry = plan["program"]["items"][0]
     done = completion(entry["exercise_id"], TODAY, entry["slot"] if "slot" in entry else entry["slots"][0])
-    r = await other_client.post("/api/v1/patient/sync", json={"completions": [done]})
+    flagged = {
+        "id": str(uuid.uuid4()),
+        "on_date": TODAY.isoformat(),
+        "soreness": 5,
+        "red_flags": ["chest-pain-any-time"],
+        "done_at": dt.datetime.now(dt.UTC).isoformat(),
+    }
+    r = await other_client.post("/api/v1/patient/sync", json={"completions": [done], "checkins": [flagged]})
     assert r.status_code == 200
     device = (await therapist.get(f"/api/v1/patients/{victim['id']}/devices")).json()[0]
 
@@ -144,6 +153,7 @@ async def world(therapist: Client, other_client: Client, settings: Settings, app
         "plan": plan,
         "device": device,
         "done": done,
+        "flagged": flagged,
         "bob": bob,
         "other_phone": other_phone,
         "nobody": AsyncTestClient(app=app),
@@ -158,8 +168,10 @@ def _request(method: str, path: str, world: dict[str, Any]) -> dict[str, Any]:
     elif sample.get("json") == "SYNC":
         entry = world["plan"]["program"]["items"][0]
         sample["json"] = {"completions": [completion(entry["exercise_id"], TODAY, entry["slots"][0])]}
-    url = path.replace("{patient_id:int}", str(world["victim"]["id"])).replace(
-        "{device_id:int}", str(world["device"]["id"])
+    url = (
+        path.replace("{patient_id:int}", str(world["victim"]["id"]))
+        .replace("{device_id:int}", str(world["device"]["id"]))
+        .replace("{checkin_id:uuid}", world["flagged"]["id"])
     )
     return {"method": method, "url": url, **sample}
 
@@ -175,6 +187,7 @@ async def test_another_therapist_gets_404_for_every_patient_route(app: Litestar,
             assert r.json()["detail"].startswith("no ") or "no active plan" in r.json()["detail"]
         assert "Victim Vera" not in r.text, (method, path)
         assert world["done"]["id"] not in r.text, (method, path)
+        assert world["flagged"]["id"] not in r.text, (method, path)
 
 
 async def test_the_victims_data_is_unchanged_after_the_walk(
@@ -189,6 +202,9 @@ async def test_the_victims_data_is_unchanged_after_the_walk(
     assert plan["version"] == 1
     devices = (await therapist.get(f"/api/v1/patients/{world['victim']['id']}/devices")).json()
     assert devices[0]["revoked_at"] is None
+    records = (await therapist.get(f"/api/v1/patients/{world['victim']['id']}/records?days=800")).json()
+    assert [c["id"] for c in records["checkins"]] == [world["flagged"]["id"]]
+    assert records["handled"] == []
 
 
 async def test_another_patients_token_never_sees_the_victims_data(

@@ -55,8 +55,20 @@ async def fill(therapist: Client, app: Litestar, service: PushService, catalog: 
     gone = await make_patient(therapist, app, service, catalog, name="Gone")
     await complete(ana.phones[0], ana, dt.date(2026, 11, 20), "morning", 1, START)
     checkin = {"id": "0b8f5b8e-0000-4000-8000-000000000001", "on_date": "2026-11-20", "soreness": 4}
+    flagged = {"id": "0b8f5b8e-0000-4000-8000-000000000003", "on_date": "2026-11-20", "soreness": 6}
     r = await ana.phones[1].post(
-        "/api/v1/patient/sync", json={"checkins": [{**checkin, "done_at": "2026-11-20T09:00:00Z"}]}
+        "/api/v1/patient/sync",
+        json={
+            "checkins": [
+                {**checkin, "done_at": "2026-11-20T09:00:00Z"},
+                {**flagged, "red_flags": ["fainting"], "done_at": "2026-11-20T10:00:00Z"},
+            ]
+        },
+    )
+    assert r.status_code == 200, r.text
+    # A flag marked as handled: the mark (time, therapist, note) moves with its check-in.
+    r = await therapist.post(
+        f"/api/v1/patients/{ana.id}/checkins/{flagged['id']}/handled", json={"note": "called, all well"}
     )
     assert r.status_code == 200, r.text
     # The highest plan id belonged to a patient who is erased: PostgreSQL must never hand it out again.

@@ -16,6 +16,7 @@ from server.auth.identity import TherapistUser, therapist_guard
 from server.catalog.model import Catalog
 from server.clock import local_date, parse_iso
 from server.db import attention, logs, plans
+from server.db.attention import Flagged
 from server.db.connection import Database
 from server.db.patients import Patient
 from server.db.plans import PlanVersion
@@ -76,18 +77,24 @@ class PatientWeek(Struct, frozen=True, kw_only=True):
 
 
 class Reason(Struct, frozen=True):
-    """Why a patient needs attention."""
+    """Why a patient needs attention. ``urgent``: an emergency-level warning sign was reported (the
+    content's ``urgency = "emergency"``), ``red-flag``: another one; for both, ``reported_at`` is when
+    the latest such check-in not marked as handled was made (UTC) and ``reported_on`` its day."""
 
-    kind: Literal["pain", "red-flag", "inactive"]
+    kind: Literal["urgent", "pain", "red-flag", "inactive"]
     detail: str
+    reported_at: str | None = None
+    reported_on: dt.date | None = None
 
 
 class AttentionItem(Struct, frozen=True):
-    """A patient who needs attention, with every reason."""
+    """A patient who needs attention, with every reason (the most pressing first) and their time
+    zone, in which the console shows when a sign was reported."""
 
     patient_id: int
     display_name: str
     reasons: list[Reason]
+    timezone: str
 
 
 def _in_force(versions: list[PlanVersion], timezone: str) -> list[InForce]:
@@ -198,14 +205,10 @@ class AdherenceController(Controller):
         since = (now - dt.timedelta(days=7)).date()
         items = []
         for s in await attention.signals(db, request.user.therapist.id, since):
-            reasons = []
+            reasons = _flag_reasons(s.flagged, catalog)
             worst = max(s.max_soreness or 0, s.max_pain or 0)
             if worst >= settings.attention_pain:
                 reasons.append(Reason("pain", f"pain or soreness {worst}/10 in the last 7 days"))
-            if s.red_flags:
-                signs = {f.id: f.sign.en for f in catalog.aftercare.red_flags}
-                reported = sorted(set(s.red_flags.split()))
-                reasons.append(Reason("red-flag", "reported: " + "; ".join(signs.get(r, r) for r in reported)))
             # Only days the plan asked for something count: a patient who finished the program, or
             # whose next plan starts at a visit still ahead, has nothing to be inactive at.
             today = local_date(now, s.timezone)
@@ -214,5 +217,27 @@ class AdherenceController(Controller):
             if missed >= settings.inactive_days:
                 reasons.append(Reason("inactive", f"no activity on {missed} days with something due"))
             if reasons:
-                items.append(AttentionItem(s.patient_id, s.display_name, reasons))
+                items.append(AttentionItem(s.patient_id, s.display_name, reasons, s.timezone))
         return items
+
+
+def _flag_reasons(flagged: list[Flagged], catalog: Catalog) -> list[Reason]:
+    """The urgent signs and the other red flags of the check-ins not handled yet (oldest first), each
+    kind with the latest check-in that reported it. A sign the content no longer has is shown by its
+    id and counts as not urgent."""
+    flags = {f.id: f for f in catalog.aftercare.red_flags}
+    reasons = []
+    for kind, urgent in (("urgent", True), ("red-flag", False)):
+        latest: Flagged | None = None
+        reported: set[str] = set()
+        for check in flagged:
+            signs = {r for r in check.red_flags if (r in flags and flags[r].urgency == "emergency") == urgent}
+            if signs:
+                reported |= signs
+                latest = check
+        if latest is None:
+            continue
+        words = "; ".join(flags[r].sign.en if r in flags else r for r in sorted(reported))
+        detail = words if urgent else "reported: " + words
+        reasons.append(Reason(kind, detail, reported_at=latest.done_at, reported_on=latest.on_date))
+    return reasons

@@ -5,23 +5,25 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import uuid
 from typing import Annotated
 
-from litestar import Controller, Request, Response, get
+from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
-from litestar.params import QueryParameter
-from msgspec import Struct
+from litestar.params import JSONBody, PathParameter, QueryParameter
+from msgspec import Meta, Struct
 
 from server.api.catalog import AftercareOut, Lang, PatientLangQuery, aftercare_out
 from server.api.deps import CatalogDep, ClockDep, DatabaseDep, SettingsDep
-from server.api.params import RowId
+from server.api.errors import InputError
+from server.api.params import PLAIN_TEXT, RowId
 from server.api.patients import owned_patient
 from server.auth.identity import TherapistUser, therapist_guard
 from server.catalog.model import Catalog, Dosage, Kind, PhaseId, Side, Slot
 from server.clock import iso, local_date
 from server.db import audit, logs, patients, plans, reminders
 from server.db.audit import AuditEntry
-from server.db.logs import CheckinRow, CompletionRow
+from server.db.logs import CheckinRow, CompletionRow, Handled
 from server.db.patients import Device, Patient
 from server.db.plans import PlanRecord
 from server.db.reminders import DeliveryRow, Prefs, RuleRow
@@ -55,13 +57,22 @@ _CONTROL_START = ("\t", "\r")
 
 
 class RecordsOut(Struct, frozen=True, kw_only=True):
-    """What the patient logged between two dates, and the words for the red flags they reported."""
+    """What the patient logged between two dates, the words for the red flags they reported (and
+    which of those are emergency-level), and which of the check-ins a therapist marked as handled."""
 
     first: dt.date
     last: dt.date
     completions: list[CompletionRow]
     checkins: list[CheckinRow]
     red_flag_signs: dict[str, str]
+    urgent_signs: list[str]
+    handled: list[Handled]
+
+
+class HandledIn(Struct, frozen=True, forbid_unknown_fields=True):
+    """Marking a check-in's red flags as handled, with an optional short note (what was done)."""
+
+    note: Annotated[str, Meta(max_length=200, pattern=PLAIN_TEXT)] = ""
 
 
 class TreatedOut(Struct, frozen=True):
@@ -195,6 +206,7 @@ class PatientExport(Struct, frozen=True, kw_only=True):
     push_subscriptions: int
     deliveries: list[DeliveryRow]
     audit: list[AuditEntry]
+    checkins_handled: list[Handled]
 
 
 def _handout_item(item: PlanItem, catalog: Catalog, lang: Lang) -> HandoutItem:
@@ -241,13 +253,52 @@ class RecordsController(Controller):
         first = last - dt.timedelta(days=days - 1)
         checkins = await logs.checkins_between(db, patient_id, first, last)
         reported = {f for c in checkins for f in c.red_flags}
+        shown = [f for f in catalog.aftercare.red_flags if f.id in reported]
         return RecordsOut(
             first=first,
             last=last,
             completions=await logs.completions_between(db, patient_id, first, last),
             checkins=checkins,
-            red_flag_signs={f.id: f.sign.get("en") for f in catalog.aftercare.red_flags if f.id in reported},
+            red_flag_signs={f.id: f.sign.get("en") for f in shown},
+            urgent_signs=[f.id for f in shown if f.urgency == "emergency"],
+            handled=await logs.handled_between(db, therapist_id, patient_id, first, last),
         )
+
+    @post(
+        "/checkins/{checkin_id:uuid}/handled",
+        summary="Mark a check-in's red flags as handled",
+        description="The check-in stops raising the red-flag badge on the attention list; a later flagged "
+        "check-in raises it again. Answers the mark the check-in holds: marking it again (a double click, "
+        "a retry) changes nothing and answers the first mark, its time, therapist and note. A check-in "
+        "this patient does not have is 404; one without red flags, or an archived patient, is 409.",
+        status_code=200,
+    )
+    async def mark_handled(
+        self,
+        request: TherapistRequest,
+        db: DatabaseDep,
+        clock: ClockDep,
+        patient_id: RowId,
+        checkin_id: Annotated[uuid.UUID, PathParameter(description="A check-in's id (the UUID its phone gave it)")],
+        data: JSONBody[HandledIn],
+    ) -> Handled:
+        therapist_id, now = request.user.therapist.id, clock.now()
+        patient = await owned_patient(db, therapist_id, patient_id)
+        if patient.archived_at is not None:
+            raise InputError("patient_id", "patient is archived; restore them first", status=409)
+        async with db.transaction() as tx:
+            # A note of spaces only is no note.
+            note = data.note.strip()
+            outcome, mark = await logs.mark_handled(tx, therapist_id, patient_id, str(checkin_id), now, note)
+            if outcome == "missing":
+                raise NotFoundException(f"no check-in {checkin_id}")
+            if outcome == "no-flags":
+                raise InputError("checkin_id", "this check-in reported no red flags", status=409)
+            # Only the mark that happened is in the audit trail, in its transaction.
+            if outcome == "handled":
+                await audit.record(tx, therapist_id, patient_id, "checkin.handled", now, str(checkin_id))
+        assert mark is not None
+        return mark
 
     @get("/export.json", summary="Everything stored about the patient, as JSON (right of access)")
     async def export(
@@ -268,6 +319,7 @@ class RecordsController(Controller):
             push_subscriptions=(await reminders.subscription_info(db, patient_id)).count,
             deliveries=await reminders.deliveries_of(db, therapist_id, patient_id, 10_000),
             audit=await audit.audit_of(db, therapist_id, patient_id),
+            checkins_handled=await logs.handled_between(db, therapist_id, patient_id, *whole),
         )
         async with db.transaction() as tx:
             await audit.record(tx, therapist_id, patient_id, "records.export", now, "everything, JSON")

@@ -6,12 +6,20 @@ import datetime as dt
 
 from msgspec import Struct
 
-from server.db.connection import Database, dialects
+from server.db.connection import Database
 from server.db.logs import LAST_ACTIVITY
 from server.db.patients import by_name
 from server.db.plans import PlanVersion, version_rows, versions_query
 
-__all__ = ["Overview", "Signals", "overview", "signals"]
+__all__ = ["Flagged", "Overview", "Signals", "overview", "signals"]
+
+
+class Flagged(Struct, frozen=True):
+    """A check-in with red flags that no therapist has marked as handled yet."""
+
+    on_date: dt.date
+    done_at: str  # when the patient reported it (device time, UTC)
+    red_flags: list[str]
 
 
 class Signals(Struct, frozen=True):
@@ -22,25 +30,27 @@ class Signals(Struct, frozen=True):
     timezone: str
     max_soreness: int | None
     max_pain: int | None
-    red_flags: str
     last_activity: str | None
+    flagged: list[Flagged] = []  # oldest first
     versions: list[PlanVersion] = []
 
 
-_SIGNALS = """
+_SIGNALS_OF = """
     SELECT p.id, p.display_name, p.timezone,
            (SELECT max(soreness) FROM checkin WHERE patient_id = p.id AND on_date >= :since) AS max_soreness,
            (SELECT max(pain) FROM completion WHERE patient_id = p.id AND on_date >= :since) AS max_pain,
-           coalesce((SELECT {concat} FROM checkin
-                     WHERE patient_id = p.id AND on_date >= :since AND red_flags != ''), '') AS red_flags,
            {last_activity} AS last_activity
     FROM patient p
     WHERE p.therapist_id = :tid AND p.archived_at IS NULL
 """
-SIGNALS = dialects(
-    sqlite=_SIGNALS.format(concat="group_concat(red_flags, ' ')", last_activity=LAST_ACTIVITY),
-    postgresql=_SIGNALS.format(concat="string_agg(red_flags, ' ')", last_activity=LAST_ACTIVITY),
-)
+_SIGNALS = _SIGNALS_OF.format(last_activity=LAST_ACTIVITY)
+# A handled check-in raises nothing any more; a flagged one after it does.
+_FLAGGED = """
+    SELECT c.patient_id, c.on_date, c.done_at, c.red_flags FROM checkin c JOIN patient p ON p.id = c.patient_id
+    WHERE p.therapist_id = :tid AND p.archived_at IS NULL AND c.on_date >= :since
+      AND c.red_flags != '' AND c.handled_at IS NULL
+    ORDER BY c.patient_id, c.done_at, c.id
+"""
 
 
 # Only versions in force on the day of the patient's last activity or later can have asked for
@@ -51,17 +61,24 @@ _QUIET_VERSIONS = versions_query(
 
 
 async def signals(db: Database, therapist_id: int, since: dt.date) -> list[Signals]:
-    """For each of the therapist's active patients, by name: highest soreness and pain and red flags
-    since ``since``, and the plan versions that may have asked for something since their last activity;
-    two queries however many patients, in one snapshot."""
+    """For each of the therapist's active patients, by name: highest soreness and pain since
+    ``since``, the flagged check-ins since then not handled yet, and the plan versions that may have
+    asked for something since their last activity; three queries however many patients, in one snapshot."""
     params = {"tid": therapist_id, "since": since.isoformat()}
     async with db.snapshot() as snapshot:
-        rows = await snapshot.fetch_all(SIGNALS[db.dialect], params)
+        rows = await snapshot.fetch_all(_SIGNALS, params)
+        flagged_rows = await snapshot.fetch_all(_FLAGGED, params)
         versions = await snapshot.fetch_all(_QUIET_VERSIONS, params)
     of_patient: dict[int, list[PlanVersion]] = {}
     for v in version_rows(versions, db.memo):
         of_patient.setdefault(v.patient_id, []).append(v)
-    found = [Signals(*(r[i] for i in range(7)), versions=of_patient.get(r[0], [])) for r in rows]
+    flagged: dict[int, list[Flagged]] = {}
+    for r in flagged_rows:
+        flagged.setdefault(r[0], []).append(Flagged(dt.date.fromisoformat(r[1]), r[2], r[3].split()))
+    found = [
+        Signals(*(r[i] for i in range(6)), flagged=flagged.get(r[0], []), versions=of_patient.get(r[0], []))
+        for r in rows
+    ]
     return sorted(found, key=lambda s: (by_name(s.display_name), s.patient_id))
 
 

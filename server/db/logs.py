@@ -9,22 +9,25 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from msgspec import Struct
 
 from server.clock import iso
-from server.db.connection import Database, dialects
+from server.db.connection import Database, Transaction, dialects
 
 __all__ = [
     "LAST_ACTIVITY",
     "CheckinRow",
     "CompletionRow",
+    "Handled",
     "Held",
     "IdInUse",
     "checkins_between",
     "completions_between",
+    "handled_between",
     "last_activity",
+    "mark_handled",
     "store_batch",
 ]
 
@@ -53,6 +56,20 @@ class CheckinRow(Struct, frozen=True, kw_only=True):
     red_flags: list[str]
     note: str
     done_at: str
+
+
+class Handled(Struct, frozen=True, kw_only=True):
+    """A check-in whose red flags a therapist marked as handled: when, who, and their note.
+
+    Kept apart from ``CheckinRow``, which is also what the patient's own phone reads back: the
+    clinic's note is the clinic's.
+    """
+
+    checkin_id: str
+    at: str
+    therapist_id: int
+    therapist_name: str
+    note: str
 
 
 class IdInUse(Exception):
@@ -192,6 +209,50 @@ async def checkins_between(db: Database, patient_id: int, first: dt.date, last: 
         )
         for r in rows
     ]
+
+
+_HANDLED = (
+    "SELECT c.id AS checkin_id, c.handled_at AS at, c.handled_by AS therapist_id, t.name AS therapist_name, "
+    "c.handled_note AS note FROM checkin c JOIN patient p ON p.id = c.patient_id "
+    "JOIN therapist t ON t.id = c.handled_by "
+    "WHERE c.patient_id = :pid AND p.therapist_id = :tid AND c.handled_at IS NOT NULL"
+)
+
+
+async def handled_between(
+    db: Database, therapist_id: int, patient_id: int, first: dt.date, last: dt.date
+) -> list[Handled]:
+    """An owned patient's handled check-ins with ``first <= on_date <= last``, in order."""
+    rows = await db.fetch_all(
+        _HANDLED + " AND c.on_date BETWEEN :a AND :b ORDER BY c.on_date, c.done_at, c.id",
+        {"pid": patient_id, "tid": therapist_id, "a": first.isoformat(), "b": last.isoformat()},
+    )
+    return [Handled(**dict(r)) for r in rows]
+
+
+async def mark_handled(
+    tx: Transaction, therapist_id: int, patient_id: int, checkin_id: str, now: dt.datetime, note: str
+) -> tuple[Literal["handled", "already", "missing", "no-flags"], Handled | None]:
+    """Mark an owned patient's flagged check-in as handled, unless it already is (the first mark,
+    its time, therapist and note, stands); returns what happened and the mark the check-in holds."""
+    found = await tx.fetch_one(
+        "SELECT c.red_flags FROM checkin c JOIN patient p ON p.id = c.patient_id "
+        "WHERE c.id = :cid AND c.patient_id = :pid AND p.therapist_id = :tid",
+        {"cid": checkin_id, "pid": patient_id, "tid": therapist_id},
+    )
+    if found is None:
+        return "missing", None
+    if not found["red_flags"]:
+        return "no-flags", None
+    # "IS NULL" in the update itself: of two marks at once only one changes the row (PostgreSQL
+    # checks the condition again after waiting for the other's lock), so only one is audited.
+    changed = await tx.execute(
+        "UPDATE checkin SET handled_at = :at, handled_by = :tid, handled_note = :note "
+        "WHERE id = :cid AND patient_id = :pid AND handled_at IS NULL",
+        {"at": iso(now), "tid": therapist_id, "note": note, "cid": checkin_id, "pid": patient_id},
+    )
+    row = await tx.fetch_one(_HANDLED + " AND c.id = :cid", {"pid": patient_id, "tid": therapist_id, "cid": checkin_id})
+    return ("handled" if changed else "already"), Handled(**dict(row))
 
 
 # When the patient ``p`` last logged anything (device time, UTC): an expression for any query over patients.

@@ -18,6 +18,7 @@ const FIELD_LABELS = {
   treated_on: "Treated on",
   treated: "Treated muscles",
   notes: "Notes",
+  note: "Note",
   items: "Program",
   display_name: "Name",
   timezone: "Time zone",

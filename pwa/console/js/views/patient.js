@@ -73,18 +73,96 @@ function activityCard(records, exercises) {
   );
 }
 
-function checkinCard(records) {
+/** A check-in's red flags, an emergency-level sign first and named so ("Urgent: …"), not by colour alone. */
+function flagList(c, records) {
+  const urgent = new Set(records.urgent_signs || []);
+  const ordered = [...c.red_flags].sort((a, b) => Number(urgent.has(b)) - Number(urgent.has(a)));
+  return h(
+    "ul",
+    { class: "flags" },
+    ordered.map((f) =>
+      h("li", { class: urgent.has(f) ? "urgent" : "" }, urgent.has(f) ? h("strong", {}, "Urgent: ") : null, records.red_flag_signs[f] || f),
+    ),
+  );
+}
+
+/** "Handled 27 Nov 2026, 10:05 by Dr Ana Ruiz", with the note; the time in the patient's zone as the rest of the page. */
+function handledText(mark, timeZone) {
+  return h(
+    "div",
+    { class: "handled" },
+    h("span", {}, "Handled ", h("time", { datetime: mark.at, title: `Time in ${timeZone}` }, dateTime(mark.at, timeZone)), ` by ${mark.therapist_name}`),
+    mark.note ? h("span", { class: "muted small handled-note" }, mark.note) : null,
+  );
+}
+
+/** The "Mark as handled" button of a flagged check-in, opening a short optional note and the
+ *  confirming button; a stored mark reloads the page (the badges above go with it). */
+function handleControl(id, c, ctx) {
+  const when = shortDate(c.on_date);
+  const open = h("button", { type: "button", class: "secondary small", "aria-expanded": "false", "aria-label": `Mark the red flags of ${when} as handled` }, "Mark as handled");
+  const note = h("input", { name: "note", maxlength: "200", autocomplete: "off" });
+  const problem = h("p", { class: "alert", role: "alert", hidden: true });
+  const submit = h("button", { type: "submit", class: "primary small" }, "Mark as handled");
+  const form = h(
+    "form",
+    { class: "handle-form", hidden: true, novalidate: true, "aria-label": `Red flags of ${when}` },
+    field("Note (optional)", note, "What was done, e.g. called the patient."),
+    h("div", { class: "buttons" }, submit, h("button", { type: "button", class: "secondary small", on: { click: () => close() } }, "Cancel")),
+    problem,
+  );
+  function close() {
+    form.hidden = true;
+    open.hidden = false;
+    open.setAttribute("aria-expanded", "false");
+    open.focus();
+  }
+  open.addEventListener("click", () => {
+    form.hidden = false;
+    open.hidden = true;
+    open.setAttribute("aria-expanded", "true");
+    note.focus();
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (submit.disabled) return; // sent already
+    problem.hidden = true;
+    busy(submit, async () => {
+      try {
+        await api(`/patients/${id}/checkins/${c.id}/handled`, { method: "POST", body: { note: note.value.trim() } });
+        ctx.handoff.set("toast", `The red flags of ${when} are marked as handled.`);
+        ctx.navigate(`#/patients/${id}`);
+        return LEAVING;
+      } catch (err) {
+        fill(problem, explain(err));
+        problem.hidden = false;
+        markFields(err, { note });
+      }
+    });
+  });
+  return [open, form];
+}
+
+function checkinCard(records, { id, timeZone, archived, ctx }) {
+  const handled = new Map((records.handled || []).map((m) => [m.checkin_id, m]));
+  const follow = (c) => {
+    if (!c.red_flags.length) return "";
+    const mark = handled.get(c.id);
+    if (mark) return handledText(mark, timeZone);
+    return archived ? h("span", { class: "muted" }, "not handled") : handleControl(id, c, ctx);
+  };
   const rows = [...records.checkins].reverse().slice(0, 30).map((c) =>
     h(
       "tr",
-      { class: c.red_flags.length ? "flagged" : "" },
+      { class: c.red_flags.length ? (handled.has(c.id) ? "flagged handled" : "flagged") : "", "data-checkin": c.id },
       h("th", { scope: "row" }, h("time", { datetime: c.done_at, title: dateTime(c.done_at) }, shortDate(c.on_date))),
       h("td", { class: "num" }, h("span", { class: ["score", c.soreness >= 7 ? "high" : ""] }, `${c.soreness}/10`)),
-      h("td", {}, c.red_flags.length ? h("ul", { class: "flags" }, c.red_flags.map((f) => h("li", {}, records.red_flag_signs[f] || f))) : "none"),
+      h("td", {}, c.red_flags.length ? flagList(c, records) : "none"),
       h("td", {}, c.note || ""),
+      h("td", {}, follow(c)),
     ),
   );
-  return card("Check-ins", table("Daily check-ins, newest first", ["Date", "Soreness", "Red flags", "Note"], rows, "No check-ins yet."));
+  return card("Check-ins", table("Daily check-ins, newest first", ["Date", "Soreness", "Red flags", "Note", "Follow-up"], rows, "No check-ins yet."));
 }
 
 function planCard(id, plan, history, muscles) {
@@ -263,6 +341,7 @@ const AUDIT_ACTIONS = {
   "plan.assign": "Plan assigned",
   "plan.edit": "Plan changed",
   "records.export": "Records exported",
+  "checkin.handled": "Red flags marked as handled",
 };
 
 // What the patient's own phone does; any other entry without a therapist is the administrator's.
@@ -285,7 +364,7 @@ function auditWhy(why, deviceName) {
 }
 
 /** An audit entry's detail in words: the API keeps ids ("soleus:left", "3,4; patient archived"). */
-function auditDetail(entry, { muscles, devices }) {
+function auditDetail(entry, { muscles, devices, checkins }) {
   const detail = entry.detail || "";
   const deviceName = (deviceId) => {
     const d = devices.find((x) => x.id === deviceId);
@@ -313,6 +392,11 @@ function auditDetail(entry, { muscles, devices }) {
     return Number.isInteger(n) ? `${plural(n, "unused code", "unused codes")}${auditWhy(why, deviceName)}` : detail;
   }
   if (entry.action === "device.join") return deviceName(Number(detail));
+  if (entry.action === "checkin.handled") {
+    // The check-in by its day, while the page holds it (the last 90 days).
+    const c = checkins.find((x) => x.id === detail);
+    return c ? `check-in of ${shortDate(c.on_date)}` : "an earlier check-in";
+  }
   if (entry.action === "device.revoke") {
     const [ids, why] = detail.split("; ");
     const names = ids.split(",").map((x) => (/^\d+$/.test(x) ? deviceName(Number(x)) : x));
@@ -523,7 +607,7 @@ export async function render([id], ctx) {
       heading,
       h("p", { class: "meta" }, `${patient.timezone} · ${LANGS[patient.locale] || patient.locale} · added ${longDate(localDate(patient.created_at))}`),
     ),
-    attentionBadges(reasons),
+    attentionBadges(reasons, patient.timezone),
     h(
       "div",
       { class: "toolbar", role: "group", "aria-label": "Patient actions" },
@@ -542,11 +626,11 @@ export async function render([id], ctx) {
       card("Adherence", summary, calendar(adherence, CALENDAR_WEEKS)),
       card("Soreness and pain", trendChart(adherence, 28)),
       activityCard(records, exercises),
-      checkinCard(records),
+      checkinCard(records, { id, timeZone: patient.timezone, archived, ctx }),
       planCard(id, plan, history, muscles),
       devicesSection,
       remindersCard(reminders),
-      auditCard(audit, ctx.therapist, { muscles, devices }),
+      auditCard(audit, ctx.therapist, { muscles, devices, checkins: records.checkins }),
     ),
   );
   return {

@@ -45,8 +45,14 @@ export function languageSelect(id, selected = "en") {
   );
 }
 
-/** A patient's attention badges, each with its reason written out. */
-export function attentionBadges(reasons) {
+/** When a red flag was reported, in the patient's time zone (the console's own may be another). */
+function reportedAt(instant, timeZone) {
+  return h("time", { class: "badge-when", datetime: instant, title: `Time in ${timeZone}, the patient's time zone` }, `reported ${dateTime(instant, timeZone)}`);
+}
+
+/** A patient's attention badges, each with its reason written out, and for a red flag when it was
+ *  reported (in `timeZone`, the patient's). */
+export function attentionBadges(reasons, timeZone) {
   if (!reasons || !reasons.length) return null;
   return h(
     "ul",
@@ -54,9 +60,12 @@ export function attentionBadges(reasons) {
     reasons.map((r) =>
       h(
         "li",
-        { class: ["badge", `badge-${r.kind}`] },
+        { class: ["badge", `badge-${r.kind}`], "data-kind": r.kind },
+        // Spaces between the parts, so the badge's text reads as one sentence (copied, or found).
         h("span", { class: "badge-kind" }, ATTENTION[r.kind] || r.kind),
+        " ",
         h("span", { class: "badge-detail" }, r.detail),
+        r.reported_at ? [" ", reportedAt(r.reported_at, timeZone)] : null,
       ),
     ),
   );
@@ -148,7 +157,7 @@ function newPatientForm(ctx, current) {
   return { form, name };
 }
 
-function row(p, reasons, namesake) {
+function row(p, item, namesake) {
   const cells = {
     week: h("td", { "data-label": "This week", class: "num" }, h("span", { class: "muted" }, "…")),
     soreness: h("td", { "data-label": "Latest soreness", class: "num" }, h("span", { class: "muted" }, "…")),
@@ -167,7 +176,7 @@ function row(p, reasons, namesake) {
     cells.week,
     cells.soreness,
     cells.activity,
-    h("td", { "data-label": "Attention" }, attentionBadges(reasons) || h("span", { class: "muted" }, "—")),
+    h("td", { "data-label": "Attention" }, (item && attentionBadges(item.reasons, item.timezone)) || h("span", { class: "muted" }, "—")),
     h(
       "td",
       { class: "actions" },
@@ -213,7 +222,7 @@ export async function render(_params, ctx) {
     api(`/patients${archived ? "?archived=true" : ""}`),
     api("/attention"),
   ]);
-  const reasonsOf = new Map(attention.map((a) => [a.patient_id, a.reasons]));
+  const attentionOf = new Map(attention.map((a) => [a.patient_id, a]));
   const { form, name } = newPatientForm(ctx, list);
 
   const search = h("input", { type: "search", id: "patient-search", autocomplete: "off", "aria-controls": "patient-table" });
@@ -221,7 +230,7 @@ export async function render(_params, ctx) {
   const tbody = h("tbody");
   const named = new Map();
   for (const p of list) named.set(fold(p.display_name), (named.get(fold(p.display_name)) || 0) + 1);
-  const rows = list.map((p) => row(p, reasonsOf.get(p.id), named.get(fold(p.display_name)) > 1));
+  const rows = list.map((p) => row(p, attentionOf.get(p.id), named.get(fold(p.display_name)) > 1));
   for (const r of rows) tbody.append(r.tr);
 
   function filter() {
@@ -277,7 +286,7 @@ export async function render(_params, ctx) {
           "ul",
           { class: "attention-list" },
           needing.map((a) =>
-            h("li", {}, h("a", { href: `#/patients/${a.patient_id}` }, a.display_name), attentionBadges(a.reasons)),
+            h("li", {}, h("a", { href: `#/patients/${a.patient_id}` }, a.display_name), attentionBadges(a.reasons, a.timezone)),
           ),
         ),
       )
