@@ -53,16 +53,19 @@ async def fill(therapist: Client, app: Litestar, service: PushService, catalog: 
     ana = await make_patient(therapist, app, service, catalog, name="Ana", devices=2)
     await make_patient(therapist, app, service, catalog, name="Bruno", tz="America/New_York", locale="es")
     gone = await make_patient(therapist, app, service, catalog, name="Gone")
-    await complete(ana.phones[0], ana, dt.date(2026, 11, 20), "morning", 1, START)
+    done = await complete(ana.phones[0], ana, dt.date(2026, 11, 20), "morning", 1, START)
     checkin = {"id": "0b8f5b8e-0000-4000-8000-000000000001", "on_date": "2026-11-20", "soreness": 4}
     flagged = {"id": "0b8f5b8e-0000-4000-8000-000000000003", "on_date": "2026-11-20", "soreness": 6}
+    # One completion taken back: its tombstone (withdrawn_at) moves too.
+    taken_back = {**done[0], "withdrawn_at": "2026-11-20T09:05:00Z"}
     r = await ana.phones[1].post(
         "/api/v1/patient/sync",
         json={
             "checkins": [
                 {**checkin, "done_at": "2026-11-20T09:00:00Z"},
                 {**flagged, "red_flags": ["fainting"], "done_at": "2026-11-20T10:00:00Z"},
-            ]
+            ],
+            "completions": [taken_back],
         },
     )
     assert r.status_code == 200, r.text

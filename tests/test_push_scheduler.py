@@ -135,7 +135,7 @@ async def join_phone(therapist: Client, app: Litestar, patient_id: int) -> Clien
 
 async def complete(
     phone: Client, patient: Patient, on_date: dt.date, slot: str, how_many: int, now: dt.datetime
-) -> None:
+) -> list[dict[str, Any]]:
     day = (on_date - patient.treated_on).days
     ids = [i["exercise_id"] for i in patient.items if slot in i["slots"] and i["from_day"] <= day <= i["to_day"]]
     ids = ids[:how_many]
@@ -151,6 +151,7 @@ async def complete(
     ]
     r = await phone.post("/api/v1/patient/sync", json={"completions": done})
     assert r.status_code == 200, r.text
+    return done
 
 
 async def deliveries(therapist: Client, patient: Patient) -> list[dict[str, Any]]:
@@ -236,6 +237,22 @@ async def test_a_finished_slot_is_not_reminded_and_a_partly_done_one_says_what_i
     assert [(r.name, r.payload["title"]) for r in received] == [("Bea-1", "Evening: 2 stretches, about 4 minutes")]
     log = await deliveries(therapist, ana)
     assert [(d["status"], d["last_error"]) for d in log] == [("skipped", "nothing left to do in this slot")]
+
+
+async def test_a_completion_taken_back_is_not_done_for_the_reminder(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog, name="Ana")
+    done = await complete(ana.phones[0], ana, dt.date(2026, 11, 20), "evening", 3, START)
+    withdrawn = {**done[0], "withdrawn_at": START.isoformat()}
+    r = await ana.phones[0].post("/api/v1/patient/sync", json={"completions": [withdrawn]})
+    assert r.json()["withdrawn"] == [withdrawn["id"]], r.text
+
+    report = await scheduler.tick(utc("2026-11-20T18:00:00"))
+
+    assert (report.sent, report.skipped) == (1, 0)
+    [received] = await service.wait_for(1)
+    assert received.payload["title"].startswith("Evening: 1 ")
 
 
 async def test_on_the_day_of_an_edit_the_reminder_counts_the_version_the_patients_app_shows(

@@ -296,6 +296,7 @@ async def test_sync_answers_the_pain_the_server_keeps_for_each_completion(
         "completions": [blank["id"], answered["id"]],
         "checkins": [check["id"]],
         "pains": {blank["id"]: None, answered["id"]: 7},
+        "withdrawn": [],
     }
 
     # Sent again with other answers: the blank one is filled in, the stored 7 stays and is said.
@@ -306,9 +307,10 @@ async def test_sync_answers_the_pain_the_server_keeps_for_each_completion(
         "completions": [blank["id"], answered["id"]],
         "checkins": [],
         "pains": {blank["id"]: 4, answered["id"]: 7},
+        "withdrawn": [],
     }
     r = await other_client.post("/api/v1/patient/sync", json={"checkins": [check]})
-    assert r.json() == {"completions": [], "checkins": [check["id"]], "pains": {}}
+    assert r.json() == {"completions": [], "checkins": [check["id"]], "pains": {}, "withdrawn": []}
 
 
 async def test_a_filled_in_pain_shows_in_the_therapists_views_and_nothing_counts_twice(

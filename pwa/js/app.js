@@ -20,8 +20,8 @@ import { loadZoneAnswers, sendLang } from "./settings.js";
 const core = globalThis.unknotCore;
 // While the pain question after an exercise is open, its record waits this long before it is sent.
 const PAIN_GRACE_MS = 2 * 60 * 1000;
-// A done mark tapped on a list waits this long before it is sent: a tap on the wrong circle can
-// be taken back (once sent, the clinic keeps it).
+// A done mark tapped on a list waits this long before it is sent: a tap on the wrong circle is
+// then simply forgotten (once sent, taking it back goes through the outbox: see app.undo).
 const UNDO_MS = 8000;
 // How long a change to a record waits for a send already on its way before it gives up.
 const LOCK_WAIT_MS = 1500;
@@ -72,8 +72,20 @@ export const app = {
     return routineFor(this.bundle, date, (x, slot) => Boolean(this.completionFor(date, x, slot)));
   },
 
+  /** The completions that count (not refused, not taken back), of one day or of every day. */
   completions(date) {
-    return this.records.filter((r) => r.type === "completion" && r.state !== "rejected" && r.body.on_date === date);
+    const gone = this.withdrawnIds();
+    return this.records.filter((r) => r.type === "completion" && r.state !== "rejected" && !gone[r.id]
+      && (date === undefined || r.body.on_date === date));
+  },
+
+  /** Ids of the completions taken back (see core.withdrawn), worked out once per reading of the records. */
+  withdrawnIds() {
+    if (this.withdrawnOf !== this.records) {
+      this.withdrawnOf = this.records;
+      this.withdrawnSet = core.withdrawn(this.records);
+    }
+    return this.withdrawnSet;
   },
 
   checkins(date) {
@@ -209,18 +221,45 @@ export const app = {
     sync.flush();
   },
 
-  /** Take back a record that has not left the phone (see changePending for the answer). */
+  /** Take back a done mark. A record that surely never left the phone is deleted ("ok", see
+   *  changePending); one that left (or may have, or is on its way) is taken back through the
+   *  outbox, like any record, offline too ("taken_back", see core.withdraw): the clinic's record
+   *  is marked withdrawn once it arrives. Every completion counted for the same exercise, slot and
+   *  day goes with it (two phones may each have logged it), so the mark is clear. "rejected":
+   *  refused by the server, nothing to take back; "failed": this phone could not store it. */
   async undo(id) {
+    const mine = this.records.find((r) => r.id === id);
     // Still held back (the seconds to take a tap back): gone at once, however slow a send of
     // other records that holds the lock is.
     let held = false;
     try {
       held = !this.leavingIds.has(id) && (await core.takeBackHeld(id, this.leavingIds));
     } catch { /* storage failing: the locked path below answers */ }
-    const outcome = held ? "ok" : await this.changePending(id, () => core.takeBack(id));
+    let outcome = held ? "ok" : await this.changePending(id, () => core.takeBack(id));
     if (held) await this.reloadRecords();
+    if (["sent", "unsure", "sending"].includes(outcome)) outcome = await this.withdraw(id);
+    if (mine && (outcome === "ok" || outcome === "taken_back")) {
+      const { on_date: date, exercise_id: exercise, slot } = mine.body;
+      for (const twin of this.completions(date).filter((r) => r.body.exercise_id === exercise && r.body.slot === slot)) {
+        const more = await this.undo(twin.id);
+        if (more === "taken_back") outcome = more;
+      }
+    }
     refreshPassive();
-    if (outcome === "ok") core.announce({ type: "records" });
+    if (outcome === "ok" || outcome === "taken_back") core.announce({ type: "records" });
+    return outcome;
+  },
+
+  /** Take back completion `id` through the outbox (see undo). */
+  async withdraw(id) {
+    let outcome;
+    try {
+      outcome = await core.withdraw(id, new Date().toISOString());
+    } catch {
+      return "failed";
+    }
+    await this.reloadRecords();
+    if (outcome === "taken_back") sync.flush();
     return outcome;
   },
 
@@ -247,7 +286,7 @@ export const app = {
       if (res.status === 413) await core.clearTried(await stamped);
       if (!res.ok) return;
       const kept = await res.json();
-      await core.markSent(sending, [...(kept.completions || []), ...(kept.checkins || [])], kept.pains);
+      await core.markSent(sending, [...(kept.completions || []), ...(kept.checkins || [])], kept.pains, kept.withdrawn);
     }).catch(() => { /* offline: Background Sync sends them (registered below) */ })
       .finally(() => {
         for (const r of sending) this.leavingIds.delete(r.id);

@@ -19,6 +19,13 @@
  *            {id: "fill:<completion id>", type: "fill", state: "pending"|"rejected", ready_at,
  *             body: <the completion's body with the pain>}. At most one per completion; it is
  *            deleted once the server holds it, its pain then kept in the completion.
+ *            and take-backs: a completion taken back after it left the phone (or may have), sent as
+ *            a repeat of it with withdrawn_at (the server marks it withdrawn, once, whichever of
+ *            the two it gets first): {id: "undo:<completion id>", type: "undo", state, ready_at: 0,
+ *            body: <the completion's body with withdrawn_at>}. Deleted once the server holds it,
+ *            its withdrawn_at then kept in the completion's body. A completion with either counts
+ *            nowhere (see withdrawn); it stays stored, so a copy of it from the server's log or
+ *            another tab is known for what it is. Ticking the exercise again is a new completion.
  *
  * A record (a fill-in too) never changes while it is on its way: senders take only records that
  * are not held back (ready_at passed) and keep the Web Lock "unknot-outbox" while the request is
@@ -127,6 +134,40 @@
 
   function fillId(id) {
     return "fill:" + id;
+  }
+
+  function undoId(id) {
+    return "undo:" + id;
+  }
+
+  /* The ids of the completions among `records` that are taken back (withdrawn_at stored with it,
+   * or its take-back waiting to be sent): they count nowhere. */
+  function withdrawn(records) {
+    var ids = {};
+    records.forEach(function (r) {
+      if (r.type === "undo" && r.state !== "rejected") ids[r.body.id] = true;
+      else if (r.type === "completion" && r.body.withdrawn_at) ids[r.id] = true;
+    });
+    return ids;
+  }
+
+  /* Take back completion `id`, which has left the phone or may have (or may be on its way): its
+   * take-back goes into the outbox as a new record (so no lock is needed: nothing on its way
+   * changes), at `at` (ISO time). Answers "taken_back" (also when it already was), "rejected"
+   * (the server refused the completion: nothing to take back there) or "gone". */
+  function withdraw(id, at) {
+    return tx(["records"], "readwrite", function (t) {
+      var store = t.objectStore("records");
+      return Promise.all([req(store.get(id)), req(store.get(undoId(id)))]).then(function (found) {
+        var record = found[0];
+        if (!record || record.type !== "completion") return "gone";
+        if (record.state === "rejected") return "rejected";
+        if (record.body.withdrawn_at || (found[1] && found[1].state !== "rejected")) return "taken_back";
+        var body = Object.assign({}, record.body, { withdrawn_at: at });
+        store.put({ id: undoId(id), type: "undo", state: "pending", ready_at: 0, body: body });
+        return "taken_back";
+      });
+    });
   }
 
   function blank(pain) {
@@ -278,8 +319,9 @@
       return req(store.getAll()).then(function (all) {
         var logged = {};
         function slotKey(r) { return r.body.on_date + "|" + r.body.slot + "|" + r.body.exercise_id; }
+        var gone = withdrawn(all);
         all.forEach(function (r) {
-          if (r.type === "completion" && r.state !== "rejected") logged[slotKey(r)] = true;
+          if (r.type === "completion" && r.state !== "rejected" && !gone[r.id]) logged[slotKey(r)] = true;
         });
         var n = 0;
         all.forEach(function (r) {
@@ -299,9 +341,27 @@
    * stays on the phone: `pains` (the server's answer, by completion id; older servers send none)
    * has the pain it keeps, which may not be the one sent (a stored pain never changes). Resolves
    * with 1 when it was waiting here (a fill-in always was), else 0. */
-  function settle(store, r, pains) {
+  function settle(store, r, pains, taken) {
     var known = pains && Object.prototype.hasOwnProperty.call(pains, r.body.id);
     var stored = known ? pains[r.body.id] : r.body.pain;
+    if (r.type === "undo") {
+      store.delete(r.id);
+      return req(store.get(r.body.id)).then(function (found) {
+        // The take-back stored the whole record, taken back, if the server had not seen it yet.
+        var record = found || { id: r.body.id, type: "completion", ready_at: 0, body: r.body };
+        record.state = "sent";
+        delete record.tried;
+        record.body = Object.assign({}, record.body, { withdrawn_at: record.body.withdrawn_at || r.body.withdrawn_at });
+        if (known) record.body.pain = stored;
+        store.put(record);
+        return 1;
+      });
+    }
+    if (r.type === "completion" && taken && taken[r.body.id] && !r.body.withdrawn_at) {
+      // Taken back at the clinic already (from another phone): this phone learns it now, and the
+      // time from the log (mergeSent) later.
+      r = Object.assign({}, r, { body: Object.assign({}, r.body, { withdrawn_at: new Date().toISOString() }) });
+    }
     if (r.type === "fill") {
       store.delete(r.id);
       return req(store.get(r.body.id)).then(function (found) {
@@ -344,14 +404,17 @@
   }
 
   /* Records sent (as read for the request) of which the server answered it holds `ids`, with the
-   * pain it keeps for each completion (`pains`, by id; may be missing). */
-  function markSent(records, ids, pains) {
+   * pain it keeps for each completion (`pains`, by id; may be missing) and the completions it
+   * holds as taken back (`withdrawnIds`; may be missing). */
+  function markSent(records, ids, pains, withdrawnIds) {
     var held = {};
+    var taken = {};
     ids.forEach(function (id) { held[id] = true; });
+    (withdrawnIds || []).forEach(function (id) { taken[id] = true; });
     return tx(["records"], "readwrite", function (t) {
       var store = t.objectStore("records");
       return Promise.all(records.filter(function (r) { return held[r.body.id]; }).map(function (r) {
-        return settle(store, r, pains);
+        return settle(store, r, pains, taken);
       })).then(function (counts) {
         return counts.reduce(function (a, b) { return a + b; }, 0);
       });
@@ -367,14 +430,18 @@
   /* One request's worth of ready records: at most maxCompletions completions (fill-ins count as
    * completions) and maxCheckins check-ins, and at most maxBytes (default MAX_BATCH_BYTES) of
    * encoded records, but always at least one record; rest says how many wait for the next
-   * request, bytes how big the batch is. A fill-in waits for the next one when its completion
-   * goes in this one: the server refuses an id twice in one batch. */
+   * request, bytes how big the batch is. A fill-in or take-back waits for the next one when its
+   * completion (or another repeat of it) goes in this one: the server refuses an id twice in one
+   * batch. */
   function batchOf(ready, maxCompletions, maxCheckins, maxBytes) {
     var limit = maxBytes || MAX_BATCH_BYTES;
     var going = {};
     ready.forEach(function (r) { if (r.type === "completion") going[r.id] = true; });
     var completions = ready.filter(function (r) {
-      return r.type === "completion" || (r.type === "fill" && !going[r.body.id]);
+      if (r.type === "completion") return true;
+      if ((r.type !== "fill" && r.type !== "undo") || going[r.body.id]) return false;
+      going[r.body.id] = true;
+      return true;
     }).slice(0, maxCompletions);
     var checkins = ready.filter(function (r) { return r.type === "checkin"; }).slice(0, maxCheckins);
     // The wrapper {"completions":[],"checkins":[]} and one comma per record.
@@ -411,6 +478,11 @@
           if (found && found.state === "pending") return settle(store, { id: body.id, type: type, body: body });
           if (!found) store.put({ id: body.id, type: type, state: "sent", ready_at: 0, body: body });
           else if (found.state !== "sent") { found.state = "sent"; store.put(found); }
+          else if (type === "completion" && body.withdrawn_at && found.body.withdrawn_at !== body.withdrawn_at) {
+            // Taken back at the clinic (from this phone or another): the phone keeps the clinic's time.
+            found.body = Object.assign({}, found.body, { withdrawn_at: body.withdrawn_at });
+            store.put(found);
+          }
           else if (type === "completion" && found.body.pain !== body.pain && !(blank(found.body.pain) && blank(body.pain))) {
             // The clinic keeps another pain answer than this phone shows (a change sent after
             // the first answer reached it): the phone shows the clinic's.
@@ -484,12 +556,17 @@
     return Promise.all([cachesGone.catch(function () {}), pushGone.catch(function () {})]).then(function () {});
   }
 
-  /* Records as the patient counts them: a fill-in (a late pain answer) beside its own completion
-   * is that exercise's, not another one. */
+  /* Records as the patient counts them: a fill-in (a late pain answer) or a take-back beside its
+   * own completion, or beside each other, is that exercise's, not another one. */
   function perExercise(records) {
     var ids = {};
-    records.forEach(function (r) { if (r.type !== "fill") ids[r.id] = true; });
-    return records.filter(function (r) { return r.type !== "fill" || !ids[r.body.id]; });
+    records.forEach(function (r) { if (r.type !== "fill" && r.type !== "undo") ids[r.id] = true; });
+    return records.filter(function (r) {
+      if (r.type !== "fill" && r.type !== "undo") return true;
+      if (ids[r.body.id]) return false;
+      ids[r.body.id] = true;
+      return true;
+    });
   }
 
   function pending(records) {
@@ -631,7 +708,7 @@
           return res.json().catch(function () { return null; }).then(function (body) {
             if (res.ok && body) {
               var ids = (body.completions || []).concat(body.checkins || []);
-              return markSent(completions.concat(checkins), ids, body.pains).then(function (n) {
+              return markSent(completions.concat(checkins), ids, body.pains, body.withdrawn).then(function (n) {
                 sent += n;
                 announce({ type: "records" });
                 // More waiting than one batch took: go on.
@@ -726,6 +803,8 @@
     setPain: setPain,
     takeBack: takeBack,
     takeBackHeld: takeBackHeld,
+    withdraw: withdraw,
+    withdrawn: withdrawn,
     markTried: markTried,
     clearTried: clearTried,
     retryRejected: retryRejected,

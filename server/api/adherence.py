@@ -118,7 +118,8 @@ async def _streak(
         return streak(days, today)
     spans = _in_force(await plans.versions_of_patient(db, therapist_id, patient.id, dt.date.min), patient.timezone)
     since = min(v.since for v in spans)
-    logged = [(c.exercise_id, c.on_date, c.slot) for c in await logs.completions_between(db, patient.id, since, today)]
+    completions = logs.standing(await logs.completions_between(db, patient.id, since, today))
+    logged = [(c.exercise_id, c.on_date, c.slot) for c in completions]
     return streak(by_day(spans, logged, since, today, catalog), today)
 
 
@@ -147,7 +148,8 @@ class AdherenceController(Controller):
         versions = await plans.versions_of_patient(
             db, request.user.therapist.id, patient_id, first - dt.timedelta(days=1)
         )
-        completions = await logs.completions_between(db, patient_id, first, today)
+        # Completions taken back count nowhere: not as done, not in the pain trend.
+        completions = logs.standing(await logs.completions_between(db, patient_id, first, today))
         checkins = await logs.checkins_between(db, patient_id, first, today)
         done = [(c.exercise_id, c.on_date, c.slot) for c in completions]
         day_rows = by_day(_in_force(versions, patient.timezone), done, first, today, catalog)

@@ -159,7 +159,8 @@ Note = Annotated[str, Meta(max_length=500, pattern=PLAIN_TEXT)]
 
 
 class CompletionIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """One exercise done, as logged on the device."""
+    """One exercise done, as logged on the device; with ``withdrawn_at``, the patient's take-back of
+    it (the whole record is sent again, so a take-back works whichever of the two arrives first)."""
 
     id: uuid.UUID
     exercise_id: Annotated[str, Meta(min_length=1, max_length=64)]
@@ -171,6 +172,7 @@ class CompletionIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     hold_seconds_done: Annotated[int, Meta(ge=0, le=3600)] | None = None
     pain: Annotated[int, Meta(ge=0, le=10)] | None = None
     note: Note = ""
+    withdrawn_at: dt.datetime | None = None
 
 
 class CheckinIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -195,12 +197,14 @@ class SyncOut(Struct, frozen=True):
     """The ids of the batch that the server now holds: the device may drop them from its outbox.
 
     ``pains`` has the pain answer stored for each completion of the batch (null: none), which is not
-    the one sent when a stored pain was kept: the device shows what the clinic has.
+    the one sent when a stored pain was kept: the device shows what the clinic has. ``withdrawn``
+    has the completions of the batch the clinic holds as taken back (by this send or an earlier one).
     """
 
     completions: list[str]
     checkins: list[str]
     pains: dict[str, int | None] = {}
+    withdrawn: list[str] = []
 
 
 class LogOut(Struct, frozen=True):
@@ -248,6 +252,9 @@ def _check_batch(
             raise InputError(f"{field}.exercise_id", f"unknown exercise {c.exercise_id!r}")
         check_date(c.on_date, f"{field}.on_date")
         done_at = _moment(c.done_at, f"{field}.done_at", earliest, latest)
+        withdrawn_at = None
+        if c.withdrawn_at is not None:
+            withdrawn_at = _moment(c.withdrawn_at, f"{field}.withdrawn_at", earliest, latest)
         completions.append(
             CompletionRow(
                 id=str(c.id),
@@ -260,6 +267,7 @@ def _check_batch(
                 hold_seconds_done=c.hold_seconds_done,
                 pain=c.pain,
                 note=c.note,
+                withdrawn_at=withdrawn_at,
             )
         )
     known_flags = {f.id for f in catalog.aftercare.red_flags}
@@ -517,13 +525,18 @@ class PatientController(Controller):
     @post(
         "/sync",
         summary="Send logged completions and check-ins; repeats are ignored, except that a blank pain answer "
-        "can be filled in once",
+        "can be filled in once and a completion can be taken back",
         description="Records are kept by their client-made id. A record sent again is ignored, with one "
         "exception: when a completion this patient already sent is stored without a pain answer and the "
         "repeat carries one, that pain is stored (the phone may send a record before the patient answers). "
         "A stored pain is never changed, and nothing else of a stored record changes; a record is never "
-        "counted twice. The answer has the pain stored for each completion of the batch, so a device "
-        "whose answer to an earlier send was lost learns which pain the clinic keeps. An id another "
+        "counted twice. A completion sent again with `withdrawn_at` (when the patient took it back, "
+        "within the same dates a completion is accepted for) is taken back: it stays stored as taken back "
+        "(kept in the history, counted nowhere), once; a take-back sent before its completion stores it "
+        "taken back, and a later copy of the completion changes nothing. Ticking the exercise again is a "
+        "new completion with a new id. The answer has the pain stored for each completion of the batch, "
+        "and in `withdrawn` those the clinic holds as taken back, so a device whose answer to an earlier "
+        "send was lost learns what the clinic keeps. An id another "
         "patient's record holds is a 409 naming it, and nothing of the batch is stored.",
         status_code=200,
     )
@@ -534,7 +547,7 @@ class PatientController(Controller):
             held = await logs.store_batch(db, request.user.patient_id, completions, checkins, now)
         except logs.IdInUse as exc:
             raise InputError(exc.field, "is the id of another record; make a new one", status=409) from None
-        return SyncOut(held.completions, held.checkins, held.pains)
+        return SyncOut(held.completions, held.checkins, held.pains, held.withdrawn)
 
     @get("/log", summary="What this patient logged between two dates")
     async def log(

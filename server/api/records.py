@@ -49,6 +49,8 @@ CSV_COLUMNS = (
     "soreness",
     "red_flags",
     "note",
+    # When the patient took the completion back (kept in the history, counted nowhere); blank: it stands.
+    "withdrawn_at",
 )
 # A cell starting with one of these is a formula to a spreadsheet: patient notes must stay text.
 # Spreadsheets skip leading spaces and line breaks, so " =1+1" and "\n@SUM(A1)" count too.
@@ -176,12 +178,31 @@ def records_csv(completions: list[CompletionRow], checkins: list[CheckinRow], ti
                 None,
                 None,
                 c.note,
+                c.withdrawn_at,
             )
         )
     for k in checkins:
         flags = " ".join(k.red_flags)
         rows.append(
-            ("checkin", k.id, k.on_date, None, None, None, k.done_at, None, None, None, None, k.soreness, flags, k.note)
+            (
+                "checkin",
+                *(
+                    k.id,
+                    k.on_date,
+                    None,
+                    None,
+                    None,
+                    k.done_at,
+                    None,
+                    None,
+                    None,
+                    None,
+                    k.soreness,
+                    flags,
+                    k.note,
+                    None,
+                ),
+            )
         )
     rows.sort(key=lambda r: (str(r[2]), str(r[6]), str(r[0])))
     out = io.StringIO()
@@ -237,7 +258,12 @@ class RecordsController(Controller):
     tags = ["therapist: records"]
     guards = [therapist_guard]
 
-    @get("/records", summary="Completions and check-ins of the last days (default 90)")
+    @get(
+        "/records",
+        summary="Completions and check-ins of the last days (default 90)",
+        description="Completions the patient took back are listed too, with `withdrawn_at` set; they "
+        "count in no figure.",
+    )
     async def records_json(
         self,
         request: TherapistRequest,

@@ -38,7 +38,8 @@ class Signals(Struct, frozen=True):
 _SIGNALS_OF = """
     SELECT p.id, p.display_name, p.timezone,
            (SELECT max(soreness) FROM checkin WHERE patient_id = p.id AND on_date >= :since) AS max_soreness,
-           (SELECT max(pain) FROM completion WHERE patient_id = p.id AND on_date >= :since) AS max_pain,
+           (SELECT max(pain) FROM completion
+            WHERE patient_id = p.id AND on_date >= :since AND withdrawn_at IS NULL) AS max_pain,
            {last_activity} AS last_activity
     FROM patient p
     WHERE p.therapist_id = :tid AND p.archived_at IS NULL
@@ -108,7 +109,10 @@ _LOGGED_SINCE = """
     SELECT x.patient_id, {columns} FROM {table} x JOIN patient p ON p.id = x.patient_id
     WHERE p.therapist_id = :tid AND (p.archived_at IS NOT NULL) = :archived AND x.on_date >= :since
 """
-_COMPLETIONS_SINCE = _LOGGED_SINCE.format(columns="x.exercise_id, x.on_date, x.slot", table="completion")
+# A completion taken back counts for nothing.
+_COMPLETIONS_SINCE = (
+    _LOGGED_SINCE.format(columns="x.exercise_id, x.on_date, x.slot", table="completion") + " AND x.withdrawn_at IS NULL"
+)
 _CHECKINS_SINCE = _LOGGED_SINCE.format(columns="x.on_date, x.done_at, x.soreness", table="checkin")
 
 

@@ -1,8 +1,17 @@
 """What patients log: completions and check-ins, idempotent by client id.
 
-A repeat of a record is ignored, with one exception: a completion stored without a pain answer
-takes the pain of a later repeat (the phone may have sent the record before the patient answered).
-That pain is filled in once: a stored pain is never changed, and nothing else of the record is.
+A repeat of a record is ignored, with two exceptions:
+- a completion stored without a pain answer takes the pain of a later repeat (the phone may have
+  sent the record before the patient answered). That pain is filled in once: a stored pain is never
+  changed.
+- a repeat of a completion carrying ``withdrawn_at`` takes it back (the patient's mis-tap noticed
+  after it was sent). The completion stays, as a tombstone: marked once, never cleared, so a later
+  replay of the completion from any outbox copy finds it and cannot count it again. A take-back
+  that arrives before its completion stores the completion already withdrawn.
+Nothing else of a stored record changes. Withdrawn completions stay in the patient's history (the
+``withdrawn_at`` of a CompletionRow) but count nowhere: not as done, not in adherence, pain or
+activity (every such query here and in plans, patients, attention and reminders says
+``withdrawn_at IS NULL``).
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ __all__ = [
     "handled_between",
     "last_activity",
     "mark_handled",
+    "standing",
     "store_batch",
 ]
 
@@ -45,6 +55,8 @@ class CompletionRow(Struct, frozen=True, kw_only=True):
     hold_seconds_done: int | None = None
     pain: int | None = None
     note: str = ""
+    # When the patient took it back (device time, UTC); None: it stands.
+    withdrawn_at: str | None = None
 
 
 class CheckinRow(Struct, frozen=True, kw_only=True):
@@ -80,40 +92,46 @@ class IdInUse(Exception):
         super().__init__(field)
 
 
-# A repeat fills in a blank pain answer, once, and only for the patient who holds the record (another
-# patient's id is left alone here and refused below); the same text on both backends.
+# A repeat fills in a blank pain answer, once, and a repeat with withdrawn_at takes the completion
+# back, once; only for the patient who holds the record (another patient's id is left alone here
+# and refused below); the same text on both backends.
 STORE_COMPLETION = (
     "INSERT INTO completion (id, patient_id, exercise_id, on_date, slot, done_at, sets_done, reps_done, "
-    "hold_seconds_done, pain, note, received_at) VALUES (:id, :pid, :exercise_id, :on_date, :slot, :done_at, "
-    ":sets_done, :reps_done, :hold_seconds_done, :pain, :note, :received) "
-    "ON CONFLICT (id) DO UPDATE SET pain = excluded.pain "
-    "WHERE completion.pain IS NULL AND excluded.pain IS NOT NULL AND completion.patient_id = excluded.patient_id"
+    "hold_seconds_done, pain, note, received_at, withdrawn_at) VALUES (:id, :pid, :exercise_id, :on_date, :slot, "
+    ":done_at, :sets_done, :reps_done, :hold_seconds_done, :pain, :note, :received, :withdrawn_at) "
+    "ON CONFLICT (id) DO UPDATE SET pain = coalesce(completion.pain, excluded.pain), "
+    "withdrawn_at = coalesce(completion.withdrawn_at, excluded.withdrawn_at) "
+    "WHERE completion.patient_id = excluded.patient_id AND ("
+    "(completion.pain IS NULL AND excluded.pain IS NOT NULL) "
+    "OR (completion.withdrawn_at IS NULL AND excluded.withdrawn_at IS NOT NULL))"
 )
 
-# Which of a batch's ids are stored (and, for a completion, the pain it keeps): the ids travel as
-# one JSON array parameter.
+# Which of a batch's ids are stored (and, for a completion, the pain it keeps and whether it was
+# taken back): the ids travel as one JSON array parameter.
 HELD = {
     "completion": dialects(
-        sqlite="SELECT id, pain FROM completion WHERE patient_id = :pid AND id IN (SELECT value FROM json_each(:ids))",
-        postgresql="SELECT id, pain FROM completion WHERE patient_id = :pid "
+        sqlite="SELECT id, pain, withdrawn_at FROM completion WHERE patient_id = :pid "
+        "AND id IN (SELECT value FROM json_each(:ids))",
+        postgresql="SELECT id, pain, withdrawn_at FROM completion WHERE patient_id = :pid "
         "AND id IN (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))",
     ),
     "checkin": dialects(
-        sqlite="SELECT id, NULL AS pain FROM checkin WHERE patient_id = :pid "
+        sqlite="SELECT id, NULL AS pain, NULL AS withdrawn_at FROM checkin WHERE patient_id = :pid "
         "AND id IN (SELECT value FROM json_each(:ids))",
-        postgresql="SELECT id, NULL AS pain FROM checkin WHERE patient_id = :pid "
+        postgresql="SELECT id, NULL AS pain, NULL AS withdrawn_at FROM checkin WHERE patient_id = :pid "
         "AND id IN (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))",
     ),
 }
 
 
 class Held(NamedTuple):
-    """The ids of a batch the server now holds, and the pain stored for each of its completions
-    (which is not the one sent when a stored pain was kept)."""
+    """The ids of a batch the server now holds, the pain stored for each of its completions
+    (which is not the one sent when a stored pain was kept), and which of them are taken back."""
 
     completions: list[str]
     checkins: list[str]
     pains: dict[str, int | None]
+    withdrawn: list[str]
 
 
 async def store_batch(
@@ -143,6 +161,7 @@ async def store_batch(
                     "pain": c.pain,
                     "note": c.note,
                     "received": received,
+                    "withdrawn_at": c.withdrawn_at,
                 }
                 for c in completions
             ],
@@ -166,22 +185,27 @@ async def store_batch(
             ],
         )
         held: dict[str, dict[str, int | None]] = {}
+        withdrawn: set[str] = set()
         for table, records in (("completion", completions), ("checkin", checkins)):
             rows = await tx.fetch_all(
                 HELD[table][tx.dialect], {"pid": patient_id, "ids": json.dumps([r.id for r in records])}
             )
             held[table] = {r["id"]: r["pain"] for r in rows}
+            withdrawn.update(r["id"] for r in rows if r["withdrawn_at"] is not None)
             # Skipped as a repeat yet not this patient's: the phone would send it for ever.
             for i, r in enumerate(records):
                 if r.id not in held[table]:
                     raise IdInUse(f"{table}s[{i}].id")
-    return Held([c.id for c in completions], [c.id for c in checkins], held["completion"])
+    ids = [c.id for c in completions]
+    return Held(ids, [c.id for c in checkins], held["completion"], [i for i in ids if i in withdrawn])
 
 
 async def completions_between(db: Database, patient_id: int, first: dt.date, last: dt.date) -> list[CompletionRow]:
-    """A patient's completions with ``first <= on_date <= last``, in order."""
+    """A patient's completions with ``first <= on_date <= last``, in order; those taken back too
+    (their ``withdrawn_at`` set): the caller counting anything leaves them out (see ``standing``)."""
     rows = await db.fetch_all(
-        "SELECT id, exercise_id, on_date, slot, done_at, sets_done, reps_done, hold_seconds_done, pain, note "
+        "SELECT id, exercise_id, on_date, slot, done_at, sets_done, reps_done, hold_seconds_done, pain, note, "
+        "withdrawn_at "
         "FROM completion WHERE patient_id = :pid AND on_date BETWEEN :a AND :b ORDER BY on_date, done_at, id",
         {"pid": patient_id, "a": first.isoformat(), "b": last.isoformat()},
     )
@@ -189,6 +213,11 @@ async def completions_between(db: Database, patient_id: int, first: dt.date, las
         CompletionRow(**{**dict(r), "on_date": dt.date.fromisoformat(r["on_date"])})  # type: ignore[arg-type]
         for r in rows
     ]
+
+
+def standing(completions: list[CompletionRow]) -> list[CompletionRow]:
+    """The completions that count: those not taken back."""
+    return [c for c in completions if c.withdrawn_at is None]
 
 
 async def checkins_between(db: Database, patient_id: int, first: dt.date, last: dt.date) -> list[CheckinRow]:
@@ -256,7 +285,9 @@ async def mark_handled(
 
 
 # When the patient ``p`` last logged anything (device time, UTC): an expression for any query over patients.
-LAST_ACTIVITY = """(SELECT max(at) FROM (SELECT max(done_at) AS at FROM completion WHERE patient_id = p.id
+# A completion taken back is no activity (a mis-tap).
+LAST_ACTIVITY = """(SELECT max(at) FROM (SELECT max(done_at) AS at FROM completion
+                                         WHERE patient_id = p.id AND withdrawn_at IS NULL
                                  UNION ALL SELECT max(done_at) FROM checkin WHERE patient_id = p.id) AS latest)"""
 _OF_ONE_PATIENT = "SELECT {last_activity} AS at FROM patient p WHERE p.id = :pid"
 _LAST_ACTIVITY_OF_ONE = _OF_ONE_PATIENT.format(last_activity=LAST_ACTIVITY)

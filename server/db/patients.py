@@ -273,6 +273,7 @@ _IDENTITY_WITH_PLAN_DAYS = (
     "d.last_seen_at, " + PLAN_DAY_COLUMNS + "FROM patient_device d JOIN patient p ON p.id = d.patient_id "
     "LEFT JOIN plan pl ON pl.patient_id = p.id AND pl.status = 'active' "
     "LEFT JOIN completion c ON c.patient_id = pl.patient_id AND c.on_date BETWEEN :first AND :last "
+    "AND c.withdrawn_at IS NULL "
     "WHERE d.token_hash = :t AND d.revoked_at IS NULL AND p.archived_at IS NULL"
 )
 

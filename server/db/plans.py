@@ -241,7 +241,7 @@ async def active_plan_of_patient(db: Database, patient_id: int) -> PlanRecord | 
 
 _ACTIVE_PLAN_DAY = (
     "SELECT " + PLAN_DAY_COLUMNS + "FROM plan pl "
-    "LEFT JOIN completion c ON c.patient_id = pl.patient_id AND c.on_date = :d "
+    "LEFT JOIN completion c ON c.patient_id = pl.patient_id AND c.on_date = :d AND c.withdrawn_at IS NULL "
     "WHERE pl.patient_id = :pid AND pl.status = 'active'"
 )
 

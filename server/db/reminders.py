@@ -87,7 +87,8 @@ ACTIVE_PLANS = _in_sets(
     "SELECT patient_id, id, version, program, updated_at FROM plan WHERE status = 'active' AND patient_id IN ({ids})"
 )
 DONE_ON = _in_sets(
-    "SELECT patient_id, on_date, exercise_id, slot FROM completion WHERE patient_id IN ({ids}) AND on_date IN ({dates})"
+    "SELECT patient_id, on_date, exercise_id, slot FROM completion "
+    "WHERE patient_id IN ({ids}) AND on_date IN ({dates}) AND withdrawn_at IS NULL"
 )
 CLAIMED_TARGETS = _in_sets(
     "SELECT s.id, s.patient_id, s.endpoint, s.p256dh, s.auth, p.archived_at IS NOT NULL AS archived, p.timezone, "
@@ -477,7 +478,8 @@ async def active_plans_of(db: Database | Transaction, patient_ids: Iterable[int]
 async def done_on(
     db: Database | Transaction, days: Iterable[tuple[int, dt.date]]
 ) -> set[tuple[int, dt.date, str, str]]:
-    """``(patient_id, on_date, exercise_id, slot)`` of every completion on the given patient days."""
+    """``(patient_id, on_date, exercise_id, slot)`` of every completion on the given patient days (not
+    those taken back)."""
     days = set(days)
     if not days:
         return set()

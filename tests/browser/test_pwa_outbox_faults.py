@@ -65,7 +65,7 @@ def wait_until(page: Page, check: Any, what: str, tries: int = 100) -> None:
     raise AssertionError(f"never happened: {what}")
 
 
-def test_a_mark_whose_answer_was_lost_is_not_taken_back_nor_counted_twice(
+def test_a_mark_whose_answer_was_lost_is_taken_back_through_the_outbox_and_never_counted(
     context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
 ) -> None:
     patient = clinic.patient(name="Lost Answer")
@@ -85,21 +85,25 @@ def test_a_mark_whose_answer_was_lost_is_not_taken_back_nor_counted_twice(
     [record] = stored_records(page)
     assert record["state"] == "pending"
 
-    # Offline, the patient taps the mark: the clinic may have it, so it stays, and they are told.
+    # Offline, the patient taps the mark: the clinic may have it, so it is not deleted but taken
+    # back through the outbox (its take-back follows it), and the mark clears at once.
     page.clock.fast_forward(1_000)
     check.click()
-    expect(page.locator("#toast")).to_contain_text("may already be with your clinic")
-    expect(check).to_have_attribute("aria-pressed", "true")
-    assert [r["id"] for r in stored_records(page)] == [record["id"]]
+    expect(page.locator("#toast")).to_contain_text("Your clinic's record is updated once it is sent.")
+    expect(check).to_have_attribute("aria-pressed", "false")
+    assert sorted(r["id"] for r in stored_records(page)) == [record["id"], "undo:" + record["id"]]
 
-    # Back online, it goes again: one row at the clinic, sent on the phone, still done after a reload.
+    # Back online, both go: one row at the clinic, taken back; settled on the phone, still not done
+    # after a reload.
     context.set_offline(False)
     wait_outbox(page, 0)
-    wait_until(page, lambda: [r["state"] for r in stored_records(page)] == ["sent"], "the record settled")
+    wait_until(page, lambda: [r["state"] for r in stored_records(page)] == ["sent"], "the records settled")
     assert [r["id"] for r in server_completions(live_server, patient.id)] == [record["id"]]
+    withdrawn = live_server.rows("SELECT withdrawn_at FROM completion WHERE id = ?", (record["id"],))
+    assert withdrawn[0]["withdrawn_at"] is not None
     page.reload()
     wait_for_screen(page, "today")
-    expect(check).to_have_attribute("aria-pressed", "true")
+    expect(check).to_have_attribute("aria-pressed", "false")
     assert [(r["id"], r["state"]) for r in stored_records(page)] == [(record["id"], "sent")]
 
 

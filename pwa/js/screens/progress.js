@@ -62,7 +62,7 @@ function phaseBlock(app, phase, today) {
     if (!byExercise.has(item.exercise_id)) byExercise.set(item.exercise_id, []);
     byExercise.get(item.exercise_id).push(item);
   }
-  const doneDays = new Set(app.records.filter((r) => r.type === "completion" && r.state !== "rejected").map((r) => r.body.on_date));
+  const doneDays = new Set(app.completions().map((r) => r.body.on_date));
   const days = [];
   for (let d = phase.from_day; d <= phase.to_day; d += 1) days.push(d);
   return h("details", { class: ["phase-block", current && "current"], open: current, "data-keep": `phase:${phase.id}` },

@@ -50,7 +50,7 @@ const SECOND_TAP_MS = 700;
 
 // What the patient is told after tapping a done mark (app.undo's answer).
 const UNDO_SAID = {
-  ok: "undone", sent: "already_saved", unsure: "undo_unsure", sending: "undo_sending", rejected: "undo_rejected", gone: "undone",
+  ok: "undone", taken_back: "taken_back", rejected: "undo_rejected", gone: "undone", failed: "not_stored",
 };
 
 function entryItem(app, date, entry, today) {
@@ -65,8 +65,7 @@ function entryItem(app, date, entry, today) {
     class: ["check", done && "on"],
     type: "button",
     "aria-pressed": done ? "true" : "false",
-    "aria-label": t(future ? "not_due_label" : !done ? "mark_done_label"
-      : record.state === "pending" && !record.tried ? "mark_undone_label" : "done_label", { title, slot }),
+    "aria-label": t(future ? "not_due_label" : !done ? "mark_done_label" : "mark_undone_label", { title, slot }),
     "data-focus": `check:${entry.slot}:${entry.exercise_id}`,
     disabled: future,
     on: {
@@ -82,7 +81,7 @@ function entryItem(app, date, entry, today) {
               app.toast(t("logged", { title }));
             }
           } else {
-            app.toast(t(UNDO_SAID[await app.undo(record.id)] || "already_saved", { title }));
+            app.toast(t(UNDO_SAID[await app.undo(record.id)] || "not_stored", { title }));
           }
         } finally {
           busy.delete(key);

@@ -45,6 +45,8 @@ function table(caption, head, rows, empty) {
 }
 
 function doneText(c) {
+  // Taken back by the patient (a mis-tap): kept in the history, counted nowhere.
+  if (c.withdrawn_at) return h("span", { class: "muted", title: `Taken back ${dateTime(c.withdrawn_at)}` }, "taken back");
   const parts = [];
   if (c.sets_done) parts.push(plural(c.sets_done, "set", "sets"));
   if (c.reps_done) parts.push(`${c.reps_done} reps`);
@@ -54,10 +56,11 @@ function doneText(c) {
 
 function activityCard(records, exercises) {
   const recent = [...records.completions].reverse();
+  const counted = records.completions.filter((c) => !c.withdrawn_at).length;
   const rows = recent.slice(0, 30).map((c) =>
     h(
       "tr",
-      { "data-completion": c.id },
+      { "data-completion": c.id, class: c.withdrawn_at ? "withdrawn" : "" },
       h("td", {}, h("time", { datetime: c.done_at, title: dateTime(c.done_at) }, shortDate(c.on_date))),
       h("td", {}, SLOT_NAMES[c.slot] || c.slot),
       h("th", { scope: "row" }, (exercises.get(c.exercise_id) || { title: c.exercise_id }).title),
@@ -68,7 +71,7 @@ function activityCard(records, exercises) {
   );
   return card(
     "Recent activity",
-    h("p", { class: "muted small" }, `${plural(records.completions.length, "exercise", "exercises")} logged since ${shortDate(records.first)}${recent.length > 30 ? "; the latest 30 are shown, the CSV export has all" : ""}.`),
+    h("p", { class: "muted small" }, `${plural(counted, "exercise", "exercises")} logged since ${shortDate(records.first)}${recent.length > 30 ? "; the latest 30 are shown, the CSV export has all" : ""}.`),
     table("Exercises the patient logged, newest first", ["Date", "Time of day", "Exercise", "Done", "Pain", "Note"], rows, "Nothing logged yet."),
   );
 }
