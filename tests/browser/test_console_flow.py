@@ -297,6 +297,8 @@ def test_adjusted_dosage_is_assigned_and_what_the_patient_logs_shows_on_their_pa
         assert title == catalog["title"]
         expect(row).to_contain_text("12 reps")
         expect(row).to_contain_text("2/10")
+        # The count is over the days the page asks for, which it says (not "since" a first record).
+        expect(page.get_by_text("1 exercise logged in the last 90 days (from ")).to_be_visible()
         expect(page.locator(".calendar td.today")).to_have_class("day s-partial today")
         expect(page.get_by_role("heading", name="Check-ins")).to_be_visible()
         expect(page.locator("tr.flagged")).to_contain_text("Fainting")

@@ -206,3 +206,16 @@ def test_progress_after_a_follow_up_shows_the_week_by_the_plans_then(page: Page,
     expect(page.locator(".phase")).to_have_text(re.compile(r"^Day 4: "))
     expect(page.locator("button.check:not(.on)")).to_have_count(0)
     expect(page.locator("button.check.on")).not_to_have_count(0)
+
+
+def test_after_the_program_ends_today_says_so_without_counting_signs_to_watch(page: Page, clinic: Clinic) -> None:
+    treated_on = local_today() - dt.timedelta(days=200)
+    patient = clinic.patient([{"muscle": "upper-trapezius", "side": "left"}], treated_on)
+    join_in_browser(page, clinic.invite(patient))
+    expect(page.locator(".phase")).to_have_text("Your program is complete. Keep up the habits that helped you.")
+    expect(page.locator(".warn-card")).to_have_count(0)
+    expect(page.locator("#warn")).to_be_visible()  # the warning signs stay one tap away
+    # A day of the program still counts its signs.
+    page.evaluate("h => { location.hash = h; }", f"#/day/{(treated_on + dt.timedelta(days=3)).isoformat()}")
+    wait_for_screen(page, "day")
+    expect(page.locator(".warn-card")).to_contain_text("signs to watch for today")

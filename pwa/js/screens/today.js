@@ -142,7 +142,9 @@ export function renderDay(app, date, { due = null } = {}) {
         h("h2", { id, text: slotName(slot) }),
         h("ul", { class: "entries" }, items.map((e) => entryItem(app, date, e, today))));
     }),
-    flags && routine.offset >= 0
+    // "Signs to watch for today" only while the program runs: once it is over the header's
+    // Warning signs link is still there, without a card counting signs for a day with nothing due.
+    flags && routine.day !== null
       ? h("a", { class: "card link-card warn-card", href: "#/help" },
         h("span", { class: "link-title", text: t("warning_card_title") }),
         h("span", { text: t("warning_card_text", { n: flags }) }))

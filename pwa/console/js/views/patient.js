@@ -5,7 +5,7 @@ import { api, download, maybe } from "../api.js";
 import { loadExercises, loadMuscles } from "../catalog.js";
 import { calendar, trendChart } from "../charts.js";
 import { field, fill, h } from "../dom.js";
-import { addDays, ago, dateTime, localDate, longDate, parseDate, percent, plural, shortDate, SIDE_NAMES, SLOT_NAMES } from "../format.js";
+import { addDays, ago, dateTime, daysBetween, localDate, longDate, parseDate, percent, plural, shortDate, SIDE_NAMES, SLOT_NAMES } from "../format.js";
 import { busy, card, confirmDialog, explain, LEAVING, markFields } from "../ui.js";
 import { attentionBadges, languageSelect, zoneSelect } from "./patients.js";
 
@@ -71,7 +71,7 @@ function activityCard(records, exercises) {
   );
   return card(
     "Recent activity",
-    h("p", { class: "muted small" }, `${plural(counted, "exercise", "exercises")} logged since ${shortDate(records.first)}${recent.length > 30 ? "; the latest 30 are shown, the CSV export has all" : ""}.`),
+    h("p", { class: "muted small" }, `${plural(counted, "exercise", "exercises")} logged in the last ${daysBetween(records.first, records.last) + 1} days (from ${shortDate(records.first)})${recent.length > 30 ? "; the latest 30 are shown, the CSV export has all" : ""}.`),
     table("Exercises the patient logged, newest first", ["Date", "Time of day", "Exercise", "Done", "Pain", "Note"], rows, "Nothing logged yet."),
   );
 }
