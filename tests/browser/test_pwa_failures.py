@@ -477,3 +477,27 @@ def test_a_401_that_is_not_unknots_own_wipes_nothing_and_is_tried_again_later(
     page.evaluate("() => window.dispatchEvent(new Event('online'))")
     wait_outbox(page, 0)
     assert completions_of(live_server, patient.id) == [record["id"]]
+
+
+def test_a_screen_opened_while_a_typed_join_finishes_is_not_replaced_by_today(page: Page, clinic: Clinic) -> None:
+    patient = clinic.patient(name="Hugo")
+    held: list[Route] = []
+    page.context.route("**/api/v1/patient/log*", lambda route: held.append(route))
+    page.goto("/")
+    wait_for_screen(page, "join")
+    page.get_by_label("Your code").fill(clinic.invite(patient)["code"])
+    page.get_by_role("button", name="Start").click()
+    # The join is answered; the phone now reads its log, which waits here.
+    deadline = time.monotonic() + 10
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert held, "the phone never asked for its log"
+    page.evaluate("() => { location.hash = '#/help'; }")
+    wait_for_screen(page, "help")
+    for route in held:
+        route.continue_()
+    page.context.unroute("**/api/v1/patient/log*")
+    # The join finished (the header shows the phone is connected) and Warning signs stayed open.
+    expect(page.locator("#nav")).to_be_visible()
+    page.wait_for_timeout(500)
+    expect(page.locator("main h1")).to_have_text("Warning signs")

@@ -72,7 +72,11 @@ export function renderJoin(app, { code = "", error = null, notice = "", revoked 
         submit.disabled = true;
         message.textContent = "";
         try {
-          if (await app.join(value)) app.go("#/today");
+          // Today, unless the patient opened another screen while the join was finishing.
+          const here = app.route;
+          if (await app.join(value)) {
+            if (app.route === here) app.go("#/today");
+          }
           else message.textContent = t("join_cancelled");
         } catch (err) {
           message.textContent = joinError(err);
