@@ -87,6 +87,7 @@ export default {
   daynav_label: "Other days",
   day_phase: "Day {n}: {phase}",
   not_started: "Your program starts on {date}.",
+  phase_more: "What this stage is for",
   program_over: "Your program is complete. Keep up the habits that helped you.",
   rest_day: "Nothing planned for this day. Rest and move gently.",
   done_of: "{done} of {n} done",

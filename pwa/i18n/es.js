@@ -20,7 +20,7 @@ export default {
   not_found: "No hemos encontrado esto.",
 
   outbox_waiting: { one: "1 por enviar", other: "{n} por enviar" },
-  outbox_empty: "Todo guardado",
+  outbox_empty: "Guardado",
   outbox_sending: "Enviando…",
   outbox_offline: "No tiene conexión. Se enviará cuando vuelva a tenerla.",
   outbox_title: "Guardado en este teléfono",
@@ -87,6 +87,7 @@ export default {
   daynav_label: "Otros días",
   day_phase: "Día {n}: {phase}",
   not_started: "Su programa empieza el {date}.",
+  phase_more: "Para qué sirve esta etapa",
   program_over: "Ha terminado su programa. Mantenga los hábitos que le han ayudado.",
   rest_day: "No hay nada previsto para este día. Descanse y muévase con suavidad.",
   done_of: "{done} de {n} hechos",

@@ -69,12 +69,13 @@ def test_an_address_with_a_date_no_calendar_has_shows_today(page: Page, clinic: 
 
 def test_done_circles_of_a_day_to_come_look_disabled_and_say_it_is_not_due(page: Page, clinic: Clinic) -> None:
     join_in_browser(page, clinic.invite(clinic.patient(TRAPEZIUS, name="Sara")))
-    # The done circle's border style and opacity.
-    mark_style = "b => [getComputedStyle(b.firstChild).borderTopStyle, getComputedStyle(b.firstChild).opacity]"
+    # The done circle's border style and opacity (asked through expect, which waits: Today may be
+    # drawn again right after the join, and a style read from the circle it replaced is empty).
     today = page.locator("li.entry[data-slot='morning'] button.check").first
     expect(today).to_be_enabled()
     title = page.locator("li.entry[data-slot='morning'] .entry-title").first.inner_text()
-    assert today.evaluate(mark_style) == ["solid", "1"]
+    expect(today.locator(".check-mark")).to_have_css("border-top-style", "solid")
+    expect(today.locator(".check-mark")).to_have_css("opacity", "1")
 
     visit(page, f"#/day/{local_today() + dt.timedelta(days=1)}", "day")
     checks = page.locator("li.entry button.check")
@@ -84,9 +85,8 @@ def test_done_circles_of_a_day_to_come_look_disabled_and_say_it_is_not_due(page:
         expect(checks.nth(i)).to_have_accessible_name(re.compile(r"^“.+” \((morning|midday|evening)\) is not due yet$"))
     future = page.locator("li.entry[data-slot='morning'] button.check").first
     expect(future).to_have_accessible_name(f"“{title}” (morning) is not due yet")
-    style = future.evaluate(mark_style)
-    assert style[0] == "dashed"
-    assert float(style[1]) < 1
+    expect(future.locator(".check-mark")).to_have_css("border-top-style", "dashed")
+    assert float(future.locator(".check-mark").evaluate("m => getComputedStyle(m).opacity")) < 1
     assert future.evaluate("b => getComputedStyle(b).cursor") == "not-allowed"
 
     page.get_by_role("link", name="More").click()

@@ -284,3 +284,27 @@ def test_ios_shows_how_to_add_the_app_to_the_home_screen(
     finally:
         context.close()
     assert not page_problems.errors, page_problems.errors
+
+
+@pytest.mark.parametrize("locale", ["en", "es"])
+def test_on_a_360px_phone_the_header_takes_one_row(
+    browser: Browser, live_server: LiveServer, clinic: Clinic, page_problems: PageProblems, locale: str
+) -> None:
+    patient = clinic.patient([{"muscle": "upper-trapezius", "side": "left"}], name="Uma", locale=locale)
+    context = new_context(browser, live_server, viewport={"width": 360, "height": 640}, locale=locale)
+    context.on("page", page_problems.watch)
+    try:
+        page = context.new_page()
+        join_in_browser(page, clinic.invite(patient))
+        expect(page.locator("#sync")).to_be_visible()
+        rows = page.evaluate(
+            """() => new Set([...document.querySelectorAll('.bar > *')]
+                 .filter((e) => e.checkVisibility())
+                 .map((e) => Math.round(e.getBoundingClientRect().top))).size"""
+        )
+        assert rows == 1, page.locator(".bar").inner_text()
+        # The logo goes on a phone this narrow; Today is the first tab.
+        expect(page.locator(".bar .brand")).to_be_hidden()
+    finally:
+        context.close()
+    assert not page_problems.errors, page_problems.errors

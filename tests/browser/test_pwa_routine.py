@@ -219,3 +219,20 @@ def test_after_the_program_ends_today_says_so_without_counting_signs_to_watch(pa
     page.evaluate("h => { location.hash = h; }", f"#/day/{(treated_on + dt.timedelta(days=3)).isoformat()}")
     wait_for_screen(page, "day")
     expect(page.locator(".warn-card")).to_contain_text("signs to watch for today")
+
+
+def test_today_says_what_the_stage_is_for_open_on_its_first_day(page: Page, clinic: Clinic) -> None:
+    # Day 28: the first of "Keeping it up", where the doses drop on purpose.
+    patient = clinic.patient([{"muscle": "upper-trapezius", "side": "left"}], local_today() - dt.timedelta(days=28))
+    join_in_browser(page, clinic.invite(patient))
+    info = page.locator("details.phase-info")
+    expect(info.locator(".phase")).to_have_text("Day 29: Keeping it up")
+    expect(info).to_have_attribute("open", "")
+    expect(info.locator(".phase-about")).to_contain_text("This is planned, not a step back.")
+    # The next day it is there on request.
+    page.evaluate("h => { location.hash = h; }", f"#/day/{(local_today() + dt.timedelta(days=1)).isoformat()}")
+    wait_for_screen(page, "day")
+    expect(info).not_to_have_attribute("open", "")
+    expect(info.locator(".phase-about")).to_be_hidden()
+    info.get_by_text("What this stage is for").click()
+    expect(info.locator(".phase-about")).to_be_visible()

@@ -103,6 +103,17 @@ function entryItem(app, date, entry, today) {
     check);
 }
 
+/** The day and stage; inside the program the stage says what it is for, open on its first day (a
+ *  new stage changes the doses: at "Keeping it up" they drop, on purpose, which the patient is told). */
+function phaseInfo(app, routine, phaseLine) {
+  const about = routine.day !== null && app.bundle.phase_about ? app.bundle.phase_about[routine.phase] : null;
+  if (!about) return h("p", { class: "phase", text: phaseLine });
+  const span = app.bundle.program.phases.find((p) => p.id === routine.phase);
+  return h("details", { class: "phase-info", open: Boolean(span && span.from_day === routine.day) },
+    h("summary", {}, h("span", { class: "phase", text: phaseLine }), h("span", { class: "phase-more", text: t("phase_more") })),
+    h("p", { class: "phase-about", text: about }));
+}
+
 /** One day's routine; `due` (a slot, from a tapped reminder) marks that slot. */
 export function renderDay(app, date, { due = null } = {}) {
   const today = app.today();
@@ -122,7 +133,7 @@ export function renderDay(app, date, { due = null } = {}) {
   return h("section", { class: "screen today" },
     h("p", { class: "eyebrow", text: isToday ? longDate(date, lang()) : t("planned_for") }),
     h("h1", { text: isToday ? t("today_title", { name: app.patient ? app.patient.display_name : "" }) : longDate(date, lang()) }),
-    h("p", { class: "phase", text: phaseLine }),
+    phaseInfo(app, routine, phaseLine),
     dayNav(app, date, today),
     isToday ? zonePrompt(app) : null,
     isToday ? installHint(app) : null,
