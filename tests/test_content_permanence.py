@@ -146,3 +146,47 @@ async def test_plans_check_with_the_database_and_serve_name_the_missing_ids(
     assert refused.returncode == 1
     assert f"exercise '{GONE}' (used by 1 plan" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def without_precaution(tmp_path: Path, muscle_id: str, precaution: str) -> Path:
+    """A copy of plans/ as it was before a muscle was given a precaution."""
+    copy = tmp_path / "plans-before"
+    shutil.copytree(PLANS, copy)
+    path = copy / "muscles" / "neck.toml"
+    head, *blocks = path.read_text().split("[[muscle]]\n")
+    [i] = [n for n, b in enumerate(blocks) if b.startswith(f'id = "{muscle_id}"\n')]
+    assert f'precautions = ["{precaution}"]\n' in blocks[i]
+    blocks[i] = blocks[i].replace(f'precautions = ["{precaution}"]\n', "")
+    path.write_text("[[muscle]]\n".join([head, *blocks]))
+    assert precaution not in load_catalog(copy).muscles[muscle_id].precautions
+    return copy
+
+
+async def test_a_precaution_the_content_adds_reaches_plans_made_before_it(
+    therapist: Client, other_client: Client, settings: Settings, clock: Clock, tmp_path: Path
+) -> None:
+    # The plan is made by a process whose content did not yet say the muscle lies over a vessel.
+    before = create_app(
+        msgspec.structs.replace(settings, plans_dir=str(without_precaution(tmp_path, "sternocleidomastoid", "vessel"))),
+        clock,
+    )
+    async with AsyncTestClient(app=before) as old:
+        old.cookies = therapist.cookies
+        old.headers.update(therapist.headers)
+        patient = await create_patient(old)
+        treated = [{"muscle": "sternocleidomastoid", "side": "left"}]
+        r = await old.post(
+            f"/api/v1/patients/{patient['id']}/plans", json={"treated": treated, "treated_on": TODAY.isoformat()}
+        )
+        assert r.status_code == 201, r.text
+        assert "vessel" not in r.json()["program"]["precautions"]
+    # Served with today's content: the swelling sign is watched for in its first 48 hours.
+    await join(therapist, other_client, patient["id"])
+    r = await other_client.get(f"/api/v1/patient/today?date={TODAY}")
+    assert "groin-swelling" in {f["id"] for f in r.json()["red_flags"]}
+    r = await other_client.get(f"/api/v1/patient/today?date={TODAY + dt.timedelta(days=3)}")
+    assert "groin-swelling" not in {f["id"] for f in r.json()["red_flags"]}
+    r = await other_client.get("/api/v1/patient/plan")
+    assert "vessel" in r.json()["program"]["precautions"]
+    r = await therapist.get(f"/api/v1/patients/{patient['id']}/handout")
+    assert "groin-swelling" in {f["id"] for f in r.json()["red_flags"]}

@@ -11,17 +11,21 @@ __all__ = ["dosage_text", "muscle_name", "program_text", "shown_program"]
 
 
 def shown_program(program: Program, catalog: Catalog) -> Program:
-    """``program`` without the items whose exercise ``catalog`` lacks.
+    """``program`` as the content shown today has it: without the items whose exercise ``catalog``
+    lacks, and with the precautions its treated muscles carry in ``catalog`` now.
 
     Start-up refuses content that lacks an id a stored plan uses, but a process with other content
     may share the database (a rolling update on PostgreSQL) and write such a plan meanwhile. An
     item with no instructions cannot be shown or logged, so the patient and the printout skip it
-    rather than the whole plan failing.
+    rather than the whole plan failing. A precaution the content adds to a muscle (a vessel near
+    it, say) reaches plans made before: its warning sign is shown within its hours like any other.
     """
-    if all(item.exercise_id in catalog.exercises for item in program.items):
-        return program
     kept = tuple(item for item in program.items if item.exercise_id in catalog.exercises)
-    return msgspec.structs.replace(program, items=kept)
+    now = {p for t in program.treated if (m := catalog.muscles.get(t.muscle)) for p in m.precautions}
+    if len(kept) == len(program.items) and now <= set(program.precautions):
+        return program
+    precautions = tuple(sorted(now | set(program.precautions)))
+    return msgspec.structs.replace(program, items=kept, precautions=precautions)
 
 
 def muscle_name(catalog: Catalog, muscle_id: str, lang: str) -> str:
