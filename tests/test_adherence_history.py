@@ -188,26 +188,42 @@ async def test_inactive_counts_only_days_something_was_due(
     assert await attention_of(therapist, patient["id"]) == [("inactive", "no activity on 4 days with something due")]
 
 
-async def test_a_plan_for_a_visit_still_ahead_asks_nothing_until_then(
+async def test_a_plan_for_a_visit_still_ahead_leaves_the_current_plan_in_force_until_then(
     therapist: Client, other_client: Client, clock: Clock
 ) -> None:
     patient = await create_patient(therapist)
-    await assign(therapist, patient["id"], TREATED)
+    first = await assign(therapist, patient["id"], TREATED)
     await join(therapist, other_client, patient["id"])
     await log_all_due(other_client, clock, TREATED)
-    # The same day the therapist prepares the plan for a visit on 10 Dec: the old plan is replaced.
-    await assign(therapist, patient["id"], dt.date(2026, 12, 10))
+    # The next day the therapist prepares the plan for a visit on 10 Dec, for another muscle.
+    await move_to(clock, therapist, START + dt.timedelta(days=1))
+    visit = dt.date(2026, 12, 10)
+    await assign(therapist, patient["id"], visit, treated=[{"muscle": "masseter", "side": "both"}])
 
+    # Until the visit the patient's phone goes on with the current plan, then the new one starts.
+    before, on, after = await phone_days(
+        other_client, visit - dt.timedelta(days=1), visit, visit + dt.timedelta(days=1)
+    )
+    first_items = {i["exercise_id"] for i in first["program"]["items"]}
+    assert before["day"] == (visit - dt.timedelta(days=1) - TREATED).days
+    assert before["entries"]
+    assert {e["exercise_id"] for e in before["entries"]} <= first_items
+    assert (on["day"], after["day"]) == (0, 1)
+    assert on["plan_version"] == 1
+    assert on["entries"]
+    bundle = (await other_client.get("/api/v1/patient/plan")).json()
+    assert bundle["since"] == visit.isoformat()
+    assert [(e["plan_id"], e["until"]) for e in bundle["earlier"]] == [(first["id"], "2026-12-09")]
+
+    # The therapist's views judge those days by the plan in force: nothing logged since 24 Nov.
     await move_to(clock, therapist, dt.datetime(2026, 12, 5, 10, 0, tzinfo=dt.UTC))
-    assert await attention_of(therapist, patient["id"]) == []
     days, streak, row = await views(therapist, patient["id"])
-    assert list(days) == ["2026-11-24"]  # the old plan's day; none since
+    assert full(days["2026-11-24"])
+    assert days["2026-12-04"]["expected"]
+    assert not days["2026-12-04"]["done"]
     assert streak == 0
-    assert row["has_plan"] is True
-    assert row["week"] is None
-    # Once the visit's day has passed with nothing logged, the days it asked for count.
-    await move_to(clock, therapist, dt.datetime(2026, 12, 13, 10, 0, tzinfo=dt.UTC))
-    assert await attention_of(therapist, patient["id"]) == [("inactive", "no activity on 3 days with something due")]
+    assert row["week"]["expected"] > 0
+    assert ("inactive", "no activity on 10 days with something due") in await attention_of(therapist, patient["id"])
 
 
 async def phone_days(phone: Client, *days: dt.date) -> list[dict[str, Any]]:

@@ -308,6 +308,15 @@ async def test_on_the_day_a_plan_for_a_later_visit_is_assigned_the_reminder_coun
     assert report.sent == 1
     [message] = await service.wait_for(1)
     assert (message.payload["count"], message.payload["title"]) == (3, EVENING_TEXT)
+    # The day after, still before the visit: the plan in force goes on, and so do its reminders.
+    nextday = (await ana.phones[0].get(f"/api/v1/patient/today?date={day + dt.timedelta(days=1)}")).json()
+    still_open = [e for e in nextday["entries"] if e["slot"] == "evening"]
+    assert still_open
+    assert nextday["day"] is not None
+    report = await scheduler.tick(utc("2026-11-21T18:00:00"))
+    assert report.sent == 1
+    [_, message] = await service.wait_for(2)
+    assert message.payload["count"] == len(still_open)
 
 
 async def test_a_410_removes_the_subscription_and_the_other_device_still_gets_it(

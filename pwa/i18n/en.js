@@ -88,6 +88,7 @@ export default {
   day_phase: "Day {n}: {phase}",
   not_started: "Your program starts on {date}.",
   phase_more: "What this stage is for",
+  next_plan_starts: "Your new program starts on {date}. Until then, keep to this one.",
   program_over: "Your program is complete. Keep up the habits that helped you.",
   rest_day: "Nothing planned for this day. Rest and move gently.",
   done_of: "{done} of {n} done",

@@ -88,6 +88,7 @@ export default {
   day_phase: "Día {n}: {phase}",
   not_started: "Su programa empieza el {date}.",
   phase_more: "Para qué sirve esta etapa",
+  next_plan_starts: "Su nuevo programa empieza el {date}. Hasta entonces, siga con este.",
   program_over: "Ha terminado su programa. Mantenga los hábitos que le han ayudado.",
   rest_day: "No hay nada previsto para este día. Descanse y muévase con suavidad.",
   done_of: "{done} de {n} hechos",

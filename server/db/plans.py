@@ -91,6 +91,9 @@ class PlanVersion(Struct, frozen=True, kw_only=True):
     saved_at: str
     made_at: str  # when its plan was made (the plan's first version saved)
     ends_at: str | None  # when the next version, or a newer treatment's plan, replaced it; None: not yet
+    # The treatment date of the newer treatment's plan that replaced it (its last version only):
+    # a plan prepared ahead of a booked visit leaves this one in force until the day before.
+    next_starts_on: str | None = None
 
     def in_force(self, timezone: str) -> InForce | None:
         """The patient's dates this version was in force, where the patient lives (see in_force)."""
@@ -99,6 +102,8 @@ class PlanVersion(Struct, frozen=True, kw_only=True):
             return local_date(parse_iso(at), timezone)
 
         ends_on = None if self.ends_at is None else on(self.ends_at)
+        if ends_on is not None and self.next_starts_on is not None:
+            ends_on = max(ends_on, dt.date.fromisoformat(self.next_starts_on) - dt.timedelta(days=1))
         return in_force(self.program, on(self.saved_at), on(self.made_at), ends_on)
 
 
@@ -321,16 +326,19 @@ async def plan_history(db: Database, therapist_id: int, patient_id: int) -> list
 # by id, since create_plan supersedes the old plan in the transaction that makes the new one.
 # Columns id, version and program are named as decoded_program reads them.
 _VERSIONS = """
-    SELECT x.patient_id, x.id, x.version, x.program, x.saved_at, x.made_at, x.ends_at FROM (
+    SELECT x.patient_id, x.id, x.version, x.program, x.saved_at, x.made_at, x.ends_at, x.next_starts_on FROM (
         SELECT pl.patient_id, v.plan_id AS id, v.version, v.program, v.saved_at, pl.created_at AS made_at,
                coalesce(lead(v.saved_at) OVER (PARTITION BY v.plan_id ORDER BY v.version),
                         (SELECT n.created_at FROM plan n WHERE n.patient_id = pl.patient_id AND n.id > pl.id
                          ORDER BY n.id LIMIT 1)) AS ends_at,
+               CASE WHEN lead(v.saved_at) OVER (PARTITION BY v.plan_id ORDER BY v.version) IS NULL
+                    THEN (SELECT n.starts_on FROM plan n WHERE n.patient_id = pl.patient_id AND n.id > pl.id
+                          ORDER BY n.id LIMIT 1) END AS next_starts_on,
                {cutoff} AS cutoff
         FROM patient p JOIN plan pl ON pl.patient_id = p.id JOIN plan_version v ON v.plan_id = pl.id
         WHERE {patients}
     ) x
-    WHERE x.ends_at IS NULL OR x.ends_at >= x.cutoff
+    WHERE x.ends_at IS NULL OR x.ends_at >= x.cutoff OR x.next_starts_on > x.cutoff
     ORDER BY x.patient_id, x.id, x.version
 """
 
@@ -352,6 +360,7 @@ def version_rows(rows: list[Row], memo: Memo) -> list[PlanVersion]:
             saved_at=r["saved_at"],
             made_at=r["made_at"],
             ends_at=r["ends_at"],
+            next_starts_on=r["next_starts_on"],
         )
         for r in rows
     ]
@@ -395,7 +404,9 @@ async def version_shown(
     saved_on = db.memo.get(
         ("saved-on", plan.id, plan.version, timezone), lambda: local_date(parse_iso(plan.saved_at), timezone)
     )
-    if day > saved_on:
+    # A plan prepared ahead of a booked visit is in force from its treatment date: before it, the
+    # plan it replaced is (see PlanVersion.next_starts_on).
+    if day > saved_on and day >= plan.program.treated_on:
         return active
     # On the day it was saved the active version is in force, and with nothing logged the app
     # shows the newest version asking something: this one, when it does (no versions to read).

@@ -236,3 +236,26 @@ def test_today_says_what_the_stage_is_for_open_on_its_first_day(page: Page, clin
     expect(info.locator(".phase-about")).to_be_hidden()
     info.get_by_text("What this stage is for").click()
     expect(info.locator(".phase-about")).to_be_visible()
+
+
+def test_a_plan_for_a_booked_visit_leaves_todays_exercises_until_it_starts(page: Page, clinic: Clinic) -> None:
+    today = local_today()
+    patient = clinic.patient([{"muscle": "upper-trapezius", "side": "left"}], today - dt.timedelta(days=3))
+    visit = today + dt.timedelta(days=3)
+    clinic._ok(
+        clinic.http.post(
+            f"/api/v1/patients/{patient.id}/plans",
+            json={"treated": [{"muscle": "masseter", "side": "both"}], "treated_on": visit.isoformat()},
+        )
+    )
+    join_in_browser(page, clinic.invite(patient))
+    expect(page.locator(".phase")).to_have_text(re.compile(r"^Day 4: "))
+    expect(page.locator("li.entry").first).to_be_visible()
+    expect(page.locator(".next-plan")).to_have_text(
+        re.compile(r"^Your new program starts on .+\. Until then, keep to this one\.$")
+    )
+    # On the visit's day the new plan starts: day 1 of it, and no note.
+    page.evaluate("h => { location.hash = h; }", f"#/day/{visit.isoformat()}")
+    wait_for_screen(page, "day")
+    expect(page.locator(".phase")).to_have_text(re.compile(r"^Day 1: "))
+    expect(page.locator(".next-plan")).to_have_count(0)

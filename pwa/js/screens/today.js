@@ -134,6 +134,10 @@ export function renderDay(app, date, { due = null } = {}) {
     h("p", { class: "eyebrow", text: isToday ? longDate(date, lang()) : t("planned_for") }),
     h("h1", { text: isToday ? t("today_title", { name: app.patient ? app.patient.display_name : "" }) : longDate(date, lang()) }),
     phaseInfo(app, routine, phaseLine),
+    // A plan prepared for a booked visit: the one in force goes on until it starts.
+    isToday && routine.in_force && app.bundle.since > today
+      ? h("p", { class: "card next-plan", text: t("next_plan_starts", { date: longDate(app.bundle.since, lang()) }) })
+      : null,
     dayNav(app, date, today),
     isToday ? zonePrompt(app) : null,
     isToday ? installHint(app) : null,

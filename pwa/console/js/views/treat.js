@@ -156,8 +156,8 @@ async function record(id, patient, muscles, exercises, back, ctx, current, condi
     min: addDays(todayIso(), -800),
     max: addDays(todayIso(), 366),
   });
-  // A plan dated ahead (prepared for a booked visit) replaces the current one when it is assigned,
-  // not on its date: the patient is left without exercises until then, so say so before assigning.
+  // A plan dated ahead (prepared for a booked visit) starts on its date; the current plan goes on
+  // until then, and without one the patient has no exercises until then: said before assigning.
   // One dated so far back that its program has ended gives the patient nothing to do at all.
   const ahead = h("p", { class: "note", id: "date-ahead", role: "status" });
   const notes = h("textarea", { id: "notes", rows: "2", maxlength: "2000" });
@@ -469,7 +469,7 @@ async function record(id, patient, muscles, exercises, back, ctx, current, condi
         : !later
           ? ""
           : current
-            ? `Dated ${longDate(date.value)}, after today: once assigned, the current plan stops at once and the patient's app shows no exercises until that day.`
+            ? `Dated ${longDate(date.value)}, after today: the current plan goes on until the day before, and this one starts that day.`
             : `Dated ${longDate(date.value)}, after today: the patient's app shows no exercises until that day.`,
     );
   }
