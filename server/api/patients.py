@@ -26,7 +26,7 @@ from server.db.audit import AuditEntry
 from server.db.connection import Transaction
 from server.db.patients import Device, Patient
 
-__all__ = ["PatientsController", "check_timezone", "owned_patient"]
+__all__ = ["PatientsController", "check_timezone", "current_patient", "owned_patient"]
 
 INVITE_DAYS = 7
 Name = Annotated[str, Meta(min_length=1, max_length=100, pattern=PLAIN_TEXT)]
@@ -95,6 +95,14 @@ async def owned_patient(db: DatabaseDep, therapist_id: int, patient_id: RowId) -
     found = await patients.get_patient(db, therapist_id, patient_id)
     if found is None:
         raise NotFoundException(f"no patient {patient_id}")
+    return found
+
+
+async def current_patient(db: DatabaseDep, therapist_id: int, patient_id: RowId) -> Patient:
+    """The therapist's patient who is not archived: 404 as :func:`owned_patient`, 409 when archived."""
+    found = await owned_patient(db, therapist_id, patient_id)
+    if found.archived_at is not None:
+        raise InputError("patient_id", "patient is archived; restore them first", status=409)
     return found
 
 
@@ -198,9 +206,7 @@ class PatientsController(Controller):
         patient_id: RowId,
     ) -> InviteOut:
         therapist_id, now = request.user.therapist.id, clock.now()
-        patient = await owned_patient(db, therapist_id, patient_id)
-        if patient.archived_at is not None:
-            raise InputError("patient_id", "patient is archived; restore them first", status=409)
+        await current_patient(db, therapist_id, patient_id)
         code = new_invite_code()
         expires = now + dt.timedelta(days=INVITE_DAYS)
         async with db.transaction() as tx:

@@ -14,7 +14,7 @@ from msgspec import Meta, Struct
 from server.api.deps import CatalogDep, ClockDep, DatabaseDep
 from server.api.errors import InputError
 from server.api.params import PLAIN_TEXT, RowId
-from server.api.patients import owned_patient
+from server.api.patients import current_patient, owned_patient
 from server.auth.identity import TherapistUser, therapist_guard
 from server.db import audit, plans
 from server.db.plans import PlanRecord
@@ -103,9 +103,7 @@ class PlansController(Controller):
         patient_id: RowId,
     ) -> PlanRecord:
         therapist_id, now = request.user.therapist.id, clock.now()
-        patient = await owned_patient(db, therapist_id, patient_id)
-        if patient.archived_at is not None:
-            raise InputError("patient_id", "patient is archived; restore them first", status=409)
+        await current_patient(db, therapist_id, patient_id)
         _check_treated_on(data.treated_on, now.date())
         program = generate(data.treated, data.treated_on, catalog, data.conditions)
         if data.items is not None:
@@ -135,9 +133,7 @@ class PlansController(Controller):
         patient_id: RowId,
     ) -> PlanRecord:
         therapist_id, now = request.user.therapist.id, clock.now()
-        patient = await owned_patient(db, therapist_id, patient_id)
-        if patient.archived_at is not None:
-            raise InputError("patient_id", "patient is archived; restore them first", status=409)
+        await current_patient(db, therapist_id, patient_id)
         async with db.transaction() as tx:
             current = await plans.active_plan(tx, therapist_id, patient_id)
             if current is None:

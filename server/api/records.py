@@ -17,7 +17,7 @@ from server.api.catalog import AftercareOut, Lang, PatientLangQuery, aftercare_o
 from server.api.deps import CatalogDep, ClockDep, DatabaseDep, SettingsDep
 from server.api.errors import InputError
 from server.api.params import PLAIN_TEXT, RowId
-from server.api.patients import owned_patient
+from server.api.patients import current_patient, owned_patient
 from server.auth.identity import TherapistUser, therapist_guard
 from server.catalog.model import Catalog, Dosage, Kind, PhaseId, Side, Slot
 from server.clock import iso, local_date
@@ -309,9 +309,7 @@ class RecordsController(Controller):
         data: JSONBody[HandledIn],
     ) -> Handled:
         therapist_id, now = request.user.therapist.id, clock.now()
-        patient = await owned_patient(db, therapist_id, patient_id)
-        if patient.archived_at is not None:
-            raise InputError("patient_id", "patient is archived; restore them first", status=409)
+        await current_patient(db, therapist_id, patient_id)
         async with db.transaction() as tx:
             # A note of spaces only is no note.
             note = data.note.strip()
