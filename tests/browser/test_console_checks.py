@@ -378,3 +378,24 @@ def test_each_item_is_dosed_with_the_fields_it_uses_and_its_details_name_the_mus
         assert fields("neck-side-bend-stretch") == ["Sets", "Reps", "Hold (s)", "Days a week", "From day", "To day"]
         stretch.locator("button.item-title").click()
         expect(stretch.locator(".item-details")).to_contain_text("Works on: Upper trapezius (top of the shoulder)")
+
+
+def test_the_plan_card_says_when_a_plan_for_a_booked_visit_starts_and_what_runs_until_then(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Vera Visit", treated=NECK)
+    visit = local_today() + dt.timedelta(days=5)
+    body = {"treated": [{"muscle": "masseter", "side": "both"}], "treated_on": visit.isoformat()}
+    account.ok(account.api.post(f"/api/v1/patients/{patient['id']}/plans", json=body))
+    with console_session(browser, live_server, account, page_problems) as (_, page):
+        goto_view(page, f"#/patients/{patient['id']}", "patient")
+        when = page.evaluate(
+            "d => new Intl.DateTimeFormat('en', {dateStyle: 'long'}).format(new Date(d + 'T12:00'))", visit.isoformat()
+        )
+        since = page.evaluate(
+            "d => new Intl.DateTimeFormat('en', {dateStyle: 'long'}).format(new Date(d + 'T12:00'))",
+            local_today().isoformat(),
+        )
+        expect(page.locator("#plan-ahead")).to_have_text(
+            f"Starts on {when}. Until then the patient keeps the plan treated on {since}."
+        )

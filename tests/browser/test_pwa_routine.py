@@ -215,10 +215,6 @@ def test_after_the_program_ends_today_says_so_without_counting_signs_to_watch(pa
     expect(page.locator(".phase")).to_have_text("Your program is complete. Keep up the habits that helped you.")
     expect(page.locator(".warn-card")).to_have_count(0)
     expect(page.locator("#warn")).to_be_visible()  # the warning signs stay one tap away
-    # A day of the program still counts its signs.
-    page.evaluate("h => { location.hash = h; }", f"#/day/{(treated_on + dt.timedelta(days=3)).isoformat()}")
-    wait_for_screen(page, "day")
-    expect(page.locator(".warn-card")).to_contain_text("signs to watch for today")
 
 
 def test_today_says_what_the_stage_is_for_open_on_its_first_day(page: Page, clinic: Clinic) -> None:
@@ -229,9 +225,11 @@ def test_today_says_what_the_stage_is_for_open_on_its_first_day(page: Page, clin
     expect(info.locator(".phase")).to_have_text("Day 29: Keeping it up")
     expect(info).to_have_attribute("open", "")
     expect(info.locator(".phase-about")).to_contain_text("This is planned, not a step back.")
+    expect(page.locator(".warn-card")).to_contain_text("signs to watch for today")
     # The next day it is there on request.
     page.evaluate("h => { location.hash = h; }", f"#/day/{(local_today() + dt.timedelta(days=1)).isoformat()}")
     wait_for_screen(page, "day")
+    expect(page.locator(".warn-card")).to_have_count(0)  # "for today" is said on today only
     expect(info).not_to_have_attribute("open", "")
     expect(info.locator(".phase-about")).to_be_hidden()
     info.get_by_text("What this stage is for").click()

@@ -157,9 +157,9 @@ export function renderDay(app, date, { due = null } = {}) {
         h("h2", { id, text: slotName(slot) }),
         h("ul", { class: "entries" }, items.map((e) => entryItem(app, date, e, today))));
     }),
-    // "Signs to watch for today" only while the program runs: once it is over the header's
-    // Warning signs link is still there, without a card counting signs for a day with nothing due.
-    flags && routine.day !== null
+    // "Signs to watch for today": on today only, while the program runs (once it is over, and on
+    // other days, the header's Warning signs link is there without a card counting them).
+    flags && isToday && routine.day !== null
       ? h("a", { class: "card link-card warn-card", href: "#/help" },
         h("span", { class: "link-title", text: t("warning_card_title") }),
         h("span", { text: t("warning_card_text", { n: flags }) }))

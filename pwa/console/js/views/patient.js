@@ -5,7 +5,7 @@ import { api, download, maybe } from "../api.js";
 import { loadExercises, loadMuscles } from "../catalog.js";
 import { calendar, trendChart } from "../charts.js";
 import { field, fill, h } from "../dom.js";
-import { addDays, ago, dateTime, daysBetween, localDate, longDate, parseDate, percent, plural, shortDate, SIDE_NAMES, SLOT_NAMES } from "../format.js";
+import { addDays, ago, dateTime, daysBetween, localDate, longDate, parseDate, percent, plural, shortDate, SIDE_NAMES, SLOT_NAMES, todayIso } from "../format.js";
 import { busy, card, confirmDialog, explain, LEAVING, markFields } from "../ui.js";
 import { attentionBadges, languageSelect, zoneSelect } from "./patients.js";
 
@@ -177,8 +177,21 @@ function planCard(id, plan, history, muscles) {
     );
   }
   const treated = plan.program.treated.map((t) => `${(muscles.byId.get(t.muscle) || { name: t.muscle }).name} (${SIDE_NAMES[t.side]})`);
+  // A plan prepared for a booked visit starts on its date; the one it replaced goes on until then.
+  const before = history.find((p) => p.id !== plan.id);
+  const ahead = plan.program.treated_on > todayIso()
+    ? h(
+        "p",
+        { class: "note", id: "plan-ahead" },
+        `Starts on ${longDate(plan.program.treated_on)}. `,
+        before
+          ? `Until then the patient keeps the plan treated on ${longDate(before.program.treated_on)}.`
+          : "Until then the patient's app shows no exercises.",
+      )
+    : null;
   return card(
     "Plan",
+    ahead,
     h(
       "dl",
       { class: "facts" },
