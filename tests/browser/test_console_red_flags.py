@@ -82,6 +82,13 @@ def test_an_urgent_flag_shows_with_its_time_and_once_handled_leaves_the_list_unt
         expect(note).to_be_focused()
         check_a11y(page, "patient page, marking a flag as handled")
         note.fill("Called: seen at A&E, all clear")
+        # A note typed and not yet saved is not thrown away by a link without asking.
+        page.get_by_role("navigation", name="Console").get_by_role("link", name="Patients").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_be_visible()
+        dialog.get_by_role("button", name="Stay on this screen").click()
+        expect(note).to_have_value("Called: seen at A&E, all clear")
+        # Marked as handled, the page reloads without asking.
         row.get_by_role("button", name="Mark as handled", exact=True).click()
 
         wait_view(page, "patient")

@@ -133,6 +133,7 @@ function handleControl(id, c, ctx) {
     busy(submit, async () => {
       try {
         await api(`/patients/${id}/checkins/${c.id}/handled`, { method: "POST", body: { note: note.value.trim() } });
+        form.dataset.saved = ""; // nothing unsaved: the reload below must not ask
         ctx.handoff.set("toast", `The red flags of ${when} are marked as handled.`);
         ctx.navigate(`#/patients/${id}`);
         return LEAVING;
@@ -653,6 +654,11 @@ export async function render([id], ctx) {
     node,
     title: patient.display_name,
     keys: archived ? {} : { t: () => ctx.navigate(`#/patients/${id}/treat`) },
+    // A note typed for a red flag and not yet marked as handled is not thrown away without asking.
+    dirty: () =>
+      [...node.querySelectorAll("form.handle-form:not([hidden]):not([data-saved])")].some(
+        (f) => f.elements.note.value.trim() !== "",
+      ),
   };
 }
 
