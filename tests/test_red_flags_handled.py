@@ -3,7 +3,9 @@ flagged check-in as handled (stored once, audited in its transaction, owned pati
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import uuid
 from typing import Any
 
@@ -231,3 +233,26 @@ async def test_erasing_the_patient_leaves_no_mark_behind(
     assert rows(settings, "SELECT count(*) FROM checkin WHERE id = :id", {"id": check["id"]}) == [(0,)]
     assert rows(settings, "SELECT action FROM audit WHERE patient_id = :pid", {"pid": pid}) == [("patient.erase",)]
     assert rows(settings, "SELECT count(*) FROM audit WHERE detail = :id", {"id": check["id"]}) == [(0,)]
+
+
+async def test_the_csv_export_says_which_check_ins_were_handled_and_by_whom(
+    therapist: Client, other_client: Client
+) -> None:
+    patient, _, today = await joined_patient(therapist, other_client)
+    handled, waiting = flagged(today, ["fainting"], hours_ago=3), flagged(today, ["infection-signs"])
+    await sync(other_client, handled, waiting)
+    r = await therapist.post(handled_url(patient["id"], handled["id"]), json={"note": "=called, all well"})
+    assert r.status_code == 200, r.text
+    mark = r.json()
+
+    r = await therapist.get(f"/api/v1/patients/{patient['id']}/records.csv")
+    assert r.status_code == 200, r.text
+    found = {row["id"]: row for row in csv.DictReader(io.StringIO(r.text))}
+    row = found[handled["id"]]
+    # The note stays text in a spreadsheet, as every free text of the export does.
+    assert (row["handled_at"], row["handled_by"], row["handled_note"]) == (
+        mark["at"],
+        mark["therapist_name"],
+        "'=called, all well",
+    )
+    assert (found[waiting["id"]]["handled_at"], found[waiting["id"]]["handled_by"]) == ("", "")

@@ -51,6 +51,10 @@ CSV_COLUMNS = (
     "note",
     # When the patient took the completion back (kept in the history, counted nowhere); blank: it stands.
     "withdrawn_at",
+    # A check-in whose red flags a therapist marked as handled: when, who, and their note.
+    "handled_at",
+    "handled_by",
+    "handled_note",
 )
 # A cell starting with one of these is a formula to a spreadsheet: patient notes must stay text.
 # Spreadsheets skip leading spaces and line breaks, so " =1+1" and "\n@SUM(A1)" count too.
@@ -158,8 +162,12 @@ def _cell(value: object) -> str:
     return "'" + text if risky else text
 
 
-def records_csv(completions: list[CompletionRow], checkins: list[CheckinRow], titles: dict[str, str]) -> str:
-    """Completions and check-ins as one CSV table, by date; free text cannot become a spreadsheet formula."""
+def records_csv(
+    completions: list[CompletionRow], checkins: list[CheckinRow], handled: list[Handled], titles: dict[str, str]
+) -> str:
+    """Completions and check-ins (with the clinic's handled marks) as one CSV table, by date; free
+    text cannot become a spreadsheet formula."""
+    marks = {m.checkin_id: m for m in handled}
     rows: list[tuple[object, ...]] = []
     for c in completions:
         rows.append(
@@ -179,10 +187,14 @@ def records_csv(completions: list[CompletionRow], checkins: list[CheckinRow], ti
                 None,
                 c.note,
                 c.withdrawn_at,
+                None,
+                None,
+                None,
             )
         )
     for k in checkins:
         flags = " ".join(k.red_flags)
+        mark = marks.get(k.id)
         rows.append(
             (
                 "checkin",
@@ -201,6 +213,7 @@ def records_csv(completions: list[CompletionRow], checkins: list[CheckinRow], ti
                     flags,
                     k.note,
                     None,
+                    *((mark.at, mark.therapist_name, mark.note) if mark else (None, None, None)),
                 ),
             )
         )
@@ -363,9 +376,10 @@ class RecordsController(Controller):
         # Ownership was checked just above; the whole history, first day to last.
         completions = await logs.completions_between(db, patient_id, dt.date.min, dt.date.max)
         checkins = await logs.checkins_between(db, patient_id, dt.date.min, dt.date.max)
+        handled = await logs.handled_between(db, therapist_id, patient_id, dt.date.min, dt.date.max)
         # An exercise the content no longer has keeps its id in the row; its title is left blank.
         titles = {x: e.title.get("en") for x in {c.exercise_id for c in completions} if (e := catalog.exercises.get(x))}
-        body = records_csv(completions, checkins, titles)
+        body = records_csv(completions, checkins, handled, titles)
         # Health data leaving the system is worth a line in the audit trail.
         async with db.transaction() as tx:
             detail = f"{len(completions)} completions, {len(checkins)} check-ins"
