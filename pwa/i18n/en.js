@@ -41,6 +41,7 @@ export default {
   outbox_rest_sent: "Everything else you logged has reached your clinic.",
   outbox_rejected_help: "Check that the date and time on this phone are right, and tell your clinic what you did.",
   outbox_rejected_item: "{what}, {date}",
+  outbox_rejected_undo: "Taking back: {what}, {date}",
   outbox_rejected_reason: "The clinic's system said: “{reason}”",
   outbox_too_large: "too large to send",
   outbox_retry_done: "Trying again to send what was not saved.",

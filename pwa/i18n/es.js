@@ -41,6 +41,7 @@ export default {
   outbox_rest_sent: "Todo lo demás que ha anotado ha llegado a su clínica.",
   outbox_rejected_help: "Compruebe que la fecha y la hora de este teléfono son correctas y cuéntele a su clínica lo que hizo.",
   outbox_rejected_item: "{what}, {date}",
+  outbox_rejected_undo: "Deshacer: {what}, {date}",
   outbox_rejected_reason: "El sistema de la clínica indicó: «{reason}»",
   outbox_too_large: "demasiado grande para enviarlo",
   outbox_retry_done: "Se intenta de nuevo enviar lo que no se guardó.",

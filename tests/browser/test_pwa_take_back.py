@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from tests.browser.conftest import Clinic, LiveServer, join_in_browser, stored_records, wait_for_screen, wait_outbox
-from tests.browser.test_pwa_outbox_faults import wait_until
+from tests.browser.test_pwa_outbox_faults import refuse_sync, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -105,3 +105,22 @@ def test_a_sent_mark_taken_back_offline_reaches_the_clinic_once_online(
     wait_until(page, lambda: stored(live_server, patient.id) == [(first, True)], "the clinic's record withdrawn")
     assert counted(live_server, patient.id) == 0
     expect(check).to_have_attribute("aria-pressed", "false")
+
+
+def test_a_take_back_the_clinic_refused_is_listed_as_one(page: Page, clinic: Clinic, live_server: LiveServer) -> None:
+    patient = clinic.patient(name="Rita Refused")
+    page.clock.install()
+    join_in_browser(page, clinic.invite(patient))
+    check, first = tick_and_send(page, live_server, patient.id)
+    title = page.locator("li.entry .entry-title").first.inner_text()
+    refuse_sync(page, times=1)
+
+    page.clock.fast_forward(2_000)
+    check.click()
+    expect(page.locator("#sync")).to_have_attribute("data-rejected", "1")
+    assert [r["type"] for r in stored_records(page) if r["state"] == "rejected"] == ["undo"]
+    page.locator("#sync").click()
+    wait_for_screen(page, "more")
+    # The patient sees it was the take-back that did not reach the clinic, not the exercise itself.
+    expect(page.locator(".outbox-refused li").first).to_contain_text(f"Taking back: {title}, ")
+    assert stored(live_server, patient.id) == [(first, False)]

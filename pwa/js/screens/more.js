@@ -58,7 +58,7 @@ export function renderMore(app) {
       rejected ? h("div", { class: "card outbox-refused" },
         h("p", { class: "error", text: t("outbox_rejected", { n: rejected }) }),
         h("ul", { class: "plain-list" }, refused.map((r) => h("li", {},
-          h("span", { text: t("outbox_rejected_item", {
+          h("span", { text: t(r.type === "undo" ? "outbox_rejected_undo" : "outbox_rejected_item", {
             what: r.type === "checkin" ? t("checkin_title") : exerciseTitle(app, r.body.exercise_id),
             date: longDate(r.body.on_date, lang()),
           }) }),
