@@ -399,3 +399,15 @@ def test_the_plan_card_says_when_a_plan_for_a_booked_visit_starts_and_what_runs_
         expect(page.locator("#plan-ahead")).to_have_text(
             f"Starts on {when}. Until then the patient keeps the plan treated on {since}."
         )
+
+
+def test_on_a_plans_first_day_the_list_says_nothing_is_counted_yet_not_that_nothing_is_due(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Dani Dayzero", treated=NECK)
+    with console_session(browser, live_server, account, page_problems) as (_, page):
+        page.wait_for_selector(".view-patients[data-loaded]")
+        week = page.locator(f"tr[data-patient='{patient['id']}'] td[data-label='This week']")
+        expect(week).to_have_text("nothing counted yet")
+        goto_view(page, f"#/patients/{patient['id']}", "patient")
+        expect(page.locator(".view-patient")).to_contain_text(re.compile(r"0/\d+ today"))

@@ -192,7 +192,9 @@ function row(p, item, namesake) {
 function fillAdherence(cells, overview) {
   const week = overview.week;
   if (!overview.has_plan) fill(cells.week, h("span", { class: "muted" }, "no plan"));
-  else if (!week || !week.expected) fill(cells.week, h("span", { class: "muted" }, "nothing due yet"));
+  // Today counts only as far as it is done, and a plan's first day has nothing before it: "nothing
+  // due" would contradict the patient page's "0/9 today".
+  else if (!week || !week.expected) fill(cells.week, h("span", { class: "muted" }, "nothing counted yet"));
   else {
     fill(
       cells.week,
