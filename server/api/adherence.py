@@ -212,7 +212,7 @@ class AdherenceController(Controller):
             if worst >= settings.attention_pain:
                 reasons.append(Reason("pain", f"pain or soreness {worst}/10 in the last 7 days"))
             # Only days the plan asked for something count: a patient who finished the program, or
-            # whose next plan starts at a visit still ahead, has nothing to be inactive at.
+            # whose first plan starts at a visit still ahead, has nothing to be inactive at.
             today = local_date(now, s.timezone)
             last = None if s.last_activity is None else local_date(parse_iso(s.last_activity), s.timezone)
             missed = missed_days(_in_force(s.versions, s.timezone), last, today, catalog)

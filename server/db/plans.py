@@ -393,9 +393,10 @@ async def version_shown(
     db: Database | Transaction, patient_id: int, plan: PlanDay, day: dt.date, timezone: str, catalog: Catalog
 ) -> tuple[int, int, Program]:
     """(plan id, version, program) the patient's app shows on ``day``, given the active ``plan``
-    with what was logged that day: the active version, except up to the day it was saved, when
-    an earlier version (or an earlier plan's) may have been in force too and the app shows the
-    one the patient followed (version_on; pwa/js/routine.js picks the same way).
+    with what was logged that day: the active version, except up to the day it was saved (or
+    before its treatment date, for a plan prepared ahead of a visit), when an earlier version (or
+    an earlier plan's) may have been in force too and the app shows the one the patient followed
+    (version_on; pwa/js/routine.js picks the same way).
 
     While this version is the active one, the versions in force on a day never change: read and
     worked out once per process (the day a plan is assigned, every request would read them).
