@@ -226,6 +226,33 @@ async def test_a_plan_for_a_visit_still_ahead_leaves_the_current_plan_in_force_u
     assert ("inactive", "no activity on 10 days with something due") in await attention_of(therapist, patient["id"])
 
 
+async def test_two_plans_prepared_ahead_end_the_current_plan_at_the_earlier_visit(
+    therapist: Client, other_client: Client, clock: Clock
+) -> None:
+    patient = await create_patient(therapist)
+    first = await assign(therapist, patient["id"], TREATED)
+    await join(therapist, other_client, patient["id"])
+    # A plan for a visit on 10 Dec, then (the visit moved forward) one for 5 Dec.
+    await move_to(clock, therapist, START + dt.timedelta(days=1))
+    await assign(therapist, patient["id"], dt.date(2026, 12, 10), treated=[{"muscle": "masseter", "side": "both"}])
+    await move_to(clock, therapist, START + dt.timedelta(days=2))
+    sooner = await assign(
+        therapist, patient["id"], dt.date(2026, 12, 5), treated=[{"muscle": "temporalis", "side": "both"}]
+    )
+
+    # The current plan runs until the day before the sooner visit, never beside the plan made for it.
+    bundle = (await other_client.get("/api/v1/patient/plan")).json()
+    assert bundle["since"] == "2026-12-05"
+    assert [(e["plan_id"], e["until"]) for e in bundle["earlier"]] == [(first["id"], "2026-12-04")]
+    before, on, later = await phone_days(other_client, dt.date(2026, 12, 4), dt.date(2026, 12, 5), dt.date(2026, 12, 9))
+    first_items = {i["exercise_id"] for i in first["program"]["items"]}
+    assert before["entries"]
+    assert {e["exercise_id"] for e in before["entries"]} <= first_items
+    assert (on["day"], later["day"]) == (0, 4)
+    assert later["entries"]
+    assert {e["exercise_id"] for e in later["entries"]} <= {i["exercise_id"] for i in sooner["program"]["items"]}
+
+
 async def phone_days(phone: Client, *days: dt.date) -> list[dict[str, Any]]:
     return [(await phone.get("/api/v1/patient/today", params={"date": d.isoformat()})).json() for d in days]
 

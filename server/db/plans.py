@@ -91,8 +91,9 @@ class PlanVersion(Struct, frozen=True, kw_only=True):
     saved_at: str
     made_at: str  # when its plan was made (the plan's first version saved)
     ends_at: str | None  # when the next version, or a newer treatment's plan, replaced it; None: not yet
-    # The treatment date of the newer treatment's plan that replaced it (its last version only):
-    # a plan prepared ahead of a booked visit leaves this one in force until the day before.
+    # The earliest treatment date of the newer treatments' plans (its last version only): a plan
+    # prepared ahead of a booked visit leaves this one in force until the day before, and of two
+    # prepared ahead the sooner visit ends it, whichever was prepared first.
     next_starts_on: str | None = None
 
     def in_force(self, timezone: str) -> InForce | None:
@@ -332,8 +333,8 @@ _VERSIONS = """
                         (SELECT n.created_at FROM plan n WHERE n.patient_id = pl.patient_id AND n.id > pl.id
                          ORDER BY n.id LIMIT 1)) AS ends_at,
                CASE WHEN lead(v.saved_at) OVER (PARTITION BY v.plan_id ORDER BY v.version) IS NULL
-                    THEN (SELECT n.starts_on FROM plan n WHERE n.patient_id = pl.patient_id AND n.id > pl.id
-                          ORDER BY n.id LIMIT 1) END AS next_starts_on,
+                    THEN (SELECT min(n.starts_on) FROM plan n WHERE n.patient_id = pl.patient_id AND n.id > pl.id)
+               END AS next_starts_on,
                {cutoff} AS cutoff
         FROM patient p JOIN plan pl ON pl.patient_id = p.id JOIN plan_version v ON v.plan_id = pl.id
         WHERE {patients}

@@ -384,20 +384,28 @@ def test_the_plan_card_says_when_a_plan_for_a_booked_visit_starts_and_what_runs_
     browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
 ) -> None:
     patient = account.patient("Vera Visit", treated=NECK)
-    visit = local_today() + dt.timedelta(days=5)
+    visit, sooner = local_today() + dt.timedelta(days=5), local_today() + dt.timedelta(days=2)
     body = {"treated": [{"muscle": "masseter", "side": "both"}], "treated_on": visit.isoformat()}
     account.ok(account.api.post(f"/api/v1/patients/{patient['id']}/plans", json=body))
     with console_session(browser, live_server, account, page_problems) as (_, page):
         goto_view(page, f"#/patients/{patient['id']}", "patient")
-        when = page.evaluate(
-            "d => new Intl.DateTimeFormat('en', {dateStyle: 'long'}).format(new Date(d + 'T12:00'))", visit.isoformat()
-        )
-        since = page.evaluate(
-            "d => new Intl.DateTimeFormat('en', {dateStyle: 'long'}).format(new Date(d + 'T12:00'))",
-            local_today().isoformat(),
-        )
+
+        def long(day: dt.date) -> str:
+            return page.evaluate(
+                "d => new Intl.DateTimeFormat('en', {dateStyle: 'long'}).format(new Date(d + 'T12:00'))",
+                day.isoformat(),
+            )
+
         expect(page.locator("#plan-ahead")).to_have_text(
-            f"Starts on {when}. Until then the patient keeps the plan treated on {since}."
+            f"Starts on {long(visit)}. Until then the patient keeps the plan treated on {long(local_today())}."
+        )
+        # The visit moved forward: the plan prepared for the later date never runs, the current one does.
+        body = {"treated": [{"muscle": "temporalis", "side": "both"}], "treated_on": sooner.isoformat()}
+        account.ok(account.api.post(f"/api/v1/patients/{patient['id']}/plans", json=body))
+        page.reload()
+        wait_view(page, "patient")
+        expect(page.locator("#plan-ahead")).to_have_text(
+            f"Starts on {long(sooner)}. Until then the patient keeps the plan treated on {long(local_today())}."
         )
 
 

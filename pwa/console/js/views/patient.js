@@ -178,8 +178,9 @@ function planCard(id, plan, history, muscles) {
     );
   }
   const treated = plan.program.treated.map((t) => `${(muscles.byId.get(t.muscle) || { name: t.muscle }).name} (${SIDE_NAMES[t.side]})`);
-  // A plan prepared for a booked visit starts on its date; the one it replaced goes on until then.
-  const before = history.find((p) => p.id !== plan.id);
+  // A plan prepared for a booked visit starts on its date; until then the newest plan dated before
+  // it goes on (one prepared for a later visit, made before the visit moved forward, never runs).
+  const before = history.find((p) => p.id !== plan.id && p.program.treated_on < plan.program.treated_on);
   const ahead = plan.program.treated_on > todayIso()
     ? h(
         "p",
