@@ -114,11 +114,17 @@ function drawShape(shape, mirrored, props) {
  */
 export function bodyMap({ muscles, isSelected, onToggle, onHover = () => {} }) {
   const regions = [];
-  const caption = h("p", { class: "map-caption", id: "map-caption" }, "Point at or focus a region to see its name.");
+  // On a touch screen nothing is pointed at before the tap, and the smallest regions are smaller
+  // than a finger: the caption says so and points to the list ("Find a muscle").
+  const touch = window.matchMedia("(hover: none) and (pointer: coarse)").matches;
+  const idle = touch
+    ? "Tap a region to pick it; its name shows here. Small muscles are easier to pick from Find a muscle."
+    : "Point at or focus a region to see its name.";
+  const caption = h("p", { class: "map-caption", id: "map-caption" }, idle);
 
   function describe(el) {
     if (!el) {
-      fill(caption, "Point at or focus a region to see its name.");
+      fill(caption, idle);
       return;
     }
     const m = muscles.get(el.dataset.muscle);

