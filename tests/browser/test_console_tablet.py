@@ -15,6 +15,7 @@ from tests.browser.console_helpers import ConsoleAccount, console_session, goto_
 pytestmark = pytest.mark.browser
 
 TOUCH_LANDSCAPE = {"viewport": {"width": 1024, "height": 768}, "has_touch": True, "is_mobile": False}
+TREATED = [{"muscle": "upper-trapezius", "side": "left"}]
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +62,42 @@ def test_a_region_tapped_off_on_a_tablet_no_longer_looks_picked(
         # Tapped off, it looks like every region not picked (it looked picked still).
         assert tapped.evaluate(FILL) == untouched
         expect(caption).not_to_contain_text("selected")
+
+
+def test_the_invite_code_on_the_hand_over_screen_wraps_between_its_groups_only(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Coded Carmen", treated=TREATED)
+    with console_session(browser, live_server, account, page_problems, **TOUCH_LANDSCAPE) as (_, page):
+        goto_view(page, f"#/patients/{patient['id']}/handover", "handover")
+        page.get_by_role("button", name="Make a code").click()
+        code = page.locator("#invite-code")
+        expect(code).to_be_visible()
+        # The text of each line of the code as laid out (the screen reader's label aside).
+        lines = code.evaluate(
+            """el => {
+                 const lines = [];
+                 let top = null;
+                 const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+                 for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                   if (node.parentElement.closest('.sr-only')) continue;
+                   for (let i = 0; i < node.length; i++) {
+                     const range = document.createRange();
+                     range.setStart(node, i);
+                     range.setEnd(node, i + 1);
+                     const y = Math.round(range.getBoundingClientRect().top);
+                     if (top === null || Math.abs(y - top) > 4) { lines.push(''); top = y; }
+                     lines[lines.length - 1] += node.data[i];
+                   }
+                 }
+                 return lines;
+               }"""
+        )
+        text = "".join(lines)
+        assert len(text.split("-")) >= 3, lines
+        assert text in code.inner_text(), (lines, code.inner_text())
+        # Every line but the last ends a group: no group is split ("B99H" read as "B" and "99H").
+        assert all(line.endswith("-") for line in lines[:-1]), lines
 
 
 def test_a_touch_tablet_picks_muscles_from_the_list_with_finger_sized_buttons(

@@ -75,3 +75,10 @@ export function field(label, control, hint) {
 export function fold(text) {
   return String(text).normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
 }
+
+/** An invite code ("XF76-W66B-9537-B99H") that wraps only between its groups, never inside one:
+ *  read off a narrow screen, "B / 99H" looks like two groups. The text stays the code itself. */
+export function codeGroups(code) {
+  const groups = code.match(/[^-]+-?/g) || [code];
+  return groups.flatMap((g, i) => [i ? h("wbr", {}) : null, h("span", { class: "code-group" }, g)]);
+}

@@ -6,7 +6,7 @@
 // two columns: five A4 pages for a usual plan (three or four muscles), twelve for 14 in Spanish
 // (the console README has the table).
 
-import { h } from "./dom.js";
+import { codeGroups, h } from "./dom.js";
 
 const FIRST_DAYS = 7; // day 0 (the day of needling) to day 6
 const SLOTS = ["morning", "midday", "evening"];
@@ -273,7 +273,7 @@ export function handout(plan, invite) {
           {},
           h("h3", {}, w.joinTitle),
           h("p", {}, w.joinText(invite.link, invite.code, date(invite.expires_at, lang, long))),
-          h("p", { class: "code big-code", "aria-label": `${w.codeLabel} ${invite.code}` }, invite.code),
+          h("p", { class: "code big-code", "aria-label": `${w.codeLabel} ${invite.code}` }, codeGroups(invite.code)),
         ),
       )
     : h("div", { class: "handout-join" }, h("p", {}, w.noCode));

@@ -2,7 +2,7 @@
 // printable plan. Right after assigning, the fresh invite is on screen and "Print plan" has focus.
 
 import { api, maybe } from "../api.js";
-import { fill, h } from "../dom.js";
+import { codeGroups, fill, h } from "../dom.js";
 import { dateTime } from "../format.js";
 import { handout, qrImage } from "../handout.js";
 import { busy, explain } from "../ui.js";
@@ -49,7 +49,7 @@ export async function render([id], ctx) {
       fill(
         qrBox,
         qrImage(invite),
-        h("p", { class: "big-code", id: "invite-code" }, h("span", { class: "sr-only" }, "Invite code "), invite.code),
+        h("p", { class: "big-code", id: "invite-code" }, h("span", { class: "sr-only" }, "Invite code "), codeGroups(invite.code)),
         h("p", {}, "Or on the phone open ", h("a", { href: invite.link, id: "invite-link", rel: "noreferrer" }, invite.link), "."),
         h("p", { class: "muted small" }, `Single use; valid until ${dateTime(invite.expires_at)}.`),
       );
