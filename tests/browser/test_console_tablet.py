@@ -4,17 +4,20 @@ screen, and a red flag's "Mark as handled" on the patient's page."""
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.browser.conftest import LiveServer, PageProblems
+from tests.browser.conftest import LiveServer, PageProblems, local_today
 from tests.browser.console_helpers import ConsoleAccount, console_session, goto_view, program_ready, region
 
 pytestmark = pytest.mark.browser
 
 TOUCH_LANDSCAPE = {"viewport": {"width": 1024, "height": 768}, "has_touch": True, "is_mobile": False}
+DESK = {"viewport": {"width": 1366, "height": 768}}
 TREATED = [{"muscle": "upper-trapezius", "side": "left"}]
 
 
@@ -98,6 +101,51 @@ def test_the_invite_code_on_the_hand_over_screen_wraps_between_its_groups_only(
         assert text in code.inner_text(), (lines, code.inner_text())
         # Every line but the last ends a group: no group is split ("B99H" read as "B" and "99H").
         assert all(line.endswith("-") for line in lines[:-1]), lines
+
+
+def test_a_red_flags_mark_as_handled_is_in_view_on_a_desk_and_a_landscape_tablet(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Flagged Fermín", treated=TREATED)
+    phone = account.join(account.ok(account.api.post(f"/api/v1/patients/{patient['id']}/invites"))["code"])
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    checkin = {
+        "id": str(uuid.uuid4()),
+        "on_date": local_today().isoformat(),
+        "soreness": 6,
+        "red_flags": ["breathing-chest-pain", "infection-signs"],
+        "note": "Felt dizzy in the evening and short of breath climbing the stairs",
+        "done_at": now.isoformat().replace("+00:00", "Z"),
+    }
+    assert phone.post("/api/v1/patient/sync", json={"checkins": [checkin]}).status_code == 200
+    phone.close()
+    for screen in (DESK, TOUCH_LANDSCAPE):
+        with console_session(browser, live_server, account, page_problems, **screen) as (_, page):
+            goto_view(page, f"#/patients/{patient['id']}", "patient")
+            table = page.get_by_role("table", name="Daily check-ins, newest first")
+            button = table.get_by_role("button", name="Mark the red flags")
+            expect(button).to_be_visible()
+            # The whole button inside what the table shows, without scrolling the table sideways.
+            wrap = table.locator("xpath=..")
+            assert wrap.evaluate("w => w.scrollWidth <= w.clientWidth"), f"{screen}: the check-ins scroll sideways"
+            box, shown = button.bounding_box(), wrap.bounding_box()
+            assert box
+            assert shown
+            assert box["x"] + box["width"] <= shown["x"] + shown["width"], (screen, box, shown)
+
+            # It still works: the note, the mark, the row says so.
+            button.click()
+            page.get_by_label("Note (optional)").fill("Called her; sent to A&E.")
+            table.get_by_role("button", name="Mark as handled", exact=True).click()
+            expect(page.get_by_role("table", name="Daily check-ins, newest first")).to_contain_text("Handled")
+            # For the next screen: a fresh flag to handle.
+            if screen is DESK:
+                phone = account.join(
+                    account.ok(account.api.post(f"/api/v1/patients/{patient['id']}/invites"))["code"], "Phone 2"
+                )
+                again = {**checkin, "id": str(uuid.uuid4())}
+                assert phone.post("/api/v1/patient/sync", json={"checkins": [again]}).status_code == 200
+                phone.close()
 
 
 def test_a_touch_tablet_picks_muscles_from_the_list_with_finger_sized_buttons(

@@ -29,6 +29,12 @@ function thisWeek(adherence) {
   return adherence.weeks.find((w) => w.week_start === start) || null;
 }
 
+/** A card across both columns of the page. */
+function wide(section) {
+  section.classList.add("wide");
+  return section;
+}
+
 function table(caption, head, rows, empty) {
   if (!rows.length) return h("p", { class: "muted" }, empty);
   return h(
@@ -643,8 +649,10 @@ export async function render([id], ctx) {
       { class: "detail-grid" },
       card("Adherence", summary, calendar(adherence, CALENDAR_WEEKS)),
       card("Soreness and pain", trendChart(adherence, 28)),
-      activityCard(records, exercises),
-      checkinCard(records, { id, timeZone: patient.timezone, archived, ctx }),
+      // The two tables across the page, the check-ins (red flags) first: side by side on a desk or a
+      // landscape tablet, the check-ins' Follow-up column ("Mark as handled") was cut off.
+      wide(checkinCard(records, { id, timeZone: patient.timezone, archived, ctx })),
+      wide(activityCard(records, exercises)),
       planCard(id, plan, history, muscles),
       devicesSection,
       remindersCard(reminders),
