@@ -92,6 +92,18 @@ async def test_an_urgent_sign_is_its_own_reason_with_when_it_was_reported(
     assert records["handled"] == []
 
 
+async def test_several_signs_in_one_reason_read_as_sentences(
+    therapist: Client, other_client: Client, settings: Settings
+) -> None:
+    patient, _, today = await joined_patient(therapist, other_client)
+    await sync(other_client, flagged(today, ["fainting", "infection-signs"]))
+    reasons = await reasons_of(therapist, patient["id"])
+    assert reasons["red-flag"]["detail"] == (
+        "reported: Fainting, or feeling light-headed or about to faint. "
+        "Fever, or redness that spreads, warmth, swelling or pus around a needle site."
+    )
+
+
 async def test_a_handled_check_in_stops_raising_the_badge_until_a_new_flag(
     therapist: Client, other_client: Client, settings: Settings
 ) -> None:

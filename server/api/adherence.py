@@ -239,7 +239,8 @@ def _flag_reasons(flagged: list[Flagged], catalog: Catalog) -> list[Reason]:
                 latest = check
         if latest is None:
             continue
-        words = "; ".join(flags[r].sign.en if r in flags else r for r in sorted(reported))
+        # Each sign is a sentence of its own (a bare id, for a sign the content no longer has).
+        words = " ".join(flags[r].sign.en if r in flags else r for r in sorted(reported))
         detail = words if urgent else "reported: " + words
         reasons.append(Reason(kind, detail, reported_at=latest.done_at, reported_on=latest.on_date))
     return reasons
