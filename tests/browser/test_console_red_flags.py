@@ -118,3 +118,30 @@ def test_an_urgent_flag_shows_with_its_time_and_once_handled_leaves_the_list_unt
         expect(flag.locator("time")).to_have_attribute("datetime", later["done_at"])
         expect(line.locator(".badge[data-kind='urgent']")).to_have_count(0)
     phone.close()
+
+
+def test_archiving_a_patient_with_red_flags_not_handled_says_so_first(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Arno Archive", treated=[{"muscle": "scalenes", "side": "left"}])
+    pid = patient["id"]
+    phone = account.join(account.ok(account.api.post(f"/api/v1/patients/{pid}/invites"))["code"])
+    report(phone, ["fainting"], hours_ago=3)
+    report(phone, ["swollen-calf"], hours_ago=1)
+    phone.close()
+
+    with console_session(browser, live_server, account, page_problems) as (_, page):
+        goto_view(page, f"#/patients/{pid}", "patient")
+        page.get_by_role("button", name="Archive", exact=True).click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_contain_text(
+            "2 check-ins with warning signs are not marked as handled, and cannot be once the patient is archived."
+        )
+        dialog.get_by_role("button", name="Cancel").click()
+        # Once one is handled, the other is still named; the patient is not archived meanwhile.
+        page.locator("tr[data-checkin]").first.get_by_role("button", name="as handled").click()
+        page.get_by_role("button", name="Mark as handled", exact=True).click()
+        wait_view(page, "patient")
+        expect(page.locator("tr.flagged.handled")).to_have_count(1)
+        page.get_by_role("button", name="Archive", exact=True).click()
+        expect(page.get_by_role("dialog")).to_contain_text("One check-in with warning signs is not marked as handled")

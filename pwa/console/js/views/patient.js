@@ -533,9 +533,14 @@ export async function render([id], ctx) {
   const archiveButton = h("button", { type: "button", class: archived ? "secondary" : "danger-text" }, archived ? "Restore" : "Archive");
   archiveButton.addEventListener("click", async () => {
     if (!archived) {
+      // Once archived, a red flag can no longer be marked as handled: said before, not found after.
+      const handled = new Set((records.handled || []).map((m) => m.checkin_id));
+      const open = records.checkins.filter((c) => c.red_flags.length && !handled.has(c.id)).length;
+      const which = open === 1 ? "One check-in with warning signs is" : open + " check-ins with warning signs are";
+      const flags = open ? ` ${which} not marked as handled, and cannot be once the patient is archived.` : "";
       const ok = await confirmDialog({
         title: `Archive ${patient.display_name}?`,
-        body: "They leave your patient list and their reminders stop. Their phones are disconnected and unused codes stop working; to restore, hand over a new code. Their records are kept, and you can restore them from the archived list.",
+        body: `They leave your patient list and their reminders stop. Their phones are disconnected and unused codes stop working; to restore, hand over a new code. Their records are kept, and you can restore them from the archived list.${flags}`,
         confirm: "Archive",
         danger: true,
       });
