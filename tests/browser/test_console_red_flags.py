@@ -145,3 +145,27 @@ def test_archiving_a_patient_with_red_flags_not_handled_says_so_first(
         expect(page.locator("tr.flagged.handled")).to_have_count(1)
         page.get_by_role("button", name="Archive", exact=True).click()
         expect(page.get_by_role("dialog")).to_contain_text("One check-in with warning signs is not marked as handled")
+
+
+def test_an_older_flag_not_yet_handled_stays_in_the_check_ins_table_past_the_latest_30(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Cleo Checkins", treated=[{"muscle": "scalenes", "side": "left"}])
+    pid = patient["id"]
+    phone = account.join(account.ok(account.api.post(f"/api/v1/patients/{pid}/invites"))["code"])
+    old = report(phone, ["fainting"], hours_ago=40)
+    for n in range(31):
+        report(phone, [], hours_ago=30 - n * 0.5)
+    phone.close()
+
+    with console_session(browser, live_server, account, page_problems) as (_, page):
+        goto_view(page, f"#/patients/{pid}", "patient")
+        expect(page.locator("tr[data-checkin]")).to_have_count(31)
+        expect(page.locator(".view-patient")).to_contain_text("The latest 30 of 32 check-ins are shown")
+        row = page.locator(f"tr[data-checkin='{old['id']}']")
+        row.get_by_role("button", name="as handled").click()
+        page.get_by_role("button", name="Mark as handled", exact=True).click()
+        wait_view(page, "patient")
+        # Handled, it leaves the table like any other check-in past the latest 30.
+        expect(page.locator("tr[data-checkin]")).to_have_count(30)
+        expect(page.locator(f"tr[data-checkin='{old['id']}']")).to_have_count(0)

@@ -148,7 +148,9 @@ def test_a_red_flags_mark_as_handled_is_in_view_on_a_desk_and_a_landscape_tablet
                 phone.close()
 
 
-SMALL_BUTTONS = """root => [...root.querySelectorAll('button, a.button, input:not([type=checkbox]):not([type=radio]), select')]
+# Every control a finger presses, but a checkbox or a radio button, whose whole label is the target.
+SMALL_BUTTONS = """root => [...root.querySelectorAll(
+        'button, a.button, input:not([type=checkbox]):not([type=radio]), select')]
     .filter(el => el.offsetParent !== null && !el.classList.contains('linkish'))
     .map(el => ({what: el.outerHTML.slice(0, 90), box: el.getBoundingClientRect()}))
     .filter(b => b.box.height < 44 || b.box.width < 44)

@@ -161,7 +161,11 @@ function checkinCard(records, { id, timeZone, archived, ctx }) {
     if (mark) return handledText(mark, timeZone);
     return archived ? h("span", { class: "muted" }, "not handled") : handleControl(id, c, ctx);
   };
-  const rows = [...records.checkins].reverse().slice(0, 30).map((c) =>
+  // The latest 30, and any older one whose warning signs are still to be marked as handled: the
+  // badge stays until they are, so the button to do it must stay too.
+  const newest = [...records.checkins].reverse();
+  const shown = newest.filter((c, i) => i < 30 || (c.red_flags.length && !handled.has(c.id)));
+  const rows = shown.map((c) =>
     h(
       "tr",
       { class: c.red_flags.length ? (handled.has(c.id) ? "flagged handled" : "flagged") : "", "data-checkin": c.id },
@@ -172,7 +176,13 @@ function checkinCard(records, { id, timeZone, archived, ctx }) {
       h("td", {}, follow(c)),
     ),
   );
-  return card("Check-ins", table("Daily check-ins, newest first", ["Date", "Soreness", "Red flags", "Note", "Follow-up"], rows, "No check-ins yet."));
+  return card(
+    "Check-ins",
+    newest.length > shown.length
+      ? h("p", { class: "muted small" }, `The latest 30 of ${newest.length} check-ins are shown, and any older one with warning signs not yet marked as handled; the CSV export has all.`)
+      : null,
+    table("Daily check-ins, newest first", ["Date", "Soreness", "Red flags", "Note", "Follow-up"], rows, "No check-ins yet."),
+  );
 }
 
 function planCard(id, plan, history, muscles) {
