@@ -286,25 +286,39 @@ def test_ios_shows_how_to_add_the_app_to_the_home_screen(
     assert not page_problems.errors, page_problems.errors
 
 
+HEADER_ROWS = """() => new Set([...document.querySelectorAll('.bar > *')]
+     .filter((e) => e.checkVisibility())
+     .map((e) => Math.round(e.getBoundingClientRect().top))).size"""
+
+# Pills cut off or pushed past the screen's edge.
+HEADER_CUT = """() => [...document.querySelectorAll('.bar > *')].filter((e) => e.checkVisibility())
+     .filter((e) => e.getBoundingClientRect().right > innerWidth || e.scrollWidth > e.clientWidth
+       || e.scrollHeight > e.clientHeight).map((e) => e.textContent)"""
+
+
+@pytest.mark.parametrize("width", [360, 320])
 @pytest.mark.parametrize("locale", ["en", "es"])
-def test_on_a_360px_phone_the_header_takes_one_row(
-    browser: Browser, live_server: LiveServer, clinic: Clinic, page_problems: PageProblems, locale: str
+def test_on_a_narrow_phone_the_header_takes_one_row(
+    browser: Browser, live_server: LiveServer, clinic: Clinic, page_problems: PageProblems, locale: str, width: int
 ) -> None:
     patient = clinic.patient([{"muscle": "upper-trapezius", "side": "left"}], name="Uma", locale=locale)
-    context = new_context(browser, live_server, viewport={"width": 360, "height": 640}, locale=locale)
+    context = new_context(browser, live_server, viewport={"width": width, "height": 640}, locale=locale)
     context.on("page", page_problems.watch)
     try:
         page = context.new_page()
         join_in_browser(page, clinic.invite(patient))
         expect(page.locator("#sync")).to_be_visible()
-        rows = page.evaluate(
-            """() => new Set([...document.querySelectorAll('.bar > *')]
-                 .filter((e) => e.checkVisibility())
-                 .map((e) => Math.round(e.getBoundingClientRect().top))).size"""
-        )
-        assert rows == 1, page.locator(".bar").inner_text()
+        assert page.evaluate(HEADER_ROWS) == 1, page.locator(".bar").inner_text()
+        assert page.evaluate(HEADER_CUT) == []
         # The logo goes on a phone this narrow; Today is the first tab.
         expect(page.locator(".bar .brand")).to_be_hidden()
+        # With something waiting to be sent the status says more ("1 por enviar"): still one row.
+        context.set_offline(True)
+        page.locator("button.check").first.click()
+        expect(page.locator("#sync")).to_have_attribute("data-count", "1")
+        assert page.evaluate(HEADER_ROWS) == 1, page.locator(".bar").inner_text()
+        assert page.evaluate(HEADER_CUT) == []
+        context.set_offline(False)
     finally:
         context.close()
     assert not page_problems.errors, page_problems.errors
