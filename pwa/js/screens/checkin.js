@@ -113,6 +113,9 @@ export function renderCheckin(app, date) {
       sorenessAdvice.textContent = sorenessAdviceFor(value, routine.offset);
     },
   }),
+  // Under the numbers it asks for: Save moves the patient's focus (and the screen) up to them,
+  // and a message left beside Save, far below, would be out of sight.
+  error,
   sorenessAdvice,
   flags.length
     ? h("fieldset", { class: "flags" },
@@ -135,7 +138,6 @@ export function renderCheckin(app, date) {
   flagAdvice,
   h("label", { htmlFor: noteId, class: "field-label", text: t("note_label") }),
   note,
-  error,
   save);
 
   const screen = h("section", { class: "screen checkin" },
