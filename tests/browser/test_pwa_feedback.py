@@ -1,16 +1,20 @@
-"""What the patient sees after a tap: messages where the eyes are, and taps that are never lost
-under a message."""
+"""What the patient sees after a tap: messages where the eyes are, taps that are never lost under a
+message, and one way back to today."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Clinic, join_in_browser, wait_for_screen
+from tests.browser.conftest import Clinic, join_in_browser, local_today, wait_for_screen
 
 pytestmark = pytest.mark.browser
 
 TRAPEZIUS = [{"muscle": "upper-trapezius", "side": "left"}]
+DAY_BEFORE = "\u2039 Day before"
+NEXT_DAY = "Next day \u203a"
 
 
 def test_check_in_saved_without_a_soreness_says_why_in_view(page: Page, clinic: Clinic) -> None:
@@ -39,3 +43,39 @@ def test_a_tap_on_the_message_after_a_tick_reaches_what_it_covers(page: Page, cl
         [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
     )
     assert under, "a tap on the message is lost: it does not reach the screen under it"
+
+
+def _daynav(page: Page) -> list[tuple[str, str]]:
+    links = page.locator("nav.daynav a")
+    return [(a.inner_text().strip(), a.get_attribute("href") or "") for a in links.all()]
+
+
+def test_next_to_today_one_link_leads_back_to_it(page: Page, clinic: Clinic) -> None:
+    patient = clinic.patient(TRAPEZIUS, treated_on=local_today() - dt.timedelta(days=3), name="Rita")
+    join_in_browser(page, clinic.invite(patient))
+    today = local_today()
+    assert _daynav(page) == [
+        (DAY_BEFORE, f"#/day/{today - dt.timedelta(days=1)}"),
+        (NEXT_DAY, f"#/day/{today + dt.timedelta(days=1)}"),
+    ]
+    page.get_by_role("link", name=NEXT_DAY).click()
+    wait_for_screen(page, "day")
+    assert _daynav(page) == [
+        ("Back to today", "#/today"),
+        (NEXT_DAY, f"#/day/{today + dt.timedelta(days=2)}"),
+    ]
+    page.get_by_role("link", name="Back to today").click()
+    wait_for_screen(page, "today")
+    page.get_by_role("link", name=DAY_BEFORE).click()
+    wait_for_screen(page, "day")
+    assert _daynav(page) == [
+        (DAY_BEFORE, f"#/day/{today - dt.timedelta(days=2)}"),
+        ("Back to today", "#/today"),
+    ]
+    # Further away, both neighbours and the way back.
+    page.get_by_role("link", name=DAY_BEFORE).click()
+    expect(page.locator("nav.daynav a")).to_have_count(3)
+    page.get_by_role("link", name="Back to today").click()
+    wait_for_screen(page, "today")
+    # The Today tab is marked as where the patient is.
+    expect(page.locator("#nav").get_by_role("link", name="Today")).to_have_attribute("aria-current", "page")

@@ -34,10 +34,12 @@ function aftercareCard(app) {
 function dayNav(app, date, today) {
   const prev = addDays(date, -1);
   const next = addDays(date, 1);
+  // Next to today, "Back to today" is the way there: a second link to it ("‹ Today" beside
+  // "Back to today") would only make the patient wonder which one to take.
   return h("nav", { class: "daynav", "aria-label": t("daynav_label") },
-    h("a", { class: "btn quiet", href: `#/day/${prev}`, text: `‹ ${prev === today ? t("today") : t("previous_day")}` }),
+    prev !== today ? h("a", { class: "btn quiet", href: `#/day/${prev}`, text: `‹ ${t("previous_day")}` }) : null,
     date !== today ? h("a", { class: "btn quiet", href: "#/today", text: t("back_to_today") }) : null,
-    h("a", { class: "btn quiet", href: `#/day/${next}`, text: `${next === today ? t("today") : t("next_day")} ›` }));
+    next !== today ? h("a", { class: "btn quiet", href: `#/day/${next}`, text: `${t("next_day")} ›` }) : null);
 }
 
 // Taps being handled ("date|slot|exercise"); kept here because a redraw replaces the buttons.
