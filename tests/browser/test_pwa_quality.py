@@ -322,3 +322,26 @@ def test_on_a_narrow_phone_the_header_takes_one_row(
     finally:
         context.close()
     assert not page_problems.errors, page_problems.errors
+
+
+@pytest.mark.parametrize("width", [360, 320])
+def test_the_whole_join_code_shows_on_a_narrow_phone(
+    browser: Browser, live_server: LiveServer, page_problems: PageProblems, width: int
+) -> None:
+    context = new_context(browser, live_server, viewport={"width": width, "height": 640})
+    context.on("page", page_problems.watch)
+    try:
+        page = context.new_page()
+        page.goto("/")
+        wait_for_screen(page, "join")
+        code = page.get_by_label("Your code")
+        # The example the screen gives, and a code as the clinic's handout prints one.
+        for typed in ("ABCD-EFGH-JKMN-PQRS", "0FPH-BHCJ-TG8P-K1G3"):
+            code.fill(typed)
+            cut = code.evaluate("(input) => input.scrollWidth - input.clientWidth")
+            assert cut <= 0, f"{typed}: {cut}px of the code is out of sight"
+            # Never smaller than the text around it.
+            assert code.evaluate("(input) => parseFloat(getComputedStyle(input).fontSize)") >= 18
+    finally:
+        context.close()
+    assert not page_problems.errors, page_problems.errors
