@@ -1103,7 +1103,7 @@ async function start() {
     else if (app.rejected().length) {
       app.go("#/more");
       return;
-    }
+    } else app.toast(t("outbox_empty_long")); // a tap on "All saved" says what it means
     sync.flush();
   });
   $("main").addEventListener("toggle", (event) => {

@@ -79,3 +79,11 @@ def test_next_to_today_one_link_leads_back_to_it(page: Page, clinic: Clinic) -> 
     wait_for_screen(page, "today")
     # The Today tab is marked as where the patient is.
     expect(page.locator("#nav").get_by_role("link", name="Today")).to_have_attribute("aria-current", "page")
+
+
+def test_a_tap_on_all_saved_says_what_it_means(page: Page, clinic: Clinic) -> None:
+    join_in_browser(page, clinic.invite(clinic.patient(TRAPEZIUS, name="Sol")))
+    status = page.locator("#sync")
+    expect(status).to_have_text("All saved")
+    status.click()
+    expect(page.locator("#toast")).to_have_text("Everything you logged has reached your clinic.")
