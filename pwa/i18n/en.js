@@ -156,6 +156,7 @@ export default {
   timer_setrest: "Rest before round {n}",
   timer_done: "All done",
   timer_paused: "paused",
+  timer_paused_alone: "Paused",
   timer_start: "Start",
   timer_pause: "Pause",
   timer_paused_away: "Paused while the app was in the background. Go on when you are ready.",
@@ -223,6 +224,8 @@ export default {
 
   progress_title: "Your progress",
   streak_days: { one: "day in a row with everything done", other: "days in a row with everything done" },
+  done_last_week: { one: "exercise done in the last 7 days", other: "exercises done in the last 7 days" },
+  progress_none_yet: "Each exercise you tick as done shows here.",
   week_title: "Day by day",
   nothing_planned: "Nothing planned",
   checked_in: "Checked in",

@@ -156,6 +156,7 @@ export default {
   timer_setrest: "Descanso antes de la serie {n}",
   timer_done: "Terminado",
   timer_paused: "en pausa",
+  timer_paused_alone: "En pausa",
   timer_start: "Empezar",
   timer_pause: "Pausa",
   timer_paused_away: "En pausa mientras la aplicación estaba en segundo plano. Siga cuando quiera.",
@@ -223,6 +224,8 @@ export default {
 
   progress_title: "Su progreso",
   streak_days: { one: "día seguido con todo hecho", other: "días seguidos con todo hecho" },
+  done_last_week: { one: "ejercicio hecho en los últimos 7 días", other: "ejercicios hechos en los últimos 7 días" },
+  progress_none_yet: "Cada ejercicio que marque como hecho aparecerá aquí.",
   week_title: "Día a día",
   nothing_planned: "Nada previsto",
   checked_in: "Contó cómo estaba",

@@ -574,6 +574,14 @@ export function renderReminders(app) {
     clearInvalid(form);
     formMessage.textContent = "";
     const body = read();
+    // A cleared time is said at once, offline too, as the server would say it (its 400).
+    const empty = body.rules.flatMap((r, i) => (r.local_time ? [] : [{ field: `rules[${i}].local_time` }]))
+      .concat(["start", "end"].filter((k) => body.quiet_hours && !body.quiet_hours[k])
+        .map((k) => ({ field: `quiet_hours.${k}` })));
+    if (empty.length) {
+      showErrors(empty, body);
+      return false;
+    }
     try {
       view.data = await call(REMINDERS_URL, { method: "PUT", token: app.token, body });
       view.saved = JSON.stringify(body);

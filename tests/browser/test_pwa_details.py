@@ -197,3 +197,32 @@ def test_tab_labels_never_break_inside_a_word_on_a_320_px_phone(
     finally:
         context.close()
     assert not page_problems.errors, "\n".join(page_problems.errors)
+
+
+def test_progress_without_a_run_of_full_days_counts_what_was_done_not_a_big_zero(page: Page, clinic: Clinic) -> None:
+    join_in_browser(page, clinic.invite(clinic.patient(TRAPEZIUS, name="Pia")))
+    visit(page, "#/progress", "progress")
+    # Nothing done yet: no number, where progress will show.
+    expect(page.locator(".streak-number")).to_have_count(0)
+    expect(page.locator(".streak-text")).to_have_text("Each exercise you tick as done shows here.")
+
+    visit(page, "#/today", "today")
+    checks = page.locator("li.entry button.check")
+    assert checks.count() > 2  # two ticks leave today (and so the run) not fully done
+    for i in range(2):
+        checks.nth(i).click()
+        expect(checks.nth(i)).to_have_attribute("aria-pressed", "true")
+    visit(page, "#/progress", "progress")
+    expect(page.locator(".streak-number")).to_have_text("2")
+    expect(page.locator(".streak-text")).to_have_text("exercises done in the last 7 days")
+
+
+def test_a_walk_paused_says_paused_not_keep_going(page: Page, clinic: Clinic) -> None:
+    join_in_browser(page, clinic.invite(clinic.patient(TRAPEZIUS, name="Wanda")))
+    page.locator("li.entry[data-exercise='aftercare-gentle-walk'] a.entry-main").first.click()
+    wait_for_screen(page, "ex")
+    timer = page.locator("section.timer")
+    timer.get_by_role("button", name="Start").click()
+    expect(timer.locator(".timer-phase")).to_have_text("Keep going")
+    timer.get_by_role("button", name="Pause").click()
+    expect(timer.locator(".timer-phase")).to_have_text("Paused")

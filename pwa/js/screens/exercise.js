@@ -240,7 +240,10 @@ export function renderExercise(app, { date, slot, exerciseId }) {
       setrest: t("timer_setrest", { n: s.set + 1 }),
       done: t("timer_done"),
     };
-    phaseText.textContent = names[s.phase] + (s.running || s.phase === "ready" || s.phase === "done" || mode === "count" ? "" : ` · ${t("timer_paused")}`);
+    const paused = !(s.running || s.phase === "ready" || s.phase === "done" || mode === "count");
+    // A walk or a breathing exercise paused is just that: not "Keep going · paused".
+    phaseText.textContent = !paused ? names[s.phase]
+      : mode === "minutes" && s.phase === "hold" ? t("timer_paused_alone") : `${names[s.phase]} · ${t("timer_paused")}`;
     if (mode === "count" && s.phase === "hold") count.textContent = String(s.rep - 1);
     else if (s.phase === "ready") count.textContent = mode === "count" ? "0" : formatSeconds(s.hold);
     else if (s.phase === "done") count.textContent = "✓";

@@ -106,14 +106,25 @@ function phaseBlock(app, phase, today) {
       ? h("p", { class: "muted chips-key", "aria-hidden": "true", text: t("day_chips_key") }) : null);
 }
 
+/** The headline: the run of fully done days; without one, what was done in the last seven days
+ *  (a big "0 days in a row" told a patient who did part of every day that it counted for nothing);
+ *  with nothing done yet, where progress will show. */
+function headline(app, today) {
+  const n = streak(app, today);
+  if (n > 0) return [String(n), t("streak_days", { n })];
+  let done = 0;
+  for (let i = 0; i < 7; i += 1) done += dayDone(app, addDays(today, -i)).done;
+  return done > 0 ? [String(done), t("done_last_week", { n: done })] : [null, t("progress_none_yet")];
+}
+
 export function renderProgress(app) {
   const today = app.today();
-  const n = streak(app, today);
+  const [number, words] = headline(app, today);
   return h("section", { class: "screen progress" },
     h("h1", { text: t("progress_title") }),
     h("p", { class: "streak" },
-      h("span", { class: "streak-number", text: String(n) }),
-      h("span", { class: "streak-text", text: t("streak_days", { n }) })),
+      number ? h("span", { class: "streak-number", text: number }) : null,
+      h("span", { class: "streak-text", text: words })),
     h("section", { class: "block", "aria-labelledby": "week-title" },
       h("h2", { id: "week-title", text: t("week_title") }),
       weekView(app, today)),
