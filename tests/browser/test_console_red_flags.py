@@ -44,6 +44,13 @@ def report(phone: httpx.Client, red_flags: list[str], hours_ago: float) -> dict[
     return checkin
 
 
+def joined(account: ConsoleAccount, name: str) -> tuple[int, httpx.Client]:
+    """A new patient treated near the chest, and their joined phone."""
+    patient = account.patient(name, treated=[{"muscle": "scalenes", "side": "left"}])
+    invite = account.ok(account.api.post(f"/api/v1/patients/{patient['id']}/invites"))
+    return patient["id"], account.join(invite["code"])
+
+
 def in_zone(instant: str) -> tuple[str, str]:
     """The date and the time of day the console writes for ``instant`` in the patient's zone
     (Intl's "medium" date, "short" time, in English)."""
@@ -54,10 +61,7 @@ def in_zone(instant: str) -> tuple[str, str]:
 def test_an_urgent_flag_shows_with_its_time_and_once_handled_leaves_the_list_until_a_new_flag(
     browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
 ) -> None:
-    patient = account.patient("Rafa Redflag", treated=[{"muscle": "scalenes", "side": "left"}])
-    pid = patient["id"]
-    invite = account.ok(account.api.post(f"/api/v1/patients/{pid}/invites"))
-    phone = account.join(invite["code"])
+    pid, phone = joined(account, "Rafa Redflag")
     urgent = report(phone, ["chest-pain-any-time"], hours_ago=2)
     date_text, time_text = in_zone(urgent["done_at"])
 
@@ -123,9 +127,7 @@ def test_an_urgent_flag_shows_with_its_time_and_once_handled_leaves_the_list_unt
 def test_archiving_a_patient_with_red_flags_not_handled_says_so_first(
     browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
 ) -> None:
-    patient = account.patient("Arno Archive", treated=[{"muscle": "scalenes", "side": "left"}])
-    pid = patient["id"]
-    phone = account.join(account.ok(account.api.post(f"/api/v1/patients/{pid}/invites"))["code"])
+    pid, phone = joined(account, "Arno Archive")
     report(phone, ["fainting"], hours_ago=3)
     report(phone, ["swollen-calf"], hours_ago=1)
     phone.close()
@@ -150,9 +152,7 @@ def test_archiving_a_patient_with_red_flags_not_handled_says_so_first(
 def test_an_older_flag_not_yet_handled_stays_in_the_check_ins_table_past_the_latest_30(
     browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
 ) -> None:
-    patient = account.patient("Cleo Checkins", treated=[{"muscle": "scalenes", "side": "left"}])
-    pid = patient["id"]
-    phone = account.join(account.ok(account.api.post(f"/api/v1/patients/{pid}/invites"))["code"])
+    pid, phone = joined(account, "Cleo Checkins")
     old = report(phone, ["fainting"], hours_ago=40)
     for n in range(31):
         report(phone, [], hours_ago=30 - n * 0.5)
