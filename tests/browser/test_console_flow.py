@@ -168,7 +168,7 @@ def test_a_fourteen_muscle_plan_in_spanish_prints_every_dose_and_warning_within_
         # Whom to contact, at the top and with the warning signs ("contacte con la clínica").
         contact = page.locator("#handout .handout-contact")
         expect(contact).to_have_count(2)
-        expect(contact.first).to_have_text(f"Su fisioterapeuta: {sheet_data['therapist_name']}")
+        expect(contact.first).to_have_text(f"Su terapeuta: {sheet_data['therapist_name']}")
         # Twelve pages at most (five before each exercise said how to do it): the parts every plan
         # prints (the head with 14 names, the QR code, the aftercare, the warning signs) fill over a
         # page, and the 44 exercises with their steps, feel and stop rules, in two columns at

@@ -180,3 +180,40 @@ def test_the_short_sheet_for_a_patient_with_the_app_leaves_out_the_how_to_but_ne
         short = pdf_pages(page.pdf(format="A4"))
         print(f"\nusual plan: {full} pages with the how-to, {short} without")
         assert short <= 3 < full
+
+
+def test_the_spanish_sheet_counts_days_as_the_app_and_names_sides_and_times_of_day_as_it_does(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    """The patient reads the paper beside the app: the day of needling is day 1 on both (the app's
+    Today says "Día 1", its Progress "Días 1–2"; the sheet said "Días 0–1"), a side is "lado
+    derecho" as the app says it (not "(derecha)" after a muscle's name), the times of day are the
+    app's names (not "Mañana y tarde y noche", which reads as three), and the therapist is "Su
+    terapeuta", as on the app's Warning signs."""
+    treated = [{"muscle": "upper-trapezius", "side": "left"}, {"muscle": "levator-scapulae", "side": "right"}]
+    patient = account.patient("Lado Días", locale="es", treated=treated)
+    with console_session(browser, live_server, account, page_problems) as (_, page):
+        goto_view(page, f"#/patients/{patient['id']}/handover", "handover")
+        page.emulate_media(media="print")
+        sheet = page.locator("#handout")
+        expect(sheet).to_have_attribute("lang", "es")
+        phases = page.locator("#handout .handout-phase h4").all_inner_texts()
+        assert [p.split(" · ")[0] for p in phases] == ["Días 1–2", "Días 3–7"], phases
+        expect(sheet).to_contain_text("El día 1 es el día del tratamiento.")
+        expect(sheet).to_contain_text("A partir del día 8,")
+        text = sheet.inner_text()
+        assert "día 0" not in text.lower() and "días 0" not in text.lower()
+        assert "como los días 1–2, más arriba" in text  # an exercise of days 1–2 again on days 3–7
+
+        head = page.locator("#handout .handout-head").inner_text()
+        assert "Trapecio superior (parte alta del hombro) (lado izquierdo)" in head
+        assert "(lado derecho)" in head and "derecha)" not in head and "izquierda)" not in head
+        titles = page.locator("#handout .handout-exercise h5").all_inner_texts()
+        sided = [t for t in titles if t.endswith("lado izquierdo)") or t.endswith("lado derecho)")]
+        assert sided, titles
+        assert not [t for t in titles if t.endswith("(izquierda)") or t.endswith("(derecha)")], titles
+
+        doses = page.locator("#handout .dose strong").all_inner_texts()
+        assert "Mañana, Tarde y noche: " in doses, doses
+        assert not [d for d in doses if " y tarde y noche" in d], doses
+        expect(page.locator("#handout .handout-contact").first).to_have_text(re.compile(r"^Su terapeuta: "))

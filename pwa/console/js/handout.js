@@ -9,6 +9,8 @@
 import { codeGroups, h } from "./dom.js";
 
 const FIRST_DAYS = 7; // day 0 (the day of needling) to day 6
+// The sheet counts days as the patient's app does: the day of needling is day 1 (the plan's day 0).
+const dayNo = (day) => day + 1;
 const SLOTS = ["morning", "midday", "evening"];
 // The times of day an item can be done at, in the order the sheet lists them: all day first.
 const WHEN = ["morning midday evening", "morning evening", "morning midday", "midday evening", "morning", "midday", "evening"];
@@ -30,7 +32,7 @@ const WORDS = {
     firstDays: "Your first week",
     days: (a, b) => (a === b ? `Day ${a}` : `Days ${a}–${b}`),
     onlyDays: (a, b) => (a === b ? ` (day ${a} only)` : ` (days ${a}–${b})`),
-    dayZero: "Day 0 is the day of your treatment.",
+    dayOne: "Day 1 is the day of your treatment.",
     slots: { morning: "Morning", midday: "Midday", evening: "Evening" },
     and: "and",
     sides: { left: "left", right: "right", both: "both sides" },
@@ -70,16 +72,17 @@ const WORDS = {
     firstDays: "Su primera semana",
     days: (a, b) => (a === b ? `Día ${a}` : `Días ${a}–${b}`),
     onlyDays: (a, b) => (a === b ? ` (solo el día ${a})` : ` (días ${a}–${b})`),
-    dayZero: "El día 0 es el día del tratamiento.",
+    dayOne: "El día 1 es el día del tratamiento.",
     slots: { morning: "Mañana", midday: "Mediodía", evening: "Tarde y noche" },
-    and: "y",
-    sides: { left: "izquierda", right: "derecha", both: "ambos lados" },
+    // No "y" between times of day: "Mañana y tarde y noche" reads as three. The app's way instead.
+    and: null,
+    sides: { left: "lado izquierdo", right: "lado derecho", both: "ambos lados" },
     aftercare: (hours) => `Cuidados: las primeras ${hours} horas`,
     flags: "Señales de alarma",
     within: (hours) => `En las primeras ${hours} horas después del tratamiento`,
     anyTime: "En cualquier momento",
     urgency: { emergency: "Urgencia", "same-day": "Hoy mismo", "contact-clinic": "Contacte con la clínica" },
-    therapist: (name) => `Su fisioterapeuta: ${name}`,
+    therapist: (name) => `Su terapeuta: ${name}`,
     phone: (number) => `Teléfono ${number}`,
     contact: "Para contactar con la clínica",
     later: (day) => `A partir del día ${day}, la aplicación le indica qué hacer cada día a medida que avanza el programa.`,
@@ -110,8 +113,9 @@ function plusDays(iso, n) {
   return `${t.getFullYear()}-${String(t.getMonth() + 1).padStart(2, "0")}-${String(t.getDate()).padStart(2, "0")}`;
 }
 
-/** "Morning, midday and evening" for "morning midday evening". */
+/** "Morning, midday and evening" for "morning midday evening" ("Mañana, Mediodía, Tarde y noche"). */
 function when(key, w) {
+  if (!w.and) return key.split(" ").map((slot) => w.slots[slot]).join(", ");
   const words = key.split(" ").map((slot, n) => (n ? w.slots[slot].toLowerCase() : w.slots[slot]));
   return words.length === 1 ? words[0] : `${words.slice(0, -1).join(", ")} ${w.and} ${words.at(-1)}`;
 }
@@ -191,12 +195,12 @@ function exerciseBlock(items, phase, last, first, w) {
       { class: "dose" },
       h("strong", {}, `${when(slotsOf(i), w)}: `),
       i.dosage_text,
-      i.from_day > phase.from_day || i.to_day < last ? w.onlyDays(i.from_day, i.to_day) : "",
+      i.from_day > phase.from_day || i.to_day < last ? w.onlyDays(dayNo(i.from_day), dayNo(i.to_day)) : "",
     ),
   );
   const title = h("h5", {}, one.title, one.side ? ` (${w.sides[one.side]})` : "");
   if (first) {
-    return h("section", { class: "handout-exercise", "data-exercise": one.exercise_id }, title, doses, h("p", { class: "small howto" }, w.asBefore(first.from, first.to)));
+    return h("section", { class: "handout-exercise", "data-exercise": one.exercise_id }, title, doses, h("p", { class: "small howto" }, w.asBefore(dayNo(first.from), dayNo(first.to))));
   }
   return h(
     "section",
@@ -255,7 +259,7 @@ export function handout(plan, invite) {
       h(
         "h4",
         {},
-        `${w.days(phase.from_day, last)} · ${phase.name} `,
+        `${w.days(dayNo(phase.from_day), dayNo(last))} · ${phase.name} `,
         h("span", { class: "dates" }, `(${date(plusDays(plan.treated_on, phase.from_day), lang, short)}–${date(plusDays(plan.treated_on, last), lang, short)})`),
       ),
       phase.about ? h("p", { class: "phase-about" }, phase.about) : null,
@@ -303,10 +307,10 @@ export function handout(plan, invite) {
       "section",
       { class: "handout-days" },
       h("h3", {}, w.firstDays),
-      h("p", { class: "small" }, w.dayZero),
+      h("p", { class: "small" }, w.dayOne),
       askSection(shown, w),
       days,
-      h("p", { class: "small" }, w.later(FIRST_DAYS)),
+      h("p", { class: "small" }, w.later(dayNo(FIRST_DAYS))),
     ),
     h(
       "section",
