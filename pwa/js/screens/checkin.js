@@ -23,7 +23,8 @@ export function contactCard(bundle) {
     h("h2", { text: t("contact_title") }),
     c.clinic_name ? h("p", { text: c.clinic_name }) : null,
     c.therapist_name ? h("p", { text: t("contact_therapist", { name: c.therapist_name }) }) : null,
-    dial ? h("a", { class: "btn contact-call", href: dial, text: t("contact_call", { phone: c.clinic_phone }) }) : null);
+    // The number's spaces do not break: "Llamar al +34 910 000" over "000" misleads whoever dials it.
+    dial ? h("a", { class: "btn contact-call", href: dial, text: t("contact_call", { phone: c.clinic_phone.replace(/\s+/g, "\u00a0") }) }) : null);
 }
 
 /** What a soreness score means on the day of the check-in: from day 4 after needling, soreness
