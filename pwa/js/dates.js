@@ -53,9 +53,9 @@ export function weekday(iso, lang) {
   return new Intl.DateTimeFormat(lang, { weekday: "short", timeZone: "UTC" }).format(new Date(dayNumber(iso) * DAY_MS));
 }
 
-/** A time zone in words, e.g. "Central European Time (Madrid)"; its id where the browser has no name. */
-export function zoneName(zone, lang, now = new Date()) {
-  const city = zone.includes("/") ? zone.slice(zone.lastIndexOf("/") + 1).replace(/_/g, " ") : "";
+/** A time zone in words, e.g. "Central European Time (Madrid)"; its id where the browser has no name.
+ *  `city`: the place in the language's words (i18n placeName); by default the id's. */
+export function zoneName(zone, lang, city = zone.includes("/") ? zone.slice(zone.lastIndexOf("/") + 1).replace(/_/g, " ") : "", now = new Date()) {
   try {
     const part = new Intl.DateTimeFormat(lang, { timeZone: zone, timeZoneName: "longGeneric" })
       .formatToParts(now).find((p) => p.type === "timeZoneName");

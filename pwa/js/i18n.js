@@ -27,6 +27,13 @@ export function pickLang(saved, browser, clinic) {
   return LANGS.includes(clinic) ? clinic : "en";
 }
 
+/** "America/Mexico_City" -> "Ciudad de México": the place a zone is named after, in the language
+ *  (`places`; a zone not listed there by its id's last part, "America/Lima" -> "Lima"). */
+export function placeName(zone) {
+  const names = dict.places || {};
+  return names[zone] || String(zone).split("/").pop().replace(/_/g, " ");
+}
+
 /** A text by key with {name} placeholders filled; plural texts pick their form from vars.n. */
 export function t(key, vars = {}) {
   let text = dict[key];

@@ -16,7 +16,7 @@ import "./core.js";
 import { ApiError, call, isIos, isOffline, isRemoved, isStandalone } from "./api.js";
 import { zoneName } from "./dates.js";
 import { fill, h, newId } from "./dom.js";
-import { lang, t } from "./i18n.js";
+import { lang, placeName, t } from "./i18n.js";
 import { SLOTS } from "./routine.js";
 import { slotName } from "./words.js";
 
@@ -510,7 +510,7 @@ export function renderReminders(app) {
       || { slot, local_time: "", weekdays: [...WEEKDAYS], enabled: false }).map(slotRule);
     view.quiet = quietRule(data.quiet_hours);
     fill(formBody,
-      h("p", { class: "muted", text: t("times_zone", { zone: zoneName(data.timezone, lang()) }) }),
+      h("p", { class: "muted", text: t("times_zone", { zone: zoneName(data.timezone, lang(), data.timezone.includes("/") ? placeName(data.timezone) : "") }) }),
       view.rules.map((r) => r.node),
       view.quiet.node);
     view.saved = JSON.stringify(read());

@@ -10,7 +10,7 @@
 import "./core.js";
 import { call, isOffline, isRemoved } from "./api.js";
 import { h } from "./dom.js";
-import { LANGS, t } from "./i18n.js";
+import { LANGS, placeName, t } from "./i18n.js";
 
 const core = globalThis.unknotCore;
 const ME_URL = "/api/v1/patient/me";
@@ -27,11 +27,6 @@ export function phoneZone() {
   } catch {
     return null;
   }
-}
-
-/** "America/New_York" -> "New York": the place a zone is named after. */
-export function placeName(zone) {
-  return String(zone).split("/").pop().replace(/_/g, " ");
 }
 
 /** Minutes ahead of UTC in `zone` at `date`. */

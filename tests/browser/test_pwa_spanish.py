@@ -32,12 +32,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
-def phone(browser: Browser, server: LiveServer, page_problems: PageProblems) -> Iterator[Page]:
-    """Lucía's phone, joined: Spanish browser, 360 x 740, in Mexico City."""
+def phone(
+    request: pytest.FixtureRequest, browser: Browser, server: LiveServer, page_problems: PageProblems
+) -> Iterator[Page]:
+    """Lucía's phone, joined: Spanish browser, 360 x 740; Lucía lives in Mexico City, and so does
+    the phone unless a test gives it another zone (parametrized indirectly)."""
+    phone_zone = getattr(request, "param", ZONE)
     clinic = Clinic(server)
     try:
         patient = clinic.patient(name="Lucía", locale="es", timezone=ZONE)
-        context = new_context(browser, server, viewport={"width": 360, "height": 740}, locale="es-ES", timezone_id=ZONE)
+        viewport = {"width": 360, "height": 740}
+        context = new_context(browser, server, viewport=viewport, locale="es-ES", timezone_id=phone_zone)
         context.on("page", page_problems.watch)
         page = context.new_page()
         join_in_browser(page, clinic.invite(patient))
@@ -73,3 +78,22 @@ def test_the_clinics_number_on_the_call_button_is_never_broken_over_two_lines(ph
     call = phone.locator(".contact-call")
     expect(call).to_have_attribute("href", "tel:+34910000000")
     assert lines_of(phone, ".contact-call", PHONE_NUMBER) == 1
+
+
+def test_the_reminders_time_zone_names_its_place_in_spanish(phone: Page) -> None:
+    """'Las horas son de su zona horaria: hora … (Mexico City)': the place was the zone id's English."""
+    phone.locator("#nav").get_by_role("link", name="Más").click()
+    wait_for_screen(phone, "more")
+    phone.get_by_role("link", name="Configurar recordatorios").click()
+    wait_for_screen(phone, "reminders")
+    zone = phone.get_by_text("Las horas son de su zona horaria:")
+    expect(zone).to_contain_text("(Ciudad de México).")
+    expect(zone).not_to_contain_text("Mexico City")
+
+
+@pytest.mark.parametrize("phone", ["America/New_York"], indirect=True)
+def test_a_traveller_is_asked_about_the_time_zone_with_the_places_in_spanish(phone: Page) -> None:
+    """The question named both places by the zone ids' English ("la hora de New York")."""
+    asked = "Su teléfono usa la hora de Nueva York; los recordatorios usan la hora de Ciudad de México."
+    expect(phone.get_by_text(asked)).to_be_visible()
+    expect(phone.get_by_role("button", name="Sí, usar la hora de Nueva York")).to_be_visible()
