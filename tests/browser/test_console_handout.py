@@ -186,7 +186,7 @@ def test_the_spanish_sheet_counts_days_as_the_app_and_names_sides_and_times_of_d
     browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
 ) -> None:
     """The patient reads the paper beside the app: the day of needling is day 1 on both (the app's
-    Today says "Día 1", its Progress "Días 1–2"; the sheet said "Días 0–1"), a side is "lado
+    Today says "Día 1", its Progress "Días 1-2"; the sheet said "Días 0-1"), a side is "lado
     derecho" as the app says it (not "(derecha)" after a muscle's name), the times of day are the
     app's names (not "Mañana y tarde y noche", which reads as three), and the therapist is "Su
     terapeuta", as on the app's Warning signs."""
@@ -198,16 +198,19 @@ def test_the_spanish_sheet_counts_days_as_the_app_and_names_sides_and_times_of_d
         sheet = page.locator("#handout")
         expect(sheet).to_have_attribute("lang", "es")
         phases = page.locator("#handout .handout-phase h4").all_inner_texts()
-        assert [p.split(" · ")[0] for p in phases] == ["Días 1–2", "Días 3–7"], phases
+        assert [p.split(" · ")[0] for p in phases] == ["Días 1\u20132", "Días 3\u20137"], phases
         expect(sheet).to_contain_text("El día 1 es el día del tratamiento.")
         expect(sheet).to_contain_text("A partir del día 8,")
         text = sheet.inner_text()
-        assert "día 0" not in text.lower() and "días 0" not in text.lower()
-        assert "como los días 1–2, más arriba" in text  # an exercise of days 1–2 again on days 3–7
+        assert "día 0" not in text.lower()
+        assert "días 0" not in text.lower()
+        assert "como los días 1\u20132, más arriba" in text  # an exercise of days 1-2 again on days 3-7
 
         head = page.locator("#handout .handout-head").inner_text()
         assert "Trapecio superior (parte alta del hombro) (lado izquierdo)" in head
-        assert "(lado derecho)" in head and "derecha)" not in head and "izquierda)" not in head
+        assert "(lado derecho)" in head
+        assert "derecha)" not in head
+        assert "izquierda)" not in head
         titles = page.locator("#handout .handout-exercise h5").all_inner_texts()
         sided = [t for t in titles if t.endswith("lado izquierdo)") or t.endswith("lado derecho)")]
         assert sided, titles
