@@ -14,7 +14,7 @@ from litestar.testing import AsyncTestClient
 
 from server.settings import Settings
 from tests.conftest import make_therapist, rows, sign_in
-from tests.test_flow_therapist_patient import create_patient
+from tests.test_flow_therapist_patient import assign, create_patient, join
 from tests.test_records_api import joined_patient
 
 Client = AsyncTestClient[Litestar]
@@ -268,3 +268,25 @@ async def test_the_csv_export_says_which_check_ins_were_handled_and_by_whom(
         "'=called, all well",
     )
     assert (found[waiting["id"]]["handled_at"], found[waiting["id"]]["handled_by"]) == ("", "")
+
+
+async def test_the_attention_list_puts_the_most_pressing_patients_first(
+    therapist: Client, other_client: Client
+) -> None:
+    # By name the urgent sign would come last, after a patient in pain and one with a red flag.
+    today = dt.datetime.now(dt.UTC).date()
+    patients = {}
+    for name, check in (
+        ("Ana Pain", {**flagged(today, []), "soreness": 9}),
+        ("Bea Flag", flagged(today, ["fainting"])),
+        ("Zoe Urgent", flagged(today, ["chest-pain-any-time"])),
+    ):
+        patient = await create_patient(therapist, name=name)
+        await assign(therapist, patient["id"], today - dt.timedelta(days=1))
+        await join(therapist, other_client, patient["id"])
+        await sync(other_client, check)
+        patients[patient["id"]] = name
+
+    attention = (await therapist.get("/api/v1/attention")).json()
+    listed = [(patients[a["patient_id"]], a["reasons"][0]["kind"]) for a in attention if a["patient_id"] in patients]
+    assert listed == [("Zoe Urgent", "urgent"), ("Bea Flag", "red-flag"), ("Ana Pain", "pain")]

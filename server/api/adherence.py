@@ -87,6 +87,10 @@ class Reason(Struct, frozen=True):
     reported_on: dt.date | None = None
 
 
+# Attention reasons, the most pressing first: a patient's reasons and the list are in this order.
+PRESSING = ("urgent", "red-flag", "pain", "inactive")
+
+
 class AttentionItem(Struct, frozen=True):
     """A patient who needs attention, with every reason (the most pressing first) and their time
     zone, in which the console shows when a sign was reported."""
@@ -199,7 +203,7 @@ class AdherenceController(Controller):
             )
         return rows
 
-    @get("/api/v1/attention", summary="Patients needing attention, each with the reasons")
+    @get("/api/v1/attention", summary="Patients needing attention, the most pressing first, each with the reasons")
     async def attention(
         self, request: TherapistRequest, db: DatabaseDep, catalog: CatalogDep, clock: ClockDep, settings: SettingsDep
     ) -> list[AttentionItem]:
@@ -220,7 +224,9 @@ class AdherenceController(Controller):
                 reasons.append(Reason("inactive", f"no activity on {missed} days with something due"))
             if reasons:
                 items.append(AttentionItem(s.patient_id, s.display_name, reasons, s.timezone))
-        return items
+        # The most pressing first (an urgent sign, then a red flag, high pain, inactivity), by name
+        # within each: on a busy list an urgent sign must not sit among a dozen inactive patients.
+        return sorted(items, key=lambda item: PRESSING.index(item.reasons[0].kind))
 
 
 def _flag_reasons(flagged: list[Flagged], catalog: Catalog) -> list[Reason]:
