@@ -64,7 +64,7 @@ async def test_csv_export_holds_the_patients_completions_and_checkins(therapist:
     assert r.headers["content-type"] == "text/csv; charset=utf-8"
     assert "attachment" in r.headers["content-disposition"]
     assert r.headers["cache-control"] == "no-store"
-    rows = list(csv.DictReader(io.StringIO(r.text)))
+    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert tuple(rows[0]) == CSV_COLUMNS
     by_kind = {row["record"]: row for row in rows}
     assert set(by_kind) == {"completion", "checkin"}
@@ -104,7 +104,20 @@ async def test_csv_export_of_a_patient_with_nothing_logged_is_just_the_header(th
     patient = await create_patient(therapist, name="Quiet Quentin")
     r = await therapist.get(f"/api/v1/patients/{patient['id']}/records.csv")
     assert r.status_code == 200
-    assert r.text == ",".join(CSV_COLUMNS) + "\r\n"
+    assert r.content.decode("utf-8-sig") == ",".join(CSV_COLUMNS) + "\r\n"
+
+
+async def test_csv_export_opens_in_a_spreadsheet_as_utf8_with_its_accents(
+    therapist: Client, other_client: Client
+) -> None:
+    # A spreadsheet takes a CSV without a byte order mark for the computer's legacy encoding.
+    patient, _, today = await joined_patient(therapist, other_client)
+    check = checkin(today, 3, note="Me dolía el cuello; mejor después del estiramiento")
+    assert (await other_client.post("/api/v1/patient/sync", json={"checkins": [check]})).status_code == 200
+    r = await therapist.get(f"/api/v1/patients/{patient['id']}/records.csv")
+    assert r.content.startswith(b"\xef\xbb\xbf" + b"record,id,on_date,")
+    [row] = csv.DictReader(io.StringIO(r.content.decode("utf-8-sig")))
+    assert row["note"] == check["note"]
 
 
 async def test_another_therapist_gets_404_and_nothing_of_the_patient(

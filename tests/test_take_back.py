@@ -117,7 +117,8 @@ async def test_a_sent_completion_taken_back_counts_nowhere_and_stays_in_the_hist
     assert (logged["id"], logged["withdrawn_at"]) == (done["id"], "2026-11-27T10:25:00Z")
     [shown] = (await therapist.get(f"/api/v1/patients/{pid}/records")).json()["completions"]
     assert shown["withdrawn_at"] == "2026-11-27T10:25:00Z"
-    table = list(csv.DictReader(io.StringIO((await therapist.get(f"/api/v1/patients/{pid}/records.csv")).text)))
+    exported = (await therapist.get(f"/api/v1/patients/{pid}/records.csv")).content.decode("utf-8-sig")
+    table = list(csv.DictReader(io.StringIO(exported)))
     assert [(r["id"], r["withdrawn_at"]) for r in table] == [(done["id"], "2026-11-27T10:25:00Z")]
     export = (await therapist.get(f"/api/v1/patients/{pid}/export.json")).json()
     assert [c["withdrawn_at"] for c in export["completions"]] == ["2026-11-27T10:25:00Z"]

@@ -385,8 +385,10 @@ class RecordsController(Controller):
             detail = f"{len(completions)} completions, {len(checkins)} check-ins"
             await audit.record(tx, therapist_id, patient_id, "records.export", now, detail)
         filename = f"unknot-patient-{patient_id}-{now.date().isoformat()}.csv"
+        # The byte order mark tells a spreadsheet (Excel above all) that the file is UTF-8: without
+        # it "dolía" in a patient's note opens as "dolÃ­a".
         return Response(
-            body,
+            "\ufeff" + body,
             media_type="text/csv",
             headers={"content-disposition": f'attachment; filename="{filename}"'},
         )

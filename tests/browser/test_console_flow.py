@@ -311,7 +311,7 @@ def test_adjusted_dosage_is_assigned_and_what_the_patient_logs_shows_on_their_pa
         with page.expect_download() as saved:
             page.get_by_role("button", name="Export CSV").click()
         assert re.fullmatch(rf"unknot-patient-{patient['id']}-\d{{4}}-\d\d-\d\d\.csv", saved.value.suggested_filename)
-        with open(saved.value.path(), encoding="utf-8") as file:
+        with open(saved.value.path(), encoding="utf-8-sig") as file:  # as a spreadsheet reads it
             rows = list(csv.DictReader(io.StringIO(file.read())))
         assert {r["id"] for r in rows} == {done["id"], checkin["id"]}
 
