@@ -336,3 +336,22 @@ async def test_the_week_so_far_does_not_count_what_is_left_of_today(
     detail = (await therapist.get(f"/api/v1/patients/{patient['id']}/adherence")).json()
     assert detail["weeks"][-1] == row["week"]
     assert detail["days"][-1]["expected"] == len(today["entries"])  # the day itself still shows all it asks
+
+
+async def test_the_list_says_when_a_plan_prepared_for_a_booked_visit_starts(therapist: Client) -> None:
+    # On Tuesday 24 Nov: one patient's first plan is for a visit on 1 Dec, another has a plan now
+    # and a follow-up prepared for 1 Dec. Only the first has nothing asked until then.
+    ahead = await create_patient(therapist, "Ahead Only")
+    await assign(therapist, ahead["id"], dt.date(2026, 12, 1))
+    current = await create_patient(therapist, "Current And Ahead")
+    await assign(therapist, current["id"], TREATED)
+    await assign(therapist, current["id"], dt.date(2026, 12, 1))
+
+    rows = {o["patient_id"]: o for o in (await therapist.get("/api/v1/adherence")).json()}
+    assert (rows[ahead["id"]]["has_plan"], rows[ahead["id"]]["week"], rows[ahead["id"]]["starts_on"]) == (
+        True,
+        None,
+        "2026-12-01",
+    )
+    assert rows[current["id"]]["week"] is not None  # judged by the plan in force (today still open)
+    assert rows[current["id"]]["starts_on"] is None

@@ -67,13 +67,16 @@ class AdherenceOut(Struct, frozen=True, kw_only=True):
 
 
 class PatientWeek(Struct, frozen=True, kw_only=True):
-    """A row of the patient list: this week so far, the latest soreness of the last 7 days, the last activity."""
+    """A row of the patient list: this week so far, the latest soreness of the last 7 days, the last
+    activity; ``starts_on``: with no plan in force today, the day a plan prepared for a booked visit
+    starts."""
 
     patient_id: int
     has_plan: bool
     week: WeekAdherence | None
     soreness: Point | None
     last_activity: str | None
+    starts_on: dt.date | None = None
 
 
 class Reason(Struct, frozen=True):
@@ -192,13 +195,17 @@ class AdherenceController(Controller):
             today = local_date(now, o.timezone)
             recent = [s for s in o.soreness if today - dt.timedelta(days=6) <= s[0] <= today]
             latest = max(recent, default=None)  # the last check-in of the latest day stands
+            spans = _in_force(o.versions, o.timezone)
+            in_force_today = any(v.covers(today) for v in spans)
+            ahead = None if in_force_today else min((v.since for v in spans if v.since > today), default=None)
             rows.append(
                 PatientWeek(
                     patient_id=o.patient_id,
                     has_plan=o.has_plan,
-                    week=this_week(_in_force(o.versions, o.timezone), o.done, today, catalog),
+                    week=this_week(spans, o.done, today, catalog),
                     soreness=Point(latest[0], latest[2]) if latest else None,
                     last_activity=o.last_activity,
+                    starts_on=ahead,
                 )
             )
         return rows

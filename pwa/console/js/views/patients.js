@@ -192,6 +192,8 @@ function row(p, item, namesake) {
 function fillAdherence(cells, overview) {
   const week = overview.week;
   if (!overview.has_plan) fill(cells.week, h("span", { class: "muted" }, "no plan"));
+  // A plan prepared for a booked visit, with none before it: nothing is asked until that day.
+  else if (overview.starts_on) fill(cells.week, h("span", { class: "muted", title: "The plan prepared for the booked visit starts then" }, `starts ${shortDate(overview.starts_on)}`));
   // Today counts only as far as it is done, and a plan's first day has nothing before it: "nothing
   // due" would contradict the patient page's "0/9 today".
   else if (!week || !week.expected) fill(cells.week, h("span", { class: "muted" }, "nothing counted yet"));
