@@ -620,7 +620,9 @@ export async function render([id], ctx) {
         todayRow ? h("span", {}, h("strong", {}, `${todayRow.done}/${todayRow.expected}`), " today") : null,
         h("span", {}, "last activity ", h("strong", {}, ago(adherence.last_activity))),
       )
-    : h("p", { class: "muted" }, "No active plan in these weeks.");
+    : plan && plan.program.treated_on > adherence.today
+      ? h("p", { class: "muted", id: "adherence-ahead" }, `The plan starts on ${longDate(plan.program.treated_on)}: nothing is asked before.`)
+      : h("p", { class: "muted" }, "No active plan in these weeks.");
 
   const csv = h("button", { type: "button", class: "secondary", id: "export-csv" }, "Export CSV");
   csv.addEventListener("click", () =>
