@@ -507,6 +507,7 @@ async def test_the_patient_list_overview_agrees_with_each_patients_adherence(
         "week": None,
         "soreness": None,
         "last_activity": None,
+        "starts_on": None,
     }
     archived = (await therapist.get("/api/v1/adherence", params={"archived": "true"})).json()
     assert [o["patient_id"] for o in archived] == [gone["id"]]
