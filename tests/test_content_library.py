@@ -14,10 +14,10 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from server.catalog import Catalog
-from server.catalog.model import LANGUAGES, Text, TextList
+from server.catalog.model import LANGUAGES, Dosage, Text, TextList
 from server.programs import TreatedMuscle, generate, routine_for
 from server.programs.engine import within_hours
-from server.programs.text import program_text
+from server.programs.text import dosage_text, program_text
 from tests.test_flow_therapist_patient import assign, create_patient, join
 
 SNAPSHOTS = Path(__file__).parent / "snapshots" / "programs"
@@ -292,6 +292,19 @@ def test_generated_programs_match_their_reviewed_snapshots(catalog: Catalog) -> 
     assert not changed, f"programs changed: {changed}; review and rerun with UNKNOT_UPDATE_SNAPSHOTS=1"
     if not update:
         assert len(list(SNAPSHOTS.glob("region-*.txt"))) >= 10
+
+
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [
+        ("en", "hold 30 s, 3 repetitions, 2 times a day"),
+        ("es", "mantener 30 s, 3 repeticiones, 2 veces al día"),
+    ],
+)
+def test_a_dose_names_its_repetitions_apart_from_the_times_a_day(lang: str, said: str) -> None:
+    """On the printed plan "3 times, 2 times a day" could be read either way round."""
+    dose = Dosage(sets=1, reps=3, hold_seconds=30, times_per_day=2, days_per_week=7)
+    assert dosage_text(dose, lang) == said
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)

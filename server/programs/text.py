@@ -37,7 +37,7 @@ def muscle_name(catalog: Catalog, muscle_id: str, lang: str) -> str:
 _WORDS = {
     "en": {
         "hold": "hold {n} s",
-        "reps": "{n} times",
+        "reps": "{n} repetitions",
         "sets": "{n} sets",
         "minutes": "{n} min",
         "per_day": "{n} times a day",
@@ -56,7 +56,7 @@ _WORDS = {
     },
     "es": {
         "hold": "mantener {n} s",
-        "reps": "{n} veces",
+        "reps": "{n} repeticiones",
         "sets": "{n} series",
         "minutes": "{n} min",
         "per_day": "{n} veces al día",
@@ -77,7 +77,8 @@ _WORDS = {
 
 
 def dosage_text(d: Dosage, lang: str = "en") -> str:
-    """A dosage in words: "hold 30 s, 3 times, 3 times a day"."""
+    """A dosage in words: "hold 30 s, 3 repetitions, 2 times a day" (not "3 times, 2 times a day",
+    which a patient reading the printed plan could take either way)."""
     w = _WORDS.get(lang, _WORDS["en"])
     parts = []
     if d.minutes:

@@ -248,7 +248,7 @@ def test_adjusted_dosage_is_assigned_and_what_the_patient_logs_shows_on_their_pa
         first.get_by_role("button", name="Dosage of").click()
         expect(first.get_by_label("Sets")).to_be_focused()
         first.get_by_label("Reps").fill("12")
-        expect(first.locator(".item-dose")).to_contain_text("12 times")
+        expect(first.locator(".item-dose")).to_contain_text("12 repetitions")
         first.get_by_role("button", name="Midday").click()
         page.locator("#assign").click()
         wait_view(page, "handover")

@@ -104,7 +104,7 @@ export function dosageText(d) {
   const parts = [];
   if (d.minutes) parts.push(`${d.minutes} min`);
   if (d.hold_seconds) parts.push(`hold ${d.hold_seconds} s`);
-  if (d.reps > 1) parts.push(`${d.reps} times`);
+  if (d.reps > 1) parts.push(`${d.reps} repetitions`);
   if (d.sets > 1) parts.push(`${d.sets} sets`);
   parts.push(d.times_per_day > 1 ? `${d.times_per_day} times a day` : "once a day");
   if (d.days_per_week < 7) parts.push(`${d.days_per_week} days a week`);
