@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import shutil
+import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -340,3 +343,32 @@ def test_the_breathing_warning_sends_the_patient_to_emergency_services_not_the_c
     }
     for lang, line in lines.items():
         assert line in (root / f"{lang}.js").read_text(), lang
+
+
+# Words only "tú" uses (and a pronoun joined to a "tú" command: "siéntate", "estírate"); the content
+# speaks to the patient as "usted" throughout, as the app does. ("estira" is also "usted estira",
+# so a "tú" command such as "Ahora estira" is for a reviewer to catch.)
+_TU = {"tu", "tus", "ti", "te", "contigo", "puedes", "tienes", "debes", "sientes", "estás", "eres", "haz", "mantén"}
+
+
+def _spanish_texts(node: object) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "es":
+                yield from [value] if isinstance(value, str) else value
+            else:
+                yield from _spanish_texts(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _spanish_texts(value)
+
+
+def test_the_spanish_content_speaks_to_the_patient_as_usted() -> None:
+    found = []
+    for path in sorted(PLANS.rglob("*.toml")):
+        for text in _spanish_texts(tomllib.loads(path.read_text())):
+            for word in re.findall(r"\w+", text.lower()):
+                joined = re.search(r"[áéíóú]", word) and word.endswith("te") and not word.endswith("mente")
+                if word in _TU or joined:
+                    found.append(f"{path.name}: {word!r} in {text[:60]!r}")
+    assert found == []
