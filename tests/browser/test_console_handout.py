@@ -220,3 +220,28 @@ def test_the_spanish_sheet_counts_days_as_the_app_and_names_sides_and_times_of_d
         assert "Mañana, Tarde y noche: " in doses, doses
         assert not [d for d in doses if " y tarde y noche" in d], doses
         expect(page.locator("#handout .handout-contact").first).to_have_text(re.compile(r"^Su terapeuta: "))
+
+
+def test_the_spanish_sheets_code_block_and_contact_line_read_as_spanish_without_a_double_colon(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Código Qr", locale="es", treated=[{"muscle": "masseter", "side": "left"}])
+    with console_session(browser, live_server, account, page_problems) as (_, page):
+        goto_view(page, f"#/patients/{patient['id']}/handover", "handover")
+        page.get_by_role("button", name="Make a code").click()
+        qr = page.locator("#handout img.qr")
+        expect(qr).to_have_attribute("alt", re.compile(r"^Código QR del enlace de invitación https?://"))
+        # The hand-over screen itself stays in the console's English.
+        expect(page.locator("#invite-code").locator("xpath=..").locator("img.qr")).to_have_attribute(
+            "alt", re.compile(r"^QR code of the invite link ")
+        )
+        # The link on paper breaks after its separators only: each group of the code stays whole.
+        link = page.locator("#handout .handout-join .link")
+        code = page.locator("#invite-code").inner_text().split()[-1]
+        assert link.inner_text().endswith(code)
+        pieces = link.evaluate("el => [...el.childNodes].filter(n => n.nodeType === 3).map(n => n.data)")
+        assert [g + "-" for g in code.split("-")[:-1]] + [code.split("-")[-1]] == pieces[-4:], pieces
+        contact = page.locator("#handout .handout-flags .handout-contact")
+        lines = contact.inner_text().splitlines()
+        assert lines[0] == "Para contactar con la clínica"
+        assert lines[1].startswith("Su terapeuta: ")

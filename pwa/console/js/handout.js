@@ -23,7 +23,7 @@ const WORDS = {
     joinTitle: "Open your program on your phone",
     joinText: (link, code, until) => [
       "Scan the square code with your phone's camera. Or open ",
-      h("span", { class: "link" }, link),
+      linkText(link),
       " and type the code ",
       h("strong", { class: "code-inline" }, code),
       `. The code works once, until ${until}.`,
@@ -55,6 +55,7 @@ const WORDS = {
     version: (v) => `Plan version ${v}`,
     nothing: "Nothing planned.",
     codeLabel: "Code",
+    qrAlt: (link) => `QR code of the invite link ${link}`,
   },
   es: {
     title: "Su programa en casa",
@@ -63,7 +64,7 @@ const WORDS = {
     joinTitle: "Abra su programa en el móvil",
     joinText: (link, code, until) => [
       "Escanee el código cuadrado con la cámara del móvil. O abra ",
-      h("span", { class: "link" }, link),
+      linkText(link),
       " y escriba el código ",
       h("strong", { class: "code-inline" }, code),
       `. El código sirve una sola vez, hasta el ${until}.`,
@@ -96,6 +97,7 @@ const WORDS = {
     version: (v) => `Versión del plan ${v}`,
     nothing: "Nada previsto.",
     codeLabel: "Código",
+    qrAlt: (link) => `Código QR del enlace de invitación ${link}`,
   },
 };
 
@@ -120,13 +122,21 @@ function when(key, w) {
   return words.length === 1 ? words[0] : `${words.slice(0, -1).join(", ")} ${w.and} ${words.at(-1)}`;
 }
 
-/** An <img> of the invite's QR code (the server's SVG as a data: URL, so no markup is parsed). */
-export function qrImage(invite, className = "qr") {
+/** The invite link, breaking only after a "/", "#", "=" or "-" (a line break inside the code's
+ *  groups reads as another group, as on the hand-over screen). */
+function linkText(link) {
+  const parts = link.match(/[^/#=-]+[/#=-]*|[/#=-]+/g) || [link];
+  return h("span", { class: "link" }, parts.flatMap((p, i) => [i ? h("wbr", {}) : null, p]));
+}
+
+/** An <img> of the invite's QR code (the server's SVG as a data: URL, so no markup is parsed);
+ *  ``alt`` in the reader's language (the console's English by default). */
+export function qrImage(invite, className = "qr", alt = WORDS.en.qrAlt(invite.link)) {
   const bytes = new TextEncoder().encode(invite.qr_svg);
   let binary = "";
   for (const b of bytes) binary += String.fromCharCode(b);
   const src = `data:image/svg+xml;base64,${btoa(binary)}`;
-  return h("img", { src, class: className, alt: `QR code of the invite link ${invite.link}` });
+  return h("img", { src, class: className, alt });
 }
 
 /**
@@ -271,7 +281,7 @@ export function handout(plan, invite) {
     ? h(
         "div",
         { class: "handout-join" },
-        qrImage(invite, "qr qr-print"),
+        qrImage(invite, "qr qr-print", w.qrAlt(invite.link)),
         h(
           "div",
           {},
@@ -324,7 +334,8 @@ export function handout(plan, invite) {
       "section",
       { class: "handout-flags" },
       h("h3", {}, w.flags),
-      h("p", { class: "handout-contact" }, h("strong", {}, `${w.contact}: `), contact),
+      // On a line of its own: "To contact the clinic: Your therapist: …" had two colons.
+      h("p", { class: "handout-contact" }, h("strong", {}, w.contact), h("br"), contact),
       flagGroups(plan.red_flags, w).map(([heading, flags]) => [
         h("h4", {}, heading),
         h(
