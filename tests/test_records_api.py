@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import uuid
+import zoneinfo
 from typing import Any
 
 import msgspec
@@ -75,6 +76,11 @@ async def test_csv_export_holds_the_patients_completions_and_checkins(therapist:
     assert c["note"] == "'" + str(done["note"])
     k = by_kind["checkin"]
     assert (k["id"], k["soreness"], k["red_flags"], k["note"]) == (check["id"], "4", "fainting", check["note"])
+    # Every time is UTC; done_at_local is the same moment on the patient's clock, as a spreadsheet reads it.
+    for row, record in ((c, done), (k, check)):
+        at = dt.datetime.fromisoformat(str(record["done_at"]).replace("Z", "+00:00"))
+        assert row["timezone"] == patient["timezone"] == "Europe/Madrid"
+        assert row["done_at_local"] == f"{at.astimezone(zoneinfo.ZoneInfo('Europe/Madrid')):%Y-%m-%d %H:%M}"
     audit = (await therapist.get(f"/api/v1/patients/{patient['id']}/audit")).json()
     assert audit[0]["action"] == "records.export"
 

@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import uuid
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
@@ -20,7 +21,7 @@ from server.api.params import PLAIN_TEXT, RowId
 from server.api.patients import current_patient, owned_patient
 from server.auth.identity import TherapistUser, therapist_guard
 from server.catalog.model import Catalog, Dosage, Kind, PhaseId, Side, Slot
-from server.clock import iso, local_date
+from server.clock import iso, local_date, parse_iso
 from server.db import audit, logs, patients, plans, reminders
 from server.db.audit import AuditEntry
 from server.db.logs import CheckinRow, CompletionRow, Handled
@@ -55,6 +56,10 @@ CSV_COLUMNS = (
     "handled_at",
     "handled_by",
     "handled_note",
+    # done_at (UTC, as every time above) on the patient's clock, which a spreadsheet reads as a
+    # date and time, and the time zone it is in: the times above are UTC, on_date is the patient's.
+    "done_at_local",
+    "timezone",
 )
 # A cell starting with one of these is a formula to a spreadsheet: patient notes must stay text.
 # Spreadsheets skip leading spaces and line breaks, so " =1+1" and "\n@SUM(A1)" count too.
@@ -163,11 +168,20 @@ def _cell(value: object) -> str:
 
 
 def records_csv(
-    completions: list[CompletionRow], checkins: list[CheckinRow], handled: list[Handled], titles: dict[str, str]
+    completions: list[CompletionRow],
+    checkins: list[CheckinRow],
+    handled: list[Handled],
+    titles: dict[str, str],
+    timezone: str,
 ) -> str:
     """Completions and check-ins (with the clinic's handled marks) as one CSV table, by date; free
     text cannot become a spreadsheet formula."""
     marks = {m.checkin_id: m for m in handled}
+    zone = ZoneInfo(timezone)
+
+    def local(at: str) -> str:
+        return parse_iso(at).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
     rows: list[tuple[object, ...]] = []
     for c in completions:
         rows.append(
@@ -190,6 +204,8 @@ def records_csv(
                 None,
                 None,
                 None,
+                local(c.done_at),
+                timezone,
             )
         )
     for k in checkins:
@@ -214,6 +230,8 @@ def records_csv(
                     k.note,
                     None,
                     *((mark.at, mark.therapist_name, mark.note) if mark else (None, None, None)),
+                    local(k.done_at),
+                    timezone,
                 ),
             )
         )
@@ -372,14 +390,14 @@ class RecordsController(Controller):
         patient_id: RowId,
     ) -> Response[str]:
         therapist_id, now = request.user.therapist.id, clock.now()
-        await owned_patient(db, therapist_id, patient_id)
+        patient = await owned_patient(db, therapist_id, patient_id)
         # Ownership was checked just above; the whole history, first day to last.
         completions = await logs.completions_between(db, patient_id, dt.date.min, dt.date.max)
         checkins = await logs.checkins_between(db, patient_id, dt.date.min, dt.date.max)
         handled = await logs.handled_between(db, therapist_id, patient_id, dt.date.min, dt.date.max)
         # An exercise the content no longer has keeps its id in the row; its title is left blank.
         titles = {x: e.title.get("en") for x in {c.exercise_id for c in completions} if (e := catalog.exercises.get(x))}
-        body = records_csv(completions, checkins, handled, titles)
+        body = records_csv(completions, checkins, handled, titles, patient.timezone)
         # Health data leaving the system is worth a line in the audit trail.
         async with db.transaction() as tx:
             detail = f"{len(completions)} completions, {len(checkins)} check-ins"
