@@ -82,16 +82,41 @@ class PatientWeek(Struct, frozen=True, kw_only=True):
 class Reason(Struct, frozen=True):
     """Why a patient needs attention. ``urgent``: an emergency-level warning sign was reported (the
     content's ``urgency = "emergency"``), ``red-flag``: another one; for both, ``reported_at`` is when
-    the latest such check-in not marked as handled was made (UTC) and ``reported_on`` its day."""
+    the latest such check-in not marked as handled was made (UTC) and ``reported_on`` its day.
+    ``not-joined``: days with something due went by and no phone has ever joined (the clinic hands
+    over a new code); ``assigned_on`` is the day the first plan was assigned, in the patient's time
+    zone. ``inactive``: a phone joined once, and nothing was logged on days with something due."""
 
-    kind: Literal["urgent", "pain", "red-flag", "inactive"]
+    kind: Literal["urgent", "pain", "red-flag", "not-joined", "inactive"]
     detail: str
     reported_at: str | None = None
     reported_on: dt.date | None = None
+    assigned_on: dt.date | None = None
 
 
 # Attention reasons, the most pressing first: a patient's reasons and the list are in this order.
-PRESSING = ("urgent", "red-flag", "pain", "inactive")
+# A patient with no phone cannot report a warning sign or pain through the app, so their silence
+# says less than an inactive patient's: they come first of the two.
+PRESSING = ("urgent", "red-flag", "pain", "not-joined", "inactive")
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+def _long_date(day: dt.date) -> str:
+    """A date as the console writes it in English ("November 24, 2026"), whatever the server's locale."""
+    return f"{_MONTHS[day.month - 1]} {day.day}, {day.year}"
 
 
 class AttentionItem(Struct, frozen=True):
@@ -227,12 +252,17 @@ class AdherenceController(Controller):
             today = local_date(now, s.timezone)
             last = None if s.last_activity is None else local_date(parse_iso(s.last_activity), s.timezone)
             missed = missed_days(_in_force(s.versions, s.timezone), last, today, catalog)
-            if missed >= settings.inactive_days:
+            if missed >= settings.inactive_days and not s.joined:
+                # Never joined: every version is here (no activity), the oldest plan's first.
+                assigned = local_date(parse_iso(min(v.made_at for v in s.versions)), s.timezone)
+                detail = f"no phone connected since the plan was assigned on {_long_date(assigned)}"
+                reasons.append(Reason("not-joined", detail + ": hand over a new code", assigned_on=assigned))
+            elif missed >= settings.inactive_days:
                 reasons.append(Reason("inactive", f"no activity on {missed} days with something due"))
             if reasons:
                 items.append(AttentionItem(s.patient_id, s.display_name, reasons, s.timezone))
-        # The most pressing first (an urgent sign, then a red flag, high pain, inactivity), by name
-        # within each: on a busy list an urgent sign must not sit among a dozen inactive patients.
+        # The most pressing first (an urgent sign, then a red flag, high pain, no phone, inactivity),
+        # by name within each: on a busy list an urgent sign must not sit among a dozen inactive patients.
         return sorted(items, key=lambda item: PRESSING.index(item.reasons[0].kind))
 
 

@@ -31,6 +31,9 @@ class Signals(Struct, frozen=True):
     max_soreness: int | None
     max_pain: int | None
     last_activity: str | None
+    # A phone ever joined with a code, removed since or not (a patient who had the app and let days
+    # pass is inactive; one who never had it needs a code).
+    joined: bool
     flagged: list[Flagged] = []  # oldest first
     versions: list[PlanVersion] = []
 
@@ -40,7 +43,8 @@ _SIGNALS_OF = """
            (SELECT max(soreness) FROM checkin WHERE patient_id = p.id AND on_date >= :since) AS max_soreness,
            (SELECT max(pain) FROM completion
             WHERE patient_id = p.id AND on_date >= :since AND withdrawn_at IS NULL) AS max_pain,
-           {last_activity} AS last_activity
+           {last_activity} AS last_activity,
+           EXISTS (SELECT 1 FROM patient_device WHERE patient_id = p.id) AS joined
     FROM patient p
     WHERE p.therapist_id = :tid AND p.archived_at IS NULL
 """
@@ -63,8 +67,9 @@ _QUIET_VERSIONS = versions_query(
 
 async def signals(db: Database, therapist_id: int, since: dt.date) -> list[Signals]:
     """For each of the therapist's active patients, by name: highest soreness and pain since
-    ``since``, the flagged check-ins since then not handled yet, and the plan versions that may have
-    asked for something since their last activity; three queries however many patients, in one snapshot."""
+    ``since``, the flagged check-ins since then not handled yet, the plan versions that may have
+    asked for something since their last activity (every version, for a patient with none) and
+    whether a phone ever joined; three queries however many patients, in one snapshot."""
     params = {"tid": therapist_id, "since": since.isoformat()}
     async with db.snapshot() as snapshot:
         rows = await snapshot.fetch_all(_SIGNALS, params)
@@ -77,7 +82,12 @@ async def signals(db: Database, therapist_id: int, since: dt.date) -> list[Signa
     for r in flagged_rows:
         flagged.setdefault(r[0], []).append(Flagged(dt.date.fromisoformat(r[1]), r[2], r[3].split()))
     found = [
-        Signals(*(r[i] for i in range(6)), flagged=flagged.get(r[0], []), versions=of_patient.get(r[0], []))
+        Signals(
+            *(r[i] for i in range(6)),
+            joined=bool(r[6]),  # SQLite answers 0 or 1, PostgreSQL a boolean
+            flagged=flagged.get(r[0], []),
+            versions=of_patient.get(r[0], []),
+        )
         for r in rows
     ]
     return sorted(found, key=lambda s: (by_name(s.display_name), s.patient_id))

@@ -1,0 +1,121 @@
+"""The attention list of a busy caseload: a patient whose phone never joined is "not joined" (the
+clinic hands over a new code), not "inactive". Runs on SQLite and PostgreSQL, like every database test."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from server.clock import Clock
+from tests.test_adherence_history import START, TREATED, log_all_due, move_to
+from tests.test_flow_therapist_patient import assign, completion, create_patient, join
+
+Client = AsyncTestClient[Litestar]
+
+
+@pytest.fixture
+def clock() -> Clock:
+    # Tuesday 24 Nov 2026, 09:00 in Madrid, where the patients live.
+    return Clock(fixed=START)
+
+
+def at(day: int, hour: int = 10) -> dt.datetime:
+    """A moment of November 2026 or, past 30, of December (UTC)."""
+    return dt.datetime(2026, 11, 24, hour, tzinfo=dt.UTC) + dt.timedelta(days=day - 24)
+
+
+async def attention(therapist: Client) -> list[dict[str, Any]]:
+    return (await therapist.get("/api/v1/attention")).json()
+
+
+async def reasons_of(therapist: Client, patient_id: int) -> list[tuple[str, str]]:
+    found = [a for a in await attention(therapist) if a["patient_id"] == patient_id]
+    return [(r["kind"], r["detail"]) for r in found[0]["reasons"]] if found else []
+
+
+async def phone_of(app: Litestar, therapist: Client, patient_id: int) -> Client:
+    phone = AsyncTestClient(app=app)
+    await join(therapist, phone, patient_id)
+    return phone
+
+
+async def test_a_patient_whose_phone_never_joined_is_not_joined_not_inactive(therapist: Client, clock: Clock) -> None:
+    patient = await create_patient(therapist, "Nora Nophone")
+    await assign(therapist, patient["id"], TREATED)
+    # An invite made and never used is no phone.
+    assert (await therapist.post(f"/api/v1/patients/{patient['id']}/invites")).status_code == 201
+
+    await move_to(clock, therapist, at(26))
+    assert await reasons_of(therapist, patient["id"]) == []  # two days due let pass: not yet
+    await move_to(clock, therapist, at(27))
+    assert await reasons_of(therapist, patient["id"]) == [
+        ("not-joined", "no phone connected since the plan was assigned on November 24, 2026: hand over a new code")
+    ]
+    [item] = [a for a in await attention(therapist) if a["patient_id"] == patient["id"]]
+    assert item["reasons"][0]["assigned_on"] == "2026-11-24"
+    # A follow-up plan later does not move the day the first one was assigned.
+    await move_to(clock, therapist, at(30))
+    await assign(therapist, patient["id"], dt.date(2026, 11, 30), treated=[{"muscle": "masseter", "side": "both"}])
+    [(kind, detail)] = await reasons_of(therapist, patient["id"])
+    assert (kind, detail.split(" on ")[-1]) == ("not-joined", "November 24, 2026: hand over a new code")
+
+
+async def test_a_plan_assigned_late_at_night_is_dated_where_the_patient_lives(therapist: Client, clock: Clock) -> None:
+    # 23:30 UTC on 23 Nov is already 24 Nov in Madrid.
+    await move_to(clock, therapist, dt.datetime(2026, 11, 23, 23, 30, tzinfo=dt.UTC))
+    patient = await create_patient(therapist, "Late Assignment")
+    await assign(therapist, patient["id"], TREATED)
+    await move_to(clock, therapist, at(28))
+    [item] = [a for a in await attention(therapist) if a["patient_id"] == patient["id"]]
+    assert (item["reasons"][0]["kind"], item["reasons"][0]["assigned_on"]) == ("not-joined", "2026-11-24")
+
+
+async def test_a_patient_whose_phone_was_removed_stays_inactive(
+    therapist: Client, other_client: Client, clock: Clock
+) -> None:
+    # The patient had the app and used it; their phone was removed later (lost, say). The Devices
+    # card shows the removal: the list says what they let pass, as for any patient who joined.
+    patient = await create_patient(therapist, "Rita Removed")
+    await assign(therapist, patient["id"], TREATED)
+    await join(therapist, other_client, patient["id"])
+    await log_all_due(other_client, clock, TREATED)
+    [device] = (await therapist.get(f"/api/v1/patients/{patient['id']}/devices")).json()
+    assert (await therapist.delete(f"/api/v1/patients/{patient['id']}/devices/{device['id']}")).status_code == 204
+
+    await move_to(clock, therapist, at(28))
+    assert await reasons_of(therapist, patient["id"]) == [("inactive", "no activity on 3 days with something due")]
+
+
+async def test_a_joined_patient_who_never_logged_is_inactive(
+    therapist: Client, other_client: Client, clock: Clock
+) -> None:
+    patient = await create_patient(therapist, "Jon Joined")
+    await assign(therapist, patient["id"], TREATED)
+    await join(therapist, other_client, patient["id"])
+    await move_to(clock, therapist, at(27))
+    assert await reasons_of(therapist, patient["id"]) == [("inactive", "no activity on 3 days with something due")]
+
+
+async def test_no_phone_comes_after_high_pain_and_before_inactivity(
+    therapist: Client, app: Litestar, clock: Clock
+) -> None:
+    # All treated on Tuesday 24 Nov; it is Saturday 28 Nov when the therapist looks.
+    names = ("Ana Idle", "Dora Nophone", "Eva Pain")
+    patients = {}
+    for name in names:
+        patients[name] = await create_patient(therapist, name)
+        await assign(therapist, patients[name]["id"], TREATED)
+    await phone_of(app, therapist, patients["Ana Idle"]["id"])
+    phone = await phone_of(app, therapist, patients["Eva Pain"]["id"])
+    await move_to(clock, therapist, at(28))
+    entry = (await phone.get("/api/v1/patient/today")).json()["entries"][0]
+    hurt = completion(entry["exercise_id"], at(28).date(), entry["slot"], pain=8)
+    hurt["done_at"] = clock.now().isoformat()
+    assert (await phone.post("/api/v1/patient/sync", json={"completions": [hurt]})).status_code == 200
+
+    order = [(a["display_name"], [r["kind"] for r in a["reasons"]]) for a in await attention(therapist)]
+    assert order == [("Eva Pain", ["pain"]), ("Dora Nophone", ["not-joined"]), ("Ana Idle", ["inactive"])]
