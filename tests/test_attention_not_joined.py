@@ -1,5 +1,6 @@
 """The attention list of a busy caseload: a patient whose phone never joined is "not joined" (the
-clinic hands over a new code), not "inactive". Runs on SQLite and PostgreSQL, like every database test."""
+clinic hands over a new code), not "inactive"; and within those two kinds the patients come the
+most days let pass first. Runs on SQLite and PostgreSQL, like every database test."""
 
 from __future__ import annotations
 
@@ -119,3 +120,37 @@ async def test_no_phone_comes_after_high_pain_and_before_inactivity(
 
     order = [(a["display_name"], [r["kind"] for r in a["reasons"]]) for a in await attention(therapist)]
     assert order == [("Eva Pain", ["pain"]), ("Dora Nophone", ["not-joined"]), ("Ana Idle", ["inactive"])]
+
+
+async def test_the_inactive_come_the_most_days_let_pass_first_then_by_name(
+    therapist: Client, app: Litestar, clock: Clock
+) -> None:
+    # All treated on Tuesday 24 Nov; it is Tuesday 1 Dec when the therapist looks.
+    names = ("Ana Recent", "Bea Longer", "Carla Longer")
+    phones = {}
+    for name in names:
+        patient = await create_patient(therapist, name)
+        await assign(therapist, patient["id"], TREATED)
+        phones[name] = await phone_of(app, therapist, patient["id"])
+        await log_all_due(phones[name], clock, TREATED)
+    await move_to(clock, therapist, at(27, 18))
+    await log_all_due(phones["Ana Recent"], clock, *(at(d).date() for d in range(25, 28)))
+
+    await move_to(clock, therapist, at(32))
+    found = [(a["display_name"], [(r["kind"], r["detail"]) for r in a["reasons"]]) for a in await attention(therapist)]
+    assert found == [
+        ("Bea Longer", [("inactive", "no activity on 7 days with something due")]),  # a tie: by name
+        ("Carla Longer", [("inactive", "no activity on 7 days with something due")]),
+        ("Ana Recent", [("inactive", "no activity on 4 days with something due")]),
+    ]
+
+
+async def test_the_patients_without_a_phone_come_the_longest_first(therapist: Client, clock: Clock) -> None:
+    later = await create_patient(therapist, "Abel Later")
+    await move_to(clock, therapist, at(24, 8))
+    await assign(therapist, later["id"], dt.date(2026, 11, 26))  # a visit booked for Thursday
+    earlier = await create_patient(therapist, "Zoe Earlier")
+    await assign(therapist, earlier["id"], TREATED)
+    await move_to(clock, therapist, at(30))
+    found = [(a["display_name"], a["reasons"][0]["kind"]) for a in await attention(therapist)]
+    assert found == [("Zoe Earlier", "not-joined"), ("Abel Later", "not-joined")]  # 6 days let pass, then 4

@@ -98,6 +98,8 @@ class Reason(Struct, frozen=True):
 # A patient with no phone cannot report a warning sign or pain through the app, so their silence
 # says less than an inactive patient's: they come first of the two.
 PRESSING = ("urgent", "red-flag", "pain", "not-joined", "inactive")
+# The kinds that count days let pass: within these, the most days first.
+_IDLE = ("not-joined", "inactive")
 _MONTHS = (
     "January",
     "February",
@@ -241,7 +243,7 @@ class AdherenceController(Controller):
     ) -> list[AttentionItem]:
         now = clock.now()
         since = (now - dt.timedelta(days=7)).date()
-        items = []
+        items: list[tuple[AttentionItem, int]] = []  # with the days let pass
         for s in await attention.signals(db, request.user.therapist.id, since):
             reasons = _flag_reasons(s.flagged, catalog)
             worst = max(s.max_soreness or 0, s.max_pain or 0)
@@ -260,10 +262,20 @@ class AdherenceController(Controller):
             elif missed >= settings.inactive_days:
                 reasons.append(Reason("inactive", f"no activity on {missed} days with something due"))
             if reasons:
-                items.append(AttentionItem(s.patient_id, s.display_name, reasons, s.timezone))
-        # The most pressing first (an urgent sign, then a red flag, high pain, no phone, inactivity),
-        # by name within each: on a busy list an urgent sign must not sit among a dozen inactive patients.
-        return sorted(items, key=lambda item: PRESSING.index(item.reasons[0].kind))
+                items.append((AttentionItem(s.patient_id, s.display_name, reasons, s.timezone), missed))
+        # The most pressing first (an urgent sign, then a red flag, high pain, no phone, inactivity):
+        # on a busy list an urgent sign must not sit among a dozen inactive patients. Within "not
+        # joined" and "inactive" the most days let pass first; otherwise, and on a tie, by name (the
+        # sort is stable and the signals come by name).
+        return [item for item, _ in sorted(items, key=_pressing)]
+
+
+def _pressing(entry: tuple[AttentionItem, int]) -> tuple[int, int]:
+    """The attention list's order: by the most pressing reason's kind, then the most days let pass
+    for the kinds that count them."""
+    item, missed = entry
+    kind = item.reasons[0].kind
+    return PRESSING.index(kind), -missed if kind in _IDLE else 0
 
 
 def _flag_reasons(flagged: list[Flagged], catalog: Catalog) -> list[Reason]:
