@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+import zoneinfo
+from typing import Any
 
+import httpx
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import LiveServer, PageProblems, local_today
-from tests.browser.console_helpers import ConsoleAccount, console_session, goto_view
+from tests.browser.conftest import LiveServer, PageProblems, check_a11y, local_today
+from tests.browser.console_helpers import ConsoleAccount, console_session, goto_view, wait_view
 
 pytestmark = pytest.mark.browser
 
@@ -85,5 +89,140 @@ def test_a_patient_whose_phone_never_joined_has_its_own_badge(
             assert inactive.evaluate("b => getComputedStyle(b).borderTopStyle") == "solid"
             row_badge = page.locator(f"tr[data-patient='{nophone['id']}'] .badge-kind")
             expect(row_badge).to_have_text("App not set up")
+    finally:
+        account.close()
+
+
+def checked_in(phone: httpx.Client, soreness: int, hours_ago: float) -> None:
+    """A check-in from the patient's phone, made ``hours_ago`` (on that day in Madrid)."""
+    at = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=hours_ago)
+    on_date = at.astimezone(zoneinfo.ZoneInfo("Europe/Madrid")).date()
+    checkin = {
+        "id": str(uuid.uuid4()),
+        "on_date": on_date.isoformat(),
+        "soreness": soreness,
+        "red_flags": [],
+        "done_at": at.isoformat().replace("+00:00", "Z"),
+    }
+    assert phone.post("/api/v1/patient/sync", json={"checkins": [checkin]}).status_code == 200
+
+
+def did_today(phone: httpx.Client) -> None:
+    """The patient does everything their app shows for today, an hour ago."""
+    at = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
+    day = local_today().isoformat()
+    today = phone.get("/api/v1/patient/today", params={"date": day}).json()
+    done = [
+        {
+            "id": str(uuid.uuid4()),
+            "exercise_id": e["exercise_id"],
+            "on_date": day,
+            "slot": e["slot"],
+            "done_at": at.isoformat().replace("+00:00", "Z"),
+        }
+        for e in today["entries"]
+    ]
+    assert done
+    assert phone.post("/api/v1/patient/sync", json={"completions": done}).status_code == 200
+
+
+def listed(page: Page) -> list[str]:
+    return page.locator("#patient-table tbody .patient-link").all_inner_texts()
+
+
+def sorts(page: Page) -> dict[str, str | None]:
+    """Each sortable header's aria-sort."""
+    headers = page.locator("#patient-table thead th:has(button.sort)")
+    return {th.inner_text().rstrip("▲▼↕ \n"): th.get_attribute("aria-sort") for th in headers.all()}
+
+
+def by_figure(rows: dict[str, Any], names: dict[int, str], figure: Any, descending: bool) -> list[str]:
+    """The names in a figure's order (None last either way; ties by name, as the server lists them)."""
+    with_figure = [(figure(r), names[pid]) for pid, r in rows.items() if figure(r) is not None]
+    ordered = sorted(with_figure, key=lambda f: f[1])
+    ordered.sort(key=lambda f: f[0], reverse=descending)  # stable either way: ties stay by name
+    return [n for _, n in ordered] + sorted(names[pid] for pid, r in rows.items() if figure(r) is None)
+
+
+def week_rate(row: dict[str, Any]) -> float | None:
+    """The week so far as the list shows it, or None for "no plan", "starts …", "nothing counted yet"."""
+    week = row["week"]
+    return week["rate"] if row["has_plan"] and not row["starts_on"] and week and week["expected"] else None
+
+
+def test_the_patient_table_sorts_by_its_headers_and_keeps_the_choice(
+    browser: Browser, live_server: LiveServer, page_problems: PageProblems
+) -> None:
+    account = ConsoleAccount.create(live_server, "Review Therapist")
+    treated = [{"muscle": "upper-trapezius", "side": "left"}]
+    body = {"treated": treated, "treated_on": (local_today() - dt.timedelta(days=10)).isoformat()}
+    # Soreness and when each last did something: Ada 5 (a day ago), Bruno 2 (3 days ago), Carmen
+    # 8 (2 hours ago); Dario joined and did nothing; Elena has no plan.
+    patients = {}
+    for name, soreness, hours_ago in (("Ada", 5, 26), ("Bruno", 2, 72), ("Carmen", 8, 2), ("Dario", None, None)):
+        patients[name] = account.patient(f"{name} Sort")
+        account.ok(account.api.post(f"/api/v1/patients/{patients[name]['id']}/plans", json=body))
+        phone = account.join(account.ok(account.api.post(f"/api/v1/patients/{patients[name]['id']}/invites"))["code"])
+        if soreness is not None and hours_ago is not None:
+            checked_in(phone, soreness, hours_ago)
+        if name == "Carmen":  # and everything of today: the only week above 0%
+            did_today(phone)
+        phone.close()
+    patients["Elena"] = account.patient("Elena Sort")
+    names = {p["id"]: p["display_name"] for p in patients.values()}
+    week_rows = {r["patient_id"]: r for r in account.ok(account.api.get("/api/v1/adherence"))}
+    try:
+        with console_session(browser, live_server, account, page_problems, viewport=DESK) as (_, page):
+            expect(page.locator(".view-patients")).to_have_attribute("data-loaded", "true")
+            alphabetical = ["Ada Sort", "Bruno Sort", "Carmen Sort", "Dario Sort", "Elena Sort"]
+            assert listed(page) == alphabetical
+            unsorted = {"This week": None, "Latest soreness": None, "Last activity": None}
+            assert sorts(page) == {"Patient": "ascending", **unsorted}
+
+            # The highest soreness first on the first click, the lowest on the second; none last both times.
+            soreness = page.get_by_role("button", name="Latest soreness", exact=True)
+            soreness.click()
+            assert listed(page) == ["Carmen Sort", "Ada Sort", "Bruno Sort", "Dario Sort", "Elena Sort"]
+            assert sorts(page)["Latest soreness"] == "descending"
+            assert sorts(page)["Patient"] is None
+            soreness.click()
+            assert listed(page) == ["Bruno Sort", "Ada Sort", "Carmen Sort", "Dario Sort", "Elena Sort"]
+            assert sorts(page)["Latest soreness"] == "ascending"
+            expect(page.locator("#patient-table caption")).to_have_text(
+                "Your patients, sorted by Latest soreness, lowest first"
+            )
+
+            # From the keyboard: the longest silence first (Enter), then the most recent (Space).
+            activity = page.get_by_role("button", name="Last activity", exact=True)
+            activity.focus()
+            page.keyboard.press("Enter")
+            assert listed(page) == ["Bruno Sort", "Ada Sort", "Carmen Sort", "Dario Sort", "Elena Sort"]
+            assert sorts(page)["Last activity"] == "ascending"
+            page.keyboard.press("Space")
+            assert listed(page) == ["Carmen Sort", "Ada Sort", "Bruno Sort", "Dario Sort", "Elena Sort"]
+            assert sorts(page)["Last activity"] == "descending"
+            expect(activity).to_be_focused()
+
+            # This week: the lowest adherence first, as the server counts it (a patient without a
+            # plan, or with nothing counted yet, last).
+            page.get_by_role("button", name="This week", exact=True).click()
+            assert listed(page) == by_figure(week_rows, names, week_rate, descending=False)
+            assert listed(page)[-1] == "Elena Sort"
+            assert listed(page) != alphabetical  # Carmen's week is the only one above 0% (or the only one)
+            check_a11y(page, "the patient list sorted by this week")
+
+            # Coming back to the list, and in a new visit, the choice stays.
+            goto_view(page, f"#/patients/{patients['Ada']['id']}", "patient")
+            goto_view(page, "#/", "patients")
+            expect(page.locator(".view-patients")).to_have_attribute("data-loaded", "true")
+            assert sorts(page)["This week"] == "ascending"
+            assert listed(page) == by_figure(week_rows, names, week_rate, descending=False)
+            page.get_by_role("button", name="Patient", exact=True).click()
+            page.get_by_role("button", name="Patient", exact=True).click()
+            page.reload()
+            wait_view(page, "patients")
+            expect(page.locator(".view-patients")).to_have_attribute("data-loaded", "true")
+            assert sorts(page)["Patient"] == "descending"
+            assert listed(page) == list(reversed(alphabetical))
     finally:
         account.close()

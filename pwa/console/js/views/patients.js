@@ -7,6 +7,16 @@ import { ago, ATTENTION, dateTime, localDate, longDate, percent, plural, shortDa
 import { busy, confirmDialog, explain, LEAVING, markControl, markFields } from "../ui.js";
 
 const TZ_KEY = "unknot.console.timezone";
+const SORT_KEY = "unknot.console.patient-sort";
+// The columns the list sorts by: the header, the way a first click sorts (what a review looks for
+// first: the lowest adherence, the highest soreness, the longest silence) and each way in words.
+const SORTS = {
+  name: { label: "Patient", first: "ascending", ascending: "A to Z", descending: "Z to A" },
+  week: { label: "This week", first: "ascending", ascending: "lowest first", descending: "highest first" },
+  soreness: { label: "Latest soreness", first: "descending", ascending: "lowest first", descending: "highest first" },
+  activity: { label: "Last activity", first: "ascending", ascending: "longest ago first", descending: "most recent first" },
+};
+const BY_NAME = { key: "name", dir: "ascending" };
 
 function zones() {
   const here = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
@@ -188,7 +198,43 @@ function row(p, item, namesake) {
   return { tr, cells };
 }
 
-/** One row's figures from the /adherence overview: this week so far, latest soreness, last activity. */
+/** The sort the therapist chose last (kept in this browser), or by name. */
+function savedSort() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(SORT_KEY) || "null");
+    if (saved && Object.hasOwn(SORTS, saved.key) && ["ascending", "descending"].includes(saved.dir)) return saved;
+  } catch {
+    // storage blocked or spoilt: by name
+  }
+  return BY_NAME;
+}
+
+function saveSort(sort) {
+  try {
+    localStorage.setItem(SORT_KEY, JSON.stringify(sort));
+  } catch {
+    // not remembered; no harm
+  }
+}
+
+/** The rows in `sort`'s order. A row without the figure (no plan, nothing counted, no soreness in 7
+ *  days, never active, or not loaded yet) goes last whichever the direction; ties stay by name. */
+function sorted(rows, sort) {
+  const sign = sort.dir === "ascending" ? 1 : -1;
+  const value = (r) => (sort.key === "name" ? r.index : r.figures[sort.key]);
+  return [...rows].sort((a, b) => {
+    const x = value(a);
+    const y = value(b);
+    if (x == null && y == null) return a.index - b.index;
+    if (x == null) return 1;
+    if (y == null) return -1;
+    if (x === y) return a.index - b.index;
+    return x < y ? -sign : sign;
+  });
+}
+
+/** One row's figures from the /adherence overview: this week so far, latest soreness, last activity;
+ *  returns them as numbers to sort by (null: none). */
 function fillAdherence(cells, overview) {
   const week = overview.week;
   if (!overview.has_plan) fill(cells.week, h("span", { class: "muted" }, "no plan"));
@@ -218,6 +264,12 @@ function fillAdherence(cells, overview) {
       ? h("time", { datetime: overview.last_activity, title: dateTime(overview.last_activity) }, ago(overview.last_activity))
       : h("span", { class: "muted" }, "never"),
   );
+  const counted = overview.has_plan && !overview.starts_on && week && week.expected;
+  return {
+    week: counted ? week.rate : null,
+    soreness: last ? last.value : null,
+    activity: overview.last_activity ? Date.parse(overview.last_activity) : null,
+  };
 }
 
 export async function render(_params, ctx) {
@@ -234,7 +286,8 @@ export async function render(_params, ctx) {
   const tbody = h("tbody");
   const named = new Map();
   for (const p of list) named.set(fold(p.display_name), (named.get(fold(p.display_name)) || 0) + 1);
-  const rows = list.map((p) => row(p, attentionOf.get(p.id), named.get(fold(p.display_name)) > 1));
+  // `index`: the server's order, by name (ignoring case and accents); `figures`: once loaded.
+  const rows = list.map((p, index) => ({ ...row(p, attentionOf.get(p.id), named.get(fold(p.display_name)) > 1), index, figures: {} }));
   for (const r of rows) tbody.append(r.tr);
 
   function filter() {
@@ -259,20 +312,44 @@ export async function render(_params, ctx) {
   });
   filter();
 
+  // Sortable columns: a button in each header; the header's aria-sort and the caption say the order.
+  let sort = savedSort();
+  const caption = h("caption", { class: "sr-only" });
+  const headers = Object.entries(SORTS).map(([key, how]) => {
+    const arrow = h("span", { class: "sort-arrow", "aria-hidden": "true" });
+    const button = h("button", { type: "button", class: "sort", "data-sort": key }, how.label, arrow);
+    button.addEventListener("click", () => {
+      const other = sort.dir === "ascending" ? "descending" : "ascending";
+      sort = { key, dir: sort.key === key ? other : how.first };
+      saveSort(sort);
+      arrange();
+    });
+    return { key, th: h("th", { scope: "col" }, button), arrow };
+  });
+  function arrange() {
+    const arrows = { ascending: "▲", descending: "▼" };
+    for (const { key, th, arrow } of headers) {
+      if (key === sort.key) th.setAttribute("aria-sort", sort.dir);
+      else th.removeAttribute("aria-sort");
+      fill(arrow, key === sort.key ? arrows[sort.dir] : "↕");
+    }
+    const how = SORTS[sort.key];
+    fill(caption, `${archived ? "Archived patients" : "Your patients"}, sorted by ${how.label}, ${how[sort.dir]}`);
+    tbody.append(...sorted(rows, sort).map((r) => r.tr));
+  }
+  arrange();
+
   const table = h(
     "table",
     { class: "patients", id: "patient-table" },
-    h("caption", { class: "sr-only" }, archived ? "Archived patients" : "Your patients"),
+    caption,
     h(
       "thead",
       {},
       h(
         "tr",
         {},
-        h("th", { scope: "col" }, "Patient"),
-        h("th", { scope: "col" }, "This week"),
-        h("th", { scope: "col" }, "Latest soreness"),
-        h("th", { scope: "col" }, "Last activity"),
+        headers.map((c) => c.th),
         h("th", { scope: "col" }, "Attention"),
         h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")),
       ),
@@ -328,11 +405,12 @@ export async function render(_params, ctx) {
   if (rows.length) {
     api(`/adherence${archived ? "?archived=true" : ""}`)
       .then((overview) => {
-        const cellsOf = new Map(rows.map((r) => [r.tr.dataset.patient, r.cells]));
+        const rowOf = new Map(rows.map((r) => [r.tr.dataset.patient, r]));
         for (const o of overview) {
-          const cells = cellsOf.get(String(o.patient_id));
-          if (cells && !stopped) fillAdherence(cells, o);
+          const r = rowOf.get(String(o.patient_id));
+          if (r && !stopped) r.figures = fillAdherence(r.cells, o);
         }
+        if (!stopped) arrange();
       })
       .catch((err) => {
         if (stopped) return;
