@@ -67,7 +67,7 @@ async def test_a_record_id_another_patient_holds_is_a_409_and_nothing_of_the_bat
     fresh = completion("neck-side-bend-stretch", TODAY, "morning")
     r = await second.post("/api/v1/patient/sync", json={"completions": [fresh, dict(taken, slot="midday")]})
     assert r.status_code == 409, r.text
-    assert [e["field"] for e in r.json()["errors"]] == ["completions[1].id"]
+    assert [(e["field"], e["code"]) for e in r.json()["errors"]] == [("completions[1].id", "id_in_use")]
     assert rows(settings, "SELECT id, slot FROM completion") == [(taken["id"], "evening")]
 
 

@@ -213,6 +213,13 @@ PATIENT_CASES = [
     ("POST", "/api/v1/patient/sync", {"completions": "C:on_date=1999-01-01"}, 422, "completions[1].on_date"),
     ("POST", "/api/v1/patient/sync", {"completions": "C:done_at=2026-11-20T08:00:00"}, 400, "completions[1].done_at"),
     ("POST", "/api/v1/patient/sync", {"completions": "C:done_at=2099-01-01T08:00:00Z"}, 422, "completions[1].done_at"),
+    (
+        "POST",
+        "/api/v1/patient/sync",
+        {"completions": f"C:on_date={TODAY + dt.timedelta(days=3)}"},
+        422,
+        "completions[1].on_date",
+    ),
     # Years below 1000 and at the ends of the calendar: refused before they are stored or overflow.
     ("POST", "/api/v1/patient/sync", {"completions": "C:done_at=0999-06-01T00:00:00Z"}, 422, "completions[1].done_at"),
     (
@@ -354,6 +361,51 @@ async def test_bad_input_names_the_field_and_changes_nothing(
     fields = [e["field"] for e in r.json()["errors"]]
     assert fields == [field], r.json()
     assert r.json()["errors"][0]["message"]
+    # A code only where a record of a sync batch is refused (tested in the next test).
+    assert ("code" in r.json()["errors"][0]) == (
+        path.endswith("/sync") and field.startswith(("completions[", "checkins["))
+    )
+    assert snapshot(settings) == before
+
+
+# Each refused record of a sync batch: its field, and why in a code the phone tells its patient in
+# their own language (the English message stays beside it, for the clinic and older apps).
+SYNC_REFUSALS = [
+    ({"completions": [{"id": "not-a-uuid"}]}, 400, "completions[0].id", "invalid"),
+    ({"completions": "C:exercise_id=nope"}, 422, "completions[1].exercise_id", "unknown_exercise"),
+    ({"completions": "C:slot=night"}, 400, "completions[1].slot", "invalid"),
+    ({"completions": "C:pain=11"}, 400, "completions[1].pain", "invalid"),
+    ({"completions": "C:on_date=2026-13-01"}, 400, "completions[1].on_date", "invalid"),
+    ({"completions": "C:on_date=1999-01-01"}, 422, "completions[1].on_date", "too_long_ago"),
+    ({"completions": f"C:on_date={TODAY + dt.timedelta(days=3)}"}, 422, "completions[1].on_date", "in_the_future"),
+    ({"completions": "C:done_at=2026-11-20T08:00:00"}, 400, "completions[1].done_at", "no_time_zone"),
+    ({"completions": "C:done_at=2099-01-01T08:00:00Z"}, 422, "completions[1].done_at", "in_the_future"),
+    ({"completions": "C:done_at=0999-06-01T00:00:00Z"}, 422, "completions[1].done_at", "too_long_ago"),
+    ({"completions": "C:done_at=0001-01-01T00:00:00+01:00"}, 422, "completions[1].done_at", "too_long_ago"),
+    ({"checkins": "K:done_at=9999-12-31T23:59:59-05:00"}, 422, "checkins[1].done_at", "in_the_future"),
+    ({"completions": "C:note=a\u0000b"}, 400, "completions[1].note", "invalid"),
+    ({"completions": "DUPLICATE"}, 422, "completions[1].id", "repeated_id"),
+    ({"checkins": "DUPLICATE"}, 422, "checkins[1].id", "repeated_id"),
+    ({"completions": "C:withdrawn_at=2099-01-01T08:00:00Z"}, 422, "completions[1].withdrawn_at", "in_the_future"),
+    ({"completions": "C:withdrawn_at=0999-06-01T00:00:00Z"}, 422, "completions[1].withdrawn_at", "too_long_ago"),
+    ({"completions": "C:withdrawn_at=2026-11-20T08:00:00"}, 400, "completions[1].withdrawn_at", "no_time_zone"),
+    ({"checkins": "K:soreness=5.0"}, 400, "checkins[1].soreness", "invalid"),
+    ({"checkins": "K:red_flags=nope"}, 422, "checkins[1].red_flags[0]", "unknown_red_flag"),
+    ({"checkins": "K:mood=5"}, 400, "checkins[1].mood", "invalid"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "field", "code"), SYNC_REFUSALS)
+async def test_a_refused_sync_record_says_why_in_a_code_beside_the_message(
+    other_client: Client, settings: Settings, setup: dict[str, Any], body: Any, status: int, field: str, code: str
+) -> None:
+    before = snapshot(settings)
+    r = await other_client.post("/api/v1/patient/sync", json=_expand(body, setup["plan"]))
+    assert r.status_code == status, r.text
+    [error] = r.json()["errors"]
+    assert (error["field"], error["code"]) == (field, code), r.json()
+    assert error["message"]
+    assert r.json()["detail"] == f"{field}: {error['message']}"
     assert snapshot(settings) == before
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Annotated, Literal
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -14,13 +15,21 @@ from litestar.status_codes import (
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 from litestar.types import Scope
-from msgspec import Struct
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 from server.api.params import PATTERN_REASONS
 from server.db.connection import DatabaseBusy
 from server.programs import ProgramError
 
-__all__ = ["ErrorBody", "FieldError", "InputError", "exception_handlers", "loggable_path"]
+__all__ = [
+    "RECORD_REFUSALS",
+    "ErrorBody",
+    "FieldError",
+    "InputError",
+    "Refusal",
+    "exception_handlers",
+    "loggable_path",
+]
 
 log = logging.getLogger("unknot")
 
@@ -29,13 +38,53 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _MISSING = re.compile(r"Missing required \w+ parameter '(?P<name>[^']+)'")
 _NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]+)`")
 _PATTERN_REASONS = {f"Expected `str` matching regex {p!r}": reason for p, reason in PATTERN_REASONS.items()}
+# A field inside one record of a sync batch: "completions[3].done_at", "checkins[0].red_flags[1]".
+_RECORD = re.compile(r"^(?:completions|checkins)\[\d+\]")
+
+# Why the server refuses a record of a sync batch, for the device to tell its patient in the
+# patient's language (the English ``message`` beside it is for the clinic and for older apps):
+#   in_the_future     a date or time after the server's tomorrow (the phone's clock was ahead)
+#   too_long_ago      a date or time more than 800 days back
+#   no_time_zone      a time sent without its offset from UTC
+#   unknown_exercise  an exercise this clinic's content does not have
+#   unknown_red_flag  a warning sign this clinic's content does not have
+#   repeated_id       the same id twice in one batch
+#   id_in_use         the id of another patient's record (409)
+#   invalid           a record not in the shape the API takes (a wrong type, a value out of bounds,
+#                     an unknown field)
+# Stable: a new reason gets a new code, and a device that does not know a code shows the message.
+Refusal = Literal[
+    "in_the_future",
+    "too_long_ago",
+    "no_time_zone",
+    "unknown_exercise",
+    "unknown_red_flag",
+    "repeated_id",
+    "id_in_use",
+    "invalid",
+]
+# Route option: a 400 or 422 from decoding this route's body that names a record of a sync batch
+# has the code "invalid".
+RECORD_REFUSALS = "record_refusals"
 
 
 class FieldError(Struct, frozen=True):
-    """One invalid field: its path in the request and the reason."""
+    """One invalid field: its path in the request and the reason. ``code``, only on a record of a
+    sync batch (``completions[i]...``, ``checkins[i]...``): why the record is refused, in a word
+    that stays the same (the message may change); a device shows its patient its own words for it."""
 
     field: str
     message: str
+    code: (
+        Annotated[
+            Refusal,
+            Meta(
+                description="Only on a record of a sync batch: why it is refused, a word that stays the same "
+                "(POST /api/v1/patient/sync lists them); a client that does not know it shows the message"
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 class ErrorBody(Struct, frozen=True):
@@ -49,10 +98,17 @@ class ErrorBody(Struct, frozen=True):
 class InputError(Exception):
     """Input that passed parsing but is still wrong (unknown id, bad time zone, ...)."""
 
-    def __init__(self, field: str, message: str, status: int = HTTP_422_UNPROCESSABLE_ENTITY) -> None:
+    def __init__(
+        self,
+        field: str,
+        message: str,
+        status: int = HTTP_422_UNPROCESSABLE_ENTITY,
+        code: Refusal | UnsetType = UNSET,
+    ) -> None:
         self.field = field
         self.message = message
         self.status = status
+        self.code = code
         super().__init__(f"{field}: {message}")
 
 
@@ -74,8 +130,16 @@ def _aliases(request: Request) -> dict[str, str]:
     return found
 
 
+def _names_records(request: Request) -> bool:
+    try:
+        return bool(request.route_handler.opt.get(RECORD_REFUSALS))
+    except AttributeError:
+        return False
+
+
 def _validation(request: Request, exc: ValidationException) -> Response[ErrorBody]:
     aliases = _aliases(request)
+    records = _names_records(request)
     missing = _MISSING.search(str(exc.detail))
     if missing and not exc.extra:
         return _respond(exc.status_code, exc.detail, [FieldError(missing.group("name"), "is required")])
@@ -94,13 +158,14 @@ def _validation(request: Request, exc: ValidationException) -> Response[ErrorBod
             path = f"{path}.{unknown.group('name')}" if path else unknown.group("name")
         head, dot, rest = path.partition(".")
         path = aliases.get(head, head) + dot + rest
-        errors.append(FieldError(path or "body", message))
+        code: Refusal | UnsetType = "invalid" if records and _RECORD.match(path) else UNSET
+        errors.append(FieldError(path or "body", message, code))
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or "invalid request"
     return _respond(exc.status_code, detail, errors)
 
 
 def _input(_: Request, exc: InputError) -> Response[ErrorBody]:
-    return _respond(exc.status, f"{exc.field}: {exc.message}", [FieldError(exc.field, exc.message)])
+    return _respond(exc.status, f"{exc.field}: {exc.message}", [FieldError(exc.field, exc.message, exc.code)])
 
 
 def _program(_: Request, exc: ProgramError) -> Response[ErrorBody]:

@@ -18,7 +18,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from server.api.catalog import AftercareOut, ExerciseOut, PatientLangQuery, aftercare_out, exercise_out
 from server.api.compression import SELF_COMPRESSED, json_answer
 from server.api.deps import CatalogDep, ClockDep, DatabaseDep, ServicesDep
-from server.api.errors import InputError
+from server.api.errors import RECORD_REFUSALS, InputError
 from server.api.params import PLAIN_TEXT, visible_name
 from server.api.patients import Locale, TimeZone, check_timezone
 from server.auth.identity import WITH_PLAN_DAYS, client_address, patient_guard
@@ -225,31 +225,36 @@ def _red_flags(catalog: CatalogDep, ids: tuple[str, ...] | None, lang: str) -> l
 def _moment(moment: dt.datetime, field: str, earliest: dt.datetime, latest: dt.datetime) -> str:
     """``moment`` as stored, if it has an offset and lies between ``earliest`` and ``latest``."""
     if moment.tzinfo is None:
-        raise InputError(field, "must include a time zone offset (e.g. 2026-11-25T08:00:00Z)", status=400)
+        raise InputError(
+            field, "must include a time zone offset (e.g. 2026-11-25T08:00:00Z)", status=400, code="no_time_zone"
+        )
     # Compared before converting: a far-off year (0001-01-01T00:00+01:00) overflows in UTC.
     if moment < earliest:
-        raise InputError(field, "is out of range")
+        raise InputError(field, "is out of range", code="too_long_ago")
     if moment > latest:
-        raise InputError(field, "is in the future")
+        raise InputError(field, "is in the future", code="in_the_future")
     return iso(moment)
 
 
 def _check_batch(
     data: JSONBody[SyncIn], catalog: CatalogDep, now: dt.datetime
 ) -> tuple[list[CompletionRow], list[CheckinRow]]:
-    """Validate every record before anything is written; the first bad one names its index and field."""
+    """Validate every record before anything is written; the first bad one names its index and
+    field, and why in a code (errors.Refusal) the device tells its patient in their language."""
     latest = now + dt.timedelta(days=1)
     earliest = now - dt.timedelta(days=800)
 
     def check_date(on_date: dt.date, field: str) -> None:
-        if not earliest.date() <= on_date <= latest.date():
-            raise InputError(field, "date is out of range")
+        if on_date < earliest.date():
+            raise InputError(field, "date is out of range", code="too_long_ago")
+        if on_date > latest.date():
+            raise InputError(field, "date is out of range", code="in_the_future")
 
     completions = []
     for i, c in enumerate(data.completions):
         field = f"completions[{i}]"
         if c.exercise_id not in catalog.exercises:
-            raise InputError(f"{field}.exercise_id", f"unknown exercise {c.exercise_id!r}")
+            raise InputError(f"{field}.exercise_id", f"unknown exercise {c.exercise_id!r}", code="unknown_exercise")
         check_date(c.on_date, f"{field}.on_date")
         done_at = _moment(c.done_at, f"{field}.done_at", earliest, latest)
         withdrawn_at = None
@@ -276,7 +281,7 @@ def _check_batch(
         field = f"checkins[{i}]"
         for j, flag in enumerate(c.red_flags):
             if flag not in known_flags:
-                raise InputError(f"{field}.red_flags[{j}]", f"unknown red flag {flag!r}")
+                raise InputError(f"{field}.red_flags[{j}]", f"unknown red flag {flag!r}", code="unknown_red_flag")
         check_date(c.on_date, f"{field}.on_date")
         done_at = _moment(c.done_at, f"{field}.done_at", earliest, latest)
         checkins.append(
@@ -293,7 +298,7 @@ def _check_batch(
         seen: set[str] = set()
         for i, r in enumerate(records):
             if r.id in seen:
-                raise InputError(f"{name}[{i}].id", "appears twice in this batch")
+                raise InputError(f"{name}[{i}].id", "appears twice in this batch", code="repeated_id")
             seen.add(r.id)
     return completions, checkins
 
@@ -537,8 +542,16 @@ class PatientController(Controller):
         "new completion with a new id. The answer has the pain stored for each completion of the batch, "
         "and in `withdrawn` those the clinic holds as taken back, so a device whose answer to an earlier "
         "send was lost learns what the clinic keeps. An id another "
-        "patient's record holds is a 409 naming it, and nothing of the batch is stored.",
+        "patient's record holds is a 409 naming it, and nothing of the batch is stored. A refused batch "
+        "names the first record refused (`completions[i]...` or `checkins[i]...` in `errors[].field`), "
+        "nothing of it stored; beside the English `message`, that error's `code` says why in a word that "
+        "stays the same, for the device to tell its patient in their language: `in_the_future` (a date "
+        "or time after tomorrow), `too_long_ago` (more than 800 days back), `no_time_zone` (a time "
+        "without its offset), `unknown_exercise`, `unknown_red_flag`, `repeated_id` (an id twice in the "
+        "batch), `id_in_use` (the 409) or `invalid` (not in the shape this API takes). A device that "
+        "does not know a code shows the message.",
         status_code=200,
+        opt={RECORD_REFUSALS: True},
     )
     async def sync(self, request: PatientRequest, data: JSONBody[SyncIn], services: ServicesDep) -> SyncOut:
         db, now = services.db, services.clock.now()
@@ -546,7 +559,9 @@ class PatientController(Controller):
         try:
             held = await logs.store_batch(db, request.user.patient_id, completions, checkins, now)
         except logs.IdInUse as exc:
-            raise InputError(exc.field, "is the id of another record; make a new one", status=409) from None
+            raise InputError(
+                exc.field, "is the id of another record; make a new one", status=409, code="id_in_use"
+            ) from None
         return SyncOut(held.completions, held.checkins, held.pains, held.withdrawn)
 
     @get("/log", summary="What this patient logged between two dates")
