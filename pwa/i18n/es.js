@@ -44,6 +44,15 @@ export default {
   outbox_rejected_undo: "Deshacer: {what}, {date}",
   outbox_rejected_reason: "El sistema de la clínica indicó: «{reason}»",
   outbox_too_large: "demasiado grande para enviarlo",
+  // Por qué el sistema de la clínica no aceptó un registro, un texto por cada código del servidor.
+  refusal_in_the_future: "Cuando lo anotó, la fecha de este teléfono iba por delante de la de hoy, y el sistema de su clínica no pudo guardarlo. Sigue guardado en este teléfono. Compruebe que la fecha y la hora de este teléfono son correctas y cuéntele a su clínica lo que hizo.",
+  refusal_too_long_ago: "Cuando lo anotó, la fecha de este teléfono era de hace más de dos años, y el sistema de su clínica no pudo guardarlo. Sigue guardado en este teléfono. Compruebe que la fecha y la hora de este teléfono son correctas y cuéntele a su clínica lo que hizo.",
+  refusal_unknown_exercise: "El sistema de su clínica ya no tiene este ejercicio, y no pudo guardarlo. Sigue guardado en este teléfono. Cuéntele a su clínica lo que hizo.",
+  refusal_unknown_red_flag: "El sistema de su clínica no pudo guardar este registro, así que su clínica no ha visto las señales de alarma que marcó. Si todavía tiene alguna, haga ahora lo que indica la página Señales de alarma: no espere.",
+  refusal_no_time_zone: "Esta aplicación lo envió de una forma que el sistema de su clínica no pudo aceptar. Sigue guardado en este teléfono. Usted no hizo nada mal: cuéntele a su clínica lo que hizo.",
+  refusal_repeated_id: "Esta aplicación lo envió de una forma que el sistema de su clínica no pudo aceptar. Sigue guardado en este teléfono. Usted no hizo nada mal: cuéntele a su clínica lo que hizo.",
+  refusal_id_in_use: "Esta aplicación lo envió de una forma que el sistema de su clínica no pudo aceptar. Sigue guardado en este teléfono. Usted no hizo nada mal: cuéntele a su clínica lo que hizo.",
+  refusal_invalid: "Esta aplicación lo envió de una forma que el sistema de su clínica no pudo aceptar. Sigue guardado en este teléfono. Usted no hizo nada mal: cuéntele a su clínica lo que hizo.",
   outbox_retry_done: "Se intenta de nuevo enviar lo que no se guardó.",
   send_now: "Enviar ahora",
 

@@ -9,11 +9,13 @@
  *            phone's settings (lang, sound) and revoked: {unsent} (see forgetPatient)
  *   records  completions and check-ins by client UUID:
  *            {id, type: "completion"|"checkin", state: "pending"|"sent"|"rejected",
- *             ready_at (ms; not sent before), tried?, error?, body: <what the server takes>}
+ *             ready_at (ms; not sent before), tried?, error?, code?, body: <what the server takes>}
  *            tried: a request carried it and no answer came back (lost on the way back, a 5xx):
  *            the clinic may hold it already, so it is never taken back or changed, only sent again
  *            (unless an answer proves nothing was stored: see clearTried).
- *            error: why the server refused it (kept when it is tried again).
+ *            error: why the server refused it (kept when it is tried again); code: the same in
+ *            the server's word for it (in_the_future, ...; none from an older server), which the
+ *            More screen words in the patient's language.
  *            and fill-ins: a pain answer given after its completion left the phone, sent as a
  *            repeat of that completion with the pain (the server fills in a blank pain, once):
  *            {id: "fill:<completion id>", type: "fill", state: "pending"|"rejected", ready_at,
@@ -606,12 +608,16 @@
     }, function () { return false; });
   }
 
-  /* The index and field a 4xx names, e.g. "completions[3].on_date" -> {list, index}. */
+  /* The index and field a 4xx names, e.g. "completions[3].on_date" -> {list, index}, with the
+   * server's message and code (why, in a word that stays the same; null from an older server). */
   function blamed(body) {
     var errors = (body && body.errors) || [];
     for (var i = 0; i < errors.length; i++) {
       var m = /^(completions|checkins)\[(\d+)\]/.exec(errors[i].field || "");
-      if (m) return { list: m[1], index: Number(m[2]), message: errors[i].message };
+      if (m) {
+        var code = typeof errors[i].code === "string" ? errors[i].code : null;
+        return { list: m[1], index: Number(m[2]), message: errors[i].message, code: code };
+      }
     }
     return null;
   }
@@ -698,6 +704,7 @@
               // aside, as a refused record, so the rest still go (it is tried again on request).
               all[0].state = "rejected";
               all[0].error = "too large";
+              delete all[0].code;
               return putRecord(all[0]).then(function () {
                 announce({ type: "records" });
                 return round(token);
@@ -726,6 +733,9 @@
               return clearTried(stamped).then(function () {
                 record.state = "rejected";
                 record.error = bad.message;
+                // Why, in a word the app words for its patient (an older server sends none).
+                if (bad.code) record.code = bad.code;
+                else delete record.code;
                 return putRecord(record);
               }).then(function () {
                 announce({ type: "records" });

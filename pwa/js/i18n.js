@@ -34,6 +34,11 @@ export function placeName(zone) {
   return names[zone] || String(zone).split("/").pop().replace(/_/g, " ");
 }
 
+/** Whether this language has a text for key (a key built from data the server sent). */
+export function has(key) {
+  return Object.prototype.hasOwnProperty.call(dict, key);
+}
+
 /** A text by key with {name} placeholders filled; plural texts pick their form from vars.n. */
 export function t(key, vars = {}) {
   let text = dict[key];

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import typing
 
+from server.api.errors import Refusal
 from server.catalog.model import Kind, RedFlag, Side, Slot
 from tests.browser.shell import PWA, shell_files, shell_version, written_version
 
@@ -96,6 +97,16 @@ def test_every_text_the_code_asks_for_exists_in_english() -> None:
     used |= {f"urgency_{u}" for u in typing.get_args(urgency)}
     missing = sorted(used - keys)
     assert not missing, f"missing in i18n/en.js: {missing}"
+
+
+def test_every_reason_the_server_refuses_a_record_for_has_words_in_every_language() -> None:
+    """The More screen words each refusal code in the patient's language (refusal_<code>); a code
+    without them would show a Spanish patient the server's English message."""
+    for name in ("en.js", "es.js"):
+        text = (PWA / "i18n" / name).read_text(encoding="utf-8")
+        keys = set(re.findall(r'^\s+"?([a-z_-]+)"?:', text, re.M))
+        missing = sorted(f"refusal_{code}" for code in typing.get_args(Refusal) if f"refusal_{code}" not in keys)
+        assert not missing, f"missing in i18n/{name}: {missing}"
 
 
 # The informal "tú" forms most likely to slip in (the app speaks to patients as "usted"), as whole

@@ -2,7 +2,7 @@
 
 import { longDate } from "../dates.js";
 import { h } from "../dom.js";
-import { LANGS, lang, t } from "../i18n.js";
+import { LANGS, has, lang, t } from "../i18n.js";
 
 const LANG_NAMES = { en: "English", es: "Español" };
 
@@ -30,6 +30,22 @@ function installSection(app) {
 function exerciseTitle(app, id) {
   const exercise = app.bundle && app.bundle.exercises[id];
   return exercise ? exercise.title : id;
+}
+
+/** The app's own words for why the clinic's system refused record r (refusal_<code>, the server's
+ *  code), which say what to do; null with no code (an older server) or one this app does not know
+ *  (a newer server). */
+function refusalKey(r) {
+  if (r.error === "too large" || typeof r.code !== "string" || !/^[a-z_]+$/.test(r.code)) return null;
+  return has("refusal_" + r.code) ? "refusal_" + r.code : null;
+}
+
+/** Why r was refused, for its patient: in their language, else the server's message as it came. */
+function refusalText(r) {
+  const key = refusalKey(r);
+  if (key) return t(key);
+  if (r.error === "too large") return t("outbox_rejected_reason", { reason: t("outbox_too_large") });
+  return r.error ? t("outbox_rejected_reason", { reason: r.error }) : null;
 }
 
 export function renderMore(app) {
@@ -62,11 +78,11 @@ export function renderMore(app) {
             what: r.type === "checkin" ? t("checkin_title") : exerciseTitle(app, r.body.exercise_id),
             date: longDate(r.body.on_date, lang()),
           }) }),
-          // The clinic's own words (in its language), for the patient to pass on when asking.
-          r.error ? h("span", { class: "entry-line", text: t("outbox_rejected_reason", {
-            reason: r.error === "too large" ? t("outbox_too_large") : r.error,
-          }) }) : null))),
-        h("p", { text: t("outbox_rejected_help") }),
+          // Why, in the patient's language and saying what to do; from a server whose reason the
+          // app has no words for, the server's own message.
+          refusalText(r) ? h("span", { class: "entry-line refusal", text: refusalText(r) }) : null))),
+        // What to do, when a reason above does not say it already.
+        refused.every(refusalKey) ? null : h("p", { text: t("outbox_rejected_help") }),
         // The reason may be gone (the phone's clock set right): sent again; refused again, they
         // stay here with their reason.
         h("button", {
