@@ -1,6 +1,7 @@
-"""The attention list of a busy caseload: a patient whose phone never joined is "not joined" (the
-clinic hands over a new code), not "inactive"; and within those two kinds the patients come the
-most days let pass first. Runs on SQLite and PostgreSQL, like every database test."""
+"""The attention list of a busy caseload: a patient without a phone connected now (none ever joined,
+or every one was removed or disconnected on archiving) is "not joined" (the clinic hands over a new
+code), not "inactive"; and within those two kinds the patients come the most days let pass first.
+Runs on SQLite and PostgreSQL, like every database test."""
 
 from __future__ import annotations
 
@@ -75,20 +76,90 @@ async def test_a_plan_assigned_late_at_night_is_dated_where_the_patient_lives(th
     assert (item["reasons"][0]["kind"], item["reasons"][0]["assigned_on"]) == ("not-joined", "2026-11-24")
 
 
-async def test_a_patient_whose_phone_was_removed_stays_inactive(
+async def devices_of(therapist: Client, patient_id: int) -> list[dict[str, Any]]:
+    return (await therapist.get(f"/api/v1/patients/{patient_id}/devices")).json()
+
+
+async def remove(therapist: Client, patient_id: int, device_id: int) -> None:
+    assert (await therapist.delete(f"/api/v1/patients/{patient_id}/devices/{device_id}")).status_code == 204
+
+
+async def test_a_patient_whose_phone_was_removed_needs_a_new_code(
     therapist: Client, other_client: Client, clock: Clock
 ) -> None:
-    # The patient had the app and used it; their phone was removed later (lost, say). The Devices
-    # card shows the removal: the list says what they let pass, as for any patient who joined.
+    # The patient had the app and used it; their phone was removed later (lost, say): they cannot
+    # log anything until the clinic hands over a new code, so they are not merely inactive.
     patient = await create_patient(therapist, "Rita Removed")
     await assign(therapist, patient["id"], TREATED)
     await join(therapist, other_client, patient["id"])
     await log_all_due(other_client, clock, TREATED)
-    [device] = (await therapist.get(f"/api/v1/patients/{patient['id']}/devices")).json()
-    assert (await therapist.delete(f"/api/v1/patients/{patient['id']}/devices/{device['id']}")).status_code == 204
+    [device] = await devices_of(therapist, patient["id"])
+    await remove(therapist, patient["id"], device["id"])
+
+    await move_to(clock, therapist, at(27))  # two days due let pass: not yet
+    assert await reasons_of(therapist, patient["id"]) == []
+    await move_to(clock, therapist, at(28))
+    assert await reasons_of(therapist, patient["id"]) == [
+        ("not-joined", "the phone was removed on November 24, 2026; none connected since: hand over a new code")
+    ]
+    [item] = [a for a in await attention(therapist) if a["patient_id"] == patient["id"]]
+    assert (item["reasons"][0]["removed_on"], item["reasons"][0]["assigned_on"]) == ("2026-11-24", None)
+
+
+async def test_a_patient_with_one_of_two_phones_removed_is_inactive_until_both_are(
+    therapist: Client, app: Litestar, clock: Clock
+) -> None:
+    patient = await create_patient(therapist, "Pia Twophones")
+    await assign(therapist, patient["id"], TREATED)
+    first = await phone_of(app, therapist, patient["id"])
+    await phone_of(app, therapist, patient["id"])
+    await log_all_due(first, clock, TREATED)
+    older, newer = sorted(await devices_of(therapist, patient["id"]), key=lambda d: d["id"])
+    await remove(therapist, patient["id"], older["id"])
+
+    await move_to(clock, therapist, at(28))  # a phone still connected: only days let pass
+    assert await reasons_of(therapist, patient["id"]) == [("inactive", "no activity on 3 days with something due")]
+    # 23:30 UTC on 28 Nov is already 29 Nov in Madrid: the day is the patient's.
+    await move_to(clock, therapist, dt.datetime(2026, 11, 28, 23, 30, tzinfo=dt.UTC))
+    await remove(therapist, patient["id"], newer["id"])
+    assert await reasons_of(therapist, patient["id"]) == [
+        ("not-joined", "the phone was removed on November 29, 2026; none connected since: hand over a new code")
+    ]
+
+
+async def test_a_new_phone_after_a_removed_one_makes_the_patient_inactive_again(
+    therapist: Client, app: Litestar, other_client: Client, clock: Clock
+) -> None:
+    patient = await create_patient(therapist, "Lola Lost")
+    await assign(therapist, patient["id"], TREATED)
+    await join(therapist, other_client, patient["id"])
+    await log_all_due(other_client, clock, TREATED)
+    [device] = await devices_of(therapist, patient["id"])
+    await remove(therapist, patient["id"], device["id"])
+    await move_to(clock, therapist, at(28))
+    assert [k for k, _ in await reasons_of(therapist, patient["id"])] == ["not-joined"]
+    await phone_of(app, therapist, patient["id"])
+    assert await reasons_of(therapist, patient["id"]) == [("inactive", "no activity on 3 days with something due")]
+
+
+async def test_an_archived_and_restored_patient_needs_a_new_code(
+    therapist: Client, other_client: Client, clock: Clock
+) -> None:
+    # Archiving disconnects the patient's phones; restoring does not connect them again.
+    patient = await create_patient(therapist, "Ruth Restored")
+    await assign(therapist, patient["id"], TREATED)
+    await join(therapist, other_client, patient["id"])
+    await log_all_due(other_client, clock, TREATED)
+    await move_to(clock, therapist, at(25, 15))
+    for archived in (True, False):
+        r = await therapist.patch(f"/api/v1/patients/{patient['id']}", json={"archived": archived})
+        assert r.status_code == 200, r.text
+    assert [d["revoked_at"] is not None for d in await devices_of(therapist, patient["id"])] == [True]
 
     await move_to(clock, therapist, at(28))
-    assert await reasons_of(therapist, patient["id"]) == [("inactive", "no activity on 3 days with something due")]
+    assert await reasons_of(therapist, patient["id"]) == [
+        ("not-joined", "the phone was removed on November 25, 2026; none connected since: hand over a new code")
+    ]
 
 
 async def test_a_joined_patient_who_never_logged_is_inactive(

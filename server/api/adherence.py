@@ -83,15 +83,18 @@ class Reason(Struct, frozen=True):
     """Why a patient needs attention. ``urgent``: an emergency-level warning sign was reported (the
     content's ``urgency = "emergency"``), ``red-flag``: another one; for both, ``reported_at`` is when
     the latest such check-in not marked as handled was made (UTC) and ``reported_on`` its day.
-    ``not-joined``: days with something due went by and no phone has ever joined (the clinic hands
-    over a new code); ``assigned_on`` is the day the first plan was assigned, in the patient's time
-    zone. ``inactive``: a phone joined once, and nothing was logged on days with something due."""
+    ``not-joined``: days with something due went by and no phone is connected now (the clinic hands
+    over a new code): none ever joined (``assigned_on``: the day the first plan was assigned) or
+    every one was removed, by the clinic or on archiving (``removed_on``: the day of the latest
+    removal); both days in the patient's time zone. ``inactive``: a phone is connected, and nothing
+    was logged on days with something due."""
 
     kind: Literal["urgent", "pain", "red-flag", "not-joined", "inactive"]
     detail: str
     reported_at: str | None = None
     reported_on: dt.date | None = None
     assigned_on: dt.date | None = None
+    removed_on: dt.date | None = None
 
 
 # Attention reasons, the most pressing first: a patient's reasons and the list are in this order.
@@ -254,11 +257,8 @@ class AdherenceController(Controller):
             today = local_date(now, s.timezone)
             last = None if s.last_activity is None else local_date(parse_iso(s.last_activity), s.timezone)
             missed = missed_days(_in_force(s.versions, s.timezone), last, today, catalog)
-            if missed >= settings.inactive_days and not s.joined:
-                # Never joined: every version is here (no activity), the oldest plan's first.
-                assigned = local_date(parse_iso(min(v.made_at for v in s.versions)), s.timezone)
-                detail = f"no phone connected since the plan was assigned on {_long_date(assigned)}"
-                reasons.append(Reason("not-joined", detail + ": hand over a new code", assigned_on=assigned))
+            if missed >= settings.inactive_days and not s.connected:
+                reasons.append(_no_phone(s))
             elif missed >= settings.inactive_days:
                 reasons.append(Reason("inactive", f"no activity on {missed} days with something due"))
             if reasons:
@@ -268,6 +268,19 @@ class AdherenceController(Controller):
         # joined" and "inactive" the most days let pass first; otherwise, and on a tie, by name (the
         # sort is stable and the signals come by name).
         return [item for item, _ in sorted(items, key=_pressing)]
+
+
+def _no_phone(s: attention.Signals) -> Reason:
+    """The "not-joined" reason of a patient without a connected phone, saying whether one ever joined."""
+    if s.removed_at is None:
+        # Never joined: every version is here (no activity), the oldest plan's first.
+        assigned = local_date(parse_iso(min(v.made_at for v in s.versions)), s.timezone)
+        detail = f"no phone connected since the plan was assigned on {_long_date(assigned)}"
+        return Reason("not-joined", detail + ": hand over a new code", assigned_on=assigned)
+    # Removed by the clinic (a lost phone) or disconnected on archiving: the patient had the app.
+    removed = local_date(parse_iso(s.removed_at), s.timezone)
+    detail = f"the phone was removed on {_long_date(removed)}; none connected since"
+    return Reason("not-joined", detail + ": hand over a new code", removed_on=removed)
 
 
 def _pressing(entry: tuple[AttentionItem, int]) -> tuple[int, int]:

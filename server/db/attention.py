@@ -31,9 +31,11 @@ class Signals(Struct, frozen=True):
     max_soreness: int | None
     max_pain: int | None
     last_activity: str | None
-    # A phone ever joined with a code, removed since or not (a patient who had the app and let days
-    # pass is inactive; one who never had it needs a code).
-    joined: bool
+    # A phone joined and not removed is connected now: a patient who has one and lets days pass is
+    # inactive; one without (never joined, or every phone removed or disconnected by archiving) needs
+    # a new code. ``removed_at``: when a phone was last removed (UTC), None if none ever was.
+    connected: bool
+    removed_at: str | None
     flagged: list[Flagged] = []  # oldest first
     versions: list[PlanVersion] = []
 
@@ -44,7 +46,8 @@ _SIGNALS_OF = """
            (SELECT max(pain) FROM completion
             WHERE patient_id = p.id AND on_date >= :since AND withdrawn_at IS NULL) AS max_pain,
            {last_activity} AS last_activity,
-           EXISTS (SELECT 1 FROM patient_device WHERE patient_id = p.id) AS joined
+           EXISTS (SELECT 1 FROM patient_device WHERE patient_id = p.id AND revoked_at IS NULL) AS connected,
+           (SELECT max(revoked_at) FROM patient_device WHERE patient_id = p.id) AS removed_at
     FROM patient p
     WHERE p.therapist_id = :tid AND p.archived_at IS NULL
 """
@@ -69,7 +72,8 @@ async def signals(db: Database, therapist_id: int, since: dt.date) -> list[Signa
     """For each of the therapist's active patients, by name: highest soreness and pain since
     ``since``, the flagged check-ins since then not handled yet, the plan versions that may have
     asked for something since their last activity (every version, for a patient with none) and
-    whether a phone ever joined; three queries however many patients, in one snapshot."""
+    whether a phone is connected now (and when the latest was removed); three queries however many
+    patients, in one snapshot."""
     params = {"tid": therapist_id, "since": since.isoformat()}
     async with db.snapshot() as snapshot:
         rows = await snapshot.fetch_all(_SIGNALS, params)
@@ -84,7 +88,8 @@ async def signals(db: Database, therapist_id: int, since: dt.date) -> list[Signa
     found = [
         Signals(
             *(r[i] for i in range(6)),
-            joined=bool(r[6]),  # SQLite answers 0 or 1, PostgreSQL a boolean
+            connected=bool(r[6]),  # SQLite answers 0 or 1, PostgreSQL a boolean
+            removed_at=r[7],
             flagged=flagged.get(r[0], []),
             versions=of_patient.get(r[0], []),
         )
