@@ -226,3 +226,76 @@ def test_the_patient_table_sorts_by_its_headers_and_keeps_the_choice(
             assert listed(page) == list(reversed(alphabetical))
     finally:
         account.close()
+
+
+def test_on_a_narrow_screen_the_cards_sort_from_a_sort_by_list(
+    browser: Browser, live_server: LiveServer, page_problems: PageProblems
+) -> None:
+    # Under 760 px the rows are cards and the headers are hidden: "Sort by" changes the same sort.
+    account = ConsoleAccount.create(live_server, "Narrow Therapist")
+    treated = [{"muscle": "upper-trapezius", "side": "left"}]
+    body = {"treated": treated, "treated_on": (local_today() - dt.timedelta(days=3)).isoformat()}
+    for name, soreness in (("Ada", 5), ("Bruno", 2), ("Carmen", 8), ("Dario", None)):
+        patient = account.patient(f"{name} Card")
+        account.ok(account.api.post(f"/api/v1/patients/{patient['id']}/plans", json=body))
+        phone = account.join(account.ok(account.api.post(f"/api/v1/patients/{patient['id']}/invites"))["code"])
+        if soreness is not None:
+            checked_in(phone, soreness, hours_ago=2)
+        phone.close()
+    alphabetical = ["Ada Card", "Bruno Card", "Carmen Card", "Dario Card"]
+    try:
+        with console_session(browser, live_server, account, page_problems, viewport=DESK) as (_, page):
+            expect(page.locator(".view-patients")).to_have_attribute("data-loaded", "true")
+            pick = page.get_by_label("Sort by", exact=True)
+            expect(pick).to_be_hidden()  # the headers sort on a desk
+
+            page.set_viewport_size({"width": 600, "height": 900})
+            expect(pick).to_be_visible()
+            head = page.locator("#patient-table thead").bounding_box()
+            assert head is not None
+            assert head["height"] <= 1  # the headers are visually hidden
+            expect(pick).to_have_value("name ascending")
+            assert listed(page) == alphabetical
+            options = pick.locator("option").all_inner_texts()
+            assert options[:4] == [
+                "Patient, A to Z",
+                "Patient, Z to A",
+                "This week, lowest first",
+                "This week, highest first",
+            ]
+            assert "Latest soreness, highest first" in options
+
+            pick.select_option(label="Latest soreness, highest first")
+            assert listed(page) == ["Carmen Card", "Ada Card", "Bruno Card", "Dario Card"]  # none last
+            # The same sort as the headers': their aria-sort, the caption and the kept choice.
+            assert sorts(page)["Latest soreness"] == "descending"
+            assert sorts(page)["Patient"] is None
+            expect(page.locator("#patient-table caption")).to_have_text(
+                "Your patients, sorted by Latest soreness, highest first"
+            )
+            kept = page.evaluate("() => JSON.parse(localStorage.getItem('unknot.console.patient-sort'))")
+            assert kept == {"key": "soreness", "dir": "descending"}
+
+            # From the keyboard: the next choice down is the other way.
+            pick.focus()
+            page.keyboard.press("ArrowDown")
+            expect(pick).to_have_value("soreness ascending")
+            assert listed(page) == ["Bruno Card", "Ada Card", "Carmen Card", "Dario Card"]
+            expect(pick).to_be_focused()
+            check_a11y(page, "the patient cards on a narrow screen")
+
+            page.reload()
+            wait_view(page, "patients")
+            expect(page.locator(".view-patients")).to_have_attribute("data-loaded", "true")
+            expect(pick).to_have_value("soreness ascending")
+            assert listed(page) == ["Bruno Card", "Ada Card", "Carmen Card", "Dario Card"]
+
+            # A header clicked on a desk shows in the list too.
+            page.set_viewport_size(DESK)
+            expect(pick).to_be_hidden()
+            page.get_by_role("button", name="Patient", exact=True).click()
+            assert listed(page) == alphabetical
+            page.set_viewport_size({"width": 600, "height": 900})
+            expect(pick).to_have_value("name ascending")
+    finally:
+        account.close()

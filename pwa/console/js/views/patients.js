@@ -314,18 +314,38 @@ export async function render(_params, ctx) {
 
   // Sortable columns: a button in each header; the header's aria-sort and the caption say the order.
   let sort = savedSort();
+  function sortBy(next) {
+    sort = next;
+    saveSort(sort);
+    arrange();
+  }
   const caption = h("caption", { class: "sr-only" });
   const headers = Object.entries(SORTS).map(([key, how]) => {
     const arrow = h("span", { class: "sort-arrow", "aria-hidden": "true" });
     const button = h("button", { type: "button", class: "sort", "data-sort": key }, how.label, arrow);
     button.addEventListener("click", () => {
       const other = sort.dir === "ascending" ? "descending" : "ascending";
-      sort = { key, dir: sort.key === key ? other : how.first };
-      saveSort(sort);
-      arrange();
+      sortBy({ key, dir: sort.key === key ? other : how.first });
     });
     return { key, th: h("th", { scope: "col" }, button), arrow };
   });
+  // The same choice as a list, for the card layout of a narrow screen, where the headers are hidden
+  // (console.css shows it only there): each column both ways, the way a first click sorts first.
+  const sortPick = h(
+    "select",
+    { id: "patient-sort", "aria-controls": "patient-table" },
+    Object.entries(SORTS).flatMap(([key, how]) =>
+      [how.first, how.first === "ascending" ? "descending" : "ascending"].map((dir) =>
+        h("option", { value: key + " " + dir }, how.label + ", " + how[dir]),
+      ),
+    ),
+  );
+  sortPick.addEventListener("change", () => {
+    const [key, dir] = sortPick.value.split(" ");
+    sortBy({ key, dir });
+  });
+  const sortField = field("Sort by", sortPick);
+  sortField.classList.add("sort-pick");
   function arrange() {
     const arrows = { ascending: "▲", descending: "▼" };
     for (const { key, th, arrow } of headers) {
@@ -335,6 +355,7 @@ export async function render(_params, ctx) {
     }
     const how = SORTS[sort.key];
     fill(caption, `${archived ? "Archived patients" : "Your patients"}, sorted by ${how.label}, ${how[sort.dir]}`);
+    sortPick.value = sort.key + " " + sort.dir;
     tbody.append(...sorted(rows, sort).map((r) => r.tr));
   }
   arrange();
@@ -387,6 +408,7 @@ export async function render(_params, ctx) {
         "div",
         { class: "list-tools" },
         field("Search patients", search),
+        rows.length ? sortField : null,
         h(
           "a",
           { href: archived ? "#/" : "#/?archived", class: "button secondary small" },
