@@ -79,7 +79,7 @@ def test_a_patient_whose_phone_never_joined_has_its_own_badge(
             expect(listed.nth(0)).to_contain_text("Nina Nophone")
             badge = listed.nth(0).locator(".badge")
             expect(badge).to_have_attribute("data-kind", "not-joined")
-            expect(badge.locator(".badge-kind")).to_have_text("App not set up")
+            expect(badge.locator(".badge-kind")).to_have_text("No phone connected")
             expect(badge.locator(".badge-detail")).to_contain_text("no phone connected since the plan was assigned on")
             expect(badge.locator(".badge-detail")).to_contain_text("hand over a new code")
             inactive = listed.nth(1).locator(".badge")
@@ -88,7 +88,7 @@ def test_a_patient_whose_phone_never_joined_has_its_own_badge(
             assert badge.evaluate("b => getComputedStyle(b).borderTopStyle") == "dashed"
             assert inactive.evaluate("b => getComputedStyle(b).borderTopStyle") == "solid"
             row_badge = page.locator(f"tr[data-patient='{nophone['id']}'] .badge-kind")
-            expect(row_badge).to_have_text("App not set up")
+            expect(row_badge).to_have_text("No phone connected")
     finally:
         account.close()
 

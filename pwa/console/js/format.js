@@ -32,7 +32,7 @@ export const PHASE_NAMES = {
 };
 // "Urgent:" reads on into the sign itself ("Urgent: Chest pain at any time…"): the words, not
 // only the colour, set an emergency-level sign apart from the other red flags.
-export const ATTENTION = { urgent: "Urgent:", pain: "High pain", "red-flag": "Red flag", "not-joined": "App not set up", inactive: "Inactive" };
+export const ATTENTION = { urgent: "Urgent:", pain: "High pain", "red-flag": "Red flag", "not-joined": "No phone connected", inactive: "Inactive" };
 export const PRECAUTIONS = {
   "chest-wall": "Chest wall: watch for breathing problems (pneumothorax) for 48 hours",
   nerve: "Near a nerve: watch for lasting numbness or weakness",
