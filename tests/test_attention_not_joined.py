@@ -55,7 +55,7 @@ async def test_a_patient_whose_phone_never_joined_is_not_joined_not_inactive(the
     assert await reasons_of(therapist, patient["id"]) == []  # two days due let pass: not yet
     await move_to(clock, therapist, at(27))
     assert await reasons_of(therapist, patient["id"]) == [
-        ("not-joined", "no phone connected since the plan was assigned on November 24, 2026: hand over a new code")
+        ("not-joined", "none since the plan was assigned on November 24, 2026: hand over a new code")
     ]
     [item] = [a for a in await attention(therapist) if a["patient_id"] == patient["id"]]
     assert item["reasons"][0]["assigned_on"] == "2026-11-24"

@@ -275,7 +275,7 @@ def _no_phone(s: attention.Signals) -> Reason:
     if s.removed_at is None:
         # Never joined: every version is here (no activity), the oldest plan's first.
         assigned = local_date(parse_iso(min(v.made_at for v in s.versions)), s.timezone)
-        detail = f"no phone connected since the plan was assigned on {_long_date(assigned)}"
+        detail = f"none since the plan was assigned on {_long_date(assigned)}"
         return Reason("not-joined", detail + ": hand over a new code", assigned_on=assigned)
     # Removed by the clinic (a lost phone) or disconnected on archiving: the patient had the app.
     removed = local_date(parse_iso(s.removed_at), s.timezone)

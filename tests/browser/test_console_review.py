@@ -80,7 +80,7 @@ def test_a_patient_whose_phone_never_joined_has_its_own_badge(
             badge = listed.nth(0).locator(".badge")
             expect(badge).to_have_attribute("data-kind", "not-joined")
             expect(badge.locator(".badge-kind")).to_have_text("No phone connected")
-            expect(badge.locator(".badge-detail")).to_contain_text("no phone connected since the plan was assigned on")
+            expect(badge.locator(".badge-detail")).to_contain_text("none since the plan was assigned on")
             expect(badge.locator(".badge-detail")).to_contain_text("hand over a new code")
             inactive = listed.nth(1).locator(".badge")
             expect(inactive.locator(".badge-kind")).to_have_text("Inactive")
