@@ -49,6 +49,7 @@ export default {
   refusal_too_long_ago: "The date on this phone was more than two years back when you logged this, so your clinic's system could not save it. It stays on this phone. Check that the date and time on this phone are right, and tell your clinic what you did.",
   refusal_unknown_exercise: "Your clinic's system no longer has this exercise, so it could not save it. It stays on this phone. Tell your clinic what you did.",
   refusal_unknown_red_flag: "Your clinic's system could not save this check-in, so your clinic has not seen the warning signs you marked. If you still have one, do now what the Warning signs page says: do not wait.",
+  refusal_flags_unseen: "Your clinic has not seen the warning signs you marked in it. If you still have one, do now what the Warning signs page says: do not wait.",
   refusal_no_time_zone: "This app sent it in a way your clinic's system could not take. It stays on this phone. You did nothing wrong: tell your clinic what you did.",
   refusal_repeated_id: "This app sent it in a way your clinic's system could not take. It stays on this phone. You did nothing wrong: tell your clinic what you did.",
   refusal_id_in_use: "This app sent it in a way your clinic's system could not take. It stays on this phone. You did nothing wrong: tell your clinic what you did.",

@@ -49,6 +49,7 @@ export default {
   refusal_too_long_ago: "Cuando lo anotó, la fecha de este teléfono era de hace más de dos años, y el sistema de su clínica no pudo guardarlo. Sigue guardado en este teléfono. Compruebe que la fecha y la hora de este teléfono son correctas y cuéntele a su clínica lo que hizo.",
   refusal_unknown_exercise: "El sistema de su clínica ya no tiene este ejercicio, y no pudo guardarlo. Sigue guardado en este teléfono. Cuéntele a su clínica lo que hizo.",
   refusal_unknown_red_flag: "El sistema de su clínica no pudo guardar este registro, así que su clínica no ha visto las señales de alarma que marcó. Si todavía tiene alguna, haga ahora lo que indica la página Señales de alarma: no espere.",
+  refusal_flags_unseen: "Su clínica no ha visto las señales de alarma que marcó en este registro. Si todavía tiene alguna, haga ahora lo que indica la página Señales de alarma: no espere.",
   refusal_no_time_zone: "Esta aplicación lo envió de una forma que el sistema de su clínica no pudo aceptar. Sigue guardado en este teléfono. Usted no hizo nada mal: cuéntele a su clínica lo que hizo.",
   refusal_repeated_id: "Esta aplicación lo envió de una forma que el sistema de su clínica no pudo aceptar. Sigue guardado en este teléfono. Usted no hizo nada mal: cuéntele a su clínica lo que hizo.",
   refusal_id_in_use: "Esta aplicación lo envió de una forma que el sistema de su clínica no pudo aceptar. Sigue guardado en este teléfono. Usted no hizo nada mal: cuéntele a su clínica lo que hizo.",

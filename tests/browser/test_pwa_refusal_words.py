@@ -124,3 +124,36 @@ def test_a_reason_the_app_has_no_words_for_shows_the_servers_message(
     expect(refused).to_contain_text("Compruebe que la fecha y la hora de este teléfono son correctas")
     expect(refused.locator(":scope > p")).to_have_count(2)
     assert not server_completions(live_server, patient.id)
+
+
+def test_a_refused_check_in_with_a_warning_sign_says_the_clinic_has_not_seen_it(page: Page, clinic: Clinic) -> None:
+    """Refused for any reason (here the phone's clock), a check-in's warning signs have not reached
+    the clinic either: the patient is told not to wait, with the way to the Warning signs page."""
+    join_in_browser(page, clinic.invite(clinic.patient(name="Flora Flag")))
+    error = {"field": "checkins[0].done_at", "message": "is in the future", "code": "in_the_future"}
+
+    def refuse_check_ins(route: Route) -> None:
+        if json.loads(route.request.post_data or "{}").get("checkins"):
+            body = {"status": 422, "detail": "checkins[0].done_at: is in the future", "errors": [error]}
+            route.fulfill(status=422, content_type="application/json", body=json.dumps(body))
+        else:
+            route.continue_()
+
+    page.route(SYNC, refuse_check_ins)
+    page.locator("#nav").get_by_role("link", name="Check-in").click()
+    wait_for_screen(page, "checkin")
+    page.get_by_role("radio", name="4", exact=True).check()
+    page.get_by_text("Fainting, or feeling light-headed").click()
+    page.get_by_role("button", name="Save check-in").click()
+    status = page.locator("#sync")
+    expect(status).to_have_attribute("data-rejected", "1", timeout=15_000)
+
+    status.click()
+    wait_for_screen(page, "more")
+    unseen = page.locator(".outbox-refused li .refusal-flags")
+    expect(unseen).to_have_text(
+        "Your clinic has not seen the warning signs you marked in it. If you still have one, do now what the "
+        "Warning signs page says: do not wait."
+    )
+    unseen.click()
+    wait_for_screen(page, "help")

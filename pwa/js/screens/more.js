@@ -48,6 +48,11 @@ function refusalText(r) {
   return r.error ? t("outbox_rejected_reason", { reason: r.error }) : null;
 }
 
+/** A refused check-in with warning signs whose reason does not say they went unseen already. */
+function unseenFlags(r) {
+  return r.type === "checkin" && r.body.red_flags && r.body.red_flags.length > 0 && refusalKey(r) !== "refusal_unknown_red_flag";
+}
+
 export function renderMore(app) {
   const waiting = app.pendingCount();
   const refused = app.rejected();
@@ -80,7 +85,10 @@ export function renderMore(app) {
           }) }),
           // Why, in the patient's language and saying what to do; from a server whose reason the
           // app has no words for, the server's own message.
-          refusalText(r) ? h("span", { class: "entry-line refusal", text: refusalText(r) }) : null))),
+          refusalText(r) ? h("span", { class: "entry-line refusal", text: refusalText(r) }) : null,
+          // A check-in with warning signs refused for any other reason: the clinic has not seen them
+          // either, and the patient must not wait for it to.
+          unseenFlags(r) ? h("a", { class: "entry-line refusal-flags", href: "#/help", text: t("refusal_flags_unseen") }) : null))),
         // What to do, when a reason above does not say it already.
         refused.every(refusalKey) ? null : h("p", { text: t("outbox_rejected_help") }),
         // The reason may be gone (the phone's clock set right): sent again; refused again, they
