@@ -16,7 +16,7 @@ from server.catalog import Catalog
 from server.catalog.model import Dosage
 from server.programs import RoutineEntry
 from server.push.ics import CalendarRule, calendar
-from server.push.message import payload_for, summary
+from server.push.message import _NOUN, payload_for, summary
 from server.push.schedule import (
     ALL_DAYS,
     Window,
@@ -149,6 +149,17 @@ def test_the_notification_names_each_slot_as_the_app_does(catalog: Catalog, lang
         title, _ = summary(slot, one, catalog, lang_file.stem)
         assert title.startswith(f"{name}: "), f"{lang_file.stem} {slot}: {title!r}, the app says {name!r}"
         assert payload_for("reminder", slot, dt.date(2026, 11, 25), one, catalog, lang_file.stem).lang == lang_file.stem
+
+
+@pytest.mark.parametrize("lang_file", sorted(APP_I18N.glob("*.js")), ids=lambda p: p.stem)
+def test_the_notification_names_each_kind_as_the_app_does(lang_file: Path) -> None:
+    """A reminder of "2 mobility exercises" for what the app calls "Gentle movement" left the patient
+    to work out that they are the same."""
+    labels = dict(re.findall(r'^\s*"?kind_([a-z-]+)"?:\s*"([^"]*)"', lang_file.read_text("utf-8"), re.M))
+    assert len(labels) == 7, labels
+    for kind, label in labels.items():
+        one, _ = _NOUN[lang_file.stem][kind]
+        assert label.lower() in one or one in label.lower(), f"{lang_file.stem} {kind}: {one!r}, the app says {label!r}"
 
 
 def test_the_payload_opens_the_slot_and_replaces_an_older_copy(catalog: Catalog) -> None:

@@ -42,11 +42,12 @@ _SLOT = {
     "en": {"morning": "Morning", "midday": "Midday", "evening": "Evening"},
     "es": {"morning": "Mañana", "midday": "Mediodía", "evening": "Tarde y noche"},
 }
-# (singular, plural) per kind; "" is the word for a mix of kinds.
+# (singular, plural) per kind, named as the app names the kind (pwa/i18n/*.js kind_*; a test keeps
+# them together); "" is the word for a mix of kinds.
 _NOUN = {
     "en": {
         "aftercare": ("aftercare step", "aftercare steps"),
-        "mobility": ("mobility exercise", "mobility exercises"),
+        "mobility": ("gentle movement", "gentle movements"),
         "stretch": ("stretch", "stretches"),
         "posture": ("posture habit", "posture habits"),
         "stress": ("relaxation exercise", "relaxation exercises"),
@@ -56,7 +57,7 @@ _NOUN = {
     },
     "es": {
         "aftercare": ("cuidado", "cuidados"),
-        "mobility": ("ejercicio de movilidad", "ejercicios de movilidad"),
+        "mobility": ("movimiento suave", "movimientos suaves"),
         "stretch": ("estiramiento", "estiramientos"),
         "posture": ("hábito postural", "hábitos posturales"),
         "stress": ("ejercicio de relajación", "ejercicios de relajación"),
