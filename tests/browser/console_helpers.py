@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import re
 import secrets
 from collections.abc import Iterator
@@ -47,12 +48,19 @@ class ConsoleAccount:
         assert response.is_success, f"{response.request.method} {response.request.url}: {response.text}"
         return response.json() if response.content else None
 
-    def patient(self, name: str, *, locale: str = "en", treated: list[dict[str, str]] | None = None) -> dict[str, Any]:
-        """A patient, with a plan for ``treated`` when given."""
+    def patient(
+        self,
+        name: str,
+        *,
+        locale: str = "en",
+        treated: list[dict[str, str]] | None = None,
+        treated_on: dt.date | None = None,
+    ) -> dict[str, Any]:
+        """A patient, with a plan for ``treated`` when given, treated on ``treated_on`` (today by default)."""
         body = {"display_name": name, "timezone": "Europe/Madrid", "locale": locale}
         created = self.ok(self.api.post("/api/v1/patients", json=body))
         if treated:
-            body = {"treated": treated, "treated_on": _today()}
+            body = {"treated": treated, "treated_on": treated_on.isoformat() if treated_on else _today()}
             created["plan"] = self.ok(self.api.post(f"/api/v1/patients/{created['id']}/plans", json=body))
         return created
 
@@ -65,6 +73,10 @@ class ConsoleAccount:
         r = httpx.post(f"{self.server.url}/api/v1/patient/join", json={"code": code, "label": label}, timeout=30)
         token = self.ok(r)["token"]
         return httpx.Client(base_url=self.server.url, headers={"authorization": f"Bearer {token}"}, timeout=30)
+
+    def joined_phone(self, patient_id: int) -> httpx.Client:
+        """A new invite for the patient, joined with: the phone's API client."""
+        return self.join(self.ok(self.api.post(f"/api/v1/patients/{patient_id}/invites"))["code"])
 
     def close(self) -> None:
         self.api.close()

@@ -50,7 +50,7 @@ def test_every_console_screen_is_accessible_on_a_tablet_held_either_way(
     browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
 ) -> None:
     patient = account.patient("Ana Accesible", treated=TREATED)
-    phone = account.join(account.ok(account.api.post(f"/api/v1/patients/{patient['id']}/invites"))["code"])
+    phone = account.joined_phone(patient["id"])
     today = local_today().isoformat()
     now = dt.datetime.now(dt.UTC).isoformat()
     item = patient["plan"]["program"]["items"][0]
@@ -328,7 +328,7 @@ def test_an_archived_patient_is_erased_after_typing_their_name(
     browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
 ) -> None:
     patient = account.patient("Eloísa Erase", treated=TREATED)
-    account.join(account.ok(account.api.post(f"/api/v1/patients/{patient['id']}/invites"))["code"]).close()
+    account.joined_phone(patient["id"]).close()
     with console_session(browser, live_server, account, page_problems) as (_, page):
         goto_view(page, f"#/patients/{patient['id']}", "patient")
         expect(page.get_by_role("button", name="Erase all data")).to_have_count(0)  # archive first

@@ -47,8 +47,7 @@ def report(phone: httpx.Client, red_flags: list[str], hours_ago: float) -> dict[
 def joined(account: ConsoleAccount, name: str) -> tuple[int, httpx.Client]:
     """A new patient treated near the chest, and their joined phone."""
     patient = account.patient(name, treated=[{"muscle": "scalenes", "side": "left"}])
-    invite = account.ok(account.api.post(f"/api/v1/patients/{patient['id']}/invites"))
-    return patient["id"], account.join(invite["code"])
+    return patient["id"], account.joined_phone(patient["id"])
 
 
 def in_zone(instant: str) -> tuple[str, str]:

@@ -24,9 +24,7 @@ def test_the_list_says_when_a_plan_prepared_for_a_booked_visit_starts(
 ) -> None:
     account = ConsoleAccount.create(live_server, "Review Therapist")
     visit = local_today() + dt.timedelta(days=6)
-    ahead = account.patient("Tomás Ahead")
-    body = {"treated": [{"muscle": "upper-trapezius", "side": "left"}], "treated_on": visit.isoformat()}
-    account.ok(account.api.post(f"/api/v1/patients/{ahead['id']}/plans", json=body))
+    ahead = account.patient("Tomás Ahead", treated=[{"muscle": "upper-trapezius", "side": "left"}], treated_on=visit)
     today = account.patient("Tina Today", treated=[{"muscle": "upper-trapezius", "side": "left"}])
     try:
         with console_session(browser, live_server, account, page_problems, viewport=DESK) as (_, page):
@@ -45,9 +43,7 @@ def test_the_adherence_card_of_a_plan_prepared_ahead_says_when_it_starts(
 ) -> None:
     account = ConsoleAccount.create(live_server, "Review Therapist")
     visit = local_today() + dt.timedelta(days=6)
-    ahead = account.patient("Tomás Ahead")
-    body = {"treated": [{"muscle": "upper-trapezius", "side": "left"}], "treated_on": visit.isoformat()}
-    account.ok(account.api.post(f"/api/v1/patients/{ahead['id']}/plans", json=body))
+    ahead = account.patient("Tomás Ahead", treated=[{"muscle": "upper-trapezius", "side": "left"}], treated_on=visit)
     try:
         with console_session(browser, live_server, account, page_problems, viewport=DESK) as (_, page):
             goto_view(page, f"#/patients/{ahead['id']}", "patient")
@@ -64,12 +60,10 @@ def test_a_patient_whose_phone_never_joined_has_its_own_badge(
 ) -> None:
     account = ConsoleAccount.create(live_server, "Review Therapist")
     treated = [{"muscle": "upper-trapezius", "side": "left"}]
-    body = {"treated": treated, "treated_on": (local_today() - dt.timedelta(days=5)).isoformat()}
-    nophone = account.patient("Nina Nophone")
-    account.ok(account.api.post(f"/api/v1/patients/{nophone['id']}/plans", json=body))
-    idle = account.patient("Ivo Idle")
-    account.ok(account.api.post(f"/api/v1/patients/{idle['id']}/plans", json=body))
-    account.join(account.ok(account.api.post(f"/api/v1/patients/{idle['id']}/invites"))["code"]).close()
+    five_days_ago = local_today() - dt.timedelta(days=5)
+    nophone = account.patient("Nina Nophone", treated=treated, treated_on=five_days_ago)
+    idle = account.patient("Ivo Idle", treated=treated, treated_on=five_days_ago)
+    account.joined_phone(idle["id"]).close()
     try:
         with console_session(browser, live_server, account, page_problems, viewport=DESK) as (_, page):
             expect(page.locator(".view-patients")).to_have_attribute("data-loaded", "true")
@@ -155,14 +149,13 @@ def test_the_patient_table_sorts_by_its_headers_and_keeps_the_choice(
 ) -> None:
     account = ConsoleAccount.create(live_server, "Review Therapist")
     treated = [{"muscle": "upper-trapezius", "side": "left"}]
-    body = {"treated": treated, "treated_on": (local_today() - dt.timedelta(days=10)).isoformat()}
+    ten_days_ago = local_today() - dt.timedelta(days=10)
     # Soreness and when each last did something: Ada 5 (a day ago), Bruno 2 (3 days ago), Carmen
     # 8 (2 hours ago); Dario joined and did nothing; Elena has no plan.
     patients = {}
     for name, soreness, hours_ago in (("Ada", 5, 26), ("Bruno", 2, 72), ("Carmen", 8, 2), ("Dario", None, None)):
-        patients[name] = account.patient(f"{name} Sort")
-        account.ok(account.api.post(f"/api/v1/patients/{patients[name]['id']}/plans", json=body))
-        phone = account.join(account.ok(account.api.post(f"/api/v1/patients/{patients[name]['id']}/invites"))["code"])
+        patients[name] = account.patient(f"{name} Sort", treated=treated, treated_on=ten_days_ago)
+        phone = account.joined_phone(patients[name]["id"])
         if soreness is not None and hours_ago is not None:
             checked_in(phone, soreness, hours_ago)
         if name == "Carmen":  # and everything of today: the only week above 0%
@@ -234,11 +227,9 @@ def test_on_a_narrow_screen_the_cards_sort_from_a_sort_by_list(
     # Under 760 px the rows are cards and the headers are hidden: "Sort by" changes the same sort.
     account = ConsoleAccount.create(live_server, "Narrow Therapist")
     treated = [{"muscle": "upper-trapezius", "side": "left"}]
-    body = {"treated": treated, "treated_on": (local_today() - dt.timedelta(days=3)).isoformat()}
     for name, soreness in (("Ada", 5), ("Bruno", 2), ("Carmen", 8), ("Dario", None)):
-        patient = account.patient(f"{name} Card")
-        account.ok(account.api.post(f"/api/v1/patients/{patient['id']}/plans", json=body))
-        phone = account.join(account.ok(account.api.post(f"/api/v1/patients/{patient['id']}/invites"))["code"])
+        patient = account.patient(f"{name} Card", treated=treated, treated_on=local_today() - dt.timedelta(days=3))
+        phone = account.joined_phone(patient["id"])
         if soreness is not None:
             checked_in(phone, soreness, hours_ago=2)
         phone.close()

@@ -107,7 +107,7 @@ def test_a_red_flags_mark_as_handled_is_in_view_on_a_desk_and_a_landscape_tablet
     browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
 ) -> None:
     patient = account.patient("Flagged Fermín", treated=TREATED)
-    phone = account.join(account.ok(account.api.post(f"/api/v1/patients/{patient['id']}/invites"))["code"])
+    phone = account.joined_phone(patient["id"])
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     checkin = {
         "id": str(uuid.uuid4()),
