@@ -54,12 +54,13 @@ export function weekday(iso, lang) {
 }
 
 /** A time zone in words, e.g. "Central European Time (Madrid)"; its id where the browser has no name.
- *  `city`: the place in the language's words (i18n placeName); by default the id's. */
-export function zoneName(zone, lang, city = zone.includes("/") ? zone.slice(zone.lastIndexOf("/") + 1).replace(/_/g, " ") : "", now = new Date()) {
+ *  `city`: the place in the language's words (i18n placeName), said for a zone named after one
+ *  ("Europe/Madrid", not "UTC"). */
+export function zoneName(zone, lang, city, now = new Date()) {
   try {
     const part = new Intl.DateTimeFormat(lang, { timeZone: zone, timeZoneName: "longGeneric" })
       .formatToParts(now).find((p) => p.type === "timeZoneName");
-    if (part) return city ? `${part.value} (${city})` : part.value;
+    if (part) return zone.includes("/") ? `${part.value} (${city})` : part.value;
   } catch { /* an old browser without generic names, or a zone it does not know */ }
   return zone;
 }

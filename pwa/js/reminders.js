@@ -510,7 +510,7 @@ export function renderReminders(app) {
       || { slot, local_time: "", weekdays: [...WEEKDAYS], enabled: false }).map(slotRule);
     view.quiet = quietRule(data.quiet_hours);
     fill(formBody,
-      h("p", { class: "muted", text: t("times_zone", { zone: zoneName(data.timezone, lang(), data.timezone.includes("/") ? placeName(data.timezone) : "") }) }),
+      h("p", { class: "muted", text: t("times_zone", { zone: zoneName(data.timezone, lang(), placeName(data.timezone)) }) }),
       view.rules.map((r) => r.node),
       view.quiet.node);
     view.saved = JSON.stringify(read());
