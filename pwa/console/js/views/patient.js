@@ -153,6 +153,12 @@ function handleControl(id, c, ctx) {
   return [open, form];
 }
 
+/** The ids of the check-ins whose warning signs no therapist has marked as handled yet. */
+function unhandledFlags(records) {
+  const handled = new Set((records.handled || []).map((m) => m.checkin_id));
+  return new Set(records.checkins.filter((c) => c.red_flags.length && !handled.has(c.id)).map((c) => c.id));
+}
+
 function checkinCard(records, { id, timeZone, archived, ctx }) {
   const handled = new Map((records.handled || []).map((m) => [m.checkin_id, m]));
   const follow = (c) => {
@@ -164,7 +170,8 @@ function checkinCard(records, { id, timeZone, archived, ctx }) {
   // The latest 30, and any older one whose warning signs are still to be marked as handled: the
   // badge stays until they are, so the button to do it must stay too.
   const newest = [...records.checkins].reverse();
-  const shown = newest.filter((c, i) => i < 30 || (c.red_flags.length && !handled.has(c.id)));
+  const unhandled = unhandledFlags(records);
+  const shown = newest.filter((c, i) => i < 30 || unhandled.has(c.id));
   const rows = shown.map((c) =>
     h(
       "tr",
@@ -544,8 +551,7 @@ export async function render([id], ctx) {
   archiveButton.addEventListener("click", async () => {
     if (!archived) {
       // Once archived, a red flag can no longer be marked as handled: said before, not found after.
-      const handled = new Set((records.handled || []).map((m) => m.checkin_id));
-      const open = records.checkins.filter((c) => c.red_flags.length && !handled.has(c.id)).length;
+      const open = unhandledFlags(records).size;
       const which = open === 1 ? "One check-in with warning signs is" : open + " check-ins with warning signs are";
       const flags = open ? ` ${which} not marked as handled, and cannot be once the patient is archived.` : "";
       const ok = await confirmDialog({
