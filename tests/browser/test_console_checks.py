@@ -162,10 +162,11 @@ def test_the_hold_field_takes_only_what_the_server_takes_for_that_exercise(
             reps.fill("31")
             expect(reps).to_have_attribute("aria-invalid", "true")
             reps.fill("5")
-            # Days outside the item's phase (days 2-6) are refused as the server refuses them.
-            row.get_by_label("To day").fill("7")
+            # Days outside the item's phase (days 3-7 as the patient counts them) are refused as the
+            # server refuses them.
+            row.get_by_label("To day").fill("8")
             expect(row.get_by_label("To day")).to_have_attribute("aria-invalid", "true")
-            row.get_by_label("To day").fill("6")
+            row.get_by_label("To day").fill("7")
         page.get_by_role("button", name="Save changes").click()
         wait_view(page, "patient")
     items = account.active_plan(patient["id"])["program"]["items"]
@@ -419,3 +420,39 @@ def test_on_a_plans_first_day_the_list_says_nothing_is_counted_yet_not_that_noth
         expect(week).to_have_text("nothing counted yet")
         goto_view(page, f"#/patients/{patient['id']}", "patient")
         expect(page.locator(".view-patient")).to_contain_text(re.compile(r"0/\d+ today"))
+
+
+def test_the_editor_counts_plan_days_as_the_patient_does_the_day_of_needling_being_day_1(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    """Therapist and patient talk of the same "day 3": the app and the printed plan call the day
+    of needling day 1, so the editor does too (the API's day 0)."""
+    patient = account.patient("Dana Day", treated=NECK)
+    phases = {p["id"]: p for p in account.active_plan(patient["id"])["program"]["phases"]}
+    mobility = phases["mobility"]
+    assert (phases["aftercare"]["from_day"], mobility["from_day"], mobility["to_day"]) == (0, 2, 6)
+    with console_session(browser, live_server, account, page_problems) as (_, page):
+        goto_view(page, f"#/patients/{patient['id']}/plan", "plan")
+        expect(page.locator("details.phase-aftercare > summary")).to_contain_text("Days 1\u20132 · ")
+        expect(page.locator("details.phase-mobility > summary")).to_contain_text("Days 3\u20137 · ")
+        row = page.locator(".phase-mobility .item[data-exercise='scalene-stretch']")
+        expect(row.locator(".item-meta")).to_contain_text("Days 3\u20137")
+        row.locator("[data-action=edit]").click()
+        first, last = row.get_by_label("From day"), row.get_by_label("To day")
+        expect(first).to_have_value("3")
+        expect(last).to_have_value("7")
+        expect(last).to_have_attribute("min", "3")
+        expect(last).to_have_attribute("max", "7")
+        last.fill("2")
+        expect(last).to_have_accessible_description("This phase is days 3\u20137.")
+        last.fill("4")
+        expect(first).to_have_accessible_description("")
+        first.fill("5")
+        expect(first).to_have_accessible_description("Not after the last day (4).")
+        first.fill("4")
+        expect(row.locator(".item-meta")).to_contain_text("Day 4")
+        page.get_by_role("button", name="Save changes").click()
+        wait_view(page, "patient")
+    items = account.active_plan(patient["id"])["program"]["items"]
+    saved = next(i for i in items if i["exercise_id"] == "scalene-stretch" and i["phase"] == "mobility")
+    assert (saved["from_day"], saved["to_day"]) == (3, 3)

@@ -213,8 +213,9 @@ export function createEditor({ exercises, treated, muscles = new Map(), onChange
     );
   }
 
+  // Day fields show days as daysText does, one more than the plan's day numbers.
   function stored(row, name) {
-    return String(name === "from_day" || name === "to_day" ? row.item[name] : row.item.dosage[name]);
+    return String(name === "from_day" || name === "to_day" ? row.item[name] + 1 : row.item.dosage[name]);
   }
 
   function numberField(row, name, label, min, max) {
@@ -304,8 +305,8 @@ export function createEditor({ exercises, treated, muscles = new Map(), onChange
         h("legend", {}, `Dosage and days of ${title}`),
         dosageFields(ex, item).map(([name, label, min, max]) => numberField(row, name, label, least(ex, name, min), limit(ex, name, max))),
         // An item's days stay inside its phase (the server refuses others).
-        numberField(row, "from_day", "From day", phaseOf(item).from_day, phaseOf(item).to_day),
-        numberField(row, "to_day", "To day", phaseOf(item).from_day, phaseOf(item).to_day),
+        numberField(row, "from_day", "From day", phaseOf(item).from_day + 1, phaseOf(item).to_day + 1),
+        numberField(row, "to_day", "To day", phaseOf(item).from_day + 1, phaseOf(item).to_day + 1),
       ),
       det,
     );
@@ -496,10 +497,10 @@ export function createEditor({ exercises, treated, muscles = new Map(), onChange
     const max = Number(input.max);
     if (name === "from_day" || name === "to_day") {
       if (input.value === "" || !Number.isInteger(value) || value < min || value > max) {
-        return `This phase is ${daysText(min, max).toLowerCase()}.`;
+        return `This phase is ${daysText(min - 1, max - 1).toLowerCase()}.`;
       }
-      if (name === "from_day" && value > row.item.to_day) return `Not after the last day (${row.item.to_day}).`;
-      if (name === "to_day" && value < row.item.from_day) return `Not before the first day (${row.item.from_day}).`;
+      if (name === "from_day" && value > row.item.to_day + 1) return `Not after the last day (${row.item.to_day + 1}).`;
+      if (name === "to_day" && value < row.item.from_day + 1) return `Not before the first day (${row.item.from_day + 1}).`;
       return null;
     }
     const unit = name === "hold_seconds" ? " s" : "";
@@ -544,7 +545,7 @@ export function createEditor({ exercises, treated, muscles = new Map(), onChange
     // the way), and the field keeps the text typed, marked, until it is put right.
     let value = Number(input.value);
     if (why) value = Number(input.dataset.before);
-    if (name === "from_day" || name === "to_day") row.item[name] = value;
+    if (name === "from_day" || name === "to_day") row.item[name] = value - 1;
     else row.item.dosage[name] = value;
     const li = input.closest(".item");
     updateDose(li, row);

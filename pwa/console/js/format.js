@@ -111,8 +111,9 @@ export function dosageText(d) {
   return parts.join(", ");
 }
 
+/** Plan days as the patient's app and the printed plan count them: the day of needling (the plan's day 0) is day 1. */
 export function daysText(from, to) {
-  return from === to ? `Day ${from}` : `Days ${from}–${to}`;
+  return from === to ? `Day ${from + 1}` : `Days ${from + 1}–${to + 1}`;
 }
 
 export function plural(n, one, many) {
