@@ -257,8 +257,8 @@ async def test_a_test_reminder_reaches_every_device_now_and_shows_in_the_log(
     body = r.json()
     assert body["sent"] == 2
     assert body["payload"]["kind"] == "test"
-    # 13:00 in Berlin: the midday slot, which has nothing in it.
-    assert body["payload"]["title"] == "Midday: all done for today"
+    # 13:00 in Berlin: midday has nothing in it, so the evening's, which comes next (tests/test_push_walk.py).
+    assert body["payload"]["title"] == "Evening: 3 stretches, about 6 minutes"
     received = await service.wait_for(2)
     assert sorted(m.name for m in received) == ["Ana-1", "Ana-2"]
     assert all(m.payload == body["payload"] for m in received)

@@ -73,6 +73,8 @@ _TEXT = {
         "tap": "Tap to open today's routine.",
         "done": "{slot}: all done for today",
         "test": "Test reminder. This is how your reminders will look.",
+        "test_title": "Test reminder",
+        "test_nothing": "Reminders work on this phone. Nothing is planned for today, so none will come today.",
     },
     "es": {
         "and": "y",
@@ -80,6 +82,10 @@ _TEXT = {
         "tap": "Toque para abrir la rutina de hoy.",
         "done": "{slot}: todo hecho por hoy",
         "test": "Recordatorio de prueba. Así se verán sus recordatorios.",
+        "test_title": "Recordatorio de prueba",
+        "test_nothing": (
+            "Los recordatorios funcionan en este teléfono. Hoy no hay nada previsto, así que hoy no recibirá ninguno."
+        ),
     },
 }
 # Getting into position between exercises, and rest between sets.
@@ -155,11 +161,16 @@ def payload_for(
     left: Sequence[RoutineEntry],
     catalog: Catalog,
     lang: str,
+    *,
+    planned: bool = True,
 ) -> Payload:
-    """The notification for ``slot`` on ``on_date`` with ``left`` still to do."""
+    """The notification for ``slot`` on ``on_date`` with ``left`` still to do (a test's, when the
+    plan has nothing at all that day, ``planned`` false, says so rather than "all done")."""
     lang = _lang(lang)
     title, minutes = summary(slot, left, catalog, lang)
     body = _TEXT[lang]["test"] if kind == "test" else _TEXT[lang]["tap"]
+    if kind == "test" and not planned and not left:
+        title, body = _TEXT[lang]["test_title"], _TEXT[lang]["test_nothing"]
     return Payload(
         kind=kind,
         slot=slot,

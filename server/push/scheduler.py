@@ -38,7 +38,7 @@ from server.clock import Clock, clocks_apart, iso, parse_iso
 from server.db import plans, reminders
 from server.db.connection import Database, Transaction
 from server.db.reminders import Claimed, DueRule, TargetRow
-from server.programs import Program, RoutineEntry, routine_for
+from server.programs import SLOTS, Program, RoutineEntry, routine_for
 from server.programs.text import shown_program
 from server.push.keys import VapidKeys
 from server.push.message import Payload, payload_for
@@ -321,6 +321,17 @@ class Scheduler:
         the fourth), of the plan version their app shows that day (plans.version_shown); two
         queries for all of them, and at most one more per patient whose plan version was saved that
         day or later."""
+        shown, done = await self._shown_on(db, wanted)
+        return {
+            (p, d, slot): left_in_slot(shown.get((p, d)), d, slot, done.get((p, d), set()), self.catalog)
+            for p, d, slot, _ in wanted
+        }
+
+    async def _shown_on(
+        self, db: Database | Transaction, wanted: Sequence[tuple[int, dt.date, str, str]]
+    ) -> tuple[dict[tuple[int, dt.date], Program | None], dict[tuple[int, dt.date], set[tuple[str, str]]]]:
+        """For each ``(patient_id, on_date)`` of ``wanted`` (see _left_in_slots): the program the
+        patient's app shows that day (absent without a plan) and what they did that day."""
         plans_of = await reminders.active_plans_of(db, {p for p, *_ in wanted})
         done: dict[tuple[int, dt.date], set[tuple[str, str]]] = {}
         for p, d, e, s in await reminders.done_on(db, {(p, d) for p, d, *_ in wanted}):
@@ -333,10 +344,7 @@ class Scheduler:
                     shown[p, d] = (await plans.version_shown(db, p, on_day, d, timezone, self.catalog))[2]
                 except (zoneinfo.ZoneInfoNotFoundError, ValueError):  # a zone this machine no longer knows
                     shown[p, d] = plan.program
-        return {
-            (p, d, slot): left_in_slot(shown.get((p, d)), d, slot, done.get((p, d), set()), self.catalog)
-            for p, d, slot, _ in wanted
-        }
+        return shown, done
 
     async def _left_now(self, claimed: Sequence[Claimed]) -> dict[int, list[RoutineEntry]]:
         """What is left now in each claimed reminder's slot on its day, by delivery id: the patient
@@ -487,12 +495,22 @@ class Scheduler:
         tz = zone(timezone)
         today = now.astimezone(tz).date()
         local = now.astimezone(tz).time()
-        rules = {r.slot: r.local_time for r in await reminders.rules_of(self.db, patient_id)}
-        times = {slot: parse_hhmm(rules.get(slot, default)) for slot, default in DEFAULT_TIMES.items()}
-        passed = [slot for slot, at in times.items() if at <= local]
-        slot = passed[-1] if passed else "morning"
-        left = (await self._left_in_slots(self.db, [(patient_id, today, slot, timezone)]))[(patient_id, today, slot)]
-        payload = payload_for("test", slot, today, left, self.catalog, locale)
+        rules = {r.slot: r for r in await reminders.rules_of(self.db, patient_id)}
+        times = {s: parse_hhmm(rules[s].local_time if s in rules else t) for s, t in DEFAULT_TIMES.items()}
+        ordered = sorted(times, key=lambda s: times[s])
+        passed = [s for s in ordered if times[s] <= local]
+        current = ordered.index(passed[-1]) if passed else 0
+        # From the slot whose time came last on round the day: which would remind now, or next.
+        turn = ordered[current:] + ordered[:current]
+        shown, done = await self._shown_on(self.db, [(patient_id, today, s, timezone) for s in SLOTS])
+        program = shown.get((patient_id, today))
+        planned = {s: left_in_slot(program, today, s, set(), self.catalog) for s in SLOTS}
+        left = {s: left_in_slot(program, today, s, done.get((patient_id, today), set()), self.catalog) for s in SLOTS}
+        # What a reminder would say: a slot that is on and has something left, rather than one the
+        # plan has nothing in today ("Midday: all done" for a midday the app does not even show).
+        off = {s for s, r in rules.items() if not r.enabled}
+        slot = min(SLOTS, key=lambda s: (s in off, not left[s], not planned[s], turn.index(s)))
+        payload = payload_for("test", slot, today, left[slot], self.catalog, locale, planned=bool(planned[slot]))
         if not targets:
             return payload, []
         token = uuid.uuid4().hex

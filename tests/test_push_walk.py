@@ -1,0 +1,63 @@
+"""Reminders as a patient meets them, found walking the app: what a test reminder says, and
+when. Driven as in tests/test_push_scheduler.py: patients through the API, a clock the test sets,
+and a real push service on loopback that decrypts every message. Both backends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from litestar import Litestar
+
+from server.catalog import Catalog
+from server.clock import Clock
+from tests.pushservice import PushService
+from tests.test_push_scheduler import EVENING_TEXT, START, Client, complete, make_patient, utc
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(fixed=START)  # Friday 2026-11-20 12:00 UTC, 13:00 in Berlin
+
+
+async def test_a_test_reminder_says_what_a_reminder_would_never_all_done_of_a_slot_with_nothing_in_it(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, clock: Clock
+) -> None:
+    """At 13:00 the midday slot's time has come, but the plan has nothing at midday (the Reminders
+    screen shows midday off): the test said "Midday: all done for today" to a patient who had done
+    nothing, and whose evening still held three stretches."""
+    ana = await make_patient(therapist, app, service, catalog, name="Ana")
+    bruno = await make_patient(therapist, app, service, catalog, name="Bruno", locale="es")
+
+    r = await ana.phones[0].post("/api/v1/patient/push/test")
+    assert r.status_code == 200, r.text
+    [message] = await service.wait_for(1)
+    # The reminder that comes next, as it will look.
+    assert (message.payload["slot"], message.payload["title"]) == ("evening", EVENING_TEXT)
+    assert message.payload["body"] == "Test reminder. This is how your reminders will look."
+    assert message.payload["url"] == "/#today?slot=evening&date=2026-11-20"
+
+    # Everything of the day done: "all done" is true now, of the slot whose time came last.
+    clock.fixed = utc("2026-11-20T19:30:00")  # 20:30 in Berlin
+    await complete(ana.phones[0], ana, START.date(), "morning", 1, clock.fixed)
+    await complete(ana.phones[0], ana, START.date(), "evening", 3, clock.fixed)
+    payload = (await ana.phones[0].post("/api/v1/patient/push/test")).json()["payload"]
+    assert (payload["slot"], payload["title"], payload["count"]) == ("evening", "Evening: all done for today", 0)
+
+    # Long after the plan ended nothing is planned: not "all done", but why none will come.
+    clock.fixed = utc("2027-03-20T19:30:00")
+    payload = (await ana.phones[0].post("/api/v1/patient/push/test")).json()["payload"]
+    assert (payload["title"], payload["body"]) == (
+        "Test reminder",
+        "Reminders work on this phone. Nothing is planned for today, so none will come today.",
+    )
+    payload = (await bruno.phones[0].post("/api/v1/patient/push/test")).json()["payload"]
+    assert (payload["title"], payload["body"]) == (
+        "Recordatorio de prueba",
+        "Los recordatorios funcionan en este teléfono. Hoy no hay nada previsto, así que hoy no recibirá ninguno.",
+    )
+    received = await service.wait_for(4)
+    assert [m.payload["kind"] for m in received] == ["test"] * 4
+    assert service.rejected == []
+    assert dt.date.fromisoformat(payload["on_date"]) == dt.date(2027, 3, 20)
