@@ -283,6 +283,9 @@ export default {
   push_fallback_body: "Tap to open today's routine.",
   times_title: "Your times",
   times_zone: "Times are in your time zone: {zone}.",
+  reminders_when: "A reminder comes only when something at that time of day is still to do: not once you have done it, and not on a day with nothing planned then.",
+  reminders_over: "Your program is complete, so no more reminders come. If your clinic gives you a new program, they start again by themselves.",
+  reminders_not_started: "Your program starts on {date}. Reminders come from that day.",
   // The place a time zone is named after, where its id does not say it in these words (i18n.js placeName).
   places: {
     "America/Mexico_City": "Mexico City",

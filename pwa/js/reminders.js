@@ -14,7 +14,7 @@
 
 import "./core.js";
 import { ApiError, call, isIos, isOffline, isRemoved, isStandalone } from "./api.js";
-import { zoneName } from "./dates.js";
+import { longDate, zoneName } from "./dates.js";
 import { fill, h, newId } from "./dom.js";
 import { lang, placeName, t } from "./i18n.js";
 import { SLOTS } from "./routine.js";
@@ -180,6 +180,15 @@ export async function forgetPush(app) {
 
 // ---- the screen --------------------------------------------------------------------------------
 
+/** Why no reminder comes these days, when the plan says so: it is over, or it has not begun. */
+function planNote(app) {
+  if (!app.bundle) return "";
+  const routine = app.routine(app.today());
+  if (routine.day !== null) return "";
+  if (routine.offset < 0) return t("reminders_not_started", { date: longDate(routine.treated_on, lang()) });
+  return t("reminders_over");
+}
+
 function checkOption({ label, checked }) {
   const id = newId("opt");
   return h("div", { class: "check-option" },
@@ -280,6 +289,8 @@ export function renderReminders(app) {
 
   // Built once and shown or hidden, so a button keeps keyboard focus while its work runs.
   const stateText = h("p", { class: "push-state", tabindex: "-1", text: t("loading") });
+  const plan = planNote(app);
+  const planText = h("p", { class: "card hint push-plan", hidden: !plan, text: plan });
   const iosText = h("p", { hidden: true, text: t("ios_hint_text") });
   const insteadText = h("p", { class: "calendar-instead", hidden: true, text: t("calendar_instead") });
   const onButtons = h("div", { class: "actions", hidden: true },
@@ -289,6 +300,7 @@ export function renderReminders(app) {
   const statusBox = h("section", { class: "block push-status", "aria-labelledby": "push-title", "data-push-state": view.state },
     h("h2", { id: "push-title", text: t("push_title") }),
     stateText,
+    planText,
     iosText,
     insteadText,
     onButtons,
@@ -511,6 +523,7 @@ export function renderReminders(app) {
     view.quiet = quietRule(data.quiet_hours);
     fill(formBody,
       h("p", { class: "muted", text: t("times_zone", { zone: zoneName(data.timezone, lang(), placeName(data.timezone)) }) }),
+      h("p", { class: "muted", text: t("reminders_when") }),
       view.rules.map((r) => r.node),
       view.quiet.node);
     view.saved = JSON.stringify(read());

@@ -1,0 +1,103 @@
+"""The Reminders screen as a patient meets it, found walking the app: whether it lets them
+understand why a reminder did or did not come. Real Chromium against the real server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.conftest import (
+    Clinic,
+    LiveServer,
+    PageProblems,
+    check_a11y,
+    join_in_browser,
+    local_today,
+    new_context,
+    wait_for_screen,
+)
+from tests.browser.test_pwa_push import open_reminders
+
+pytestmark = pytest.mark.browser
+
+WHEN_EN = (
+    "A reminder comes only when something at that time of day is still to do: not once you have done it, "
+    "and not on a day with nothing planned then."
+)
+
+
+def open_reminders_es(page: Page) -> None:
+    page.locator("#nav").get_by_role("link", name="Más").click()
+    wait_for_screen(page, "more")
+    page.get_by_role("link", name="Configurar recordatorios").click()
+    wait_for_screen(page, "reminders")
+    expect(page.locator("fieldset[data-slot]")).to_have_count(3)
+
+
+def test_the_reminders_screen_says_when_reminders_come_and_that_none_come_once_the_program_is_complete(
+    browser: Browser, live_server: LiveServer, clinic: Clinic, page_problems: PageProblems
+) -> None:
+    """Reminders are sent only for a time of day with something left, and never after the program
+    ends; the screen said only "Reminders are on for this phone", so a patient who got none after
+    doing their exercises early, or after the last day, could only think them broken."""
+    context = new_context(browser, live_server)
+    context.on("page", page_problems.watch)
+    try:
+        page = context.new_page()
+        patient = clinic.patient(name="Rosa", treated_on=local_today() - dt.timedelta(days=90))
+        join_in_browser(page, clinic.invite(patient))
+        expect(page.locator("main")).to_contain_text("Your program is complete.")
+        open_reminders(page)
+        expect(page.get_by_text(WHEN_EN)).to_be_visible()
+        note = page.locator(".push-status .push-plan")
+        expect(note).to_be_visible()
+        expect(note).to_have_text(
+            "Your program is complete, so no more reminders come. "
+            "If your clinic gives you a new program, they start again by themselves."
+        )
+        check_a11y(page, "reminders (program complete)")
+    finally:
+        context.close()
+    assert not page_problems.errors, page_problems.errors
+
+
+def test_a_program_that_starts_later_says_when_reminders_begin_in_spanish_and_a_current_one_says_nothing(
+    browser: Browser, live_server: LiveServer, clinic: Clinic, page_problems: PageProblems
+) -> None:
+    starts = local_today() + dt.timedelta(days=3)
+    context = new_context(browser, live_server, locale="es-ES")
+    context.on("page", page_problems.watch)
+    try:
+        page = context.new_page()
+        patient = clinic.patient(name="Lucía", locale="es", treated_on=starts)
+        join_in_browser(page, clinic.invite(patient))
+        open_reminders_es(page)
+        when = page.get_by_text("Solo recibirá un aviso cuando le quede algo por hacer a esa hora del día")
+        expect(when).to_be_visible()
+        note = page.locator(".push-status .push-plan")
+        expect(note).to_have_text(
+            re.compile(
+                rf"^Su programa empieza el .*\b{starts.day}\b.*\. Los recordatorios llegarán a partir de ese día\.$"
+            ),
+        )
+
+        # The clinic moves the visit to today: the plan in force has something today, and nothing needs saying.
+        r = clinic.http.post(
+            f"/api/v1/patients/{patient.id}/plans",
+            json={"treated": [{"muscle": "upper-trapezius", "side": "left"}], "treated_on": local_today().isoformat()},
+        )
+        assert r.is_success, r.text
+        page.reload()
+        wait_for_screen(page, "reminders")
+        page.locator("#nav").get_by_role("link", name="Hoy").click()
+        wait_for_screen(page, "today")
+        expect(page.locator("main")).to_contain_text("Día 1:")
+        open_reminders_es(page)
+        expect(page.locator(".push-status .push-plan")).to_be_hidden()
+        check_a11y(page, "reminders (es, program current)")
+    finally:
+        context.close()
+    assert not page_problems.errors, page_problems.errors
