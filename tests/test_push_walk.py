@@ -6,12 +6,14 @@ and a real push service on loopback that decrypts every message. Both backends.
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 from litestar import Litestar
 
 from server.catalog import Catalog
 from server.clock import Clock
+from tests.conftest import sign_in
 from tests.pushservice import PushService
 from tests.test_push_scheduler import EVENING_TEXT, START, Client, complete, make_patient, utc
 
@@ -61,3 +63,49 @@ async def test_a_test_reminder_says_what_a_reminder_would_never_all_done_of_a_sl
     assert [m.payload["kind"] for m in received] == ["test"] * 4
     assert service.rejected == []
     assert dt.date.fromisoformat(payload["on_date"]) == dt.date(2027, 3, 20)
+
+
+async def test_the_next_reminder_shown_is_one_that_can_come_never_a_day_without_that_slot_or_after_the_plan(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, clock: Clock
+) -> None:
+    """The Reminders card in the console (and GET /patient/reminders) gave each slot's next time
+    by the clock alone: "Next: Saturday 19:00" for a Saturday without evening exercises, and a
+    time every day after the plan had ended, when the scheduler sends none."""
+    ana = await make_patient(therapist, app, service, catalog, name="Ana", evening_days_per_week=4)
+    berlin = ZoneInfo("Europe/Berlin")
+
+    def evening_of(day: dt.date) -> str:
+        return (
+            dt.datetime.combine(day, dt.time(19), tzinfo=berlin).astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+        )
+
+    async def evening_next(phone: Client) -> str | None:
+        return (await phone.get("/api/v1/patient/reminders")).json()["rules"][2]["next_at"]
+
+    skipped = 0
+    for n in range(7):
+        day = START.date() + dt.timedelta(days=n)
+        clock.fixed = START + dt.timedelta(days=n)  # 13:00 in Berlin
+        # The first day from today whose evening the app shows something in.
+        following = day
+        while not [
+            e
+            for e in (await ana.phones[0].get(f"/api/v1/patient/today?date={following}")).json()["entries"]
+            if e["slot"] == "evening"
+        ]:
+            following += dt.timedelta(days=1)
+        skipped += following != day
+        assert await evening_next(ana.phones[0]) == evening_of(following), day
+        await sign_in(therapist, "ana@clinic.example")  # a day later: the session has ended
+        view = (await therapist.get(f"/api/v1/patients/{ana.id}/reminders")).json()
+        assert view["rules"][2]["next_at"] == evening_of(following)
+    assert skipped  # four evenings a week: some days have none
+
+    # After the plan's last day nothing more comes, and nothing is said to.
+    last = max(i["to_day"] for i in ana.items)
+    clock.fixed = utc(f"{ana.treated_on + dt.timedelta(days=last + 1)}T12:00:00")
+    assert [r["next_at"] for r in (await ana.phones[0].get("/api/v1/patient/reminders")).json()["rules"]] == [None] * 3
+    await sign_in(therapist, "ana@clinic.example")
+    view = (await therapist.get(f"/api/v1/patients/{ana.id}/reminders")).json()
+    assert view["on"] is True
+    assert [r["next_at"] for r in view["rules"]] == [None] * 3

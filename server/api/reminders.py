@@ -38,7 +38,7 @@ from server.api.errors import InputError
 from server.api.params import HHMM, PLAIN_TEXT, RowId
 from server.api.patients import owned_patient
 from server.auth.identity import TherapistUser, patient_guard, therapist_guard
-from server.catalog.model import Slot
+from server.catalog.model import Catalog, Slot
 from server.clock import iso
 from server.db import reminders, therapists
 from server.db.patients import PatientIdentity
@@ -148,7 +148,9 @@ class RemindersIn(Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class RuleOut(Struct, frozen=True, kw_only=True):
-    """One slot's reminder, and when it next goes off (UTC; null when off)."""
+    """One slot's reminder, and when it next goes off (UTC; null when off, without a plan, or when
+    the plan has nothing more in that slot): its next time on a day the plan has something in the
+    slot, sent then if something is still left to do."""
 
     slot: Slot
     local_time: str
@@ -294,10 +296,34 @@ def _next(rule: RuleRow, tz: zoneinfo.ZoneInfo, now: dt.datetime) -> dt.datetime
     return found[1] if found else None
 
 
-def _rules_out(rules: list[RuleRow], tz: zoneinfo.ZoneInfo, now: dt.datetime) -> list[RuleOut]:
+def _next_reminded(
+    rule: RuleRow, tz: zoneinfo.ZoneInfo, now: dt.datetime, program: Program | None, catalog: Catalog
+) -> dt.datetime | None:
+    """When ``rule`` next reminds: its next time on a day the plan has something in its slot (sent
+    then if something is still left). None without a plan or after its last day, as the scheduler
+    sends none then; before the plan's first day an earlier plan may still be in force, so a time
+    there counts."""
+    if program is None:
+        return None
+    shown = shown_program(program, catalog)
+    last_day = program.treated_on + dt.timedelta(days=program.days - 1)
+    moment = now
+    while (found := _next(rule, tz, moment)) is not None:
+        day = found.astimezone(tz).date()
+        if day > last_day:
+            return None
+        if day < program.treated_on or routine_for(shown, day, catalog).slot(rule.slot):
+            return found
+        moment = found
+    return None
+
+
+def _rules_out(
+    rules: list[RuleRow], tz: zoneinfo.ZoneInfo, now: dt.datetime, program: Program | None, catalog: Catalog
+) -> list[RuleOut]:
     out = []
     for r in rules:
-        following = _next(r, tz, now)
+        following = _next_reminded(r, tz, now, program, catalog)
         out.append(
             RuleOut(
                 slot=r.slot,  # type: ignore[arg-type]
@@ -328,15 +354,16 @@ async def _program_of(db: DatabaseDep, patient_id: int) -> Program | None:
     return plan.program if plan else None
 
 
-async def _reminders_out(db: DatabaseDep, user: PatientIdentity, now: dt.datetime) -> RemindersOut:
+async def _reminders_out(db: DatabaseDep, user: PatientIdentity, now: dt.datetime, catalog: Catalog) -> RemindersOut:
     prefs = await reminders.prefs_of(db, user.patient_id)
-    rules = effective_rules(await reminders.rules_of(db, user.patient_id), await _program_of(db, user.patient_id))
+    program = await _program_of(db, user.patient_id)
+    rules = effective_rules(await reminders.rules_of(db, user.patient_id), program)
     quiet = _quiet(prefs)
     return RemindersOut(
         timezone=user.timezone,
         customized=prefs is not None and prefs.customized,
         quiet_hours=QuietHours(*quiet) if quiet else None,
-        rules=_rules_out(rules, zone(user.timezone), now),
+        rules=_rules_out(rules, zone(user.timezone), now, program, catalog),
         subscriptions=(await reminders.subscription_info(db, user.patient_id)).count,
         calendar_url=CALENDAR_PATH,
     )
@@ -417,12 +444,19 @@ class PatientRemindersController(Controller):
         return TestOut(sent=sum(r.status == "sent" for r in results), payload=payload, results=results)
 
     @get("/reminders", summary="Reminder times per slot, quiet hours, subscribed devices")
-    async def get_reminders(self, request: PatientRequest, db: DatabaseDep, clock: ClockDep) -> RemindersOut:
-        return await _reminders_out(db, request.user, clock.now())
+    async def get_reminders(
+        self, request: PatientRequest, db: DatabaseDep, clock: ClockDep, catalog: CatalogDep
+    ) -> RemindersOut:
+        return await _reminders_out(db, request.user, clock.now(), catalog)
 
     @put("/reminders", summary="Change reminder times, weekdays, on/off per slot, quiet hours")
     async def put_reminders(
-        self, request: PatientRequest, data: JSONBody[RemindersIn], db: DatabaseDep, clock: ClockDep
+        self,
+        request: PatientRequest,
+        data: JSONBody[RemindersIn],
+        db: DatabaseDep,
+        clock: ClockDep,
+        catalog: CatalogDep,
     ) -> RemindersOut:
         user, now = request.user, clock.now()
         tz = zone(user.timezone)
@@ -478,7 +512,7 @@ class PatientRemindersController(Controller):
             # out, nor block the new time's reminder the same day.
             await reminders.close_pending(tx, user.patient_id, changed, "settings changed")
             await reminders.save_prefs(tx, user.patient_id, now, customized=True, quiet=quiet)
-        return await _reminders_out(db, user, now)
+        return await _reminders_out(db, user, now, catalog)
 
     @get(CALENDAR_PATH.removeprefix("/api/v1/patient"), summary="The reminder times as a calendar file (.ics)")
     async def calendar_file(
@@ -538,13 +572,15 @@ class TherapistRemindersController(Controller):
         request: TherapistRequest,
         db: DatabaseDep,
         clock: ClockDep,
+        catalog: CatalogDep,
         patient_id: RowId,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 30,
     ) -> PatientRemindersOut:
         therapist_id = request.user.therapist.id
         patient = await owned_patient(db, therapist_id, patient_id)
         prefs = await reminders.prefs_of(db, patient_id)
-        rules = effective_rules(await reminders.rules_of(db, patient_id), await _program_of(db, patient_id))
+        program = await _program_of(db, patient_id)
+        rules = effective_rules(await reminders.rules_of(db, patient_id), program)
         info = await reminders.subscription_info(db, patient_id)
         quiet = _quiet(prefs)
         return PatientRemindersOut(
@@ -554,6 +590,6 @@ class TherapistRemindersController(Controller):
             timezone=patient.timezone,
             customized=prefs is not None and prefs.customized,
             quiet_hours=QuietHours(*quiet) if quiet else None,
-            rules=_rules_out(rules, zone(patient.timezone), clock.now()),
+            rules=_rules_out(rules, zone(patient.timezone), clock.now(), program, catalog),
             deliveries=await reminders.deliveries_of(db, therapist_id, patient_id, limit),
         )
