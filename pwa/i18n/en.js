@@ -276,6 +276,7 @@ export default {
   push_test_button: "Send me a test reminder",
   push_test_sent: "A test reminder is on its way. It should appear in a few seconds.",
   push_test_failed: "The test reminder could not be delivered. Turn reminders off and on again.",
+  push_test_later: "The service that brings reminders to this phone did not answer just now. Try the test again in a few minutes.",
   push_test_none: "This phone does not get reminders yet. Tap “Remind me at these times” first.",
   push_test_wait: "You sent several test reminders just now. Try again in a few minutes.",
   push_off_button: "Turn off reminders on this phone",

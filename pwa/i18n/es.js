@@ -276,6 +276,7 @@ export default {
   push_test_button: "Enviarme un recordatorio de prueba",
   push_test_sent: "El recordatorio de prueba está en camino. Debería aparecer en unos segundos.",
   push_test_failed: "No se pudo entregar el recordatorio de prueba. Desactive los recordatorios y vuelva a activarlos.",
+  push_test_later: "El servicio que trae los recordatorios a este teléfono no respondió hace un momento. Vuelva a probar en unos minutos.",
   push_test_none: "Este teléfono aún no recibe recordatorios. Toque primero «Avisarme a estas horas».",
   push_test_wait: "Acaba de enviar varios recordatorios de prueba. Inténtelo de nuevo en unos minutos.",
   push_off_button: "Desactivar los recordatorios en este teléfono",

@@ -189,6 +189,20 @@ function planNote(app) {
   return t("reminders_over");
 }
 
+/** A busy or slow push service (429, 5xx, no answer in time) passes: turning reminders off and
+ *  on again would not help, and trying later does. */
+function passing(result) {
+  return result.status === "failed"
+    && (result.http_status === null || result.http_status === 429 || result.http_status >= 500);
+}
+
+/** What to tell the patient of a test reminder (POST /api/v1/patient/push/test's answer). */
+function testOutcome(answer) {
+  if (answer.sent > 0) return "push_test_sent";
+  const results = answer.results || [];
+  return results.length && results.every(passing) ? "push_test_later" : "push_test_failed";
+}
+
 function checkOption({ label, checked }) {
   const id = newId("opt");
   return h("div", { class: "check-option" },
@@ -505,7 +519,7 @@ export function renderReminders(app) {
           await sendSubscription(app, subscription);
           result = await test();
         }
-        pushMessage.textContent = t(result.sent > 0 ? "push_test_sent" : "push_test_failed");
+        pushMessage.textContent = t(testOutcome(result));
       } catch (err) {
         if (err instanceof ApiError && err.status === 429) pushMessage.textContent = t("push_test_wait");
         else if (err instanceof ApiError && err.status === 409) pushMessage.textContent = t("push_test_none");

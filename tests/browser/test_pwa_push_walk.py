@@ -4,8 +4,10 @@ understand why a reminder did or did not come. Real Chromium against the real se
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -19,7 +21,8 @@ from tests.browser.conftest import (
     new_context,
     wait_for_screen,
 )
-from tests.browser.test_pwa_push import open_reminders
+from tests.browser.test_pwa_push import EXISTING_SUBSCRIPTION, open_reminders, subscriptions_in_db, wait_until
+from tests.pushservice import PushService
 
 pytestmark = pytest.mark.browser
 
@@ -98,6 +101,51 @@ def test_a_program_that_starts_later_says_when_reminders_begin_in_spanish_and_a_
         open_reminders_es(page)
         expect(page.locator(".push-status .push-plan")).to_be_hidden()
         check_a11y(page, "reminders (es, program current)")
+    finally:
+        context.close()
+    assert not page_problems.errors, page_problems.errors
+
+
+def test_a_test_reminder_the_push_service_is_too_busy_for_says_to_try_later_not_to_turn_reminders_off_and_on(
+    browser: Browser, live_server: LiveServer, clinic: Clinic, page_problems: PageProblems, service: PushService
+) -> None:
+    """The phone's push service answered 503 (or nothing in time): the screen said "could not be
+    delivered. Turn reminders off and on again", which makes a new subscription and helps nothing."""
+    key = httpx.get(f"{live_server.url}/api/v1/push/public-key").json()["public_key"]
+    sub = service.subscribe("Rosa", application_server_key=key)
+    held = {"endpoint": sub.endpoint, "key": key, **sub.as_json()["keys"]}
+    context = new_context(browser, live_server, permissions=["notifications"])
+    context.on("page", page_problems.watch)
+    context.add_init_script(EXISTING_SUBSCRIPTION.replace("ARGS", json.dumps(held)))
+    try:
+        page = context.new_page()
+        patient = clinic.patient(name="Rosa")
+        join_in_browser(page, clinic.invite(patient))
+        wait_until(lambda: sub.endpoint in subscriptions_in_db(live_server, patient.id), "not stored", page)
+        open_reminders(page)
+        status = page.locator(".push-status")
+        expect(status).to_have_attribute("data-push-state", "on")
+        said = status.locator("[role=status]")
+        test = status.get_by_role("button", name="Send me a test reminder")
+
+        service.answer(sub, 503)
+        test.click()
+        expect(said).to_have_text(
+            "The service that brings reminders to this phone did not answer just now. "
+            "Try the test again in a few minutes."
+        )
+        # And it was right: a little later the same subscription takes it.
+        test.click()
+        expect(said).to_have_text("A test reminder is on its way. It should appear in a few seconds.")
+        [message] = service.messages(sub)
+        assert message["kind"] == "test"
+
+        # A subscription its push service calls gone does need a new one.
+        service.gone(sub)
+        test.click()
+        expect(said).to_have_text("The test reminder could not be delivered. Turn reminders off and on again.")
+        assert subscriptions_in_db(live_server, patient.id) == {}
+        assert service.rejected == []
     finally:
         context.close()
     assert not page_problems.errors, page_problems.errors
