@@ -382,7 +382,9 @@ export function renderReminders(app) {
       unsupported: "push_state_unsupported",
       "ios-install": "push_state_ios",
     };
-    stateText.textContent = t(texts[state]);
+    // On, with every time of day turned off below (as saved): none will come, and it says so.
+    const none = state === "on" && view.data && !view.data.rules.some((r) => r.enabled);
+    stateText.textContent = t(none ? "push_state_on_none" : texts[state]);
     const fallback = ["blocked", "unsupported", "ios-install"].includes(state);
     iosText.hidden = state !== "ios-install";
     insteadText.hidden = !fallback;
@@ -615,6 +617,7 @@ export function renderReminders(app) {
       // Saved, and the form stays on screen: a new version waiting for it may load now (app.js).
       delete form.dataset.unsaved;
       formMessage.textContent = t("times_saved");
+      draw();
       return true;
     } catch (err) {
       // A 400 (a time not in HH:MM, a cleared field) names its field as a 422 does.

@@ -3,9 +3,11 @@ understand why a reminder did or did not come. Real Chromium against the real se
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -15,6 +17,7 @@ from tests.browser.conftest import (
     Clinic,
     LiveServer,
     PageProblems,
+    Patient,
     check_a11y,
     join_in_browser,
     local_today,
@@ -22,7 +25,7 @@ from tests.browser.conftest import (
     wait_for_screen,
 )
 from tests.browser.test_pwa_push import EXISTING_SUBSCRIPTION, open_reminders, subscriptions_in_db, wait_until
-from tests.pushservice import PushService
+from tests.pushservice import PushService, Subscription
 
 pytestmark = pytest.mark.browser
 
@@ -106,25 +109,38 @@ def test_a_program_that_starts_later_says_when_reminders_begin_in_spanish_and_a_
     assert not page_problems.errors, page_problems.errors
 
 
+@contextlib.contextmanager
+def subscribed(
+    browser: Browser, server: LiveServer, clinic: Clinic, problems: PageProblems, service: PushService, name: str
+) -> Iterator[tuple[Page, Subscription, Patient]]:
+    """A joined phone whose browser holds a subscription at the local push service (see
+    EXISTING_SUBSCRIPTION), stored on the server, on the Reminders screen."""
+    key = httpx.get(f"{server.url}/api/v1/push/public-key").json()["public_key"]
+    sub = service.subscribe(name, application_server_key=key)
+    held = {"endpoint": sub.endpoint, "key": key, **sub.as_json()["keys"]}
+    context = new_context(browser, server, permissions=["notifications"])
+    context.on("page", problems.watch)
+    context.add_init_script(EXISTING_SUBSCRIPTION.replace("ARGS", json.dumps(held)))
+    try:
+        page = context.new_page()
+        patient = clinic.patient(name=name)
+        join_in_browser(page, clinic.invite(patient))
+        wait_until(lambda: sub.endpoint in subscriptions_in_db(server, patient.id), "not stored", page)
+        open_reminders(page)
+        expect(page.locator(".push-status")).to_have_attribute("data-push-state", "on")
+        yield page, sub, patient
+    finally:
+        context.close()
+    assert not problems.errors, problems.errors
+
+
 def test_a_test_reminder_the_push_service_is_too_busy_for_says_to_try_later_not_to_turn_reminders_off_and_on(
     browser: Browser, live_server: LiveServer, clinic: Clinic, page_problems: PageProblems, service: PushService
 ) -> None:
     """The phone's push service answered 503 (or nothing in time): the screen said "could not be
     delivered. Turn reminders off and on again", which makes a new subscription and helps nothing."""
-    key = httpx.get(f"{live_server.url}/api/v1/push/public-key").json()["public_key"]
-    sub = service.subscribe("Rosa", application_server_key=key)
-    held = {"endpoint": sub.endpoint, "key": key, **sub.as_json()["keys"]}
-    context = new_context(browser, live_server, permissions=["notifications"])
-    context.on("page", page_problems.watch)
-    context.add_init_script(EXISTING_SUBSCRIPTION.replace("ARGS", json.dumps(held)))
-    try:
-        page = context.new_page()
-        patient = clinic.patient(name="Rosa")
-        join_in_browser(page, clinic.invite(patient))
-        wait_until(lambda: sub.endpoint in subscriptions_in_db(live_server, patient.id), "not stored", page)
-        open_reminders(page)
+    with subscribed(browser, live_server, clinic, page_problems, service, "Rosa") as (page, sub, patient):
         status = page.locator(".push-status")
-        expect(status).to_have_attribute("data-push-state", "on")
         said = status.locator("[role=status]")
         test = status.get_by_role("button", name="Send me a test reminder")
 
@@ -146,6 +162,27 @@ def test_a_test_reminder_the_push_service_is_too_busy_for_says_to_try_later_not_
         expect(said).to_have_text("The test reminder could not be delivered. Turn reminders off and on again.")
         assert subscriptions_in_db(live_server, patient.id) == {}
         assert service.rejected == []
-    finally:
-        context.close()
-    assert not page_problems.errors, page_problems.errors
+
+
+def test_with_every_time_of_day_turned_off_the_screen_does_not_say_reminders_are_on(
+    browser: Browser, live_server: LiveServer, clinic: Clinic, page_problems: PageProblems, service: PushService
+) -> None:
+    """A patient who stops reminders by unticking "Remind me" for each time of day, rather than with
+    "Turn off reminders on this phone", was told "Reminders are on for this phone." above it."""
+    with subscribed(browser, live_server, clinic, page_problems, service, "Tomás") as (page, _, _):
+        state = page.locator(".push-status .push-state")
+        expect(state).to_have_text("Reminders are on for this phone.")
+        for slot in ("morning", "midday", "evening"):
+            page.locator(f"fieldset[data-slot='{slot}']").get_by_role("checkbox", name="Remind me").uncheck()
+        page.get_by_role("button", name="Save times").click()
+        expect(page.locator(".times-form [role=status]")).to_have_text("Your times are saved.")
+        expect(state).to_have_text(
+            "Reminders are on for this phone, but every time of day below is off, so none will come. "
+            "Tick “Remind me” for a time of day to get them."
+        )
+        page.reload()
+        wait_for_screen(page, "reminders")
+        expect(state).to_contain_text("but every time of day below is off")
+        page.locator("fieldset[data-slot='evening']").get_by_role("checkbox", name="Remind me").check()
+        page.get_by_role("button", name="Save times").click()
+        expect(state).to_have_text("Reminders are on for this phone.")
