@@ -24,6 +24,8 @@ from tests.browser.conftest import (
     new_context,
     wait_for_screen,
 )
+from tests.browser.console_helpers import ConsoleAccount, console_session, goto_view
+from tests.browser.test_console_checks import NECK, SUBSCRIPTION
 from tests.browser.test_pwa_push import EXISTING_SUBSCRIPTION, open_reminders, subscriptions_in_db, wait_until
 from tests.pushservice import PushService, Subscription
 
@@ -186,3 +188,31 @@ def test_with_every_time_of_day_turned_off_the_screen_does_not_say_reminders_are
         page.locator("fieldset[data-slot='evening']").get_by_role("checkbox", name="Remind me").check()
         page.get_by_role("button", name="Save times").click()
         expect(state).to_have_text("Reminders are on for this phone.")
+
+
+def test_the_console_says_no_reminder_is_coming_once_the_plan_has_ended(
+    browser: Browser, live_server: LiveServer, page_problems: PageProblems
+) -> None:
+    """The Reminders card said "On" and gave each time of day a next reminder the day after the
+    plan had ended, when the scheduler sends none; the therapist could not tell."""
+    account = ConsoleAccount.create(live_server, "Walk Therapist")
+    try:
+        ended = account.patient("Olga Over", treated=NECK, treated_on=local_today() - dt.timedelta(days=90))
+        current = account.patient("Carmen Current", treated=NECK)
+        for patient in (ended, current):
+            with account.joined_phone(patient["id"]) as phone:
+                sub = {**SUBSCRIPTION, "endpoint": f"{SUBSCRIPTION['endpoint']}-{patient['id']}"}
+                assert phone.put("/api/v1/patient/push/subscriptions", json=sub).status_code == 200
+        with console_session(browser, live_server, account, page_problems) as (_, page):
+            goto_view(page, f"#/patients/{ended['id']}", "patient")
+            card = page.get_by_role("region", name="Reminders")
+            expect(card).to_contain_text("On")
+            expect(card).to_contain_text("No reminder is coming: the plan has nothing more at these times of day.")
+            for cell in page.get_by_role("table", name="Reminder times").locator("tbody td:last-child").all():
+                expect(cell).to_have_text("—")
+            goto_view(page, f"#/patients/{current['id']}", "patient")
+            card = page.get_by_role("region", name="Reminders")
+            expect(page.get_by_role("table", name="Reminder times")).to_be_visible()
+            expect(card).not_to_contain_text("No reminder is coming")
+    finally:
+        account.close()

@@ -365,6 +365,10 @@ function remindersCard(result) {
       r.quiet_hours ? ` · quiet ${r.quiet_hours.start}–${r.quiet_hours.end}` : "",
     ),
     table("Reminder times", ["Time of day", "Reminder", "Next"], rules, "No reminder times."),
+    // On, yet no time has a next reminder: the plan has ended, or has nothing at these times.
+    r.on && !r.rules.some((rule) => rule.enabled && rule.next_at)
+      ? h("p", { class: "muted" }, "No reminder is coming: the plan has nothing more at these times of day.")
+      : null,
     last.length ? h("details", {}, h("summary", {}, "Last deliveries"), h("ul", {}, last)) : null,
   );
 }
