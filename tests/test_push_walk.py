@@ -13,6 +13,8 @@ from litestar import Litestar
 
 from server.catalog import Catalog
 from server.clock import Clock
+from server.programs import RoutineEntry
+from server.push.message import summary
 from tests.conftest import sign_in
 from tests.pushservice import PushService
 from tests.test_push_scheduler import EVENING_TEXT, START, Client, complete, make_patient, utc
@@ -109,3 +111,26 @@ async def test_the_next_reminder_shown_is_one_that_can_come_never_a_day_without_
     view = (await therapist.get(f"/api/v1/patients/{ana.id}/reminders")).json()
     assert view["on"] is True
     assert [r["next_at"] for r in view["rules"]] == [None] * 3
+
+
+def test_the_first_days_reminder_says_which_are_aftercare_steps_not_four_exercises(catalog: Catalog) -> None:
+    """The evening of the needling day and the day after holds an easy walk and drinking water
+    (aftercare), slow breathing and shoulder rolls: the reminder called all four "exercises",
+    about 22 minutes of them, to a patient who is sore."""
+    evening = [
+        RoutineEntry(i, x, "evening", catalog.exercises[x].dosage)
+        for i, x in enumerate(["shoulder-rolls", "aftercare-gentle-walk", "aftercare-fluids", "slow-breathing"])
+    ]
+    assert summary("evening", evening, catalog, "en")[0] == (
+        "Evening: 2 aftercare steps and 2 exercises, about 22 minutes"
+    )
+    assert summary("evening", evening, catalog, "es")[0] == (
+        "Tarde y noche: 2 cuidados y 2 ejercicios, unos 22 minutos"
+    )
+    # One aftercare step among two other kinds.
+    one = [e for e in evening if e.exercise_id != "aftercare-gentle-walk"]
+    assert summary("evening", one, catalog, "en")[0].startswith("Evening: 1 aftercare step and 2 exercises, ")
+    # Three kinds, none of them aftercare: exercises all.
+    stretch = next(x for x, e in catalog.exercises.items() if e.kind == "stretch")
+    others = [*one[:1], one[2], RoutineEntry(9, stretch, "evening", catalog.exercises[stretch].dosage)]
+    assert summary("evening", others, catalog, "en")[0].startswith("Evening: 3 exercises, ")

@@ -146,6 +146,12 @@ def summary(slot: str, entries: Sequence[RoutineEntry], catalog: Catalog, lang: 
     elif len(ranked) == 2:
         (first, n1), (second, n2) = ranked
         what = f"{_count(n1, first, lang)} {_TEXT[lang]['and']} {_count(n2, second, lang)}"
+    elif "aftercare" in kinds:
+        # Drinking water or an easy walk is no exercise: the first days' reminders say which are
+        # aftercare, and count the rest together.
+        aftercare = kinds["aftercare"]
+        rest = _count(len(entries) - aftercare, "", lang)
+        what = f"{_count(aftercare, 'aftercare', lang)} {_TEXT[lang]['and']} {rest}"
     else:
         what = _count(len(entries), "", lang)
     seconds = sum(estimate_seconds(e.dosage, e.side == "both") for e in entries)
