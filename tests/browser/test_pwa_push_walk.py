@@ -199,7 +199,8 @@ def test_the_console_says_no_reminder_is_coming_once_the_plan_has_ended(
     try:
         ended = account.patient("Olga Over", treated=NECK, treated_on=local_today() - dt.timedelta(days=90))
         current = account.patient("Carmen Current", treated=NECK)
-        for patient in (ended, current):
+        waiting = account.patient("Nora Noplan")
+        for patient in (ended, current, waiting):
             with account.joined_phone(patient["id"]) as phone:
                 sub = {**SUBSCRIPTION, "endpoint": f"{SUBSCRIPTION['endpoint']}-{patient['id']}"}
                 assert phone.put("/api/v1/patient/push/subscriptions", json=sub).status_code == 200
@@ -214,5 +215,9 @@ def test_the_console_says_no_reminder_is_coming_once_the_plan_has_ended(
             card = page.get_by_role("region", name="Reminders")
             expect(page.get_by_role("table", name="Reminder times")).to_be_visible()
             expect(card).not_to_contain_text("No reminder is coming")
+            goto_view(page, f"#/patients/{waiting['id']}", "patient")
+            expect(page.get_by_role("region", name="Reminders")).to_contain_text(
+                "No reminder is coming: the patient has no plan yet."
+            )
     finally:
         account.close()

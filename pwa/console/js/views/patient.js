@@ -335,7 +335,7 @@ function devicesBody(id, devices, refresh) {
   ];
 }
 
-function remindersCard(result) {
+function remindersCard(result, hasPlan) {
   if (result.error) return card("Reminders", h("p", { class: "muted" }, `Reminder status is unavailable: ${explain(result.error)}`));
   const r = result.value;
   if (!r) return card("Reminders", h("p", { class: "muted" }, "Reminder status is not available on this server."));
@@ -365,9 +365,11 @@ function remindersCard(result) {
       r.quiet_hours ? ` · quiet ${r.quiet_hours.start}–${r.quiet_hours.end}` : "",
     ),
     table("Reminder times", ["Time of day", "Reminder", "Next"], rules, "No reminder times."),
-    // On, yet no time has a next reminder: the plan has ended, or has nothing at these times.
+    // On, yet no time has a next reminder: no plan, or it has ended or has nothing at these times.
     r.on && !r.rules.some((rule) => rule.enabled && rule.next_at)
-      ? h("p", { class: "muted" }, "No reminder is coming: the plan has nothing more at these times of day.")
+      ? h("p", { class: "muted" }, hasPlan
+        ? "No reminder is coming: the plan has nothing more at these times of day."
+        : "No reminder is coming: the patient has no plan yet.")
       : null,
     last.length ? h("details", {}, h("summary", {}, "Last deliveries"), h("ul", {}, last)) : null,
   );
@@ -682,7 +684,7 @@ export async function render([id], ctx) {
       wide(activityCard(records, exercises)),
       planCard(id, plan, history, muscles),
       devicesSection,
-      remindersCard(reminders),
+      remindersCard(reminders, Boolean(plan)),
       auditCard(audit, ctx.therapist, { muscles, devices, checkins: records.checkins }),
     ),
   );
