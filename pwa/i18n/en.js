@@ -275,6 +275,7 @@ export default {
   push_failed: "This browser could not turn on reminders. You can add the times to your calendar instead.",
   push_offline: "You are offline. Try again when you are back online.",
   push_test_button: "Send me a test reminder",
+  push_test_sending: "Sending a test reminder…",
   push_test_sent: "A test reminder is on its way. It should appear in a few seconds.",
   push_test_failed: "The test reminder could not be delivered. Turn reminders off and on again.",
   push_test_later: "The service that brings reminders to this phone did not answer just now. Try the test again in a few minutes.",

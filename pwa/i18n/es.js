@@ -275,6 +275,7 @@ export default {
   push_failed: "Este navegador no pudo activar los recordatorios. En su lugar puede añadir las horas a su calendario.",
   push_offline: "No tiene conexión. Inténtelo de nuevo cuando vuelva a tenerla.",
   push_test_button: "Enviarme un recordatorio de prueba",
+  push_test_sending: "Enviando un recordatorio de prueba…",
   push_test_sent: "El recordatorio de prueba está en camino. Debería aparecer en unos segundos.",
   push_test_failed: "No se pudo entregar el recordatorio de prueba. Desactive los recordatorios y vuelva a activarlos.",
   push_test_later: "El servicio que trae los recordatorios a este teléfono no respondió hace un momento. Vuelva a probar en unos minutos.",

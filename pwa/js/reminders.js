@@ -507,7 +507,8 @@ export function renderReminders(app) {
 
   function sendTest() {
     return busyWith(async () => {
-      pushMessage.textContent = "";
+      // The server waits for the phone's push service to answer, which may take seconds.
+      pushMessage.textContent = t("push_test_sending");
       const test = () => call(TEST_URL, { method: "POST", token: app.token });
       try {
         let result;
