@@ -349,6 +349,7 @@ export default {
   calendar_text: "Your reminder times as repeating events for the calendar on your phone.",
   calendar_button: "Download calendar file",
   calendar_done: "Downloaded. Open the file to add the times to your calendar.",
+  calendar_empty: "There is nothing to add to your calendar: no reminder time has exercises from today on.",
   calendar_offline: "You are offline. Try again when you are back online.",
   install_title: "Use it like an app",
   install_button: "Install Unknot",

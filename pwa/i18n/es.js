@@ -349,6 +349,7 @@ export default {
   calendar_text: "Las horas de sus recordatorios como eventos que se repiten, para el calendario de su teléfono.",
   calendar_button: "Descargar archivo de calendario",
   calendar_done: "Descargado. Abra el archivo para añadir las horas a su calendario.",
+  calendar_empty: "No hay nada que añadir a su calendario: ninguna hora de recordatorio tiene ejercicios de hoy en adelante.",
   calendar_offline: "No tiene conexión. Inténtelo de nuevo cuando vuelva a tenerla.",
   install_title: "Úsela como una app",
   install_button: "Instalar Unknot",

@@ -637,7 +637,13 @@ export function renderReminders(app) {
         headers: { Authorization: `Bearer ${app.token}`, Accept: "text/calendar" }, credentials: "omit",
       });
       if (!res.ok) throw new ApiError(res.status, null, await core.isRemoval(res));
-      const url = URL.createObjectURL(await res.blob());
+      const text = await res.text();
+      // No event (no plan, the program complete, all times off): a file to add would add nothing.
+      if (!text.includes("BEGIN:VEVENT")) {
+        calendarMessage.textContent = t("calendar_empty");
+        return;
+      }
+      const url = URL.createObjectURL(new Blob([text], { type: "text/calendar" }));
       const link = h("a", { href: url, download: "unknot-reminders.ics", hidden: true });
       document.body.append(link);
       link.click();

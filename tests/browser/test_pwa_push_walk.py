@@ -67,6 +67,17 @@ def test_the_reminders_screen_says_when_reminders_come_and_that_none_come_once_t
             "If your clinic gives you a new program, they start again by themselves."
         )
         check_a11y(page, "reminders (program complete)")
+
+        # The calendar file would hold no event: the screen says so instead of "Downloaded. Open the
+        # file to add the times to your calendar." over a file that adds nothing.
+        downloads: list[object] = []
+        page.on("download", lambda d: downloads.append(d))
+        page.get_by_role("button", name="Download calendar file").click()
+        expect(page.locator(".calendar [role=status]")).to_have_text(
+            "There is nothing to add to your calendar: no reminder time has exercises from today on."
+        )
+        page.wait_for_timeout(300)
+        assert downloads == []
     finally:
         context.close()
     assert not page_problems.errors, page_problems.errors
