@@ -259,6 +259,8 @@ export default {
   reminders_open: "Set reminders",
   push_title: "On this phone",
   push_state_on: "Reminders are on for this phone.",
+  push_next: "Next reminder: {slot}, {when} at {time}.",
+  next_today: "today",
   push_state_on_none: "Reminders are on for this phone, but every time of day below is off, so none will come. Tick “Remind me” for a time of day to get them.",
   push_state_off: "Reminders are off on this phone. Choose your times below, then tap “Remind me at these times”.",
   push_state_blocked: "Notifications from Unknot are blocked in this browser, so reminders cannot be shown. To get them, allow notifications for this site in your browser's settings, then open this screen again.",

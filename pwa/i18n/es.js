@@ -259,6 +259,8 @@ export default {
   reminders_open: "Configurar recordatorios",
   push_title: "En este teléfono",
   push_state_on: "Los recordatorios están activados en este teléfono.",
+  push_next: "Próximo recordatorio: {slot}, {when} a las {time}.",
+  next_today: "hoy",
   push_state_on_none: "Los recordatorios están activados en este teléfono, pero todas las horas del día de abajo están desactivadas, así que no recibirá ninguno. Marque «Avisarme» en una hora del día para recibirlos.",
   push_state_off: "Los recordatorios están desactivados en este teléfono. Elija sus horas más abajo y toque «Avisarme a estas horas».",
   push_state_blocked: "Las notificaciones de Unknot están bloqueadas en este navegador, así que no se pueden mostrar recordatorios. Para recibirlos, permita las notificaciones de este sitio en los ajustes del navegador y vuelva a abrir esta pantalla.",

@@ -14,7 +14,7 @@
 
 import "./core.js";
 import { ApiError, call, isIos, isOffline, isRemoved, isStandalone } from "./api.js";
-import { longDate, zoneName } from "./dates.js";
+import { longDate, todayIn, zoneName } from "./dates.js";
 import { fill, h, newId } from "./dom.js";
 import { lang, placeName, t } from "./i18n.js";
 import { SLOTS } from "./routine.js";
@@ -189,6 +189,22 @@ function planNote(app) {
   return t("reminders_over");
 }
 
+/** "Evening, today at 7:00 PM": the first reminder that can come (the server's next_at: a time on a
+ *  day the plan has something then), in the patient's zone; "" when none can. */
+function nextText(data) {
+  const next = data.rules.filter((r) => r.enabled && r.next_at)
+    .sort((a, b) => (a.next_at < b.next_at ? -1 : 1))[0];
+  if (!next) return "";
+  const at = new Date(next.next_at);
+  const day = todayIn(data.timezone, at);
+  let time = next.local_time;
+  try {
+    time = new Intl.DateTimeFormat(lang(), { hour: "numeric", minute: "2-digit", timeZone: data.timezone }).format(at);
+  } catch { /* a zone this browser does not know: the time as the patient typed it */ }
+  const when = day === todayIn(data.timezone) ? t("next_today") : longDate(day, lang());
+  return t("push_next", { slot: slotName(next.slot), when, time });
+}
+
 /** A busy or slow push service (429, 5xx, no answer in time) passes: turning reminders off and
  *  on again would not help, and trying later does. */
 function passing(result) {
@@ -303,6 +319,7 @@ export function renderReminders(app) {
 
   // Built once and shown or hidden, so a button keeps keyboard focus while its work runs.
   const stateText = h("p", { class: "push-state", tabindex: "-1", text: t("loading") });
+  const nextLine = h("p", { class: "push-next", hidden: true });
   const plan = planNote(app);
   const planText = h("p", { class: "card hint push-plan", hidden: !plan, text: plan });
   const iosText = h("p", { hidden: true, text: t("ios_hint_text") });
@@ -314,6 +331,7 @@ export function renderReminders(app) {
   const statusBox = h("section", { class: "block push-status", "aria-labelledby": "push-title", "data-push-state": view.state },
     h("h2", { id: "push-title", text: t("push_title") }),
     stateText,
+    nextLine,
     planText,
     iosText,
     insteadText,
@@ -385,6 +403,10 @@ export function renderReminders(app) {
     // On, with every time of day turned off below (as saved): none will come, and it says so.
     const none = state === "on" && view.data && !view.data.rules.some((r) => r.enabled);
     stateText.textContent = t(none ? "push_state_on_none" : texts[state]);
+    // When the next reminder comes to this phone, so one that does not come is no surprise.
+    const next = state === "on" && !none && view.data ? nextText(view.data) : "";
+    nextLine.textContent = next;
+    nextLine.hidden = !next;
     const fallback = ["blocked", "unsupported", "ios-install"].includes(state);
     iosText.hidden = state !== "ios-install";
     insteadText.hidden = !fallback;

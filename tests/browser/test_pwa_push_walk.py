@@ -8,12 +8,14 @@ import datetime as dt
 import json
 import re
 from collections.abc import Iterator
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import (
+    TIMEZONE,
     Clinic,
     LiveServer,
     PageProblems,
@@ -191,6 +193,17 @@ def test_with_every_time_of_day_turned_off_the_screen_does_not_say_reminders_are
     with subscribed(browser, live_server, clinic, page_problems, service, "Tomás") as (page, _, _):
         state = page.locator(".push-status .push-state")
         expect(state).to_have_text("Reminders are on for this phone.")
+        # And when the next one comes: the first time that can remind (the server's next_at).
+        with page.expect_response(lambda r: r.url.endswith("/api/v1/patient/reminders")) as answer:
+            page.reload()
+        wait_for_screen(page, "reminders")
+        rules = [r for r in answer.value.json()["rules"] if r["enabled"] and r["next_at"]]
+        first = min(rules, key=lambda r: r["next_at"])
+        at = dt.datetime.fromisoformat(first["next_at"]).astimezone(ZoneInfo(TIMEZONE))
+        day = "today" if at.date() == local_today() else f"{at:%A}, {at:%B} {at.day}"
+        slot = {"morning": "Morning", "midday": "Midday", "evening": "Evening"}[first["slot"]]
+        next_line = page.locator(".push-status .push-next")
+        expect(next_line).to_have_text(re.compile(rf"^Next reminder: {slot}, {day} at {at:%-I:%M}\s{at:%p}\.$"))
         for slot in ("morning", "midday", "evening"):
             page.locator(f"fieldset[data-slot='{slot}']").get_by_role("checkbox", name="Remind me").uncheck()
         page.get_by_role("button", name="Save times").click()
@@ -199,12 +212,14 @@ def test_with_every_time_of_day_turned_off_the_screen_does_not_say_reminders_are
             "Reminders are on for this phone, but every time of day below is off, so none will come. "
             "Tick “Remind me” for a time of day to get them."
         )
+        expect(next_line).to_be_hidden()
         page.reload()
         wait_for_screen(page, "reminders")
         expect(state).to_contain_text("but every time of day below is off")
         page.locator("fieldset[data-slot='evening']").get_by_role("checkbox", name="Remind me").check()
         page.get_by_role("button", name="Save times").click()
         expect(state).to_have_text("Reminders are on for this phone.")
+        expect(next_line).to_have_text(re.compile(r"^Next reminder: Evening, .+ at 7:00\sPM\.$"))
 
 
 def test_the_console_says_no_reminder_is_coming_once_the_plan_has_ended(
