@@ -6,6 +6,8 @@ and a real push service on loopback that decrypts every message. Both backends.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -84,24 +86,39 @@ async def test_the_next_reminder_shown_is_one_that_can_come_never_a_day_without_
     async def evening_next(phone: Client) -> str | None:
         return (await phone.get("/api/v1/patient/reminders")).json()["rules"][2]["next_at"]
 
+    async def evening_on(day: dt.date) -> list[dict[str, Any]]:
+        entries = (await ana.phones[0].get(f"/api/v1/patient/today?date={day}")).json()["entries"]
+        return [e for e in entries if e["slot"] == "evening"]
+
+    async def first_evening_from(day: dt.date) -> dt.date:
+        """The first day from ``day`` whose evening the app shows something in."""
+        while not await evening_on(day):
+            day += dt.timedelta(days=1)
+        return day
+
     skipped = 0
     for n in range(7):
         day = START.date() + dt.timedelta(days=n)
         clock.fixed = START + dt.timedelta(days=n)  # 13:00 in Berlin
-        # The first day from today whose evening the app shows something in.
-        following = day
-        while not [
-            e
-            for e in (await ana.phones[0].get(f"/api/v1/patient/today?date={following}")).json()["entries"]
-            if e["slot"] == "evening"
-        ]:
-            following += dt.timedelta(days=1)
+        following = await first_evening_from(day)
         skipped += following != day
         assert await evening_next(ana.phones[0]) == evening_of(following), day
         await sign_in(therapist, "ana@clinic.example")  # a day later: the session has ended
         view = (await therapist.get(f"/api/v1/patients/{ana.id}/reminders")).json()
         assert view["rules"][2]["next_at"] == evening_of(following)
     assert skipped  # four evenings a week: some days have none
+
+    # An evening done early: no reminder comes tonight, and none is said to.
+    day = await first_evening_from(START.date() + dt.timedelta(days=7))
+    clock.fixed = dt.datetime.combine(day, dt.time(12), tzinfo=dt.UTC)
+    assert await evening_next(ana.phones[0]) == evening_of(day)
+    done = [
+        {"id": str(uuid.uuid4()), "exercise_id": e["exercise_id"], "on_date": str(day), "slot": "evening"}
+        | {"done_at": clock.fixed.isoformat()}
+        for e in await evening_on(day)
+    ]
+    assert (await ana.phones[0].post("/api/v1/patient/sync", json={"completions": done})).status_code == 200
+    assert await evening_next(ana.phones[0]) == evening_of(await first_evening_from(day + dt.timedelta(days=1)))
 
     # After the plan's last day nothing more comes, and nothing is said to.
     last = max(i["to_day"] for i in ana.items)

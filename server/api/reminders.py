@@ -150,7 +150,7 @@ class RemindersIn(Struct, frozen=True, forbid_unknown_fields=True):
 class RuleOut(Struct, frozen=True, kw_only=True):
     """One slot's reminder, and when it next goes off (UTC; null when off, without a plan, or when
     the plan has nothing more in that slot): its next time on a day the plan has something in the
-    slot, sent then if something is still left to do."""
+    slot (today: something not done yet), sent then if something is still left to do."""
 
     slot: Slot
     local_time: str
@@ -297,33 +297,47 @@ def _next(rule: RuleRow, tz: zoneinfo.ZoneInfo, now: dt.datetime) -> dt.datetime
 
 
 def _next_reminded(
-    rule: RuleRow, tz: zoneinfo.ZoneInfo, now: dt.datetime, program: Program | None, catalog: Catalog
+    rule: RuleRow,
+    tz: zoneinfo.ZoneInfo,
+    now: dt.datetime,
+    shown: Program | None,
+    catalog: Catalog,
+    done: frozenset[tuple[str, str]],
 ) -> dt.datetime | None:
-    """When ``rule`` next reminds: its next time on a day the plan has something in its slot (sent
-    then if something is still left). None without a plan or after its last day, as the scheduler
-    sends none then; before the plan's first day an earlier plan may still be in force, so a time
-    there counts."""
-    if program is None:
+    """When ``rule`` next reminds: its next time on a day the program the phone shows (``shown``)
+    has something in its slot, today something not yet ``done`` ((exercise id, slot) pairs done
+    today). None without a plan or after its last day, as the scheduler sends none then; before the
+    plan's first day an earlier plan may still be in force, so a time there counts."""
+    if shown is None:
         return None
-    shown = shown_program(program, catalog)
-    last_day = program.treated_on + dt.timedelta(days=program.days - 1)
+    today = now.astimezone(tz).date()
+    last_day = shown.treated_on + dt.timedelta(days=shown.days - 1)
     moment = now
     while (found := _next(rule, tz, moment)) is not None:
         day = found.astimezone(tz).date()
         if day > last_day:
             return None
-        if day < program.treated_on or routine_for(shown, day, catalog).slot(rule.slot):
+        if day < shown.treated_on:
+            return found
+        entries = routine_for(shown, day, catalog).slot(rule.slot)
+        if any(day != today or (e.exercise_id, e.slot) not in done for e in entries):
             return found
         moment = found
     return None
 
 
 def _rules_out(
-    rules: list[RuleRow], tz: zoneinfo.ZoneInfo, now: dt.datetime, program: Program | None, catalog: Catalog
+    rules: list[RuleRow],
+    tz: zoneinfo.ZoneInfo,
+    now: dt.datetime,
+    program: Program | None,
+    catalog: Catalog,
+    done: frozenset[tuple[str, str]] = frozenset(),
 ) -> list[RuleOut]:
+    shown = shown_program(program, catalog) if program is not None else None
     out = []
     for r in rules:
-        following = _next_reminded(r, tz, now, program, catalog)
+        following = _next_reminded(r, tz, now, shown, catalog, done)
         out.append(
             RuleOut(
                 slot=r.slot,  # type: ignore[arg-type]
@@ -334,6 +348,14 @@ def _rules_out(
             )
         )
     return out
+
+
+async def _done_today(
+    db: DatabaseDep, patient_id: int, tz: zoneinfo.ZoneInfo, now: dt.datetime
+) -> frozenset[tuple[str, str]]:
+    """(exercise id, slot) of what the patient did today, in their zone."""
+    today = now.astimezone(tz).date()
+    return frozenset((e, s) for _, _, e, s in await reminders.done_on(db, {(patient_id, today)}))
 
 
 def _with_next(
@@ -356,6 +378,7 @@ async def _program_of(db: DatabaseDep, patient_id: int) -> Program | None:
 
 async def _reminders_out(db: DatabaseDep, user: PatientIdentity, now: dt.datetime, catalog: Catalog) -> RemindersOut:
     prefs = await reminders.prefs_of(db, user.patient_id)
+    tz = zone(user.timezone)
     program = await _program_of(db, user.patient_id)
     rules = effective_rules(await reminders.rules_of(db, user.patient_id), program)
     quiet = _quiet(prefs)
@@ -363,7 +386,7 @@ async def _reminders_out(db: DatabaseDep, user: PatientIdentity, now: dt.datetim
         timezone=user.timezone,
         customized=prefs is not None and prefs.customized,
         quiet_hours=QuietHours(*quiet) if quiet else None,
-        rules=_rules_out(rules, zone(user.timezone), now, program, catalog),
+        rules=_rules_out(rules, tz, now, program, catalog, await _done_today(db, user.patient_id, tz, now)),
         subscriptions=(await reminders.subscription_info(db, user.patient_id)).count,
         calendar_url=CALENDAR_PATH,
     )
@@ -581,6 +604,7 @@ class TherapistRemindersController(Controller):
         prefs = await reminders.prefs_of(db, patient_id)
         program = await _program_of(db, patient_id)
         rules = effective_rules(await reminders.rules_of(db, patient_id), program)
+        tz, now = zone(patient.timezone), clock.now()
         info = await reminders.subscription_info(db, patient_id)
         quiet = _quiet(prefs)
         return PatientRemindersOut(
@@ -590,6 +614,6 @@ class TherapistRemindersController(Controller):
             timezone=patient.timezone,
             customized=prefs is not None and prefs.customized,
             quiet_hours=QuietHours(*quiet) if quiet else None,
-            rules=_rules_out(rules, zone(patient.timezone), clock.now(), program, catalog),
+            rules=_rules_out(rules, tz, now, program, catalog, await _done_today(db, patient_id, tz, now)),
             deliveries=await reminders.deliveries_of(db, therapist_id, patient_id, limit),
         )
