@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -100,6 +101,23 @@ async def test_css_is_served_smaller_and_html_as_it_is(client: Client) -> None:
     assert r.content == (PWA / "index.html").read_bytes()
 
 
+async def test_small_shell_files_are_sent_compressed_and_small_api_answers_as_they_are(client: Client) -> None:
+    """Every byte of the shell is downloaded before the app works offline: the files under the
+    1 KB below which answers made per request are not worth compressing are sent gzipped too."""
+    small = {url: path for url, path in shell_files().items() if 300 < len(path.read_bytes()) < 1024}
+    assert "/manifest.webmanifest" in small
+    for url, path in small.items():
+        async with client.stream("GET", url, headers={"accept-encoding": "gzip, deflate, br"}) as r:
+            sent = b"".join([chunk async for chunk in r.aiter_raw()])
+        assert r.headers["content-encoding"] == "gzip", url
+        assert int(r.headers["content-length"]) == len(sent) < len(path.read_bytes()), url
+        assert "accept-encoding" in r.headers["vary"].lower(), url
+        assert gzip.decompress(sent) == (await client.get(url, headers={"accept-encoding": "identity"})).content
+    r = await client.get("/api/v1/ping", headers={"accept-encoding": "gzip"})
+    assert r.status_code == 200
+    assert "content-encoding" not in r.headers
+
+
 async def test_the_app_shell_as_a_phone_downloads_it_is_under_60_kb_gzip(client: Client) -> None:
     total = 0
     for url in shell_files():
@@ -119,10 +137,10 @@ async def test_a_changed_file_is_served_changed_with_a_new_etag(tmp_path: Path) 
         script.write_text(script.read_text() + "\n// a comment, not served\nexport const ADDED = 1;\n")
         stat = script.stat()
         os.utime(script, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
-        second = await client.get("/js/words.js")
+        second = await client.get("/js/words.js", headers={"accept-encoding": "identity"})
         assert second.headers["etag"] != first.headers["etag"]
         assert second.content.endswith(b"export const ADDED=1;")
         assert int(second.headers["content-length"]) == len(second.content)
-        head = await client.head("/js/words.js")
+        head = await client.head("/js/words.js", headers={"accept-encoding": "identity"})
         assert head.headers["content-length"] == second.headers["content-length"]
         assert head.content == b""
