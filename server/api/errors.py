@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 from typing import Annotated, Literal
 
+import asyncpg
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import (
@@ -18,6 +20,7 @@ from litestar.types import Scope
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from server.api.params import PATTERN_REASONS
+from server.db import disk_full
 from server.db.connection import DatabaseBusy
 from server.programs import ProgramError
 
@@ -208,12 +211,29 @@ def _crash(request: Request, exc: Exception) -> Response[ErrorBody]:
     return _respond(HTTP_500_INTERNAL_SERVER_ERROR, "internal error; nothing was changed")
 
 
+def _database_error(request: Request, exc: Exception) -> Response[ErrorBody]:
+    if not disk_full(exc):
+        return _crash(request, exc)
+    # The operator's to fix, not a bug: one line saying what to do, no traceback. The PWA's outbox
+    # keeps what it could not send and tries again.
+    log.error(
+        "cannot save %s %s: the disk that holds the database is full; free space on it (nothing was changed)",
+        request.method,
+        loggable_path(request.scope),
+    )
+    response = _respond(HTTP_503_SERVICE_UNAVAILABLE, "the server's disk is full; nothing was changed, try again later")
+    response.headers["Retry-After"] = "60"
+    return response
+
+
 exception_handlers = {
     ValidationException: _validation,
     InputError: _input,
     ProgramError: _program,
     HTTPException: _http,
     DatabaseBusy: _busy,
+    sqlite3.OperationalError: _database_error,
+    asyncpg.DiskFullError: _database_error,
     RecursionError: _too_deep,
     Exception: _crash,
 }

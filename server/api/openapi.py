@@ -56,7 +56,10 @@ _DESCRIPTIONS = {
     415: "The body was not sent as application/json",
     422: "Well-formed but not acceptable (unknown muscle, bad time zone, ...); `errors` names the field",
     429: "Too many attempts; see Retry-After",
-    503: "The database is busy (another process holds the write lock); nothing was changed, retry after Retry-After",
+    503: (
+        "The database is busy (another process holds the write lock) or the server's disk is full; "
+        "nothing was changed, retry after Retry-After"
+    ),
 }
 
 

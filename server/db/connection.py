@@ -496,7 +496,10 @@ class SQLiteDatabase(Database):
                     if not foreign_keys and (broken := await writer.execute_fetchall("PRAGMA foreign_key_check")):
                         raise sqlite3.IntegrityError(f"foreign keys broken by the change: {list(map(tuple, broken))}")
                 except BaseException:
-                    await writer.execute("ROLLBACK")
+                    # SQLite has already rolled back after some errors (a full disk among them): a
+                    # ROLLBACK then fails, and its error would hide the one that says what happened.
+                    if writer.in_transaction:
+                        await writer.execute("ROLLBACK")
                     raise
                 await writer.execute("COMMIT")
             finally:

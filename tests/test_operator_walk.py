@@ -1,0 +1,71 @@
+"""What the clinic's operator meets running Unknot: a full disk, settings mistyped, the command's messages."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from server.db import disk_full
+from server.db.connection import SQLiteDatabase
+from tests.conftest import rows
+
+Client = AsyncTestClient[Litestar]
+
+
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+async def test_a_full_disk_answers_503_saying_so_and_logs_one_line_without_a_traceback(
+    therapist: Client, app: Litestar, settings: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    # SQLite's own limit on the file's pages fails a write the way a full disk does (SQLITE_FULL).
+    writer = app.state.db._writer
+    (pages,) = await (await writer.execute("PRAGMA page_count")).fetchone()
+    await writer.execute(f"PRAGMA max_page_count = {pages}")
+    caplog.set_level(logging.INFO, logger="unknot")
+    made = 0
+    for n in range(500):  # the patient table's pages fill up after some dozens
+        r = await therapist.post(
+            "/api/v1/patients", json={"display_name": f"Patient {n:03} " + "x" * 80, "timezone": "UTC", "locale": "en"}
+        )
+        if r.status_code != 201:
+            break
+        made += 1
+    assert r.status_code == 503, r.text
+    assert r.json()["detail"] == "the server's disk is full; nothing was changed, try again later"
+    assert r.headers["Retry-After"] == "60"
+    logged = [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
+    assert [rec.getMessage() for rec in logged] == [
+        "cannot save POST /api/v1/patients: the disk that holds the database is full; free space on it "
+        "(nothing was changed)"
+    ]
+    assert logged[0].exc_info is None
+    assert rows(settings, "SELECT count(*) FROM patient") == [(made,)]  # type: ignore[arg-type]
+    # Space freed: the same request goes through, nothing of the refused one is left over.
+    await writer.execute("PRAGMA max_page_count = 1073741823")
+    r = await therapist.post("/api/v1/patients", json={"display_name": "After", "timezone": "UTC", "locale": "en"})
+    assert r.status_code == 201, r.text
+    assert rows(settings, "SELECT count(*) FROM patient") == [(made + 1,)]  # type: ignore[arg-type]
+
+
+async def test_a_write_too_large_for_the_disk_fails_saying_the_disk_is_full(tmp_path: Path) -> None:
+    # SQLite rolls such a transaction back itself; the ROLLBACK after it failed ("no transaction is
+    # active"), and that error hid the one that says what happened.
+    async with SQLiteDatabase(tmp_path / "unknot.db") as db:
+        async with db.transaction() as tx:
+            await tx.execute("CREATE TABLE t (x BLOB)")
+        assert db._writer is not None
+        (pages,) = await (await db._writer.execute("PRAGMA page_count")).fetchone()
+        await db._writer.execute(f"PRAGMA max_page_count = {pages + 10}")
+        with pytest.raises(sqlite3.OperationalError) as refused:
+            async with db.transaction() as tx:
+                await tx.execute("INSERT INTO t VALUES (zeroblob(?))", (8_000_000,))
+        assert str(refused.value) == "database or disk is full"
+        assert disk_full(refused.value)
+        await db._writer.execute("PRAGMA max_page_count = 1073741823")
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO t VALUES (zeroblob(?))", (10,))
+        assert [tuple(r) for r in await db.fetch_all("SELECT length(x) FROM t")] == [(10,)]
