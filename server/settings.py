@@ -193,6 +193,8 @@ def _explain(name: str, reason: str, value: object) -> str:
     if "matching regex" in reason and name in _FORMS:
         return f"must be {_FORMS[name]}, not {value!r}"
     words = reason.split()
+    if words[:4] == ["Expected", "`str`", "of", "length"] and len(words) == 6 and words[4] in _BOUNDS:
+        return f"must be {_BOUNDS[words[4]]} {words[5]} characters, not {value!r}"
     if len(words) == 4 and words[0] == "Expected" and words[2] in _BOUNDS:  # "Expected `int` <= 65535"
         return f"must be {_BOUNDS[words[2]]} {words[3]}, not {value!r}"
     return reason

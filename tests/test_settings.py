@@ -52,6 +52,9 @@ def test_a_bad_value_names_the_variable(name: str, value: str) -> None:
         ("UNKNOT_PUBLIC_URL", "clinic.example.org", "UNKNOT_PUBLIC_URL: must be an http:// or https:// address"),
         # Printed on one line of the patient's plan.
         ("UNKNOT_CLINIC_PHONE", "910\n000", "UNKNOT_CLINIC_PHONE: must be one line of text"),
+        # It must fit beside the warning signs; msgspec's own words were "Expected `str` of length <= 40".
+        ("UNKNOT_CLINIC_PHONE", "9" * 41, f"UNKNOT_CLINIC_PHONE: must be at most 40 characters, not '{'9' * 41}'"),
+        ("UNKNOT_CLINIC_NAME", "C" * 101, f"UNKNOT_CLINIC_NAME: must be at most 100 characters, not '{'C' * 101}'"),
         # The proxy-headers middleware takes what is no address as a name no connection has: never trusted.
         ("UNKNOT_TRUSTED_PROXIES", "10.0.0.1/8", "'10.0.0.1/8' is not an IP address or network"),
         ("UNKNOT_TRUSTED_PROXIES", "127.0.0.1,300.1.1.1", "'300.1.1.1' is not an IP address or network"),
