@@ -21,7 +21,7 @@ from server.db.connection import Database, DatabaseUnavailable
 from server.db.migrate import DatabaseTooNewError, migrate
 from server.db.postgres import without_password
 from server.db.therapists import Therapist
-from server.settings import Settings, SettingsError
+from server.settings import Settings, SettingsError, unknown_variables
 
 if TYPE_CHECKING:
     from server.push.keys import VapidKeys
@@ -34,6 +34,8 @@ def _settings() -> Settings:
         settings = Settings.from_env()
     except SettingsError as exc:
         raise SystemExit(f"unknot: configuration error: {exc}") from None
+    for line in unknown_variables():
+        print(f"unknot: warning: {line}", file=sys.stderr)
     if settings.database_backend == "sqlite" and settings.sqlite_path.is_dir():
         raise SystemExit(
             f"unknot: UNKNOT_DATABASE_URL {settings.sqlite_path} is a folder; give the database file's path"

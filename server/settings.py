@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import typing
@@ -13,7 +14,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-__all__ = ["PROJECT_ROOT", "Settings", "SettingsError"]
+__all__ = ["PROJECT_ROOT", "Settings", "SettingsError", "unknown_variables"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -143,6 +144,36 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
                 # The proxy-headers middleware would take it as a name no connection ever has.
                 raise SettingsError(f"UNKNOT_TRUSTED_PROXIES: {proxy!r} is not an IP address or network") from None
         return settings
+
+
+# Read by the project's tests and benchmarks, not by the server (see the README and the Makefile).
+_TOOL_VARIABLES = frozenset(
+    {
+        "UNKNOT_CRASH_TRIALS",
+        "UNKNOT_FUZZ_EXAMPLES",
+        "UNKNOT_SOAK_MINUTES",
+        "UNKNOT_SOAK_RATE",
+        "UNKNOT_UPDATE_SNAPSHOTS",
+    }
+)
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One line for each ``UNKNOT_*`` variable that is no setting (a misspelt one is ignored, and
+    its setting keeps its default without a word), naming the setting it may have meant."""
+    environ = os.environ if environ is None else environ
+    fields = [field.name.upper() for field in msgspec.structs.fields(Settings)]
+    known = [f"UNKNOT_{field}" for field in fields]
+    lines = []
+    for name in sorted(environ):
+        if not name.upper().startswith("UNKNOT_") or name in known or name in _TOOL_VARIABLES:
+            continue
+        line = f"{name} is not a setting of Unknot and is ignored"
+        # Compared without the prefix every name shares, which would make any two look alike.
+        if close := difflib.get_close_matches(name.upper().removeprefix("UNKNOT_"), fields, n=1, cutoff=0.7):
+            line += f"; did you mean UNKNOT_{close[0]}?"
+        lines.append(line)
+    return lines
 
 
 def _check_database_url(url: str) -> None:

@@ -10,6 +10,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from server.cli import main
 from server.db import disk_full
 from server.db.connection import SQLiteDatabase
 from tests.conftest import rows
@@ -69,3 +70,20 @@ async def test_a_write_too_large_for_the_disk_fails_saying_the_disk_is_full(tmp_
         async with db.transaction() as tx:
             await tx.execute("INSERT INTO t VALUES (zeroblob(?))", (10,))
         assert [tuple(r) for r in await db.fetch_all("SELECT length(x) FROM t")] == [(10,)]
+
+
+def test_a_misspelt_setting_is_named_with_the_one_meant_and_the_command_still_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A typo was ignored without a word: the clinic's public address stayed 127.0.0.1 on its invites.
+    monkeypatch.setenv("UNKNOT_DATABASE_URL", str(tmp_path / "unknot.db"))
+    monkeypatch.setenv("UNKNOT_PUBLIC_URI", "https://clinic.example.org")
+    monkeypatch.setenv("UNKNOT_SMTP_HOST", "mail.example.org")
+    monkeypatch.setenv("UNKNOT_CRASH_TRIALS", "3")  # the benchmarks' own: no warning
+    assert main(["init"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(f"database {tmp_path / 'unknot.db'}: applied")
+    assert err.splitlines() == [
+        "unknot: warning: UNKNOT_PUBLIC_URI is not a setting of Unknot and is ignored; did you mean UNKNOT_PUBLIC_URL?",
+        "unknot: warning: UNKNOT_SMTP_HOST is not a setting of Unknot and is ignored",
+    ]
