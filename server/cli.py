@@ -56,8 +56,7 @@ def _no_database(settings: Settings) -> bool:
     and a mistyped path would give an account or a clinic nobody's server ever opens."""
     if settings.database_backend == "sqlite" and not settings.sqlite_path.is_file():
         print(
-            f"unknot: no database at {settings.sqlite_path}: check UNKNOT_DATABASE_URL, or run `unknot init` "
-            "to create it",
+            f"unknot: no database at {_where(settings)}: check UNKNOT_DATABASE_URL, or run `unknot init` to create it",
             file=sys.stderr,
         )
         return True
@@ -65,9 +64,10 @@ def _no_database(settings: Settings) -> bool:
 
 
 def _where(settings: Settings) -> str:
-    """The database for messages, without a password."""
+    """The database for messages, without a password; a relative SQLite path made absolute (run
+    from another folder, by cron or a service manager, it names another file)."""
     if settings.database_backend == "sqlite":
-        return str(settings.sqlite_path)
+        return str(settings.sqlite_path.absolute())
     return without_password(settings.database_url)
 
 

@@ -87,3 +87,19 @@ def test_a_misspelt_setting_is_named_with_the_one_meant_and_the_command_still_ru
         "unknot: warning: UNKNOT_PUBLIC_URI is not a setting of Unknot and is ignored; did you mean UNKNOT_PUBLIC_URL?",
         "unknot: warning: UNKNOT_SMTP_HOST is not a setting of Unknot and is ignored",
     ]
+
+
+def test_the_database_is_named_by_its_whole_path_when_the_setting_is_relative(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The default var/unknot.db is relative: run by cron or a service manager from another folder
+    # (/ for systemd without WorkingDirectory), "no database at var/unknot.db" did not say where it looked.
+    monkeypatch.delenv("UNKNOT_DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo"]) == 1
+    assert capsys.readouterr().err == (
+        f"unknot: no database at {tmp_path}/var/unknot.db: check UNKNOT_DATABASE_URL, "
+        "or run `unknot init` to create it\n"
+    )
+    assert main(["init"]) == 0
+    assert capsys.readouterr().out.startswith(f"database {tmp_path}/var/unknot.db: applied [1, ")
