@@ -603,15 +603,25 @@ def _positive(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``unknot`` command's arguments: one subcommand each (the README's command table lists them)."""
-    parser = argparse.ArgumentParser(prog="unknot", description="Home programs after dry needling.")
+    parser = argparse.ArgumentParser(
+        prog="unknot",
+        description="Home programs after dry needling.",
+        epilog="Settings come from UNKNOT_* environment variables, the same for every command (README.md, "
+        "Configuration): the database is UNKNOT_DATABASE_URL, by default var/unknot.db in the folder the "
+        "command runs in. `unknot COMMAND --help` describes each command.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the app (UNKNOT_HOST, UNKNOT_PORT)")
     serve.add_argument("--workers", type=_positive, default=1, help="worker processes (default 1)")
     serve.set_defaults(func=cmd_serve)
-    sub.add_parser("init", help="create or migrate the database").set_defaults(func=cmd_init)
+    sub.add_parser(
+        "init",
+        help="create or migrate the database",
+        description="Create the database UNKNOT_DATABASE_URL names, or apply the migrations it lacks.",
+    ).set_defaults(func=cmd_init)
     create = sub.add_parser("create-therapist", help="create a therapist account")
-    create.add_argument("email")
-    create.add_argument("name")
+    create.add_argument("email", help="the email the therapist signs in with")
+    create.add_argument("name", help='the name patients and colleagues see (quote it: "Ana López")')
     create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     create.set_defaults(func=cmd_create_therapist)
     reset = sub.add_parser(

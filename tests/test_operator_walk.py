@@ -103,3 +103,19 @@ def test_the_database_is_named_by_its_whole_path_when_the_setting_is_relative(
     )
     assert main(["init"]) == 0
     assert capsys.readouterr().out.startswith(f"database {tmp_path}/var/unknot.db: applied [1, ")
+
+
+def test_the_help_says_where_settings_come_from_and_what_each_argument_is(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Nothing in `unknot --help` said that the database, the port or anything else is set in the environment.
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    said = " ".join(capsys.readouterr().out.split())
+    assert "Settings come from UNKNOT_* environment variables" in said
+    assert "UNKNOT_DATABASE_URL, by default var/unknot.db in the folder the command runs in" in said
+    with pytest.raises(SystemExit):
+        main(["create-therapist", "--help"])
+    said = " ".join(capsys.readouterr().out.split())
+    assert "email the email the therapist signs in with" in said
+    assert 'name the name patients and colleagues see (quote it: "Ana López")' in said
