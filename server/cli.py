@@ -232,6 +232,9 @@ def cmd_transfer_patients(args: argparse.Namespace) -> int:
             ids = ", ".join(map(str, exc.ids))
             print(f"unknot: {giver.email} holds no patient with id {ids}; nothing was moved", file=sys.stderr)
             return 1
+        if not moved:  # all of them asked for, and there were none
+            print(f"<{giver.email}> holds no patients; nothing was moved")
+            return 0
         print(f"moved {len(moved)} patient(s) from <{giver.email}> to <{taker.email}>: {', '.join(map(str, moved))}")
         return 0
 

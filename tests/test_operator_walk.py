@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -119,3 +121,32 @@ def test_the_help_says_where_settings_come_from_and_what_each_argument_is(
     said = " ".join(capsys.readouterr().out.split())
     assert "email the email the therapist signs in with" in said
     assert 'name the name patients and colleagues see (quote it: "Ana López")' in said
+
+
+def test_restore_given_the_backup_folder_says_to_name_a_file_in_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `unknot backup backups/` writes into a folder; `unknot restore backups/ --yes` said "no such file".
+    monkeypatch.setenv("UNKNOT_DATABASE_URL", str(tmp_path / "unknot.db"))
+    assert main(["init"]) == 0
+    assert main(["backup", f"{tmp_path}/backups/"]) == 0
+    capsys.readouterr()
+    assert main(["restore", str(tmp_path / "backups"), "--yes"]) == 1
+    assert capsys.readouterr().err == (
+        f"unknot: {tmp_path}/backups is a folder; name a database file (a backup in it is unknot-<UTC date and "
+        "time>.db)\n"
+    )
+
+
+def test_transferring_from_a_therapist_with_no_patients_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It printed "moved 0 patient(s) from <a> to <b>: ", an empty list after the colon.
+    monkeypatch.setenv("UNKNOT_DATABASE_URL", str(tmp_path / "unknot.db"))
+    assert main(["init"]) == 0
+    for email in ("ana@clinic.example", "bo@clinic.example"):
+        monkeypatch.setattr(sys, "stdin", io.StringIO("a-long-password\n"))
+        assert main(["create-therapist", email, "Someone", "--password-stdin"]) == 0
+    capsys.readouterr()
+    assert main(["transfer-patients", "ana@clinic.example", "bo@clinic.example"]) == 0
+    assert capsys.readouterr().out == "<ana@clinic.example> holds no patients; nothing was moved\n"

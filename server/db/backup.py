@@ -91,6 +91,8 @@ def check(path: Path) -> int:
         BackupError: not a database, damaged, from a newer Unknot, or without the tables and columns
             its schema version must have (another program's SQLite file).
     """
+    if path.is_dir():  # the folder `unknot backup FOLDER` writes in, given for one of its backups
+        raise BackupError(f"{path} is a folder; name a database file (a backup in it is unknot-<UTC date and time>.db)")
     if not path.is_file():
         raise BackupError(f"{path}: no such file")
     try:
