@@ -476,15 +476,20 @@ def cmd_vapid_keys(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _database_facts(settings: Settings) -> tuple[int, dt.timedelta | None]:
+async def _database_facts(settings: Settings) -> tuple[int, dt.timedelta | None, bool]:
     """Open the database (raises :class:`DatabaseUnavailable`): the push subscriptions it holds,
-    and how far this machine's clock is ahead of the database server's (None on SQLite)."""
+    how far this machine's clock is ahead of the database server's (None on SQLite), and, in
+    production, whether the demo account is open with its published password."""
+    from server.demo import demo_account_open
+
     async with open_database(settings) as db:
         ahead = await db.clock_ahead()
         try:
-            return await reminders.subscriptions_stored(db), ahead
-        except Exception:
-            return 0, ahead
+            subscribed = await reminders.subscriptions_stored(db)
+            demo = settings.env == "production" and await demo_account_open(db)
+        except Exception:  # tables not made yet: serve migrates below
+            return 0, ahead, False
+        return subscribed, ahead, demo
 
 
 def _cannot_listen(host: str, port: int) -> str | None:
@@ -534,6 +539,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from granian import Granian
     from granian.constants import Interfaces
 
+    from server.demo import DEMO_EMAIL
     from server.push.keys import KEY_FILE
 
     settings = _settings()
@@ -551,7 +557,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 1
     if _no_database(settings):
         return 1
-    subscribed, ahead = asyncio.run(_database_facts(settings))
+    subscribed, ahead, demo_open = asyncio.run(_database_facts(settings))
     if subscribed and not (Path(settings.data_dir) / KEY_FILE).exists():
         # A new key pair would be made, and no subscribed phone would get a reminder again until its
         # app is opened: a restore onto a new machine without the key, or a different working folder.
@@ -574,6 +580,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(
             "unknot: warning: UNKNOT_CLINIC_PHONE is not set: the printed plan and the app's warning "
             "signs tell patients to contact the clinic but give no number to call",
+            file=sys.stderr,
+        )
+    if demo_open:
+        # `make run` loads the demo; a clinic's server set up with it keeps an account anyone can use.
+        print(
+            f"unknot: warning: anyone can sign in to the demo account {DEMO_EMAIL}: its password is published "
+            f"in the README; give it another with `unknot set-password {DEMO_EMAIL}`",
             file=sys.stderr,
         )
     if exposed := _exposed_in_development(settings):

@@ -10,15 +10,26 @@ from server.auth.secrets import hash_password, hash_token, new_invite_code, norm
 from server.catalog import load_catalog
 from server.clock import Clock, iso, local_date
 from server.db import audit, logs, open_database, patients, plans, therapists
+from server.db.connection import Database
 from server.db.logs import CheckinRow, CompletionRow
 from server.db.migrate import migrate
 from server.programs import TreatedMuscle, generate, routine_for
 from server.settings import Settings
 
-__all__ = ["DEMO_EMAIL", "DEMO_PASSWORD", "load_demo"]
+__all__ = ["DEMO_EMAIL", "DEMO_PASSWORD", "demo_account_open", "load_demo"]
 
 DEMO_EMAIL = "demo@unknot.example"
 DEMO_PASSWORD = "unknot-demo-2026"  # noqa: S105 - a published demo account, local use only
+
+
+async def demo_account_open(db: Database) -> bool:
+    """Whether anyone can sign in to the demo account: it is there, not closed, with the published password."""
+    found = await therapists.therapist_by_email(db, DEMO_EMAIL)
+    return (
+        found is not None
+        and not await therapists.is_closed(db, found[0].id)
+        and await verify_password(found[1], DEMO_PASSWORD)
+    )
 
 
 async def load_demo(settings: Settings, clock: Clock | None = None) -> str:

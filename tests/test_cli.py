@@ -374,6 +374,33 @@ def test_serve_warns_in_production_when_patients_get_no_number_to_call(
     assert (said in err) is warned, err
 
 
+@pytest.mark.parametrize(
+    ("env", "reset", "warned"),
+    [("production", False, True), ("production", True, False), ("development", False, False)],
+)
+def test_serve_warns_in_production_while_the_demo_account_has_its_published_password(
+    data: Path,
+    no_server: type[NoServer],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: str,
+    reset: bool,
+    warned: bool,
+) -> None:
+    # `make run` loads the demo: a clinic's server set up with it kept an account anyone could sign in to.
+    assert main(["init"]) == 0
+    assert main(["demo"]) == 0
+    if reset:
+        monkeypatch.setattr(sys, "stdin", io.StringIO("not-the-published-one\n"))
+        assert main(["set-password", "demo@unknot.example", "--password-stdin"]) == 0
+    err = serve_warnings(monkeypatch, capsys, no_server, {"UNKNOT_ENV": env, "UNKNOT_CLINIC_PHONE": "+34 910 000 000"})
+    said = (
+        "unknot: warning: anyone can sign in to the demo account demo@unknot.example: its password is published "
+        "in the README; give it another with `unknot set-password demo@unknot.example`\n"
+    )
+    assert (said in err) is warned, err
+
+
 CLOCKS = [
     (None, None),  # SQLite: the database is on this machine
     (dt.timedelta(seconds=4), None),
