@@ -45,6 +45,8 @@ def _settings() -> Settings:
 
 def _load_catalog(plans: Path) -> Catalog:
     """The content in ``plans``; :class:`CatalogError` for a folder that cannot be read as one."""
+    if not plans.exists():  # a mistyped UNKNOT_PLANS_DIR: one line, not every file it lacks
+        raise CatalogError([ContentProblem(str(plans), "folder", "no such folder")])
     try:
         return load_catalog(plans)
     except OSError as exc:  # a file given for the folder, no permission, ...

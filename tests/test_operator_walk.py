@@ -150,3 +150,15 @@ def test_transferring_from_a_therapist_with_no_patients_says_so(
     capsys.readouterr()
     assert main(["transfer-patients", "ana@clinic.example", "bo@clinic.example"]) == 0
     assert capsys.readouterr().out == "<ana@clinic.example> holds no patients; nothing was moved\n"
+
+
+def test_a_content_folder_that_is_not_there_is_named_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A mistyped UNKNOT_PLANS_DIR listed four files "missing" (and lost the path's leading /).
+    missing = tmp_path / "plnas"
+    assert main(["plans-check", str(missing)]) == 1
+    assert capsys.readouterr().err == f"error: {missing}: folder: no such folder\n1 problem(s) in {missing}\n"
+    monkeypatch.setenv("UNKNOT_PLANS_DIR", str(missing))
+    assert main(["serve"]) == 1
+    assert capsys.readouterr().err == f"unknot: invalid content in {missing}:\n{missing}: folder: no such folder\n"
