@@ -7,11 +7,14 @@ import asyncio
 import datetime as dt
 import errno
 import os
+import sqlite3
 import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import asyncpg
 
 from server.catalog import LANGUAGES, Catalog, CatalogError, load_catalog
 from server.catalog.loader import ContentProblem
@@ -393,20 +396,32 @@ def cmd_migrate_db(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _content_problem(settings: Settings, catalog: Catalog) -> str | None:
-    """What the database's plans use that ``catalog`` lacks (one line), or ``None``; the schema is
-    brought up to date first, as `unknot serve` would."""
+async def _content_problem(settings: Settings, catalog: Catalog, *, upgrade: bool) -> str | None:
+    """What the database's plans use that ``catalog`` lacks (one line), or ``None``.
+
+    With ``upgrade`` (`unknot serve`) the schema is brought up to date first, and the migrations
+    applied are said. Without (`unknot plans-check --database`) the database is only read: a check
+    run before an upgrade must not change the schema under the running server of the version before.
+    """
     from server.db.content import content_in_use, missing_content
 
     async with open_database(settings) as db:
-        await migrate(db)
-        return missing_content(catalog, await content_in_use(db))
+        if upgrade and (applied := await migrate(db)):
+            print(f"database {_where(settings)}: applied {applied}")
+        try:
+            use = await content_in_use(db)
+        except (sqlite3.OperationalError, asyncpg.UndefinedTableError) as exc:
+            no_tables = isinstance(exc, asyncpg.UndefinedTableError) or "no such table" in str(exc)
+            if upgrade or not no_tables:
+                raise
+            return f"database {_where(settings)} holds no Unknot tables yet: run `unknot init`"
+        return missing_content(catalog, use)
 
 
-def _content_refused(settings: Settings, catalog: Catalog, prefix: str) -> bool:
+def _content_refused(settings: Settings, catalog: Catalog, prefix: str, *, upgrade: bool) -> bool:
     """Whether the database's plans use ids ``catalog`` lacks (or the database is too new), said in one line."""
     try:
-        problem = asyncio.run(_content_problem(settings, catalog))
+        problem = asyncio.run(_content_problem(settings, catalog, upgrade=upgrade))
     except DatabaseTooNewError as exc:
         print(f"unknot: {exc}", file=sys.stderr)
         return True
@@ -427,7 +442,7 @@ def cmd_plans_check(args: argparse.Namespace) -> int:
             print(f"error: {problem}", file=sys.stderr)
         print(f"{len(exc.problems)} problem(s) in {root}", file=sys.stderr)
         return 1
-    if settings is not None and args.database and _content_refused(settings, catalog, f"error: {root}"):
+    if settings is not None and args.database and _content_refused(settings, catalog, f"error: {root}", upgrade=False):
         return 1
     regions = Counter(m.region for m in catalog.muscles.values())
     kinds = Counter(e.kind for e in catalog.exercises.values())
@@ -572,7 +587,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 1
     if _vapid_keys(settings) is None:  # every process loads them at start
         return 1
-    if _content_refused(settings, catalog, f"unknot: {settings.plans_dir}"):
+    if _content_refused(settings, catalog, f"unknot: {settings.plans_dir}", upgrade=True):
         return 1
     if apart := clocks_apart(ahead):
         print(f"unknot: warning: {apart}", file=sys.stderr)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import logging
+import shutil
 import sqlite3
 import sys
 from pathlib import Path
@@ -15,7 +18,9 @@ from litestar.testing import AsyncTestClient
 from server.cli import main
 from server.db import disk_full
 from server.db.connection import SQLiteDatabase
-from tests.conftest import rows
+from server.db.migrate import latest_version, migrate, migrations_dir
+from tests.conftest import PLANS, rows
+from tests.test_cli import closed_port
 
 Client = AsyncTestClient[Litestar]
 
@@ -162,3 +167,56 @@ def test_a_content_folder_that_is_not_there_is_named_once(
     monkeypatch.setenv("UNKNOT_PLANS_DIR", str(missing))
     assert main(["serve"]) == 1
     assert capsys.readouterr().err == f"unknot: invalid content in {missing}:\n{missing}: folder: no such folder\n"
+
+
+class NoServer:
+    """Stands in for Granian: ``unknot serve`` goes as far as starting it."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def serve(self) -> None:
+        pass
+
+
+def schema_version(path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+
+
+def test_plans_check_reads_an_older_database_without_upgrading_it_and_serve_says_what_it_applied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Run before an upgrade, `plans-check --database` brought the schema up to date in silence,
+    # under the server of the version before (which then refuses a database "newer" than itself).
+    import granian
+
+    old = tmp_path / "migrations"
+    old.mkdir()
+    for sql in sorted(migrations_dir("sqlite").glob("*.sql"))[:6]:
+        shutil.copy(sql, old)
+    database = tmp_path / "unknot.db"
+
+    async def make_old() -> None:
+        async with SQLiteDatabase(database) as db:
+            await migrate(db, old)
+
+    asyncio.run(make_old())
+    monkeypatch.setenv("UNKNOT_DATABASE_URL", str(database))
+    monkeypatch.setenv("UNKNOT_DATA_DIR", str(tmp_path))
+    assert main(["plans-check", "--database"]) == 0
+    assert f"database {database}: every exercise and muscle its plans use is here" in capsys.readouterr().out
+    assert schema_version(database) == 6
+    # `unknot serve` upgrades it, and says so: the upgrade is in the service's log.
+    monkeypatch.setattr(granian, "Granian", NoServer)
+    monkeypatch.setenv("UNKNOT_PORT", str(closed_port()))
+    assert main(["serve"]) == 0
+    assert capsys.readouterr().out == f"database {database}: applied [7, 8, 9, 10, 11, 12, 13]\n"
+    assert schema_version(database) == latest_version()
+    # A file with no tables at all is said to be one, not a traceback.
+    (tmp_path / "empty.db").touch()
+    monkeypatch.setenv("UNKNOT_DATABASE_URL", str(tmp_path / "empty.db"))
+    assert main(["plans-check", "--database"]) == 1
+    assert capsys.readouterr().err == (
+        f"error: {PLANS}: database {tmp_path / 'empty.db'} holds no Unknot tables yet: run `unknot init`\n"
+    )
