@@ -135,6 +135,12 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
             name = path.strip("`").removeprefix("$.").split("[")[0].split(".")[0]
             raise SettingsError(f"UNKNOT_{name.upper()}: {_explain(name, reason or str(exc), raw.get(name))}") from None
         _check_database_url(settings.database_url)
+        if not any(h.strip() for h in settings.push_hosts.split(",")):
+            # Every phone's subscription would be refused, and no reminder ever sent.
+            raise SettingsError(
+                f"UNKNOT_PUSH_HOSTS: must name at least one push service (host suffixes, comma-separated, "
+                f"or * for any), not {settings.push_hosts!r}"
+            )
         if not settings.public_url:
             settings = msgspec.structs.replace(settings, public_url=_listening_url(settings.host, settings.port))
         for proxy in filter(None, (p.strip() for p in settings.trusted_proxies.split(","))):

@@ -59,6 +59,9 @@ def test_a_bad_value_names_the_variable(name: str, value: str) -> None:
         ("UNKNOT_TRUSTED_PROXIES", "10.0.0.1/8", "'10.0.0.1/8' is not an IP address or network"),
         ("UNKNOT_TRUSTED_PROXIES", "127.0.0.1,300.1.1.1", "'300.1.1.1' is not an IP address or network"),
         ("UNKNOT_ALLOWED_HOSTS", "clinic.example/x", "UNKNOT_ALLOWED_HOSTS: must be host names, comma-separated"),
+        # Left empty in an environment file, it refused every phone's subscription: no reminder was ever sent.
+        ("UNKNOT_PUSH_HOSTS", "", "UNKNOT_PUSH_HOSTS: must name at least one push service (host suffixes, "),
+        ("UNKNOT_PUSH_HOSTS", " , ", "comma-separated, or * for any), not ' , '"),
     ],
 )
 def test_a_bad_value_says_what_is_expected_and_what_was_given(name: str, value: str, says: str) -> None:
