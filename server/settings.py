@@ -48,7 +48,8 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     data_dir: str = "var"
     # The address patients' phones use to reach the app (invite links, QR codes); by default the
     # address the app listens on (127.0.0.1 when it listens on every interface).
-    public_url: Annotated[str, Meta(pattern=r"^https?://[^/\s]+(/\S*)?$")] = ""
+    # The site's root: the app asks for /api/v1/... and /sw.js there, so it cannot live under a path.
+    public_url: Annotated[str, Meta(pattern=r"^https?://[^/\s]+/?$")] = ""
     # Which cold or warm advice the aftercare card shows; sources disagree, so the clinic picks.
     aftercare_temperature: Literal["heat", "ice", "neither"] = "neither"
     # Printed on the patient's plan with the therapist's name: the warning signs say "contact the
@@ -209,7 +210,7 @@ def _listening_url(host: str, port: int) -> str:
 
 _KINDS = {int: "a whole number", float: "a number", bool: "1 or 0 (or true or false)"}
 _FORMS = {
-    "public_url": "an http:// or https:// address",
+    "public_url": "an http:// or https:// address without a path (the app is served at the root of its site)",
     "vapid_contact": "a mailto: address or an https:// URL",
     "trusted_proxies": "IP addresses or networks, comma-separated",
     "clinic_name": "one line of text",

@@ -50,6 +50,13 @@ def test_a_bad_value_names_the_variable(name: str, value: str) -> None:
         ("UNKNOT_VAPID_CONTACT", "nobody", "UNKNOT_VAPID_CONTACT: must be a mailto: address or an https:// URL"),
         # An invite link without a scheme is no link on a phone.
         ("UNKNOT_PUBLIC_URL", "clinic.example.org", "UNKNOT_PUBLIC_URL: must be an http:// or https:// address"),
+        # The app asks for /api/v1/... at the root: invite links under a path led to an app that never loaded.
+        (
+            "UNKNOT_PUBLIC_URL",
+            "https://clinic.example.org/unknot",
+            "UNKNOT_PUBLIC_URL: must be an http:// or https:// address without a path (the app is served at the "
+            "root of its site), not 'https://clinic.example.org/unknot'",
+        ),
         # Printed on one line of the patient's plan.
         ("UNKNOT_CLINIC_PHONE", "910\n000", "UNKNOT_CLINIC_PHONE: must be one line of text"),
         # It must fit beside the warning signs; msgspec's own words were "Expected `str` of length <= 40".
