@@ -220,3 +220,27 @@ def test_plans_check_reads_an_older_database_without_upgrading_it_and_serve_says
     assert capsys.readouterr().err == (
         f"error: {PLANS}: database {tmp_path / 'empty.db'} holds no Unknot tables yet: run `unknot init`\n"
     )
+
+
+def test_a_damaged_vapid_key_is_said_once_with_what_to_do(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # py_vapid logged its own error on the root logger, and ours ended in ": VapidException".
+    monkeypatch.setenv("UNKNOT_DATA_DIR", str(tmp_path))
+    key = tmp_path / "vapid_private.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n")
+    key.chmod(0o600)
+    assert main(["vapid-keys"]) == 1
+    assert capsys.readouterr().err == (
+        f"unknot: {key} is not a VAPID private key (PEM): restore it from your backup, or move it away and run "
+        "`unknot vapid-keys` for a new pair (each phone then gets reminders again once its app is opened)\n"
+    )
+    assert caplog.records == []
+    # A good key still loads.
+    key.unlink()
+    assert main(["vapid-keys"]) == 0
+    assert main(["vapid-keys"]) == 0
+    assert "VAPID key pair exists" in capsys.readouterr().out

@@ -74,8 +74,14 @@ def load_or_create(data_dir: str | Path) -> VapidKeys:
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         raise PermissionError(f"{path} is readable by others (mode {mode:o}); run: chmod 600 {path}")
+    text = path.read_bytes()
     try:
-        vapid = Vapid.from_file(str(path))
-    except Exception as exc:
-        raise ValueError(f"{path} is not a VAPID private key (PEM): {type(exc).__name__}") from None
+        # As Vapid.from_file reads it, without the error it logs on the root logger (a second,
+        # longer line in the service's log).
+        vapid = Vapid.from_pem(text) if b"-----BEGIN" in text else Vapid.from_der(text)
+    except Exception:
+        raise ValueError(
+            f"{path} is not a VAPID private key (PEM): restore it from your backup, or move it away and run "
+            "`unknot vapid-keys` for a new pair (each phone then gets reminders again once its app is opened)"
+        ) from None
     return VapidKeys(vapid, path, created)
