@@ -199,7 +199,9 @@ def cmd_set_password(args: argparse.Namespace) -> int:
     from server.auth.secrets import hash_password
     from server.db import therapists
 
-    settings = _settings()  # a configuration error before the password is asked for
+    settings = _settings()  # a configuration error, or no database, before the password is asked for
+    if _no_database(settings):
+        return 1
     password = _read_password(args)
     if password is None:
         return 2
@@ -307,6 +309,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
     if settings.database_backend == "postgresql":
         print("unknot: backup copies a SQLite database; on PostgreSQL use pg_dump (see the README)", file=sys.stderr)
         return 2
+    if _no_database(settings):
+        return 1
     into_folder = Path(args.path).is_dir() or args.path.endswith(("/", os.sep))
     if args.keep is not None and not into_folder:
         # A name the clinic chose says nothing of which other files are backups: only names the command gave do.
@@ -441,6 +445,8 @@ def cmd_plans_check(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         print(f"{len(exc.problems)} problem(s) in {root}", file=sys.stderr)
+        return 1
+    if settings is not None and args.database and _no_database(settings):  # opening it would make an empty one
         return 1
     if settings is not None and args.database and _content_refused(settings, catalog, f"error: {root}", upgrade=False):
         return 1

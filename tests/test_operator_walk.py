@@ -244,3 +244,24 @@ def test_a_damaged_vapid_key_is_said_once_with_what_to_do(
     assert main(["vapid-keys"]) == 0
     assert main(["vapid-keys"]) == 0
     assert "VAPID key pair exists" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["backup", "copy.db"], ["plans-check", "--database"], ["set-password", "ana@clinic.example"]],
+)
+def test_commands_given_a_database_that_is_not_there_say_so_and_make_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    # backup said "unable to open database file"; plans-check --database made an empty database
+    # where the mistyped path pointed; set-password asked for the new password first.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("UNKNOT_DATABASE_URL", str(tmp_path / "unknot.db"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert main(command) == 1
+    out, err = capsys.readouterr()
+    assert err == (
+        f"unknot: no database at {tmp_path}/unknot.db: check UNKNOT_DATABASE_URL, or run `unknot init` to create it\n"
+    )
+    assert out == ""
+    assert list(tmp_path.iterdir()) == []
