@@ -10,9 +10,11 @@ database connection, like a second app process would.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import re
+import sqlite3
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -858,3 +860,50 @@ async def test_a_slot_the_patient_turned_off_stays_off_when_the_plan_takes_it_in
     report = await scheduler.tick(utc("2026-11-21T12:00:00"))
     assert report.sent == 0
     assert service.received == []
+
+
+class Records(logging.Handler):
+    """The records logged to a logger, at warning and above."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+async def test_on_a_full_disk_the_running_scheduler_logs_one_line_a_tick_and_sends_once_space_is_freed(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler
+) -> None:
+    # It logged a whole traceback every tick (5 s) until the disk had room again.
+    ana = await make_patient(therapist, app, service, catalog)
+    writer = scheduler.db._writer  # type: ignore[attr-defined]
+    (pages,) = await (await writer.execute("PRAGMA page_count")).fetchone()
+    await writer.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own limit fails as a full disk does
+    # Fill what room the deliveries' pages have left, so that the next delivery needs a new page.
+    for size in (3000, 1000, 300, 100, 30, 1):
+        with contextlib.suppress(sqlite3.OperationalError):
+            for n in range(1000):
+                await writer.execute(
+                    "INSERT INTO reminder_delivery (patient_id, kind, slot, on_date, due_at, status, payload, "
+                    "created_at) VALUES (?, 'test', 'evening', '2026-01-01', ?, 'expired', ?, ?)",
+                    (ana.id, f"2026-01-01T00:00:{n:04}Z", "x" * size, f"2026-01-01T{size:05}{n:04}Z"),
+                )
+    records = Records()
+    logging.getLogger("unknot.push").addHandler(records)
+    try:
+        scheduler.start(Clock(fixed=utc("2026-11-20T18:00:00")), interval=0.02)
+        await asyncio.sleep(0.3)
+        await scheduler.stop()
+    finally:
+        logging.getLogger("unknot.push").removeHandler(records)
+    assert len(records.records) >= 2
+    for record in records.records:
+        assert record.getMessage() == "push scheduler: the disk that holds the database is full; free space on it"
+        assert record.exc_info is None
+    assert service.received == []
+    # Room again: the evening's reminder goes out.
+    await writer.execute("PRAGMA max_page_count = 1073741823")
+    assert (await scheduler.tick(utc("2026-11-20T18:00:00"))).sent == 1

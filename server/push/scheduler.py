@@ -35,7 +35,7 @@ from msgspec import Struct
 
 from server.catalog.model import Catalog
 from server.clock import Clock, clocks_apart, iso, parse_iso
-from server.db import plans, reminders
+from server.db import disk_full, plans, reminders
 from server.db.connection import Database, Transaction
 from server.db.reminders import Claimed, DueRule, TargetRow
 from server.programs import SLOTS, Program, RoutineEntry, routine_for
@@ -174,8 +174,11 @@ class Scheduler:
                     next_clock_check = time.monotonic() + self.clock_check_seconds
                     if apart := clocks_apart(await self.db.clock_ahead()):
                         log.warning("push: %s", apart)
-            except Exception:
-                log.exception("push scheduler tick failed; trying again next tick")
+            except Exception as exc:
+                if disk_full(exc):  # every tick until space is freed: one line each, no traceback
+                    log.error("push scheduler: the disk that holds the database is full; free space on it")
+                else:
+                    log.exception("push scheduler tick failed; trying again next tick")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
 
