@@ -320,6 +320,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
         )
         return 2
     target = Path(args.path) / backup_name(Clock().now()) if into_folder else Path(args.path)
+    if into_folder and target.exists():  # names go by the second: two backups in one second
+        print(f"unknot: {target}, a backup made this second, is there already; run it again", file=sys.stderr)
+        return 1
     try:
         version = backup(settings.sqlite_path, target)
     except BackupError as exc:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import io
 import logging
+import re
 import shutil
 import sqlite3
 import sys
@@ -16,7 +18,9 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from server.cli import main
+from server.clock import Clock
 from server.db import disk_full
+from server.db.backup import backup_name
 from server.db.connection import SQLiteDatabase
 from server.db.migrate import latest_version, migrate, migrations_dir
 from tests.conftest import PLANS, rows
@@ -265,3 +269,24 @@ def test_commands_given_a_database_that_is_not_there_say_so_and_make_nothing(
     )
     assert out == ""
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_second_backup_into_a_folder_within_the_same_second_says_what_happened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It said "... exists; choose a new file name", though nobody had chosen one.
+    monkeypatch.setenv("UNKNOT_DATABASE_URL", str(tmp_path / "unknot.db"))
+    assert main(["init"]) == 0
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    now = Clock().now()
+    for second in range(5):  # whichever second the command runs in, its name is taken
+        (folder / backup_name(now + dt.timedelta(seconds=second))).write_bytes(b"")
+    capsys.readouterr()
+    assert main(["backup", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert re.fullmatch(
+        rf"unknot: {re.escape(str(folder))}/unknot-\S+Z\.db, a backup made this second, is there already; "
+        r"run it again\n",
+        err,
+    ), err
