@@ -560,6 +560,32 @@ def _exposed_in_development(settings: Settings) -> str | None:
     return None
 
 
+def _unreachable_in_production(settings: Settings) -> str | None:
+    """Why patients' phones cannot use a production server at ``UNKNOT_PUBLIC_URL``, or ``None``."""
+    if settings.env != "production":
+        return None
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    url = urlsplit(settings.public_url)
+    host = url.hostname or ""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if loopback:
+        return (
+            f"invite links and QR codes point at {settings.public_url}, which no phone reaches; set "
+            "UNKNOT_PUBLIC_URL to the https:// address patients open"
+        )
+    if url.scheme != "https":
+        return (
+            f"UNKNOT_PUBLIC_URL {settings.public_url} is not https: browsers keep the console's sign-in "
+            "cookie (Secure in production) and let the patient app work offline and get reminders only over https"
+        )
+    return None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the app with Granian (settings from the environment)."""
     from granian import Granian
@@ -608,6 +634,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "signs tell patients to contact the clinic but give no number to call",
             file=sys.stderr,
         )
+    if unreachable := _unreachable_in_production(settings):
+        print(f"unknot: warning: {unreachable}", file=sys.stderr)
     if demo_open:
         # `make run` loads the demo; a clinic's server set up with it keeps an account anyone can use.
         print(

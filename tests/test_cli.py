@@ -313,7 +313,15 @@ EXPOSED = [
     ({"UNKNOT_HOST": "0.0.0.0"}, "it listens on 0.0.0.0 (UNKNOT_HOST)"),
     ({"UNKNOT_PUBLIC_URL": "https://a.example"}, "patients reach it at https://a.example (UNKNOT_PUBLIC_URL)"),
     ({"UNKNOT_PUBLIC_URL": "http://localhost:8000"}, None),
-    ({"UNKNOT_HOST": "0.0.0.0", "UNKNOT_ENV": "production", "UNKNOT_CLINIC_PHONE": "+34 910 000 000"}, None),
+    (
+        {
+            "UNKNOT_HOST": "0.0.0.0",
+            "UNKNOT_ENV": "production",
+            "UNKNOT_CLINIC_PHONE": "+34 910 000 000",
+            "UNKNOT_PUBLIC_URL": "https://clinic.example.org",
+        },
+        None,
+    ),
 ]
 
 
@@ -349,6 +357,44 @@ def test_serve_warns_when_a_development_server_is_reachable_from_other_machines(
             f"unknot: warning: UNKNOT_ENV is development but {said}; "
             "set UNKNOT_ENV=production on a server other machines reach\n"
         )
+
+
+PRODUCTION = {"UNKNOT_ENV": "production", "UNKNOT_CLINIC_PHONE": "+34 910 000 000"}
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        (
+            PRODUCTION,
+            "invite links and QR codes point at http://127.0.0.1:{port}, which no phone reaches; set "
+            "UNKNOT_PUBLIC_URL to the https:// address patients open",
+        ),
+        (
+            {**PRODUCTION, "UNKNOT_PUBLIC_URL": "http://192.168.1.20:8000"},
+            "UNKNOT_PUBLIC_URL http://192.168.1.20:8000 is not https: browsers keep the console's sign-in cookie "
+            "(Secure in production) and let the patient app work offline and get reminders only over https",
+        ),
+        ({**PRODUCTION, "UNKNOT_PUBLIC_URL": "https://clinic.example.org"}, None),
+        ({"UNKNOT_PUBLIC_URL": "http://localhost:8000"}, None),  # development: a phone on this machine's own browser
+    ],
+)
+def test_serve_warns_in_production_when_phones_cannot_use_the_public_address(
+    data: Path,
+    no_server: type[NoServer],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    said: str | None,
+) -> None:
+    # Without UNKNOT_PUBLIC_URL every QR code handed out pointed at 127.0.0.1; over plain http the
+    # console could not keep its sign-in and the app neither installed nor got reminders.
+    monkeypatch.delenv("UNKNOT_PUBLIC_URL", raising=False)
+    err = serve_warnings(monkeypatch, capsys, no_server, env)
+    if said is None:
+        assert "warning" not in err, err
+    else:
+        assert err == f"unknot: warning: {said.format(port=os.environ['UNKNOT_PORT'])}\n"
 
 
 @pytest.mark.parametrize(
