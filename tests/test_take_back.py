@@ -34,14 +34,16 @@ def clock() -> Clock:
     return Clock(fixed=NOW)
 
 
-def tick(exercise_id: str, slot: str, on_date: dt.date = TODAY, pain: int | None = None) -> dict[str, Any]:
+def tick(
+    exercise_id: str, slot: str, on_date: dt.date = TODAY, pain: int | None = None, minutes_ago: int = 10
+) -> dict[str, Any]:
     """A completion as the phone logs it, a few minutes ago."""
     record: dict[str, Any] = {
         "id": str(uuid.uuid4()),
         "exercise_id": exercise_id,
         "on_date": on_date.isoformat(),
         "slot": slot,
-        "done_at": (NOW - dt.timedelta(minutes=10)).isoformat(),
+        "done_at": (NOW - dt.timedelta(minutes=minutes_ago)).isoformat(),
     }
     if pain is not None:
         record["pain"] = pain
@@ -193,7 +195,8 @@ async def test_ticking_again_after_a_take_back_counts_once(
     await sync(phone, take_back(first))
     assert await done_on(therapist, pid) == 1
 
-    again = tick(x, slot)
+    # Ticked after the take-back (taken back 5 minutes ago).
+    again = tick(x, slot, minutes_ago=2)
     await sync(phone, again)
     # Old copies of the first tick and of its take-back arrive late, and the new tick again.
     await sync(phone, first, again)
@@ -261,3 +264,50 @@ async def test_a_past_day_can_be_taken_back_within_the_dates_sync_takes(
 
     assert await marked(phone, yesterday) == set()
     assert await done_on(therapist, pid, yesterday) == 0
+
+
+async def test_a_take_back_on_one_phone_takes_back_what_another_phone_logged_before_it(
+    therapist: Client, joined: dict[str, Any], app: Litestar, settings: Settings
+) -> None:
+    """Two phones joined for one patient each ticked the same exercise offline; the patient takes it
+    back on the first, which never heard of the second's record. Whichever arrives last, the
+    exercise is not done for the clinic, and the second phone learns it from its answer or log."""
+    first, pid = joined["phone"], joined["id"]
+    second = AsyncTestClient(app=app)
+    await join(therapist, second, pid)
+    (x, slot), (y, other) = (await entries(first))[:2]
+    mine, theirs = tick(x, slot, minutes_ago=12), tick(x, slot, minutes_ago=8)
+    late_mine, late_theirs = tick(y, other, minutes_ago=12), tick(y, other, minutes_ago=8)
+    await sync(first, mine, late_mine)
+    await sync(second, theirs)
+    assert await done_on(therapist, pid) == 2
+
+    # Taken back on the first phone (5 minutes ago): the second phone's record goes with it.
+    answer = await sync(first, take_back(mine))
+    assert answer["withdrawn"] == [mine["id"]]
+    assert await marked(first) == {(y, other)}
+    assert await marked(second) == {(y, other)}
+    assert stored(settings, theirs["id"]) == [(theirs["id"], None, "2026-11-27T10:25:00Z")]
+    logged = (await second.get(f"/api/v1/patient/log?from={TODAY}&to={TODAY}")).json()["completions"]
+    assert {c["id"]: c["withdrawn_at"] for c in logged}[theirs["id"]] == "2026-11-27T10:25:00Z"
+
+    # The other way round: the take-back is at the clinic before the second phone's record arrives.
+    await sync(first, take_back(late_mine))
+    answer = await sync(second, late_theirs)
+    assert (answer["completions"], answer["withdrawn"]) == ([late_theirs["id"]], [late_theirs["id"]])
+    assert await marked(second) == set()
+    assert await done_on(therapist, pid) == 0
+
+    # Ticked again after the take-back, on either phone: it counts, once per exercise.
+    again = tick(x, slot, minutes_ago=2)
+    await sync(second, again)
+    await sync(first, take_back(mine))  # a late copy of the take-back changes nothing now
+    assert await marked(first) == {(x, slot)}
+    assert await done_on(therapist, pid) == 1
+    assert stored(settings, again["id"]) == [(again["id"], None, None)]
+    # Another day, another time of day, another patient: untouched.
+    yesterday = TODAY - dt.timedelta(days=1)
+    before = tick(x, slot, on_date=yesterday, minutes_ago=20)
+    await sync(second, before)
+    await sync(first, take_back(tick(x, slot, minutes_ago=30)))
+    assert await done_on(therapist, pid, yesterday) == 1

@@ -8,6 +8,10 @@ A repeat of a record is ignored, with two exceptions:
   after it was sent). The completion stays, as a tombstone: marked once, never cleared, so a later
   replay of the completion from any outbox copy finds it and cannot count it again. A take-back
   that arrives before its completion stores the completion already withdrawn.
+  A take-back is of the exercise at that time of day on that day, not only of the one record: the
+  completions of it logged no later than it was taken back (on another phone joined for the same
+  patient, which the phone taking it back may not have heard of yet) are taken back with it, at
+  the same time, whichever arrives first (see TAKE_BACK_TWINS). One logged after it counts.
 Nothing else of a stored record changes. Withdrawn completions stay in the patient's history (the
 ``withdrawn_at`` of a CompletionRow) but count nowhere: not as done, not in adherence, pain or
 activity (every such query here and in plans, patients, attention and reminders says
@@ -106,6 +110,21 @@ STORE_COMPLETION = (
     "OR (completion.withdrawn_at IS NULL AND excluded.withdrawn_at IS NOT NULL))"
 )
 
+# A take-back counts for every completion of the same exercise, time of day and day logged no later
+# than it (two phones joined for one patient may each have logged it, offline, unaware of the other):
+# run for each of those a batch touches, so that whichever of the two arrives last is taken back.
+# Times are stored as server.clock.iso makes them, so text order is time order. The same text on
+# both backends.
+TAKE_BACK_TWINS = (
+    "UPDATE completion SET withdrawn_at = (SELECT min(t.withdrawn_at) FROM completion t "
+    "WHERE t.patient_id = completion.patient_id AND t.exercise_id = completion.exercise_id "
+    "AND t.slot = completion.slot AND t.on_date = completion.on_date AND t.withdrawn_at >= completion.done_at) "
+    "WHERE patient_id = :pid AND exercise_id = :exercise_id AND slot = :slot AND on_date = :on_date "
+    "AND withdrawn_at IS NULL AND EXISTS (SELECT 1 FROM completion t "
+    "WHERE t.patient_id = completion.patient_id AND t.exercise_id = completion.exercise_id "
+    "AND t.slot = completion.slot AND t.on_date = completion.on_date AND t.withdrawn_at >= completion.done_at)"
+)
+
 # Which of a batch's ids are stored (and, for a completion, the pain it keeps and whether it was
 # taken back): the ids travel as one JSON array parameter.
 HELD = {
@@ -165,6 +184,11 @@ async def store_batch(
                 }
                 for c in completions
             ],
+        )
+        twins = {(c.exercise_id, c.slot, c.on_date.isoformat()) for c in completions}
+        await tx.executemany(
+            TAKE_BACK_TWINS,
+            [{"pid": patient_id, "exercise_id": e, "slot": s, "on_date": d} for e, s, d in sorted(twins)],
         )
         await tx.executemany(
             "INSERT INTO checkin (id, patient_id, on_date, soreness, red_flags, note, done_at, received_at) "
