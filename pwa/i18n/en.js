@@ -123,7 +123,7 @@ export default {
   zone_not_now: "Not now",
   zone_saving: "Saving…",
   zone_done: "Reminders and today now use {place} time.",
-  zone_offline: "You are offline. Changing the time zone needs a connection; try again when you are back online.",
+  zone_done_offline: "Today now follows {place} time on this phone. Your reminders will too once you are back online.",
   zone_failed: "The time zone could not be changed. Your clinic can change it for you.",
   ios_hint_title: "Add Unknot to your home screen",
   ios_hint_text: "Tap the Share button, then “Add to Home Screen”. Unknot then opens like an app and works without internet.",

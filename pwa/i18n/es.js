@@ -123,7 +123,7 @@ export default {
   zone_not_now: "Ahora no",
   zone_saving: "Guardando…",
   zone_done: "Los recordatorios y el día de hoy usan ahora la hora de {place}.",
-  zone_offline: "No tiene conexión. Cambiar la zona horaria necesita conexión; inténtelo de nuevo cuando vuelva a estar en línea.",
+  zone_done_offline: "El día de hoy sigue ahora la hora de {place} en este teléfono. Sus recordatorios también, en cuanto vuelva a tener conexión.",
   zone_failed: "No se pudo cambiar la zona horaria. Su clínica puede cambiarla por usted.",
   ios_hint_title: "Añada Unknot a su pantalla de inicio",
   ios_hint_text: "Toque el botón Compartir y luego «Añadir a pantalla de inicio». Así Unknot se abre como una app y funciona sin internet.",

@@ -2,19 +2,22 @@
 //
 // - Reminder times, quiet hours and the app's "today" follow the patient's time zone, which the
 //   clinic set. When the phone's zone keeps other hours (the patient travelled), Today asks once per
-//   pair of zones whether to use the phone's. Yes needs a connection: offline, the card says so
-//   and stays.
+//   pair of zones whether to use the phone's. Yes counts at once on this phone, offline too (a
+//   traveller offline would otherwise see, and log, another place's day): the zone is kept as
+//   "zone_wanted" and goes to the server with the next refresh of the patient, like the language.
 // - Reminders are written in the patient's language on the server: a language picked in the app
 //   is sent with the next refresh of the patient (at once when online, else when back online).
 
 import "./core.js";
-import { call, isOffline, isRemoved } from "./api.js";
+import { ApiError, call, isOffline, isRemoved } from "./api.js";
 import { h } from "./dom.js";
 import { LANGS, placeName, t } from "./i18n.js";
 
 const core = globalThis.unknotCore;
 const ME_URL = "/api/v1/patient/me";
 const ANSWERS_KEY = "zone_answers";
+// The zone the patient chose on this phone that the server has not taken yet.
+const ZONE_KEY = "zone_wanted";
 
 // "patient zone|phone zone" pairs the patient answered (Yes or Not now): not asked again.
 let answered = new Set();
@@ -89,15 +92,24 @@ export function zonePrompt(app) {
     h("div", { class: "actions" }, yes, notNow),
     status);
   yes.addEventListener("click", async () => {
-    if (!navigator.onLine) {
-      status.textContent = t("zone_offline");
-      return;
-    }
     yes.disabled = true;
     notNow.disabled = true;
     status.textContent = t("zone_saving");
+    const failed = () => {
+      status.textContent = t("zone_failed");
+      yes.disabled = false;
+      notNow.disabled = false;
+    };
+    try {
+      // Kept first: a send that fails on the way leaves it to go with the next refresh.
+      await core.set(ZONE_KEY, phone);
+    } catch {
+      failed();
+      return;
+    }
     try {
       const me = await call(ME_URL, { method: "PATCH", token: app.token, body: { timezone: phone } });
+      await settled(phone);
       await remember(pair);
       app.toast(t("zone_done", { place: place.phone }));
       await app.patientChanged(me);
@@ -106,9 +118,16 @@ export function zonePrompt(app) {
         app.onRevoked();
         return;
       }
-      status.textContent = t(isOffline(err) ? "zone_offline" : "zone_failed");
-      yes.disabled = false;
-      notNow.disabled = false;
+      if (!isOffline(err)) {
+        await settled(phone);
+        failed();
+        return;
+      }
+      // Offline (or the server out of reach): this phone's day follows the new zone now, and the
+      // server learns it once back online (reminders change then).
+      await remember(pair);
+      app.toast(t("zone_done_offline", { place: place.phone }));
+      await app.patientChanged(await withWantedZone(app.patient));
     }
   });
   notNow.addEventListener("click", async () => {
@@ -118,13 +137,31 @@ export function zonePrompt(app) {
   return card;
 }
 
+/** The zone `zone` was taken by the server, or refused for good: no longer waiting to go. */
+async function settled(zone) {
+  try {
+    if ((await core.get(ZONE_KEY)) === zone) await core.del(ZONE_KEY);
+  } catch { /* no storage: nothing was kept */ }
+}
+
+/** `me` (the patient as the server has them, maybe the worker's stored copy) with the zone chosen
+ *  on this phone that the server has not taken yet: the app's today follows it, offline too. */
+export async function withWantedZone(me) {
+  let zone = null;
+  try {
+    zone = await core.get(ZONE_KEY);
+  } catch { /* no storage */ }
+  return me && zone ? { ...me, timezone: zone } : me;
+}
+
 let sending = Promise.resolve(null);
 
 /**
  * Tell the server the language picked in this app when it has not confirmed it yet (reminders are
- * written in it). The patient as the server has them after the change, or null when there was
- * nothing to send or it could not be sent (offline: the next refresh of the patient tries again,
- * so a pick made offline goes once back online). One at a time, in order. Never throws.
+ * written in it), and the time zone chosen here while offline (zone_wanted). The patient as the
+ * server has them after the change, or null when there was nothing to send or it could not be sent
+ * (offline: the next refresh of the patient tries again, so a pick made offline goes once back
+ * online). One at a time, in order. Never throws.
  */
 export function sendLang(app) {
   sending = sending.then(() => send(app), () => send(app));
@@ -134,17 +171,26 @@ export function sendLang(app) {
 async function send(app) {
   let chosen = null;
   let sent = null;
+  let zone = null;
   try {
-    [chosen, sent] = await Promise.all([core.get("lang"), core.get("lang_sent")]);
+    [chosen, sent, zone] = await Promise.all([core.get("lang"), core.get("lang_sent"), core.get(ZONE_KEY)]);
   } catch {
     return null; // no storage: nothing was picked
   }
-  if (!app.token || !LANGS.includes(chosen) || chosen === sent) return null;
+  const body = {};
+  if (LANGS.includes(chosen) && chosen !== sent) body.locale = chosen;
+  if (zone) body.timezone = zone;
+  if (!app.token || !Object.keys(body).length) return null;
   try {
-    const me = await call(ME_URL, { method: "PATCH", token: app.token, body: { locale: chosen } });
-    await core.set("lang_sent", chosen).catch(() => {});
+    const me = await call(ME_URL, { method: "PATCH", token: app.token, body });
+    if (body.locale) await core.set("lang_sent", chosen).catch(() => {});
+    if (zone) await settled(zone);
     return me;
-  } catch {
+  } catch (err) {
+    // A zone the server does not know is refused for good: the clinic's zone stands.
+    const refused = err instanceof ApiError && err.status === 422
+      && ((err.body && err.body.errors) || []).some((e) => e.field === "timezone");
+    if (zone && refused) await settled(zone);
     return null;
   }
 }

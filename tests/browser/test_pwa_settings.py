@@ -2,15 +2,17 @@
 
 - A patient who travels: the phone's zone (the browser context's ``timezone_id``) keeps other
   hours than the patient's, so Today asks once whether to use it; Yes changes the patient's
-  zone on the server, Not now is not asked again for that pair of zones, offline says it needs a
-  connection.
+  zone on the server, Not now is not asked again for that pair of zones; offline, Yes counts on the
+  phone at once and reaches the server once back online.
 - A language picked on More goes to the server (reminders are written in it), at once when
   online, when back online when picked offline.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import time
+import zoneinfo
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -113,20 +115,55 @@ def test_a_zone_with_the_same_hours_is_not_asked_about(clinic: Clinic, phone_in:
     expect(page.locator(".zone-prompt")).to_have_count(0)
 
 
-def test_offline_the_question_says_it_needs_a_connection(
+def test_a_traveller_offline_who_says_yes_sees_and_logs_the_day_where_they_are(
     clinic: Clinic, live_server: LiveServer, phone_in: Callable[..., BrowserContext]
 ) -> None:
+    """Friday 20:30 in New York is Saturday 02:30 in Madrid: Today showed Saturday, and offline the
+    question only said it needed a connection, so the evening's ticks went to Saturday."""
+    new_york = zoneinfo.ZoneInfo("America/New_York")
+    evening = dt.datetime.now(new_york).replace(hour=20, minute=30, second=0, microsecond=0)
+    there, madrid = evening.date(), evening.date() + dt.timedelta(days=1)
     context = phone_in("America/New_York")
-    page, patient = joined(clinic, context, timezone="Europe/Madrid")
+    page = context.new_page()
+    page.clock.install(time=evening)
+    patient = clinic.patient(timezone="Europe/Madrid", treated_on=there - dt.timedelta(days=3))
+    join_in_browser(page, clinic.invite(patient))
+    expect(page.locator(".eyebrow").first).to_have_text(long_date(madrid))
     context.set_offline(True)
+
     prompt = page.locator(".zone-prompt")
     prompt.get_by_role("button", name="Yes, use New York time").click()
-    expect(prompt.locator(".zone-status")).to_contain_text("needs a connection")
-    assert patient_row(live_server, patient.id)[0] == "Europe/Madrid"
-    context.set_offline(False)
-    prompt.get_by_role("button", name="Yes, use New York time").click()
+    expect(page.locator("#toast")).to_contain_text(
+        "Today now follows New York time on this phone. Your reminders will too once you are back online."
+    )
     expect(prompt).to_have_count(0)
-    assert patient_row(live_server, patient.id)[0] == "America/New_York"
+    expect(page.locator(".eyebrow").first).to_have_text(long_date(there))
+    page.locator("button.check").first.click()
+    # Still so when the app opens again offline (the worker's stored answers have Madrid).
+    page.reload()
+    wait_for_screen(page, "today")
+    expect(page.locator(".eyebrow").first).to_have_text(long_date(there))
+    expect(page.locator(".zone-prompt")).to_have_count(0)
+    assert patient_row(live_server, patient.id)[0] == "Europe/Madrid"
+
+    # Back online: the server takes the zone (the clinic sees it) and the tick keeps its day.
+    context.set_offline(False)
+    eventually(lambda: patient_row(live_server, patient.id)[0], "America/New_York")
+    eventually(
+        lambda: [
+            r["on_date"] for r in live_server.rows("SELECT on_date FROM completion WHERE patient_id = ?", (patient.id,))
+        ],
+        [there.isoformat()],
+    )
+    page.reload()
+    wait_for_screen(page, "today")
+    expect(page.locator(".eyebrow").first).to_have_text(long_date(there))
+    expect(page.locator(".zone-prompt")).to_have_count(0)
+
+
+def long_date(day: dt.date) -> str:
+    """A date as Today's eyebrow says it in English, e.g. "Friday, November 27"."""
+    return f"{day:%A}, {day:%B} {day.day}"
 
 
 def test_a_language_picked_in_the_app_is_the_patients_language_on_the_server(
