@@ -19,7 +19,7 @@
 
 // VERSION is a hash of the SHELL files: tests/browser/shell.py checks it and can rewrite it
 // (`.venv/bin/python -m tests.browser.shell --write`) whenever a shell file changes.
-const VERSION = "b2aad6d0068b";
+const VERSION = "6ea5c2beefd3";
 const SHELL_CACHE = "unknot-shell-" + VERSION;
 // v1 kept answers by URL alone (anyone joined later could be served them): deleted on activate.
 const API_CACHE = "unknot-api-v2";
@@ -137,9 +137,17 @@ async function networkFirst(event) {
     return response;
   } catch (err) {
     const cached = token ? await cache.match(key) : null;
-    if (cached) return cached;
+    if (cached) return stored(cached);
     throw err;
   }
+}
+
+/** A stored answer, marked as one: its Date header is as old as the copy, so the page does not
+ *  take it for the server's clock now (api.js clockOff). */
+function stored(response) {
+  const headers = new Headers(response.headers);
+  headers.set("X-Unknot-Stored", "1");
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
 }
 
 async function shellFirst(request, key) {

@@ -117,6 +117,8 @@ export default {
   warning_card_title: "Warning signs",
   warning_card_text: { one: "1 sign to watch for today, and what to do.", other: "{n} signs to watch for today, and what to do." },
   aftercare_title: "The first {hours} hours: what to do",
+  clock_title: "Check the date and time on this phone",
+  clock_text: "This phone's clock says {phone}, but it is {real}. The app counts days by this phone's clock, so what you tick could count for the wrong day. Please set the date and time in your phone's settings (automatic is best).",
   zone_title: "You are in another time zone",
   zone_text: "Your phone is set to {phone} time; reminders use {patient} time. Use {phone} time?",
   zone_yes: "Yes, use {phone} time",

@@ -117,6 +117,8 @@ export default {
   warning_card_title: "Señales de alarma",
   warning_card_text: { one: "1 señal a vigilar hoy, y qué hacer.", other: "{n} señales a vigilar hoy, y qué hacer." },
   aftercare_title: "Las primeras {hours} horas: qué hacer",
+  clock_title: "Revise la fecha y la hora de este teléfono",
+  clock_text: "El reloj de este teléfono marca {phone}, pero en realidad es {real}. La aplicación cuenta los días con el reloj del teléfono, así que lo que marque podría contar para otro día. Ponga la fecha y la hora correctas en los ajustes del teléfono (mejor en automático).",
   zone_title: "Está en otra zona horaria",
   zone_text: "Su teléfono usa la hora de {phone}; los recordatorios usan la hora de {patient}. ¿Usar la hora de {phone}?",
   zone_yes: "Sí, usar la hora de {phone}",

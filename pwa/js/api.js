@@ -27,6 +27,34 @@ export function isOffline(err) {
     || (err.status === 401 && !err.removed);
 }
 
+// The phone's clock against the server's, from the Date header of the last answer that came from
+// the network (not a stored copy the worker answered with offline: sw.js marks those, and their
+// Date is as old as the copy). With the wall clock and the monotonic clock of that moment, so that
+// a clock set since (the patient put it right) is noticed.
+let measured = null;
+// Off by more than this, the phone's clock is said to be wrong (a few minutes off harm nothing).
+const CLOCK_OFF_MS = 15 * 60 * 1000;
+
+function noteServerTime(res) {
+  if (res.headers.get("X-Unknot-Stored")) return;
+  const server = Date.parse(res.headers.get("Date") || "");
+  if (Number.isNaN(server)) return;
+  measured = { ms: server - Date.now(), wall: Date.now(), mono: performance.now() };
+}
+
+/** How far the phone's clock is behind the clinic's server (ms; negative: ahead) when it is off by
+ *  more than a few minutes, else null; null too before an answer from the network, and once the
+ *  phone's clock was set since that answer (its wall clock jumped against the monotonic one). */
+export function clockOff() {
+  if (!measured) return null;
+  const jumped = (Date.now() - measured.wall) - (performance.now() - measured.mono);
+  if (Math.abs(jumped) > 60_000) {
+    measured = null;
+    return null;
+  }
+  return Math.abs(measured.ms) > CLOCK_OFF_MS ? measured.ms : null;
+}
+
 export async function call(path, { method = "GET", token, body } = {}) {
   const headers = { Accept: "application/json" };
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -37,6 +65,7 @@ export async function call(path, { method = "GET", token, body } = {}) {
     body: body === undefined ? undefined : JSON.stringify(body),
     credentials: "omit",
   });
+  noteServerTime(res);
   const data = await res.json().catch(() => null);
   if (!res.ok) throw new ApiError(res.status, data, core.removalBody(res.status, res.headers.get("Content-Type"), data));
   return data;

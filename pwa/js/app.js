@@ -1,7 +1,7 @@
 // The patient app: state, routing and the frame around every screen.
 
 import "./core.js";
-import { ApiError, call, deviceLabel, isRemoved, uuid } from "./api.js";
+import { ApiError, call, clockOff, deviceLabel, isRemoved, uuid } from "./api.js";
 import { addDays, isDate, todayIn } from "./dates.js";
 import { fill, h } from "./dom.js";
 import { lang, loadLang, pickLang, t } from "./i18n.js";
@@ -570,7 +570,19 @@ async function fetchPlan() {
   } finally {
     app.planLoading = false;
     redrawWaiting();
+    checkClock();
   }
+}
+
+let clockWasOff = false;
+
+/** Today's card about a phone clock that is off (api.js clockOff) shows once an answer from the
+ *  server tells, and goes once the clock is put right (looked at every minute, see watchDate). */
+function checkClock() {
+  const off = clockOff() !== null;
+  if (off === clockWasOff) return;
+  clockWasOff = off;
+  refreshPassive();
 }
 
 async function fetchPlanFor(token) {
@@ -1058,6 +1070,7 @@ function watchDate() {
     refreshLog();
   }
   shownDay = day;
+  checkClock();
   dayTimer = setTimeout(watchDate, 60_000 - (Date.now() % 60_000) + 50);
 }
 

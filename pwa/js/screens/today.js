@@ -1,6 +1,6 @@
 // Today (or any day): the routine by time of day, each item with its dosage and done mark.
 
-import { isIos, isStandalone } from "../api.js";
+import { clockOff, isIos, isStandalone } from "../api.js";
 import { addDays, longDate } from "../dates.js";
 import { h } from "../dom.js";
 import { lang, t } from "../i18n.js";
@@ -19,6 +19,26 @@ function installHint(app) {
       on: { click: () => { app.iosHintClosed = true; card.remove(); } },
     }));
   return card;
+}
+
+/** A card when the phone's clock is off (see api.js clockOff): the app's days follow it, so what
+ *  the patient ticks could count for another day (or be refused as in the future). */
+function clockCard(app) {
+  const off = clockOff();
+  if (off === null) return null;
+  const zone = app.patient && app.patient.timezone;
+  const when = (ms) => {
+    const opts = { weekday: "long", day: "numeric", month: "long", hour: "numeric", minute: "2-digit" };
+    try {
+      return new Intl.DateTimeFormat(lang(), { ...opts, timeZone: zone }).format(new Date(ms));
+    } catch {
+      return new Intl.DateTimeFormat(lang(), opts).format(new Date(ms));
+    }
+  };
+  const now = Date.now();
+  return h("aside", { class: "card hint clock-off", "aria-labelledby": "clock-title" },
+    h("h2", { id: "clock-title", text: t("clock_title") }),
+    h("p", { text: t("clock_text", { phone: when(now), real: when(now + off) }) }));
 }
 
 function aftercareCard(app) {
@@ -141,6 +161,7 @@ export function renderDay(app, date, { due = null } = {}) {
       ? h("p", { class: "card next-plan", text: t("next_plan_starts", { date: longDate(app.bundle.since, lang()) }) })
       : null,
     dayNav(app, date, today),
+    isToday ? clockCard(app) : null,
     isToday ? zonePrompt(app) : null,
     isToday ? installHint(app) : null,
     routine.aftercare ? aftercareCard(app) : null,

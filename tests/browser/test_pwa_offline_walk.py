@@ -1,0 +1,98 @@
+"""The patient's phone offline and across time, as patients live with it: a phone whose clock is
+set wrong, days offline with the worker answering from what it stored."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.browser.conftest import TIMEZONE, Clinic, join_in_browser, local_today, screenshot, wait_for_screen
+
+pytestmark = pytest.mark.browser
+
+MADRID = zoneinfo.ZoneInfo(TIMEZONE)
+
+
+def long_date(day: dt.date) -> str:
+    """A date as Today's eyebrow says it in English, e.g. "Friday, November 27"."""
+    return f"{day:%A}, {day:%B} {day.day}"
+
+
+def test_a_phone_clock_a_day_behind_is_said_until_it_is_put_right(page: Page, clinic: Clinic) -> None:
+    """The app's days follow the phone's clock: a day behind, Today showed yesterday and its ticks
+    went to yesterday at the clinic, without a word."""
+    today = local_today()
+    patient = clinic.patient(name="Clock", treated_on=today - dt.timedelta(days=3))
+    now = dt.datetime.now(MADRID)
+    page.clock.install(time=now - dt.timedelta(days=1))
+    join_in_browser(page, clinic.invite(patient))
+
+    card = page.locator(".clock-off")
+    expect(card).to_contain_text("Check the date and time on this phone")
+    yesterday = today - dt.timedelta(days=1)
+    said = f"clock says {long_date(yesterday)} at .*, but it is {long_date(today)} at "
+    expect(card).to_contain_text(re.compile(said))
+    expect(card).to_contain_text("set the date and time in your phone's settings")
+    screenshot(page, "today-clock-off")
+    # Other days do not repeat it.
+    page.get_by_role("link", name=re.compile("Day before")).click()
+    wait_for_screen(page, "day")
+    expect(page.locator(".clock-off")).to_have_count(0)
+    page.get_by_role("link", name="Back to today").click()
+    wait_for_screen(page, "today")
+    expect(card).to_be_visible()
+
+    # Put right while the app is open: the card goes within a minute, and Today is today.
+    page.clock.set_system_time(dt.datetime.now(MADRID))
+    page.clock.run_for(61_000)
+    expect(card).to_have_count(0)
+    expect(page.locator(".eyebrow").first).to_have_text(long_date(today))
+
+
+def test_a_phone_clock_ahead_is_said_too_and_a_right_one_is_not(page: Page, clinic: Clinic) -> None:
+    patient = clinic.patient(name="Ahead")
+    page.clock.install(time=dt.datetime.now(MADRID) + dt.timedelta(hours=3))
+    join_in_browser(page, clinic.invite(patient))
+    expect(page.locator(".clock-off")).to_contain_text("Check the date and time on this phone")
+    page.clock.set_system_time(dt.datetime.now(MADRID) + dt.timedelta(minutes=2))
+    page.reload()
+    wait_for_screen(page, "today")
+    expect(page.locator(".phase")).to_be_visible()
+    page.wait_for_timeout(500)
+    expect(page.locator(".clock-off")).to_have_count(0)
+
+
+def test_days_offline_with_a_right_clock_are_not_taken_for_a_wrong_clock(
+    context: BrowserContext, page: Page, clinic: Clinic
+) -> None:
+    """Offline, the worker answers with the copies it stored, whose Date is as old as they are: two
+    days on, the phone must not be told its clock is wrong for that."""
+    today = local_today()
+    patient = clinic.patient(name="Away", treated_on=today - dt.timedelta(days=1))
+    page.clock.install(time=dt.datetime.now(MADRID))
+    join_in_browser(page, clinic.invite(patient))
+    # Opened again online: the worker, in control now, stores its answers.
+    with page.expect_response("**/api/v1/patient/plan?*"):
+        page.reload()
+    wait_for_screen(page, "today")
+    expect(page.locator(".clock-off")).to_have_count(0)
+    context.set_offline(True)
+    page.clock.set_system_time(dt.datetime.now(MADRID) + dt.timedelta(days=2))
+    page.reload()
+    wait_for_screen(page, "today")
+    expect(page.locator(".eyebrow").first).to_have_text(long_date(today + dt.timedelta(days=2)))
+    # The worker answered with its stored copy (a failed request would tell nothing).
+    answered = page.evaluate(
+        """async () => {
+          const token = await globalThis.unknotCore.get("token");
+          const res = await fetch("/api/v1/patient/me", { headers: { Authorization: `Bearer ${token}` } });
+          return res.status;
+        }"""
+    )
+    assert answered == 200
+    page.wait_for_timeout(1000)
+    expect(page.locator(".clock-off")).to_have_count(0)
