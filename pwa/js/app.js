@@ -1125,7 +1125,9 @@ async function start() {
     if (key) app.details.set(key, event.target.open);
   }, true);
   window.addEventListener("hashchange", route);
-  window.addEventListener("online", () => { app.online = true; updateChrome(); refreshPlan(); });
+  // Back online (maybe after days): the plan, and what was logged meanwhile on the patient's other
+  // phone, so its done marks and the streak show here too.
+  window.addEventListener("online", () => { app.online = true; updateChrome(); refreshPlan().then(refreshLog); });
   window.addEventListener("offline", () => { app.online = false; updateChrome(); });
   window.addEventListener("beforeinstallprompt", (event) => {
     event.preventDefault();

@@ -1,5 +1,6 @@
 """The patient's phone offline and across time, as patients live with it: a phone whose clock is
-set wrong, days offline with the worker answering from what it stored."""
+set wrong, days offline with the worker answering from what it stored, a second phone logging
+while the first is offline."""
 
 from __future__ import annotations
 
@@ -8,9 +9,20 @@ import re
 import zoneinfo
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.conftest import TIMEZONE, Clinic, join_in_browser, local_today, screenshot, wait_for_screen
+from tests.browser.conftest import (
+    TIMEZONE,
+    Clinic,
+    LiveServer,
+    PageProblems,
+    join_in_browser,
+    local_today,
+    new_context,
+    screenshot,
+    wait_for_screen,
+    wait_outbox,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -96,3 +108,27 @@ def test_days_offline_with_a_right_clock_are_not_taken_for_a_wrong_clock(
     assert answered == 200
     page.wait_for_timeout(1000)
     expect(page.locator(".clock-off")).to_have_count(0)
+
+
+def test_back_online_the_phone_shows_what_the_patients_other_phone_logged_meanwhile(
+    browser: Browser, live_server: LiveServer, clinic: Clinic, page_problems: PageProblems
+) -> None:
+    patient = clinic.patient(name="Two Phones")
+    phones = [new_context(browser, live_server) for _ in range(2)]
+    try:
+        first, second = (page_problems.watch(ctx.new_page()) for ctx in phones)
+        for phone in (first, second):
+            join_in_browser(phone, clinic.invite(patient))
+        phones[0].set_offline(True)
+        second.locator("button.check").first.click()
+        second.locator("#sync").click()  # sent now, not after the seconds to take a tap back
+        wait_outbox(second, 0)
+        assert len(live_server.rows("SELECT id FROM completion WHERE patient_id = ?", (patient.id,))) == 1
+
+        phones[0].set_offline(False)
+        expect(first.locator("li.entry").first).to_have_class(re.compile(r"\bdone\b"))
+        expect(first.locator(".summary")).to_have_text(re.compile(r"^1 of \d+ done$"))
+    finally:
+        for ctx in phones:
+            ctx.close()
+    assert not page_problems.errors, "\n".join(page_problems.errors)
