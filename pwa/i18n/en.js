@@ -21,6 +21,7 @@ export default {
 
   outbox_waiting: { one: "1 to send", other: "{n} to send" },
   outbox_empty: "All saved",
+  outbox_arrived: { one: "Back online: 1 record kept on this phone reached your clinic.", other: "Back online: {n} records kept on this phone reached your clinic." },
   outbox_sending: "Sending now…",
   outbox_offline: "You are offline. It will be sent when you are back online.",
   outbox_title: "Saved on this phone",

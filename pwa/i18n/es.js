@@ -21,6 +21,7 @@ export default {
 
   outbox_waiting: { one: "1 por enviar", other: "{n} por enviar" },
   outbox_empty: "Guardado",
+  outbox_arrived: { one: "Conexión recuperada: 1 registro guardado en este teléfono ha llegado a su clínica.", other: "Conexión recuperada: {n} registros guardados en este teléfono han llegado a su clínica." },
   outbox_sending: "Enviando…",
   outbox_offline: "No tiene conexión. Se enviará cuando vuelva a tenerla.",
   outbox_title: "Guardado en este teléfono",

@@ -470,13 +470,24 @@ export const app = {
   },
 };
 
+// Records waited on this phone because it was offline: once they reach the clinic, the patient is
+// told so in words, not only by the header turning from "6 to send" to "All saved".
+let waitedOffline = false;
+
 const sync = createSync({
   onDone: (result, records) => {
+    const before = app.pendingCount();
     app.records = records;
     if (app.onRecords) app.onRecords();
     if (result.status === "revoked") app.onRevoked();
     // No token stored while this page has one: forgotten elsewhere (see noticeForgotten).
     else if (result.status === "no-token") app.noticeForgotten();
+    if (result.status === "offline" && app.pendingCount()) waitedOffline = true;
+    else if (waitedOffline && result.status === "ok" && result.sent > 0) {
+      const arrived = before - app.pendingCount();
+      if (arrived > 0) app.toast(t("outbox_arrived", { n: arrived }));
+      if (!app.pendingCount()) waitedOffline = false;
+    }
     updateChrome();
     refreshPassive();
   },

@@ -132,3 +132,56 @@ def test_back_online_the_phone_shows_what_the_patients_other_phone_logged_meanwh
         for ctx in phones:
             ctx.close()
     assert not page_problems.errors, "\n".join(page_problems.errors)
+
+
+def test_days_offline_ticking_and_checking_in_reach_the_clinic_once_and_the_patient_is_told(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    """Three days offline: an exercise and a check-in each day, the app opened again on the way.
+    Back online, everything arrives once, each on its own day, and the patient hears that it did
+    (the header only turned from "6 to send" to "All saved")."""
+    today = local_today()
+    days = [today - dt.timedelta(days=n) for n in (3, 2, 1)]
+    patient = clinic.patient(name="Away For Days", treated_on=today - dt.timedelta(days=4))
+    page.clock.install(time=dt.datetime.combine(days[0], dt.time(9, 0), MADRID))
+    join_in_browser(page, clinic.invite(patient))
+    context.set_offline(True)
+    for n, day in enumerate(days):
+        expect(page.locator(".eyebrow").first).to_have_text(long_date(day))
+        page.locator("button.check").first.click()
+        page.locator("#nav").get_by_role("link", name="Check-in").click()
+        wait_for_screen(page, "checkin")
+        page.get_by_role("radio", name="3", exact=True).check()
+        page.get_by_role("button", name="Save check-in").click()
+        wait_for_screen(page, "today")
+        wait_outbox(page, 2 * (n + 1))
+        if n == 1:
+            # The phone was restarted in between: the app opens from the worker with all of it.
+            page.reload()
+            wait_for_screen(page, "today")
+            wait_outbox(page, 4)
+        page.clock.fast_forward("24:00:00")
+    expect(page.locator(".eyebrow").first).to_have_text(long_date(today))
+    # No word of arrival while nothing has arrived.
+    expect(page.locator("#toast")).not_to_contain_text("reached your clinic")
+
+    context.set_offline(False)
+    wait_outbox(page, 0)
+    expect(page.locator("#toast")).to_contain_text("Back online: 6 records kept on this phone reached your clinic.")
+    expect(page.locator("#sync")).to_have_text("All saved")
+    page.locator("#sync").click()  # sent again on request: nothing more arrives
+    page.wait_for_timeout(1000)
+    completions = live_server.rows(
+        "SELECT on_date FROM completion WHERE patient_id = ? ORDER BY on_date", (patient.id,)
+    )
+    checkins = live_server.rows("SELECT on_date FROM checkin WHERE patient_id = ? ORDER BY on_date", (patient.id,))
+    expected = [d.isoformat() for d in days]
+    assert [r["on_date"] for r in completions] == expected
+    assert [r["on_date"] for r in checkins] == expected
+    # A tick once online again is not announced as an arrival.
+    page.evaluate("() => document.getElementById('toast').replaceChildren()")
+    page.locator("button.check").first.click()
+    page.locator("#sync").click()
+    wait_outbox(page, 0)
+    page.wait_for_timeout(500)
+    expect(page.locator("#toast")).not_to_contain_text("Back online")
