@@ -15,7 +15,7 @@ import { renderMore } from "./screens/more.js";
 import { renderProgress } from "./screens/progress.js";
 import { renderDay } from "./screens/today.js";
 import { forgetPush, keepFallbackText, renderReminders, startReminders } from "./reminders.js";
-import { loadZoneAnswers, sendLang, withWantedZone } from "./settings.js";
+import { loadZoneAnswers, sendSettings, withWantedZone } from "./settings.js";
 
 const core = globalThis.unknotCore;
 // While the pain question after an exercise is open, its record waits this long before it is sent.
@@ -641,7 +641,7 @@ async function refreshMe() {
   try {
     // A language picked in the app (maybe offline) goes to the server: reminders are written in it.
     // So does a time zone chosen offline, which counts on this phone until the server has it.
-    const me = await withWantedZone((await sendLang(app)) || (await call("/api/v1/patient/me", { token })));
+    const me = await withWantedZone((await sendSettings(app)) || (await call("/api/v1/patient/me", { token })));
     if (app.token !== token || JSON.stringify(me) === JSON.stringify(app.patient)) return;
     if (!(await core.setForToken(token, { patient: me })) || app.token !== token) return;
     app.patient = me;

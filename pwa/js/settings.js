@@ -163,7 +163,7 @@ let sending = Promise.resolve(null);
  * (offline: the next refresh of the patient tries again, so a pick made offline goes once back
  * online). One at a time, in order. Never throws.
  */
-export function sendLang(app) {
+export function sendSettings(app) {
   sending = sending.then(() => send(app), () => send(app));
   return sending;
 }
