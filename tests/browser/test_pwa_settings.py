@@ -148,6 +148,8 @@ def test_a_traveller_offline_who_says_yes_sees_and_logs_the_day_where_they_are(
 
     # Back online: the server takes the zone (the clinic sees it) and the tick keeps its day.
     context.set_offline(False)
+    # Past the seconds a tick waits to be taken back (the app's clock is the test's).
+    page.clock.fast_forward("00:10")
     eventually(lambda: patient_row(live_server, patient.id)[0], "America/New_York")
     eventually(
         lambda: [
