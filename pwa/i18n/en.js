@@ -122,6 +122,7 @@ export default {
   clock_text: "This phone's clock says {phone}, but it is {real}. The app counts days by this phone's clock, so what you tick could count for the wrong day. Please set the date and time in your phone's settings (automatic is best).",
   zone_title: "You are in another time zone",
   zone_text: "Your phone is set to {phone} time; reminders use {patient} time. Use {phone} time?",
+  zone_days: "Today in this app is {shown} ({patient} time); where you are, it is {here}.",
   zone_yes: "Yes, use {phone} time",
   zone_not_now: "Not now",
   zone_saving: "Saving…",

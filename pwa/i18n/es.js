@@ -122,6 +122,7 @@ export default {
   clock_text: "El reloj de este teléfono marca {phone}, pero en realidad es {real}. La aplicación cuenta los días con el reloj del teléfono, así que lo que marque podría contar para otro día. Ponga la fecha y la hora correctas en los ajustes del teléfono (mejor en automático).",
   zone_title: "Está en otra zona horaria",
   zone_text: "Su teléfono usa la hora de {phone}; los recordatorios usan la hora de {patient}. ¿Usar la hora de {phone}?",
+  zone_days: "Hoy en esta aplicación es {shown} (hora de {patient}); donde usted está es {here}.",
   zone_yes: "Sí, usar la hora de {phone}",
   zone_not_now: "Ahora no",
   zone_saving: "Guardando…",

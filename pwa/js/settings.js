@@ -10,8 +10,9 @@
 
 import "./core.js";
 import { ApiError, call, isOffline, isRemoved } from "./api.js";
+import { longDate, todayIn } from "./dates.js";
 import { h } from "./dom.js";
-import { LANGS, placeName, t } from "./i18n.js";
+import { LANGS, lang, placeName, t } from "./i18n.js";
 
 const core = globalThis.unknotCore;
 const ME_URL = "/api/v1/patient/me";
@@ -70,6 +71,17 @@ async function remember(pair) {
   await core.set(ANSWERS_KEY, [...answered]).catch(() => {});
 }
 
+/** When the two zones are on different dates now, which day the app shows and which it is where the
+ *  patient is (Friday evening in New York is already Saturday in Madrid): else null. */
+function dayThere(mine, phone, place) {
+  const shown = todayIn(mine);
+  const here = todayIn(phone);
+  if (shown === here) return null;
+  return h("p", { class: "zone-days", text: t("zone_days", {
+    ...place, shown: longDate(shown, lang()), here: longDate(here, lang()),
+  }) });
+}
+
 /** The card on Today asking a traveller whether to use the phone's zone, or null. */
 export function zonePrompt(app) {
   const phone = phoneZone();
@@ -89,6 +101,7 @@ export function zonePrompt(app) {
   const card = h("aside", { class: "card hint zone-prompt", "aria-labelledby": "zone-title" },
     h("h2", { id: "zone-title", text: t("zone_title") }),
     h("p", { text: t("zone_text", place) }),
+    dayThere(mine, phone, place),
     h("div", { class: "actions" }, yes, notNow),
     status);
   yes.addEventListener("click", async () => {

@@ -23,15 +23,11 @@ from tests.browser.conftest import (
     wait_for_screen,
     wait_outbox,
 )
+from tests.browser.test_pwa_settings import long_date
 
 pytestmark = pytest.mark.browser
 
 MADRID = zoneinfo.ZoneInfo(TIMEZONE)
-
-
-def long_date(day: dt.date) -> str:
-    """A date as Today's eyebrow says it in English, e.g. "Friday, November 27"."""
-    return f"{day:%A}, {day:%B} {day.day}"
 
 
 def test_a_phone_clock_a_day_behind_is_said_until_it_is_put_right(page: Page, clinic: Clinic) -> None:

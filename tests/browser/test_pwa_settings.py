@@ -27,6 +27,7 @@ from tests.browser.conftest import (
     join_in_browser,
     new_context,
     wait_for_screen,
+    wait_outbox,
 )
 
 pytestmark = pytest.mark.browser
@@ -132,6 +133,10 @@ def test_a_traveller_offline_who_says_yes_sees_and_logs_the_day_where_they_are(
     context.set_offline(True)
 
     prompt = page.locator(".zone-prompt")
+    # The question says which day is which: the reminders were all it named.
+    expect(prompt.locator(".zone-days")).to_have_text(
+        f"Today in this app is {long_date(madrid)} (Madrid time); where you are, it is {long_date(there)}."
+    )
     prompt.get_by_role("button", name="Yes, use New York time").click()
     expect(page.locator("#toast")).to_contain_text(
         "Today now follows New York time on this phone. Your reminders will too once you are back online."
@@ -139,6 +144,7 @@ def test_a_traveller_offline_who_says_yes_sees_and_logs_the_day_where_they_are(
     expect(prompt).to_have_count(0)
     expect(page.locator(".eyebrow").first).to_have_text(long_date(there))
     page.locator("button.check").first.click()
+    wait_outbox(page, 1)
     # Still so when the app opens again offline (the worker's stored answers have Madrid).
     page.reload()
     wait_for_screen(page, "today")
@@ -148,9 +154,10 @@ def test_a_traveller_offline_who_says_yes_sees_and_logs_the_day_where_they_are(
 
     # Back online: the server takes the zone (the clinic sees it) and the tick keeps its day.
     context.set_offline(False)
-    # Past the seconds a tick waits to be taken back (the app's clock is the test's).
-    page.clock.fast_forward("00:10")
     eventually(lambda: patient_row(live_server, patient.id)[0], "America/New_York")
+    # Past the seconds a tick waits to be taken back (the app's clock is the test's).
+    page.clock.fast_forward("01:00")
+    wait_outbox(page, 0)
     eventually(
         lambda: [
             r["on_date"] for r in live_server.rows("SELECT on_date FROM completion WHERE patient_id = ?", (patient.id,))
