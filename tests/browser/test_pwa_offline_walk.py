@@ -1,6 +1,6 @@
 """The patient's phone offline and across time, as patients live with it: a phone whose clock is
 set wrong, days offline with the worker answering from what it stored, a second phone logging
-while the first is offline."""
+while the first is offline, a new version taking over offline."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from tests.browser.conftest import (
     wait_outbox,
 )
 from tests.browser.test_pwa_settings import long_date
+from tests.browser.test_pwa_update_and_taps import WORKER_VERSION
 
 pytestmark = pytest.mark.browser
 
@@ -181,3 +182,40 @@ def test_days_offline_ticking_and_checking_in_reach_the_clinic_once_and_the_pati
     wait_outbox(page, 0)
     page.wait_for_timeout(500)
     expect(page.locator("#toast")).not_to_contain_text("Back online")
+
+
+def test_a_new_version_taking_over_offline_keeps_the_records_waiting_and_sends_them_once(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    """The update was found online; the patient went offline, ticked, and closed the app. Opened
+    again offline, the new worker takes over from its own cache with the records still there."""
+    patient = clinic.patient(name="Updated Offline")
+    join_in_browser(page, clinic.invite(patient))
+    sw = live_server.pwa_dir / "sw.js"
+    original = sw.read_text()
+    try:
+        sw.write_text(re.sub(r'const VERSION = "[^"]*";', 'const VERSION = "offline-update";', original, count=1))
+        page.evaluate("navigator.serviceWorker.getRegistration().then((r) => r.update())")
+        expect(page.locator("#update")).to_contain_text("A new version of Unknot is ready.", timeout=10_000)
+        context.set_offline(True)
+        for n in range(2):
+            page.locator("button.check").nth(n).click()
+        wait_outbox(page, 2)
+        page.close()
+
+        again = context.new_page()
+        again.goto("/")
+        wait_for_screen(again, "today")
+        assert again.evaluate(WORKER_VERSION) == "offline-update"
+        expect(again.locator("#update")).to_be_hidden()
+        wait_outbox(again, 2)
+        expect(again.locator("li.entry.done")).to_have_count(2)
+
+        context.set_offline(False)
+        wait_outbox(again, 0)
+        again.locator("#sync").click()
+        again.wait_for_timeout(500)
+        rows = live_server.rows("SELECT id FROM completion WHERE patient_id = ?", (patient.id,))
+        assert len(rows) == 2
+    finally:
+        sw.write_text(original)
