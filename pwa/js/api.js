@@ -36,7 +36,8 @@ let measured = null;
 const CLOCK_OFF_MS = 15 * 60 * 1000;
 
 function noteServerTime(res) {
-  if (res.headers.get("X-Unknot-Stored")) return;
+  // Only Unknot's own answers (JSON): a captive portal's page carries its own clock.
+  if (res.headers.get("X-Unknot-Stored") || !/^application\/json/i.test(res.headers.get("Content-Type") || "")) return;
   const server = Date.parse(res.headers.get("Date") || "");
   if (Number.isNaN(server)) return;
   measured = { ms: server - Date.now(), wall: Date.now(), mono: performance.now() };

@@ -62,7 +62,9 @@ def test_a_phone_clock_a_day_behind_is_said_until_it_is_put_right(page: Page, cl
     expect(page.locator(".eyebrow").first).to_have_text(long_date(today))
 
 
-def test_a_phone_clock_ahead_is_said_too_and_a_right_one_is_not(page: Page, clinic: Clinic) -> None:
+def test_a_phone_clock_ahead_is_said_too_and_a_right_one_is_not(
+    context: BrowserContext, page: Page, clinic: Clinic
+) -> None:
     patient = clinic.patient(name="Ahead")
     page.clock.install(time=dt.datetime.now(MADRID) + dt.timedelta(hours=3))
     join_in_browser(page, clinic.invite(patient))
@@ -71,6 +73,21 @@ def test_a_phone_clock_ahead_is_said_too_and_a_right_one_is_not(page: Page, clin
     page.reload()
     wait_for_screen(page, "today")
     expect(page.locator(".phase")).to_be_visible()
+    page.wait_for_timeout(500)
+    expect(page.locator(".clock-off")).to_have_count(0)
+
+    # A captive portal answering in the server's place, with a clock of its own: not the clinic's.
+    two_days_on = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    # (Routed for the whole profile: the worker's own requests too.)
+    context.route(
+        "**/api/v1/patient/**",
+        lambda route: route.fulfill(
+            status=200, content_type="text/html", headers={"Date": two_days_on}, body="<p>Log in</p>"
+        ),
+    )
+    with page.expect_response("**/api/v1/patient/plan?*"):
+        context.set_offline(True)
+        context.set_offline(False)
     page.wait_for_timeout(500)
     expect(page.locator(".clock-off")).to_have_count(0)
 
