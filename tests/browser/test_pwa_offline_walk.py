@@ -16,6 +16,7 @@ from tests.browser.conftest import (
     Clinic,
     LiveServer,
     PageProblems,
+    check_a11y,
     join_in_browser,
     local_today,
     new_context,
@@ -47,6 +48,7 @@ def test_a_phone_clock_a_day_behind_is_said_until_it_is_put_right(page: Page, cl
     expect(card).to_contain_text(re.compile(said))
     expect(card).to_contain_text("set the date and time in your phone's settings")
     screenshot(page, "today-clock-off")
+    check_a11y(page, "today with the clock card")
     # Other days do not repeat it.
     page.get_by_role("link", name=re.compile("Day before")).click()
     wait_for_screen(page, "day")
