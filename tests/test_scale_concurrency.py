@@ -265,3 +265,37 @@ async def test_a_wait_for_the_turn_given_up_or_cancelled_still_hands_it_on(
     await logs.store_batch(one, pid, [a_completion("one")], [], NOW)
     await logs.store_batch(other, pid, [a_completion("other")], [], NOW)
     assert sorted(rows(settings, "SELECT id FROM completion")) == [("one",), ("other",)]
+
+
+async def test_a_take_back_and_another_phones_completion_arriving_together_leave_it_taken_back(
+    two: tuple[Database, Database],
+) -> None:
+    """Two phones of one patient: one takes an exercise back while the other's record of it (done
+    before) arrives at the same moment, through another process. Neither transaction saw the other's
+    row, so both stood (logs.TAKE_BACK_TWINS needs the patient's batches one at a time)."""
+    one, other = two
+    pid = await a_patient(one)
+    days = [NOW.date() - dt.timedelta(days=n) for n in range(30)]
+
+    def record(n: str, day: dt.date, minutes: int, withdrawn: int | None = None) -> logs.CompletionRow:
+        return msgspec.structs.replace(
+            a_completion(n),
+            on_date=day,
+            done_at=iso(NOW + dt.timedelta(minutes=minutes)),
+            withdrawn_at=None if withdrawn is None else iso(NOW + dt.timedelta(minutes=withdrawn)),
+        )
+
+    mine = [record(f"a{i}", day, 0) for i, day in enumerate(days)]
+    await logs.store_batch(one, pid, mine, [], NOW)
+    await asyncio.gather(
+        *(
+            batch
+            for i, day in enumerate(days)
+            for batch in (
+                logs.store_batch(one, pid, [record(f"a{i}", day, 0, withdrawn=5)], [], NOW),
+                logs.store_batch(other, pid, [record(f"b{i}", day, 3)], [], NOW),
+            )
+        )
+    )
+    standing = await one.fetch_all("SELECT id FROM completion WHERE withdrawn_at IS NULL")
+    assert [r["id"] for r in standing] == []

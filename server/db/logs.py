@@ -164,6 +164,10 @@ async def store_batch(
     """
     received = iso(now)
     async with db.transaction() as tx:
+        # A patient's batches one at a time: on PostgreSQL two committing together (two phones, two
+        # app processes) would each miss the other's rows in TAKE_BACK_TWINS, and a take-back and a
+        # completion it covers would both stand.
+        await tx.serialize(f"unknot.log:{patient_id}")
         await tx.executemany(
             STORE_COMPLETION,
             [
