@@ -215,7 +215,8 @@ def test_plans_check_reads_an_older_database_without_upgrading_it_and_serve_says
     monkeypatch.setattr(granian, "Granian", NoServer)
     monkeypatch.setenv("UNKNOT_PORT", str(closed_port()))
     assert main(["serve"]) == 0
-    assert capsys.readouterr().out == f"database {database}: applied [7, 8, 9, 10, 11, 12, 13]\n"
+    applied = list(range(7, latest_version() + 1))
+    assert capsys.readouterr().out == f"database {database}: applied {applied}\n"
     assert schema_version(database) == latest_version()
     # A file with no tables at all is said to be one, not a traceback.
     (tmp_path / "empty.db").touch()

@@ -189,11 +189,24 @@ async def store_batch(
                 for c in completions
             ],
         )
-        twins = {(c.exercise_id, c.slot, c.on_date.isoformat()) for c in completions}
-        await tx.executemany(
-            TAKE_BACK_TWINS,
-            [{"pid": patient_id, "exercise_id": e, "slot": s, "on_date": d} for e, s, d in sorted(twins)],
-        )
+        if completions:
+            # Only the batch's exercises, times of day and days that hold a take-back (stored now or
+            # before): most batches touch none, and need no UPDATE at all.
+            withdrawn = await tx.fetch_all(
+                "SELECT DISTINCT exercise_id, slot, on_date FROM completion "
+                "WHERE patient_id = :pid AND on_date BETWEEN :first AND :last AND withdrawn_at IS NOT NULL",
+                {
+                    "pid": patient_id,
+                    "first": min(c.on_date for c in completions).isoformat(),
+                    "last": max(c.on_date for c in completions).isoformat(),
+                },
+            )
+            batch = {(c.exercise_id, c.slot, c.on_date.isoformat()) for c in completions}
+            twins = sorted(batch & {(r["exercise_id"], r["slot"], r["on_date"]) for r in withdrawn})
+            await tx.executemany(
+                TAKE_BACK_TWINS,
+                [{"pid": patient_id, "exercise_id": e, "slot": s, "on_date": d} for e, s, d in twins],
+            )
         await tx.executemany(
             "INSERT INTO checkin (id, patient_id, on_date, soreness, red_flags, note, done_at, received_at) "
             "VALUES (:id, :pid, :on_date, :soreness, :red_flags, :note, :done_at, :received) "
