@@ -1,0 +1,105 @@
+"""Access as people use the apps: a contrast theme (Windows' forced colours) that must still show
+what was chosen and where one is, and a keyboard or screen reader user coming back to a list."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect
+
+from tests.browser.conftest import Clinic, LiveServer, PageProblems, join_in_browser, new_context, wait_for_screen
+from tests.browser.console_helpers import ConsoleAccount, console_session
+
+pytestmark = pytest.mark.browser
+
+# The colours the browser paints an element with (forced colours are applied in these values; a
+# see-through background, which forced colours keep so, shows the nearest one behind it).
+PAINT = """(el) => {
+  const style = getComputedStyle(el);
+  let background = "rgb(255, 255, 255)";
+  for (let e = el; e; e = e.parentElement) {
+    const colour = getComputedStyle(e).backgroundColor;
+    if (!/^rgba\\(.*, 0\\)$/.test(colour)) { background = colour; break; }
+  }
+  return {background, color: style.color, top: style.borderTopColor, left: style.borderLeftColor};
+}"""
+
+
+@pytest.fixture(scope="module")
+def account(live_server: LiveServer) -> Iterator[ConsoleAccount]:
+    created = ConsoleAccount.create(live_server, "Access Walk Therapist")
+    yield created
+    created.close()
+
+
+def visit(page: Page, hash_: str, screen: str) -> None:
+    page.evaluate("h => { location.hash = h; }", hash_)
+    wait_for_screen(page, screen)
+
+
+def paint(locator: Locator) -> dict[str, str]:
+    return locator.evaluate(PAINT)
+
+
+def chosen_stands_out(chosen: Locator, other: Locator, where: str) -> None:
+    """A chosen option is painted unlike one not chosen, and its text unlike its own background."""
+    mine, theirs = paint(chosen), paint(other)
+    assert mine["background"] != theirs["background"], f"{where}: the choice looks like the others ({mine})"
+    assert mine["color"] != mine["background"], f"{where}: the choice's text does not show ({mine})"
+
+
+def test_a_contrast_theme_still_shows_the_choice_and_the_current_tab(
+    browser: Browser, live_server: LiveServer, clinic: Clinic, page_problems: PageProblems
+) -> None:
+    """In forced colours every background is painted alike: a soreness number, a reminder day or
+    a language picked only by its fill looked unpicked, and every tab showed the current one's bar."""
+    patient = clinic.patient(name="Fran")
+    context = new_context(browser, live_server, forced_colors="active", color_scheme="dark")
+    context.on("page", page_problems.watch)
+    try:
+        page = context.new_page()
+        join_in_browser(page, clinic.invite(patient))
+
+        visit(page, "#/checkin", "checkin")
+        page.get_by_role("radio", name="4", exact=True).check()
+        page.locator("h1").focus()  # the focus ring is not what shows the choice
+        options = page.locator(".scale-option label")
+        chosen_stands_out(options.nth(4), options.nth(5), "the soreness chosen")
+
+        # The current tab: its bar shows, the others' bars are the tab bar's own colour.
+        tabs = page.locator("#nav a")
+        nav = paint(page.locator("#nav"))
+        current = paint(page.locator("#nav a[aria-current='page']"))
+        assert page.locator("#nav a[aria-current='page']").text_content() == "Check-in"
+        for i in range(tabs.count()):
+            if tabs.nth(i).get_attribute("aria-current"):
+                continue
+            other = paint(tabs.nth(i))
+            assert other["top"] == nav["background"], f"tab {i} shows a bar as if it were current: {other}"
+            assert current["top"] != other["top"]
+
+        visit(page, "#/reminders", "reminders")
+        days = page.locator(".weekday-option")
+        days.nth(1).locator("input").uncheck()
+        page.locator("h1").focus()
+        chosen_stands_out(days.nth(0).locator("label"), days.nth(1).locator("label"), "a reminder day")
+
+        visit(page, "#/more", "more")
+        chosen_stands_out(
+            page.get_by_role("button", name="English"), page.get_by_role("button", name="Español"), "the language"
+        )
+    finally:
+        context.close()
+    assert not page_problems.errors, page_problems.errors
+
+
+def test_a_contrast_theme_shows_the_consoles_current_page(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    with console_session(browser, live_server, account, page_problems, forced_colors="active") as (_, page):
+        nav = page.get_by_role("navigation", name="Console")
+        patients, help_ = nav.get_by_role("link", name="Patients"), nav.get_by_role("link", name="Help")
+        expect(patients).to_have_attribute("aria-current", "page")
+        page.locator("h1").focus()
+        chosen_stands_out(patients, help_, "the console's current page")
