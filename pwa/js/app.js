@@ -743,7 +743,20 @@ function waitingForPlan() {
     }));
 }
 
-function render({ focus = false } = {}) {
+/** The entry of the exercise just left (`left`, an "ex" route) on the day list now drawn, if it is there. */
+function entryLeft(main, r, left) {
+  if (!left || left.name !== "ex" || !["today", "day"].includes(r.name)) return null;
+  const [date, slot, exercise] = left.args;
+  const shown = r.name === "day" && r.args[0] ? r.args[0] : app.today();
+  if (date !== shown || !slot || !exercise) return null;
+  const key = CSS.escape(`open:${slot}:${exercise}`);
+  return main.querySelector(`[data-focus="${key}"]`);
+}
+
+/** Draw the screen the route names. With `focus` (a new screen), focus goes to its heading; back
+ *  on a day's list from one of its exercises (`left`: the route before), to that exercise's entry
+ *  instead, in view, so the patient goes on from where they were, not from the top of the list. */
+function render({ focus = false, left = null } = {}) {
   const main = $("main");
   const scroll = window.scrollY;
   // Re-drawing the same screen keeps keyboard focus on the same control (by its data-focus key).
@@ -774,10 +787,14 @@ function render({ focus = false } = {}) {
   // A reminder opens its day at its slot (see route): that slot's heading gets focus.
   const slot = ["today", "day"].includes(r.name) && dueSlot(r.name === "day" && r.args[0] ? r.args[0] : app.today());
   const slotHeading = focus && slot && main.querySelector(`#slot-${slot}`);
+  const entry = focus && !slotHeading && entryLeft(main, r, left);
   if (slotHeading) {
     slotHeading.setAttribute("tabindex", "-1");
     slotHeading.focus({ preventScroll: true });
     slotHeading.scrollIntoView({ block: "start" });
+  } else if (entry) {
+    entry.focus({ preventScroll: true });
+    entry.scrollIntoView({ block: "center" });
   } else if (focus) {
     window.scrollTo(0, 0);
     if (heading) heading.focus({ preventScroll: true });
@@ -819,6 +836,7 @@ async function route() {
     }
     return false;
   }
+  const left = app.route;
   app.route = parse(hash);
   app.due = null;
   if (app.route.name === "today" && (app.route.params.has("date") || app.route.params.has("slot"))) {
@@ -839,7 +857,7 @@ async function route() {
     history.replaceState(null, "", `${location.pathname}${undated}`);
     app.route = parse(undated);
   }
-  render({ focus: true });
+  render({ focus: true, left });
   return false;
 }
 

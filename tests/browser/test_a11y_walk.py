@@ -3,6 +3,7 @@ what was chosen and where one is, and a keyboard or screen reader user coming ba
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -103,3 +104,69 @@ def test_a_contrast_theme_shows_the_consoles_current_page(
         expect(patients).to_have_attribute("aria-current", "page")
         page.locator("h1").focus()
         chosen_stands_out(patients, help_, "the console's current page")
+
+
+def wait_in_view(page: Page, selector: str) -> None:
+    """Wait until the element is focused and wholly between the sticky header and the bottom tab
+    bar (a record sent meanwhile redraws the list, keeping both)."""
+    page.wait_for_function(
+        """selector => {
+          const el = document.querySelector(selector);
+          if (!el || document.activeElement !== el) return false;
+          const box = el.getBoundingClientRect();
+          const bar = document.querySelector(".bar").getBoundingClientRect();
+          const nav = document.querySelector("#nav").getBoundingClientRect();
+          return box.height > 0 && box.top >= bar.bottom && box.bottom <= nav.top;
+        }""",
+        arg=selector,
+        timeout=5_000,
+    )
+
+
+def test_back_from_an_exercise_lands_on_its_entry_not_the_top_of_the_list(
+    page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    """After an evening exercise, the keyboard (and screen reader) user went back to the heading
+    at the top of Today and tabbed through every morning and midday entry to reach the next one."""
+    patient = clinic.patient(name="Teo")
+    join_in_browser(page, clinic.invite(patient))
+    evening = page.locator("section.slot:has(#slot-evening) a.entry-main")
+    assert evening.count() >= 3
+    entry = evening.nth(2)
+    key = entry.get_attribute("data-focus")
+    entry.focus()
+    page.keyboard.press("Enter")
+    wait_for_screen(page, "ex")
+    expect(page.get_by_role("heading", level=1)).to_be_focused()
+
+    # The screen's own Back link, from the keyboard: on the entry, in view, with its focus ring.
+    page.get_by_role("link", name="Back", exact=True).focus()
+    page.keyboard.press("Enter")
+    wait_for_screen(page, "today")
+    selector = f"a[data-focus='{key}']"
+    back = page.locator(selector)
+    wait_in_view(page, selector)
+    assert back.evaluate("el => el.matches(':focus-visible')")
+    # Tab goes on to its done mark.
+    page.keyboard.press("Tab")
+    expect(page.locator(":focus")).to_have_attribute("data-focus", (key or "").replace("open:", "check:"))
+
+    # The browser's back button (or the phone's) does the same, and the marked exercise's
+    # "Back to today" too.
+    back.click()
+    wait_for_screen(page, "ex")
+    page.go_back()
+    wait_for_screen(page, "today")
+    wait_in_view(page, selector)
+    back.click()
+    wait_for_screen(page, "ex")
+    page.get_by_role("button", name=re.compile(r"^(Mark as done|I did it without the timer)$")).click()
+    page.locator(".done-panel").get_by_role("link", name="Back to today").click()
+    wait_for_screen(page, "today")
+    wait_in_view(page, selector)
+
+    # Any other way to Today starts at its heading, as every new screen does.
+    visit(page, "#/progress", "progress")
+    page.locator("#nav").get_by_role("link", name="Today").click()
+    wait_for_screen(page, "today")
+    expect(page.get_by_role("heading", level=1)).to_be_focused()
