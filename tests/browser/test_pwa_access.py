@@ -1,5 +1,6 @@
-"""Access beyond the axe check: text enlarged to 200% on small phones (WCAG 1.4.4 and 1.4.10),
-what a screen reader hears while counting repetitions, and done days that do not rely on colour."""
+"""Access beyond the axe check: text enlarged to 200% on small phones (WCAG 1.4.4 and 1.4.10), a
+phone on its side, what a screen reader hears while counting repetitions, and done days that do
+not rely on colour."""
 
 from __future__ import annotations
 
@@ -197,3 +198,37 @@ def test_done_days_on_progress_are_named_and_marked_not_only_coloured(
     visit(page, "#/progress", "progress")
     expect(chips.get_by_role("link", name=re.compile(r"^Día 1, .+, hecho en parte$"))).to_have_count(1)
     expect(chips.get_by_role("link", name=re.compile(r"^Día 2, .+, todo hecho$"))).to_have_count(1)
+
+
+def test_a_phone_on_its_side_keeps_most_of_the_screen_for_the_page(
+    browser: Browser, live_server: LiveServer, clinic: Clinic, page_problems: PageProblems
+) -> None:
+    """Landscape (a phone propped up to follow a timer): the sticky header and the tab bar took a
+    third of a 390 px high screen, more with larger text; the header now scrolls away."""
+    patient = clinic.patient([{"muscle": "upper-trapezius", "side": "left"}], name="Lupe")
+    context = new_context(browser, live_server, locale="es-ES", viewport={"width": 844, "height": 390})
+    context.on("page", page_problems.watch)
+    try:
+        page = context.new_page()
+        join_in_browser(page, clinic.invite(patient))
+        timed = page.locator("li.entry a.entry-main", has_text=re.compile(r"Mantenga|minutos")).first
+        screens = [
+            ("#/today", "today"),
+            (timed.evaluate("a => a.hash"), "ex"),
+            ("#/checkin", "checkin"),
+            ("#/progress", "progress"),
+        ]
+        problems: list[str] = []
+        for size in ("112.5%", "150%"):
+            page.evaluate("size => { document.documentElement.style.fontSize = size; }", size)
+            for hash_, screen in screens:
+                visit(page, hash_, screen)
+                # Every screen opens at its top, where the warning signs are.
+                expect(page.locator("#warn")).to_be_in_viewport()
+                problems += reachable_problems(page, f"{hash_} at {size}")
+        visit(page, "#/today", "today")
+        screenshot(page, "today-landscape")
+    finally:
+        context.close()
+    assert not problems, "a phone on its side:\n" + "\n".join(problems)
+    assert not page_problems.errors, page_problems.errors
