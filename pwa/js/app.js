@@ -334,6 +334,7 @@ export const app = {
     if (last && last.textContent === text) last.remove(); // the same again is read out again
     box.append(h("p", { text }));
     while (box.childElementCount > 2) box.firstElementChild.remove();
+    clearOfToast(document.activeElement);
   },
 
   async setLang(next) {
@@ -901,6 +902,24 @@ function showJoin(screen) {
 
 // ---- the frame: header, sync status, banners, navigation ------------------------------
 
+/** A control reached from the keyboard is not left hidden under a message at the bottom of the
+ *  screen (marking one done after another, the next one came to rest under "Done: ..."): the
+ *  page scrolls it clear, once the browser has scrolled it into view. */
+function clearOfToast(el) {
+  requestAnimationFrame(() => {
+    const box = $("toast");
+    if (!el || !box.childElementCount || !$("main").contains(el) || document.activeElement !== el) return;
+    try {
+      if (!el.matches(":focus-visible")) return; // a tap: the finger is where the patient looks
+    } catch {
+      return; // a browser without :focus-visible
+    }
+    const toast = box.getBoundingClientRect();
+    const it = el.getBoundingClientRect();
+    if (it.bottom > toast.top && it.top < toast.bottom) window.scrollBy(0, it.bottom - toast.top + 8);
+  });
+}
+
 function translateChrome() {
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   for (const el of document.querySelectorAll("[data-i18n-label]")) el.setAttribute("aria-label", t(el.dataset.i18nLabel));
@@ -1149,6 +1168,7 @@ async function start() {
     } else app.toast(t("outbox_empty_long")); // a tap on "All saved" says what it means
     sync.flush();
   });
+  $("main").addEventListener("focusin", (event) => clearOfToast(event.target));
   $("main").addEventListener("toggle", (event) => {
     const key = event.target.dataset && event.target.dataset.keep;
     if (key) app.details.set(key, event.target.open);

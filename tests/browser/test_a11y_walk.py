@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.browser.conftest import Clinic, LiveServer, PageProblems, join_in_browser, new_context, wait_for_screen
 from tests.browser.console_helpers import ConsoleAccount, console_session
@@ -170,3 +171,37 @@ def test_back_from_an_exercise_lands_on_its_entry_not_the_top_of_the_list(
     page.locator("#nav").get_by_role("link", name="Today").click()
     wait_for_screen(page, "today")
     expect(page.get_by_role("heading", level=1)).to_be_focused()
+
+
+# The focused control and the message at the bottom of the screen do not overlap (or none shows).
+CLEAR_OF_TOAST = """() => {
+  const toast = document.getElementById("toast");
+  if (!toast.childElementCount) return true;
+  const box = toast.getBoundingClientRect();
+  const it = document.activeElement.getBoundingClientRect();
+  return it.bottom <= box.top || it.top >= box.bottom;
+}"""
+
+
+def test_marking_one_done_after_another_from_the_keyboard_never_hides_the_focus_under_the_message(
+    page: Page, clinic: Clinic
+) -> None:
+    """Tab, Space, Tab...: the "Done: ..." message at the bottom of the screen covered the next
+    entry reached, whole, for the four seconds it shows (WCAG 2.4.11)."""
+    patient = clinic.patient(name="Ines")
+    join_in_browser(page, clinic.invite(patient))
+    page.locator("h1").focus()
+    marked = 0
+    hidden: list[str] = []
+    while marked < 5:
+        page.keyboard.press("Tab")
+        focused = page.locator(":focus")
+        if focused.evaluate("el => el.matches('button.check:not(.on)')"):
+            page.keyboard.press("Space")
+            marked += 1
+            expect(page.locator("#toast p").last).to_have_text(re.compile(r"^Done: "))
+        try:
+            page.wait_for_function(CLEAR_OF_TOAST, timeout=1_000)
+        except PlaywrightError:
+            hidden.append(page.evaluate("document.activeElement.getAttribute('data-focus')"))
+    assert not hidden, f"focused controls left under the message: {hidden}"
