@@ -168,3 +168,32 @@ def test_an_older_flag_not_yet_handled_stays_in_the_check_ins_table_past_the_lat
         # Handled, it leaves the table like any other check-in past the latest 30.
         expect(page.locator("tr[data-checkin]")).to_have_count(30)
         expect(page.locator(f"tr[data-checkin='{old['id']}']")).to_have_count(0)
+
+
+def test_two_flagged_check_ins_of_one_day_are_told_apart_by_their_time(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    """Both rows said "Nov 27" and both buttons were "Mark the red flags of Nov 27 as handled": a
+    keyboard or screen reader user could not tell which check-in they were marking."""
+    pid, phone = joined(account, "Dora Dos")
+    morning = report(phone, ["fainting"], hours_ago=3)
+    later = report(phone, ["swollen-calf"], hours_ago=1)
+    phone.close()
+
+    def when(checkin: dict[str, Any]) -> str:
+        at = dt.datetime.fromisoformat(checkin["done_at"].replace("Z", "+00:00")).astimezone(zoneinfo.ZoneInfo(ZONE))
+        day = dt.date.fromisoformat(checkin["on_date"])
+        return f"{day:%b} {day.day}, {in_zone(checkin['done_at'])[1]} {at:%p}"
+
+    with console_session(browser, live_server, account, page_problems) as (_, page):
+        goto_view(page, f"#/patients/{pid}", "patient")
+        for checkin in (morning, later):
+            row = page.locator(f"tr[data-checkin='{checkin['id']}']")
+            expect(row.get_by_role("rowheader")).to_have_text(when(checkin))
+            expect(row.get_by_role("button", name=f"Mark the red flags of {when(checkin)} as handled")).to_be_visible()
+        page.get_by_role("button", name=f"Mark the red flags of {when(morning)} as handled").click()
+        page.get_by_role("button", name="Mark as handled", exact=True).click()
+        wait_view(page, "patient")
+        expect(page.locator("#toast")).to_have_text(f"The red flags of {when(morning)} are marked as handled.")
+        expect(page.locator(f"tr[data-checkin='{morning['id']}']")).to_contain_text("Handled ")
+        expect(page.locator(f"tr[data-checkin='{later['id']}']").get_by_role("button")).to_have_count(1)

@@ -105,10 +105,10 @@ function handledText(mark, timeZone) {
   );
 }
 
-/** The "Mark as handled" button of a flagged check-in, opening a short optional note and the
- *  confirming button; a stored mark reloads the page (the badges above go with it). */
-function handleControl(id, c, ctx) {
-  const when = shortDate(c.on_date);
+/** The "Mark as handled" button of a flagged check-in (`when`: its day, as its row says it),
+ *  opening a short optional note and the confirming button; a stored mark reloads the page (the
+ *  badges above go with it). */
+function handleControl(id, c, ctx, when) {
   const open = h("button", { type: "button", class: "secondary small", "aria-expanded": "false", "aria-label": `Mark the red flags of ${when} as handled` }, "Mark as handled");
   const note = h("input", { name: "note", maxlength: "200", autocomplete: "off" });
   const problem = h("p", { class: "alert", role: "alert", hidden: true });
@@ -161,11 +161,18 @@ function unhandledFlags(records) {
 
 function checkinCard(records, { id, timeZone, archived, ctx }) {
   const handled = new Map((records.handled || []).map((m) => [m.checkin_id, m]));
+  // A day with several check-ins gives each its time (in the patient's zone): the rows, and the
+  // buttons that mark their red flags as handled, are told apart by more than a hover.
+  const perDay = new Map();
+  for (const c of records.checkins) perDay.set(c.on_date, (perDay.get(c.on_date) || 0) + 1);
+  const clock = new Intl.DateTimeFormat("en", { timeStyle: "short", timeZone });
+  const when = (c) => (perDay.get(c.on_date) > 1
+    ? `${shortDate(c.on_date)}, ${clock.format(new Date(c.done_at))}` : shortDate(c.on_date));
   const follow = (c) => {
     if (!c.red_flags.length) return "";
     const mark = handled.get(c.id);
     if (mark) return handledText(mark, timeZone);
-    return archived ? h("span", { class: "muted" }, "not handled") : handleControl(id, c, ctx);
+    return archived ? h("span", { class: "muted" }, "not handled") : handleControl(id, c, ctx, when(c));
   };
   // The latest 30, and any older one whose warning signs are still to be marked as handled: the
   // badge stays until they are, so the button to do it must stay too.
@@ -176,7 +183,7 @@ function checkinCard(records, { id, timeZone, archived, ctx }) {
     h(
       "tr",
       { class: c.red_flags.length ? (handled.has(c.id) ? "flagged handled" : "flagged") : "", "data-checkin": c.id },
-      h("th", { scope: "row" }, h("time", { datetime: c.done_at, title: dateTime(c.done_at) }, shortDate(c.on_date))),
+      h("th", { scope: "row" }, h("time", { datetime: c.done_at, title: `${dateTime(c.done_at, timeZone)} (${timeZone})` }, when(c))),
       h("td", { class: "num" }, h("span", { class: ["score", c.soreness >= 7 ? "high" : ""] }, `${c.soreness}/10`)),
       h("td", {}, c.red_flags.length ? flagList(c, records) : "none"),
       h("td", {}, c.note || ""),
