@@ -963,7 +963,10 @@ function updateChrome() {
   const text = count > 0 ? t("outbox_waiting", { n: count })
     : refused > 0 ? t("outbox_refused", { n: refused }) : t("outbox_empty");
   if ($("sync-text").textContent !== text) fill($("sync-text"), text);
-  $("offline").hidden = app.online;
+  // The offline notice is a live region always in the page, filled only while offline: shown and
+  // filled at once, it may not be read out (as the toast's).
+  const offline = app.online ? "" : t("offline_banner");
+  if ($("offline").textContent !== offline) fill($("offline"), offline ? h("p", { text: offline }) : null);
   $("nav").hidden = !app.token || app.revoked;
 }
 

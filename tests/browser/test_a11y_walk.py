@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 from playwright.sync_api import Error as PlaywrightError
 
 from tests.browser.conftest import Clinic, LiveServer, PageProblems, join_in_browser, new_context, wait_for_screen
@@ -205,3 +205,24 @@ def test_marking_one_done_after_another_from_the_keyboard_never_hides_the_focus_
         except PlaywrightError:
             hidden.append(page.evaluate("document.activeElement.getAttribute('data-focus')"))
     assert not hidden, f"focused controls left under the message: {hidden}"
+
+
+def test_going_offline_is_said_by_a_live_region_that_was_already_in_the_page(
+    page: Page, context: BrowserContext, clinic: Clinic
+) -> None:
+    """The offline notice was a live region hidden while online and shown with its text at once,
+    which screen readers may not read out: a blind patient was not told that what they log waits."""
+    patient = clinic.patient(name="Olga")
+    join_in_browser(page, clinic.invite(patient))
+    notice = page.locator("#offline").and_(page.get_by_role("status"))
+    expect(notice).to_have_count(1)  # in the accessibility tree while online...
+    expect(notice).to_have_text("")  # ...with nothing to say and nothing shown
+    assert page.locator("#offline").evaluate("el => el.getBoundingClientRect().height") == 0
+    context.set_offline(True)
+    expect(notice).to_have_text("You are offline. What you log is kept on this phone and sent later.")
+    expect(notice).to_be_visible()
+    visit(page, "#/more", "more")
+    page.get_by_role("button", name="Español").click()
+    expect(notice).to_have_text("No tiene conexión. Lo que anote se guarda en este teléfono y se enviará más tarde.")
+    context.set_offline(False)
+    expect(notice).to_have_text("")
