@@ -744,6 +744,34 @@ function waitingForPlan() {
     }));
 }
 
+// What takes keyboard focus on a screen (a heading too: each screen's gets it when drawn).
+const FOCUSABLE = "a[href], button, input, select, textarea, summary, [tabindex]";
+
+/** Where keyboard focus is on the screen, to find it again once the screen is drawn anew (the
+ *  records sent, the app back in front, another tab's mark): a control's data-focus key, or else
+ *  its place among the screen's controls with its address or words. Null when it is elsewhere. */
+function focusPlace(main) {
+  const el = document.activeElement;
+  if (!el || el === main || !main.contains(el)) return null;
+  const keyed = el.closest("[data-focus]");
+  if (keyed) return { key: keyed.dataset.focus };
+  return { index: [...main.querySelectorAll(FOCUSABLE)].indexOf(el), tag: el.tagName, label: placeLabel(el) };
+}
+
+function placeLabel(el) {
+  return el.getAttribute("href") || el.textContent;
+}
+
+/** The control at `place` (see focusPlace) on the screen drawn now, if it is still there. */
+function findPlace(main, place) {
+  if (place.key) {
+    const key = CSS.escape(place.key);
+    return main.querySelector(`[data-focus="${key}"]`);
+  }
+  const el = main.querySelectorAll(FOCUSABLE)[place.index];
+  return el && el.tagName === place.tag && placeLabel(el) === place.label ? el : null;
+}
+
 /** The entry of the exercise just left (`left`, an "ex" route) on the day list now drawn, if it is there. */
 function entryLeft(main, r, left) {
   if (!left || left.name !== "ex" || !["today", "day"].includes(r.name)) return null;
@@ -760,9 +788,8 @@ function entryLeft(main, r, left) {
 function render({ focus = false, left = null } = {}) {
   const main = $("main");
   const scroll = window.scrollY;
-  // Re-drawing the same screen keeps keyboard focus on the same control (by its data-focus key).
-  const focusKey = !focus && main.contains(document.activeElement)
-    ? document.activeElement.closest("[data-focus]")?.dataset.focus : null;
+  // Re-drawing the same screen keeps keyboard focus on the same control.
+  const place = focus ? null : focusPlace(main);
   if (app.cleanup) {
     app.cleanup();
     app.cleanup = null;
@@ -801,7 +828,8 @@ function render({ focus = false, left = null } = {}) {
     if (heading) heading.focus({ preventScroll: true });
   } else {
     window.scrollTo(0, scroll);
-    const again = focusKey && main.querySelector(`[data-focus="${CSS.escape(focusKey)}"]`);
+    // A control gone with the redraw leaves focus on the screen's heading, not on the page's body.
+    const again = place && (findPlace(main, place) || heading);
     if (again) again.focus({ preventScroll: true });
   }
   updateChrome();

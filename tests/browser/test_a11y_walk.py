@@ -10,7 +10,15 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 from playwright.sync_api import Error as PlaywrightError
 
-from tests.browser.conftest import Clinic, LiveServer, PageProblems, join_in_browser, new_context, wait_for_screen
+from tests.browser.conftest import (
+    Clinic,
+    LiveServer,
+    PageProblems,
+    join_in_browser,
+    new_context,
+    wait_for_screen,
+    wait_outbox,
+)
 from tests.browser.console_helpers import ConsoleAccount, console_session
 
 pytestmark = pytest.mark.browser
@@ -226,3 +234,42 @@ def test_going_offline_is_said_by_a_live_region_that_was_already_in_the_page(
     expect(notice).to_have_text("No tiene conexión. Lo que anote se guarda en este teléfono y se enviará más tarde.")
     context.set_offline(False)
     expect(notice).to_have_text("")
+
+
+def test_a_screen_drawn_anew_keeps_the_keyboard_focus_where_it_was(
+    page: Page, context: BrowserContext, clinic: Clinic
+) -> None:
+    """A screen is drawn again when the records are sent, another tab logs something or the
+    language changes: focus on a control without a data-focus key (a day link, a language button,
+    the heading a new screen gives it) fell to the page's body, and the next Tab started over from
+    the top of the page."""
+    patient = clinic.patient(name="Pia")
+    join_in_browser(page, clinic.invite(patient))
+
+    # A check-in saved: Today's heading has focus, and keeps it once the check-in is sent.
+    visit(page, "#/checkin", "checkin")
+    page.get_by_role("radio", name="2", exact=True).check()
+    page.get_by_role("button", name="Save check-in").click()
+    wait_for_screen(page, "today")
+    wait_outbox(page, 0)
+    expect(page.get_by_role("heading", level=1)).to_be_focused()
+
+    # Another tab marks an exercise done: this one redraws, focus stays on "Next day".
+    next_day = page.get_by_role("link", name=re.compile(r"^Next day"))
+    next_day.focus()
+    other = context.new_page()
+    other.goto("/#/today")
+    wait_for_screen(other, "today")
+    other.locator("button.check:not(.on)").first.click()
+    expect(page.locator("button.check.on")).to_have_count(1)
+    expect(next_day).to_be_focused()
+    other.close()
+
+    # The language changed from the keyboard: the button pressed keeps the focus.
+    visit(page, "#/more", "more")
+    spanish = page.get_by_role("button", name="Español")
+    spanish.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Más")
+    expect(spanish).to_be_focused()
+    expect(spanish).to_have_attribute("aria-pressed", "true")
