@@ -5,11 +5,12 @@ import { t } from "./i18n.js";
 
 /**
  * A 0-10 scale as a group of big radio buttons.
- * onChange(value) when the patient picks a number.
+ * onChange(value) when the patient picks a number; `problem`: the id of a message about it, read
+ * with the group (before its hint) once it says something.
  */
-export function scale({ name, legend, hint, value = null, onChange }) {
+export function scale({ name, legend, hint, value = null, onChange, problem = null }) {
   const hintId = newId("hint");
-  return h("fieldset", { class: "scale", "aria-describedby": hintId },
+  return h("fieldset", { class: "scale", "aria-describedby": problem ? `${problem} ${hintId}` : hintId },
     h("legend", { text: legend }),
     h("p", { class: "muted", id: hintId, text: hint || t("scale_hint") }),
     h("div", { class: "scale-options" },

@@ -273,3 +273,30 @@ def test_a_screen_drawn_anew_keeps_the_keyboard_focus_where_it_was(
     expect(page.get_by_role("heading", level=1)).to_have_text("Más")
     expect(spanish).to_be_focused()
     expect(spanish).to_have_attribute("aria-pressed", "true")
+
+
+def test_what_went_wrong_is_heard_with_the_field_that_gets_the_focus(page: Page, clinic: Clinic) -> None:
+    """A wrong code, a check-in saved without a number: the alert came as focus moved to the
+    field, and a screen reader reading the field may cut the alert short; the field did not say it."""
+    page.goto("/")
+    wait_for_screen(page, "join")
+    code = page.get_by_label("Your code")
+    expect(code).not_to_have_attribute("aria-invalid", "true")
+    code.fill("ABCD-EFGH-JKMN-PQRS")
+    code.press("Enter")
+    unknown = "We could not find this code. Check it, or ask your clinic for a new one."
+    expect(page.get_by_role("alert")).to_have_text(unknown)
+    expect(code).to_be_focused()
+    expect(code).to_have_accessible_description(re.compile(f"^{re.escape(unknown)} For example ABCD-"))
+    expect(code).to_have_attribute("aria-invalid", "true")
+
+    join_in_browser(page, clinic.invite(clinic.patient(name="Nico")))
+    expect(code).to_have_count(0)
+    visit(page, "#/checkin", "checkin")
+    numbers = page.get_by_role("group", name="How sore are you today?")
+    expect(numbers).to_have_accessible_description(re.compile(r"^0 = not sore at all"))
+    page.get_by_role("button", name="Save check-in").click()
+    expect(page.get_by_role("radio", name="0", exact=True)).to_be_focused()
+    choose = "Please choose how sore you are (0 to 10)."
+    expect(page.get_by_role("alert")).to_have_text(choose)
+    expect(numbers).to_have_accessible_description(re.compile(f"^{re.escape(choose)} 0 = not sore"))

@@ -47,7 +47,8 @@ export function renderCheckin(app, date) {
 
   const sorenessAdvice = h("p", { class: "advice", role: "status" });
   const flagAdvice = h("div", { class: "flag-advice" });
-  const error = h("p", { class: "error", role: "alert" });
+  const errorId = newId("problem");
+  const error = h("p", { class: "error", role: "alert", id: errorId });
   const noteId = newId("note");
   const note = h("textarea", { id: noteId, rows: "3", maxlength: "500", autocomplete: "off" });
   const save = h("button", { class: "btn big", type: "submit", text: t("checkin_save") });
@@ -108,6 +109,8 @@ export function renderCheckin(app, date) {
     name: "soreness",
     legend: t("soreness_question"),
     hint: t("soreness_hint"),
+    // Save moves focus to the numbers as the alert comes: the reason is heard with them.
+    problem: errorId,
     onChange: (value) => {
       soreness = value;
       error.textContent = "";

@@ -46,13 +46,22 @@ export function linkCode(value) {
 export function renderJoin(app, { code = "", error = null, notice = "", revoked = false }) {
   const inputId = newId("code");
   const hintId = newId("hint");
+  const messageId = newId("problem");
   // Filled only once the screen is in the page: an alert inserted already filled may not be read out.
-  const message = h("p", { class: "error", role: "alert" });
+  const message = h("p", { class: "error", role: "alert", id: messageId });
+  // The field is described by what went wrong too: focus goes to it as the alert comes, and a
+  // screen reader that reads the field may cut the alert short; the message is then heard with it.
+  const say = (text) => {
+    message.textContent = text;
+    if (text) input.setAttribute("aria-invalid", "true");
+    else input.removeAttribute("aria-invalid");
+  };
   let first = error ? joinError(error) : notice;
-  if (first) setTimeout(() => { if (first) message.textContent = first; }, 100);
+  if (first) setTimeout(() => { if (first) say(first); }, 100);
   const input = h("input", {
     id: inputId, name: "code", type: "text", value: code, autocomplete: "off", autocapitalize: "characters",
-    spellcheck: "false", required: true, maxlength: "64", "aria-describedby": hintId, enterkeyhint: "go",
+    spellcheck: "false", required: true, maxlength: "64", "aria-describedby": `${messageId} ${hintId}`,
+    enterkeyhint: "go",
   });
   const submit = h("button", { class: "btn big", type: "submit", text: t("join_button") });
   const form = h("form", {
@@ -65,12 +74,12 @@ export function renderJoin(app, { code = "", error = null, notice = "", revoked 
         // Sent as a link's code is: a full stop or a quote copied with it is no part of it.
         const value = cleanCode(input.value).code;
         if (value.replace(/-/g, "").length < 4) {
-          message.textContent = t("join_check_code");
+          say(t("join_check_code"));
           input.focus();
           return;
         }
         submit.disabled = true;
-        message.textContent = "";
+        say("");
         try {
           // Today, unless the patient opened another screen while the join was finishing.
           const here = app.route;
@@ -79,7 +88,7 @@ export function renderJoin(app, { code = "", error = null, notice = "", revoked 
           }
           else message.textContent = t("join_cancelled");
         } catch (err) {
-          message.textContent = joinError(err);
+          say(joinError(err));
           input.focus();
         } finally {
           submit.disabled = false;
