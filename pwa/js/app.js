@@ -998,7 +998,8 @@ function updateChrome() {
   $("nav").hidden = !app.token || app.revoked;
 }
 
-/** The "new version" notice. `held` ("form" or "timer", see unsavedWork): the new version
+/** The "new version" notice, in a live region always in the page (filled, not shown: see the
+ *  offline notice in updateChrome). `held` ("form" or "timer", see unsavedWork): the new version
  *  already runs in another tab and this one waits for it to be done or left (see reloadWhenFree). */
 function showUpdate(reg, { held = null } = {}) {
   const banner = $("update");
@@ -1020,7 +1021,6 @@ function showUpdate(reg, { held = null } = {}) {
         },
       },
     }));
-  banner.hidden = false;
 }
 
 let updateWanted = false;

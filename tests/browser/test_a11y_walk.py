@@ -218,10 +218,13 @@ def test_marking_one_done_after_another_from_the_keyboard_never_hides_the_focus_
 def test_going_offline_is_said_by_a_live_region_that_was_already_in_the_page(
     page: Page, context: BrowserContext, clinic: Clinic
 ) -> None:
-    """The offline notice was a live region hidden while online and shown with its text at once,
-    which screen readers may not read out: a blind patient was not told that what they log waits."""
+    """The offline notice (and the new version's) was a live region hidden until shown with its
+    text at once, which screen readers may not read out: a blind patient was not told that what
+    they log waits."""
     patient = clinic.patient(name="Olga")
     join_in_browser(page, clinic.invite(patient))
+    # The notice of a new version of the app is such a live region too.
+    expect(page.locator("#update").and_(page.get_by_role("status"))).to_have_text("")
     notice = page.locator("#offline").and_(page.get_by_role("status"))
     expect(notice).to_have_count(1)  # in the accessibility tree while online...
     expect(notice).to_have_text("")  # ...with nothing to say and nothing shown
