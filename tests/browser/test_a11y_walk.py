@@ -19,7 +19,7 @@ from tests.browser.conftest import (
     wait_for_screen,
     wait_outbox,
 )
-from tests.browser.console_helpers import ConsoleAccount, console_session
+from tests.browser.console_helpers import ConsoleAccount, console_session, goto_view, wait_view
 
 pytestmark = pytest.mark.browser
 
@@ -303,3 +303,42 @@ def test_what_went_wrong_is_heard_with_the_field_that_gets_the_focus(page: Page,
     choose = "Please choose how sore you are (0 to 10)."
     expect(page.get_by_role("alert")).to_have_text(choose)
     expect(numbers).to_have_accessible_description(re.compile(f"^{re.escape(choose)} 0 = not sore"))
+
+
+def test_the_consoles_one_key_shortcuts_can_be_turned_off(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    """n, t, p, / and ? acted anywhere outside a field (WCAG 2.1.4): a word said to speech input
+    with focus outside a field printed or changed the screen. Help turns them off, in this browser."""
+    with console_session(browser, live_server, account, page_problems) as (_, page):
+        name = page.get_by_label("Name", exact=True)
+        search = page.get_by_label("Search patients")
+        outside = "document.activeElement.blur()"  # focus on no field
+        page.evaluate(outside)
+        page.keyboard.press("n")
+        expect(name).to_be_focused()
+
+        goto_view(page, "#/help", "help")
+        single = page.get_by_role("checkbox", name="One-key shortcuts")
+        expect(single).to_be_checked()
+        single.uncheck()
+        goto_view(page, "#/", "patients")
+        for key in ("n", "/", "?"):
+            page.evaluate(outside)
+            page.keyboard.press(key)
+            expect(name).not_to_be_focused()
+            expect(search).not_to_be_focused()
+            expect(page.locator("body")).to_have_attribute("data-view", "patients")
+        # Kept in this browser.
+        page.reload()
+        wait_view(page, "patients")
+        page.evaluate(outside)
+        page.keyboard.press("n")
+        expect(name).not_to_be_focused()
+
+        goto_view(page, "#/help", "help")
+        page.get_by_role("checkbox", name="One-key shortcuts").check()
+        goto_view(page, "#/", "patients")
+        page.evaluate(outside)
+        page.keyboard.press("n")
+        expect(name).to_be_focused()

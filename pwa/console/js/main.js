@@ -294,6 +294,7 @@ document.addEventListener("keydown", (event) => {
     return;
   }
   if (typing(event.target) || !ctx.therapist) return;
+  if (event.key.length === 1 && !help.singleKeysOn()) return; // turned off on Help
   const fn = keys[event.key] || (event.key === "?" ? () => ctx.navigate("#/help") : null);
   if (fn) {
     event.preventDefault();

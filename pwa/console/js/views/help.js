@@ -6,8 +6,30 @@ import { h } from "../dom.js";
 
 export const BUDGET = { clicks: 5, keys: 1 };
 
+// Shortcuts of one key (a letter, "/" or "?") can be turned off in this browser (WCAG 2.1.4): speech
+// input types words into the page, and a word said with focus outside a field would print or move.
+const SINGLE_KEYS = "unknot.console.single-keys";
+
+/** Whether the one-key shortcuts are on in this browser (they are unless turned off on Help). */
+export function singleKeysOn() {
+  try {
+    return localStorage.getItem(SINGLE_KEYS) !== "off";
+  } catch {
+    return true;
+  }
+}
+
+function setSingleKeys(on) {
+  try {
+    if (on) localStorage.removeItem(SINGLE_KEYS);
+    else localStorage.setItem(SINGLE_KEYS, "off");
+  } catch { /* storage refused: on for this page only */ }
+}
+
 export async function render() {
   const row = (keys, what) => h("tr", {}, h("th", { scope: "row" }, ...keys.map((k) => h("kbd", {}, k))), h("td", {}, what));
+  const single = h("input", { type: "checkbox", id: "single-keys", checked: singleKeysOn(), "aria-describedby": "single-keys-hint" });
+  single.addEventListener("change", () => setSingleKeys(single.checked));
   const node = h(
     "section",
     { class: "view view-help" },
@@ -55,6 +77,14 @@ export async function render() {
           row(["↑", "↓"], "Body map: the muscle above or below"),
           row(["←", "→"], "Body map: the same muscle on the other side"),
           row(["Space"], "Body map: select or clear the muscle and side")),
+      ),
+      h(
+        "div",
+        { class: "check-row" },
+        single,
+        h("label", { htmlFor: "single-keys" }, "One-key shortcuts"),
+        h("span", { class: "muted", id: "single-keys-hint" },
+          "/, n, t, p and ? outside a field. Turn them off if you use speech input or they get in your way; Ctrl+Enter and everything else still work. Kept in this browser."),
       ),
     ),
     h(
