@@ -342,3 +342,20 @@ def test_the_consoles_one_key_shortcuts_can_be_turned_off(
         page.evaluate(outside)
         page.keyboard.press("n")
         expect(name).to_be_focused()
+
+
+def test_the_patients_page_reflows_at_400_percent_zoom(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    """A 1280x1024 screen at 400% (320 CSS px wide): a wide table scrolls in its own box, but the
+    devices table's "Actions" heading, a text only for screen readers, was placed against the page
+    and made every line of it scroll sideways (WCAG 1.4.10)."""
+    patient = account.patient("Zoe Zoom", treated=[{"muscle": "upper-trapezius", "side": "left"}])
+    account.joined_phone(patient["id"]).close()
+    zoomed = {"width": 320, "height": 256}
+    with console_session(browser, live_server, account, page_problems, viewport=zoomed) as (_, page):
+        goto_view(page, f"#/patients/{patient['id']}", "patient")
+        devices = page.get_by_role("table", name="Devices joined to this patient")
+        expect(devices.get_by_role("button", name=re.compile("^Remove "))).to_have_count(1)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"the patient's page is {overflow}px wider than the screen"
