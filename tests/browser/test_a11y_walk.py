@@ -1,5 +1,8 @@
-"""Access as people use the apps: a contrast theme (Windows' forced colours) that must still show
-what was chosen and where one is, and a keyboard or screen reader user coming back to a list."""
+"""Access as people use the apps, beyond the axe check: a contrast theme (Windows' forced colours)
+that must still show what was chosen and where one is; keyboard focus that comes back to the list
+entry left, stays put when a screen is drawn anew and is never hidden under a message; live
+regions and field descriptions a screen reader hears; the console's one-key shortcuts turned off
+for speech input, and its patient page at 400% zoom."""
 
 from __future__ import annotations
 
