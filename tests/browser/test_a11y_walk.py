@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+import cv2
+import numpy as np
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 from playwright.sync_api import Error as PlaywrightError
@@ -362,3 +364,34 @@ def test_the_patients_page_reflows_at_400_percent_zoom(
         expect(devices.get_by_role("button", name=re.compile("^Remove "))).to_have_count(1)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"the patient's page is {overflow}px wider than the screen"
+
+
+def ring_pixels(page: Page, target: Locator) -> int:
+    """Pixels of the focus ring's colour (the light theme's #1a56c9) in a screenshot of the
+    element's entry card."""
+    card = target.locator("xpath=ancestor::li[1]")
+    image = cv2.imdecode(np.frombuffer(card.screenshot(), dtype=np.uint8), cv2.IMREAD_COLOR)
+    ring = np.array([201, 86, 26])  # BGR
+    return int((np.abs(image.astype(int) - ring).sum(axis=2) < 60).sum())
+
+
+def test_the_focus_ring_of_an_entry_and_its_done_circle_shows_all_round(page: Page, clinic: Clinic) -> None:
+    """The entry card clips what lies outside it: the ring around its link and its done circle
+    showed only as a sliver between the two, so a keyboard user could hardly tell where focus
+    was on Today (WCAG 2.4.7)."""
+    join_in_browser(page, clinic.invite(clinic.patient(name="Rui")))
+    page.locator("h1").focus()
+    link = page.locator("li.entry a.entry-main").first
+    check = page.locator("li.entry button.check").first
+    for target in (link, check):
+        for _ in range(20):
+            if target.evaluate("el => el === document.activeElement"):
+                break
+            page.keyboard.press("Tab")
+        expect(target).to_be_focused()
+        page.mouse.move(0, 0)
+        box = target.bounding_box()
+        assert box
+        # A 3 px ring round the element, less its corners: at least half of it is seen.
+        seen, whole = ring_pixels(page, target), 3 * 2 * (box["width"] + box["height"])
+        assert seen >= whole / 2, f"{target}: {seen} of about {whole:.0f} ring pixels show"
