@@ -1,8 +1,8 @@
 """Access as people use the apps, beyond the axe check: a contrast theme (Windows' forced colours)
 that must still show what was chosen and where one is; keyboard focus that comes back to the list
 entry left, stays put when a screen is drawn anew and is never hidden under a message; live
-regions and field descriptions a screen reader hears; the console's one-key shortcuts turned off
-for speech input, and its patient page at 400% zoom."""
+regions, field descriptions and button names a screen reader hears; the console's one-key
+shortcuts turned off for speech input, and its patient page at 400% zoom."""
 
 from __future__ import annotations
 
@@ -395,3 +395,28 @@ def test_the_focus_ring_of_an_entry_and_its_done_circle_shows_all_round(page: Pa
         # A 3 px ring round the element, less its corners: at least half of it is seen.
         seen, whole = ring_pixels(page, target), 3 * 2 * (box["width"] + box["height"])
         assert seen >= whole / 2, f"{target}: {seen} of about {whole:.0f} ring pixels show"
+
+
+def test_two_devices_of_the_same_kind_have_removal_buttons_told_apart(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    """An old and a new iPhone: both buttons were "Remove iPhone", and so was the question, so a
+    keyboard or screen reader user could not tell which phone they were cutting off."""
+    patient = account.patient("Irene Iphone", treated=[{"muscle": "upper-trapezius", "side": "left"}])
+    invite = f"/api/v1/patients/{patient['id']}/invites"
+    for _ in range(2):
+        account.join(account.ok(account.api.post(invite))["code"], label="iPhone").close()
+    with console_session(browser, live_server, account, page_problems) as (_, page):
+        goto_view(page, f"#/patients/{patient['id']}", "patient")
+        table = page.get_by_role("table", name="Devices joined to this patient")
+        buttons = table.get_by_role("button", name=re.compile("^Remove iPhone joined "))
+        expect(buttons).to_have_count(2)
+        names = [b.get_attribute("aria-label") or "" for b in buttons.all()]
+        assert len(set(names)) == 2, names
+        buttons.first.click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog.get_by_role("heading")).to_have_text(f"{names[0]}?")
+        dialog.get_by_role("button", name="Remove device").click()
+        expect(page.locator("#toast")).to_have_text(f"{names[0].removeprefix('Remove ')} removed.")
+        # The one left has no twin any more: its plain name.
+        expect(table.get_by_role("button", name="Remove iPhone", exact=True)).to_have_count(1)

@@ -261,7 +261,28 @@ function planCard(id, plan, history, muscles) {
   );
 }
 
+/** A device as the console names it: its label, and when another device still joined has the
+ *  same label ("iPhone" twice after a new phone), when it joined too (and which of that minute's),
+ *  so the buttons that remove them, and what they say, are told apart by ear as well. */
+function deviceNames(devices) {
+  const active = devices.filter((d) => !d.revoked_at);
+  const names = new Map();
+  for (const d of devices) {
+    const twins = active.filter((o) => o.label === d.label);
+    if (d.revoked_at || twins.length < 2) {
+      names.set(d.id, d.label);
+      continue;
+    }
+    const joined = dateTime(d.created_at);
+    const sameTime = twins.filter((o) => dateTime(o.created_at) === joined);
+    const which = sameTime.length > 1 ? ` (${sameTime.indexOf(d) + 1} of ${sameTime.length})` : "";
+    names.set(d.id, `${d.label} joined ${joined}${which}`);
+  }
+  return names;
+}
+
 function devicesBody(id, devices, refresh) {
+  const names = deviceNames(devices);
   const rows = devices.map((d) =>
     h(
       "tr",
@@ -280,11 +301,11 @@ function devicesBody(id, devices, refresh) {
               {
                 type: "button",
                 class: "small danger-text",
-                "aria-label": `Remove ${d.label}`,
+                "aria-label": `Remove ${names.get(d.id)}`,
                 on: {
                   click: async (event) => {
                     const ok = await confirmDialog({
-                      title: `Remove ${d.label}?`,
+                      title: `Remove ${names.get(d.id)}?`,
                       body: "The app on that device stops working for this patient, and any code handed out for them but not used yet stops working too. They can join again with a new code.",
                       confirm: "Remove device",
                       danger: true,
@@ -293,7 +314,7 @@ function devicesBody(id, devices, refresh) {
                     await busy(event.target, async () => {
                       try {
                         await api(`/patients/${id}/devices/${d.id}`, { method: "DELETE" });
-                        await refresh(`${d.label} removed.`);
+                        await refresh(`${names.get(d.id)} removed.`);
                       } catch (err) {
                         await refresh(explain(err));
                       }
