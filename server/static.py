@@ -23,7 +23,7 @@ from litestar.router import Router
 from litestar.static_files import create_static_files_router
 from litestar.types import PathType
 
-from server.api.compression import SMALL_FILES
+from server.api.compression import STATIC_FILES
 
 __all__ = ["MinifiedFiles", "minified", "pwa_router"]
 
@@ -106,6 +106,6 @@ def pwa_router(pwa_dir: str) -> Router:
         html_mode=True,
         name="pwa",
         # Static files carry no identity: skip the lookup.
-        opt={"exclude_from_auth": True, SMALL_FILES: True},
+        opt={"exclude_from_auth": True, STATIC_FILES: True},
         guards=[_app_files_only],
     )

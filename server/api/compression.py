@@ -9,6 +9,7 @@ a browser does). So that route compresses its own answer, once per distinct body
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Literal
 
@@ -22,7 +23,7 @@ __all__ = [
     "GZIP_LEVEL",
     "MIN_BYTES",
     "SELF_COMPRESSED",
-    "SMALL_FILES",
+    "STATIC_FILES",
     "LazyCompressionMiddleware",
     "json_answer",
     "takes_gzip",
@@ -34,12 +35,14 @@ GZIP_LEVEL = 6
 MIN_BYTES = 1024
 # The opt key by which a route tells the middleware it compresses its own answers.
 SELF_COMPRESSED = "self_compressed"
-# The opt key of routes whose answers are files the phone keeps (the app shell): compressed from
-# SMALL_FILE_BYTES on, once each, since they are the same for every phone and every byte of the
-# shell is downloaded before the app works offline (a third of a small file, against MIN_BYTES's
-# CPU saving for answers made per request).
-SMALL_FILES = "compress_small_files"
-SMALL_FILE_BYTES = 256
+# The opt key of routes whose answers are files the phone keeps (the app shell). Every byte of the
+# shell is downloaded before the app works offline, and the files are the same for every phone:
+# each is compressed whole, at zlib's best level, once (not chunk by chunk as it is read), and
+# from STATIC_FILE_BYTES on (a third off a small file; MIN_BYTES spares CPU on answers made per
+# request). A file larger than STATIC_FILE_BUFFER streams as any answer does.
+STATIC_FILES = "static_files"
+STATIC_FILE_BYTES = 256
+STATIC_FILE_BUFFER = 256 * 1024
 
 
 @lru_cache(maxsize=64)
@@ -65,6 +68,11 @@ def _gzipped(body: bytes) -> bytes:
     return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
 
 
+@lru_cache(maxsize=64)
+def _gzipped_file(body: bytes) -> bytes:
+    return gzip.compress(body, compresslevel=9, mtime=0)
+
+
 def json_answer(request: Request, body: bytes) -> Response[bytes]:
     """Encoded JSON, gzip-compressed when the client takes it (the same body is compressed once)."""
     # The same test as the middleware's, so every route answers the same client alike.
@@ -83,7 +91,7 @@ class LazyCompressionMiddleware(CompressionMiddleware):
     Litestar makes a ``GzipFile`` (zlib's state, about 40 us) for every request whose client takes
     gzip, which every browser does, even when the answer is too small to compress: that cost the
     bare endpoint a quarter of its rate. A whole answer under ``MIN_BYTES`` now passes untouched;
-    anything else goes through Litestar's own wrapper as before.
+    anything else goes through Litestar's own wrapper as before, except static files (STATIC_FILES).
     """
 
     def create_compression_send_wrapper(
@@ -96,7 +104,8 @@ class LazyCompressionMiddleware(CompressionMiddleware):
             return send  # named, but refused (gzip;q=0)
         compressed = super().create_compression_send_wrapper  # called only for an answer worth it
         handler = scope.get("route_handler")
-        small_files = handler is not None and handler.opt.get(SMALL_FILES, False)
+        if handler is not None and handler.opt.get(STATIC_FILES, False):
+            return self._file_send_wrapper(send, lambda: compressed(send, compression_encoding, scope))
         start: Message | None = None
         compressing: Send | None = None  # where messages go once the answer's fate is known
 
@@ -113,13 +122,6 @@ class LazyCompressionMiddleware(CompressionMiddleware):
                 and len(message["body"]) < self.config.minimum_size
             ):
                 compressing = send  # anything after a whole answer passes as it is
-                if small_files and len(message["body"]) >= SMALL_FILE_BYTES:
-                    body = _gzipped(message["body"])
-                    headers = MutableScopeHeaders(start)
-                    headers["Content-Encoding"] = "gzip"
-                    headers["Content-Length"] = str(len(body))
-                    headers.extend_header_value("vary", "Accept-Encoding")
-                    message = {**message, "body": body}
                 await send(start)
                 await send(message)
             else:
@@ -127,5 +129,45 @@ class LazyCompressionMiddleware(CompressionMiddleware):
                 if start is not None:
                     await compressing(start)
                 await compressing(message)
+
+        return send_wrapper
+
+    @staticmethod
+    def _file_send_wrapper(send: Send, streaming: Callable[[], Send]) -> Send:
+        """A static file's answer, held until whole and sent gzipped in one piece (see STATIC_FILES);
+        ``streaming()`` (Litestar's wrapper) takes one too large to hold."""
+        start: Message | None = None
+        parts: list[bytes] = []
+        onward: Send | None = None
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal start, onward
+            if onward is not None:
+                await onward(message)
+            elif message["type"] == "http.response.start":
+                start = message
+            elif start is None or message["type"] != "http.response.body":
+                onward = streaming()
+                await onward(message)
+            else:
+                parts.append(message["body"])
+                held = sum(map(len, parts))
+                if message.get("more_body") and held < STATIC_FILE_BUFFER:
+                    return
+                body = b"".join(parts)
+                if message.get("more_body"):
+                    onward = streaming()
+                    await onward(start)
+                    await onward({**message, "body": body})
+                    return
+                onward = send
+                if held >= STATIC_FILE_BYTES:
+                    body = _gzipped_file(body)
+                    headers = MutableScopeHeaders(start)
+                    headers["Content-Encoding"] = "gzip"
+                    headers["Content-Length"] = str(len(body))
+                    headers.extend_header_value("vary", "Accept-Encoding")
+                await send(start)
+                await send({**message, "body": body})
 
         return send_wrapper
