@@ -14,7 +14,9 @@ import { joinError, linkCode, renderJoin } from "./screens/join.js";
 import { renderMore } from "./screens/more.js";
 import { renderProgress } from "./screens/progress.js";
 import { renderDay } from "./screens/today.js";
-import { forgetPush, keepFallbackText, renderReminders, startReminders } from "./reminders.js";
+import {
+  forgetPush, keepFallbackText, loadReminderInvite, pushState, renderReminders, startReminders,
+} from "./reminders.js";
 import { loadZoneAnswers, sendSettings, withWantedZone } from "./settings.js";
 
 const core = globalThis.unknotCore;
@@ -63,9 +65,27 @@ export const app = {
   due: null,
   // Which <details> (by data-keep) the patient opened or closed, kept across redraws.
   details: new Map(),
+  // Whether reminders are on for this phone (reminders.js pushState), null until known: while they
+  // are "off", Today invites the patient to set them.
+  push: null,
 
   today() {
     return todayIn(this.patient && this.patient.timezone);
+  },
+
+  /** Find out whether reminders are on for this phone (after startReminders, which may subscribe
+   *  again); a screen that shows it is drawn again when it changes to or from "off". */
+  async checkPush() {
+    const token = this.token;
+    if (!token) return;
+    const state = await pushState();
+    if (this.token !== token || this.revoked) return;
+    // What was found, for tests (as data-screen says what is on screen).
+    document.body.dataset.push = state;
+    if (state === this.push) return;
+    const before = this.push;
+    this.push = state;
+    if (state === "off" || before === "off") refreshPassive();
   },
 
   routine(date) {
@@ -389,6 +409,9 @@ export const app = {
     await core.set("token", result.token);
     await core.set("patient", result.patient);
     await core.del("revoked");
+    // Someone else, or the same patient after a removal, which forgot their "Not now" to the
+    // invitation to set reminders (and turned push off on this phone): invited again.
+    await loadReminderInvite();
     if (!(await core.get("lang"))) {
       await loadLang(pickLang(null, navigator.languages, result.patient.locale));
       translateChrome();
@@ -402,7 +425,7 @@ export const app = {
     await refreshLog();
     sync.flush();
     // A new device token: the server must learn this browser's subscription again.
-    startReminders(this);
+    startReminders(this).then(() => this.checkPush());
     return result;
   },
 
@@ -412,7 +435,8 @@ export const app = {
     await forgetPush(this);
     await core.clearAll();
     await clearApiCache();
-    Object.assign(this, { token: null, patient: null, bundle: null, records: [], revoked: false });
+    Object.assign(this, { token: null, patient: null, bundle: null, records: [], revoked: false, push: null });
+    delete document.body.dataset.push;
     this.go("#/today");
   },
 
@@ -429,8 +453,10 @@ export const app = {
     if (!token || token !== this.token) return Promise.resolve();
     this.revoked = true;
     this.token = null;
-    Object.assign(this, { patient: null, bundle: null, records: [], planMissing: false });
+    // Push goes off on this phone with the rest (core.forgetBrowserData).
+    Object.assign(this, { patient: null, bundle: null, records: [], planMissing: false, push: null });
     this.details.clear();
+    delete document.body.dataset.push;
     if (app.cleanup) {
       app.cleanup();
       app.cleanup = null;
@@ -1184,6 +1210,7 @@ async function start() {
   app.sound = saved.sound !== false;
   await loadLang(pickLang(saved.savedLang, navigator.languages, app.patient && app.patient.locale));
   await loadZoneAnswers();
+  await loadReminderInvite();
   translateChrome();
   try {
     app.bundle = await storedPlan(lang());
@@ -1221,6 +1248,8 @@ async function start() {
     if (Date.now() - app.lastRefresh > 5 * 60 * 1000) refreshPlan().then(refreshLog);
     watchDate();
     refreshPassive();
+    // Notifications allowed or blocked in the browser's settings meanwhile.
+    app.checkPush();
   });
   window.addEventListener("pagehide", () => app.leaving());
   // A storage write failing where no screen caught it (full storage, IndexedDB broken): said,
@@ -1252,7 +1281,7 @@ async function start() {
     keepStorage();
     sync.flush();
     refreshPlan().then(refreshLog);
-    startReminders(app);
+    startReminders(app).then(() => app.checkPush());
   }
 }
 

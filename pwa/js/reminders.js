@@ -11,6 +11,10 @@
 //   silently) and subscribes again when it vanished, or when the server no longer had the one this
 //   phone sent before (it drops one its push service calls gone); /sw.js handles
 //   pushsubscriptionchange.
+// - Today invites the patient to set reminders (reminderInvite) while they could work on this phone
+//   but are off here, the program is not over and the patient has not said "Not now" on this phone.
+//   A phone the clinic disconnected loses its subscription (core.forgetBrowserData) and, with the
+//   rest of the patient's data, that "Not now": joined again, it is invited again.
 
 import "./core.js";
 import { ApiError, call, isIos, isOffline, isRemoved, isStandalone } from "./api.js";
@@ -161,6 +165,79 @@ export async function startReminders(app) {
   } catch (err) {
     if (isRemoved(err)) app.onRevoked();
   }
+}
+
+/**
+ * Whether reminders are on for this phone, as the Reminders screen says it: "on" (a subscription
+ * and the permission), "off" (push can work here, but is not set up), or why it cannot work here
+ * ("blocked", "unsupported", "ios-install"; see pushSupport). Never asks, never throws.
+ */
+export async function pushState() {
+  const support = pushSupport();
+  if (support !== "ready") return support;
+  try {
+    const reg = await registration();
+    const subscription = await reg.pushManager.getSubscription();
+    return subscription && Notification.permission === "granted" ? "on" : "off";
+  } catch {
+    return "unsupported";
+  }
+}
+
+// The patient (by id) who said "Not now" to Today's invitation on this phone (kv, so forgetting the
+// patient after a removal forgets it too), read at start and after every join.
+const INVITE_KEY = "reminder_invite_closed";
+let inviteClosedFor = null;
+
+/** Read whether the invitation was turned down on this phone. */
+export async function loadReminderInvite() {
+  try {
+    inviteClosedFor = (await core.get(INVITE_KEY)) ?? null;
+  } catch {
+    inviteClosedFor = null; // no storage: invited again next visit
+  }
+}
+
+function closeInvite(app) {
+  if (!app.patient) return;
+  inviteClosedFor = app.patient.id;
+  core.set(INVITE_KEY, inviteClosedFor).catch(() => {});
+}
+
+/** The last control before `node` in the screen that can take focus, else the screen's heading. */
+function focusBefore(node) {
+  const main = node.closest("main") || document.body;
+  const controls = [...main.querySelectorAll("a[href], button:not([disabled]), summary, input:not([disabled])")]
+    .filter((el) => el.getClientRects().length && (el.compareDocumentPosition(node) & Node.DOCUMENT_POSITION_FOLLOWING));
+  return controls.length ? controls[controls.length - 1] : main.querySelector("h1");
+}
+
+/**
+ * Today's invitation to set reminders, or null: shown once app.checkPush has found reminders
+ * "off" here (push can work, no subscription), unless the patient said "Not now" on this phone.
+ * Today shows it only on today, while the program is not over.
+ */
+export function reminderInvite(app) {
+  if (app.push !== "off" || !app.patient || inviteClosedFor === app.patient.id) return null;
+  const card = h("aside", { class: "card hint reminder-invite", "aria-labelledby": "invite-title" },
+    h("h2", { id: "invite-title", text: t("invite_title") }),
+    h("p", { text: t("invite_text") }),
+    h("div", { class: "actions" },
+      h("a", { class: "btn small", href: "#/reminders", text: t("invite_open"), "data-focus": "invite-open" }),
+      h("button", {
+        class: "btn quiet small", type: "button", text: t("invite_later"),
+        on: {
+          click: () => {
+            closeInvite(app);
+            // Focus stays where the patient was: on what came before the card.
+            const next = focusBefore(card);
+            card.remove();
+            if (next) next.focus({ preventScroll: true });
+            app.toast(t("invite_closed"));
+          },
+        },
+      })));
+  return card;
 }
 
 /** Stop push on this phone (disconnecting): unsubscribe and tell the server. Never throws. */
@@ -392,6 +469,8 @@ export function renderReminders(app) {
   function draw() {
     const state = view.state;
     statusBox.dataset.pushState = state;
+    // Today's invitation to set reminders follows what this screen finds and does.
+    if (state !== "checking") app.push = state;
     const texts = {
       checking: "loading",
       on: "push_state_on",
@@ -428,13 +507,7 @@ export function renderReminders(app) {
 
   async function checkState() {
     if (support !== "ready") return;
-    try {
-      const reg = await registration();
-      const subscription = await reg.pushManager.getSubscription();
-      view.state = subscription && Notification.permission === "granted" ? "on" : "off";
-    } catch {
-      view.state = "unsupported";
-    }
+    view.state = await pushState();
     draw();
   }
 
@@ -520,6 +593,8 @@ export function renderReminders(app) {
           await subscription.unsubscribe();
         }
         view.state = "off";
+        // Turned off on purpose: Today does not invite the patient to turn them on again.
+        closeInvite(app);
         announceState(t("push_off_done"));
       } catch (err) {
         failed(err, pushMessage, "push_offline");

@@ -126,13 +126,22 @@ def test_a_program_that_starts_later_says_when_reminders_begin_in_spanish_and_a_
 
 @contextlib.contextmanager
 def subscribed(
-    browser: Browser, server: LiveServer, clinic: Clinic, problems: PageProblems, service: PushService, name: str
+    browser: Browser,
+    server: LiveServer,
+    clinic: Clinic,
+    problems: PageProblems,
+    service: PushService,
+    name: str,
+    renewed: Subscription | None = None,
 ) -> Iterator[tuple[Page, Subscription, Patient]]:
     """A joined phone whose browser holds a subscription at the local push service (see
-    EXISTING_SUBSCRIPTION), stored on the server, on the Reminders screen."""
+    EXISTING_SUBSCRIPTION), stored on the server, on the Reminders screen. With ``renewed``, the
+    browser's next ``subscribe()`` gives that one."""
     key = httpx.get(f"{server.url}/api/v1/push/public-key").json()["public_key"]
     sub = service.subscribe(name, application_server_key=key)
-    held = {"endpoint": sub.endpoint, "key": key, **sub.as_json()["keys"]}
+    held: dict[str, object] = {"endpoint": sub.endpoint, "key": key, **sub.as_json()["keys"]}
+    if renewed is not None:
+        held["renewed"] = {"endpoint": renewed.endpoint, **renewed.as_json()["keys"]}
     context = new_context(browser, server, permissions=["notifications"])
     context.on("page", problems.watch)
     context.add_init_script(EXISTING_SUBSCRIPTION.replace("ARGS", json.dumps(held)))

@@ -4,6 +4,7 @@ import { clockOff, isIos, isStandalone } from "../api.js";
 import { addDays, longDate } from "../dates.js";
 import { h } from "../dom.js";
 import { lang, t } from "../i18n.js";
+import { reminderInvite } from "../reminders.js";
 import { SLOTS } from "../routine.js";
 import { zonePrompt } from "../settings.js";
 import { entryLine, slotName } from "../words.js";
@@ -186,5 +187,8 @@ export function renderDay(app, date, { due = null } = {}) {
       ? h("a", { class: "card link-card warn-card", href: "#/help" },
         h("span", { class: "link-title", text: t("warning_card_title") }),
         h("span", { text: t("warning_card_text", { n: flags }) }))
-      : null);
+      : null,
+    // After the routine, where it moves nothing the patient came for: reminders, while they are
+    // off on this phone and the program is not over (reminders.js reminderInvite).
+    isToday && (routine.day !== null || routine.offset < 0) ? reminderInvite(app) : null);
 }
