@@ -195,6 +195,9 @@ self.addEventListener("sync", (event) => {
 // lang, count, minutes}. Every push shows a notification (subscriptions are userVisibleOnly).
 
 const PUSH_ICON = "/icons/icon-192.png";
+// Android's status bar shows the badge, by its alpha only: white waves on transparent
+// (tests/browser/badge.py draws it). Without one it shows the browser's own icon.
+const PUSH_BADGE = "/icons/badge-96.png";
 const PUSH_KEY_URL = "/api/v1/push/public-key";
 const PUSH_SUBSCRIPTIONS_URL = "/api/v1/patient/push/subscriptions";
 
@@ -220,6 +223,7 @@ async function showPush(data) {
   const options = {
     body: typeof message.body === "string" ? message.body : "",
     icon: PUSH_ICON,
+    badge: PUSH_BADGE,
     data: { url: appUrl(message.url), slot: message.slot || null, on_date: message.on_date || null,
       kind: message.kind || null },
   };

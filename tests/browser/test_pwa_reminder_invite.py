@@ -1,6 +1,6 @@
-"""Reminders a patient does not have to find: Today's invitation to set them, and a re-joined phone
-(whose reminders the removal turned off). Real Chromium against the real server; a subscription
-goes through the local push service (tests/pushservice.py).
+"""Reminders a patient does not have to find: Today's invitation to set them, a re-joined phone
+(whose reminders the removal turned off), and the notification's status-bar badge. Real Chromium
+against the real server; a subscription goes through the local push service (tests/pushservice.py).
 
 Found walking push reminders: the only way to them was More > Set reminders, and a phone the clinic
 removed and the patient joined again had them off without a word.
@@ -9,11 +9,13 @@ removed and the patient joined again had them off without a word.
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.browser.badge import BADGE, SIZE, draw, read_png
 from tests.browser.conftest import (
     Clinic,
     LiveServer,
@@ -25,10 +27,14 @@ from tests.browser.conftest import (
     screenshot,
     wait_for_screen,
 )
+from tests.browser.shell import shell_urls
 from tests.browser.test_pwa_push import (
+    app_worker,
     open_reminders,
+    push,
     subscriptions_in_db,
     wait_until,
+    watch_registrations,
 )
 from tests.browser.test_pwa_push_walk import subscribed
 from tests.browser.test_pwa_quality import check_layout
@@ -228,3 +234,50 @@ def test_a_phone_joined_again_after_the_clinic_removed_it_is_invited_to_turn_rem
         expect(page.get_by_role("button", name="Remind me at these times")).to_be_visible()
         expect(status.get_by_role("button", name="Send me a test reminder")).to_be_hidden()
         assert subscriptions_in_db(live_server, patient.id) == {}
+
+
+GET_BADGES = """async () => {
+  const reg = await navigator.serviceWorker.getRegistration("/");
+  return (await reg.getNotifications()).map((n) => ({ title: n.title, icon: n.icon, badge: n.badge }));
+}"""
+
+
+def test_a_reminder_notification_has_the_apps_monochrome_badge_for_the_status_bar(
+    browser: Browser, live_server: LiveServer, clinic: Clinic, page_problems: PageProblems, service: PushService
+) -> None:
+    """Without a badge, Android shows the browser's own icon in the status bar."""
+    with subscribed(browser, live_server, clinic, page_problems, service, "Marta") as (page, sub, _):
+        context = page.context
+        cdp, registrations = watch_registrations(context, page, live_server)
+        worker = app_worker(context, live_server)
+        # What the server sends through the push service, delivered to the worker as the browser would.
+        status = page.locator(".push-status")
+        status.get_by_role("button", name="Send me a test reminder").click()
+        expect(status.locator("[role=status]")).to_have_text(
+            "A test reminder is on its way. It should appear in a few seconds."
+        )
+        [message] = service.messages(sub)
+        wait_until(lambda: bool(registrations), "no service worker registration", page)
+        push(cdp, worker, live_server, registrations[-1], json.dumps(message))
+        [shown] = page.evaluate(GET_BADGES)
+        assert shown["title"] == message["title"]
+        assert shown["badge"] == f"{live_server.url}/icons/badge-96.png"
+        assert shown["icon"] == f"{live_server.url}/icons/icon-192.png"
+
+    # Served, as a PNG: white only, its shape in the alpha channel, on a transparent square.
+    r = httpx.get(f"{live_server.url}/icons/badge-96.png")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "image/png"
+    assert r.content == BADGE.read_bytes()
+    width, height, rows = read_png(r.content)
+    assert (width, height) == (SIZE, SIZE)
+    assert rows == draw(), "badge-96.png is not what tests/browser/badge.py draws: run it with --write"
+    pixels = [row[i : i + 4] for row in rows for i in range(0, len(row), 4)]
+    assert {bytes(p[:3]) for p in pixels} == {b"\xff\xff\xff"}
+    alpha = [p[3] for p in pixels]
+    assert alpha[0] == alpha[SIZE - 1] == alpha[-SIZE] == alpha[-1] == 0
+    assert 0.2 < sum(a == 255 for a in alpha) / len(alpha) < 0.6
+    # Like the notification's icon, fetched when a notification shows (online: a push just came),
+    # so neither is precached with the app shell.
+    urls = shell_urls()
+    assert ("/icons/badge-96.png" in urls) == ("/icons/icon-192.png" in urls)
