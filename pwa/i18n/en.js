@@ -262,8 +262,6 @@ export default {
   reminders_text: "Get a reminder on this phone when it is time for your exercises.",
   reminders_open: "Set reminders",
   invite_title: "Reminders on this phone",
-  invite_text: "Get a notification at the times you choose when it is time for your exercises.",
-  invite_open: "Set reminders",
   invite_later: "Not now",
   invite_closed: "You can set reminders at any time under More.",
   push_title: "On this phone",

@@ -262,8 +262,6 @@ export default {
   reminders_text: "Reciba un aviso en este teléfono cuando toque hacer los ejercicios.",
   reminders_open: "Configurar recordatorios",
   invite_title: "Recordatorios en este teléfono",
-  invite_text: "Reciba un aviso a las horas que usted elija cuando toque hacer sus ejercicios.",
-  invite_open: "Configurar recordatorios",
   invite_later: "Ahora no",
   invite_closed: "Puede configurar los recordatorios cuando quiera en «Más».",
   push_title: "En este teléfono",

@@ -221,9 +221,9 @@ export function reminderInvite(app) {
   if (app.push !== "off" || !app.patient || inviteClosedFor === app.patient.id) return null;
   const card = h("aside", { class: "card hint reminder-invite", "aria-labelledby": "invite-title" },
     h("h2", { id: "invite-title", text: t("invite_title") }),
-    h("p", { text: t("invite_text") }),
+    h("p", { text: t("reminders_text") }),
     h("div", { class: "actions" },
-      h("a", { class: "btn small", href: "#/reminders", text: t("invite_open"), "data-focus": "invite-open" }),
+      h("a", { class: "btn small", href: "#/reminders", text: t("reminders_open"), "data-focus": "invite-open" }),
       h("button", {
         class: "btn quiet small", type: "button", text: t("invite_later"),
         on: {

@@ -46,7 +46,7 @@ WORDS = {
     "en-US": {
         "locale": "en",
         "title": "Reminders on this phone",
-        "text": "Get a notification at the times you choose when it is time for your exercises.",
+        "text": "Get a reminder on this phone when it is time for your exercises.",
         "open": "Set reminders",
         "later": "Not now",
         "closed": "You can set reminders at any time under More.",
@@ -55,7 +55,7 @@ WORDS = {
     "es-ES": {
         "locale": "es",
         "title": "Recordatorios en este teléfono",
-        "text": "Reciba un aviso a las horas que usted elija cuando toque hacer sus ejercicios.",
+        "text": "Reciba un aviso en este teléfono cuando toque hacer los ejercicios.",
         "open": "Configurar recordatorios",
         "later": "Ahora no",
         "closed": "Puede configurar los recordatorios cuando quiera en «Más».",
