@@ -485,9 +485,11 @@
             found.body = Object.assign({}, found.body, { withdrawn_at: body.withdrawn_at });
             store.put(found);
           }
-          else if (type === "completion" && found.body.pain !== body.pain && !(blank(found.body.pain) && blank(body.pain))) {
+          else if (type === "completion" && !blank(body.pain) && found.body.pain !== body.pain) {
             // The clinic keeps another pain answer than this phone shows (a change sent after
-            // the first answer reached it): the phone shows the clinic's.
+            // the first answer reached it): the phone shows the clinic's. A log without one is
+            // older than the answer this phone has had acknowledged (a stored pain is never
+            // cleared): read while the answer was on its way, it must not blank it here.
             found.body = Object.assign({}, found.body, { pain: body.pain });
             store.put(found);
           }
