@@ -265,6 +265,9 @@ def cmd_close_therapist(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
+        if ended is None:
+            print(f"<{account.email}> is already closed; nothing changed")
+            return 0
         print(f"closed <{account.email}>; {ended} session(s) signed out")
         return 0
 
@@ -278,7 +281,10 @@ def cmd_reopen_therapist(args: argparse.Namespace) -> int:
     async def work(db: Database) -> int:
         [account] = await _accounts(db, args.email)
         async with db.transaction() as tx:
-            await therapists.reopen_account(tx, account.id)
+            reopened = await therapists.reopen_account(tx, account.id)
+        if not reopened:
+            print(f"<{account.email}> is already open; nothing changed")
+            return 0
         print(f"<{account.email}> can sign in again (with the password it had; `unknot set-password` to change it)")
         return 0
 

@@ -161,6 +161,41 @@ def test_transferring_from_a_therapist_with_no_patients_says_so(
     assert capsys.readouterr().out == "<ana@clinic.example> holds no patients; nothing was moved\n"
 
 
+def test_closing_a_closed_account_or_reopening_an_open_one_says_nothing_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Both said they had done it ("closed <a>; 0 session(s) signed out", "<a> can sign in again").
+    db = tmp_path / "unknot.db"
+    monkeypatch.setenv("UNKNOT_DATABASE_URL", str(db))
+    assert main(["init"]) == 0
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a-long-password\n"))
+    assert main(["create-therapist", "ana@clinic.example", "Ana", "--password-stdin"]) == 0
+    capsys.readouterr()
+
+    def closed_at() -> str | None:
+        with contextlib.closing(sqlite3.connect(db)) as conn:
+            [(when,)] = conn.execute("SELECT closed_at FROM therapist").fetchall()
+        return when
+
+    assert main(["reopen-therapist", "ana@clinic.example"]) == 0
+    assert capsys.readouterr().out == "<ana@clinic.example> is already open; nothing changed\n"
+    assert closed_at() is None
+
+    assert main(["close-therapist", "ana@clinic.example"]) == 0
+    assert capsys.readouterr().out == "closed <ana@clinic.example>; 0 session(s) signed out\n"
+    first = closed_at()
+    assert first is not None
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:  # as if closed a while ago
+        conn.execute("UPDATE therapist SET closed_at = '2020-01-02T03:04:05+00:00'")
+    assert main(["close-therapist", "ana@clinic.example"]) == 0
+    assert capsys.readouterr().out == "<ana@clinic.example> is already closed; nothing changed\n"
+    assert closed_at() == "2020-01-02T03:04:05+00:00"  # the day it was closed stays the record
+
+    assert main(["reopen-therapist", "ana@clinic.example"]) == 0
+    assert capsys.readouterr().out.startswith("<ana@clinic.example> can sign in again")
+    assert closed_at() is None
+
+
 def test_a_content_folder_that_is_not_there_is_named_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

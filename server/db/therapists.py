@@ -107,8 +107,9 @@ class StillHolds(Exception):
     """The account still holds patients (how many); it was not closed."""
 
 
-async def close_account(tx: Transaction, therapist_id: int, now: dt.datetime) -> int:
-    """Close an account that holds no patients: no sign-in from now on; returns the sessions ended.
+async def close_account(tx: Transaction, therapist_id: int, now: dt.datetime) -> int | None:
+    """Close an account that holds no patients: no sign-in from now on; returns the sessions ended,
+    or None if it was closed already (nothing changed: it keeps the date it was closed on).
 
     Closed first, counted after: a patient created meanwhile is either counted or refused (see
     patients.create_patient), never left with an account nobody can use.
@@ -116,19 +117,25 @@ async def close_account(tx: Transaction, therapist_id: int, now: dt.datetime) ->
     Raises:
         StillHolds: with the number of patients (the transaction is to be rolled back).
     """
-    await tx.execute(
-        "UPDATE therapist SET closed_at = coalesce(closed_at, :now) WHERE id = :tid",
+    closing = await tx.execute(
+        "UPDATE therapist SET closed_at = :now WHERE id = :tid AND closed_at IS NULL",
         {"tid": therapist_id, "now": iso(now)},
     )
+    if not closing:
+        return None
     if held := await patients_of(tx, therapist_id):
         raise StillHolds(held)
     await tx.execute("DELETE FROM therapist_device WHERE therapist_id = :tid", {"tid": therapist_id})
     return await tx.execute("DELETE FROM therapist_session WHERE therapist_id = :tid", {"tid": therapist_id})
 
 
-async def reopen_account(tx: Transaction, therapist_id: int) -> None:
-    """Let a closed account sign in again (with the password it had)."""
-    await tx.execute("UPDATE therapist SET closed_at = NULL WHERE id = :tid", {"tid": therapist_id})
+async def reopen_account(tx: Transaction, therapist_id: int) -> bool:
+    """Let a closed account sign in again (with the password it had); False if it was open already."""
+    return bool(
+        await tx.execute(
+            "UPDATE therapist SET closed_at = NULL WHERE id = :tid AND closed_at IS NOT NULL", {"tid": therapist_id}
+        )
+    )
 
 
 class NotTheirs(Exception):
