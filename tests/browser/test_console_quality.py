@@ -324,6 +324,39 @@ def test_rename_archive_restore_and_revoke_a_device_from_the_patients_page(
         assert page.request.get("/api/v1/auth/me").status == 401
 
 
+def test_escape_in_the_details_form_cancels_it_and_a_dialog_keeps_its_own_escape(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    # Escape did nothing in the inline "Edit details" form: only its Cancel button closed it.
+    patient = account.patient("Esteban Escape", treated=TREATED)
+    with console_session(browser, live_server, account, page_problems) as (_, page):
+        goto_view(page, f"#/patients/{patient['id']}", "patient")
+        edit = page.get_by_role("button", name="Edit details")
+        form = page.get_by_role("form", name="Patient details")
+        for where in ("Name", "Time zone"):
+            edit.click()
+            expect(form).to_be_visible()
+            page.get_by_label("Name", exact=True).fill("Esteban Nunca")
+            page.get_by_label(where, exact=True).press("Escape")
+            # As Cancel: the form is closed and the button that opened it has the focus again.
+            expect(form).to_be_hidden()
+            expect(edit).to_be_focused()
+            expect(edit).to_have_attribute("aria-expanded", "false")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Esteban Escape")
+        assert account.ok(account.api.get(f"/api/v1/patients/{patient['id']}"))["display_name"] == "Esteban Escape"
+
+        # A dialog asked meanwhile takes Escape for itself: it closes, the form stays open.
+        edit.click()
+        page.get_by_role("button", name="Archive").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_be_visible()
+        page.keyboard.press("Escape")
+        expect(dialog).to_have_count(0)
+        expect(form).to_be_visible()
+        expect(page.get_by_role("button", name="Archive")).to_be_focused()
+        assert not account.ok(account.api.get(f"/api/v1/patients/{patient['id']}"))["archived_at"]
+
+
 def test_an_archived_patient_is_erased_after_typing_their_name(
     browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
 ) -> None:

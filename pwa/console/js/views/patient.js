@@ -546,6 +546,12 @@ export async function render([id], ctx) {
     nameInput.select();
     nameInput.focus();
   });
+  // Escape in the form is its Cancel (a dialog is not inside it: its own Escape stays its own).
+  renameForm.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || event.defaultPrevented || event.isComposing) return;
+    event.preventDefault();
+    closeRename();
+  });
   renameForm.addEventListener("submit", (event) => {
     event.preventDefault();
     const submit = renameForm.querySelector("button[type=submit]");
