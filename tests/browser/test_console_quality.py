@@ -344,6 +344,17 @@ def test_escape_in_the_details_form_cancels_it_and_a_dialog_keeps_its_own_escape
             expect(edit).to_have_attribute("aria-expanded", "false")
         expect(page.get_by_role("heading", level=1)).to_have_text("Esteban Escape")
         assert account.ok(account.api.get(f"/api/v1/patients/{patient['id']}"))["display_name"] == "Esteban Escape"
+        # What was typed went with the form: reopened, it shows the patient's details, and saving
+        # them changes nothing.
+        edit.click()
+        expect(page.get_by_label("Name", exact=True)).to_have_value("Esteban Escape")
+        page.get_by_label("Language", exact=True).select_option("es")
+        page.get_by_role("button", name="Cancel").click()
+        edit.click()
+        expect(page.get_by_label("Language", exact=True)).to_have_value("en")
+        page.get_by_role("button", name="Save details").click()
+        expect(page.locator("#toast, [role=status]").filter(has_text="Nothing was changed.")).to_have_count(1)
+        page.get_by_role("button", name="Edit details").click()
 
         # A dialog asked meanwhile takes Escape for itself: it closes, the form stays open.
         edit.click()

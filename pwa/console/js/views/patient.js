@@ -535,7 +535,12 @@ export async function render([id], ctx) {
     h("button", { type: "button", class: "secondary small", on: { click: () => closeRename() } }, "Cancel"),
   );
   const renameButton = h("button", { type: "button", class: "secondary", "aria-expanded": "false" }, "Edit details");
+  // Cancel (or Escape) drops what was typed: reopened, the form shows the patient's details, and
+  // Save details cannot send a change the therapist turned away from.
   function closeRename() {
+    nameInput.value = patient.display_name;
+    tzSelect.value = patient.timezone;
+    localeSelect.value = patient.locale;
     renameForm.hidden = true;
     renameButton.setAttribute("aria-expanded", "false");
     renameButton.focus();
