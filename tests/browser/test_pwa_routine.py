@@ -217,6 +217,28 @@ def test_after_the_program_ends_today_says_so_without_counting_signs_to_watch(pa
     expect(page.locator("#warn")).to_be_visible()  # the warning signs stay one tap away
 
 
+def test_once_the_program_is_over_today_stops_asking_for_the_daily_check_in(page: Page, clinic: Clinic) -> None:
+    """The check-in prompt showed every day for good after the plan's last day; the Check-in tab
+    still takes one (a patient may still feel something, or have a warning sign)."""
+    # Day 42 (0-based 41): the plan's last day, still asked.
+    last = clinic.patient([{"muscle": "upper-trapezius", "side": "left"}], local_today() - dt.timedelta(days=41))
+    join_in_browser(page, clinic.invite(last))
+    expect(page.locator(".phase")).to_have_text(re.compile(r"^Day 42: "))
+    expect(page.get_by_role("link", name=re.compile(r"^How are you today\?"))).to_be_visible()
+
+    # The day after it: the program is complete, and Today no longer asks.
+    over = clinic.patient([{"muscle": "upper-trapezius", "side": "left"}], local_today() - dt.timedelta(days=42))
+    join_in_browser(page, clinic.invite(over))
+    expect(page.locator(".phase")).to_have_text(re.compile(r"^Your program is complete\."))
+    expect(page.get_by_text("How are you today?")).to_have_count(0)
+    page.locator("#nav").get_by_role("link", name="Check-in").click()
+    wait_for_screen(page, "checkin")
+    page.get_by_role("radio", name="3", exact=True).check()
+    page.get_by_role("button", name="Save check-in").click()
+    wait_for_screen(page, "today")
+    expect(page.locator("#toast")).to_have_text("Check-in saved.")
+
+
 def test_today_says_what_the_stage_is_for_open_on_its_first_day(page: Page, clinic: Clinic) -> None:
     # Day 28: the first of "Keeping it up", where the doses drop on purpose.
     patient = clinic.patient([{"muscle": "upper-trapezius", "side": "left"}], local_today() - dt.timedelta(days=28))

@@ -167,7 +167,8 @@ export function renderDay(app, date, { due = null } = {}) {
     isToday ? installHint(app) : null,
     routine.aftercare ? aftercareCard(app) : null,
     isToday && entries.length ? h("p", { class: "summary", text: t("done_of", { done: doneCount, n: entries.length }) }) : null,
-    isToday && !hasCheckin && routine.offset >= 0
+    // Asked daily while the program runs; once it is over the Check-in tab is still there.
+    isToday && !hasCheckin && routine.day !== null
       ? h("a", { class: "card link-card checkin-prompt", href: "#/checkin" },
         h("span", { class: "link-title", text: t("checkin_prompt_title") }),
         h("span", { text: t("checkin_prompt_text") }))
