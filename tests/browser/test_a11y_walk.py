@@ -310,6 +310,52 @@ def test_what_went_wrong_is_heard_with_the_field_that_gets_the_focus(page: Page,
     expect(numbers).to_have_accessible_description(re.compile(f"^{re.escape(choose)} 0 = not sore"))
 
 
+# Records which advice cards go in and out of the check-in's advice from now on.
+WATCH_ADVICE = """() => {
+  window.adviceChanges = [];
+  const names = (nodes) => [...nodes].map((n) => n.dataset.flag || n.className);
+  new MutationObserver((records) => records.forEach((r) => window.adviceChanges.push(
+    { added: names(r.addedNodes), removed: names(r.removedNodes) }))
+  ).observe(document.querySelector(".flag-advice"), { childList: true, subtree: true, characterData: true });
+}"""
+
+
+def test_ticking_a_warning_sign_announces_its_advice_and_not_the_others_again(
+    page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    """Each tick drew every advice card again, each an alert: a screen reader read all of them
+    out once more for every sign ticked or unticked."""
+    patient = clinic.patient(name="Alba")
+    join_in_browser(page, clinic.invite(patient))
+    visit(page, "#/checkin", "checkin")
+    page.get_by_role("radio", name="5", exact=True).check()
+    boxes = page.locator(".flag-option input")
+    first, second = boxes.nth(0).get_attribute("value"), boxes.nth(1).get_attribute("value")
+    boxes.nth(1).check()
+    alerts = page.locator(".flag-advice [role=alert]")
+    expect(alerts).to_have_count(1)
+
+    page.evaluate(WATCH_ADVICE)
+    boxes.nth(0).check()  # the more urgent sign goes first, its advice too
+    expect(alerts).to_have_count(2)
+    assert [a.get_attribute("data-flag") for a in alerts.all()] == [first, second]
+    # Only the new card went in (and is announced); the one shown before was left alone.
+    assert page.evaluate("window.adviceChanges") == [{"added": [first], "removed": []}]
+
+    page.evaluate("window.adviceChanges = []")
+    boxes.nth(0).uncheck()
+    expect(alerts).to_have_count(1)
+    assert page.evaluate("window.adviceChanges") == [{"added": [], "removed": [first]}]
+
+    # What is saved is what is ticked now.
+    page.get_by_role("button", name="Save check-in").click()
+    expect(page.locator(".checkin-saved [data-flag]")).to_have_count(1)
+    expect(page.locator(".checkin-saved [data-flag]")).to_have_attribute("data-flag", second)
+    wait_outbox(page, 0)
+    rows = live_server.rows("SELECT red_flags FROM checkin WHERE patient_id = ?", (patient.id,))
+    assert [r["red_flags"] for r in rows] == [second]
+
+
 def test_the_consoles_one_key_shortcuts_can_be_turned_off(
     browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
 ) -> None:

@@ -65,9 +65,10 @@ def test_warning_signs_and_a_ticked_sign_say_whom_to_call_even_offline(
 
         page.goto(f"{clinic_server.url}/#/checkin")
         wait_for_screen(page, "checkin")
-        expect(page.locator(".contact")).to_have_count(0)  # nothing ticked: nothing to call about yet
+        expect(page.locator(".contact")).to_be_hidden()  # nothing ticked: nothing to call about yet
         page.get_by_role("radio", name="2", exact=True).check()
         page.get_by_text("Fainting, or feeling light-headed").click()
+        expect(page.locator(".flag-advice .contact")).to_be_visible()
         expect(page.locator(".flag-advice .contact")).to_contain_text("Clínica Norte")
         page.get_by_role("button", name="Save check-in").click()
         saved = page.locator(".checkin-saved")

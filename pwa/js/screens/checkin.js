@@ -43,20 +43,18 @@ export function renderCheckin(app, date) {
   const earlier = app.checkins(date);
   let soreness = null;
   let saving = false; // a second tap on Save while the first is stored must not save twice
-  const checked = new Set();
 
   const sorenessAdvice = h("p", { class: "advice", role: "status" });
-  const flagAdvice = h("div", { class: "flag-advice" });
+  // Each advice an alert, put in as its sign is ticked: so only that one is read out, not the
+  // others again (not redrawn). The contact card, last, shows under any (app.css).
+  const contact = contactCard(app.bundle);
+  const flagAdvice = h("div", { class: "flag-advice" }, contact);
+  const cards = flags.map((f) => adviceCard(f, { live: true }));
   const errorId = newId("problem");
   const error = h("p", { class: "error", role: "alert", id: errorId });
   const noteId = newId("note");
   const note = h("textarea", { id: noteId, rows: "3", maxlength: "500", autocomplete: "off" });
   const save = h("button", { class: "btn big", type: "submit", text: t("checkin_save") });
-
-  function drawFlagAdvice() {
-    const ticked = flags.filter((f) => checked.has(f.id));
-    fill(flagAdvice, ticked.map((f) => adviceCard(f, { live: true })), ticked.length ? contactCard(app.bundle) : null);
-  }
 
   const form = h("form", {
     class: "checkin-form",
@@ -72,13 +70,14 @@ export function renderCheckin(app, date) {
         error.textContent = "";
         if (saving) return;
         saving = true;
+        const ticked = flags.filter((f, i) => cards[i].parentNode);
         save.setAttribute("aria-disabled", "true");
         let stored;
         try {
           stored = await app.logCheckin({
             on_date: date,
             soreness,
-            red_flags: [...checked],
+            red_flags: ticked.map((f) => f.id),
             note: note.value.trim().slice(0, 500),
           });
         } catch (err) {
@@ -92,7 +91,6 @@ export function renderCheckin(app, date) {
           save.removeAttribute("aria-disabled");
           return;
         }
-        const ticked = flags.filter((f) => checked.has(f.id));
         if (!ticked.length) {
           app.toast(t("checkin_saved"));
           app.go("#/today");
@@ -100,7 +98,7 @@ export function renderCheckin(app, date) {
         }
         // A warning sign was ticked: its advice stays in view. The clinic reads check-ins later,
         // so the patient must not leave thinking saving it has told anyone.
-        fill(screen, saved(ticked, contactCard(app.bundle)));
+        fill(screen, saved(ticked, contact));
         screen.querySelector("h1").focus();
       },
     },
@@ -126,14 +124,13 @@ export function renderCheckin(app, date) {
       h("legend", { text: t("flags_question") }),
       h("p", { class: "muted", text: t("flags_hint") }),
       // The whole row is the label: a tap anywhere on it ticks the box.
-      flags.map((flag) => h("label", { class: "flag-option" },
+      flags.map((flag, i) => h("label", { class: "flag-option" },
         h("input", {
           type: "checkbox", name: "red_flags", value: flag.id,
           on: {
             change: (event) => {
-              if (event.target.checked) checked.add(flag.id);
-              else checked.delete(flag.id);
-              drawFlagAdvice();
+              if (event.target.checked) flagAdvice.insertBefore(cards[i], cards.slice(i + 1).find((c) => c.parentNode) || contact);
+              else cards[i].remove();
             },
           },
         }),
