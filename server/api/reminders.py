@@ -311,7 +311,7 @@ def _next_reminded(
     if shown is None:
         return None
     today = now.astimezone(tz).date()
-    last_day = shown.treated_on + dt.timedelta(days=shown.days - 1)
+    last_day = shown.last_day
     moment = now
     while (found := _next(rule, tz, moment)) is not None:
         day = found.astimezone(tz).date()
@@ -554,7 +554,7 @@ class PatientRemindersController(Controller):
         starts_on, until, events = today, None, []
         if program is not None:
             starts_on = max(today, program.treated_on)
-            until = program.treated_on + dt.timedelta(days=program.days - 1)
+            until = program.last_day
             days = [starts_on + dt.timedelta(days=n) for n in range((until - starts_on).days + 1)]
             planned = {day: {e.slot for e in routine_for(program, day, catalog).entries} for day in days}
             for r in rules:

@@ -58,6 +58,11 @@ class Program(Struct, frozen=True, kw_only=True):
         """Number of days the program runs, day 0 included."""
         return max((p.to_day for p in self.phases), default=-1) + 1
 
+    @property
+    def last_day(self) -> dt.date:
+        """The date of the program's last day."""
+        return self.treated_on + dt.timedelta(days=self.days - 1)
+
 
 class RoutineEntry(Struct, frozen=True):
     """One thing to do in one slot of one day."""
