@@ -78,7 +78,9 @@ export function renderJoin(app, { code = "", error = null, notice = "", revoked 
           input.focus();
           return;
         }
+        // A slow network: the button says what is happening, not only greyed out.
         submit.disabled = true;
+        submit.textContent = t("joining");
         say("");
         try {
           // Today, unless the patient opened another screen while the join was finishing.
@@ -92,6 +94,7 @@ export function renderJoin(app, { code = "", error = null, notice = "", revoked 
           input.focus();
         } finally {
           submit.disabled = false;
+          submit.textContent = t("join_button");
         }
       },
     },
