@@ -60,14 +60,19 @@ export async function call(path, { method = "GET", token, body } = {}) {
   const headers = { Accept: "application/json" };
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
+  // Not waiting for ever on a network that passes nothing (see core.deadline).
+  const signal = core.deadline();
   const res = await fetch(path, {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
     credentials: "omit",
+    signal,
   });
   noteServerTime(res);
   const data = await res.json().catch(() => null);
+  // Cut short while the answer was still coming in: as if no answer had come.
+  if (signal.aborted) throw new Error("timeout");
   if (!res.ok) throw new ApiError(res.status, data, core.removalBody(res.status, res.headers.get("Content-Type"), data));
   return data;
 }

@@ -624,6 +624,16 @@
     return null;
   }
 
+  /* A signal that gives up on a request after 30 s. A network that is up but passes nothing (a
+   * weak signal, a dead Wi-Fi) can leave a request open for many minutes, and what waits on it
+   * with it (the outbox's lock, "Connecting to your clinic…"); cut short, it fails as one that
+   * found no network, and is tried again. A timer, not AbortSignal.timeout, which older phones lack. */
+  function deadline() {
+    var stop = new AbortController();
+    setTimeout(function () { stop.abort(); }, 30000);
+    return stop.signal;
+  }
+
   /* POST a batch of records (completions and check-ins, as stored) to the sync endpoint. With
    * options.keepalive the request outlives the page, if it is small enough to be allowed to. */
   function postBatch(token, completions, checkins, options) {
@@ -638,6 +648,7 @@
       body: text,
       credentials: "omit",
       cache: "no-store",
+      signal: deadline(),
       // A keepalive request may carry at most 64 KiB; a bigger batch goes as a plain one.
       keepalive: Boolean(options.keepalive) && utf8Bytes(text) < 60000,
     });
@@ -833,6 +844,7 @@
     removalBody: removalBody,
     isRemoval: isRemoval,
     postBatch: postBatch,
+    deadline: deadline,
     withLock: withLock,
     withLockWait: withLockWait,
     announce: announce,

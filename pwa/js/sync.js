@@ -11,7 +11,6 @@ export function createSync({ onDone, onRevoked }) {
   let failures = 0;
   let timer = null;
   let running = null;
-  let lastStatus = "ok";
 
   function later(ms) {
     clearTimeout(timer);
@@ -29,7 +28,6 @@ export function createSync({ onDone, onRevoked }) {
     clearTimeout(timer);
     timer = null;
     const result = (await core.withLock(() => core.flush())) || { status: "busy", sent: 0 };
-    lastStatus = result.status;
     const records = await core.allRecords();
     const waiting = core.pending(records);
     if (result.status === "revoked") {
@@ -71,5 +69,5 @@ export function createSync({ onDone, onRevoked }) {
     if (document.visibilityState === "visible") flush();
   });
 
-  return { flush, registerBackgroundSync, status: () => lastStatus };
+  return { flush, registerBackgroundSync };
 }

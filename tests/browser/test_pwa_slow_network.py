@@ -1,5 +1,6 @@
 """The patient app on a slow or stalled network: what the patient sees while a request is still
-on its way."""
+on its way, and a request that never ends (a network that is up but passes nothing) given up on
+after 30 s, so that nothing waits on it for ever."""
 
 from __future__ import annotations
 
@@ -8,9 +9,27 @@ import time
 import pytest
 from playwright.sync_api import Page, Route, expect
 
-from tests.browser.conftest import Clinic, wait_for_screen
+from tests.browser.conftest import Clinic, LiveServer, join_in_browser, wait_for_screen, wait_outbox
+from tests.browser.test_pwa_failures import completions_of
 
 pytestmark = pytest.mark.browser
+
+SYNC = "**/api/v1/patient/sync"
+
+
+class Stall:
+    """A route that holds the requests it gets unanswered (a stalled network) until let go; the
+    requests after that go through."""
+
+    def __init__(self) -> None:
+        self.held: list[Route] = []
+        self.on = True
+
+    def __call__(self, route: Route) -> None:
+        if self.on:
+            self.held.append(route)
+        else:
+            route.continue_()
 
 
 def wait_held(page: Page, held: list[Route], count: int = 1, timeout: float = 10) -> None:
@@ -55,3 +74,45 @@ def test_a_failed_typed_join_gives_the_button_its_words_back(page: Page, clinic:
         "We could not reach your clinic. Check your internet connection and try again."
     )
     expect(page.get_by_role("button", name="Start")).to_be_enabled()
+
+
+def test_a_plan_that_never_comes_after_joining_is_given_up_on_and_asked_for_again(page: Page, clinic: Clinic) -> None:
+    patient = clinic.patient(name="Rita")
+    stall = Stall()
+    page.context.route("**/api/v1/patient/plan*", stall)
+    page.clock.install()
+    page.goto(clinic.invite(patient)["link"])
+    wait_held(page, stall.held)
+    expect(page.locator("main h1")).to_have_text("Connecting to your clinic…")
+    # It said so for ever: nothing else was ever asked for, and nothing could be tapped.
+    page.clock.run_for(31_000)
+    wait_for_screen(page, "waiting")
+    expect(page.locator("main h1")).to_have_text("We could not load your program")
+    expect(page.locator("main")).to_contain_text("Check your connection and try again.")
+    # The network passes again: the app asks again by itself.
+    stall.on = False
+    page.clock.run_for(2_500)
+    wait_for_screen(page, "today")
+    expect(page.locator("main h1")).to_have_text("Hello Rita")
+
+
+def test_a_send_that_never_ends_is_given_up_on_and_the_records_go_with_the_next(
+    page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    patient = clinic.patient(name="Sara")
+    page.clock.install()
+    join_in_browser(page, clinic.invite(patient))
+    stall = Stall()
+    page.route(SYNC, stall)
+    page.locator("button.check").first.click()
+    wait_outbox(page, 1)
+    # The seconds to take a tap back pass; the send goes out and gets no answer.
+    page.clock.run_for(9_000)
+    wait_held(page, stall.held)
+    stall.on = False
+    # It held the outbox for as long as it stayed open: nothing else went, however long the wait.
+    page.clock.run_for(31_000)
+    page.clock.run_for(3_000)
+    wait_outbox(page, 0)
+    assert len(stall.held) == 1
+    assert len(completions_of(live_server, patient.id)) == 1
