@@ -16,16 +16,17 @@ import anyio
 import rcssmin
 import rjsmin
 from litestar.connection import ASGIConnection
+from litestar.datastructures import Headers, MutableScopeHeaders
 from litestar.exceptions import NotFoundException
 from litestar.file_system import BaseLocalFileSystem
 from litestar.handlers.base import BaseRouteHandler
 from litestar.router import Router
 from litestar.static_files import create_static_files_router
-from litestar.types import PathType
+from litestar.types import ASGIApp, Message, PathType, Receive, Scope, Send
 
 from server.api.compression import STATIC_FILES
 
-__all__ = ["MinifiedFiles", "minified", "pwa_router"]
+__all__ = ["MinifiedFiles", "minified", "not_modified", "pwa_router"]
 
 _MINIFIERS = {".js": rjsmin.jsmin, ".css": rcssmin.cssmin}
 
@@ -91,6 +92,52 @@ class MinifiedFiles(BaseLocalFileSystem):
         return _Body(made[1] if made else await self._minified(file, await super().info(file)))
 
 
+# What a 304 carries of the 200 it stands for (RFC 9110 15.4.5): the browser keeps its copy's other headers.
+_KEPT_ON_304 = {b"etag", b"cache-control", b"vary", b"last-modified", b"content-location", b"expires"}
+
+
+def _tags(value: str) -> set[str]:
+    """The entity tags an If-None-Match names, compared weakly (a W/ prefix ignored, RFC 9110 13.1.2)."""
+    return {tag.strip().removeprefix("W/") for tag in value.split(",") if tag.strip()}
+
+
+def not_modified(app: ASGIApp) -> ASGIApp:
+    """Answer 304, with no body, to a GET or HEAD whose If-None-Match names the file's ETag.
+
+    The app's files are sent with ``Cache-Control: no-cache`` (server/app.py): the browser asks
+    each time whether a file changed. Litestar's static files carry an ETag but never answered
+    such a question with a 304, so every check downloaded the whole file again: the service
+    worker's update check (sw.js and the core.js it imports, on every start of the app), and
+    every file of a page no worker serves yet. On a weak signal that is time and data for nothing.
+    """
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        wanted = Headers.from_scope(scope).get("if-none-match") if scope.get("method") in ("GET", "HEAD") else None
+        if not wanted:
+            await app(scope, receive, send)
+            return
+        tags = _tags(wanted)
+        answered = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal answered
+            if answered:
+                return  # the body of the 200 the 304 stands for
+            if message["type"] == "http.response.start" and message["status"] == 200:
+                etag = MutableScopeHeaders(message).get("etag")
+                if etag and ("*" in tags or etag.removeprefix("W/") in tags):
+                    answered = True
+                    headers = [(k, v) for k, v in message.get("headers", []) if k.lower() in _KEPT_ON_304]
+                    await send({"type": "http.response.start", "status": 304, "headers": headers})
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                    return
+            await send(message)
+
+        await app(scope, receive, send_wrapper)
+
+    return middleware
+
+
 def _app_files_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """The PWA's folder also holds notes for its developers (README.md); the app never asks for them."""
     if connection.url.path.lower().endswith(".md"):
@@ -108,4 +155,5 @@ def pwa_router(pwa_dir: str) -> Router:
         # Static files carry no identity: skip the lookup.
         opt={"exclude_from_auth": True, STATIC_FILES: True},
         guards=[_app_files_only],
+        middleware=[not_modified],
     )

@@ -138,10 +138,44 @@ async def test_a_changed_file_is_served_changed_with_a_new_etag(tmp_path: Path) 
         script.write_text(script.read_text() + "\n// a comment, not served\nexport const ADDED = 1;\n")
         stat = script.stat()
         os.utime(script, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
-        second = await client.get("/js/words.js", headers={"accept-encoding": "identity"})
+        # Asked whether it changed (the browser's copy's ETag): it did, so all of it comes.
+        second = await client.get(
+            "/js/words.js", headers={"accept-encoding": "identity", "if-none-match": first.headers["etag"]}
+        )
+        assert second.status_code == 200
         assert second.headers["etag"] != first.headers["etag"]
         assert second.content.endswith(b"export const ADDED=1;")
         assert int(second.headers["content-length"]) == len(second.content)
         head = await client.head("/js/words.js", headers={"accept-encoding": "identity"})
         assert head.headers["content-length"] == second.headers["content-length"]
         assert head.content == b""
+
+
+async def test_a_file_the_browser_already_has_is_answered_304_without_its_body(client: Client) -> None:
+    # The app's files are no-cache: the browser asks each time whether one changed (the service
+    # worker's update check asks for sw.js and core.js on every start). An unchanged one costs a
+    # few headers, not the whole file again.
+    for url in ("/sw.js", "/js/core.js", "/", "/manifest.webmanifest"):
+        for encoding in ("gzip", "identity"):
+            first = await client.get(url, headers={"accept-encoding": encoding})
+            assert first.status_code == 200, url
+            etag = first.headers["etag"]
+            again = await client.get(url, headers={"accept-encoding": encoding, "if-none-match": etag})
+            assert again.status_code == 304, url
+            assert again.content == b"", url
+            assert again.headers["etag"] == etag
+            assert again.headers["cache-control"] == "no-cache"
+            assert "content-encoding" not in again.headers
+            # One of several, a weak comparison, and HEAD: the same.
+            listed = await client.get(url, headers={"if-none-match": f'"other", W/{etag}'})
+            assert listed.status_code == 304, url
+            if url != "/":  # HEAD / is not served at all (405), with or without the question
+                assert (await client.head(url, headers={"if-none-match": etag})).status_code == 304, url
+    # Another ETag (an older version's) gets the file.
+    other = await client.get("/js/core.js", headers={"accept-encoding": "gzip", "if-none-match": '"older"'})
+    assert other.status_code == 200
+    assert other.headers["content-encoding"] == "gzip"
+    assert len(other.content) > 1000
+    # The API is not a file: its answers are never 304.
+    ping = await client.get("/api/v1/ping", headers={"if-none-match": "*"})
+    assert ping.status_code == 200
