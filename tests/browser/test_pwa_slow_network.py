@@ -4,12 +4,24 @@ after 30 s, so that nothing waits on it for ever."""
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.browser.conftest import Clinic, LiveServer, join_in_browser, wait_for_screen, wait_outbox
+from tests.browser.conftest import (
+    Clinic,
+    LiveServer,
+    PageProblems,
+    join_in_browser,
+    new_context,
+    serve,
+    wait_for_screen,
+    wait_outbox,
+)
+from tests.browser.shell import shell_files
 from tests.browser.test_pwa_failures import completions_of
 
 pytestmark = pytest.mark.browser
@@ -116,3 +128,37 @@ def test_a_send_that_never_ends_is_given_up_on_and_the_records_go_with_the_next(
     wait_outbox(page, 0)
     assert len(stall.held) == 1
     assert len(completions_of(live_server, patient.id)) == 1
+
+
+@pytest.fixture(scope="module")
+def logged_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server that logs every request (method, path, status)."""
+    with serve(tmp_path_factory.mktemp("logged"), access_log="1", log_level="info") as server:
+        yield server
+
+
+def test_a_first_visit_downloads_the_app_once_not_again_for_the_service_worker(
+    browser: Browser, logged_server: LiveServer, page_problems: PageProblems
+) -> None:
+    clinic = Clinic(logged_server)
+    patient = clinic.patient(name="Tere")
+    context = new_context(browser, logged_server)
+    context.on("page", page_problems.watch)
+    try:
+        page = context.new_page()
+        join_in_browser(page, clinic.invite(patient))
+        # The worker's install asked for every file of the shell; those the page had loaded
+        # already were answered 304 and taken from the browser's cache.
+        sent: dict[str, list[str]] = {}
+        for line in logged_server.log_path.read_text().splitlines():
+            found = re.search(r"\bGET (\S+) (\d{3})$", line)
+            if found:
+                sent.setdefault(found[1], []).append(found[2])
+        shell = shell_files()
+        twice = {url: codes for url, codes in sent.items() if url in shell and codes.count("200") > 1}
+        assert not twice, f"downloaded whole more than once: {twice}"
+        assert sum(codes.count("304") for url, codes in sent.items() if url in shell) >= len(shell) // 2, sent
+    finally:
+        context.close()
+        clinic.close()
+    assert not page_problems.errors, page_problems.errors
