@@ -44,7 +44,7 @@ class Stall:
             route.continue_()
 
 
-def wait_held(page: Page, held: list[Route], count: int = 1, timeout: float = 10) -> None:
+def wait_held(page: Page, held: list[Route], count: int = 1, timeout: float = 20) -> None:
     """Wait until ``count`` requests are held by a route that does not answer them."""
     deadline = time.monotonic() + timeout
     while len(held) < count and time.monotonic() < deadline:
@@ -101,9 +101,10 @@ def test_a_plan_that_never_comes_after_joining_is_given_up_on_and_asked_for_agai
     wait_for_screen(page, "waiting")
     expect(page.locator("main h1")).to_have_text("We could not load your program")
     expect(page.locator("main")).to_contain_text("Check your connection and try again.")
-    # The network passes again: the app asks again by itself.
+    # The network passes again: the app asks again by itself (after 2 s; 4 s had a second
+    # request failed meanwhile).
     stall.on = False
-    page.clock.run_for(2_500)
+    page.clock.run_for(5_000)
     wait_for_screen(page, "today")
     expect(page.locator("main h1")).to_have_text("Hello Rita")
 
