@@ -4,7 +4,7 @@ import "./core.js";
 import { ApiError, call, clockOff, deviceLabel, isRemoved, uuid } from "./api.js";
 import { addDays, isDate, todayIn } from "./dates.js";
 import { fill, h } from "./dom.js";
-import { lang, loadLang, pickLang, t } from "./i18n.js";
+import { LANG_NAMES, LANGS, lang, loadLang, pickLang, t } from "./i18n.js";
 import { routineFor } from "./routine.js";
 import { createSync } from "./sync.js";
 import { renderCheckin } from "./screens/checkin.js";
@@ -357,15 +357,8 @@ export const app = {
     clearOfToast(document.activeElement);
   },
 
-  async setLang(next) {
-    await core.set("lang", next);
-    await loadLang(next);
-    translateChrome();
-    if (this.token) keepFallbackText();
-    const stored = await storedPlan(next);
-    if (stored) this.bundle = stored;
-    render();
-    if (this.token) refreshPlan();
+  setLang(next) {
+    return switchLang(next);
   },
 
   /** The patient changed their own settings from this phone (settings.js): keep them and show the
@@ -413,7 +406,7 @@ export const app = {
     // invitation to set reminders (and turned push off on this phone): invited again.
     await loadReminderInvite();
     if (!(await core.get("lang"))) {
-      await loadLang(pickLang(null, navigator.languages, result.patient.locale));
+      await startLang(pickLang(null, navigator.languages, result.patient.locale));
       translateChrome();
     }
     this.token = result.token;
@@ -1181,6 +1174,54 @@ function watchDate() {
 
 // ---- start -------------------------------------------------------------------------------
 
+async function switchLang(next) {
+  try {
+    await loadLang(next, { ask: true });
+  } catch {
+    // Offline, and this phone never stored that language (sw.js keeps the one in use): the app
+    // stays in this one and says so in it.
+    app.toast(t("lang_needs_network", { name: LANG_NAMES[next] }));
+    return;
+  }
+  keepLang();
+  await core.set("lang", next).catch(() => {}); // no storage: for this visit
+  translateChrome();
+  if (app.token) keepFallbackText();
+  const stored = await storedPlan(next).catch(() => null);
+  if (stored) app.bundle = stored;
+  render();
+  if (app.token) refreshPlan();
+}
+
+/** The page's language stays on this phone for offline use (sw.js): kept for the next version's
+ *  install, and put now in the shell of every worker of the app (the one in control, and a new
+ *  version installing or waiting): on a first visit the page loaded it before any worker was there. */
+function keepLang() {
+  const language = lang();
+  core.set("shell_lang", language).catch(() => {});
+  if (!("serviceWorker" in navigator)) return;
+  navigator.serviceWorker.ready.then((reg) => {
+    for (const worker of new Set([reg.installing, reg.waiting, reg.active])) {
+      if (worker) worker.postMessage({ type: "LANG", lang: language });
+    }
+  }).catch(() => {});
+}
+
+/** Load `wanted`'s texts, else, when its file is not on this phone and there is no network (the
+ *  browser's language changed offline, say), another language this phone has. */
+async function startLang(wanted) {
+  try {
+    await loadLang(wanted);
+  } catch (err) {
+    let other = null;
+    for (const code of LANGS) {
+      if (!other && code !== wanted) other = await loadLang(code).catch(() => null);
+    }
+    if (!other) throw err;
+  }
+  keepLang();
+}
+
 async function start() {
   watchUnsaved();
   registerWorker();
@@ -1208,7 +1249,7 @@ async function start() {
     Object.assign(app, { patient: null, records: [] });
   }
   app.sound = saved.sound !== false;
-  await loadLang(pickLang(saved.savedLang, navigator.languages, app.patient && app.patient.locale));
+  await startLang(pickLang(saved.savedLang, navigator.languages, app.patient && app.patient.locale));
   await loadZoneAnswers();
   await loadReminderInvite();
   translateChrome();

@@ -2,9 +2,7 @@
 
 import { longDate } from "../dates.js";
 import { h } from "../dom.js";
-import { LANGS, has, lang, t } from "../i18n.js";
-
-const LANG_NAMES = { en: "English", es: "Español" };
+import { LANG_NAMES, LANGS, has, lang, t } from "../i18n.js";
 
 function installSection(app) {
   const standalone = window.matchMedia("(display-mode: standalone)").matches || navigator.standalone === true;

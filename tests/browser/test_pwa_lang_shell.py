@@ -1,0 +1,205 @@
+"""Only the language a phone uses is precached (sw.js): what a patient sees offline in their own
+language, switching to one the phone never stored, and after a new version takes over."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests.browser.conftest import (
+    Clinic,
+    LiveServer,
+    PageProblems,
+    join_in_browser,
+    new_context,
+    screenshot,
+    wait_for_screen,
+)
+from tests.browser.test_pwa_outbox_faults import wait_until
+from tests.browser.test_pwa_update_and_taps import WORKER_VERSION
+
+pytestmark = pytest.mark.browser
+
+# The language files in each shell cache of the app: {cache name: [paths]}.
+SHELL_LANGS = """async () => {
+  const found = {};
+  for (const name of await caches.keys()) {
+    if (!name.startsWith("unknot-shell-")) continue;
+    const keys = await (await caches.open(name)).keys();
+    found[name] = keys.map((r) => new URL(r.url).pathname).filter((p) => p.startsWith("/i18n/")).sort();
+  }
+  return found;
+}"""
+
+
+def shell_langs(page: Page) -> dict[str, list[str]]:
+    return page.evaluate(SHELL_LANGS)
+
+
+def wait_shell_langs(page: Page, wanted: list[str]) -> None:
+    """Wait until the one shell cache holds exactly the language files ``wanted``."""
+    wait_until(page, lambda: list(shell_langs(page).values()) == [wanted], f"a shell with {wanted} alone")
+
+
+def phone(browser: Browser, server: LiveServer, problems: PageProblems, locale: str) -> BrowserContext:
+    """A fresh phone (no worker, nothing stored) with its browser in ``locale``."""
+    context = new_context(browser, server, locale=locale)
+    context.on("page", problems.watch)
+    return context
+
+
+def more_language(page: Page, name: str) -> None:
+    page.get_by_role("link", name=re.compile("^(More|Más)$")).click()
+    wait_for_screen(page, "more")
+    page.get_by_role("button", name=name).click()
+
+
+def test_a_spanish_phone_offline_opens_in_spanish_and_stores_no_english(
+    browser: Browser, clinic: Clinic, live_server: LiveServer, page_problems: PageProblems
+) -> None:
+    context = phone(browser, live_server, page_problems, "es-ES")
+    try:
+        page = context.new_page()
+        join_in_browser(page, clinic.invite(clinic.patient(name="Lucía", locale="es")))
+        expect(page.locator("html")).to_have_attribute("lang", "es")
+        wait_shell_langs(page, ["/i18n/es.js"])
+
+        context.set_offline(True)
+        response = page.reload()
+        assert response is not None
+        assert response.from_service_worker
+        wait_for_screen(page, "today")
+        expect(page.locator("html")).to_have_attribute("lang", "es")
+        expect(page.locator("#nav")).to_contain_text("Hoy")
+        expect(page.locator("#main h1")).to_have_text("Hola, Lucía")
+        assert list(shell_langs(page).values()) == [["/i18n/es.js"]]
+    finally:
+        context.close()
+    assert not page_problems.errors, "\n".join(page_problems.errors)
+
+
+def test_offline_a_language_this_phone_never_stored_keeps_the_app_in_its_own_and_says_so(
+    context: BrowserContext, page: Page, clinic: Clinic
+) -> None:
+    join_in_browser(page, clinic.invite(clinic.patient(name="Mark")))
+    wait_shell_langs(page, ["/i18n/en.js"])
+    context.set_offline(True)
+    more_language(page, "Español")
+    expect(page.locator("#toast")).to_contain_text(
+        "Español needs an internet connection the first time. Connect and try again; after that it works offline too."
+    )
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.get_by_role("button", name="English")).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_role("button", name="Español")).to_have_attribute("aria-pressed", "false")
+    expect(page.locator("#main h1")).to_have_text("More")
+    screenshot(page, "more-offline-language-needs-a-connection")
+
+    # Not kept as the patient's choice either: the app opens in English again, offline.
+    page.reload()
+    wait_for_screen(page, "more")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator("#main h1")).to_have_text("More")
+
+
+def test_a_language_chosen_online_works_offline_afterwards(context: BrowserContext, page: Page, clinic: Clinic) -> None:
+    join_in_browser(page, clinic.invite(clinic.patient(name="Marta")))
+    more_language(page, "Español")
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+    expect(page.locator("#main h1")).to_have_text("Más")
+    wait_shell_langs(page, ["/i18n/en.js", "/i18n/es.js"])
+
+    context.set_offline(True)
+    page.goto("/#/today")
+    page.reload()
+    wait_for_screen(page, "today")
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+    expect(page.locator("#main h1")).to_have_text("Hola, Marta")
+    # And back to English offline: this phone has both now.
+    more_language(page, "English")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator("#main h1")).to_have_text("More")
+
+
+def test_after_a_new_version_takes_over_offline_the_language_in_use_is_still_there(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    """An English browser whose patient chose Spanish: the new version precaches Spanish (the
+    language the phone uses), not the browser's English."""
+    join_in_browser(page, clinic.invite(clinic.patient(name="Inés")))
+    more_language(page, "Español")
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+    sw = live_server.pwa_dir / "sw.js"
+    original = sw.read_text()
+    try:
+        sw.write_text(re.sub(r'const VERSION = "[^"]*";', 'const VERSION = "lang-update";', original, count=1))
+        page.evaluate("navigator.serviceWorker.getRegistration().then((r) => r.update())")
+        expect(page.locator("#update")).to_contain_text("Hay una versión nueva de Unknot.", timeout=10_000)
+        assert shell_langs(page)["unknot-shell-lang-update"] == ["/i18n/es.js"]
+        context.set_offline(True)
+        page.close()
+
+        again = context.new_page()
+        again.goto("/")
+        wait_for_screen(again, "today")
+        assert again.evaluate(WORKER_VERSION) == "lang-update"
+        expect(again.locator("html")).to_have_attribute("lang", "es")
+        expect(again.locator("#main h1")).to_have_text("Hola, Inés")
+        assert shell_langs(again) == {"unknot-shell-lang-update": ["/i18n/es.js"]}
+    finally:
+        sw.write_text(original)
+
+
+def test_a_language_chosen_while_a_new_version_waits_is_in_the_new_versions_shell(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    """The new version was installed with English; the patient then chose Spanish (online, on the
+    old version): the page tells the waiting worker too, so Spanish opens offline once it takes over."""
+    join_in_browser(page, clinic.invite(clinic.patient(name="Rosa")))
+    sw = live_server.pwa_dir / "sw.js"
+    original = sw.read_text()
+    try:
+        sw.write_text(re.sub(r'const VERSION = "[^"]*";', 'const VERSION = "lang-waiting";', original, count=1))
+        page.evaluate("navigator.serviceWorker.getRegistration().then((r) => r.update())")
+        expect(page.locator("#update")).to_contain_text("A new version of Unknot is ready.", timeout=10_000)
+        assert shell_langs(page)["unknot-shell-lang-waiting"] == ["/i18n/en.js"]
+        more_language(page, "Español")
+        expect(page.locator("html")).to_have_attribute("lang", "es")
+        wait_until(
+            page,
+            lambda: shell_langs(page)["unknot-shell-lang-waiting"] == ["/i18n/en.js", "/i18n/es.js"],
+            "Spanish in the waiting version's shell",
+        )
+        context.set_offline(True)
+        page.close()
+
+        again = context.new_page()
+        again.goto("/")
+        wait_for_screen(again, "today")
+        assert again.evaluate(WORKER_VERSION) == "lang-waiting"
+        expect(again.locator("html")).to_have_attribute("lang", "es")
+        expect(again.locator("#main h1")).to_have_text("Hola, Rosa")
+    finally:
+        sw.write_text(original)
+
+
+def test_offline_without_the_file_of_the_language_in_use_the_app_opens_in_one_it_has(
+    context: BrowserContext, page: Page, clinic: Clinic
+) -> None:
+    """Spanish chosen, but its file is not on this phone (here: taken out of the shell; a phone
+    whose browser language changed while offline is in the same place): the app opens in English
+    rather than not at all."""
+    join_in_browser(page, clinic.invite(clinic.patient(name="Pilar")))
+    more_language(page, "Español")
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+    wait_shell_langs(page, ["/i18n/en.js", "/i18n/es.js"])
+    page.evaluate("""async () => {
+      for (const name of await caches.keys()) await (await caches.open(name)).delete("/i18n/es.js");
+    }""")
+    context.set_offline(True)
+    page.goto("/#/today")
+    page.reload()
+    wait_for_screen(page, "today")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator("#main h1")).to_have_text("Hello Pilar")
