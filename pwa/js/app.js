@@ -357,8 +357,12 @@ export const app = {
     clearOfToast(document.activeElement);
   },
 
+  /** Switch to language `next`; taps in quick succession are done in turn (one may wait for the
+   *  network), so the last one tapped is the one shown. */
   setLang(next) {
-    return switchLang(next);
+    const run = () => switchLang(next);
+    langSwitch = langSwitch.then(run, run);
+    return langSwitch;
   },
 
   /** The patient changed their own settings from this phone (settings.js): keep them and show the
@@ -1173,6 +1177,8 @@ function watchDate() {
 }
 
 // ---- start -------------------------------------------------------------------------------
+
+let langSwitch = Promise.resolve();
 
 async function switchLang(next) {
   try {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from tests.browser.conftest import (
     Clinic,
@@ -203,3 +203,24 @@ def test_offline_without_the_file_of_the_language_in_use_the_app_opens_in_one_it
     wait_for_screen(page, "today")
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(page.locator("#main h1")).to_have_text("Hello Pilar")
+
+
+def test_the_last_language_tapped_is_the_one_shown_when_the_first_waits_for_the_network(
+    context: BrowserContext, page: Page, clinic: Clinic
+) -> None:
+    """Español tapped on a slow connection, then English before it came: English was shown, and
+    then Spanish once its file arrived, the opposite of the last tap."""
+    join_in_browser(page, clinic.invite(clinic.patient(name="Tom")))
+    held: list[Route] = []
+    context.route("**/i18n/es.js", lambda route: held.append(route))
+    more_language(page, "Español")
+    wait_until(page, lambda: bool(held), "Spanish asked for")
+    page.get_by_role("button", name="English").click()
+    page.wait_for_timeout(300)
+    for route in held:
+        route.continue_()
+    context.unroute("**/i18n/es.js")
+    page.wait_for_timeout(1_000)
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator("#main h1")).to_have_text("More")
+    expect(page.get_by_role("button", name="English")).to_have_attribute("aria-pressed", "true")
