@@ -1025,6 +1025,7 @@ function updateChrome() {
  *  offline notice in updateChrome). `held` ("form" or "timer", see unsavedWork): the new version
  *  already runs in another tab and this one waits for it to be done or left (see reloadWhenFree). */
 function showUpdate(reg, { held = null } = {}) {
+  shownUpdate = { reg, held }; // drawn again in another language (switchLang)
   const banner = $("update");
   const after = held === "timer" ? "update_after_timer" : "update_after_form";
   fill(banner,
@@ -1046,6 +1047,7 @@ function showUpdate(reg, { held = null } = {}) {
     }));
 }
 
+let shownUpdate = null;
 let updateWanted = false;
 let reloading = false;
 let reloadHeld = null;
@@ -1192,6 +1194,7 @@ async function switchLang(next) {
   keepLang();
   await core.set("lang", next).catch(() => {}); // no storage: for this visit
   translateChrome();
+  if (shownUpdate) showUpdate(shownUpdate.reg, { held: shownUpdate.held });
   if (app.token) keepFallbackText();
   const stored = await storedPlan(next).catch(() => null);
   if (stored) app.bundle = stored;

@@ -166,20 +166,21 @@ def test_a_language_chosen_while_a_new_version_waits_is_in_the_new_versions_shel
         assert shell_langs(page)["unknot-shell-lang-waiting"] == ["/i18n/en.js"]
         more_language(page, "Español")
         expect(page.locator("html")).to_have_attribute("lang", "es")
+        # The notice follows the language too (it stayed in English).
+        expect(page.locator("#update")).to_contain_text("Hay una versión nueva de Unknot.")
         wait_until(
             page,
             lambda: shell_langs(page)["unknot-shell-lang-waiting"] == ["/i18n/en.js", "/i18n/es.js"],
             "Spanish in the waiting version's shell",
         )
+        # Offline, the patient takes the new version from the banner, now in Spanish.
         context.set_offline(True)
-        page.close()
-
-        again = context.new_page()
-        again.goto("/")
-        wait_for_screen(again, "today")
-        assert again.evaluate(WORKER_VERSION) == "lang-waiting"
-        expect(again.locator("html")).to_have_attribute("lang", "es")
-        expect(again.locator("#main h1")).to_have_text("Hola, Rosa")
+        with page.expect_navigation():
+            page.locator("#update").get_by_role("button", name="Actualizar").click()
+        wait_for_screen(page, "more")
+        assert page.evaluate(WORKER_VERSION) == "lang-waiting"
+        expect(page.locator("html")).to_have_attribute("lang", "es")
+        expect(page.locator("#main h1")).to_have_text("Más")
     finally:
         sw.write_text(original)
 
