@@ -1217,7 +1217,7 @@ function keepLang() {
 }
 
 /** Load `wanted`'s texts, else, when its file is not on this phone and there is no network (the
- *  browser's language changed offline, say), another language this phone has. */
+ *  browser's language changed offline, say), another language this phone has, and say why. */
 async function startLang(wanted) {
   try {
     await loadLang(wanted);
@@ -1227,6 +1227,7 @@ async function startLang(wanted) {
       if (!other && code !== wanted) other = await loadLang(code).catch(() => null);
     }
     if (!other) throw err;
+    app.toast(t("lang_needs_network", { name: LANG_NAMES[wanted] }));
   }
   keepLang();
 }

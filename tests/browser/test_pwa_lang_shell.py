@@ -204,6 +204,7 @@ def test_offline_without_the_file_of_the_language_in_use_the_app_opens_in_one_it
     wait_for_screen(page, "today")
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(page.locator("#main h1")).to_have_text("Hello Pilar")
+    expect(page.locator("#toast")).to_contain_text("Español needs an internet connection the first time.")
 
 
 def test_the_last_language_tapped_is_the_one_shown_when_the_first_waits_for_the_network(
