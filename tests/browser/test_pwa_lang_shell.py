@@ -80,6 +80,28 @@ def test_a_spanish_phone_offline_opens_in_spanish_and_stores_no_english(
     assert not page_problems.errors, "\n".join(page_problems.errors)
 
 
+def test_a_phone_in_another_language_whose_clinic_chose_spanish_keeps_spanish_for_offline(
+    browser: Browser, clinic: Clinic, live_server: LiveServer, page_problems: PageProblems
+) -> None:
+    """A French browser: the worker's own pick (the browser's, else English) is not the Spanish the
+    page takes from the clinic on joining; the page's language joins the shell all the same."""
+    context = phone(browser, live_server, page_problems, "fr-FR")
+    try:
+        page = context.new_page()
+        join_in_browser(page, clinic.invite(clinic.patient(name="Amélie", locale="es")))
+        expect(page.locator("html")).to_have_attribute("lang", "es")
+        wait_until(page, lambda: "/i18n/es.js" in next(iter(shell_langs(page).values())), "Spanish in the shell")
+
+        context.set_offline(True)
+        page.reload()
+        wait_for_screen(page, "today")
+        expect(page.locator("html")).to_have_attribute("lang", "es")
+        expect(page.locator("#main h1")).to_have_text("Hola, Amélie")
+    finally:
+        context.close()
+    assert not page_problems.errors, "\n".join(page_problems.errors)
+
+
 def test_offline_a_language_this_phone_never_stored_keeps_the_app_in_its_own_and_says_so(
     context: BrowserContext, page: Page, clinic: Clinic
 ) -> None:
