@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 
 from granian.utils.proxies import wrap_asgi_with_proxy_headers
-from litestar import Litestar, get
+from litestar import Litestar, Response, get
 from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
@@ -18,6 +18,8 @@ from litestar.di import Provide
 from litestar.logging import LoggingConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import Message, Middleware, Scope
 from msgspec import Struct
 
@@ -50,18 +52,40 @@ __all__ = ["create_app"]
 VERSION = "0.1.0"
 
 
-class Health(Struct, frozen=True):
-    """Service health."""
+class Health(Struct, frozen=True, omit_defaults=True):
+    """Service health: ``status`` is ``ok``, or ``disk_full`` (503) with ``reason`` saying since when."""
 
     status: str
     version: str
     schema_version: int
+    reason: str | None = None
 
 
-@get("/api/v1/health", tags=["public"], summary="Health check", opt={"public": True})
-async def health(db: DatabaseDep) -> Health:
+@get(
+    "/api/v1/health",
+    tags=["public"],
+    summary="Health check",
+    opt={"public": True},
+    responses={
+        503: ResponseSpec(
+            Health,
+            description="The disk that holds the database is full: writes are refused (status `disk_full`, "
+            "`reason` says since when) until one succeeds again after space is freed",
+            generate_examples=False,
+        )
+    },
+)
+async def health(db: DatabaseDep) -> Response[Health]:
     row = await db.fetch_one("SELECT max(version) AS v FROM schema_version")
-    return Health("ok", VERSION, row["v"] if row else 0)
+    version = row["v"] if row else 0
+    if (since := db.disk_full_since) is not None:
+        # Reads still work, so the app looks fine; but nothing a phone or a therapist sends can be kept.
+        reason = (
+            f"the disk that holds the database is full: writes are refused since "
+            f"{since.isoformat(timespec='seconds')}; free space on it"
+        )
+        return Response(Health("disk_full", VERSION, version, reason), status_code=HTTP_503_SERVICE_UNAVAILABLE)
+    return Response(Health("ok", VERSION, version))
 
 
 class Ping(Struct, frozen=True):

@@ -63,6 +63,43 @@ async def test_a_full_disk_answers_503_saying_so_and_logs_one_line_without_a_tra
     assert rows(settings, "SELECT count(*) FROM patient") == [(made + 1,)]  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+async def test_health_says_the_disk_is_full_while_writes_are_refused_and_ok_once_one_goes_through(
+    therapist: Client, client: Client, app: Litestar
+) -> None:
+    # Health read the schema version and said "ok" while every write was answered 503: a monitoring
+    # system never learnt that the clinic could store nothing.
+    r = await client.get("/api/v1/health")
+    assert (r.status_code, set(r.json())) == (200, {"status", "version", "schema_version"})
+    ok = r.json()
+    writer = app.state.db._writer
+    (pages,) = await (await writer.execute("PRAGMA page_count")).fetchone()
+    await writer.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own limit fails as a full disk does
+    for n in range(500):
+        r = await therapist.post(
+            "/api/v1/patients", json={"display_name": f"Patient {n:03} " + "x" * 80, "timezone": "UTC", "locale": "en"}
+        )
+        if r.status_code != 201:
+            break
+    assert r.status_code == 503, r.text
+    r = await client.get("/api/v1/health")
+    assert r.status_code == 503
+    body = r.json()
+    assert {k: body[k] for k in ("status", "version", "schema_version")} == {**ok, "status": "disk_full"}
+    assert re.fullmatch(
+        r"the disk that holds the database is full: writes are refused since "
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00; free space on it",
+        body["reason"],
+    ), body["reason"]
+    assert r.headers["cache-control"] == "no-store"
+    # Space freed: the next write that goes through makes it ok again, in the same shape as before.
+    await writer.execute("PRAGMA max_page_count = 1073741823")
+    r = await therapist.post("/api/v1/patients", json={"display_name": "After", "timezone": "UTC", "locale": "en"})
+    assert r.status_code == 201, r.text
+    r = await client.get("/api/v1/health")
+    assert (r.status_code, r.json()) == (200, ok)
+
+
 async def test_a_write_too_large_for_the_disk_fails_saying_the_disk_is_full(tmp_path: Path) -> None:
     # SQLite rolls such a transaction back itself; the ROLLBACK after it failed ("no transaction is
     # active"), and that error hid the one that says what happened.

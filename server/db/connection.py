@@ -184,6 +184,18 @@ class Database:
 
     dialect: Dialect
     memo: Memo
+    # When a write was last refused because the disk that holds the database is full (SQLite's
+    # file, or the PostgreSQL server's); ``None`` again once a write commits. Per process: what
+    # ``GET /api/v1/health`` reports, so a monitoring system learns the clinic cannot store anything.
+    disk_full_since: dt.datetime | None = None
+
+    def _wrote(self, refused: BaseException | None, full: bool) -> None:
+        """Note how a write transaction ended: committed (``refused`` is ``None``), or refused,
+        ``full`` saying whether for a full disk (any other error leaves the note as it was)."""
+        if refused is None:
+            self.disk_full_since = None
+        elif full and self.disk_full_since is None:
+            self.disk_full_since = dt.datetime.now(dt.UTC)
 
     async def connect(self) -> None:
         """Open the connections."""
@@ -502,6 +514,11 @@ class SQLiteDatabase(Database):
                         await writer.execute("ROLLBACK")
                     raise
                 await writer.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                self._wrote(exc, full=exc.sqlite_errorcode == sqlite3.SQLITE_FULL)
+                raise
+            else:
+                self._wrote(None, full=False)
             finally:
                 if not foreign_keys:
                     await writer.execute("PRAGMA foreign_keys=ON")

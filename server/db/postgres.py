@@ -267,8 +267,13 @@ class PostgresDatabase(Database):
     async def transaction(self) -> AsyncIterator[Transaction]:
         """A transaction on one pooled connection: committed on success, rolled back on any error."""
         assert self._pool is not None, "database is not connected"
-        async with self._pool.connection() as conn, conn.transaction():
-            yield PostgresTransaction(conn, self.memo)
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                yield PostgresTransaction(conn, self.memo)
+        except asyncpg.PostgresError as exc:
+            self._wrote(exc, full=isinstance(exc, asyncpg.DiskFullError))
+            raise
+        self._wrote(None, full=False)
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[Reader]:
