@@ -20,7 +20,7 @@ from server.catalog import LANGUAGES, Catalog, CatalogError, load_catalog
 from server.catalog.loader import ContentProblem
 from server.clock import clocks_apart
 from server.db import IntegrityError, open_database, reminders
-from server.db.connection import Database, DatabaseUnavailable
+from server.db.connection import Database, DatabaseUnavailable, no_space_left
 from server.db.migrate import DatabaseTooNewError, migrate
 from server.db.postgres import without_password
 from server.db.therapists import Therapist
@@ -490,8 +490,14 @@ def _vapid_keys(settings: Settings) -> VapidKeys | None:
     try:
         return load_or_create(settings.data_dir)
     except OSError as exc:
-        # A key file others can read raises PermissionError with its own message and no errno.
-        reason = str(exc) if exc.errno is None else f"{exc.filename}: {exc.strerror}"
+        # A key file others can read raises PermissionError with its own message and no errno;
+        # a write that did not fit names no file.
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            reason = "the disk that holds it is full: free space on it, then run the command again"
+        elif exc.errno is None:
+            reason = str(exc)
+        else:
+            reason = f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc.strerror)
         print(f"unknot: UNKNOT_DATA_DIR {settings.data_dir}: {reason}", file=sys.stderr)
     except ValueError as exc:
         print(f"unknot: {exc}", file=sys.stderr)
@@ -752,6 +758,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _disk_full_said(exc: BaseException) -> str | None:
+    """What to tell the operator when ``exc`` comes of the disk that holds the database being full
+    (SQLite says "disk I/O error" or "database or disk is full"), or ``None`` when it does not."""
+    if isinstance(exc, asyncpg.DiskFullError):
+        return "the PostgreSQL server's disk is full: free space on it, then run the command again"
+    try:
+        settings = Settings.from_env()  # the command has read them already
+    except SettingsError:
+        return None
+    if settings.database_backend != "sqlite" or not no_space_left(exc, settings.sqlite_path.absolute().parent):
+        return None
+    # Each migration, and each command's change, is one transaction: the one that did not fit left nothing.
+    return f"the disk that holds {_where(settings)} is full: free space on it, then run the command again"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``unknot`` command."""
     args = build_parser().parse_args(argv)
@@ -761,6 +782,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except DatabaseUnavailable as exc:
         print(f"unknot: {exc}", file=sys.stderr)
+        return 1
+    except (sqlite3.Error, asyncpg.DiskFullError) as exc:
+        if (said := _disk_full_said(exc)) is None:
+            raise
+        print(f"unknot: {said}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `unknot plans-check | head`: the reader has what it wanted
         # Python flushes stdout again on exit; point it at /dev/null so that flush cannot fail too.

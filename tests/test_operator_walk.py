@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import datetime as dt
 import io
+import json
 import logging
 import re
 import shutil
 import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 
@@ -118,6 +120,77 @@ async def test_a_write_too_large_for_the_disk_fails_saying_the_disk_is_full(tmp_
         async with db.transaction() as tx:
             await tx.execute("INSERT INTO t VALUES (zeroblob(?))", (10,))
         assert [tuple(r) for r in await db.fetch_all("SELECT length(x) FROM t")] == [(10,)]
+
+
+# Runs inside a mount namespace of its own on a small tmpfs (argv[1]): the commands meet a disk
+# that is really full. Prints each command's [exit status, stdout, stderr] as JSON.
+FULL_DISK_WALK = r"""
+import json, os, shutil, subprocess, sys
+disk, port = sys.argv[1], sys.argv[2]
+env = {**os.environ, "UNKNOT_DATABASE_URL": f"{disk}/unknot.db", "UNKNOT_DATA_DIR": f"{disk}/var", "UNKNOT_PORT": port}
+said = {}
+def run(name, *args, **extra):
+    done = subprocess.run([sys.executable, "-m", "server.cli", *args], env={**env, **extra},
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+    said[name] = [done.returncode, done.stdout, done.stderr]
+def fill(leave):
+    with open(f"{disk}/filler", "wb", buffering=0) as out:
+        try:
+            while out.write(bytes(4096)):
+                pass
+        except OSError:  # No space left on device
+            pass
+        out.truncate(max(0, out.tell() - leave))
+run("init", "init")
+run("vapid", "vapid-keys")
+fill(0)
+run("serve", "serve")
+run("init again", "init")
+run("backup", "backup", f"{disk}/copy.db")
+run("vapid elsewhere", "vapid-keys", UNKNOT_DATA_DIR=f"{disk}/other")
+for name in os.listdir(disk):  # a new database, with room to open it but not for its tables
+    if name.startswith("unknot.db") or name == "filler":
+        os.remove(f"{disk}/{name}")
+fill(128 * 1024)
+run("init new", "init")
+os.remove(f"{disk}/filler")
+run("init freed", "init")
+print(json.dumps(said))
+"""
+
+
+def test_commands_on_a_full_disk_say_it_is_full_and_what_to_do_without_a_traceback(tmp_path: Path) -> None:
+    # They said SQLite's "disk I/O error" (opening: its -shm file could not grow) or ended in a
+    # traceback ("database or disk is full", from a migration); vapid-keys said "None: No space left on device".
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount = ["unshare", "-rm", "sh", "-c", 'mount -t tmpfs -o size=2m tmpfs "$0" && exec "$@"', str(disk)]
+    if shutil.which("unshare") is None or subprocess.run([*mount, "true"], capture_output=True).returncode != 0:
+        pytest.skip("no small file system to fill: unshare -rm cannot mount a tmpfs here")
+    done = subprocess.run(
+        [*mount, sys.executable, "-c", FULL_DISK_WALK, str(disk), str(closed_port())],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    said = json.loads(done.stdout)
+    full = "the disk that holds it is full: free space on it, then run the command again"
+    assert said["init"][0] == 0, said["init"]
+    assert said["vapid"][0] == 0, said["vapid"]
+    assert said["serve"] == [1, "", f"unknot: cannot open {disk}/unknot.db: {full}\n"]
+    assert said["init again"] == [1, "", f"unknot: cannot open {disk}/unknot.db: {full}\n"]
+    assert said["backup"] == [1, "", f"unknot: cannot copy {disk}/unknot.db to {disk}/copy.db.partial: {full}\n"]
+    assert said["vapid elsewhere"] == [1, "", f"unknot: UNKNOT_DATA_DIR {disk}/other: {full}\n"]
+    assert said["init new"] == [
+        1,
+        "",
+        f"unknot: the disk that holds {disk}/unknot.db is full: free space on it, then run the command again\n",
+    ]
+    # Space freed: the migrations that did not fit are applied, nothing else is needed.
+    code, out, err = said["init freed"]
+    assert (code, err) == (0, ""), err
+    assert re.fullmatch(rf"database {re.escape(str(disk))}/unknot\.db: applied \[\d+(, \d+)*\]\n", out), out
 
 
 def test_a_misspelt_setting_is_named_with_the_one_meant_and_the_command_still_runs(

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import errno
 import fcntl
 import mmap
 import os
+import shutil
 import sqlite3
 import sys
 from collections import OrderedDict
@@ -43,6 +45,7 @@ __all__ = [
     "claim_file",
     "create_private",
     "dialects",
+    "no_space_left",
 ]
 
 T = TypeVar("T")
@@ -381,6 +384,29 @@ def claim_file(path: Path, *, alone: bool) -> int:
     return fd
 
 
+# Less than this left to the server's user, an I/O error of SQLite's is the disk being full: SQLite
+# says "disk I/O error", not "full", when it cannot grow its -shm file (SQLITE_IOERR_SHMSIZE).
+LOW_SPACE_BYTES = 1 << 20
+
+
+def no_space_left(exc: BaseException, folder: Path) -> bool:
+    """Whether ``exc``, met opening or writing the SQLite database in ``folder``, comes of the disk
+    that holds it being full (or this user's quota used up)."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    if not isinstance(exc, sqlite3.Error):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None) or 0
+    if code == sqlite3.SQLITE_FULL:
+        return True
+    if code & 0xFF != sqlite3.SQLITE_IOERR:
+        return False
+    try:
+        return shutil.disk_usage(folder).free < LOW_SPACE_BYTES
+    except OSError:
+        return False
+
+
 def create_private(path: Path) -> None:
     """Create an empty database file only its owner can read (SQLite gives its -wal and -shm the same mode)."""
     with contextlib.suppress(FileExistsError):
@@ -448,6 +474,11 @@ class SQLiteDatabase(Database):
             raise
         except (OSError, sqlite3.Error) as exc:
             await self.close()
+            if no_space_left(exc, self.path.parent):
+                raise DatabaseUnavailable(
+                    f"cannot open {self.path}: the disk that holds it is full: free space on it, "
+                    "then run the command again"
+                ) from exc
             raise DatabaseUnavailable(f"cannot open {self.path}: {exc}") from exc
 
     async def close(self) -> None:
