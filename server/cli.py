@@ -24,7 +24,7 @@ from server.db.connection import Database, DatabaseUnavailable, no_space_left
 from server.db.migrate import DatabaseTooNewError, migrate
 from server.db.postgres import without_password
 from server.db.therapists import Therapist
-from server.settings import Settings, SettingsError, unknown_variables
+from server.settings import DEFAULT_DATA_DIR, Settings, SettingsError, unknown_variables
 
 if TYPE_CHECKING:
     from server.push.keys import VapidKeys
@@ -632,8 +632,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    if _vapid_keys(settings) is None:  # every process loads them at start
+    keys = _vapid_keys(settings)  # every process loads them at start
+    if keys is None:
         return 1
+    given = os.environ.get("UNKNOT_DATA_DIR", DEFAULT_DATA_DIR)
+    if keys.created and not Path(given).is_absolute():
+        # Started from another folder, a relative UNKNOT_DATA_DIR names another place: phones that
+        # subscribe now get a pair the server started from the usual folder does not have, and back.
+        print(
+            f"unknot: warning: made a new VAPID key pair, {keys.path}: UNKNOT_DATA_DIR {given} is taken from the "
+            f"folder unknot runs in ({Path.cwd()}). If the clinic's pair is in another folder, stop the server "
+            "and start it from there, or set UNKNOT_DATA_DIR to that folder's whole path (phones subscribed with "
+            "one pair get no reminders sent with the other)",
+            file=sys.stderr,
+        )
+    else:
+        print(f"VAPID key pair {'created' if keys.created else 'in use'}: {keys.path}")
     if _content_refused(settings, catalog, f"unknot: {settings.plans_dir}", upgrade=True):
         return 1
     if apart := clocks_apart(ahead):
@@ -663,6 +677,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "on a server other machines reach",
             file=sys.stderr,
         )
+    sys.stdout.flush()  # before the workers start: a pipe's buffer would reach the log late, or twice
     Granian(
         "server.app:create_app",
         factory=True,

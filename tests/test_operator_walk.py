@@ -8,6 +8,7 @@ import datetime as dt
 import io
 import json
 import logging
+import os
 import re
 import shutil
 import sqlite3
@@ -15,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -25,8 +27,9 @@ from server.db import disk_full
 from server.db.backup import backup_name
 from server.db.connection import SQLiteDatabase
 from server.db.migrate import latest_version, migrate, migrations_dir
+from tests.bench.harness import answers
 from tests.conftest import PLANS, rows
-from tests.test_cli import closed_port
+from tests.test_cli import UNKNOT, closed_port
 
 Client = AsyncTestClient[Litestar]
 
@@ -191,6 +194,62 @@ def test_commands_on_a_full_disk_say_it_is_full_and_what_to_do_without_a_traceba
     code, out, err = said["init freed"]
     assert (code, err) == (0, ""), err
     assert re.fullmatch(rf"database {re.escape(str(disk))}/unknot\.db: applied \[\d+(, \d+)*\]\n", out), out
+
+
+def served_from(folder: Path, env: dict[str, str]) -> tuple[str, str, str]:
+    """Start the real ``unknot serve`` in ``folder``; once it answers, its push public key, then what
+    it printed up to a clean stop (SIGTERM)."""
+    process = subprocess.Popen(
+        [UNKNOT, "serve"], cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        url = f"http://127.0.0.1:{env['UNKNOT_PORT']}"
+        assert answers(url, process, "/api/v1/health"), process.communicate(timeout=30)
+        public_key = httpx.get(f"{url}/api/v1/push/public-key").json()["public_key"]
+    finally:
+        process.terminate()
+        out, err = process.communicate(timeout=60)
+    return public_key, out, err
+
+
+def test_serve_started_from_another_folder_says_it_made_a_second_key_pair_and_where(tmp_path: Path) -> None:
+    # UNKNOT_DATA_DIR is relative by default: started from another folder (a service without its
+    # WorkingDirectory), serve made a new key pair there without a word; phones subscribing then
+    # got no reminder from the server started in the usual folder, and the other way round.
+    usual, other = tmp_path / "srv", tmp_path / "elsewhere"
+    usual.mkdir()
+    other.mkdir()
+    env = {
+        **os.environ,
+        "UNKNOT_DATABASE_URL": str(tmp_path / "unknot.db"),
+        "UNKNOT_DATA_DIR": "var",
+        "UNKNOT_PORT": str(closed_port()),
+        "UNKNOT_SCHEDULER": "0",
+    }
+
+    def unknot(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([UNKNOT, *args], cwd=folder, env=env, capture_output=True, text=True, timeout=120)
+
+    assert unknot(usual, "init").returncode == 0
+    made = unknot(usual, "vapid-keys")
+    assert made.stdout.startswith(f"VAPID key pair created: {usual}/var/vapid_private.pem (mode 600)\n"), made.stdout
+    clinic_key = made.stdout.rsplit(" ", 1)[1].strip()
+
+    key, out, err = served_from(other, env)
+    assert key != clinic_key  # a second pair, in the other folder
+    assert (other / "var" / "vapid_private.pem").is_file()
+    assert err.startswith(
+        f"unknot: warning: made a new VAPID key pair, {other}/var/vapid_private.pem: UNKNOT_DATA_DIR var is taken "
+        f"from the folder unknot runs in ({other}). If the clinic's pair is in another folder, stop the server and "
+        "start it from there, or set UNKNOT_DATA_DIR to that folder's whole path (phones subscribed with one pair "
+        "get no reminders sent with the other)\n"
+    ), err
+
+    # From the usual folder: its pair, named in the log, and no warning.
+    key, out, err = served_from(usual, env)
+    assert key == clinic_key
+    assert out.startswith(f"VAPID key pair in use: {usual}/var/vapid_private.pem\n"), out
+    assert "warning" not in err, err
 
 
 def test_a_misspelt_setting_is_named_with_the_one_meant_and_the_command_still_runs(
@@ -361,7 +420,9 @@ def test_plans_check_reads_an_older_database_without_upgrading_it_and_serve_says
     monkeypatch.setenv("UNKNOT_PORT", str(closed_port()))
     assert main(["serve"]) == 0
     applied = list(range(7, latest_version() + 1))
-    assert capsys.readouterr().out == f"database {database}: applied {applied}\n"
+    assert capsys.readouterr().out == (
+        f"VAPID key pair created: {tmp_path}/vapid_private.pem\ndatabase {database}: applied {applied}\n"
+    )
     assert schema_version(database) == latest_version()
     # A file with no tables at all is said to be one, not a traceback.
     (tmp_path / "empty.db").touch()
