@@ -23,6 +23,7 @@ from server.api.params import PATTERN_REASONS
 from server.db import disk_full
 from server.db.connection import DatabaseBusy
 from server.programs import ProgramError
+from server.programs.model import DAY_ZERO
 
 __all__ = [
     "RECORD_REFUSALS",
@@ -41,6 +42,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _MISSING = re.compile(r"Missing required \w+ parameter '(?P<name>[^']+)'")
 _NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]+)`")
 _PATTERN_REASONS = {f"Expected `str` matching regex {p!r}": reason for p, reason in PATTERN_REASONS.items()}
+# A plan item's day, and msgspec's words for a bound it is outside of ("Expected `int` <= 365").
+_PLAN_DAY = re.compile(r"(?:^|\.)items\[\d+\]\.(?:from|to)_day$")
+_INT_BOUND = re.compile(r"Expected `int` (?P<op>[<>]=) (?P<bound>-?\d+)")
 # A field inside one record of a sync batch: "completions[3].done_at", "checkins[0].red_flags[1]".
 _RECORD = re.compile(r"^(?:completions|checkins)\[\d+\]")
 
@@ -161,6 +165,10 @@ def _validation(request: Request, exc: ValidationException) -> Response[ErrorBod
             path = f"{path}.{unknown.group('name')}" if path else unknown.group("name")
         head, dot, rest = path.partition(".")
         path = aliases.get(head, head) + dot + rest
+        if _PLAN_DAY.search(path) and (bound := _INT_BOUND.fullmatch(message)):
+            # The API counts from 0, the console and the app from 1: say which count the bound is in.
+            which = "at most" if bound.group("op") == "<=" else "at least"
+            message = f"must be {which} {bound.group('bound')} ({DAY_ZERO})"
         code: Refusal | UnsetType = "invalid" if records and _RECORD.match(path) else UNSET
         errors.append(FieldError(path or "body", message, code))
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or "invalid request"
