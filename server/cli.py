@@ -139,6 +139,19 @@ def _account_problem(email: str, name: str) -> str | None:
     return None
 
 
+def _account_there(settings: Settings, email: str) -> bool:
+    """Whether a therapist account has ``email``: asked before the password is, so a mistyped or
+    taken email is said before anyone types a password twice for nothing."""
+    from server.db import therapists
+
+    async def look() -> bool:
+        async with open_database(settings) as db:
+            await migrate(db)
+            return await therapists.therapist_by_email(db, email) is not None
+
+    return asyncio.run(look())
+
+
 def cmd_create_therapist(args: argparse.Namespace) -> int:
     """Create a therapist account; the password is read from standard input or asked for."""
     settings = _settings()
@@ -146,6 +159,9 @@ def cmd_create_therapist(args: argparse.Namespace) -> int:
         print(f"unknot: {problem}", file=sys.stderr)
         return 2
     if _no_database(settings):
+        return 1
+    if _account_there(settings, args.email):
+        print(f"unknot: a therapist with email {args.email} already exists", file=sys.stderr)
         return 1
     password = _read_password(args)
     if password is None:
@@ -199,8 +215,11 @@ def cmd_set_password(args: argparse.Namespace) -> int:
     from server.auth.secrets import hash_password
     from server.db import therapists
 
-    settings = _settings()  # a configuration error, or no database, before the password is asked for
+    settings = _settings()  # a configuration error, no database or no such account before the password is asked for
     if _no_database(settings):
+        return 1
+    if not _account_there(settings, args.email):
+        print(f"unknot: no therapist with email {args.email}", file=sys.stderr)
         return 1
     password = _read_password(args)
     if password is None:

@@ -365,6 +365,29 @@ def test_closing_a_closed_account_or_reopening_an_open_one_says_nothing_changed(
     assert closed_at() is None
 
 
+def test_a_mistyped_or_taken_email_is_said_before_the_password_is_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # set-password asked for the new password (twice at a terminal) and only then said there was no
+    # such account; create-therapist, only then that the email was taken.
+    monkeypatch.setenv("UNKNOT_DATABASE_URL", str(tmp_path / "unknot.db"))
+    assert main(["init"]) == 0
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a-long-password\n"))
+    assert main(["create-therapist", "ana@clinic.example", "Ana", "--password-stdin"]) == 0
+    capsys.readouterr()
+    for command, said in (
+        (["set-password", "anna@clinic.example", "--password-stdin"], "no therapist with email anna@clinic.example"),
+        (
+            ["create-therapist", "Ana@clinic.example", "Ana B", "--password-stdin"],
+            "a therapist with email Ana@clinic.example already exists",
+        ),
+    ):
+        monkeypatch.setattr(sys, "stdin", io.StringIO("another-long-password\n"))
+        assert main(command) == 1, command
+        assert capsys.readouterr() == ("", f"unknot: {said}\n")
+        assert sys.stdin.read() == "another-long-password\n"  # never asked for
+
+
 def test_a_content_folder_that_is_not_there_is_named_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
