@@ -23,10 +23,11 @@ from litestar.testing import AsyncTestClient
 
 from server.cli import main
 from server.clock import Clock
-from server.db import disk_full
+from server.db import disk_full, open_database
 from server.db.backup import backup_name
 from server.db.connection import SQLiteDatabase
 from server.db.migrate import latest_version, migrate, migrations_dir
+from server.settings import Settings
 from tests.bench.harness import answers
 from tests.conftest import PLANS, rows
 from tests.test_cli import UNKNOT, closed_port
@@ -97,12 +98,32 @@ async def test_health_says_the_disk_is_full_while_writes_are_refused_and_ok_once
         body["reason"],
     ), body["reason"]
     assert r.headers["cache-control"] == "no-store"
+    # The app's reminder scheduler ticks meanwhile: its transactions change nothing (no reminder is
+    # due), so they commit on a full disk too, and prove nothing about the next write.
+    await app.state.push.tick(Clock().now())
+    assert (await client.get("/api/v1/health")).status_code == 503
     # Space freed: the next write that goes through makes it ok again, in the same shape as before.
     await writer.execute("PRAGMA max_page_count = 1073741823")
     r = await therapist.post("/api/v1/patients", json={"display_name": "After", "timezone": "UTC", "locale": "en"})
     assert r.status_code == 201, r.text
     r = await client.get("/api/v1/health")
     assert (r.status_code, r.json()) == (200, ok)
+
+
+async def test_only_a_write_that_changed_something_says_the_disk_has_room_again(settings: Settings) -> None:
+    # Both backends. A transaction that changes nothing (the scheduler's every tick) commits on a full disk too.
+    async with open_database(settings) as db:
+        await migrate(db)
+        full = dt.datetime(2026, 11, 27, 3, 0, tzinfo=dt.UTC)
+        db.disk_full_since = full  # as a refused write leaves it
+        async with db.transaction() as tx:
+            await tx.execute("UPDATE therapist SET name = name WHERE id = -1")
+        assert db.disk_full_since == full
+        async with db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO therapist (email, name, password_hash, created_at) VALUES ('a@b.c', 'A', 'h', 'now')"
+            )
+        assert db.disk_full_since is None
 
 
 async def test_a_write_too_large_for_the_disk_fails_saying_the_disk_is_full(tmp_path: Path) -> None:

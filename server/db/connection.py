@@ -193,8 +193,9 @@ class Database:
     disk_full_since: dt.datetime | None = None
 
     def _wrote(self, refused: BaseException | None, full: bool) -> None:
-        """Note how a write transaction ended: committed (``refused`` is ``None``), or refused,
-        ``full`` saying whether for a full disk (any other error leaves the note as it was)."""
+        """Note how a write transaction ended: committed having changed something (``refused`` is
+        ``None``; one that changed nothing needs no space, so it proves nothing), or refused, ``full``
+        saying whether for a full disk (any other error leaves the note as it was)."""
         if refused is None:
             self.disk_full_since = None
         elif full and self.disk_full_since is None:
@@ -534,6 +535,7 @@ class SQLiteDatabase(Database):
                     if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                         raise DatabaseBusy("another process is writing") from exc
                     raise
+                changes = writer.total_changes
                 try:
                     yield SQLiteTransaction(writer, self.memo)
                     if not foreign_keys and (broken := await writer.execute_fetchall("PRAGMA foreign_key_check")):
@@ -549,7 +551,8 @@ class SQLiteDatabase(Database):
                 self._wrote(exc, full=exc.sqlite_errorcode == sqlite3.SQLITE_FULL)
                 raise
             else:
-                self._wrote(None, full=False)
+                if writer.total_changes != changes:
+                    self._wrote(None, full=False)
             finally:
                 if not foreign_keys:
                     await writer.execute("PRAGMA foreign_keys=ON")
