@@ -138,6 +138,11 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
             name = path.strip("`").removeprefix("$.").split("[")[0].split(".")[0]
             raise SettingsError(f"UNKNOT_{name.upper()}: {_explain(name, reason or str(exc), raw.get(name))}") from None
         _check_database_url(settings.database_url)
+        for name in ("data_dir", "plans_dir", "pwa_dir"):
+            if not getattr(settings, name).strip():
+                # An empty value (a shell variable that expanded to nothing) would be the folder the
+                # command runs in: a key pair made there, content or the app looked for there.
+                raise SettingsError(f"UNKNOT_{name.upper()}: must not be empty (a folder's path)")
         if not any(h.strip() for h in settings.push_hosts.split(",")):
             # Every phone's subscription would be refused, and no reminder ever sent.
             raise SettingsError(
