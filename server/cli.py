@@ -41,7 +41,7 @@ def _settings() -> Settings:
         print(f"unknot: warning: {line}", file=sys.stderr)
     if settings.database_backend == "sqlite" and settings.sqlite_path.is_dir():
         raise SystemExit(
-            f"unknot: UNKNOT_DATABASE_URL {settings.sqlite_path} is a folder; give the database file's path"
+            f"unknot: UNKNOT_DATABASE_URL {settings.sqlite_path.absolute()} is a folder; give the database file's path"
         )
     return settings
 
@@ -353,7 +353,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     except BackupError as exc:
         print(f"unknot: {exc}", file=sys.stderr)
         return 1
-    print(f"backed up {settings.sqlite_path} to {target} (schema version {version}, integrity ok)")
+    print(f"backed up {_where(settings)} to {target} (schema version {version}, integrity ok)")
     if args.keep is None:
         return 0
     deleted, failed = prune(target.parent, args.keep, target)
@@ -373,14 +373,14 @@ def cmd_restore(args: argparse.Namespace) -> int:
         print("unknot: restore replaces a SQLite database; on PostgreSQL use pg_restore", file=sys.stderr)
         return 2
     if not args.yes:
-        print(f"unknot: this replaces {settings.sqlite_path}; stop the server, then add --yes", file=sys.stderr)
+        print(f"unknot: this replaces {_where(settings)}; stop the server, then add --yes", file=sys.stderr)
         return 2
     try:
         restored = restore(Path(args.path), settings.sqlite_path)
     except BackupError as exc:
         print(f"unknot: {exc}", file=sys.stderr)
         return 1
-    print(f"restored {args.path} to {settings.sqlite_path} (schema version {restored.version})")
+    print(f"restored {args.path} to {_where(settings)} (schema version {restored.version})")
     if restored.erased_again is None:
         print(
             f"unknot: erasures made since the backup could not be repeated: the replaced database could not be "

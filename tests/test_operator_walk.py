@@ -304,6 +304,18 @@ def test_the_database_is_named_by_its_whole_path_when_the_setting_is_relative(
     )
     assert main(["init"]) == 0
     assert capsys.readouterr().out.startswith(f"database {tmp_path}/var/unknot.db: applied [1, ")
+    # The nightly backup's line in cron's mail, and restore's, said "var/unknot.db" too.
+    assert main(["backup", "copy.db"]) == 0
+    assert capsys.readouterr().out.startswith(f"backed up {tmp_path}/var/unknot.db to copy.db (schema version ")
+    assert main(["restore", "copy.db"]) == 2
+    said = f"unknot: this replaces {tmp_path}/var/unknot.db; stop the server, then add --yes\n"
+    assert capsys.readouterr().err == said
+    assert main(["restore", "copy.db", "--yes"]) == 0
+    assert capsys.readouterr().out.startswith(f"restored copy.db to {tmp_path}/var/unknot.db (schema version ")
+    (tmp_path / "folder.db").mkdir()
+    monkeypatch.setenv("UNKNOT_DATABASE_URL", "folder.db")
+    with pytest.raises(SystemExit, match=re.escape(f"UNKNOT_DATABASE_URL {tmp_path}/folder.db is a folder")):
+        main(["init"])
 
 
 def test_the_help_says_where_settings_come_from_and_what_each_argument_is(
