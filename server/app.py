@@ -41,7 +41,7 @@ from server.auth.identity import AuthMiddleware
 from server.catalog import Catalog, load_catalog
 from server.clock import Clock
 from server.db import open_database
-from server.db.connection import Database
+from server.db.connection import Database, DatabaseUnavailable
 from server.db.content import ContentMissingError, content_in_use, missing_content
 from server.db.migrate import migrate
 from server.settings import Settings
@@ -51,13 +51,16 @@ __all__ = ["create_app"]
 
 VERSION = "0.1.0"
 
+log = logging.getLogger("unknot")
+
 
 class Health(Struct, frozen=True, omit_defaults=True):
-    """Service health: ``status`` is ``ok``, or ``disk_full`` (503) with ``reason`` saying since when."""
+    """Service health: ``status`` is ``ok``; or, with 503 and a ``reason``, ``disk_full`` (since when)
+    or ``database_unavailable`` (the server's log says why; no schema version then)."""
 
     status: str
     version: str
-    schema_version: int
+    schema_version: int | None = None
     reason: str | None = None
 
 
@@ -70,13 +73,20 @@ class Health(Struct, frozen=True, omit_defaults=True):
         503: ResponseSpec(
             Health,
             description="The disk that holds the database is full: writes are refused (status `disk_full`, "
-            "`reason` says since when) until one succeeds again after space is freed",
+            "`reason` says since when) until one succeeds again after space is freed; or the database cannot "
+            "be reached (status `database_unavailable`)",
             generate_examples=False,
         )
     },
 )
 async def health(db: DatabaseDep) -> Response[Health]:
-    row = await db.fetch_one("SELECT max(version) AS v FROM schema_version")
+    try:
+        row = await db.fetch_one("SELECT max(version) AS v FROM schema_version")
+    except DatabaseUnavailable as exc:
+        # The reason names the database server: for the log, not for whoever asks.
+        log.error("health: cannot reach the database: %s", exc)
+        reason = "the database cannot be reached; the server's log says why"
+        return Response(Health("database_unavailable", VERSION, None, reason), status_code=HTTP_503_SERVICE_UNAVAILABLE)
     version = row["v"] if row else 0
     if (since := db.disk_full_since) is not None:
         # Reads still work, so the app looks fine; but nothing a phone or a therapist sends can be kept.

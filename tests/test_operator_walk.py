@@ -16,20 +16,25 @@ import subprocess
 import sys
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from server.app import VERSION
+from server.catalog import Catalog
 from server.cli import main
 from server.clock import Clock
 from server.db import disk_full, open_database
 from server.db.backup import backup_name
 from server.db.connection import SQLiteDatabase
 from server.db.migrate import latest_version, migrate, migrations_dir
+from server.push import Scheduler, load_or_create
 from server.settings import Settings
 from tests.bench.harness import answers
 from tests.conftest import PLANS, rows
+from tests.postgres import Cluster
 from tests.test_cli import UNKNOT, closed_port
 
 Client = AsyncTestClient[Litestar]
@@ -108,6 +113,63 @@ async def test_health_says_the_disk_is_full_while_writes_are_refused_and_ok_once
     assert r.status_code == 201, r.text
     r = await client.get("/api/v1/health")
     assert (r.status_code, r.json()) == (200, ok)
+
+
+@pytest.mark.parametrize("settings", ["postgresql"], indirect=True)
+async def test_with_postgresql_out_of_reach_health_and_requests_answer_503_and_log_one_line_each(
+    therapist: Client,
+    app: Litestar,
+    settings: Settings,
+    catalog: Catalog,
+    pg_cluster: Cluster,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Health answered 500 "internal error", and every request logged a whole traceback of
+    # "unhandled DatabaseUnavailable", while PostgreSQL refused connections.
+    name = settings.database_url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(pg_cluster.url())
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name)
+        await asyncio.sleep(0.5)  # the pool's idle connections hear they were closed
+        caplog.set_level(logging.INFO, logger="unknot")
+        monitor = AsyncTestClient(app=app)  # no session cookie: only the health check reads the database
+        r = await monitor.get("/api/v1/health")
+        assert (r.status_code, r.json()) == (
+            503,
+            {
+                "status": "database_unavailable",
+                "version": VERSION,
+                "reason": "the database cannot be reached; the server's log says why",
+            },
+        )
+        r = await therapist.get("/api/v1/patients")
+        assert r.status_code == 503, r.text
+        assert r.json()["detail"] == "the database cannot be reached; nothing was changed, try again later"
+        assert r.headers["Retry-After"] == "10"
+        logged = [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
+        assert [rec.getMessage().split(": cannot connect to ")[0] for rec in logged] == [
+            "health: cannot reach the database",
+            "cannot reach the database for GET /api/v1/patients",
+        ]
+        assert all(rec.exc_info is None and "not currently accepting connections" in rec.getMessage() for rec in logged)
+        # The reminder scheduler, every tick: one line, not a traceback.
+        caplog.clear()
+        ticking = Scheduler(app.state.db, catalog, settings, load_or_create(settings.data_dir))
+        ticking.start(Clock(), interval=0.02)
+        await asyncio.sleep(0.3)
+        await ticking.stop()
+        logged = [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
+        assert len(logged) >= 2
+        for rec in logged:
+            assert rec.getMessage().startswith("push scheduler: cannot connect to postgresql://"), rec.getMessage()
+            assert rec.exc_info is None
+    finally:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await admin.close()
+    r = await monitor.get("/api/v1/health")
+    assert (r.status_code, r.json()["status"]) == (200, "ok")
+    assert (await therapist.get("/api/v1/patients")).status_code == 200
 
 
 async def test_only_a_write_that_changed_something_says_the_disk_has_room_again(settings: Settings) -> None:

@@ -21,7 +21,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 
 from server.api.params import PATTERN_REASONS
 from server.db import disk_full
-from server.db.connection import DatabaseBusy
+from server.db.connection import DatabaseBusy, DatabaseUnavailable
 from server.programs import ProgramError
 from server.programs.model import DAY_ZERO
 
@@ -234,12 +234,24 @@ def _database_error(request: Request, exc: Exception) -> Response[ErrorBody]:
     return response
 
 
+def _unreachable(request: Request, exc: DatabaseUnavailable) -> Response[ErrorBody]:
+    # PostgreSQL down or refusing connections: the operator's to fix, not a bug. One line naming the
+    # server (never its password) instead of a traceback for every request; the body says nothing of it.
+    log.error("cannot reach the database for %s %s: %s", request.method, loggable_path(request.scope), exc)
+    response = _respond(
+        HTTP_503_SERVICE_UNAVAILABLE, "the database cannot be reached; nothing was changed, try again later"
+    )
+    response.headers["Retry-After"] = "10"
+    return response
+
+
 exception_handlers = {
     ValidationException: _validation,
     InputError: _input,
     ProgramError: _program,
     HTTPException: _http,
     DatabaseBusy: _busy,
+    DatabaseUnavailable: _unreachable,
     sqlite3.OperationalError: _database_error,
     asyncpg.DiskFullError: _database_error,
     RecursionError: _too_deep,

@@ -57,8 +57,8 @@ _DESCRIPTIONS = {
     422: "Well-formed but not acceptable (unknown muscle, bad time zone, ...); `errors` names the field",
     429: "Too many attempts; see Retry-After",
     503: (
-        "The database is busy (another process holds the write lock) or the server's disk is full; "
-        "nothing was changed, retry after Retry-After"
+        "The database is busy (another process holds the write lock) or cannot be reached, or the server's "
+        "disk is full; nothing was changed, retry after Retry-After"
     ),
 }
 

@@ -36,7 +36,7 @@ from msgspec import Struct
 from server.catalog.model import Catalog
 from server.clock import Clock, clocks_apart, iso, parse_iso
 from server.db import disk_full, plans, reminders
-from server.db.connection import Database, Transaction
+from server.db.connection import Database, DatabaseUnavailable, Transaction
 from server.db.reminders import Claimed, DueRule, TargetRow
 from server.programs import SLOTS, Program, RoutineEntry, routine_for
 from server.programs.text import shown_program
@@ -177,6 +177,8 @@ class Scheduler:
             except Exception as exc:
                 if disk_full(exc):  # every tick until space is freed: one line each, no traceback
                     log.error("push scheduler: the disk that holds the database is full; free space on it")
+                elif isinstance(exc, DatabaseUnavailable):  # PostgreSQL down: one line a tick too
+                    log.error("push scheduler: %s", exc)
                 else:
                     log.exception("push scheduler tick failed; trying again next tick")
             with contextlib.suppress(TimeoutError):
