@@ -41,7 +41,7 @@ from server.auth.identity import AuthMiddleware
 from server.catalog import Catalog, load_catalog
 from server.clock import Clock
 from server.db import open_database
-from server.db.connection import Database, DatabaseUnavailable
+from server.db.connection import LOW_SPACE_BYTES, Database, DatabaseUnavailable
 from server.db.content import ContentMissingError, content_in_use, missing_content
 from server.db.migrate import migrate
 from server.settings import Settings
@@ -88,14 +88,18 @@ async def health(db: DatabaseDep) -> Response[Health]:
         reason = "the database cannot be reached; the server's log says why"
         return Response(Health("database_unavailable", VERSION, None, reason), status_code=HTTP_503_SERVICE_UNAVAILABLE)
     version = row["v"] if row else 0
+    # Reads still work, so the app looks fine; but nothing a phone or a therapist sends can be kept.
     if (since := db.disk_full_since) is not None:
-        # Reads still work, so the app looks fine; but nothing a phone or a therapist sends can be kept.
         reason = (
             f"the disk that holds the database is full: writes are refused since "
             f"{since.isoformat(timespec='seconds')}; free space on it"
         )
-        return Response(Health("disk_full", VERSION, version, reason), status_code=HTTP_503_SERVICE_UNAVAILABLE)
-    return Response(Health("ok", VERSION, version))
+    elif (free := db.space_left()) is not None and free < LOW_SPACE_BYTES:
+        # Before any write is refused, and in a process that has not tried one (each has its own note).
+        reason = f"the disk that holds the database is full ({free // 1024} KiB free); free space on it"
+    else:
+        return Response(Health("ok", VERSION, version))
+    return Response(Health("disk_full", VERSION, version, reason), status_code=HTTP_503_SERVICE_UNAVAILABLE)
 
 
 class Ping(Struct, frozen=True):

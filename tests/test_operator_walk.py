@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -245,22 +246,65 @@ print(json.dumps(said))
 """
 
 
-def test_commands_on_a_full_disk_say_it_is_full_and_what_to_do_without_a_traceback(tmp_path: Path) -> None:
-    # They said SQLite's "disk I/O error" (opening: its -shm file could not grow) or ended in a
-    # traceback ("database or disk is full", from a migration); vapid-keys said "None: No space left on device".
-    disk = tmp_path / "disk"
+def on_a_small_disk(disk: Path, script: str, *args: str) -> Any:
+    """Run the Python ``script`` (argv: ``disk``, then ``args``) in a mount namespace of its own, with
+    a 2 MiB tmpfs at ``disk``; what it prints, read as JSON. Skips where no such disk can be made."""
     disk.mkdir()
     mount = ["unshare", "-rm", "sh", "-c", 'mount -t tmpfs -o size=2m tmpfs "$0" && exec "$@"', str(disk)]
     if shutil.which("unshare") is None or subprocess.run([*mount, "true"], capture_output=True).returncode != 0:
         pytest.skip("no small file system to fill: unshare -rm cannot mount a tmpfs here")
     done = subprocess.run(
-        [*mount, sys.executable, "-c", FULL_DISK_WALK, str(disk), str(closed_port())],
-        capture_output=True,
-        text=True,
-        timeout=600,
+        [*mount, sys.executable, "-c", script, str(disk), *args], capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stderr
-    said = json.loads(done.stdout)
+    return json.loads(done.stdout)
+
+
+# A running app whose disk fills up before it has tried to write.
+FULL_DISK_HEALTH = r"""
+import asyncio, json, os, sys
+from litestar.testing import AsyncTestClient
+from server.app import create_app
+from server.settings import Settings
+disk = sys.argv[1]
+settings = Settings.from_env({}, database_url=f"{disk}/unknot.db", data_dir=f"{disk}/var", scheduler=False)
+async def main():
+    said = []
+    async with AsyncTestClient(app=create_app(settings)) as monitor:
+        said.append((await monitor.get("/api/v1/health")).json())
+        with open(f"{disk}/filler", "wb", buffering=0) as out:
+            try:
+                while out.write(bytes(4096)):
+                    pass
+            except OSError:  # No space left on device
+                pass
+        r = await monitor.get("/api/v1/health")
+        said.append([r.status_code, r.json()])
+        os.remove(f"{disk}/filler")
+        said.append((await monitor.get("/api/v1/health")).json())
+    print(json.dumps(said))
+asyncio.run(main())
+"""
+
+
+def test_health_says_the_disk_is_full_before_any_write_is_refused(tmp_path: Path) -> None:
+    # Each process notes the writes it had refused: one that had not tried any (another worker, a
+    # quiet night) said "ok" on a full disk.
+    ok, full, again = on_a_small_disk(tmp_path / "disk", FULL_DISK_HEALTH)
+    assert ok["status"] == "ok"
+    assert full[0] == 503
+    assert full[1]["status"] == "disk_full"
+    assert re.fullmatch(
+        r"the disk that holds the database is full \(\d+ KiB free\); free space on it", full[1]["reason"]
+    )
+    assert again == ok
+
+
+def test_commands_on_a_full_disk_say_it_is_full_and_what_to_do_without_a_traceback(tmp_path: Path) -> None:
+    # They said SQLite's "disk I/O error" (opening: its -shm file could not grow) or ended in a
+    # traceback ("database or disk is full", from a migration); vapid-keys said "None: No space left on device".
+    disk = tmp_path / "disk"
+    said = on_a_small_disk(disk, FULL_DISK_WALK, str(closed_port()))
     full = "the disk that holds it is full: free space on it, then run the command again"
     assert said["init"][0] == 0, said["init"]
     assert said["vapid"][0] == 0, said["vapid"]

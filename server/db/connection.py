@@ -28,6 +28,7 @@ from typing import Any, Literal, TypeVar
 import aiosqlite
 
 __all__ = [
+    "LOW_SPACE_BYTES",
     "Database",
     "DatabaseBusy",
     "DatabaseInUse",
@@ -229,6 +230,11 @@ class Database:
         database is on this machine (SQLite)."""
         return None
 
+    def space_left(self) -> int | None:
+        """Bytes this user may still write on the disk that holds the database; ``None`` when
+        that disk is another machine's (PostgreSQL)."""
+        return None
+
     def migration(self) -> AbstractAsyncContextManager[Transaction]:
         """A write transaction for a schema change (where SQLite differs, see its override)."""
         return self.transaction()
@@ -385,8 +391,9 @@ def claim_file(path: Path, *, alone: bool) -> int:
     return fd
 
 
-# Less than this left to the server's user, an I/O error of SQLite's is the disk being full: SQLite
-# says "disk I/O error", not "full", when it cannot grow its -shm file (SQLITE_IOERR_SHMSIZE).
+# Less than this left to the server's user, the disk is full: an I/O error of SQLite's is that (it
+# says "disk I/O error", not "full", when it cannot grow its -shm file: SQLITE_IOERR_SHMSIZE), and
+# health says so before a write is refused.
 LOW_SPACE_BYTES = 1 << 20
 
 
@@ -443,6 +450,12 @@ class SQLiteDatabase(Database):
         self._wal_header: mmap.mmap | None = None
         self._until_change: UntilChange | None = None
         self.memo = Memo()
+
+    def space_left(self) -> int | None:
+        try:
+            return shutil.disk_usage(self.path.parent).free
+        except OSError:
+            return None
 
     async def connect(self) -> None:
         """Open the writer and the reader connection."""
