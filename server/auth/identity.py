@@ -84,10 +84,13 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
         state = connection.app.state
         db: Database = state.db
         clock: Clock = state.clock
-        authorization = connection.headers.get("authorization", "")
-        if authorization:
-            scheme, _, token = authorization.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
+        scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+        # Only a Bearer token is the app's own. Another scheme is someone else's: a clinic that keeps
+        # its server behind a proxy's password (HTTP Basic) has the browser send it on every request,
+        # and refusing it would refuse the whole console. The session cookie then decides, and a
+        # patient route without a device token is refused by its guard.
+        if scheme.lower() == "bearer":
+            if not token.strip():
                 raise NotAuthorizedException("Authorization must be 'Bearer <device token>'")
             now = clock.now()
             with_days = connection.route_handler.opt.get(WITH_PLAN_DAYS, False)

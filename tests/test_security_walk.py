@@ -1,0 +1,45 @@
+"""What a security walk of the API and console found, each kept fixed by a test here."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from server.settings import Settings
+from tests.conftest import PASSWORD, make_therapist
+from tests.test_flow_therapist_patient import create_patient
+
+Client = AsyncTestClient[Litestar]
+
+# Settings-only behaviour: one backend is enough.
+pytestmark = pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+
+# What a browser sends on every request once the clinic's reverse proxy asked for its own password
+# (nginx auth_basic in front of the whole site, a common way to keep a console off the internet).
+PROXY_PASSWORD = {"authorization": "Basic " + base64.b64encode(b"clinic:proxy password").decode()}
+
+
+async def test_a_proxys_basic_password_in_front_of_the_app_does_not_lock_the_console_out(
+    client: Client, other_client: Client, settings: Settings
+) -> None:
+    await make_therapist(settings, "basic@clinic.example", "Basic")
+    client.headers.update(PROXY_PASSWORD)
+    # Public answers, signing in and the therapist's routes work as without the proxy.
+    assert (await client.get("/api/v1/catalog/muscles")).status_code == 200
+    r = await client.post("/api/v1/auth/login", json={"email": "basic@clinic.example", "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    client.headers["x-csrf-token"] = r.json()["csrf_token"]
+    patient = await create_patient(client, name="Behind The Proxy")
+    assert [p["id"] for p in (await client.get("/api/v1/patients")).json()] == [patient["id"]]
+    # A patient route still needs the device token: the proxy's password is not one.
+    r = await other_client.get("/api/v1/patient/me", headers=PROXY_PASSWORD)
+    assert r.status_code == 401
+    assert "device token" in r.json()["detail"]
+    # And a Bearer token that is not a device's is refused as before.
+    r = await other_client.get("/api/v1/patient/me", headers={"authorization": "Bearer not-a-token"})
+    assert r.status_code == 401
+    r = await other_client.get("/api/v1/catalog/muscles", headers={"authorization": "Bearer "})
+    assert r.status_code == 401
