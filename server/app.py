@@ -139,9 +139,12 @@ def _security_headers(settings: Settings) -> Callable[[Message, Scope], Awaitabl
             # Personal data must not linger in shared caches or the browser's disk cache.
             if b"cache-control" not in existing:
                 extra.append((b"cache-control", b"no-store"))
-        elif not scope["path"].startswith("/console") and b"cache-control" not in existing:
-            # The patient app's files (the worker included): the browser asks each time whether
-            # they changed (ETag), so a page or worker never runs files of an older version.
+        elif b"cache-control" not in existing:
+            # The patient app's and the console's files (the worker included): the browser asks each
+            # time whether they changed (ETag), so a page or worker never runs files of an older
+            # version. Without it a browser keeps a file it thinks fresh for a tenth of the time since
+            # it last changed (heuristic freshness): days, after an upgrade, of a console mixing old
+            # modules with new ones and asking the new API in the old way.
             extra.append((b"cache-control", b"no-cache"))
         message["headers"] = [*message.get("headers", []), *extra]
 
