@@ -43,3 +43,20 @@ async def test_a_proxys_basic_password_in_front_of_the_app_does_not_lock_the_con
     assert r.status_code == 401
     r = await other_client.get("/api/v1/catalog/muscles", headers={"authorization": "Bearer "})
     assert r.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/README.md%00",  # a NUL byte: the operating system cannot even be asked
+        "/x%00.js",
+        "/console/%00",
+        "/" + "a" * 300,  # a name longer than the file system takes
+        "/index.html/x",  # a file taken for a folder
+        "/console/index.html/x",
+    ],
+)
+async def test_a_path_that_can_name_no_file_is_a_404_not_a_server_error(client: Client, path: str) -> None:
+    r = await client.get(path)
+    assert r.status_code == 404, (path, r.status_code, r.text)
+    assert r.json()["status"] == 404
