@@ -60,3 +60,12 @@ async def test_a_path_that_can_name_no_file_is_a_404_not_a_server_error(client: 
     r = await client.get(path)
     assert r.status_code == 404, (path, r.status_code, r.text)
     assert r.json()["status"] == 404
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/auth/login", "/api/v1/patient/join", "/api/v1/patients", "/api/v1/programs/preview"]
+)
+async def test_an_empty_body_is_named_as_empty(therapist: Client, path: str) -> None:
+    r = await therapist.post(path, content=b"", headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.json()["errors"] == [{"field": "body", "message": "is empty; send the request's JSON"}], r.text

@@ -158,6 +158,9 @@ def _validation(request: Request, exc: ValidationException) -> Response[ErrorBod
         message = match.group("message") if match else str(item.get("message"))
         message = _PATTERN_REASONS.get(message, message)
         key = str(item.get("key") or "")
+        if key == "data" and message == "'data'":
+            # No body at all: Litestar leaves the handler's data out and reports the missing key.
+            message = "is empty; send the request's JSON"
         path = ((match.group("path") if match else None) or ("" if key in ("", "data") else key)).lstrip(".")
         unknown = _NAMED_FIELD.search(message)
         if unknown:
