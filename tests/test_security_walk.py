@@ -9,7 +9,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from server.settings import Settings
-from tests.conftest import PASSWORD, make_therapist
+from tests.conftest import PASSWORD, make_therapist, sign_in
 from tests.test_flow_therapist_patient import create_patient
 
 Client = AsyncTestClient[Litestar]
@@ -69,3 +69,27 @@ async def test_an_empty_body_is_named_as_empty(therapist: Client, path: str) -> 
     r = await therapist.post(path, content=b"", headers={"content-type": "application/json"})
     assert r.status_code == 400, r.text
     assert r.json()["errors"] == [{"field": "body", "message": "is empty; send the request's JSON"}], r.text
+
+
+async def test_a_session_cookie_kept_after_sign_out_or_a_password_change_opens_nothing(
+    therapist: Client, app: Litestar, settings: Settings
+) -> None:
+    # The browser forgets the cookie when told to; a copy taken before (another tab's request, a
+    # proxy's log, a shared computer) must be dead on the server too.
+    kept = therapist.cookies["unknot_session"]
+    assert (await therapist.post("/api/v1/auth/logout")).status_code == 204
+    replay = AsyncTestClient(app=app)
+    r = await replay.get("/api/v1/patients", headers={"cookie": f"unknot_session={kept}"})
+    assert r.status_code == 401, r.text
+    # Another browser's session ends when the password changes on this one.
+    await sign_in(therapist, "ana@clinic.example")
+    other = AsyncTestClient(app=app)
+    await sign_in(other, "ana@clinic.example")
+    elsewhere = other.cookies["unknot_session"]
+    r = await therapist.post(
+        "/api/v1/auth/password", json={"current_password": PASSWORD, "new_password": "a new password 2026"}
+    )
+    assert r.json() == {"other_sessions_ended": 1}, r.text
+    r = await replay.get("/api/v1/patients", headers={"cookie": f"unknot_session={elsewhere}"})
+    assert r.status_code == 401, r.text
+    assert (await therapist.get("/api/v1/patients")).status_code == 200
