@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 
+import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from server.app import create_app
 from server.settings import Settings
 from tests.conftest import PASSWORD, make_therapist, sign_in
 from tests.test_flow_therapist_patient import create_patient
@@ -93,3 +95,29 @@ async def test_a_session_cookie_kept_after_sign_out_or_a_password_change_opens_n
     r = await replay.get("/api/v1/patients", headers={"cookie": f"unknot_session={elsewhere}"})
     assert r.status_code == 401, r.text
     assert (await therapist.get("/api/v1/patients")).status_code == 200
+
+
+async def test_behind_a_proxy_on_another_port_that_drops_it_from_host_signing_in_and_changes_work(
+    settings: Settings,
+) -> None:
+    # nginx on https://clinic.example:8443 with `proxy_set_header Host $host` passes on
+    # "clinic.example"; the browser's Origin says ":8443". The public URL says which origin is ours.
+    production = msgspec.structs.replace(settings, env="production", public_url="https://clinic.example:8443")
+    await make_therapist(production, "proxy@clinic.example")
+    same = {"origin": "https://clinic.example:8443", "sec-fetch-site": "same-origin"}
+    async with AsyncTestClient(app=create_app(production), base_url="https://clinic.example") as browser:
+        login = {"email": "proxy@clinic.example", "password": PASSWORD}
+        r = await browser.post("/api/v1/auth/login", json=login, headers=same)
+        assert r.status_code == 200, r.text
+        browser.headers["x-csrf-token"] = r.json()["csrf_token"]
+        r = await browser.post("/api/v1/patients", json={"display_name": "Port", "timezone": "UTC"}, headers=same)
+        assert r.status_code == 201, r.text
+        # Another port, scheme or host of the same name is still another site's page.
+        for origin in ("https://clinic.example:9443", "http://clinic.example:8443", "https://evil.example:8443"):
+            r = await browser.post("/api/v1/auth/login", json=login, headers={**same, "origin": origin})
+            assert r.status_code == 403, (origin, r.text)
+            r = await browser.post(
+                "/api/v1/patients", json={"display_name": "X", "timezone": "UTC"}, headers={**same, "origin": origin}
+            )
+            assert r.status_code == 403, (origin, r.text)
+        assert [p["display_name"] for p in (await browser.get("/api/v1/patients")).json()] == ["Port"]

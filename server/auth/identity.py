@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import hmac
 import ipaddress
+import urllib.parse
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -24,6 +25,7 @@ from server.db import patients, therapists
 from server.db.connection import Database, DatabaseBusy
 from server.db.patients import PatientIdentity
 from server.db.therapists import Therapist
+from server.settings import Settings
 
 __all__ = [
     "CSRF_HEADER",
@@ -42,6 +44,7 @@ __all__ = [
 SESSION_COOKIE = "unknot_session"
 CSRF_HEADER = "x-csrf-token"
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 # The opt key of a patient route that reads the active plan's day: the identity brings it along
 # where that saves a round trip (PostgreSQL; see patients.identity_for_token).
 WITH_PLAN_DAYS = "with_plan_days"
@@ -112,6 +115,16 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=None, auth=None)
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port of an origin or URL, the port filled in when it is the scheme's own."""
+    try:
+        parts = urllib.parse.urlsplit(url.strip().lower())
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
+    except ValueError:
+        return ("", "", None)
+    return (parts.scheme, parts.hostname or "", port)
+
+
 def _same_origin(connection: ASGIConnection) -> bool:
     if connection.headers.get("sec-fetch-site", "same-origin") not in {"same-origin", "none"}:
         return False
@@ -119,7 +132,13 @@ def _same_origin(connection: ASGIConnection) -> bool:
     if origin is None:
         return True
     host = connection.headers.get("host", "")
-    return origin.split("://", 1)[-1] == host
+    if origin.split("://", 1)[-1] == host:
+        return True
+    # The clinic's public address is this app's origin too: a reverse proxy on another port than
+    # 443 may pass on its host name without the port (nginx's `Host $host`), while the browser's
+    # Origin has it, and every sign-in and change was refused as cross-site.
+    settings: Settings = connection.app.state.settings
+    return _origin(origin) == _origin(settings.public_url) != ("", "", None)
 
 
 def refuse_cross_site(connection: ASGIConnection) -> None:
