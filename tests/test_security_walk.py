@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 
 import msgspec
 import pytest
@@ -12,7 +13,7 @@ from litestar.testing import AsyncTestClient
 from server.app import create_app
 from server.settings import Settings
 from tests.conftest import PASSWORD, make_therapist, sign_in
-from tests.test_flow_therapist_patient import create_patient
+from tests.test_flow_therapist_patient import assign, create_patient, join
 
 Client = AsyncTestClient[Litestar]
 
@@ -121,3 +122,26 @@ async def test_behind_a_proxy_on_another_port_that_drops_it_from_host_signing_in
             )
             assert r.status_code == 403, (origin, r.text)
         assert [p["display_name"] for p in (await browser.get("/api/v1/patients")).json()] == ["Port"]
+
+
+async def test_only_an_archived_patient_can_be_erased(therapist: Client, other_client: Client) -> None:
+    # The console offers "Erase all data" for an archived patient only; a tab opened before the
+    # patient was restored (and a phone joined again) still shows it. The server decides.
+    patient = await create_patient(therapist, name="Still Here")
+    pid = patient["id"]
+    await assign(therapist, pid, dt.date.today())
+    await join(therapist, other_client, pid)
+    r = await therapist.delete(f"/api/v1/patients/{pid}")
+    assert r.status_code == 409, r.text
+    assert r.json()["errors"][0]["field"] == "patient_id"
+    assert "archive" in r.json()["errors"][0]["message"]
+    assert (await therapist.get(f"/api/v1/patients/{pid}")).json()["display_name"] == "Still Here"
+    assert (await other_client.get("/api/v1/patient/plan")).status_code == 200
+    assert [a["action"] for a in (await therapist.get(f"/api/v1/patients/{pid}/audit")).json()].count(
+        "patient.erase"
+    ) == 0
+    assert (await therapist.patch(f"/api/v1/patients/{pid}", json={"archived": True})).status_code == 200
+    assert (await therapist.delete(f"/api/v1/patients/{pid}")).status_code == 204
+    assert (await therapist.get(f"/api/v1/patients/{pid}")).status_code == 404
+    # Nobody's patient, or someone else's, is still a 404.
+    assert (await therapist.delete("/api/v1/patients/999999")).status_code == 404

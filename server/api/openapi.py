@@ -72,6 +72,7 @@ _CONFLICTS = {
     ("POST", "sync"),
     ("PUT", "subscriptions"),
     ("POST", "test"),
+    ("DELETE", "{patient_id:int}"),  # erasing a patient who is not archived
 }
 
 

@@ -378,7 +378,7 @@ class RecordsController(Controller):
             await audit.record(tx, therapist_id, patient_id, "records.export", now, "everything, JSON")
         return export
 
-    @get("/records.csv", summary="Every completion and check-in as CSV (a download)")
+    @get("/records.csv", summary="Every completion and check-in as CSV (a download)", media_type="text/csv")
     async def records_download(
         self,
         request: TherapistRequest,

@@ -537,7 +537,11 @@ class PatientRemindersController(Controller):
             await reminders.save_prefs(tx, user.patient_id, now, customized=True, quiet=quiet)
         return await _reminders_out(db, user, now, catalog)
 
-    @get(CALENDAR_PATH.removeprefix("/api/v1/patient"), summary="The reminder times as a calendar file (.ics)")
+    @get(
+        CALENDAR_PATH.removeprefix("/api/v1/patient"),
+        summary="The reminder times as a calendar file (.ics)",
+        media_type="text/calendar",
+    )
     async def calendar_file(
         self, request: PatientRequest, db: DatabaseDep, catalog: CatalogDep, clock: ClockDep, settings: SettingsDep
     ) -> Response[str]:
