@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import time
+from pathlib import Path
 
+import httpx
 import msgspec
 import pytest
 from litestar import Litestar
@@ -14,17 +17,19 @@ from server.app import create_app
 from server.settings import Settings
 from tests.conftest import PASSWORD, make_therapist, sign_in
 from tests.test_flow_therapist_patient import assign, create_patient, join
+from tests.test_security_http import EMAIL, serve
 
 Client = AsyncTestClient[Litestar]
 
-# Settings-only behaviour: one backend is enough.
-pytestmark = pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+# Behaviour of the web layer, not of the database: one backend is enough.
+SQLITE = pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
 
 # What a browser sends on every request once the clinic's reverse proxy asked for its own password
 # (nginx auth_basic in front of the whole site, a common way to keep a console off the internet).
 PROXY_PASSWORD = {"authorization": "Basic " + base64.b64encode(b"clinic:proxy password").decode()}
 
 
+@SQLITE
 async def test_a_proxys_basic_password_in_front_of_the_app_does_not_lock_the_console_out(
     client: Client, other_client: Client, settings: Settings
 ) -> None:
@@ -48,6 +53,7 @@ async def test_a_proxys_basic_password_in_front_of_the_app_does_not_lock_the_con
     assert r.status_code == 401
 
 
+@SQLITE
 @pytest.mark.parametrize(
     "path",
     [
@@ -65,6 +71,7 @@ async def test_a_path_that_can_name_no_file_is_a_404_not_a_server_error(client: 
     assert r.json()["status"] == 404
 
 
+@SQLITE
 @pytest.mark.parametrize(
     "path", ["/api/v1/auth/login", "/api/v1/patient/join", "/api/v1/patients", "/api/v1/programs/preview"]
 )
@@ -74,6 +81,7 @@ async def test_an_empty_body_is_named_as_empty(therapist: Client, path: str) -> 
     assert r.json()["errors"] == [{"field": "body", "message": "is empty; send the request's JSON"}], r.text
 
 
+@SQLITE
 async def test_a_session_cookie_kept_after_sign_out_or_a_password_change_opens_nothing(
     therapist: Client, app: Litestar, settings: Settings
 ) -> None:
@@ -98,6 +106,7 @@ async def test_a_session_cookie_kept_after_sign_out_or_a_password_change_opens_n
     assert (await therapist.get("/api/v1/patients")).status_code == 200
 
 
+@SQLITE
 async def test_behind_a_proxy_on_another_port_that_drops_it_from_host_signing_in_and_changes_work(
     settings: Settings,
 ) -> None:
@@ -124,6 +133,7 @@ async def test_behind_a_proxy_on_another_port_that_drops_it_from_host_signing_in
         assert [p["display_name"] for p in (await browser.get("/api/v1/patients")).json()] == ["Port"]
 
 
+@SQLITE
 async def test_only_an_archived_patient_can_be_erased(therapist: Client, other_client: Client) -> None:
     # The console offers "Erase all data" for an archived patient only; a tab opened before the
     # patient was restored (and a phone joined again) still shows it. The server decides.
@@ -145,3 +155,29 @@ async def test_only_an_archived_patient_can_be_erased(therapist: Client, other_c
     assert (await therapist.get(f"/api/v1/patients/{pid}")).status_code == 404
     # Nobody's patient, or someone else's, is still a 404.
     assert (await therapist.delete("/api/v1/patients/999999")).status_code == 404
+
+
+def test_a_reverse_proxy_left_untrusted_is_named_in_the_log_once(tmp_path: Path) -> None:
+    # Behind nginx without UNKNOT_TRUSTED_PROXIES every client is 127.0.0.1 to the limits: one
+    # stranger's wrong codes keep every patient from joining. The operator is told, once.
+    guess = {"code": "ZZZZ-ZZZZ-ZZZZ-ZZZZ"}
+    with serve(tmp_path / "untrusted") as live:
+        assert httpx.post(f"{live.url}/api/v1/patient/join", json=guess).status_code == 404
+        assert "UNKNOT_TRUSTED_PROXIES" not in live.log.read_text()  # no proxy, nothing said
+        through_proxy = {"x-forwarded-for": "203.0.113.7"}
+        for _ in range(2):
+            r = httpx.post(f"{live.url}/api/v1/patient/join", json=guess, headers=through_proxy)
+            assert r.status_code == 404
+            r = httpx.post(
+                f"{live.url}/api/v1/auth/login", json={"email": EMAIL, "password": "no"}, headers=through_proxy
+            )
+            assert r.status_code == 401
+        time.sleep(0.5)  # the log is written by a queue listener
+        lines = [line for line in live.log.read_text().splitlines() if "UNKNOT_TRUSTED_PROXIES" in line]
+        assert len(lines) == 1, lines
+        assert "UNKNOT_TRUSTED_PROXIES=127.0.0.1" in lines[0]
+    with serve(tmp_path / "trusted", UNKNOT_TRUSTED_PROXIES="127.0.0.1") as live:
+        r = httpx.post(f"{live.url}/api/v1/patient/join", json=guess, headers={"x-forwarded-for": "203.0.113.7"})
+        assert r.status_code == 404
+        time.sleep(0.5)
+        assert "UNKNOT_TRUSTED_PROXIES" not in live.log.read_text()

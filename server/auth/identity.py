@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import hmac
 import ipaddress
+import logging
 import urllib.parse
 
 from litestar.connection import ASGIConnection
@@ -45,6 +46,9 @@ SESSION_COOKIE = "unknot_session"
 CSRF_HEADER = "x-csrf-token"
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# Proxies this process has warned about (see _untrusted_proxy): once each.
+_WARNED_PROXIES: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
+log = logging.getLogger("unknot")
 # The opt key of a patient route that reads the active plan's day: the identity brings it along
 # where that saves a round trip (PostgreSQL; see patients.identity_for_token).
 WITH_PLAN_DAYS = "with_plan_days"
@@ -65,6 +69,26 @@ def csrf_for(session_token: str) -> str:
     return hashlib.sha256(b"unknot-csrf:" + session_token.encode()).hexdigest()[:32]
 
 
+def _untrusted_proxy(connection: ASGIConnection, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
+    """Tell the operator once per process and address when a reverse proxy on this machine or the
+    local network is not trusted: every client behind it is then one address to the limits, and a
+    stranger's 30 wrong codes keep every patient from joining. A proxy's own address is loopback or
+    private; an X-Forwarded-For from a public address is anyone's and tells nothing."""
+    settings: Settings = connection.app.state.settings
+    if settings.trusted_proxies or address in _WARNED_PROXIES or not (address.is_loopback or address.is_private):
+        return
+    if "x-forwarded-for" not in connection.headers:
+        return
+    _WARNED_PROXIES.add(address)
+    log.warning(
+        "a request came through a reverse proxy at %s (it sent X-Forwarded-For), but UNKNOT_TRUSTED_PROXIES "
+        "is not set: the sign-in and invite-code limits count every client behind it as one; set "
+        "UNKNOT_TRUSTED_PROXIES=%s",
+        address,
+        address,
+    )
+
+
 def client_address(connection: ASGIConnection) -> str:
     """Who is asking, for the per-address guessing limits. An IPv6 client is its /64: one home,
     phone or server has the whole network to itself, 2^64 addresses to take turns with."""
@@ -73,6 +97,7 @@ def client_address(connection: ASGIConnection) -> str:
         address = ipaddress.ip_address(host)
     except ValueError:
         return host
+    _untrusted_proxy(connection, address)
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             return str(address.ipv4_mapped)
