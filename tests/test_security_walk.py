@@ -100,10 +100,39 @@ async def test_a_session_cookie_kept_after_sign_out_or_a_password_change_opens_n
     r = await therapist.post(
         "/api/v1/auth/password", json={"current_password": PASSWORD, "new_password": "a new password 2026"}
     )
-    assert r.json() == {"other_sessions_ended": 1}, r.text
+    assert r.json()["other_sessions_ended"] == 1, r.text
     r = await replay.get("/api/v1/patients", headers={"cookie": f"unknot_session={elsewhere}"})
     assert r.status_code == 401, r.text
     assert (await therapist.get("/api/v1/patients")).status_code == 200
+
+
+@SQLITE
+async def test_a_password_change_renews_this_browsers_session_so_a_copied_cookie_stops(
+    therapist: Client, app: Litestar
+) -> None:
+    # The reason for a new password is often that someone else had the account: if they copied this
+    # browser's cookie, it must not outlive the change.
+    copied = therapist.cookies["unknot_session"]
+    r = await therapist.post(
+        "/api/v1/auth/password", json={"current_password": PASSWORD, "new_password": "a new password 2026"}
+    )
+    assert r.status_code == 200, r.text
+    new_csrf = r.json()["csrf_token"]
+    assert therapist.cookies["unknot_session"] != copied
+    replay = AsyncTestClient(app=app)
+    r = await replay.get("/api/v1/patients", headers={"cookie": f"unknot_session={copied}"})
+    assert r.status_code == 401, r.text
+    # This browser goes on signed in; changes take the new CSRF token (and no longer the old one).
+    old_csrf = therapist.headers["x-csrf-token"]
+    assert new_csrf != old_csrf
+    assert (await therapist.get("/api/v1/auth/me")).json()["csrf_token"] == new_csrf
+    therapist.headers["x-csrf-token"] = new_csrf
+    created = await therapist.post("/api/v1/patients", json={"display_name": "After", "timezone": "UTC"})
+    assert created.status_code == 201, created.text
+    r = await therapist.post(
+        "/api/v1/patients", json={"display_name": "X", "timezone": "UTC"}, headers={"x-csrf-token": old_csrf}
+    )
+    assert r.status_code == 403
 
 
 @SQLITE
