@@ -480,7 +480,7 @@ function auditDetail(entry, { muscles, devices, checkins }) {
   return detail;
 }
 
-function auditCard(entries, me, known) {
+function auditCard(entries, me, known, everything) {
   const rows = entries.slice(0, 50).map((a) =>
     h(
       "tr",
@@ -499,6 +499,8 @@ function auditCard(entries, me, known) {
       h("summary", {}, `What was done to this patient's records (${entries.length})`),
       table("Audit trail, newest first", ["When", "Action", "By", "Detail"], rows, "Nothing recorded."),
     ),
+    h("p", { class: "muted small" }, "When the patient asks for a copy of their data: everything stored about them, as one file."),
+    everything,
   );
 }
 
@@ -687,6 +689,20 @@ export async function render([id], ctx) {
       }
     }),
   );
+  // Right of access: the patient may ask for everything stored about them (the export is audited).
+  const everything = h("button", { type: "button", class: "secondary small", id: "export-json" }, "Download all data (JSON)");
+  everything.addEventListener("click", () =>
+    busy(everything, async () => {
+      problem.hidden = true;
+      try {
+        await download(`/patients/${id}/export.json`, `unknot-patient-${id}.json`);
+      } catch (err) {
+        fill(problem, explain(err));
+        problem.hidden = false;
+        problem.scrollIntoView({ block: "center" });
+      }
+    }),
+  );
   const treat = h("a", { href: `#/patients/${id}/treat`, class: "button primary", id: "record-treatment" }, "Record treatment");
 
   const node = h(
@@ -724,7 +740,7 @@ export async function render([id], ctx) {
       planCard(id, plan, history, muscles),
       devicesSection,
       remindersCard(reminders, Boolean(plan)),
-      auditCard(audit, ctx.therapist, { muscles, devices, checkins: records.checkins }),
+      auditCard(audit, ctx.therapist, { muscles, devices, checkins: records.checkins }, everything),
     ),
   );
   return {
