@@ -39,7 +39,7 @@ from server.api.params import HHMM, PLAIN_TEXT, RowId
 from server.api.patients import owned_patient
 from server.auth.identity import TherapistUser, patient_guard, therapist_guard
 from server.catalog.model import Catalog, Slot
-from server.clock import iso
+from server.clock import iso, local_date, parse_iso
 from server.db import reminders, therapists
 from server.db.patients import PatientIdentity
 from server.db.reminders import DeliveryRow, Prefs, RuleRow
@@ -58,6 +58,7 @@ from server.push.schedule import (
     mask_of,
     next_after,
     parse_hhmm,
+    reminds_on,
     time_in_window,
     zone,
 )
@@ -188,6 +189,9 @@ class PatientRemindersOut(Struct, frozen=True, kw_only=True):
     customized: bool
     quiet_hours: QuietHours | None
     rules: list[RuleOut]
+    # The last day of the patient's plan (their date; null without one): no reminder comes, and
+    # none is logged, after it.
+    plan_last_day: dt.date | None
     deliveries: list[DeliveryRow]
 
 
@@ -303,13 +307,16 @@ def _next_reminded(
     shown: Program | None,
     catalog: Catalog,
     done: frozenset[tuple[str, str]],
+    made_on: dt.date | None = None,
 ) -> dt.datetime | None:
-    """When ``rule`` next reminds: its next time on a day the program the phone shows (``shown``)
-    has something in its slot, today something not yet ``done`` ((exercise id, slot) pairs done
-    today). None without a plan or after its last day, as the scheduler sends none then; before the
-    plan's first day an earlier plan may still be in force, so a time there counts."""
+    """When ``rule`` next reminds: its next time on a day the program the phone shows (``shown``,
+    its plan made on ``made_on``) reminds of its slot (reminds_on, as the scheduler decides) and
+    has something in it, today something not yet ``done`` ((exercise id, slot) pairs done today).
+    None without a plan or after its last day, as the scheduler sends none then; before the plan's
+    first day an earlier plan may still be in force, so a time there counts."""
     if shown is None:
         return None
+    made = made_on if made_on is not None else shown.treated_on
     today = now.astimezone(tz).date()
     last_day = shown.last_day
     moment = now
@@ -319,6 +326,9 @@ def _next_reminded(
             return None
         if day < shown.treated_on:
             return found
+        if not reminds_on(shown, made, day, rule.slot):
+            moment = found
+            continue
         entries = routine_for(shown, day, catalog).slot(rule.slot)
         if any(day != today or (e.exercise_id, e.slot) not in done for e in entries):
             return found
@@ -333,11 +343,12 @@ def _rules_out(
     program: Program | None,
     catalog: Catalog,
     done: frozenset[tuple[str, str]] = frozenset(),
+    made_on: dt.date | None = None,
 ) -> list[RuleOut]:
     shown = shown_program(program, catalog) if program is not None else None
     out = []
     for r in rules:
-        following = _next_reminded(r, tz, now, shown, catalog, done)
+        following = _next_reminded(r, tz, now, shown, catalog, done, made_on)
         out.append(
             RuleOut(
                 slot=r.slot,  # type: ignore[arg-type]
@@ -372,21 +383,29 @@ def _with_next(
 
 
 async def _program_of(db: DatabaseDep, patient_id: int) -> Program | None:
+    return (await _plan_of(db, patient_id, "UTC"))[0]
+
+
+async def _plan_of(db: DatabaseDep, patient_id: int, timezone: str) -> tuple[Program | None, dt.date | None]:
+    """The patient's active program, and the patient's date (in ``timezone``) its plan was made."""
     plan = (await reminders.active_plans_of(db, [patient_id])).get(patient_id)
-    return plan.program if plan else None
+    if plan is None:
+        return None, None
+    return plan.program, local_date(parse_iso(plan.made_at), timezone)
 
 
 async def _reminders_out(db: DatabaseDep, user: PatientIdentity, now: dt.datetime, catalog: Catalog) -> RemindersOut:
     prefs = await reminders.prefs_of(db, user.patient_id)
     tz = zone(user.timezone)
-    program = await _program_of(db, user.patient_id)
+    program, made_on = await _plan_of(db, user.patient_id, user.timezone)
     rules = effective_rules(await reminders.rules_of(db, user.patient_id), program)
     quiet = _quiet(prefs)
+    done = await _done_today(db, user.patient_id, tz, now)
     return RemindersOut(
         timezone=user.timezone,
         customized=prefs is not None and prefs.customized,
         quiet_hours=QuietHours(*quiet) if quiet else None,
-        rules=_rules_out(rules, tz, now, program, catalog, await _done_today(db, user.patient_id, tz, now)),
+        rules=_rules_out(rules, tz, now, program, catalog, done, made_on),
         subscriptions=(await reminders.subscription_info(db, user.patient_id)).count,
         calendar_url=CALENDAR_PATH,
     )
@@ -547,7 +566,7 @@ class PatientRemindersController(Controller):
     ) -> Response[str]:
         user, now = request.user, clock.now()
         today = now.astimezone(zone(user.timezone)).date()
-        program = await _program_of(db, user.patient_id)
+        program, made_on = await _plan_of(db, user.patient_id, user.timezone)
         if program is not None:
             # As the phone shows it (see shown_program), as the push reminders count it: a day whose
             # slot holds only items the phone leaves out has nothing to remind of.
@@ -562,7 +581,10 @@ class PatientRemindersController(Controller):
             days = [starts_on + dt.timedelta(days=n) for n in range((until - starts_on).days + 1)]
             planned = {day: {e.slot for e in routine_for(program, day, catalog).entries} for day in days}
             for r in rules:
-                skip = [day for day in days if r.slot not in planned[day]]
+                assert made_on is not None
+                skip = [
+                    day for day in days if r.slot not in planned[day] or not reminds_on(program, made_on, day, r.slot)
+                ]
                 weekdays = days_from_mask(r.weekdays)
                 # An event needs a day of the plan on one of its weekdays with something in its slot:
                 # calendars count the first start as an occurrence even after the end.
@@ -606,7 +628,7 @@ class TherapistRemindersController(Controller):
         therapist_id = request.user.therapist.id
         patient = await owned_patient(db, therapist_id, patient_id)
         prefs = await reminders.prefs_of(db, patient_id)
-        program = await _program_of(db, patient_id)
+        program, made_on = await _plan_of(db, patient_id, patient.timezone)
         rules = effective_rules(await reminders.rules_of(db, patient_id), program)
         tz, now = zone(patient.timezone), clock.now()
         info = await reminders.subscription_info(db, patient_id)
@@ -618,6 +640,7 @@ class TherapistRemindersController(Controller):
             timezone=patient.timezone,
             customized=prefs is not None and prefs.customized,
             quiet_hours=QuietHours(*quiet) if quiet else None,
-            rules=_rules_out(rules, tz, now, program, catalog, await _done_today(db, patient_id, tz, now)),
+            rules=_rules_out(rules, tz, now, program, catalog, await _done_today(db, patient_id, tz, now), made_on),
+            plan_last_day=program.last_day if program is not None else None,
             deliveries=await reminders.deliveries_of(db, therapist_id, patient_id, limit),
         )

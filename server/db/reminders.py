@@ -84,7 +84,8 @@ LIVE_SUBSCRIPTIONS = _in_sets(
     "WHERE s.patient_id IN ({ids}) ORDER BY s.id"
 )
 ACTIVE_PLANS = _in_sets(
-    "SELECT patient_id, id, version, program, updated_at FROM plan WHERE status = 'active' AND patient_id IN ({ids})"
+    "SELECT patient_id, id, version, program, updated_at, created_at FROM plan "
+    "WHERE status = 'active' AND patient_id IN ({ids})"
 )
 DONE_ON = _in_sets(
     "SELECT patient_id, on_date, exercise_id, slot FROM completion "
@@ -470,7 +471,9 @@ async def active_plans_of(db: Database | Transaction, patient_ids: Iterable[int]
     """The active plan of each patient that has one (nothing marked done)."""
     rows = await db.fetch_all(ACTIVE_PLANS[db.dialect], {"ids": _ids(patient_ids)})
     return {
-        r["patient_id"]: PlanDay(r["id"], r["version"], decoded_program(r, db.memo), frozenset(), r["updated_at"])
+        r["patient_id"]: PlanDay(
+            r["id"], r["version"], decoded_program(r, db.memo), frozenset(), r["updated_at"], r["created_at"]
+        )
         for r in rows
     }
 
