@@ -286,6 +286,51 @@ async def test_a_test_reminder_reports_a_dead_device_and_forgets_it(
     assert (await ana.phones[0].get("/api/v1/patient/reminders")).json()["subscriptions"] == 1
 
 
+async def test_a_test_reminder_says_by_their_labels_which_phones_it_reached_and_which_it_did_not(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog, devices=0)
+    labels = ["Ana's iPhone", "Kitchen tablet", "Old Android"]
+    for label in labels:
+        phone = await join_phone(therapist, app, ana.id, label=label)
+        key = (await phone.get("/api/v1/push/public-key")).json()["public_key"]
+        sub = service.subscribe(label, application_server_key=key)
+        assert (await phone.put("/api/v1/patient/push/subscriptions", json=sub.as_json())).status_code == 200
+        ana.phones.append(phone)
+        ana.subs.append(sub)
+    devices = {d["label"]: d["id"] for d in (await therapist.get(f"/api/v1/patients/{ana.id}/devices")).json()}
+    service.answer(ana.subs[1], 503)  # busy: a test is sent once, not retried
+    service.gone(ana.subs[2])  # uninstalled
+
+    r = await ana.phones[1].post("/api/v1/patient/push/test")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["sent"] == 1
+    found = {(x["label"], x["device_id"], x["status"], x["http_status"], x["this_device"]) for x in body["results"]}
+    assert found == {
+        ("Ana's iPhone", devices["Ana's iPhone"], "sent", 201, False),
+        ("Kitchen tablet", devices["Kitchen tablet"], "failed", 503, True),
+        ("Old Android", devices["Old Android"], "gone", 410, False),
+    }
+    # The therapist's log says which phone each went to; the one whose subscription is gone can no
+    # longer be named (its row keeps the outcome).
+    log = (await therapist.get(f"/api/v1/patients/{ana.id}/reminders")).json()["deliveries"]
+    assert sorted((d["kind"], d["status"], d["device"] or "", d["device_id"] or 0) for d in log) == [
+        ("test", "failed", "Kitchen tablet", devices["Kitchen tablet"]),
+        ("test", "gone", "", 0),
+        ("test", "sent", "Ana's iPhone", devices["Ana's iPhone"]),
+    ]
+
+
+async def test_the_therapist_is_told_how_long_a_reminder_waits_for_a_phone_that_is_offline(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, settings: Settings
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog)
+    view = (await therapist.get(f"/api/v1/patients/{ana.id}/reminders")).json()
+    # UNKNOT_PUSH_TTL_SECONDS (1800 by default): the push service keeps a message that long, no longer.
+    assert view["offline_kept_minutes"] == settings.push_ttl_seconds // 60 == 30
+
+
 async def test_a_test_reminder_has_its_own_tag_and_does_not_replace_the_days_reminder(
     therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler, clock: Clock
 ) -> None:

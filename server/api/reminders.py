@@ -8,7 +8,8 @@ For the PWA (patient routes take ``Authorization: Bearer <device token>``):
   app start and from ``pushsubscriptionchange``. Answers ``{"endpoint", "created", "subscriptions"}``.
 - ``DELETE /api/v1/patient/push/subscriptions?endpoint=<url>`` after ``unsubscribe()``: 204 (404 if unknown).
 - ``GET|PUT /api/v1/patient/reminders``: times per slot, weekdays, on/off, quiet hours.
-- ``POST /api/v1/patient/push/test``: a test reminder to every subscribed device now.
+- ``POST /api/v1/patient/push/test``: a test reminder to every subscribed device now; the answer
+  names each device (``device_id``, ``label``; ``this_device`` for the one asking) with its outcome.
 - ``GET /api/v1/patient/reminders.ics``: the same times as a calendar file.
 
 The notification payload is described in :mod:`server.push.message`.
@@ -192,6 +193,9 @@ class PatientRemindersOut(Struct, frozen=True, kw_only=True):
     # The last day of the patient's plan (their date; null without one): no reminder comes, and
     # none is logged, after it.
     plan_last_day: dt.date | None
+    # How long a reminder waits for a phone that is switched off or offline (UNKNOT_PUSH_TTL_SECONDS,
+    # in whole minutes): a phone that comes back later never gets it.
+    offline_kept_minutes: int
     deliveries: list[DeliveryRow]
 
 
@@ -483,6 +487,7 @@ class PatientRemindersController(Controller):
                 headers={"Retry-After": str(TEST_WINDOW.seconds)},
             )
         payload, results = await push.send_test(user.patient_id, user.timezone, user.locale, now)
+        results = [msgspec.structs.replace(r, this_device=r.device_id == user.device_id) for r in results]
         return TestOut(sent=sum(r.status == "sent" for r in results), payload=payload, results=results)
 
     @get("/reminders", summary="Reminder times per slot, quiet hours, subscribed devices")
@@ -622,6 +627,7 @@ class TherapistRemindersController(Controller):
         db: DatabaseDep,
         clock: ClockDep,
         catalog: CatalogDep,
+        settings: SettingsDep,
         patient_id: RowId,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 30,
     ) -> PatientRemindersOut:
@@ -642,5 +648,6 @@ class TherapistRemindersController(Controller):
             quiet_hours=QuietHours(*quiet) if quiet else None,
             rules=_rules_out(rules, tz, now, program, catalog, await _done_today(db, patient_id, tz, now), made_on),
             plan_last_day=program.last_day if program is not None else None,
+            offline_kept_minutes=settings.push_ttl_seconds // 60,
             deliveries=await reminders.deliveries_of(db, therapist_id, patient_id, limit),
         )

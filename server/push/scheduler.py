@@ -83,12 +83,16 @@ class Report(Struct, kw_only=True):
 
 
 class TestResult(Struct, frozen=True):
-    """The outcome of a test reminder on one device."""
+    """The outcome of a test reminder on one device: which phone (its id and label, as the
+    console's device list names it), and whether its push service took the message."""
 
     subscription_id: int
     status: str
     http_status: int | None
     error: str
+    device_id: int | None = None
+    label: str = ""
+    this_device: bool = False  # the device that asked for the test
 
 
 def left_in_slot(
@@ -586,7 +590,9 @@ class Scheduler:
             )
         await self._record(claimed, outcomes, token, now, Report(), retry=False)
         results = [
-            TestResult(t.id, {"sent": "sent", "gone": "gone"}.get(o.kind, "failed"), o.status, o.error)
+            TestResult(
+                t.id, {"sent": "sent", "gone": "gone"}.get(o.kind, "failed"), o.status, o.error, t.device_id, t.label
+            )
             for t, o in zip(targets, outcomes, strict=True)
         ]
         return payload, results
