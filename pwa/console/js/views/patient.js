@@ -363,7 +363,26 @@ function devicesBody(id, devices, refresh) {
   ];
 }
 
-function remindersCard(result, hasPlan) {
+/** One line of the delivery log: the time of day and day, a test or a reminder, its outcome, and
+ *  the phone it went to (by the name the Devices table gives it) when that phone still gets them. */
+function deliveryLine(d, names) {
+  const what = (SLOT_NAMES[d.slot] || d.slot) + " " + shortDate(d.on_date) + (d.kind === "test" ? " (test)" : "");
+  const phone = d.device_id !== null && d.device_id !== undefined
+    ? names.get(d.device_id) || d.device
+    : d.status === "gone" ? "a phone no longer subscribed" : "";
+  return what + ": " + d.status + (phone ? " · " + phone : "") + (d.last_error ? " (" + d.last_error + ")" : "");
+}
+
+/** Why no reminder is coming although reminders are on. */
+function noneComing(r, hasPlan, today) {
+  if (!hasPlan) return "No reminder is coming: the patient has no plan yet.";
+  if (r.plan_last_day && today && r.plan_last_day < today) {
+    return "No reminder is coming: the plan ended on " + shortDate(r.plan_last_day) + ". A new plan starts them again.";
+  }
+  return "No reminder is coming: the plan has nothing more at these times of day.";
+}
+
+function remindersCard(result, hasPlan, today, devices) {
   if (result.error) return card("Reminders", h("p", { class: "muted" }, `Reminder status is unavailable: ${explain(result.error)}`));
   const r = result.value;
   if (!r) return card("Reminders", h("p", { class: "muted" }, "Reminder status is not available on this server."));
@@ -378,9 +397,12 @@ function remindersCard(result, hasPlan) {
       h("td", {}, r.on && rule.enabled && rule.next_at ? dateTime(rule.next_at, r.timezone) : "—"),
     ),
   );
-  const last = (r.deliveries || []).slice(0, 5).map((d) =>
-    h("li", {}, `${SLOT_NAMES[d.slot] || d.slot} ${shortDate(d.on_date)}: ${d.status}` + (d.last_error ? ` (${d.last_error})` : "")),
-  );
+  const names = deviceNames(devices || []);
+  const last = (r.deliveries || []).slice(0, 5).map((d) => h("li", {}, deliveryLine(d, names)));
+  // Push services keep a message only so long (UNKNOT_PUSH_TTL_SECONDS): a phone off for longer misses it.
+  const kept = r.offline_kept_minutes
+    ? h("p", { class: "muted small" }, `A reminder waits at most ${plural(r.offline_kept_minutes, "minute", "minutes")} for a phone that is switched off or offline; a phone that comes back later does not get it (the app still shows the day's routine).`)
+    : null;
   return card(
     "Reminders",
     h(
@@ -394,11 +416,8 @@ function remindersCard(result, hasPlan) {
     ),
     table("Reminder times", ["Time of day", "Reminder", "Next"], rules, "No reminder times."),
     // On, yet no time has a next reminder: no plan, or it has ended or has nothing at these times.
-    r.on && !r.rules.some((rule) => rule.enabled && rule.next_at)
-      ? h("p", { class: "muted" }, hasPlan
-        ? "No reminder is coming: the plan has nothing more at these times of day."
-        : "No reminder is coming: the patient has no plan yet.")
-      : null,
+    r.on && !r.rules.some((rule) => rule.enabled && rule.next_at) ? h("p", { class: "muted" }, noneComing(r, hasPlan, today)) : null,
+    r.subscriptions ? kept : null,
     last.length ? h("details", {}, h("summary", {}, "Last deliveries"), h("ul", {}, last)) : null,
   );
 }
@@ -739,7 +758,7 @@ export async function render([id], ctx) {
       wide(activityCard(records, exercises)),
       planCard(id, plan, history, muscles),
       devicesSection,
-      remindersCard(reminders, Boolean(plan)),
+      remindersCard(reminders, Boolean(plan), adherence.today, devices),
       auditCard(audit, ctx.therapist, { muscles, devices, checkins: records.checkins }, everything),
     ),
   );
