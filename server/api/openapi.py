@@ -79,8 +79,9 @@ _CONFLICTS = {
 # Routes without an id in the path that still answer 404: the patient's plan before one is assigned,
 # a subscription the patient does not have.
 _NOT_FOUND = {("GET", "/api/v1/patient/plan"), ("DELETE", "/api/v1/patient/push/subscriptions")}
-# Rate-limited routes: guessing (sign-in, password, invite codes) and the patient's test reminders.
-_LIMITED = ("/auth/login", "/auth/password", "/patient/join", "/patient/push/test")
+# Rate-limited routes: guessing (sign-in, password, invite codes) and test reminders (from the patient's
+# phone or the console).
+_LIMITED = ("/auth/login", "/auth/password", "/patient/join", "/patient/push/test", "/reminders/test")
 
 
 def with_request_schemas(app: Litestar, document: dict[str, Any]) -> dict[str, Any]:

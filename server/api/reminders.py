@@ -12,6 +12,10 @@ For the PWA (patient routes take ``Authorization: Bearer <device token>``):
   names each device (``device_id``, ``label``; ``this_device`` for the one asking) with its outcome.
 - ``GET /api/v1/patient/reminders.ics``: the same times as a calendar file.
 
+For the console: ``GET /api/v1/patients/{id}/reminders`` (whether they are on, the log) and
+``POST /api/v1/patients/{id}/reminders/test`` (the same test reminder, sent by the therapist, say
+while the patient is in the room with their phone; never in the patient's quiet hours).
+
 The notification payload is described in :mod:`server.push.message`.
 """
 
@@ -37,11 +41,11 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from server.api.deps import CatalogDep, ClockDep, DatabaseDep, SettingsDep
 from server.api.errors import InputError
 from server.api.params import HHMM, PLAIN_TEXT, RowId
-from server.api.patients import owned_patient
+from server.api.patients import current_patient, owned_patient
 from server.auth.identity import TherapistUser, patient_guard, therapist_guard
 from server.catalog.model import Catalog, Slot
 from server.clock import iso, local_date, parse_iso
-from server.db import reminders, therapists
+from server.db import audit, reminders, therapists
 from server.db.patients import PatientIdentity
 from server.db.reminders import DeliveryRow, Prefs, RuleRow
 from server.programs import SLOTS, Program, routine_for
@@ -415,6 +419,20 @@ async def _reminders_out(db: DatabaseDep, user: PatientIdentity, now: dt.datetim
     )
 
 
+async def _count_test(db: DatabaseDep, patient_id: int, now: dt.datetime) -> None:
+    """Count a test reminder of the patient (from their phone or their therapist alike).
+
+    Raises:
+        TooManyRequestsException: more than MAX_TESTS in TEST_WINDOW.
+    """
+    key = f"push-test:{patient_id}"
+    if (await therapists.count_attempt(db, [key], now, TEST_WINDOW))[key] > MAX_TESTS:
+        raise TooManyRequestsException(
+            f"at most {MAX_TESTS} test reminders in {TEST_WINDOW.seconds // 60} minutes",
+            headers={"Retry-After": str(TEST_WINDOW.seconds)},
+        )
+
+
 # --- controllers --------------------------------------------------------------------------------
 
 
@@ -480,12 +498,7 @@ class PatientRemindersController(Controller):
         user, now = request.user, clock.now()
         if not (await reminders.subscription_info(db, user.patient_id)).count:
             raise InputError("subscriptions", "no device is subscribed to reminders yet; subscribe first", status=409)
-        key = f"push-test:{user.patient_id}"
-        if (await therapists.count_attempt(db, [key], now, TEST_WINDOW))[key] > MAX_TESTS:
-            raise TooManyRequestsException(
-                f"at most {MAX_TESTS} test reminders in {TEST_WINDOW.seconds // 60} minutes",
-                headers={"Retry-After": str(TEST_WINDOW.seconds)},
-            )
+        await _count_test(db, user.patient_id, now)
         payload, results = await push.send_test(user.patient_id, user.timezone, user.locale, now)
         results = [msgspec.structs.replace(r, this_device=r.device_id == user.device_id) for r in results]
         return TestOut(sent=sum(r.status == "sent" for r in results), payload=payload, results=results)
@@ -619,6 +632,7 @@ class TherapistRemindersController(Controller):
     path = "/api/v1/patients/{patient_id:int}"
     tags = ["therapist: patients"]
     guards = [therapist_guard]
+    dependencies = _DEPENDENCIES
 
     @get("/reminders", summary="Whether reminders are on, devices, and the last deliveries with their outcome")
     async def patient_reminders(
@@ -651,3 +665,35 @@ class TherapistRemindersController(Controller):
             offline_kept_minutes=settings.push_ttl_seconds // 60,
             deliveries=await reminders.deliveries_of(db, therapist_id, patient_id, limit),
         )
+
+    @post(
+        "/reminders/test",
+        summary="Send a test reminder to every phone of the patient now, and say which it reached",
+        status_code=200,
+    )
+    async def send_test(
+        self, request: TherapistRequest, db: DatabaseDep, clock: ClockDep, push: SchedulerDep, patient_id: RowId
+    ) -> TestOut:
+        therapist_id, now = request.user.therapist.id, clock.now()
+        patient = await current_patient(db, therapist_id, patient_id)
+        if not (await reminders.subscription_info(db, patient_id)).count:
+            raise InputError(
+                "subscriptions",
+                "no phone of this patient gets reminders yet: they turn them on in the app (More, Reminders)",
+                status=409,
+            )
+        quiet = _quiet(await reminders.prefs_of(db, patient_id))
+        local = now.astimezone(zone(patient.timezone)).time().replace(second=0, microsecond=0)
+        if quiet and time_in_window(local, Window(parse_hhmm(quiet[0]), parse_hhmm(quiet[1]))):
+            raise InputError(
+                "quiet_hours",
+                f"it is {local:%H:%M} for the patient, inside their quiet hours ({quiet[0]}-{quiet[1]}); "
+                "send it outside them",
+                status=409,
+            )
+        await _count_test(db, patient_id, now)
+        payload, results = await push.send_test(patient_id, patient.timezone, patient.locale, now)
+        sent = sum(r.status == "sent" for r in results)
+        async with db.transaction() as tx:
+            await audit.record(tx, therapist_id, patient_id, "reminders.test", now, f"{sent} of {len(results)}")
+        return TestOut(sent=sent, payload=payload, results=results)

@@ -1,6 +1,7 @@
 """The console's Reminders card as a therapist reads it: which phone each entry of the delivery log
 went to (a test reminder to two phones: one reached, one not), why no reminder comes once the plan
-has ended, and how long a reminder waits for a phone that is offline."""
+has ended, how long a reminder waits for a phone that is offline, and a test reminder sent from the
+card (tests/pushservice.py on loopback takes it: the live server is in development)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.browser.conftest import LiveServer, PageProblems, local_today
-from tests.browser.console_helpers import ConsoleAccount, console_session, goto_view
+from tests.browser.console_helpers import ConsoleAccount, console_session, goto_view, wait_view
+from tests.pushservice import PushService
 
 pytestmark = pytest.mark.browser
 
@@ -79,3 +81,40 @@ def test_the_reminders_card_names_each_phone_says_the_plan_ended_and_how_long_a_
         expect(items.filter(has_text="(test): sent")).to_contain_text("Rita's iPhone")
         expect(items.filter(has_text="(test): failed")).to_contain_text("Kitchen tablet (400 Bad Request)")
         expect(items.filter(has_text="(test): gone")).to_contain_text("a phone no longer subscribed")
+
+
+def test_a_test_reminder_sent_from_the_console_says_which_phone_it_reached_and_what_helps_the_other(
+    browser: Browser,
+    live_server: LiveServer,
+    account: ConsoleAccount,
+    page_problems: PageProblems,
+    service: PushService,
+) -> None:
+    patient = account.patient("Tomas Test", treated=[{"muscle": "upper-trapezius", "side": "left"}])
+    pid = patient["id"]
+    subs = []
+    for label in ["Tomas's iPhone", "Kitchen tablet"]:
+        invite = account.ok(account.api.post(f"/api/v1/patients/{pid}/invites"))
+        with account.join(invite["code"], label) as phone:
+            key = account.ok(phone.get("/api/v1/push/public-key"))["public_key"]
+            sub = service.subscribe(label, application_server_key=key)
+            assert phone.put("/api/v1/patient/push/subscriptions", json=sub.as_json()).status_code == 200
+            # No quiet hours: a test from the console is never sent inside them, and this one runs at any hour.
+            assert phone.put("/api/v1/patient/reminders", json={"quiet_hours": None}).status_code == 200
+            subs.append(sub)
+    service.answer(subs[1], 400)
+
+    with console_session(browser, live_server, account, page_problems) as (_, page):
+        goto_view(page, f"#/patients/{pid}", "patient")
+        card = page.get_by_role("region", name="Reminders")
+        card.get_by_role("button", name="Send a test reminder").click()
+        expect(card.get_by_role("status")).to_have_text(
+            "Sent to Tomas's iPhone: it shows there within seconds while the phone is on. "
+            "Not delivered to Kitchen tablet: its push service refused it (400 Bad Request); "
+            "the patient turns reminders off and on again in the app."
+        )
+        assert [m.name for m in service.received] == ["Tomas's iPhone"]
+        assert service.received[0].payload["kind"] == "test"
+        page.reload()
+        wait_view(page, "patient")
+        expect(page.locator("tr[data-action='reminders.test']")).to_contain_text("reached 1 of 2 phones")

@@ -382,7 +382,44 @@ function noneComing(r, hasPlan, today) {
   return "No reminder is coming: the plan has nothing more at these times of day.";
 }
 
-function remindersCard(result, hasPlan, today, devices) {
+/** What a test reminder did on one phone it did not reach, and what helps. */
+function notReached(x, phone) {
+  if (x.status === "gone") {
+    return "Not delivered to " + phone + ": it no longer gets reminders; the patient turns them on again in the app (More, Reminders).";
+  }
+  const passing = x.http_status === null || x.http_status === 429 || x.http_status >= 500;
+  return passing
+    ? "Not delivered to " + phone + ": its push service is busy or slow; try again in a few minutes."
+    : "Not delivered to " + phone + ": its push service refused it (" + x.error + "); the patient turns reminders off and on again in the app.";
+}
+
+/** POST /patients/{id}/reminders/test's answer in words, phone by phone. */
+function testSaid(answer, names) {
+  const name = (x) => names.get(x.device_id) || x.label || "a phone";
+  const reached = answer.results.filter((x) => x.status === "sent").map(name);
+  const said = reached.length ? ["Sent to " + reached.join(" and ") + ": it shows there within seconds while the phone is on."] : [];
+  return said.concat(answer.results.filter((x) => x.status !== "sent").map((x) => notReached(x, name(x)))).join(" ");
+}
+
+/** "Send a test reminder" to the patient's phones (say while they are in the room), and what it did. */
+function testControl(id, names) {
+  const button = h("button", { type: "button", class: "secondary small" }, "Send a test reminder");
+  const said = h("p", { class: "test-result", role: "status" });
+  button.addEventListener("click", () => {
+    if (button.disabled) return;
+    fill(said);
+    busy(button, async () => {
+      try {
+        fill(said, testSaid(await api(`/patients/${id}/reminders/test`, { method: "POST" }), names));
+      } catch (err) {
+        fill(said, explain(err));
+      }
+    });
+  });
+  return [h("div", { class: "buttons" }, button), said];
+}
+
+function remindersCard(result, hasPlan, today, devices, id) {
   if (result.error) return card("Reminders", h("p", { class: "muted" }, `Reminder status is unavailable: ${explain(result.error)}`));
   const r = result.value;
   if (!r) return card("Reminders", h("p", { class: "muted" }, "Reminder status is not available on this server."));
@@ -418,6 +455,7 @@ function remindersCard(result, hasPlan, today, devices) {
     // On, yet no time has a next reminder: no plan, or it has ended or has nothing at these times.
     r.on && !r.rules.some((rule) => rule.enabled && rule.next_at) ? h("p", { class: "muted" }, noneComing(r, hasPlan, today)) : null,
     r.subscriptions ? kept : null,
+    r.subscriptions ? testControl(id, names) : null,
     last.length ? h("details", {}, h("summary", {}, "Last deliveries"), h("ul", {}, last)) : null,
   );
 }
@@ -436,6 +474,7 @@ const AUDIT_ACTIONS = {
   "plan.edit": "Plan changed",
   "records.export": "Records exported",
   "checkin.handled": "Red flags marked as handled",
+  "reminders.test": "Test reminder sent from the console",
 };
 
 // What the patient's own phone does; any other entry without a therapist is the administrator's.
@@ -486,6 +525,10 @@ function auditDetail(entry, { muscles, devices, checkins }) {
     return Number.isInteger(n) ? `${plural(n, "unused code", "unused codes")}${auditWhy(why, deviceName)}` : detail;
   }
   if (entry.action === "device.join") return deviceName(Number(detail));
+  if (entry.action === "reminders.test") {
+    const counts = /^(\d+) of (\d+)$/.exec(detail);
+    return counts ? "reached " + counts[1] + " of " + plural(Number(counts[2]), "phone", "phones") : detail;
+  }
   if (entry.action === "checkin.handled") {
     // The check-in by its day, while the page holds it (the last 90 days).
     const c = checkins.find((x) => x.id === detail);
@@ -758,7 +801,7 @@ export async function render([id], ctx) {
       wide(activityCard(records, exercises)),
       planCard(id, plan, history, muscles),
       devicesSection,
-      remindersCard(reminders, Boolean(plan), adherence.today, devices),
+      remindersCard(reminders, Boolean(plan), adherence.today, devices, id),
       auditCard(audit, ctx.therapist, { muscles, devices, checkins: records.checkins }, everything),
     ),
   );
