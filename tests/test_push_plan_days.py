@@ -142,3 +142,24 @@ async def test_a_plan_entered_on_the_visit_day_reminds_at_that_days_times_still_
     assert next_at["evening"] == "2026-11-20T18:00:00Z"
     report = await scheduler.tick(utc("2026-11-20T18:00:00"))
     assert report.sent == 1
+
+
+async def test_a_first_plan_prepared_for_a_booked_visit_says_no_reminder_comes_before_the_visit(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler, clock: Clock
+) -> None:
+    # The patient's first plan, made on Friday for a visit on Monday: nothing of it to do before.
+    visit = START.date() + dt.timedelta(days=3)
+    ana = await make_patient(therapist, app, service, catalog, treated_on=visit)
+    for who in (ana.phones[0], therapist):
+        path = "/api/v1/patient/reminders" if who is not therapist else f"/api/v1/patients/{ana.id}/reminders"
+        r = await who.get(path)
+        assert r.status_code == 200, r.text
+        next_at = {rule["slot"]: rule["next_at"] for rule in r.json()["rules"]}
+        # The visit day's evening first; its morning only the day after (see the test above).
+        assert (next_at["evening"], next_at["morning"]) == ("2026-11-23T18:00:00Z", "2026-11-24T07:00:00Z")
+    for day in ("2026-11-21", "2026-11-22"):
+        for hour in ("07:00", "12:00", "18:00"):
+            report = await scheduler.tick(utc(f"{day}T{hour}:00"))
+            assert (report.planned, report.skipped, report.missed) == (0, 0, 0)
+    report = await scheduler.tick(utc("2026-11-23T18:00:00"))
+    assert report.sent == 1

@@ -165,6 +165,16 @@ class RuleOut(Struct, frozen=True, kw_only=True):
     next_at: str | None
 
 
+class ActivePlan(Struct, frozen=True):
+    """A patient's active plan as the reminders need it: its program, the patient's date it was made
+    (see reminds_on), and for a plan prepared ahead of a visit the program of the plan it replaced,
+    in force until the day before (None: none, or not prepared ahead)."""
+
+    program: Program
+    made_on: dt.date
+    earlier: Program | None = None
+
+
 class RemindersOut(Struct, frozen=True, kw_only=True):
     """The patient's reminders."""
 
@@ -316,12 +326,14 @@ def _next_reminded(
     catalog: Catalog,
     done: frozenset[tuple[str, str]],
     made_on: dt.date | None = None,
+    earlier: Program | None = None,
 ) -> dt.datetime | None:
     """When ``rule`` next reminds: its next time on a day the program the phone shows (``shown``,
     its plan made on ``made_on``) reminds of its slot (reminds_on, as the scheduler decides) and
     has something in it, today something not yet ``done`` ((exercise id, slot) pairs done today).
-    None without a plan or after its last day, as the scheduler sends none then; before the plan's
-    first day an earlier plan may still be in force, so a time there counts."""
+    None without a plan or after its last day, as the scheduler sends none then. Before the first
+    day of a plan prepared ahead of a visit, the plan it replaced (``earlier``, as the phone shows
+    it) is in force and decides; a first plan reminds of nothing before its first day."""
     if shown is None:
         return None
     made = made_on if made_on is not None else shown.treated_on
@@ -332,12 +344,13 @@ def _next_reminded(
         day = found.astimezone(tz).date()
         if day > last_day:
             return None
-        if day < shown.treated_on:
-            return found
-        if not reminds_on(shown, made, day, rule.slot):
+        # An earlier plan counts as made in time: its first day is long past.
+        program = shown if day >= shown.treated_on else earlier
+        made_then = made if program is shown or program is None else program.treated_on
+        if program is None or not reminds_on(program, made_then, day, rule.slot):
             moment = found
             continue
-        entries = routine_for(shown, day, catalog).slot(rule.slot)
+        entries = routine_for(program, day, catalog).slot(rule.slot)
         if any(day != today or (e.exercise_id, e.slot) not in done for e in entries):
             return found
         moment = found
@@ -348,15 +361,16 @@ def _rules_out(
     rules: list[RuleRow],
     tz: zoneinfo.ZoneInfo,
     now: dt.datetime,
-    program: Program | None,
+    plan: ActivePlan | None,
     catalog: Catalog,
     done: frozenset[tuple[str, str]] = frozenset(),
-    made_on: dt.date | None = None,
 ) -> list[RuleOut]:
-    shown = shown_program(program, catalog) if program is not None else None
+    shown = shown_program(plan.program, catalog) if plan is not None else None
+    earlier = shown_program(plan.earlier, catalog) if plan is not None and plan.earlier is not None else None
+    made_on = plan.made_on if plan is not None else None
     out = []
     for r in rules:
-        following = _next_reminded(r, tz, now, shown, catalog, done, made_on)
+        following = _next_reminded(r, tz, now, shown, catalog, done, made_on, earlier)
         out.append(
             RuleOut(
                 slot=r.slot,  # type: ignore[arg-type]
@@ -391,29 +405,32 @@ def _with_next(
 
 
 async def _program_of(db: DatabaseDep, patient_id: int) -> Program | None:
-    return (await _plan_of(db, patient_id, "UTC"))[0]
+    plan = (await reminders.active_plans_of(db, [patient_id])).get(patient_id)
+    return plan.program if plan else None
 
 
-async def _plan_of(db: DatabaseDep, patient_id: int, timezone: str) -> tuple[Program | None, dt.date | None]:
-    """The patient's active program, and the patient's date (in ``timezone``) its plan was made."""
+async def _plan_of(db: DatabaseDep, patient_id: int, timezone: str) -> ActivePlan | None:
+    """The patient's active plan (see ActivePlan), dates in ``timezone``; None without one."""
     plan = (await reminders.active_plans_of(db, [patient_id])).get(patient_id)
     if plan is None:
-        return None, None
-    return plan.program, local_date(parse_iso(plan.made_at), timezone)
+        return None
+    made_on = local_date(parse_iso(plan.made_at), timezone)
+    earlier = await reminders.earlier_plan_of(db, patient_id, plan.id) if made_on < plan.program.treated_on else None
+    return ActivePlan(plan.program, made_on, earlier)
 
 
 async def _reminders_out(db: DatabaseDep, user: PatientIdentity, now: dt.datetime, catalog: Catalog) -> RemindersOut:
     prefs = await reminders.prefs_of(db, user.patient_id)
     tz = zone(user.timezone)
-    program, made_on = await _plan_of(db, user.patient_id, user.timezone)
-    rules = effective_rules(await reminders.rules_of(db, user.patient_id), program)
+    plan = await _plan_of(db, user.patient_id, user.timezone)
+    rules = effective_rules(await reminders.rules_of(db, user.patient_id), plan.program if plan else None)
     quiet = _quiet(prefs)
     done = await _done_today(db, user.patient_id, tz, now)
     return RemindersOut(
         timezone=user.timezone,
         customized=prefs is not None and prefs.customized,
         quiet_hours=QuietHours(*quiet) if quiet else None,
-        rules=_rules_out(rules, tz, now, program, catalog, done, made_on),
+        rules=_rules_out(rules, tz, now, plan, catalog, done),
         subscriptions=(await reminders.subscription_info(db, user.patient_id)).count,
         calendar_url=CALENDAR_PATH,
     )
@@ -584,7 +601,8 @@ class PatientRemindersController(Controller):
     ) -> Response[str]:
         user, now = request.user, clock.now()
         today = now.astimezone(zone(user.timezone)).date()
-        program, made_on = await _plan_of(db, user.patient_id, user.timezone)
+        plan = await _plan_of(db, user.patient_id, user.timezone)
+        program, made_on = (plan.program, plan.made_on) if plan else (None, None)
         if program is not None:
             # As the phone shows it (see shown_program), as the push reminders count it: a day whose
             # slot holds only items the phone leaves out has nothing to remind of.
@@ -648,7 +666,8 @@ class TherapistRemindersController(Controller):
         therapist_id = request.user.therapist.id
         patient = await owned_patient(db, therapist_id, patient_id)
         prefs = await reminders.prefs_of(db, patient_id)
-        program, made_on = await _plan_of(db, patient_id, patient.timezone)
+        plan = await _plan_of(db, patient_id, patient.timezone)
+        program = plan.program if plan else None
         rules = effective_rules(await reminders.rules_of(db, patient_id), program)
         tz, now = zone(patient.timezone), clock.now()
         info = await reminders.subscription_info(db, patient_id)
@@ -660,7 +679,7 @@ class TherapistRemindersController(Controller):
             timezone=patient.timezone,
             customized=prefs is not None and prefs.customized,
             quiet_hours=QuietHours(*quiet) if quiet else None,
-            rules=_rules_out(rules, tz, now, program, catalog, await _done_today(db, patient_id, tz, now), made_on),
+            rules=_rules_out(rules, tz, now, plan, catalog, await _done_today(db, patient_id, tz, now)),
             plan_last_day=program.last_day if program is not None else None,
             offline_kept_minutes=settings.push_ttl_seconds // 60,
             deliveries=await reminders.deliveries_of(db, therapist_id, patient_id, limit),

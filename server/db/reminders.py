@@ -26,6 +26,7 @@ from msgspec import Struct
 from server.clock import iso
 from server.db.connection import Database, Row, Transaction, dialects
 from server.db.plans import PlanDay, decoded_program
+from server.programs import Program
 
 __all__ = [
     "Claimed",
@@ -44,6 +45,7 @@ __all__ = [
     "deliveries_of",
     "done_on",
     "due_rules",
+    "earlier_plan_of",
     "finish_stale",
     "insert_rules_if_missing",
     "live_subscriptions",
@@ -485,6 +487,15 @@ async def active_plans_of(db: Database | Transaction, patient_ids: Iterable[int]
         )
         for r in rows
     }
+
+
+async def earlier_plan_of(db: Database | Transaction, patient_id: int, plan_id: int) -> Program | None:
+    """The program of the patient's plan made before ``plan_id`` (the one it replaced), if any."""
+    row = await db.fetch_one(
+        "SELECT id, version, program FROM plan WHERE patient_id = :pid AND id < :id ORDER BY id DESC LIMIT 1",
+        {"pid": patient_id, "id": plan_id},
+    )
+    return decoded_program(row, db.memo) if row else None
 
 
 async def done_on(
