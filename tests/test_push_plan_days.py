@@ -22,6 +22,7 @@ from tests.test_push_scheduler import (
     START,
     TREATED_ON,
     Client,
+    complete,
     deliveries,
     make_patient,
     plan_items,
@@ -163,3 +164,18 @@ async def test_a_first_plan_prepared_for_a_booked_visit_says_no_reminder_comes_b
             assert (report.planned, report.skipped, report.missed) == (0, 0, 0)
     report = await scheduler.tick(utc("2026-11-23T18:00:00"))
     assert report.sent == 1
+
+
+async def test_the_log_tells_a_time_of_day_with_nothing_planned_from_one_the_patient_had_done(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, scheduler: Scheduler
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog)  # mornings and evenings, nothing at midday
+    await complete(ana.phones[0], ana, START.date(), "evening", 3, START)
+    await scheduler.tick(utc("2026-11-20T18:00:00"))  # 19:00 in Berlin
+    await scheduler.tick(utc("2026-11-21T12:00:00"))  # 13:00 the next day (the patient joined at 13:00 today)
+    log = {d["slot"]: (d["status"], d["last_error"]) for d in await deliveries(therapist, ana)}
+    del log["morning"]  # missed: no tick at 08:00
+    assert log == {
+        "midday": ("skipped", "nothing planned at this time of day"),
+        "evening": ("skipped", "nothing left to do in this slot"),
+    }

@@ -301,15 +301,18 @@ class Scheduler:
             if held:
                 due_now = [x for x in due_now if (x[0].patient_id, x[0].slot) not in held]
                 updates = [(p, s, held.get((p, s), n), z) for p, s, n, z in updates]
-            left_in = await self._left_in_slots(tx, [(r.patient_id, d, r.slot, r.timezone) for r, d, *_ in due_now])
+            slots = await self._slots(tx, [(r.patient_id, d, r.slot, r.timezone) for r, d, *_ in due_now])
             rows: list[dict[str, object]] = []
             for rule, on_date, due, tz in due_now:
-                left = left_in[(rule.patient_id, on_date, rule.slot)]
-                if left is None:  # not a day this slot reminds of (see reminds_on): nothing to record
+                found = slots[(rule.patient_id, on_date, rule.slot)]
+                if found is None:  # not a day this slot reminds of (see reminds_on): nothing to record
                     continue
+                asked, left = found
                 row = {"pid": rule.patient_id, "kind": "reminder", "slot": rule.slot, "on_date": on_date.isoformat()}
                 row |= {"due_at": iso(due), "now": iso(now), "status": "skipped"}
-                if not left:
+                if not asked:  # not "nothing left": the therapist would read that the patient did it
+                    rows.append({**row, "error": "nothing planned at this time of day"})
+                elif not left:
                     rows.append({**row, "error": "nothing left to do in this slot"})
                 elif now - due > self.grace:
                     rows.append({**row, "status": "missed", "error": "not sent in time (was the server down?)"})
@@ -342,15 +345,23 @@ class Scheduler:
         where that slot does not remind on that day (outside the plan's days, see reminds_on). Two
         queries for all of them, and at most one more per patient whose plan version was saved that
         day or later."""
+        return {key: None if found is None else found[1] for key, found in (await self._slots(db, wanted)).items()}
+
+    async def _slots(
+        self, db: Database | Transaction, wanted: Sequence[tuple[int, dt.date, str, str]]
+    ) -> dict[tuple[int, dt.date, str], tuple[list[RoutineEntry], list[RoutineEntry]] | None]:
+        """What each slot of ``wanted`` (see _left_in_slots) asks that day, and what of it is left."""
         shown, done, made = await self._shown_on(db, wanted)
-        left: dict[tuple[int, dt.date, str], list[RoutineEntry] | None] = {}
+        found: dict[tuple[int, dt.date, str], tuple[list[RoutineEntry], list[RoutineEntry]] | None] = {}
         for p, d, slot, _ in wanted:
             program = shown.get((p, d))
             if program is None or not reminds_on(program, made[p, d], d, slot):
-                left[p, d, slot] = None
-            else:
-                left[p, d, slot] = left_in_slot(program, d, slot, done.get((p, d), set()), self.catalog)
-        return left
+                found[p, d, slot] = None
+                continue
+            asked = left_in_slot(program, d, slot, set(), self.catalog)
+            logged = done.get((p, d), set())
+            found[p, d, slot] = asked, [e for e in asked if (e.exercise_id, e.slot) not in logged]
+        return found
 
     async def _shown_on(
         self, db: Database | Transaction, wanted: Sequence[tuple[int, dt.date, str, str]]
