@@ -179,3 +179,25 @@ async def test_the_log_tells_a_time_of_day_with_nothing_planned_from_one_the_pat
         "midday": ("skipped", "nothing planned at this time of day"),
         "evening": ("skipped", "nothing left to do in this slot"),
     }
+
+
+async def test_the_calendar_file_keeps_the_replaced_plans_days_until_a_prepared_plans_visit(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog)
+    visit = START.date() + dt.timedelta(days=2)  # Sunday; today is Friday
+    items = plan_items(catalog, await phases_of(therapist, visit))
+    r = await therapist.post(
+        f"/api/v1/patients/{ana.id}/plans",
+        json={"treated": TREATED, "treated_on": visit.isoformat(), "items": items},
+    )
+    assert r.status_code == 201, r.text
+    r = await ana.phones[0].get("/api/v1/patient/reminders.ics")
+    assert r.status_code == 200, r.text
+    reminded = _reminded_days(r.text)
+    friday, saturday = START.date(), START.date() + dt.timedelta(days=1)
+    # Friday and Saturday: the plan in force until the visit, as the push reminders; Sunday, the
+    # visit day, only the evening; then the new plan.
+    assert {friday, saturday, visit, visit + dt.timedelta(days=1)} <= reminded["evening"]
+    assert {friday, saturday, visit + dt.timedelta(days=1)} <= reminded["morning"]
+    assert visit not in reminded["morning"]

@@ -607,20 +607,26 @@ class PatientRemindersController(Controller):
             # As the phone shows it (see shown_program), as the push reminders count it: a day whose
             # slot holds only items the phone leaves out has nothing to remind of.
             program = shown_program(program, catalog)
+        earlier = shown_program(plan.earlier, catalog) if plan is not None and plan.earlier is not None else None
         rules = effective_rules(await reminders.rules_of(db, user.patient_id), program)
-        # The events run while the plan does, as the push reminders: not before it starts, not after
-        # it ends, not without one, and not on a day it has nothing in that slot.
+        # The events run while the plan does, as the push reminders: not before it starts (unless the
+        # plan it replaces is in force until then), not after it ends, not without one, and not on a
+        # day it has nothing in that slot.
         starts_on, until, events = today, None, []
         if program is not None:
-            starts_on = max(today, program.treated_on)
+            assert made_on is not None
+            starts_on = today if earlier is not None else max(today, program.treated_on)
             until = program.last_day
             days = [starts_on + dt.timedelta(days=n) for n in range((until - starts_on).days + 1)]
-            planned = {day: {e.slot for e in routine_for(program, day, catalog).entries} for day in days}
+            # Each day's program, and the date it was made (see reminds_on): the plan it replaced, made
+            # in time, before the visit.
+            of = {
+                d: (program, made_on) if d >= program.treated_on or earlier is None else (earlier, earlier.treated_on)
+                for d in days
+            }
+            planned = {day: {e.slot for e in routine_for(of[day][0], day, catalog).entries} for day in days}
             for r in rules:
-                assert made_on is not None
-                skip = [
-                    day for day in days if r.slot not in planned[day] or not reminds_on(program, made_on, day, r.slot)
-                ]
+                skip = [day for day in days if r.slot not in planned[day] or not reminds_on(*of[day], day, r.slot)]
                 weekdays = days_from_mask(r.weekdays)
                 # An event needs a day of the plan on one of its weekdays with something in its slot:
                 # calendars count the first start as an occurrence even after the end.
