@@ -346,13 +346,14 @@ export const app = {
   toast(text) {
     // The live region is always in the page (an element shown and filled at once may not be
     // read out); only its content comes and goes, and an empty region shows nothing. A message
-    // still showing stays above the new one (two at most), so neither is missed.
+    // still showing stays above the new one (two at most), so neither is missed; each is added
+    // once (read out once) and stays long enough to read: 4 s and 60 ms a character, 12 s at most.
     const box = $("toast");
-    clearTimeout(this.toastTimer);
-    this.toastTimer = setTimeout(() => fill(box), 4000);
     const last = box.lastElementChild;
     if (last && last.textContent === text) last.remove(); // the same again is read out again
-    box.append(h("p", { text }));
+    const line = h("p", { text });
+    box.append(line);
+    setTimeout(() => line.remove(), Math.min(4000 + 60 * text.length, 12000));
     while (box.childElementCount > 2) box.firstElementChild.remove();
     clearOfToast(document.activeElement);
   },
