@@ -123,6 +123,14 @@ export const app = {
     return perExercise(core.pending(this.records)).length;
   },
 
+  /** What the header and More say wait to be sent. Online, a record held back for the patient (a
+   *  tap to be taken back, a pain question still open) is not counted: it waits for them, not the
+   *  network, and goes once ready. Offline, every one is. */
+  toSendCount() {
+    const now = Date.now();
+    return perExercise(core.pending(this.records).filter((r) => !this.online || !(r.ready_at > now))).length;
+  },
+
   /** Records the server refused (kept on the phone, sent again only when asked: retryRejected). */
   rejected() {
     return perExercise(this.records.filter((r) => r.state === "rejected"));
@@ -998,13 +1006,14 @@ async function sayRefused(refused) {
 }
 
 function updateChrome() {
-  const count = app.pendingCount();
+  const all = app.pendingCount(); // held ones too (data-count)
+  const count = app.toSendCount();
   const rejected = app.rejected();
   const refused = rejected.length;
   const status = $("sync");
-  status.dataset.count = String(count);
+  status.dataset.count = String(all);
   status.dataset.rejected = String(refused);
-  status.hidden = !app.token && count === 0;
+  status.hidden = !app.token && all === 0;
   status.classList.toggle("waiting", count > 0);
   status.classList.toggle("refused", count === 0 && refused > 0);
   // A record newly refused: said at once (the header keeps saying it).
