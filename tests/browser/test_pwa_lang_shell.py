@@ -248,3 +248,42 @@ def test_the_last_language_tapped_is_the_one_shown_when_the_first_waits_for_the_
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(page.locator("#main h1")).to_have_text("More")
     expect(page.get_by_role("button", name="English")).to_have_attribute("aria-pressed", "true")
+
+
+def test_a_language_tapped_on_a_slow_connection_is_busy_until_it_is_shown_or_refused(
+    context: BrowserContext, page: Page, clinic: Clinic
+) -> None:
+    """Nothing showed that the tap was taken while the language's file came."""
+    join_in_browser(page, clinic.invite(clinic.patient(name="Slow")))
+    wait_shell_langs(page, ["/i18n/en.js"])
+    # Refused (offline, and this phone never stored Spanish): busy no more once said.
+    context.set_offline(True)
+    more_language(page, "Español")
+    spanish = page.get_by_role("button", name="Español")
+    expect(page.locator("#toast")).to_contain_text("Español needs an internet connection")
+    expect(spanish).not_to_have_attribute("aria-busy", "true")
+    expect(spanish).not_to_have_attribute("aria-disabled", "true")
+    expect(spanish).to_have_attribute("aria-pressed", "false")
+    context.set_offline(False)
+
+    # Slow: busy, and disabled-looking, until the file came and the app is in Spanish.
+    held: list[Route] = []
+    context.route("**/i18n/es.js", lambda route: held.append(route))
+    spanish.click()
+    wait_until(page, lambda: bool(held), "Spanish asked for")
+    expect(spanish).to_have_attribute("aria-busy", "true")
+    expect(spanish).to_have_attribute("aria-disabled", "true")
+    assert spanish.evaluate("el => getComputedStyle(el).opacity") == "0.55"
+    expect(spanish).to_be_focused()  # not disabled: focus stays on it
+    expect(page.get_by_role("button", name="English")).not_to_have_attribute("aria-busy", "true")
+    spanish.click(force=True)  # a second tap meanwhile asks for nothing more
+    page.wait_for_timeout(300)
+    assert len(held) == 1
+    for route in held:
+        route.continue_()
+    context.unroute("**/i18n/es.js")
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+    spanish = page.get_by_role("button", name="Español")
+    expect(spanish).to_have_attribute("aria-pressed", "true")
+    expect(spanish).not_to_have_attribute("aria-busy", "true")
+    expect(page.get_by_role("button", name="English")).not_to_have_attribute("aria-busy", "true")
