@@ -525,6 +525,7 @@ const sync = createSync({
     refreshPassive();
   },
   onRevoked: () => app.onRevoked(),
+  onBackOnline: () => refreshLog(),
 });
 
 /** Ask the browser to keep this app's storage under storage pressure: unsent records and the

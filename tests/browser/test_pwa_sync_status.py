@@ -8,13 +8,16 @@ pain answer): nothing was wrong with the network, but the header looked as if so
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import uuid
 
+import httpx
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, Route, expect
 
-from tests.browser.conftest import Clinic, LiveServer, join_in_browser, wait_for_screen, wait_outbox
-from tests.browser.test_pwa_outbox_faults import server_completions
+from tests.browser.conftest import Clinic, LiveServer, join_in_browser, local_today, wait_for_screen, wait_outbox
+from tests.browser.test_pwa_outbox_faults import server_completions, wait_until
 from tests.browser.test_pwa_records import MARK_DONE, open_exercise
 
 pytestmark = pytest.mark.browser
@@ -72,3 +75,53 @@ def test_a_record_held_for_the_patient_online_is_not_to_send_and_offline_it_is(
     wait_for_screen(page, "more")
     wait_outbox(page, 0)
     assert len(server_completions(live_server, patient.id)) == 4
+
+
+def test_back_online_the_log_is_read_again_after_the_first_send_when_the_first_read_failed(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    """Back online, the log was read once: when that read failed at the network, the worker
+    answered with its stored copy, and what the patient did on another phone showed nowhere until
+    the app next came to the front after 5 minutes."""
+    patient = clinic.patient(name="Two Phones")
+    join_in_browser(page, clinic.invite(patient))
+    status = page.locator("#sync")
+    marks = page.locator("li.entry button.check")
+    here, there = (marks.nth(i).get_attribute("data-focus") or "" for i in (0, 1))
+    context.set_offline(True)
+    page.locator(f"button.check[data-focus='{here}']").click()
+    expect(status).to_have_text("1 to send")
+
+    # Meanwhile the patient ticks another exercise on their other phone.
+    _, slot, exercise = there.split(":")
+    token = clinic.join(patient, "Other phone")
+    done = {"id": str(uuid.uuid4()), "exercise_id": exercise, "on_date": local_today().isoformat(), "slot": slot}
+    done["done_at"] = dt.datetime.now(dt.UTC).isoformat()
+    r = httpx.post(
+        f"{live_server.url}/api/v1/patient/sync",
+        json={"completions": [done]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 200, r.text
+
+    # Back online on a shaky network: the first read of the log fails (the worker answers with its
+    # stored copy); the outbox's send goes through after it.
+    failed: list[str] = []
+    sends: list[Route] = []
+
+    def fail_log(route: Route) -> None:
+        failed.append(route.request.url)
+        route.abort("internetdisconnected")
+
+    context.route("**/api/v1/patient/log*", fail_log)
+    context.route("**/api/v1/patient/sync", lambda route: sends.append(route))
+    context.set_offline(False)
+    wait_until(page, lambda: bool(failed) and bool(sends), "a failed read of the log and a send")
+    context.unroute("**/api/v1/patient/log*")
+    for route in sends:
+        route.continue_()
+    context.unroute("**/api/v1/patient/sync")
+    wait_outbox(page, 0)
+    # The log is read again: what was done on the other phone shows here without a restart.
+    expect(page.locator(f"button.check[data-focus='{there}']")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator(f"button.check[data-focus='{here}']")).to_have_attribute("aria-pressed", "true")
