@@ -275,6 +275,7 @@ def test_a_language_tapped_on_a_slow_connection_is_busy_until_it_is_shown_or_ref
     expect(spanish).to_have_attribute("aria-disabled", "true")
     assert spanish.evaluate("el => getComputedStyle(el).opacity") == "0.55"
     expect(spanish).to_be_focused()  # not disabled: focus stays on it
+    screenshot(page, "more-language-busy")
     expect(page.get_by_role("button", name="English")).not_to_have_attribute("aria-busy", "true")
     spanish.click(force=True)  # a second tap meanwhile asks for nothing more
     page.wait_for_timeout(300)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.browser.conftest import Clinic, join_in_browser
+from tests.browser.conftest import Clinic, join_in_browser, screenshot
 from tests.browser.test_pwa_lang_shell import more_language, wait_shell_langs
 
 pytestmark = pytest.mark.browser
@@ -48,6 +48,9 @@ def test_a_long_message_stays_long_enough_to_read_and_two_at_once_keep_their_own
     page.locator("#sync").click()
     expect(toast.locator("p")).to_have_count(2)
     assert shown(page) == [LONG, SHORT]
+    screenshot(page, "toast-two-at-once")
+    # Told apart: a line between them.
+    assert toast.locator("p").nth(1).evaluate("el => getComputedStyle(el).borderTopStyle") == "solid"
     page.clock.run_for(7_500)
     assert shown(page) == [LONG]
     page.clock.run_for(4_000)
