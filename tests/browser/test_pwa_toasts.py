@@ -20,6 +20,19 @@ LONG = "Español needs an internet connection the first time. Connect and try ag
 SHORT = "Everything you logged has reached your clinic."
 
 
+def live_region(page: Page) -> dict[str, object]:
+    """How the browser tells screen readers to read #toast (its live-region properties)."""
+    cdp = page.context.new_cdp_session(page)
+    try:
+        root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+        found = cdp.send("DOM.querySelector", {"nodeId": root, "selector": "#toast"})["nodeId"]
+        nodes = cdp.send("Accessibility.getPartialAXTree", {"nodeId": found, "fetchRelatives": False})["nodes"]
+        [node] = [n for n in nodes if n.get("role", {}).get("value") == "status"]
+    finally:
+        cdp.detach()
+    return {p["name"]: p["value"].get("value") for p in node.get("properties", [])}
+
+
 def shown(page: Page) -> list[str]:
     return page.locator("#toast p").all_text_contents()
 
@@ -49,6 +62,10 @@ def test_a_long_message_stays_long_enough_to_read_and_two_at_once_keep_their_own
     expect(toast.locator("p")).to_have_count(2)
     assert shown(page) == [LONG, SHORT]
     screenshot(page, "toast-two-at-once")
+    # Each read out once: only what is added, not the whole region again (role=status alone is
+    # atomic, so the first message was read again with the second).
+    said = live_region(page)
+    assert (said["live"], said["atomic"], said["relevant"]) == ("polite", False, "additions text"), said
     # Told apart: a line between them.
     assert toast.locator("p").nth(1).evaluate("el => getComputedStyle(el).borderTopStyle") == "solid"
     page.clock.run_for(7_500)
