@@ -342,7 +342,10 @@ export const app = {
     if (this.onRecords) this.onRecords();
   },
 
-  flush() {
+  /** "Send now" (More): a tick still held for a tap to take it back goes too. */
+  async flush() {
+    await core.releaseHolds().catch(() => {});
+    await this.reloadRecords();
     return sync.flush();
   },
 

@@ -125,3 +125,25 @@ def test_back_online_the_log_is_read_again_after_the_first_send_when_the_first_r
     # The log is read again: what was done on the other phone shows here without a restart.
     expect(page.locator(f"button.check[data-focus='{there}']")).to_have_attribute("aria-pressed", "true")
     expect(page.locator(f"button.check[data-focus='{here}']")).to_have_attribute("aria-pressed", "true")
+
+
+def test_send_now_on_more_sends_a_tick_still_held_for_a_take_back(
+    page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    """More said "1 record is kept on this phone and waits to be sent" with "Send now", and the
+    tap did nothing: the tick waited out its seconds for a take-back first."""
+    patient = clinic.patient(name="Now")
+    page.clock.install()
+    join_in_browser(page, clinic.invite(patient))
+    page.locator("li.entry button.check").first.click()
+    expect(page.locator("#sync")).to_have_attribute("data-count", "1")
+    page.clock.pause_at(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))  # the 8 s never pass
+    page.locator("#nav").get_by_role("link", name="More").click()
+    wait_for_screen(page, "more")
+    expect(page.locator(".outbox-detail")).to_have_text(
+        "1 record is kept on this phone and waits to be sent to your clinic."
+    )
+    page.get_by_role("button", name="Send now").click()
+    wait_outbox(page, 0)
+    expect(page.locator(".outbox-detail")).to_have_text("Everything you logged has reached your clinic.")
+    assert len(server_completions(live_server, patient.id)) == 1
