@@ -3,6 +3,9 @@
  * - The app shell is precached under a versioned name and served cache-first, so a page
  *   never mixes files of two versions. A new worker waits until the patient taps "Reload"
  *   (the page posts SKIP_WAITING), then old shell caches are deleted.
+ * - Of the interface languages only the one this phone uses is precached (a phone needs one, and
+ *   each is a tenth of the shell): see shellLang. Another one joins the shell once a page fetches
+ *   it online (the patient switched), or a page tells the worker (LANG) which one it loaded.
  * - Patient API reads are network-first with the last good answer as the offline fallback,
  *   kept per device token: an answer is only ever served to the token it was fetched with.
  *   Unknot's own 401 (the clinic removed the device, archived or erased the patient; not a captive
@@ -19,7 +22,7 @@
 
 // VERSION is a hash of the SHELL files: tests/browser/shell.py checks it and can rewrite it
 // (`.venv/bin/python -m tests.browser.shell --write`) whenever a shell file changes.
-const VERSION = "4cd7655848e7";
+const VERSION = "6e877b4e9047";
 const SHELL_CACHE = "unknot-shell-" + VERSION;
 // v1 kept answers by URL alone (anyone joined later could be served them): deleted on activate.
 const API_CACHE = "unknot-api-v2";
@@ -29,8 +32,6 @@ const SHELL = [
   "/app.css",
   "/manifest.webmanifest",
   "/icons/icon.svg",
-  "/i18n/en.js",
-  "/i18n/es.js",
   "/js/api.js",
   "/js/app.js",
   "/js/core.js",
@@ -52,19 +53,57 @@ const SHELL = [
   "/js/screens/progress.js",
   "/js/screens/today.js",
 ];
+// The interface languages, /i18n/<code>.js (as LANGS in js/i18n.js); part of VERSION's hash too.
+const LANGS = ["en", "es"];
 
 importScripts("/js/core.js");
 
+function langUrl(code) {
+  return "/i18n/" + code + ".js";
+}
+
+/** The language to precache: the one this phone's pages last loaded (app.js keeps it as
+ *  "shell_lang"), else the one a page would pick: the patient's choice, the browser's, the
+ *  clinic's, else English (pickLang in js/i18n.js). */
+async function shellLang() {
+  const core = self.unknotCore;
+  const [used, chosen, patient] = await Promise.all(
+    ["shell_lang", "lang", "patient"].map((key) => core.get(key).catch(() => null)));
+  if (LANGS.includes(used)) return used;
+  if (LANGS.includes(chosen)) return chosen;
+  for (const tag of self.navigator.languages || []) {
+    const base = String(tag).toLowerCase().split("-")[0];
+    if (LANGS.includes(base)) return base;
+  }
+  return patient && LANGS.includes(patient.locale) ? patient.locale : "en";
+}
+
 self.addEventListener("install", (event) => {
-  event.waitUntil(
-    caches.open(SHELL_CACHE).then((cache) =>
-      // Checked with the server, never taken from the HTTP cache unasked: the shell must be exactly
-      // the files the server has now. A file the page has just loaded is answered 304 (its ETag)
-      // and taken from the HTTP cache, not downloaded again: on a first visit over a weak signal
-      // the whole shell came twice, competing with the join and the plan.
-      cache.addAll(SHELL.map((url) => new Request(url, { cache: "no-cache" })))),
-  );
+  event.waitUntil((async () => {
+    const cache = await caches.open(SHELL_CACHE);
+    const urls = SHELL.concat(langUrl(await shellLang()));
+    // Checked with the server, never taken from the HTTP cache unasked: the shell must be exactly
+    // the files the server has now. A file the page has just loaded is answered 304 (its ETag)
+    // and taken from the HTTP cache, not downloaded again: on a first visit over a weak signal
+    // the whole shell came twice, competing with the join and the plan.
+    await cache.addAll(urls.map((url) => new Request(url, { cache: "no-cache" })));
+  })());
 });
+
+/** A language file from the network into this version's shell (it was not precached: the
+ *  patient switched to it, or a first visit's page loaded it before this worker was there). */
+async function addLang(path) {
+  // Checked with the server (see install): one the page has just loaded is answered 304.
+  const response = await fetch(new Request(path, { cache: "no-cache" }));
+  if (response.ok) await (await caches.open(SHELL_CACHE)).put(path, response.clone());
+  return response;
+}
+
+/** A language file from the shell, else from the network into the shell. */
+async function langFirst(path) {
+  const cached = await (await caches.open(SHELL_CACHE)).match(path);
+  return cached || addLang(path);
+}
 
 self.addEventListener("activate", (event) => {
   event.waitUntil((async () => {
@@ -81,6 +120,11 @@ self.addEventListener("message", (event) => {
   const type = event.data && event.data.type;
   if (type === "SKIP_WAITING") self.skipWaiting();
   if (type === "VERSION" && event.ports[0]) event.ports[0].postMessage({ version: VERSION });
+  // The language a page loaded (app.js keepLang): in this version's shell from now on, so the
+  // page opens in it offline, after this version takes over too.
+  if (type === "LANG" && LANGS.includes(event.data.lang)) {
+    event.waitUntil(langFirst(langUrl(event.data.lang)).catch(() => null));
+  }
 });
 
 async function trimApiCache(cache) {
@@ -175,6 +219,7 @@ self.addEventListener("fetch", (event) => {
     return;
   }
   if (SHELL.includes(path)) event.respondWith(shellFirst(request, path));
+  else if (LANGS.some((code) => langUrl(code) === path)) event.respondWith(langFirst(path));
 });
 
 self.addEventListener("sync", (event) => {

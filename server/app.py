@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 
 from granian.utils.proxies import wrap_asgi_with_proxy_headers
-from litestar import Litestar, get
+from litestar import Litestar, Response, get
 from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
@@ -18,6 +18,8 @@ from litestar.di import Provide
 from litestar.logging import LoggingConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import Message, Middleware, Scope
 from msgspec import Struct
 
@@ -39,7 +41,7 @@ from server.auth.identity import AuthMiddleware
 from server.catalog import Catalog, load_catalog
 from server.clock import Clock
 from server.db import open_database
-from server.db.connection import Database
+from server.db.connection import LOW_SPACE_BYTES, Database, DatabaseUnavailable
 from server.db.content import ContentMissingError, content_in_use, missing_content
 from server.db.migrate import migrate
 from server.settings import Settings
@@ -49,19 +51,55 @@ __all__ = ["create_app"]
 
 VERSION = "0.1.0"
 
+log = logging.getLogger("unknot")
 
-class Health(Struct, frozen=True):
-    """Service health."""
+
+class Health(Struct, frozen=True, omit_defaults=True):
+    """Service health: ``status`` is ``ok``; or, with 503 and a ``reason``, ``disk_full`` (since when)
+    or ``database_unavailable`` (the server's log says why; no schema version then)."""
 
     status: str
     version: str
-    schema_version: int
+    schema_version: int | None = None
+    reason: str | None = None
 
 
-@get("/api/v1/health", tags=["public"], summary="Health check", opt={"public": True})
-async def health(db: DatabaseDep) -> Health:
-    row = await db.fetch_one("SELECT max(version) AS v FROM schema_version")
-    return Health("ok", VERSION, row["v"] if row else 0)
+@get(
+    "/api/v1/health",
+    tags=["public"],
+    summary="Health check",
+    opt={"public": True},
+    responses={
+        503: ResponseSpec(
+            Health,
+            description="The disk that holds the database is full: writes are refused (status `disk_full`, "
+            "`reason` says since when) until one succeeds again after space is freed; or the database cannot "
+            "be reached (status `database_unavailable`)",
+            generate_examples=False,
+        )
+    },
+)
+async def health(db: DatabaseDep) -> Response[Health]:
+    try:
+        row = await db.fetch_one("SELECT max(version) AS v FROM schema_version")
+    except DatabaseUnavailable as exc:
+        # The reason names the database server: for the log, not for whoever asks.
+        log.error("health: cannot reach the database: %s", exc)
+        reason = "the database cannot be reached; the server's log says why"
+        return Response(Health("database_unavailable", VERSION, None, reason), status_code=HTTP_503_SERVICE_UNAVAILABLE)
+    version = row["v"] if row else 0
+    # Reads still work, so the app looks fine; but nothing a phone or a therapist sends can be kept.
+    if (since := db.disk_full_since) is not None:
+        reason = (
+            f"the disk that holds the database is full: writes are refused since "
+            f"{since.isoformat(timespec='seconds')}; free space on it"
+        )
+    elif (free := db.space_left()) is not None and free < LOW_SPACE_BYTES:
+        # Before any write is refused, and in a process that has not tried one (each has its own note).
+        reason = f"the disk that holds the database is full ({free // 1024} KiB free); free space on it"
+    else:
+        return Response(Health("ok", VERSION, version))
+    return Response(Health("disk_full", VERSION, version, reason), status_code=HTTP_503_SERVICE_UNAVAILABLE)
 
 
 class Ping(Struct, frozen=True):
@@ -101,9 +139,12 @@ def _security_headers(settings: Settings) -> Callable[[Message, Scope], Awaitabl
             # Personal data must not linger in shared caches or the browser's disk cache.
             if b"cache-control" not in existing:
                 extra.append((b"cache-control", b"no-store"))
-        elif not scope["path"].startswith("/console") and b"cache-control" not in existing:
-            # The patient app's files (the worker included): the browser asks each time whether
-            # they changed (ETag), so a page or worker never runs files of an older version.
+        elif b"cache-control" not in existing:
+            # The patient app's and the console's files (the worker included): the browser asks each
+            # time whether they changed (ETag), so a page or worker never runs files of an older
+            # version. Without it a browser keeps a file it thinks fresh for a tenth of the time since
+            # it last changed (heuristic freshness): days, after an upgrade, of a console mixing old
+            # modules with new ones and asking the new API in the old way.
             extra.append((b"cache-control", b"no-cache"))
         message["headers"] = [*message.get("headers", []), *extra]
 

@@ -20,11 +20,11 @@ from server.catalog import LANGUAGES, Catalog, CatalogError, load_catalog
 from server.catalog.loader import ContentProblem
 from server.clock import clocks_apart
 from server.db import IntegrityError, open_database, reminders
-from server.db.connection import Database, DatabaseUnavailable
+from server.db.connection import Database, DatabaseUnavailable, no_space_left
 from server.db.migrate import DatabaseTooNewError, migrate
 from server.db.postgres import without_password
 from server.db.therapists import Therapist
-from server.settings import Settings, SettingsError, unknown_variables
+from server.settings import DEFAULT_DATA_DIR, Settings, SettingsError, unknown_variables
 
 if TYPE_CHECKING:
     from server.push.keys import VapidKeys
@@ -41,7 +41,7 @@ def _settings() -> Settings:
         print(f"unknot: warning: {line}", file=sys.stderr)
     if settings.database_backend == "sqlite" and settings.sqlite_path.is_dir():
         raise SystemExit(
-            f"unknot: UNKNOT_DATABASE_URL {settings.sqlite_path} is a folder; give the database file's path"
+            f"unknot: UNKNOT_DATABASE_URL {settings.sqlite_path.absolute()} is a folder; give the database file's path"
         )
     return settings
 
@@ -139,6 +139,19 @@ def _account_problem(email: str, name: str) -> str | None:
     return None
 
 
+def _account_there(settings: Settings, email: str) -> bool:
+    """Whether a therapist account has ``email``: asked before the password is, so a mistyped or
+    taken email is said before anyone types a password twice for nothing."""
+    from server.db import therapists
+
+    async def look() -> bool:
+        async with open_database(settings) as db:
+            await migrate(db)
+            return await therapists.therapist_by_email(db, email) is not None
+
+    return asyncio.run(look())
+
+
 def cmd_create_therapist(args: argparse.Namespace) -> int:
     """Create a therapist account; the password is read from standard input or asked for."""
     settings = _settings()
@@ -146,6 +159,9 @@ def cmd_create_therapist(args: argparse.Namespace) -> int:
         print(f"unknot: {problem}", file=sys.stderr)
         return 2
     if _no_database(settings):
+        return 1
+    if _account_there(settings, args.email):
+        print(f"unknot: a therapist with email {args.email} already exists", file=sys.stderr)
         return 1
     password = _read_password(args)
     if password is None:
@@ -199,8 +215,11 @@ def cmd_set_password(args: argparse.Namespace) -> int:
     from server.auth.secrets import hash_password
     from server.db import therapists
 
-    settings = _settings()  # a configuration error, or no database, before the password is asked for
+    settings = _settings()  # a configuration error, no database or no such account before the password is asked for
     if _no_database(settings):
+        return 1
+    if not _account_there(settings, args.email):
+        print(f"unknot: no therapist with email {args.email}", file=sys.stderr)
         return 1
     password = _read_password(args)
     if password is None:
@@ -334,7 +353,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     except BackupError as exc:
         print(f"unknot: {exc}", file=sys.stderr)
         return 1
-    print(f"backed up {settings.sqlite_path} to {target} (schema version {version}, integrity ok)")
+    print(f"backed up {_where(settings)} to {target} (schema version {version}, integrity ok)")
     if args.keep is None:
         return 0
     deleted, failed = prune(target.parent, args.keep, target)
@@ -354,14 +373,14 @@ def cmd_restore(args: argparse.Namespace) -> int:
         print("unknot: restore replaces a SQLite database; on PostgreSQL use pg_restore", file=sys.stderr)
         return 2
     if not args.yes:
-        print(f"unknot: this replaces {settings.sqlite_path}; stop the server, then add --yes", file=sys.stderr)
+        print(f"unknot: this replaces {_where(settings)}; stop the server, then add --yes", file=sys.stderr)
         return 2
     try:
         restored = restore(Path(args.path), settings.sqlite_path)
     except BackupError as exc:
         print(f"unknot: {exc}", file=sys.stderr)
         return 1
-    print(f"restored {args.path} to {settings.sqlite_path} (schema version {restored.version})")
+    print(f"restored {args.path} to {_where(settings)} (schema version {restored.version})")
     if restored.erased_again is None:
         print(
             f"unknot: erasures made since the backup could not be repeated: the replaced database could not be "
@@ -490,8 +509,14 @@ def _vapid_keys(settings: Settings) -> VapidKeys | None:
     try:
         return load_or_create(settings.data_dir)
     except OSError as exc:
-        # A key file others can read raises PermissionError with its own message and no errno.
-        reason = str(exc) if exc.errno is None else f"{exc.filename}: {exc.strerror}"
+        # A key file others can read raises PermissionError with its own message and no errno;
+        # a write that did not fit names no file.
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            reason = "the disk that holds it is full: free space on it, then run the command again"
+        elif exc.errno is None:
+            reason = str(exc)
+        else:
+            reason = f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc.strerror)
         print(f"unknot: UNKNOT_DATA_DIR {settings.data_dir}: {reason}", file=sys.stderr)
     except ValueError as exc:
         print(f"unknot: {exc}", file=sys.stderr)
@@ -626,8 +651,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    if _vapid_keys(settings) is None:  # every process loads them at start
+    keys = _vapid_keys(settings)  # every process loads them at start
+    if keys is None:
         return 1
+    given = os.environ.get("UNKNOT_DATA_DIR", DEFAULT_DATA_DIR)
+    if keys.created and not Path(given).is_absolute():
+        # Started from another folder, a relative UNKNOT_DATA_DIR names another place: phones that
+        # subscribe now get a pair the server started from the usual folder does not have, and back.
+        print(
+            f"unknot: warning: made a new VAPID key pair, {keys.path}: UNKNOT_DATA_DIR {given} is taken from the "
+            f"folder unknot runs in ({Path.cwd()}). If the clinic's pair is in another folder, stop the server "
+            "and start it from there, or set UNKNOT_DATA_DIR to that folder's whole path (phones subscribed with "
+            "one pair get no reminders sent with the other)",
+            file=sys.stderr,
+        )
+    else:
+        print(f"VAPID key pair {'created' if keys.created else 'in use'}: {keys.path}")
     if _content_refused(settings, catalog, f"unknot: {settings.plans_dir}", upgrade=True):
         return 1
     if apart := clocks_apart(ahead):
@@ -657,6 +696,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "on a server other machines reach",
             file=sys.stderr,
         )
+    sys.stdout.flush()  # before the workers start: a pipe's buffer would reach the log late, or twice
     Granian(
         "server.app:create_app",
         factory=True,
@@ -752,6 +792,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _disk_full_said(exc: BaseException) -> str | None:
+    """What to tell the operator when ``exc`` comes of the disk that holds the database being full
+    (SQLite says "disk I/O error" or "database or disk is full"), or ``None`` when it does not."""
+    if isinstance(exc, asyncpg.DiskFullError):
+        return "the PostgreSQL server's disk is full: free space on it, then run the command again"
+    try:
+        settings = Settings.from_env()  # the command has read them already
+    except SettingsError:
+        return None
+    if settings.database_backend != "sqlite" or not no_space_left(exc, settings.sqlite_path.absolute().parent):
+        return None
+    # Each migration, and each command's change, is one transaction: the one that did not fit left nothing.
+    return f"the disk that holds {_where(settings)} is full: free space on it, then run the command again"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``unknot`` command."""
     args = build_parser().parse_args(argv)
@@ -761,6 +816,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except DatabaseUnavailable as exc:
         print(f"unknot: {exc}", file=sys.stderr)
+        return 1
+    except (sqlite3.Error, asyncpg.DiskFullError) as exc:
+        if (said := _disk_full_said(exc)) is None:
+            raise
+        print(f"unknot: {said}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `unknot plans-check | head`: the reader has what it wanted
         # Python flushes stdout again on exit; point it at /dev/null so that flush cannot fail too.

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-__all__ = ["PROJECT_ROOT", "Settings", "SettingsError", "unknown_variables"]
+__all__ = ["DEFAULT_DATA_DIR", "PROJECT_ROOT", "Settings", "SettingsError", "unknown_variables"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,6 +24,8 @@ class SettingsError(ValueError):
 
 
 _ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
+# UNKNOT_DATA_DIR when it is not set: relative, so taken from the folder a command runs in.
+DEFAULT_DATA_DIR = "var"
 
 
 class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -45,7 +47,7 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     plans_dir: str = str(PROJECT_ROOT / "plans")
     pwa_dir: str = str(PROJECT_ROOT / "pwa")
     # Folder for the VAPID key pair and other generated secrets.
-    data_dir: str = "var"
+    data_dir: str = DEFAULT_DATA_DIR
     # The address patients' phones use to reach the app (invite links, QR codes); by default the
     # address the app listens on (127.0.0.1 when it listens on every interface).
     # The site's root: the app asks for /api/v1/... and /sw.js there, so it cannot live under a path.
@@ -136,6 +138,11 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
             name = path.strip("`").removeprefix("$.").split("[")[0].split(".")[0]
             raise SettingsError(f"UNKNOT_{name.upper()}: {_explain(name, reason or str(exc), raw.get(name))}") from None
         _check_database_url(settings.database_url)
+        for name in ("data_dir", "plans_dir", "pwa_dir"):
+            if not getattr(settings, name).strip():
+                # An empty value (a shell variable that expanded to nothing) would be the folder the
+                # command runs in: a key pair made there, content or the app looked for there.
+                raise SettingsError(f"UNKNOT_{name.upper()}: must not be empty (a folder's path)")
         if not any(h.strip() for h in settings.push_hosts.split(",")):
             # Every phone's subscription would be refused, and no reminder ever sent.
             raise SettingsError(
@@ -144,6 +151,9 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
             )
         if not settings.public_url:
             settings = msgspec.structs.replace(settings, public_url=_listening_url(settings.host, settings.port))
+        # Resolved once, from the folder the command runs in: every message names the whole path, and
+        # a key pair made in the wrong folder is named where it is (see `unknot serve`).
+        settings = msgspec.structs.replace(settings, data_dir=str(Path(settings.data_dir).absolute()))
         for proxy in filter(None, (p.strip() for p in settings.trusted_proxies.split(","))):
             try:
                 ipaddress.ip_network(proxy) if "/" in proxy else ipaddress.ip_address(proxy)

@@ -9,6 +9,7 @@ signal, and precaching the whole app shell before it works offline.
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ from server.api.compression import STATIC_FILES
 __all__ = ["MinifiedFiles", "minified", "not_modified", "pwa_router"]
 
 _MINIFIERS = {".js": rjsmin.jsmin, ".css": rcssmin.cssmin}
+# What the file system answers for a path that cannot name a file (see MinifiedFiles.info).
+_NO_SUCH_NAME = {errno.ENAMETOOLONG, errno.ENOTDIR, errno.ELOOP}
 
 
 def minified(path: Path, source: bytes) -> bytes:
@@ -76,8 +79,20 @@ class MinifiedFiles(BaseLocalFileSystem):
         return made[1]
 
     async def info(self, path: PathType, **kwargs: Any) -> Any:
-        """The file's information, with the size of what is served."""
-        info = await super().info(path, **kwargs)
+        """The file's information, with the size of what is served.
+
+        A path no file can have is a file that is not there (404), not a server error: a NUL byte
+        (``/x%00``), a name longer than the file system allows, a file taken for a folder
+        (``/index.html/x``), as scanners send by the thousand.
+        """
+        try:
+            info = await super().info(path, **kwargs)
+        except ValueError as exc:  # "embedded null byte"
+            raise FileNotFoundError(path) from exc
+        except OSError as exc:
+            if exc.errno not in _NO_SUCH_NAME:
+                raise
+            raise FileNotFoundError(path) from exc
         if info["type"] == "file" and Path(path).suffix in _MINIFIERS:
             info = {**info, "size": len(await self._minified(path, info))}
         return info

@@ -53,7 +53,7 @@ async def test_a_new_password_signs_out_the_accounts_other_sessions_only(
 
     r = await therapist.post("/api/v1/auth/password", json={"current_password": PASSWORD, "new_password": NEW})
     assert r.status_code == 200, r.text
-    assert r.json() == {"other_sessions_ended": 1}
+    assert r.json()["other_sessions_ended"] == 1
     assert (await therapist.get("/api/v1/auth/me")).status_code == 200
     assert (await other_client.get("/api/v1/auth/me")).status_code == 401
     assert (await bob.get("/api/v1/auth/me")).status_code == 200

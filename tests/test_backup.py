@@ -190,6 +190,7 @@ async def test_patients_erased_since_the_backup_are_erased_again(
     kept, gone = await create_patient(therapist), await create_patient(therapist)
     before = tmp_path / "before.db"
     backup(settings.sqlite_path, before)
+    assert (await therapist.patch(f"/api/v1/patients/{gone['id']}", json={"archived": True})).status_code == 200
     assert (await therapist.delete(f"/api/v1/patients/{gone['id']}")).status_code == 204
     # The server keeps the live file; a copy of it stands for the database the restore replaces.
     current = tmp_path / "current.db"

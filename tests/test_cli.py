@@ -126,9 +126,12 @@ def test_account_commands_and_the_demo_refuse_a_database_that_is_not_there(
     assert asyncio.run(verify_password(stored, PASSWORD.strip()))
 
 
-def test_set_password_run_without_a_terminal_or_input_says_how_to_give_one(data: Path) -> None:
+def test_set_password_run_without_a_terminal_or_input_says_how_to_give_one(
+    data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A script or cron job: no controlling terminal and nothing on standard input.
     assert main(["init"]) == 0
+    create(monkeypatch, "ann@clinic.example", "Ann")
     done = subprocess.run(
         [str(UNKNOT), "set-password", "ann@clinic.example"],
         stdin=subprocess.DEVNULL,

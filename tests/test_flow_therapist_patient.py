@@ -385,6 +385,10 @@ async def test_patients_can_be_renamed_archived_restored_and_erased_completely(
     )
     assert synced.status_code == 200
     assert count(settings, "completion") == count(settings, "checkin") == 1
+    # Erasing is for an archived patient only (it cannot be undone).
+    assert (await therapist.delete(f"/api/v1/patients/{pid}")).status_code == 409
+    assert count(settings, "completion") == count(settings, "checkin") == 1
+    assert (await therapist.patch(f"/api/v1/patients/{pid}", json={"archived": True})).status_code == 200
     assert (await therapist.delete(f"/api/v1/patients/{pid}")).status_code == 204
     assert (await therapist.get(f"/api/v1/patients/{pid}")).status_code == 404
     for table in tables(settings):
@@ -410,6 +414,7 @@ async def test_a_deleted_patients_plan_is_never_served_to_the_next_patient(
     phone = AsyncTestClient(app=other_client.app)
     await join(therapist, phone, first["id"])
     assert (await phone.get("/api/v1/patient/plan")).status_code == 200  # cached now
+    assert (await therapist.patch(f"/api/v1/patients/{first['id']}", json={"archived": True})).status_code == 200
     assert (await therapist.delete(f"/api/v1/patients/{first['id']}")).status_code == 204
 
     second = await create_patient(therapist, name="Second")

@@ -84,6 +84,7 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/api/v1/patient/reminders"): {"json": {"rules": [{"slot": "evening", "local_time": "19:30"}]}},
     ("GET", "/api/v1/patient/reminders.ics"): {},
     ("GET", "/api/v1/patients/{patient_id:int}/reminders"): {},
+    ("POST", "/api/v1/patients/{patient_id:int}/reminders/test"): {},
     # The therapist console (issue 8): records as JSON and CSV, the printable handout.
     ("GET", "/api/v1/patients/{patient_id:int}/records"): {},
     ("GET", "/api/v1/patients/{patient_id:int}/records.csv"): {},

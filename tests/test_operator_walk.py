@@ -6,25 +6,37 @@ import asyncio
 import contextlib
 import datetime as dt
 import io
+import json
 import logging
+import os
 import re
 import shutil
 import sqlite3
+import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import asyncpg
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from server.app import VERSION
+from server.catalog import Catalog
 from server.cli import main
 from server.clock import Clock
-from server.db import disk_full
+from server.db import disk_full, open_database
 from server.db.backup import backup_name
 from server.db.connection import SQLiteDatabase
 from server.db.migrate import latest_version, migrate, migrations_dir
+from server.push import Scheduler, load_or_create
+from server.settings import Settings
+from tests.bench.harness import answers
 from tests.conftest import PLANS, rows
-from tests.test_cli import closed_port
+from tests.postgres import Cluster
+from tests.test_cli import UNKNOT, closed_port
 
 Client = AsyncTestClient[Litestar]
 
@@ -63,6 +75,120 @@ async def test_a_full_disk_answers_503_saying_so_and_logs_one_line_without_a_tra
     assert rows(settings, "SELECT count(*) FROM patient") == [(made + 1,)]  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+async def test_health_says_the_disk_is_full_while_writes_are_refused_and_ok_once_one_goes_through(
+    therapist: Client, client: Client, app: Litestar
+) -> None:
+    # Health read the schema version and said "ok" while every write was answered 503: a monitoring
+    # system never learnt that the clinic could store nothing.
+    r = await client.get("/api/v1/health")
+    assert (r.status_code, set(r.json())) == (200, {"status", "version", "schema_version"})
+    ok = r.json()
+    writer = app.state.db._writer
+    (pages,) = await (await writer.execute("PRAGMA page_count")).fetchone()
+    await writer.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own limit fails as a full disk does
+    for n in range(500):
+        r = await therapist.post(
+            "/api/v1/patients", json={"display_name": f"Patient {n:03} " + "x" * 80, "timezone": "UTC", "locale": "en"}
+        )
+        if r.status_code != 201:
+            break
+    assert r.status_code == 503, r.text
+    r = await client.get("/api/v1/health")
+    assert r.status_code == 503
+    body = r.json()
+    assert {k: body[k] for k in ("status", "version", "schema_version")} == {**ok, "status": "disk_full"}
+    assert re.fullmatch(
+        r"the disk that holds the database is full: writes are refused since "
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00; free space on it",
+        body["reason"],
+    ), body["reason"]
+    assert r.headers["cache-control"] == "no-store"
+    # The app's reminder scheduler ticks meanwhile: its transactions change nothing (no reminder is
+    # due), so they commit on a full disk too, and prove nothing about the next write.
+    await app.state.push.tick(Clock().now())
+    assert (await client.get("/api/v1/health")).status_code == 503
+    # Space freed: the next write that goes through makes it ok again, in the same shape as before.
+    await writer.execute("PRAGMA max_page_count = 1073741823")
+    r = await therapist.post("/api/v1/patients", json={"display_name": "After", "timezone": "UTC", "locale": "en"})
+    assert r.status_code == 201, r.text
+    r = await client.get("/api/v1/health")
+    assert (r.status_code, r.json()) == (200, ok)
+
+
+@pytest.mark.parametrize("settings", ["postgresql"], indirect=True)
+async def test_with_postgresql_out_of_reach_health_and_requests_answer_503_and_log_one_line_each(
+    therapist: Client,
+    app: Litestar,
+    settings: Settings,
+    catalog: Catalog,
+    pg_cluster: Cluster,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Health answered 500 "internal error", and every request logged a whole traceback of
+    # "unhandled DatabaseUnavailable", while PostgreSQL refused connections.
+    name = settings.database_url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(pg_cluster.url())
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name)
+        await asyncio.sleep(0.5)  # the pool's idle connections hear they were closed
+        caplog.set_level(logging.INFO, logger="unknot")
+        monitor = AsyncTestClient(app=app)  # no session cookie: only the health check reads the database
+        r = await monitor.get("/api/v1/health")
+        assert (r.status_code, r.json()) == (
+            503,
+            {
+                "status": "database_unavailable",
+                "version": VERSION,
+                "reason": "the database cannot be reached; the server's log says why",
+            },
+        )
+        r = await therapist.get("/api/v1/patients")
+        assert r.status_code == 503, r.text
+        assert r.json()["detail"] == "the database cannot be reached; nothing was changed, try again later"
+        assert r.headers["Retry-After"] == "10"
+        logged = [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
+        assert [rec.getMessage().split(": cannot connect to ")[0] for rec in logged] == [
+            "health: cannot reach the database",
+            "cannot reach the database for GET /api/v1/patients",
+        ]
+        assert all(rec.exc_info is None and "not currently accepting connections" in rec.getMessage() for rec in logged)
+        # The reminder scheduler, every tick: one line, not a traceback.
+        caplog.clear()
+        ticking = Scheduler(app.state.db, catalog, settings, load_or_create(settings.data_dir))
+        ticking.start(Clock(), interval=0.02)
+        await asyncio.sleep(0.3)
+        await ticking.stop()
+        logged = [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
+        assert len(logged) >= 2
+        for rec in logged:
+            assert rec.getMessage().startswith("push scheduler: cannot connect to postgresql://"), rec.getMessage()
+            assert rec.exc_info is None
+    finally:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await admin.close()
+    r = await monitor.get("/api/v1/health")
+    assert (r.status_code, r.json()["status"]) == (200, "ok")
+    assert (await therapist.get("/api/v1/patients")).status_code == 200
+
+
+async def test_only_a_write_that_changed_something_says_the_disk_has_room_again(settings: Settings) -> None:
+    # Both backends. A transaction that changes nothing (the scheduler's every tick) commits on a full disk too.
+    async with open_database(settings) as db:
+        await migrate(db)
+        full = dt.datetime(2026, 11, 27, 3, 0, tzinfo=dt.UTC)
+        db.disk_full_since = full  # as a refused write leaves it
+        async with db.transaction() as tx:
+            await tx.execute("UPDATE therapist SET name = name WHERE id = -1")
+        assert db.disk_full_since == full
+        async with db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO therapist (email, name, password_hash, created_at) VALUES ('a@b.c', 'A', 'h', 'now')"
+            )
+        assert db.disk_full_since is None
+
+
 async def test_a_write_too_large_for_the_disk_fails_saying_the_disk_is_full(tmp_path: Path) -> None:
     # SQLite rolls such a transaction back itself; the ROLLBACK after it failed ("no transaction is
     # active"), and that error hid the one that says what happened.
@@ -81,6 +207,176 @@ async def test_a_write_too_large_for_the_disk_fails_saying_the_disk_is_full(tmp_
         async with db.transaction() as tx:
             await tx.execute("INSERT INTO t VALUES (zeroblob(?))", (10,))
         assert [tuple(r) for r in await db.fetch_all("SELECT length(x) FROM t")] == [(10,)]
+
+
+# Runs inside a mount namespace of its own on a small tmpfs (argv[1]): the commands meet a disk
+# that is really full. Prints each command's [exit status, stdout, stderr] as JSON.
+FULL_DISK_WALK = r"""
+import json, os, shutil, subprocess, sys
+disk, port = sys.argv[1], sys.argv[2]
+env = {**os.environ, "UNKNOT_DATABASE_URL": f"{disk}/unknot.db", "UNKNOT_DATA_DIR": f"{disk}/var", "UNKNOT_PORT": port}
+said = {}
+def run(name, *args, **extra):
+    done = subprocess.run([sys.executable, "-m", "server.cli", *args], env={**env, **extra},
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+    said[name] = [done.returncode, done.stdout, done.stderr]
+def fill(leave):
+    with open(f"{disk}/filler", "wb", buffering=0) as out:
+        try:
+            while out.write(bytes(4096)):
+                pass
+        except OSError:  # No space left on device
+            pass
+        out.truncate(max(0, out.tell() - leave))
+run("init", "init")
+run("vapid", "vapid-keys")
+fill(0)
+run("serve", "serve")
+run("init again", "init")
+run("backup", "backup", f"{disk}/copy.db")
+run("vapid elsewhere", "vapid-keys", UNKNOT_DATA_DIR=f"{disk}/other")
+for name in os.listdir(disk):  # a new database, with room to open it but not for its tables
+    if name.startswith("unknot.db") or name == "filler":
+        os.remove(f"{disk}/{name}")
+fill(128 * 1024)
+run("init new", "init")
+os.remove(f"{disk}/filler")
+run("init freed", "init")
+print(json.dumps(said))
+"""
+
+
+def on_a_small_disk(disk: Path, script: str, *args: str) -> Any:
+    """Run the Python ``script`` (argv: ``disk``, then ``args``) in a mount namespace of its own, with
+    a 2 MiB tmpfs at ``disk``; what it prints, read as JSON. Skips where no such disk can be made."""
+    disk.mkdir()
+    mount = ["unshare", "-rm", "sh", "-c", 'mount -t tmpfs -o size=2m tmpfs "$0" && exec "$@"', str(disk)]
+    if shutil.which("unshare") is None or subprocess.run([*mount, "true"], capture_output=True).returncode != 0:
+        pytest.skip("no small file system to fill: unshare -rm cannot mount a tmpfs here")
+    done = subprocess.run(
+        [*mount, sys.executable, "-c", script, str(disk), *args], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+# A running app whose disk fills up before it has tried to write.
+FULL_DISK_HEALTH = r"""
+import asyncio, json, os, sys
+from litestar.testing import AsyncTestClient
+from server.app import create_app
+from server.settings import Settings
+disk = sys.argv[1]
+settings = Settings.from_env({}, database_url=f"{disk}/unknot.db", data_dir=f"{disk}/var", scheduler=False)
+async def main():
+    said = []
+    async with AsyncTestClient(app=create_app(settings)) as monitor:
+        said.append((await monitor.get("/api/v1/health")).json())
+        with open(f"{disk}/filler", "wb", buffering=0) as out:
+            try:
+                while out.write(bytes(4096)):
+                    pass
+            except OSError:  # No space left on device
+                pass
+        r = await monitor.get("/api/v1/health")
+        said.append([r.status_code, r.json()])
+        os.remove(f"{disk}/filler")
+        said.append((await monitor.get("/api/v1/health")).json())
+    print(json.dumps(said))
+asyncio.run(main())
+"""
+
+
+def test_health_says_the_disk_is_full_before_any_write_is_refused(tmp_path: Path) -> None:
+    # Each process notes the writes it had refused: one that had not tried any (another worker, a
+    # quiet night) said "ok" on a full disk.
+    ok, full, again = on_a_small_disk(tmp_path / "disk", FULL_DISK_HEALTH)
+    assert ok["status"] == "ok"
+    assert full[0] == 503
+    assert full[1]["status"] == "disk_full"
+    assert re.fullmatch(
+        r"the disk that holds the database is full \(\d+ KiB free\); free space on it", full[1]["reason"]
+    )
+    assert again == ok
+
+
+def test_commands_on_a_full_disk_say_it_is_full_and_what_to_do_without_a_traceback(tmp_path: Path) -> None:
+    # They said SQLite's "disk I/O error" (opening: its -shm file could not grow) or ended in a
+    # traceback ("database or disk is full", from a migration); vapid-keys said "None: No space left on device".
+    disk = tmp_path / "disk"
+    said = on_a_small_disk(disk, FULL_DISK_WALK, str(closed_port()))
+    full = "the disk that holds it is full: free space on it, then run the command again"
+    assert said["init"][0] == 0, said["init"]
+    assert said["vapid"][0] == 0, said["vapid"]
+    assert said["serve"] == [1, "", f"unknot: cannot open {disk}/unknot.db: {full}\n"]
+    assert said["init again"] == [1, "", f"unknot: cannot open {disk}/unknot.db: {full}\n"]
+    assert said["backup"] == [1, "", f"unknot: cannot copy {disk}/unknot.db to {disk}/copy.db.partial: {full}\n"]
+    assert said["vapid elsewhere"] == [1, "", f"unknot: UNKNOT_DATA_DIR {disk}/other: {full}\n"]
+    assert said["init new"] == [
+        1,
+        "",
+        f"unknot: the disk that holds {disk}/unknot.db is full: free space on it, then run the command again\n",
+    ]
+    # Space freed: the migrations that did not fit are applied, nothing else is needed.
+    code, out, err = said["init freed"]
+    assert (code, err) == (0, ""), err
+    assert re.fullmatch(rf"database {re.escape(str(disk))}/unknot\.db: applied \[\d+(, \d+)*\]\n", out), out
+
+
+def served_from(folder: Path, env: dict[str, str]) -> tuple[str, str, str]:
+    """Start the real ``unknot serve`` in ``folder``; once it answers, its push public key, then what
+    it printed up to a clean stop (SIGTERM)."""
+    process = subprocess.Popen(
+        [UNKNOT, "serve"], cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        url = f"http://127.0.0.1:{env['UNKNOT_PORT']}"
+        assert answers(url, process, "/api/v1/health"), process.communicate(timeout=30)
+        public_key = httpx.get(f"{url}/api/v1/push/public-key").json()["public_key"]
+    finally:
+        process.terminate()
+        out, err = process.communicate(timeout=60)
+    return public_key, out, err
+
+
+def test_serve_started_from_another_folder_says_it_made_a_second_key_pair_and_where(tmp_path: Path) -> None:
+    # UNKNOT_DATA_DIR is relative by default: started from another folder (a service without its
+    # WorkingDirectory), serve made a new key pair there without a word; phones subscribing then
+    # got no reminder from the server started in the usual folder, and the other way round.
+    usual, other = tmp_path / "srv", tmp_path / "elsewhere"
+    usual.mkdir()
+    other.mkdir()
+    env = {
+        **os.environ,
+        "UNKNOT_DATABASE_URL": str(tmp_path / "unknot.db"),
+        "UNKNOT_DATA_DIR": "var",
+        "UNKNOT_PORT": str(closed_port()),
+        "UNKNOT_SCHEDULER": "0",
+    }
+
+    def unknot(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([UNKNOT, *args], cwd=folder, env=env, capture_output=True, text=True, timeout=120)
+
+    assert unknot(usual, "init").returncode == 0
+    made = unknot(usual, "vapid-keys")
+    assert made.stdout.startswith(f"VAPID key pair created: {usual}/var/vapid_private.pem (mode 600)\n"), made.stdout
+    clinic_key = made.stdout.rsplit(" ", 1)[1].strip()
+
+    key, out, err = served_from(other, env)
+    assert key != clinic_key  # a second pair, in the other folder
+    assert (other / "var" / "vapid_private.pem").is_file()
+    assert err.startswith(
+        f"unknot: warning: made a new VAPID key pair, {other}/var/vapid_private.pem: UNKNOT_DATA_DIR var is taken "
+        f"from the folder unknot runs in ({other}). If the clinic's pair is in another folder, stop the server and "
+        "start it from there, or set UNKNOT_DATA_DIR to that folder's whole path (phones subscribed with one pair "
+        "get no reminders sent with the other)\n"
+    ), err
+
+    # From the usual folder: its pair, named in the log, and no warning.
+    key, out, err = served_from(usual, env)
+    assert key == clinic_key
+    assert out.startswith(f"VAPID key pair in use: {usual}/var/vapid_private.pem\n"), out
+    assert "warning" not in err, err
 
 
 def test_a_misspelt_setting_is_named_with_the_one_meant_and_the_command_still_runs(
@@ -114,6 +410,18 @@ def test_the_database_is_named_by_its_whole_path_when_the_setting_is_relative(
     )
     assert main(["init"]) == 0
     assert capsys.readouterr().out.startswith(f"database {tmp_path}/var/unknot.db: applied [1, ")
+    # The nightly backup's line in cron's mail, and restore's, said "var/unknot.db" too.
+    assert main(["backup", "copy.db"]) == 0
+    assert capsys.readouterr().out.startswith(f"backed up {tmp_path}/var/unknot.db to copy.db (schema version ")
+    assert main(["restore", "copy.db"]) == 2
+    said = f"unknot: this replaces {tmp_path}/var/unknot.db; stop the server, then add --yes\n"
+    assert capsys.readouterr().err == said
+    assert main(["restore", "copy.db", "--yes"]) == 0
+    assert capsys.readouterr().out.startswith(f"restored copy.db to {tmp_path}/var/unknot.db (schema version ")
+    (tmp_path / "folder.db").mkdir()
+    monkeypatch.setenv("UNKNOT_DATABASE_URL", "folder.db")
+    with pytest.raises(SystemExit, match=re.escape(f"UNKNOT_DATABASE_URL {tmp_path}/folder.db is a folder")):
+        main(["init"])
 
 
 def test_the_help_says_where_settings_come_from_and_what_each_argument_is(
@@ -196,6 +504,29 @@ def test_closing_a_closed_account_or_reopening_an_open_one_says_nothing_changed(
     assert closed_at() is None
 
 
+def test_a_mistyped_or_taken_email_is_said_before_the_password_is_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # set-password asked for the new password (twice at a terminal) and only then said there was no
+    # such account; create-therapist, only then that the email was taken.
+    monkeypatch.setenv("UNKNOT_DATABASE_URL", str(tmp_path / "unknot.db"))
+    assert main(["init"]) == 0
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a-long-password\n"))
+    assert main(["create-therapist", "ana@clinic.example", "Ana", "--password-stdin"]) == 0
+    capsys.readouterr()
+    for command, said in (
+        (["set-password", "anna@clinic.example", "--password-stdin"], "no therapist with email anna@clinic.example"),
+        (
+            ["create-therapist", "Ana@clinic.example", "Ana B", "--password-stdin"],
+            "a therapist with email Ana@clinic.example already exists",
+        ),
+    ):
+        monkeypatch.setattr(sys, "stdin", io.StringIO("another-long-password\n"))
+        assert main(command) == 1, command
+        assert capsys.readouterr() == ("", f"unknot: {said}\n")
+        assert sys.stdin.read() == "another-long-password\n"  # never asked for
+
+
 def test_a_content_folder_that_is_not_there_is_named_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -251,7 +582,9 @@ def test_plans_check_reads_an_older_database_without_upgrading_it_and_serve_says
     monkeypatch.setenv("UNKNOT_PORT", str(closed_port()))
     assert main(["serve"]) == 0
     applied = list(range(7, latest_version() + 1))
-    assert capsys.readouterr().out == f"database {database}: applied {applied}\n"
+    assert capsys.readouterr().out == (
+        f"VAPID key pair created: {tmp_path}/vapid_private.pem\ndatabase {database}: applied {applied}\n"
+    )
     assert schema_version(database) == latest_version()
     # A file with no tables at all is said to be one, not a traceback.
     (tmp_path / "empty.db").touch()

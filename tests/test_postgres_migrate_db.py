@@ -75,6 +75,7 @@ async def fill(therapist: Client, app: Litestar, service: PushService, catalog: 
     )
     assert r.status_code == 200, r.text
     # The highest plan id belonged to a patient who is erased: PostgreSQL must never hand it out again.
+    assert (await therapist.patch(f"/api/v1/patients/{gone.id}", json={"archived": True})).status_code == 200
     assert (await therapist.delete(f"/api/v1/patients/{gone.id}")).status_code == 204
     async with open_database(settings) as db:
         scheduler = Scheduler(db, catalog, settings, load_or_create(settings.data_dir))

@@ -25,7 +25,7 @@ from server.clock import Clock
 from server.push import Scheduler
 from server.push.keys import KEY_FILE, load_or_create
 from server.settings import Settings
-from tests.conftest import make_therapist, sign_in
+from tests.conftest import make_therapist, rows, sign_in
 from tests.pushservice import PushService, b64url
 from tests.test_bad_input import snapshot
 from tests.test_push_scheduler import START, deliveries, join_phone, make_patient
@@ -240,8 +240,11 @@ async def test_the_calendar_file_reminds_only_while_the_plan_has_something_in_th
     due = {n for i in evening for n in range(i["from_day"], i["to_day"] + 1) if (n - i["from_day"]) % 7 < 5}
     rest = [starts + dt.timedelta(days=n) for n in range(last + 1) if n not in due]
     assert rest
+    # Made today for a visit in three days, the plan reminds on the visit day only in the evening
+    # (reminds_on): the visit's time is not known, and the morning may come before it.
     assert [line for line in lines if line.startswith("EXDATE")] == [
-        f"EXDATE;TZID=Europe/Berlin:{day:%Y%m%d}T190000" for day in rest
+        f"EXDATE;TZID=Europe/Berlin:{starts:%Y%m%d}T080000",
+        *(f"EXDATE;TZID=Europe/Berlin:{day:%Y%m%d}T190000" for day in rest),
     ]
 
 
@@ -281,6 +284,99 @@ async def test_a_test_reminder_reports_a_dead_device_and_forgets_it(
     assert body["sent"] == 1
     assert sorted(r["status"] for r in body["results"]) == ["gone", "sent"]
     assert (await ana.phones[0].get("/api/v1/patient/reminders")).json()["subscriptions"] == 1
+
+
+async def test_a_test_reminder_says_by_their_labels_which_phones_it_reached_and_which_it_did_not(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog, devices=0)
+    labels = ["Ana's iPhone", "Kitchen tablet", "Old Android"]
+    for label in labels:
+        phone = await join_phone(therapist, app, ana.id, label=label)
+        key = (await phone.get("/api/v1/push/public-key")).json()["public_key"]
+        sub = service.subscribe(label, application_server_key=key)
+        assert (await phone.put("/api/v1/patient/push/subscriptions", json=sub.as_json())).status_code == 200
+        ana.phones.append(phone)
+        ana.subs.append(sub)
+    devices = {d["label"]: d["id"] for d in (await therapist.get(f"/api/v1/patients/{ana.id}/devices")).json()}
+    service.answer(ana.subs[1], 503)  # busy: a test is sent once, not retried
+    service.gone(ana.subs[2])  # uninstalled
+
+    r = await ana.phones[1].post("/api/v1/patient/push/test")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["sent"] == 1
+    found = {(x["label"], x["device_id"], x["status"], x["http_status"], x["this_device"]) for x in body["results"]}
+    assert found == {
+        ("Ana's iPhone", devices["Ana's iPhone"], "sent", 201, False),
+        ("Kitchen tablet", devices["Kitchen tablet"], "failed", 503, True),
+        ("Old Android", devices["Old Android"], "gone", 410, False),
+    }
+    # The therapist's log says which phone each went to; the one whose subscription is gone can no
+    # longer be named (its row keeps the outcome).
+    log = (await therapist.get(f"/api/v1/patients/{ana.id}/reminders")).json()["deliveries"]
+    assert sorted((d["kind"], d["status"], d["device"] or "", d["device_id"] or 0) for d in log) == [
+        ("test", "failed", "Kitchen tablet", devices["Kitchen tablet"]),
+        ("test", "gone", "", 0),
+        ("test", "sent", "Ana's iPhone", devices["Ana's iPhone"]),
+    ]
+
+
+async def test_the_therapist_sends_a_test_reminder_and_is_told_which_phones_it_reached(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, settings: Settings, clock: Clock
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog, devices=0)
+    url = f"/api/v1/patients/{ana.id}/reminders/test"
+    r = await therapist.post(url)
+    assert (r.status_code, r.json()["errors"][0]["field"]) == (409, "subscriptions"), r.text
+    for label in ("Ana's iPhone", "Kitchen tablet"):
+        phone = await join_phone(therapist, app, ana.id, label=label)
+        key = (await phone.get("/api/v1/push/public-key")).json()["public_key"]
+        sub = service.subscribe(label, application_server_key=key)
+        assert (await phone.put("/api/v1/patient/push/subscriptions", json=sub.as_json())).status_code == 200
+        ana.phones.append(phone)
+        ana.subs.append(sub)
+    service.answer(ana.subs[1], 400)
+
+    r = await therapist.post(url)  # 13:00 in Berlin
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["sent"] == 1
+    assert body["payload"]["kind"] == "test"
+    assert {(x["label"], x["status"]) for x in body["results"]} == {
+        ("Ana's iPhone", "sent"),
+        ("Kitchen tablet", "failed"),
+    }
+    [message] = await service.wait_for(1)
+    assert (message.name, message.payload) == ("Ana's iPhone", body["payload"])
+    assert rows(
+        settings, "SELECT action, detail FROM audit WHERE patient_id = :p AND action = 'reminders.test'", {"p": ana.id}
+    ) == [("reminders.test", "1 of 2")]
+
+    # Never in the patient's quiet hours (22:00-07:00 by default): 23:30 in Berlin.
+    clock.fixed = dt.datetime(2026, 11, 20, 22, 30, tzinfo=dt.UTC)
+    r = await therapist.post(url)
+    assert r.status_code == 409, r.text
+    error = r.json()["errors"][0]
+    assert error["field"] == "quiet_hours"
+    assert "23:30" in error["message"]
+    clock.fixed = START
+    # The therapist's tests and the phone's count together (five in ten minutes).
+    for _ in range(4):
+        assert (await ana.phones[0].post("/api/v1/patient/push/test")).status_code == 200
+    assert (await therapist.post(url)).status_code == 429
+    # An archived patient's phones are disconnected: nothing to test.
+    assert (await therapist.patch(f"/api/v1/patients/{ana.id}", json={"archived": True})).status_code == 200
+    assert (await therapist.post(url)).status_code == 409
+
+
+async def test_the_therapist_is_told_how_long_a_reminder_waits_for_a_phone_that_is_offline(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, settings: Settings
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog)
+    view = (await therapist.get(f"/api/v1/patients/{ana.id}/reminders")).json()
+    # UNKNOT_PUSH_TTL_SECONDS (1800 by default): the push service keeps a message that long, no longer.
+    assert view["offline_kept_minutes"] == settings.push_ttl_seconds // 60 == 30
 
 
 async def test_a_test_reminder_has_its_own_tag_and_does_not_replace_the_days_reminder(

@@ -123,13 +123,13 @@ async def make_patient(
     return patient
 
 
-async def join_phone(therapist: Client, app: Litestar, patient_id: int) -> Client:
+async def join_phone(therapist: Client, app: Litestar, patient_id: int, label: str = "Phone") -> Client:
     code = (await therapist.post(f"/api/v1/patients/{patient_id}/invites")).json()["code"]
     phone = AsyncTestClient(app=app)
     # Run the phone's requests on the app's own loop (the one its lifespan and scheduler use),
     # as a real server would, rather than on a fresh loop per request.
     phone.blocking_portal = therapist.blocking_portal
-    r = await phone.post("/api/v1/patient/join", json={"code": code, "label": "Phone"})
+    r = await phone.post("/api/v1/patient/join", json={"code": code, "label": label})
     assert r.status_code == 201, r.text
     phone.headers["authorization"] = f"Bearer {r.json()['token']}"
     return phone

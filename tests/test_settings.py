@@ -69,6 +69,10 @@ def test_a_bad_value_names_the_variable(name: str, value: str) -> None:
         # Left empty in an environment file, it refused every phone's subscription: no reminder was ever sent.
         ("UNKNOT_PUSH_HOSTS", "", "UNKNOT_PUSH_HOSTS: must name at least one push service (host suffixes, "),
         ("UNKNOT_PUSH_HOSTS", " , ", "comma-separated, or * for any), not ' , '"),
+        # The folder a command runs in, without a word: a second VAPID key pair made there.
+        ("UNKNOT_DATA_DIR", "", "UNKNOT_DATA_DIR: must not be empty (a folder's path)"),
+        ("UNKNOT_PLANS_DIR", " ", "UNKNOT_PLANS_DIR: must not be empty (a folder's path)"),
+        ("UNKNOT_PWA_DIR", "", "UNKNOT_PWA_DIR: must not be empty (a folder's path)"),
     ],
 )
 def test_a_bad_value_says_what_is_expected_and_what_was_given(name: str, value: str, says: str) -> None:

@@ -258,6 +258,7 @@ export default {
   more_title: "More",
   joined_as: "Connected to your clinic as {name}.",
   language: "Language",
+  lang_needs_network: "{name} needs an internet connection the first time. Connect and try again; after that it works offline too.",
   reminders_title: "Reminders",
   reminders_text: "Get a reminder on this phone when it is time for your exercises.",
   reminders_open: "Set reminders",

@@ -258,6 +258,7 @@ export default {
   more_title: "Más",
   joined_as: "Conectado con su clínica como {name}.",
   language: "Idioma",
+  lang_needs_network: "Para usar {name} necesita conexión a internet la primera vez. Conéctese y vuelva a intentarlo; después funcionará también sin conexión.",
   reminders_title: "Recordatorios",
   reminders_text: "Reciba un aviso en este teléfono cuando toque hacer los ejercicios.",
   reminders_open: "Configurar recordatorios",

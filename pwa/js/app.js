@@ -4,7 +4,7 @@ import "./core.js";
 import { ApiError, call, clockOff, deviceLabel, isRemoved, uuid } from "./api.js";
 import { addDays, isDate, todayIn } from "./dates.js";
 import { fill, h } from "./dom.js";
-import { lang, loadLang, pickLang, t } from "./i18n.js";
+import { LANG_NAMES, LANGS, lang, loadLang, pickLang, t } from "./i18n.js";
 import { routineFor } from "./routine.js";
 import { createSync } from "./sync.js";
 import { renderCheckin } from "./screens/checkin.js";
@@ -121,6 +121,14 @@ export const app = {
   /** How many records wait to be sent, as the patient counts them (see perExercise). */
   pendingCount() {
     return perExercise(core.pending(this.records)).length;
+  },
+
+  /** What the header and More say wait to be sent. Online, a record held back for the patient (a
+   *  tap to be taken back, a pain question still open) is not counted: it waits for them, not the
+   *  network, and goes once ready. Offline, every one is. */
+  toSendCount() {
+    const now = Date.now();
+    return perExercise(core.pending(this.records).filter((r) => !this.online || !(r.ready_at > now))).length;
   },
 
   /** Records the server refused (kept on the phone, sent again only when asked: retryRejected). */
@@ -334,7 +342,10 @@ export const app = {
     if (this.onRecords) this.onRecords();
   },
 
-  flush() {
+  /** "Send now" (More): a tick still held for a tap to take it back goes too. */
+  async flush() {
+    await core.releaseHolds().catch(() => {});
+    await this.reloadRecords();
     return sync.flush();
   },
 
@@ -346,26 +357,24 @@ export const app = {
   toast(text) {
     // The live region is always in the page (an element shown and filled at once may not be
     // read out); only its content comes and goes, and an empty region shows nothing. A message
-    // still showing stays above the new one (two at most), so neither is missed.
+    // still showing stays above the new one (two at most), so neither is missed; each is added
+    // once (read out once) and stays long enough to read: 4 s and 60 ms a character, 12 s at most.
     const box = $("toast");
-    clearTimeout(this.toastTimer);
-    this.toastTimer = setTimeout(() => fill(box), 4000);
     const last = box.lastElementChild;
     if (last && last.textContent === text) last.remove(); // the same again is read out again
-    box.append(h("p", { text }));
+    const line = h("p", { text });
+    box.append(line);
+    setTimeout(() => line.remove(), Math.min(4000 + 60 * text.length, 12000));
     while (box.childElementCount > 2) box.firstElementChild.remove();
     clearOfToast(document.activeElement);
   },
 
-  async setLang(next) {
-    await core.set("lang", next);
-    await loadLang(next);
-    translateChrome();
-    if (this.token) keepFallbackText();
-    const stored = await storedPlan(next);
-    if (stored) this.bundle = stored;
-    render();
-    if (this.token) refreshPlan();
+  /** Switch to language `next`; taps in quick succession are done in turn (one may wait for the
+   *  network), so the last one tapped is the one shown. */
+  setLang(next) {
+    const run = () => switchLang(next);
+    langSwitch = langSwitch.then(run, run);
+    return langSwitch;
   },
 
   /** The patient changed their own settings from this phone (settings.js): keep them and show the
@@ -413,7 +422,7 @@ export const app = {
     // invitation to set reminders (and turned push off on this phone): invited again.
     await loadReminderInvite();
     if (!(await core.get("lang"))) {
-      await loadLang(pickLang(null, navigator.languages, result.patient.locale));
+      await startLang(pickLang(null, navigator.languages, result.patient.locale));
       translateChrome();
     }
     this.token = result.token;
@@ -519,6 +528,7 @@ const sync = createSync({
     refreshPassive();
   },
   onRevoked: () => app.onRevoked(),
+  onBackOnline: () => refreshLog(),
 });
 
 /** Ask the browser to keep this app's storage under storage pressure: unsent records and the
@@ -1000,13 +1010,14 @@ async function sayRefused(refused) {
 }
 
 function updateChrome() {
-  const count = app.pendingCount();
+  const all = app.pendingCount(); // held ones too (data-count)
+  const count = app.toSendCount();
   const rejected = app.rejected();
   const refused = rejected.length;
   const status = $("sync");
-  status.dataset.count = String(count);
+  status.dataset.count = String(all);
   status.dataset.rejected = String(refused);
-  status.hidden = !app.token && count === 0;
+  status.hidden = !app.token && all === 0;
   status.classList.toggle("waiting", count > 0);
   status.classList.toggle("refused", count === 0 && refused > 0);
   // A record newly refused: said at once (the header keeps saying it).
@@ -1028,6 +1039,7 @@ function updateChrome() {
  *  offline notice in updateChrome). `held` ("form" or "timer", see unsavedWork): the new version
  *  already runs in another tab and this one waits for it to be done or left (see reloadWhenFree). */
 function showUpdate(reg, { held = null } = {}) {
+  shownUpdate = { reg, held }; // drawn again in another language (switchLang)
   const banner = $("update");
   const after = held === "timer" ? "update_after_timer" : "update_after_form";
   fill(banner,
@@ -1049,6 +1061,7 @@ function showUpdate(reg, { held = null } = {}) {
     }));
 }
 
+let shownUpdate = null;
 let updateWanted = false;
 let reloading = false;
 let reloadHeld = null;
@@ -1181,6 +1194,58 @@ function watchDate() {
 
 // ---- start -------------------------------------------------------------------------------
 
+let langSwitch = Promise.resolve();
+
+async function switchLang(next) {
+  try {
+    await loadLang(next, { ask: true });
+  } catch {
+    // Offline, and this phone never stored that language (sw.js keeps the one in use): the app
+    // stays in this one and says so in it.
+    app.toast(t("lang_needs_network", { name: LANG_NAMES[next] }));
+    return;
+  }
+  keepLang();
+  await core.set("lang", next).catch(() => {}); // no storage: for this visit
+  translateChrome();
+  if (shownUpdate) showUpdate(shownUpdate.reg, { held: shownUpdate.held });
+  if (app.token) keepFallbackText();
+  const stored = await storedPlan(next).catch(() => null);
+  if (stored) app.bundle = stored;
+  render();
+  if (app.token) refreshPlan();
+}
+
+/** The page's language stays on this phone for offline use (sw.js): kept for the next version's
+ *  install, and put now in the shell of every worker of the app (the one in control, and a new
+ *  version installing or waiting): on a first visit the page loaded it before any worker was there. */
+function keepLang() {
+  const language = lang();
+  core.set("shell_lang", language).catch(() => {});
+  if (!("serviceWorker" in navigator)) return;
+  navigator.serviceWorker.ready.then((reg) => {
+    for (const worker of new Set([reg.installing, reg.waiting, reg.active])) {
+      if (worker) worker.postMessage({ type: "LANG", lang: language });
+    }
+  }).catch(() => {});
+}
+
+/** Load `wanted`'s texts, else, when its file is not on this phone and there is no network (the
+ *  browser's language changed offline, say), another language this phone has, and say why. */
+async function startLang(wanted) {
+  try {
+    await loadLang(wanted);
+  } catch (err) {
+    let other = null;
+    for (const code of LANGS) {
+      if (!other && code !== wanted) other = await loadLang(code).catch(() => null);
+    }
+    if (!other) throw err;
+    app.toast(t("lang_needs_network", { name: LANG_NAMES[wanted] }));
+  }
+  keepLang();
+}
+
 async function start() {
   watchUnsaved();
   registerWorker();
@@ -1208,7 +1273,7 @@ async function start() {
     Object.assign(app, { patient: null, records: [] });
   }
   app.sound = saved.sound !== false;
-  await loadLang(pickLang(saved.savedLang, navigator.languages, app.patient && app.patient.locale));
+  await startLang(pickLang(saved.savedLang, navigator.languages, app.patient && app.patient.locale));
   await loadZoneAnswers();
   await loadReminderInvite();
   translateChrome();

@@ -6,7 +6,8 @@
  *
  * IndexedDB "unknot":
  *   kv       key -> value: token, patient, lang, plan:<lang>, ...; after a removal only the
- *            phone's settings (lang, sound) and revoked: {unsent} (see forgetPatient)
+ *            phone's settings (lang, sound, shell_lang: the language its pages last loaded, which
+ *            sw.js precaches) and revoked: {unsent} (see forgetPatient)
  *   records  completions and check-ins by client UUID:
  *            {id, type: "completion"|"checkin", state: "pending"|"sent"|"rejected",
  *             ready_at (ms; not sent before), tried?, error?, code?, body: <what the server takes>}
@@ -506,7 +507,7 @@
   }
 
   /* Settings of this phone, not of the person using it: kept when a patient is forgotten. */
-  var DEVICE_KEYS = ["lang", "sound"];
+  var DEVICE_KEYS = ["lang", "sound", "shell_lang"];
 
   /* The clinic removed this device (a 401 for `token`), or the patient was archived or erased:
    * forget everything of the patient on this phone, in one transaction: every kv entry but the

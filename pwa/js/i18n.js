@@ -1,13 +1,23 @@
 // All interface text lives in /i18n/<lang>.js, one object per language with the same keys.
 
 export const LANGS = ["en", "es"];
+// Each language by its own name (the buttons on More, the message that one needs a connection).
+export const LANG_NAMES = { en: "English", es: "Español" };
 let dict = {};
 let current = "en";
+const loaded = {};
 
-/** Load a language's texts (English when it is not one we have). */
-export async function loadLang(lang) {
+/** Load a language's texts (English when it is not one we have). Rejects when its file cannot
+ *  be had: only the language this phone uses is stored for offline use (sw.js). `ask`: fetch it
+ *  first, so that a failure is never remembered by the page's modules (older browsers keep a
+ *  failed import failed until the page reloads). */
+export async function loadLang(lang, { ask = false } = {}) {
   const chosen = LANGS.includes(lang) ? lang : "en";
-  dict = (await import(`../i18n/${chosen}.js`)).default;
+  if (!loaded[chosen]) {
+    if (ask && !(await fetch(`/i18n/${chosen}.js`)).ok) throw new Error(`no texts for ${chosen}`);
+    loaded[chosen] = (await import(`../i18n/${chosen}.js`)).default;
+  }
+  dict = loaded[chosen];
   current = chosen;
   document.documentElement.lang = chosen;
   return chosen;

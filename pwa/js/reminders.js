@@ -12,7 +12,8 @@
 //   phone sent before (it drops one its push service calls gone); /sw.js handles
 //   pushsubscriptionchange.
 // - Today invites the patient to set reminders (reminderInvite) while they could work on this phone
-//   but are off here, the program is not over and the patient has not said "Not now" on this phone.
+//   but are off here, the program is not over and the patient has not said "Not now" on this phone
+//   in the last week (asked again once after a week; a second "Not now" is for good).
 //   A phone the clinic disconnected loses its subscription (core.forgetBrowserData) and, with the
 //   rest of the patient's data, that "Not now": joined again, it is invited again.
 
@@ -184,24 +185,35 @@ export async function pushState() {
   }
 }
 
-// The patient (by id) who said "Not now" to Today's invitation on this phone (kv, so forgetting the
-// patient after a removal forgets it too), read at start and after every join.
+// The patient's "Not now" to Today's invitation on this phone (kv, so forgetting the patient after
+// a removal forgets it too), read at start and after every join: {id, until}, until being when to
+// ask again by the phone's clock (ms), null for never. The first "Not now" (a sore first evening)
+// waits a week; the second, or reminders turned off on purpose, is for good. An older phone kept
+// only the id: for good.
 const INVITE_KEY = "reminder_invite_closed";
-let inviteClosedFor = null;
+const INVITE_AGAIN_MS = 7 * 24 * 3600 * 1000;
+let inviteClosed = null;
 
 /** Read whether the invitation was turned down on this phone. */
 export async function loadReminderInvite() {
   try {
-    inviteClosedFor = (await core.get(INVITE_KEY)) ?? null;
+    inviteClosed = (await core.get(INVITE_KEY)) ?? null;
   } catch {
-    inviteClosedFor = null; // no storage: invited again next visit
+    inviteClosed = null; // no storage: invited again next visit
   }
 }
 
-function closeInvite(app) {
+function closeInvite(app, forGood) {
   if (!app.patient) return;
-  inviteClosedFor = app.patient.id;
-  core.set(INVITE_KEY, inviteClosedFor).catch(() => {});
+  const id = app.patient.id;
+  const again = inviteClosed && inviteClosed.id === id; // asked once more after a week
+  inviteClosed = { id, until: forGood || again ? null : Date.now() + INVITE_AGAIN_MS };
+  core.set(INVITE_KEY, inviteClosed).catch(() => {});
+}
+
+function inviteClosedFor(id) {
+  const c = inviteClosed;
+  return c === id || (!!c && c.id === id && (c.until === null || Date.now() < c.until));
 }
 
 /** The last control before `node` in the screen that can take focus, else the screen's heading. */
@@ -214,11 +226,12 @@ function focusBefore(node) {
 
 /**
  * Today's invitation to set reminders, or null: shown once app.checkPush has found reminders
- * "off" here (push can work, no subscription), unless the patient said "Not now" on this phone.
+ * "off" here (push can work, no subscription), unless the patient said "Not now" on this phone
+ * (a week ago at most, or twice).
  * Today shows it only on today, while the program is not over.
  */
 export function reminderInvite(app) {
-  if (app.push !== "off" || !app.patient || inviteClosedFor === app.patient.id) return null;
+  if (app.push !== "off" || !app.patient || inviteClosedFor(app.patient.id)) return null;
   const card = h("aside", { class: "card hint reminder-invite", "aria-labelledby": "invite-title" },
     h("h2", { id: "invite-title", text: t("invite_title") }),
     h("p", { text: t("reminders_text") }),
@@ -594,7 +607,7 @@ export function renderReminders(app) {
         }
         view.state = "off";
         // Turned off on purpose: Today does not invite the patient to turn them on again.
-        closeInvite(app);
+        closeInvite(app, true);
         announceState(t("push_off_done"));
       } catch (err) {
         failed(err, pushMessage, "push_offline");

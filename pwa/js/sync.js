@@ -1,16 +1,19 @@
 // When to send the outbox: on start, on `online`, after each new record, when the app comes
 // back to the front, and after a failure with growing waits (1 s, 2 s, 4 s ... 5 min).
 // Background Sync (where the browser has it) lets the service worker send it later too.
+// Back online, the first send that reaches the server calls onBackOnline (the app reads the log
+// again: its read at `online` may have failed at the network and got the worker's stored copy).
 
 import "./core.js";
 
 const core = globalThis.unknotCore;
 const MAX_WAIT = 5 * 60 * 1000;
 
-export function createSync({ onDone, onRevoked }) {
+export function createSync({ onDone, onRevoked, onBackOnline }) {
   let failures = 0;
   let timer = null;
   let running = null;
+  let backOnline = false;
 
   function later(ms) {
     clearTimeout(timer);
@@ -55,6 +58,10 @@ export function createSync({ onDone, onRevoked }) {
       registerBackgroundSync();
     }
     onDone(result, records);
+    if (backOnline && result.status === "ok" && result.sent > 0) {
+      backOnline = false;
+      onBackOnline();
+    }
     return result;
   }
 
@@ -64,7 +71,7 @@ export function createSync({ onDone, onRevoked }) {
     return running;
   }
 
-  window.addEventListener("online", () => { failures = 0; flush(); });
+  window.addEventListener("online", () => { failures = 0; backOnline = true; flush(); });
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") flush();
   });

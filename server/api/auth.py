@@ -62,9 +62,11 @@ class PasswordIn(Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class PasswordChangedOut(Struct, frozen=True):
-    """How many other sessions of the account were signed out; this one stays signed in."""
+    """How many other sessions of the account were signed out; this one stays signed in, under a
+    new cookie, with the CSRF token to send from now on."""
 
     other_sessions_ended: int
+    csrf_token: str
 
 
 class SessionOut(Struct, frozen=True):
@@ -209,7 +211,8 @@ class AuthController(Controller):
         data: JSONBody[PasswordIn],
         db: DatabaseDep,
         clock: ClockDep,
-    ) -> PasswordChangedOut:
+        settings: SettingsDep,
+    ) -> Response[PasswordChangedOut]:
         user = request.user
         if data.new_password == data.current_password:
             raise InputError("new_password", "is the same as the current password")
@@ -220,7 +223,17 @@ class AuthController(Controller):
         if found is None or not await verify_password(found[1], data.current_password):
             raise InputError("current_password", "is not the account's current password")
         await _succeeded(db, attempt)
+        # This browser stays signed in under a new session token: a copy of its cookie taken before
+        # (the reason for a new password, often) stops working with the old password.
+        token = new_token()
         ended = await therapists.replace_password(
-            db, user.therapist.id, await hash_password(data.new_password), user.session_hash, attempt.device
+            db,
+            user.therapist.id,
+            await hash_password(data.new_password),
+            user.session_hash,
+            attempt.device,
+            renew_session=hash_token(token),
         )
-        return PasswordChangedOut(ended)
+        return Response(
+            PasswordChangedOut(ended, csrf_for(token)), cookies=[_cookie(settings, token, SESSION_HOURS * 3600)]
+        )

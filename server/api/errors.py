@@ -21,8 +21,9 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 
 from server.api.params import PATTERN_REASONS
 from server.db import disk_full
-from server.db.connection import DatabaseBusy
+from server.db.connection import DatabaseBusy, DatabaseUnavailable
 from server.programs import ProgramError
+from server.programs.model import DAY_ZERO
 
 __all__ = [
     "RECORD_REFUSALS",
@@ -41,6 +42,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _MISSING = re.compile(r"Missing required \w+ parameter '(?P<name>[^']+)'")
 _NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]+)`")
 _PATTERN_REASONS = {f"Expected `str` matching regex {p!r}": reason for p, reason in PATTERN_REASONS.items()}
+# A plan item's day, and msgspec's words for a bound it is outside of ("Expected `int` <= 365").
+_PLAN_DAY = re.compile(r"(?:^|\.)items\[\d+\]\.(?:from|to)_day$")
+_INT_BOUND = re.compile(r"Expected `int` (?P<op>[<>]=) (?P<bound>-?\d+)")
 # A field inside one record of a sync batch: "completions[3].done_at", "checkins[0].red_flags[1]".
 _RECORD = re.compile(r"^(?:completions|checkins)\[\d+\]")
 
@@ -154,6 +158,9 @@ def _validation(request: Request, exc: ValidationException) -> Response[ErrorBod
         message = match.group("message") if match else str(item.get("message"))
         message = _PATTERN_REASONS.get(message, message)
         key = str(item.get("key") or "")
+        if key == "data" and message == "'data'":
+            # No body at all: Litestar leaves the handler's data out and reports the missing key.
+            message = "is empty; send the request's JSON"
         path = ((match.group("path") if match else None) or ("" if key in ("", "data") else key)).lstrip(".")
         unknown = _NAMED_FIELD.search(message)
         if unknown:
@@ -161,6 +168,10 @@ def _validation(request: Request, exc: ValidationException) -> Response[ErrorBod
             path = f"{path}.{unknown.group('name')}" if path else unknown.group("name")
         head, dot, rest = path.partition(".")
         path = aliases.get(head, head) + dot + rest
+        if _PLAN_DAY.search(path) and (bound := _INT_BOUND.fullmatch(message)):
+            # The API counts from 0, the console and the app from 1: say which count the bound is in.
+            which = "at most" if bound.group("op") == "<=" else "at least"
+            message = f"must be {which} {bound.group('bound')} ({DAY_ZERO})"
         code: Refusal | UnsetType = "invalid" if records and _RECORD.match(path) else UNSET
         errors.append(FieldError(path or "body", message, code))
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or "invalid request"
@@ -226,12 +237,24 @@ def _database_error(request: Request, exc: Exception) -> Response[ErrorBody]:
     return response
 
 
+def _unreachable(request: Request, exc: DatabaseUnavailable) -> Response[ErrorBody]:
+    # PostgreSQL down or refusing connections: the operator's to fix, not a bug. One line naming the
+    # server (never its password) instead of a traceback for every request; the body says nothing of it.
+    log.error("cannot reach the database for %s %s: %s", request.method, loggable_path(request.scope), exc)
+    response = _respond(
+        HTTP_503_SERVICE_UNAVAILABLE, "the database cannot be reached; nothing was changed, try again later"
+    )
+    response.headers["Retry-After"] = "10"
+    return response
+
+
 exception_handlers = {
     ValidationException: _validation,
     InputError: _input,
     ProgramError: _program,
     HTTPException: _http,
     DatabaseBusy: _busy,
+    DatabaseUnavailable: _unreachable,
     sqlite3.OperationalError: _database_error,
     asyncpg.DiskFullError: _database_error,
     RecursionError: _too_deep,

@@ -57,8 +57,8 @@ _DESCRIPTIONS = {
     422: "Well-formed but not acceptable (unknown muscle, bad time zone, ...); `errors` names the field",
     429: "Too many attempts; see Retry-After",
     503: (
-        "The database is busy (another process holds the write lock) or the server's disk is full; "
-        "nothing was changed, retry after Retry-After"
+        "The database is busy (another process holds the write lock) or cannot be reached, or the server's "
+        "disk is full; nothing was changed, retry after Retry-After"
     ),
 }
 
@@ -72,14 +72,16 @@ _CONFLICTS = {
     ("POST", "sync"),
     ("PUT", "subscriptions"),
     ("POST", "test"),
+    ("DELETE", "{patient_id:int}"),  # erasing a patient who is not archived
 }
 
 
 # Routes without an id in the path that still answer 404: the patient's plan before one is assigned,
 # a subscription the patient does not have.
 _NOT_FOUND = {("GET", "/api/v1/patient/plan"), ("DELETE", "/api/v1/patient/push/subscriptions")}
-# Rate-limited routes: guessing (sign-in, password, invite codes) and the patient's test reminders.
-_LIMITED = ("/auth/login", "/auth/password", "/patient/join", "/patient/push/test")
+# Rate-limited routes: guessing (sign-in, password, invite codes) and test reminders (from the patient's
+# phone or the console).
+_LIMITED = ("/auth/login", "/auth/password", "/patient/join", "/patient/push/test", "/reminders/test")
 
 
 def with_request_schemas(app: Litestar, document: dict[str, Any]) -> dict[str, Any]:

@@ -187,12 +187,20 @@ class PatientsController(Controller):
                 await _withdraw_invites(tx, therapist_id, patient_id, now, "patient archived")
         return updated
 
-    @delete("/{patient_id:int}", summary="Erase a patient and everything about them (the audit keeps only the erasure)")
+    @delete(
+        "/{patient_id:int}",
+        summary="Erase an archived patient and everything about them (the audit keeps only the erasure)",
+        description="Only an archived patient: a patient who is not archived is a 409 naming patient_id.",
+    )
     async def delete_one(self, request: TherapistRequest, db: DatabaseDep, clock: ClockDep, patient_id: RowId) -> None:
         therapist_id = request.user.therapist.id
         async with db.transaction() as tx:
-            if not await patients.delete_patient(tx, therapist_id, patient_id):
-                raise NotFoundException(f"no patient {patient_id}")
+            # Only an archived patient: erasing cannot be undone, and a console tab opened before a
+            # restore (the patient back, a phone joined again) still offers it.
+            if not await patients.erase_archived_patient(tx, therapist_id, patient_id):
+                if await patients.get_patient(tx, therapist_id, patient_id) is None:
+                    raise NotFoundException(f"no patient {patient_id}")
+                raise InputError("patient_id", "patient is not archived; archive them first, then erase", status=409)
             await audit.forget_patient(tx, patient_id)
             await audit.record(tx, therapist_id, patient_id, "patient.erase", clock.now())
 

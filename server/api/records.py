@@ -356,7 +356,7 @@ class RecordsController(Controller):
     @get("/export.json", summary="Everything stored about the patient, as JSON (right of access)")
     async def export(
         self, request: TherapistRequest, db: DatabaseDep, clock: ClockDep, patient_id: RowId
-    ) -> PatientExport:
+    ) -> Response[PatientExport]:
         therapist_id, now = request.user.therapist.id, clock.now()
         patient = await owned_patient(db, therapist_id, patient_id)
         whole = (dt.date.min, dt.date.max)
@@ -376,9 +376,11 @@ class RecordsController(Controller):
         )
         async with db.transaction() as tx:
             await audit.record(tx, therapist_id, patient_id, "records.export", now, "everything, JSON")
-        return export
+        # A file to hand to the patient who asked for their data (the console saves it under this name).
+        filename = f"unknot-patient-{patient_id}-{now.date().isoformat()}.json"
+        return Response(export, headers={"content-disposition": f'attachment; filename="{filename}"'})
 
-    @get("/records.csv", summary="Every completion and check-in as CSV (a download)")
+    @get("/records.csv", summary="Every completion and check-in as CSV (a download)", media_type="text/csv")
     async def records_download(
         self,
         request: TherapistRequest,

@@ -8,8 +8,13 @@ For the PWA (patient routes take ``Authorization: Bearer <device token>``):
   app start and from ``pushsubscriptionchange``. Answers ``{"endpoint", "created", "subscriptions"}``.
 - ``DELETE /api/v1/patient/push/subscriptions?endpoint=<url>`` after ``unsubscribe()``: 204 (404 if unknown).
 - ``GET|PUT /api/v1/patient/reminders``: times per slot, weekdays, on/off, quiet hours.
-- ``POST /api/v1/patient/push/test``: a test reminder to every subscribed device now.
+- ``POST /api/v1/patient/push/test``: a test reminder to every subscribed device now; the answer
+  names each device (``device_id``, ``label``; ``this_device`` for the one asking) with its outcome.
 - ``GET /api/v1/patient/reminders.ics``: the same times as a calendar file.
+
+For the console: ``GET /api/v1/patients/{id}/reminders`` (whether they are on, the log) and
+``POST /api/v1/patients/{id}/reminders/test`` (the same test reminder, sent by the therapist, say
+while the patient is in the room with their phone; never in the patient's quiet hours).
 
 The notification payload is described in :mod:`server.push.message`.
 """
@@ -36,11 +41,11 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from server.api.deps import CatalogDep, ClockDep, DatabaseDep, SettingsDep
 from server.api.errors import InputError
 from server.api.params import HHMM, PLAIN_TEXT, RowId
-from server.api.patients import owned_patient
+from server.api.patients import current_patient, owned_patient
 from server.auth.identity import TherapistUser, patient_guard, therapist_guard
 from server.catalog.model import Catalog, Slot
-from server.clock import iso
-from server.db import reminders, therapists
+from server.clock import iso, local_date, parse_iso
+from server.db import audit, reminders, therapists
 from server.db.patients import PatientIdentity
 from server.db.reminders import DeliveryRow, Prefs, RuleRow
 from server.programs import SLOTS, Program, routine_for
@@ -58,6 +63,7 @@ from server.push.schedule import (
     mask_of,
     next_after,
     parse_hhmm,
+    reminds_on,
     time_in_window,
     zone,
 )
@@ -159,6 +165,16 @@ class RuleOut(Struct, frozen=True, kw_only=True):
     next_at: str | None
 
 
+class ActivePlan(Struct, frozen=True):
+    """A patient's active plan as the reminders need it: its program, the patient's date it was made
+    (see reminds_on), and for a plan prepared ahead of a visit the program of the plan it replaced,
+    in force until the day before (None: none, or not prepared ahead)."""
+
+    program: Program
+    made_on: dt.date
+    earlier: Program | None = None
+
+
 class RemindersOut(Struct, frozen=True, kw_only=True):
     """The patient's reminders."""
 
@@ -188,6 +204,12 @@ class PatientRemindersOut(Struct, frozen=True, kw_only=True):
     customized: bool
     quiet_hours: QuietHours | None
     rules: list[RuleOut]
+    # The last day of the patient's plan (their date; null without one): no reminder comes, and
+    # none is logged, after it.
+    plan_last_day: dt.date | None
+    # How long a reminder waits for a phone that is switched off or offline (UNKNOT_PUSH_TTL_SECONDS,
+    # in whole minutes): a phone that comes back later never gets it.
+    offline_kept_minutes: int
     deliveries: list[DeliveryRow]
 
 
@@ -303,13 +325,18 @@ def _next_reminded(
     shown: Program | None,
     catalog: Catalog,
     done: frozenset[tuple[str, str]],
+    made_on: dt.date | None = None,
+    earlier: Program | None = None,
 ) -> dt.datetime | None:
-    """When ``rule`` next reminds: its next time on a day the program the phone shows (``shown``)
-    has something in its slot, today something not yet ``done`` ((exercise id, slot) pairs done
-    today). None without a plan or after its last day, as the scheduler sends none then; before the
-    plan's first day an earlier plan may still be in force, so a time there counts."""
+    """When ``rule`` next reminds: its next time on a day the program the phone shows (``shown``,
+    its plan made on ``made_on``) reminds of its slot (reminds_on, as the scheduler decides) and
+    has something in it, today something not yet ``done`` ((exercise id, slot) pairs done today).
+    None without a plan or after its last day, as the scheduler sends none then. Before the first
+    day of a plan prepared ahead of a visit, the plan it replaced (``earlier``, as the phone shows
+    it) is in force and decides; a first plan reminds of nothing before its first day."""
     if shown is None:
         return None
+    made = made_on if made_on is not None else shown.treated_on
     today = now.astimezone(tz).date()
     last_day = shown.last_day
     moment = now
@@ -317,9 +344,13 @@ def _next_reminded(
         day = found.astimezone(tz).date()
         if day > last_day:
             return None
-        if day < shown.treated_on:
-            return found
-        entries = routine_for(shown, day, catalog).slot(rule.slot)
+        # An earlier plan counts as made in time: its first day is long past.
+        program = shown if day >= shown.treated_on else earlier
+        made_then = made if program is shown or program is None else program.treated_on
+        if program is None or not reminds_on(program, made_then, day, rule.slot):
+            moment = found
+            continue
+        entries = routine_for(program, day, catalog).slot(rule.slot)
         if any(day != today or (e.exercise_id, e.slot) not in done for e in entries):
             return found
         moment = found
@@ -330,14 +361,16 @@ def _rules_out(
     rules: list[RuleRow],
     tz: zoneinfo.ZoneInfo,
     now: dt.datetime,
-    program: Program | None,
+    plan: ActivePlan | None,
     catalog: Catalog,
     done: frozenset[tuple[str, str]] = frozenset(),
 ) -> list[RuleOut]:
-    shown = shown_program(program, catalog) if program is not None else None
+    shown = shown_program(plan.program, catalog) if plan is not None else None
+    earlier = shown_program(plan.earlier, catalog) if plan is not None and plan.earlier is not None else None
+    made_on = plan.made_on if plan is not None else None
     out = []
     for r in rules:
-        following = _next_reminded(r, tz, now, shown, catalog, done)
+        following = _next_reminded(r, tz, now, shown, catalog, done, made_on, earlier)
         out.append(
             RuleOut(
                 slot=r.slot,  # type: ignore[arg-type]
@@ -376,20 +409,45 @@ async def _program_of(db: DatabaseDep, patient_id: int) -> Program | None:
     return plan.program if plan else None
 
 
+async def _plan_of(db: DatabaseDep, patient_id: int, timezone: str) -> ActivePlan | None:
+    """The patient's active plan (see ActivePlan), dates in ``timezone``; None without one."""
+    plan = (await reminders.active_plans_of(db, [patient_id])).get(patient_id)
+    if plan is None:
+        return None
+    made_on = local_date(parse_iso(plan.made_at), timezone)
+    earlier = await reminders.earlier_plan_of(db, patient_id, plan.id) if made_on < plan.program.treated_on else None
+    return ActivePlan(plan.program, made_on, earlier)
+
+
 async def _reminders_out(db: DatabaseDep, user: PatientIdentity, now: dt.datetime, catalog: Catalog) -> RemindersOut:
     prefs = await reminders.prefs_of(db, user.patient_id)
     tz = zone(user.timezone)
-    program = await _program_of(db, user.patient_id)
-    rules = effective_rules(await reminders.rules_of(db, user.patient_id), program)
+    plan = await _plan_of(db, user.patient_id, user.timezone)
+    rules = effective_rules(await reminders.rules_of(db, user.patient_id), plan.program if plan else None)
     quiet = _quiet(prefs)
+    done = await _done_today(db, user.patient_id, tz, now)
     return RemindersOut(
         timezone=user.timezone,
         customized=prefs is not None and prefs.customized,
         quiet_hours=QuietHours(*quiet) if quiet else None,
-        rules=_rules_out(rules, tz, now, program, catalog, await _done_today(db, user.patient_id, tz, now)),
+        rules=_rules_out(rules, tz, now, plan, catalog, done),
         subscriptions=(await reminders.subscription_info(db, user.patient_id)).count,
         calendar_url=CALENDAR_PATH,
     )
+
+
+async def _count_test(db: DatabaseDep, patient_id: int, now: dt.datetime) -> None:
+    """Count a test reminder of the patient (from their phone or their therapist alike).
+
+    Raises:
+        TooManyRequestsException: more than MAX_TESTS in TEST_WINDOW.
+    """
+    key = f"push-test:{patient_id}"
+    if (await therapists.count_attempt(db, [key], now, TEST_WINDOW))[key] > MAX_TESTS:
+        raise TooManyRequestsException(
+            f"at most {MAX_TESTS} test reminders in {TEST_WINDOW.seconds // 60} minutes",
+            headers={"Retry-After": str(TEST_WINDOW.seconds)},
+        )
 
 
 # --- controllers --------------------------------------------------------------------------------
@@ -457,13 +515,9 @@ class PatientRemindersController(Controller):
         user, now = request.user, clock.now()
         if not (await reminders.subscription_info(db, user.patient_id)).count:
             raise InputError("subscriptions", "no device is subscribed to reminders yet; subscribe first", status=409)
-        key = f"push-test:{user.patient_id}"
-        if (await therapists.count_attempt(db, [key], now, TEST_WINDOW))[key] > MAX_TESTS:
-            raise TooManyRequestsException(
-                f"at most {MAX_TESTS} test reminders in {TEST_WINDOW.seconds // 60} minutes",
-                headers={"Retry-After": str(TEST_WINDOW.seconds)},
-            )
+        await _count_test(db, user.patient_id, now)
         payload, results = await push.send_test(user.patient_id, user.timezone, user.locale, now)
+        results = [msgspec.structs.replace(r, this_device=r.device_id == user.device_id) for r in results]
         return TestOut(sent=sum(r.status == "sent" for r in results), payload=payload, results=results)
 
     @get("/reminders", summary="Reminder times per slot, quiet hours, subscribed devices")
@@ -537,28 +591,42 @@ class PatientRemindersController(Controller):
             await reminders.save_prefs(tx, user.patient_id, now, customized=True, quiet=quiet)
         return await _reminders_out(db, user, now, catalog)
 
-    @get(CALENDAR_PATH.removeprefix("/api/v1/patient"), summary="The reminder times as a calendar file (.ics)")
+    @get(
+        CALENDAR_PATH.removeprefix("/api/v1/patient"),
+        summary="The reminder times as a calendar file (.ics)",
+        media_type="text/calendar",
+    )
     async def calendar_file(
         self, request: PatientRequest, db: DatabaseDep, catalog: CatalogDep, clock: ClockDep, settings: SettingsDep
     ) -> Response[str]:
         user, now = request.user, clock.now()
         today = now.astimezone(zone(user.timezone)).date()
-        program = await _program_of(db, user.patient_id)
+        plan = await _plan_of(db, user.patient_id, user.timezone)
+        program, made_on = (plan.program, plan.made_on) if plan else (None, None)
         if program is not None:
             # As the phone shows it (see shown_program), as the push reminders count it: a day whose
             # slot holds only items the phone leaves out has nothing to remind of.
             program = shown_program(program, catalog)
+        earlier = shown_program(plan.earlier, catalog) if plan is not None and plan.earlier is not None else None
         rules = effective_rules(await reminders.rules_of(db, user.patient_id), program)
-        # The events run while the plan does, as the push reminders: not before it starts, not after
-        # it ends, not without one, and not on a day it has nothing in that slot.
+        # The events run while the plan does, as the push reminders: not before it starts (unless the
+        # plan it replaces is in force until then), not after it ends, not without one, and not on a
+        # day it has nothing in that slot.
         starts_on, until, events = today, None, []
         if program is not None:
-            starts_on = max(today, program.treated_on)
+            assert made_on is not None
+            starts_on = today if earlier is not None else max(today, program.treated_on)
             until = program.last_day
             days = [starts_on + dt.timedelta(days=n) for n in range((until - starts_on).days + 1)]
-            planned = {day: {e.slot for e in routine_for(program, day, catalog).entries} for day in days}
+            # Each day's program, and the date it was made (see reminds_on): the plan it replaced, made
+            # in time, before the visit.
+            of = {
+                d: (program, made_on) if d >= program.treated_on or earlier is None else (earlier, earlier.treated_on)
+                for d in days
+            }
+            planned = {day: {e.slot for e in routine_for(of[day][0], day, catalog).entries} for day in days}
             for r in rules:
-                skip = [day for day in days if r.slot not in planned[day]]
+                skip = [day for day in days if r.slot not in planned[day] or not reminds_on(*of[day], day, r.slot)]
                 weekdays = days_from_mask(r.weekdays)
                 # An event needs a day of the plan on one of its weekdays with something in its slot:
                 # calendars count the first start as an occurrence even after the end.
@@ -588,6 +656,7 @@ class TherapistRemindersController(Controller):
     path = "/api/v1/patients/{patient_id:int}"
     tags = ["therapist: patients"]
     guards = [therapist_guard]
+    dependencies = _DEPENDENCIES
 
     @get("/reminders", summary="Whether reminders are on, devices, and the last deliveries with their outcome")
     async def patient_reminders(
@@ -596,13 +665,15 @@ class TherapistRemindersController(Controller):
         db: DatabaseDep,
         clock: ClockDep,
         catalog: CatalogDep,
+        settings: SettingsDep,
         patient_id: RowId,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 30,
     ) -> PatientRemindersOut:
         therapist_id = request.user.therapist.id
         patient = await owned_patient(db, therapist_id, patient_id)
         prefs = await reminders.prefs_of(db, patient_id)
-        program = await _program_of(db, patient_id)
+        plan = await _plan_of(db, patient_id, patient.timezone)
+        program = plan.program if plan else None
         rules = effective_rules(await reminders.rules_of(db, patient_id), program)
         tz, now = zone(patient.timezone), clock.now()
         info = await reminders.subscription_info(db, patient_id)
@@ -614,6 +685,40 @@ class TherapistRemindersController(Controller):
             timezone=patient.timezone,
             customized=prefs is not None and prefs.customized,
             quiet_hours=QuietHours(*quiet) if quiet else None,
-            rules=_rules_out(rules, tz, now, program, catalog, await _done_today(db, patient_id, tz, now)),
+            rules=_rules_out(rules, tz, now, plan, catalog, await _done_today(db, patient_id, tz, now)),
+            plan_last_day=program.last_day if program is not None else None,
+            offline_kept_minutes=settings.push_ttl_seconds // 60,
             deliveries=await reminders.deliveries_of(db, therapist_id, patient_id, limit),
         )
+
+    @post(
+        "/reminders/test",
+        summary="Send a test reminder to every phone of the patient now, and say which it reached",
+        status_code=200,
+    )
+    async def send_test(
+        self, request: TherapistRequest, db: DatabaseDep, clock: ClockDep, push: SchedulerDep, patient_id: RowId
+    ) -> TestOut:
+        therapist_id, now = request.user.therapist.id, clock.now()
+        patient = await current_patient(db, therapist_id, patient_id)
+        if not (await reminders.subscription_info(db, patient_id)).count:
+            raise InputError(
+                "subscriptions",
+                "no phone of this patient gets reminders yet: they turn them on in the app (More, Reminders)",
+                status=409,
+            )
+        quiet = _quiet(await reminders.prefs_of(db, patient_id))
+        local = now.astimezone(zone(patient.timezone)).time().replace(second=0, microsecond=0)
+        if quiet and time_in_window(local, Window(parse_hhmm(quiet[0]), parse_hhmm(quiet[1]))):
+            raise InputError(
+                "quiet_hours",
+                f"it is {local:%H:%M} for the patient, inside their quiet hours ({quiet[0]}-{quiet[1]}); "
+                "send it outside them",
+                status=409,
+            )
+        await _count_test(db, patient_id, now)
+        payload, results = await push.send_test(patient_id, patient.timezone, patient.locale, now)
+        sent = sum(r.status == "sent" for r in results)
+        async with db.transaction() as tx:
+            await audit.record(tx, therapist_id, patient_id, "reminders.test", now, f"{sent} of {len(results)}")
+        return TestOut(sent=sent, payload=payload, results=results)

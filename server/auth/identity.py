@@ -11,6 +11,8 @@ import datetime as dt
 import hashlib
 import hmac
 import ipaddress
+import logging
+import urllib.parse
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -24,6 +26,7 @@ from server.db import patients, therapists
 from server.db.connection import Database, DatabaseBusy
 from server.db.patients import PatientIdentity
 from server.db.therapists import Therapist
+from server.settings import Settings
 
 __all__ = [
     "CSRF_HEADER",
@@ -42,6 +45,10 @@ __all__ = [
 SESSION_COOKIE = "unknot_session"
 CSRF_HEADER = "x-csrf-token"
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# Proxies this process has warned about (see _untrusted_proxy): once each.
+_WARNED_PROXIES: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
+log = logging.getLogger("unknot")
 # The opt key of a patient route that reads the active plan's day: the identity brings it along
 # where that saves a round trip (PostgreSQL; see patients.identity_for_token).
 WITH_PLAN_DAYS = "with_plan_days"
@@ -62,6 +69,26 @@ def csrf_for(session_token: str) -> str:
     return hashlib.sha256(b"unknot-csrf:" + session_token.encode()).hexdigest()[:32]
 
 
+def _untrusted_proxy(connection: ASGIConnection, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
+    """Tell the operator once per process and address when a reverse proxy on this machine or the
+    local network is not trusted: every client behind it is then one address to the limits, and a
+    stranger's 30 wrong codes keep every patient from joining. A proxy's own address is loopback or
+    private; an X-Forwarded-For from a public address is anyone's and tells nothing."""
+    settings: Settings = connection.app.state.settings
+    if settings.trusted_proxies or address in _WARNED_PROXIES or not (address.is_loopback or address.is_private):
+        return
+    if "x-forwarded-for" not in connection.headers:
+        return
+    _WARNED_PROXIES.add(address)
+    log.warning(
+        "a request came through a reverse proxy at %s (it sent X-Forwarded-For), but UNKNOT_TRUSTED_PROXIES "
+        "is not set: the sign-in and invite-code limits count every client behind it as one; set "
+        "UNKNOT_TRUSTED_PROXIES=%s",
+        address,
+        address,
+    )
+
+
 def client_address(connection: ASGIConnection) -> str:
     """Who is asking, for the per-address guessing limits. An IPv6 client is its /64: one home,
     phone or server has the whole network to itself, 2^64 addresses to take turns with."""
@@ -70,6 +97,7 @@ def client_address(connection: ASGIConnection) -> str:
         address = ipaddress.ip_address(host)
     except ValueError:
         return host
+    _untrusted_proxy(connection, address)
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             return str(address.ipv4_mapped)
@@ -84,10 +112,13 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
         state = connection.app.state
         db: Database = state.db
         clock: Clock = state.clock
-        authorization = connection.headers.get("authorization", "")
-        if authorization:
-            scheme, _, token = authorization.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
+        scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+        # Only a Bearer token is the app's own. Another scheme is someone else's: a clinic that keeps
+        # its server behind a proxy's password (HTTP Basic) has the browser send it on every request,
+        # and refusing it would refuse the whole console. The session cookie then decides, and a
+        # patient route without a device token is refused by its guard.
+        if scheme.lower() == "bearer":
+            if not token.strip():
                 raise NotAuthorizedException("Authorization must be 'Bearer <device token>'")
             now = clock.now()
             with_days = connection.route_handler.opt.get(WITH_PLAN_DAYS, False)
@@ -109,6 +140,16 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=None, auth=None)
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port of an origin or URL, the port filled in when it is the scheme's own."""
+    try:
+        parts = urllib.parse.urlsplit(url.strip().lower())
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
+    except ValueError:
+        return ("", "", None)
+    return (parts.scheme, parts.hostname or "", port)
+
+
 def _same_origin(connection: ASGIConnection) -> bool:
     if connection.headers.get("sec-fetch-site", "same-origin") not in {"same-origin", "none"}:
         return False
@@ -116,7 +157,13 @@ def _same_origin(connection: ASGIConnection) -> bool:
     if origin is None:
         return True
     host = connection.headers.get("host", "")
-    return origin.split("://", 1)[-1] == host
+    if origin.split("://", 1)[-1] == host:
+        return True
+    # The clinic's public address is this app's origin too: a reverse proxy on another port than
+    # 443 may pass on its host name without the port (nginx's `Host $host`), while the browser's
+    # Origin has it, and every sign-in and change was refused as cross-site.
+    settings: Settings = connection.app.state.settings
+    return _origin(origin) == _origin(settings.public_url) != ("", "", None)
 
 
 def refuse_cross_site(connection: ASGIConnection) -> None:

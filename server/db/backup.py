@@ -18,7 +18,7 @@ from typing import Any
 import aiosqlite
 
 from server.clock import iso
-from server.db.connection import DatabaseInUse, Memo, SQLiteTransaction, claim_file, create_private
+from server.db.connection import DatabaseInUse, Memo, SQLiteTransaction, claim_file, create_private, no_space_left
 from server.db.migrate import MIGRATIONS_DIR, latest_version, load_migrations
 
 __all__ = [
@@ -132,6 +132,11 @@ def _copy(source: Path, target: Path) -> None:
             # The copy takes the source's WAL mode; a reader of a WAL file leaves -wal and -shm beside it.
             dst.execute("PRAGMA journal_mode=DELETE")
     except (OSError, sqlite3.Error) as exc:
+        if no_space_left(exc, target.parent):  # SQLite may say only "disk I/O error"
+            raise BackupError(
+                f"cannot copy {source} to {target}: the disk that holds it is full: free space on it, "
+                "then run the command again"
+            ) from None
         raise BackupError(f"cannot copy {source} to {target}: {exc}") from None
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import errno
 import fcntl
 import mmap
 import os
+import shutil
 import sqlite3
 import sys
 from collections import OrderedDict
@@ -26,6 +28,7 @@ from typing import Any, Literal, TypeVar
 import aiosqlite
 
 __all__ = [
+    "LOW_SPACE_BYTES",
     "Database",
     "DatabaseBusy",
     "DatabaseInUse",
@@ -43,6 +46,7 @@ __all__ = [
     "claim_file",
     "create_private",
     "dialects",
+    "no_space_left",
 ]
 
 T = TypeVar("T")
@@ -184,6 +188,19 @@ class Database:
 
     dialect: Dialect
     memo: Memo
+    # When a write was last refused because the disk that holds the database is full (SQLite's
+    # file, or the PostgreSQL server's); ``None`` again once a write commits. Per process: what
+    # ``GET /api/v1/health`` reports, so a monitoring system learns the clinic cannot store anything.
+    disk_full_since: dt.datetime | None = None
+
+    def _wrote(self, refused: BaseException | None, full: bool) -> None:
+        """Note how a write transaction ended: committed having changed something (``refused`` is
+        ``None``; one that changed nothing needs no space, so it proves nothing), or refused, ``full``
+        saying whether for a full disk (any other error leaves the note as it was)."""
+        if refused is None:
+            self.disk_full_since = None
+        elif full and self.disk_full_since is None:
+            self.disk_full_since = dt.datetime.now(dt.UTC)
 
     async def connect(self) -> None:
         """Open the connections."""
@@ -211,6 +228,11 @@ class Database:
     async def clock_ahead(self) -> dt.timedelta | None:
         """How far this machine's clock is ahead of the database server's; ``None`` when the
         database is on this machine (SQLite)."""
+        return None
+
+    def space_left(self) -> int | None:
+        """Bytes this user may still write on the disk that holds the database; ``None`` when
+        that disk is another machine's (PostgreSQL)."""
         return None
 
     def migration(self) -> AbstractAsyncContextManager[Transaction]:
@@ -369,6 +391,30 @@ def claim_file(path: Path, *, alone: bool) -> int:
     return fd
 
 
+# Less than this left to the server's user, the disk is full: an I/O error of SQLite's is that (it
+# says "disk I/O error", not "full", when it cannot grow its -shm file: SQLITE_IOERR_SHMSIZE), and
+# health says so before a write is refused.
+LOW_SPACE_BYTES = 1 << 20
+
+
+def no_space_left(exc: BaseException, folder: Path) -> bool:
+    """Whether ``exc``, met opening or writing the SQLite database in ``folder``, comes of the disk
+    that holds it being full (or this user's quota used up)."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    if not isinstance(exc, sqlite3.Error):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None) or 0
+    if code == sqlite3.SQLITE_FULL:
+        return True
+    if code & 0xFF != sqlite3.SQLITE_IOERR:
+        return False
+    try:
+        return shutil.disk_usage(folder).free < LOW_SPACE_BYTES
+    except OSError:
+        return False
+
+
 def create_private(path: Path) -> None:
     """Create an empty database file only its owner can read (SQLite gives its -wal and -shm the same mode)."""
     with contextlib.suppress(FileExistsError):
@@ -405,6 +451,12 @@ class SQLiteDatabase(Database):
         self._until_change: UntilChange | None = None
         self.memo = Memo()
 
+    def space_left(self) -> int | None:
+        try:
+            return shutil.disk_usage(self.path.parent).free
+        except OSError:
+            return None
+
     async def connect(self) -> None:
         """Open the writer and the reader connection."""
         try:
@@ -436,6 +488,11 @@ class SQLiteDatabase(Database):
             raise
         except (OSError, sqlite3.Error) as exc:
             await self.close()
+            if no_space_left(exc, self.path.parent):
+                raise DatabaseUnavailable(
+                    f"cannot open {self.path}: the disk that holds it is full: free space on it, "
+                    "then run the command again"
+                ) from exc
             raise DatabaseUnavailable(f"cannot open {self.path}: {exc}") from exc
 
     async def close(self) -> None:
@@ -491,6 +548,7 @@ class SQLiteDatabase(Database):
                     if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                         raise DatabaseBusy("another process is writing") from exc
                     raise
+                changes = writer.total_changes
                 try:
                     yield SQLiteTransaction(writer, self.memo)
                     if not foreign_keys and (broken := await writer.execute_fetchall("PRAGMA foreign_key_check")):
@@ -502,6 +560,12 @@ class SQLiteDatabase(Database):
                         await writer.execute("ROLLBACK")
                     raise
                 await writer.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                self._wrote(exc, full=exc.sqlite_errorcode == sqlite3.SQLITE_FULL)
+                raise
+            else:
+                if writer.total_changes != changes:
+                    self._wrote(None, full=False)
             finally:
                 if not foreign_keys:
                     await writer.execute("PRAGMA foreign_keys=ON")

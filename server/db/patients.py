@@ -168,6 +168,18 @@ async def update_own_settings(tx: Transaction, patient_id: int, changes: dict[st
     )
 
 
+async def erase_archived_patient(tx: Transaction, therapist_id: int, patient_id: int) -> bool:
+    """Delete an owned, archived patient and everything about them (cascades); false when there is
+    no such patient. One statement: a restore committed meanwhile leaves the patient as they are."""
+    return (
+        await tx.execute(
+            "DELETE FROM patient WHERE id = :pid AND therapist_id = :tid AND archived_at IS NOT NULL",
+            {"pid": patient_id, "tid": therapist_id},
+        )
+        == 1
+    )
+
+
 async def delete_patient(tx: Transaction, therapist_id: int, patient_id: int) -> bool:
     """Delete an owned patient and everything about them (cascades)."""
     return (

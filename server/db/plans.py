@@ -63,6 +63,7 @@ class PlanDay(Struct, frozen=True):
     program: Program
     done: frozenset[tuple[str, str]]
     saved_at: str = ""  # when this version was saved (UTC): no other version is in force after that day
+    made_at: str = ""  # when the plan was made (UTC; its first version): before its first day, it was prepared ahead
 
 
 class PlanDays(Struct, frozen=True):

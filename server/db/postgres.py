@@ -267,8 +267,19 @@ class PostgresDatabase(Database):
     async def transaction(self) -> AsyncIterator[Transaction]:
         """A transaction on one pooled connection: committed on success, rolled back on any error."""
         assert self._pool is not None, "database is not connected"
-        async with self._pool.connection() as conn, conn.transaction():
-            yield PostgresTransaction(conn, self.memo)
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                yield PostgresTransaction(conn, self.memo)
+                # Only while a full disk is noted (no cost otherwise): a transaction that changed
+                # nothing commits on a full disk too, so only one that did says there is room again.
+                wrote = self.disk_full_since is None or await conn.fetchval(
+                    "SELECT txid_current_if_assigned() IS NOT NULL"
+                )
+        except asyncpg.PostgresError as exc:
+            self._wrote(exc, full=isinstance(exc, asyncpg.DiskFullError))
+            raise
+        if wrote:
+            self._wrote(None, full=False)
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[Reader]:

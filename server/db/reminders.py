@@ -26,6 +26,7 @@ from msgspec import Struct
 from server.clock import iso
 from server.db.connection import Database, Row, Transaction, dialects
 from server.db.plans import PlanDay, decoded_program
+from server.programs import Program
 
 __all__ = [
     "Claimed",
@@ -44,6 +45,7 @@ __all__ = [
     "deliveries_of",
     "done_on",
     "due_rules",
+    "earlier_plan_of",
     "finish_stale",
     "insert_rules_if_missing",
     "live_subscriptions",
@@ -84,7 +86,8 @@ LIVE_SUBSCRIPTIONS = _in_sets(
     "WHERE s.patient_id IN ({ids}) ORDER BY s.id"
 )
 ACTIVE_PLANS = _in_sets(
-    "SELECT patient_id, id, version, program, updated_at FROM plan WHERE status = 'active' AND patient_id IN ({ids})"
+    "SELECT patient_id, id, version, program, updated_at, created_at FROM plan "
+    "WHERE status = 'active' AND patient_id IN ({ids})"
 )
 DONE_ON = _in_sets(
     "SELECT patient_id, on_date, exercise_id, slot FROM completion "
@@ -156,6 +159,8 @@ class TargetRow(Struct, frozen=True, kw_only=True):
     locale: str = "en"
     quiet_start: str | None = None
     quiet_end: str | None = None
+    device_id: int | None = None  # the joined device (phone) it belongs to, and its label
+    label: str = ""
 
 
 class DueRule(Struct, frozen=True, kw_only=True):
@@ -202,6 +207,10 @@ class DeliveryRow(Struct, frozen=True, kw_only=True):
     sent_at: str | None
     http_status: int | None
     last_error: str
+    # The device (phone) it went to, by the label the console shows; null once that phone's
+    # subscription is gone (removed, or refused by its push service).
+    device_id: int | None = None
+    device: str | None = None
 
 
 # --- subscriptions -------------------------------------------------------------------------
@@ -286,13 +295,16 @@ async def subscription_info(db: Database | Transaction, patient_id: int) -> Subs
 
 
 async def targets_of(db: Database | Transaction, patient_id: int) -> list[TargetRow]:
-    """The patient's live subscriptions with their keys."""
+    """The patient's live subscriptions with their keys and their device."""
     rows = await db.fetch_all(
-        "SELECT s.id, s.endpoint, s.p256dh, s.auth FROM push_subscription s "
+        "SELECT s.id, s.endpoint, s.p256dh, s.auth, d.id, d.label FROM push_subscription s "
         "JOIN patient_device d ON d.id = s.device_id AND d.revoked_at IS NULL WHERE s.patient_id = :pid ORDER BY s.id",
         {"pid": patient_id},
     )
-    return [TargetRow(id=r[0], endpoint=r[1], p256dh=r[2], auth=r[3], patient_id=patient_id) for r in rows]
+    return [
+        TargetRow(id=r[0], endpoint=r[1], p256dh=r[2], auth=r[3], patient_id=patient_id, device_id=r[4], label=r[5])
+        for r in rows
+    ]
 
 
 async def live_subscriptions(tx: Transaction, patient_ids: Iterable[int]) -> dict[int, list[int]]:
@@ -470,9 +482,20 @@ async def active_plans_of(db: Database | Transaction, patient_ids: Iterable[int]
     """The active plan of each patient that has one (nothing marked done)."""
     rows = await db.fetch_all(ACTIVE_PLANS[db.dialect], {"ids": _ids(patient_ids)})
     return {
-        r["patient_id"]: PlanDay(r["id"], r["version"], decoded_program(r, db.memo), frozenset(), r["updated_at"])
+        r["patient_id"]: PlanDay(
+            r["id"], r["version"], decoded_program(r, db.memo), frozenset(), r["updated_at"], r["created_at"]
+        )
         for r in rows
     }
+
+
+async def earlier_plan_of(db: Database | Transaction, patient_id: int, plan_id: int) -> Program | None:
+    """The program of the patient's plan made before ``plan_id`` (the one it replaced), if any."""
+    row = await db.fetch_one(
+        "SELECT id, version, program FROM plan WHERE patient_id = :pid AND id < :id ORDER BY id DESC LIMIT 1",
+        {"pid": patient_id, "id": plan_id},
+    )
+    return decoded_program(row, db.memo) if row else None
 
 
 async def done_on(
@@ -695,7 +718,9 @@ async def deliveries_of(db: Database, therapist_id: int, patient_id: int, limit:
     """An owned patient's latest deliveries, newest first."""
     rows = await db.fetch_all(
         "SELECT d.id, d.kind, d.slot, d.on_date, d.due_at, d.status, d.attempts, d.sent_at, d.http_status, "
-        "d.last_error FROM reminder_delivery d JOIN patient p ON p.id = d.patient_id "
+        "d.last_error, pd.id AS device_id, pd.label AS device FROM reminder_delivery d "
+        "JOIN patient p ON p.id = d.patient_id "
+        "LEFT JOIN push_subscription s ON s.id = d.subscription_id LEFT JOIN patient_device pd ON pd.id = s.device_id "
         "WHERE d.patient_id = :pid AND p.therapist_id = :tid ORDER BY d.id DESC LIMIT :limit",
         {"pid": patient_id, "tid": therapist_id, "limit": limit},
     )
@@ -711,6 +736,8 @@ async def deliveries_of(db: Database, therapist_id: int, patient_id: int, limit:
             sent_at=r["sent_at"],
             http_status=r["http_status"],
             last_error=r["last_error"],
+            device_id=r["device_id"],
+            device=r["device"],
         )
         for r in rows
     ]

@@ -181,14 +181,27 @@ async def delete_session(db: Database, token_hash: str) -> None:
 
 
 async def replace_password(
-    db: Database, therapist_id: int, password_hash: str, keep_session: str | None, keep_device: str | None = None
+    db: Database,
+    therapist_id: int,
+    password_hash: str,
+    keep_session: str | None,
+    keep_device: str | None = None,
+    renew_session: str | None = None,
 ) -> int:
     """Set a new password hash, end every session of the account but ``keep_session`` and forget
-    every remembered browser but ``keep_device`` (token hashes); returns how many sessions ended."""
+    every remembered browser but ``keep_device`` (token hashes); returns how many sessions ended.
+    With ``renew_session`` the kept session goes on under that token hash instead (a copy of its
+    old cookie, taken by whoever made the password change necessary, stops working)."""
     async with db.transaction() as tx:
         await tx.execute(
             "UPDATE therapist SET password_hash = :hash WHERE id = :tid", {"hash": password_hash, "tid": therapist_id}
         )
+        if keep_session is not None and renew_session is not None:
+            await tx.execute(
+                "UPDATE therapist_session SET token_hash = :new WHERE token_hash = :old AND therapist_id = :tid",
+                {"new": renew_session, "old": keep_session, "tid": therapist_id},
+            )
+            keep_session = renew_session
         # A browser remembered while someone else knew the password would keep its own guessing
         # allowance against the new one, outside the account-wide limit.
         await tx.execute(

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 import msgspec
 
 from server.catalog.model import Catalog, Dosage, Exercise, Phase, Side, Slot, Template
-from server.programs.model import SLOTS, PhaseSpan, PlanItem, Program, Routine, RoutineEntry, TreatedMuscle
+from server.programs.model import DAY_ZERO, SLOTS, PhaseSpan, PlanItem, Program, Routine, RoutineEntry, TreatedMuscle
 
 __all__ = [
     "ProgramError",
@@ -214,14 +214,12 @@ def check_items(
             raise ProgramError(f"{field}[{i}].to_day", "must not be before from_day")
         # The patient's app shows an item on its days whatever its phase, so days outside the phase
         # would put it beside the wrong phase's items (or past the program's end).
+        # Days as the API counts them, which the console and the app do from 1: say which count.
+        within = f"must be within its phase, days {span.from_day} to {span.to_day} ({DAY_ZERO})"
         if not span.from_day <= item.from_day <= span.to_day:
-            raise ProgramError(
-                f"{field}[{i}].from_day", f"must be within its phase, days {span.from_day} to {span.to_day}"
-            )
+            raise ProgramError(f"{field}[{i}].from_day", within)
         if item.to_day > span.to_day:
-            raise ProgramError(
-                f"{field}[{i}].to_day", f"must be within its phase, days {span.from_day} to {span.to_day}"
-            )
+            raise ProgramError(f"{field}[{i}].to_day", within)
         if len(set(item.slots)) != len(item.slots):
             raise ProgramError(f"{field}[{i}].slots", "a slot is listed twice")
         times = item.dosage.times_per_day

@@ -9,11 +9,33 @@ from msgspec import Meta, Struct
 
 from server.catalog.model import Dosage, PhaseId, Side, Slot
 
-__all__ = ["SLOTS", "PhaseSpan", "PlanItem", "Program", "Routine", "RoutineEntry", "TreatedMuscle"]
+__all__ = [
+    "DAY_ZERO",
+    "SLOTS",
+    "PhaseSpan",
+    "PlanDay",
+    "PlanItem",
+    "Program",
+    "Routine",
+    "RoutineEntry",
+    "TreatedMuscle",
+]
 
 SLOTS: tuple[Slot, ...] = ("morning", "midday", "evening")
 
 MuscleId = Annotated[str, Meta(min_length=1, max_length=64, description="A muscle id from the catalog")]
+# The API counts a program's days from 0; the console and the patient's app call the day of needling
+# day 1. Errors about an item's days say so.
+DAY_ZERO = "day 0 is the day of needling"
+PlanDay = Annotated[
+    int,
+    Meta(
+        ge=0,
+        le=365,
+        description="A day of the program counted from 0: day 0 is the day of needling "
+        "(the console and the patient's app call it day 1)",
+    ),
+]
 
 
 class TreatedMuscle(Struct, frozen=True, forbid_unknown_fields=True):
@@ -28,8 +50,8 @@ class PlanItem(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
 
     exercise_id: Annotated[str, Meta(min_length=1, max_length=64)]
     phase: PhaseId
-    from_day: Annotated[int, Meta(ge=0, le=365)]
-    to_day: Annotated[int, Meta(ge=0, le=365)]
+    from_day: PlanDay
+    to_day: PlanDay
     slots: Annotated[tuple[Slot, ...], Meta(min_length=1, max_length=3)]
     dosage: Dosage
     side: Side | None = None

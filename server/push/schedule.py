@@ -17,6 +17,8 @@ from typing import Literal
 
 from msgspec import Struct
 
+from server.programs import Program
+
 __all__ = [
     "ALL_DAYS",
     "DEFAULT_TIMES",
@@ -30,6 +32,7 @@ __all__ = [
     "next_after",
     "parse_hhmm",
     "previous_at_or_before",
+    "reminds_on",
     "time_in_window",
     "zone",
 ]
@@ -132,3 +135,20 @@ def time_in_window(at: dt.time, window: Window | None) -> bool:
 def in_window(moment: dt.datetime, window: Window | None, tz: dt.tzinfo) -> bool:
     """Whether ``moment``'s local wall-clock time in ``tz`` falls inside ``window``."""
     return time_in_window(moment.astimezone(tz).time().replace(second=0, microsecond=0, tzinfo=None), window)
+
+
+def reminds_on(program: Program, made_on: dt.date, day: dt.date, slot: str) -> bool:
+    """Whether ``program`` (made on the patient's date ``made_on``) may remind of ``slot`` on ``day``,
+    should something be left to do in it: the scheduler plans by it, and the next time a reminder
+    comes is worked out by it too.
+
+    Only on the program's days: before its first day and after its last there is nothing of its to
+    do, and nothing is recorded either (the therapist's log would fill with a line a slot a day). On
+    the first day of a plan made before that day (prepared ahead of a booked visit), only in the
+    evening: the visit's time is not known, and a morning or midday reminder of the aftercare could
+    come before the needling has happened. A plan entered on the day of the visit (after it, as a
+    rule) reminds at every time of that day still to come.
+    """
+    if not program.treated_on <= day <= program.last_day:
+        return False
+    return not (day == program.treated_on and made_on < day and slot != "evening")

@@ -34,15 +34,24 @@ import msgspec
 from msgspec import Struct
 
 from server.catalog.model import Catalog
-from server.clock import Clock, clocks_apart, iso, parse_iso
+from server.clock import Clock, clocks_apart, iso, local_date, parse_iso
 from server.db import disk_full, plans, reminders
-from server.db.connection import Database, Transaction
+from server.db.connection import Database, DatabaseUnavailable, Transaction
 from server.db.reminders import Claimed, DueRule, TargetRow
 from server.programs import SLOTS, Program, RoutineEntry, routine_for
 from server.programs.text import shown_program
 from server.push.keys import VapidKeys
 from server.push.message import Payload, payload_for
-from server.push.schedule import DEFAULT_TIMES, Window, in_window, next_after, parse_hhmm, previous_at_or_before, zone
+from server.push.schedule import (
+    DEFAULT_TIMES,
+    Window,
+    in_window,
+    next_after,
+    parse_hhmm,
+    previous_at_or_before,
+    reminds_on,
+    zone,
+)
 from server.push.sender import Outcome, Sender, Target
 from server.settings import Settings
 
@@ -74,12 +83,16 @@ class Report(Struct, kw_only=True):
 
 
 class TestResult(Struct, frozen=True):
-    """The outcome of a test reminder on one device."""
+    """The outcome of a test reminder on one device: which phone (its id and label, as the
+    console's device list names it), and whether its push service took the message."""
 
     subscription_id: int
     status: str
     http_status: int | None
     error: str
+    device_id: int | None = None
+    label: str = ""
+    this_device: bool = False  # the device that asked for the test
 
 
 def left_in_slot(
@@ -177,6 +190,8 @@ class Scheduler:
             except Exception as exc:
                 if disk_full(exc):  # every tick until space is freed: one line each, no traceback
                     log.error("push scheduler: the disk that holds the database is full; free space on it")
+                elif isinstance(exc, DatabaseUnavailable):  # PostgreSQL down: one line a tick too
+                    log.error("push scheduler: %s", exc)
                 else:
                     log.exception("push scheduler tick failed; trying again next tick")
             with contextlib.suppress(TimeoutError):
@@ -286,13 +301,18 @@ class Scheduler:
             if held:
                 due_now = [x for x in due_now if (x[0].patient_id, x[0].slot) not in held]
                 updates = [(p, s, held.get((p, s), n), z) for p, s, n, z in updates]
-            left_in = await self._left_in_slots(tx, [(r.patient_id, d, r.slot, r.timezone) for r, d, *_ in due_now])
+            slots = await self._slots(tx, [(r.patient_id, d, r.slot, r.timezone) for r, d, *_ in due_now])
             rows: list[dict[str, object]] = []
             for rule, on_date, due, tz in due_now:
-                left = left_in[(rule.patient_id, on_date, rule.slot)]
+                found = slots[(rule.patient_id, on_date, rule.slot)]
+                if found is None:  # not a day this slot reminds of (see reminds_on): nothing to record
+                    continue
+                asked, left = found
                 row = {"pid": rule.patient_id, "kind": "reminder", "slot": rule.slot, "on_date": on_date.isoformat()}
                 row |= {"due_at": iso(due), "now": iso(now), "status": "skipped"}
-                if not left:
+                if not asked:  # not "nothing left": the therapist would read that the patient did it
+                    rows.append({**row, "error": "nothing planned at this time of day"})
+                elif not left:
                     rows.append({**row, "error": "nothing left to do in this slot"})
                 elif now - due > self.grace:
                     rows.append({**row, "status": "missed", "error": "not sent in time (was the server down?)"})
@@ -319,35 +339,58 @@ class Scheduler:
 
     async def _left_in_slots(
         self, db: Database | Transaction, wanted: Sequence[tuple[int, dt.date, str, str]]
-    ) -> dict[tuple[int, dt.date, str], list[RoutineEntry]]:
+    ) -> dict[tuple[int, dt.date, str], list[RoutineEntry] | None]:
         """What is left in each ``(patient_id, on_date, slot)`` of the patient (in their ``timezone``,
-        the fourth), of the plan version their app shows that day (plans.version_shown); two
+        the fourth), of the plan version their app shows that day (plans.version_shown); ``None``
+        where that slot does not remind on that day (outside the plan's days, see reminds_on). Two
         queries for all of them, and at most one more per patient whose plan version was saved that
         day or later."""
-        shown, done = await self._shown_on(db, wanted)
-        return {
-            (p, d, slot): left_in_slot(shown.get((p, d)), d, slot, done.get((p, d), set()), self.catalog)
-            for p, d, slot, _ in wanted
-        }
+        return {key: None if found is None else found[1] for key, found in (await self._slots(db, wanted)).items()}
+
+    async def _slots(
+        self, db: Database | Transaction, wanted: Sequence[tuple[int, dt.date, str, str]]
+    ) -> dict[tuple[int, dt.date, str], tuple[list[RoutineEntry], list[RoutineEntry]] | None]:
+        """What each slot of ``wanted`` (see _left_in_slots) asks that day, and what of it is left."""
+        shown, done, made = await self._shown_on(db, wanted)
+        found: dict[tuple[int, dt.date, str], tuple[list[RoutineEntry], list[RoutineEntry]] | None] = {}
+        for p, d, slot, _ in wanted:
+            program = shown.get((p, d))
+            if program is None or not reminds_on(program, made[p, d], d, slot):
+                found[p, d, slot] = None
+                continue
+            asked = left_in_slot(program, d, slot, set(), self.catalog)
+            logged = done.get((p, d), set())
+            found[p, d, slot] = asked, [e for e in asked if (e.exercise_id, e.slot) not in logged]
+        return found
 
     async def _shown_on(
         self, db: Database | Transaction, wanted: Sequence[tuple[int, dt.date, str, str]]
-    ) -> tuple[dict[tuple[int, dt.date], Program | None], dict[tuple[int, dt.date], set[tuple[str, str]]]]:
+    ) -> tuple[
+        dict[tuple[int, dt.date], Program | None],
+        dict[tuple[int, dt.date], set[tuple[str, str]]],
+        dict[tuple[int, dt.date], dt.date],
+    ]:
         """For each ``(patient_id, on_date)`` of ``wanted`` (see _left_in_slots): the program the
-        patient's app shows that day (absent without a plan) and what they did that day."""
+        patient's app shows that day (absent without a plan), what they did that day, and the
+        patient's date that program's plan was made (see reminds_on)."""
         plans_of = await reminders.active_plans_of(db, {p for p, *_ in wanted})
         done: dict[tuple[int, dt.date], set[tuple[str, str]]] = {}
         for p, d, e, s in await reminders.done_on(db, {(p, d) for p, d, *_ in wanted}):
             done.setdefault((p, d), set()).add((e, s))
         shown: dict[tuple[int, dt.date], Program | None] = {}
+        made: dict[tuple[int, dt.date], dt.date] = {}
         for p, d, _, timezone in wanted:
             if (p, d) not in shown and (plan := plans_of.get(p)) is not None:
                 on_day = msgspec.structs.replace(plan, done=frozenset(done.get((p, d), ())))
                 try:
-                    shown[p, d] = (await plans.version_shown(db, p, on_day, d, timezone, self.catalog))[2]
+                    plan_id, _, program = await plans.version_shown(db, p, on_day, d, timezone, self.catalog)
+                    made_on = local_date(parse_iso(plan.made_at), timezone)
                 except (zoneinfo.ZoneInfoNotFoundError, ValueError):  # a zone this machine no longer knows
-                    shown[p, d] = plan.program
-        return shown, done
+                    plan_id, program, made_on = plan.id, plan.program, plan.program.treated_on
+                shown[p, d] = program
+                # An earlier plan the app still shows was not prepared ahead as far as this day goes.
+                made[p, d] = made_on if plan_id == plan.id else program.treated_on
+        return shown, done, made
 
     async def _left_now(self, claimed: Sequence[Claimed]) -> dict[int, list[RoutineEntry]]:
         """What is left now in each claimed reminder's slot on its day, by delivery id: the patient
@@ -359,7 +402,8 @@ class Scheduler:
             return {}
         wanted = [(i.patient_id, said.on_date, i.slot, i.target.timezone if i.target else "UTC") for i, said in planned]
         left_in = await self._left_in_slots(self.db, wanted)
-        return {item.id: left_in[(item.patient_id, said.on_date, item.slot)] for item, said in planned}
+        # A day the slot no longer reminds of (the plan was replaced since): nothing is left to send.
+        return {item.id: left_in[(item.patient_id, said.on_date, item.slot)] or [] for item, said in planned}
 
     def _as_now(self, item: Claimed, left: Sequence[RoutineEntry] | None) -> Claimed:
         """The claimed reminder saying what is left now, in the patient's language now (unchanged
@@ -505,7 +549,7 @@ class Scheduler:
         current = ordered.index(passed[-1]) if passed else 0
         # From the slot whose time came last on round the day: which would remind now, or next.
         turn = ordered[current:] + ordered[:current]
-        shown, done = await self._shown_on(self.db, [(patient_id, today, s, timezone) for s in SLOTS])
+        shown, done, _ = await self._shown_on(self.db, [(patient_id, today, s, timezone) for s in SLOTS])
         program = shown.get((patient_id, today))
         planned = {s: left_in_slot(program, today, s, set(), self.catalog) for s in SLOTS}
         left = {s: left_in_slot(program, today, s, done.get((patient_id, today), set()), self.catalog) for s in SLOTS}
@@ -557,7 +601,9 @@ class Scheduler:
             )
         await self._record(claimed, outcomes, token, now, Report(), retry=False)
         results = [
-            TestResult(t.id, {"sent": "sent", "gone": "gone"}.get(o.kind, "failed"), o.status, o.error)
+            TestResult(
+                t.id, {"sent": "sent", "gone": "gone"}.get(o.kind, "failed"), o.status, o.error, t.device_id, t.label
+            )
             for t, o in zip(targets, outcomes, strict=True)
         ]
         return payload, results

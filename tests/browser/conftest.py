@@ -303,7 +303,8 @@ def join_in_browser(page: Page, invite: dict[str, Any]) -> None:
 
 
 def outbox_count(page: Page) -> int:
-    """How many records the app says wait to be sent."""
+    """How many records the app holds unsent (#sync[data-count]: held ones too, which the header
+    does not call "to send" while online)."""
     return int(page.get_attribute("#sync", "data-count") or "0")
 
 

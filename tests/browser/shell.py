@@ -1,7 +1,9 @@
 """The patient app shell: which files the service worker precaches, and its cache version.
 
-The worker's ``VERSION`` is a hash of the shell files, so any change to them gives a new cache
-name and the update flow ("A new version is ready, reload"). After editing a shell file run::
+The shell is the code files (sw.js ``SHELL``) and one language file, the one the phone uses, of
+those sw.js ``LANGS`` names (``/i18n/<code>.js``). The worker's ``VERSION`` is a hash of the code
+files and every language file, so any change to them gives a new cache name and the update flow
+("A new version is ready, reload"). After editing a shell file run::
 
     .venv/bin/python -m tests.browser.shell --write
 
@@ -15,32 +17,50 @@ import re
 import sys
 from pathlib import Path
 
-__all__ = ["PWA", "SW", "shell_files", "shell_urls", "shell_version", "written_version"]
+__all__ = ["PWA", "SW", "lang_files", "lang_urls", "shell_files", "shell_urls", "shell_version", "written_version"]
 
 PWA = Path(__file__).resolve().parents[2] / "pwa"
 SW = PWA / "sw.js"
 _SHELL = re.compile(r"const SHELL = \[(.*?)\];", re.S)
+_LANGS = re.compile(r"const LANGS = \[(.*?)\];", re.S)
 _VERSION = re.compile(r'const VERSION = "([^"]*)";')
 
 
-def shell_urls(sw_text: str | None = None) -> list[str]:
-    """The URLs listed in sw.js's SHELL array."""
-    match = _SHELL.search(sw_text if sw_text is not None else SW.read_text())
+def _listed(pattern: re.Pattern[str], name: str, sw_text: str | None) -> list[str]:
+    match = pattern.search(sw_text if sw_text is not None else SW.read_text())
     if match is None:
-        raise ValueError("sw.js has no `const SHELL = [...]`")
+        raise ValueError(f"sw.js has no `const {name} = [...]`")
     return re.findall(r'"([^"]+)"', match.group(1))
 
 
-def shell_files(root: Path = PWA) -> dict[str, Path]:
-    """URL -> file for every shell URL ("/" is index.html)."""
-    urls = shell_urls((root / "sw.js").read_text())
+def shell_urls(sw_text: str | None = None) -> list[str]:
+    """The URLs listed in sw.js's SHELL array: the code files, precached on every phone."""
+    return _listed(_SHELL, "SHELL", sw_text)
+
+
+def lang_urls(sw_text: str | None = None) -> list[str]:
+    """The language files of sw.js's LANGS, of which a phone precaches the one it uses."""
+    return [f"/i18n/{code}.js" for code in _listed(_LANGS, "LANGS", sw_text)]
+
+
+def _files(root: Path, urls: list[str]) -> dict[str, Path]:
     return {url: root / ("index.html" if url == "/" else url.lstrip("/")) for url in urls}
 
 
+def shell_files(root: Path = PWA) -> dict[str, Path]:
+    """URL -> file for every code file of the shell ("/" is index.html)."""
+    return _files(root, shell_urls((root / "sw.js").read_text()))
+
+
+def lang_files(root: Path = PWA) -> dict[str, Path]:
+    """URL -> file for every language file."""
+    return _files(root, lang_urls((root / "sw.js").read_text()))
+
+
 def shell_version(root: Path = PWA) -> str:
-    """A hash of the shell files' names and contents (sw.js itself excluded)."""
+    """A hash of the shell's code and language files' names and contents (sw.js itself excluded)."""
     digest = hashlib.sha256()
-    for url, path in sorted(shell_files(root).items()):
+    for url, path in sorted({**shell_files(root), **lang_files(root)}.items()):
         digest.update(url.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
 

@@ -228,6 +228,13 @@ def test_going_offline_is_said_by_a_live_region_that_was_already_in_the_page(
     they log waits."""
     patient = clinic.patient(name="Olga")
     join_in_browser(page, clinic.invite(patient))
+    # Spanish used once online, so this phone keeps it for offline use (sw.js precaches only the
+    # language in use; test_pwa_lang_shell).
+    visit(page, "#/more", "more")
+    page.get_by_role("button", name="Español").click()
+    page.get_by_role("button", name="English").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    visit(page, "#/today", "today")
     # The notice of a new version of the app is such a live region too.
     expect(page.locator("#update").and_(page.get_by_role("status"))).to_have_text("")
     notice = page.locator("#offline").and_(page.get_by_role("status"))

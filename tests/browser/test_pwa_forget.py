@@ -123,7 +123,7 @@ def test_a_removed_device_forgets_the_patient_and_the_next_patient_sees_nothing_
         stored = idb(page)
         assert stored["records"] == []
         # Only the phone's own settings and the removal's count stay.
-        assert set(stored["kv"]) <= {"lang", "sound", "revoked"}, stored["kv"]
+        assert set(stored["kv"]) <= {"lang", "sound", "shell_lang", "revoked"}, stored["kv"]
         assert stored["kv"]["revoked"] == {"unsent": 1}
         text = json.dumps(stored)
         assert "Anastasia" not in text
@@ -225,4 +225,4 @@ def test_a_removal_the_worker_sees_first_still_shows_the_disconnected_screen(
     expect(page.locator("#nav")).to_be_hidden()
     stored = idb(page)
     assert stored["records"] == []
-    assert set(stored["kv"]) <= {"lang", "sound", "revoked"}, stored["kv"]
+    assert set(stored["kv"]) <= {"lang", "sound", "shell_lang", "revoked"}, stored["kv"]

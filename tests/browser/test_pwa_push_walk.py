@@ -249,7 +249,8 @@ def test_the_console_says_no_reminder_is_coming_once_the_plan_has_ended(
             goto_view(page, f"#/patients/{ended['id']}", "patient")
             card = page.get_by_role("region", name="Reminders")
             expect(card).to_contain_text("On")
-            expect(card).to_contain_text("No reminder is coming: the plan has nothing more at these times of day.")
+            # Why: the plan has ended (tests/browser/test_console_reminders.py checks the date said).
+            expect(card).to_contain_text("No reminder is coming: the plan ended on ")
             for cell in page.get_by_role("table", name="Reminder times").locator("tbody td:last-child").all():
                 expect(cell).to_have_text("—")
             goto_view(page, f"#/patients/{current['id']}", "patient")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import zoneinfo
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.badge import BADGE, SIZE, draw, read_png
 from tests.browser.conftest import (
+    TIMEZONE,
     Clinic,
     LiveServer,
     PageProblems,
@@ -41,6 +43,8 @@ from tests.browser.test_pwa_quality import check_layout
 from tests.pushservice import PushService
 
 pytestmark = pytest.mark.browser
+
+MADRID = zoneinfo.ZoneInfo(TIMEZONE)
 
 WORDS = {
     "en-US": {
@@ -134,6 +138,54 @@ def test_today_invites_a_patient_to_set_reminders_and_not_now_is_kept_on_the_pho
         wait_for_screen(page, "today")
         checked(page, "off")
         expect(page.locator(".reminder-invite")).to_have_count(0)
+    finally:
+        context.close()
+    assert not page_problems.errors, page_problems.errors
+
+
+def test_not_now_hides_the_invitation_for_a_week_then_it_asks_once_more_and_a_second_not_now_is_for_good(
+    browser: Browser, live_server: LiveServer, clinic: Clinic, page_problems: PageProblems
+) -> None:
+    """A "Not now" on a sore first evening was kept for good: the patient was never asked again."""
+    words = WORDS["en-US"]
+    context = new_context(browser, live_server)
+    context.on("page", page_problems.watch)
+    try:
+        page = context.new_page()
+        start = dt.datetime.now(MADRID)
+        page.clock.install(time=start)
+        join_in_browser(page, clinic.invite(clinic.patient(name="Week")))
+        checked(page, "off")
+        card = page.get_by_role("complementary", name=words["title"])
+
+        def days_on(days: float) -> None:
+            page.clock.set_system_time(start + dt.timedelta(days=days))
+            page.reload()
+            wait_for_screen(page, "today")
+            checked(page, "off")
+
+        card.get_by_role("button", name=words["later"]).click()
+        expect(page.locator(".reminder-invite")).to_have_count(0)
+        expect(page.locator("#toast")).to_contain_text(words["closed"])
+        # Not for the next week, by the phone's clock...
+        days_on(6.9)
+        expect(page.locator(".reminder-invite")).to_have_count(0)
+        # ...then once more.
+        days_on(7.1)
+        expect(card).to_be_visible()
+        card.get_by_role("button", name=words["later"]).click()
+        expect(page.locator(".reminder-invite")).to_have_count(0)
+        expect(page.locator("#toast")).to_contain_text(words["closed"])
+        # The second "Not now" is for good (the program is still on: 5 weeks after the visit).
+        days_on(15)
+        expect(page.locator(".reminder-invite")).to_have_count(0)
+        days_on(35)
+        expect(page.locator("main")).not_to_contain_text("Your program is complete.")
+        expect(page.locator(".reminder-invite")).to_have_count(0)
+        # The More screen still offers them.
+        page.locator("#nav").get_by_role("link", name="More").click()
+        wait_for_screen(page, "more")
+        expect(page.locator("main a[href='#/reminders']")).to_be_visible()
     finally:
         context.close()
     assert not page_problems.errors, page_problems.errors

@@ -8,7 +8,7 @@ import typing
 
 from server.api.errors import Refusal
 from server.catalog.model import Kind, RedFlag, Side, Slot
-from tests.browser.shell import PWA, shell_files, shell_version, written_version
+from tests.browser.shell import PWA, lang_files, shell_files, shell_version, written_version
 
 # Served from pwa/ but deliberately not precached: install-time icons, notes, the console's own files.
 NOT_IN_SHELL = {"sw.js", "README.md", "icons/icon-maskable.svg"}
@@ -28,12 +28,22 @@ def test_service_worker_version_matches_the_shell() -> None:
 
 
 def test_every_app_file_is_precached_and_every_precached_file_exists() -> None:
-    shell = shell_files()
+    shell = {**shell_files(), **lang_files()}
     missing = [url for url, path in shell.items() if not path.is_file()]
     assert not missing, f"in SHELL but not in pwa/: {missing}"
     listed = {str(path.relative_to(PWA)) for path in shell.values()}
     extra = [f for f in app_files() if f not in listed and f not in NOT_IN_SHELL and not f.endswith(".png")]
     assert not extra, f"add these to SHELL in sw.js (or to NOT_IN_SHELL here): {extra}"
+
+
+def test_the_worker_knows_every_language_the_app_has_and_no_other() -> None:
+    """sw.js precaches one of its LANGS (the phone's): one the app has but the worker does not
+    know would never be stored for offline use, nor would the worker's pick match the page's."""
+    page = re.search(r"export const LANGS = \[(.*?)\];", (PWA / "js" / "i18n.js").read_text())
+    assert page is not None
+    files = sorted(f"/{f}" for f in app_files() if f.startswith("i18n/"))
+    assert sorted(lang_files()) == files
+    assert [f"/i18n/{code}.js" for code in re.findall(r'"([^"]+)"', page.group(1))] == list(lang_files())
 
 
 def test_index_preloads_every_module() -> None:

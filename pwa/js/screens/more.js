@@ -2,9 +2,7 @@
 
 import { longDate } from "../dates.js";
 import { h } from "../dom.js";
-import { LANGS, has, lang, t } from "../i18n.js";
-
-const LANG_NAMES = { en: "English", es: "Español" };
+import { LANG_NAMES, LANGS, has, lang, t } from "../i18n.js";
 
 function installSection(app) {
   const standalone = window.matchMedia("(display-mode: standalone)").matches || navigator.standalone === true;
@@ -53,6 +51,15 @@ function unseenFlags(r) {
   return r.type === "checkin" && r.body.red_flags && r.body.red_flags.length > 0 && refusalKey(r) !== "refusal_unknown_red_flag";
 }
 
+/** `button` is busy (and looks disabled, keeping focus) while `work` runs; a tap meanwhile does nothing. */
+function busyUntil(button, work) {
+  if (button.hasAttribute("aria-busy")) return;
+  for (const name of ["aria-busy", "aria-disabled"]) button.setAttribute(name, "true");
+  work().finally(() => {
+    for (const name of ["aria-busy", "aria-disabled"]) button.removeAttribute(name);
+  });
+}
+
 export function renderMore(app) {
   const waiting = app.pendingCount();
   const refused = app.rejected();
@@ -66,7 +73,8 @@ export function renderMore(app) {
       h("div", { class: "choices" }, LANGS.map((code) => h("button", {
         class: "btn quiet", type: "button", lang: code, "aria-pressed": code === lang() ? "true" : "false",
         text: LANG_NAMES[code],
-        on: { click: () => app.setLang(code) },
+        // Busy until the switch is done (the file may come slowly) or refused (offline).
+        on: { click: (event) => busyUntil(event.currentTarget, () => app.setLang(code)) },
       })))),
     joined ? h("section", { class: "block" },
       h("h2", { text: t("reminders_title") }),

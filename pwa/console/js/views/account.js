@@ -1,8 +1,8 @@
 // The signed-in therapist's account: change the password. The other sessions of the account are
-// signed out by the server; this one stays. A forgotten password is for an administrator:
-// `unknot set-password` (the sign-in screen says so).
+// signed out by the server; this one stays, under a new cookie. A forgotten password is for an
+// administrator: `unknot set-password` (the sign-in screen says so).
 
-import { api, ApiError } from "../api.js";
+import { api, ApiError, setCsrf } from "../api.js";
 import { field, fill, h } from "../dom.js";
 import { busy, card, explain } from "../ui.js";
 
@@ -53,6 +53,9 @@ export async function render(_params, ctx) {
           method: "POST",
           body: { current_password: current.value, new_password: next.value },
         });
+        // The server renewed this browser's session (a copy of the old cookie stops working): the
+        // changes from now on carry the new session's token.
+        setCsrf(result.csrf_token, ctx.therapist.id);
         for (const input of [current, next, again]) input.value = "";
         fill(done, `Password changed. ${sessionsEnded(result.other_sessions_ended)}`);
       } catch (err) {

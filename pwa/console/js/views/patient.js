@@ -363,7 +363,63 @@ function devicesBody(id, devices, refresh) {
   ];
 }
 
-function remindersCard(result, hasPlan) {
+/** One line of the delivery log: the time of day and day, a test or a reminder, its outcome, and
+ *  the phone it went to (by the name the Devices table gives it) when that phone still gets them. */
+function deliveryLine(d, names) {
+  const what = (SLOT_NAMES[d.slot] || d.slot) + " " + shortDate(d.on_date) + (d.kind === "test" ? " (test)" : "");
+  const phone = d.device_id !== null && d.device_id !== undefined
+    ? names.get(d.device_id) || d.device
+    : d.status === "gone" ? "a phone no longer subscribed" : "";
+  return what + ": " + d.status + (phone ? " · " + phone : "") + (d.last_error ? " (" + d.last_error + ")" : "");
+}
+
+/** Why no reminder is coming although reminders are on. */
+function noneComing(r, hasPlan, today) {
+  if (!hasPlan) return "No reminder is coming: the patient has no plan yet.";
+  if (r.plan_last_day && today && r.plan_last_day < today) {
+    return "No reminder is coming: the plan ended on " + shortDate(r.plan_last_day) + ". A new plan starts them again.";
+  }
+  return "No reminder is coming: the plan has nothing more at these times of day.";
+}
+
+/** What a test reminder did on one phone it did not reach, and what helps. */
+function notReached(x, phone) {
+  if (x.status === "gone") {
+    return "Not delivered to " + phone + ": it no longer gets reminders; the patient turns them on again in the app (More, Reminders).";
+  }
+  const passing = x.http_status === null || x.http_status === 429 || x.http_status >= 500;
+  return passing
+    ? "Not delivered to " + phone + ": its push service is busy or slow; try again in a few minutes."
+    : "Not delivered to " + phone + ": its push service refused it (" + x.error + "); the patient turns reminders off and on again in the app.";
+}
+
+/** POST /patients/{id}/reminders/test's answer in words, phone by phone. */
+function testSaid(answer, names) {
+  const name = (x) => names.get(x.device_id) || x.label || "a phone";
+  const reached = answer.results.filter((x) => x.status === "sent").map(name);
+  const said = reached.length ? ["Sent to " + reached.join(" and ") + ": it shows there within seconds while the phone is on."] : [];
+  return said.concat(answer.results.filter((x) => x.status !== "sent").map((x) => notReached(x, name(x)))).join(" ");
+}
+
+/** "Send a test reminder" to the patient's phones (say while they are in the room), and what it did. */
+function testControl(id, names) {
+  const button = h("button", { type: "button", class: "secondary small" }, "Send a test reminder");
+  const said = h("p", { class: "test-result", role: "status" });
+  button.addEventListener("click", () => {
+    if (button.disabled) return;
+    fill(said);
+    busy(button, async () => {
+      try {
+        fill(said, testSaid(await api(`/patients/${id}/reminders/test`, { method: "POST" }), names));
+      } catch (err) {
+        fill(said, explain(err));
+      }
+    });
+  });
+  return [h("div", { class: "buttons" }, button), said];
+}
+
+function remindersCard(result, hasPlan, today, devices, id) {
   if (result.error) return card("Reminders", h("p", { class: "muted" }, `Reminder status is unavailable: ${explain(result.error)}`));
   const r = result.value;
   if (!r) return card("Reminders", h("p", { class: "muted" }, "Reminder status is not available on this server."));
@@ -378,9 +434,12 @@ function remindersCard(result, hasPlan) {
       h("td", {}, r.on && rule.enabled && rule.next_at ? dateTime(rule.next_at, r.timezone) : "—"),
     ),
   );
-  const last = (r.deliveries || []).slice(0, 5).map((d) =>
-    h("li", {}, `${SLOT_NAMES[d.slot] || d.slot} ${shortDate(d.on_date)}: ${d.status}` + (d.last_error ? ` (${d.last_error})` : "")),
-  );
+  const names = deviceNames(devices || []);
+  const last = (r.deliveries || []).slice(0, 5).map((d) => h("li", {}, deliveryLine(d, names)));
+  // Push services keep a message only so long (UNKNOT_PUSH_TTL_SECONDS): a phone off for longer misses it.
+  const kept = r.offline_kept_minutes
+    ? h("p", { class: "muted small" }, `A reminder waits at most ${plural(r.offline_kept_minutes, "minute", "minutes")} for a phone that is switched off or offline; a phone that comes back later does not get it (the app still shows the day's routine).`)
+    : null;
   return card(
     "Reminders",
     h(
@@ -394,11 +453,9 @@ function remindersCard(result, hasPlan) {
     ),
     table("Reminder times", ["Time of day", "Reminder", "Next"], rules, "No reminder times."),
     // On, yet no time has a next reminder: no plan, or it has ended or has nothing at these times.
-    r.on && !r.rules.some((rule) => rule.enabled && rule.next_at)
-      ? h("p", { class: "muted" }, hasPlan
-        ? "No reminder is coming: the plan has nothing more at these times of day."
-        : "No reminder is coming: the patient has no plan yet.")
-      : null,
+    r.on && !r.rules.some((rule) => rule.enabled && rule.next_at) ? h("p", { class: "muted" }, noneComing(r, hasPlan, today)) : null,
+    r.subscriptions ? kept : null,
+    r.subscriptions ? testControl(id, names) : null,
     last.length ? h("details", {}, h("summary", {}, "Last deliveries"), h("ul", {}, last)) : null,
   );
 }
@@ -417,6 +474,7 @@ const AUDIT_ACTIONS = {
   "plan.edit": "Plan changed",
   "records.export": "Records exported",
   "checkin.handled": "Red flags marked as handled",
+  "reminders.test": "Test reminder sent from the console",
 };
 
 // What the patient's own phone does; any other entry without a therapist is the administrator's.
@@ -467,6 +525,10 @@ function auditDetail(entry, { muscles, devices, checkins }) {
     return Number.isInteger(n) ? `${plural(n, "unused code", "unused codes")}${auditWhy(why, deviceName)}` : detail;
   }
   if (entry.action === "device.join") return deviceName(Number(detail));
+  if (entry.action === "reminders.test") {
+    const counts = /^(\d+) of (\d+)$/.exec(detail);
+    return counts ? "reached " + counts[1] + " of " + plural(Number(counts[2]), "phone", "phones") : detail;
+  }
   if (entry.action === "checkin.handled") {
     // The check-in by its day, while the page holds it (the last 90 days).
     const c = checkins.find((x) => x.id === detail);
@@ -480,7 +542,7 @@ function auditDetail(entry, { muscles, devices, checkins }) {
   return detail;
 }
 
-function auditCard(entries, me, known) {
+function auditCard(entries, me, known, everything) {
   const rows = entries.slice(0, 50).map((a) =>
     h(
       "tr",
@@ -499,6 +561,8 @@ function auditCard(entries, me, known) {
       h("summary", {}, `What was done to this patient's records (${entries.length})`),
       table("Audit trail, newest first", ["When", "Action", "By", "Detail"], rows, "Nothing recorded."),
     ),
+    h("p", { class: "muted small" }, "When the patient asks for a copy of their data: everything stored about them, as one file."),
+    everything,
   );
 }
 
@@ -687,6 +751,20 @@ export async function render([id], ctx) {
       }
     }),
   );
+  // Right of access: the patient may ask for everything stored about them (the export is audited).
+  const everything = h("button", { type: "button", class: "secondary small", id: "export-json" }, "Download all data (JSON)");
+  everything.addEventListener("click", () =>
+    busy(everything, async () => {
+      problem.hidden = true;
+      try {
+        await download(`/patients/${id}/export.json`, `unknot-patient-${id}.json`);
+      } catch (err) {
+        fill(problem, explain(err));
+        problem.hidden = false;
+        problem.scrollIntoView({ block: "center" });
+      }
+    }),
+  );
   const treat = h("a", { href: `#/patients/${id}/treat`, class: "button primary", id: "record-treatment" }, "Record treatment");
 
   const node = h(
@@ -723,8 +801,8 @@ export async function render([id], ctx) {
       wide(activityCard(records, exercises)),
       planCard(id, plan, history, muscles),
       devicesSection,
-      remindersCard(reminders, Boolean(plan)),
-      auditCard(audit, ctx.therapist, { muscles, devices, checkins: records.checkins }),
+      remindersCard(reminders, Boolean(plan), adherence.today, devices, id),
+      auditCard(audit, ctx.therapist, { muscles, devices, checkins: records.checkins }, everything),
     ),
   );
   return {

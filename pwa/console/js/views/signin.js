@@ -6,8 +6,24 @@ import { api } from "../api.js";
 import { field, fill, h } from "../dom.js";
 import { busy, explain } from "../ui.js";
 
-function login(email, password) {
-  return api("/auth/login", { method: "POST", body: { email, password }, quiet401: true });
+// The password was right but the browser did not keep the session cookie: a server run for
+// production (its cookie is Secure) opened over plain http, or cookies blocked for the site.
+// Without this the next request is refused and the form comes straight back as "session ended".
+const NOT_KEPT = "Your email and password are right, but this browser did not keep the sign-in. " +
+  "Open the console at the clinic's https:// address (over plain http the sign-in is not kept), " +
+  "and allow cookies for this site.";
+
+class NotKept extends Error {}
+
+async function login(email, password) {
+  const session = await api("/auth/login", { method: "POST", body: { email, password }, quiet401: true });
+  try {
+    await api("/auth/me", { quiet401: true });
+  } catch (err) {
+    if (err.status === 401) throw new NotKept(NOT_KEPT);
+    // Anything else (the network for a moment) says nothing about the cookie: go on signed in.
+  }
+  return session;
 }
 
 /** The sign-in form's own checks and errors; `onSession` gets the new session. */
@@ -25,7 +41,8 @@ function signInForm({ email, password, problem, submit, onSession }) {
       try {
         onSession(await login(email.value.trim(), password.value));
       } catch (err) {
-        fill(problem, err.status === 401 ? "Wrong email or password." : explain(err));
+        if (err instanceof NotKept) fill(problem, err.message);
+        else fill(problem, err.status === 401 ? "Wrong email or password." : explain(err));
         problem.hidden = false;
         password.select();
         password.focus();

@@ -1,0 +1,149 @@
+"""What the header's outbox status (#sync) says while a record waits on the phone, in real
+Chromium against the real server.
+
+Found walking the patient app: a tick on Today showed "1 to send" for 8 s while the phone was
+online, only because the app holds it back for a tap to take it back (and a done exercise for its
+pain answer): nothing was wrong with the network, but the header looked as if something were.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+
+import httpx
+import pytest
+from playwright.sync_api import BrowserContext, Page, Route, expect
+
+from tests.browser.conftest import Clinic, LiveServer, join_in_browser, local_today, wait_for_screen, wait_outbox
+from tests.browser.test_pwa_outbox_faults import server_completions, wait_until
+from tests.browser.test_pwa_records import MARK_DONE, open_exercise
+
+pytestmark = pytest.mark.browser
+
+
+def test_a_record_held_for_the_patient_online_is_not_to_send_and_offline_it_is(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    patient = clinic.patient(name="Calm")
+    page.clock.install()
+    join_in_browser(page, clinic.invite(patient))
+    status = page.locator("#sync")
+    checks = page.locator("li.entry button.check")
+
+    # Online, a tick waits 8 s for a tap to take it back: on the phone (data-count), not "to send".
+    checks.nth(0).click()
+    expect(status).to_have_attribute("data-count", "1")
+    expect(status).to_have_text("All saved")
+    expect(status).not_to_have_class(re.compile(r"\bwaiting\b"))
+    page.clock.run_for(9_000)
+    wait_outbox(page, 0)
+    assert len(server_completions(live_server, patient.id)) == 1
+
+    # Gone offline while one is held: now it waits for the network, and the header says so.
+    checks.nth(1).click()
+    expect(status).to_have_attribute("data-count", "1")
+    expect(status).to_have_text("All saved")
+    context.set_offline(True)
+    expect(status).to_have_text("1 to send")
+    expect(status).to_have_class(re.compile(r"\bwaiting\b"))
+    # Offline from the start: said at once, and still after the 8 s.
+    checks.nth(2).click()
+    expect(status).to_have_text("2 to send")
+    page.clock.run_for(9_000)
+    expect(status).to_have_text("2 to send")
+    page.locator("#nav").get_by_role("link", name="More").click()
+    wait_for_screen(page, "more")
+    expect(page.locator(".outbox-detail")).to_have_text(
+        "2 records are kept on this phone and wait to be sent to your clinic."
+    )
+    context.set_offline(False)
+    wait_outbox(page, 0)
+    expect(status).to_have_text("All saved")
+    assert len(server_completions(live_server, patient.id)) == 3
+
+    # A done exercise waits for its pain answer: not "to send" either, here or on More.
+    page.locator("#nav").get_by_role("link", name="Today").click()
+    wait_for_screen(page, "today")
+    open_exercise(page, 3)
+    page.get_by_role("button", name=MARK_DONE).click()
+    expect(page.locator(".done-panel")).to_be_visible()
+    expect(status).to_have_attribute("data-count", "1")
+    expect(status).to_have_text("All saved")
+    page.locator("#nav").get_by_role("link", name="More").click()
+    wait_for_screen(page, "more")
+    wait_outbox(page, 0)
+    assert len(server_completions(live_server, patient.id)) == 4
+
+
+def test_back_online_the_log_is_read_again_after_the_first_send_when_the_first_read_failed(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    """Back online, the log was read once: when that read failed at the network, the worker
+    answered with its stored copy, and what the patient did on another phone showed nowhere until
+    the app next came to the front after 5 minutes."""
+    patient = clinic.patient(name="Two Phones")
+    join_in_browser(page, clinic.invite(patient))
+    status = page.locator("#sync")
+    marks = page.locator("li.entry button.check")
+    here, there = (marks.nth(i).get_attribute("data-focus") or "" for i in (0, 1))
+    context.set_offline(True)
+    page.locator(f"button.check[data-focus='{here}']").click()
+    expect(status).to_have_text("1 to send")
+
+    # Meanwhile the patient ticks another exercise on their other phone.
+    _, slot, exercise = there.split(":")
+    token = clinic.join(patient, "Other phone")
+    done = {"id": str(uuid.uuid4()), "exercise_id": exercise, "on_date": local_today().isoformat(), "slot": slot}
+    done["done_at"] = dt.datetime.now(dt.UTC).isoformat()
+    r = httpx.post(
+        f"{live_server.url}/api/v1/patient/sync",
+        json={"completions": [done]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 200, r.text
+
+    # Back online on a shaky network: the first read of the log fails (the worker answers with its
+    # stored copy); the outbox's send goes through after it.
+    failed: list[str] = []
+    sends: list[Route] = []
+
+    def fail_log(route: Route) -> None:
+        failed.append(route.request.url)
+        route.abort("internetdisconnected")
+
+    context.route("**/api/v1/patient/log*", fail_log)
+    context.route("**/api/v1/patient/sync", lambda route: sends.append(route))
+    context.set_offline(False)
+    wait_until(page, lambda: bool(failed) and bool(sends), "a failed read of the log and a send")
+    context.unroute("**/api/v1/patient/log*")
+    for route in sends:
+        route.continue_()
+    context.unroute("**/api/v1/patient/sync")
+    wait_outbox(page, 0)
+    # The log is read again: what was done on the other phone shows here without a restart.
+    expect(page.locator(f"button.check[data-focus='{there}']")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator(f"button.check[data-focus='{here}']")).to_have_attribute("aria-pressed", "true")
+
+
+def test_send_now_on_more_sends_a_tick_still_held_for_a_take_back(
+    page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    """More said "1 record is kept on this phone and waits to be sent" with "Send now", and the
+    tap did nothing: the tick waited out its seconds for a take-back first."""
+    patient = clinic.patient(name="Now")
+    page.clock.install()
+    join_in_browser(page, clinic.invite(patient))
+    page.locator("li.entry button.check").first.click()
+    expect(page.locator("#sync")).to_have_attribute("data-count", "1")
+    page.clock.pause_at(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))  # the 8 s never pass
+    page.locator("#nav").get_by_role("link", name="More").click()
+    wait_for_screen(page, "more")
+    expect(page.locator(".outbox-detail")).to_have_text(
+        "1 record is kept on this phone and waits to be sent to your clinic."
+    )
+    page.get_by_role("button", name="Send now").click()
+    wait_outbox(page, 0)
+    expect(page.locator(".outbox-detail")).to_have_text("Everything you logged has reached your clinic.")
+    assert len(server_completions(live_server, patient.id)) == 1

@@ -1,0 +1,74 @@
+"""The app's short messages at the foot of the screen (app.toast), in real Chromium on a clock the
+test moves: each one stays long enough to read, two at once each keep their own time, and each is
+put in the live region once.
+
+Found walking the patient app: "Español needs an internet connection the first time..." went after
+4 s, like "Saved", too short to read.
+"""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.browser.conftest import Clinic, join_in_browser, screenshot
+from tests.browser.test_pwa_lang_shell import more_language, wait_shell_langs
+
+pytestmark = pytest.mark.browser
+
+LONG = "Español needs an internet connection the first time. Connect and try again; after that it works offline too."
+SHORT = "Everything you logged has reached your clinic."
+
+
+def live_region(page: Page) -> dict[str, object]:
+    """How the browser tells screen readers to read #toast (its live-region properties)."""
+    cdp = page.context.new_cdp_session(page)
+    try:
+        root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+        found = cdp.send("DOM.querySelector", {"nodeId": root, "selector": "#toast"})["nodeId"]
+        nodes = cdp.send("Accessibility.getPartialAXTree", {"nodeId": found, "fetchRelatives": False})["nodes"]
+        [node] = [n for n in nodes if n.get("role", {}).get("value") == "status"]
+    finally:
+        cdp.detach()
+    return {p["name"]: p["value"].get("value") for p in node.get("properties", [])}
+
+
+def shown(page: Page) -> list[str]:
+    return page.locator("#toast p").all_text_contents()
+
+
+def test_a_long_message_stays_long_enough_to_read_and_two_at_once_keep_their_own_time(
+    context: BrowserContext, page: Page, clinic: Clinic
+) -> None:
+    page.clock.install()
+    join_in_browser(page, clinic.invite(clinic.patient(name="Reader")))
+    wait_shell_langs(page, ["/i18n/en.js"])
+    context.set_offline(True)
+    toast = page.locator("#toast")
+
+    # 4 s and 60 ms a character: about 11 s for this one.
+    more_language(page, "Español")
+    expect(toast).to_have_text(LONG)
+    page.clock.run_for(8_000)
+    assert shown(page) == [LONG]
+    page.clock.run_for(3_500)
+    expect(toast).to_have_text("")
+
+    # Two at once: both shown, each once (the live region reads each addition once); the short
+    # one goes first, the long one stays its own time.
+    page.get_by_role("button", name="Español").click()
+    expect(toast).to_have_text(LONG)
+    page.locator("#sync").click()
+    expect(toast.locator("p")).to_have_count(2)
+    assert shown(page) == [LONG, SHORT]
+    screenshot(page, "toast-two-at-once")
+    # Each read out once: only what is added, not the whole region again (role=status alone is
+    # atomic, so the first message was read again with the second).
+    said = live_region(page)
+    assert (said["live"], said["atomic"], said["relevant"]) == ("polite", False, "additions text"), said
+    # Told apart: a line between them.
+    assert toast.locator("p").nth(1).evaluate("el => getComputedStyle(el).borderTopStyle") == "solid"
+    page.clock.run_for(7_500)
+    assert shown(page) == [LONG]
+    page.clock.run_for(4_000)
+    expect(toast).to_have_text("")
