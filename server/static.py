@@ -16,13 +16,15 @@ from typing import Any
 import anyio
 import rcssmin
 import rjsmin
+from litestar import head
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Headers, MutableScopeHeaders
 from litestar.exceptions import NotFoundException
 from litestar.file_system import BaseLocalFileSystem
 from litestar.handlers.base import BaseRouteHandler
+from litestar.response.file import ASGIFileResponse
 from litestar.router import Router
-from litestar.static_files import create_static_files_router
+from litestar.static_files import StaticFiles, create_static_files_router
 from litestar.types import ASGIApp, Message, PathType, Receive, Scope, Send
 
 from server.api.compression import STATIC_FILES
@@ -161,10 +163,11 @@ def _app_files_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRoute
 
 def pwa_router(pwa_dir: str) -> Router:
     """The patient app at ``/`` and the console at ``/console/``, from ``pwa_dir``."""
-    return create_static_files_router(
+    file_system = MinifiedFiles()
+    router = create_static_files_router(
         path="/",
         directories=[pwa_dir],
-        file_system=MinifiedFiles(),
+        file_system=file_system,
         html_mode=True,
         name="pwa",
         # Static files carry no identity: skip the lookup.
@@ -172,3 +175,12 @@ def pwa_router(pwa_dir: str) -> Router:
         guards=[_app_files_only],
         middleware=[not_modified],
     )
+    # Litestar's html mode answers GET / but not HEAD / (405), which uptime monitors send.
+    index = StaticFiles(is_html_mode=True, directories=[pwa_dir], file_system=file_system)
+
+    @head("/", name="pwa/index-head")
+    async def index_head() -> ASGIFileResponse:
+        return await index.handle(path="/", is_head_response=True)
+
+    router.register(index_head)
+    return router

@@ -181,8 +181,7 @@ async def test_a_file_the_browser_already_has_is_answered_304_without_its_body(c
             # One of several, a weak comparison, and HEAD: the same.
             listed = await client.get(url, headers={"if-none-match": f'"other", W/{etag}'})
             assert listed.status_code == 304, url
-            if url != "/":  # HEAD / is not served at all (405), with or without the question
-                assert (await client.head(url, headers={"if-none-match": etag})).status_code == 304, url
+            assert (await client.head(url, headers={"if-none-match": etag})).status_code == 304, url
     # Another ETag (an older version's) gets the file.
     other = await client.get("/js/core.js", headers={"accept-encoding": "gzip", "if-none-match": '"older"'})
     assert other.status_code == 200
@@ -191,3 +190,15 @@ async def test_a_file_the_browser_already_has_is_answered_304_without_its_body(c
     # The API is not a file: its answers are never 304.
     ping = await client.get("/api/v1/ping", headers={"if-none-match": "*"})
     assert ping.status_code == 200
+
+
+async def test_head_asks_for_a_file_as_get_does_the_app_s_start_page_too(client: Client) -> None:
+    # Uptime monitors ask with HEAD; Litestar's html mode served GET / but answered HEAD / with 405.
+    for url in ("/", "/index.html", "/js/core.js"):
+        got = await client.get(url, headers={"accept-encoding": "identity"})
+        asked = await client.head(url, headers={"accept-encoding": "identity"})
+        assert asked.status_code == 200, url
+        assert asked.content == b"", url
+        assert asked.headers["content-length"] == str(len(got.content)), url
+        assert asked.headers["etag"] == got.headers["etag"], url
+        assert asked.headers["cache-control"] == got.headers["cache-control"], url
