@@ -932,8 +932,27 @@ function samePatient(before, after) {
   return before.id === undefined ? before.display_name === after.display_name : before.id === after.id;
 }
 
-/** Join with an invite link's code; true when this phone joined. */
+// The invite link being joined or joined with in this page ({code, done}): opened again (tapped
+// twice while a slow join was on its way), it is the same join, not a second one that the server
+// refuses as "already used" while the phone is in fact joined.
+let linkJoin = null;
+
+/** Join with an invite link's code; true when this phone joined (the first time it is opened). */
 async function joinFromLink(code) {
+  if (linkJoin && linkJoin.code === code) {
+    await linkJoin.done;
+    if (app.token && !app.revoked) {
+      render({ focus: true });
+      return false;
+    }
+  }
+  linkJoin = { code, done: joinWith(code) };
+  const joined = await linkJoin.done;
+  if (!joined) linkJoin = null; // refused or cancelled: the link can be tried again
+  return joined;
+}
+
+async function joinWith(code) {
   fill($("main"), h("section", { class: "screen" }, h("h1", { tabindex: "-1", text: t("joining") })));
   try {
     const joined = Boolean(await app.join(code));

@@ -163,3 +163,28 @@ def test_a_first_visit_downloads_the_app_once_not_again_for_the_service_worker(
         context.close()
         clinic.close()
     assert not page_problems.errors, page_problems.errors
+
+
+def test_an_invite_link_opened_again_while_it_joins_is_one_join_not_already_used(page: Page, clinic: Clinic) -> None:
+    # Nothing seemed to happen on a slow network, so the patient tapped the link again: the second
+    # open used to send the code again, and the server's "already used" showed on a joined phone.
+    patient = clinic.patient(name="Rocío")
+    invite = clinic.invite(patient)
+    asked = Stall()
+    page.context.route("**/api/v1/patient/join", asked)
+    page.goto(invite["link"])
+    wait_held(page, asked.held)
+    page.evaluate("link => { location.hash = new URL(link).hash; }", invite["link"])
+    page.wait_for_timeout(500)
+    assert len(asked.held) == 1  # the second open asked for nothing
+    asked.on = False
+    asked.held[0].continue_()
+    wait_for_screen(page, "today")
+    expect(page.locator("main h1")).to_have_text("Hello Rocío")
+    # Opened once more, joined: Today, and nothing said of a used code.
+    page.evaluate("link => { location.hash = new URL(link).hash; }", invite["link"])
+    wait_for_screen(page, "today")
+    page.wait_for_timeout(500)
+    expect(page.locator("#toast")).to_be_empty()
+    expect(page.locator("main h1")).to_have_text("Hello Rocío")
+    assert len(clinic.devices(patient)) == 1
