@@ -66,6 +66,9 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # A patient needs attention at this pain or soreness (0-10) or after this many days without activity.
     attention_pain: Annotated[int, Meta(ge=1, le=10)] = 7
     inactive_days: Annotated[int, Meta(ge=1, le=60)] = 3
+    # A console session unused this long ends (a clinic's shared tablet left signed in); every
+    # session ends 12 hours after sign-in however much it is used.
+    session_idle_minutes: Annotated[int, Meta(ge=2, le=720)] = 30
     # Run the reminder scheduler in this process.
     scheduler: bool = True
     # Seconds between scheduler ticks (a reminder goes out at most this late).

@@ -239,3 +239,18 @@ async def test_a_migration_that_would_leave_rows_pointing_nowhere_is_rolled_back
     assert (await db.fetch_one("SELECT max(version) FROM schema_version"))[0] == latest_version()
     assert (await db.fetch_one("PRAGMA foreign_keys"))[0] == 1
     await db.close()
+
+
+async def test_sessions_made_before_idle_sessions_ended_count_as_used_when_they_were_made(tmp_path: Path) -> None:
+    """Migration 15: a session's last use, which an idle session ends by, starts at its sign-in."""
+    db = await _at_version(tmp_path / "old.db", 14, tmp_path)
+    async with db.transaction() as tx:
+        await tx.execute(ONE_THERAPIST)
+        await tx.execute(
+            "INSERT INTO therapist_session (token_hash, therapist_id, created_at, expires_at) "
+            "VALUES ('s', 1, '2026-11-24T09:00:00Z', '2026-11-24T21:00:00Z')"
+        )
+    assert await migrate(db) == list(range(15, latest_version() + 1))
+    used = await db.fetch_all("SELECT last_used_at FROM therapist_session")
+    assert [r[0] for r in used] == ["2026-11-24T09:00:00Z"]
+    await db.close()

@@ -38,6 +38,13 @@ def clock() -> Clock:
     return Clock(fixed=START)  # Friday 2026-11-20 12:00 UTC, 13:00 in Berlin
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Hours pass between one step and the next here (to the patient's quiet hours and back), the
+    therapist signed in at the start: their session's idle limit is not what these tests are about."""
+    return msgspec.structs.replace(settings, session_idle_minutes=12 * 60)
+
+
 # --- keys ---------------------------------------------------------------------------------------
 
 

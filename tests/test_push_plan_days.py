@@ -15,7 +15,7 @@ from server.catalog import Catalog
 from server.clock import Clock
 from server.push import Scheduler
 from server.settings import Settings
-from tests.conftest import rows
+from tests.conftest import rows, sign_in
 from tests.pushservice import PushService
 from tests.test_push_rule_changes import _reminded_days
 from tests.test_push_scheduler import (
@@ -63,7 +63,8 @@ async def test_after_the_plans_last_day_nothing_more_is_logged_and_the_therapist
     assert await deliveries(therapist, ana) == before
     assert len(await service.wait_for(1)) == 1
 
-    clock.fixed = utc("2026-11-20T18:30:00")  # after the last evening (a session lasts hours)
+    clock.fixed = utc("2026-11-20T18:30:00")  # after the last evening
+    await sign_in(therapist, "ana@clinic.example")  # hours later: the idle session has ended
     r = await therapist.get(f"/api/v1/patients/{ana.id}/reminders")
     assert r.status_code == 200, r.text
     body = r.json()

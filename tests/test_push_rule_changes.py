@@ -48,6 +48,13 @@ def clock() -> Clock:
     return Clock(fixed=START)
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Hours pass between one step and the next here, the therapist signed in at the start: their
+    session's idle limit is not what these tests are about."""
+    return msgspec.structs.replace(settings, session_idle_minutes=12 * 60)
+
+
 # --- a retry waiting when the patient changes the slot ---------------------------------------------
 
 

@@ -54,6 +54,11 @@ log = logging.getLogger("unknot")
 WITH_PLAN_DAYS = "with_plan_days"
 # Writing last_seen on every request would turn reads into writes; once in a while is enough.
 _TOUCH_EVERY = dt.timedelta(minutes=10)
+# A console session's last use, which an idle session ends by, is read from the database on every
+# request (several app processes share the sessions), but written at most once a minute: a write on
+# every request would turn each of the console's reads into a write and queue them behind SQLite's
+# one writer. The idle limit is then kept to the minute, a session ending up to a minute early.
+_SESSION_TOUCH_EVERY = dt.timedelta(minutes=1)
 
 
 class TherapistUser(Struct, frozen=True):
@@ -134,8 +139,16 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
         session = connection.cookies.get(SESSION_COOKIE)
         if session:
             token_hash = hash_token(session)
-            therapist = await therapists.therapist_for_session(db, token_hash, clock.now())
-            if therapist is not None:
+            now = clock.now()
+            settings: Settings = state.settings
+            found = await therapists.therapist_for_session(
+                db, token_hash, now, dt.timedelta(minutes=settings.session_idle_minutes)
+            )
+            if found is not None:
+                therapist, last_used = found
+                if now - last_used > _SESSION_TOUCH_EVERY:
+                    with contextlib.suppress(DatabaseBusy):  # best effort: the next request tries again
+                        await therapists.touch_session(db, token_hash, now)
                 return AuthenticationResult(TherapistUser(therapist, token_hash, csrf_for(session)), auth=None)
         return AuthenticationResult(user=None, auth=None)
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 from msgspec import Struct
 
-from server.clock import iso
+from server.clock import iso, parse_iso
 from server.db import audit
 from server.db.connection import Database, Reader, Transaction, dialects
 
@@ -30,6 +30,7 @@ __all__ = [
     "replace_password",
     "therapist_by_email",
     "therapist_for_session",
+    "touch_session",
     "transfer_patients",
 ]
 
@@ -69,20 +70,34 @@ async def create_session(db: Database, token_hash: str, therapist_id: int, now: 
             {"tid": therapist_id, "now": iso(now)},
         )
         await tx.execute(
-            "INSERT INTO therapist_session (token_hash, therapist_id, created_at, expires_at) "
-            "VALUES (:hash, :tid, :now, :expires)",
+            "INSERT INTO therapist_session (token_hash, therapist_id, created_at, expires_at, last_used_at) "
+            "VALUES (:hash, :tid, :now, :expires, :now)",
             {"hash": token_hash, "tid": therapist_id, "now": iso(now), "expires": iso(now + dt.timedelta(hours=hours))},
         )
 
 
-async def therapist_for_session(db: Database, token_hash: str, now: dt.datetime) -> Therapist | None:
-    """The therapist behind a live session, or ``None``."""
+async def therapist_for_session(
+    db: Database, token_hash: str, now: dt.datetime, idle: dt.timedelta
+) -> tuple[Therapist, dt.datetime] | None:
+    """The therapist behind a live session and when it was last used, or ``None``: a session ends
+    12 hours after sign-in, or once unused for ``idle``."""
     row = await db.fetch_one(
-        "SELECT t.id, t.email, t.name FROM therapist_session s JOIN therapist t ON t.id = s.therapist_id "
-        "WHERE s.token_hash = :hash AND s.expires_at > :now AND t.closed_at IS NULL",
-        {"hash": token_hash, "now": iso(now)},
+        "SELECT t.id, t.email, t.name, s.last_used_at FROM therapist_session s "
+        "JOIN therapist t ON t.id = s.therapist_id "
+        "WHERE s.token_hash = :hash AND s.expires_at > :now AND s.last_used_at > :idle_since "
+        "AND t.closed_at IS NULL",
+        {"hash": token_hash, "now": iso(now), "idle_since": iso(now - idle)},
     )
-    return Therapist(row["id"], row["email"], row["name"]) if row else None
+    return (Therapist(row["id"], row["email"], row["name"]), parse_iso(row["last_used_at"])) if row else None
+
+
+async def touch_session(db: Database, token_hash: str, now: dt.datetime) -> None:
+    """Record that a session was used."""
+    async with db.transaction() as tx:
+        await tx.execute(
+            "UPDATE therapist_session SET last_used_at = :now WHERE token_hash = :hash",
+            {"now": iso(now), "hash": token_hash},
+        )
 
 
 async def name_of(db: Database, therapist_id: int) -> str:

@@ -108,6 +108,9 @@ def serve(tmp: Path, **settings: str) -> Iterator[LiveServer]:
         "UNKNOT_DATA_DIR": str(tmp / "data"),
         "UNKNOT_PWA_DIR": str(pwa_dir),
         "UNKNOT_LOG_LEVEL": "warning",
+        # The session-scoped clinic signs in once, and a whole run takes longer than the idle limit
+        # (tests/test_session_idle.py tests it).
+        "UNKNOT_SESSION_IDLE_MINUTES": "720",
         **{f"UNKNOT_{name.upper()}": value for name, value in settings.items()},
     }
     subprocess.run([str(BIN / "unknot"), "init"], env=env, check=True, capture_output=True)

@@ -1,0 +1,71 @@
+"""A console session left unused ends (a clinic's shared tablet left signed in), on top of the 12
+hours from sign-in that end every session. Both backends."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import msgspec
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from server.clock import Clock
+from server.settings import Settings, SettingsError
+from tests.conftest import rows
+
+Client = AsyncTestClient[Litestar]
+START = dt.datetime(2026, 11, 24, 8, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(fixed=START)
+
+
+async def me(client: Client) -> int:
+    return (await client.get("/api/v1/auth/me")).status_code
+
+
+async def test_a_session_unused_for_31_minutes_is_refused(therapist: Client, clock: Clock) -> None:
+    clock.fixed = START + dt.timedelta(minutes=29)
+    assert await me(therapist) == 200
+    clock.fixed += dt.timedelta(minutes=31)
+    assert await me(therapist) == 401
+    # It stays ended: the refused request did not count as a use.
+    clock.fixed += dt.timedelta(seconds=1)
+    assert await me(therapist) == 401
+
+
+async def test_a_session_used_every_20_minutes_lives_until_12_hours_after_sign_in(
+    therapist: Client, clock: Clock
+) -> None:
+    for minutes in range(20, 12 * 60, 20):
+        clock.fixed = START + dt.timedelta(minutes=minutes)
+        assert await me(therapist) == 200, f"refused {minutes} minutes after sign-in"
+    clock.fixed = START + dt.timedelta(hours=12)
+    assert await me(therapist) == 401
+
+
+async def test_the_idle_limit_is_the_clinics_setting(app: Litestar, therapist: Client, clock: Clock) -> None:
+    app.state.settings = msgspec.structs.replace(app.state.settings, session_idle_minutes=10)
+    clock.fixed = START + dt.timedelta(minutes=11)
+    assert await me(therapist) == 401
+    env = Settings.from_env({"UNKNOT_SESSION_IDLE_MINUTES": "45"})
+    assert env.session_idle_minutes == 45
+    # Use is recorded once a minute: a limit of one minute would end sessions in use.
+    with pytest.raises(SettingsError, match="UNKNOT_SESSION_IDLE_MINUTES"):
+        Settings.from_env({"UNKNOT_SESSION_IDLE_MINUTES": "1"})
+
+
+async def test_use_is_written_at_most_once_a_minute(therapist: Client, clock: Clock, settings: Settings) -> None:
+    def last_used() -> str:
+        return rows(settings, "SELECT last_used_at FROM therapist_session")[0][0]
+
+    assert last_used() == "2026-11-24T08:00:00Z"
+    clock.fixed = START + dt.timedelta(seconds=59)
+    assert await me(therapist) == 200
+    assert last_used() == "2026-11-24T08:00:00Z"  # a read stays a read
+    clock.fixed = START + dt.timedelta(seconds=61)
+    assert await me(therapist) == 200
+    assert last_used() == "2026-11-24T08:01:01Z"
