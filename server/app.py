@@ -45,7 +45,7 @@ from server.db.connection import LOW_SPACE_BYTES, Database, DatabaseUnavailable
 from server.db.content import ContentMissingError, content_in_use, missing_content
 from server.db.migrate import migrate
 from server.settings import Settings
-from server.static import pwa_router
+from server.static import fragment_in_path_redirect, pwa_router
 
 __all__ = ["create_app"]
 
@@ -180,7 +180,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     db = open_database(settings)
     level = settings.log_level.upper()
     hosts = settings.host_headers
-    middleware: list[Middleware] = [DefineMiddleware(AuthMiddleware)]
+    middleware: list[Middleware] = [fragment_in_path_redirect, DefineMiddleware(AuthMiddleware)]
     if settings.trusted_proxies:
         # Behind a proxy every request comes from the proxy. The header is believed only from a
         # trusted one (anyone can send it), and the client is the last address no trusted proxy added.

@@ -10,6 +10,7 @@ signal, and precaching the whole app shell before it works offline.
 from __future__ import annotations
 
 import errno
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from litestar.types import ASGIApp, Message, PathType, Receive, Scope, Send
 
 from server.api.compression import STATIC_FILES
 
-__all__ = ["MinifiedFiles", "minified", "not_modified", "pwa_router"]
+__all__ = ["MinifiedFiles", "fragment_in_path_redirect", "minified", "not_modified", "pwa_router"]
 
 _MINIFIERS = {".js": rjsmin.jsmin, ".css": rcssmin.cssmin}
 # What the file system answers for a path that cannot name a file (see MinifiedFiles.info).
@@ -151,6 +152,36 @@ def not_modified(app: ASGIApp) -> ASGIApp:
             await send(message)
 
         await app(scope, receive, send_wrapper)
+
+    return middleware
+
+
+def fragment_in_path_redirect(app: ASGIApp) -> ASGIApp:
+    """Answers a link whose ``#`` a link rewriter (a mail or chat service) turned into ``%23``,
+    ``https://clinic/%23join=CODE``, with a redirect to ``/#join=CODE``: the patient's invite link
+    works instead of showing a JSON 404. The code never reaches the server's logs (see
+    ``loggable_path``)."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith("/#"):
+            await app(scope, receive, send)
+            return
+        # Characters a fragment may hold are kept; anything else (a line break, non-ASCII) is
+        # %-encoded again, so the Location header holds only what a header may.
+        fragment = urllib.parse.quote(path[2:], safe="!$&'()*+,;=:@/?-._~%")
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 302,
+                "headers": [
+                    (b"location", f"/#{fragment}".encode("ascii")),
+                    (b"cache-control", b"no-store"),
+                    (b"content-length", b"0"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
 
     return middleware
 

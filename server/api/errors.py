@@ -213,7 +213,12 @@ def _too_deep(request: Request, exc: RecursionError) -> Response[ErrorBody]:
 def loggable_path(scope: Scope) -> str:
     """The request's path for a log line, with control characters escaped: the path is decoded
     from %XX, and an encoded line break would otherwise start a forged line in the log."""
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), scope["path"])
+    path = scope["path"]
+    if path.startswith("/#"):
+        # A link whose "#" a link rewriter encoded (/%23join=CODE): its fragment, a patient's invite
+        # code, arrives in the path (and is redirected back to a fragment, server/static.py).
+        path = "/#..."
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), path)
 
 
 def _crash(request: Request, exc: Exception) -> Response[ErrorBody]:
