@@ -213,6 +213,7 @@ def cmd_set_password(args: argparse.Namespace) -> int:
     """Give a therapist account a new password (one forgotten, or one someone else knows), sign out
     all its sessions, forget the browsers it signed in from and clear its failed sign-ins."""
     from server.auth.secrets import hash_password
+    from server.clock import Clock
     from server.db import therapists
 
     settings = _settings()  # a configuration error, no database or no such account before the password is asked for
@@ -229,7 +230,14 @@ def cmd_set_password(args: argparse.Namespace) -> int:
         [account] = await _accounts(db, args.email)
         # Every remembered browser is forgotten too: a reset may follow a compromise, and a browser
         # the intruder signed in from would keep its own allowance of guesses.
-        ended = await therapists.replace_password(db, account.id, await hash_password(password), None)
+        ended = await therapists.replace_password(
+            db,
+            account.id,
+            await hash_password(password),
+            None,
+            now=Clock().now(),
+            idle=dt.timedelta(minutes=settings.session_idle_minutes),
+        )
         # Locked out by guesses, the therapist gets in at once with the new password.
         await therapists.clear_account_attempts(db, account.email)
         print(f"new password set for <{account.email}>; {ended} session(s) signed out")

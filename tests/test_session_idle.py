@@ -12,7 +12,7 @@ from litestar.testing import AsyncTestClient
 
 from server.clock import Clock
 from server.settings import Settings, SettingsError
-from tests.conftest import rows
+from tests.conftest import PASSWORD, rows, sign_in
 
 Client = AsyncTestClient[Litestar]
 START = dt.datetime(2026, 11, 24, 8, 0, tzinfo=dt.UTC)
@@ -69,3 +69,21 @@ async def test_use_is_written_at_most_once_a_minute(therapist: Client, clock: Cl
     clock.fixed = START + dt.timedelta(seconds=61)
     assert await me(therapist) == 200
     assert last_used() == "2026-11-24T08:01:01Z"
+
+
+async def test_a_new_password_counts_only_the_sessions_it_signed_out_not_those_ended_already(
+    therapist: Client, other_client: Client, app: Litestar, clock: Clock
+) -> None:
+    """ "2 other sessions were signed out" for a tablet that had signed itself out would tell the
+    therapist someone else was using the account."""
+    await sign_in(other_client, "ana@clinic.example")  # the shared tablet, then left alone
+    clock.fixed = START + dt.timedelta(minutes=31)
+    await sign_in(therapist, "ana@clinic.example")
+    desk = AsyncTestClient(app=app)
+    await sign_in(desk, "ana@clinic.example")  # in use
+    r = await therapist.post(
+        "/api/v1/auth/password", json={"current_password": PASSWORD, "new_password": "a much better passphrase"}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["other_sessions_ended"] == 1
+    assert (await desk.get("/api/v1/auth/me")).status_code == 401

@@ -218,7 +218,8 @@ class AuthController(Controller):
             raise InputError("new_password", "is the same as the current password")
         # A wrong current password counts as a failed sign-in: a borrowed session must not be a way
         # to guess the password without the sign-in limit.
-        attempt = await _count_attempt(db, request, user.therapist.email, clock.now())
+        now = clock.now()
+        attempt = await _count_attempt(db, request, user.therapist.email, now)
         found = await therapists.therapist_by_email(db, user.therapist.email)
         if found is None or not await verify_password(found[1], data.current_password):
             raise InputError("current_password", "is not the account's current password")
@@ -233,6 +234,8 @@ class AuthController(Controller):
             user.session_hash,
             attempt.device,
             renew_session=hash_token(token),
+            now=now,
+            idle=dt.timedelta(minutes=settings.session_idle_minutes),
         )
         return Response(
             PasswordChangedOut(ended, csrf_for(token)), cookies=[_cookie(settings, token, SESSION_HOURS * 3600)]

@@ -202,9 +202,13 @@ async def replace_password(
     keep_session: str | None,
     keep_device: str | None = None,
     renew_session: str | None = None,
+    *,
+    now: dt.datetime,
+    idle: dt.timedelta,
 ) -> int:
     """Set a new password hash, end every session of the account but ``keep_session`` and forget
-    every remembered browser but ``keep_device`` (token hashes); returns how many sessions ended.
+    every remembered browser but ``keep_device`` (token hashes); returns how many sessions ended
+    that were live at ``now`` (one that ran out, or sat unused for ``idle``, had ended already).
     With ``renew_session`` the kept session goes on under that token hash instead (a copy of its
     old cookie, taken by whoever made the password change necessary, stops working)."""
     async with db.transaction() as tx:
@@ -223,10 +227,14 @@ async def replace_password(
             "DELETE FROM therapist_device WHERE therapist_id = :tid AND token_hash <> :keep",
             {"tid": therapist_id, "keep": keep_device or ""},
         )
-        return await tx.execute(
-            "DELETE FROM therapist_session WHERE therapist_id = :tid AND token_hash <> :keep",
-            {"tid": therapist_id, "keep": keep_session or ""},
+        others = {"tid": therapist_id, "keep": keep_session or ""}
+        live = await tx.fetch_one(
+            "SELECT count(*) AS n FROM therapist_session WHERE therapist_id = :tid AND token_hash <> :keep "
+            "AND expires_at > :now AND last_used_at > :idle_since",
+            {**others, "now": iso(now), "idle_since": iso(now - idle)},
         )
+        await tx.execute("DELETE FROM therapist_session WHERE therapist_id = :tid AND token_hash <> :keep", others)
+        return live["n"] if live else 0
 
 
 # Browsers that drop their cookies would otherwise add one each sign-in; the oldest beyond this are
