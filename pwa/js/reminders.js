@@ -302,11 +302,16 @@ function passing(result) {
     && (result.http_status === null || result.http_status === 429 || result.http_status >= 500);
 }
 
-/** What to tell the patient of a test reminder (POST /api/v1/patient/push/test's answer). */
+/** What to tell the patient of a test reminder (POST /api/v1/patient/push/test's answer): what
+ *  became of it on this phone, the one in their hand, then briefly the other phones it went to.
+ *  This phone not among the results: the server dropped its subscription (gone), so it failed. */
 function testOutcome(answer) {
-  if (answer.sent > 0) return "push_test_sent";
   const results = answer.results || [];
-  return results.length && results.every(passing) ? "push_test_later" : "push_test_failed";
+  const mine = results.find((r) => r.this_device);
+  const n = results.filter((r) => !r.this_device && r.status === "sent").length;
+  if (mine && mine.status === "sent") return t(n ? "push_test_sent_others" : "push_test_sent", { n });
+  const said = t(mine && passing(mine) ? "push_test_later" : "push_test_failed");
+  return n ? `${said} ${t("push_test_elsewhere", { n })}` : said;
 }
 
 function checkOption({ label, checked }) {
@@ -632,7 +637,7 @@ export function renderReminders(app) {
           await sendSubscription(app, subscription);
           result = await test();
         }
-        pushMessage.textContent = t(testOutcome(result));
+        pushMessage.textContent = testOutcome(result);
       } catch (err) {
         if (err instanceof ApiError && err.status === 429) pushMessage.textContent = t("push_test_wait");
         else if (err instanceof ApiError && err.status === 409) pushMessage.textContent = t("push_test_none");

@@ -633,7 +633,7 @@ def test_the_subscription_is_sent_on_start_renewed_by_the_worker_tested_and_remo
         check_a11y(page, "reminders (on)")
         status.get_by_role("button", name="Send me a test reminder").click()
         expect(status.locator("[role=status]")).to_have_text(
-            "A test reminder is on its way. It should appear in a few seconds."
+            "A test reminder is on its way to this phone. It should appear in a few seconds."
         )
         [(path, headers, body)] = push_service.received
         assert path == "/push/again"

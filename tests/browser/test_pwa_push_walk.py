@@ -172,7 +172,7 @@ def test_a_test_reminder_the_push_service_is_too_busy_for_says_to_try_later_not_
         service.delay = 2.0
         test.click()
         expect(said).to_have_text("Sending a test reminder…")
-        expect(said).to_have_text("A test reminder is on its way. It should appear in a few seconds.")
+        expect(said).to_have_text("A test reminder is on its way to this phone. It should appear in a few seconds.")
         service.delay = 0.0
 
         service.answer(sub, 503)
@@ -183,15 +183,83 @@ def test_a_test_reminder_the_push_service_is_too_busy_for_says_to_try_later_not_
         )
         # And it was right: a little later the same subscription takes it.
         test.click()
-        expect(said).to_have_text("A test reminder is on its way. It should appear in a few seconds.")
+        expect(said).to_have_text("A test reminder is on its way to this phone. It should appear in a few seconds.")
         assert [m["kind"] for m in service.messages(sub)] == ["test", "test"]
 
         # A subscription its push service calls gone does need a new one.
         service.gone(sub)
         test.click()
-        expect(said).to_have_text("The test reminder could not be delivered. Turn reminders off and on again.")
+        expect(said).to_have_text(
+            "The test reminder could not be delivered to this phone. Turn reminders off and on again here."
+        )
         assert subscriptions_in_db(live_server, patient.id) == {}
         assert service.rejected == []
+
+
+def test_a_test_reminder_says_first_what_became_of_it_on_this_phone_then_on_the_patients_other_phones(
+    browser: Browser, live_server: LiveServer, clinic: Clinic, page_problems: PageProblems, service: PushService
+) -> None:
+    """The screen said "on its way" when any phone got the test, even when the one in the patient's
+    hand did not: they waited for a notification that was never coming."""
+    with subscribed(browser, live_server, clinic, page_problems, service, "Inés") as (page, sub, patient):
+        # The patient's other phone, joined and subscribed too.
+        key = httpx.get(f"{live_server.url}/api/v1/push/public-key").json()["public_key"]
+        other = service.subscribe("Inés, other phone", application_server_key=key)
+        token = clinic.join(patient, "Other phone")
+        r = httpx.put(
+            f"{live_server.url}/api/v1/patient/push/subscriptions",
+            json=other.as_json(),
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert r.status_code == 200, r.text
+        status = page.locator(".push-status")
+        said = status.locator("[role=status]")
+        test = status.get_by_role("button", name="Send me a test reminder")
+
+        def tested() -> list[dict[str, object]]:
+            with page.expect_response(lambda r: r.url.endswith("/api/v1/patient/push/test")) as answer:
+                test.click()
+            assert answer.value.status == 200
+            return answer.value.json()["results"]
+
+        assert sorted((r["this_device"], r["status"]) for r in tested()) == [(False, "sent"), (True, "sent")]
+        expect(said).to_have_text(
+            "A test reminder is on its way to this phone and to 1 other phone. It should appear in a few seconds."
+        )
+
+        # This phone's push service is busy; the other phone's took it.
+        service.answer(sub, 503)
+        tested()
+        expect(said).to_have_text(
+            "The service that brings reminders to this phone did not answer just now. "
+            "Try the test again in a few minutes. It is on its way to 1 other phone."
+        )
+
+        # This phone's subscription is gone (the server drops it); the other phone's took it.
+        service.gone(sub)
+        tested()
+        failed = (
+            "The test reminder could not be delivered to this phone. Turn reminders off and on again here. "
+            "It is on its way to 1 other phone."
+        )
+        expect(said).to_have_text(failed)
+        # Tried again: the server no longer has this phone at all, and it is still not "on its way".
+        results = tested()
+        assert [(r["this_device"], r["status"]) for r in results] == [(False, "sent")]
+        expect(said).to_have_text(failed)
+        assert [m["kind"] for m in service.messages(other)] == ["test"] * 4
+
+        # In Spanish.
+        page.locator("#nav").get_by_role("link", name="More").click()
+        wait_for_screen(page, "more")
+        page.get_by_role("button", name="Español").click()
+        expect(page.locator("html")).to_have_attribute("lang", "es")
+        open_reminders_es(page)
+        status.get_by_role("button", name="Enviarme un recordatorio de prueba").click()
+        expect(said).to_have_text(
+            "No se pudo entregar el recordatorio de prueba a este teléfono. Desactive los recordatorios aquí "
+            "y vuelva a activarlos. Está en camino a 1 teléfono más."
+        )
 
 
 def test_with_every_time_of_day_turned_off_the_screen_does_not_say_reminders_are_on(

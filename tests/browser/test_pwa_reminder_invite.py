@@ -306,7 +306,7 @@ def test_a_reminder_notification_has_the_apps_monochrome_badge_for_the_status_ba
         status = page.locator(".push-status")
         status.get_by_role("button", name="Send me a test reminder").click()
         expect(status.locator("[role=status]")).to_have_text(
-            "A test reminder is on its way. It should appear in a few seconds."
+            "A test reminder is on its way to this phone. It should appear in a few seconds."
         )
         [message] = service.messages(sub)
         wait_until(lambda: bool(registrations), "no service worker registration", page)
