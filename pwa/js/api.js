@@ -56,6 +56,14 @@ export function clockOff() {
   return Math.abs(measured.ms) > CLOCK_OFF_MS ? measured.ms : null;
 }
 
+// Answers the worker gave from its stored copy (the network failed): see fromStore.
+const storedAnswers = new WeakSet();
+
+/** Whether an answer of call() is the worker's stored copy (sw.js), not the server's answer now. */
+export function fromStore(data) {
+  return storedAnswers.has(data);
+}
+
 export async function call(path, { method = "GET", token, body } = {}) {
   const headers = { Accept: "application/json" };
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -73,6 +81,7 @@ export async function call(path, { method = "GET", token, body } = {}) {
   const data = await res.json().catch(() => null);
   // Cut short while the answer was still coming in: as if no answer had come.
   if (signal.aborted) throw new Error("timeout");
+  if (data && typeof data === "object" && res.headers.get("X-Unknot-Stored")) storedAnswers.add(data);
   if (!res.ok) throw new ApiError(res.status, data, core.removalBody(res.status, res.headers.get("Content-Type"), data));
   return data;
 }

@@ -1,7 +1,7 @@
 // The patient app: state, routing and the frame around every screen.
 
 import "./core.js";
-import { ApiError, call, clockOff, deviceLabel, isRemoved, uuid } from "./api.js";
+import { ApiError, call, clockOff, deviceLabel, fromStore, isOffline, isRemoved, uuid } from "./api.js";
 import { addDays, isDate, todayIn } from "./dates.js";
 import { fill, h } from "./dom.js";
 import { LANG_NAMES, LANGS, lang, loadLang, pickLang, t } from "./i18n.js";
@@ -705,13 +705,42 @@ async function refreshLog() {
   try {
     const log = await call(`/api/v1/patient/log?from=${from}&to=${to}`, { token });
     if (app.token !== token) return;
+    if (fromStore(log)) retryLogLater();
+    else logSettled();
     await core.mergeSent("completion", log.completions, token);
     await core.mergeSent("checkin", log.checkins, token);
     await app.reloadRecords();
     refreshPassive();
   } catch (err) {
     if (isRemoved(err)) app.onRevoked(token);
+    else if (isOffline(err)) retryLogLater();
   }
+}
+
+let logRetryTimer = null;
+let logRetryDelay = 0;
+
+/** The log came from the worker's stored copy, or not at all, while the browser says it is online
+ *  (back online, the first read often fails at the network): read it again after 2 s, 4 s, ... up
+ *  to 5 minutes, until the server answers. Offline, the `online` event reads it again. */
+function retryLogLater() {
+  clearTimeout(logRetryTimer);
+  logRetryTimer = null;
+  if (!navigator.onLine) {
+    logRetryDelay = 0;
+    return;
+  }
+  logRetryDelay = Math.min(logRetryDelay ? logRetryDelay * 2 : PLAN_RETRY_FIRST_MS, PLAN_RETRY_MAX_MS);
+  logRetryTimer = setTimeout(() => {
+    logRetryTimer = null;
+    refreshLog();
+  }, logRetryDelay);
+}
+
+function logSettled() {
+  clearTimeout(logRetryTimer);
+  logRetryTimer = null;
+  logRetryDelay = 0;
 }
 
 // ---- routing -----------------------------------------------------------------------------

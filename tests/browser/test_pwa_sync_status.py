@@ -147,3 +147,66 @@ def test_send_now_on_more_sends_a_tick_still_held_for_a_take_back(
     wait_outbox(page, 0)
     expect(page.locator(".outbox-detail")).to_have_text("Everything you logged has reached your clinic.")
     assert len(server_completions(live_server, patient.id)) == 1
+
+
+# How many answers of GET /api/v1/patient/log the worker keeps (sw.js networkFirst).
+STORED_LOGS = """async () => {
+  let n = 0;
+  for (const name of await caches.keys()) {
+    if (!name.startsWith("unknot-api-")) continue;
+    const keys = await (await caches.open(name)).keys();
+    n += keys.filter((r) => new URL(r.url).pathname === "/api/v1/patient/log").length;
+  }
+  return n;
+}"""
+
+
+def test_back_online_with_nothing_to_send_the_log_is_read_again_when_the_first_read_got_the_stored_copy(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    """Back online with an empty outbox, the log was read once: when that read failed at the
+    network, the worker answered with its stored copy, and nothing read it again for 5 minutes, so
+    what the patient did on another phone did not show."""
+    patient = clinic.patient(name="Empty Outbox")
+    join_in_browser(page, clinic.invite(patient))
+    # Opened again with the worker in control: it keeps a copy of the log it read.
+    page.reload()
+    wait_for_screen(page, "today")
+    wait_until(page, lambda: page.evaluate(STORED_LOGS) == 1, "the worker's copy of the log")
+    there = page.locator("li.entry button.check").first.get_attribute("data-focus") or ""
+    context.set_offline(True)
+
+    # Meanwhile the patient ticks an exercise on their other phone.
+    _, slot, exercise = there.split(":")
+    token = clinic.join(patient, "Other phone")
+    done = {"id": str(uuid.uuid4()), "exercise_id": exercise, "on_date": local_today().isoformat(), "slot": slot}
+    done["done_at"] = dt.datetime.now(dt.UTC).isoformat()
+    r = httpx.post(
+        f"{live_server.url}/api/v1/patient/sync",
+        json={"completions": [done]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 200, r.text
+
+    # Back online on a shaky network: the first read of the log fails (the worker answers with its
+    # stored copy), later ones go through.
+    reads: list[str] = []
+
+    def first_fails(route: Route) -> None:
+        reads.append(route.request.url)
+        if len(reads) == 1:
+            route.abort("internetdisconnected")
+        else:
+            route.continue_()
+
+    context.route("**/api/v1/patient/log*", first_fails)
+    context.set_offline(False)
+    wait_until(page, lambda: bool(reads), "the log read back online")
+    # Read again by itself (2 s later), without a reload: the other phone's tick shows here.
+    expect(page.locator(f"button.check[data-focus='{there}']")).to_have_attribute("aria-pressed", "true")
+    assert len(reads) == 2
+    wait_outbox(page, 0)
+    # And not again once the server answered.
+    page.wait_for_timeout(4_500)
+    assert len(reads) == 2
+    context.unroute("**/api/v1/patient/log*")
