@@ -14,13 +14,27 @@ const loaded = {};
 export async function loadLang(lang, { ask = false } = {}) {
   const chosen = LANGS.includes(lang) ? lang : "en";
   if (!loaded[chosen]) {
-    if (ask && !(await fetch(`/i18n/${chosen}.js`)).ok) throw new Error(`no texts for ${chosen}`);
+    if (ask && !(await asked(`/i18n/${chosen}.js`))) throw new Error(`no texts for ${chosen}`);
     loaded[chosen] = (await import(`../i18n/${chosen}.js`)).default;
   }
   dict = loaded[chosen];
   current = chosen;
   document.documentElement.lang = chosen;
   return chosen;
+}
+
+// A dead connection can leave a fetch pending for minutes, and the taps after it wait behind it
+// (app.js setLang): so long without the file counts as refused.
+const ASK_TIMEOUT_MS = 15000;
+
+async function asked(url) {
+  const control = new AbortController();
+  const timer = setTimeout(() => control.abort(), ASK_TIMEOUT_MS);
+  try {
+    return (await fetch(url, { signal: control.signal })).ok;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export function lang() {

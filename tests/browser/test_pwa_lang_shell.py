@@ -288,3 +288,36 @@ def test_a_language_tapped_on_a_slow_connection_is_busy_until_it_is_shown_or_ref
     expect(spanish).to_have_attribute("aria-pressed", "true")
     expect(spanish).not_to_have_attribute("aria-busy", "true")
     expect(page.get_by_role("button", name="English")).not_to_have_attribute("aria-busy", "true")
+
+
+def test_a_language_whose_file_never_comes_is_refused_after_15_seconds_and_later_taps_are_not_held_up(
+    context: BrowserContext, page: Page, clinic: Clinic
+) -> None:
+    """On a dead connection the language file's fetch could hang for minutes: the button stayed
+    busy, nothing was said, and every tap after it waited behind it."""
+    page.clock.install()
+    join_in_browser(page, clinic.invite(clinic.patient(name="Dead Line")))
+    wait_shell_langs(page, ["/i18n/en.js"])
+    held: list[Route] = []
+    context.route("**/i18n/es.js", lambda route: held.append(route))
+    more_language(page, "Español")
+    wait_until(page, lambda: bool(held), "Spanish asked for")
+    spanish = page.get_by_role("button", name="Español")
+    expect(spanish).to_have_attribute("aria-busy", "true")
+    english = page.get_by_role("button", name="English")
+    english.click()  # waits its turn
+    page.clock.run_for(14_000)
+    expect(spanish).to_have_attribute("aria-busy", "true")
+    page.clock.run_for(1_500)
+    expect(page.locator("#toast")).to_contain_text("Español needs an internet connection the first time.")
+    expect(spanish).not_to_have_attribute("aria-busy", "true")
+    expect(spanish).to_have_attribute("aria-pressed", "false")
+    expect(english).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator("#main h1")).to_have_text("More")
+
+    # Refused, not remembered: with the connection back, the next tap brings Spanish.
+    context.unroute("**/i18n/es.js")
+    spanish.click()
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+    expect(page.get_by_role("button", name="Español")).to_have_attribute("aria-pressed", "true")
