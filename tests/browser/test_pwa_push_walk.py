@@ -24,6 +24,7 @@ from tests.browser.conftest import (
     join_in_browser,
     local_today,
     new_context,
+    screenshot,
     wait_for_screen,
 )
 from tests.browser.console_helpers import ConsoleAccount, console_session, goto_view
@@ -243,6 +244,7 @@ def test_a_test_reminder_says_first_what_became_of_it_on_this_phone_then_on_the_
             "It is on its way to 1 other phone."
         )
         expect(said).to_have_text(failed)
+        screenshot(page, "reminders-test-not-this-phone")
         # Tried again: the server no longer has this phone at all, and it is still not "on its way".
         results = tested()
         assert [(r["this_device"], r["status"]) for r in results] == [(False, "sent")]
