@@ -321,3 +321,34 @@ def test_a_language_whose_file_never_comes_is_refused_after_15_seconds_and_later
     spanish.click()
     expect(page.locator("html")).to_have_attribute("lang", "es")
     expect(page.get_by_role("button", name="Español")).to_have_attribute("aria-pressed", "true")
+
+
+def test_a_language_being_switched_stays_busy_when_more_is_drawn_again_meanwhile(
+    context: BrowserContext, page: Page, clinic: Clinic
+) -> None:
+    """More is drawn again whenever the log is read (back online, say): the language's button lost
+    its busy state while its file was still coming, and a second tap asked for it again."""
+    join_in_browser(page, clinic.invite(clinic.patient(name="Redrawn")))
+    held: list[Route] = []
+    context.route("**/i18n/es.js", lambda route: held.append(route))
+    more_language(page, "Español")
+    wait_until(page, lambda: bool(held), "Spanish asked for")
+    spanish = page.get_by_role("button", name="Español")
+    expect(spanish).to_have_attribute("aria-busy", "true")
+    drawn = page.locator(".screen.more").element_handle()
+    with page.expect_response(lambda r: "/api/v1/patient/log" in r.url):
+        page.evaluate("() => window.dispatchEvent(new Event('online'))")
+    wait_until(page, lambda: drawn.evaluate("el => !el.isConnected"), "More drawn again")
+    expect(spanish).to_have_attribute("aria-busy", "true")
+    expect(spanish).to_have_attribute("aria-disabled", "true")
+    spanish.click(force=True)  # asks for nothing more
+    page.wait_for_timeout(300)
+    assert len(held) == 1
+    for route in held:
+        route.continue_()
+    context.unroute("**/i18n/es.js")
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+    spanish = page.get_by_role("button", name="Español")
+    expect(spanish).to_have_attribute("aria-pressed", "true")
+    expect(spanish).not_to_have_attribute("aria-busy", "true")
+    expect(spanish).not_to_have_attribute("aria-disabled", "true")

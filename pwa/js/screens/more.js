@@ -51,12 +51,27 @@ function unseenFlags(r) {
   return r.type === "checkin" && r.body.red_flags && r.body.red_flags.length > 0 && refusalKey(r) !== "refusal_unknown_red_flag";
 }
 
-/** `button` is busy (and looks disabled, keeping focus) while `work` runs; a tap meanwhile does nothing. */
-function busyUntil(button, work) {
-  if (button.hasAttribute("aria-busy")) return;
-  for (const name of ["aria-busy", "aria-disabled"]) button.setAttribute(name, "true");
-  work().finally(() => {
-    for (const name of ["aria-busy", "aria-disabled"]) button.removeAttribute(name);
+// Languages whose switch is under way: their button is busy (and looks disabled, keeping focus)
+// until it is done or refused, in a More drawn again meanwhile too (a log read back online).
+const switching = new Set();
+
+function markBusy(code, busy) {
+  for (const button of document.querySelectorAll(`.more .choices button[lang="${code}"]`)) {
+    for (const name of ["aria-busy", "aria-disabled"]) {
+      if (busy) button.setAttribute(name, "true");
+      else button.removeAttribute(name);
+    }
+  }
+}
+
+/** A tap on a language while its switch is under way does nothing. */
+function switchTo(app, code) {
+  if (switching.has(code)) return;
+  switching.add(code);
+  markBusy(code, true);
+  app.setLang(code).finally(() => {
+    switching.delete(code);
+    markBusy(code, false);
   });
 }
 
@@ -74,7 +89,9 @@ export function renderMore(app) {
         class: "btn quiet", type: "button", lang: code, "aria-pressed": code === lang() ? "true" : "false",
         text: LANG_NAMES[code],
         // Busy until the switch is done (the file may come slowly) or refused (offline).
-        on: { click: (event) => busyUntil(event.currentTarget, () => app.setLang(code)) },
+        "aria-busy": switching.has(code) && "true",
+        "aria-disabled": switching.has(code) && "true",
+        on: { click: () => switchTo(app, code) },
       })))),
     joined ? h("section", { class: "block" },
       h("h2", { text: t("reminders_title") }),
