@@ -659,3 +659,61 @@ def test_a_second_backup_into_a_folder_within_the_same_second_says_what_happened
         r"run it again\n",
         err,
     ), err
+
+
+# A running app, a therapist signed in and a phone joined, whose disk fills up: what each is then
+# answered when its note of use (session last used, device last seen) is due.
+FULL_DISK_READS = r"""
+import asyncio, json, sqlite3, sys
+from litestar.testing import AsyncTestClient
+from server.app import create_app
+from server.settings import Settings
+from tests.conftest import make_therapist, sign_in
+disk = sys.argv[1]
+settings = Settings.from_env({}, database_url=f"{disk}/unknot.db", data_dir=f"{disk}/var", scheduler=False)
+def fill():
+    with open(f"{disk}/filler", "wb", buffering=0) as out:
+        try:
+            while out.write(bytes(4096)):
+                pass
+        except OSError:  # No space left on device
+            pass
+async def main():
+    app = create_app(settings)
+    async with AsyncTestClient(app=app) as console, AsyncTestClient(app=app) as phone:
+        await make_therapist(settings, "ana@clinic.example", "Ana")
+        await sign_in(console, "ana@clinic.example")
+        new = {"display_name": "Pat", "timezone": "UTC", "locale": "en"}
+        p = (await console.post("/api/v1/patients", json=new)).json()
+        code = (await console.post(f"/api/v1/patients/{p['id']}/invites")).json()["code"]
+        token = (await phone.post("/api/v1/patient/join", json={"code": code, "label": "phone"})).json()["token"]
+        phone.headers["authorization"] = f"Bearer {token}"
+        # Last used a while ago (within the idle limit): the next request notes its use.
+        with sqlite3.connect(f"{disk}/unknot.db") as db:
+            db.execute("UPDATE patient_device SET last_seen_at = '2000-01-01T00:00:00+00:00'")
+            five_minutes_ago = "strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now', '-5 minutes')"
+            db.execute("UPDATE therapist_session SET last_used_at = " + five_minutes_ago)
+        fill()
+        said = {}
+        for name, client, url in [("patients", console, "/api/v1/patients"), ("me", phone, "/api/v1/patient/me"),
+                                  ("log", phone, "/api/v1/patient/log?from=2026-01-01&to=2026-01-02")]:
+            r = await client.get(url)
+            said[name] = [r.status_code, r.text[:200]]
+        r = await console.post("/api/v1/patients", json={"display_name": "Two", "timezone": "UTC", "locale": "en"})
+        said["write"] = r.status_code
+    print(json.dumps(said))
+asyncio.run(main())
+"""
+
+
+def test_on_a_full_disk_the_console_and_the_phone_still_read_when_their_note_of_use_cannot_be_written(
+    tmp_path: Path,
+) -> None:
+    # The session's last use (once a minute) and the device's last sighting (every 10 minutes) are
+    # written on a read: on a full disk that write failed and the read was answered 503, so nothing
+    # could be looked at while the disk was full, though reads need no space.
+    said = on_a_small_disk(tmp_path / "disk", FULL_DISK_READS)
+    assert said["patients"][0] == 200, said
+    assert said["me"][0] == 200, said
+    assert said["log"][0] == 200, said
+    assert said["write"] == 503  # the disk is really full: a write is refused, as before

@@ -6,13 +6,13 @@ its audience with a guard, or says it is public.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import hmac
 import ipaddress
 import logging
 import urllib.parse
+from collections.abc import Awaitable
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -22,7 +22,7 @@ from msgspec import Struct
 
 from server.auth.secrets import hash_token
 from server.clock import Clock, parse_iso
-from server.db import patients, therapists
+from server.db import disk_full, patients, therapists
 from server.db.connection import Database, DatabaseBusy
 from server.db.patients import PatientIdentity
 from server.db.therapists import Therapist
@@ -110,6 +110,17 @@ def client_address(connection: ASGIConnection) -> str:
     return host
 
 
+async def _best_effort(write: Awaitable[None]) -> None:
+    """A note of use (a device seen, a session used): a busy database or a full disk leaves it to a
+    later request, and this one is answered; on a full disk reads still work, and a failed note
+    must not turn every read into a 503."""
+    try:
+        await write
+    except Exception as exc:
+        if not (isinstance(exc, DatabaseBusy) or disk_full(exc)):
+            raise
+
+
 class AuthMiddleware(AbstractAuthenticationMiddleware):
     """Sets ``request.user`` to a :class:`TherapistUser`, a :class:`PatientIdentity` or ``None``."""
 
@@ -133,8 +144,7 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
             if identity is None:
                 raise NotAuthorizedException("this device is not joined or was removed; join again with a new code")
             if now - parse_iso(identity.last_seen_at) > _TOUCH_EVERY:
-                with contextlib.suppress(DatabaseBusy):  # best effort: the next request tries again
-                    await patients.touch_device(db, identity.device_id, now)
+                await _best_effort(patients.touch_device(db, identity.device_id, now))
             return AuthenticationResult(user=identity, auth=None)
         session = connection.cookies.get(SESSION_COOKIE)
         if session:
@@ -147,8 +157,7 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
             if found is not None:
                 therapist, last_used = found
                 if now - last_used > _SESSION_TOUCH_EVERY:
-                    with contextlib.suppress(DatabaseBusy):  # best effort: the next request tries again
-                        await therapists.touch_session(db, token_hash, now)
+                    await _best_effort(therapists.touch_session(db, token_hash, now))
                 return AuthenticationResult(TherapistUser(therapist, token_hash, csrf_for(session)), auth=None)
         return AuthenticationResult(user=None, auth=None)
 
