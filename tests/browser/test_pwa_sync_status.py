@@ -16,11 +16,33 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, Route, expect
 
-from tests.browser.conftest import Clinic, LiveServer, join_in_browser, local_today, wait_for_screen, wait_outbox
+from tests.browser.conftest import (
+    Clinic,
+    LiveServer,
+    Patient,
+    join_in_browser,
+    local_today,
+    wait_for_screen,
+    wait_outbox,
+)
 from tests.browser.test_pwa_outbox_faults import server_completions, wait_until
 from tests.browser.test_pwa_records import MARK_DONE, open_exercise
 
 pytestmark = pytest.mark.browser
+
+
+def tick_on_another_phone(clinic: Clinic, live_server: LiveServer, patient: Patient, focus: str) -> None:
+    """The patient's other phone (joined now) logs the done mark ``focus`` names ("...:slot:exercise") today."""
+    _, slot, exercise = focus.split(":")
+    token = clinic.join(patient, "Other phone")
+    done = {"id": str(uuid.uuid4()), "exercise_id": exercise, "on_date": local_today().isoformat(), "slot": slot}
+    done["done_at"] = dt.datetime.now(dt.UTC).isoformat()
+    r = httpx.post(
+        f"{live_server.url}/api/v1/patient/sync",
+        json={"completions": [done]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 200, r.text
 
 
 def test_a_record_held_for_the_patient_online_is_not_to_send_and_offline_it_is(
@@ -93,16 +115,7 @@ def test_back_online_the_log_is_read_again_after_the_first_send_when_the_first_r
     expect(status).to_have_text("1 to send")
 
     # Meanwhile the patient ticks another exercise on their other phone.
-    _, slot, exercise = there.split(":")
-    token = clinic.join(patient, "Other phone")
-    done = {"id": str(uuid.uuid4()), "exercise_id": exercise, "on_date": local_today().isoformat(), "slot": slot}
-    done["done_at"] = dt.datetime.now(dt.UTC).isoformat()
-    r = httpx.post(
-        f"{live_server.url}/api/v1/patient/sync",
-        json={"completions": [done]},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    assert r.status_code == 200, r.text
+    tick_on_another_phone(clinic, live_server, patient, there)
 
     # Back online on a shaky network: the first read of the log fails (the worker answers with its
     # stored copy); the outbox's send goes through after it.
@@ -177,16 +190,7 @@ def test_back_online_with_nothing_to_send_the_log_is_read_again_when_the_first_r
     context.set_offline(True)
 
     # Meanwhile the patient ticks an exercise on their other phone.
-    _, slot, exercise = there.split(":")
-    token = clinic.join(patient, "Other phone")
-    done = {"id": str(uuid.uuid4()), "exercise_id": exercise, "on_date": local_today().isoformat(), "slot": slot}
-    done["done_at"] = dt.datetime.now(dt.UTC).isoformat()
-    r = httpx.post(
-        f"{live_server.url}/api/v1/patient/sync",
-        json={"completions": [done]},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    assert r.status_code == 200, r.text
+    tick_on_another_phone(clinic, live_server, patient, there)
 
     # Back online on a shaky network: the first read of the log fails (the worker answers with its
     # stored copy), later ones go through.
