@@ -570,29 +570,31 @@ async function storedPlan(language) {
   return newest || mine || null;
 }
 
+/** `run` again after 2 s, 4 s, ... up to 5 minutes (`later`), until `settle` (a busy or restarting
+ *  server is not asked every moment by every phone). */
+function backoff(run) {
+  let timer = null;
+  let delay = 0;
+  return {
+    later() {
+      clearTimeout(timer);
+      delay = Math.min(delay ? delay * 2 : 2000, 5 * 60 * 1000);
+      timer = setTimeout(run, delay);
+    },
+    settle() {
+      clearTimeout(timer);
+      delay = 0;
+    },
+  };
+}
+
 let planFetch = Promise.resolve();
-let planRetryTimer = null;
-let planRetryDelay = 0;
-// Waits before asking for the plan again after a failure while there is none to show: 2 s, 4 s,
-// ... up to 5 minutes (a busy or restarting server is not asked every moment by every phone).
-const PLAN_RETRY_FIRST_MS = 2000;
-const PLAN_RETRY_MAX_MS = 5 * 60 * 1000;
-
-function retryPlanLater() {
-  clearTimeout(planRetryTimer);
-  planRetryDelay = Math.min(planRetryDelay ? planRetryDelay * 2 : PLAN_RETRY_FIRST_MS, PLAN_RETRY_MAX_MS);
-  planRetryTimer = setTimeout(() => {
-    planRetryTimer = null;
-    if (app.token && !app.bundle) refreshPlan();
-  }, planRetryDelay);
-}
-
-function planSettled() {
-  clearTimeout(planRetryTimer);
-  planRetryTimer = null;
-  planRetryDelay = 0;
-  app.planFailed = false;
-}
+// Asked again while there is none to show after a failure, or while the one shown is the worker's
+// stored copy though the browser is online (back online, the first read often fails at the
+// network; a plan the therapist changed meanwhile would wait for the next start).
+const planRetry = backoff(() => {
+  if (app.token) refreshPlan();
+});
 
 /** Draw the waiting screen again when it shows (a plan request started or ended). */
 function redrawWaiting() {
@@ -638,7 +640,10 @@ async function fetchPlanFor(token) {
     const bundle = await call(`/api/v1/patient/plan?lang=${lang()}`, { token });
     // Removed (or someone else joined) while this was on its way: not theirs to keep.
     if (app.token !== token) return;
-    planSettled();
+    app.planFailed = false;
+    // The worker's stored copy while the browser is online: the server has not answered yet.
+    if (fromStore(bundle) && navigator.onLine) planRetry.later();
+    else planRetry.settle();
     // Offline, the worker answers with the last copy it has for this language, which may be
     // older than the plan already seen in the other one: keep the newer plan then.
     const newest = await core.get("plan");
@@ -659,7 +664,8 @@ async function fetchPlanFor(token) {
   } catch (err) {
     if (isRemoved(err)) app.onRevoked(token);
     else if (err instanceof ApiError && err.status === 404) {
-      planSettled();
+      planRetry.settle();
+      app.planFailed = false;
       app.planMissing = true;
       app.bundle = null;
       render();
@@ -667,7 +673,7 @@ async function fetchPlanFor(token) {
       // Offline or a server error: the stored plan stays on screen. With none, the waiting screen
       // says so instead of "Loading…" for ever, and the plan is asked for again by itself.
       app.planFailed = true;
-      if (!app.bundle) retryPlanLater();
+      if (!app.bundle) planRetry.later();
     }
   }
 }
@@ -706,7 +712,7 @@ async function refreshLog() {
     const log = await call(`/api/v1/patient/log?from=${from}&to=${to}`, { token });
     if (app.token !== token) return;
     if (fromStore(log)) retryLogLater();
-    else logSettled();
+    else logRetry.settle();
     await core.mergeSent("completion", log.completions, token);
     await core.mergeSent("checkin", log.checkins, token);
     await app.reloadRecords();
@@ -717,30 +723,14 @@ async function refreshLog() {
   }
 }
 
-let logRetryTimer = null;
-let logRetryDelay = 0;
+const logRetry = backoff(refreshLog);
 
 /** The log came from the worker's stored copy, or not at all, while the browser says it is online
- *  (back online, the first read often fails at the network): read it again after 2 s, 4 s, ... up
- *  to 5 minutes, until the server answers. Offline, the `online` event reads it again. */
+ *  (back online, the first read often fails at the network): read it again until the server
+ *  answers. Offline, the `online` event reads it again. */
 function retryLogLater() {
-  clearTimeout(logRetryTimer);
-  logRetryTimer = null;
-  if (!navigator.onLine) {
-    logRetryDelay = 0;
-    return;
-  }
-  logRetryDelay = Math.min(logRetryDelay ? logRetryDelay * 2 : PLAN_RETRY_FIRST_MS, PLAN_RETRY_MAX_MS);
-  logRetryTimer = setTimeout(() => {
-    logRetryTimer = null;
-    refreshLog();
-  }, logRetryDelay);
-}
-
-function logSettled() {
-  clearTimeout(logRetryTimer);
-  logRetryTimer = null;
-  logRetryDelay = 0;
+  if (navigator.onLine) logRetry.later();
+  else logRetry.settle();
 }
 
 // ---- routing -----------------------------------------------------------------------------

@@ -214,3 +214,51 @@ def test_back_online_with_nothing_to_send_the_log_is_read_again_when_the_first_r
     page.wait_for_timeout(4_500)
     assert len(reads) == 2
     context.unroute("**/api/v1/patient/log*")
+
+
+STORED_PLANS = STORED_LOGS.replace("/api/v1/patient/log", "/api/v1/patient/plan")
+
+
+def test_back_online_a_plan_read_that_got_the_stored_copy_is_read_again(
+    context: BrowserContext, page: Page, clinic: Clinic
+) -> None:
+    """The plan read back online that failed at the network got the worker's stored copy, and with
+    a plan on screen nothing read it again until the app's next start: a plan the therapist
+    changed while the phone was offline stayed hidden."""
+    patient = clinic.patient(name="New Plan")
+    join_in_browser(page, clinic.invite(patient))
+    page.reload()  # opened again with the worker in control: it keeps a copy of the plan it read
+    wait_for_screen(page, "today")
+    wait_until(page, lambda: page.evaluate(STORED_PLANS) >= 1, "the worker's copy of the plan")
+    marks = page.locator("li.entry button.check")
+    before = set(marks.evaluate_all("els => els.map((el) => el.dataset.focus)"))
+    context.set_offline(True)
+
+    # Meanwhile the therapist treats the calf instead, and assigns its plan.
+    body = {"treated": [{"muscle": "gastrocnemius", "side": "left"}], "treated_on": patient.treated_on.isoformat()}
+    r = clinic.http.post(f"/api/v1/patients/{patient.id}/plans", json=body)
+    assert r.status_code == 201, r.text
+
+    # Back online on a shaky network: the first read of the plan fails (the worker answers with its
+    # stored copy), later ones go through.
+    reads: list[str] = []
+
+    def first_fails(route: Route) -> None:
+        reads.append(route.request.url)
+        if len(reads) == 1:
+            route.abort("internetdisconnected")
+        else:
+            route.continue_()
+
+    context.route("**/api/v1/patient/plan*", first_fails)
+    context.set_offline(False)
+    # Read again by itself (2 s later), without a reload: the calf's exercises show.
+    wait_until(
+        page,
+        lambda: set(marks.evaluate_all("els => els.map((el) => el.dataset.focus)")) - before != set(),
+        "the new plan on Today",
+    )
+    assert len(reads) == 2
+    page.wait_for_timeout(4_500)  # and not again once the server answered
+    assert len(reads) == 2
+    context.unroute("**/api/v1/patient/plan*")
