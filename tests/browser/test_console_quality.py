@@ -433,6 +433,11 @@ def test_a_therapist_changes_the_password_and_the_other_browser_must_sign_in_aga
         change.click()
         expect(alert).to_have_text("The new password needs at least 10 characters.")
         expect(new).to_be_focused()
+        # Counted as the server counts: five emoji are five characters (ten UTF-16 units).
+        new.fill("\U0001f600" * 5)
+        change.click()
+        expect(alert).to_have_text("The new password needs at least 10 characters.")
+        expect(new).to_be_focused()
         new.fill(new_password)
         again.fill(new_password + "!")
         again.press("Enter")

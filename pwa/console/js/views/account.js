@@ -44,7 +44,8 @@ export async function render(_params, ctx) {
     problem.hidden = true;
     fill(done);
     if (!current.value) return refuse("Enter your current password.", current);
-    if (next.value.length < MIN_LENGTH) return refuse(`The new password needs at least ${MIN_LENGTH} characters.`, next);
+    // Characters as the server counts them: an emoji is one, though two UTF-16 units (`.length`).
+    if ([...next.value].length < MIN_LENGTH) return refuse(`The new password needs at least ${MIN_LENGTH} characters.`, next);
     if (next.value !== again.value) return refuse("The two new passwords are not the same.", again);
     if (next.value === current.value) return refuse("The new password is the same as the current one.", next);
     return busy(submit, async () => {
