@@ -21,6 +21,7 @@ from tests.browser.conftest import (
     PageProblems,
     join_in_browser,
     new_context,
+    screenshot,
     wait_for_screen,
     wait_outbox,
 )
@@ -473,3 +474,39 @@ def test_two_devices_of_the_same_kind_have_removal_buttons_told_apart(
         expect(page.locator("#toast")).to_have_text(f"{names[0].removeprefix('Remove ')} removed.")
         # The one left has no twin any more: its plain name.
         expect(table.get_by_role("button", name="Remove iPhone", exact=True)).to_have_count(1)
+
+
+def _luminance(colour: str) -> float:
+    """WCAG's relative luminance of a computed ``rgb(...)`` colour."""
+    channels = [int(x) / 255 for x in re.findall(r"\d+", colour)[:3]]
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _contrast(a: str, b: str) -> float:
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_the_language_chosen_is_told_from_the_other_by_more_than_a_tint(page: Page, clinic: Clinic) -> None:
+    # The pressed language button differed from the other only by a pale fill (about 1.2:1): a
+    # state shown by colour alone needs 3:1 against what is around it (WCAG 1.4.11).
+    join_in_browser(page, clinic.invite(clinic.patient(name="Tinted Choice")))
+    page.get_by_role("link", name="More").click()
+    wait_for_screen(page, "more")
+    chosen = page.get_by_role("button", name="English")
+    expect(chosen).to_have_attribute("aria-pressed", "true")
+    fill = chosen.evaluate("el => getComputedStyle(el).backgroundColor")
+    around = chosen.evaluate(
+        """el => {
+          for (let node = el.parentElement; node; node = node.parentElement) {
+            const colour = getComputedStyle(node).backgroundColor;
+            if (colour !== "rgba(0, 0, 0, 0)" && colour !== "transparent") return colour;
+          }
+          return "rgb(255, 255, 255)";
+        }"""
+    )
+    assert _contrast(fill, around) >= 3, (fill, around)
+    other = page.get_by_role("button", name="Español")
+    assert other.evaluate("el => getComputedStyle(el).backgroundColor") == "rgba(0, 0, 0, 0)"
+    screenshot(page, "more-language-chosen")
