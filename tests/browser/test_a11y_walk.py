@@ -105,6 +105,24 @@ def test_a_contrast_theme_still_shows_the_choice_and_the_current_tab(
         chosen_stands_out(
             page.get_by_role("button", name="English"), page.get_by_role("button", name="Español"), "the language"
         )
+
+        # The timer's cue (a shadow that flashes, which these themes drop) shows as an outline,
+        # for the flash's time only, so that the next cue shows again.
+        visit(page, "#/today", "today")
+        page.locator("li.entry a.entry-main", has_text=re.compile(r"Hold|minutes")).first.click()
+        wait_for_screen(page, "ex")
+        timer = page.locator("section.timer")
+        outline = "el => getComputedStyle(el).outlineStyle + ' ' + getComputedStyle(el).outlineWidth"
+        # Read as the cue comes (however slow the machine, the flash is 0.6 s).
+        timer.evaluate(
+            "el => { window.cueOutlines = []; new MutationObserver(() => { if (el.classList.contains('cue')) "
+            "window.cueOutlines.push((" + outline + ")(el)); }).observe(el, { attributes: true }); }"
+        )
+        timer.get_by_role("button", name="Start").click()
+        expect(timer).to_have_class(re.compile(r"\bcue\b"))
+        assert page.evaluate("window.cueOutlines[0]") == "solid 6px"
+        expect(timer).not_to_have_class(re.compile(r"\bcue\b"))
+        assert timer.evaluate(outline).startswith("none")
     finally:
         context.close()
     assert not page_problems.errors, page_problems.errors

@@ -196,6 +196,7 @@ export function renderExercise(app, { date, slot, exerciseId }) {
   let controlsKey = "";
   // Stop asked for: the clock waits (paused) for "start over" or "go on"; resume tells whether it ran.
   let stopping = null;
+  let cueEnd = null;
 
   const timer = mode === "none" ? null : createTimer(dosage, {
     onChange: draw,
@@ -209,6 +210,10 @@ export function renderExercise(app, { date, slot, exerciseId }) {
       panel.classList.remove("cue");
       void panel.offsetWidth; // restart the flash
       panel.classList.add("cue");
+      // Gone after the flash: with reduced motion or in a contrast theme the cue is an outline,
+      // which would otherwise stay on and leave the next cue unseen.
+      clearTimeout(cueEnd);
+      cueEnd = setTimeout(() => panel.classList.remove("cue"), 600);
       if (kind === "done") {
         releaseWakeLock();
         const s = timer.state();
