@@ -205,6 +205,13 @@ PATIENT_CASES = [
     ("POST", "/api/v1/patient/join", {"code": "ABCD-EFGH-JKMN", "label": "x" * 81}, 400, "label"),
     ("POST", "/api/v1/patient/join", {"code": "ABCD-EFGH-JKMN", "label": "Phone\u0000"}, 400, "label"),
     ("POST", "/api/v1/patient/join", {"code": "ABCD-EFGH-JKMN", "label": "Phone\u2066x"}, 400, "label"),
+    # The phone's join id (a UUID, see test_join_retry.py): 16 to 64 letters, digits and dashes.
+    ("POST", "/api/v1/patient/join", {"code": "ABCD-EFGH-JKMN", "join_id": "a1b2c3d4e5f6a7b"}, 400, "join_id"),
+    ("POST", "/api/v1/patient/join", {"code": "ABCD-EFGH-JKMN", "join_id": "a" * 65}, 400, "join_id"),
+    ("POST", "/api/v1/patient/join", {"code": "ABCD-EFGH-JKMN", "join_id": "a1b2c3d4 e5f6a7b8"}, 400, "join_id"),
+    ("POST", "/api/v1/patient/join", {"code": "ABCD-EFGH-JKMN", "join_id": "a1b2c3d4e5f6a7b8\n"}, 400, "join_id"),
+    ("POST", "/api/v1/patient/join", {"code": "ABCD-EFGH-JKMN", "join_id": "a1b2c3d4e5f6a7b\u00e9"}, 400, "join_id"),
+    ("POST", "/api/v1/patient/join", {"code": "ABCD-EFGH-JKMN", "join_id": 1234567890123456}, 400, "join_id"),
     ("POST", "/api/v1/patient/sync", {"completions": [{"id": "not-a-uuid"}]}, 400, "completions[0].id"),
     ("POST", "/api/v1/patient/sync", {"completions": "C:exercise_id=nope"}, 422, "completions[1].exercise_id"),
     ("POST", "/api/v1/patient/sync", {"completions": "C:slot=night"}, 400, "completions[1].slot"),

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from litestar.params import PathParameter
 
-__all__ = ["EMAIL", "HHMM", "PATTERN_REASONS", "PLAIN_TEXT", "RowId", "visible_name"]
+__all__ = ["EMAIL", "HHMM", "JOIN_ID", "PATTERN_REASONS", "PLAIN_TEXT", "RowId", "visible_name"]
 
 # SQLite and PostgreSQL keys are signed 64-bit: a larger number is a 400, not an overflow.
 RowId = Annotated[int, PathParameter(ge=1, le=2**63 - 1, description="A record id")]
@@ -20,11 +20,14 @@ RowId = Annotated[int, PathParameter(ge=1, le=2**63 - 1, description="A record i
 PLAIN_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]*$"
 EMAIL = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$"
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+# A phone's join id (a UUID). "$" alone also matches before a final line break.
+JOIN_ID = r"^[A-Za-z0-9-]+$(?!\n)"
 # msgspec names a pattern a value failed; the error response says what the pattern means.
 PATTERN_REASONS = {
     PLAIN_TEXT: "must not contain control characters",
     EMAIL: "must be an email address",
     HHMM: "must be a 24-hour time, HH:MM",
+    JOIN_ID: "must be letters, digits and dashes only",
 }
 
 

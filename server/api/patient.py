@@ -19,7 +19,7 @@ from server.api.catalog import AftercareOut, ExerciseOut, PatientLangQuery, afte
 from server.api.compression import SELF_COMPRESSED, json_answer
 from server.api.deps import CatalogDep, ClockDep, DatabaseDep, ServicesDep
 from server.api.errors import RECORD_REFUSALS, InputError
-from server.api.params import PLAIN_TEXT, visible_name
+from server.api.params import JOIN_ID, PLAIN_TEXT, visible_name
 from server.api.patients import Locale, TimeZone, check_timezone
 from server.auth.identity import WITH_PLAN_DAYS, client_address, patient_guard
 from server.auth.secrets import hash_token, new_token, normalize_invite_code
@@ -42,10 +42,14 @@ MAX_JOINS_PER_PREFIX = 10
 
 
 class JoinIn(Struct, frozen=True, forbid_unknown_fields=True):
-    """An invite code, as typed or from the link, and a name for this device."""
+    """An invite code, as typed or from the link, and a name for this device. ``join_id`` (optional):
+    made by the phone once per code (a UUID) and sent with every try of it; a used code asked for
+    again with the join id it joined with, within 10 minutes and while that device is not removed,
+    is answered as the first time, with a new token for that device (the first answer was lost)."""
 
     code: Annotated[str, Meta(min_length=4, max_length=32)]
     label: Annotated[str, Meta(max_length=80, pattern=PLAIN_TEXT)] = "Phone"
+    join_id: Annotated[str, Meta(min_length=16, max_length=64, pattern=JOIN_ID)] | None = None
 
 
 class Me(Struct, frozen=True):
@@ -387,7 +391,9 @@ class JoinController(Controller):
             )
         token = new_token()
         label = visible_name(data.label) or "Phone"
-        result = await patients.exchange_invite(db, hash_token(code), hash_token(token), label, now)
+        # With the code: the same join id sent with another code is another join.
+        join_hash = None if data.join_id is None else hash_token(f"{code}\n{data.join_id}")
+        result = await patients.exchange_invite(db, hash_token(code), hash_token(token), label, now, join_hash)
         if not isinstance(result, str):
             # The limits are for guessing: a patient who joined does not count against the clinic's Wi-Fi.
             # Best effort: the code is used up now, so a busy database must not cost the phone its token.

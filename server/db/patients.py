@@ -211,10 +211,19 @@ _JOINABLE = dialects(
 )
 
 
-async def exchange_invite(db: Database, code_hash: str, token_hash: str, label: str, now: dt.datetime) -> int | str:
+# How long after a join the same phone may ask again for the answer it never received.
+JOIN_RETRY = dt.timedelta(minutes=10)
+
+
+async def exchange_invite(
+    db: Database, code_hash: str, token_hash: str, label: str, now: dt.datetime, join_hash: str | None = None
+) -> int | str:
     """Use an invite once: returns the patient id, or why it failed ("unknown", "used", "expired").
 
     An archived patient's codes are "unknown", also when the archive and the exchange run at once.
+    ``join_hash`` (the hash of the phone's join id with the code) is kept with the new device: a
+    used code whose device has it, joined less than JOIN_RETRY ago and not revoked, is the same
+    join again (its answer was lost on the way), and that device's token becomes ``token_hash``.
     """
     async with db.transaction() as tx:
         found = await tx.fetch_one("SELECT patient_id FROM patient_invite WHERE code_hash = :h", {"h": code_hash})
@@ -231,7 +240,7 @@ async def exchange_invite(db: Database, code_hash: str, token_hash: str, label: 
         if row is None:
             return "unknown"
         if row["used_at"] is not None:
-            return "used"
+            return await _join_again(tx, patient_id, token_hash, now, join_hash)
         if row["expires_at"] <= iso(now):
             return "expired"
         # Conditional, so that of two processes exchanging one code at once only one wins.
@@ -242,14 +251,34 @@ async def exchange_invite(db: Database, code_hash: str, token_hash: str, label: 
         if used != 1:
             return "used"
         device = await tx.fetch_one(
-            "INSERT INTO patient_device (token_hash, patient_id, label, created_at, last_seen_at) "
-            "VALUES (:t, :pid, :label, :now, :now) RETURNING id",
-            {"t": token_hash, "pid": patient_id, "label": label, "now": iso(now)},
+            "INSERT INTO patient_device (token_hash, patient_id, label, created_at, last_seen_at, join_hash) "
+            "VALUES (:t, :pid, :label, :now, :now, :j) RETURNING id",
+            {"t": token_hash, "pid": patient_id, "label": label, "now": iso(now), "j": join_hash},
         )
         assert device is not None  # RETURNING gives the row just inserted
         # The therapist's history shows when a phone joined, as it shows when one was removed.
         await audit.record(tx, None, patient_id, "device.join", now, str(device["id"]))
         return patient_id
+
+
+async def _join_again(
+    tx: Transaction, patient_id: int, token_hash: str, now: dt.datetime, join_hash: str | None
+) -> int | str:
+    """A used code asked for again: the patient id when it is the same phone's join again (see
+    exchange_invite), with a new token for its device (only hashes are kept, and the first token
+    never reached the phone); else "used"."""
+    if join_hash is None:
+        return "used"
+    # Conditional, so that a removal committed meanwhile (or by another process) is never undone.
+    device = await tx.fetch_one(
+        "UPDATE patient_device SET token_hash = :t WHERE patient_id = :pid AND join_hash = :j "
+        "AND revoked_at IS NULL AND created_at > :since RETURNING id",
+        {"t": token_hash, "pid": patient_id, "j": join_hash, "since": iso(now - JOIN_RETRY)},
+    )
+    if device is None:
+        return "used"
+    await audit.record(tx, None, patient_id, "device.join", now, str(device["id"]))
+    return patient_id
 
 
 _IDENTITY_COLUMNS = 7  # PatientIdentity's fields read from its row, in order
