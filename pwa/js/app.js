@@ -407,7 +407,13 @@ export const app = {
     if (unsent && !window.confirm(t("join_unsent", { n: unsent, name: previous.display_name }))) return null;
     // A removal still being forgotten finishes first: nothing of it may land on the new patient.
     if (this.forgetting) await this.forgetting;
-    const result = await call("/api/v1/patient/join", { method: "POST", body: { code, label: deviceLabel() } });
+    // One join id per code, kept (a reload too) until it joins: asked again after an answer that
+    // was lost on the way, the server answers as the first time instead of "already used".
+    let attempt = await core.get("join_attempt");
+    if (!attempt || attempt.code !== code) await core.set("join_attempt", attempt = { code, id: uuid() });
+    const body = { code, label: deviceLabel(), join_id: attempt.id };
+    const result = await call("/api/v1/patient/join", { method: "POST", body });
+    await core.del("join_attempt");
     if (previous && !samePatient(previous, result.patient)) {
       // Someone else on this phone: nothing of the last person's may go out under the new name.
       await core.clearAll();
