@@ -4,6 +4,7 @@ first time, with a new token for the same device. Anything else gets today's ans
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from typing import Any
@@ -11,12 +12,17 @@ from typing import Any
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from server.db import open_database, patients, therapists
+from server.db.migrate import migrate
 from server.settings import Settings
 from tests.conftest import rows, tables
 from tests.test_flow_therapist_patient import create_patient
 
 Client = AsyncTestClient[Litestar]
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+# Without the second look after a lost race for the code, PostgreSQL answered "used" within the
+# first few rounds.
+ROUNDS = 30
 
 
 async def invite(therapist: Client, patient_id: int) -> str:
@@ -144,3 +150,26 @@ async def test_an_archived_patients_join_asked_again_is_refused_as_any_of_their_
     assert (await therapist.patch(f"/api/v1/patients/{patient['id']}", json={"archived": True})).status_code == 200
     r = await post_join(other_client, code, join_id)
     assert r.status_code == 404, r.text
+
+
+async def test_a_join_sent_again_while_its_first_try_is_under_way_joins_once(settings: Settings) -> None:
+    # Two connections, as two app processes hold: the app gave up waiting on the first try (its
+    # 30 s deadline) while the server was still at it, and the second reached another process.
+    async with open_database(settings) as one, open_database(settings) as other:
+        await migrate(one)
+        async with one.transaction() as tx:
+            tid = await therapists.create_therapist(tx, "t@clinic.example", "T", "hash", NOW)
+            pid = (await patients.create_patient(tx, tid, "P", "UTC", "en", NOW)).id
+        for n in range(ROUNDS):
+            async with one.transaction() as tx:
+                await patients.create_invite(tx, pid, f"code{n}", NOW, NOW + dt.timedelta(days=1))
+            joined = await asyncio.gather(
+                patients.exchange_invite(one, f"code{n}", f"first{n}", "phone", NOW, f"join{n}"),
+                patients.exchange_invite(other, f"code{n}", f"again{n}", "phone", NOW, f"join{n}"),
+            )
+            assert joined == [pid, pid], n
+            live = await one.fetch_all(
+                "SELECT token_hash FROM patient_device WHERE patient_id = :pid AND join_hash = :j",
+                {"pid": pid, "j": f"join{n}"},
+            )
+            assert len(live) == 1, n

@@ -249,7 +249,9 @@ async def exchange_invite(
             {"now": iso(now), "h": code_hash},
         )
         if used != 1:
-            return "used"
+            # Another process used it meanwhile: the same phone's join, perhaps, sent again while
+            # its first try was still under way (the app gave up waiting on it).
+            return await _join_again(tx, patient_id, token_hash, now, join_hash)
         device = await tx.fetch_one(
             "INSERT INTO patient_device (token_hash, patient_id, label, created_at, last_seen_at, join_hash) "
             "VALUES (:t, :pid, :label, :now, :now, :j) RETURNING id",
