@@ -409,11 +409,14 @@ export const app = {
     if (this.forgetting) await this.forgetting;
     // One join id per code, kept (a reload too) until it joins: asked again after an answer that
     // was lost on the way, the server answers as the first time instead of "already used".
-    let attempt = await core.get("join_attempt");
-    if (!attempt || attempt.code !== code) await core.set("join_attempt", attempt = { code, id: uuid() });
+    let attempt = await core.get("join_attempt").catch(() => null);
+    if (!attempt || attempt.code !== code) {
+      attempt = { code, id: uuid() };
+      await core.set("join_attempt", attempt).catch(() => {}); // no storage: for this page only
+    }
     const body = { code, label: deviceLabel(), join_id: attempt.id };
     const result = await call("/api/v1/patient/join", { method: "POST", body });
-    await core.del("join_attempt");
+    await core.del("join_attempt").catch(() => {});
     if (previous && !samePatient(previous, result.patient)) {
       // Someone else on this phone: nothing of the last person's may go out under the new name.
       await core.clearAll();
