@@ -280,11 +280,15 @@ def cmd_close_therapist(args: argparse.Namespace) -> int:
     from server.clock import Clock
     from server.db import therapists
 
+    settings = _settings()
+
     async def work(db: Database) -> int:
         [account] = await _accounts(db, args.email)
         try:
             async with db.transaction() as tx:
-                ended = await therapists.close_account(tx, account.id, Clock().now())
+                ended = await therapists.close_account(
+                    tx, account.id, Clock().now(), dt.timedelta(minutes=settings.session_idle_minutes)
+                )
         except therapists.StillHolds as held:
             print(
                 f"unknot: <{account.email}> still holds {held} patient(s); give them to a colleague first: "
@@ -298,7 +302,7 @@ def cmd_close_therapist(args: argparse.Namespace) -> int:
         print(f"closed <{account.email}>; {ended} session(s) signed out")
         return 0
 
-    return _run_on_accounts(_settings(), work)
+    return _run_on_accounts(settings, work)
 
 
 def cmd_reopen_therapist(args: argparse.Namespace) -> int:

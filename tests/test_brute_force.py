@@ -242,5 +242,5 @@ async def test_closing_an_account_forgets_its_browsers(client: Client, settings:
     assert r.status_code == 200
     assert rows(settings, "SELECT count(*) FROM therapist_device WHERE therapist_id = :t", {"t": tid}) == [(1,)]
     async with open_database(settings) as db, db.transaction() as tx:
-        await therapists.close_account(tx, tid, dt.datetime.now(dt.UTC))
+        await therapists.close_account(tx, tid, dt.datetime.now(dt.UTC), dt.timedelta(minutes=30))
     assert rows(settings, "SELECT count(*) FROM therapist_device WHERE therapist_id = :t", {"t": tid}) == [(0,)]

@@ -12,7 +12,7 @@ from litestar.testing import AsyncTestClient
 
 from server.clock import Clock
 from server.settings import Settings, SettingsError
-from tests.conftest import PASSWORD, rows, sign_in
+from tests.conftest import PASSWORD, make_therapist, rows, sign_in
 
 Client = AsyncTestClient[Litestar]
 START = dt.datetime(2026, 11, 24, 8, 0, tzinfo=dt.UTC)
@@ -87,3 +87,33 @@ async def test_a_new_password_counts_only_the_sessions_it_signed_out_not_those_e
     assert r.status_code == 200, r.text
     assert r.json()["other_sessions_ended"] == 1
     assert (await desk.get("/api/v1/auth/me")).status_code == 401
+
+
+async def test_each_sign_in_clears_every_accounts_ended_sessions_and_keeps_the_live_ones(
+    therapist: Client, other_client: Client, app: Litestar, clock: Clock, settings: Settings
+) -> None:
+    """A tablet's forgotten session was kept until its own therapist signed in again."""
+
+    def sessions() -> list[str]:
+        found = rows(
+            settings,
+            "SELECT t.email FROM therapist_session s JOIN therapist t ON t.id = s.therapist_id ORDER BY t.email",
+        )
+        return [r[0] for r in found]
+
+    await make_therapist(settings, "bo@clinic.example", "Bo")
+    await make_therapist(settings, "cy@clinic.example", "Cy")
+    await sign_in(other_client, "bo@clinic.example")  # the shared tablet, then left alone
+    # Ana goes on using hers: unused for 20 minutes at most, never for the idle limit.
+    for minutes in range(20, 12 * 60, 20):
+        clock.fixed = START + dt.timedelta(minutes=minutes)
+        assert await me(therapist) == 200
+    assert sessions() == ["ana@clinic.example", "bo@clinic.example"]
+    desk = AsyncTestClient(app=app)
+    await sign_in(desk, "cy@clinic.example")
+    assert sessions() == ["ana@clinic.example", "cy@clinic.example"]  # Bo's, unused for hours, is gone
+    clock.fixed = START + dt.timedelta(hours=12)
+    await sign_in(AsyncTestClient(app=app), "cy@clinic.example")
+    # Ana's ran out 12 hours after sign-in, used 20 minutes ago or not; Cy's first one lives on.
+    assert sessions() == ["cy@clinic.example", "cy@clinic.example"]
+    assert await me(desk) == 200

@@ -11,6 +11,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from server.auth.identity import SESSION_COOKIE
+from server.auth.secrets import hash_token
 from server.cli import main
 from server.clock import local_date
 from server.db import open_database, patients
@@ -145,3 +147,27 @@ async def test_no_patient_can_be_added_to_an_account_once_it_is_closed(settings:
     async with open_database(settings) as db, db.transaction() as tx:
         assert await patients.create_patient(tx, bo, "Late Lea", "UTC", "en", dt.datetime.now(dt.UTC)) is None
     assert rows(settings, "SELECT count(*) FROM patient") == [(0,)]
+
+
+async def test_closing_counts_only_the_sessions_it_signed_out_not_those_ended_already(
+    therapist: Client, app: Litestar, settings: Settings, command, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ "3 session(s) signed out" for a tablet that had signed itself out would tell the
+    administrator someone was still using the account."""
+    tablet, old_desk = AsyncTestClient(app=app), AsyncTestClient(app=app)
+    for client in (tablet, old_desk):
+        await sign_in(client, GONE)
+
+    def ended(client: Client, column: str) -> None:
+        token = hash_token(client.cookies[SESSION_COOKIE])
+        rows(
+            settings,
+            f"UPDATE therapist_session SET {column} = '2000-01-01T00:00:00Z' WHERE token_hash = :t",
+            {"t": token},
+        )
+
+    ended(tablet, "last_used_at")  # left unused past the idle limit
+    ended(old_desk, "expires_at")  # past its 12 hours
+    assert await command("close-therapist", GONE) == 0
+    assert f"closed <{GONE}>; 1 session(s) signed out" in capsys.readouterr().out
+    assert rows(settings, "SELECT count(*) FROM therapist_session") == [(0,)]

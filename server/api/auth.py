@@ -179,7 +179,8 @@ class AuthController(Controller):
             raise PermissionDeniedException("this account is closed; ask the clinic's administrator")
         await _succeeded(db, attempt)
         token, device = new_token(), new_token()
-        await therapists.create_session(db, hash_token(token), found[0].id, now, SESSION_HOURS)
+        idle = dt.timedelta(minutes=settings.session_idle_minutes)
+        await therapists.create_session(db, hash_token(token), found[0].id, now, SESSION_HOURS, idle=idle)
         # A new device cookie on every sign-in: one copied from this browser stops working once it
         # signs in again.
         await therapists.remember_device(db, hash_token(device), found[0].id, now, DEVICE_DAYS, attempt.device)

@@ -62,12 +62,16 @@ async def therapist_by_email(db: Database, email: str) -> tuple[Therapist, str] 
     return (Therapist(row["id"], row["email"], row["name"]), row["password_hash"]) if row else None
 
 
-async def create_session(db: Database, token_hash: str, therapist_id: int, now: dt.datetime, hours: int) -> None:
-    """Store a new session; expired ones of the same therapist are cleared on the way."""
+async def create_session(
+    db: Database, token_hash: str, therapist_id: int, now: dt.datetime, hours: int, *, idle: dt.timedelta
+) -> None:
+    """Store a new session; every account's ended ones (past their hours, or unused for ``idle``)
+    are cleared on the way, so a tablet's forgotten session is not kept until its therapist signs
+    in again (both conditions are indexed: migration 0016)."""
     async with db.transaction() as tx:
         await tx.execute(
-            "DELETE FROM therapist_session WHERE therapist_id = :tid AND expires_at <= :now",
-            {"tid": therapist_id, "now": iso(now)},
+            "DELETE FROM therapist_session WHERE expires_at <= :now OR last_used_at <= :idle_since",
+            {"now": iso(now), "idle_since": iso(now - idle)},
         )
         await tx.execute(
             "INSERT INTO therapist_session (token_hash, therapist_id, created_at, expires_at, last_used_at) "
@@ -122,9 +126,10 @@ class StillHolds(Exception):
     """The account still holds patients (how many); it was not closed."""
 
 
-async def close_account(tx: Transaction, therapist_id: int, now: dt.datetime) -> int | None:
-    """Close an account that holds no patients: no sign-in from now on; returns the sessions ended,
-    or None if it was closed already (nothing changed: it keeps the date it was closed on).
+async def close_account(tx: Transaction, therapist_id: int, now: dt.datetime, idle: dt.timedelta) -> int | None:
+    """Close an account that holds no patients: no sign-in from now on; returns the sessions ended
+    that were live at ``now`` (one that ran out, or sat unused for ``idle``, had ended already), or
+    None if it was closed already (nothing changed: it keeps the date it was closed on).
 
     Closed first, counted after: a patient created meanwhile is either counted or refused (see
     patients.create_patient), never left with an account nobody can use.
@@ -141,7 +146,13 @@ async def close_account(tx: Transaction, therapist_id: int, now: dt.datetime) ->
     if held := await patients_of(tx, therapist_id):
         raise StillHolds(held)
     await tx.execute("DELETE FROM therapist_device WHERE therapist_id = :tid", {"tid": therapist_id})
-    return await tx.execute("DELETE FROM therapist_session WHERE therapist_id = :tid", {"tid": therapist_id})
+    live = await tx.fetch_one(
+        "SELECT count(*) AS n FROM therapist_session WHERE therapist_id = :tid "
+        "AND expires_at > :now AND last_used_at > :idle_since",
+        {"tid": therapist_id, "now": iso(now), "idle_since": iso(now - idle)},
+    )
+    await tx.execute("DELETE FROM therapist_session WHERE therapist_id = :tid", {"tid": therapist_id})
+    return live["n"] if live else 0
 
 
 async def reopen_account(tx: Transaction, therapist_id: int) -> bool:
