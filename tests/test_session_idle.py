@@ -58,6 +58,13 @@ async def test_the_idle_limit_is_the_clinics_setting(app: Litestar, therapist: C
         Settings.from_env({"UNKNOT_SESSION_IDLE_MINUTES": "1"})
 
 
+async def test_sign_in_and_me_tell_the_console_the_idle_limit(therapist: Client, settings: Settings) -> None:
+    """The console hides its page once the limit passes untouched (tests/browser/test_console_idle_hides.py)."""
+    assert settings.session_idle_minutes == 30
+    assert (await therapist.get("/api/v1/auth/me")).json()["idle_minutes"] == 30
+    assert (await sign_in(therapist, "ana@clinic.example"))["idle_minutes"] == 30
+
+
 async def test_use_is_written_at_most_once_a_minute(therapist: Client, clock: Clock, settings: Settings) -> None:
     def last_used() -> str:
         return rows(settings, "SELECT last_used_at FROM therapist_session")[0][0]

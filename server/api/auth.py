@@ -70,10 +70,12 @@ class PasswordChangedOut(Struct, frozen=True):
 
 
 class SessionOut(Struct, frozen=True):
-    """The signed-in therapist and the token to send as X-CSRF-Token on every change."""
+    """The signed-in therapist, the token to send as X-CSRF-Token on every change, and the minutes
+    unused after which the session ends (the console hides its page once they pass untouched)."""
 
     therapist: Therapist
     csrf_token: str
+    idle_minutes: int
 
 
 def _cookie(settings: SettingsDep, value: str, max_age: int) -> Cookie:
@@ -185,7 +187,7 @@ class AuthController(Controller):
         # signs in again.
         await therapists.remember_device(db, hash_token(device), found[0].id, now, DEVICE_DAYS, attempt.device)
         return Response(
-            SessionOut(found[0], csrf_for(token)),
+            SessionOut(found[0], csrf_for(token), settings.session_idle_minutes),
             cookies=[_cookie(settings, token, SESSION_HOURS * 3600), _device_cookie(settings, device)],
         )
 
@@ -197,8 +199,8 @@ class AuthController(Controller):
         return Response(None, status_code=204, cookies=[_cookie(settings, "", 0)])
 
     @get("/me", summary="The signed-in therapist", guards=[therapist_guard])
-    async def me(self, request: Request[TherapistUser, None, object]) -> SessionOut:
-        return SessionOut(request.user.therapist, request.user.csrf)
+    async def me(self, request: Request[TherapistUser, None, object], settings: SettingsDep) -> SessionOut:
+        return SessionOut(request.user.therapist, request.user.csrf, settings.session_idle_minutes)
 
     @post(
         "/password",

@@ -41,6 +41,7 @@ def test_a_session_left_idle_ends_and_signing_in_again_keeps_the_typed_notes(
         page.get_by_role("button", name="Assign and hand over").click()
         dialog = page.get_by_role("dialog")
         expect(dialog).to_contain_text("Your session has ended")
+        expect(page.locator("#main")).to_be_hidden()  # the patient's page is not left in view behind it
         dialog.get_by_label("Password").fill(PASSWORD)
         dialog.get_by_label("Password").press("Enter")
         expect(page.locator("dialog")).to_have_count(0)

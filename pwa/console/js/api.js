@@ -9,7 +9,7 @@ export class ApiError extends Error {
   }
 }
 
-const session = { csrf: null, therapistId: null, onSignedOut: null };
+const session = { csrf: null, therapistId: null, onSignedOut: null, onCall: null };
 
 // server/auth/identity.py's refusal of a change whose token is not the session's.
 const CSRF_REFUSED = "missing or wrong x-csrf-token header";
@@ -25,7 +25,13 @@ export function onSignedOut(fn) {
   session.onSignedOut = fn;
 }
 
+/** Called on every call to the server (each one is a use of the session: its idle time restarts). */
+export function onCall(fn) {
+  session.onCall = fn;
+}
+
 async function send(path, method, body, file = false) {
+  if (session.onCall) session.onCall();
   const headers = { Accept: file ? "*/*" : "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET" && session.csrf) headers["X-CSRF-Token"] = session.csrf;
