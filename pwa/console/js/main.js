@@ -269,9 +269,11 @@ document.addEventListener("visibilitychange", () => {
 onCall(idleUsed);
 
 /** Hide the page under the "sign in again" question: nothing of it is seen, or read out, meanwhile;
- *  what was typed there stays in it. */
+ *  what was typed there stays in it. Call it before that question opens. */
 function hidePage() {
   main.hidden = true;
+  // A question left open ("Archive <name>?") names the patient too: answered "no" (asked again if wanted).
+  for (const open of document.querySelectorAll("dialog[open]")) open.close();
   if (hiddenTitle === null) hiddenTitle = document.title;
   document.title = "Session ended · Unknot console";
   fill(document.getElementById("toast")); // a message may name a patient
