@@ -67,7 +67,7 @@ async def create_session(
 ) -> None:
     """Store a new session; every account's ended ones (past their hours, or unused for ``idle``)
     are cleared on the way, so a tablet's forgotten session is not kept until its therapist signs
-    in again (both conditions are indexed: migration 0016)."""
+    in again (both conditions are indexed: migration 0017)."""
     async with db.transaction() as tx:
         await tx.execute(
             "DELETE FROM therapist_session WHERE expires_at <= :now OR last_used_at <= :idle_since",
