@@ -146,13 +146,7 @@ async def close_account(tx: Transaction, therapist_id: int, now: dt.datetime, id
     if held := await patients_of(tx, therapist_id):
         raise StillHolds(held)
     await tx.execute("DELETE FROM therapist_device WHERE therapist_id = :tid", {"tid": therapist_id})
-    live = await tx.fetch_one(
-        "SELECT count(*) AS n FROM therapist_session WHERE therapist_id = :tid "
-        "AND expires_at > :now AND last_used_at > :idle_since",
-        {"tid": therapist_id, "now": iso(now), "idle_since": iso(now - idle)},
-    )
-    await tx.execute("DELETE FROM therapist_session WHERE therapist_id = :tid", {"tid": therapist_id})
-    return live["n"] if live else 0
+    return await _end_sessions(tx, therapist_id, now, idle)
 
 
 async def reopen_account(tx: Transaction, therapist_id: int) -> bool:
@@ -238,14 +232,22 @@ async def replace_password(
             "DELETE FROM therapist_device WHERE therapist_id = :tid AND token_hash <> :keep",
             {"tid": therapist_id, "keep": keep_device or ""},
         )
-        others = {"tid": therapist_id, "keep": keep_session or ""}
-        live = await tx.fetch_one(
-            "SELECT count(*) AS n FROM therapist_session WHERE therapist_id = :tid AND token_hash <> :keep "
-            "AND expires_at > :now AND last_used_at > :idle_since",
-            {**others, "now": iso(now), "idle_since": iso(now - idle)},
-        )
-        await tx.execute("DELETE FROM therapist_session WHERE therapist_id = :tid AND token_hash <> :keep", others)
-        return live["n"] if live else 0
+        return await _end_sessions(tx, therapist_id, now, idle, keep=keep_session)
+
+
+async def _end_sessions(
+    tx: Transaction, therapist_id: int, now: dt.datetime, idle: dt.timedelta, *, keep: str | None = None
+) -> int:
+    """End every session of the account but ``keep`` (a token hash); returns how many were live at
+    ``now``: one that ran out, or sat unused for ``idle``, had ended already and is not counted."""
+    others = {"tid": therapist_id, "keep": keep or ""}
+    live = await tx.fetch_one(
+        "SELECT count(*) AS n FROM therapist_session WHERE therapist_id = :tid AND token_hash <> :keep "
+        "AND expires_at > :now AND last_used_at > :idle_since",
+        {**others, "now": iso(now), "idle_since": iso(now - idle)},
+    )
+    await tx.execute("DELETE FROM therapist_session WHERE therapist_id = :tid AND token_hash <> :keep", others)
+    return live["n"] if live else 0
 
 
 # Browsers that drop their cookies would otherwise add one each sign-in; the oldest beyond this are
