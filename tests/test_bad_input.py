@@ -41,6 +41,8 @@ THERAPIST_CASES = [
     ("POST", "/api/v1/auth/login", {"email": "not-an-email", "password": "x"}, 400, "email"),
     ("POST", "/api/v1/auth/login", {"email": "a@b.c", "password": ""}, 400, "password"),
     ("POST", "/api/v1/auth/login", {"email": "a\u0000b@x.y", "password": "x"}, 400, "email"),
+    # "$" in a pattern also matched before a final line break.
+    ("POST", "/api/v1/auth/login", {"email": "a@b.c\n", "password": "x"}, 400, "email"),
     ("POST", "/api/v1/auth/password", {"current_password": "x", "new_password": "short"}, 400, "new_password"),
     ("POST", "/api/v1/auth/password", {"new_password": "long enough 2026"}, 400, "current_password"),
     (
@@ -212,6 +214,13 @@ PATIENT_CASES = [
     ("POST", "/api/v1/patient/join", {"code": "ABCD-EFGH-JKMN", "join_id": "a1b2c3d4e5f6a7b8\n"}, 400, "join_id"),
     ("POST", "/api/v1/patient/join", {"code": "ABCD-EFGH-JKMN", "join_id": "a1b2c3d4e5f6a7b\u00e9"}, 400, "join_id"),
     ("POST", "/api/v1/patient/join", {"code": "ABCD-EFGH-JKMN", "join_id": 1234567890123456}, 400, "join_id"),
+    (
+        "PUT",
+        "/api/v1/patient/reminders",
+        {"rules": [{"slot": "morning", "local_time": "08:00\n"}]},
+        400,
+        "rules[0].local_time",
+    ),
     ("POST", "/api/v1/patient/sync", {"completions": [{"id": "not-a-uuid"}]}, 400, "completions[0].id"),
     ("POST", "/api/v1/patient/sync", {"completions": "C:exercise_id=nope"}, 422, "completions[1].exercise_id"),
     ("POST", "/api/v1/patient/sync", {"completions": "C:slot=night"}, 400, "completions[1].slot"),

@@ -18,9 +18,10 @@ RowId = Annotated[int, PathParameter(ge=1, le=2**63 - 1, description="A record i
 # console's lists ("Ana" then a device label that reads as something else). Right-to-left names
 # need none of them; the marks (U+200E, U+200F) stay allowed.
 PLAIN_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]*$"
-EMAIL = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$"
-HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
-# A phone's join id (a UUID). "$" alone also matches before a final line break.
+# "$" alone also matches before a final line break ("12:00\n"): "(?!\n)" ends them at the end.
+EMAIL = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$(?!\n)"
+HHMM = r"^([01]\d|2[0-3]):[0-5]\d$(?!\n)"
+# A phone's join id (a UUID).
 JOIN_ID = r"^[A-Za-z0-9-]+$(?!\n)"
 # msgspec names a pattern a value failed; the error response says what the pattern means.
 PATTERN_REASONS = {
