@@ -15,6 +15,7 @@ from tests.browser.conftest import (
     Clinic,
     LiveServer,
     PageProblems,
+    Patient,
     join_in_browser,
     new_context,
     serve,
@@ -52,8 +53,9 @@ def wait_held(page: Page, held: list[Route], count: int = 1, timeout: float = 20
     assert len(held) >= count, f"{len(held)} of {count} requests were asked"
 
 
-def test_a_typed_code_says_it_is_connecting_while_the_join_is_on_its_way(page: Page, clinic: Clinic) -> None:
-    patient = clinic.patient(name="Pilar")
+def type_a_code_and_hold_the_join(page: Page, clinic: Clinic, patient: Patient) -> list[Route]:
+    """On the join screen, type the patient's new code and tap Start; the join request is held
+    unanswered (in the list returned) until the test lets it go."""
     held: list[Route] = []
     page.context.route("**/api/v1/patient/join", lambda route: held.append(route))
     page.goto("/")
@@ -61,6 +63,11 @@ def test_a_typed_code_says_it_is_connecting_while_the_join_is_on_its_way(page: P
     page.get_by_label("Your code").fill(clinic.invite(patient)["code"])
     page.get_by_role("button", name="Start").click()
     wait_held(page, held)
+    return held
+
+
+def test_a_typed_code_says_it_is_connecting_while_the_join_is_on_its_way(page: Page, clinic: Clinic) -> None:
+    held = type_a_code_and_hold_the_join(page, clinic, clinic.patient(name="Pilar"))
     # A greyed-out button alone tells nothing on a slow network: it says what is happening, and
     # cannot be tapped again.
     button = page.locator("form.join-form button[type=submit]")
@@ -73,14 +80,7 @@ def test_a_typed_code_says_it_is_connecting_while_the_join_is_on_its_way(page: P
 
 
 def test_a_failed_typed_join_gives_the_button_its_words_back(page: Page, clinic: Clinic) -> None:
-    patient = clinic.patient(name="Quim")
-    held: list[Route] = []
-    page.context.route("**/api/v1/patient/join", lambda route: held.append(route))
-    page.goto("/")
-    wait_for_screen(page, "join")
-    page.get_by_label("Your code").fill(clinic.invite(patient)["code"])
-    page.get_by_role("button", name="Start").click()
-    wait_held(page, held)
+    held = type_a_code_and_hold_the_join(page, clinic, clinic.patient(name="Quim"))
     held[0].abort("internetdisconnected")
     expect(page.get_by_role("alert")).to_have_text(
         "We could not reach your clinic. Check your internet connection and try again."

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -43,6 +44,19 @@ def tick_on_another_phone(clinic: Clinic, live_server: LiveServer, patient: Pati
         headers={"Authorization": f"Bearer {token}"},
     )
     assert r.status_code == 200, r.text
+
+
+def failing_first(reads: list[str]) -> Callable[[Route], None]:
+    """A route that notes each request in ``reads`` and fails the first at the network."""
+
+    def route(route: Route) -> None:
+        reads.append(route.request.url)
+        if len(reads) == 1:
+            route.abort("internetdisconnected")
+        else:
+            route.continue_()
+
+    return route
 
 
 def test_a_record_held_for_the_patient_online_is_not_to_send_and_offline_it_is(
@@ -195,14 +209,7 @@ def test_back_online_with_nothing_to_send_the_log_is_read_again_when_the_first_r
     # Back online on a shaky network: the first read of the log fails (the worker answers with its
     # stored copy), later ones go through.
     reads: list[str] = []
-
-    def first_fails(route: Route) -> None:
-        reads.append(route.request.url)
-        if len(reads) == 1:
-            route.abort("internetdisconnected")
-        else:
-            route.continue_()
-
+    first_fails = failing_first(reads)
     context.route("**/api/v1/patient/log*", first_fails)
     context.set_offline(False)
     wait_until(page, lambda: bool(reads), "the log read back online")
@@ -242,14 +249,7 @@ def test_back_online_a_plan_read_that_got_the_stored_copy_is_read_again(
     # Back online on a shaky network: the first read of the plan fails (the worker answers with its
     # stored copy), later ones go through.
     reads: list[str] = []
-
-    def first_fails(route: Route) -> None:
-        reads.append(route.request.url)
-        if len(reads) == 1:
-            route.abort("internetdisconnected")
-        else:
-            route.continue_()
-
+    first_fails = failing_first(reads)
     context.route("**/api/v1/patient/plan*", first_fails)
     context.set_offline(False)
     # Read again by itself (2 s later), without a reload: the calf's exercises show.
