@@ -220,14 +220,6 @@ def run(name, *args, **extra):
     done = subprocess.run([sys.executable, "-m", "server.cli", *args], env={**env, **extra},
                           capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
     said[name] = [done.returncode, done.stdout, done.stderr]
-def fill(leave):
-    with open(f"{disk}/filler", "wb", buffering=0) as out:
-        try:
-            while out.write(bytes(4096)):
-                pass
-        except OSError:  # No space left on device
-            pass
-        out.truncate(max(0, out.tell() - leave))
 run("init", "init")
 run("vapid", "vapid-keys")
 fill(0)
@@ -246,15 +238,31 @@ print(json.dumps(said))
 """
 
 
+# Put before every script on_a_small_disk runs: fill(leave) takes the disk's space (argv[1]) as a
+# file "filler", all of it but ``leave`` bytes.
+FILL = r"""
+import sys as _sys
+def fill(leave=0):
+    with open(f"{_sys.argv[1]}/filler", "wb", buffering=0) as out:
+        try:
+            while out.write(bytes(4096)):
+                pass
+        except OSError:  # No space left on device
+            pass
+        out.truncate(max(0, out.tell() - leave))
+"""
+
+
 def on_a_small_disk(disk: Path, script: str, *args: str) -> Any:
-    """Run the Python ``script`` (argv: ``disk``, then ``args``) in a mount namespace of its own, with
-    a 2 MiB tmpfs at ``disk``; what it prints, read as JSON. Skips where no such disk can be made."""
+    """Run the Python ``script`` (argv: ``disk``, then ``args``; ``fill`` defined, see FILL) in a mount
+    namespace of its own, with a 2 MiB tmpfs at ``disk``; what it prints, read as JSON. Skips where
+    no such disk can be made."""
     disk.mkdir()
     mount = ["unshare", "-rm", "sh", "-c", 'mount -t tmpfs -o size=2m tmpfs "$0" && exec "$@"', str(disk)]
     if shutil.which("unshare") is None or subprocess.run([*mount, "true"], capture_output=True).returncode != 0:
         pytest.skip("no small file system to fill: unshare -rm cannot mount a tmpfs here")
     done = subprocess.run(
-        [*mount, sys.executable, "-c", script, str(disk), *args], capture_output=True, text=True, timeout=600
+        [*mount, sys.executable, "-c", FILL + script, str(disk), *args], capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
@@ -272,12 +280,7 @@ async def main():
     said = []
     async with AsyncTestClient(app=create_app(settings)) as monitor:
         said.append((await monitor.get("/api/v1/health")).json())
-        with open(f"{disk}/filler", "wb", buffering=0) as out:
-            try:
-                while out.write(bytes(4096)):
-                    pass
-            except OSError:  # No space left on device
-                pass
+        fill()
         r = await monitor.get("/api/v1/health")
         said.append([r.status_code, r.json()])
         os.remove(f"{disk}/filler")
@@ -671,13 +674,6 @@ from server.settings import Settings
 from tests.conftest import make_therapist, sign_in
 disk = sys.argv[1]
 settings = Settings.from_env({}, database_url=f"{disk}/unknot.db", data_dir=f"{disk}/var", scheduler=False)
-def fill():
-    with open(f"{disk}/filler", "wb", buffering=0) as out:
-        try:
-            while out.write(bytes(4096)):
-                pass
-        except OSError:  # No space left on device
-            pass
 async def main():
     app = create_app(settings)
     async with AsyncTestClient(app=app) as console, AsyncTestClient(app=app) as phone:
