@@ -625,13 +625,14 @@
     return null;
   }
 
-  /* A signal that gives up on a request after 30 s. A network that is up but passes nothing (a
-   * weak signal, a dead Wi-Fi) can leave a request open for many minutes, and what waits on it
-   * with it (the outbox's lock, "Connecting to your clinic…"); cut short, it fails as one that
-   * found no network, and is tried again. A timer, not AbortSignal.timeout, which older phones lack. */
-  function deadline() {
+  /* A signal that gives up on a request after `ms` (30 s by default). A network that is up but
+   * passes nothing (a weak signal, a dead Wi-Fi) can leave a request open for many minutes, and
+   * what waits on it with it (the outbox's lock, "Connecting to your clinic…"); cut short, it fails
+   * as one that found no network, and is tried again. A timer, not AbortSignal.timeout, which older
+   * phones lack. */
+  function deadline(ms) {
     var stop = new AbortController();
-    setTimeout(function () { stop.abort(); }, 30000);
+    setTimeout(function () { stop.abort(); }, ms || 30000);
     return stop.signal;
   }
 

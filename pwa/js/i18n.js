@@ -1,11 +1,16 @@
 // All interface text lives in /i18n/<lang>.js, one object per language with the same keys.
 
+import "./core.js";
+
 export const LANGS = ["en", "es"];
 // Each language by its own name (the buttons on More, the message that one needs a connection).
 export const LANG_NAMES = { en: "English", es: "Español" };
 let dict = {};
 let current = "en";
 const loaded = {};
+// A dead connection can leave a fetch pending for minutes, and the taps after it wait behind it
+// (app.js setLang): so long without the file counts as refused.
+const ASK_TIMEOUT_MS = 15000;
 
 /** Load a language's texts (English when it is not one we have). Rejects when its file cannot
  *  be had: only the language this phone uses is stored for offline use (sw.js). `ask`: fetch it
@@ -14,27 +19,14 @@ const loaded = {};
 export async function loadLang(lang, { ask = false } = {}) {
   const chosen = LANGS.includes(lang) ? lang : "en";
   if (!loaded[chosen]) {
-    if (ask && !(await asked(`/i18n/${chosen}.js`))) throw new Error(`no texts for ${chosen}`);
+    const signal = ask && globalThis.unknotCore.deadline(ASK_TIMEOUT_MS);
+    if (signal && !(await fetch(`/i18n/${chosen}.js`, { signal })).ok) throw new Error(`no texts for ${chosen}`);
     loaded[chosen] = (await import(`../i18n/${chosen}.js`)).default;
   }
   dict = loaded[chosen];
   current = chosen;
   document.documentElement.lang = chosen;
   return chosen;
-}
-
-// A dead connection can leave a fetch pending for minutes, and the taps after it wait behind it
-// (app.js setLang): so long without the file counts as refused.
-const ASK_TIMEOUT_MS = 15000;
-
-async function asked(url) {
-  const control = new AbortController();
-  const timer = setTimeout(() => control.abort(), ASK_TIMEOUT_MS);
-  try {
-    return (await fetch(url, { signal: control.signal })).ok;
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 export function lang() {
