@@ -8,7 +8,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from server.db import open_database
+from server.db import open_database, reminders
 from server.db.connection import SQLiteDatabase
 from server.db.migrate import DatabaseTooNewError, latest_version, migrate, migrations_dir
 from server.settings import Settings
@@ -253,4 +253,31 @@ async def test_sessions_made_before_idle_sessions_ended_count_as_used_when_they_
     assert await migrate(db) == list(range(15, latest_version() + 1))
     used = await db.fetch_all("SELECT last_used_at FROM therapist_session")
     assert [r[0] for r in used] == ["2026-11-24T09:00:00Z"]
+    await db.close()
+
+
+async def test_deliveries_logged_before_devices_were_kept_name_their_phone_while_its_subscription_lasts(
+    tmp_path: Path,
+) -> None:
+    """Migration 18: a delivery keeps its device; older rows have none and name it by their subscription."""
+    db = await _at_version(tmp_path / "old.db", 17, tmp_path)
+    async with db.transaction() as tx:
+        await tx.execute(ONE_THERAPIST)
+        await tx.execute(ONE_PATIENT)
+        await tx.execute(
+            "INSERT INTO patient_device (id, token_hash, patient_id, label, created_at, last_seen_at) "
+            "VALUES (1, 't1', 1, 'Old phone', 'now', 'now')"
+        )
+        await tx.execute(
+            "INSERT INTO push_subscription (id, patient_id, device_id, endpoint, p256dh, auth, created_at, updated_at) "
+            "VALUES (1, 1, 1, 'https://push.example/1', 'k', 'a', 'now', 'now')"
+        )
+        await tx.execute(
+            "INSERT INTO reminder_delivery (patient_id, subscription_id, kind, slot, on_date, due_at, status, "
+            "created_at) VALUES (1, 1, 'test', 'evening', '2026-11-20', 'now', 'sent', 'now')"
+        )
+    assert await migrate(db) == list(range(18, latest_version() + 1))
+    assert [r[0] for r in await db.fetch_all("SELECT device_id FROM reminder_delivery")] == [None]
+    [entry] = await reminders.deliveries_of(db, 1, 1, 10)
+    assert (entry.device_id, entry.device) == (1, "Old phone")
     await db.close()

@@ -331,8 +331,13 @@ async def test_a_410_removes_the_subscription_and_the_other_device_still_gets_it
     assert [r.name for r in await service.wait_for(1)] == ["Ana-2"]
     me = (await ana.phones[1].get("/api/v1/patient/reminders")).json()
     assert me["subscriptions"] == 1
+    # The log names the phone whose subscription is gone, as the other.
+    first, second = sorted(d["id"] for d in (await therapist.get(f"/api/v1/patients/{ana.id}/devices")).json())
     log = await deliveries(therapist, ana)
-    assert sorted((d["status"], d["http_status"]) for d in log) == [("gone", 410), ("sent", 201)]
+    assert sorted((d["status"], d["http_status"], d["device_id"]) for d in log) == [
+        ("gone", 410, first),
+        ("sent", 201, second),
+    ]
     # The next day nobody knocks on the dead endpoint again.
     await scheduler.tick(utc("2026-11-21T18:00:00"))
     assert service.attempts(ana.subs[0]) == 1
@@ -784,7 +789,9 @@ async def test_a_reminder_waiting_for_a_retry_is_not_sent_once_the_patient_is_ar
     assert (report.sent, report.gone) == (0, 1)
     assert service.attempts(ana.subs[0]) == 1
     [gone] = await deliveries(therapist, ana)
-    assert gone["status"] == "gone"
+    [device] = (await therapist.get(f"/api/v1/patients/{ana.id}/devices")).json()
+    # The phone it was planned for is still named, removed since.
+    assert (gone["status"], gone["device_id"], gone["device"]) == ("gone", device["id"], "Phone")
     # Restored later: the phone stays disconnected until it joins again, so no reminder goes to it.
     assert (await therapist.patch(f"/api/v1/patients/{ana.id}", json={"archived": False})).status_code == 200
     assert (await scheduler.tick(utc("2026-11-21T18:00:00"))).sent == 0

@@ -207,8 +207,10 @@ class DeliveryRow(Struct, frozen=True, kw_only=True):
     sent_at: str | None
     http_status: int | None
     last_error: str
-    # The device (phone) it went to, by the label the console shows; null once that phone's
-    # subscription is gone (removed, or refused by its push service).
+    # The device (phone) it went to, by the label the console shows, kept after that phone's
+    # subscription is gone (removed, or refused by its push service); null for a reminder never
+    # meant for a phone (skipped, missed), and for one logged before devices were kept whose
+    # subscription is gone.
     device_id: int | None = None
     device: str | None = None
 
@@ -518,9 +520,12 @@ async def done_on(
     return found
 
 
+# A delivery made for a subscription keeps the device it belongs to (device_id): the subscription
+# is deleted once its push service says it is gone, and the log still names the phone.
 _INSERT_DELIVERY = (
-    "INSERT INTO reminder_delivery (patient_id, subscription_id, kind, slot, on_date, due_at, status, attempts, "
-    "next_attempt_at, claim, payload, last_error, created_at) VALUES (:pid, :sid, :kind, :slot, :on_date, :due_at, "
+    "INSERT INTO reminder_delivery (patient_id, subscription_id, device_id, kind, slot, on_date, due_at, status, "
+    "attempts, next_attempt_at, claim, payload, last_error, created_at) VALUES (:pid, :sid, "
+    "(SELECT device_id FROM push_subscription WHERE id = :sid), :kind, :slot, :on_date, :due_at, "
     ":status, :attempts, :next, :claim, :payload, :error, :now) "
 )
 
@@ -532,18 +537,20 @@ def _delivery_params(d: dict[str, object]) -> dict[str, object]:
 # One statement for the whole set, so that RETURNING says which rows went in (executemany cannot).
 # "WHERE true" keeps SQLite from reading ON CONFLICT as part of the SELECT.
 ADD_DELIVERIES = dialects(
-    sqlite="INSERT INTO reminder_delivery (patient_id, subscription_id, kind, slot, on_date, due_at, status, "
-    "attempts, next_attempt_at, claim, payload, last_error, created_at) "
-    "SELECT json_extract(value, '$.pid'), json_extract(value, '$.sid'), json_extract(value, '$.kind'), "
+    sqlite="INSERT INTO reminder_delivery (patient_id, subscription_id, device_id, kind, slot, on_date, due_at, "
+    "status, attempts, next_attempt_at, claim, payload, last_error, created_at) "
+    "SELECT json_extract(value, '$.pid'), json_extract(value, '$.sid'), "
+    "(SELECT device_id FROM push_subscription WHERE id = json_extract(value, '$.sid')), json_extract(value, '$.kind'), "
     "json_extract(value, '$.slot'), json_extract(value, '$.on_date'), json_extract(value, '$.due_at'), "
     "json_extract(value, '$.status'), json_extract(value, '$.attempts'), json_extract(value, '$.next'), "
     "json_extract(value, '$.claim'), json_extract(value, '$.payload'), json_extract(value, '$.error'), "
     "json_extract(value, '$.now') FROM json_each(:rows) WHERE true ON CONFLICT DO NOTHING RETURNING status",
-    postgresql="INSERT INTO reminder_delivery (patient_id, subscription_id, kind, slot, on_date, due_at, status, "
-    "attempts, next_attempt_at, claim, payload, last_error, created_at) "
-    "SELECT CAST(r->>'pid' AS bigint), CAST(r->>'sid' AS bigint), r->>'kind', r->>'slot', r->>'on_date', "
-    "r->>'due_at', r->>'status', CAST(r->>'attempts' AS integer), r->>'next', r->>'claim', r->>'payload', "
-    "r->>'error', r->>'now' FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS r "
+    postgresql="INSERT INTO reminder_delivery (patient_id, subscription_id, device_id, kind, slot, on_date, due_at, "
+    "status, attempts, next_attempt_at, claim, payload, last_error, created_at) "
+    "SELECT CAST(r->>'pid' AS bigint), CAST(r->>'sid' AS bigint), "
+    "(SELECT device_id FROM push_subscription WHERE id = CAST(r->>'sid' AS bigint)), r->>'kind', r->>'slot', "
+    "r->>'on_date', r->>'due_at', r->>'status', CAST(r->>'attempts' AS integer), r->>'next', r->>'claim', "
+    "r->>'payload', r->>'error', r->>'now' FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS r "
     "ON CONFLICT DO NOTHING RETURNING status",
 )
 
@@ -715,12 +722,14 @@ async def prune(tx: Transaction, before: dt.datetime) -> int:
 
 
 async def deliveries_of(db: Database, therapist_id: int, patient_id: int, limit: int) -> list[DeliveryRow]:
-    """An owned patient's latest deliveries, newest first."""
+    """An owned patient's latest deliveries, newest first, each with the phone it went to: the device
+    stored with it or, for a row logged before devices were stored, its subscription's while that lasts.
+    Only ever one of this patient's devices: a subscription handed to another patient since names none."""
     rows = await db.fetch_all(
         "SELECT d.id, d.kind, d.slot, d.on_date, d.due_at, d.status, d.attempts, d.sent_at, d.http_status, "
         "d.last_error, pd.id AS device_id, pd.label AS device FROM reminder_delivery d "
-        "JOIN patient p ON p.id = d.patient_id "
-        "LEFT JOIN push_subscription s ON s.id = d.subscription_id LEFT JOIN patient_device pd ON pd.id = s.device_id "
+        "JOIN patient p ON p.id = d.patient_id LEFT JOIN push_subscription s ON s.id = d.subscription_id "
+        "LEFT JOIN patient_device pd ON pd.id = coalesce(d.device_id, s.device_id) AND pd.patient_id = d.patient_id "
         "WHERE d.patient_id = :pid AND p.therapist_id = :tid ORDER BY d.id DESC LIMIT :limit",
         {"pid": patient_id, "tid": therapist_id, "limit": limit},
     )
