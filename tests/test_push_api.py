@@ -135,6 +135,43 @@ async def test_another_patient_can_neither_remove_nor_take_over_a_subscription(
     assert (await bo.phones[0].get("/api/v1/patient/reminders")).json()["subscriptions"] == 2
 
 
+async def test_the_devices_list_says_which_phones_get_reminders(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog, devices=2)
+    ana.phones.append(await join_phone(therapist, app, ana.id, label="Tablet"))  # never turned reminders on
+
+    async def subscribed() -> list[tuple[int, bool]]:
+        r = await therapist.get(f"/api/v1/patients/{ana.id}/devices")
+        assert r.status_code == 200, r.text
+        return sorted((d["id"], d["subscribed"]) for d in r.json())
+
+    first, second, tablet = (i for i, _ in await subscribed())
+    assert await subscribed() == [(first, True), (second, True), (tablet, False)]
+    service.gone(ana.subs[0])  # uninstalled: the test reminder finds its subscription gone
+    assert (await ana.phones[1].post("/api/v1/patient/push/test")).json()["sent"] == 1
+    assert await subscribed() == [(first, False), (second, True), (tablet, False)]
+    assert (await therapist.delete(f"/api/v1/patients/{ana.id}/devices/{second}")).status_code == 204
+    assert await subscribed() == [(first, False), (second, False), (tablet, False)]
+
+
+async def test_the_delivery_log_names_only_the_patients_own_phones_once_a_browser_is_handed_on(
+    therapist: Client, app: Litestar, service: PushService, catalog: Catalog, settings: Settings
+) -> None:
+    ana = await make_patient(therapist, app, service, catalog, name="Ana")
+    bo = await make_patient(therapist, app, service, catalog, name="Bo")
+    [ana_phone] = (await therapist.get(f"/api/v1/patients/{ana.id}/devices")).json()
+    assert (await ana.phones[0].post("/api/v1/patient/push/test")).status_code == 200
+    # As a row logged before deliveries kept their device: only its subscription says which phone.
+    rows(settings, "UPDATE reminder_delivery SET device_id = NULL")
+    [entry] = (await therapist.get(f"/api/v1/patients/{ana.id}/reminders")).json()["deliveries"]
+    assert entry["device_id"] == ana_phone["id"]
+    # The same browser (same keys) handed on to Bo: its subscription is now Bo's phone's.
+    assert (await bo.phones[0].put("/api/v1/patient/push/subscriptions", json=ana.subs[0].as_json())).status_code == 200
+    [entry] = (await therapist.get(f"/api/v1/patients/{ana.id}/reminders")).json()["deliveries"]
+    assert (entry["device_id"], entry["device"]) == (None, None)
+
+
 def test_endpoints_must_be_https_on_a_known_push_service_outside_development() -> None:
     point = b64url(b"\x04" + bytes(64))
     keys = {"p256dh": "BMUQ7gkSTNiOzjgK9ypA6A-vTXbqOCor-hk7re9D46xbqQJ_5Jzlk_CIA-tp0Bbq8RrdFl0JJDsWiuw1-CLpiJM"}
@@ -319,12 +356,13 @@ async def test_a_test_reminder_says_by_their_labels_which_phones_it_reached_and_
         ("Kitchen tablet", devices["Kitchen tablet"], "failed", 503, True),
         ("Old Android", devices["Old Android"], "gone", 410, False),
     }
-    # The therapist's log says which phone each went to; the one whose subscription is gone can no
-    # longer be named (its row keeps the outcome).
+    # The therapist's log says which phone each went to, the one whose subscription is gone since
+    # (deleted on the 410) included.
+    assert (await ana.phones[1].get("/api/v1/patient/reminders")).json()["subscriptions"] == 2
     log = (await therapist.get(f"/api/v1/patients/{ana.id}/reminders")).json()["deliveries"]
-    assert sorted((d["kind"], d["status"], d["device"] or "", d["device_id"] or 0) for d in log) == [
+    assert sorted((d["kind"], d["status"], d["device"], d["device_id"]) for d in log) == [
         ("test", "failed", "Kitchen tablet", devices["Kitchen tablet"]),
-        ("test", "gone", "", 0),
+        ("test", "gone", "Old Android", devices["Old Android"]),
         ("test", "sent", "Ana's iPhone", devices["Ana's iPhone"]),
     ]
 

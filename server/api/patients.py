@@ -242,7 +242,7 @@ class PatientsController(Controller):
                 raise NotFoundException(f"no patient {patient_id}")
             return InvitesWithdrawn(await _withdraw_invites(tx, therapist_id, patient_id, now, "by the therapist"))
 
-    @get("/{patient_id:int}/devices", summary="The patient's joined devices")
+    @get("/{patient_id:int}/devices", summary="The patient's joined devices, and which of them get push reminders")
     async def devices(self, request: TherapistRequest, db: DatabaseDep, patient_id: RowId) -> list[Device]:
         await owned_patient(db, request.user.therapist.id, patient_id)
         return await patients.devices_of(db, request.user.therapist.id, patient_id)

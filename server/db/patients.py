@@ -55,6 +55,9 @@ class Device(Struct, frozen=True):
     created_at: str
     last_seen_at: str
     revoked_at: str | None
+    # Whether it gets push reminders: it holds a push subscription (a removed device holds none).
+    # Reminder times are the patient's, the same on each of their phones (see reminders.rules_of).
+    subscribed: bool
 
 
 class PatientIdentity(Struct, frozen=True):
@@ -345,13 +348,15 @@ async def touch_device(db: Database, device_id: int, now: dt.datetime) -> None:
 
 
 async def devices_of(db: Database, therapist_id: int, patient_id: int) -> list[Device]:
-    """An owned patient's devices, newest first."""
+    """An owned patient's devices, newest first, each saying whether it gets push reminders."""
     rows = await db.fetch_all(
-        "SELECT d.id, d.label, d.created_at, d.last_seen_at, d.revoked_at FROM patient_device d "
+        "SELECT d.id, d.label, d.created_at, d.last_seen_at, d.revoked_at, "
+        "EXISTS (SELECT 1 FROM push_subscription s WHERE s.device_id = d.id AND s.patient_id = p.id) "
+        "AND d.revoked_at IS NULL AS subscribed FROM patient_device d "
         "JOIN patient p ON p.id = d.patient_id WHERE p.id = :pid AND p.therapist_id = :tid ORDER BY d.id DESC",
         {"pid": patient_id, "tid": therapist_id},
     )
-    return [Device(*r) for r in rows]
+    return [Device(*r[:5], subscribed=bool(r[5])) for r in rows]
 
 
 async def revoke_device(

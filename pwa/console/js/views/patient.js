@@ -291,6 +291,8 @@ function devicesBody(id, devices, refresh) {
       h("td", {}, shortDate(localDate(d.created_at))),
       h("td", {}, h("time", { datetime: d.last_seen_at, title: dateTime(d.last_seen_at) }, ago(d.last_seen_at))),
       h("td", {}, d.revoked_at ? `removed ${shortDate(localDate(d.revoked_at))}` : "active"),
+      // Whether this phone gets push reminders; their times are the patient's (the Reminders card).
+      h("td", {}, d.revoked_at ? "—" : d.subscribed ? "on" : "not turned on"),
       h(
         "td",
         {},
@@ -353,7 +355,7 @@ function devicesBody(id, devices, refresh) {
     "Withdraw unused codes",
   );
   return [
-    table("Devices joined to this patient", ["Device", "Joined", "Last seen", "Status", h("span", { class: "sr-only" }, "Actions")], rows, "No device has joined yet. Hand over a code to connect the patient's phone."),
+    table("Devices joined to this patient", ["Device", "Joined", "Last seen", "Status", "Reminders", h("span", { class: "sr-only" }, "Actions")], rows, "No device has joined yet. Hand over a code to connect the patient's phone."),
     h(
       "p",
       { class: "muted" },
@@ -364,7 +366,8 @@ function devicesBody(id, devices, refresh) {
 }
 
 /** One line of the delivery log: the time of day and day, a test or a reminder, its outcome, and
- *  the phone it went to (by the name the Devices table gives it) when that phone still gets them. */
+ *  the phone it went to (by the name the Devices table gives it), removed or unsubscribed since too;
+ *  only an entry logged before the server kept the phone, its subscription gone, names none. */
 function deliveryLine(d, names) {
   const what = (SLOT_NAMES[d.slot] || d.slot) + " " + shortDate(d.on_date) + (d.kind === "test" ? " (test)" : "");
   const phone = d.device_id !== null && d.device_id !== undefined
@@ -373,10 +376,15 @@ function deliveryLine(d, names) {
   return what + ": " + d.status + (phone ? " · " + phone : "") + (d.last_error ? " (" + d.last_error + ")" : "");
 }
 
+/** Whether the patient's plan had its last day before today (the patient's date). */
+function planEnded(r, today) {
+  return Boolean(r.plan_last_day && today && r.plan_last_day < today);
+}
+
 /** Why no reminder is coming although reminders are on. */
 function noneComing(r, hasPlan, today) {
   if (!hasPlan) return "No reminder is coming: the patient has no plan yet.";
-  if (r.plan_last_day && today && r.plan_last_day < today) {
+  if (planEnded(r, today)) {
     return "No reminder is coming: the plan ended on " + shortDate(r.plan_last_day) + ". A new plan starts them again.";
   }
   return "No reminder is coming: the plan has nothing more at these times of day.";
@@ -445,7 +453,10 @@ function remindersCard(result, hasPlan, today, devices, id) {
     h(
       "p",
       {},
-      h("strong", { class: r.on ? "ok" : "muted" }, r.on ? "On" : "Off"),
+      // Turned on, but nothing comes after the plan's last day: not "On".
+      r.on && planEnded(r, today)
+        ? h("strong", { class: "muted" }, "Ended with the plan")
+        : h("strong", { class: r.on ? "ok" : "muted" }, r.on ? "On" : "Off"),
       ` · ${plural(r.subscriptions, "device subscribed", "devices subscribed")}`,
       r.last_ok_at ? ` · last delivered ${ago(r.last_ok_at)} (${dateTime(r.last_ok_at, r.timezone)})` : "",
       ` · times in ${r.timezone}`,
