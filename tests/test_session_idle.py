@@ -65,6 +65,22 @@ async def test_sign_in_and_me_tell_the_console_the_idle_limit(therapist: Client,
     assert (await sign_in(therapist, "ana@clinic.example"))["idle_minutes"] == 30
 
 
+async def test_sign_in_and_me_tell_the_console_when_the_session_ends_however_used(
+    therapist: Client, clock: Clock
+) -> None:
+    """The console hides its page at that moment too (tests/browser/test_console_idle_hides.py),
+    not only at its next call; a new password keeps the session's end."""
+    clock.fixed = START + dt.timedelta(minutes=20)
+    assert (await therapist.get("/api/v1/auth/me")).json()["expires_at"] == "2026-11-24T20:00:00Z"
+    r = await therapist.post(
+        "/api/v1/auth/password", json={"current_password": PASSWORD, "new_password": "a much better passphrase"}
+    )
+    assert r.status_code == 200, r.text
+    assert (await therapist.get("/api/v1/auth/me")).json()["expires_at"] == "2026-11-24T20:00:00Z"
+    signed_in = await sign_in(therapist, "ana@clinic.example", "a much better passphrase")
+    assert signed_in["expires_at"] == "2026-11-24T20:20:00Z"
+
+
 async def test_use_is_written_at_most_once_a_minute(therapist: Client, clock: Clock, settings: Settings) -> None:
     def last_used() -> str:
         return rows(settings, "SELECT last_used_at FROM therapist_session")[0][0]

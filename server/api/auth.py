@@ -70,12 +70,14 @@ class PasswordChangedOut(Struct, frozen=True):
 
 
 class SessionOut(Struct, frozen=True):
-    """The signed-in therapist, the token to send as X-CSRF-Token on every change, and the minutes
-    unused after which the session ends (the console hides its page once they pass untouched)."""
+    """The signed-in therapist, the token to send as X-CSRF-Token on every change, the minutes
+    unused after which the session ends, and when it ends however much it is used (12 hours after
+    sign-in): the console hides its page at either end."""
 
     therapist: Therapist
     csrf_token: str
     idle_minutes: int
+    expires_at: str
 
 
 def _cookie(settings: SettingsDep, value: str, max_age: int) -> Cookie:
@@ -182,12 +184,12 @@ class AuthController(Controller):
         await _succeeded(db, attempt)
         token, device = new_token(), new_token()
         idle = dt.timedelta(minutes=settings.session_idle_minutes)
-        await therapists.create_session(db, hash_token(token), found[0].id, now, SESSION_HOURS, idle=idle)
+        expires = await therapists.create_session(db, hash_token(token), found[0].id, now, SESSION_HOURS, idle=idle)
         # A new device cookie on every sign-in: one copied from this browser stops working once it
         # signs in again.
         await therapists.remember_device(db, hash_token(device), found[0].id, now, DEVICE_DAYS, attempt.device)
         return Response(
-            SessionOut(found[0], csrf_for(token), settings.session_idle_minutes),
+            SessionOut(found[0], csrf_for(token), settings.session_idle_minutes, expires),
             cookies=[_cookie(settings, token, SESSION_HOURS * 3600), _device_cookie(settings, device)],
         )
 
@@ -198,9 +200,14 @@ class AuthController(Controller):
         await therapists.delete_session(db, request.user.session_hash)
         return Response(None, status_code=204, cookies=[_cookie(settings, "", 0)])
 
-    @get("/me", summary="The signed-in therapist", guards=[therapist_guard])
+    @get(
+        "/me",
+        summary="The signed-in therapist; a use of the session like any call (the console's keep-alive)",
+        guards=[therapist_guard],
+    )
     async def me(self, request: Request[TherapistUser, None, object], settings: SettingsDep) -> SessionOut:
-        return SessionOut(request.user.therapist, request.user.csrf, settings.session_idle_minutes)
+        user = request.user
+        return SessionOut(user.therapist, user.csrf, settings.session_idle_minutes, user.session_expires_at)
 
     @post(
         "/password",

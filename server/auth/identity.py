@@ -62,11 +62,13 @@ _SESSION_TOUCH_EVERY = dt.timedelta(minutes=1)
 
 
 class TherapistUser(Struct, frozen=True):
-    """A signed-in therapist, with the session's CSRF token."""
+    """A signed-in therapist, with the session's CSRF token and when it ends however much it is
+    used (ISO)."""
 
     therapist: Therapist
     session_hash: str
     csrf: str
+    session_expires_at: str
 
 
 def csrf_for(session_token: str) -> str:
@@ -155,10 +157,10 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
                 db, token_hash, now, dt.timedelta(minutes=settings.session_idle_minutes)
             )
             if found is not None:
-                therapist, last_used = found
-                if now - last_used > _SESSION_TOUCH_EVERY:
+                if now - found.last_used > _SESSION_TOUCH_EVERY:
                     await _best_effort(therapists.touch_session(db, token_hash, now))
-                return AuthenticationResult(TherapistUser(therapist, token_hash, csrf_for(session)), auth=None)
+                user = TherapistUser(found.therapist, token_hash, csrf_for(session), found.expires_at)
+                return AuthenticationResult(user, auth=None)
         return AuthenticationResult(user=None, auth=None)
 
 

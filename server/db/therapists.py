@@ -11,6 +11,7 @@ from server.db import audit
 from server.db.connection import Database, Reader, Transaction, dialects
 
 __all__ = [
+    "LiveSession",
     "NotTheirs",
     "StillHolds",
     "Therapist",
@@ -64,10 +65,12 @@ async def therapist_by_email(db: Database, email: str) -> tuple[Therapist, str] 
 
 async def create_session(
     db: Database, token_hash: str, therapist_id: int, now: dt.datetime, hours: int, *, idle: dt.timedelta
-) -> None:
-    """Store a new session; every account's ended ones (past their hours, or unused for ``idle``)
-    are cleared on the way, so a tablet's forgotten session is not kept until its therapist signs
-    in again (both conditions are indexed: migration 0017)."""
+) -> str:
+    """Store a new session and return when it ends however much it is used (its ``expires_at``);
+    every account's ended ones (past their hours, or unused for ``idle``) are cleared on the way,
+    so a tablet's forgotten session is not kept until its therapist signs in again (both conditions
+    are indexed: migration 0017)."""
+    expires = iso(now + dt.timedelta(hours=hours))
     async with db.transaction() as tx:
         await tx.execute(
             "DELETE FROM therapist_session WHERE expires_at <= :now OR last_used_at <= :idle_since",
@@ -76,23 +79,36 @@ async def create_session(
         await tx.execute(
             "INSERT INTO therapist_session (token_hash, therapist_id, created_at, expires_at, last_used_at) "
             "VALUES (:hash, :tid, :now, :expires, :now)",
-            {"hash": token_hash, "tid": therapist_id, "now": iso(now), "expires": iso(now + dt.timedelta(hours=hours))},
+            {"hash": token_hash, "tid": therapist_id, "now": iso(now), "expires": expires},
         )
+    return expires
+
+
+class LiveSession(Struct, frozen=True):
+    """The therapist behind a live session, when it was last used, and when it ends however much
+    it is used (``expires_at``, ISO)."""
+
+    therapist: Therapist
+    last_used: dt.datetime
+    expires_at: str
 
 
 async def therapist_for_session(
     db: Database, token_hash: str, now: dt.datetime, idle: dt.timedelta
-) -> tuple[Therapist, dt.datetime] | None:
-    """The therapist behind a live session and when it was last used, or ``None``: a session ends
-    12 hours after sign-in, or once unused for ``idle``."""
+) -> LiveSession | None:
+    """The live session of a token, or ``None``: a session ends 12 hours after sign-in, or once
+    unused for ``idle``."""
     row = await db.fetch_one(
-        "SELECT t.id, t.email, t.name, s.last_used_at FROM therapist_session s "
+        "SELECT t.id, t.email, t.name, s.last_used_at, s.expires_at FROM therapist_session s "
         "JOIN therapist t ON t.id = s.therapist_id "
         "WHERE s.token_hash = :hash AND s.expires_at > :now AND s.last_used_at > :idle_since "
         "AND t.closed_at IS NULL",
         {"hash": token_hash, "now": iso(now), "idle_since": iso(now - idle)},
     )
-    return (Therapist(row["id"], row["email"], row["name"]), parse_iso(row["last_used_at"])) if row else None
+    if row is None:
+        return None
+    therapist = Therapist(row["id"], row["email"], row["name"])
+    return LiveSession(therapist, parse_iso(row["last_used_at"]), row["expires_at"])
 
 
 async def touch_session(db: Database, token_hash: str, now: dt.datetime) -> None:
