@@ -30,6 +30,15 @@ export function onCall(fn) {
   session.onCall = fn;
 }
 
+// How far the server's clock is ahead of this browser's (ms), from the Date header of the last
+// answer: the times the server gives are its own, and a tablet's clock may be off.
+let serverAhead = 0;
+
+/** A time the server gave (ISO) on this browser's clock, as of the last answer. */
+export function localTime(iso) {
+  return Date.parse(iso) - serverAhead;
+}
+
 async function send(path, method, body, file = false) {
   if (session.onCall) session.onCall();
   const headers = { Accept: file ? "*/*" : "application/json" };
@@ -47,6 +56,8 @@ async function send(path, method, body, file = false) {
   } catch {
     throw new ApiError(0, null);
   }
+  const date = Date.parse(res.headers.get("Date") || "");
+  if (!Number.isNaN(date)) serverAhead = date - Date.now();
   if (file && res.ok) return { res, data: await res.blob() };
   const data = res.status === 204 ? null : await res.json().catch(() => null);
   return { res, data };

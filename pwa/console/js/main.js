@@ -11,8 +11,9 @@
 // hash changes; the browser's Back and Forward change it first, so the router moves back to the
 // view's entry and asks; closing or reloading the tab asks the browser's way (beforeunload).
 
-import { api, ApiError, onCall, onSignedOut, setCsrf } from "./api.js";
+import { api, ApiError, onSignedOut, setCsrf } from "./api.js";
 import { fill, h } from "./dom.js";
+import { sessionStarted, sessionStopped, watchSession } from "./idle.js";
 import { confirmDialog, errorBox, toast } from "./ui.js";
 import * as account from "./views/account.js";
 import * as handover from "./views/handover.js";
@@ -215,58 +216,13 @@ function route() {
   ctx.navigate("#/");
 }
 
-// A console left untouched on a clinic's shared tablet: once the session's idle limit (the
-// server's UNKNOT_SESSION_IDLE_MINUTES, from sign-in and /auth/me) passes without a touch, a key or
-// a call to the server, the session has ended there too; the page's patient data is hidden and the
-// password asked for over it. The deadline is checked again on every touch and when the tab comes
-// back, as a sleeping tablet's timers wake late.
-let idleMinutes = null;
-let idleDeadline = null;
-let idleTimer = null;
+// A console left untouched on a clinic's shared tablet, or open 12 hours: when the session ends
+// (idle.js knows when), the page's patient data is hidden and the password asked for over it.
+watchSession(() => {
+  if (ctx.therapist && !reauth) reauth = signInAgain();
+});
 // The page's title while it is hidden (it names the patient): given back on signing in again.
 let hiddenTitle = null;
-
-function idleStart(session) {
-  idleMinutes = Number.isInteger(session.idle_minutes) ? session.idle_minutes : null;
-  idleDeadline = null; // a deadline of the session before is no more
-  idleUsed();
-}
-
-function idleUsed() {
-  if (idleDeadline !== null && Date.now() >= idleDeadline) {
-    idleOver();
-    return;
-  }
-  clearTimeout(idleTimer);
-  idleTimer = null;
-  idleDeadline = null;
-  if (!ctx.therapist || !idleMinutes || reauth) return;
-  const ms = idleMinutes * 60_000;
-  idleDeadline = Date.now() + ms;
-  idleTimer = setTimeout(idleCheck, ms);
-}
-
-function idleCheck() {
-  if (idleDeadline === null) return;
-  const left = idleDeadline - Date.now();
-  if (left > 0) idleTimer = setTimeout(idleCheck, left);
-  else idleOver();
-}
-
-function idleOver() {
-  clearTimeout(idleTimer);
-  idleTimer = null;
-  idleDeadline = null;
-  if (ctx.therapist && !reauth) reauth = signInAgain();
-}
-
-for (const type of ["pointerdown", "keydown", "wheel"]) {
-  document.addEventListener(type, idleUsed, { capture: true, passive: true });
-}
-document.addEventListener("visibilitychange", () => {
-  if (document.visibilityState === "visible") idleCheck();
-});
-onCall(idleUsed);
 
 /** Hide the page under the "sign in again" question: nothing of it is seen, or read out, meanwhile;
  *  what was typed there stays in it. Call it before that question opens. */
@@ -291,14 +247,14 @@ ctx.signedIn = (session) => {
   ctx.therapist = session.therapist;
   setCsrf(session.csrf_token, session.therapist.id);
   fill(document.getElementById("toast"));
-  idleStart(session);
+  sessionStarted(session);
   route();
 };
 
 function signedOut(message) {
   ctx.therapist = null;
   setCsrf(null);
-  idleUsed(); // no timer while nobody is signed in
+  sessionStopped();
   setHeader();
   route();
   if (message) toast(message);
@@ -308,8 +264,7 @@ function signedOut(message) {
 async function signInAgain() {
   const before = ctx.therapist;
   const focused = lastFocus; // a busy button may have dropped focus on <body> meanwhile
-  clearTimeout(idleTimer);
-  idleDeadline = null;
+  sessionStopped();
   hidePage();
   const session = await signin.signInAgain(before.email);
   reauth = null;
@@ -326,7 +281,7 @@ async function signInAgain() {
     ctx.therapist = session.therapist;
     setCsrf(session.csrf_token, session.therapist.id);
     showPage(true);
-    idleStart(session);
+    sessionStarted(session);
     setHeader();
     if (unshown) {
       unshown = false;
@@ -408,7 +363,7 @@ async function boot() {
     const session = await api("/auth/me", { quiet401: true });
     ctx.therapist = session.therapist;
     setCsrf(session.csrf_token, session.therapist.id);
-    idleStart(session);
+    sessionStarted(session);
   } catch (err) {
     if (!(err instanceof ApiError) || (err.status !== 401 && err.status !== 0)) throw err;
     if (err.status === 0) toast("The server cannot be reached.");

@@ -1,0 +1,103 @@
+// When the console's session ends, as the server keeps it: UNKNOT_SESSION_IDLE_MINUTES after its
+// last use, and at its expires_at (12 hours after sign-in) however much it is used. At either
+// moment the page is hidden and the password asked for over it (main.js), not at the next call.
+//
+// The server counts only calls as use, so the page's deadline follows its calls, not its keys. A
+// therapist typing a long note without saving must not meet the sign-in at Save: a key, a touch or
+// the wheel sends a cheap call (GET /auth/me) once the last call is a few minutes old. An untouched
+// page sends nothing, so the idle limit still ends a session left alone. The console's tabs tell
+// each other when they last called (a time and an end, nothing of a patient): a tab left alone
+// beside one in use stays open for as long as the session does.
+
+import { api, localTime, onCall } from "./api.js";
+
+// While the therapist works, a call at most every quarter of the idle limit (30 s for the
+// shortest, 2 minutes) and 5 minutes: with the minute the server may miss (it records use once a
+// minute), its last use stays well inside the limit.
+const KEEP_ALIVE_MAX_MS = 5 * 60_000;
+
+const tabs = typeof BroadcastChannel === "function" ? new BroadcastChannel("unknot-console-session") : null;
+// The session's idle limit (ms); null while nobody is signed in or the password is being asked for.
+let idleMs = null;
+let lastCall = 0;
+let endsAt = Infinity;
+let timer = null;
+let onEnd = null;
+
+function deadline() {
+  return Math.min(lastCall + idleMs, endsAt);
+}
+
+// Checked again on every touch, call and return of the tab: a sleeping tablet's timers wake late.
+function check() {
+  clearTimeout(timer);
+  timer = null;
+  if (idleMs === null) return;
+  const left = deadline() - Date.now();
+  if (left > 0) {
+    timer = setTimeout(check, left);
+    return;
+  }
+  sessionStopped();
+  onEnd();
+}
+
+/** A call reached for the server at `at` (this tab's, or another's): the session's last use. */
+function used(at) {
+  if (idleMs !== null && Date.now() >= deadline()) {
+    check(); // ended before this use: it cannot bring the session back
+    return;
+  }
+  lastCall = Math.max(lastCall, at);
+  check();
+}
+
+function touched() {
+  if (idleMs === null) return;
+  if (Date.now() >= deadline()) {
+    check();
+    return;
+  }
+  if (Date.now() - lastCall >= Math.min(KEEP_ALIVE_MAX_MS, idleMs / 4)) {
+    // A 401 asks for the password (api.js); without network the next touch tries again.
+    api("/auth/me").catch(() => {});
+  }
+}
+
+/** Watch the session: `ended` is called once its idle limit or its end has come. */
+export function watchSession(ended) {
+  onEnd = ended;
+  onCall(() => {
+    const at = Date.now();
+    used(at);
+    if (tabs) tabs.postMessage({ used: at });
+  });
+  if (tabs) {
+    tabs.onmessage = ({ data }) => {
+      if (data && Number.isFinite(data.ends)) endsAt = data.ends;
+      if (data && Number.isFinite(data.used)) used(data.used);
+    };
+  }
+  for (const type of ["pointerdown", "keydown", "wheel"]) {
+    document.addEventListener(type, touched, { capture: true, passive: true });
+  }
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") check();
+  });
+}
+
+/** A session answer (sign-in, /auth/me): its idle limit and end start to count. */
+export function sessionStarted(session) {
+  idleMs = session.idle_minutes * 60_000;
+  endsAt = localTime(session.expires_at);
+  lastCall = Date.now();
+  // The browser's one cookie is this session now, in every tab.
+  if (tabs) tabs.postMessage({ used: lastCall, ends: endsAt });
+  check();
+}
+
+/** Nobody signed in, or the password being asked for: no deadline meanwhile. */
+export function sessionStopped() {
+  idleMs = null;
+  check();
+}
