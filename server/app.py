@@ -73,8 +73,8 @@ class Health(Struct, frozen=True, omit_defaults=True):
         503: ResponseSpec(
             Health,
             description="The disk that holds the database is full: writes are refused (status `disk_full`, "
-            "`reason` says since when) until one succeeds again after space is freed; or the database cannot "
-            "be reached (status `database_unavailable`)",
+            "`reason` says since when) until space is freed (SQLite: 1 MiB free again) or a write succeeds; "
+            "or the database cannot be reached (status `database_unavailable`)",
             generate_examples=False,
         )
     },
@@ -89,7 +89,7 @@ async def health(db: DatabaseDep) -> Response[Health]:
         return Response(Health("database_unavailable", VERSION, None, reason), status_code=HTTP_503_SERVICE_UNAVAILABLE)
     version = row["v"] if row else 0
     # Reads still work, so the app looks fine; but nothing a phone or a therapist sends can be kept.
-    if (since := db.disk_full_since) is not None:
+    if (since := db.full_since()) is not None:
         reason = (
             f"the disk that holds the database is full: writes are refused since "
             f"{since.isoformat(timespec='seconds')}; free space on it"

@@ -27,7 +27,7 @@ from server.app import VERSION
 from server.catalog import Catalog
 from server.cli import main
 from server.clock import Clock
-from server.db import disk_full, open_database
+from server.db import open_database
 from server.db.backup import backup_name
 from server.db.connection import SQLiteDatabase
 from server.db.migrate import latest_version, migrate, migrations_dir
@@ -202,7 +202,7 @@ async def test_a_write_too_large_for_the_disk_fails_saying_the_disk_is_full(tmp_
             async with db.transaction() as tx:
                 await tx.execute("INSERT INTO t VALUES (zeroblob(?))", (8_000_000,))
         assert str(refused.value) == "database or disk is full"
-        assert disk_full(refused.value)
+        assert db.disk_full(refused.value)
         await db._writer.execute("PRAGMA max_page_count = 1073741823")
         async with db.transaction() as tx:
             await tx.execute("INSERT INTO t VALUES (zeroblob(?))", (10,))
@@ -253,12 +253,12 @@ def fill(leave=0):
 """
 
 
-def on_a_small_disk(disk: Path, script: str, *args: str) -> Any:
+def on_a_small_disk(disk: Path, script: str, *args: str, size: str = "2m") -> Any:
     """Run the Python ``script`` (argv: ``disk``, then ``args``; ``fill`` defined, see FILL) in a mount
-    namespace of its own, with a 2 MiB tmpfs at ``disk``; what it prints, read as JSON. Skips where
+    namespace of its own, with a tmpfs of ``size`` at ``disk``; what it prints, read as JSON. Skips where
     no such disk can be made, except as root, where that is a failure."""
     disk.mkdir()
-    mount = ["unshare", "-rm", "sh", "-c", 'mount -t tmpfs -o size=2m tmpfs "$0" && exec "$@"', str(disk)]
+    mount = ["unshare", "-rm", "sh", "-c", f'mount -t tmpfs -o size={size} tmpfs "$0" && exec "$@"', str(disk)]
     if shutil.which("unshare") is None or subprocess.run([*mount, "true"], capture_output=True).returncode != 0:
         # As root (CI) a mount namespace is there to be had: its absence would hide these tests.
         if os.geteuid() == 0:
@@ -304,6 +304,90 @@ def test_health_says_the_disk_is_full_before_any_write_is_refused(tmp_path: Path
         r"the disk that holds the database is full \(\d+ KiB free\); free space on it", full[1]["reason"]
     )
     assert again == ok
+
+
+# A running app whose disk fills up when SQLite's -shm file must grow: the WAL's frames have room,
+# the wal-index's next 32 KiB do not, and SQLite says "disk I/O error" (SQLITE_IOERR_SHMSIZE).
+FULL_DISK_SHM = r"""
+import asyncio, json, logging, os, sqlite3, sys
+from litestar.testing import AsyncTestClient
+from server.app import create_app
+from server.settings import Settings
+from tests.conftest import make_therapist, sign_in
+disk = sys.argv[1]
+db = f"{disk}/unknot.db"
+settings = Settings.from_env({}, database_url=db, data_dir=f"{disk}/var", scheduler=False)
+logged = []
+def frames():  # 4 KiB pages: each frame is its page and a 24-byte header, after the WAL's 32-byte header
+    return (os.path.getsize(f"{db}-wal") - 32) // 4120
+async def main():
+    said = {}
+    async with AsyncTestClient(app=create_app(settings)) as console:  # the app sets the log's handlers
+        keep = type("Keep", (logging.Handler,), {"emit": lambda self, record: logged.append(record)})
+        logging.getLogger("unknot").addHandler(keep())
+        await make_therapist(settings, "ana@clinic.example", "Ana")
+        await sign_in(console, "ana@clinic.example")
+        new = {"display_name": "Pat", "timezone": "UTC", "locale": "en"}
+        assert (await console.post("/api/v1/patients", json=new)).status_code == 201
+        # The first 32 KiB of the -shm index 4062 frames. A reader holding a snapshot keeps the WAL from
+        # starting over, so it grows to just short of that; the next patient's frames cross it.
+        other = sqlite3.connect(db, isolation_level=None)
+        other.execute("PRAGMA wal_autocheckpoint=0")
+        other.execute("CREATE TABLE scratch (x BLOB)")
+        held = sqlite3.connect(db, isolation_level=None)
+        held.execute("BEGIN")
+        held.execute("SELECT count(*) FROM scratch").fetchone()
+        other.execute("INSERT INTO scratch VALUES (zeroblob(?))", ((4000 - frames()) * 4096,))
+        while frames() < 4060:
+            other.execute("INSERT INTO scratch VALUES (1)")
+        fill(28 * 1024)  # room for the WAL's frames (6 pages of 4 KiB at most), not for the -shm's 8
+        r = await console.post("/api/v1/patients", json={**new, "display_name": "Refused"})
+        said["refused"] = [r.status_code, r.json(), r.headers.get("retry-after")]
+        said["shm grew"] = os.path.getsize(f"{db}-shm") > 32 * 1024
+        said["logged"] = [[rec.getMessage(), rec.exc_info is not None] for rec in logged]
+        said["full"] = (await console.get("/api/v1/health")).json()
+        said["names"] = [p["display_name"] for p in (await console.get("/api/v1/patients")).json()]
+        os.remove(f"{disk}/filler")
+        r = await console.get("/api/v1/health")  # no write in between
+        said["freed"] = [r.status_code, r.json()["status"]]
+        r = await console.post("/api/v1/patients", json={**new, "display_name": "After"})
+        said["after"] = r.status_code
+        said["names after"] = [p["display_name"] for p in (await console.get("/api/v1/patients")).json()]
+    print(json.dumps(said))
+asyncio.run(main())
+"""
+
+
+def test_a_disk_io_error_of_a_full_disk_answers_503_disk_full_and_health_is_ok_once_space_is_freed(
+    tmp_path: Path,
+) -> None:
+    # SQLite's "disk I/O error" when its -shm could not grow was answered 500 with a traceback in the
+    # log, and health said "ok" once space was freed only after some write had gone through.
+    said = on_a_small_disk(tmp_path / "disk", FULL_DISK_SHM, size="20m")
+    assert said["shm grew"]  # the write met the -shm's growth, not the WAL's (that one says SQLITE_FULL)
+    assert said["refused"] == [
+        503,
+        {
+            "status": 503,
+            "detail": "the server's disk is full; nothing was changed, try again later",
+            "errors": [],
+            "code": "disk_full",
+        },
+        "60",
+    ]
+    assert said["logged"] == [
+        [
+            "cannot save POST /api/v1/patients: the disk that holds the database is full; free space on it "
+            "(nothing was changed)",
+            False,
+        ]
+    ]
+    assert said["full"]["status"] == "disk_full"
+    assert said["full"]["reason"].startswith("the disk that holds the database is full: writes are refused since ")
+    assert said["names"] == ["Pat"]
+    assert said["freed"] == [200, "ok"]
+    assert said["after"] == 201
+    assert sorted(said["names after"]) == ["After", "Pat"]
 
 
 def test_commands_on_a_full_disk_say_it_is_full_and_what_to_do_without_a_traceback(tmp_path: Path) -> None:

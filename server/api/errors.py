@@ -20,8 +20,7 @@ from litestar.types import Scope
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from server.api.params import PATTERN_REASONS
-from server.db import disk_full
-from server.db.connection import DatabaseBusy, DatabaseUnavailable
+from server.db.connection import Database, DatabaseBusy, DatabaseUnavailable
 from server.programs import ProgramError
 from server.programs.model import DAY_ZERO
 
@@ -94,12 +93,28 @@ class FieldError(Struct, frozen=True):
     ) = UNSET
 
 
+# Why a 503 came from the server's side, not the request's, in a word that stays the same (as
+# health's ``status`` says it): disk_full (the disk that holds the database is full) and
+# database_unavailable (the database cannot be reached, or its connection was lost mid-request).
+Unavailable = Literal["disk_full", "database_unavailable"]
+
+
 class ErrorBody(Struct, frozen=True):
     """The body of every error response."""
 
     status: int
     detail: str
     errors: list[FieldError] = []
+    code: (
+        Annotated[
+            Unavailable,
+            Meta(
+                description="Only on a 503 the operator must fix: `disk_full` or `database_unavailable` (as "
+                "`GET /api/v1/health` says); nothing was changed, and the request may be sent again later"
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 class InputError(Exception):
@@ -119,8 +134,10 @@ class InputError(Exception):
         super().__init__(f"{field}: {message}")
 
 
-def _respond(status: int, detail: str, errors: list[FieldError] | None = None) -> Response[ErrorBody]:
-    return Response(ErrorBody(status, detail, errors or []), status_code=status, media_type=MediaType.JSON)
+def _respond(
+    status: int, detail: str, errors: list[FieldError] | None = None, code: Unavailable | UnsetType = UNSET
+) -> Response[ErrorBody]:
+    return Response(ErrorBody(status, detail, errors or [], code), status_code=status, media_type=MediaType.JSON)
 
 
 def _aliases(request: Request) -> dict[str, str]:
@@ -228,7 +245,8 @@ def _crash(request: Request, exc: Exception) -> Response[ErrorBody]:
 
 
 def _database_error(request: Request, exc: Exception) -> Response[ErrorBody]:
-    if not disk_full(exc):
+    db: Database = request.app.state.db
+    if not db.disk_full(exc):
         return _crash(request, exc)
     # The operator's to fix, not a bug: one line saying what to do, no traceback. The PWA's outbox
     # keeps what it could not send and tries again.
@@ -237,7 +255,11 @@ def _database_error(request: Request, exc: Exception) -> Response[ErrorBody]:
         request.method,
         loggable_path(request.scope),
     )
-    response = _respond(HTTP_503_SERVICE_UNAVAILABLE, "the server's disk is full; nothing was changed, try again later")
+    response = _respond(
+        HTTP_503_SERVICE_UNAVAILABLE,
+        "the server's disk is full; nothing was changed, try again later",
+        code="disk_full",
+    )
     response.headers["Retry-After"] = "60"
     return response
 
@@ -247,7 +269,9 @@ def _unreachable(request: Request, exc: DatabaseUnavailable) -> Response[ErrorBo
     # server (never its password) instead of a traceback for every request; the body says nothing of it.
     log.error("cannot reach the database for %s %s: %s", request.method, loggable_path(request.scope), exc)
     response = _respond(
-        HTTP_503_SERVICE_UNAVAILABLE, "the database cannot be reached; nothing was changed, try again later"
+        HTTP_503_SERVICE_UNAVAILABLE,
+        "the database cannot be reached; nothing was changed, try again later",
+        code="database_unavailable",
     )
     response.headers["Retry-After"] = "10"
     return response

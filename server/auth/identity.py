@@ -22,7 +22,7 @@ from msgspec import Struct
 
 from server.auth.secrets import hash_token
 from server.clock import Clock, parse_iso
-from server.db import disk_full, patients, therapists
+from server.db import patients, therapists
 from server.db.connection import Database, DatabaseBusy
 from server.db.patients import PatientIdentity
 from server.db.therapists import Therapist
@@ -112,14 +112,14 @@ def client_address(connection: ASGIConnection) -> str:
     return host
 
 
-async def _best_effort(write: Awaitable[None]) -> None:
+async def _best_effort(db: Database, write: Awaitable[None]) -> None:
     """A note of use (a device seen, a session used): a busy database or a full disk leaves it to a
     later request, and this one is answered; on a full disk reads still work, and a failed note
     must not turn every read into a 503."""
     try:
         await write
     except Exception as exc:
-        if not (isinstance(exc, DatabaseBusy) or disk_full(exc)):
+        if not (isinstance(exc, DatabaseBusy) or db.disk_full(exc)):
             raise
 
 
@@ -146,7 +146,7 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
             if identity is None:
                 raise NotAuthorizedException("this device is not joined or was removed; join again with a new code")
             if now - parse_iso(identity.last_seen_at) > _TOUCH_EVERY:
-                await _best_effort(patients.touch_device(db, identity.device_id, now))
+                await _best_effort(db, patients.touch_device(db, identity.device_id, now))
             return AuthenticationResult(user=identity, auth=None)
         session = connection.cookies.get(SESSION_COOKIE)
         if session:
@@ -158,7 +158,7 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
             )
             if found is not None:
                 if now - found.last_used > _SESSION_TOUCH_EVERY:
-                    await _best_effort(therapists.touch_session(db, token_hash, now))
+                    await _best_effort(db, therapists.touch_session(db, token_hash, now))
                 user = TherapistUser(found.therapist, token_hash, csrf_for(session), found.expires_at)
                 return AuthenticationResult(user, auth=None)
         return AuthenticationResult(user=None, auth=None)

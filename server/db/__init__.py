@@ -29,18 +29,10 @@ from server.db.connection import Database, SQLiteDatabase
 from server.db.postgres import PostgresDatabase, is_postgres_url
 from server.settings import Settings
 
-__all__ = ["IntegrityError", "disk_full", "open_database"]
+__all__ = ["IntegrityError", "open_database"]
 
 # A constraint said no (a duplicate key, a missing parent row), on either backend.
 IntegrityError = (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)
-
-
-def disk_full(exc: BaseException) -> bool:
-    """Whether ``exc`` says the database cannot grow: the disk that holds it (SQLite's file, or the
-    PostgreSQL server's) is full. The operator's to fix, by freeing space; no bug and no bad request."""
-    if isinstance(exc, sqlite3.OperationalError):
-        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
-    return isinstance(exc, asyncpg.DiskFullError)
 
 
 def open_database(settings: Settings) -> Database:

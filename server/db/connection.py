@@ -192,6 +192,10 @@ class Database:
     # file, or the PostgreSQL server's); ``None`` again once a write commits. Per process: what
     # ``GET /api/v1/health`` reports, so a monitoring system learns the clinic cannot store anything.
     disk_full_since: dt.datetime | None = None
+    # Whether the disk that holds the database had less than LOW_SPACE_BYTES free when the note was
+    # made: only then does room found later prove it has room again. A write refused with room left (a
+    # user's quota, SQLite's max_page_count) says nothing free space can tell: only a write clears that.
+    _full_on_low_space = False
 
     def _wrote(self, refused: BaseException | None, full: bool) -> None:
         """Note how a write transaction ended: committed having changed something (``refused`` is
@@ -201,6 +205,24 @@ class Database:
             self.disk_full_since = None
         elif full and self.disk_full_since is None:
             self.disk_full_since = dt.datetime.now(dt.UTC)
+            self._full_on_low_space = (free := self.space_left()) is not None and free < LOW_SPACE_BYTES
+
+    def full_since(self) -> dt.datetime | None:
+        """:attr:`disk_full_since`, dropped first if the disk found full has room again: after the
+        operator frees space, health says so without waiting for a write (on a quiet night none comes)."""
+        if (
+            self.disk_full_since is not None
+            and self._full_on_low_space
+            and (free := self.space_left()) is not None
+            and free >= LOW_SPACE_BYTES
+        ):
+            self.disk_full_since = None
+        return self.disk_full_since
+
+    def disk_full(self, exc: BaseException) -> bool:
+        """Whether ``exc`` says this database cannot grow: the disk that holds it (SQLite's file, or
+        the PostgreSQL server's) is full. The operator's to fix, by freeing space; no bug and no bad request."""
+        raise NotImplementedError
 
     async def connect(self) -> None:
         """Open the connections."""
@@ -457,6 +479,10 @@ class SQLiteDatabase(Database):
         except OSError:
             return None
 
+    def disk_full(self, exc: BaseException) -> bool:
+        # SQLite says "disk I/O error", not "full", when its -shm file cannot grow (see no_space_left).
+        return no_space_left(exc, self.path.parent)
+
     async def connect(self) -> None:
         """Open the writer and the reader connection."""
         try:
@@ -561,7 +587,7 @@ class SQLiteDatabase(Database):
                     raise
                 await writer.execute("COMMIT")
             except sqlite3.OperationalError as exc:
-                self._wrote(exc, full=exc.sqlite_errorcode == sqlite3.SQLITE_FULL)
+                self._wrote(exc, full=self.disk_full(exc))
                 raise
             else:
                 if writer.total_changes != changes:

@@ -276,7 +276,7 @@ class PostgresDatabase(Database):
                     "SELECT txid_current_if_assigned() IS NOT NULL"
                 )
         except asyncpg.PostgresError as exc:
-            self._wrote(exc, full=isinstance(exc, asyncpg.DiskFullError))
+            self._wrote(exc, full=self.disk_full(exc))
             raise
         if wrote:
             self._wrote(None, full=False)
@@ -287,6 +287,9 @@ class PostgresDatabase(Database):
         assert self._pool is not None, "database is not connected"
         async with self._pool.connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             yield PostgresTransaction(conn, self.memo)
+
+    def disk_full(self, exc: BaseException) -> bool:
+        return isinstance(exc, asyncpg.DiskFullError)
 
     async def clock_ahead(self) -> dt.timedelta:
         """How far this machine's clock is ahead of the database server's."""

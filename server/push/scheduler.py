@@ -35,7 +35,7 @@ from msgspec import Struct
 
 from server.catalog.model import Catalog
 from server.clock import Clock, clocks_apart, iso, local_date, parse_iso
-from server.db import disk_full, plans, reminders
+from server.db import plans, reminders
 from server.db.connection import Database, DatabaseUnavailable, Transaction
 from server.db.reminders import Claimed, DueRule, TargetRow
 from server.programs import SLOTS, Program, RoutineEntry, routine_for
@@ -188,7 +188,7 @@ class Scheduler:
                     if apart := clocks_apart(await self.db.clock_ahead()):
                         log.warning("push: %s", apart)
             except Exception as exc:
-                if disk_full(exc):  # every tick until space is freed: one line each, no traceback
+                if self.db.disk_full(exc):  # every tick until space is freed: one line each, no traceback
                     log.error("push scheduler: the disk that holds the database is full; free space on it")
                 elif isinstance(exc, DatabaseUnavailable):  # PostgreSQL down: one line a tick too
                     log.error("push scheduler: %s", exc)
