@@ -132,6 +132,26 @@ class Cluster:
         """Drop a database made by :meth:`create_database` (closing whatever is still connected)."""
         self.call(self._drop(url.rsplit("/", 1)[1]))
 
+    def end_connections(self, url: str) -> int:
+        """End the app's connections to the database of ``url``, as a restart of the server does; how many.
+
+        Called from a test's event loop, it holds that loop until they are gone: the app's pool has
+        not yet read that they were ended, and its next statement meets a connection already closed.
+        """
+        app = "SELECT {} FROM pg_stat_activity WHERE datname = $1 AND application_name = 'unknot'"
+
+        async def terminate() -> int:
+            assert self._admin is not None
+            name = url.rsplit("/", 1)[1]
+            ended = await self._admin.fetchval(app.format("count(pg_terminate_backend(pid))"), name)
+            for _ in range(1000):  # pg_terminate_backend only signals them: until they are gone
+                if not await self._admin.fetchval(app.format("count(*)"), name):
+                    return ended
+                await asyncio.sleep(0.01)
+            raise ClusterError(f"{ended} connections to {name} were signalled to end and are still there")
+
+        return self.call(terminate())
+
     def stop(self) -> None:
         """Stop the server and remove its folder."""
         with contextlib.suppress(Exception):

@@ -147,6 +147,7 @@ async def test_with_postgresql_out_of_reach_health_and_requests_answer_503_and_l
         r = await therapist.get("/api/v1/patients")
         assert r.status_code == 503, r.text
         assert r.json()["detail"] == "the database cannot be reached; nothing was changed, try again later"
+        assert r.json()["code"] == "database_unavailable"
         assert r.headers["Retry-After"] == "10"
         logged = [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
         assert [rec.getMessage().split(": cannot connect to ")[0] for rec in logged] == [
@@ -171,6 +172,27 @@ async def test_with_postgresql_out_of_reach_health_and_requests_answer_503_and_l
     r = await monitor.get("/api/v1/health")
     assert (r.status_code, r.json()["status"]) == (200, "ok")
     assert (await therapist.get("/api/v1/patients")).status_code == 200
+
+
+@pytest.mark.parametrize("settings", ["postgresql"], indirect=True)
+async def test_after_postgresql_ended_the_apps_connections_the_next_requests_are_answered(
+    therapist: Client, client: Client, settings: Settings, pg_cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A restart of PostgreSQL (or its idle timeout) ended the pool's idle connections; the first
+    # request on each was answered 500 ("connection was closed in the middle of operation").
+    new = {"display_name": "Pat", "timezone": "UTC", "locale": "en"}
+    assert (await therapist.post("/api/v1/patients", json=new)).status_code == 201
+    caplog.set_level(logging.INFO, logger="unknot")
+    for request in (
+        lambda: therapist.get("/api/v1/patients"),
+        lambda: therapist.post("/api/v1/patients", json={**new, "display_name": "After"}),
+        lambda: client.get("/api/v1/health"),
+    ):
+        assert pg_cluster.end_connections(settings.database_url) >= 1
+        r = await request()
+        assert r.status_code in (200, 201), r.text
+    assert [rec for rec in caplog.records if rec.levelno >= logging.WARNING] == []
+    assert rows(settings, "SELECT display_name FROM patient ORDER BY id") == [("Pat",), ("After",)]
 
 
 async def test_only_a_write_that_changed_something_says_the_disk_has_room_again(settings: Settings) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import asyncpg
 import pytest
 
+from server.db.connection import DatabaseUnavailable
 from server.db.postgres import PostgresDatabase
 from tests.postgres import Cluster
 
@@ -119,3 +120,42 @@ async def test_the_pool_size_setting_bounds_each_process_and_a_unix_socket_url_c
     assert {b["client_addr"] for b in backends} == {None}  # None: a Unix socket, not TCP
     with pytest.raises(SettingsError, match=r"UNKNOT_DATABASE_POOL_SIZE: .*at least 1"):
         Settings.from_env({"UNKNOT_DATABASE_POOL_SIZE": "0"})
+
+
+async def test_connections_the_server_ended_are_replaced_where_nothing_had_run_on_them(
+    url: str, pg_cluster: Cluster
+) -> None:
+    # After PostgreSQL restarted (or ended idle connections), the first statement on each pooled
+    # connection failed with "connection was closed in the middle of operation": a 500 for the request.
+    async with PostgresDatabase(url, max_size=3) as db:
+
+        async def fill_the_pool() -> None:
+            await asyncio.gather(*(db.fetch_one("SELECT pg_sleep(0.05)") for _ in range(3)))
+
+        await fill_the_pool()
+        assert pg_cluster.end_connections(url) == 3
+        assert (await db.fetch_one("SELECT 1 AS one"))["one"] == 1
+        assert [r["n"] for r in await db.fetch_all("SELECT 2 AS n")] == [2]
+
+        await fill_the_pool()
+        assert pg_cluster.end_connections(url) == 3
+        async with db.transaction() as tx:  # its BEGIN met the closed connection: nothing had run
+            await tx.execute("INSERT INTO attempt (key, at) VALUES ('one', 't')")
+
+        await fill_the_pool()
+        assert pg_cluster.end_connections(url) == 3
+        async with db.snapshot() as reader:
+            assert (await reader.fetch_one("SELECT count(*) AS n FROM attempt"))["n"] == 1
+
+        # Lost after a statement ran: that cannot be run again safely; unavailable (503), rolled back.
+        async def lost_half_way() -> None:
+            async with db.transaction() as tx:
+                await tx.execute("INSERT INTO attempt (key, at) VALUES ('two', 't')")
+                assert pg_cluster.end_connections(url) >= 1
+                await tx.execute("INSERT INTO attempt (key, at) VALUES ('three', 't')")
+
+        with pytest.raises(DatabaseUnavailable, match=r"^lost the connection to postgresql://unknot@"):
+            await lost_half_way()
+        assert [r["key"] for r in await db.fetch_all("SELECT key FROM attempt")] == ["one"]
+        assert db._pool is not None
+        assert db._pool._open <= 3

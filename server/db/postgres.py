@@ -9,14 +9,15 @@ put in that order. Rows are ``asyncpg.Record``: by position or by column name, l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import re
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import asyncpg
@@ -24,6 +25,8 @@ import asyncpg
 from server.db.connection import Database, DatabaseUnavailable, Dialect, Memo, Params, Reader, Row, Transaction
 
 __all__ = ["PostgresDatabase", "PostgresTransaction", "is_postgres_url", "translate"]
+
+T = TypeVar("T")
 
 # A string literal, a quoted identifier, a comment, a ``::type`` cast, or a :name parameter.
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|::|:([A-Za-z_][A-Za-z0-9_]*)")
@@ -111,6 +114,18 @@ class PostgresTransaction(Transaction):
     async def serialize(self, key: str) -> None:
         # Released at commit or rollback; hashtext gives every key its own lock.
         await self._conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", key)
+
+
+class _ConnectionLost(DatabaseUnavailable):
+    """The server ended a pooled connection (a restart, ``pg_terminate_backend``, an idle timeout) or
+    the network did; what ran on it inside a transaction not committed was rolled back."""
+
+
+def _lost(exc: Exception, conn: asyncpg.Connection) -> bool:
+    """Whether ``exc`` says the connection is gone, rather than what the statement did: lost mid-way
+    (ConnectionDoesNotExistError), or closed already, whatever asyncpg then says (an InterfaceError
+    "the underlying connection is closed", a BrokenPipeError)."""
+    return conn.is_closed() or isinstance(exc, asyncpg.PostgresConnectionError)
 
 
 # Whether the current request (asyncio task) has had a connection already.
@@ -211,18 +226,28 @@ class _Pool:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """A connection for the duration of the block."""
+        """A connection for the duration of the block; :class:`_ConnectionLost` if it was found gone."""
         conn = await self._acquire()
         _request_served.set(True)  # in this request's (task's) context only
         clean = False
         try:
             yield conn
             clean = True
-        except asyncpg.PostgresError:
-            clean = True  # the server said no; the connection is fine
+        except Exception as exc:
+            if _lost(exc, conn):
+                # The server restarted, most likely: the connections idle beside this one are as dead.
+                self._drop_idle()
+                raise _ConnectionLost(f"lost the connection to {without_password(self._url)}: {exc}") from exc
+            clean = isinstance(exc, asyncpg.PostgresError)  # the server said no; the connection is fine
             raise
         finally:
             self._release(conn, clean=clean)
+
+    def _drop_idle(self) -> None:
+        while self._idle:
+            self._idle.pop().terminate()
+            self._open -= 1
+            self._hand_over(None)
 
     async def close(self) -> None:
         self._closed = True
@@ -264,11 +289,42 @@ class PostgresDatabase(Database):
             await pool.close()
 
     @asynccontextmanager
+    async def _begin(self, **options: Any) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection in a transaction for the duration of the block.
+
+        A connection found gone at BEGIN (closed by the server while it sat idle in the pool) is
+        replaced once: nothing had run on it. One lost after BEGIN raises :class:`_ConnectionLost`
+        (a DatabaseUnavailable: 503), the transaction rolled back by the server.
+        """
+        assert self._pool is not None, "database is not connected"
+        for last in (False, True):
+            begun = False
+            try:
+                async with self._pool.connection() as conn, conn.transaction(**options):
+                    begun = True
+                    yield conn
+                return
+            except _ConnectionLost:
+                if begun or last:
+                    raise
+
+    async def _read(self, fetch: Callable[..., Awaitable[T]], sql: str, params: Params) -> T:
+        """One read outside a transaction; run again on another connection if its own was found gone
+        (a read changes nothing, so running it twice is safe)."""
+        assert self._pool is not None, "database is not connected"
+        text, names = translate(sql)
+        args = _args(names, params)
+        with contextlib.suppress(_ConnectionLost):
+            async with self._pool.connection() as conn:
+                return await fetch(conn, text, *args)
+        async with self._pool.connection() as conn:
+            return await fetch(conn, text, *args)
+
+    @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         """A transaction on one pooled connection: committed on success, rolled back on any error."""
-        assert self._pool is not None, "database is not connected"
         try:
-            async with self._pool.connection() as conn, conn.transaction():
+            async with self._begin() as conn:
                 yield PostgresTransaction(conn, self.memo)
                 # Only while a full disk is noted (no cost otherwise): a transaction that changed
                 # nothing commits on a full disk too, so only one that did says there is room again.
@@ -284,8 +340,7 @@ class PostgresDatabase(Database):
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[Reader]:
         """Reads in one read-only REPEATABLE READ transaction: one snapshot for all of them."""
-        assert self._pool is not None, "database is not connected"
-        async with self._pool.connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        async with self._begin(isolation="repeatable_read", readonly=True) as conn:
             yield PostgresTransaction(conn, self.memo)
 
     def disk_full(self, exc: BaseException) -> bool:
@@ -301,13 +356,7 @@ class PostgresDatabase(Database):
         return before + (after - before) / 2 - row["now"]
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
-        assert self._pool is not None, "database is not connected"
-        text, names = translate(sql)
-        async with self._pool.connection() as conn:
-            return await conn.fetchrow(text, *_args(names, params))
+        return await self._read(asyncpg.Connection.fetchrow, sql, params)
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
-        assert self._pool is not None, "database is not connected"
-        text, names = translate(sql)
-        async with self._pool.connection() as conn:
-            return await conn.fetch(text, *_args(names, params))
+        return await self._read(asyncpg.Connection.fetch, sql, params)
