@@ -417,9 +417,12 @@ def cmd_migrate_db(args: argparse.Namespace) -> int:
     if not is_postgres_url(args.target):
         print("unknot: --to takes a postgresql://user@host:port/database URL", file=sys.stderr)
         return 2
-    print(f"copying {args.source} to {without_password(args.target)} in one transaction")
+
+    def starting() -> None:  # once the source is found sound: a missing or busy one is said without it
+        print(f"copying {args.source} to {without_password(args.target)} in one transaction")
+
     try:
-        reports = asyncio.run(copy_to_postgres(Path(args.source), args.target))
+        reports = asyncio.run(copy_to_postgres(Path(args.source), args.target, starting))
     except TargetNotEmptyError as exc:
         print(f"unknot: refused: {exc}; nothing was copied", file=sys.stderr)
         return 2

@@ -203,6 +203,16 @@ def test_migrate_db_to_an_unreachable_target_is_one_line_without_the_password(
     assert "s3cret-pw" not in out.out + out.err
 
 
+def test_migrate_db_from_a_file_that_is_not_there_says_so_before_copying_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It printed "copying ... in one transaction" first, as if the copy had begun.
+    missing = tmp_path / "unknot.db"
+    assert main(["migrate-db", "--from", str(missing), "--to", f"postgresql://u@127.0.0.1:{closed_port()}/x"]) == 1
+    assert capsys.readouterr() == ("", f"unknot: {missing}: no such file\n")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_serve_with_an_unreachable_database_stops_at_once_with_the_reason(tmp_path: Path) -> None:
     env = {
         "PATH": "/usr/bin:/bin",
@@ -225,10 +235,11 @@ def test_backup_to_a_place_that_cannot_hold_it_says_so_and_leaves_nothing(
     assert f"cannot write {tmp_path / 'a-file' / 'copy.db'}" in capsys.readouterr().err
     readonly = tmp_path / "read-only"
     readonly.mkdir(mode=0o500)
+    said = f"cannot write {readonly / 'copy.db'}: the folder {readonly} is not writable by this user"
     if os.access(readonly, os.W_OK):  # root writes anywhere: a folder it cannot write needs another way
-        readonly = Path("/proc")
+        readonly, said = Path("/proc"), "cannot copy"
     assert main(["backup", str(readonly / "copy.db")]) == 1
-    assert "cannot copy" in capsys.readouterr().err
+    assert said in capsys.readouterr().err
     assert not list(readonly.glob("copy.db*"))
 
 

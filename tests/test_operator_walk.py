@@ -435,6 +435,34 @@ def test_commands_on_a_full_disk_say_it_is_full_and_what_to_do_without_a_traceba
     assert re.fullmatch(rf"database {re.escape(str(disk))}/unknot\.db: applied \[\d+(, \d+)*\]\n", out), out
 
 
+# Backups onto a file system mounted read-only (argv[1]), of the database argv[2].
+READ_ONLY_BACKUP = r"""
+import json, os, subprocess, sys
+disk, database = sys.argv[1], sys.argv[2]
+subprocess.run(["mount", "-o", "remount,ro", disk], check=True)
+said = {}
+for target in ("copy.db", "", "sub/copy.db"):
+    done = subprocess.run([sys.executable, "-m", "server.cli", "backup", f"{disk}/{target}"], capture_output=True,
+                          text=True, env={**os.environ, "UNKNOT_DATABASE_URL": database}, timeout=120)
+    said[target] = [done.returncode, done.stdout, done.stderr]
+print(json.dumps(said))
+"""
+
+
+def test_a_backup_onto_a_read_only_file_system_names_the_folder(tmp_path: Path) -> None:
+    # It said "[Errno 30] Read-only file system" of a ".partial" file the operator never named.
+    database = tmp_path / "unknot.db"
+    assert subprocess.run([UNKNOT, "init"], env={**os.environ, "UNKNOT_DATABASE_URL": str(database)}).returncode == 0
+    disk = tmp_path / "disk"
+    said = on_a_small_disk(disk, READ_ONLY_BACKUP, str(database))
+    refused = f"the folder {disk} is on a read-only file system\n"
+    assert said["copy.db"] == [1, "", f"unknot: cannot write {disk}/copy.db: {refused}"]
+    code, out, err = said[""]  # a backup into the folder, named by the time
+    assert (code, out) == (1, "")
+    assert re.fullmatch(rf"unknot: cannot write {re.escape(str(disk))}/unknot-\S+Z\.db: {re.escape(refused)}", err)
+    assert said["sub/copy.db"] == [1, "", f"unknot: cannot write {disk}/sub/copy.db: {refused}"]
+
+
 def served_from(folder: Path, env: dict[str, str]) -> tuple[str, str, str]:
     """Start the real ``unknot serve`` in ``folder``; once it answers, its push public key, then what
     it printed up to a clean stop (SIGTERM)."""

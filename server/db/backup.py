@@ -140,10 +140,28 @@ def _copy(source: Path, target: Path) -> None:
         raise BackupError(f"cannot copy {source} to {target}: {exc}") from None
 
 
+def _writable(target: Path) -> None:
+    """Refuse, naming the folder, a ``target`` in a folder this user cannot write: the copy would fail
+    on its ``.partial`` file, a name the operator never gave, or in SQLite's words ("unable to open
+    database file")."""
+    try:  # the nearest folder there is: the copy makes those missing below it
+        folder = next(p for p in (target.parent.absolute(), *target.parent.absolute().parents) if p.exists())
+        read_only = folder.is_dir() and os.statvfs(folder).f_flag & os.ST_RDONLY
+    except OSError:
+        return  # a folder it may not look into: the copy says what it meets
+    if not folder.is_dir():
+        return  # a file where a folder should be: likewise
+    if read_only:
+        raise BackupError(f"cannot write {target}: the folder {folder} is on a read-only file system")
+    if not os.access(folder, os.W_OK):
+        raise BackupError(f"cannot write {target}: the folder {folder} is not writable by this user")
+
+
 def backup(database: Path, target: Path) -> int:
     """Copy the live ``database`` to ``target`` (which must not exist); returns the schema version."""
     if target.exists():
         raise BackupError(f"{target} exists; choose a new file name")
+    _writable(target)
     partial = target.with_name(target.name + ".partial")
     with _made_aside(partial, f"cannot write {target}"):
         partial.unlink(missing_ok=True)  # left by a copy that was killed

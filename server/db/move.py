@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,8 +114,11 @@ async def _target_tables(conn: asyncpg.Connection) -> set[str]:
     return {r["table_name"] for r in rows}
 
 
-async def copy_to_postgres(source: Path, target_url: str) -> list[TableReport]:
-    """Copy the SQLite database ``source`` into the PostgreSQL database at ``target_url``.
+async def copy_to_postgres(
+    source: Path, target_url: str, starting: Callable[[], None] = lambda: None
+) -> list[TableReport]:
+    """Copy the SQLite database ``source`` into the PostgreSQL database at ``target_url``;
+    ``starting`` is called once the source is checked and held, before the target is reached.
 
     Raises:
         BackupError: the source is not a sound Unknot database, or another program has it open.
@@ -131,6 +134,7 @@ async def copy_to_postgres(source: Path, target_url: str) -> list[TableReport]:
     # A server writing on meanwhile would lose those writes when the clinic moves to the copy.
     claim = claim_alone(source, f"cannot open {source}")
     try:
+        starting()
         return await _copy_claimed(source, target_url)
     finally:
         os.close(claim)
