@@ -9,7 +9,7 @@ export default {
   nav_progress: "Progress",
   nav_more: "More",
   nav_warning: "Warning signs",
-  offline_banner: "You are offline. What you log is kept on this phone and sent later.",
+  offline_banner: "Offline: what you log is kept and sent later.",
   update_ready: "A new version of Unknot is ready.",
   update_reload: "Reload",
   update_after_form: "It will update once you save or leave this screen.",

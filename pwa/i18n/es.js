@@ -9,7 +9,7 @@ export default {
   nav_progress: "Progreso",
   nav_more: "Más",
   nav_warning: "Señales de alarma",
-  offline_banner: "No tiene conexión. Lo que anote se guarda en este teléfono y se enviará más tarde.",
+  offline_banner: "Sin conexión: lo que anote se guarda y se enviará después.",
   update_ready: "Hay una versión nueva de Unknot.",
   update_reload: "Actualizar",
   update_after_form: "Se actualizará cuando guarde o salga de esta pantalla.",

@@ -261,11 +261,11 @@ def test_going_offline_is_said_by_a_live_region_that_was_already_in_the_page(
     expect(notice).to_have_text("")  # ...with nothing to say and nothing shown
     assert page.locator("#offline").evaluate("el => el.getBoundingClientRect().height") == 0
     context.set_offline(True)
-    expect(notice).to_have_text("You are offline. What you log is kept on this phone and sent later.")
+    expect(notice).to_have_text("Offline: what you log is kept and sent later.")
     expect(notice).to_be_visible()
     visit(page, "#/more", "more")
     page.get_by_role("button", name="Español").click()
-    expect(notice).to_have_text("No tiene conexión. Lo que anote se guarda en este teléfono y se enviará más tarde.")
+    expect(notice).to_have_text("Sin conexión: lo que anote se guarda y se enviará después.")
     context.set_offline(False)
     expect(notice).to_have_text("")
 

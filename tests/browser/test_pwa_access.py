@@ -9,7 +9,7 @@ import datetime as dt
 import re
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 from playwright.sync_api import Error as PlaywrightError
 
 from tests.browser.conftest import (
@@ -23,6 +23,7 @@ from tests.browser.conftest import (
     screenshot,
     wait_for_screen,
 )
+from tests.browser.test_pwa_update_and_taps import waiting_version
 
 pytestmark = pytest.mark.browser
 
@@ -71,9 +72,9 @@ def visit(page: Page, hash_: str, screen: str) -> None:
     wait_for_screen(page, screen)
 
 
-def reachable_problems(page: Page, where: str) -> list[str]:
+def reachable_problems(page: Page, where: str, stuck_share: float = 0.25) -> list[str]:
     """Nothing scrolls sideways, every control is inside the window, the parts that stay on screen
-    take at most a quarter of it, and every tab of the bottom bar and every done circle can be
+    take at most ``stuck_share`` of it, and every tab of the bottom bar and every done circle can be
     tapped (nothing covers it once it is scrolled to)."""
     problems = []
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
@@ -84,7 +85,7 @@ def reachable_problems(page: Page, where: str) -> list[str]:
         problems.append(f"{where}: controls cut off at the sides: {outside}")
     stuck = page.evaluate(STUCK_HEIGHT)
     height = page.evaluate("window.innerHeight")
-    if stuck > height / 4:
+    if stuck > height * stuck_share:
         problems.append(f"{where}: the header and bottom bar keep {stuck:.0f}px of {height}px on screen")
     targets = page.locator("#nav a, button.check")
     for i in range(targets.count()):
@@ -231,4 +232,51 @@ def test_a_phone_on_its_side_keeps_most_of_the_screen_for_the_page(
     finally:
         context.close()
     assert not problems, "a phone on its side:\n" + "\n".join(problems)
+    assert not page_problems.errors, page_problems.errors
+
+
+def test_the_offline_and_new_version_notices_stay_in_view_while_a_long_screen_scrolls(
+    browser: Browser, live_server: LiveServer, clinic: Clinic, page_problems: PageProblems
+) -> None:
+    """Both notices sat above the page and scrolled away with it: at the foot of Today the patient
+    went on logging offline without a word of it, and a new version waited unseen."""
+    patient = clinic.patient(name="Pia")
+    context = new_context(browser, live_server, viewport={"width": 320, "height": 640})
+    context.on("page", page_problems.watch)
+    problems: list[str] = []
+
+    def scrolled_down(page: Page, shown: list[Locator], ratio: float) -> None:
+        """Every screen scrolled to its foot at both text sizes: each notice in ``shown`` is still
+        in view, and the page keeps most of the screen with nothing out of reach."""
+        for size in ("112.5%", LARGE_TEXT):
+            page.evaluate("size => { document.documentElement.style.fontSize = size; }", size)
+            for hash_, screen in (("#/today", "today"), ("#/more", "more")):
+                visit(page, hash_, screen)
+                page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+                assert page.evaluate("window.scrollY") > 200, f"{hash_} at {size} is not long"
+                for notice in shown:
+                    expect(notice).to_be_in_viewport(ratio=ratio)
+                where = f"{hash_} at {size} with {len(shown)} notice(s)"
+                problems.extend(reachable_problems(page, where, 0.4))
+                if screen == "today":
+                    screenshot(page, f"notices-{len(shown)}-{size}")
+
+    try:
+        page = context.new_page()
+        join_in_browser(page, clinic.invite(patient))
+        offline = page.locator("#offline")
+        context.set_offline(True)
+        expect(offline).to_have_text("Offline: what you log is kept and sent later.")
+        scrolled_down(page, [offline], 1)
+        context.set_offline(False)
+        with waiting_version(live_server, page, "notices-test") as update:
+            context.set_offline(True)
+            # Both at once (rare): with large text they take more than the third of the screen
+            # they may have, and scroll inside it.
+            scrolled_down(page, [offline, update], 0.1)
+            update.get_by_role("button", name="Reload").click(trial=True)
+            context.set_offline(False)
+    finally:
+        context.close()
+    assert not problems, "\n".join(problems)
     assert not page_problems.errors, page_problems.errors

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from tests.browser.conftest import (
     Clinic,
@@ -32,9 +32,9 @@ WORKER_VERSION = """() => new Promise((resolve) => {
 
 
 @contextlib.contextmanager
-def new_version(live_server: LiveServer, page: Page, version: str, *reloading: Page) -> Iterator[None]:
-    """A new version of the app on the server, taken over by ``page``'s Reload (``reloading``: other
-    tabs that reload with it at once); the old files are back afterwards."""
+def waiting_version(live_server: LiveServer, page: Page, version: str) -> Iterator[Locator]:
+    """A new version of the app on the server, found by ``page``, which shows its notice (yielded);
+    the old files are back afterwards."""
     sw = live_server.pwa_dir / "sw.js"
     original = sw.read_text()
     try:
@@ -42,13 +42,21 @@ def new_version(live_server: LiveServer, page: Page, version: str, *reloading: P
         page.evaluate("navigator.serviceWorker.getRegistration().then((r) => r.update())")
         banner = page.locator("#update")
         expect(banner).to_contain_text("A new version of Unknot is ready.", timeout=10_000)
+        yield banner
+    finally:
+        sw.write_text(original)
+
+
+@contextlib.contextmanager
+def new_version(live_server: LiveServer, page: Page, version: str, *reloading: Page) -> Iterator[None]:
+    """A new version of the app on the server, taken over by ``page``'s Reload (``reloading``: other
+    tabs that reload with it at once); the old files are back afterwards."""
+    with waiting_version(live_server, page, version) as banner:
         with contextlib.ExitStack() as navigations:
             for tab in (page, *reloading):
                 navigations.enter_context(tab.expect_navigation())
             banner.get_by_role("button", name="Reload").click()
         yield
-    finally:
-        sw.write_text(original)
 
 
 def test_an_update_from_another_tab_waits_for_a_check_in_being_filled_in(
