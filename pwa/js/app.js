@@ -354,7 +354,11 @@ export const app = {
     else location.hash = hash;
   },
 
-  toast(text) {
+  /** Say `text` in the message at the foot of the screen. With `screen`, it is about what is on
+   *  this screen (a done mark's "Done: ..."): it goes when the patient opens another screen, where
+   *  it would only cover the first steps (see render). Others (a save that leads to the next
+   *  screen, records that reached the clinic) keep their time. */
+  toast(text, { screen = false } = {}) {
     // The live region is always in the page (an element shown and filled at once may not be
     // read out); only its content comes and goes, and an empty region shows nothing. A message
     // still showing stays above the new one (two at most), so neither is missed; each is added
@@ -363,6 +367,7 @@ export const app = {
     const last = box.lastElementChild;
     if (last && last.textContent === text) last.remove(); // the same again is read out again
     const line = h("p", { text });
+    if (screen) line.dataset.screen = screenKey(app.route || parse(location.hash));
     box.append(line);
     setTimeout(() => line.remove(), Math.min(4000 + 60 * text.length, 12000));
     while (box.childElementCount > 2) box.firstElementChild.remove();
@@ -801,7 +806,7 @@ function waitingForPlan() {
       on: {
         click: () => {
           // Said in the live region: the screen itself may look the same after the answer.
-          app.toast(t("plan_retrying"));
+          app.toast(t("plan_retrying"), { screen: true });
           if (!app.planLoading) refreshPlan();
         },
       },
@@ -859,6 +864,7 @@ function render({ focus = false, left = null } = {}) {
     app.cleanup = null;
   }
   const r = app.route || parse(location.hash);
+  if (focus) dropToastsOfOtherScreens(screenKey(r));
   const node = screenFor(r);
   // Sections the patient opened or closed stay so when the screen is drawn again.
   for (const d of node.querySelectorAll("details[data-keep]")) {
@@ -902,6 +908,20 @@ function render({ focus = false, left = null } = {}) {
     : !app.bundle && !["help", "more", "reminders", "join"].includes(r.name) ? "waiting" : r.name;
   document.body.dataset.screen = shown;
   performance.mark(`rendered:${shown}`);
+}
+
+/** A route as the screen it shows: "today", "day/2026-11-20", "ex/2026-11-20/morning/neck-tilt". */
+function screenKey(r) {
+  return [r.name, ...r.args].join("/");
+}
+
+/** Messages about another screen's controls (app.toast's `screen`) leave with it. Removing them
+ *  from the live region is not read out (it says additions only), and the new screen's own
+ *  messages, and those about no screen, stay. */
+function dropToastsOfOtherScreens(key) {
+  for (const line of $("toast").querySelectorAll("p[data-screen]")) {
+    if (line.dataset.screen !== key) line.remove();
+  }
 }
 
 /** Re-draw screens that only show data (never one with a running timer or a form being filled). */

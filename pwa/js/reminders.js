@@ -246,7 +246,7 @@ export function reminderInvite(app) {
             const next = focusBefore(card);
             card.remove();
             if (next) next.focus({ preventScroll: true });
-            app.toast(t("invite_closed"));
+            app.toast(t("invite_closed"), { screen: true });
           },
         },
       })));

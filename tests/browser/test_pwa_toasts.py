@@ -8,10 +8,12 @@ Found walking the patient app: "Español needs an internet connection the first 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.browser.conftest import Clinic, join_in_browser, screenshot
+from tests.browser.conftest import Clinic, join_in_browser, screenshot, wait_for_screen
 from tests.browser.test_pwa_lang_shell import more_language, wait_shell_langs
 
 pytestmark = pytest.mark.browser
@@ -72,3 +74,31 @@ def test_a_long_message_stays_long_enough_to_read_and_two_at_once_keep_their_own
     assert shown(page) == [LONG]
     page.clock.run_for(4_000)
     expect(toast).to_have_text("")
+
+
+def test_a_message_about_a_screen_goes_when_another_screen_opens_and_one_for_the_next_screen_stays(
+    page: Page, clinic: Clinic
+) -> None:
+    """The "Done: ..." of a tick on Today stayed up for seconds on the exercise opened next, over its
+    first steps on a 320 px phone."""
+    page.clock.install()
+    page.set_viewport_size({"width": 320, "height": 640})
+    join_in_browser(page, clinic.invite(clinic.patient(name="Tidy")))
+    toast = page.locator("#toast")
+    page.locator("li.entry button.check").first.click()
+    expect(toast).to_have_text(re.compile(r"^Done: "))
+    page.locator("li.entry a.entry-main").nth(1).click()
+    wait_for_screen(page, "ex")
+    expect(toast).to_have_text("")
+
+    # A message the next screen is for stays with it: a check-in saved, then Today.
+    page.locator("#nav").get_by_role("link", name="Check-in").click()
+    wait_for_screen(page, "checkin")
+    page.get_by_role("radio", name="2", exact=True).check()
+    page.get_by_role("button", name="Save check-in").click()
+    wait_for_screen(page, "today")
+    expect(toast).to_have_text("Check-in saved.")
+    # A message said on the screen now open stays beside it.
+    page.locator("li.entry button.check").nth(1).click()
+    expect(toast.locator("p")).to_have_count(2)
+    expect(toast.locator("p").nth(1)).to_have_text(re.compile(r"^Done: "))

@@ -160,7 +160,7 @@ export function renderExercise(app, { date, slot, exerciseId }) {
 
   async function logDone(fields) {
     if (!canLog) {
-      app.toast(t("future_not_logged"));
+      app.toast(t("future_not_logged"), { screen: true });
       return;
     }
     if (logging) return;

@@ -122,7 +122,7 @@ export function renderMore(app) {
           class: "btn", type: "button", text: t("try_again"), "data-focus": "outbox-retry",
           on: {
             click: () => {
-              app.toast(t("outbox_retry_done"));
+              app.toast(t("outbox_retry_done"), { screen: true });
               app.retryRejected();
             },
           },

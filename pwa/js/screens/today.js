@@ -101,10 +101,10 @@ function entryItem(app, date, entry, today) {
         try {
           if (!done) {
             if (await app.logCompletion({ exercise_id: entry.exercise_id, on_date: date, slot: entry.slot })) {
-              app.toast(t("logged", { title }));
+              app.toast(t("logged", { title }), { screen: true });
             }
           } else {
-            app.toast(t(UNDO_SAID[await app.undo(record.id)] || "not_stored", { title }));
+            app.toast(t(UNDO_SAID[await app.undo(record.id)] || "not_stored", { title }), { screen: true });
           }
         } finally {
           busy.delete(key);
