@@ -64,6 +64,7 @@ export default {
   join_code_hint: "For example ABCD-EFGH-JKMN-PQRS. Capital or small letters both work.",
   join_button: "Start",
   joining: "Connecting to your clinic…",
+  join_still: "Still connecting… trying again ({n} of {total}).",
   join_unknown: "We could not find this code. Check it, or ask your clinic for a new one.",
   join_gone: "This code was already used or has expired. Ask your clinic for a new one.",
   join_too_many: "Too many tries. Wait 15 minutes and try again.",

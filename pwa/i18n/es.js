@@ -64,6 +64,7 @@ export default {
   join_code_hint: "Por ejemplo ABCD-EFGH-JKMN-PQRS. Da igual mayúsculas o minúsculas.",
   join_button: "Empezar",
   joining: "Conectando con su clínica…",
+  join_still: "Seguimos intentando conectar… intento {n} de {total}.",
   join_unknown: "No encontramos este código. Revíselo o pida uno nuevo a su clínica.",
   join_gone: "Este código ya se usó o ha caducado. Pida uno nuevo a su clínica.",
   join_too_many: "Demasiados intentos. Espere 15 minutos y vuelva a intentarlo.",

@@ -30,6 +30,19 @@ const LOCK_WAIT_MS = 1500;
 
 const $ = (id) => document.getElementById(id);
 
+// How long the server answers a join id again as the same join (JOIN_RETRY in
+// server/db/patients.py).
+const JOIN_RETRY_MS = 10 * 60 * 1000;
+// The removal of an old join attempt under way (app.forgetOldJoin): a join waits for it, so the
+// attempt it stores is never the one removed.
+let joinSweep = Promise.resolve();
+
+/** Whether a stored join attempt is past the server's retry window, by the time of its last try
+ *  (a clock set back counts too; one from an older app has no time). */
+function joinExpired(attempt) {
+  return !(Math.abs(Date.now() - attempt.at) <= JOIN_RETRY_MS);
+}
+
 /** Records counted once per exercise (see core.perExercise). */
 const perExercise = (records) => core.perExercise(records);
 
@@ -413,12 +426,13 @@ export const app = {
     // A removal still being forgotten finishes first: nothing of it may land on the new patient.
     if (this.forgetting) await this.forgetting;
     // One join id per code, kept (a reload too) until it joins: asked again after an answer that
-    // was lost on the way, the server answers as the first time instead of "already used".
+    // was lost on the way, the server answers as the first time instead of "already used". Only
+    // within its retry window, counted from the last try (the join the server made is no later).
+    await joinSweep;
     let attempt = await core.get("join_attempt").catch(() => null);
-    if (!attempt || attempt.code !== code) {
-      attempt = { code, id: uuid() };
-      await core.set("join_attempt", attempt).catch(() => {}); // no storage: for this page only
-    }
+    if (!attempt || attempt.code !== code || joinExpired(attempt)) attempt = { code, id: uuid() };
+    attempt.at = Date.now();
+    await core.set("join_attempt", attempt).catch(() => {}); // no storage: for this page only
     const body = { code, label: deviceLabel(), join_id: attempt.id };
     const result = await call("/api/v1/patient/join", { method: "POST", body });
     await core.del("join_attempt").catch(() => {});
@@ -450,6 +464,16 @@ export const app = {
     // A new device token: the server must learn this browser's subscription again.
     startReminders(this).then(() => this.checkPush());
     return result;
+  },
+
+  /** Forget a join attempt whose retry window is over (at start, and when the join screen
+   *  opens): its id is of no use any more, and the invite code in it is not kept for nothing. */
+  forgetOldJoin() {
+    joinSweep = joinSweep.then(async () => {
+      const attempt = await core.get("join_attempt");
+      if (attempt && joinExpired(attempt)) await core.del("join_attempt");
+    }).catch(() => {});
+    return joinSweep;
   },
 
   /** Forget this device's link to the clinic and everything stored for it. */
@@ -1404,6 +1428,7 @@ async function start() {
     };
   } catch { /* other tabs catch up when focused */ }
 
+  await app.forgetOldJoin();
   // A join from a link has already started everything below for the new token.
   const joined = await route();
   if (app.token && !joined) {

@@ -24,6 +24,7 @@ from tests.browser.conftest import (
 )
 from tests.browser.shell import shell_files
 from tests.browser.test_pwa_failures import completions_of
+from tests.browser.test_pwa_join_retry import pause_clock
 
 pytestmark = pytest.mark.browser
 
@@ -80,8 +81,16 @@ def test_a_typed_code_says_it_is_connecting_while_the_join_is_on_its_way(page: P
 
 
 def test_a_failed_typed_join_gives_the_button_its_words_back(page: Page, clinic: Clinic) -> None:
+    pause_clock(page)
     held = type_a_code_and_hold_the_join(page, clinic, clinic.patient(name="Quim"))
-    held[0].abort("internetdisconnected")
+    # Tried again by itself after each failure on the way (test_pwa_join_retry.py), the button
+    # saying so; once the last try fails, it is Start again.
+    for n, wait in enumerate([2_000, 4_000, 8_000, 0], start=1):
+        wait_held(page, held, n)
+        held[n - 1].abort("internetdisconnected")
+        if wait:
+            expect(page.locator("form.join-form button[type=submit]")).to_have_text("Connecting to your clinic…")
+            page.clock.run_for(wait + 100)
     expect(page.get_by_role("alert")).to_have_text(
         "We could not reach your clinic. Check your internet connection and try again."
     )

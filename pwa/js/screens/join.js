@@ -1,6 +1,6 @@
 // Joining: the invite link does it by itself; otherwise the patient types the code.
 
-import { ApiError } from "../api.js";
+import { ApiError, isOffline } from "../api.js";
 import { h, newId } from "../dom.js";
 import { t } from "../i18n.js";
 
@@ -13,6 +13,11 @@ export function joinError(err) {
   if (err.status === 422 || err.status === 400) return t("join_check_code");
   return t("join_failed");
 }
+
+// A join that found no network (or no answer came) is tried again by itself after these waits
+// while its screen is open and the phone online: the join id makes a repeat safe (one whose answer
+// was lost is the same join to the server), so the patient need not find and tap Start again.
+const RETRY_MS = [2000, 4000, 8000];
 
 /** An invite code as the server makes it: 16 letters and digits of Crockford's base32. */
 const INVITE = /^[0-9A-HJKMNP-TV-Z]{16}$/;
@@ -44,11 +49,14 @@ export function linkCode(value) {
 }
 
 export function renderJoin(app, { code = "", error = null, notice = "", revoked = false }) {
+  app.forgetOldJoin();
   const inputId = newId("code");
   const hintId = newId("hint");
   const messageId = newId("problem");
   // Filled only once the screen is in the page: an alert inserted already filled may not be read out.
   const message = h("p", { class: "error", role: "alert", id: messageId });
+  // How the tries by itself go ("Still connecting…"): polite, as nothing is wrong yet.
+  const progress = h("p", { class: "muted", role: "status" });
   // The field is described by what went wrong too: focus goes to it as the alert comes, and a
   // screen reader that reads the field may cut the alert short; the message is then heard with it.
   const say = (text) => {
@@ -56,7 +64,10 @@ export function renderJoin(app, { code = "", error = null, notice = "", revoked 
     if (text) input.setAttribute("aria-invalid", "true");
     else input.removeAttribute("aria-invalid");
   };
-  let first = error ? joinError(error) : notice;
+  let tries = 0;
+  // A link's join that found no network goes on by itself here (see retry).
+  const again = Boolean(error && code && canRetry(error));
+  let first = error && !again ? joinError(error) : notice;
   if (first) setTimeout(() => { if (first) say(first); }, 100);
   const input = h("input", {
     id: inputId, name: "code", type: "text", value: code, autocomplete: "off", autocapitalize: "characters",
@@ -64,11 +75,57 @@ export function renderJoin(app, { code = "", error = null, notice = "", revoked 
     enterkeyhint: "go",
   });
   const submit = h("button", { class: "btn big", type: "submit", text: t("join_button") });
+  // A slow network: the button says what is happening, not only greyed out.
+  const busy = (on) => {
+    submit.disabled = on;
+    submit.textContent = t(on ? "joining" : "join_button");
+  };
+
+  /** Whether a failed join is tried again by itself: it failed on the way (no network, no answer
+   *  in time), not at the clinic ("used", "expired"), and the phone is online, with tries left. */
+  function canRetry(err) {
+    return isOffline(err) && tries < RETRY_MS.length && navigator.onLine;
+  }
+
+  /** Try `value` again after the next wait, while this screen is open. */
+  function retry(value) {
+    const wait = RETRY_MS[tries];
+    tries += 1;
+    busy(true);
+    progress.textContent = t("join_still", { n: tries + 1, total: RETRY_MS.length + 1 });
+    setTimeout(() => { if (form.isConnected) attempt(value); }, wait);
+  }
+
+  async function attempt(value) {
+    busy(true);
+    say("");
+    try {
+      // Today, unless the patient opened another screen while the join was finishing.
+      const here = app.route;
+      const joined = await app.join(value);
+      tries = 0;
+      progress.textContent = "";
+      busy(false);
+      if (!joined) message.textContent = t("join_cancelled");
+      else if (app.route === here) app.go("#/today");
+    } catch (err) {
+      if (canRetry(err)) {
+        retry(value);
+        return;
+      }
+      tries = 0;
+      progress.textContent = "";
+      busy(false);
+      say(joinError(err));
+      input.focus();
+    }
+  }
+
   const form = h("form", {
     class: "join-form",
     novalidate: true,
     on: {
-      submit: async (event) => {
+      submit: (event) => {
         event.preventDefault();
         first = "";
         // Sent as a link's code is: a full stop or a quote copied with it is no part of it.
@@ -78,24 +135,7 @@ export function renderJoin(app, { code = "", error = null, notice = "", revoked 
           input.focus();
           return;
         }
-        // A slow network: the button says what is happening, not only greyed out.
-        submit.disabled = true;
-        submit.textContent = t("joining");
-        say("");
-        try {
-          // Today, unless the patient opened another screen while the join was finishing.
-          const here = app.route;
-          if (await app.join(value)) {
-            if (app.route === here) app.go("#/today");
-          }
-          else message.textContent = t("join_cancelled");
-        } catch (err) {
-          say(joinError(err));
-          input.focus();
-        } finally {
-          submit.disabled = false;
-          submit.textContent = t("join_button");
-        }
+        attempt(value);
       },
     },
   },
@@ -103,7 +143,10 @@ export function renderJoin(app, { code = "", error = null, notice = "", revoked 
   h("p", { id: hintId, class: "muted", text: t("join_code_hint") }),
   input,
   message,
+  progress,
   submit);
+  // Once the screen is in the page, so that its progress is read out (see message).
+  if (again) setTimeout(() => retry(code), 100);
 
   // After a removal: what happened, what left the phone (unsent records included), how to join again.
   const unsent = revoked ? app.revokedUnsent || 0 : 0;
