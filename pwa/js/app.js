@@ -613,16 +613,20 @@ async function storedPlan(language) {
 function backoff(run) {
   let timer = null;
   let delay = 0;
+  const settle = () => {
+    clearTimeout(timer);
+    delay = 0;
+  };
+  // Back online the app asks at once (see start): a wait grown long while the network was down
+  // would leave a first failed try (the network often is not quite back) unrepeated for minutes.
+  window.addEventListener("online", settle);
   return {
     later() {
       clearTimeout(timer);
       delay = Math.min(delay ? delay * 2 : 2000, 5 * 60 * 1000);
       timer = setTimeout(run, delay);
     },
-    settle() {
-      clearTimeout(timer);
-      delay = 0;
-    },
+    settle,
   };
 }
 
@@ -674,31 +678,9 @@ function checkClock() {
 }
 
 async function fetchPlanFor(token) {
+  let bundle;
   try {
-    const bundle = await call(`/api/v1/patient/plan?lang=${lang()}`, { token });
-    // Removed (or someone else joined) while this was on its way: not theirs to keep.
-    if (app.token !== token) return;
-    app.planFailed = false;
-    // The worker's stored copy while the browser is online: the server has not answered yet.
-    if (fromStore(bundle) && navigator.onLine) planRetry.later();
-    else planRetry.settle();
-    // Offline, the worker answers with the last copy it has for this language, which may be
-    // older than the plan already seen in the other one: keep the newer plan then.
-    const newest = await core.get("plan");
-    if (newest && olderPlan(bundle, newest)) return;
-    // Only while the token is still stored: a removal forgotten meanwhile (the worker's 401, or
-    // this page's) must not get the plan written back after it.
-    if (!(await core.setForToken(token, { [`plan:${lang()}`]: bundle, plan: bundle })) || app.token !== token) return;
-    const shown = app.bundle && !app.planMissing;
-    const changed = !shown || app.bundle.version !== bundle.version || app.bundle.plan_id !== bundle.plan_id
-      || app.bundle.updated_at !== bundle.updated_at;
-    app.bundle = bundle;
-    app.planMissing = false;
-    app.lastRefresh = Date.now();
-    // A screen the patient is busy on (a check-in being filled in, a running timer) is not drawn
-    // again under them: the changed plan shows from the next screen on.
-    if (changed && !shown) render();
-    else if (changed) refreshPassive();
+    bundle = await call(`/api/v1/patient/plan?lang=${lang()}`, { token });
   } catch (err) {
     if (isRemoved(err)) app.onRevoked(token);
     else if (err instanceof ApiError && err.status === 404) {
@@ -709,11 +691,46 @@ async function fetchPlanFor(token) {
       render();
     } else if (app.token === token) {
       // Offline or a server error: the stored plan stays on screen. With none, the waiting screen
-      // says so instead of "Loading…" for ever, and the plan is asked for again by itself.
+      // says so instead of "Loading…" for ever, and the plan is asked for again by itself (not
+      // after a refusal, which would come again).
       app.planFailed = true;
-      if (!app.bundle) planRetry.later();
+      if (!app.bundle && (isOffline(err) || err.status >= 500)) planRetry.later();
     }
+    return;
   }
+  // Removed (or someone else joined) while this was on its way: not theirs to keep.
+  if (app.token !== token) return;
+  app.planFailed = false;
+  // The worker's stored copy while the browser is online: the server has not answered yet.
+  if (fromStore(bundle) && navigator.onLine) planRetry.later();
+  else planRetry.settle();
+  try {
+    await showPlan(token, bundle);
+  } catch {
+    // This phone could not store it (storage full or broken), which no wait mends.
+    if (!app.bundle) app.planFailed = true;
+  }
+}
+
+/** Keep a plan bundle fetched with `token` and show it, unless a newer one is kept already. */
+async function showPlan(token, bundle) {
+  // Offline, the worker answers with the last copy it has for this language, which may be
+  // older than the plan already seen in the other one: keep the newer plan then.
+  const newest = await core.get("plan");
+  if (newest && olderPlan(bundle, newest)) return;
+  // Only while the token is still stored: a removal forgotten meanwhile (the worker's 401, or
+  // this page's) must not get the plan written back after it.
+  if (!(await core.setForToken(token, { [`plan:${lang()}`]: bundle, plan: bundle })) || app.token !== token) return;
+  const shown = app.bundle && !app.planMissing;
+  const changed = !shown || app.bundle.version !== bundle.version || app.bundle.plan_id !== bundle.plan_id
+    || app.bundle.updated_at !== bundle.updated_at;
+  app.bundle = bundle;
+  app.planMissing = false;
+  app.lastRefresh = Date.now();
+  // A screen the patient is busy on (a check-in being filled in, a running timer) is not drawn
+  // again under them: the changed plan shows from the next screen on.
+  if (changed && !shown) render();
+  else if (changed) refreshPassive();
 }
 
 /** The patient as the clinic has them now: a rename shows from the next screen on, without joining again. */
@@ -746,19 +763,27 @@ async function refreshLog() {
     .map((p) => p.treated_on).sort()[0];
   const from = treated > to ? to : treated < earliest ? earliest : treated;
   const token = app.token;
+  let log;
   try {
-    const log = await call(`/api/v1/patient/log?from=${from}&to=${to}`, { token });
-    if (app.token !== token) return;
-    if (fromStore(log)) retryLogLater();
-    else logRetry.settle();
+    log = await call(`/api/v1/patient/log?from=${from}&to=${to}`, { token });
+  } catch (err) {
+    if (isRemoved(err)) app.onRevoked(token);
+    // Only a read that failed on the way is asked again by itself: a server that answered would
+    // answer the same.
+    else if (isOffline(err)) retryLogLater();
+    return;
+  }
+  if (app.token !== token) return;
+  if (fromStore(log)) retryLogLater();
+  else logRetry.settle();
+  try {
     await core.mergeSent("completion", log.completions, token);
     await core.mergeSent("checkin", log.checkins, token);
     await app.reloadRecords();
-    refreshPassive();
-  } catch (err) {
-    if (isRemoved(err)) app.onRevoked(token);
-    else if (isOffline(err)) retryLogLater();
+  } catch {
+    return; // this phone could not store it (storage full or broken), which no wait mends
   }
+  refreshPassive();
 }
 
 const logRetry = backoff(refreshLog);

@@ -18,6 +18,7 @@ from tests.browser.conftest import (
     wait_for_screen,
     wait_outbox,
 )
+from tests.browser.test_pwa_join_retry import pause_clock
 
 pytestmark = pytest.mark.browser
 
@@ -127,6 +128,41 @@ def test_a_plan_the_server_cannot_give_is_said_plainly_and_asked_for_again(
     expect(page.locator("#toast")).to_contain_text("Trying again…")
     wait_for_screen(page, "today")
     expect(page.locator("h1")).to_have_text("Hello Olga")
+
+
+def test_a_plan_this_phone_cannot_store_is_not_asked_for_again_and_again(
+    context: BrowserContext, page: Page, clinic: Clinic
+) -> None:
+    """A plan the server gave but this phone could not store (its storage full) was taken for one
+    lost on the way, and asked for again after 2 s, 4 s, ... 5 minutes, for good."""
+    patient = clinic.patient(name="Pia Full")
+    asked: list[str] = []
+
+    def count(route: Route) -> None:
+        asked.append(route.request.url)
+        route.continue_()
+
+    context.route("**/api/v1/patient/plan*", count)
+    page.add_init_script(
+        """(() => {
+          const put = IDBObjectStore.prototype.put;
+          IDBObjectStore.prototype.put = function (value, key) {
+            if (this.name === "kv" && String(key).startsWith("plan")) {
+              throw new DOMException("quota", "QuotaExceededError");
+            }
+            return put.call(this, value, key);
+          };
+        })()"""
+    )
+    pause_clock(page)
+    page.goto(clinic.invite(patient)["link"])
+    wait_for_screen(page, "waiting")
+    expect(page.locator("h1")).to_have_text("We could not load your program")
+    assert len(asked) == 1
+    page.clock.run_for(30_000)
+    page.wait_for_timeout(500)
+    assert len(asked) == 1
+    context.unroute("**/api/v1/patient/plan*")
 
 
 def test_removed_device_forgets_the_patient_says_what_was_unsent_and_can_join_again(

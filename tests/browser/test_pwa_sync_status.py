@@ -26,6 +26,7 @@ from tests.browser.conftest import (
     wait_for_screen,
     wait_outbox,
 )
+from tests.browser.test_pwa_join_retry import pause_clock
 from tests.browser.test_pwa_outbox_faults import server_completions, wait_until
 from tests.browser.test_pwa_records import MARK_DONE, open_exercise
 
@@ -262,3 +263,71 @@ def test_back_online_a_plan_read_that_got_the_stored_copy_is_read_again(
     page.wait_for_timeout(4_500)  # and not again once the server answered
     assert len(reads) == 2
     context.unroute("**/api/v1/patient/plan*")
+
+
+def count_log_reads(context: BrowserContext, *, fail: bool) -> list[str]:
+    """Notes each read of the log (in the list returned); with ``fail``, fails each at the network."""
+    reads: list[str] = []
+
+    def route(route: Route) -> None:
+        reads.append(route.request.url)
+        if fail:
+            route.abort("internetdisconnected")
+        else:
+            route.continue_()
+
+    context.route("**/api/v1/patient/log*", route)
+    return reads
+
+
+def back_online(context: BrowserContext) -> None:
+    context.set_offline(True)
+    context.set_offline(False)
+
+
+def test_a_log_this_phone_could_not_store_is_not_read_again_and_again(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    """A read of the log that failed after the server answered (this phone's storage refused it)
+    was taken for one that found no network and asked again after 2 s, 4 s, ... for good."""
+    patient = clinic.patient(name="Full Storage")
+    pause_clock(page)
+    join_in_browser(page, clinic.invite(patient))
+    there = page.locator("li.entry button.check").first.get_attribute("data-focus") or ""
+    tick_on_another_phone(clinic, live_server, patient, there)
+    page.evaluate(
+        """() => {
+          IDBObjectStore.prototype.put = function () {
+            throw new DOMException('quota', 'QuotaExceededError');
+          };
+        }"""
+    )
+    reads = count_log_reads(context, fail=False)
+    back_online(context)
+    wait_until(page, lambda: len(reads) == 1, "the log read back online")
+    page.clock.run_for(20_000)
+    page.wait_for_timeout(500)
+    assert len(reads) == 1
+    context.unroute("**/api/v1/patient/log*")
+
+
+def test_back_online_the_wait_before_the_log_is_read_again_starts_over(
+    context: BrowserContext, page: Page, clinic: Clinic
+) -> None:
+    """Back online, the log is read at once; when that read failed too, the next one waited as long
+    as the waits had grown to while the server was out of reach (up to 5 minutes), not 2 s."""
+    pause_clock(page)
+    join_in_browser(page, clinic.invite(clinic.patient(name="Patchy")))
+    reads = count_log_reads(context, fail=True)
+    back_online(context)
+    wait_until(page, lambda: len(reads) == 1, "the log read back online")
+    # The server out of reach: asked again after 2 s, 4 s, 8 s.
+    for n, wait in enumerate([2_000, 4_000, 8_000], start=2):
+        page.clock.run_for(wait + 100)
+        wait_until(page, lambda n=n: len(reads) == n, f"read {n}")
+    # The network drops and comes back: read at once, and again 2 s after that one fails.
+    back_online(context)
+    wait_until(page, lambda: len(reads) == 5, "the log read back online again")
+    page.clock.run_for(2_100)
+    wait_until(page, lambda: len(reads) == 6, "the read 2 s later")
+    context.unroute("**/api/v1/patient/log*")
