@@ -410,8 +410,9 @@ export const app = {
     await core.set("sound", on);
   },
 
-  /** Exchange an invite code for this phone's token; null when the person chose not to. */
-  async join(code) {
+  /** Exchange an invite code for this phone's token; null when the person chose not to.
+   *  `confirmed`: they were asked already, for a try of this code that failed on the way. */
+  async join(code, { confirmed = false } = {}) {
     const previous = this.patient;
     // What this phone holds for the current patient goes out under their own token first: if
     // someone else is joining, it could not be sent afterwards.
@@ -422,7 +423,9 @@ export const app = {
     // Still unsent (a removed device, a failing server): whose code this is shows only once it is
     // used up, so ask now, while saying no still leaves everything as it was.
     const unsent = previous ? this.pendingCount() : 0;
-    if (unsent && !window.confirm(t("join_unsent", { n: unsent, name: previous.display_name }))) return null;
+    if (unsent && !confirmed && !window.confirm(t("join_unsent", { n: unsent, name: previous.display_name }))) {
+      return null;
+    }
     // A removal still being forgotten finishes first: nothing of it may land on the new patient.
     if (this.forgetting) await this.forgetting;
     // One join id per code, kept (a reload too) until it joins: asked again after an answer that

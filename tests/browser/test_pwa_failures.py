@@ -249,6 +249,44 @@ def test_someone_else_joining_is_asked_before_unsent_records_are_deleted(
     assert completions_of(live_server, bea.id) == []
 
 
+def test_a_join_tried_again_by_itself_does_not_ask_again_about_unsent_records(
+    page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    """The join screen tries a join that failed on the way again by itself: the question asked
+    before the first try (whose unsent records go) must not pop up again with each try."""
+    ana = clinic.patient(name="Ana")
+    pause_clock(page)
+    join_in_browser(page, clinic.invite(ana))
+    page.route(
+        "**/api/v1/patient/sync",
+        lambda route: route.fulfill(status=503, json={"status": 503, "detail": "service unavailable", "errors": []}),
+    )
+    page.locator("li.entry button.check").first.click()
+    wait_outbox(page, 1)
+    tries: list[str] = []
+
+    def first_lost(route: Route) -> None:
+        tries.append(route.request.url)
+        if len(tries) == 1:
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/patient/join", first_lost)
+    asked = answer_dialogs(page, True)
+    page.evaluate("location.hash = '#/join'")
+    wait_for_screen(page, "join")
+    page.get_by_label("Your code").fill(clinic.invite(clinic.patient(name="Bea"))["code"])
+    page.get_by_role("button", name="Start").click()
+    expect(page.locator(".join-progress")).to_have_text("Still connecting\u2026 trying again (2 of 4).")
+    page.clock.run_for(2_100)
+    wait_for_screen(page, "today")
+    expect(page.locator("h1")).to_have_text("Hello Bea")
+    assert len(tries) == 2
+    assert len(asked) == 1
+    assert completions_of(live_server, ana.id) == []
+
+
 def test_disconnecting_names_what_is_unsent_and_then_forgets_the_patient(
     context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
 ) -> None:

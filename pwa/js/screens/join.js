@@ -56,7 +56,7 @@ export function renderJoin(app, { code = "", error = null, notice = "", revoked 
   // Filled only once the screen is in the page: an alert inserted already filled may not be read out.
   const message = h("p", { class: "error", role: "alert", id: messageId });
   // How the tries by itself go ("Still connecting…"): polite, as nothing is wrong yet.
-  const progress = h("p", { class: "muted", role: "status" });
+  const progress = h("p", { class: "muted join-progress", role: "status" });
   // The field is described by what went wrong too: focus goes to it as the alert comes, and a
   // screen reader that reads the field may cut the alert short; the message is then heard with it.
   const say = (text) => {
@@ -93,16 +93,17 @@ export function renderJoin(app, { code = "", error = null, notice = "", revoked 
     tries += 1;
     busy(true);
     progress.textContent = t("join_still", { n: tries + 1, total: RETRY_MS.length + 1 });
-    setTimeout(() => { if (form.isConnected) attempt(value); }, wait);
+    // A question before the first try (unsent records of someone else) is not asked again.
+    setTimeout(() => { if (form.isConnected) attempt(value, true); }, wait);
   }
 
-  async function attempt(value) {
+  async function attempt(value, confirmed = false) {
     busy(true);
     say("");
     try {
       // Today, unless the patient opened another screen while the join was finishing.
       const here = app.route;
-      const joined = await app.join(value);
+      const joined = await app.join(value, { confirmed });
       tries = 0;
       progress.textContent = "";
       busy(false);
