@@ -17,6 +17,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from tree_sitter import Language, Parser
 
+from server.api.compression import STATIC_FILE_BUFFER
 from server.app import create_app
 from server.settings import Settings
 from tests.bench.bench_pwa import GZIP_GOAL
@@ -178,10 +179,12 @@ async def test_a_file_the_browser_already_has_is_answered_304_without_its_body(c
             assert again.headers["etag"] == etag
             assert again.headers["cache-control"] == "no-cache"
             assert "content-encoding" not in again.headers
-            # One of several, a weak comparison, and HEAD: the same.
-            listed = await client.get(url, headers={"if-none-match": f'"other", W/{etag}'})
+            # One of several, and a weak comparison: the same.
+            listed = await client.get(url, headers={"accept-encoding": encoding, "if-none-match": f'"other", W/{etag}'})
             assert listed.status_code == 304, url
-            assert (await client.head(url, headers={"if-none-match": etag})).status_code == 304, url
+        # HEAD sends no body, so nothing gzipped: it names the plain file's ETag.
+        plain = (await client.get(url, headers={"accept-encoding": "identity"})).headers["etag"]
+        assert (await client.head(url, headers={"if-none-match": plain})).status_code == 304, url
     # Another ETag (an older version's) gets the file.
     other = await client.get("/js/core.js", headers={"accept-encoding": "gzip", "if-none-match": '"older"'})
     assert other.status_code == 200
@@ -190,6 +193,42 @@ async def test_a_file_the_browser_already_has_is_answered_304_without_its_body(c
     # The API is not a file: its answers are never 304.
     ping = await client.get("/api/v1/ping", headers={"if-none-match": "*"})
     assert ping.status_code == 200
+
+
+async def test_the_gzipped_and_the_plain_copy_of_a_file_have_each_their_own_etag(client: Client) -> None:
+    """Both are answers to one URL (Vary: Accept-Encoding). With one ETag for both, a cache that
+    holds one copy could answer a conditional request for the other with its 304: the client would
+    keep gzip bytes it cannot read as the file, or the reverse."""
+    for url in ("/sw.js", "/js/core.js", "/"):
+        plain = await client.get(url, headers={"accept-encoding": "identity"})
+        zipped = await client.get(url, headers={"accept-encoding": "gzip"})
+        assert zipped.headers["content-encoding"] == "gzip", url
+        assert "accept-encoding" in zipped.headers["vary"].lower(), url
+        assert zipped.headers["etag"] == plain.headers["etag"][:-1] + '-gz"', url
+        # Each copy is "not modified" only for its own ETag: asked with the other's, the whole file comes.
+        for encoding, theirs, mine in (("gzip", plain, zipped), ("identity", zipped, plain)):
+            asked = await client.get(
+                url, headers={"accept-encoding": encoding, "if-none-match": theirs.headers["etag"]}
+            )
+            assert asked.status_code == 200, (url, encoding)
+            assert asked.content == mine.content, (url, encoding)
+            assert asked.headers["etag"] == mine.headers["etag"], (url, encoding)
+
+
+async def test_a_file_too_large_to_hold_is_streamed_gzipped_with_its_own_etag_too(tmp_path: Path) -> None:
+    folder = tmp_path / "pwa"
+    shutil.copytree(PWA, folder)
+    (folder / "large.txt").write_bytes(os.urandom(STATIC_FILE_BUFFER).hex().encode())
+    async for client in served_app(tmp_path, folder):
+        plain = await client.get("/large.txt", headers={"accept-encoding": "identity"})
+        zipped = await client.get("/large.txt", headers={"accept-encoding": "gzip"})
+        assert zipped.headers["content-encoding"] == "gzip"
+        assert zipped.content == plain.content
+        assert zipped.headers["etag"] == plain.headers["etag"][:-1] + '-gz"'
+        again = await client.get(
+            "/large.txt", headers={"accept-encoding": "gzip", "if-none-match": zipped.headers["etag"]}
+        )
+        assert (again.status_code, again.content) == (304, b"")
 
 
 async def test_head_asks_for_a_file_as_get_does_the_app_s_start_page_too(client: Client) -> None:

@@ -85,6 +85,25 @@ def json_answer(request: Request, body: bytes) -> Response[bytes]:
     return Response(body, media_type=MediaType.JSON, headers={"vary": "Accept-Encoding"})
 
 
+def _gzip_etag(send: Send) -> Send:
+    """``send``, with a gzipped file's ETag told apart from the plain file's (``"tag"`` -> ``"tag-gz"``).
+
+    Both are answers to the same URL (``Vary: Accept-Encoding``). With one ETag for both, a cache
+    holding the gzipped copy may answer a client that asked for the plain one "304, keep yours"
+    (or the reverse), and that client goes on with bytes it cannot read.
+    """
+
+    async def send_wrapper(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = MutableScopeHeaders(message)
+            etag = headers.get("etag")
+            if etag and etag.endswith('"') and headers.get("content-encoding") == "gzip":
+                headers["etag"] = etag[:-1] + '-gz"'
+        await send(message)
+
+    return send_wrapper
+
+
 class LazyCompressionMiddleware(CompressionMiddleware):
     """Litestar's compression middleware, with its compressor made only for an answer it compresses.
 
@@ -105,6 +124,7 @@ class LazyCompressionMiddleware(CompressionMiddleware):
         compressed = super().create_compression_send_wrapper  # called only for an answer worth it
         handler = scope.get("route_handler")
         if handler is not None and handler.opt.get(STATIC_FILES, False):
+            send = _gzip_etag(send)
             return self._file_send_wrapper(send, lambda: compressed(send, compression_encoding, scope))
         start: Message | None = None
         compressing: Send | None = None  # where messages go once the answer's fate is known
