@@ -30,6 +30,7 @@ from server.api.catalog import CatalogController
 from server.api.compression import GZIP_LEVEL, MIN_BYTES, SELF_COMPRESSED, LazyCompressionMiddleware
 from server.api.deps import DatabaseDep, Services
 from server.api.errors import exception_handlers, loggable_path
+from server.api.hosts import KnownHosts
 from server.api.openapi import COMPONENTS, CachedJsonRenderPlugin, CachedYamlRenderPlugin, document_routes
 from server.api.patient import JoinController, PatientController
 from server.api.patients import PatientsController
@@ -125,6 +126,10 @@ def _security_headers(settings: Settings) -> Callable[[Message, Scope], Awaitabl
         (b"referrer-policy", b"no-referrer"),
         (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
         (b"cross-origin-opener-policy", b"same-origin"),
+        # No other site's page may load an answer into itself (an <img> or <script> of an API URL,
+        # read through a side channel such as Spectre); the app's own pages, worker, icons and
+        # manifest are all same-origin.
+        (b"cross-origin-resource-policy", b"same-origin"),
         (b"x-frame-options", b"DENY"),
     ]
     if settings.env == "production":
@@ -181,6 +186,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     level = settings.log_level.upper()
     hosts = settings.host_headers
     middleware: list[Middleware] = [fragment_in_path_redirect, DefineMiddleware(AuthMiddleware)]
+    if hosts != ["*"]:
+        # First: a request for another site's name is refused before anything looks at who sent it.
+        middleware.insert(0, DefineMiddleware(KnownHosts, config=AllowedHostsConfig(allowed_hosts=hosts)))
     if settings.trusted_proxies:
         # Behind a proxy every request comes from the proxy. The header is believed only from a
         # trusted one (anyone can send it), and the client is the last address no trusted proxy added.
@@ -231,7 +239,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             "services": provide(Services(db, catalog, clock, settings)),
         },
         middleware=middleware,
-        allowed_hosts=None if hosts == ["*"] else AllowedHostsConfig(allowed_hosts=hosts),
         logging_config=LoggingConfig(
             loggers={"unknot": {"level": level, "handlers": ["queue_listener"], "propagate": False}},
             # Unhandled errors are logged once, without request data, by the 500 handler.
