@@ -357,8 +357,9 @@ async function resubscribe(event) {
   const old = event.oldSubscription;
   if (old && old.endpoint && old.endpoint !== subscription.endpoint) {
     // The server also drops it once the push service answers 404/410; this is just sooner.
-    await fetch(PUSH_SUBSCRIPTIONS_URL + "?endpoint=" + encodeURIComponent(old.endpoint), {
-      method: "DELETE", headers, credentials: "omit", cache: "no-store",
+    // In the body, not the query: a proxy's access log keeps query strings, and the endpoint is secret.
+    await fetch(PUSH_SUBSCRIPTIONS_URL, {
+      method: "DELETE", headers, body: JSON.stringify({ endpoint: old.endpoint }), credentials: "omit", cache: "no-store",
     }).catch(() => null);
   }
 }

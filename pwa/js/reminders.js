@@ -111,7 +111,8 @@ async function sendSubscription(app, subscription) {
 
 async function deleteSubscription(app, endpoint) {
   try {
-    await call(`${SUBSCRIPTIONS_URL}?endpoint=${encodeURIComponent(endpoint)}`, { method: "DELETE", token: app.token });
+    // In the body, not the query: a proxy's access log keeps query strings, and the endpoint is secret.
+    await call(SUBSCRIPTIONS_URL, { method: "DELETE", token: app.token, body: { endpoint } });
   } catch (err) {
     // 404: the server had already dropped it. Offline: the push service answers 410 later.
     if (isRemoved(err)) throw err;

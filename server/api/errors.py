@@ -161,9 +161,18 @@ def _names_records(request: Request) -> bool:
         return False
 
 
+def _body_optional(request: Request) -> bool:
+    try:
+        data = request.route_handler.parsed_fn_signature.parameters.get("data")
+    except AttributeError:
+        return False
+    return data is not None and data.has_default
+
+
 def _validation(request: Request, exc: ValidationException) -> Response[ErrorBody]:
     aliases = _aliases(request)
     records = _names_records(request)
+    body_optional = _body_optional(request)
     missing = _MISSING.search(str(exc.detail))
     if missing and not exc.extra:
         return _respond(exc.status_code, exc.detail, [FieldError(missing.group("name"), "is required")])
@@ -176,6 +185,9 @@ def _validation(request: Request, exc: ValidationException) -> Response[ErrorBod
         message = _PATTERN_REASONS.get(message, message)
         key = str(item.get("key") or "")
         if key == "data" and message == "'data'":
+            if body_optional:
+                # Litestar reports an absent body it was told may be absent, beside any other error.
+                continue
             # No body at all: Litestar leaves the handler's data out and reports the missing key.
             message = "is empty; send the request's JSON"
         path = ((match.group("path") if match else None) or ("" if key in ("", "data") else key)).lstrip(".")

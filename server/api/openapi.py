@@ -96,7 +96,9 @@ def with_request_schemas(app: Litestar, document: dict[str, Any]) -> dict[str, A
         if "data" in handler.parsed_fn_signature.parameters
     }
     _, components = msgspec.json.schema_components(
-        sorted(bodies, key=lambda t: t.__name__), ref_template="#/components/schemas/{name}"
+        # An optional body is a union (``UnsubscribeIn | None``), which has no name of its own.
+        sorted(bodies, key=lambda t: getattr(t, "__name__", repr(t))),
+        ref_template="#/components/schemas/{name}",
     )
     document = {**document, "components": {**document["components"]}}
     document["components"]["schemas"] = {**document["components"]["schemas"], **components}

@@ -6,7 +6,8 @@ For the PWA (patient routes take ``Authorization: Bearer <device token>``):
 - ``GET /api/v1/push/public-key`` (no auth): ``{"public_key"}``, the ``applicationServerKey``.
 - ``PUT /api/v1/patient/push/subscriptions`` with ``subscription.toJSON()``; send it on every
   app start and from ``pushsubscriptionchange``. Answers ``{"endpoint", "created", "subscriptions"}``.
-- ``DELETE /api/v1/patient/push/subscriptions?endpoint=<url>`` after ``unsubscribe()``: 204 (404 if unknown).
+- ``DELETE /api/v1/patient/push/subscriptions`` with ``{"endpoint"}`` after ``unsubscribe()``: 204
+  (404 if unknown). ``?endpoint=<url>`` instead of the body is still taken from older apps.
 - ``GET|PUT /api/v1/patient/reminders``: times per slot, weekdays, on/off, quiet hours.
 - ``POST /api/v1/patient/push/test``: a test reminder to every subscribed device now; the answer
   names each device (``device_id``, ``label``; ``this_device`` for the one asking) with its outcome.
@@ -120,6 +121,12 @@ class SubscriptionIn(Struct, frozen=True, forbid_unknown_fields=True, rename={"e
     endpoint: Annotated[str, Meta(min_length=8, max_length=2048, pattern=PLAIN_TEXT)]
     keys: KeysIn
     expiration_time: float | None = None
+
+
+class UnsubscribeIn(Struct, frozen=True, forbid_unknown_fields=True):
+    """The subscription to remove: ``{"endpoint": subscription.endpoint}``."""
+
+    endpoint: Annotated[str, Meta(min_length=1, max_length=2048, pattern=PLAIN_TEXT)]
 
 
 class SubscriptionOut(Struct, frozen=True):
@@ -504,8 +511,23 @@ class PatientRemindersController(Controller):
         self,
         request: PatientRequest,
         db: DatabaseDep,
-        endpoint: Annotated[str, QueryParameter(min_length=1, max_length=2048, pattern=PLAIN_TEXT)],
+        data: JSONBody[UnsubscribeIn | None] = None,
+        endpoint: Annotated[
+            str | None,
+            QueryParameter(
+                min_length=1,
+                max_length=2048,
+                pattern=PLAIN_TEXT,
+                description='Deprecated: what apps before the JSON body sent; send `{"endpoint"}` instead',
+            ),
+        ] = None,
     ) -> None:
+        # In the body: a proxy's access log keeps a query string, and the endpoint is a secret of the
+        # patient's browser. The query is still taken from phones whose cached app is an older
+        # version's; the app's own access log never writes a query string.
+        endpoint = data.endpoint if data is not None else endpoint
+        if endpoint is None:
+            raise InputError("endpoint", 'is required; send the JSON body {"endpoint": ...}', status=400)
         async with db.transaction() as tx:
             if not await reminders.delete_subscription(tx, request.user.patient_id, endpoint.strip()):
                 raise InputError("endpoint", "no such subscription for this patient", status=404)

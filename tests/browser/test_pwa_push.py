@@ -494,7 +494,7 @@ EXISTING_SUBSCRIPTION = """(({ endpoint, p256dh, auth, key, renewed }) => {
 })(ARGS);"""
 
 # In the worker: the browser's new subscription after a change, and the options it was asked for.
-RESUBSCRIBE = """({ endpoint, p256dh, auth }) => {
+RESUBSCRIBE = """({ endpoint, p256dh, auth, old }) => {
   self.subscribeAsked = null;
   PushManager.prototype.subscribe = (options) => {
     const key = btoa(String.fromCharCode(...new Uint8Array(options.applicationServerKey)))
@@ -503,7 +503,9 @@ RESUBSCRIBE = """({ endpoint, p256dh, auth }) => {
     return Promise.resolve({ endpoint, toJSON: () => ({ endpoint, expirationTime: null, keys: { p256dh, auth } }) });
   };
   // No PushSubscriptionChangeEvent constructor in Chromium; the handler reads no more than this.
-  self.dispatchEvent(new ExtendableEvent("pushsubscriptionchange"));
+  const event = new ExtendableEvent("pushsubscriptionchange");
+  event.oldSubscription = old ? { endpoint: old } : null;
+  self.dispatchEvent(event);
 }"""
 
 
@@ -580,6 +582,7 @@ def test_the_subscription_is_sent_on_start_renewed_by_the_worker_tested_and_remo
 ) -> None:
     key = httpx.get(f"{live_server.url}/api/v1/push/public-key").json()["public_key"]
     subscriber = Subscriber(f"{push_service.url}/push/first")
+    first = subscriber.endpoint
     context = new_context(browser, live_server, permissions=["notifications"])
     context.on("page", page_problems.watch)
     again = Subscriber(f"{push_service.url}/push/again")
@@ -594,6 +597,9 @@ def test_the_subscription_is_sent_on_start_renewed_by_the_worker_tested_and_remo
         page = context.new_page()
         sent: list[str] = []
         page.on("request", lambda r: sent.append(r.method) if r.url.endswith(SUBSCRIPTIONS) else None)
+        # The page's and the worker's: the endpoint goes in the body, never in the URL (a proxy's log).
+        removals: list[tuple[str, str | None]] = []
+        context.on("request", lambda r: removals.append((r.url, r.post_data)) if r.method == "DELETE" else None)
         patient = clinic.patient(name="Sara")
         # Joining starts the app with a token: the subscription the browser has goes to the server,
         # once (a second PUT still on its way could land after the test below removed the row).
@@ -645,12 +651,14 @@ def test_the_subscription_is_sent_on_start_renewed_by_the_worker_tested_and_remo
         assert message["title"]
 
         # The browser replaced the subscription: the worker subscribes again with the same key and
-        # sends the new one with the token it keeps in IndexedDB.
+        # sends the new one with the token it keeps in IndexedDB, and says the old one is gone.
         renewed = Subscriber(f"{push_service.url}/push/renewed")
+        replaced = f"{push_service.url}/push/replaced"
         [worker] = [w for w in context.service_workers if w.url == f"{live_server.url}/sw.js"]
-        worker.evaluate(RESUBSCRIBE, {"endpoint": renewed.endpoint, **renewed.keys})
+        worker.evaluate(RESUBSCRIBE, {"endpoint": renewed.endpoint, **renewed.keys, "old": replaced})
         wait_until(lambda: renewed.endpoint in subscriptions_in_db(live_server, patient.id), "not renewed", page)
         assert worker.evaluate("self.subscribeAsked") == {"key": key, "userVisibleOnly": True}
+        wait_until(lambda: replaced in str(removals), "the replaced subscription not removed", page)
 
         # Turning reminders off unsubscribes this browser and removes its subscription on the server.
         status.get_by_role("button", name="Turn off reminders on this phone").click()
@@ -658,6 +666,11 @@ def test_the_subscription_is_sent_on_start_renewed_by_the_worker_tested_and_remo
         expect(status.locator("[role=status]")).to_have_text("Reminders are turned off on this phone.")
         assert page.evaluate("window.unsubscribed") is True
         assert subscriber.endpoint not in subscriptions_in_db(live_server, patient.id)
+        # The first, which the server had dropped (the page); the replaced one (the worker); this one.
+        assert [(url, json.loads(body or "null")) for url, body in removals] == [
+            (f"{live_server.url}{SUBSCRIPTIONS}", {"endpoint": endpoint})
+            for endpoint in (first, replaced, subscriber.endpoint)
+        ]
         expect(page.get_by_role("button", name="Remind me at these times")).to_be_visible()
     finally:
         context.close()
