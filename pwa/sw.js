@@ -359,7 +359,8 @@ async function resubscribe(event) {
     // The server also drops it once the push service answers 404/410; this is just sooner.
     // In the body, not the query: a proxy's access log keeps query strings, and the endpoint is secret.
     await fetch(PUSH_SUBSCRIPTIONS_URL, {
-      method: "DELETE", headers, body: JSON.stringify({ endpoint: old.endpoint }), credentials: "omit", cache: "no-store",
+      method: "DELETE", headers, body: JSON.stringify({ endpoint: old.endpoint }),
+      credentials: "omit", cache: "no-store",
     }).catch(() => null);
   }
 }
