@@ -204,12 +204,13 @@ export async function loadReminderInvite() {
   }
 }
 
+/** Note the patient's "Not now" (or reminders turned off); resolves once it is stored (or could not be). */
 function closeInvite(app, forGood) {
-  if (!app.patient) return;
+  if (!app.patient) return Promise.resolve();
   const id = app.patient.id;
   const again = inviteClosed && inviteClosed.id === id; // asked once more after a week
   inviteClosed = { id, until: forGood || again ? null : Date.now() + INVITE_AGAIN_MS };
-  core.set(INVITE_KEY, inviteClosed).catch(() => {});
+  return core.set(INVITE_KEY, inviteClosed).catch(() => {});
 }
 
 function inviteClosedFor(id) {
@@ -241,12 +242,14 @@ export function reminderInvite(app) {
       h("button", {
         class: "btn quiet small", type: "button", text: t("invite_later"),
         on: {
-          click: () => {
-            closeInvite(app);
+          click: async () => {
+            const stored = closeInvite(app);
             // Focus stays where the patient was: on what came before the card.
             const next = focusBefore(card);
             card.remove();
             if (next) next.focus({ preventScroll: true });
+            // Said once it is kept: a reload right after must not bring the card back.
+            await stored;
             app.toast(t("invite_closed"), { screen: true });
           },
         },
