@@ -523,9 +523,11 @@ async def test_the_therapist_sees_whether_reminders_are_on_and_another_therapist
     dana = r.json()["id"]
     view = (await therapist.get(f"/api/v1/patients/{dana}/reminders")).json()
     assert (view["on"], view["subscriptions"], view["deliveries"]) == (False, 0, [])
+    assert (view["coming"], view["not_coming"]) == (False, "off")
     ana = await make_patient(therapist, app, service, catalog)
     view = (await therapist.get(f"/api/v1/patients/{ana.id}/reminders")).json()
     assert (view["on"], view["subscriptions"], view["timezone"]) == (True, 1, "Europe/Berlin")
+    assert (view["coming"], view["not_coming"]) == (True, None)
     assert [r["slot"] for r in view["rules"] if r["enabled"]] == ["morning", "evening"]
 
     await make_therapist(settings, "eve@elsewhere.example", "Eve")
@@ -540,6 +542,22 @@ async def test_the_therapist_sees_whether_reminders_are_on_and_another_therapist
     nobody.blocking_portal = therapist.blocking_portal
     assert (await nobody.get("/api/v1/patient/reminders")).status_code == 401
     assert (await nobody.put("/api/v1/patient/push/subscriptions", json=ana.subs[0].as_json())).status_code == 401
+
+
+async def test_reminders_turned_on_for_a_patient_without_a_plan_say_none_is_coming_and_why(
+    therapist: Client, app: Litestar, service: PushService
+) -> None:
+    r = await therapist.post("/api/v1/patients", json={"display_name": "Nora", "timezone": "Europe/Madrid"})
+    nora = r.json()["id"]
+    phone = await join_phone(therapist, app, nora)
+    key = (await phone.get("/api/v1/push/public-key")).json()["public_key"]
+    sub = service.subscribe("nora", application_server_key=key)
+    assert (await phone.put("/api/v1/patient/push/subscriptions", json=sub.as_json())).status_code == 200
+    view = (await therapist.get(f"/api/v1/patients/{nora}/reminders")).json()
+    # Turned on (a phone subscribed, times on): "on" stays as older consoles read it, and the
+    # added fields say no reminder can come until there is a plan.
+    assert (view["on"], view["coming"], view["not_coming"]) == (True, False, "no_plan")
+    assert all(rule["next_at"] is None for rule in view["rules"])
 
 
 # --- bad input --------------------------------------------------------------------------------------

@@ -70,6 +70,12 @@ async def test_after_the_plans_last_day_nothing_more_is_logged_and_the_therapist
     body = r.json()
     assert body["plan_last_day"] == last_day.isoformat()
     assert all(rule["next_at"] is None for rule in body["rules"])
+    assert (body["on"], body["coming"], body["not_coming"]) == (True, False, "nothing_more")  # still its last day
+
+    clock.fixed = utc("2026-11-21T08:00:00")  # the day after its last day
+    await sign_in(therapist, "ana@clinic.example")
+    body = (await therapist.get(f"/api/v1/patients/{ana.id}/reminders")).json()
+    assert (body["on"], body["coming"], body["not_coming"]) == (True, False, "plan_ended")
 
 
 async def test_a_plan_prepared_for_a_booked_visit_reminds_on_the_visit_day_only_in_the_evening(

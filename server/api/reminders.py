@@ -13,9 +13,10 @@ For the PWA (patient routes take ``Authorization: Bearer <device token>``):
   names each device (``device_id``, ``label``; ``this_device`` for the one asking) with its outcome.
 - ``GET /api/v1/patient/reminders.ics``: the same times as a calendar file.
 
-For the console: ``GET /api/v1/patients/{id}/reminders`` (whether they are on, the log) and
-``POST /api/v1/patients/{id}/reminders/test`` (the same test reminder, sent by the therapist, say
-while the patient is in the room with their phone; never in the patient's quiet hours).
+For the console: ``GET /api/v1/patients/{id}/reminders`` (whether they are on, whether one is
+still coming and why not, the log) and ``POST /api/v1/patients/{id}/reminders/test`` (the same
+test reminder, sent by the therapist, say while the patient is in the room with their phone;
+never in the patient's quiet hours).
 
 The notification payload is described in :mod:`server.push.message`.
 """
@@ -27,7 +28,7 @@ import binascii
 import datetime as dt
 import zoneinfo
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import msgspec
@@ -201,10 +202,19 @@ class TestOut(Struct, frozen=True, kw_only=True):
     results: list[TestResult]
 
 
+# Why no reminder is coming: none turned on (no phone subscribed, every time off, or the patient
+# archived), no plan yet, the plan's last day has passed, or the plan has nothing more at the times on.
+NotComing = Literal["off", "no_plan", "plan_ended", "nothing_more"]
+
+
 class PatientRemindersOut(Struct, frozen=True, kw_only=True):
     """A patient's reminders as their therapist sees them."""
 
+    # Turned on: a phone subscribed and a time on. Whether any reminder can come is ``coming``.
     on: bool
+    # A reminder is still to come (a time on has a next_at); else ``not_coming`` says why.
+    coming: bool
+    not_coming: NotComing | None
     subscriptions: int
     last_ok_at: str | None
     timezone: str
@@ -409,6 +419,18 @@ def _with_next(
         next_due_at = (due or {}).get(r.slot) or (iso(following) if following else None)
         out.append(msgspec.structs.replace(r, next_due_at=next_due_at))
     return out
+
+
+def _not_coming(on: bool, rules: list[RuleOut], program: Program | None, today: dt.date) -> NotComing | None:
+    """Why no reminder is coming (None: one is), the first reason that holds: ``on`` alone would say
+    "on" for a patient without a plan, or after it ended."""
+    if not on:
+        return "off"
+    if any(r.enabled and r.next_at for r in rules):
+        return None
+    if program is None:
+        return "no_plan"
+    return "plan_ended" if program.last_day < today else "nothing_more"
 
 
 async def _program_of(db: DatabaseDep, patient_id: int) -> Program | None:
@@ -700,14 +722,19 @@ class TherapistRemindersController(Controller):
         tz, now = zone(patient.timezone), clock.now()
         info = await reminders.subscription_info(db, patient_id)
         quiet = _quiet(prefs)
+        on = info.count > 0 and any(r.enabled for r in rules) and patient.archived_at is None
+        rules_out = _rules_out(rules, tz, now, plan, catalog, await _done_today(db, patient_id, tz, now))
+        not_coming = _not_coming(on, rules_out, program, now.astimezone(tz).date())
         return PatientRemindersOut(
-            on=info.count > 0 and any(r.enabled for r in rules) and patient.archived_at is None,
+            on=on,
+            coming=not_coming is None,
+            not_coming=not_coming,
             subscriptions=info.count,
             last_ok_at=info.last_ok_at,
             timezone=patient.timezone,
             customized=prefs is not None and prefs.customized,
             quiet_hours=QuietHours(*quiet) if quiet else None,
-            rules=_rules_out(rules, tz, now, plan, catalog, await _done_today(db, patient_id, tz, now)),
+            rules=rules_out,
             plan_last_day=program.last_day if program is not None else None,
             offline_kept_minutes=settings.push_ttl_seconds // 60,
             deliveries=await reminders.deliveries_of(db, therapist_id, patient_id, limit),

@@ -144,3 +144,35 @@ def test_a_test_reminder_sent_from_the_console_says_which_phone_it_reached_and_w
         page.reload()
         wait_view(page, "patient")
         expect(page.locator("tr[data-action='reminders.test']")).to_contain_text("reached 1 of 2 phones")
+
+
+def test_reminders_turned_on_before_the_patient_has_a_plan_wait_for_one(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Nadia Noplan")
+    pid = patient["id"]
+    with account.joined_phone(pid) as phone:
+        subscription = {"endpoint": f"http://127.0.0.1:9/push/console-noplan-{pid}", "keys": KEYS}
+        assert phone.put("/api/v1/patient/push/subscriptions", json=subscription).status_code == 200
+
+    with console_session(browser, live_server, account, page_problems) as (_, page):
+        goto_view(page, f"#/patients/{pid}", "patient")
+        card = page.get_by_role("region", name="Reminders")
+        # A phone gets reminders, but none can come without a plan: the status does not say "On".
+        expect(card.locator("strong").first).to_have_text("Waiting for a plan")
+        expect(card).not_to_contain_text("On ·")
+        expect(card).to_contain_text("No reminder is coming: the patient has no plan yet.")
+
+        account.ok(
+            account.api.post(
+                f"/api/v1/patients/{pid}/plans",
+                json={
+                    "treated": [{"muscle": "upper-trapezius", "side": "left"}],
+                    "treated_on": local_today().isoformat(),
+                },
+            )
+        )
+        page.reload()
+        wait_view(page, "patient")
+        expect(card.locator("strong").first).to_have_text("On")
+        expect(card).not_to_contain_text("No reminder is coming")

@@ -376,19 +376,15 @@ function deliveryLine(d, names) {
   return what + ": " + d.status + (phone ? " · " + phone : "") + (d.last_error ? " (" + d.last_error + ")" : "");
 }
 
-/** Whether the patient's plan had its last day before today (the patient's date). */
-function planEnded(r, today) {
-  return Boolean(r.plan_last_day && today && r.plan_last_day < today);
-}
+// Why no reminder is coming although reminders are on (the server's not_coming).
+const NONE_COMING = {
+  no_plan: () => "No reminder is coming: the patient has no plan yet.",
+  plan_ended: (r) => "No reminder is coming: the plan ended on " + shortDate(r.plan_last_day) + ". A new plan starts them again.",
+  nothing_more: () => "No reminder is coming: the plan has nothing more at these times of day.",
+};
 
-/** Why no reminder is coming although reminders are on. */
-function noneComing(r, hasPlan, today) {
-  if (!hasPlan) return "No reminder is coming: the patient has no plan yet.";
-  if (planEnded(r, today)) {
-    return "No reminder is coming: the plan ended on " + shortDate(r.plan_last_day) + ". A new plan starts them again.";
-  }
-  return "No reminder is coming: the plan has nothing more at these times of day.";
-}
+// The status when reminders are on but none can come (no plan, or it has ended): not "On".
+const WAITING = { no_plan: "Waiting for a plan", plan_ended: "Ended with the plan" };
 
 /** What a test reminder did on one phone it did not reach, and what helps. */
 function notReached(x, phone) {
@@ -427,7 +423,7 @@ function testControl(id, names) {
   return [h("div", { class: "buttons" }, button), said];
 }
 
-function remindersCard(result, hasPlan, today, devices, id) {
+function remindersCard(result, devices, id) {
   if (result.error) return card("Reminders", h("p", { class: "muted" }, `Reminder status is unavailable: ${explain(result.error)}`));
   const r = result.value;
   if (!r) return card("Reminders", h("p", { class: "muted" }, "Reminder status is not available on this server."));
@@ -453,9 +449,8 @@ function remindersCard(result, hasPlan, today, devices, id) {
     h(
       "p",
       {},
-      // Turned on, but nothing comes after the plan's last day: not "On".
-      r.on && planEnded(r, today)
-        ? h("strong", { class: "muted" }, "Ended with the plan")
+      r.on && WAITING[r.not_coming]
+        ? h("strong", { class: "muted" }, WAITING[r.not_coming])
         : h("strong", { class: r.on ? "ok" : "muted" }, r.on ? "On" : "Off"),
       ` · ${plural(r.subscriptions, "device subscribed", "devices subscribed")}`,
       r.last_ok_at ? ` · last delivered ${ago(r.last_ok_at)} (${dateTime(r.last_ok_at, r.timezone)})` : "",
@@ -463,8 +458,7 @@ function remindersCard(result, hasPlan, today, devices, id) {
       r.quiet_hours ? ` · quiet ${r.quiet_hours.start}–${r.quiet_hours.end}` : "",
     ),
     table("Reminder times", ["Time of day", "Reminder", "Next"], rules, "No reminder times."),
-    // On, yet no time has a next reminder: no plan, or it has ended or has nothing at these times.
-    r.on && !r.rules.some((rule) => rule.enabled && rule.next_at) ? h("p", { class: "muted" }, noneComing(r, hasPlan, today)) : null,
+    r.on && NONE_COMING[r.not_coming] ? h("p", { class: "muted" }, NONE_COMING[r.not_coming](r)) : null,
     r.subscriptions ? kept : null,
     r.subscriptions ? testControl(id, names) : null,
     last.length ? h("details", {}, h("summary", {}, "Last deliveries"), h("ul", {}, last)) : null,
@@ -812,7 +806,7 @@ export async function render([id], ctx) {
       wide(activityCard(records, exercises)),
       planCard(id, plan, history, muscles),
       devicesSection,
-      remindersCard(reminders, Boolean(plan), adherence.today, devices, id),
+      remindersCard(reminders, devices, id),
       auditCard(audit, ctx.therapist, { muscles, devices, checkins: records.checkins }, everything),
     ),
   );
