@@ -2,7 +2,8 @@
 
 - ``ConsoleAccount``: a therapist of its own per test module, so the patient app's tests and the
   console's tests never see each other's patients; ``.api`` is that therapist's API client.
-- ``open_console``: a tablet-sized browser context, signed in through the page.
+- ``open_console``: a tablet-sized browser context, signed in through the page (``sign_in``).
+- ``seen``, ``api_calls``: what a page shows, and the calls it makes.
 - ``count_inputs`` / ``counted``: the clicks and key presses a person makes on the page.
 - ``read_qr``, ``pdf_pages``, ``region``: reading back what the console shows.
 """
@@ -98,12 +99,17 @@ def open_console(
     context.on("page", problems.watch)
     page = context.new_page()
     page.goto("/console/")
+    sign_in(page, account)
+    return context, page
+
+
+def sign_in(page: Page, account: ConsoleAccount) -> None:
+    """Sign in through the console's sign-in screen (shown now) and wait for the patient list."""
     wait_view(page, "signin")
     page.get_by_label("Email").fill(account.email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_label("Password").press("Enter")
     wait_view(page, "patients")
-    return context, page
 
 
 @contextlib.contextmanager
@@ -129,6 +135,18 @@ def goto_view(page: Page, hash_: str, name: str) -> None:
     """Navigate inside the console without reloading, then wait for the view."""
     page.evaluate("h => { location.hash = h; }", hash_)
     wait_view(page, name)
+
+
+def seen(page: Page) -> str:
+    """What the page shows: its title and the text on screen (innerText leaves hidden parts out)."""
+    return page.title() + "\n" + page.locator("body").inner_text()
+
+
+def api_calls(page: Page) -> list[str]:
+    """The page's calls to the server from now on (a list that grows)."""
+    calls: list[str] = []
+    page.on("request", lambda request: calls.append(request.url) if "/api/" in request.url else None)
+    return calls
 
 
 def program_ready(page: Page) -> Locator:

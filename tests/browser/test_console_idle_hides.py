@@ -15,10 +15,12 @@ from tests.browser.conftest import LiveServer, PageProblems, serve
 from tests.browser.console_helpers import (
     PASSWORD,
     ConsoleAccount,
+    api_calls,
     console_session,
     goto_view,
     program_ready,
     region,
+    seen,
     wait_view,
 )
 
@@ -35,11 +37,6 @@ def idle_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     limit is the 12 hours a whole run may need)."""
     with serve(tmp_path_factory.mktemp("idle"), session_idle_minutes=str(IDLE_MINUTES)) as server:
         yield server
-
-
-def seen(page: Page) -> str:
-    """What the page shows: its title and the text on screen (innerText leaves hidden parts out)."""
-    return page.title() + "\n" + page.locator("body").inner_text()
 
 
 def test_a_console_left_untouched_hides_the_patient_and_gives_the_page_back_on_signing_in(
@@ -124,13 +121,6 @@ def time_passes(page: Page, server: LiveServer, account: ConsoleAccount, minutes
         "WHERE therapist_id = (SELECT id FROM therapist WHERE email = :email)",
         {"ago": f"-{minutes} minutes", "email": account.email},
     )
-
-
-def api_calls(page: Page) -> list[str]:
-    """The page's calls to the server from now on (a list that grows)."""
-    calls: list[str] = []
-    page.on("request", lambda request: calls.append(request.url) if "/api/" in request.url else None)
-    return calls
 
 
 def test_typing_a_long_note_keeps_the_session_and_an_untouched_page_still_ends_it(

@@ -8,6 +8,11 @@
 // page sends nothing, so the idle limit still ends a session left alone. The console's tabs tell
 // each other when they last called (a time and an end, nothing of a patient): a tab left alone
 // beside one in use stays open for as long as the session does.
+//
+// The browser has one session cookie for all its tabs. A tab that signs out says so, and every
+// other tab hides its page at once. A tab that signs in says whose session it is (the therapist's
+// id): a tab showing another therapist asks GET /auth/me, and its answer (as every keep-alive's)
+// goes to main.js, which never leaves one therapist's patient on screen under another's session.
 
 import { api, localTime, onCall } from "./api.js";
 
@@ -22,7 +27,10 @@ let idleMs = null;
 let lastCall = 0;
 let endsAt = Infinity;
 let timer = null;
-let onEnd = null;
+// main.js's {ended, signedOutElsewhere, answered}: see watchSession.
+let hooks = null;
+// The id of the therapist whose session this tab counts.
+let whose = null;
 
 function deadline() {
   return Math.min(lastCall + idleMs, endsAt);
@@ -39,7 +47,7 @@ function check() {
     return;
   }
   sessionStopped();
-  onEnd();
+  hooks.ended();
 }
 
 /** A call reached for the server at `at` (this tab's, or another's): the session's last use. */
@@ -58,26 +66,41 @@ function touched() {
     check();
     return;
   }
-  if (Date.now() - lastCall >= Math.min(KEEP_ALIVE_MAX_MS, idleMs / 4)) {
-    // A 401 asks for the password (api.js); without network the next touch tries again.
-    api("/auth/me").catch(() => {});
-  }
+  if (Date.now() - lastCall >= Math.min(KEEP_ALIVE_MAX_MS, idleMs / 4)) ask();
 }
 
-/** Watch the session: `ended` is called once its idle limit or its end has come. */
-export function watchSession(ended) {
-  onEnd = ended;
+/** GET /auth/me: whose session the browser holds now. A 401 asks for the password (api.js);
+ *  without network the next touch, or call, finds out. */
+function ask() {
+  api("/auth/me").then((session) => hooks.answered(session), () => {});
+}
+
+function heard(data) {
+  if (!data) return;
+  if (data.signedOut) {
+    if (idleMs === null) return; // signed out here too, or already asking for the password
+    sessionStopped();
+    hooks.signedOutElsewhere();
+    return;
+  }
+  if (Number.isFinite(data.ends)) endsAt = data.ends;
+  if (Number.isFinite(data.used)) used(data.used);
+  if (idleMs !== null && Number.isFinite(data.therapist) && data.therapist !== whose) ask();
+}
+
+/**
+ * Watch the session: `ended()` once its idle limit or its end has come; `signedOutElsewhere()`
+ * when another tab signed out; `answered(session)` with each GET /auth/me answer asked for here
+ * (it may name another therapist than this tab shows: someone signed in in another tab).
+ */
+export function watchSession(callbacks) {
+  hooks = callbacks;
   onCall(() => {
     const at = Date.now();
     used(at);
     if (tabs) tabs.postMessage({ used: at });
   });
-  if (tabs) {
-    tabs.onmessage = ({ data }) => {
-      if (data && Number.isFinite(data.ends)) endsAt = data.ends;
-      if (data && Number.isFinite(data.used)) used(data.used);
-    };
-  }
+  if (tabs) tabs.onmessage = ({ data }) => heard(data);
   for (const type of ["pointerdown", "keydown", "wheel"]) {
     document.addEventListener(type, touched, { capture: true, passive: true });
   }
@@ -91,9 +114,17 @@ export function sessionStarted(session) {
   idleMs = session.idle_minutes * 60_000;
   endsAt = localTime(session.expires_at);
   lastCall = Date.now();
+  whose = session.therapist.id;
   // The browser's one cookie is this session now, in every tab.
-  if (tabs) tabs.postMessage({ used: lastCall, ends: endsAt });
+  if (tabs) tabs.postMessage({ used: lastCall, ends: endsAt, therapist: whose });
   check();
+}
+
+/** Signed out by the therapist in this tab: the other tabs hide their pages now, not at their
+ *  next call (the message says only that). */
+export function sessionSignedOut() {
+  sessionStopped();
+  if (tabs) tabs.postMessage({ signedOut: true });
 }
 
 /** Nobody signed in, or the password being asked for: no deadline meanwhile. */

@@ -13,7 +13,7 @@
 
 import { api, ApiError, onSignedOut, setCsrf } from "./api.js";
 import { fill, h } from "./dom.js";
-import { sessionStarted, sessionStopped, watchSession } from "./idle.js";
+import { sessionSignedOut, sessionStarted, sessionStopped, watchSession } from "./idle.js";
 import { confirmDialog, errorBox, toast } from "./ui.js";
 import * as account from "./views/account.js";
 import * as handover from "./views/handover.js";
@@ -217,9 +217,16 @@ function route() {
 }
 
 // A console left untouched on a clinic's shared tablet, or open 12 hours: when the session ends
-// (idle.js knows when), the page's patient data is hidden and the password asked for over it.
-watchSession(() => {
-  if (ctx.therapist && !reauth) reauth = signInAgain();
+// (idle.js knows when), or another tab signs out, the page's patient data is hidden and the
+// password asked for over it.
+watchSession({
+  ended() {
+    if (ctx.therapist && !reauth) reauth = signInAgain();
+  },
+  signedOutElsewhere() {
+    if (ctx.therapist && !reauth) reauth = signInAgain("You signed out in another tab.");
+  },
+  answered: sessionNow,
 });
 // The page's title while it is hidden (it names the patient): given back on signing in again.
 let hiddenTitle = null;
@@ -260,13 +267,28 @@ function signedOut(message) {
   if (message) toast(message);
 }
 
+/**
+ * The browser's session as GET /auth/me names it now. Another therapist's: someone signed in in
+ * another tab, and this tab's calls go under their cookie. The page (a patient of the therapist
+ * before) goes at once, unsaved changes and all (they are not the one signed in now), and the
+ * console starts afresh on their patients, saying who is signed in.
+ */
+function sessionNow(session) {
+  if (!ctx.therapist || reauth || session.therapist.id === ctx.therapist.id) return;
+  hidePage();
+  showPage(false);
+  location.hash = "#/";
+  ctx.handoff.set("toast", session.therapist.name + " signed in in another tab of this browser: these are their patients.");
+  ctx.signedIn(session);
+}
+
 // A session that ends under an open page: ask for the password over the page and keep it as it is.
-async function signInAgain() {
+async function signInAgain(why) {
   const before = ctx.therapist;
   const focused = lastFocus; // a busy button may have dropped focus on <body> meanwhile
   sessionStopped();
   hidePage();
-  const session = await signin.signInAgain(before.email);
+  const session = await signin.signInAgain(before.email, why);
   reauth = null;
   if (!session) {
     showPage(false);
@@ -306,6 +328,7 @@ async function signOut() {
       return;
     }
   }
+  sessionSignedOut();
   location.hash = "#/";
   signedOut("You are signed out.");
 }

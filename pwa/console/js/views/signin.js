@@ -83,9 +83,9 @@ export async function render(_params, ctx) {
   return { node, title: "Sign in", focus: email };
 }
 
-/** Ask for the password again over the current page; resolves to the new session, or null if the
- *  therapist chose to sign out instead. */
-export function signInAgain(previousEmail) {
+/** Ask for the password again over the current page, saying `why` when given; resolves to the new
+ *  session, or null if the therapist chose to sign out instead. */
+export function signInAgain(previousEmail, why = "") {
   return new Promise((resolve) => {
     const { email, password, problem } = inputs(previousEmail);
     const submit = h("button", { type: "submit", class: "primary" }, "Sign in");
@@ -95,7 +95,7 @@ export function signInAgain(previousEmail) {
       "form",
       { class: "signin", novalidate: true },
       h("h2", { id: "reauth-title" }, "Your session has ended"),
-      h("p", { id: "reauth-body" }, "Sign in again to go on. What you entered on this page is still there; repeat your last step afterwards."),
+      h("p", { id: "reauth-body" }, why ? why + " " : null, "Sign in again to go on. What you entered on this page is still there; repeat your last step afterwards."),
       field("Email", email),
       field("Password", password),
       problem,

@@ -1,0 +1,113 @@
+"""The console's tabs share one session cookie: signing out in one tab hides the patient's page in
+the others at once, and once another therapist signs in in any tab of the browser, no tab goes on
+showing the first therapist's patient under the new session (told by the tab that signed in, or
+found by a tab's keep-alive, GET /auth/me)."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.browser.conftest import LiveServer, PageProblems
+from tests.browser.console_helpers import (
+    PASSWORD,
+    ConsoleAccount,
+    api_calls,
+    console_session,
+    goto_view,
+    seen,
+    sign_in,
+    wait_view,
+)
+
+pytestmark = pytest.mark.browser
+
+MINUTE = 60_000
+
+
+def test_signing_out_in_one_tab_hides_the_patient_in_the_others_at_once(
+    browser: Browser, live_server: LiveServer, page_problems: PageProblems
+) -> None:
+    mine = ConsoleAccount.create(live_server, "Two Tabs Out")
+    patient = mine.patient("Sofia Signout")
+    with console_session(browser, live_server, mine, page_problems) as (context, first):
+        other = context.new_page()
+        other.goto(f"/console/#/patients/{patient['id']}/treat")
+        wait_view(other, "treat")
+        other.get_by_label("Notes").fill("Typed before the other tab signed out")
+        calls = api_calls(other)
+
+        first.get_by_role("button", name="Sign out").click()
+        wait_view(first, "signin")
+        dialog = other.get_by_role("dialog")
+        expect(dialog).to_contain_text("Your session has ended")
+        expect(dialog).to_contain_text("You signed out in another tab.")
+        expect(other.locator("#main")).to_be_hidden()
+        assert "Sofia Signout" not in seen(other)
+        assert calls == []  # told by the other tab, not by a call refused later
+
+        # The same therapist signing in there again finds the page as it was.
+        dialog.get_by_label("Password").fill(PASSWORD)
+        dialog.get_by_label("Password").press("Enter")
+        expect(other.locator("dialog")).to_have_count(0)
+        expect(other.get_by_label("Notes")).to_have_value("Typed before the other tab signed out")
+    mine.close()
+
+
+def test_another_therapist_signing_in_in_another_tab_takes_the_patient_off_this_one_at_once(
+    browser: Browser, live_server: LiveServer, page_problems: PageProblems
+) -> None:
+    mine = ConsoleAccount.create(live_server, "First Therapist")
+    colleague = ConsoleAccount.create(live_server, "Second Therapist")
+    patient = mine.patient("Pablo Private")
+    colleague.patient("Carla Colleague")
+    with console_session(browser, live_server, mine, page_problems) as (context, first):
+        goto_view(first, f"#/patients/{patient['id']}", "patient")
+        # A second tab left on the sign-in screen (opened before the first signed in).
+        context.clear_cookies()
+        other = context.new_page()
+        other.goto("/console/")
+        sign_in(other, colleague)
+
+        # Nobody touches the first tab: it shows the colleague's patients, and says why.
+        wait_view(first, "patients")
+        expect(first.locator("#who")).to_have_text("Second Therapist")
+        expect(first.locator("#toast")).to_contain_text(
+            "Second Therapist signed in in another tab of this browser: these are their patients."
+        )
+        expect(first.get_by_text("Carla Colleague")).to_be_visible()
+        assert "Pablo Private" not in seen(first)
+        assert "First Therapist" not in seen(first)
+    mine.close()
+    colleague.close()
+
+
+def test_a_keep_alive_answer_naming_another_therapist_takes_the_patient_off_the_page(
+    browser: Browser, live_server: LiveServer, page_problems: PageProblems
+) -> None:
+    mine = ConsoleAccount.create(live_server, "Keep Alive Therapist")
+    colleague = ConsoleAccount.create(live_server, "Colleague Elsewhere")
+    patient = mine.patient("Kira Kept")
+    with console_session(browser, live_server, mine, page_problems) as (context, page):
+        context.clock.install()
+        page.reload()
+        wait_view(page, "patients")
+        goto_view(page, f"#/patients/{patient['id']}/treat", "treat")
+        page.get_by_label("Notes").fill("Not the colleague's to see")
+        # The colleague signs in in this browser without a tab of the console telling the others.
+        login = {"email": colleague.email, "password": PASSWORD}
+        assert context.request.post("/api/v1/auth/login", data=login).ok
+        expect(page.get_by_text("Kira Kept").first).to_be_visible()
+
+        # A few minutes on, the therapist types: the keep-alive's answer names the colleague.
+        calls = api_calls(page)
+        context.clock.fast_forward(6 * MINUTE)
+        page.get_by_label("Notes").press("End")
+        wait_view(page, "patients")
+        assert any(call.endswith("/api/v1/auth/me") for call in calls)
+        expect(page.locator("#who")).to_have_text("Colleague Elsewhere")
+        expect(page.locator("#toast")).to_contain_text("Colleague Elsewhere signed in in another tab")
+        assert "Kira Kept" not in seen(page)
+        assert "Not the colleague's to see" not in page.content()
+    mine.close()
+    colleague.close()
