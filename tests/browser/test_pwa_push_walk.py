@@ -305,7 +305,8 @@ def test_the_console_says_no_reminder_is_coming_once_the_plan_has_ended(
     browser: Browser, live_server: LiveServer, page_problems: PageProblems
 ) -> None:
     """The Reminders card said "On" and gave each time of day a next reminder the day after the
-    plan had ended, when the scheduler sends none; the therapist could not tell."""
+    plan had ended, when the scheduler sends none, and "On" for a patient without a plan; the
+    therapist could not tell."""
     account = ConsoleAccount.create(live_server, "Walk Therapist")
     try:
         ended = account.patient("Olga Over", treated=NECK, treated_on=local_today() - dt.timedelta(days=90))
@@ -318,7 +319,7 @@ def test_the_console_says_no_reminder_is_coming_once_the_plan_has_ended(
         with console_session(browser, live_server, account, page_problems) as (_, page):
             goto_view(page, f"#/patients/{ended['id']}", "patient")
             card = page.get_by_role("region", name="Reminders")
-            expect(card).to_contain_text("On")
+            expect(card.locator("strong").first).to_have_text("Ended with the plan")
             # Why: the plan has ended (tests/browser/test_console_reminders.py checks the date said).
             expect(card).to_contain_text("No reminder is coming: the plan ended on ")
             for cell in page.get_by_role("table", name="Reminder times").locator("tbody td:last-child").all():
@@ -326,10 +327,11 @@ def test_the_console_says_no_reminder_is_coming_once_the_plan_has_ended(
             goto_view(page, f"#/patients/{current['id']}", "patient")
             card = page.get_by_role("region", name="Reminders")
             expect(page.get_by_role("table", name="Reminder times")).to_be_visible()
+            expect(card.locator("strong").first).to_have_text("On")
             expect(card).not_to_contain_text("No reminder is coming")
             goto_view(page, f"#/patients/{waiting['id']}", "patient")
-            expect(page.get_by_role("region", name="Reminders")).to_contain_text(
-                "No reminder is coming: the patient has no plan yet."
-            )
+            card = page.get_by_role("region", name="Reminders")
+            expect(card.locator("strong").first).to_have_text("Waiting for a plan")
+            expect(card).to_contain_text("No reminder is coming: the patient has no plan yet.")
     finally:
         account.close()
