@@ -111,3 +111,25 @@ def test_a_keep_alive_answer_naming_another_therapist_takes_the_patient_off_the_
         assert "Not the colleague's to see" not in page.content()
     mine.close()
     colleague.close()
+
+
+def test_a_tab_that_cannot_ask_whose_session_it_is_now_hides_the_patient(
+    browser: Browser, live_server: LiveServer, page_problems: PageProblems
+) -> None:
+    mine = ConsoleAccount.create(live_server, "Unsure Therapist")
+    colleague = ConsoleAccount.create(live_server, "Sure Colleague")
+    patient = mine.patient("Uma Unsure")
+    with console_session(browser, live_server, mine, page_problems) as (context, first):
+        goto_view(first, f"#/patients/{patient['id']}", "patient")
+        first.route("**/api/v1/auth/me", lambda route: route.abort())  # this tab's network fails
+        context.clear_cookies()
+        other = context.new_page()
+        other.goto("/console/")
+        sign_in(other, colleague)
+
+        dialog = first.get_by_role("dialog")
+        expect(dialog).to_contain_text("Your session has ended")
+        expect(first.locator("#main")).to_be_hidden()
+        assert "Uma Unsure" not in seen(first)
+    mine.close()
+    colleague.close()

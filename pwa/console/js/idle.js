@@ -70,9 +70,15 @@ function touched() {
 }
 
 /** GET /auth/me: whose session the browser holds now. A 401 asks for the password (api.js);
- *  without network the next touch, or call, finds out. */
-function ask() {
-  api("/auth/me").then((session) => hooks.answered(session), () => {});
+ *  other failures go to `failed` (by default nothing: the next touch, or call, finds out). */
+function ask(failed = () => {}) {
+  api("/auth/me").then((session) => hooks.answered(session), failed);
+}
+
+// Another therapist may be signed in, and it cannot be told: this tab's page is not shown meanwhile.
+function unknown() {
+  sessionStopped();
+  hooks.ended();
 }
 
 function heard(data) {
@@ -85,7 +91,7 @@ function heard(data) {
   }
   if (Number.isFinite(data.ends)) endsAt = data.ends;
   if (Number.isFinite(data.used)) used(data.used);
-  if (idleMs !== null && Number.isFinite(data.therapist) && data.therapist !== whose) ask();
+  if (idleMs !== null && Number.isFinite(data.therapist) && data.therapist !== whose) ask(unknown);
 }
 
 /**
