@@ -801,6 +801,25 @@ def test_a_second_backup_into_a_folder_within_the_same_second_says_what_happened
     ), err
 
 
+# Put before a script on_a_small_disk runs that needs it: joined(settings, console, phone) makes a therapist, signs
+# her in on the console and joins the phone to a patient of hers; returns the patient. It imports
+# only when called: a script may have to set SQLite's environment before sqlite3 is imported.
+JOINED = r"""
+async def joined(settings, console, phone):
+    from tests.conftest import make_therapist, sign_in
+    await make_therapist(settings, "ana@clinic.example", "Ana")
+    await sign_in(console, "ana@clinic.example")
+    new = {"display_name": "Pat", "timezone": "UTC", "locale": "en"}
+    p = (await console.post("/api/v1/patients", json=new)).json()
+    code = (await console.post(f"/api/v1/patients/{p['id']}/invites")).json()["code"]
+    token = (await phone.post("/api/v1/patient/join", json={"code": code, "label": "phone"})).json()["token"]
+    phone.headers["authorization"] = f"Bearer {token}"
+    return p
+
+
+"""
+
+
 # A running app, a therapist signed in and a phone joined, whose disk fills up: what each is then
 # answered when its note of use (session last used, device last seen) is due.
 FULL_DISK_READS = r"""
@@ -808,19 +827,12 @@ import asyncio, json, sqlite3, sys
 from litestar.testing import AsyncTestClient
 from server.app import create_app
 from server.settings import Settings
-from tests.conftest import make_therapist, sign_in
 disk = sys.argv[1]
 settings = Settings.from_env({}, database_url=f"{disk}/unknot.db", data_dir=f"{disk}/var", scheduler=False)
 async def main():
     app = create_app(settings)
     async with AsyncTestClient(app=app) as console, AsyncTestClient(app=app) as phone:
-        await make_therapist(settings, "ana@clinic.example", "Ana")
-        await sign_in(console, "ana@clinic.example")
-        new = {"display_name": "Pat", "timezone": "UTC", "locale": "en"}
-        p = (await console.post("/api/v1/patients", json=new)).json()
-        code = (await console.post(f"/api/v1/patients/{p['id']}/invites")).json()["code"]
-        token = (await phone.post("/api/v1/patient/join", json={"code": code, "label": "phone"})).json()["token"]
-        phone.headers["authorization"] = f"Bearer {token}"
+        await joined(settings, console, phone)
         # Last used a while ago (within the idle limit): the next request notes its use.
         with sqlite3.connect(f"{disk}/unknot.db") as db:
             db.execute("UPDATE patient_device SET last_seen_at = '2000-01-01T00:00:00+00:00'")
@@ -845,8 +857,81 @@ def test_on_a_full_disk_the_console_and_the_phone_still_read_when_their_note_of_
     # The session's last use (once a minute) and the device's last sighting (every 10 minutes) are
     # written on a read: on a full disk that write failed and the read was answered 503, so nothing
     # could be looked at while the disk was full, though reads need no space.
-    said = on_a_small_disk(tmp_path / "disk", FULL_DISK_READS)
+    said = on_a_small_disk(tmp_path / "disk", JOINED + FULL_DISK_READS)
     assert said["patients"][0] == 200, said
     assert said["me"][0] == 200, said
     assert said["log"][0] == 200, said
     assert said["write"] == 503  # the disk is really full: a write is refused, as before
+
+
+# A running app whose disk fills up while a phone's day holds more than SQLite sorts in memory (2 MiB):
+# the sort's temporary file is on the same disk (SQLITE_TMPDIR here; /var/tmp on most servers).
+FULL_DISK_SORT = r"""
+import os, sys
+disk = sys.argv[1]
+os.environ["SQLITE_TMPDIR"] = disk  # read once, when sqlite3 is imported
+import asyncio, json, logging, sqlite3
+from litestar.testing import AsyncTestClient
+from server.app import create_app
+from server.settings import Settings
+settings = Settings.from_env({}, database_url=f"{disk}/unknot.db", data_dir=f"{disk}/var", scheduler=False)
+logged = []
+DAY = "SELECT note FROM completion WHERE on_date = '2026-01-05' ORDER BY done_at"
+async def main():
+    app = create_app(settings)
+    async with AsyncTestClient(app=app) as console, AsyncTestClient(app=app) as phone:
+        keep = type("Keep", (logging.Handler,), {"emit": lambda self, record: logged.append(record)})
+        logging.getLogger("unknot").addHandler(keep())
+        p = await joined(settings, console, phone)
+        with sqlite3.connect(f"{disk}/unknot.db") as db:
+            db.executemany(
+                "INSERT INTO completion (id, patient_id, exercise_id, on_date, slot, done_at, note, received_at) "
+                "VALUES (?, ?, 'neck-turns', '2026-01-05', 'morning', ?, ?, '2026-01-05T20:00:00+00:00')",
+                [(f"c{n}", p["id"], f"2026-01-05T08:{n // 600:02}:{n % 60:02}+00:00", "n" * 200) for n in range(9000)],
+            )
+        url = "/api/v1/patient/log?from=2026-01-05&to=2026-01-05"
+        said = {"before": (await phone.get(url)).status_code}
+        fill()
+        r = await phone.get(url)
+        said["refused"] = [r.status_code, r.json(), r.headers.get("retry-after")]
+        said["logged"] = [[rec.getMessage(), rec.exc_info is not None] for rec in logged]
+        said["noted"] = app.state.db.disk_full_since is not None
+        try:
+            async with app.state.db.snapshot() as snapshot:
+                await snapshot.fetch_all(DAY)
+        except sqlite3.OperationalError as exc:
+            said["snapshot"] = [type(exc).__name__, str(exc)]
+        os.remove(f"{disk}/filler")
+        said["after"] = (await phone.get(url)).status_code
+        said["health after"] = (await console.get("/api/v1/health")).json()["status"]
+    print(json.dumps(said))
+asyncio.run(main())
+"""
+
+
+def test_a_read_refused_on_a_full_disk_says_it_could_not_read_and_notes_the_full_disk(tmp_path: Path) -> None:
+    # A read whose sort's temporary file did not fit was answered 503 with a log line saying it
+    # could not *save* the request, and health's note of the full disk was not made.
+    said = on_a_small_disk(tmp_path / "disk", JOINED + FULL_DISK_SORT, size="20m")
+    assert said["before"] == 200
+    assert said["refused"] == [
+        503,
+        {
+            "status": 503,
+            "detail": "the server's disk is full; nothing was changed, try again later",
+            "errors": [],
+            "code": "disk_full",
+        },
+        "60",
+    ]
+    assert said["logged"] == [
+        [
+            "cannot read GET /api/v1/patient/log: the disk that holds the database is full; free space on it "
+            "(nothing was changed)",
+            False,
+        ]
+    ]
+    assert said["noted"]
+    assert said["snapshot"] == ["DiskFullOnRead", "database or disk is full"]
+    assert said["after"] == 200
+    assert said["health after"] == "ok"

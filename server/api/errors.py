@@ -20,7 +20,7 @@ from litestar.types import Scope
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from server.api.params import PATTERN_REASONS
-from server.db.connection import Database, DatabaseBusy, DatabaseUnavailable
+from server.db.connection import Database, DatabaseBusy, DatabaseUnavailable, DiskFullOnRead
 from server.programs import ProgramError
 from server.programs.model import DAY_ZERO
 
@@ -263,7 +263,8 @@ def _database_error(request: Request, exc: Exception) -> Response[ErrorBody]:
     # The operator's to fix, not a bug: one line saying what to do, no traceback. The PWA's outbox
     # keeps what it could not send and tries again.
     log.error(
-        "cannot save %s %s: the disk that holds the database is full; free space on it (nothing was changed)",
+        "cannot %s %s %s: the disk that holds the database is full; free space on it (nothing was changed)",
+        "read" if isinstance(exc, DiskFullOnRead) else "save",
         request.method,
         loggable_path(request.scope),
     )

@@ -34,6 +34,7 @@ __all__ = [
     "DatabaseInUse",
     "DatabaseUnavailable",
     "Dialect",
+    "DiskFullOnRead",
     "Memo",
     "Params",
     "Reader",
@@ -63,6 +64,17 @@ class DatabaseBusy(Exception):
 
 class DatabaseUnavailable(Exception):
     """The database could not be opened or reached; the message says which and why (never a password)."""
+
+
+class DiskFullOnRead(sqlite3.OperationalError):
+    """SQLite's error for a read that failed because the disk is full (a large sort's temporary
+    file, say), with its code and message: raised in its place, so that the answer says a read,
+    not a write, was refused; whatever handles SQLite's errors handles it as before."""
+
+    def __init__(self, cause: sqlite3.Error) -> None:
+        super().__init__(*cause.args)
+        self.sqlite_errorcode = cause.sqlite_errorcode
+        self.sqlite_errorname = cause.sqlite_errorname
 
 
 def dialects(*, sqlite: str, postgresql: str) -> dict[str, str]:
@@ -200,7 +212,8 @@ class Database:
     def _wrote(self, refused: BaseException | None, full: bool) -> None:
         """Note how a write transaction ended: committed having changed something (``refused`` is
         ``None``; one that changed nothing needs no space, so it proves nothing), or refused, ``full``
-        saying whether for a full disk (any other error leaves the note as it was)."""
+        saying whether for a full disk (any other error leaves the note as it was). A read refused
+        for a full disk is noted as a refused write: a write would be refused too."""
         if refused is None:
             self.disk_full_since = None
         elif full and self.disk_full_since is None:
@@ -483,6 +496,13 @@ class SQLiteDatabase(Database):
         # SQLite says "disk I/O error", not "full", when its -shm file cannot grow (see no_space_left).
         return no_space_left(exc, self.path.parent)
 
+    def _read_failed(self, exc: sqlite3.Error) -> None:
+        """Raise :class:`DiskFullOnRead` in place of ``exc``, met by a read, if it says the disk is full
+        (noting that, as a refused write is); return otherwise."""
+        if no_space_left(exc, self.path.parent):
+            self._wrote(exc, full=True)
+            raise DiskFullOnRead(exc) from exc
+
     async def connect(self) -> None:
         """Open the writer and the reader connection."""
         try:
@@ -607,6 +627,9 @@ class SQLiteDatabase(Database):
         try:
             conn.execute("BEGIN")
             yield SQLiteSnapshot(conn, self.memo)
+        except sqlite3.OperationalError as exc:  # a snapshot's block only reads
+            self._read_failed(exc)
+            raise
         finally:
             conn.close()
 
@@ -614,15 +637,23 @@ class SQLiteDatabase(Database):
         assert self._reader is not None, "database is not connected"
         # Closed at once: a statement left open keeps its read transaction, and every later read
         # on the shared reader would see the database as it was then (until_change relies on this).
-        cursor = self._reader.execute(sql, params)
         try:
-            return cursor.fetchone()
-        finally:
-            cursor.close()
+            cursor = self._reader.execute(sql, params)
+            try:
+                return cursor.fetchone()
+            finally:
+                cursor.close()
+        except sqlite3.OperationalError as exc:
+            self._read_failed(exc)
+            raise
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
         assert self._reader is not None, "database is not connected"
-        return self._reader.execute(sql, params).fetchall()  # fetchall() ends the statement
+        try:
+            return self._reader.execute(sql, params).fetchall()  # fetchall() ends the statement
+        except sqlite3.OperationalError as exc:  # a large sort's temporary file on a full disk, say
+            self._read_failed(exc)
+            raise
 
     async def until_change(self, key: tuple[Hashable, ...], read: Callable[[], Awaitable[T]]) -> T:
         if self._until_change is None:
