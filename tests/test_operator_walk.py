@@ -14,6 +14,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +194,77 @@ async def test_after_postgresql_ended_the_apps_connections_the_next_requests_are
         assert r.status_code in (200, 201), r.text
     assert [rec for rec in caplog.records if rec.levelno >= logging.WARNING] == []
     assert rows(settings, "SELECT display_name FROM patient ORDER BY id") == [("Pat",), ("After",)]
+
+
+@pytest.mark.parametrize("at_commit", [False, True], ids=["mid-transaction", "at-commit"])
+@pytest.mark.parametrize("settings", ["postgresql"], indirect=True)
+async def test_a_connection_lost_mid_request_says_why_and_whether_anything_may_have_been_saved(
+    therapist: Client, settings: Settings, pg_cluster: Cluster, caplog: pytest.LogCaptureFixture, at_commit: bool
+) -> None:
+    # A connection lost while COMMIT was on its way was answered "nothing was changed", though the
+    # server may have committed; and the log gave asyncpg's "cannot call Transaction.__aexit__(): the
+    # underlying connection is closed" instead of the server's reason, only in the chained exception.
+    url = settings.database_url
+    admin = await asyncpg.connect(url)
+    try:
+        # A new patient's row sleeps in a trigger, at its INSERT or (deferred) at COMMIT: time to end
+        # the connection then, as PostgreSQL's restart or an operator's pg_terminate_backend does.
+        await admin.execute(
+            "CREATE FUNCTION sleep_a_while() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN PERFORM pg_sleep(30); RETURN NULL; END $$"
+        )
+        when = (
+            "CONSTRAINT TRIGGER slow AFTER INSERT ON patient DEFERRABLE INITIALLY DEFERRED"
+            if at_commit
+            else ("TRIGGER slow AFTER INSERT ON patient")
+        )
+        await admin.execute(f"CREATE {when} FOR EACH ROW EXECUTE FUNCTION sleep_a_while()")
+    finally:
+        await admin.close()
+
+    async def asleep() -> None:
+        watcher = await asyncpg.connect(url)
+        query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'unknot' AND wait_event = 'PgSleep'"
+        try:
+            for _ in range(1000):
+                if await watcher.fetchval(query):
+                    return
+                await asyncio.sleep(0.02)
+        finally:
+            await watcher.close()
+
+    ended: list[int] = []
+
+    def end_when_asleep() -> None:
+        pg_cluster.call(asleep())
+        ended.append(pg_cluster.end_connections(url))
+
+    # The test client holds this loop while the app (on a loop of its own) answers: end it from a thread.
+    ending = threading.Thread(target=end_when_asleep)
+    ending.start()
+    caplog.set_level(logging.INFO, logger="unknot")
+    r = await therapist.post("/api/v1/patients", json={"display_name": "Pat", "timezone": "UTC", "locale": "en"})
+    ending.join()
+    assert ended[0] >= 1
+    assert r.status_code == 503, r.text
+    assert (r.json()["code"], r.headers["Retry-After"]) == ("database_unavailable", "10")
+    logged = [rec for rec in caplog.records if rec.levelno >= logging.WARNING]
+    assert [rec.exc_info for rec in logged] == [None]
+    said = logged[0].getMessage()
+    assert "postgresql://unknot@" in said
+    reason = "connection was closed in the middle of operation: terminating connection due to administrator command"
+    if at_commit:
+        assert r.json()["detail"] == (
+            "the connection to the database was lost while saving: it may or may not have been saved; "
+            "check before sending it again"
+        )
+        assert said.startswith("POST /api/v1/patients may or may not have been saved: lost the connection to "), said
+        assert said.endswith(f" while committing: {reason}"), said
+    else:
+        assert r.json()["detail"] == "the database cannot be reached; nothing was changed, try again later"
+        assert said.startswith("cannot reach the database for POST /api/v1/patients: lost the connection to "), said
+        assert said.endswith(f": {reason} (nothing was changed)"), said
+    assert rows(settings, "SELECT count(*) FROM patient") == [(0,)]  # ended before its COMMIT took effect
 
 
 async def test_only_a_write_that_changed_something_says_the_disk_has_room_again(settings: Settings) -> None:

@@ -20,7 +20,7 @@ from litestar.types import Scope
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from server.api.params import PATTERN_REASONS
-from server.db.connection import Database, DatabaseBusy, DatabaseUnavailable, DiskFullOnRead
+from server.db.connection import Database, DatabaseBusy, DatabaseUnavailable, DiskFullOnRead, LostWhileCommitting
 from server.programs import ProgramError
 from server.programs.model import DAY_ZERO
 
@@ -110,7 +110,8 @@ class ErrorBody(Struct, frozen=True):
             Unavailable,
             Meta(
                 description="Only on a 503 the operator must fix: `disk_full` or `database_unavailable` (as "
-                "`GET /api/v1/health` says); nothing was changed, and the request may be sent again later"
+                "`GET /api/v1/health` says); nothing was changed, and the request may be sent again later, "
+                "unless `detail` says the connection was lost while saving (then check first)"
             ),
         ]
         | UnsetType
@@ -280,12 +281,18 @@ def _database_error(request: Request, exc: Exception) -> Response[ErrorBody]:
 def _unreachable(request: Request, exc: DatabaseUnavailable) -> Response[ErrorBody]:
     # PostgreSQL down or refusing connections: the operator's to fix, not a bug. One line naming the
     # server (never its password) instead of a traceback for every request; the body says nothing of it.
-    log.error("cannot reach the database for %s %s: %s", request.method, loggable_path(request.scope), exc)
-    response = _respond(
-        HTTP_503_SERVICE_UNAVAILABLE,
-        "the database cannot be reached; nothing was changed, try again later",
-        code="database_unavailable",
-    )
+    path = loggable_path(request.scope)
+    if isinstance(exc, LostWhileCommitting):
+        # Saying "nothing was changed" could have the change made twice by whoever sends it again.
+        log.error("%s %s may or may not have been saved: %s", request.method, path, exc)
+        detail = (
+            "the connection to the database was lost while saving: it may or may not have been saved; "
+            "check before sending it again"
+        )
+    else:
+        log.error("cannot reach the database for %s %s: %s (nothing was changed)", request.method, path, exc)
+        detail = "the database cannot be reached; nothing was changed, try again later"
+    response = _respond(HTTP_503_SERVICE_UNAVAILABLE, detail, code="database_unavailable")
     response.headers["Retry-After"] = "10"
     return response
 

@@ -58,7 +58,8 @@ _DESCRIPTIONS = {
     429: "Too many attempts; see Retry-After",
     503: (
         "The database is busy (another process holds the write lock) or cannot be reached, or the server's "
-        "disk is full (`code`: `database_unavailable`, `disk_full`); nothing was changed, retry after Retry-After"
+        "disk is full (`code`: `database_unavailable`, `disk_full`); nothing was changed, retry after Retry-After "
+        "(unless `detail` says the connection was lost while saving: then it may have been saved)"
     ),
 }
 

@@ -35,6 +35,7 @@ __all__ = [
     "DatabaseUnavailable",
     "Dialect",
     "DiskFullOnRead",
+    "LostWhileCommitting",
     "Memo",
     "Params",
     "Reader",
@@ -64,6 +65,11 @@ class DatabaseBusy(Exception):
 
 class DatabaseUnavailable(Exception):
     """The database could not be opened or reached; the message says which and why (never a password)."""
+
+
+class LostWhileCommitting(DatabaseUnavailable):
+    """The connection to the database server was lost while a COMMIT was on its way: the transaction
+    may have been committed or not, and nothing here can tell which."""
 
 
 class DiskFullOnRead(sqlite3.OperationalError):

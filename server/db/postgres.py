@@ -22,7 +22,17 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import asyncpg
 
-from server.db.connection import Database, DatabaseUnavailable, Dialect, Memo, Params, Reader, Row, Transaction
+from server.db.connection import (
+    Database,
+    DatabaseUnavailable,
+    Dialect,
+    LostWhileCommitting,
+    Memo,
+    Params,
+    Reader,
+    Row,
+    Transaction,
+)
 
 __all__ = ["PostgresDatabase", "PostgresTransaction", "is_postgres_url", "translate"]
 
@@ -120,12 +130,32 @@ class _ConnectionLost(DatabaseUnavailable):
     """The server ended a pooled connection (a restart, ``pg_terminate_backend``, an idle timeout) or
     the network did; what ran on it inside a transaction not committed was rolled back."""
 
+    def __init__(self, where: str, reason: BaseException) -> None:
+        super().__init__(f"lost the connection to {where}: {reason}")
+        self.where = where
+        self.reason = reason
+
 
 def _lost(exc: Exception, conn: asyncpg.Connection) -> bool:
     """Whether ``exc`` says the connection is gone, rather than what the statement did: lost mid-way
     (ConnectionDoesNotExistError), or closed already, whatever asyncpg then says (an InterfaceError
-    "the underlying connection is closed", a BrokenPipeError)."""
+    "the underlying connection is closed", a BrokenPipeError). Also an InternalClientError "cannot
+    switch to state 11; another operation (2) is in progress": the server's FATAL error on ending the
+    connection was read, its close not yet, and asyncpg, finding its protocol out of step, has closed
+    the connection before raising it (checked by ``is_closed``, not by the error's type: asyncpg raises
+    that type for its own bugs too)."""
     return conn.is_closed() or isinstance(exc, asyncpg.PostgresConnectionError)
+
+
+def _reason(exc: BaseException) -> BaseException:
+    """The error that says why the connection went. asyncpg's own "the underlying connection is
+    closed", met by the ROLLBACK after a statement lost the connection, is chained to that statement's
+    error, which has the server's words ("terminating connection due to administrator command")."""
+    while isinstance(
+        exc.__context__, (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)
+    ):
+        exc = exc.__context__
+    return exc
 
 
 # Whether the current request (asyncio task) has had a connection already.
@@ -237,7 +267,7 @@ class _Pool:
             if _lost(exc, conn):
                 # The server restarted, most likely: the connections idle beside this one are as dead.
                 self._drop_idle()
-                raise _ConnectionLost(f"lost the connection to {without_password(self._url)}: {exc}") from exc
+                raise _ConnectionLost(without_password(self._url), _reason(exc)) from exc
             clean = isinstance(exc, asyncpg.PostgresError)  # the server said no; the connection is fine
             raise
         finally:
@@ -294,17 +324,24 @@ class PostgresDatabase(Database):
 
         A connection found gone at BEGIN (closed by the server while it sat idle in the pool) is
         replaced once: nothing had run on it. One lost after BEGIN raises :class:`_ConnectionLost`
-        (a DatabaseUnavailable: 503), the transaction rolled back by the server.
+        (a DatabaseUnavailable: 503), the transaction rolled back by the server; one lost while the
+        COMMIT of a read-write transaction was on its way, :class:`LostWhileCommitting` (it may
+        have been committed).
         """
         assert self._pool is not None, "database is not connected"
         for last in (False, True):
-            begun = False
+            begun = committing = False
             try:
                 async with self._pool.connection() as conn, conn.transaction(**options):
                     begun = True
                     yield conn
+                    # Leaving the block sends COMMIT, unless asyncpg knows the connection is gone already.
+                    committing = not conn.is_closed()
                 return
-            except _ConnectionLost:
+            except _ConnectionLost as exc:
+                if committing and not options.get("readonly"):
+                    said = f"lost the connection to {exc.where} while committing: {exc.reason}"
+                    raise LostWhileCommitting(said) from exc
                 if begun or last:
                     raise
 
