@@ -86,6 +86,9 @@ self.addEventListener("install", (event) => {
     // the files the server has now. A file the page has just loaded is answered 304 (its ETag)
     // and taken from the HTTP cache, not downloaded again: on a first visit over a weak signal
     // the whole shell came twice, competing with the join and the plan.
+    // Cache Storage full: this install fails whole (never a shell with files missing); the page
+    // goes on from the network, or with the version already installed, and the browser tries
+    // again at its next update check.
     await cache.addAll(urls.map((url) => new Request(url, { cache: "no-cache" })));
   })());
 });
@@ -95,14 +98,20 @@ self.addEventListener("install", (event) => {
 async function addLang(path) {
   // Checked with the server (see install): one the page has just loaded is answered 304.
   const response = await fetch(new Request(path, { cache: "no-cache" }));
-  if (response.ok) await (await caches.open(SHELL_CACHE)).put(path, response.clone());
+  // Cache Storage full or failing: the page still gets the file, only not kept offline.
+  if (response.ok) await caches.open(SHELL_CACHE).then((cache) => cache.put(path, response.clone())).catch(() => {});
   return response;
+}
+
+/** A file of this version's shell, null if it is not there or Cache Storage fails (the page
+ *  then gets it from the network, as it would without this worker). */
+function fromShell(key) {
+  return caches.open(SHELL_CACHE).then((cache) => cache.match(key)).catch(() => null);
 }
 
 /** A language file from the shell, else from the network into the shell. */
 async function langFirst(path) {
-  const cached = await (await caches.open(SHELL_CACHE)).match(path);
-  return cached || addLang(path);
+  return (await fromShell(path)) || addLang(path);
 }
 
 self.addEventListener("activate", (event) => {
@@ -161,32 +170,34 @@ async function networkFirst(event) {
   const request = event.request;
   const token = bearer(request);
   const key = await apiKey(request, token);
-  const cache = await caches.open(API_CACHE);
+  // Cache Storage full or failing: answers still come from the network, only none are kept.
+  const cache = await caches.open(API_CACHE).catch(() => null);
+  let response;
   try {
-    const response = await fetch(request);
-    if (response.status === 200 && token && await self.unknotCore.get("token").catch(() => null) === token) {
-      await cache.put(key, response.clone());
-      trimApiCache(cache);
-    } else if (response.status === 401 && token) {
-      // Removed: forget the patient here too, even if no page of this version is left to do it.
-      // Open pages are told once it is done: their own request may not get this 401 (a plan from
-      // the cache, a 401 they do not act on), and their next send finds no token (app.js
-      // noticeForgotten). Only Unknot's own 401 (core.isRemoval reads a clone, so the page still
-      // gets the body): a captive portal's or a proxy's wipes nothing.
-      event.waitUntil(self.unknotCore.isRemoval(response).then((removed) => {
-        if (!removed) return null;
-        return self.unknotCore.forgetPatient(token).then((marker) => {
-          if (marker) return self.unknotCore.forgetBrowserData();
-          return null;
-        }).catch(() => null).then(tellWindows({ type: "revoked" }));
-      }));
-    }
-    return response;
+    response = await fetch(request);
   } catch (err) {
-    const cached = token ? await cache.match(key) : null;
+    const cached = token && cache ? await cache.match(key).catch(() => null) : null;
     if (cached) return stored(cached);
     throw err;
   }
+  if (response.status === 200 && cache && token && await self.unknotCore.get("token").catch(() => null) === token) {
+    // Not kept (storage full): the server's answer still goes to the page, not an older copy.
+    await cache.put(key, response.clone()).then(() => { trimApiCache(cache).catch(() => {}); }, () => {});
+  } else if (response.status === 401 && token) {
+    // Removed: forget the patient here too, even if no page of this version is left to do it.
+    // Open pages are told once it is done: their own request may not get this 401 (a plan from
+    // the cache, a 401 they do not act on), and their next send finds no token (app.js
+    // noticeForgotten). Only Unknot's own 401 (core.isRemoval reads a clone, so the page still
+    // gets the body): a captive portal's or a proxy's wipes nothing.
+    event.waitUntil(self.unknotCore.isRemoval(response).then((removed) => {
+      if (!removed) return null;
+      return self.unknotCore.forgetPatient(token).then((marker) => {
+        if (marker) return self.unknotCore.forgetBrowserData();
+        return null;
+      }).catch(() => null).then(tellWindows({ type: "revoked" }));
+    }));
+  }
+  return response;
 }
 
 /** A stored answer, marked as one: its Date header is as old as the copy, so the page does not
@@ -198,9 +209,7 @@ function stored(response) {
 }
 
 async function shellFirst(request, key) {
-  const cache = await caches.open(SHELL_CACHE);
-  const cached = await cache.match(key);
-  return cached || fetch(request);
+  return (await fromShell(key)) || fetch(request);
 }
 
 self.addEventListener("fetch", (event) => {

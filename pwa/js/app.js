@@ -164,19 +164,37 @@ export const app = {
   /** Store a new record and send it when ready; false (said in the live region) when this phone
    *  could not store it (storage full, IndexedDB broken): nothing was logged. */
   async addRecord(type, body, readyAt = 0) {
-    const record = { id: body.id, type, state: "pending", ready_at: readyAt, body };
+    const record = { id: body.id, type, state: "pending", ready_at: core.volatile() ? 0 : readyAt, body };
     try {
       await core.putRecord(record);
     } catch {
       this.toast(t("not_stored"));
       return false;
     }
+    if (core.volatile() && !(await this.sendAtOnce(record.id))) return false;
     await this.reloadRecords();
     refreshPassive();
     core.announce({ type: "records" });
     // A record held back (readyAt) is not sent yet; the run schedules it for later.
     sync.flush();
     return record;
+  },
+
+  /** A record this phone keeps in memory only (core.volatile) goes at once, with no time to take
+   *  a tap back: true once the server answered for it. Else it is deleted and said not saved:
+   *  shown as waiting to be sent, it would be lost unseen when the page closes. */
+  async sendAtOnce(id) {
+    await core.releaseHolds(id);
+    // Twice: the first run may have started before this record was there (sync reuses a run).
+    for (let run = 0; run < 2; run += 1) {
+      await sync.flush();
+      const record = await core.getRecord(id);
+      if (!record || record.state !== "pending") return true;
+    }
+    await core.takeBack(id);
+    await this.reloadRecords();
+    this.toast(t("not_kept"));
+    return false;
   },
 
   /** Log an exercise as done. With holdBack, it waits for the pain answer (or PAIN_GRACE_MS);
@@ -1128,7 +1146,14 @@ async function sayRefused(refused) {
   await core.set("refused_said", [...refusedSaid]).catch(() => {});
 }
 
+// Whether the patient was told that this phone cannot keep their program (core.volatile).
+let storageSaid = false;
+
 function updateChrome() {
+  if (app.token && !storageSaid && core.volatile()) {
+    storageSaid = true;
+    app.toast(t("storage_failed"));
+  }
   const all = app.pendingCount(); // held ones too (data-count)
   const count = app.toSendCount();
   const rejected = app.rejected();
@@ -1149,7 +1174,7 @@ function updateChrome() {
   if ($("sync-text").textContent !== text) fill($("sync-text"), text);
   // The offline notice is a live region always in the page, filled only while offline: shown and
   // filled at once, it may not be read out (as the toast's).
-  const offline = app.online ? "" : t("offline_banner");
+  const offline = app.online ? "" : t(core.volatile() ? "offline_unkept" : "offline_banner");
   if ($("offline").textContent !== offline) fill($("offline"), offline ? h("p", { text: offline }) : null);
   $("nav").hidden = !app.token || app.revoked;
 }

@@ -81,18 +81,108 @@
     return dbPromise;
   }
 
+  /* This phone's storage failing in a page: IndexedDB missing or not opening (some private modes),
+   * or refusing writes (storage full, a broken database). The rest of the visit then runs on a
+   * copy in memory, made from what IndexedDB still reads, so the patient can join, see the plan
+   * and send what they log; nothing written from then on outlives the page (see volatile). The
+   * worker keeps failing as before: its copy would drift from the page's. */
+  var memory = null;
+
+  function brokenStorage(err) {
+    return Boolean(root.document) && Boolean(err) && (err.name === "QuotaExceededError" || err.name === "UnknownError");
+  }
+
+  function clone(value) {
+    return value === undefined ? undefined
+      : root.structuredClone ? root.structuredClone(value) : JSON.parse(JSON.stringify(value));
+  }
+
+  /* Switch to memory (once), copying what `db` (null: none opened) still reads. */
+  function toMemory(db) {
+    if (!memory) {
+      var read = db ? new Promise(function (resolve, reject) {
+        var t = db.transaction(["kv", "records"], "readonly");
+        var kv = t.objectStore("kv");
+        var found = [req(kv.getAllKeys()), req(kv.getAll()), req(t.objectStore("records").getAll())];
+        Promise.all(found).then(resolve, reject);
+      }) : Promise.reject(new Error("no database"));
+      memory = read.catch(function () { return [[], [], []]; }).then(function (found) {
+        var kv = new Map();
+        var records = new Map();
+        found[0].forEach(function (key, i) { kv.set(key, found[1][i]); });
+        found[2].forEach(function (r) { records.set(r.id, r); });
+        return { kv: kv, records: records };
+      });
+    }
+    return memory;
+  }
+
+  /* A request answered from memory as IndexedDB answers: after the caller set its onsuccess. */
+  function answered(result) {
+    var r = {};
+    Promise.resolve().then(function () { r.result = result; if (r.onsuccess) r.onsuccess(); });
+    return r;
+  }
+
+  function memoryStore(map, keyPath) {
+    return {
+      get: function (key) { return answered(clone(map.get(key))); },
+      getAll: function () { return answered(Array.from(map.values(), clone)); },
+      getAllKeys: function () { return answered(Array.from(map.keys())); },
+      put: function (value, key) { map.set(keyPath ? value[keyPath] : key, clone(value)); },
+      delete: function (key) { map.delete(key); },
+      clear: function () { map.clear(); },
+    };
+  }
+
+  var memoryTurn = Promise.resolve();
+
+  /* tx() on the copy in memory: one at a time, all or nothing, as transactions are. */
+  function memoryTx(work) {
+    var turn = memoryTurn.then(function () { return memory; }).then(function (stores) {
+      var before = { kv: new Map(stores.kv), records: new Map(stores.records) };
+      var t = {
+        objectStore: function (name) { return memoryStore(stores[name], name === "records" ? "id" : null); },
+      };
+      return Promise.resolve().then(function () { return work(t); }).catch(function (err) {
+        stores.kv = before.kv;
+        stores.records = before.records;
+        throw err;
+      });
+    });
+    memoryTurn = turn.catch(function () {});
+    return turn;
+  }
+
+  /** Whether this page keeps its data in memory only (see memory): what it holds is gone when
+   *  it closes. */
+  function volatile() {
+    return Boolean(memory);
+  }
+
   function tx(stores, mode, work) {
+    if (memory) return memoryTx(work);
     return open().then(function (db) {
-      return new Promise(function (resolve, reject) {
-        var t = db.transaction(stores, mode);
-        var result;
-        t.oncomplete = function () { resolve(result); };
-        t.onerror = function () { reject(t.error); };
-        t.onabort = function () { reject(t.error || new Error("transaction aborted")); };
-        Promise.resolve(work(t)).then(function (value) { result = value; }, function (err) {
-          try { t.abort(); } catch (e) { /* already finished */ }
-          reject(err);
-        });
+      return idbTx(db, stores, mode, work).catch(function (err) {
+        if (!brokenStorage(err)) throw err;
+        return toMemory(db).then(function () { return memoryTx(work); });
+      });
+    }, function (err) {
+      if (!root.document) throw err;
+      return toMemory(null).then(function () { return memoryTx(work); });
+    });
+  }
+
+  function idbTx(db, stores, mode, work) {
+    return new Promise(function (resolve, reject) {
+      var t = db.transaction(stores, mode);
+      var result;
+      t.oncomplete = function () { resolve(result); };
+      t.onerror = function () { reject(t.error); };
+      t.onabort = function () { reject(t.error || new Error("transaction aborted")); };
+      Promise.resolve(work(t)).then(function (value) { result = value; }, function (err) {
+        try { t.abort(); } catch (e) { /* already finished */ }
+        reject(err);
       });
     });
   }
@@ -817,6 +907,7 @@
 
   root.unknotCore = {
     open: open,
+    volatile: volatile,
     get: get,
     set: set,
     setForToken: setForToken,
