@@ -43,7 +43,8 @@ SAID = {
 
 def full_storage(context: BrowserContext, page: Page, server: LiveServer) -> None:
     """This origin's storage quota set to one byte: every IndexedDB and Cache Storage write fails
-    with QuotaExceededError (the page and its worker alike), as on a phone whose storage is full."""
+    with QuotaExceededError (the page's and its worker's), as on a phone whose storage is full.
+    Pages loaded from here on see it (a page already open may still pass a small write)."""
     cdp = context.new_cdp_session(page)
     cdp.send("Storage.overrideQuotaForOrigin", {"origin": server.url, "quotaSize": 1})
 
@@ -100,7 +101,7 @@ def test_a_full_phone_joins_from_the_network_and_sends_what_is_logged(
     """Storage full from the first visit: the worker cannot install its shell and the database
     takes no write. The invite code was used up and the join lost ("already used")."""
     patient = clinic.patient(name="Full Phone")
-    page.goto("/#/help")
+    page.goto("/manifest.webmanifest")  # the origin, without the app
     full_storage(context, page, live_server)
     page.goto(clinic.invite(patient)["link"])
     wait_for_screen(page, "today")
