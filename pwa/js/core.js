@@ -92,9 +92,9 @@
     return Boolean(root.document) && Boolean(err) && (err.name === "QuotaExceededError" || err.name === "UnknownError");
   }
 
+  // Everything stored is JSON data (records, plans, settings).
   function clone(value) {
-    return value === undefined ? undefined
-      : root.structuredClone ? root.structuredClone(value) : JSON.parse(JSON.stringify(value));
+    return value === undefined ? undefined : JSON.parse(JSON.stringify(value));
   }
 
   /* Switch to memory (once), copying what `db` (null: none opened) still reads. */
