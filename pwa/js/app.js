@@ -171,7 +171,10 @@ export const app = {
       this.toast(t("not_stored"));
       return false;
     }
-    if (core.volatile() && !(await this.sendAtOnce(record.id))) return false;
+    if (core.volatile() && !(await this.sendAtOnce(record.id))) {
+      this.toast(t("not_kept"));
+      return false;
+    }
     await this.reloadRecords();
     refreshPassive();
     core.announce({ type: "records" });
@@ -181,8 +184,8 @@ export const app = {
   },
 
   /** A record this phone keeps in memory only (core.volatile) goes at once, with no time to take
-   *  a tap back: true once the server answered for it. Else it is deleted and said not saved:
-   *  shown as waiting to be sent, it would be lost unseen when the page closes. */
+   *  a tap back: true once the server answered for it. Else it is deleted (the caller says it is
+   *  not saved): shown as waiting to be sent, it would be lost unseen when the page closes. */
   async sendAtOnce(id) {
     await core.releaseHolds(id);
     // Twice: the first run may have started before this record was there (sync reuses a run).
@@ -193,7 +196,8 @@ export const app = {
     }
     await core.takeBack(id);
     await this.reloadRecords();
-    this.toast(t("not_kept"));
+    // A send drew it as waiting meanwhile.
+    refreshPassive();
     return false;
   },
 
@@ -285,7 +289,8 @@ export const app = {
    *  outbox, like any record, offline too ("taken_back", see core.withdraw): the clinic's record
    *  is marked withdrawn once it arrives. Every completion counted for the same exercise, slot and
    *  day goes with it (two phones may each have logged it), so the mark is clear. "rejected":
-   *  refused by the server, nothing to take back; "failed": this phone could not store it. */
+   *  refused by the server, nothing to take back; "failed": this phone could not store it;
+   *  "not_kept": it keeps nothing and the take-back could not go at once (see withdraw). */
   async undo(id) {
     const mine = this.records.find((r) => r.id === id);
     // Still held back (the seconds to take a tap back): gone at once, however slow a send of
@@ -309,7 +314,8 @@ export const app = {
     return outcome;
   },
 
-  /** Take back completion `id` through the outbox (see undo). */
+  /** Take back completion `id` through the outbox (see undo); "not_kept" when this phone keeps
+   *  nothing (core.volatile) and the take-back could not go at once. */
   async withdraw(id) {
     let outcome;
     try {
@@ -317,6 +323,7 @@ export const app = {
     } catch {
       return "failed";
     }
+    if (outcome === "taken_back" && core.volatile() && !(await this.sendAtOnce(core.undoId(id)))) return "not_kept";
     await this.reloadRecords();
     if (outcome === "taken_back") sync.flush();
     return outcome;

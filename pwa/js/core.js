@@ -921,6 +921,7 @@
     takeBackHeld: takeBackHeld,
     withdraw: withdraw,
     withdrawn: withdrawn,
+    undoId: undoId,
     markTried: markTried,
     clearTried: clearTried,
     retryRejected: retryRejected,

@@ -81,15 +81,32 @@ def test_without_indexeddb_the_visit_works_and_a_tick_is_sent_at_once_or_said_no
         expect(page.locator(f"button.check[data-focus='{key}']")).to_have_attribute("aria-pressed", "true")
         wait_outbox(page, 0)
 
-        # Offline, it can be neither sent nor kept: said so, and not shown done.
+        # Offline, it can be neither sent nor kept: said so, and not shown done. A take-back too:
+        # the mark stays done, as the clinic has it.
         context.set_offline(True)
         expect(page.locator("#offline")).to_contain_text(said["offline"])
+        page.wait_for_timeout(800)  # a second tap on the same mark this soon is ignored
+        page.locator(f"button.check[data-focus='{key}']").click()
+        expect(toast).to_contain_text(said["not_kept"])
+        expect(page.locator(f"button.check[data-focus='{key}']")).to_have_attribute("aria-pressed", "true")
+        toast.evaluate("(box) => box.replaceChildren()")
         key = tick_first(page)
         expect(toast).to_contain_text(said["not_kept"])
         expect(page.locator(f"button.check[data-focus='{key}']")).to_have_attribute("aria-pressed", "false")
         wait_outbox(page, 0)
         context.set_offline(False)
         assert len(server_completions(live_server, patient.id)) == 1
+        assert live_server.rows("SELECT withdrawn_at FROM completion WHERE patient_id = ?", (patient.id,))[0][0] is None
+
+        # Online, a take-back goes at once too.
+        page.wait_for_timeout(800)
+        page.locator("li.entry button.check[aria-pressed='true']").first.click()
+        wait_until(
+            page,
+            lambda: live_server.rows("SELECT withdrawn_at FROM completion WHERE patient_id = ?", (patient.id,))[0][0],
+            "the take-back at the clinic",
+        )
+        wait_outbox(page, 0)
         assert errors == []
     finally:
         context.close()

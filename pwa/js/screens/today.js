@@ -74,6 +74,7 @@ const SECOND_TAP_MS = 700;
 // What the patient is told after tapping a done mark (app.undo's answer).
 const UNDO_SAID = {
   ok: "undone", taken_back: "taken_back", rejected: "undo_rejected", gone: "undone", failed: "not_stored",
+  not_kept: "not_kept",
 };
 
 function entryItem(app, date, entry, today) {
