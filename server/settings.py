@@ -69,6 +69,10 @@ class Settings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # A console session unused this long ends (a clinic's shared tablet left signed in); every
     # session ends 12 hours after sign-in however much it is used.
     session_idle_minutes: Annotated[int, Meta(ge=2, le=720)] = 30
+    # A patient's phone unused this long is disconnected (a lost, sold or handed-on phone keeps the
+    # patient's health data behind its token): its token stops working, as if the clinic removed it.
+    # At least a week: a patient who is fine leaves the app alone for days.
+    device_idle_days: Annotated[int, Meta(ge=7, le=3650)] = 180
     # Run the reminder scheduler in this process.
     scheduler: bool = True
     # Seconds between scheduler ticks (a reminder goes out at most this late).

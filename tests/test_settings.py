@@ -66,6 +66,8 @@ def test_a_bad_value_names_the_variable(name: str, value: str) -> None:
         ("UNKNOT_TRUSTED_PROXIES", "10.0.0.1/8", "'10.0.0.1/8' is not an IP address or network"),
         ("UNKNOT_TRUSTED_PROXIES", "127.0.0.1,300.1.1.1", "'300.1.1.1' is not an IP address or network"),
         ("UNKNOT_ALLOWED_HOSTS", "clinic.example/x", "UNKNOT_ALLOWED_HOSTS: must be host names, comma-separated"),
+        # A day would cut off a patient who leaves the app alone over a weekend.
+        ("UNKNOT_DEVICE_IDLE_DAYS", "1", "UNKNOT_DEVICE_IDLE_DAYS: must be at least 7, not '1'"),
         # Left empty in an environment file, it refused every phone's subscription: no reminder was ever sent.
         ("UNKNOT_PUSH_HOSTS", "", "UNKNOT_PUSH_HOSTS: must name at least one push service (host suffixes, "),
         ("UNKNOT_PUSH_HOSTS", " , ", "comma-separated, or * for any), not ' , '"),

@@ -21,7 +21,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from msgspec import Struct
 
 from server.auth.secrets import hash_token
-from server.clock import Clock, parse_iso
+from server.clock import Clock, iso, parse_iso
 from server.db import patients, therapists
 from server.db.connection import Database, DatabaseBusy
 from server.db.patients import PatientIdentity
@@ -52,7 +52,8 @@ log = logging.getLogger("unknot")
 # The opt key of a patient route that reads the active plan's day: the identity brings it along
 # where that saves a round trip (PostgreSQL; see patients.identity_for_token).
 WITH_PLAN_DAYS = "with_plan_days"
-# Writing last_seen on every request would turn reads into writes; once in a while is enough.
+# Writing last_seen on every request would turn reads into writes; once in a while is enough. A
+# device then expires (UNKNOT_DEVICE_IDLE_DAYS) up to this long after its last use.
 _TOUCH_EVERY = dt.timedelta(minutes=10)
 # A console session's last use, which an idle session ends by, is read from the database on every
 # request (several app processes share the sessions), but written at most once a minute: a write on
@@ -130,6 +131,7 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
         state = connection.app.state
         db: Database = state.db
         clock: Clock = state.clock
+        settings: Settings = state.settings
         scheme, _, token = connection.headers.get("authorization", "").partition(" ")
         # Only a Bearer token is the app's own. Another scheme is someone else's: a clinic that keeps
         # its server behind a proxy's password (HTTP Basic) has the browser send it on every request,
@@ -145,6 +147,17 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
             )
             if identity is None:
                 raise NotAuthorizedException("this device is not joined or was removed; join again with a new code")
+            idle_since = now - dt.timedelta(days=settings.device_idle_days)
+            # Compared here, on the row just read (as stored text, as the sweep compares it): a device
+            # in use costs no other statement. One unused too long is expired now (the scheduler's
+            # sweep may not have come to it yet) and refused as a removed one is: the phone asks for
+            # a new code.
+            if identity.last_seen_at < iso(idle_since):
+                await _best_effort(db, patients.expire_device(db, identity.device_id, now, idle_since))
+                raise NotAuthorizedException(
+                    f"this device was not used for {settings.device_idle_days} days and is no longer connected; "
+                    "join again with a new code"
+                )
             if now - parse_iso(identity.last_seen_at) > _TOUCH_EVERY:
                 await _best_effort(db, patients.touch_device(db, identity.device_id, now))
             return AuthenticationResult(user=identity, auth=None)
@@ -152,7 +165,6 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
         if session:
             token_hash = hash_token(session)
             now = clock.now()
-            settings: Settings = state.settings
             found = await therapists.therapist_for_session(
                 db, token_hash, now, dt.timedelta(minutes=settings.session_idle_minutes)
             )

@@ -24,6 +24,8 @@ __all__ = [
     "delete_patient",
     "devices_of",
     "exchange_invite",
+    "expire_device",
+    "expire_idle_devices",
     "get_patient",
     "identity_for_token",
     "list_patients",
@@ -58,6 +60,8 @@ class Device(Struct, frozen=True):
     # Whether it gets push reminders: it holds a push subscription (a removed device holds none).
     # Reminder times are the patient's, the same on each of their phones (see reminders.rules_of).
     subscribed: bool
+    # Revoked because it went unused for UNKNOT_DEVICE_IDLE_DAYS, not removed by the clinic.
+    expired: bool = False
 
 
 class PatientIdentity(Struct, frozen=True):
@@ -352,11 +356,11 @@ async def devices_of(db: Database, therapist_id: int, patient_id: int) -> list[D
     rows = await db.fetch_all(
         "SELECT d.id, d.label, d.created_at, d.last_seen_at, d.revoked_at, "
         "EXISTS (SELECT 1 FROM push_subscription s WHERE s.device_id = d.id AND s.patient_id = p.id) "
-        "AND d.revoked_at IS NULL AS subscribed FROM patient_device d "
+        "AND d.revoked_at IS NULL AS subscribed, d.revoke_reason FROM patient_device d "
         "JOIN patient p ON p.id = d.patient_id WHERE p.id = :pid AND p.therapist_id = :tid ORDER BY d.id DESC",
         {"pid": patient_id, "tid": therapist_id},
     )
-    return [Device(*r[:5], subscribed=bool(r[5])) for r in rows]
+    return [Device(*r[:5], subscribed=bool(r[5]), expired=r[6] == _IDLE) for r in rows]
 
 
 async def revoke_device(
@@ -391,6 +395,42 @@ async def revoke_devices(tx: Transaction, therapist_id: int, patient_id: int, no
     if rows:
         await _forget_subscriptions(tx, patient_id)
     return sorted(r["id"] for r in rows)
+
+
+_IDLE = "idle"  # patient_device.revoke_reason of a device that expired
+# Without {only}, across patients: the scheduler's sweep, never reached from the API. With it, the
+# device of the token a request came with (see expire_device).
+_EXPIRE = (
+    "UPDATE patient_device SET revoked_at = :now, revoke_reason = 'idle' "
+    "WHERE revoked_at IS NULL AND last_seen_at < :since{only} RETURNING id, patient_id"
+)
+
+
+async def _expire(tx: Transaction, now: dt.datetime, since: dt.datetime, device_id: int | None) -> int:
+    """Revoke live devices last seen before ``since`` (only ``device_id`` when given) as a removal
+    does, each recorded in its patient's history; how many."""
+    params: dict[str, object] = {"now": iso(now), "since": iso(since)}
+    if device_id is not None:
+        params["id"] = device_id
+    rows = await tx.fetch_all(_EXPIRE.format(only=" AND id = :id" if "id" in params else ""), params)
+    for r in sorted(rows, key=lambda r: r["id"]):
+        await audit.record(tx, None, r["patient_id"], "device.expire", now, str(r["id"]))
+    for patient_id in sorted({r["patient_id"] for r in rows}):
+        await _forget_subscriptions(tx, patient_id)
+    return len(rows)
+
+
+async def expire_idle_devices(tx: Transaction, now: dt.datetime, since: dt.datetime) -> int:
+    """Expire every live device last seen before ``since`` (the scheduler's sweep): its token stops
+    working, its push subscriptions are deleted, and the console shows it expired; how many."""
+    return await _expire(tx, now, since, None)
+
+
+async def expire_device(db: Database, device_id: int, now: dt.datetime, since: dt.datetime) -> None:
+    """Expire one device found unused since before ``since`` as it asked for something. Conditional:
+    a device seen meanwhile (another request) or removed meanwhile is left as it is."""
+    async with db.transaction() as tx:
+        await _expire(tx, now, since, device_id)
 
 
 async def _forget_subscriptions(tx: Transaction, patient_id: int) -> None:

@@ -2,7 +2,8 @@
 
 Every ``tick(now)``:
 
-1. closes deliveries that may no longer be sent (too late, or out of attempts);
+1. expires devices unused for ``UNKNOT_DEVICE_IDLE_DAYS`` (as a removal, see patients.expire_idle_devices),
+   and closes deliveries that may no longer be sent (too late, or out of attempts);
 2. *plans*: each rule whose next occurrence has come gets one delivery row per live
    subscription of its patient (or one ``skipped``/``missed`` row saying why not), and
    moves on to its following occurrence. A reminder is sent only within the grace
@@ -35,7 +36,7 @@ from msgspec import Struct
 
 from server.catalog.model import Catalog
 from server.clock import Clock, clocks_apart, iso, local_date, parse_iso
-from server.db import plans, reminders
+from server.db import patients, plans, reminders
 from server.db.connection import Database, DatabaseUnavailable, Transaction
 from server.db.reminders import Claimed, DueRule, TargetRow
 from server.programs import SLOTS, Program, RoutineEntry, routine_for
@@ -76,6 +77,7 @@ class Report(Struct, kw_only=True):
     failed: int = 0
     gone: int = 0
     expired: int = 0
+    devices_expired: int = 0  # phones unused for UNKNOT_DEVICE_IDLE_DAYS, disconnected
 
     def any(self) -> bool:
         """Whether anything happened."""
@@ -158,6 +160,7 @@ class Scheduler:
         self.batch = batch
         self.grace = dt.timedelta(minutes=settings.push_grace_minutes)
         self.max_attempts = settings.push_max_attempts
+        self.device_idle = dt.timedelta(days=settings.device_idle_days)
         # A claim outlives the slowest batch: every round of sends may take the whole timeout.
         rounds = math.ceil(batch / settings.push_concurrency) + 1
         self.lease = dt.timedelta(seconds=settings.push_timeout_seconds * rounds + 30)
@@ -219,6 +222,9 @@ class Scheduler:
         """Plan what has come due at ``now`` and send everything that is due."""
         report = Report()
         async with self.db.transaction() as tx:
+            # First, before planning: a phone unused too long gets nothing more. Devices before
+            # deliveries, in the order a removal takes them (PostgreSQL: no deadlock with one).
+            report.devices_expired += await patients.expire_idle_devices(tx, now, now - self.device_idle)
             report.expired += await reminders.finish_stale(tx, now, now - self.grace, self.max_attempts)
         await self._rezone(now)
         clock = _Elapsing(now)
