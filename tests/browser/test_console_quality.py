@@ -324,6 +324,33 @@ def test_rename_archive_restore_and_revoke_a_device_from_the_patients_page(
         assert page.request.get("/api/v1/auth/me").status == 401
 
 
+def test_a_phone_unused_too_long_is_listed_as_expired_in_words_and_its_history_says_so(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Elsa Expirada", treated=TREATED)
+    invite = f"/api/v1/patients/{patient['id']}/invites"
+    old = account.join(account.ok(account.api.post(invite))["code"], label="Old phone")
+    account.join(account.ok(account.api.post(invite))["code"], label="New phone").close()
+    # The old phone was last seen longer ago than the server's limit (UNKNOT_DEVICE_IDLE_DAYS, 180):
+    # its next request finds it so.
+    first = min(d["id"] for d in account.ok(account.api.get(f"/api/v1/patients/{patient['id']}/devices")))
+    live_server.execute("UPDATE patient_device SET last_seen_at = '2020-01-01T00:00:00Z' WHERE id = ?", (first,))
+    assert old.get("/api/v1/patient/me").status_code == 401
+    old.close()
+    with console_session(browser, live_server, account, page_problems) as (_, page):
+        goto_view(page, f"#/patients/{patient['id']}", "patient")
+        devices = page.get_by_role("table", name="Devices joined to this patient")
+        expect(devices.get_by_role("row", name=re.compile("^New phone"))).to_contain_text("active")
+        # Why the old one is not, in text; there is nothing to remove.
+        expired = devices.get_by_role("row", name=re.compile("^Old phone"))
+        expect(expired).to_contain_text(re.compile(r"expired .+: unused too long"))
+        expect(expired.get_by_role("button")).to_have_count(0)
+        page.get_by_text("What was done to this patient's records").click()
+        entry = page.get_by_role("table", name="Audit trail, newest first").locator("tr[data-action='device.expire']")
+        expect(entry.locator("th")).to_have_text("Device expired, unused too long")
+        expect(entry.locator("td")).to_have_text([re.compile("."), "Automatic", "Old phone"])
+
+
 def test_escape_in_the_details_form_cancels_it_and_a_dialog_keeps_its_own_escape(
     browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
 ) -> None:

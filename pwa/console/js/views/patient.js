@@ -281,6 +281,14 @@ function deviceNames(devices) {
   return names;
 }
 
+/** Whether a device is joined, in words: removed by the clinic, or expired by going unused for the
+ *  server's limit (UNKNOT_DEVICE_IDLE_DAYS), as its "Last seen" shows. */
+function deviceStatus(d) {
+  if (!d.revoked_at) return "active";
+  const on = shortDate(localDate(d.revoked_at));
+  return d.expired ? `expired ${on}: unused too long` : `removed ${on}`;
+}
+
 function devicesBody(id, devices, refresh) {
   const names = deviceNames(devices);
   const rows = devices.map((d) =>
@@ -290,7 +298,7 @@ function devicesBody(id, devices, refresh) {
       h("th", { scope: "row" }, d.label),
       h("td", {}, shortDate(localDate(d.created_at))),
       h("td", {}, h("time", { datetime: d.last_seen_at, title: dateTime(d.last_seen_at) }, ago(d.last_seen_at))),
-      h("td", {}, d.revoked_at ? `removed ${shortDate(localDate(d.revoked_at))}` : "active"),
+      h("td", {}, deviceStatus(d)),
       // Whether this phone gets push reminders; their times are the patient's (the Reminders card).
       h("td", {}, d.revoked_at ? "—" : d.subscribed ? "on" : "not turned on"),
       h(
@@ -475,6 +483,7 @@ const AUDIT_ACTIONS = {
   "invite.withdraw": "Unused codes withdrawn",
   "device.join": "Phone joined with a code",
   "device.revoke": "Device removed",
+  "device.expire": "Device expired, unused too long",
   "plan.assign": "Plan assigned",
   "plan.edit": "Plan changed",
   "records.export": "Records exported",
@@ -485,8 +494,10 @@ const AUDIT_ACTIONS = {
 // What the patient's own phone does; any other entry without a therapist is the administrator's.
 const BY_THE_PATIENT = new Set(["patient.settings", "device.join"]);
 
-/** Who did it: the signed-in therapist, the patient's own phone (their settings) or the clinic's administrator. */
+/** Who did it: the signed-in therapist, the patient's own phone (their settings), Unknot by itself
+ *  (a device unused too long) or the clinic's administrator. */
 function auditBy(entry, me) {
+  if (entry.action === "device.expire") return "Automatic";
   if (entry.therapist_id === null) return BY_THE_PATIENT.has(entry.action) ? "The patient" : "Administrator";
   return entry.therapist_id === me.id ? "You" : "Another therapist";
 }
@@ -529,7 +540,7 @@ function auditDetail(entry, { muscles, devices, checkins }) {
     const n = Number(count);
     return Number.isInteger(n) ? `${plural(n, "unused code", "unused codes")}${auditWhy(why, deviceName)}` : detail;
   }
-  if (entry.action === "device.join") return deviceName(Number(detail));
+  if (entry.action === "device.join" || entry.action === "device.expire") return deviceName(Number(detail));
   if (entry.action === "reminders.test") {
     const counts = /^(\d+) of (\d+)$/.exec(detail);
     return counts ? "reached " + counts[1] + " of " + plural(Number(counts[2]), "phone", "phones") : detail;
