@@ -398,21 +398,24 @@ async def revoke_devices(tx: Transaction, therapist_id: int, patient_id: int, no
 
 
 _IDLE = "idle"  # patient_device.revoke_reason of a device that expired
-# Without {only}, across patients: the scheduler's sweep, never reached from the API. With it, the
-# device of the token a request came with (see expire_device).
 _EXPIRE = (
     "UPDATE patient_device SET revoked_at = :now, revoke_reason = :reason "
-    "WHERE revoked_at IS NULL AND last_seen_at < :since{only} RETURNING id, patient_id"
+    "WHERE revoked_at IS NULL AND last_seen_at < :since "
 )
+# Across patients: the scheduler's sweep, never reached from the API.
+_EXPIRE_ALL = _EXPIRE + "RETURNING id, patient_id"
+# The device of the token a request came with (see expire_device).
+_EXPIRE_ONE = _EXPIRE + "AND id = :id RETURNING id, patient_id"
 
 
 async def _expire(tx: Transaction, now: dt.datetime, since: dt.datetime, device_id: int | None) -> int:
     """Revoke live devices last seen before ``since`` (only ``device_id`` when given) as a removal
     does, each recorded in its patient's history; how many."""
     params: dict[str, object] = {"now": iso(now), "since": iso(since), "reason": _IDLE}
-    if device_id is not None:
-        params["id"] = device_id
-    rows = await tx.fetch_all(_EXPIRE.format(only=" AND id = :id" if device_id is not None else ""), params)
+    if device_id is None:
+        rows = await tx.fetch_all(_EXPIRE_ALL, params)
+    else:
+        rows = await tx.fetch_all(_EXPIRE_ONE, {**params, "id": device_id})
     for r in sorted(rows, key=lambda r: r["id"]):
         await audit.record(tx, None, r["patient_id"], "device.expire", now, str(r["id"]))
     for patient_id in sorted({r["patient_id"] for r in rows}):
