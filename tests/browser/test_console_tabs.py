@@ -133,3 +133,94 @@ def test_a_tab_that_cannot_ask_whose_session_it_is_now_hides_the_patient(
         assert "Uma Unsure" not in seen(first)
     mine.close()
     colleague.close()
+
+
+def test_signing_in_again_in_one_tab_gives_the_others_their_page_back(
+    browser: Browser, live_server: LiveServer, page_problems: PageProblems
+) -> None:
+    mine = ConsoleAccount.create(live_server, "Back Again")
+    patient = mine.patient("Bruno Back")
+    with console_session(browser, live_server, mine, page_problems) as (context, first):
+        other = context.new_page()
+        other.goto(f"/console/#/patients/{patient['id']}/treat")
+        wait_view(other, "treat")
+        other.get_by_label("Notes").fill("Typed before signing out")
+        first.get_by_role("button", name="Sign out").click()
+        wait_view(first, "signin")
+        expect(other.get_by_role("dialog")).to_contain_text("Your session has ended")
+        third = context.new_page()  # opened while signed out: the sign-in screen
+        third.goto("/console/")
+        wait_view(third, "signin")
+
+        sign_in(first, mine)
+
+        # The tab asking for the password has its page back as it was, without the password.
+        expect(other.locator("dialog")).to_have_count(0)
+        expect(other.locator("#main")).to_be_visible()
+        expect(other.get_by_label("Notes")).to_have_value("Typed before signing out")
+        expect(other.locator("#toast")).to_contain_text("Signed in again in another tab of this browser.")
+        # The tab on the sign-in screen shows the therapist's patients.
+        wait_view(third, "patients")
+        expect(third.locator("#who")).to_have_text("Back Again")
+        expect(third.get_by_text("Bruno Back")).to_be_visible()
+        expect(third.locator("#toast")).to_contain_text("Signed in in another tab of this browser.")
+    mine.close()
+
+
+def test_another_therapist_signing_in_takes_the_page_from_a_tab_asking_for_the_password(
+    browser: Browser, live_server: LiveServer, page_problems: PageProblems
+) -> None:
+    mine = ConsoleAccount.create(live_server, "Asked Therapist")
+    colleague = ConsoleAccount.create(live_server, "Next Therapist")
+    patient = mine.patient("Petra Private")
+    colleague.patient("Nina Next")
+    with console_session(browser, live_server, mine, page_problems) as (context, first):
+        other = context.new_page()
+        other.goto(f"/console/#/patients/{patient['id']}/treat")
+        wait_view(other, "treat")
+        other.get_by_label("Notes").fill("Not the next therapist's to see")
+        first.get_by_role("button", name="Sign out").click()
+        wait_view(first, "signin")
+        expect(other.get_by_role("dialog")).to_contain_text("Your session has ended")
+
+        sign_in(first, colleague)
+
+        wait_view(other, "patients")
+        expect(other.locator("dialog")).to_have_count(0)
+        expect(other.locator("#who")).to_have_text("Next Therapist")
+        expect(other.locator("#toast")).to_contain_text(
+            "Next Therapist signed in in another tab of this browser: these are their patients."
+        )
+        expect(other.get_by_text("Nina Next")).to_be_visible()
+        assert "Petra Private" not in seen(other)
+        assert "Not the next therapist's to see" not in other.content()
+    mine.close()
+    colleague.close()
+
+
+def test_a_change_refused_under_another_therapists_session_shows_their_patients(
+    browser: Browser, live_server: LiveServer, page_problems: PageProblems
+) -> None:
+    mine = ConsoleAccount.create(live_server, "Refused Therapist")
+    colleague = ConsoleAccount.create(live_server, "Quiet Colleague")
+    patient = mine.patient("Rita Refused")
+    colleague.patient("Quentin Quiet")
+    with console_session(browser, live_server, mine, page_problems) as (context, page):
+        goto_view(page, f"#/patients/{patient['id']}", "patient")
+        # The colleague signs in in this browser without a tab of the console telling the others.
+        login = {"email": colleague.email, "password": PASSWORD}
+        assert context.request.post("/api/v1/auth/login", data=login).ok
+
+        page.get_by_role("button", name="Edit details").click()
+        page.get_by_label("Name").fill("Rita Renamed")
+        page.get_by_role("button", name="Save details").click()
+
+        wait_view(page, "patients")
+        expect(page.locator("dialog")).to_have_count(0)
+        expect(page.locator("#who")).to_have_text("Quiet Colleague")
+        expect(page.locator("#toast")).to_contain_text("Quiet Colleague signed in in another tab of this browser")
+        expect(page.get_by_text("Quentin Quiet")).to_be_visible()
+        assert "Rita" not in seen(page)
+        assert mine.ok(mine.api.get(f"/api/v1/patients/{patient['id']}"))["display_name"] == "Rita Refused"
+    mine.close()
+    colleague.close()

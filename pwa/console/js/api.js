@@ -9,7 +9,7 @@ export class ApiError extends Error {
   }
 }
 
-const session = { csrf: null, therapistId: null, onSignedOut: null, onCall: null };
+const session = { csrf: null, therapistId: null, onSignedOut: null, onCall: null, onOtherSession: null };
 
 // server/auth/identity.py's refusal of a change whose token is not the session's.
 const CSRF_REFUSED = "missing or wrong x-csrf-token header";
@@ -23,6 +23,12 @@ export function setCsrf(token, therapistId = null) {
 /** Called when any call answers 401: the session ended (expired or signed out elsewhere). */
 export function onSignedOut(fn) {
   session.onSignedOut = fn;
+}
+
+/** Called with the browser's session (GET /auth/me) when a refused change found that another
+ *  therapist signed in meanwhile (in another tab): this tab's page is not theirs. */
+export function onOtherSession(fn) {
+  session.onOtherSession = fn;
 }
 
 /** Called on every call to the server (each one is a use of the session: its idle time restarts). */
@@ -64,27 +70,28 @@ async function send(path, method, body, file = false) {
 }
 
 /**
- * The token of the session the cookie holds now: another tab that signed out and in again gave
- * the browser a new session cookie, while this tab still holds the old session's token. Only the
- * same therapist's session is taken; null when it is not (signed out, or someone else signed in).
+ * The session the cookie holds now (GET /auth/me), null when none: another tab that signed out
+ * and in again gave the browser a new session cookie, while this tab still holds the old
+ * session's token.
  */
-async function currentToken() {
+async function currentSession() {
   const { res, data } = await send("/auth/me", "GET");
-  if (!res.ok || !data || !data.therapist) return null;
-  if (session.therapistId !== null && data.therapist.id !== session.therapistId) return null;
-  return data.csrf_token;
+  return res.ok && data && data.therapist ? data : null;
 }
 
 export async function api(path, { method = "GET", body, quiet401 = false, file = false } = {}) {
   let { res, data } = await send(path, method, body, file);
   if (res.status === 403 && method !== "GET" && data && data.detail === CSRF_REFUSED) {
-    const token = await currentToken();
-    if (token) {
-      session.csrf = token;
+    const now = await currentSession();
+    const mine = now && (session.therapistId === null || now.therapist.id === session.therapistId);
+    if (mine) {
+      session.csrf = now.csrf_token; // only the same therapist's session is taken
       ({ res, data } = await send(path, method, body, file)); // once: a second refusal is said as it is
     } else {
-      // Nobody, or someone else, is signed in in this browser now: as a session that ended.
-      if (!quiet401 && session.onSignedOut) session.onSignedOut();
+      // Not done. Nobody is signed in in this browser now: as a session that ended. Someone else:
+      // theirs to see (main.js), as a tab told that they signed in.
+      if (!quiet401 && now && session.onOtherSession) session.onOtherSession(now);
+      else if (!quiet401 && session.onSignedOut) session.onSignedOut();
       throw new ApiError(401, null);
     }
   }

@@ -11,8 +11,9 @@
 //
 // The browser has one session cookie for all its tabs. A tab that signs out says so, and every
 // other tab hides its page at once. A tab that signs in says whose session it is (the therapist's
-// id): a tab showing another therapist asks GET /auth/me, and its answer (as every keep-alive's)
-// goes to main.js, which never leaves one therapist's patient on screen under another's session.
+// id): a tab showing another therapist, asking for the password or showing the sign-in screen asks
+// GET /auth/me, and its answer (as every keep-alive's) goes to main.js, which never leaves one
+// therapist's patient on screen under another's session.
 
 import { api, localTime, onCall } from "./api.js";
 
@@ -91,13 +92,18 @@ function heard(data) {
   }
   if (Number.isFinite(data.ends)) endsAt = data.ends;
   if (Number.isFinite(data.used)) used(data.used);
-  if (idleMs !== null && Number.isFinite(data.therapist) && data.therapist !== whose) ask(unknown);
+  if (!Number.isFinite(data.therapist)) return;
+  // Signed out here, or asking for the password: the browser's new session may well be for this
+  // page (main.js decides); a failed question leaves the page as it is.
+  if (idleMs === null) ask();
+  else if (data.therapist !== whose) ask(unknown);
 }
 
 /**
  * Watch the session: `ended()` once its idle limit or its end has come; `signedOutElsewhere()`
  * when another tab signed out; `answered(session)` with each GET /auth/me answer asked for here
- * (it may name another therapist than this tab shows: someone signed in in another tab).
+ * (it may name another therapist than this tab shows, or a session while this tab has none:
+ * someone signed in in another tab).
  */
 export function watchSession(callbacks) {
   hooks = callbacks;

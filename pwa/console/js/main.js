@@ -11,7 +11,7 @@
 // hash changes; the browser's Back and Forward change it first, so the router moves back to the
 // view's entry and asks; closing or reloading the tab asks the browser's way (beforeunload).
 
-import { api, ApiError, onSignedOut, setCsrf } from "./api.js";
+import { api, ApiError, onOtherSession, onSignedOut, setCsrf } from "./api.js";
 import { fill, h } from "./dom.js";
 import { sessionSignedOut, sessionStarted, sessionStopped, watchSession } from "./idle.js";
 import { confirmDialog, errorBox, toast } from "./ui.js";
@@ -267,18 +267,37 @@ function signedOut(message) {
   if (message) toast(message);
 }
 
+// The open "sign in again" question was answered by a sign-in in another tab (sessionNow).
+let handed = false;
+
+/** What a tab says when another tab signed in someone else. */
+function signedInElsewhere(session) {
+  return session.therapist.name + " signed in in another tab of this browser: these are their patients.";
+}
+
 /**
- * The browser's session as GET /auth/me names it now. Another therapist's: someone signed in in
- * another tab, and this tab's calls go under their cookie. The page (a patient of the therapist
- * before) goes at once, unsaved changes and all (they are not the one signed in now), and the
- * console starts afresh on their patients, saying who is signed in.
+ * The browser's session as GET /auth/me names it now: someone may have signed in in another tab,
+ * and this tab's calls go under their cookie. Asking for the password: the question is answered
+ * with it (signInAgain goes on as if signed in here). Signed out here: their patients. Another
+ * therapist's: the page (a patient of the therapist before) goes at once, unsaved changes and all
+ * (they are not the one signed in now), and the console starts afresh on their patients, saying
+ * who is signed in.
  */
 function sessionNow(session) {
-  if (!ctx.therapist || reauth || session.therapist.id === ctx.therapist.id) return;
-  hidePage();
-  showPage(false);
+  if (reauth) {
+    handed = true;
+    signin.giveSession(session);
+    return;
+  }
+  if (ctx.therapist && session.therapist.id === ctx.therapist.id) return;
+  if (ctx.therapist) {
+    hidePage();
+    showPage(false);
+    ctx.handoff.set("toast", signedInElsewhere(session));
+  } else {
+    ctx.handoff.set("toast", "Signed in in another tab of this browser.");
+  }
   location.hash = "#/";
-  ctx.handoff.set("toast", session.therapist.name + " signed in in another tab of this browser: these are their patients.");
   ctx.signedIn(session);
 }
 
@@ -289,6 +308,8 @@ async function signInAgain(why) {
   sessionStopped();
   hidePage();
   const session = await signin.signInAgain(before.email, why);
+  const elsewhere = handed;
+  handed = false;
   reauth = null;
   if (!session) {
     showPage(false);
@@ -298,6 +319,7 @@ async function signInAgain(why) {
     unshown = false;
     showPage(false);
     location.hash = "#/"; // their own patients, not a page of someone else's
+    if (elsewhere) ctx.handoff.set("toast", signedInElsewhere(session));
     ctx.signedIn(session); // someone else: nothing of the page before is theirs to see
   } else {
     ctx.therapist = session.therapist;
@@ -311,13 +333,14 @@ async function signInAgain(why) {
     } else if (focused && focused.isConnected && !focused.disabled && !focused.closest("[hidden], dialog")) {
       focused.focus(); // back where the therapist was (the Assign button, say)
     }
-    toast("Signed in again.");
+    toast(elsewhere ? "Signed in again in another tab of this browser." : "Signed in again.");
   }
 }
 
 onSignedOut(() => {
   if (ctx.therapist && !reauth) reauth = signInAgain();
 });
+onOtherSession(sessionNow);
 
 async function signOut() {
   try {

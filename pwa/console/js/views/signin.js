@@ -83,6 +83,9 @@ export async function render(_params, ctx) {
   return { node, title: "Sign in", focus: email };
 }
 
+// Closes the open "sign in again" question with a session from elsewhere (see giveSession).
+let giveTo = null;
+
 /** Ask for the password again over the current page, saying `why` when given; resolves to the new
  *  session, or null if the therapist chose to sign out instead. */
 export function signInAgain(previousEmail, why = "") {
@@ -106,17 +109,17 @@ export function signInAgain(previousEmail, why = "") {
       { class: "dialog", id: "reauth", "aria-labelledby": "reauth-title", "aria-describedby": "reauth-body" },
       form,
     );
-    form.addEventListener("submit", signInForm({
-      email, password, problem, submit,
-      onSession: (fresh) => {
-        session = fresh;
-        dialog.close();
-      },
-    }));
+    const take = (fresh) => {
+      session = fresh;
+      dialog.close();
+    };
+    form.addEventListener("submit", signInForm({ email, password, problem, submit, onSession: take }));
     cancel.addEventListener("click", () => dialog.close());
     // Escape would throw the page away: leaving takes the explicit "Sign out".
     dialog.addEventListener("cancel", (event) => event.preventDefault());
+    giveTo = take;
     dialog.addEventListener("close", () => {
+      giveTo = null;
       dialog.remove();
       resolve(session);
     });
@@ -124,4 +127,10 @@ export function signInAgain(previousEmail, why = "") {
     dialog.showModal();
     password.focus();
   });
+}
+
+/** Answer the open "sign in again" question with `session`, signed in in another tab of this
+ *  browser: its promise resolves to it as if signed in here. */
+export function giveSession(session) {
+  if (giveTo) giveTo(session);
 }
