@@ -119,6 +119,11 @@ export function watchSession(callbacks) {
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") check();
   });
+  // A page the browser kept while another was shown, back by Back or Forward: the session may
+  // have changed meanwhile (signed out, signed in as someone else) without this page being told.
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) ask();
+  });
 }
 
 /** A session answer (sign-in, /auth/me): its idle limit and end start to count. */
