@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import re
 import shutil
 import tomllib
@@ -335,16 +336,27 @@ def live_server_exercise(server: LiveServer, exercise_id: str) -> dict[str, str]
     return httpx.get(f"{server.url}/api/v1/catalog/exercises/{exercise_id}", timeout=10).json()
 
 
-def busy_the_first_time() -> tuple[Callable[[Route], None], list[int]]:
-    """A route handler answering its first request 503 (the database busy) and letting the rest
-    through, and the count of requests it saw."""
+BUSY = "The database is busy; nothing was changed, retry"
+# server/api/errors.py's words when PostgreSQL's connection was lost while COMMIT was on its way.
+UNSURE = (
+    "the connection to the database was lost while saving: it may or may not have been saved; "
+    "check before sending it again"
+)
+
+
+def busy_the_first_time(detail: str = BUSY) -> tuple[Callable[[Route], None], list[int]]:
+    """A route handler answering its first POST 503 with ``detail`` and letting the rest through,
+    and the count of POSTs it saw."""
     hits = [0]
 
     def handle(route: Route) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
         hits[0] += 1
         if hits[0] == 1:
-            body = '{"status": 503, "detail": "The database is busy; nothing was changed, retry", "errors": []}'
-            route.fulfill(status=503, content_type="application/json", body=body)
+            body = {"status": 503, "detail": detail, "errors": [], "code": "database_unavailable"}
+            route.fulfill(status=503, content_type="application/json", body=json.dumps(body))
         else:
             route.continue_()
 
@@ -363,13 +375,48 @@ def test_a_failed_invite_is_made_again_without_assigning_the_plan_twice(
         expect(program_ready(page).locator(".item").first).to_be_visible()
         page.get_by_role("button", name="Assign and hand over").click()
         problem = page.locator(".view-treat > [role=alert]")
-        expect(problem).to_contain_text("The plan is assigned; the code could not be made yet. The server is busy.")
+        expect(problem).to_contain_text(f"The plan is assigned; the code could not be made yet. {BUSY}.")
         assert len(account.ok(account.api.get(f"/api/v1/patients/{patient['id']}/plans"))) == 1
         page.get_by_role("button", name="Make the code and hand over").click()
         wait_view(page, "handover")
         assert hits == [2]
         assert len(account.ok(account.api.get(f"/api/v1/patients/{patient['id']}/plans"))) == 1
         expect(page.locator("#invite-code")).to_be_visible()
+
+
+def test_a_save_that_may_or_may_not_be_stored_is_said_in_the_servers_words_and_never_sent_again_by_itself(
+    browser: Browser, live_server: LiveServer, account: ConsoleAccount, page_problems: PageProblems
+) -> None:
+    patient = account.patient("Uri Unsure")
+    new_patient, created = busy_the_first_time(UNSURE)
+    invite, invited = busy_the_first_time(UNSURE)
+    sign_out, signed_out = busy_the_first_time("the database cannot be reached; nothing was changed, try again later")
+    with console_session(browser, live_server, account, page_problems) as (_, page):
+        page.route("**/api/v1/patients", new_patient)
+        page.route("**/api/v1/patients/*/invites", invite)
+        page.route("**/api/v1/auth/logout", sign_out)
+
+        page.get_by_label("Name", exact=True).fill("Vera Maybe")
+        page.get_by_label("Name", exact=True).press("Enter")
+        expect(page.locator(".view-patients [role=alert]")).to_have_text(UNSURE)
+
+        goto_view(page, f"#/patients/{patient['id']}/treat", "treat")
+        region(page, "upper-trapezius", "left").click()
+        expect(program_ready(page).locator(".item").first).to_be_visible()
+        page.get_by_role("button", name="Assign and hand over").click()
+        expect(page.locator(".view-treat > [role=alert]")).to_contain_text(
+            "The plan is assigned; the code could not be made yet. The connection to the database was lost "
+            "while saving: it may or may not have been saved; check before sending it again. Try again"
+        )
+
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.locator("#toast")).to_have_text(
+            "Signing out failed: the database cannot be reached; nothing was changed, try again later"
+        )
+        expect(page.locator("#who")).to_be_visible()
+        page.wait_for_timeout(1_000)  # time for a retry the console must not make
+        assert (created, invited, signed_out) == ([1], [1], [1])
+    assert len(account.ok(account.api.get(f"/api/v1/patients/{patient['id']}/plans"))) == 1
 
 
 def test_a_failed_program_preview_is_asked_for_again_when_assigning(

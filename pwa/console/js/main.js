@@ -14,7 +14,7 @@
 import { api, ApiError, onOtherSession, onSignedOut, setCsrf } from "./api.js";
 import { fill, h } from "./dom.js";
 import { sessionSignedOut, sessionStarted, sessionStopped, watchSession } from "./idle.js";
-import { confirmDialog, errorBox, toast } from "./ui.js";
+import { confirmDialog, errorBox, explain, toast } from "./ui.js";
 import * as account from "./views/account.js";
 import * as handover from "./views/handover.js";
 import * as help from "./views/help.js";
@@ -347,7 +347,7 @@ async function signOut() {
     await api("/auth/logout", { method: "POST", quiet401: true });
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 401) {
-      toast("Signing out failed; try again.");
+      toast("Signing out failed: " + explain(err));
       return;
     }
   }

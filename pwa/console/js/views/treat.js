@@ -42,12 +42,13 @@ export async function render([id, mode], ctx) {
 
 const NO_ITEMS = "The program has no exercises left, so there is nothing to give the patient. Add at least one.";
 
-/** Why a step failed, in a short sentence (the step's own message says what to do). */
+/** Why a step failed, in a short sentence (the step's own message says what to do). A 503's own
+ *  words are kept: they say whether anything was saved, which "busy" would not. */
 function whyNot(err) {
   if (err instanceof ApiError && err.status === 0) return "The server cannot be reached.";
   if (err instanceof ApiError && err.status === 401) return "Your session had ended.";
-  if (err instanceof ApiError && (err.status === 503 || err.status === 429)) return "The server is busy.";
-  return explain(err);
+  const why = explain(err);
+  return why.charAt(0).toUpperCase() + why.slice(1) + (/[.!?]$/.test(why) ? "" : ".");
 }
 
 async function adjust(id, patient, muscles, exercises, back, ctx) {
