@@ -226,7 +226,8 @@ def _http(_: Request, exc: HTTPException) -> Response[ErrorBody]:
 
 
 def _busy(_: Request, exc: DatabaseBusy) -> Response[ErrorBody]:
-    # Overload, not a fault: the PWA's outbox and the console retry after Retry-After.
+    # Overload, not a fault: the PWA's outbox sends again after Retry-After; the console says so and
+    # leaves sending again to the therapist (it never re-sends a save by itself).
     response = _respond(HTTP_503_SERVICE_UNAVAILABLE, "the database is busy; nothing was changed, try again shortly")
     response.headers["Retry-After"] = "2"
     return response
