@@ -308,6 +308,7 @@ export default {
   reminders_when: "A reminder comes only when something at that time of day is still to do: not once you have done it, and not on a day with nothing planned then.",
   reminders_over: "Your program is complete, so no more reminders come. If your clinic gives you a new program, they start again by themselves.",
   reminders_not_started: "Your program starts on {date}. Reminders come from that day.",
+  reminders_no_plan: "Your clinic has not set up your program yet. Reminders start once it has.",
   // The place a time zone is named after, where its id does not say it in these words (i18n.js placeName).
   places: {
     "America/Mexico_City": "Mexico City",

@@ -308,6 +308,7 @@ export default {
   reminders_when: "Solo recibirá un aviso cuando le quede algo por hacer a esa hora del día: no si ya lo ha hecho, ni un día sin nada previsto a esa hora.",
   reminders_over: "Su programa ha terminado, así que no recibirá más recordatorios. Si su clínica le da un programa nuevo, volverán a llegar solos.",
   reminders_not_started: "Su programa empieza el {date}. Los recordatorios llegarán a partir de ese día.",
+  reminders_no_plan: "Su clínica todavía no ha preparado su programa. Los recordatorios empezarán cuando lo haya hecho.",
   // El lugar que da nombre a una zona horaria, cuando su id no lo dice así (i18n.js placeName).
   places: {
     "America/Mexico_City": "Ciudad de México",

@@ -274,9 +274,11 @@ export async function forgetPush(app) {
 
 // ---- the screen --------------------------------------------------------------------------------
 
-/** Why no reminder comes these days, when the plan says so: it is over, or it has not begun. */
+/** Why no reminder comes these days, when the plan says so: there is none yet, it is over, or it
+ *  has not begun. */
 function planNote(app) {
-  if (!app.bundle) return "";
+  // No plan shown for another reason (offline, still loading): nothing known to say.
+  if (!app.bundle) return app.planMissing ? t("reminders_no_plan") : "";
   const routine = app.routine(app.today());
   if (routine.day !== null) return "";
   if (routine.offset < 0) return t("reminders_not_started", { date: longDate(routine.treated_on, lang()) });

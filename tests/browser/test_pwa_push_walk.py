@@ -29,6 +29,7 @@ from tests.browser.conftest import (
 )
 from tests.browser.console_helpers import ConsoleAccount, console_session, goto_view
 from tests.browser.test_console_checks import NECK, SUBSCRIPTION
+from tests.browser.test_pwa_lang_shell import more_language
 from tests.browser.test_pwa_push import EXISTING_SUBSCRIPTION, open_reminders, subscriptions_in_db, wait_until
 from tests.pushservice import PushService, Subscription
 
@@ -123,6 +124,24 @@ def test_a_program_that_starts_later_says_when_reminders_begin_in_spanish_and_a_
     finally:
         context.close()
     assert not page_problems.errors, page_problems.errors
+
+
+def test_without_a_program_the_reminders_screen_says_they_start_once_the_clinic_has_made_it(
+    page: Page, clinic: Clinic
+) -> None:
+    """With no program yet the screen said nothing of it (only, once turned on, "Reminders are on
+    for this phone"), and no reminder came without a word why."""
+    page.goto(clinic.invite(clinic.patient(name="Nadia", plan=False))["link"])
+    wait_for_screen(page, "waiting")
+    open_reminders(page)
+    note = page.locator(".push-status .push-plan")
+    expect(note).to_have_text("Your clinic has not set up your program yet. Reminders start once it has.")
+    more_language(page, "Español")
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+    open_reminders_es(page)
+    expect(note).to_have_text(
+        "Su clínica todavía no ha preparado su programa. Los recordatorios empezarán cuando lo haya hecho."
+    )
 
 
 @contextlib.contextmanager
