@@ -805,8 +805,11 @@ async function refreshLog() {
   if (fromStore(log)) retryLogLater();
   else logRetry.settle();
   try {
-    await core.mergeSent("completion", log.completions, token);
-    await core.mergeSent("checkin", log.checkins, token);
+    const changed = (await core.mergeSent("completion", log.completions, token))
+      + (await core.mergeSent("checkin", log.checkins, token));
+    // Nothing new (the usual case): the screen is not drawn again, which costs an old phone time
+    // and can move a screen reader's place.
+    if (!changed) return;
     await app.reloadRecords();
   } catch {
     return; // this phone could not store it (storage full or broken), which no wait mends

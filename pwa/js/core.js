@@ -559,14 +559,15 @@
   }
 
   /* Records the server reported (GET /log), as the server holds them: a record waiting here is
-   * settled as if this phone had sent it (a pain answer the clinic lacks follows as a fill-in). */
+   * settled as if this phone had sent it (a pain answer the clinic lacks follows as a fill-in).
+   * Resolves with how many records it changed (0: nothing new, nothing to draw again). */
   function mergeSent(type, bodies, token) {
     return tx(["kv", "records"], "readwrite", function (t) {
       var store = t.objectStore("records");
       // Fetched with `token` (if given): nothing is written once it is not this phone's any more.
       var still = token === undefined ? Promise.resolve(true)
         : req(t.objectStore("kv").get("token")).then(function (stored) { return stored === token; });
-      return still.then(function (ok) { return ok && Promise.all(bodies.map(function (body) {
+      return still.then(function (ok) { return ok ? Promise.all(bodies.map(function (body) {
         return req(store.get(body.id)).then(function (found) {
           if (found && found.state === "pending") return settle(store, { id: body.id, type: type, body: body });
           if (!found) store.put({ id: body.id, type: type, state: "sent", ready_at: 0, body: body });
@@ -584,8 +585,10 @@
             found.body = Object.assign({}, found.body, { pain: body.pain });
             store.put(found);
           }
+          else return 0;
+          return 1;
         });
-      })); });
+      })).then(function (changed) { return changed.reduce(function (a, b) { return a + b; }, 0); }) : 0; });
     });
   }
 

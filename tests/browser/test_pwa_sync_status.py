@@ -331,3 +331,52 @@ def test_back_online_the_wait_before_the_log_is_read_again_starts_over(
     page.clock.run_for(2_100)
     wait_until(page, lambda: len(reads) == 6, "the read 2 s later")
     context.unroute("**/api/v1/patient/log*")
+
+
+# Counts from now on each time the app draws a screen into #main (its performance marks are out
+# of reach under the test's clock).
+COUNT_DRAWS = """() => {
+  window.drawn = 0;
+  new MutationObserver(() => { window.drawn += 1; }).observe(document.getElementById("main"), { childList: true });
+}"""
+
+
+def test_a_log_read_with_nothing_new_leaves_the_screen_as_it_is_and_one_with_news_draws_it(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    """Every read of the log drew the screen again, though nothing in it had changed: on an old
+    phone that costs time, and a screen reader may lose its place."""
+    patient = clinic.patient(name="Still Screen")
+    pause_clock(page)
+    join_in_browser(page, clinic.invite(patient))
+    there = page.locator("li.entry button.check").first.get_attribute("data-focus") or ""
+    reads: list[str] = []
+
+    # Every other read fails at the network, so the next comes 2 s later by itself, alone: no send
+    # or plan read beside it draws the screen.
+    def every_other(route: Route) -> None:
+        reads.append(route.request.url)
+        if len(reads) % 2:
+            route.abort("internetdisconnected")
+        else:
+            route.continue_()
+
+    context.route("**/api/v1/patient/log*", every_other)
+    back_online(context)
+    wait_until(page, lambda: len(reads) == 1, "the log read back online")
+    page.wait_for_timeout(500)
+    page.evaluate(COUNT_DRAWS)
+    page.clock.run_for(2_100)
+    wait_until(page, lambda: len(reads) == 2, "the read 2 s later")
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.drawn") == 0
+
+    # A tick on the patient's other phone: the next read draws it here.
+    tick_on_another_phone(clinic, live_server, patient, there)
+    back_online(context)
+    wait_until(page, lambda: len(reads) == 3, "the log read back online again")
+    page.clock.run_for(2_100)
+    wait_until(page, lambda: len(reads) == 4, "the read 2 s later")
+    expect(page.locator(f"button.check[data-focus='{there}']")).to_have_attribute("aria-pressed", "true")
+    assert page.evaluate("window.drawn") > 0
+    context.unroute("**/api/v1/patient/log*")
