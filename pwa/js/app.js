@@ -392,11 +392,20 @@ export const app = {
     else location.hash = hash;
   },
 
+  /** The screen on show (see screenKey): taken when a tap happens, for a message said once the
+   *  work it started is done (app.toast's `screen`). */
+  here() {
+    return screenKey(app.route || parse(location.hash));
+  },
+
   /** Say `text` in the message at the foot of the screen. With `screen`, it is about what is on
    *  this screen (a done mark's "Done: ..."): it goes when the patient opens another screen, where
-   *  it would only cover the first steps (see render). Others (a save that leads to the next
-   *  screen, records that reached the clinic) keep their time. */
+   *  it would only cover the first steps (see render). `screen` may be the key (app.here) of the
+   *  screen tapped on before an await: said only if that screen is still on show. Others (a save
+   *  that leads to the next screen, records that reached the clinic) keep their time. */
   toast(text, { screen = false } = {}) {
+    const key = screen === true ? this.here() : screen;
+    if (key && key !== this.here()) return;
     // The live region is always in the page (an element shown and filled at once may not be
     // read out); only its content comes and goes, and an empty region shows nothing. A message
     // still showing stays above the new one (two at most), so neither is missed; each is added
@@ -405,7 +414,7 @@ export const app = {
     const last = box.lastElementChild;
     if (last && last.textContent === text) last.remove(); // the same again is read out again
     const line = h("p", { text });
-    if (screen) line.dataset.screen = screenKey(app.route || parse(location.hash));
+    if (key) line.dataset.screen = key;
     box.append(line);
     setTimeout(() => line.remove(), Math.min(4000 + 60 * text.length, 12000));
     while (box.childElementCount > 2) box.firstElementChild.remove();

@@ -243,6 +243,7 @@ export function reminderInvite(app) {
         class: "btn quiet small", type: "button", text: t("invite_later"),
         on: {
           click: async () => {
+            const screen = app.here(); // before the wait: see app.toast
             const stored = closeInvite(app);
             // Focus stays where the patient was: on what came before the card.
             const next = focusBefore(card);
@@ -250,7 +251,7 @@ export function reminderInvite(app) {
             if (next) next.focus({ preventScroll: true });
             // Said once it is kept: a reload right after must not bring the card back.
             await stored;
-            app.toast(t("invite_closed"), { screen: true });
+            app.toast(t("invite_closed"), { screen });
           },
         },
       })));

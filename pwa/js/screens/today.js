@@ -99,13 +99,15 @@ function entryItem(app, date, entry, today) {
         const last = settled.get(key);
         if (busy.has(key) || (last && last.done === done && performance.now() - last.at < SECOND_TAP_MS)) return;
         busy.add(key);
+        // The screen tapped on: one left before the mark is stored is not told of it.
+        const screen = app.here();
         try {
           if (!done) {
             if (await app.logCompletion({ exercise_id: entry.exercise_id, on_date: date, slot: entry.slot })) {
-              app.toast(t("logged", { title }), { screen: true });
+              app.toast(t("logged", { title }), { screen });
             }
           } else {
-            app.toast(t(UNDO_SAID[await app.undo(record.id)] || "not_stored", { title }), { screen: true });
+            app.toast(t(UNDO_SAID[await app.undo(record.id)] || "not_stored", { title }), { screen });
           }
         } finally {
           busy.delete(key);
