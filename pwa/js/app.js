@@ -1480,14 +1480,6 @@ async function start() {
     app.checkPush();
   });
   window.addEventListener("pagehide", () => app.leaving());
-  // A storage write failing where no screen caught it (full storage, IndexedDB broken): said,
-  // not silently lost.
-  window.addEventListener("unhandledrejection", (event) => {
-    const name = event.reason && event.reason.name;
-    if (name === "QuotaExceededError" || name === "UnknownError") {
-      app.toast(t("not_stored"));
-    }
-  });
   watchDate();
   try {
     const channel = new BroadcastChannel("unknot");
