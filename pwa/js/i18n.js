@@ -26,7 +26,18 @@ export async function loadLang(lang, { ask = false } = {}) {
   dict = loaded[chosen];
   current = chosen;
   document.documentElement.lang = chosen;
+  if (chosen !== "en") await keepEnglish();
   return chosen;
+}
+
+/** English for a key the language in use lacks (its file came from a newer version of the app
+ *  than this page's code: see t), only when this phone has it already: loaded in this page, or
+ *  in the worker's shell (the language the phone used before). Never downloaded for this. */
+async function keepEnglish() {
+  if (loaded.en || !globalThis.caches) return;
+  try {
+    if (await caches.match("/i18n/en.js")) loaded.en = (await import("../i18n/en.js")).default;
+  } catch { /* t() says such a key in a readable form */ }
 }
 
 export function lang() {
@@ -55,10 +66,14 @@ export function has(key) {
   return Object.prototype.hasOwnProperty.call(dict, key);
 }
 
-/** A text by key with {name} placeholders filled; plural texts pick their form from vars.n. */
+/** A text by key with {name} placeholders filled; plural texts pick their form from vars.n. A key
+ *  the language lacks is said in English (see keepEnglish), else as words, never as the raw key. */
 export function t(key, vars = {}) {
-  let text = dict[key];
-  if (text === undefined) return key;
+  let text = dict[key] ?? (loaded.en && loaded.en[key]);
+  if (text === undefined) {
+    const words = key.replace(/_/g, " ");
+    return words.charAt(0).toUpperCase() + words.slice(1);
+  }
   if (typeof text === "object") {
     text = text[new Intl.PluralRules(current).select(vars.n ?? 0)] ?? text.other;
   }

@@ -4,6 +4,7 @@ language, switching to one the phone never stored, and after a new version takes
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
@@ -349,3 +350,63 @@ def test_a_language_being_switched_stays_busy_when_more_is_drawn_again_meanwhile
     expect(spanish).to_have_attribute("aria-busy", "true")
     expect(spanish).to_have_attribute("aria-disabled", "true")
     tap_again_then_let_spanish_come(context, page, held)
+
+
+def without(key: str) -> Callable[[Route], None]:
+    """Serves a language file lacking ``key``, as a newer version of the app may (its code no
+    longer uses it) to a phone whose code still does."""
+
+    def route(route: Route) -> None:
+        response = route.fetch()
+        # Served without comments and spaces: `key:"text",`.
+        kept, n = re.subn(rf'\b{key}:"[^"]*",', "", response.text())
+        assert n == 1
+        route.fulfill(response=response, body=kept)
+
+    return route
+
+
+def test_a_text_missing_from_the_language_file_is_said_in_english_or_in_words_never_as_its_key(
+    browser: Browser, clinic: Clinic, live_server: LiveServer, page_problems: PageProblems
+) -> None:
+    """A language file fetched after the app was installed (a newer version's) that lacked a text
+    the installed code uses showed its key ("nav_progress") in place of the text."""
+    nav = "#nav a[href='#/progress']"
+    # A Spanish phone that never had English: the key as words, and English is not downloaded for it.
+    spanish = phone(browser, live_server, page_problems, "es-ES")
+    try:
+        spanish.route("**/i18n/es.js", without("nav_progress"))
+        english_asked: list[str] = []
+        spanish.on("request", lambda r: english_asked.append(r.url) if r.url.endswith("/i18n/en.js") else None)
+        page = spanish.new_page()
+        join_in_browser(page, clinic.invite(clinic.patient(name="Lucía", locale="es")))
+        expect(page.locator(nav)).to_have_text("Nav progress")
+        expect(page.locator("#nav a[href='#/today']")).to_have_text("Hoy")
+        page.reload()
+        wait_for_screen(page, "today")
+        expect(page.locator(nav)).to_have_text("Nav progress")
+        assert english_asked == []
+    finally:
+        spanish.close()
+
+    # A phone that has English (its worker kept it, the language it used first): the English text,
+    # after a reload too, with no English asked of the network.
+    english = phone(browser, live_server, page_problems, "en-US")
+    try:
+        english.route("**/i18n/es.js", without("nav_progress"))
+        page = english.new_page()
+        join_in_browser(page, clinic.invite(clinic.patient(name="Lucy")))
+        wait_shell_langs(page, ["/i18n/en.js"])
+        more_language(page, "Español")
+        expect(page.locator("html")).to_have_attribute("lang", "es")
+        expect(page.locator(nav)).to_have_text("Progress")
+        wait_shell_langs(page, ["/i18n/en.js", "/i18n/es.js"])
+        english.set_offline(True)
+        page.reload()
+        wait_for_screen(page, "more")
+        expect(page.locator("#nav a[href='#/today']")).to_have_text("Hoy")
+        expect(page.locator(nav)).to_have_text("Progress")
+        english.set_offline(False)
+    finally:
+        english.close()
+    assert not page_problems.errors, "\n".join(page_problems.errors)
