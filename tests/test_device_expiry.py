@@ -1,7 +1,8 @@
 """A patient's phone unused for UNKNOT_DEVICE_IDLE_DAYS is disconnected, as if the clinic removed it.
 
 On both backends, through the API and the scheduler, with the app's clock moved by the test: the
-phone's token is refused with the answer the app takes for a removal, the console lists the device
+phone's token is refused with the answer the app takes for a removal, coded `device_expired` for the
+app to say why, the console lists the device
 as expired, its push subscription is gone and no reminder reaches it; a phone in use stays joined.
 """
 
@@ -77,7 +78,12 @@ async def test_a_phone_unused_too_long_is_refused_as_a_removed_one_and_listed_as
     assert set(r.json()) == set(removal.json())
     assert r.json()["status"] == 401
     assert "not used for 7 days" in r.json()["detail"]
-    assert (await phone.get("/api/v1/patient/me")).status_code == 401
+    # Told apart by a code (the phone words it for its patient); an older app reads only the status.
+    assert (removal.json()["code"], r.json()["code"]) == ("device_removed", "device_expired")
+    never = await phone.get("/api/v1/patient/me", headers={"Authorization": "Bearer never-joined"})
+    assert (never.status_code, never.json()["code"]) == (401, "device_removed")
+    again = await phone.get("/api/v1/patient/me")
+    assert (again.status_code, again.json()["code"]) == (401, "device_expired")
 
     listed, old = await devices(therapist, ana.id)
     assert (listed["revoked_at"], listed["expired"], listed["subscribed"]) == (iso(clock.fixed), True, False)
@@ -119,7 +125,8 @@ async def test_the_scheduler_expires_an_unused_phone_and_reminds_only_the_one_in
     # Already expired: the next tick has nothing to do, and the phone is refused as a removed one.
     assert (await scheduler.tick(utc("2026-11-27T18:00:05"))).devices_expired == 0
     clock.fixed = utc("2026-11-27T18:01:00")
-    assert (await unused.get("/api/v1/patient/me")).status_code == 401
+    refused = await unused.get("/api/v1/patient/me")
+    assert (refused.status_code, refused.json()["code"]) == (401, "device_expired")
     assert len(await audit(therapist, ana.id, "device.expire")) == 1
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 import asyncpg
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_422_UNPROCESSABLE_ENTITY,
@@ -26,6 +26,7 @@ from server.programs.model import DAY_ZERO
 
 __all__ = [
     "RECORD_REFUSALS",
+    "DeviceRefused",
     "ErrorBody",
     "FieldError",
     "InputError",
@@ -97,6 +98,10 @@ class FieldError(Struct, frozen=True):
 # health's ``status`` says it): disk_full (the disk that holds the database is full) and
 # database_unavailable (the database cannot be reached, or its connection was lost mid-request).
 Unavailable = Literal["disk_full", "database_unavailable"]
+# Why a device token is refused (401), for the phone to tell its patient in their words:
+# device_expired (not used for UNKNOT_DEVICE_IDLE_DAYS) or device_removed (by the clinic, on
+# archiving, or a token that never joined).
+DeviceRefusal = Literal["device_removed", "device_expired"]
 
 
 class ErrorBody(Struct, frozen=True):
@@ -107,11 +112,13 @@ class ErrorBody(Struct, frozen=True):
     errors: list[FieldError] = []
     code: (
         Annotated[
-            Unavailable,
+            Literal[Unavailable, DeviceRefusal],
             Meta(
-                description="Only on a 503 the operator must fix: `disk_full` or `database_unavailable` (as "
+                description="On a 503 the operator must fix: `disk_full` or `database_unavailable` (as "
                 "`GET /api/v1/health` says); nothing was changed, and the request may be sent again later, "
-                "unless `detail` says the connection was lost while saving (then check first)"
+                "unless `detail` says the connection was lost while saving (then check first). On a 401 to a "
+                "device token: `device_expired` (the phone was not used for too long) or `device_removed`; "
+                "either way the phone joins again with a new code"
             ),
         ]
         | UnsetType
@@ -135,8 +142,19 @@ class InputError(Exception):
         super().__init__(f"{field}: {message}")
 
 
+class DeviceRefused(NotAuthorizedException):
+    """A 401 to a device token, with the code saying why (the phone words it for its patient)."""
+
+    def __init__(self, detail: str, code: DeviceRefusal) -> None:
+        super().__init__(detail)
+        self.code = code
+
+
 def _respond(
-    status: int, detail: str, errors: list[FieldError] | None = None, code: Unavailable | UnsetType = UNSET
+    status: int,
+    detail: str,
+    errors: list[FieldError] | None = None,
+    code: Unavailable | DeviceRefusal | UnsetType = UNSET,
 ) -> Response[ErrorBody]:
     return Response(ErrorBody(status, detail, errors or [], code), status_code=status, media_type=MediaType.JSON)
 
@@ -219,7 +237,8 @@ def _program(_: Request, exc: ProgramError) -> Response[ErrorBody]:
 def _http(_: Request, exc: HTTPException) -> Response[ErrorBody]:
     # A plain 400 is the request body failing to parse (malformed JSON): name the body.
     errors = [FieldError("body", exc.detail)] if exc.status_code == 400 else []
-    response = _respond(exc.status_code, exc.detail, errors)
+    code = exc.code if isinstance(exc, DeviceRefused) else UNSET
+    response = _respond(exc.status_code, exc.detail, errors, code)
     if exc.headers:
         response.headers.update(exc.headers)
     return response

@@ -47,7 +47,10 @@ COMPONENTS = Components(
 
 _DESCRIPTIONS = {
     400: "The request is malformed or a field is invalid; `errors` names each field",
-    401: "No valid identity: sign in, or join again with a new code",
+    401: (
+        "No valid identity: sign in, or join again with a new code (a device token refused has a `code`: "
+        "`device_expired` when the phone was not used for too long, else `device_removed`)"
+    ),
     403: "Refused: missing CSRF token or a cross-site request (sign-in: the account is closed)",
     404: "Not found (also for another therapist's patient)",
     409: "Conflict with the current state (for example a stale plan version, or a plan a newer treatment replaced)",

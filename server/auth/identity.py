@@ -20,6 +20,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from msgspec import Struct
 
+from server.api.errors import DeviceRefused
 from server.auth.secrets import hash_token
 from server.clock import Clock, iso, parse_iso
 from server.db import patients, therapists
@@ -142,21 +143,30 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
                 raise NotAuthorizedException("Authorization must be 'Bearer <device token>'")
             now = clock.now()
             with_days = connection.route_handler.opt.get(WITH_PLAN_DAYS, False)
-            identity = await patients.identity_for_token(
-                db, hash_token(token.strip()), plan_days_at=now if with_days else None
-            )
+            token_hash = hash_token(token.strip())
+            identity = await patients.identity_for_token(db, token_hash, plan_days_at=now if with_days else None)
             if identity is None:
-                raise NotAuthorizedException("this device is not joined or was removed; join again with a new code")
+                # Only a refused token costs this second read: the phone then tells its patient why.
+                if await patients.expired_token(db, token_hash):
+                    raise DeviceRefused(
+                        "this device was not used for a long time and is no longer connected; "
+                        "join again with a new code",
+                        "device_expired",
+                    )
+                raise DeviceRefused(
+                    "this device is not joined or was removed; join again with a new code", "device_removed"
+                )
             idle_since = now - dt.timedelta(days=settings.device_idle_days)
             # Compared here, on the row just read (as stored text, as the sweep compares it): a device
             # in use costs no other statement. One unused too long is expired now (the scheduler's
-            # sweep may not have come to it yet) and refused as a removed one is: the phone asks for
-            # a new code.
+            # sweep may not have come to it yet) and refused as a removed one is, but with its own
+            # code: the phone asks for a new code, saying why.
             if identity.last_seen_at < iso(idle_since):
                 await _best_effort(db, patients.expire_device(db, identity.device_id, now, idle_since))
-                raise NotAuthorizedException(
+                raise DeviceRefused(
                     f"this device was not used for {settings.device_idle_days} days and is no longer connected; "
-                    "join again with a new code"
+                    "join again with a new code",
+                    "device_expired",
                 )
             if now - parse_iso(identity.last_seen_at) > _TOUCH_EVERY:
                 await _best_effort(db, patients.touch_device(db, identity.device_id, now))

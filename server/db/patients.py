@@ -26,6 +26,7 @@ __all__ = [
     "exchange_invite",
     "expire_device",
     "expire_idle_devices",
+    "expired_token",
     "get_patient",
     "identity_for_token",
     "list_patients",
@@ -434,6 +435,15 @@ async def expire_device(db: Database, device_id: int, now: dt.datetime, since: d
     a device seen meanwhile (another request) or removed meanwhile is left as it is."""
     async with db.transaction() as tx:
         await _expire(tx, now, since, device_id)
+
+
+async def expired_token(db: Database, token_hash: str) -> bool:
+    """Whether a refused device token is one that expired (rather than was removed or never joined)."""
+    row = await db.fetch_one(
+        "SELECT 1 AS found FROM patient_device WHERE token_hash = :t AND revoke_reason = :reason",
+        {"t": token_hash, "reason": _IDLE},
+    )
+    return row is not None
 
 
 async def _forget_subscriptions(tx: Transaction, patient_id: int) -> None:
