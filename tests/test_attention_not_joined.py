@@ -1,6 +1,7 @@
 """The attention list of a busy caseload: a patient without a phone connected now (none ever joined,
-or every one was removed or disconnected on archiving) is "not joined" (the clinic hands over a new
-code), not "inactive"; and within those two kinds the patients come the most days let pass first.
+or every one was removed, expired unused or disconnected on archiving) is "not joined" (the clinic
+hands over a new code), not "inactive", and the reason says which; and within those two kinds the
+patients come the most days let pass first.
 Runs on SQLite and PostgreSQL, like every database test."""
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from server.clock import Clock
+from server.settings import Settings
+from tests.conftest import rows
 from tests.test_adherence_history import START, TREATED, log_all_due, move_to
 from tests.test_flow_therapist_patient import assign, completion, create_patient, join
 
@@ -104,6 +107,33 @@ async def test_a_patient_whose_phone_was_removed_needs_a_new_code(
     ]
     [item] = [a for a in await attention(therapist) if a["patient_id"] == patient["id"]]
     assert (item["reasons"][0]["removed_on"], item["reasons"][0]["assigned_on"]) == ("2026-11-24", None)
+
+
+async def test_a_patient_whose_last_phone_expired_unused_is_told_apart_from_a_removal(
+    therapist: Client, app: Litestar, clock: Clock, settings: Settings
+) -> None:
+    patient = await create_patient(therapist, "Enzo Expired")
+    await assign(therapist, patient["id"], TREATED)
+    lost_phone = await phone_of(app, therapist, patient["id"])
+    idle_phone = await phone_of(app, therapist, patient["id"])
+    await log_all_due(idle_phone, clock, TREATED)
+    removed, unused = sorted(await devices_of(therapist, patient["id"]), key=lambda d: d["id"])
+    await remove(therapist, patient["id"], removed["id"])
+    assert (await lost_phone.get("/api/v1/patient/me")).status_code == 401
+    # The other phone last used longer ago than UNKNOT_DEVICE_IDLE_DAYS: its next request expires it.
+    rows(settings, "UPDATE patient_device SET last_seen_at = '2020-01-01T00:00:00Z' WHERE id = :id", unused)
+    await move_to(clock, therapist, at(25))
+    assert (await idle_phone.get("/api/v1/patient/me")).status_code == 401
+
+    await move_to(clock, therapist, at(28))
+    assert await reasons_of(therapist, patient["id"]) == [
+        (
+            "not-joined",
+            "the phone expired on November 25, 2026 (unused too long); none connected since: hand over a new code",
+        )
+    ]
+    [item] = [a for a in await attention(therapist) if a["patient_id"] == patient["id"]]
+    assert item["reasons"][0]["removed_on"] == "2026-11-25"
 
 
 async def test_a_patient_with_one_of_two_phones_removed_is_inactive_until_both_are(

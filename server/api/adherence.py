@@ -85,9 +85,9 @@ class Reason(Struct, frozen=True):
     the latest such check-in not marked as handled was made (UTC) and ``reported_on`` its day.
     ``not-joined``: days with something due went by and no phone is connected now (the clinic hands
     over a new code): none ever joined (``assigned_on``: the day the first plan was assigned) or
-    every one was removed, by the clinic or on archiving (``removed_on``: the day of the latest
-    removal); both days in the patient's time zone. ``inactive``: a phone is connected, and nothing
-    was logged on days with something due."""
+    every one was removed, by the clinic or on archiving, or expired unused (``removed_on``: the day
+    of the latest removal, which ``detail`` says expired if it did); both days in the patient's time
+    zone. ``inactive``: a phone is connected, and nothing was logged on days with something due."""
 
     kind: Literal["urgent", "pain", "red-flag", "not-joined", "inactive"]
     detail: str
@@ -277,9 +277,12 @@ def _no_phone(s: attention.Signals) -> Reason:
         assigned = local_date(parse_iso(min(v.made_at for v in s.versions)), s.timezone)
         detail = f"none since the plan was assigned on {_long_date(assigned)}"
         return Reason("not-joined", detail + ": hand over a new code", assigned_on=assigned)
-    # Removed by the clinic (a lost phone) or disconnected on archiving: the patient had the app.
+    # Removed by the clinic (a lost phone), disconnected on archiving, or expired unused: the
+    # patient had the app.
     removed = local_date(parse_iso(s.removed_at), s.timezone)
-    detail = f"the phone was removed on {_long_date(removed)}; none connected since"
+    on = _long_date(removed)
+    detail = f"the phone expired on {on} (unused too long)" if s.expired else f"the phone was removed on {on}"
+    detail += "; none connected since"
     return Reason("not-joined", detail + ": hand over a new code", removed_on=removed)
 
 

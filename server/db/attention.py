@@ -8,7 +8,7 @@ from msgspec import Struct
 
 from server.db.connection import Database
 from server.db.logs import LAST_ACTIVITY
-from server.db.patients import by_name
+from server.db.patients import IDLE, by_name
 from server.db.plans import PlanVersion, version_rows, versions_query
 
 __all__ = ["Flagged", "Overview", "Signals", "overview", "signals"]
@@ -32,10 +32,12 @@ class Signals(Struct, frozen=True):
     max_pain: int | None
     last_activity: str | None
     # A phone joined and not removed is connected now: a patient who has one and lets days pass is
-    # inactive; one without (never joined, or every phone removed or disconnected by archiving) needs
-    # a new code. ``removed_at``: when a phone was last removed (UTC), None if none ever was.
+    # inactive; one without (never joined, or every phone removed, expired or disconnected by
+    # archiving) needs a new code. ``removed_at``: when a phone was last removed (UTC), None if none
+    # ever was; ``expired``: that phone expired (unused for UNKNOT_DEVICE_IDLE_DAYS).
     connected: bool
     removed_at: str | None
+    expired: bool = False
     flagged: list[Flagged] = []  # oldest first
     versions: list[PlanVersion] = []
 
@@ -47,7 +49,9 @@ _SIGNALS_OF = """
             WHERE patient_id = p.id AND on_date >= :since AND withdrawn_at IS NULL) AS max_pain,
            {last_activity} AS last_activity,
            EXISTS (SELECT 1 FROM patient_device WHERE patient_id = p.id AND revoked_at IS NULL) AS connected,
-           (SELECT max(revoked_at) FROM patient_device WHERE patient_id = p.id) AS removed_at
+           (SELECT max(revoked_at) FROM patient_device WHERE patient_id = p.id) AS removed_at,
+           (SELECT revoke_reason FROM patient_device WHERE patient_id = p.id AND revoked_at IS NOT NULL
+            ORDER BY revoked_at DESC, id DESC LIMIT 1) AS removed_why
     FROM patient p
     WHERE p.therapist_id = :tid AND p.archived_at IS NULL
 """
@@ -72,8 +76,8 @@ async def signals(db: Database, therapist_id: int, since: dt.date) -> list[Signa
     """For each of the therapist's active patients, by name: highest soreness and pain since
     ``since``, the flagged check-ins since then not handled yet, the plan versions that may have
     asked for something since their last activity (every version, for a patient with none) and
-    whether a phone is connected now (and when the latest was removed); three queries however many
-    patients, in one snapshot."""
+    whether a phone is connected now (and when the latest was removed, and whether it expired);
+    three queries however many patients, in one snapshot."""
     params = {"tid": therapist_id, "since": since.isoformat()}
     async with db.snapshot() as snapshot:
         rows = await snapshot.fetch_all(_SIGNALS, params)
@@ -90,6 +94,7 @@ async def signals(db: Database, therapist_id: int, since: dt.date) -> list[Signa
             *(r[i] for i in range(6)),
             connected=bool(r[6]),  # SQLite answers 0 or 1, PostgreSQL a boolean
             removed_at=r[7],
+            expired=r[8] == IDLE,
             flagged=flagged.get(r[0], []),
             versions=of_patient.get(r[0], []),
         )

@@ -15,6 +15,7 @@ from server.db.connection import Database, Row, Transaction, dialects
 from server.db.plans import PLAN_DAY_COLUMNS, PlanDays, last_served, plan_days
 
 __all__ = [
+    "IDLE",
     "Device",
     "Patient",
     "PatientIdentity",
@@ -361,7 +362,7 @@ async def devices_of(db: Database, therapist_id: int, patient_id: int) -> list[D
         "JOIN patient p ON p.id = d.patient_id WHERE p.id = :pid AND p.therapist_id = :tid ORDER BY d.id DESC",
         {"pid": patient_id, "tid": therapist_id},
     )
-    return [Device(*r[:5], subscribed=bool(r[5]), expired=r[6] == _IDLE) for r in rows]
+    return [Device(*r[:5], subscribed=bool(r[5]), expired=r[6] == IDLE) for r in rows]
 
 
 async def revoke_device(
@@ -398,7 +399,7 @@ async def revoke_devices(tx: Transaction, therapist_id: int, patient_id: int, no
     return sorted(r["id"] for r in rows)
 
 
-_IDLE = "idle"  # patient_device.revoke_reason of a device that expired
+IDLE = "idle"  # patient_device.revoke_reason of a device that expired
 _EXPIRE = (
     "UPDATE patient_device SET revoked_at = :now, revoke_reason = :reason "
     "WHERE revoked_at IS NULL AND last_seen_at < :since "
@@ -412,7 +413,7 @@ _EXPIRE_ONE = _EXPIRE + "AND id = :id RETURNING id, patient_id"
 async def _expire(tx: Transaction, now: dt.datetime, since: dt.datetime, device_id: int | None) -> int:
     """Revoke live devices last seen before ``since`` (only ``device_id`` when given) as a removal
     does, each recorded in its patient's history; how many."""
-    params: dict[str, object] = {"now": iso(now), "since": iso(since), "reason": _IDLE}
+    params: dict[str, object] = {"now": iso(now), "since": iso(since), "reason": IDLE}
     if device_id is None:
         rows = await tx.fetch_all(_EXPIRE_ALL, params)
     else:
@@ -441,7 +442,7 @@ async def expired_token(db: Database, token_hash: str) -> bool:
     """Whether a refused device token is one that expired (rather than was removed or never joined)."""
     row = await db.fetch_one(
         "SELECT 1 AS found FROM patient_device WHERE token_hash = :t AND revoke_reason = :reason",
-        {"t": token_hash, "reason": _IDLE},
+        {"t": token_hash, "reason": IDLE},
     )
     return row is not None
 
