@@ -22,7 +22,7 @@
 
 // VERSION is a hash of the SHELL files: tests/browser/shell.py checks it and can rewrite it
 // (`.venv/bin/python -m tests.browser.shell --write`) whenever a shell file changes.
-const VERSION = "5c2f731c0158";
+const VERSION = "723a135f61ad";
 const SHELL_CACHE = "unknot-shell-" + VERSION;
 // v1 kept answers by URL alone (anyone joined later could be served them): deleted on activate.
 const API_CACHE = "unknot-api-v2";
@@ -191,7 +191,7 @@ async function networkFirst(event) {
     // gets the body): a captive portal's or a proxy's wipes nothing.
     event.waitUntil(self.unknotCore.isRemoval(response).then((removed) => {
       if (!removed) return null;
-      return self.unknotCore.forgetPatient(token).then((marker) => {
+      return self.unknotCore.forgetPatient(token, removed).then((marker) => {
         if (marker) return self.unknotCore.forgetBrowserData();
         return null;
       }).catch(() => null).then(tellWindows({ type: "revoked" }));

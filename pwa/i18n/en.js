@@ -81,6 +81,7 @@ export default {
   join_privacy: "No account or password is needed. Your clinic sees what you log here.",
   revoked_title: "This phone was disconnected",
   revoked_text: "Your clinic disconnected this phone from Unknot. Everything about you that was on it (your name, your program and what you logged) has been removed from this phone. Your clinic still has everything that reached it.",
+  expired_text: "This phone had not been used for a long time, so it was disconnected from Unknot to protect your health information. Everything about you that was on it has been removed from this phone. Your clinic still has everything that reached it.",
   revoked_unsent: {
     one: "1 record you logged had not reached your clinic. It can no longer be sent, so it was removed too. If it matters, tell your clinic.",
     other: "{n} records you logged had not reached your clinic. They can no longer be sent, so they were removed too. If they matter, tell your clinic.",
@@ -114,6 +115,7 @@ export default {
   not_stored: "Could not be saved on this phone. Its storage may be full: free some space and try again.",
   not_kept: "Not saved: it could not be sent, and this phone cannot keep it until it can. Try again when you are connected.",
   storage_failed: "This phone could not save your program for offline use. You can follow it now while connected. To keep it on the phone, free some space or leave private browsing.",
+  storage_lost: "This phone cannot save anything from Unknot. You can follow your program now while connected, but closing or reloading the app will disconnect this phone, and you will need a new code from your clinic. To avoid this, leave private browsing or free some space.",
   mark_done_label: "Mark “{title}” ({slot}) as done",
   mark_undone_label: "“{title}” ({slot}) is done. Tap to take it back",
   not_due_label: "“{title}” ({slot}) is not due yet",

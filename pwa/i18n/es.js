@@ -81,6 +81,7 @@ export default {
   join_privacy: "No necesita cuenta ni contraseña. Su clínica ve lo que anote aquí.",
   revoked_title: "Este teléfono fue desconectado",
   revoked_text: "Su clínica desconectó este teléfono de Unknot. Todo lo suyo que había en él (su nombre, su programa y lo que anotó) se ha borrado de este teléfono. Su clínica conserva todo lo que le llegó.",
+  expired_text: "Este teléfono llevaba mucho tiempo sin usarse, así que se desconectó de Unknot para proteger su información de salud. Todo lo suyo que había en él se ha borrado de este teléfono. Su clínica conserva todo lo que le llegó.",
   revoked_unsent: {
     one: "1 registro que anotó no había llegado a su clínica. Ya no se puede enviar, así que también se borró. Si es importante, dígaselo a su clínica.",
     other: "{n} registros que anotó no habían llegado a su clínica. Ya no se pueden enviar, así que también se borraron. Si son importantes, dígaselo a su clínica.",
@@ -114,6 +115,7 @@ export default {
   not_stored: "No se pudo guardar en este teléfono. Puede que su almacenamiento esté lleno: libere espacio e inténtelo de nuevo.",
   not_kept: "No se ha guardado: no se pudo enviar y este teléfono no puede guardarlo hasta entonces. Inténtelo de nuevo cuando tenga conexión.",
   storage_failed: "Este teléfono no ha podido guardar su programa para usarlo sin conexión. Puede seguirlo ahora mientras tenga conexión. Para guardarlo en el teléfono, libere espacio o salga de la navegación privada.",
+  storage_lost: "Este teléfono no puede guardar nada de Unknot. Puede seguir su programa ahora mientras tenga conexión, pero si cierra o recarga la aplicación, este teléfono se desconectará y necesitará un código nuevo de su clínica. Para evitarlo, salga de la navegación privada o libere espacio.",
   mark_done_label: "Marcar «{title}» ({slot}) como hecho",
   mark_undone_label: "«{title}» ({slot}) está hecho. Toque para deshacerlo",
   not_due_label: "«{title}» ({slot}) todavía no corresponde",

@@ -9,7 +9,8 @@ export class ApiError extends Error {
     super((body && body.detail) || `HTTP ${status}`);
     this.status = status;
     this.body = body;
-    // Unknot's own 401 (core.removalBody): the clinic removed this device.
+    // Unknot's own 401 (core.removalBody): why this device was refused (core.whyRemoved,
+    // "removed" or "expired"), else false.
     this.removed = removed;
   }
 }
@@ -17,7 +18,7 @@ export class ApiError extends Error {
 /** The clinic removed this device (or archived or erased the patient): forget them here. Any other
  *  401 (a captive portal, a proxy) is not, and counts as a failure on the way (isOffline). */
 export function isRemoved(err) {
-  return err instanceof ApiError && err.removed;
+  return err instanceof ApiError && Boolean(err.removed);
 }
 
 /** True when the request never reached the server (no network, the server is down, or something
@@ -82,7 +83,10 @@ export async function call(path, { method = "GET", token, body } = {}) {
   // Cut short while the answer was still coming in: as if no answer had come.
   if (signal.aborted) throw new Error("timeout");
   if (data && typeof data === "object" && res.headers.get("X-Unknot-Stored")) storedAnswers.add(data);
-  if (!res.ok) throw new ApiError(res.status, data, core.removalBody(res.status, res.headers.get("Content-Type"), data));
+  if (!res.ok) {
+    const removed = core.removalBody(res.status, res.headers.get("Content-Type"), data) && core.whyRemoved(data);
+    throw new ApiError(res.status, data, removed);
+  }
   return data;
 }
 

@@ -52,8 +52,10 @@ export const app = {
   bundle: null,
   records: [],
   revoked: false,
-  // After a removal: how many records had not reached the clinic and were deleted with the rest.
+  // After a removal: how many records had not reached the clinic and were deleted with the rest,
+  // and whether the phone expired (not used for a long time) rather than was removed.
   revokedUnsent: 0,
+  revokedExpired: false,
   // The forgetting after a removal, while it runs.
   forgetting: null,
   planMissing: false,
@@ -494,6 +496,7 @@ export const app = {
     this.patient = result.patient;
     this.revoked = false;
     this.revokedUnsent = 0;
+    this.revokedExpired = false;
     keepStorage();
     await refreshPlan();
     await refreshLog();
@@ -526,16 +529,18 @@ export const app = {
 
   /**
    * The server answered 401 to `token`: the clinic removed this device, or archived or erased the
-   * patient. Everything of the patient on this phone is forgotten (core.forgetPatient, also run by
-   * sync and sw.js on their own 401s): the stored data and records, the cached API answers, the
+   * patient, or it expired unused (`why`, core.whyRemoved: the join screen words it). Everything
+   * of the patient on this phone is forgotten (core.forgetPatient, also run by sync and sw.js on
+   * their own 401s): the stored data and records, the cached API answers, the
    * push subscription and shown notifications; the join screen then says so. Unsent records are
    * deleted too (they can never be sent with this token, and on a shared phone they are someone's
    * health data); the screen says how many. A 401 for a token replaced by a join since is ignored.
    */
-  onRevoked(token = this.token) {
+  onRevoked(why = "removed", token = this.token) {
     if (this.revoked) return this.forgetting || Promise.resolve();
     if (!token || token !== this.token) return Promise.resolve();
     this.revoked = true;
+    this.revokedExpired = why === "expired";
     this.token = null;
     // Push goes off on this phone with the rest (core.forgetBrowserData).
     Object.assign(this, { patient: null, bundle: null, records: [], planMissing: false, push: null });
@@ -548,8 +553,8 @@ export const app = {
     render({ focus: true });
     this.forgetting = (async () => {
       try {
-        const marker = await core.forgetPatient(token);
-        if (marker) this.revokedUnsent = marker.unsent;
+        const marker = await core.forgetPatient(token, why);
+        if (marker) Object.assign(this, { revokedUnsent: marker.unsent, revokedExpired: marker.expired });
       } catch { /* no IndexedDB: nothing was kept */ }
       await core.forgetBrowserData();
       // Other tabs of the app: they find the token gone and forget too.
@@ -577,7 +582,7 @@ export const app = {
     } catch {
       return; // no IndexedDB: only this page's own 401s tell
     }
-    if (!stored && marker && this.token === token) await this.onRevoked(token);
+    if (!stored && marker && this.token === token) await this.onRevoked(marker.expired ? "expired" : "removed", token);
   },
 };
 
@@ -590,7 +595,7 @@ const sync = createSync({
     const before = app.pendingCount();
     app.records = records;
     if (app.onRecords) app.onRecords();
-    if (result.status === "revoked") app.onRevoked();
+    if (result.status === "revoked") app.onRevoked(result.why);
     // No token stored while this page has one: forgotten elsewhere (see noticeForgotten).
     else if (result.status === "no-token") app.noticeForgotten();
     if (result.status === "offline" && app.pendingCount()) waitedOffline = true;
@@ -602,7 +607,7 @@ const sync = createSync({
     updateChrome();
     refreshPassive();
   },
-  onRevoked: () => app.onRevoked(),
+  onRevoked: (why) => app.onRevoked(why),
   onBackOnline: () => refreshLog(),
 });
 
@@ -719,7 +724,7 @@ async function fetchPlanFor(token) {
   try {
     bundle = await call(`/api/v1/patient/plan?lang=${lang()}`, { token });
   } catch (err) {
-    if (isRemoved(err)) app.onRevoked(token);
+    if (isRemoved(err)) app.onRevoked(err.removed, token);
     else if (err instanceof ApiError && err.status === 404) {
       planRetry.settle();
       app.planFailed = false;
@@ -784,7 +789,7 @@ async function refreshMe() {
     // A removed device. Said here too: the plan asked at the same time may have come from the
     // worker's cache (its network back a moment later), and the worker forgets the token on this
     // 401, so the next send finds none and would not say it either.
-    if (isRemoved(err)) app.onRevoked(token);
+    if (isRemoved(err)) app.onRevoked(err.removed, token);
     // Offline: the next refresh tries again.
   }
 }
@@ -804,7 +809,7 @@ async function refreshLog() {
   try {
     log = await call(`/api/v1/patient/log?from=${from}&to=${to}`, { token });
   } catch (err) {
-    if (isRemoved(err)) app.onRevoked(token);
+    if (isRemoved(err)) app.onRevoked(err.removed, token);
     // Only a read that failed on the way is asked again by itself: a server that answered would
     // answer the same.
     else if (isOffline(err)) retryLogLater();
@@ -1171,7 +1176,8 @@ let storageSaid = false;
 function updateChrome() {
   if (app.token && !storageSaid && core.volatile()) {
     storageSaid = true;
-    app.toast(t("storage_failed"));
+    // Joined in this visit only: a reload disconnects the phone, and its code is used up.
+    app.toast(t(core.tokenLasts(app.token) ? "storage_failed" : "storage_lost"));
   }
   const all = app.pendingCount(); // held ones too (data-count)
   const count = app.toSendCount();
@@ -1431,6 +1437,7 @@ async function start() {
     try {
       const marker = await core.forgetPatient(null);
       app.revokedUnsent = (marker && marker.unsent) || 0;
+      app.revokedExpired = Boolean(marker && marker.expired);
     } catch { /* no IndexedDB */ }
     await core.forgetBrowserData();
     Object.assign(app, { patient: null, records: [] });

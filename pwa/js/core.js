@@ -7,7 +7,7 @@
  * IndexedDB "unknot":
  *   kv       key -> value: token, patient, lang, plan:<lang>, ...; after a removal only the
  *            phone's settings (lang, sound, shell_lang: the language its pages last loaded, which
- *            sw.js precaches) and revoked: {unsent} (see forgetPatient)
+ *            sw.js precaches) and revoked: {unsent, expired} (see forgetPatient)
  *   records  completions and check-ins by client UUID:
  *            {id, type: "completion"|"checkin", state: "pending"|"sent"|"rejected",
  *             ready_at (ms; not sent before), tried?, error?, code?, body: <what the server takes>}
@@ -87,6 +87,8 @@
    * and send what they log; nothing written from then on outlives the page (see volatile). The
    * worker keeps failing as before: its copy would drift from the page's. */
   var memory = null;
+  // The device token IndexedDB held when the page switched to memory: a reload reads it again.
+  var lastingToken = null;
 
   function brokenStorage(err) {
     return Boolean(root.document) && Boolean(err) && (err.name === "QuotaExceededError" || err.name === "UnknownError");
@@ -111,6 +113,7 @@
         var records = new Map();
         found[0].forEach(function (key, i) { kv.set(key, found[1][i]); });
         found[2].forEach(function (r) { records.set(r.id, r); });
+        lastingToken = kv.get("token") || null;
         return { kv: kv, records: records };
       });
     }
@@ -158,6 +161,13 @@
    *  it closes. */
   function volatile() {
     return Boolean(memory);
+  }
+
+  /** Whether `token` outlives this page. One kept in memory only (joined since the switch, or
+   *  IndexedDB never held one) is gone when the page closes or reloads, and its invite code is
+   *  used up: the phone is disconnected. */
+  function tokenLasts(token) {
+    return !memory || (lastingToken !== null && lastingToken === token);
   }
 
   function tx(stores, mode, work) {
@@ -602,15 +612,17 @@
   /* Settings of this phone, not of the person using it: kept when a patient is forgotten. */
   var DEVICE_KEYS = ["lang", "sound", "shell_lang"];
 
-  /* The clinic removed this device (a 401 for `token`), or the patient was archived or erased:
+  /* The clinic removed this device (a 401 for `token`; `why` "expired" when it went unused too
+   * long, see whyRemoved), or the patient was archived or erased:
    * forget everything of the patient on this phone, in one transaction: every kv entry but the
    * phone's settings (token, name, plans, push and reminder state) and every record. Unsent
    * records go too: their token can never send them again, and keeping them would leave someone's
    * health data on a phone that may be shared or handed on. They are counted, so the join screen
-   * can say how many were lost (kv "revoked" = {unsent}; nothing else about them is kept). A 401
+   * can say how many were lost and why (kv "revoked" = {unsent, expired}; nothing else about them
+   * is kept; a marker left by the worker keeps its reason). A 401
    * for a token this phone no longer holds (a new join since) changes nothing: resolves null.
    * Else resolves with the "revoked" entry. */
-  function forgetPatient(token) {
+  function forgetPatient(token, why) {
     return tx(["kv", "records"], "readwrite", function (t) {
       var kv = t.objectStore("kv");
       var records = t.objectStore("records");
@@ -619,7 +631,8 @@
           var stored = found[0];
           if (stored && stored !== token) return null;
           var before = found[1] && typeof found[1].unsent === "number" ? found[1].unsent : 0;
-          var marker = { unsent: before + perExercise(pending(found[3])).length };
+          var expired = why === "expired" || Boolean(found[1] && found[1].expired);
+          var marker = { unsent: before + perExercise(pending(found[3])).length, expired: expired };
           found[2].forEach(function (key) { if (DEVICE_KEYS.indexOf(key) < 0) kv.delete(key); });
           records.clear();
           kv.put(marker, "revoked");
@@ -693,14 +706,20 @@
       && Boolean(body) && typeof body === "object" && body.status === 401 && typeof body.detail === "string";
   }
 
-  /* The same for a fetch Response, read from a clone (the caller may still read the body).
-   * Resolves false for anything unreadable. */
+  /* Why Unknot's 401 refused the device: "expired" (not used for a long time, the server's code
+   * device_expired) or "removed" (any other, an older server's too). */
+  function whyRemoved(body) {
+    return body && body.code === "device_expired" ? "expired" : "removed";
+  }
+
+  /* The same for a fetch Response, read from a clone (the caller may still read the body):
+   * resolves with whyRemoved, or false for anything else or unreadable. */
   function isRemoval(res) {
     if (!res || res.status !== 401) return Promise.resolve(false);
     var type = res.headers.get("Content-Type");
     if (!jsonType(type)) return Promise.resolve(false);
     return res.clone().json().then(function (body) {
-      return removalBody(res.status, type, body);
+      return removalBody(res.status, type, body) && whyRemoved(body);
     }, function () { return false; });
   }
 
@@ -754,7 +773,8 @@
    *   offline  the request did not reach the server
    *   retry    the server is busy or failing (429, 5xx, a 401 not from Unknot): try again later
    *   error    another 4xx the records cannot fix: try again later
-   *   revoked  Unknot's 401 (isRemoval): this device must join again; another 401 is "retry"
+   *   revoked  Unknot's 401 (isRemoval): this device must join again (`why`: see whyRemoved);
+   *            another 401 is "retry"
    *   no-token not joined yet
    * Safe to run in several tabs at once: the server keeps each id once.
    */
@@ -790,9 +810,9 @@
               // Not Unknot's answer (a captive portal, a proxy): a failure on the way, nothing wiped.
               if (!removed) return { status: "retry", sent: sent };
               // Forgotten here too, so the worker's Background Sync (no page open) leaves nothing behind.
-              return forgetPatient(token).then(function (marker) {
+              return forgetPatient(token, removed).then(function (marker) {
                 return marker ? forgetBrowserData() : null;
-              }).then(function () { return { status: "revoked", sent: sent }; });
+              }).then(function () { return { status: "revoked", sent: sent, why: removed }; });
             });
           }
           if (res.status === 413) {
@@ -911,6 +931,7 @@
   root.unknotCore = {
     open: open,
     volatile: volatile,
+    tokenLasts: tokenLasts,
     get: get,
     set: set,
     setForToken: setForToken,
@@ -939,6 +960,7 @@
     pending: pending,
     flush: flush,
     removalBody: removalBody,
+    whyRemoved: whyRemoved,
     isRemoval: isRemoval,
     postBatch: postBatch,
     deadline: deadline,

@@ -165,7 +165,7 @@ export async function startReminders(app) {
       await sendSubscription(app, await subscribe(reg, key));
     }
   } catch (err) {
-    if (isRemoved(err)) app.onRevoked();
+    if (isRemoved(err)) app.onRevoked(err.removed);
   }
 }
 
@@ -483,7 +483,7 @@ export function renderReminders(app) {
 
   function failed(err, where, offlineKey) {
     if (isRemoved(err)) {
-      app.onRevoked();
+      app.onRevoked(err.removed);
       return;
     }
     where.textContent = isOffline(err) ? t(offlineKey) : t("something_failed");
@@ -675,7 +675,7 @@ export function renderReminders(app) {
       drawForm();
     } catch (err) {
       if (isRemoved(err)) {
-        app.onRevoked();
+        app.onRevoked(err.removed);
         return;
       }
       fill(formBody,

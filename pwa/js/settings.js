@@ -128,7 +128,7 @@ export function zonePrompt(app) {
       await app.patientChanged(me);
     } catch (err) {
       if (isRemoved(err)) {
-        app.onRevoked();
+        app.onRevoked(err.removed);
         return;
       }
       if (!isOffline(err)) {

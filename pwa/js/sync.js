@@ -34,7 +34,7 @@ export function createSync({ onDone, onRevoked, onBackOnline }) {
     const records = await core.allRecords();
     const waiting = core.pending(records);
     if (result.status === "revoked") {
-      onRevoked();
+      onRevoked(result.why);
     } else if (result.status === "ok" || result.status === "no-token") {
       const due = waiting.filter((r) => !r.ready_at || r.ready_at <= Date.now());
       if (due.length && result.sent === 0 && result.status === "ok") {

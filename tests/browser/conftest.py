@@ -202,6 +202,13 @@ class Clinic:
     def devices(self, patient: Patient) -> list[dict[str, Any]]:
         return self._ok(self.http.get(f"/api/v1/patients/{patient.id}/devices"))
 
+    def expire_all_devices(self, patient: Patient) -> None:
+        """The patient's phones last used longer ago than UNKNOT_DEVICE_IDLE_DAYS: the next request
+        of each finds it expired."""
+        self.server.execute(
+            "UPDATE patient_device SET last_seen_at = '2020-01-01T00:00:00Z' WHERE patient_id = ?", (patient.id,)
+        )
+
     def revoke_all_devices(self, patient: Patient) -> None:
         for device in self.devices(patient):
             if not device.get("revoked_at"):

@@ -6,7 +6,7 @@ import time
 
 import httpx
 import pytest
-from playwright.sync_api import BrowserContext, CDPSession, Dialog, Page, Route, expect
+from playwright.sync_api import Browser, BrowserContext, CDPSession, Dialog, Page, Route, expect
 
 from tests.browser.conftest import (
     Clinic,
@@ -28,16 +28,22 @@ def completions_of(server: LiveServer, patient_id: int) -> list[str]:
     return [r["id"] for r in server.rows("SELECT id FROM completion WHERE patient_id = ?", (patient_id,))]
 
 
-def removed_with_unsent(context: BrowserContext, page: Page, clinic: Clinic, name: str, records: int) -> Patient:
+def removed_with_unsent(
+    context: BrowserContext, page: Page, clinic: Clinic, name: str, records: int, *, expired: bool = False
+) -> Patient:
     """A patient joined on ``page`` who logs ``records`` entries offline, then loses the device
-    (the clinic removed it); returns with the join screen shown."""
+    (the clinic removed it, or with ``expired`` it went unused too long); returns with the join
+    screen shown."""
     patient = clinic.patient(name=name)
     join_in_browser(page, clinic.invite(patient))
     context.set_offline(True)
     for _ in range(records):
         page.locator("li.entry button.check:not([aria-pressed='true'])").first.click()
     wait_outbox(page, records)
-    clinic.revoke_all_devices(patient)
+    if expired:
+        clinic.expire_all_devices(patient)
+    else:
+        clinic.revoke_all_devices(patient)
     context.set_offline(False)
     wait_for_screen(page, "join")
     return patient
@@ -202,6 +208,50 @@ def test_removed_device_forgets_the_patient_says_what_was_unsent_and_can_join_ag
     wait_outbox(page, 0)
     assert stored_records(page) == []
     assert completions_of(live_server, patient.id) == []
+
+
+EXPIRED = {
+    "en-US": {
+        "title": "This phone was disconnected",
+        "why": "had not been used for a long time, so it was disconnected from Unknot to protect your health "
+        "information",
+        "removed": "Your clinic disconnected",
+        "unsent": "1 record you logged had not reached your clinic",
+        "again": "ask your clinic for a new code",
+    },
+    "es-ES": {
+        "title": "Este teléfono fue desconectado",
+        "why": "llevaba mucho tiempo sin usarse, así que se desconectó de Unknot para proteger su información de salud",
+        "removed": "Su clínica desconectó",
+        "unsent": "1 registro que anotó no había llegado",
+        "again": "pida un código nuevo a su clínica",
+    },
+}
+
+
+@pytest.mark.parametrize("locale", ["en-US", "es-ES"])
+def test_a_phone_unused_too_long_says_why_it_was_disconnected_and_asks_for_a_new_code(
+    browser: Browser, clinic: Clinic, locale: str
+) -> None:
+    # Not the clinic's doing: the server's 401 says `device_expired`, and the phone says so kindly.
+    said = EXPIRED[locale]
+    context = new_context(browser, clinic.server, locale=locale)
+    try:
+        page = context.new_page()
+        removed_with_unsent(context, page, clinic, "Elena", 1, expired=True)
+        expect(page.locator("h1")).to_have_text(said["title"])
+        lead = page.locator(".lead")
+        expect(lead).to_contain_text(said["why"])
+        expect(lead).not_to_contain_text(said["removed"])
+        expect(page.locator(".revoked-unsent")).to_contain_text(said["unsent"])
+        expect(page.get_by_text(said["again"])).to_be_visible()
+        # Opened again, it still says why (the phone keeps only that, with the count).
+        page.reload()
+        wait_for_screen(page, "join")
+        expect(lead).to_contain_text(said["why"])
+        expect(page.locator(".revoked-unsent")).to_contain_text(said["unsent"])
+    finally:
+        context.close()
 
 
 def answer_dialogs(page: Page, *answers: bool) -> list[str]:

@@ -124,7 +124,7 @@ def test_a_removed_device_forgets_the_patient_and_the_next_patient_sees_nothing_
         assert stored["records"] == []
         # Only the phone's own settings and the removal's count stay.
         assert set(stored["kv"]) <= {"lang", "sound", "shell_lang", "revoked"}, stored["kv"]
-        assert stored["kv"]["revoked"] == {"unsent": 1}
+        assert stored["kv"]["revoked"] == {"unsent": 1, "expired": False}
         text = json.dumps(stored)
         assert "Anastasia" not in text
         assert token not in text

@@ -28,13 +28,13 @@ NO_INDEXEDDB = """IDBFactory.prototype.open = function () {
 SAID = {
     "en-US": {
         "hello": "Hello Private",
-        "storage": "This phone could not save your program for offline use.",
+        "storage": "closing or reloading the app will disconnect this phone, and you will need a new code",
         "not_kept": "Not saved: it could not be sent",
         "offline": "Offline: this phone cannot keep what you log",
     },
     "es-ES": {
         "hello": "Hola, Private",
-        "storage": "Este teléfono no ha podido guardar su programa para usarlo sin conexión.",
+        "storage": "si cierra o recarga la aplicación, este teléfono se desconectará y necesitará un código nuevo",
         "not_kept": "No se ha guardado: no se pudo enviar",
         "offline": "Sin conexión: este teléfono no puede guardar lo que registre",
     },

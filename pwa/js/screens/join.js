@@ -149,11 +149,12 @@ export function renderJoin(app, { code = "", error = null, notice = "", revoked 
   // Once the screen is in the page, so that its progress is read out (see message).
   if (again) setTimeout(() => retry(code), 100);
 
-  // After a removal: what happened, what left the phone (unsent records included), how to join again.
+  // After a removal: what happened (removed by the clinic, or expired unused), what left the phone
+  // (unsent records included), how to join again.
   const unsent = revoked ? app.revokedUnsent || 0 : 0;
   return h("section", { class: "screen join" },
     h("h1", { text: revoked ? t("revoked_title") : t("join_title") }),
-    h("p", { class: "lead", text: revoked ? t("revoked_text") : t("join_intro") }),
+    h("p", { class: "lead", text: t(revoked ? (app.revokedExpired ? "expired_text" : "revoked_text") : "join_intro") }),
     unsent ? h("p", { class: "revoked-unsent", text: t("revoked_unsent", { n: unsent }) }) : null,
     revoked ? h("p", { text: t("revoked_again") }) : null,
     form,
