@@ -605,7 +605,9 @@ const sync = createSync({
       if (!app.pendingCount()) waitedOffline = false;
     }
     updateChrome();
-    refreshPassive();
+    // A run that changed no record (nothing ready, no network: every `online` event) leaves the
+    // screen as it is: drawing it again costs an old phone time and can move a screen reader's place.
+    if (result.sent || result.refused) refreshPassive();
   },
   onRevoked: (why) => app.onRevoked(why),
   onBackOnline: () => refreshLog(),

@@ -768,7 +768,8 @@
     });
   }
 
-  /* Send what waits in the outbox. Never throws; returns {status, sent}:
+  /* Send what waits in the outbox. Never throws; returns {status, sent, refused} (refused: the
+   * records set aside as refused by this run):
    *   ok       everything ready was sent (or nothing was waiting)
    *   offline  the request did not reach the server
    *   retry    the server is busy or failing (429, 5xx, a 401 not from Unknot): try again later
@@ -781,6 +782,7 @@
   function flush(options) {
     options = options || {};
     var sent = 0;
+    var refused = 0;
     var rounds = 0;
 
     function round(token) {
@@ -834,6 +836,7 @@
               all[0].error = "too large";
               delete all[0].code;
               return putRecord(all[0]).then(function () {
+                refused += 1;
                 announce({ type: "records" });
                 return round(token);
               });
@@ -866,6 +869,7 @@
                 else delete record.code;
                 return putRecord(record);
               }).then(function () {
+                refused += 1;
                 announce({ type: "records" });
                 return round(token);
               });
@@ -886,6 +890,9 @@
       });
     }).catch(function () {
       return { status: "error", sent: sent };
+    }).then(function (result) {
+      result.refused = refused;
+      return result;
     });
   }
 

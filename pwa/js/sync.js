@@ -30,7 +30,7 @@ export function createSync({ onDone, onRevoked, onBackOnline }) {
   async function run() {
     clearTimeout(timer);
     timer = null;
-    const result = (await core.withLock(() => core.flush())) || { status: "busy", sent: 0 };
+    const result = (await core.withLock(() => core.flush())) || { status: "busy", sent: 0, refused: 0 };
     const records = await core.allRecords();
     const waiting = core.pending(records);
     if (result.status === "revoked") {

@@ -380,3 +380,30 @@ def test_a_log_read_with_nothing_new_leaves_the_screen_as_it_is_and_one_with_new
     expect(page.locator(f"button.check[data-focus='{there}']")).to_have_attribute("aria-pressed", "true")
     assert page.evaluate("window.drawn") > 0
     context.unroute("**/api/v1/patient/log*")
+
+
+def test_a_send_with_nothing_to_send_leaves_the_screen_as_it_is_and_one_that_sent_draws_it(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    """Every send run drew the screen again, so each `online` event did, with nothing waiting."""
+    patient = clinic.patient(name="Quiet Send")
+    pause_clock(page)
+    join_in_browser(page, clinic.invite(patient))
+    reads: list[str] = []
+    context.route("**/api/v1/patient/log*", lambda route: (reads.append(route.request.url), route.continue_()))
+    page.wait_for_timeout(500)
+    page.evaluate(COUNT_DRAWS)
+    back_online(context)
+    wait_until(page, lambda: len(reads) == 1, "the log read back online")
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.drawn") == 0
+
+    # A tick goes once its 8 s for a tap to take it back are over: that send draws the screen.
+    page.locator("li.entry button.check").first.click()
+    page.wait_for_timeout(500)
+    page.evaluate(COUNT_DRAWS)
+    page.clock.run_for(9_000)
+    wait_outbox(page, 0)
+    wait_until(page, lambda: page.evaluate("window.drawn") > 0, "the screen drawn after the send")
+    assert len(server_completions(live_server, patient.id)) == 1
+    context.unroute("**/api/v1/patient/log*")
