@@ -387,6 +387,9 @@ def test_a_send_with_nothing_to_send_leaves_the_screen_as_it_is_and_one_that_sen
 ) -> None:
     """Every send run drew the screen again, so each `online` event did, with nothing waiting."""
     patient = clinic.patient(name="Quiet Send")
+    # A browser without BroadcastChannel (Safari before 15.4): the page does not hear its own
+    # sends' news (core.announce), so the run's own drawing is all that shows what it changed.
+    page.add_init_script("delete window.BroadcastChannel;")
     pause_clock(page)
     join_in_browser(page, clinic.invite(patient))
     reads: list[str] = []
@@ -407,3 +410,14 @@ def test_a_send_with_nothing_to_send_leaves_the_screen_as_it_is_and_one_that_sen
     wait_until(page, lambda: page.evaluate("window.drawn") > 0, "the screen drawn after the send")
     assert len(server_completions(live_server, patient.id)) == 1
     context.unroute("**/api/v1/patient/log*")
+
+    # One the clinic refuses, sending nothing: drawn too, More lists it.
+    refusal = {"field": "completions[0].done_at", "message": "is in the future", "code": "in_the_future"}
+    body = {"status": 422, "detail": "completions[0].done_at: is in the future", "errors": [refusal]}
+    page.route("**/api/v1/patient/sync", lambda route: route.fulfill(status=422, json=body))
+    page.locator("li.entry button.check:not([aria-pressed='true'])").first.click()
+    page.locator("#nav").get_by_role("link", name="More").click()
+    wait_for_screen(page, "more")
+    page.clock.run_for(9_000)
+    expect(page.locator("#sync")).to_have_attribute("data-rejected", "1")
+    expect(page.locator(".outbox-refused li")).to_have_count(1)
