@@ -481,7 +481,7 @@ export const app = {
       this.records = [];
     }
     // Answers cached for another token are never served to this one (sw.js), but none stay either.
-    if (!previous || !samePatient(previous, result.patient)) await clearApiCache();
+    if (!previous || !samePatient(previous, result.patient)) await core.clearApiCache();
     await core.set("token", result.token);
     await core.set("patient", result.patient);
     await core.del("revoked");
@@ -521,7 +521,7 @@ export const app = {
     // No more reminders on this phone for someone who left it.
     await forgetPush(this);
     await core.clearAll();
-    await clearApiCache();
+    await core.clearApiCache();
     Object.assign(this, { token: null, patient: null, bundle: null, records: [], revoked: false, push: null });
     delete document.body.dataset.push;
     this.go("#/today");
@@ -624,13 +624,6 @@ function keepStorage() {
     const kept = typeof storage.persisted === "function" ? storage.persisted() : Promise.resolve(false);
     Promise.resolve(kept).then((yes) => yes || storage.persist()).catch(() => {});
   } catch { /* never in the way of anything */ }
-}
-
-/** Delete the worker's cached API answers (every "unknot-api-*" cache, older versions' too). */
-async function clearApiCache() {
-  if (!("caches" in window)) return;
-  const names = await caches.keys();
-  await Promise.all(names.filter((name) => name.startsWith("unknot-api-")).map((name) => caches.delete(name)));
 }
 
 /** Whether two plan bundles are the same version of the same plan (whatever their language). */

@@ -646,11 +646,6 @@
    * push subscription (the server dropped it with the device, or does on the push service's
    * 404/410). Never throws. */
   function forgetBrowserData() {
-    var c = root.caches;
-    var cachesGone = c ? c.keys().then(function (names) {
-      return Promise.all(names.filter(function (n) { return n.indexOf("unknot-api-") === 0; })
-        .map(function (n) { return c.delete(n); }));
-    }) : Promise.resolve();
     var registration = root.registration && root.registration.pushManager ? Promise.resolve(root.registration)
       : root.navigator && root.navigator.serviceWorker ? root.navigator.serviceWorker.getRegistration("/")
         : Promise.resolve(null);
@@ -664,7 +659,19 @@
       }) : null;
       return Promise.all([shown, sub]);
     });
-    return Promise.all([cachesGone.catch(function () {}), pushGone.catch(function () {})]).then(function () {});
+    return Promise.all([clearApiCache(), pushGone.catch(function () {})]).then(function () {});
+  }
+
+  /* Delete the worker's cached API answers (every "unknot-api-*" cache, older versions' too).
+   * Never rejects: with Cache Storage failing they stay, and forgetting the patient or joining
+   * goes on all the same (sw.js never serves an answer to a token other than its own). */
+  function clearApiCache() {
+    var c = root.caches;
+    if (!c) return Promise.resolve();
+    return Promise.resolve().then(function () { return c.keys(); }).then(function (names) {
+      return Promise.all(names.filter(function (n) { return n.indexOf("unknot-api-") === 0; })
+        .map(function (n) { return c.delete(n); }));
+    }).then(function () {}, function () {});
   }
 
   /* Records as the patient counts them: a fill-in (a late pain answer) or a take-back beside its
@@ -963,6 +970,7 @@
     clearAll: clearAll,
     forgetPatient: forgetPatient,
     forgetBrowserData: forgetBrowserData,
+    clearApiCache: clearApiCache,
     perExercise: perExercise,
     pending: pending,
     flush: flush,

@@ -381,6 +381,37 @@ def test_disconnecting_names_what_is_unsent_and_then_forgets_the_patient(
     assert len(completions_of(live_server, ana.id)) == 1  # what reached the clinic stays there
 
 
+# Cache Storage failing in the page (a broken profile, storage full): every call rejects.
+BROKEN_CACHES = """for (const name of ["keys", "delete", "open"]) {
+  CacheStorage.prototype[name] = () => Promise.reject(new DOMException("Cache Storage failing", "UnknownError"));
+}"""
+
+
+def test_disconnecting_and_joining_go_on_when_the_cached_answers_cannot_be_deleted(
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
+) -> None:
+    """Disconnect awaited the deletion of the cached API answers uncaught: with Cache Storage
+    failing it stopped half-way (the patient still on screen, an unhandled rejection), and so did
+    a join on a phone that had none."""
+    join_in_browser(page, clinic.invite(clinic.patient(name="Ana")))
+    page.add_init_script(BROKEN_CACHES)
+    page.reload()
+    wait_for_screen(page, "today")
+    answer_dialogs(page, True)
+    page.locator("#nav").get_by_role("link", name="More").click()
+    wait_for_screen(page, "more")
+    page.get_by_role("button", name="Disconnect").click()
+    wait_for_screen(page, "join")
+    assert stored_records(page) == []
+    assert page.evaluate("unknotCore.get('token')") is None
+
+    bea = clinic.patient(name="Bea")
+    page.get_by_label("Your code").fill(clinic.invite(bea)["code"])
+    page.get_by_role("button", name="Start").click()
+    wait_for_screen(page, "today")
+    expect(page.locator("h1")).to_have_text("Hello Bea")
+
+
 def test_a_renamed_patient_joining_again_sends_what_she_logs_and_someone_else_gets_a_clean_phone(
     context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
 ) -> None:
