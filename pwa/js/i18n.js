@@ -61,9 +61,11 @@ export function placeName(zone) {
   return names[zone] || String(zone).split("/").pop().replace(/_/g, " ");
 }
 
-/** Whether this language has a text for key (a key built from data the server sent). */
+/** Whether t() has a text for key (a key built from data the server sent): the language's own,
+ *  or the English one it falls back to (see keepEnglish). */
 export function has(key) {
-  return Object.prototype.hasOwnProperty.call(dict, key);
+  const own = (texts) => Boolean(texts) && Object.prototype.hasOwnProperty.call(texts, key);
+  return own(dict) || own(loaded.en);
 }
 
 /** A text by key with {name} placeholders filled; plural texts pick their form from vars.n. A key

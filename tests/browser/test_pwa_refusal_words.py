@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from tests.browser.conftest import (
     Clinic,
@@ -20,6 +21,7 @@ from tests.browser.conftest import (
     stored_records,
     wait_for_screen,
 )
+from tests.browser.test_pwa_lang_shell import more_language, without
 
 pytestmark = pytest.mark.browser
 
@@ -157,3 +159,32 @@ def test_a_refused_check_in_with_a_warning_sign_says_the_clinic_has_not_seen_it(
     )
     unseen.click()
     wait_for_screen(page, "help")
+
+
+def test_a_reason_missing_from_the_language_file_is_said_in_the_apps_english_words(
+    context: BrowserContext, page: Page, clinic: Clinic
+) -> None:
+    """A Spanish file lacking a refusal's text (a newer version's) showed the server's bare English
+    message with the general advice, though the phone had the app's English words for it (as t()
+    says any other text the file lacks)."""
+    context.route("**/i18n/es.js", without("refusal_in_the_future"))
+    page.clock.install()
+    join_in_browser(page, clinic.invite(clinic.patient(name="Lucy Later")))
+    more_language(page, "Español")
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+    error = {"field": "completions[0].done_at", "message": "is in the future", "code": "in_the_future"}
+    body = {"status": 422, "detail": "completions[0].done_at: is in the future", "errors": [error]}
+    page.route(SYNC, lambda route: route.fulfill(status=422, json=body))
+    page.locator("#nav").get_by_role("link", name="Hoy").click()
+    wait_for_screen(page, "today")
+    page.locator("button.check").first.click()
+    page.clock.fast_forward(9_000)
+    status = page.locator("#sync")
+    expect(status).to_have_attribute("data-rejected", "1")
+
+    status.click()
+    wait_for_screen(page, "more")
+    refused = page.locator(".outbox-refused")
+    expect(refused.locator("li .refusal")).to_have_text(re.compile(r"^The date on this phone was ahead of today"))
+    expect(refused).not_to_contain_text("indicó")
+    expect(refused.locator(":scope > p")).to_have_count(1)
