@@ -224,3 +224,47 @@ def test_a_change_refused_under_another_therapists_session_shows_their_patients(
         assert mine.ok(mine.api.get(f"/api/v1/patients/{patient['id']}"))["display_name"] == "Rita Refused"
     mine.close()
     colleague.close()
+
+
+# A tab that hears nothing from the others (as one the browser froze in the background when
+# another therapist signed in): its messages still go out.
+DEAF = """Object.defineProperty(BroadcastChannel.prototype, "onmessage", {
+  configurable: true, get() { return null; }, set() {},
+});"""
+
+
+def test_sign_out_in_a_tab_whose_session_another_therapist_took_shows_theirs_and_signs_nobody_out(
+    browser: Browser, live_server: LiveServer, page_problems: PageProblems
+) -> None:
+    """Sign out in a tab that missed another therapist's sign-in told every tab "signed out": the
+    colleague's tabs hid their pages under a password question, though their session was live."""
+    mine = ConsoleAccount.create(live_server, "Unaware Therapist")
+    colleague = ConsoleAccount.create(live_server, "Live Colleague")
+    patient = mine.patient("Ulla Unaware")
+    colleague.patient("Lena Live")
+    with console_session(browser, live_server, mine, page_problems) as (context, first):
+        first.add_init_script(DEAF)
+        first.reload()
+        goto_view(first, f"#/patients/{patient['id']}", "patient")
+        context.clear_cookies()
+        other = context.new_page()
+        other.goto("/console/")
+        sign_in(other, colleague)
+        expect(first.get_by_text("Ulla Unaware").first).to_be_visible()  # it did not hear
+
+        first.get_by_role("button", name="Sign out").click()
+        wait_view(first, "patients")
+        expect(first.locator("#who")).to_have_text("Live Colleague")
+        expect(first.locator("#toast")).to_contain_text(
+            "Live Colleague signed in in another tab of this browser: these are their patients."
+        )
+        assert "Ulla Unaware" not in seen(first)
+        # The colleague's tab goes on as it was, under their session, still live.
+        other.wait_for_timeout(500)
+        expect(other.locator("dialog")).to_have_count(0)
+        expect(other.get_by_text("Lena Live")).to_be_visible()
+        me = context.request.get("/api/v1/auth/me")
+        assert me.ok
+        assert me.json()["therapist"]["name"] == "Live Colleague"
+    mine.close()
+    colleague.close()

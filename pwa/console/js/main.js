@@ -342,8 +342,15 @@ onSignedOut(() => {
 });
 onOtherSession(sessionNow);
 
+/** Sign out, unless the browser's session is another therapist's now (they signed in in a tab
+ *  this one did not hear from): theirs stays, and this tab shows them as the others do (sessionNow). */
 async function signOut() {
   try {
+    const now = await api("/auth/me", { quiet401: true });
+    if (ctx.therapist && now.therapist.id !== ctx.therapist.id) {
+      sessionNow(now);
+      return;
+    }
     await api("/auth/logout", { method: "POST", quiet401: true });
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 401) {
