@@ -905,11 +905,11 @@ async def main():
     app = create_app(settings)
     async with AsyncTestClient(app=app) as console, AsyncTestClient(app=app) as phone:
         await joined(settings, console, phone)
-        # Last used a while ago (within the idle limit): the next request notes its use.
+        # Last used a while ago (within the idle limits): the next request notes its use.
+        ago = "strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now', ?)"
         with sqlite3.connect(f"{disk}/unknot.db") as db:
-            db.execute("UPDATE patient_device SET last_seen_at = '2000-01-01T00:00:00+00:00'")
-            five_minutes_ago = "strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now', '-5 minutes')"
-            db.execute("UPDATE therapist_session SET last_used_at = " + five_minutes_ago)
+            db.execute("UPDATE patient_device SET last_seen_at = " + ago, ("-11 minutes",))
+            db.execute("UPDATE therapist_session SET last_used_at = " + ago, ("-5 minutes",))
         fill()
         said = {}
         for name, client, url in [("patients", console, "/api/v1/patients"), ("me", phone, "/api/v1/patient/me"),
