@@ -19,6 +19,7 @@ from tests.browser.conftest import (
     wait_for_screen,
 )
 from tests.browser.test_pwa_outbox_faults import wait_until
+from tests.browser.test_pwa_sync_status import tick_on_another_phone
 from tests.browser.test_pwa_update_and_taps import WORKER_VERSION
 
 pytestmark = pytest.mark.browser
@@ -332,11 +333,13 @@ def test_a_language_whose_file_never_comes_is_refused_after_15_seconds_and_later
 
 
 def test_a_language_being_switched_stays_busy_when_more_is_drawn_again_meanwhile(
-    context: BrowserContext, page: Page, clinic: Clinic
+    context: BrowserContext, page: Page, clinic: Clinic, live_server: LiveServer
 ) -> None:
-    """More is drawn again whenever the log is read (back online, say): the language's button lost
-    its busy state while its file was still coming, and a second tap asked for it again."""
-    join_in_browser(page, clinic.invite(clinic.patient(name="Redrawn")))
+    """More is drawn again when a read of the log brings news (back online, say): the language's
+    button lost its busy state while its file was still coming, and a second tap asked for it again."""
+    patient = clinic.patient(name="Redrawn")
+    join_in_browser(page, clinic.invite(patient))
+    there = page.locator("li.entry button.check").first.get_attribute("data-focus") or ""
     held: list[Route] = []
     context.route("**/i18n/es.js", lambda route: held.append(route))
     more_language(page, "Español")
@@ -344,6 +347,7 @@ def test_a_language_being_switched_stays_busy_when_more_is_drawn_again_meanwhile
     spanish = page.get_by_role("button", name="Español")
     expect(spanish).to_have_attribute("aria-busy", "true")
     drawn = page.locator(".screen.more").element_handle()
+    tick_on_another_phone(clinic, live_server, patient, there)  # news for the next read
     with page.expect_response(lambda r: "/api/v1/patient/log" in r.url):
         page.evaluate("() => window.dispatchEvent(new Event('online'))")
     wait_until(page, lambda: drawn.evaluate("el => !el.isConnected"), "More drawn again")
