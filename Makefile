@@ -26,15 +26,15 @@ run: $(STAMP)
 system-deps:
 	bash .ci/system-deps
 
-# The browser tests run beside the rest, their report printed when both are done, and the rest in
+# The browser tests run beside the rest, their report printed when both are done, each half in
 # two pytest-xdist workers: the tests wait on browsers, servers, argon2 and timeouts more than they
 # compute (the rest took ~14 of the 15 minutes CI allows on its 2 cores as one process, using about
-# half a core). Default distribution, not loadfile: schemathesis gives every fuzzed operation the
-# same test id, which loadfile's scheduling would run only once.
+# half a core; then the browser half, one process, took 14). Default distribution, not loadfile:
+# schemathesis gives every fuzzed operation the same test id, which loadfile would run only once.
 test: $(STAMP) system-deps
 	$(BIN)/ruff check server tests
 	@log=$$(mktemp); \
-	$(BIN)/python -m pytest -q -m browser > $$log 2>&1 & browser=$$!; \
+	$(BIN)/python -m pytest -q -m browser -n 2 > $$log 2>&1 & browser=$$!; \
 	$(BIN)/python -m pytest -q -m "not browser" -n 2; rest=$$?; \
 	wait $$browser; browsers=$$?; \
 	echo "== browser tests"; cat $$log; rm -f $$log; \
