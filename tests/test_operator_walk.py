@@ -347,6 +347,19 @@ def fill(leave=0):
 """
 
 
+# A request refused on a full disk, as a script reports it: status, body and Retry-After.
+DISK_FULL_503 = [
+    503,
+    {
+        "status": 503,
+        "detail": "the server's disk is full; nothing was changed, try again later",
+        "errors": [],
+        "code": "disk_full",
+    },
+    "60",
+]
+
+
 def on_a_small_disk(disk: Path, script: str, *args: str, size: str = "2m") -> Any:
     """Run the Python ``script`` (argv: ``disk``, then ``args``; ``fill`` defined, see FILL) in a mount
     namespace of its own, with a tmpfs of ``size`` at ``disk``; what it prints, read as JSON. Skips where
@@ -459,16 +472,7 @@ def test_a_disk_io_error_of_a_full_disk_answers_503_disk_full_and_health_is_ok_o
     # log, and health said "ok" once space was freed only after some write had gone through.
     said = on_a_small_disk(tmp_path / "disk", FULL_DISK_SHM, size="20m")
     assert said["shm grew"]  # the write met the -shm's growth, not the WAL's (that one says SQLITE_FULL)
-    assert said["refused"] == [
-        503,
-        {
-            "status": 503,
-            "detail": "the server's disk is full; nothing was changed, try again later",
-            "errors": [],
-            "code": "disk_full",
-        },
-        "60",
-    ]
+    assert said["refused"] == DISK_FULL_503
     assert said["logged"] == [
         [
             "cannot save POST /api/v1/patients: the disk that holds the database is full; free space on it "
@@ -986,16 +990,7 @@ def test_a_read_refused_on_a_full_disk_says_it_could_not_read_and_notes_the_full
     # could not *save* the request, and health's note of the full disk was not made.
     said = on_a_small_disk(tmp_path / "disk", JOINED + FULL_DISK_SORT, size="20m")
     assert said["before"] == 200
-    assert said["refused"] == [
-        503,
-        {
-            "status": 503,
-            "detail": "the server's disk is full; nothing was changed, try again later",
-            "errors": [],
-            "code": "disk_full",
-        },
-        "60",
-    ]
+    assert said["refused"] == DISK_FULL_503
     assert said["logged"] == [
         [
             "cannot read GET /api/v1/patient/log: the disk that holds the database is full; free space on it "
